@@ -1,0 +1,174 @@
+! Soil water in two layers, interception, snow and soil temperature (BETHY heritage, hourly;
+! science.md sections 0 and 5). Every routine computes its fluxes first and updates the
+! stores with exactly those fluxes, so the water balance closes to rounding error.
+module dnb_hydrology
+  use dnb_kinds, only: wp
+  use dnb_constants, only: pi, tfreeze, z_surf, dt_hour, rho_w
+  use dnb_smooth, only: smin_pos, smax0, softplus, sstep
+  implicit none
+  private
+  public :: soil_hydraulics, rel_water, interception, snow_step, soil_water_step, &
+            soil_temperature_step
+
+  ! indices of the soil-hydraulic array filled by soil_hydraulics
+  integer, parameter, public :: ish_b = 1, ish_theta_sat = 2, ish_ksat = 3, ish_theta_fc = 4, &
+                                ish_theta_wp = 5, nsh = 5
+
+contains
+
+  ! Soil hydraulic properties from texture, Cosby et al. (1984) regressions with the
+  ! Campbell (1974) retention curve. sand, clay: mass fractions (0-1).
+  ! Outputs sh(ish_b) Campbell b (-), theta_sat, theta_fc (at 33 kPa), theta_wp (at 1.5 MPa)
+  ! in m3 m-3 and ksat in mm h-1.
+  subroutine soil_hydraulics(sand, clay, sh)
+    real(wp), intent(in) :: sand, clay
+    real(wp), intent(out) :: sh(nsh)
+    real(wp) :: sa, cl, si, psi_sat
+    sa = 100._wp * sand
+    cl = 100._wp * clay
+    si = 100._wp - sa - cl
+    sh(ish_b) = 3.10_wp + 0.157_wp * cl - 0.003_wp * sa
+    psi_sat = 0.01_wp * 10._wp**(1.54_wp - 0.0095_wp * sa + 0.0063_wp * si)   ! m of suction
+    sh(ish_theta_sat) = 0.505_wp - 0.00142_wp * sa - 0.00037_wp * cl
+    sh(ish_ksat) = 25.4_wp * 10._wp**(-0.60_wp + 0.0126_wp * sa - 0.0064_wp * cl)
+    sh(ish_theta_fc) = sh(ish_theta_sat) * (3.3_wp / psi_sat)**(-1._wp / sh(ish_b))
+    sh(ish_theta_wp) = sh(ish_theta_sat) * (150._wp / psi_sat)**(-1._wp / sh(ish_b))
+  end subroutine soil_hydraulics
+
+  ! Relative plant-available water (0 at wilting point, 1 at field capacity), smoothly
+  ! bounded to [0, 1]. w (mm) in a layer of depth dz (m).
+  function rel_water(w, dz, sh) result(r)
+    real(wp), intent(in) :: w, dz, sh(nsh)
+    real(wp) :: r, theta
+    theta = w / (rho_w * dz)
+    r = (theta - sh(ish_theta_wp)) / (sh(ish_theta_fc) - sh(ish_theta_wp))
+    r = smin_pos(smax0(r, 0.02_wp), 1._wp, 0.999_wp)
+  end function rel_water
+
+  ! Canopy interception for one hour (BETHY form, Knorr 1997): a fraction
+  ! fc (1 - exp(-0.5 LAI/fc)) of rain is intercepted into a store of capacity 0.1 mm per unit
+  ! LAI, the excess drips, the wet part evaporates at the wet-canopy rate.
+  ! All amounts in mm over the hour. w_can is updated in place.
+  subroutine interception(rain, lai, fc, e_pc, w_can, e_int, throughfall)
+    real(wp), intent(in) :: rain, lai, fc, e_pc
+    real(wp), intent(inout) :: w_can
+    real(wp), intent(out) :: e_int, throughfall
+    real(wp) :: f_int, cap, w, drip, f_wet
+    f_int = fc * (1._wp - exp(-0.5_wp * lai / fc))
+    cap = 0.1_wp * lai + 1.e-6_wp
+    w = w_can + f_int * rain
+    drip = w - smin_pos(w, cap, 0.999_wp)
+    w = w - drip
+    f_wet = smin_pos(w / cap, 1._wp, 0.999_wp)
+    e_int = smin_pos(e_pc * f_wet, w, 0.999_wp)
+    w_can = w - e_int
+    throughfall = rain - f_int * rain + drip
+  end subroutine interception
+
+  ! Snow pack for one hour (BETHY snow scheme, Knorr 1997, per hour): snowfall share of
+  ! precipitation clip((3.3 - T)/4.4, 0, 1); degree-day melt; sublimation at the potential
+  ! rate on the snow-covered part; fresh-snow density and compaction; albedo refresh and
+  ! ageing. Amounts in mm over the hour; ddf in mm d-1 degC-1.
+  ! Outputs: rain (mm), melt (mm), sublim (mm), f_cover (snow-covered fraction of the ground).
+  subroutine snow_step(tc, precip, e_pot, ddf, snow, rho_sn, alb_sn, rain, melt, sublim, f_cover)
+    real(wp), intent(in) :: tc, precip, e_pot, ddf
+    real(wp), intent(inout) :: snow, rho_sn, alb_sn
+    real(wp), intent(out) :: rain, melt, sublim, f_cover
+    real(wp) :: fs, snowfall, rho0, total, depth_new
+    fs = (3.3_wp - tc) / 4.4_wp
+    if (fs < 0._wp) fs = 0._wp
+    if (fs > 1._wp) fs = 1._wp
+    snowfall = fs * precip
+    rain = precip - snowfall
+    f_cover = snow / (snow + 5._wp)
+    total = snow + snowfall
+    sublim = smin_pos(e_pot * f_cover, total, 0.999_wp)
+    melt = smin_pos(ddf / 24._wp * softplus(tc, 0.5_wp), total - sublim, 0.999_wp)
+    ! density of fresh snow (BETHY), mixed into the pack, then compaction
+    if (tc < -15._wp) then
+      rho0 = 10._wp + 2.667_wp * (tc + 30._wp)
+    else
+      rho0 = 50._wp + 1.7_wp * (tc + 15._wp)**1.5_wp
+    end if
+    if (rho0 < 30._wp) rho0 = 30._wp
+    if (total > 1.e-9_wp) then
+      rho_sn = (rho_sn * snow + rho0 * snowfall) / total
+    else
+      rho_sn = rho0
+    end if
+    rho_sn = rho_sn * (1._wp + 0.0229_wp / 24._wp * exp(-0.021_wp * rho_sn + 0.08_wp * tc) &
+             * 0.5_wp * total)
+    if (rho_sn > 550._wp) rho_sn = 550._wp
+    ! albedo: +10 per metre of new snow, at most 0.8; ageing per hour
+    depth_new = snowfall / rho0
+    alb_sn = alb_sn + 10._wp * depth_new
+    if (alb_sn > 0.8_wp) alb_sn = 0.8_wp
+    if (tc > 0._wp) then
+      alb_sn = alb_sn - 0.071_wp / 24._wp
+    else
+      alb_sn = alb_sn - 0.006_wp / 24._wp
+    end if
+    if (alb_sn < 0.4_wp) alb_sn = 0.4_wp
+    snow = total - sublim - melt
+  end subroutine snow_step
+
+  ! Two-layer soil water for one hour. Surface layer of depth z_surf (SMOS sensing depth) and
+  ! root zone of depth zroot (m). Water input (throughfall + melt, mm) infiltrates up to the
+  ! saturated conductivity and the free pore space (less when the soil is frozen); the rest
+  ! runs off. Bare-soil evaporation from the surface layer, transpiration from the root zone,
+  ! gravity drainage with the Campbell conductivity K = ksat (theta/theta_sat)**(2b+3) from
+  ! the surface to the root zone and out of the root zone.
+  ! Amounts in mm over the hour; w_s, w_r (mm) updated in place.
+  subroutine soil_water_step(w_in, e_soil_pot, trans, sh, zroot, ksat_scale, f_thaw, &
+                             w_s, w_r, infl, runoff, e_soil, perc, drain)
+    real(wp), intent(in) :: w_in, e_soil_pot, trans, sh(nsh), zroot, ksat_scale, f_thaw
+    real(wp), intent(inout) :: w_s, w_r
+    real(wp), intent(out) :: infl, runoff, e_soil, perc, drain
+    real(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, beta_s, expo
+    ws_sat = sh(ish_theta_sat) * z_surf * rho_w
+    wr_sat = sh(ish_theta_sat) * zroot * rho_w
+    ws_fc = sh(ish_theta_fc) * z_surf * rho_w
+    ws_res = 0.3_wp * sh(ish_theta_wp) * z_surf * rho_w
+    wr_res = 0.3_wp * sh(ish_theta_wp) * zroot * rho_w
+    ksat = sh(ish_ksat) * ksat_scale
+    expo = 2._wp * sh(ish_b) + 3._wp
+    ! infiltration and runoff
+    icap = smin_pos(ksat * (0.05_wp + 0.95_wp * f_thaw), smax0(ws_sat - w_s, 0.01_wp), 0.999_wp)
+    infl = smin_pos(w_in, icap, 0.999_wp)
+    runoff = w_in - infl
+    w_s = w_s + infl
+    ! bare-soil evaporation, linear in surface wetness up to field capacity
+    beta_s = smin_pos(w_s / ws_fc, 1._wp, 0.999_wp)
+    e_soil = smin_pos(e_soil_pot * beta_s, smax0(w_s - ws_res, 0.01_wp), 0.999_wp)
+    w_s = w_s - e_soil
+    ! percolation to the root zone, limited by the water above residual and the space below
+    perc = ksat * (w_s / ws_sat)**expo
+    perc = smin_pos(perc, smax0(w_s - ws_res, 0.01_wp), 0.999_wp)
+    perc = smin_pos(perc, smax0(wr_sat - w_r, 0.01_wp), 0.999_wp)
+    w_s = w_s - perc
+    ! root zone: transpiration (already supply-limited) and drainage
+    w_r = w_r + perc - trans
+    drain = ksat * (w_r / wr_sat)**expo
+    drain = smin_pos(drain, smax0(w_r - wr_res, 0.01_wp), 0.999_wp)
+    w_r = w_r - drain
+  end subroutine soil_water_step
+
+  ! Force-restore soil temperature (Deardorff 1978; Noilhan & Planton 1989) for one hour:
+  ! dT1/dt = sqrt(2 omega / (lambda_s C)) G - omega (T1 - T2), with the deep layer T2
+  ! restored to the slowly varying deep-soil temperature t_deep over 5 days and coupled to T1
+  ! over the same time. Heat capacity and conductivity follow the surface water content.
+  ! g_flux (W m-2, positive into the soil); temperatures in K, updated in place.
+  subroutine soil_temperature_step(g_flux, theta, sh, t_deep, t1, t2)
+    real(wp), intent(in) :: g_flux, theta, sh(nsh), t_deep
+    real(wp), intent(inout) :: t1, t2
+    real(wp) :: omega, c_soil, lam_s, ct, tau2
+    omega = 2._wp * pi / 86400._wp
+    c_soil = 2.0e6_wp * (1._wp - sh(ish_theta_sat)) + 4.18e6_wp * theta
+    lam_s = 0.25_wp + 1.5_wp * theta / sh(ish_theta_sat)
+    ct = sqrt(2._wp * omega / (lam_s * c_soil))
+    tau2 = 5._wp * 86400._wp
+    t1 = (t1 + dt_hour * (ct * g_flux + omega * t2)) / (1._wp + dt_hour * omega)
+    t2 = (t2 + dt_hour * (t1 + t_deep) / tau2) / (1._wp + 2._wp * dt_hour / tau2)
+  end subroutine soil_temperature_step
+
+end module dnb_hydrology

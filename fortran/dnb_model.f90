@@ -1,0 +1,310 @@
+! The D&B time loop for one cell and its PFT tiles (science.md sections 0-5).
+! Each tile (one PFT) has its own carbon pools, soil water, snow and soil temperature; cell
+! values are cover-weighted sums formed outside. Hourly: radiation, photosynthesis,
+! conductance, energy balance, interception, snow, soil water and temperature. Daily: DALEC
+! pools, phenology and LAI.
+module dnb_model
+  use dnb_kinds, only: wp
+  use dnb_constants, only: tfreeze, par_frac, e_par, mol_c, dt_hour, z_surf, nlayer, rho_w
+  use dnb_params
+  use dnb_smooth, only: smin_pos, sstep
+  use dnb_radiation, only: solar_hour, diffuse_fraction, canopy_par, fapar_white_sky
+  use dnb_photosynthesis, only: leaf_rates, photo_fixed_ci, photo_given_gs
+  use dnb_energy, only: air_properties, aero_conductance, net_radiation, potential_rates, &
+                        transpiration, canopy_temperature
+  use dnb_hydrology, only: soil_hydraulics, rel_water, interception, snow_step, &
+                           soil_water_step, soil_temperature_step, nsh, ish_theta_fc, &
+                           ish_theta_wp
+  use dnb_phenology, only: leaf_fall_factor, labile_release_factor
+  use dnb_carbon, only: dalec_day, npool, nflux
+  implicit none
+  private
+  public :: simulate, init_state
+
+  real(wp), parameter :: gs_night = 4.e-5_wp   ! m s-1, minimum stomatal conductance (BETHY)
+  real(wp), parameter :: rho_soil_dry = 0.30_wp, rho_soil_wet = 0.15_wp  ! soil SW albedo
+
+contains
+
+  ! Run nt hourly steps for ntile tiles of one cell.
+  ! init = 1: set the state from the parameters, run nspin spin-up hours cycling the forcing,
+  ! then reset the carbon pools to their initial values (water, snow and temperature keep the
+  ! spun-up state). init = 0: continue from state. nt must be a multiple of 24 and the first
+  ! step must start at 00 UTC so that days are whole.
+  ! Time: doy(nt) day of year, hour(nt) UTC hour at step start, tday(nt) days since 1 January
+  ! 00 UTC of the first year. met(nt, nmet): forcing (dnb_params im_*), lat/lon in degrees,
+  ! sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
+  ! Outputs hout(nt, nho, ntile), dout(nd, ndo, ntile); state(nstate, ntile) in/out.
+  subroutine simulate(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat, lon, sand, clay, &
+                      pft, ppft, pglob, state, hout, dout)
+    integer, intent(in) :: nt, nd, ntile, nspin, init
+    integer, intent(in) :: doy(nt), pft(ntile)
+    real(wp), intent(in) :: hour(nt), tday(nt), met(nt, nmet), lat, lon, sand, clay
+    real(wp), intent(in) :: ppft(npp, ntile), pglob(ngp)
+    real(wp), intent(inout) :: state(nstate, ntile)
+    real(wp), intent(out) :: hout(nt, nho, ntile), dout(nd, ndo, ntile)
+    real(wp) :: cosz(nt), s0(nt), sh(nsh), ho(nho), dd(ndo)
+    real(wp) :: acc_gpp, acc_tr, acc_rr, acc_fm
+    integer :: it, k, idx, c4, itile
+    do it = 1, nt
+      call solar_hour(doy(it), hour(it), lat, lon, cosz(it), s0(it))
+    end do
+    call soil_hydraulics(sand, clay, sh)
+    do itile = 1, ntile
+      c4 = 0
+      if (pft(itile) == 10) c4 = 1
+      if (init == 1) then
+        call init_state(ppft(:, itile), pglob, sh, met(1, im_tsl_deep), state(:, itile))
+        acc_gpp = 0._wp
+        acc_tr = 0._wp
+        acc_rr = 0._wp
+        acc_fm = 0._wp
+        do k = 1, nspin
+          idx = mod(k - 1, nt) + 1
+          call tile_hour(met(idx, :), cosz(idx), s0(idx), ppft(:, itile), pglob, sh, c4, &
+                         state(:, itile), ho, acc_gpp, acc_tr, acc_rr, acc_fm)
+          if (mod(k, 24) == 0) then
+            call tile_day(tday(idx) - 0.5_wp, ppft(:, itile), pglob, sh, state(:, itile), &
+                          acc_gpp, acc_tr, acc_rr, acc_fm, dd)
+          end if
+        end do
+        state(is_c_lab, itile) = ppft(ip_c_lab0, itile)
+        state(is_c_fol, itile) = ppft(ip_c_fol0, itile)
+        state(is_c_root, itile) = ppft(ip_c_root0, itile)
+        state(is_c_wood, itile) = ppft(ip_c_wood0, itile)
+        state(is_c_lit, itile) = ppft(ip_c_lit0, itile)
+        state(is_c_som, itile) = ppft(ip_c_som0, itile)
+      end if
+      acc_gpp = 0._wp
+      acc_tr = 0._wp
+      acc_rr = 0._wp
+      acc_fm = 0._wp
+      do it = 1, nt
+        call tile_hour(met(it, :), cosz(it), s0(it), ppft(:, itile), pglob, sh, c4, &
+                       state(:, itile), ho, acc_gpp, acc_tr, acc_rr, acc_fm)
+        hout(it, :, itile) = ho
+        if (mod(it, 24) == 0) then
+          call tile_day(tday(it) - 0.5_wp, ppft(:, itile), pglob, sh, state(:, itile), &
+                        acc_gpp, acc_tr, acc_rr, acc_fm, dd)
+          dout(it / 24, :, itile) = dd
+        end if
+      end do
+    end do
+  end subroutine simulate
+
+  ! Initial state of one tile: carbon pools from the parameters, both soil layers at the
+  ! relative plant-available water sw_init, no snow or canopy water, soil at t_deep (K).
+  subroutine init_state(pp, pg, sh, t_deep, st)
+    real(wp), intent(in) :: pp(npp), pg(ngp), sh(nsh), t_deep
+    real(wp), intent(out) :: st(nstate)
+    real(wp) :: theta0
+    st(is_c_lab) = pp(ip_c_lab0)
+    st(is_c_fol) = pp(ip_c_fol0)
+    st(is_c_root) = pp(ip_c_root0)
+    st(is_c_wood) = pp(ip_c_wood0)
+    st(is_c_lit) = pp(ip_c_lit0)
+    st(is_c_som) = pp(ip_c_som0)
+    theta0 = sh(ish_theta_wp) + pg(ig_sw_init) * (sh(ish_theta_fc) - sh(ish_theta_wp))
+    st(is_w_surf) = theta0 * z_surf * rho_w
+    st(is_w_root) = theta0 * pp(ip_zroot) * rho_w
+    st(is_w_canopy) = 0._wp
+    st(is_snow) = 0._wp
+    st(is_snow_rho) = 100._wp
+    st(is_snow_alb) = 0.8_wp
+    st(is_tsoil1) = t_deep
+    st(is_tsoil2) = t_deep
+  end subroutine init_state
+
+  ! One hour of one tile. m(nmet): forcing of the hour; cosz, s0: solar geometry; pp, pg:
+  ! parameters; st: state (updated); ho: hourly outputs; acc_*: daily accumulators of GPP
+  ! (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture modifier (sums over hours).
+  subroutine tile_hour(m, cosz, s0, pp, pg, sh, c4, st, ho, acc_gpp, acc_tr, acc_rr, acc_fm)
+    real(wp), intent(in) :: m(nmet), cosz, s0, pp(npp), pg(ngp), sh(nsh)
+    integer, intent(in) :: c4
+    real(wp), intent(inout) :: st(nstate), acc_gpp, acc_tr, acc_rr, acc_fm
+    real(wp), intent(out) :: ho(nho)
+    real(wp) :: tk, tc, sw, lw, prh, vpd, pres, ca, lai, fc, sigma_l
+    real(wp) :: rel_s, rel_r, rho_s, rho_g, rho_par, f_cover
+    real(wp) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), lai_sha(nlayer)
+    real(wp) :: a0(2 * nlayer), rdl(2 * nlayer), gs0(2 * nlayer), lcl(2 * nlayer), icl(2 * nlayer)
+    real(wp) :: fapar, fsun, par_in, fdir, s, gamma, lambda, rho_air, ga
+    real(wp) :: rn_can, rn_soil, rlus, tlv, gflux, x_pm, e_pc, e_ps
+    real(wp) :: rain, melt, sublim, f_cov2, e_int, thr, gc0, supply, e_t, beta
+    real(wp) :: vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, alpha, fci, f_rd, nscl, lc
+    real(wp) :: a_g, ci, gpp_mol, gpp_h, trans, infl, runoff, e_soil, perc, drain
+    real(wp) :: f_thaw, et, le, tcan, tr, fm, ra_h, rh_h
+    integer :: l, j
+    logical :: day
+    tk = m(im_tas)
+    tc = tk - tfreeze
+    sw = m(im_rsds)
+    lw = m(im_rlds)
+    prh = m(im_pr) * dt_hour
+    vpd = m(im_vpd)
+    pres = m(im_ps)
+    ca = m(im_co2)
+    lai = st(is_c_fol) / pp(ip_lma)
+    fc = pp(ip_fc_max)
+    sigma_l = pp(ip_leaf_scat)
+    lc = lai / fc
+    ! surface albedos: soil darkens when wet; snow covers the ground
+    rel_s = rel_water(st(is_w_surf), z_surf, sh)
+    rel_r = rel_water(st(is_w_root), pp(ip_zroot), sh)
+    rho_s = rho_soil_dry - (rho_soil_dry - rho_soil_wet) * rel_s
+    f_cover = st(is_snow) / (st(is_snow) + 5._wp)
+    rho_g = f_cover * st(is_snow_alb) + (1._wp - f_cover) * rho_s
+    rho_par = f_cover * st(is_snow_alb) + (1._wp - f_cover) * (0.92_wp * rho_s - 0.015_wp)
+    ! canopy radiative transfer
+    day = (sw > 0.1_wp .and. cosz > 0._wp)
+    if (day) then
+      fdir = 1._wp - diffuse_fraction(sw, s0)
+      call canopy_par(lai, fc, cosz, fdir, sigma_l, rho_par, abs_sun, abs_sha, lai_sun, &
+                      lai_sha, fapar, fsun)
+    else
+      fapar = 0._wp
+      fsun = 0._wp
+      abs_sun = 0._wp
+      abs_sha = 0._wp
+      lai_sun = 0._wp
+      lai_sha = 0._wp
+    end if
+    par_in = par_frac * sw / e_par                      ! mol photons m-2 s-1
+    ! energy: net radiation, ground heat, potential evaporation
+    call air_properties(tc, pres, s, gamma, lambda, rho_air)
+    ga = aero_conductance(m(im_sfcWind), pp(ip_height))
+    call net_radiation(sw, lw, tk, fapar, rho_g, lai, fc, rn_can, rn_soil, rlus, tlv)
+    gflux = pg(ig_g_frac) * rn_soil
+    call potential_rates(s, gamma, lambda, rho_air, vpd, ga, rn_can, rn_soil - gflux, x_pm, &
+                         e_pc, e_ps)
+    ! snow and interception (mm over the hour)
+    call snow_step(tc, prh, e_ps * dt_hour, pg(ig_ddf), st(is_snow), st(is_snow_rho), &
+                   st(is_snow_alb), rain, melt, sublim, f_cov2)
+    call interception(rain, lai, fc, e_pc * dt_hour, st(is_w_canopy), e_int, thr)
+    ! photosynthesis pass 1: unstressed conductance of each leaf class
+    if (c4 == 1) then
+      alpha = pg(ig_alpha_c4)
+      fci = pg(ig_fci_c4)
+      f_rd = pg(ig_f_rd_c4)
+    else
+      alpha = pg(ig_alpha_c3)
+      fci = pg(ig_fci_c3)
+      f_rd = pg(ig_f_rd_c3)
+    end if
+    gc0 = gs_night * lai
+    if (day .and. lai > 1.e-6_wp) then
+      call leaf_rates(tc, pp(ip_vcmax25), pp(ip_ajv) * pp(ip_jv_scale), c4, pg(ig_kc25), &
+                      pg(ig_ko25), pg(ig_e_kc), pg(ig_e_ko), pg(ig_e_vcmax), pg(ig_e_rd), &
+                      pg(ig_e_k4), pg(ig_a_gamma), pg(ig_k4_ratio), f_rd, vcmax, jmax, rd, &
+                      kc_eff, gstar, k4, f_hot)
+      gc0 = 0._wp
+      do l = 1, nlayer
+        nscl = exp(-pp(ip_kn) * lc * (real(l, wp) - 0.5_wp) / real(nlayer, wp))
+        lcl(2 * l - 1) = lai_sun(l)
+        lcl(2 * l) = lai_sha(l)
+        icl(2 * l - 1) = abs_sun(l) * par_in / (lai_sun(l) + 1.e-9_wp)
+        icl(2 * l) = abs_sha(l) * par_in / (lai_sha(l) + 1.e-9_wp)
+        do j = 2 * l - 1, 2 * l
+          call photo_fixed_ci(c4, icl(j), ca, fci, tc, pres, nscl, alpha, vcmax, jmax, rd, &
+                              kc_eff, gstar, k4, f_hot, a0(j), rdl(j), gs0(j))
+          gc0 = gc0 + gs0(j) * lcl(j)
+        end do
+      end do
+    end if
+    ! water supply and transpiration (Knorr 2000 eqs 81-82)
+    supply = pg(ig_c_w) * rel_r / dt_hour                 ! kg m-2 s-1
+    call transpiration(s, gamma, lambda, x_pm, ga, gc0 + 1.e-9_wp, supply, e_t, beta)
+    trans = e_t * dt_hour
+    ! photosynthesis pass 2 at the water-limited conductance
+    gpp_mol = 0._wp
+    if (day .and. lai > 1.e-6_wp) then
+      do l = 1, nlayer
+        nscl = exp(-pp(ip_kn) * lc * (real(l, wp) - 0.5_wp) / real(nlayer, wp))
+        do j = 2 * l - 1, 2 * l
+          call photo_given_gs(c4, icl(j), ca, tc, pres, nscl, alpha, vcmax, jmax, rdl(j), &
+                              kc_eff, gstar, k4, f_hot, gs0(j) * beta, a_g, ci)
+          gpp_mol = gpp_mol + a_g * lcl(j)
+        end do
+      end do
+    end if
+    gpp_h = gpp_mol * mol_c * dt_hour                     ! gC m-2 h-1
+    ! soil water and temperature
+    f_thaw = sstep(st(is_tsoil1) - tfreeze, 0.5_wp)
+    call soil_water_step(thr + melt, e_ps * dt_hour * (1._wp - f_cov2), trans, sh, &
+                         pp(ip_zroot), pg(ig_ksat_scale), f_thaw, st(is_w_surf), &
+                         st(is_w_root), infl, runoff, e_soil, perc, drain)
+    call soil_temperature_step(gflux, st(is_w_surf) / (z_surf * rho_w), sh, m(im_tsl_deep), &
+                               st(is_tsoil1), st(is_tsoil2))
+    et = trans + e_soil + e_int + sublim
+    le = lambda * et / dt_hour
+    tcan = canopy_temperature(tk, rn_can, lambda * (e_t + e_int / dt_hour), rho_air, ga)
+    ! carbon fluxes of the hour (DALEC rates from the pools at the start of the day)
+    tr = exp(pp(ip_temp_exp) * tc)
+    fm = pg(ig_rh_wmin) + (1._wp - pg(ig_rh_wmin)) * 0.5_wp * (rel_s + rel_r)
+    ra_h = pp(ip_f_auto) * gpp_h
+    rh_h = (pp(ip_theta_lit) * st(is_c_lit) + pp(ip_theta_som) * st(is_c_som)) * tr * fm / 24._wp
+    acc_gpp = acc_gpp + gpp_h
+    acc_tr = acc_tr + tr
+    acc_rr = acc_rr + tr * fm
+    acc_fm = acc_fm + fm
+    ho(ih_gpp) = gpp_h
+    ho(ih_ra) = ra_h
+    ho(ih_rh) = rh_h
+    ho(ih_nee) = ra_h + rh_h - gpp_h
+    ho(ih_apar) = fapar * par_frac * sw
+    ho(ih_fapar) = fapar
+    ho(ih_fsun) = fsun
+    ho(ih_et) = et
+    ho(ih_trans) = trans
+    ho(ih_evap_soil) = e_soil
+    ho(ih_evap_int) = e_int
+    ho(ih_sublim) = sublim
+    ho(ih_le) = le
+    ho(ih_rnet) = rn_can + rn_soil
+    ho(ih_gflux) = gflux
+    ho(ih_hfss) = rn_can + rn_soil - gflux - le
+    ho(ih_rlus) = rlus
+    ho(ih_tcan) = tcan
+    ho(ih_tsoil1) = st(is_tsoil1)
+    ho(ih_tsoil2) = st(is_tsoil2)
+    ho(ih_sm_surf) = st(is_w_surf) / (z_surf * rho_w)
+    ho(ih_sm_root) = st(is_w_root) / (pp(ip_zroot) * rho_w)
+    ho(ih_snow) = st(is_snow)
+    ho(ih_runoff) = runoff
+    ho(ih_drainage) = drain
+    ho(ih_water_store) = st(is_w_surf) + st(is_w_root) + st(is_w_canopy) + st(is_snow)
+    ho(ih_gc) = gc0 * beta
+    ho(ih_beta_w) = beta
+    ho(ih_precip) = prh
+    ho(ih_lai) = lai
+  end subroutine tile_hour
+
+  ! End of a day for one tile: DALEC pools from the day's GPP and rate modifiers, phenology
+  ! factors at the day's midpoint t (days since 1 January of the first year).
+  subroutine tile_day(t, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, acc_fm, dd)
+    real(wp), intent(in) :: t, pp(npp), pg(ngp), sh(nsh)
+    real(wp), intent(inout) :: st(nstate), acc_gpp, acc_tr, acc_rr, acc_fm
+    real(wp), intent(out) :: dd(ndo)
+    real(wp) :: pools(npool), flux(nflux), phi_f, phi_o, lai, rel_s, rho_par
+    phi_f = leaf_fall_factor(t, pp(ip_leaf_life), pp(ip_d_fall), pp(ip_cr_fall))
+    phi_o = labile_release_factor(t, pp(ip_d_onset), pp(ip_cr_onset))
+    pools = st(is_c_lab:is_c_som)
+    call dalec_day(pools, acc_gpp, acc_tr / 24._wp, acc_rr / 24._wp, phi_f, phi_o, &
+                   pp(ip_theta_min), pp(ip_f_auto), pp(ip_f_fol), pp(ip_f_root), &
+                   pp(ip_theta_wood), pp(ip_theta_root), pp(ip_theta_lit), pp(ip_theta_som), &
+                   pp(ip_f_lab), flux)
+    st(is_c_lab:is_c_som) = pools
+    lai = pools(2) / pp(ip_lma)
+    rel_s = rel_water(st(is_w_surf), z_surf, sh)
+    rho_par = 0.92_wp * (rho_soil_dry - (rho_soil_dry - rho_soil_wet) * rel_s) - 0.015_wp
+    dd(id_c_lab:id_c_som) = pools
+    dd(id_f_gpp:id_f_labrelease_factor) = flux
+    dd(id_lai_day) = lai
+    dd(id_fapar_ws) = fapar_white_sky(lai, pp(ip_fc_max), pp(ip_leaf_scat), rho_par)
+    dd(id_moist_rate) = acc_fm / 24._wp
+    acc_gpp = 0._wp
+    acc_tr = 0._wp
+    acc_rr = 0._wp
+    acc_fm = 0._wp
+  end subroutine tile_day
+
+end module dnb_model

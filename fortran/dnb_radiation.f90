@@ -1,0 +1,143 @@
+! Solar geometry, direct/diffuse partitioning and canopy radiative transfer for PAR.
+module dnb_radiation
+  use dnb_kinds, only: wp
+  use dnb_constants, only: pi, solar_const, nlayer
+  implicit none
+  private
+  public :: solar_hour, diffuse_fraction, canopy_par, fapar_white_sky
+
+  real(wp), parameter :: kd_black = 0.78_wp   ! diffuse extinction, spherical leaves (Goudriaan 1977)
+  real(wp), parameter :: cosz_min = 0.05_wp   ! floor on cos(zenith) in the beam extinction
+
+contains
+
+  ! Hour-mean solar geometry for the hour that starts at hour_utc (h) of day doy.
+  ! Declination, equation of time and eccentricity after Spencer (1971); the hour is sampled
+  ! at six points so that sunrise and sunset hours get their share of daylight.
+  ! Outputs: cosz_day, mean cos(zenith) over the sunlit part of the hour; s0, mean top-of-
+  ! atmosphere irradiance on a horizontal plane (W m-2).
+  subroutine solar_hour(doy, hour_utc, lat_deg, lon_deg, cosz_day, s0)
+    integer, intent(in) :: doy
+    real(wp), intent(in) :: hour_utc, lat_deg, lon_deg
+    real(wp), intent(out) :: cosz_day, s0
+    integer :: k
+    real(wp) :: g, decl, eot, e0, hs, ha, cz, phi, csum, nsum, t
+    phi = lat_deg * pi / 180._wp
+    csum = 0._wp
+    nsum = 0._wp
+    s0 = 0._wp
+    do k = 1, 6
+      t = hour_utc + (real(k, wp) - 0.5_wp) / 6._wp
+      g = 2._wp * pi * (real(doy - 1, wp) + (t - 12._wp) / 24._wp) / 365._wp
+      decl = 0.006918_wp - 0.399912_wp * cos(g) + 0.070257_wp * sin(g) &
+           - 0.006758_wp * cos(2._wp * g) + 0.000907_wp * sin(2._wp * g) &
+           - 0.002697_wp * cos(3._wp * g) + 0.00148_wp * sin(3._wp * g)
+      eot = 229.18_wp * (0.000075_wp + 0.001868_wp * cos(g) - 0.032077_wp * sin(g) &
+           - 0.014615_wp * cos(2._wp * g) - 0.040849_wp * sin(2._wp * g))   ! minutes
+      e0 = 1.000110_wp + 0.034221_wp * cos(g) + 0.001280_wp * sin(g) &
+         + 0.000719_wp * cos(2._wp * g) + 0.000077_wp * sin(2._wp * g)
+      hs = t + lon_deg / 15._wp + eot / 60._wp          ! local apparent solar time (h)
+      ha = (hs - 12._wp) * pi / 12._wp
+      cz = sin(phi) * sin(decl) + cos(phi) * cos(decl) * cos(ha)
+      if (cz > 0._wp) then
+        csum = csum + cz
+        nsum = nsum + 1._wp
+        s0 = s0 + solar_const * e0 * cz / 6._wp
+      end if
+    end do
+    if (nsum > 0._wp) then
+      cosz_day = csum / nsum
+    else
+      cosz_day = 0._wp
+    end if
+  end subroutine solar_hour
+
+  ! Diffuse fraction of global short-wave from the clearness index (Erbs et al. 1982).
+  function diffuse_fraction(sw, s0) result(fd)
+    real(wp), intent(in) :: sw, s0
+    real(wp) :: fd, kt
+    if (s0 <= 1._wp) then
+      fd = 1._wp
+      return
+    end if
+    kt = sw / s0
+    if (kt <= 0.22_wp) then
+      fd = 1._wp - 0.09_wp * kt
+    else if (kt <= 0.80_wp) then
+      fd = 0.9511_wp - 0.1604_wp * kt + 4.388_wp * kt**2 - 16.638_wp * kt**3 + 12.336_wp * kt**4
+    else
+      fd = 0.165_wp
+    end if
+  end function diffuse_fraction
+
+  ! PAR absorbed by sunlit and shaded leaves of nlayer canopy layers of equal LAI, for unit
+  ! incoming PAR above the canopy. Beam and diffuse light with scattering after Goudriaan &
+  ! van Laar (1994) and de Pury & Farquhar (1997); one reflection at the soil, re-absorbed as
+  ! diffuse light on the way up. The canopy covers fraction fc of the tile with leaf area
+  ! lai/fc inside its cover (BETHY FAPARL). All outputs per unit tile area.
+  !   lai (m2 m-2), fc, cosz, fdir (beam share of PAR), sigma_l (leaf scattering),
+  !   rho_soil (soil PAR albedo) -> abs_sun(l), abs_sha(l) (absorbed, fraction of incoming),
+  !   lai_sun(l), lai_sha(l) (m2 m-2), fapar (sum of absorbed), fsun (sunlit leaf fraction)
+  subroutine canopy_par(lai, fc, cosz, fdir, sigma_l, rho_soil, abs_sun, abs_sha, &
+                        lai_sun, lai_sha, fapar, fsun)
+    real(wp), intent(in) :: lai, fc, cosz, fdir, sigma_l, rho_soil
+    real(wp), intent(out) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), lai_sha(nlayer)
+    real(wp), intent(out) :: fapar, fsun
+    real(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl, l1, l2
+    real(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
+    integer :: l
+    lc = lai / fc
+    cz = max(cosz, cosz_min)
+    kb = 0.5_wp / cz
+    sq = sqrt(1._wp - sigma_l)
+    kbs = kb * sq
+    kds = kd_black * sq
+    rho_h = (1._wp - sq) / (1._wp + sq)
+    rho_cb = 1._wp - exp(-2._wp * rho_h * kb / (1._wp + kb))
+    rho_cd = 1._wp - exp(-2._wp * rho_h * kd_black / (1._wp + kd_black))
+    ib = fdir
+    id = 1._wp - fdir
+    down_soil = ib * (1._wp - rho_cb) * exp(-kbs * lc) + id * (1._wp - rho_cd) * exp(-kds * lc)
+    up_soil = rho_soil * down_soil
+    dl = lc / real(nlayer, wp)
+    fapar = 0._wp
+    fsun = 0._wp
+    do l = 1, nlayer
+      l1 = dl * real(l - 1, wp)
+      l2 = dl * real(l, wp)
+      a_d = id * (1._wp - rho_cd) * (exp(-kds * l1) - exp(-kds * l2))
+      a_bt = ib * (1._wp - rho_cb) * (exp(-kbs * l1) - exp(-kbs * l2))
+      a_bd = ib * (1._wp - sigma_l) * (exp(-kb * l1) - exp(-kb * l2))
+      a_up = up_soil * (exp(-kds * (lc - l2)) - exp(-kds * (lc - l1)))
+      ls = (exp(-kb * l1) - exp(-kb * l2)) / kb
+      ! diffuse, scattered-beam and soil-reflected light per unit leaf area of the layer
+      q = (a_d + (a_bt - a_bd) + a_up) / dl
+      lai_sun(l) = fc * ls
+      lai_sha(l) = fc * (dl - ls)
+      abs_sun(l) = fc * (a_bd + q * ls)
+      abs_sha(l) = fc * q * (dl - ls)
+      fapar = fapar + abs_sun(l) + abs_sha(l)
+      fsun = fsun + lai_sun(l)
+    end do
+    if (lai > 0._wp) then
+      fsun = fsun / lai
+    else
+      fsun = 0._wp
+    end if
+  end subroutine canopy_par
+
+  ! White-sky (isotropic diffuse illumination) FAPAR of the tile, the quantity that JRC-TIP
+  ! derives from bi-hemispherical albedo (science.md section 0).
+  function fapar_white_sky(lai, fc, sigma_l, rho_soil) result(fapar)
+    real(wp), intent(in) :: lai, fc, sigma_l, rho_soil
+    real(wp) :: fapar, lc, sq, kds, rho_h, rho_cd, trans
+    lc = lai / fc
+    sq = sqrt(1._wp - sigma_l)
+    kds = kd_black * sq
+    rho_h = (1._wp - sq) / (1._wp + sq)
+    rho_cd = 1._wp - exp(-2._wp * rho_h * kd_black / (1._wp + kd_black))
+    trans = exp(-kds * lc)
+    fapar = fc * (1._wp - rho_cd) * (1._wp - trans) * (1._wp + rho_soil * trans)
+  end function fapar_white_sky
+
+end module dnb_radiation

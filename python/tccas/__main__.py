@@ -1,0 +1,3 @@
+from tccas.cli import main
+
+raise SystemExit(main())

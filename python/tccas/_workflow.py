@@ -1,0 +1,189 @@
+"""The `run` job: read the inputs of a configuration, run D&B, write outputs and a summary."""
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import io
+from .config import Config
+from .errors import ConfigError, InputDataError
+from .model import CellRun, run_cell
+from .parameters import (DAILY_OUTPUTS, HOURLY_OUTPUTS, PFT_NAMES, Z_SURF, apply_overrides,
+                         global_defaults, pft_defaults, pft_index)
+
+log = logging.getLogger("tccas")
+
+# hourly fluxes that the daily file gets as daily sums (unit per hour -> per day)
+_SUMMED = {"gpp", "ra", "rh", "nee", "et", "trans", "evap_soil", "evap_int", "sublim", "runoff",
+           "drainage", "precip"}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run wrote and its annual summary."""
+
+    output_dir: Path
+    files: dict[str, Path]
+    summary: str
+    cell: CellRun
+    times: np.ndarray
+    pfts: tuple[int, ...]
+    fractions: tuple[float, ...]
+
+
+def load_inputs(cfg: Config) -> tuple[io.Static, io.Forcing]:
+    """Read the static and forcing files of a configuration and cut the run period."""
+    static = io.read_static(cfg.site.static)
+    if cfg.site.forcing_format == "fluxnet":
+        from .readers.fluxnet import read_fluxnet_forcing
+        forcing = read_fluxnet_forcing(cfg.site.forcing, utc_offset_hours=cfg.site.utc_offset_hours,
+                                       lat=static.lat, lon=static.lon)
+    else:
+        forcing = io.read_forcing(cfg.site.forcing)
+    start = np.datetime64(cfg.run.start, "s")
+    end = np.datetime64(cfg.run.end + _dt.timedelta(days=1), "s")
+    if forcing.times[0] > start or forcing.times[-1] + np.timedelta64(3600, "s") < end:
+        raise InputDataError(
+            f"{cfg.site.forcing}: forcing covers {forcing.times[0]} to "
+            f"{forcing.times[-1] + np.timedelta64(3600, 's')}, which does not contain the run "
+            f"period {cfg.run.start} to {cfg.run.end} (inclusive)")
+    return static, forcing.select(start, end)
+
+
+def parameters_for(cfg: Config, static: io.Static) -> tuple[np.ndarray, np.ndarray]:
+    """Parameter arrays for the case: table defaults, config overrides, and the root zone
+    limited to the soil depth below the surface layer."""
+    pfts = list(static.pft)
+    ppft = pft_defaults(pfts)
+    pglob = global_defaults()
+    try:
+        apply_overrides(ppft, pglob, pfts, cfg.parameters, where=str(cfg.path or "config"))
+    except KeyError as exc:
+        raise ConfigError(exc.args[0]) from None
+    iz = pft_index("zroot")
+    ppft[iz] = np.minimum(ppft[iz], static.soil_depth - Z_SURF)
+    return ppft, pglob
+
+
+def run(config: Config | str | os.PathLike, output_dir: str | os.PathLike | None = None,
+        progress: bool | None = None) -> RunResult:
+    """Run D&B for a configuration (a Config, a TOML path or a bundled case name).
+
+    Writes ``daily.nc``, ``hourly.nc`` (unless ``hourly_output = false``) and
+    ``summary.txt`` into ``output_dir`` (default: ``tccas-run-<site>`` in the current
+    folder). Files are complete or absent: each is written to a temporary name and moved
+    into place only when all of them are written.
+    """
+    from .cases import load_config
+    cfg = config if isinstance(config, Config) else load_config(config)
+    out = Path(output_dir) if output_dir is not None else Path(f"tccas-run-{cfg.site.name}")
+    static, forcing = load_inputs(cfg)
+    ppft, pglob = parameters_for(cfg, static)
+    log.info("running %s: %d hours, %d PFTs", cfg.site.name, forcing.times.size, len(static.pft))
+    cell = run_cell(forcing.matrix(), forcing.times, static.lat, static.lon, static.sand,
+                    static.clay, list(static.pft), ppft, pglob, nspin=cfg.run.spinup_hours,
+                    show_progress=progress)
+    files = write_outputs(out, cfg, static, forcing.times, cell)
+    summary = files.pop("_summary_text")
+    return RunResult(out, files, summary, cell, forcing.times, static.pft, static.pft_fraction)
+
+
+def annual_table(times: np.ndarray, cell: CellRun, pfts, fractions) -> list[dict]:
+    """Annual GPP, NEE (gC m-2 yr-1) and ET (mm yr-1) per PFT and for the cell."""
+    hn = [h[0] for h in HOURLY_OUTPUTS]
+    years = times.astype("datetime64[Y]").astype(int) + 1970
+    w = np.asarray(fractions)
+    rows = []
+    for y in np.unique(years):
+        m = years == y
+        row = {"year": int(y)}
+        for v in ("gpp", "nee", "et"):
+            per_pft = cell.hourly[m, hn.index(v), :].sum(axis=0)
+            row[v] = per_pft
+            row[v + "_cell"] = float((per_pft * w).sum())
+        rows.append(row)
+    return rows
+
+
+def format_summary(cfg: Config, times, cell: CellRun, pfts, fractions) -> str:
+    rows = annual_table(times, cell, pfts, fractions)
+    names = [PFT_NAMES[p] for p in pfts]
+    lines = [f"tccas D&B run: {cfg.site.name}, {cfg.run.start} to {cfg.run.end}, "
+             f"spin-up {cfg.run.spinup_hours} h",
+             "PFTs: " + ", ".join(f"{n} ({p}) {f:.2f}" for n, p, f in zip(names, pfts, fractions)),
+             "annual sums: GPP and NEE in gC m-2 yr-1 (NEE > 0 is a source), ET in mm yr-1",
+             ""]
+    head = "year " + "".join(f"{'GPP ' + n:>11}{'NEE ' + n:>11}{'ET ' + n:>10}" for n in names)
+    head += f"{'GPP cell':>11}{'NEE cell':>11}{'ET cell':>10}"
+    lines.append(head)
+    for r in rows:
+        s = f"{r['year']:<5}"
+        for i in range(len(pfts)):
+            s += f"{r['gpp'][i]:11.1f}{r['nee'][i]:11.1f}{r['et'][i]:10.1f}"
+        s += f"{r['gpp_cell']:11.1f}{r['nee_cell']:11.1f}{r['et_cell']:10.1f}"
+        lines.append(s)
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(out: Path, cfg: Config, static: io.Static, times: np.ndarray,
+                  cell: CellRun) -> dict:
+    """Write daily.nc, hourly.nc and summary.txt atomically into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    pfts, fracs = static.pft, static.pft_fraction
+    w = np.asarray(fracs)
+    attrs = {"title": f"D&B model output, {cfg.site.name}", "source": "tccas D&B",
+             "site_name": cfg.site.name,
+             "history": f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')} "
+                        f"tccas run {cfg.path or cfg.site.name}"}
+    staged: list[tuple[Path, Path]] = []
+    try:
+        # daily: DALEC pools/fluxes + daily sums/means of the hourly variables
+        nd = cell.daily.shape[0]
+        dtimes = times[::24]
+        dvars, dcell = {}, {}
+        for k, (name, unit, long) in enumerate(DAILY_OUTPUTS):
+            arr = cell.daily[:, k, :]
+            dvars[name] = (arr, unit, long)
+            dcell[name + "_cell"] = (arr @ w, unit, long)
+        for k, (name, unit, long) in enumerate(HOURLY_OUTPUTS):
+            h = cell.hourly[:, k, :].reshape(nd, 24, -1)
+            if name in _SUMMED:
+                arr, unit = h.sum(axis=1), unit.replace("h-1", "d-1")
+                long = f"daily sum of {long}"
+            else:
+                arr, long = h.mean(axis=1), f"daily mean of {long}"
+            dvars[name] = (arr, unit, long)
+            dcell[name + "_cell"] = (arr @ w, unit, long)
+        tmp = out / ".daily.nc.part"
+        io.write_table_nc(tmp, dtimes, 24.0, pfts, fracs, dvars, dcell, static.lat, static.lon,
+                          attrs)
+        staged.append((tmp, out / "daily.nc"))
+        if cfg.run.hourly_output:
+            hvars, hcell = {}, {}
+            for k, (name, unit, long) in enumerate(HOURLY_OUTPUTS):
+                arr = cell.hourly[:, k, :]
+                hvars[name] = (arr, unit, long)
+                hcell[name + "_cell"] = (arr @ w, unit, long)
+            tmp = out / ".hourly.nc.part"
+            io.write_table_nc(tmp, times, 1.0, pfts, fracs, hvars, hcell, static.lat,
+                              static.lon, attrs)
+            staged.append((tmp, out / "hourly.nc"))
+        text = format_summary(cfg, times, cell, pfts, fracs)
+        tmp = out / ".summary.txt.part"
+        tmp.write_text(text)
+        staged.append((tmp, out / "summary.txt"))
+        files = {}
+        for tmp, final in staged:
+            os.replace(tmp, final)
+            files[final.stem] = final
+        files["_summary_text"] = text
+        return files
+    finally:
+        for tmp, _ in staged:
+            if tmp.exists():
+                tmp.unlink()

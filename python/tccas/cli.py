@@ -1,0 +1,66 @@
+"""The `tccas` command."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from . import __version__
+from .errors import TccasError
+
+
+def _cmd_run(args) -> int:
+    from ._workflow import run
+    res = run(args.config, output_dir=args.output, progress=None if not args.quiet else False)
+    print(res.summary, end="")
+    for name, path in res.files.items():
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_cases(args) -> int:
+    from .cases import list_cases
+    for name in list_cases():
+        print(name)
+    return 0
+
+
+def _cmd_copy_case(args) -> int:
+    from .cases import copy_case
+    path = copy_case(args.name, args.target)
+    print(f"wrote case {args.name} to {path}; run it with: tccas run {path / 'config.toml'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tccas", description="D&B model and TCCAS data assimilation")
+    p.add_argument("--version", action="version", version=f"tccas {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run D&B for a configuration or a bundled case")
+    r.add_argument("config", help="TOML configuration file or bundled case name (e.g. ES-LM1)")
+    r.add_argument("-o", "--output", default=None, help="output folder (default tccas-run-SITE)")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(func=_cmd_run)
+    c = sub.add_parser("cases", help="list the bundled cases")
+    c.set_defaults(func=_cmd_cases)
+    cc = sub.add_parser("copy-case", help="write a bundled case out as editable files")
+    cc.add_argument("name")
+    cc.add_argument("target")
+    cc.set_defaults(func=_cmd_copy_case)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except TccasError as exc:
+        print(f"tccas: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

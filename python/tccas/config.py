@@ -1,0 +1,171 @@
+"""TOML configuration -> frozen, validated dataclasses.
+
+A configuration names the site files, the simulation period, spin-up and parameter values::
+
+    [site]
+    name = "ES-LM1"
+    static = "static.nc"          # relative paths are relative to the config file
+    forcing = "forcing.nc"        # CF netCDF, or a FLUXNET2015/ICOS CSV file
+    # forcing_format = "fluxnet"  # and then utc_offset_hours = 1
+
+    [run]
+    start = 2015-01-01
+    end = 2021-12-31              # inclusive
+    spinup_hours = 17520          # cycles the forcing from its start (TCCAS: 2 years)
+    hourly_output = true
+
+    [parameters]                  # optional overrides of the parameter table
+    vcmax25 = { TmEv = 4.1e-5, C3Gr = 4.2e-5 }
+    c_w = 0.5
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .errors import ConfigError
+from .parameters import PARAMETERS, PFT_NAMES
+
+_SECTIONS = {
+    "site": {"name", "static", "forcing", "forcing_format", "utc_offset_hours"},
+    "run": {"start", "end", "spinup_hours", "hourly_output"},
+    "parameters": None,
+}
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    name: str
+    static: Path
+    forcing: Path
+    forcing_format: str = "netcdf"
+    utc_offset_hours: float | None = None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    start: _dt.date
+    end: _dt.date
+    spinup_hours: int = 17520
+    hourly_output: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None
+    site: SiteConfig
+    run: RunConfig
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _date(value: Any, where: str) -> _dt.date:
+    if isinstance(value, _dt.datetime):
+        return value.date()
+    if isinstance(value, _dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return _dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ConfigError(f"{where}: expected a date like 2015-01-01, got {value!r}")
+
+
+def config_from_dict(raw: Mapping[str, Any], base: Path | None = None,
+                     where: str = "config") -> Config:
+    """Validate a configuration mapping (as read from TOML)."""
+    for sec in raw:
+        if sec not in _SECTIONS:
+            raise ConfigError(f"{where}: unknown section [{sec}] "
+                              f"(known: {', '.join(sorted(_SECTIONS))})")
+    for sec, keys in _SECTIONS.items():
+        if keys is None:
+            continue
+        for k in raw.get(sec, {}):
+            if k not in keys:
+                raise ConfigError(f"{where}: unknown key '{k}' in [{sec}] "
+                                  f"(known: {', '.join(sorted(keys))})")
+    site = raw.get("site")
+    if not site:
+        raise ConfigError(f"{where}: missing section [site]")
+    for k in ("static", "forcing"):
+        if k not in site:
+            raise ConfigError(f"{where}: missing key '{k}' in [site]")
+    base = base or Path.cwd()
+
+    def resolve(p: str) -> Path:
+        q = Path(os.path.expanduser(str(p)))
+        return q if q.is_absolute() else (base / q)
+
+    fmt = str(site.get("forcing_format", "netcdf")).lower()
+    if fmt not in ("netcdf", "fluxnet"):
+        raise ConfigError(f"{where}: [site] forcing_format must be 'netcdf' or 'fluxnet', "
+                          f"got '{fmt}'")
+    utc = site.get("utc_offset_hours")
+    if fmt == "fluxnet" and utc is None:
+        raise ConfigError(f"{where}: [site] utc_offset_hours is required for FLUXNET CSV "
+                          "forcing (FLUXNET timestamps are local standard time)")
+    site_cfg = SiteConfig(name=str(site.get("name", "site")), static=resolve(site["static"]),
+                          forcing=resolve(site["forcing"]), forcing_format=fmt,
+                          utc_offset_hours=None if utc is None else float(utc))
+    run = raw.get("run", {})
+    for k in ("start", "end"):
+        if k not in run:
+            raise ConfigError(f"{where}: missing key '{k}' in [run]")
+    start = _date(run["start"], f"{where}: [run] start")
+    end = _date(run["end"], f"{where}: [run] end")
+    if end < start:
+        raise ConfigError(f"{where}: [run] end {end} is before start {start}")
+    spin = run.get("spinup_hours", 17520)
+    if not isinstance(spin, int) or spin < 0 or spin % 24:
+        raise ConfigError(f"{where}: [run] spinup_hours must be a non-negative multiple of 24, "
+                          f"got {spin!r}")
+    hourly = run.get("hourly_output", True)
+    if not isinstance(hourly, bool):
+        raise ConfigError(f"{where}: [run] hourly_output must be true or false")
+    run_cfg = RunConfig(start=start, end=end, spinup_hours=spin, hourly_output=hourly)
+    params = dict(raw.get("parameters", {}))
+    short = set(PFT_NAMES.values())
+    for name, value in params.items():
+        if name not in PARAMETERS:
+            raise ConfigError(f"{where}: [parameters] unknown parameter name '{name}'")
+        values = value.values() if isinstance(value, Mapping) else [value]
+        if isinstance(value, Mapping):
+            if not PARAMETERS[name].per_pft:
+                raise ConfigError(f"{where}: [parameters] '{name}' is a global parameter; "
+                                  "give one number")
+            for key in value:
+                if str(key) not in short and not str(key).isdigit():
+                    raise ConfigError(f"{where}: [parameters] '{name}': unknown PFT '{key}' "
+                                      f"(use {', '.join(PFT_NAMES.values())} or codes 1-13)")
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ConfigError(f"{where}: [parameters] '{name}' must be a number, got {v!r}")
+            p = PARAMETERS[name]
+            if not p.lower <= float(v) <= p.upper:
+                raise ConfigError(f"{where}: [parameters] '{name}' = {v} is outside its bounds "
+                                  f"[{p.lower:g}, {p.upper:g}] {p.unit}")
+    return Config(path=None, site=site_cfg, run=run_cfg, parameters=params)
+
+
+def read_config(path: str | os.PathLike) -> Config:
+    """Read and validate a TOML configuration file."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: configuration file not found")
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    cfg = config_from_dict(raw, base=path.resolve().parent, where=str(path))
+    return Config(path=path, site=cfg.site, run=cfg.run, parameters=cfg.parameters)

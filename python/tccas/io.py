@@ -1,0 +1,423 @@
+"""CF-1.8 netCDF readers and writers for forcing, static site data and model outputs.
+
+Every reader checks what it reads and raises :class:`InputDataError` naming the file, the
+variable and the problem. Writers write to a temporary file in the target folder and move it
+into place only when complete, so that no half-written file is ever left behind.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .errors import InputDataError
+from .parameters import FORCING_VARS, PFT_NAMES
+
+FORCING_NAMES = tuple(v[0] for v in FORCING_VARS)
+FORCING_UNITS = {v[0]: v[1] for v in FORCING_VARS}
+# plausible physical ranges in canonical units; values outside mean wrong units or bad data
+FORCING_RANGES = {
+    "tas": (180.0, 340.0),
+    "rsds": (0.0, 1500.0),
+    "rlds": (40.0, 650.0),
+    "pr": (0.0, 0.1),
+    "vpd": (0.0, 15000.0),
+    "ps": (40000.0, 110000.0),
+    "sfcWind": (0.0, 80.0),
+    "co2": (1.0e-4, 2.0e-3),
+    "tsl_deep": (200.0, 340.0),
+}
+# unit strings accepted for each variable, with the conversion (scale, offset) to canonical
+_UNIT_ALIASES = {
+    "K": {"K": (1.0, 0.0), "degK": (1.0, 0.0), "kelvin": (1.0, 0.0),
+          "degC": (1.0, 273.15), "celsius": (1.0, 273.15), "C": (1.0, 273.15)},
+    "W m-2": {"W m-2": (1.0, 0.0), "W/m2": (1.0, 0.0), "W m**-2": (1.0, 0.0)},
+    "kg m-2 s-1": {"kg m-2 s-1": (1.0, 0.0), "mm s-1": (1.0, 0.0), "kg/m2/s": (1.0, 0.0),
+                   "mm h-1": (1.0 / 3600.0, 0.0), "mm/h": (1.0 / 3600.0, 0.0)},
+    "Pa": {"Pa": (1.0, 0.0), "hPa": (100.0, 0.0), "kPa": (1000.0, 0.0)},
+    "m s-1": {"m s-1": (1.0, 0.0), "m/s": (1.0, 0.0)},
+    "mol mol-1": {"mol mol-1": (1.0, 0.0), "1": (1.0, 0.0), "mol/mol": (1.0, 0.0),
+                  "ppm": (1e-6, 0.0), "umol mol-1": (1e-6, 0.0)},
+}
+
+
+# significant digits kept when writing forcing (netCDF quantisation; compresses well and
+# stays far below the accuracy of any meteorological measurement)
+_SIGNIFICANT_DIGITS = {"tas": 6, "rsds": 4, "rlds": 4, "pr": 3, "vpd": 4, "ps": 5,
+                       "sfcWind": 3, "co2": 5, "tsl_deep": 6}
+
+
+@dataclass(frozen=True)
+class Forcing:
+    """Hourly forcing of one cell in canonical units.
+
+    ``times`` are the start times of the hourly steps (datetime64[s], UTC); ``data`` maps each
+    name of ``FORCING_NAMES`` to an array of the same length.
+    """
+
+    times: np.ndarray
+    data: dict[str, np.ndarray]
+    source: str = ""
+
+    def matrix(self) -> np.ndarray:
+        """(nt, nmet) array in the order the core expects."""
+        return np.column_stack([self.data[n] for n in FORCING_NAMES])
+
+    def select(self, start: np.datetime64, end: np.datetime64) -> "Forcing":
+        """Steps with start <= time < end."""
+        m = (self.times >= start) & (self.times < end)
+        return Forcing(self.times[m], {k: v[m] for k, v in self.data.items()}, self.source)
+
+
+@dataclass(frozen=True)
+class Static:
+    """Static description of one cell: location, PFT tiles and soil."""
+
+    lat: float
+    lon: float
+    pft: tuple[int, ...]
+    pft_fraction: tuple[float, ...]
+    sand: float
+    clay: float
+    soil_depth: float
+    name: str = ""
+    source: str = ""
+    attrs: dict = field(default_factory=dict)
+
+
+def convert_units(values: np.ndarray, unit: str, canonical: str, where: str) -> np.ndarray:
+    """Convert ``values`` from ``unit`` to ``canonical``; raise if the unit is not known."""
+    table = _UNIT_ALIASES.get(canonical, {canonical: (1.0, 0.0)})
+    key = unit.strip()
+    if key not in table:
+        raise InputDataError(f"{where}: unit '{unit}' cannot be converted to '{canonical}' "
+                             f"(accepted: {', '.join(sorted(table))})")
+    scale, offset = table[key]
+    return values * scale + offset
+
+
+def check_forcing(f: Forcing, where: str) -> None:
+    """Check times (hourly, no gaps, whole days from 00 UTC) and values (finite, in range)."""
+    t = f.times
+    if t.size == 0:
+        raise InputDataError(f"{where}: no time steps")
+    if t.size > 1:
+        dt = np.diff(t).astype("timedelta64[s]").astype(np.int64)
+        bad = np.nonzero(dt != 3600)[0]
+        if bad.size:
+            i = int(bad[0])
+            raise InputDataError(f"{where}: variable 'time': steps must be hourly without gaps; "
+                                 f"{t[i]} is followed by {t[i + 1]}")
+    if (t[0] - t[0].astype("datetime64[D]")).astype(np.int64) != 0:
+        raise InputDataError(f"{where}: variable 'time': the first step must start at 00 UTC, "
+                             f"got {t[0]}")
+    if t.size % 24:
+        raise InputDataError(f"{where}: variable 'time': {t.size} hourly steps do not make "
+                             "whole days")
+    for name in FORCING_NAMES:
+        if name not in f.data:
+            raise InputDataError(f"{where}: missing variable '{name}'")
+        v = f.data[name]
+        if v.shape != t.shape:
+            raise InputDataError(f"{where}: variable '{name}' has {v.size} values for "
+                                 f"{t.size} times")
+        bad = np.nonzero(~np.isfinite(v))[0]
+        if bad.size:
+            raise InputDataError(f"{where}: variable '{name}' has {bad.size} missing/NaN values, "
+                                 f"first at {t[bad[0]]}")
+        lo, hi = FORCING_RANGES[name]
+        out = np.nonzero((v < lo) | (v > hi))[0]
+        if out.size:
+            raise InputDataError(
+                f"{where}: variable '{name}' = {v[out[0]]:g} at {t[out[0]]} is outside "
+                f"[{lo:g}, {hi:g}] {FORCING_UNITS[name]}: wrong units or bad data?")
+
+
+def _times_from_nc(var, where: str, vals: np.ndarray) -> np.ndarray:
+    import cftime
+    units = getattr(var, "units", None)
+    if units is None:
+        raise InputDataError(f"{where}: variable 'time' has no units attribute")
+    cal = getattr(var, "calendar", "standard")
+    try:
+        dates = cftime.num2date(vals, units, calendar=cal, only_use_cftime_datetimes=False,
+                                only_use_python_datetimes=True)
+    except Exception as exc:  # cftime raises several types for bad units/calendars
+        raise InputDataError(f"{where}: variable 'time': cannot decode units '{units}' "
+                             f"calendar '{cal}': {exc}") from None
+    return np.array([np.datetime64(d.replace(tzinfo=None), "s") for d in np.atleast_1d(dates)])
+
+
+def _open(path: Path):
+    import netCDF4
+    if not path.exists():
+        raise InputDataError(f"{path}: file not found")
+    try:
+        return netCDF4.Dataset(path, "r")
+    except OSError as exc:
+        raise InputDataError(f"{path}: not a readable netCDF file ({exc})") from None
+
+
+def read_forcing(path: str | os.PathLike) -> Forcing:
+    """Read an hourly CF forcing file (see DESIGN.md 'File formats').
+
+    Humidity may be given as ``vpd`` (Pa) or as ``huss`` (kg kg-1, converted with ``tas``
+    and ``ps``); ``tsl_deep`` is optional and, when absent, is the 30-day running mean of
+    ``tas``. The time coordinate labels the start of each hour unless ``time_bnds`` says
+    otherwise.
+    """
+    path = Path(path)
+    where = str(path)
+    with _open(path) as ds:
+        if "time" not in ds.variables:
+            raise InputDataError(f"{where}: missing variable 'time'")
+        tvar = ds.variables["time"]
+        bname = getattr(tvar, "bounds", None)
+        if bname and bname in ds.variables:
+            # the lower bound of each interval is the step start
+            values = np.asarray(ds.variables[bname][:], dtype=np.float64)[:, 0]
+        else:
+            values = np.asarray(tvar[:], dtype=np.float64)
+        times = _times_from_nc(tvar, where, values)
+        data: dict[str, np.ndarray] = {}
+        for name in FORCING_NAMES:
+            if name not in ds.variables:
+                continue
+            var = ds.variables[name]
+            vals = np.ma.filled(np.ma.asarray(var[:], dtype=np.float64), np.nan).reshape(-1)
+            unit = getattr(var, "units", None)
+            if unit is None:
+                raise InputDataError(f"{where}: variable '{name}' has no units attribute")
+            data[name] = convert_units(vals, unit, FORCING_UNITS[name], f"{where}: variable '{name}'")
+        if "vpd" not in data and "huss" in ds.variables:
+            if "tas" not in data or "ps" not in data:
+                raise InputDataError(f"{where}: 'huss' needs 'tas' and 'ps' to give 'vpd'")
+            q = np.asarray(ds.variables["huss"][:], dtype=np.float64).reshape(-1)
+            data["vpd"] = vpd_from_specific_humidity(q, data["tas"], data["ps"])
+    if "tsl_deep" not in data and "tas" in data:
+        data["tsl_deep"] = running_mean(data["tas"], 24 * 30)
+    for name in FORCING_NAMES:
+        if name not in data:
+            hint = " (or 'huss')" if name == "vpd" else ""
+            raise InputDataError(f"{where}: missing variable '{name}'{hint}")
+    f = Forcing(times, data, where)
+    check_forcing(f, where)
+    return f
+
+
+def saturation_vapour_pressure(tk: np.ndarray) -> np.ndarray:
+    """Saturation vapour pressure over water (Pa), Magnus form as in BETHY (T in K)."""
+    tc = tk - 273.15
+    return 610.78 * np.exp(17.269 * tc / (237.3 + tc))
+
+
+def vpd_from_specific_humidity(q: np.ndarray, tk: np.ndarray, ps: np.ndarray) -> np.ndarray:
+    """Vapour-pressure deficit (Pa) from specific humidity (kg kg-1), T (K) and p (Pa)."""
+    e = q * ps / (0.622 + 0.378 * q)
+    return np.maximum(saturation_vapour_pressure(tk) - e, 0.0)
+
+
+def running_mean(x: np.ndarray, n: int) -> np.ndarray:
+    """Trailing running mean over n samples (shorter window at the start)."""
+    c = np.cumsum(np.insert(np.asarray(x, dtype=float), 0, 0.0))
+    idx = np.arange(1, x.size + 1)
+    lo = np.maximum(idx - n, 0)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it into place only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _time_var(ds, times: np.ndarray, ref: np.datetime64, step_hours: float) -> None:
+    ds.createDimension("time", len(times))
+    ds.createDimension("nv", 2)
+    hours = (times - ref).astype("timedelta64[s]").astype(np.int64) / 3600.0
+    tv = ds.createVariable("time", "f8", ("time",))
+    tv.units = f"hours since {str(ref.astype('datetime64[s]')).replace('T', ' ')}"
+    tv.calendar = "standard"
+    tv.standard_name = "time"
+    tv.axis = "T"
+    tv.bounds = "time_bnds"
+    tv[:] = hours
+    tb = ds.createVariable("time_bnds", "f8", ("time", "nv"))
+    tb[:] = np.column_stack([hours, hours + step_hours])
+
+
+def write_forcing(path: str | os.PathLike, forcing: Forcing, lat: float, lon: float,
+                  attrs: dict | None = None) -> Path:
+    """Write hourly forcing as compressed CF-1.8 netCDF."""
+    import netCDF4
+    from .parameters import FORCING_VARS as fv
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with netCDF4.Dataset(tmp, "w", format="NETCDF4") as ds:
+            ds.Conventions = "CF-1.8"
+            for k, v in (attrs or {}).items():
+                setattr(ds, k, v)
+            ref = forcing.times[0].astype("datetime64[D]").astype("datetime64[s]")
+            _time_var(ds, forcing.times, ref, 1.0)
+            for name, val in (("lat", lat), ("lon", lon)):
+                v = ds.createVariable(name, "f8", ())
+                v.units = "degrees_north" if name == "lat" else "degrees_east"
+                v.standard_name = "latitude" if name == "lat" else "longitude"
+                v.assignValue(val)
+            for name, unit, std in fv:
+                var = ds.createVariable(name, "f4", ("time",), zlib=True, complevel=6,
+                                        shuffle=True,
+                                        significant_digits=_SIGNIFICANT_DIGITS.get(name))
+                var.units = unit
+                var.standard_name = std
+                var.coordinates = "lat lon"
+                var.cell_methods = "time: mean"
+                var[:] = forcing.data[name].astype(np.float32)
+    return path
+
+
+def read_static(path: str | os.PathLike) -> Static:
+    """Read a static site file: lat, lon, pft, pft_fraction, sand, clay, soil_depth."""
+    path = Path(path)
+    where = str(path)
+    with _open(path) as ds:
+        vals = {}
+        for name in ("lat", "lon", "pft", "pft_fraction", "sand", "clay", "soil_depth"):
+            if name not in ds.variables:
+                raise InputDataError(f"{where}: missing variable '{name}'")
+            vals[name] = np.ma.filled(ds.variables[name][:].astype(float), np.nan)
+        name = getattr(ds, "site_name", path.stem)
+        attrs = {k: ds.getncattr(k) for k in ds.ncattrs()}
+    for k in ("lat", "lon", "sand", "clay", "soil_depth"):
+        if not np.all(np.isfinite(vals[k])):
+            raise InputDataError(f"{where}: variable '{k}' is missing or NaN")
+    pft = np.atleast_1d(vals["pft"])
+    frac = np.atleast_1d(vals["pft_fraction"])
+    if pft.shape != frac.shape:
+        raise InputDataError(f"{where}: variables 'pft' and 'pft_fraction' differ in length")
+    if not np.all(np.isfinite(pft)) or not np.all(np.isfinite(frac)):
+        raise InputDataError(f"{where}: variable 'pft' or 'pft_fraction' has NaN values")
+    for c in pft:
+        if int(c) not in PFT_NAMES or c != int(c):
+            raise InputDataError(f"{where}: variable 'pft': unknown PFT code {c:g} "
+                                 "(BETHY codes are 1..13)")
+    if len(set(int(c) for c in pft)) != len(pft):
+        raise InputDataError(f"{where}: variable 'pft': a PFT code appears twice")
+    if np.any(frac <= 0) or np.any(frac > 1):
+        raise InputDataError(f"{where}: variable 'pft_fraction': values must be in (0, 1]")
+    if abs(frac.sum() - 1.0) > 1e-6:
+        raise InputDataError(f"{where}: variable 'pft_fraction' sums to {frac.sum():.6g}, "
+                             "not 1")
+    if not (-90 <= vals["lat"] <= 90) or not (-180 <= vals["lon"] <= 360):
+        raise InputDataError(f"{where}: 'lat'/'lon' out of range")
+    for k in ("sand", "clay"):
+        if not 0 <= vals[k] <= 1:
+            raise InputDataError(f"{where}: variable '{k}' must be a mass fraction in [0, 1]")
+    if vals["sand"] + vals["clay"] > 1:
+        raise InputDataError(f"{where}: 'sand' + 'clay' exceeds 1")
+    if not 0.1 <= vals["soil_depth"] <= 20:
+        raise InputDataError(f"{where}: variable 'soil_depth' must be in [0.1, 20] m")
+    return Static(float(vals["lat"]), float(vals["lon"]), tuple(int(c) for c in pft),
+                  tuple(float(f) for f in frac), float(vals["sand"]), float(vals["clay"]),
+                  float(vals["soil_depth"]), name=str(name), source=where, attrs=attrs)
+
+
+def write_static(path: str | os.PathLike, static: Static, attrs: dict | None = None) -> Path:
+    """Write a static site file (CF-1.8)."""
+    import netCDF4
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with netCDF4.Dataset(tmp, "w", format="NETCDF4") as ds:
+            ds.Conventions = "CF-1.8"
+            ds.site_name = static.name
+            for k, v in (attrs or {}).items():
+                setattr(ds, k, v)
+            ds.createDimension("pft", len(static.pft))
+            v = ds.createVariable("pft", "i4", ("pft",))
+            v.long_name = "BETHY plant functional type code (1-13)"
+            v.flag_values = np.arange(1, 14, dtype=np.int32)
+            v.flag_meanings = " ".join(PFT_NAMES[i] for i in range(1, 14))
+            v[:] = np.array(static.pft, dtype=np.int32)
+            v = ds.createVariable("pft_fraction", "f8", ("pft",))
+            v.units = "1"
+            v.long_name = "fraction of the cell covered by each PFT"
+            v[:] = np.array(static.pft_fraction)
+            for name, val, unit, long in (
+                ("lat", static.lat, "degrees_north", "latitude"),
+                ("lon", static.lon, "degrees_east", "longitude"),
+                ("sand", static.sand, "1", "sand mass fraction of the soil"),
+                ("clay", static.clay, "1", "clay mass fraction of the soil"),
+                ("soil_depth", static.soil_depth, "m", "soil depth"),
+            ):
+                v = ds.createVariable(name, "f8", ())
+                v.units = unit
+                v.long_name = long
+                if name in ("lat", "lon"):
+                    v.standard_name = long
+                v.assignValue(val)
+    return path
+
+
+def write_table_nc(path: str | os.PathLike, times: np.ndarray, step_hours: float,
+                   pfts: tuple[int, ...], fractions: tuple[float, ...],
+                   variables: dict[str, tuple[np.ndarray, str, str]],
+                   cell_variables: dict[str, tuple[np.ndarray, str, str]],
+                   lat: float, lon: float, attrs: dict | None = None) -> Path:
+    """Write model output on (time, pft) plus cover-weighted cell values on (time,).
+
+    ``variables`` maps name -> (array (nt, npft), unit, long name); ``cell_variables`` maps
+    name -> (array (nt,), unit, long name). Written atomically (complete or not at all).
+    """
+    import netCDF4
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with netCDF4.Dataset(tmp, "w", format="NETCDF4") as ds:
+            ds.Conventions = "CF-1.8"
+            for k, v in (attrs or {}).items():
+                setattr(ds, k, v)
+            ref = times[0].astype("datetime64[D]").astype("datetime64[s]")
+            _time_var(ds, times, ref, step_hours)
+            ds.createDimension("pft", len(pfts))
+            v = ds.createVariable("pft", "i4", ("pft",))
+            v.long_name = "BETHY plant functional type code"
+            v.flag_values = np.arange(1, 14, dtype=np.int32)
+            v.flag_meanings = " ".join(PFT_NAMES[i] for i in range(1, 14))
+            v[:] = np.array(pfts, dtype=np.int32)
+            v = ds.createVariable("pft_fraction", "f8", ("pft",))
+            v.units = "1"
+            v.long_name = "fraction of the cell covered by each PFT"
+            v[:] = np.array(fractions)
+            for name, val in (("lat", lat), ("lon", lon)):
+                v = ds.createVariable(name, "f8", ())
+                v.units = "degrees_north" if name == "lat" else "degrees_east"
+                v.standard_name = "latitude" if name == "lat" else "longitude"
+                v.assignValue(val)
+            for name, (arr, unit, long) in variables.items():
+                v = ds.createVariable(name, "f4", ("time", "pft"), zlib=True, complevel=4)
+                v.units = unit
+                v.long_name = f"{long} per unit PFT area"
+                v.coordinates = "lat lon"
+                v[:] = arr.astype(np.float32)
+            for name, (arr, unit, long) in cell_variables.items():
+                v = ds.createVariable(name, "f4", ("time",), zlib=True, complevel=4)
+                v.units = unit
+                v.long_name = f"{long}, cover-weighted cell value"
+                v.coordinates = "lat lon"
+                v[:] = arr.astype(np.float32)
+    return path

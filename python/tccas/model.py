@@ -1,0 +1,139 @@
+"""Wrapper of the Fortran core: checks inputs, runs one cell, returns numpy arrays.
+
+This is the only module that imports the compiled extension ``tccas._dnb``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _dnb
+from ._progress import progress
+from .errors import ModelError
+from .parameters import (DAILY_OUTPUTS, FORCING_VARS, GLOBAL_PARAMETERS, HOURLY_OUTPUTS,
+                         PFT_PARAMETERS, STATE_NAMES, pft_index)
+
+_API = _dnb.dnb_api
+
+_STATUS = {
+    1: "the number of hours is not a positive multiple of 24 (runs cover whole days)",
+    2: "a PFT code is outside 1..13",
+    3: "a forcing value is NaN or infinite",
+    4: "a parameter or state value is NaN or infinite",
+    5: "the model produced a NaN or infinite output (parameters far outside their bounds?)",
+}
+
+
+def _check_sizes() -> None:
+    got = tuple(int(v) for v in _API.sizes())
+    want = (len(PFT_PARAMETERS), len(GLOBAL_PARAMETERS), len(HOURLY_OUTPUTS),
+            len(DAILY_OUTPUTS), len(STATE_NAMES), len(FORCING_VARS))
+    if got != want:
+        raise ModelError(f"the compiled core has sizes {got} but the parameter table {want}: "
+                         "rebuild tccas (pip install .) after tools/gen_params.py")
+
+
+_check_sizes()
+
+
+@dataclass(frozen=True)
+class CellRun:
+    """Result of a run of one cell: hourly outputs (nt, nvar, ntile), daily outputs
+    (nd, nvar, ntile), the final state (nstate, ntile) and the state at the start of the
+    main run, after spin-up (None for a single-call run)."""
+
+    hourly: np.ndarray
+    daily: np.ndarray
+    state: np.ndarray
+    state0: np.ndarray | None
+
+
+def time_arrays(times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Day of year, UTC hour and days since 1 January of the first year, per hourly step.
+
+    ``times`` are the step start times as numpy datetime64 values.
+    """
+    t = np.asarray(times).astype("datetime64[s]")
+    year0 = t[0].astype("datetime64[Y]")
+    days = t.astype("datetime64[D]")
+    doy = (days - days.astype("datetime64[Y]")).astype(int) + 1
+    hour = (t - days).astype(float) / 3600.0
+    tday = (t - year0.astype("datetime64[s]")).astype(float) / 86400.0
+    return doy.astype(np.int32), hour, tday
+
+
+def _call(met, doy, hour, tday, lat, lon, sand, clay, pfts, ppft, pglob, nspin, init, state):
+    nt = met.shape[0]
+    nd = nt // 24
+    hout, dout, status = _API.run_cell(nd, nspin, init, doy, hour, tday, met, lat, lon, sand,
+                                       clay, pfts, ppft, pglob, state)
+    if status != 0:
+        raise ModelError(f"D&B core: {_STATUS.get(int(status), f'status {status}')}")
+    return hout, dout
+
+
+def run_cell(met: np.ndarray, times: np.ndarray, lat: float, lon: float, sand: float,
+             clay: float, pfts: "list[int]", ppft: np.ndarray, pglob: np.ndarray,
+             nspin: int = 0, show_progress: bool | None = None,
+             chunk_days: int | None = 366) -> CellRun:
+    """Run the D&B core for one cell.
+
+    Parameters
+    ----------
+    met : (nt, nmet) hourly forcing in canonical units (see ``parameters.FORCING_VARS``).
+    times : (nt,) datetime64 step start times, starting at 00 UTC, whole days.
+    lat, lon : degrees north / east.
+    sand, clay : soil texture mass fractions (0-1).
+    pfts : BETHY PFT codes of the tiles.
+    ppft : (npft_par, ntile) PFT parameters; pglob : (nglob_par,) global parameters.
+    nspin : spin-up hours (cycling the forcing from its start); carbon pools are reset to
+        their initial values after spin-up, water and temperature keep the spun-up state.
+    chunk_days : the run is split into chunks of this many days with the state carried over
+        (identical results; lets a progress bar advance). ``None`` runs in one call.
+    """
+    met = np.asfortranarray(met, dtype=np.float64)
+    nt = met.shape[0]
+    if met.ndim != 2 or met.shape[1] != len(FORCING_VARS):
+        raise ModelError(f"forcing array must be (nt, {len(FORCING_VARS)}), got {met.shape}")
+    if nt == 0 or nt % 24:
+        raise ModelError(f"forcing has {nt} hours; runs must cover whole days")
+    pfts = np.asarray(pfts, dtype=np.int32)
+    ntile = len(pfts)
+    ppft = np.asfortranarray(ppft, dtype=np.float64)
+    pglob = np.asfortranarray(pglob, dtype=np.float64)
+    if ppft.shape != (len(PFT_PARAMETERS), ntile):
+        raise ModelError(f"PFT parameter array must be ({len(PFT_PARAMETERS)}, {ntile})")
+    doy, hour, tday = time_arrays(times)
+    if hour[0] != 0.0:
+        raise ModelError("the forcing must start at 00 UTC")
+    args = (lat, lon, sand, clay, pfts, ppft, pglob)
+    state = np.asfortranarray(np.zeros((len(STATE_NAMES), ntile)))
+    if chunk_days is None:
+        # one call: the core initialises, spins up and runs (the path the derivatives take)
+        state0 = None
+        hout, dout = _call(met, doy, hour, tday, *args, nspin, 1, state)
+        return CellRun(hourly=hout, daily=dout, state=state, state0=state0)
+    state, status = _API.initial_state(pfts, ppft, pglob, sand, clay, float(met[0, -1]))
+    state = np.asfortranarray(state)
+    if status != 0:
+        raise ModelError(f"D&B core: {_STATUS.get(int(status), f'status {status}')}")
+    if nspin > 0:
+        # spin-up: cycle the forcing from its start, then reset the carbon pools
+        sidx = np.arange((nspin // 24) * 24) % nt
+        _call(np.asfortranarray(met[sidx]), doy[sidx], hour[sidx], tday[sidx], *args, 0, 0,
+              state)
+        carbon0 = [pft_index(n) for n in ("c_lab0", "c_fol0", "c_root0", "c_wood0", "c_lit0",
+                                          "c_som0")]
+        state[:6, :] = ppft[carbon0, :]
+    state0 = state.copy()
+    step = 24 * chunk_days
+    bounds = [(a, min(a + step, nt)) for a in range(0, nt, step)]
+    hout = np.empty((nt, len(HOURLY_OUTPUTS), ntile), order="F")
+    dout = np.empty((nt // 24, len(DAILY_OUTPUTS), ntile), order="F")
+    for a, b in progress(bounds, total=len(bounds), desc="D&B", enabled=show_progress):
+        h, d = _call(np.asfortranarray(met[a:b]), doy[a:b], hour[a:b], tday[a:b], *args, 0, 0,
+                     state)
+        hout[a:b] = h
+        dout[a // 24:b // 24] = d
+    return CellRun(hourly=hout, daily=dout, state=state, state0=state0)

@@ -1,0 +1,395 @@
+"""The parameter table of D&B: defined once, here.
+
+Every model parameter has a name, a unit, a default (per PFT where it applies), a prior
+uncertainty and bounds. The Fortran index module ``fortran/dnb_params.f90`` is generated from
+this table by ``tools/gen_params.py`` (a test checks the two agree), so Python names and
+Fortran indices never drift apart.
+
+PFT codes follow BETHY's 13-PFT numbering (science.md section 1):
+
+==== ======================================================
+code name
+==== ======================================================
+1    TrEv  tropical broadleaf evergreen tree
+2    TrDD  tropical broadleaf deciduous tree
+3    TmEv  temperate broadleaf evergreen tree
+4    TmSg  temperate broadleaf deciduous (summergreen) tree
+5    EvCn  evergreen coniferous tree
+6    SgCn  deciduous (summergreen) coniferous tree
+7    EShr  evergreen shrub
+8    DShr  deciduous shrub
+9    C3Gr  C3 grass
+10   C4Gr  C4 grass
+11   Tun   tundra vegetation
+12   WetV  wetland / swamp vegetation
+13   ArbC  arable crop
+==== ======================================================
+
+Sources of the defaults are given per entry: BETHY/CCDAS parameter lists (Knorr 2000;
+Knorr et al. 2010), the DALEC2 parameter set (Bloom & Williams 2015) with the TCCAS site
+priors for ES-LM1 and FI-Sod (TCCAS release r10043 run logs), and, where the references are
+silent, our own choice within the Bloom & Williams (2015) ranges (marked "tccas choice").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+NPFT_CODES = 13
+Z_SURF = 0.05  # m, depth of the surface soil layer (Fortran dnb_constants z_surf)
+
+PFT_NAMES = {
+    1: "TrEv", 2: "TrDD", 3: "TmEv", 4: "TmSg", 5: "EvCn", 6: "SgCn", 7: "EShr",
+    8: "DShr", 9: "C3Gr", 10: "C4Gr", 11: "Tun", 12: "WetV", 13: "ArbC",
+}
+C4_PFTS = frozenset({10})
+GRASS_LIKE = frozenset({9, 10, 11, 12, 13})
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One entry of the parameter table.
+
+    ``default`` is a scalar for global parameters and a 13-tuple (PFT codes 1..13) for PFT
+    parameters. ``sigma_rel`` is the prior 1-sigma as a fraction of the default
+    (science.md section 0: 20 % for PFT parameters and pools, 50 % for global ones).
+    """
+
+    name: str
+    unit: str
+    description: str
+    default: float | tuple[float, ...]
+    lower: float
+    upper: float
+    sigma_rel: float
+    source: str = ""
+    per_pft: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "per_pft", isinstance(self.default, tuple))
+        if self.per_pft and len(self.default) != NPFT_CODES:
+            raise ValueError(f"parameter {self.name}: need {NPFT_CODES} PFT defaults")
+
+    def default_for(self, pft: int) -> float:
+        if not self.per_pft:
+            return float(self.default)
+        return float(self.default[pft - 1])
+
+
+def _pft(*values: float) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)
+
+
+# DALEC2 (Bloom & Williams 2015) defaults per PFT, p1..p17. PFTs 3 and 9 carry the TCCAS
+# ES-LM1 site priors, PFTs 5 and 7 the FI-Sod ones (science.md section 7); the others are a
+# tccas choice inside the Bloom & Williams ranges: evergreens copy the nearest TCCAS PFT,
+# deciduous types shed (nearly) all leaves once a year (p5 -> 1) with a spring onset and an
+# autumn fall, grasses and crops follow the TCCAS C3 grass.
+_DALEC = {
+    #            p1       p2     p3      p4     p5     p6       p7       p8       p9       p10     p11   p12    p13    p14   p15    p16   p17
+    1: (3.0e-4, 0.45, 0.15, 0.30, 1.50, 1.0e-4, 5.0e-3, 5.0e-3, 2.0e-5, 0.060, 20.0, 100.0, 0.15, 60.0, 200.0, 60.0, 80.0),
+    2: (3.0e-4, 0.45, 0.20, 0.30, 1.05, 1.0e-4, 5.0e-3, 5.0e-3, 2.0e-5, 0.060, 20.0, 150.0, 0.30, 40.0, 300.0, 40.0, 60.0),
+    3: (3.04e-4, 0.402, 0.0498, 0.355, 1.104, 6.65e-5, 5.88e-3, 6.88e-3, 2.48e-5, 0.0510, 22.3, 74.3, 0.220, 74.2, 157.4, 54.6, 67.7),
+    4: (3.0e-4, 0.45, 0.15, 0.35, 1.002, 1.0e-4, 5.0e-3, 5.0e-3, 2.0e-5, 0.050, 20.0, 130.0, 0.35, 30.0, 270.0, 30.0, 40.0),
+    5: (4.56e-4, 0.420, 0.118, 0.277, 1.189, 1.25e-4, 7.20e-3, 5.91e-3, 1.57e-5, 0.0481, 20.8, 156.1, 0.136, 29.3, 230.3, 50.9, 36.1),
+    6: (4.5e-4, 0.42, 0.15, 0.30, 1.002, 1.2e-4, 7.0e-3, 6.0e-3, 1.6e-5, 0.048, 20.0, 140.0, 0.35, 30.0, 260.0, 30.0, 40.0),
+    7: (3.32e-4, 0.455, 0.167, 0.321, 1.519, 1.32e-4, 4.27e-3, 1.32e-3, 3.61e-6, 0.0404, 20.9, 69.2, 0.0931, 33.3, 258.5, 40.6, 69.9),
+    8: (3.3e-4, 0.45, 0.20, 0.35, 1.002, 1.3e-4, 4.3e-3, 1.3e-3, 3.6e-6, 0.040, 20.0, 140.0, 0.35, 30.0, 255.0, 30.0, 40.0),
+    9: (2.58e-3, 0.539, 0.361, 0.706, 1.008, 7.32e-4, 8.71e-3, 5.51e-4, 3.96e-5, 0.0342, 14.3, 77.3, 0.419, 28.1, 122.0, 65.0, 46.9),
+    10: (2.58e-3, 0.50, 0.36, 0.70, 1.008, 7.3e-4, 8.7e-3, 5.5e-4, 4.0e-5, 0.040, 14.0, 150.0, 0.40, 30.0, 280.0, 50.0, 40.0),
+    11: (3.3e-4, 0.45, 0.20, 0.40, 1.10, 1.3e-4, 4.3e-3, 1.3e-3, 3.6e-6, 0.040, 15.0, 160.0, 0.30, 25.0, 250.0, 30.0, 50.0),
+    12: (2.5e-3, 0.50, 0.35, 0.60, 1.01, 7.0e-4, 8.0e-3, 5.0e-4, 4.0e-5, 0.040, 14.0, 130.0, 0.40, 30.0, 270.0, 40.0, 45.0),
+    13: (2.5e-3, 0.50, 0.40, 0.50, 1.005, 7.0e-4, 8.0e-3, 5.0e-4, 4.0e-5, 0.040, 14.0, 110.0, 0.40, 25.0, 230.0, 25.0, 40.0),
+}
+# Initial pools (gC m-2): labile, foliar, root, wood, litter, SOM. TCCAS ES-LM1 / FI-Sod
+# priors for PFTs 3, 9, 5, 7 (science.md section 7); the rest a tccas choice.
+_POOLS0 = {
+    1: (60.0, 300.0, 300.0, 15000.0, 300.0, 10000.0),
+    2: (80.0, 150.0, 250.0, 8000.0, 200.0, 8000.0),
+    3: (34.6, 36.3, 34.9, 6737.0, 12.9, 11819.0),
+    4: (80.0, 10.0, 150.0, 8000.0, 150.0, 12000.0),
+    5: (30.5, 29.3, 17.9, 3072.0, 60.2, 40910.0),
+    6: (60.0, 10.0, 100.0, 4000.0, 100.0, 30000.0),
+    7: (3.75, 16.2, 7.72, 500.7, 41.0, 34889.0),
+    8: (20.0, 5.0, 20.0, 400.0, 40.0, 25000.0),
+    9: (61.0, 24.8, 10.6, 89.6, 16.4, 15470.0),
+    10: (60.0, 20.0, 15.0, 80.0, 20.0, 10000.0),
+    11: (10.0, 10.0, 10.0, 100.0, 40.0, 30000.0),
+    12: (40.0, 20.0, 20.0, 100.0, 50.0, 40000.0),
+    13: (60.0, 10.0, 10.0, 50.0, 20.0, 8000.0),
+}
+
+
+def _dalec(i: int) -> tuple[float, ...]:
+    return tuple(_DALEC[c][i] for c in range(1, 14))
+
+
+def _pool(i: int) -> tuple[float, ...]:
+    return tuple(_POOLS0[c][i] for c in range(1, 14))
+
+
+_S_DALEC = "Bloom & Williams 2015 (DALEC2); TCCAS site priors for PFTs 3,5,7,9"
+_S_POOL = "TCCAS site priors for PFTs 3,5,7,9; tccas choice otherwise"
+
+PFT_PARAMETERS: tuple[Parameter, ...] = (
+    # --- photosynthesis (BETHY, Knorr 2000; CCDAS 130_paramslist) ---
+    Parameter("vcmax25", "mol m-2 s-1", "maximum carboxylation rate at 25 degC, canopy top",
+              _pft(60e-6, 90e-6, 41e-6, 35e-6, 29e-6, 53e-6, 52e-6, 160e-6, 42e-6, 8e-6, 20e-6,
+                   20e-6, 117e-6), 1e-6, 4e-4, 0.2, "Knorr 2000 Vmax(25) table"),
+    Parameter("jv_scale", "1", "multiplier on the Jmax/Vcmax ratio aJV (second photosynthesis "
+              "scaling of the TCCAS control vector)", _pft(*[1.0] * 13), 0.3, 3.0, 0.2,
+              "tccas choice (TCCAS control elements 3-4, prior 1.0)"),
+    Parameter("ajv", "1", "Jmax/Vcmax ratio at 25 degC (unused for C4)",
+              _pft(1.96, 1.99, 2.00, 2.00, 1.79, 1.79, 1.96, 1.66, 1.90, 1.0, 1.85, 1.85, 1.88),
+              1.0, 3.5, 0.05, "CCDAS 130_paramslist"),
+    Parameter("kn", "1", "extinction coefficient of leaf nitrogen / Vcmax with cumulative LAI",
+              _pft(0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.0, 0.0, 0.0, 0.0, 0.0), 0.0, 1.0,
+              0.2, "BETHY NSCALE (none for grasses)"),
+    Parameter("leaf_scat", "1", "single-leaf scattering coefficient for PAR",
+              _pft(*[0.15] * 13), 0.05, 0.3, 0.2, "Goudriaan & van Laar 1994"),
+    Parameter("fc_max", "1", "maximum fractional cover of the vegetated part of the tile",
+              _pft(*[1.0] * 13), 0.05, 1.0, 0.2, "BETHY FCMAX0"),
+    Parameter("height", "m", "vegetation height (aerodynamic roughness)",
+              _pft(30, 15, 8, 15, 15, 15, 1.0, 1.0, 0.3, 0.5, 0.1, 0.3, 0.5), 0.02, 60.0, 0.2,
+              "tccas choice; ES-LM1 holm oak 8 m (MPI-BGC)"),
+    Parameter("zroot", "m", "depth of the root zone below the surface layer",
+              _pft(2.0, 2.0, 1.5, 1.5, 1.0, 1.0, 0.6, 0.6, 0.5, 0.5, 0.3, 0.3, 0.6), 0.1, 5.0,
+              0.2, "tccas choice after Canadell et al. 1996 rooting depths"),
+    # --- DALEC2 p1..p17 ---
+    Parameter("theta_min", "d-1", "p1 litter-to-SOM decomposition rate at 0 degC", _dalec(0),
+              1e-5, 1e-2, 0.2, _S_DALEC),
+    Parameter("f_auto", "1", "p2 fraction of GPP respired autotrophically", _dalec(1), 0.2, 0.8,
+              0.2, _S_DALEC),
+    Parameter("f_fol", "1", "p3 fraction of NPP allocated to foliage", _dalec(2), 0.01, 0.5,
+              0.2, _S_DALEC),
+    Parameter("f_root", "1", "p4 fraction of remaining NPP allocated to fine roots", _dalec(3),
+              0.01, 1.0, 0.2, _S_DALEC),
+    Parameter("leaf_life", "yr", "p5 leaf lifespan (1 / annual leaf-loss fraction)", _dalec(4),
+              1.001, 8.0, 0.2, _S_DALEC),
+    Parameter("theta_wood", "d-1", "p6 wood turnover rate", _dalec(5), 2.5e-5, 1e-3, 0.2,
+              _S_DALEC),
+    Parameter("theta_root", "d-1", "p7 fine-root turnover rate", _dalec(6), 1e-4, 1e-2, 0.2,
+              _S_DALEC),
+    Parameter("theta_lit", "d-1", "p8 litter mineralisation rate at 0 degC", _dalec(7), 1e-4,
+              1e-2, 0.2, _S_DALEC),
+    Parameter("theta_som", "d-1", "p9 SOM mineralisation rate at 0 degC", _dalec(8), 1e-7,
+              1e-3, 0.2, _S_DALEC),
+    Parameter("temp_exp", "degC-1", "p10 exponent of the temperature rate modifier exp(p10 T)",
+              _dalec(9), 0.018, 0.08, 0.2, _S_DALEC),
+    Parameter("canopy_eff", "1", "p11 ACM canopy efficiency (kept for the DALEC2 layout; D&B "
+              "takes GPP from BETHY, so it has no effect)", _dalec(10), 5.0, 50.0, 0.2,
+              _S_DALEC),
+    Parameter("d_onset", "d", "p12 day of year of the labile-release peak", _dalec(11), 1.0,
+              365.0, 0.2, _S_DALEC),
+    Parameter("f_lab", "1", "p13 fraction of remaining NPP allocated to labile", _dalec(12),
+              0.01, 0.5, 0.2, _S_DALEC),
+    Parameter("cr_onset", "d", "p14 labile-release period", _dalec(13), 10.0, 100.0, 0.2,
+              _S_DALEC),
+    Parameter("d_fall", "d", "p15 day of year of the leaf-fall peak", _dalec(14), 1.0, 365.0,
+              0.2, _S_DALEC),
+    Parameter("cr_fall", "d", "p16 leaf-fall period", _dalec(15), 10.0, 150.0, 0.2, _S_DALEC),
+    Parameter("lma", "g m-2", "p17 leaf mass per area in carbon (LAI = C_fol / LMA)",
+              _dalec(16), 5.0, 200.0, 0.2, _S_DALEC),
+    # --- initial carbon pools ---
+    Parameter("c_lab0", "g m-2", "initial labile carbon", _pool(0), 1.0, 2000.0, 0.2, _S_POOL),
+    Parameter("c_fol0", "g m-2", "initial foliar carbon", _pool(1), 1.0, 2000.0, 0.2, _S_POOL),
+    Parameter("c_root0", "g m-2", "initial fine-root carbon", _pool(2), 1.0, 2000.0, 0.2,
+              _S_POOL),
+    Parameter("c_wood0", "g m-2", "initial wood carbon", _pool(3), 10.0, 1e5, 0.2, _S_POOL),
+    Parameter("c_lit0", "g m-2", "initial litter carbon", _pool(4), 1.0, 2000.0, 0.2, _S_POOL),
+    Parameter("c_som0", "g m-2", "initial soil organic carbon", _pool(5), 100.0, 2e5, 0.2,
+              _S_POOL),
+)
+
+GLOBAL_PARAMETERS: tuple[Parameter, ...] = (
+    # --- photosynthesis constants (BETHY / CCDAS 130_paramslist; sigma 5 %) ---
+    Parameter("alpha_c3", "mol mol-1", "C3 quantum efficiency of electron transport", 0.28, 0.1,
+              0.5, 0.05, "CCDAS 130_paramslist"),
+    Parameter("alpha_c4", "mol mol-1", "C4 quantum efficiency", 0.04, 0.01, 0.1, 0.05,
+              "CCDAS 130_paramslist"),
+    Parameter("kc25", "mol mol-1", "Michaelis-Menten constant of Rubisco for CO2 at 25 degC",
+              460e-6, 100e-6, 1000e-6, 0.05, "CCDAS 130_paramslist"),
+    Parameter("ko25", "mol mol-1", "Michaelis-Menten constant of Rubisco for O2 at 25 degC",
+              0.33, 0.1, 1.0, 0.05, "CCDAS 130_paramslist"),
+    Parameter("e_kc", "J mol-1", "activation energy of Kc", 59356.0, 30000.0, 90000.0, 0.05,
+              "CCDAS 130_paramslist"),
+    Parameter("e_ko", "J mol-1", "activation energy of Ko", 35948.0, 15000.0, 60000.0, 0.05,
+              "CCDAS 130_paramslist"),
+    Parameter("e_vcmax", "J mol-1", "activation energy of Vcmax", 58520.0, 30000.0, 90000.0,
+              0.05, "CCDAS 130_paramslist"),
+    Parameter("e_rd", "J mol-1", "activation energy of dark respiration", 45000.0, 20000.0,
+              80000.0, 0.05, "CCDAS 130_paramslist"),
+    Parameter("e_k4", "J mol-1", "activation energy of the C4 PEPcase constant", 50967.0,
+              20000.0, 80000.0, 0.05, "CCDAS 130_paramslist"),
+    Parameter("a_gamma", "mol mol-1 degC-1", "slope of the CO2 compensation point with "
+              "temperature", 1.7e-6, 1e-6, 3e-6, 0.05, "CCDAS 130_paramslist"),
+    Parameter("k4_ratio", "1", "C4 initial CO2 slope k25 / Vcmax25", 18000.0, 5000.0, 40000.0,
+              0.2, "Collatz et al. 1992"),
+    Parameter("f_rd_c3", "1", "C3 dark respiration / Vcmax at 25 degC", 0.011, 0.005, 0.03,
+              0.2, "Farquhar et al. 1980; BETHY"),
+    Parameter("f_rd_c4", "1", "C4 dark respiration / Vcmax at 25 degC", 0.042, 0.01, 0.08, 0.2,
+              "Collatz et al. 1992; BETHY"),
+    Parameter("fci_c3", "1", "unstressed Ci/Ca of C3 plants", 0.87, 0.5, 0.95, 0.05,
+              "Beerling & Quick 1995"),
+    Parameter("fci_c4", "1", "unstressed Ci/Ca of C4 plants", 0.67, 0.3, 0.9, 0.05,
+              "Schulze et al. 1994"),
+    # --- water and energy ---
+    Parameter("c_w", "mm h-1", "maximum root water supply rate at full plant-available water",
+              0.5, 0.05, 2.0, 0.5, "BETHY CW0 (Knorr 2000 eq. 81)"),
+    Parameter("ksat_scale", "1", "multiplier on the Cosby et al. (1984) saturated conductivity",
+              1.0, 0.01, 100.0, 0.5, "tccas choice"),
+    Parameter("g_frac", "1", "ground heat flux as fraction of soil net radiation", 0.3, 0.05,
+              0.6, 0.5, "tccas choice (hourly; BETHY uses 0.036 of daily net radiation)"),
+    Parameter("ddf", "mm d-1 degC-1", "degree-day snow-melt factor", 3.22, 1.0, 8.0, 0.5,
+              "BETHY snow (Knorr 1997)"),
+    Parameter("sw_init", "1", "initial relative plant-available water of both soil layers",
+              0.8, 0.05, 1.0, 0.5, "tccas choice"),
+    # --- heterotrophic respiration moisture response ---
+    Parameter("rh_wmin", "1", "Rh moisture modifier at wilting point (1 at field capacity)",
+              0.25, 0.01, 1.0, 0.5, "tccas choice (linear moisture response)"),
+)
+
+PARAMETERS: dict[str, Parameter] = {p.name: p for p in PFT_PARAMETERS + GLOBAL_PARAMETERS}
+PFT_NAMES_LIST = tuple(p.name for p in PFT_PARAMETERS)
+GLOBAL_NAMES_LIST = tuple(p.name for p in GLOBAL_PARAMETERS)
+
+# Output variables of the Fortran core (also a single source of truth: the Fortran index
+# module is generated from these lists). (name, unit, long name)
+HOURLY_OUTPUTS: tuple[tuple[str, str, str], ...] = (
+    ("gpp", "g m-2 h-1", "gross primary production (carbon)"),
+    ("ra", "g m-2 h-1", "autotrophic respiration (carbon)"),
+    ("rh", "g m-2 h-1", "heterotrophic respiration (carbon)"),
+    ("nee", "g m-2 h-1", "net ecosystem exchange (carbon, positive to the atmosphere)"),
+    ("apar", "W m-2", "absorbed photosynthetically active radiation"),
+    ("fapar", "1", "fraction of absorbed PAR under the actual illumination"),
+    ("fsun", "1", "sunlit fraction of the leaf area"),
+    ("et", "kg m-2 h-1", "evapotranspiration"),
+    ("trans", "kg m-2 h-1", "transpiration"),
+    ("evap_soil", "kg m-2 h-1", "bare-soil evaporation"),
+    ("evap_int", "kg m-2 h-1", "evaporation of intercepted water"),
+    ("sublim", "kg m-2 h-1", "snow sublimation"),
+    ("le", "W m-2", "latent heat flux"),
+    ("hfss", "W m-2", "sensible heat flux"),
+    ("rnet", "W m-2", "net radiation"),
+    ("gflux", "W m-2", "ground heat flux"),
+    ("rlus", "W m-2", "upwelling long-wave radiation"),
+    ("tcan", "K", "canopy temperature"),
+    ("tsoil1", "K", "surface soil temperature"),
+    ("tsoil2", "K", "root-zone soil temperature"),
+    ("sm_surf", "m3 m-3", "volumetric water content of the surface layer"),
+    ("sm_root", "m3 m-3", "volumetric water content of the root-zone layer"),
+    ("snow", "kg m-2", "snow water equivalent"),
+    ("runoff", "kg m-2 h-1", "surface runoff"),
+    ("drainage", "kg m-2 h-1", "drainage below the root zone"),
+    ("water_store", "kg m-2", "total water storage: soil layers, canopy and snow"),
+    ("gc", "m s-1", "canopy conductance for water vapour"),
+    ("beta_w", "1", "water-stress factor on canopy conductance"),
+    ("precip", "kg m-2 h-1", "precipitation"),
+    ("lai", "m2 m-2", "leaf area index"),
+)
+DAILY_OUTPUTS: tuple[tuple[str, str, str], ...] = (
+    ("c_lab", "g m-2", "labile carbon at the end of the day"),
+    ("c_fol", "g m-2", "foliar carbon at the end of the day"),
+    ("c_root", "g m-2", "fine-root carbon at the end of the day"),
+    ("c_wood", "g m-2", "wood carbon at the end of the day"),
+    ("c_lit", "g m-2", "litter carbon at the end of the day"),
+    ("c_som", "g m-2", "soil organic carbon at the end of the day"),
+    ("f_gpp", "g m-2 d-1", "DALEC F0: gross primary production"),
+    ("f_temprate", "1", "DALEC F1: temperature rate modifier (daily mean of exp(p10 T))"),
+    ("f_ra", "g m-2 d-1", "DALEC F2: autotrophic respiration"),
+    ("f_leaf_prod", "g m-2 d-1", "DALEC F3: leaf production"),
+    ("f_lab_prod", "g m-2 d-1", "DALEC F4: labile production"),
+    ("f_root_prod", "g m-2 d-1", "DALEC F5: root production"),
+    ("f_wood_prod", "g m-2 d-1", "DALEC F6: wood production"),
+    ("f_lab_release", "g m-2 d-1", "DALEC F7: labile release to foliage"),
+    ("f_leaffall_factor", "d-1", "DALEC F8: leaf-fall factor"),
+    ("f_leaf_litter", "g m-2 d-1", "DALEC F9: leaf litter production"),
+    ("f_wood_litter", "g m-2 d-1", "DALEC F10: wood litter production"),
+    ("f_root_litter", "g m-2 d-1", "DALEC F11: root litter production"),
+    ("f_rh_lit", "g m-2 d-1", "DALEC F12: heterotrophic respiration of litter"),
+    ("f_rh_som", "g m-2 d-1", "DALEC F13: heterotrophic respiration of SOM"),
+    ("f_lit2som", "g m-2 d-1", "DALEC F14: litter decomposition to SOM"),
+    ("f_labrelease_factor", "d-1", "DALEC F15: labile-release factor"),
+    ("lai_day", "m2 m-2", "leaf area index at the end of the day"),
+    ("fapar_ws", "1", "white-sky (diffuse) FAPAR at the end of the day"),
+    ("moist_rate", "1", "heterotrophic-respiration moisture modifier (daily mean)"),
+)
+
+# Hourly forcing variables the Fortran core takes, in this order: met(step, im_*).
+# (name, canonical unit, CF standard name)
+FORCING_VARS: tuple[tuple[str, str, str], ...] = (
+    ("tas", "K", "air_temperature"),
+    ("rsds", "W m-2", "surface_downwelling_shortwave_flux_in_air"),
+    ("rlds", "W m-2", "surface_downwelling_longwave_flux_in_air"),
+    ("pr", "kg m-2 s-1", "precipitation_flux"),
+    ("vpd", "Pa", "water_vapor_saturation_deficit_in_air"),
+    ("ps", "Pa", "surface_air_pressure"),
+    ("sfcWind", "m s-1", "wind_speed"),
+    ("co2", "mol mol-1", "mole_fraction_of_carbon_dioxide_in_air"),
+    ("tsl_deep", "K", "soil_temperature"),
+)
+
+# Layout of the per-tile model state carried between chunks of a run.
+STATE_NAMES: tuple[str, ...] = (
+    "c_lab", "c_fol", "c_root", "c_wood", "c_lit", "c_som",
+    "w_surf", "w_root", "w_canopy", "snow", "snow_rho", "snow_alb", "tsoil1", "tsoil2",
+)
+
+
+def pft_defaults(pfts: "list[int] | np.ndarray") -> np.ndarray:
+    """Default PFT-parameter array, shape (npft_par, n_tiles), for the given PFT codes."""
+    pfts = [int(c) for c in pfts]
+    for c in pfts:
+        if c not in PFT_NAMES:
+            raise ValueError(f"unknown PFT code {c}; BETHY codes are 1..13")
+    return np.array([[p.default_for(c) for c in pfts] for p in PFT_PARAMETERS], dtype=float)
+
+
+def global_defaults() -> np.ndarray:
+    """Default global-parameter array, shape (nglob_par,)."""
+    return np.array([p.default_for(1) for p in GLOBAL_PARAMETERS], dtype=float)
+
+
+def pft_index(name: str) -> int:
+    return PFT_NAMES_LIST.index(name)
+
+
+def global_index(name: str) -> int:
+    return GLOBAL_NAMES_LIST.index(name)
+
+
+def apply_overrides(ppft: np.ndarray, pglob: np.ndarray, pfts: "list[int]",
+                    overrides: Mapping[str, object], where: str = "config") -> None:
+    """Set parameter values in place from a mapping name -> value.
+
+    For a PFT parameter the value is a scalar (all tiles) or a mapping from PFT code or
+    PFT short name to value. Unknown names raise ``KeyError`` with the offending name.
+    """
+    by_name = {PFT_NAMES[c]: c for c in PFT_NAMES}
+    for name, value in overrides.items():
+        if name not in PARAMETERS:
+            raise KeyError(f"{where}: unknown parameter name '{name}'")
+        par = PARAMETERS[name]
+        if par.per_pft:
+            row = pft_index(name)
+            if isinstance(value, Mapping):
+                for key, v in value.items():
+                    code = by_name.get(str(key), None)
+                    if code is None:
+                        try:
+                            code = int(key)
+                        except ValueError:
+                            raise KeyError(f"{where}: parameter '{name}': unknown PFT '{key}'") from None
+                    if code not in pfts:
+                        raise KeyError(f"{where}: parameter '{name}': PFT {key} is not in this case "
+                                       f"(PFTs {pfts})")
+                    ppft[row, pfts.index(code)] = float(v)
+            else:
+                ppft[row, :] = float(value)
+        else:
+            if isinstance(value, Mapping):
+                raise KeyError(f"{where}: parameter '{name}' is global, give one number")
+            pglob[global_index(name)] = float(value)
