@@ -10,9 +10,13 @@ module dnb_api
   use dnb_params, only: npp, ngp, nho, ndo, nstate, nmet
   use dnb_model, only: simulate, init_state
   use dnb_hydrology, only: soil_hydraulics, nsh
+  use dnb_params, only: ig_alpha_c3, ig_alpha_c4, ig_kc25, ig_ko25, ig_e_kc, ig_e_ko, ig_e_vcmax, &
+                        ig_e_rd, ig_e_k4, ig_a_gamma, ig_k4_ratio, ig_f_rd_c3, ig_f_rd_c4, &
+                        ig_fci_c3, ig_fci_c4
+  use dnb_photosynthesis, only: leaf_rates, photo_fixed_ci, photo_given_gs
   implicit none
   private
-  public :: sizes, run_cell, initial_state
+  public :: sizes, run_cell, initial_state, leaf_assimilation
 
 contains
 
@@ -90,6 +94,37 @@ contains
       call init_state(ppft(:, i), pglob, sh, t_deep, state(:, i))
     end do
   end subroutine initial_state
+
+  ! Leaf-level photosynthesis of the core for one leaf at the canopy top (no nitrogen
+  ! scaling), for diagnostics and tests: pass 1 at Ci = fci Ca, then pass 2 at the
+  ! conductance found, with a stress factor beta on it (beta = 1: unstressed).
+  ! i_abs absorbed PAR (mol m-2 s-1), ca (mol mol-1), tc (degC), pres (Pa), vcmax25
+  ! (mol m-2 s-1), ajv (Jmax/Vcmax). Outputs gross assimilation at pass 1 and 2, dark
+  ! respiration (mol m-2 s-1), stomatal conductance (m s-1) and Ci of pass 2 (mol mol-1).
+  subroutine leaf_assimilation(c4, i_abs, ca, tc, pres, vcmax25, ajv, beta, pglob, &
+                               a1, a2, rd_leaf, gs, ci)
+    integer, intent(in) :: c4
+    real(wp), intent(in) :: i_abs, ca, tc, pres, vcmax25, ajv, beta, pglob(ngp)
+    real(wp), intent(out) :: a1, a2, rd_leaf, gs, ci
+    real(wp) :: vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, alpha, fci, f_rd
+    if (c4 == 1) then
+      alpha = pglob(ig_alpha_c4)
+      fci = pglob(ig_fci_c4)
+      f_rd = pglob(ig_f_rd_c4)
+    else
+      alpha = pglob(ig_alpha_c3)
+      fci = pglob(ig_fci_c3)
+      f_rd = pglob(ig_f_rd_c3)
+    end if
+    call leaf_rates(tc, vcmax25, ajv, c4, pglob(ig_kc25), pglob(ig_ko25), pglob(ig_e_kc), &
+                    pglob(ig_e_ko), pglob(ig_e_vcmax), pglob(ig_e_rd), pglob(ig_e_k4), &
+                    pglob(ig_a_gamma), pglob(ig_k4_ratio), f_rd, vcmax, jmax, rd, kc_eff, &
+                    gstar, k4, f_hot)
+    call photo_fixed_ci(c4, i_abs, ca, fci, tc, pres, 1._wp, alpha, vcmax, jmax, rd, kc_eff, &
+                        gstar, k4, f_hot, a1, rd_leaf, gs)
+    call photo_given_gs(c4, i_abs, ca, tc, pres, 1._wp, alpha, vcmax, jmax, rd_leaf, kc_eff, &
+                        gstar, k4, f_hot, gs * beta, a2, ci)
+  end subroutine leaf_assimilation
 
   logical function all_finite(x, n)
     integer, intent(in) :: n

@@ -3,8 +3,8 @@
 ! stores with exactly those fluxes, so the water balance closes to rounding error.
 module dnb_hydrology
   use dnb_kinds, only: wp
-  use dnb_constants, only: pi, tfreeze, z_surf, dt_hour, rho_w
-  use dnb_smooth, only: smin_pos, smax0, softplus, sstep
+  use dnb_constants, only: pi, z_surf, dt_hour, rho_w, cp_air, emis_surf, sigma_sb
+  use dnb_smooth, only: smin_pos, smax0, softplus
   implicit none
   private
   public :: soil_hydraulics, rel_water, interception, snow_step, soil_water_step, &
@@ -154,20 +154,29 @@ contains
   end subroutine soil_water_step
 
   ! Force-restore soil temperature (Deardorff 1978; Noilhan & Planton 1989) for one hour:
-  ! dT1/dt = sqrt(2 omega / (lambda_s C)) G - omega (T1 - T2), with the deep layer T2
-  ! restored to the slowly varying deep-soil temperature t_deep over 5 days and coupled to T1
-  ! over the same time. Heat capacity and conductivity follow the surface water content.
-  ! g_flux (W m-2, positive into the soil); temperatures in K, updated in place.
-  subroutine soil_temperature_step(g_flux, theta, sh, t_deep, t1, t2)
-    real(wp), intent(in) :: g_flux, theta, sh(nsh), t_deep
+  ! dT1/dt = sqrt(2 omega / (lambda_s C)) G - omega (T1 - T2). The ground heat flux G is what
+  ! is left of the soil's net radiation after evaporation and the heat exchange with the
+  ! canopy air, G = Rn_s - LE_s - rho cp (g_s + g_r) (T1 - T_a), with a fixed soil-to-air
+  ! conductance g_s and the radiative conductance g_r; T1 is implicit in that term. The deep
+  ! layer T2 is coupled to T1 and restored to the deep-soil forcing t_deep over 5 days.
+  ! Heat capacity and conductivity follow the surface water content theta (m3 m-3).
+  ! rn_soil, le_soil (W m-2); temperatures in K (t1, t2 updated); g_flux (W m-2, into soil).
+  subroutine soil_temperature_step(rn_soil, le_soil, ta, rho_air, theta, sh, t_deep, t1, t2, &
+                                   g_flux)
+    real(wp), intent(in) :: rn_soil, le_soil, ta, rho_air, theta, sh(nsh), t_deep
     real(wp), intent(inout) :: t1, t2
-    real(wp) :: omega, c_soil, lam_s, ct, tau2
+    real(wp), intent(out) :: g_flux
+    real(wp), parameter :: g_soil_air = 0.01_wp    ! m s-1, soil surface to canopy air
+    real(wp) :: omega, c_soil, lam_s, ct, tau2, kh
     omega = 2._wp * pi / 86400._wp
     c_soil = 2.0e6_wp * (1._wp - sh(ish_theta_sat)) + 4.18e6_wp * theta
     lam_s = 0.25_wp + 1.5_wp * theta / sh(ish_theta_sat)
     ct = sqrt(2._wp * omega / (lam_s * c_soil))
+    kh = rho_air * cp_air * g_soil_air + 4._wp * emis_surf * sigma_sb * ta**3
     tau2 = 5._wp * 86400._wp
-    t1 = (t1 + dt_hour * (ct * g_flux + omega * t2)) / (1._wp + dt_hour * omega)
+    t1 = (t1 + dt_hour * (ct * (rn_soil - le_soil + kh * ta) + omega * t2)) &
+         / (1._wp + dt_hour * (omega + ct * kh))
+    g_flux = rn_soil - le_soil - kh * (t1 - ta)
     t2 = (t2 + dt_hour * (t1 + t_deep) / tau2) / (1._wp + 2._wp * dt_hour / tau2)
   end subroutine soil_temperature_step
 

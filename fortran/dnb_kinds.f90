@@ -2,5 +2,5 @@
 module dnb_kinds
   implicit none
   private
-  integer, parameter, public :: wp = selected_real_kind(15, 307)
+  integer, parameter, public :: wp = kind(1.0d0)
 end module dnb_kinds

@@ -132,7 +132,8 @@ contains
     real(wp) :: rain, melt, sublim, f_cov2, e_int, thr, gc0, supply, e_t, beta
     real(wp) :: vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, alpha, fci, f_rd, nscl, lc
     real(wp) :: a_g, ci, gpp_mol, gpp_h, trans, infl, runoff, e_soil, perc, drain
-    real(wp) :: f_thaw, et, le, tcan, tr, fm, ra_h, rh_h
+    real(wp) :: f_thaw, et, le, tcan, tr, fm, ra_h, rh_h, g_soil
+    real(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
     integer :: l, j
     logical :: day
     tk = m(im_tas)
@@ -173,12 +174,20 @@ contains
     call air_properties(tc, pres, s, gamma, lambda, rho_air)
     ga = aero_conductance(m(im_sfcWind), pp(ip_height))
     call net_radiation(sw, lw, tk, fapar, rho_g, lai, fc, rn_can, rn_soil, rlus, tlv)
-    gflux = pg(ig_g_frac) * rn_soil
+    gflux = pg(ig_g_frac) * rn_soil                     ! for the available energy of E_s
     call potential_rates(s, gamma, lambda, rho_air, vpd, ga, rn_can, rn_soil - gflux, x_pm, &
                          e_pc, e_ps)
     ! snow and interception (mm over the hour)
-    call snow_step(tc, prh, e_ps * dt_hour, pg(ig_ddf), st(is_snow), st(is_snow_rho), &
-                   st(is_snow_alb), rain, melt, sublim, f_cov2)
+    ! state elements go through scalar copies wherever one call updates several of them:
+    ! Tapenade treats elements of one array as possible aliases (message DF02)
+    snow = st(is_snow)
+    snow_rho = st(is_snow_rho)
+    snow_alb = st(is_snow_alb)
+    call snow_step(tc, prh, e_ps * dt_hour, pg(ig_ddf), snow, snow_rho, snow_alb, rain, melt, &
+                   sublim, f_cov2)
+    st(is_snow) = snow
+    st(is_snow_rho) = snow_rho
+    st(is_snow_alb) = snow_alb
     call interception(rain, lai, fc, e_pc * dt_hour, st(is_w_canopy), e_int, thr)
     ! photosynthesis pass 1: unstressed conductance of each leaf class
     if (c4 == 1) then
@@ -229,11 +238,19 @@ contains
     gpp_h = gpp_mol * mol_c * dt_hour                     ! gC m-2 h-1
     ! soil water and temperature
     f_thaw = sstep(st(is_tsoil1) - tfreeze, 0.5_wp)
+    w_s = st(is_w_surf)
+    w_r = st(is_w_root)
     call soil_water_step(thr + melt, e_ps * dt_hour * (1._wp - f_cov2), trans, sh, &
-                         pp(ip_zroot), pg(ig_ksat_scale), f_thaw, st(is_w_surf), &
-                         st(is_w_root), infl, runoff, e_soil, perc, drain)
-    call soil_temperature_step(gflux, st(is_w_surf) / (z_surf * rho_w), sh, m(im_tsl_deep), &
-                               st(is_tsoil1), st(is_tsoil2))
+                         pp(ip_zroot), pg(ig_ksat_scale), f_thaw, w_s, w_r, infl, runoff, &
+                         e_soil, perc, drain)
+    st(is_w_surf) = w_s
+    st(is_w_root) = w_r
+    t1 = st(is_tsoil1)
+    t2 = st(is_tsoil2)
+    call soil_temperature_step(rn_soil, lambda * e_soil / dt_hour, tk, rho_air, &
+                               w_s / (z_surf * rho_w), sh, m(im_tsl_deep), t1, t2, g_soil)
+    st(is_tsoil1) = t1
+    st(is_tsoil2) = t2
     et = trans + e_soil + e_int + sublim
     le = lambda * et / dt_hour
     tcan = canopy_temperature(tk, rn_can, lambda * (e_t + e_int / dt_hour), rho_air, ga)
@@ -260,8 +277,8 @@ contains
     ho(ih_sublim) = sublim
     ho(ih_le) = le
     ho(ih_rnet) = rn_can + rn_soil
-    ho(ih_gflux) = gflux
-    ho(ih_hfss) = rn_can + rn_soil - gflux - le
+    ho(ih_gflux) = g_soil
+    ho(ih_hfss) = rn_can + rn_soil - g_soil - le
     ho(ih_rlus) = rlus
     ho(ih_tcan) = tcan
     ho(ih_tsoil1) = st(is_tsoil1)

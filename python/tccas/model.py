@@ -137,3 +137,21 @@ def run_cell(met: np.ndarray, times: np.ndarray, lat: float, lon: float, sand: f
         hout[a:b] = h
         dout[a // 24:b // 24] = d
     return CellRun(hourly=hout, daily=dout, state=state, state0=state0)
+
+
+def leaf_assimilation(i_abs: float, ca: float, tc: float, pres: float = 101325.0,
+                      vcmax25: float = 42e-6, ajv: float = 1.9, c4: bool = False,
+                      beta: float = 1.0, pglob: np.ndarray | None = None) -> dict:
+    """Leaf photosynthesis of the core at the canopy top, for diagnostics and tests.
+
+    i_abs absorbed PAR (mol m-2 s-1), ca CO2 (mol mol-1), tc leaf temperature (degC),
+    pres (Pa), vcmax25 (mol m-2 s-1), ajv (Jmax/Vcmax), beta stress factor on the
+    conductance. Returns gross assimilation of pass 1 (fixed Ci) and pass 2 (given
+    conductance), dark respiration (mol m-2 s-1), conductance gs (m s-1) and ci.
+    """
+    from .parameters import global_defaults
+    pg = global_defaults() if pglob is None else np.asarray(pglob, dtype=float)
+    a1, a2, rd, gs, ci = _API.leaf_assimilation(int(c4), i_abs, ca, tc, pres, vcmax25, ajv,
+                                                beta, pg)
+    return {"a_fixed_ci": float(a1), "a_given_gs": float(a2), "rd": float(rd), "gs": float(gs),
+            "ci": float(ci)}

@@ -1,0 +1,43 @@
+"""The tccas command."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "tccas", *args], capture_output=True,
+                          text=True, cwd=cwd)
+
+
+def test_cases_lists_default():
+    r = run("cases")
+    assert r.returncode == 0 and "ES-LM1" in r.stdout.split()
+
+
+def test_run_default_case(tmp_path):
+    r = run("run", "ES-LM1", "-o", str(tmp_path / "out"), "-q")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert any(l.startswith("2021") for l in lines)
+    assert (tmp_path / "out" / "daily.nc").exists() and (tmp_path / "out" / "hourly.nc").exists()
+    # annual cell GPP of a Mediterranean savanna: a few hundred gC m-2 yr-1
+    row = [l for l in lines if l.startswith("2018")][0].split()
+    gpp_cell = float(row[-3])
+    assert 150 < gpp_cell < 1500
+
+
+def test_bad_config_is_a_clean_error(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text("[site]\nstatic='nope.nc'\nforcing='nope.nc'\n[run]\nstart=2015-01-01\n"
+                 "end=2015-12-31\n")
+    r = run("run", str(p))
+    assert r.returncode == 2
+    assert "nope.nc: file not found" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_copy_case(tmp_path):
+    r = run("copy-case", "ES-LM1", str(tmp_path / "mine"))
+    assert r.returncode == 0
+    assert (tmp_path / "mine" / "config.toml").exists()
