@@ -1,0 +1,334 @@
+"""FLUXNET2015 and ICOS ETC L2 site CSV files to hourly forcing (:func:`read_fluxnet_forcing`)."""
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, InputDataError
+from ..io import Forcing, check_forcing, running_mean
+
+log = logging.getLogger(__name__)
+
+MISSING = -9999.0
+DEFAULT_CO2 = 400.0e-6      # mol mol-1, used when CO2_F_MDS is absent or entirely missing
+SOLAR_CONSTANT = 1361.0     # W m-2
+DTR_CLEAR = 15.0            # K, diurnal temperature range of a daily file's day with kt = 1
+T_MAX_SOLAR_HOUR = 15.0     # local solar hour of the daily temperature maximum
+TSL_WINDOW = 24 * 30        # h, trailing running mean giving tsl_deep
+# canonical name -> (column, scale, offset): canonical = column * scale + offset.
+# P_F is an amount per record (mm); it is turned into a flux when records become hours.
+REQUIRED = {"tas": ("TA_F", 1.0, 273.15), "rsds": ("SW_IN_F", 1.0, 0.0),
+            "rlds": ("LW_IN_F", 1.0, 0.0), "pr": ("P_F", 1.0, 0.0),
+            "vpd": ("VPD_F", 100.0, 0.0), "ps": ("PA_F", 1000.0, 0.0),
+            "sfcWind": ("WS_F", 1.0, 0.0)}
+OPTIONAL = {"co2": ("CO2_F_MDS", 1.0e-6, 0.0), "tsl_deep": ("TS_F_MDS_1", 1.0, 273.15)}
+DAY_NIGHT = (("TA_F_DAY", "TA_F_NIGHT"), ("TA_F_MDS_DAY", "TA_F_MDS_NIGHT"))
+
+
+def read_fluxnet_forcing(path: str | os.PathLike, utc_offset_hours: float | None = None,
+                         lat: float | None = None, lon: float | None = None, *,
+                         max_gap_records: int = 0) -> Forcing:
+    """Read a FLUXNET2015 (FULLSET/SUBSET) or ICOS ETC L2 CSV file as hourly forcing.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Half-hourly (HH) or hourly (HR) file with ``TIMESTAMP_START`` (YYYYMMDDHHMM), or daily
+        (DD) file with ``TIMESTAMP`` (YYYYMMDD). Columns used: TA_F (degC), SW_IN_F (W m-2),
+        LW_IN_F (W m-2), VPD_F (hPa), PA_F (kPa), P_F (mm per record), WS_F (m s-1) are
+        required; CO2_F_MDS (umol mol-1), TS_F_MDS_1 (degC) and, for DD files, TA_F_DAY /
+        TA_F_NIGHT or TA_F_MDS_DAY / TA_F_MDS_NIGHT (degC) are optional.
+    utc_offset_hours : float, optional
+        Offset of the file's time stamps from UTC in hours (FLUXNET: local standard time,
+        UTC_OFFSET of the site metadata, e.g. -6 for US-AR1). Required for HH/HR files and
+        must be a multiple of their step; not used for DD files (see Notes).
+    lat, lon : float, optional
+        Site latitude (degrees_north) and longitude (degrees_east); required for DD files.
+    max_gap_records : int, default 0
+        Longest run of missing (-9999) records of a required column that is filled by linear
+        interpolation (in records of the file's own step). 0: any missing value is an error.
+
+    Returns
+    -------
+    Forcing
+        Hourly steps (start times, UTC) from 00 UTC of the first whole UTC day to the end of
+        the last whole one, in canonical units, checked with :func:`tccas.io.check_forcing`.
+
+    Raises
+    ------
+    InputDataError
+        The file is missing, lacks a required column, has irregular time stamps, has gaps
+        that are not filled, covers no whole UTC day or has implausible values.
+    ConfigError
+        ``utc_offset_hours`` (HH/HR) or ``lat``/``lon`` (DD) are missing or invalid.
+
+    Notes
+    -----
+    HH/HR files are shifted to UTC, trimmed to whole UTC days and averaged over the two
+    half-hours of each hour (P_F summed); precipitation becomes mm / 3600 s = kg m-2 s-1.
+    Only the kept records are checked for gaps; a gap at either end of them is never filled.
+    Negative SW_IN_F and VPD_F (sensor offsets) are set to 0. CO2_F_MDS gaps are filled by
+    linear interpolation, holding the nearest value at the ends (with a warning); an absent or
+    all-missing column gives :data:`DEFAULT_CO2`. ``tsl_deep`` is the 30-day trailing running
+    mean of TS_F_MDS_1, whose missing values are replaced by TA_F (so that there it equals the
+    fallback used without the column: the running mean of ``tas``).
+
+    DD files: the local day D is taken as UTC day D (a shift of < 1 day, ignored). Short-wave
+    is distributed over the hours proportionally to the hourly mean of max(cos(zenith), 0)
+    (Spencer 1971 declination and equation of time, 10-min sub-samples), preserving the daily
+    mean (evenly on a day without sun, e.g. polar night). Temperature is the daily means
+    linearly interpolated between 12 UTC of each day, plus a 24-h cosine peaking at 15 h local
+    solar time, each corrected by a constant per day so that each UTC day's mean equals TA_F
+    exactly. The cosine's amplitude, interpolated like
+    the means, is pi/4 (T_day - T_night) when day/night means are given, else DTR_CLEAR / 2 *
+    kt with kt the daily clearness index SW_IN_F / top-of-atmosphere irradiance. Precipitation
+    is spread evenly (mm/day / 86400 s); the other variables are constant over the day.
+    """
+    path = Path(path)
+    where = str(path)
+    if max_gap_records < 0:
+        raise ConfigError(f"{where}: max_gap_records must be >= 0, got {max_gap_records}")
+    cols, tcol = _read_csv(path, where)
+    stamps = cols[tcol]
+    times = _parse_times(stamps, tcol, where)
+    daily = tcol == "TIMESTAMP"
+    if daily:
+        if lat is None or lon is None:
+            raise ConfigError(f"{where}: daily (DD) files need the site's lat and lon for the "
+                              "diurnal cycle of short-wave radiation")
+        if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 360.0):
+            raise ConfigError(f"{where}: lat={lat} or lon={lon} out of range")
+        _check_step(times, stamps, tcol, where, (86400,))
+        keep = slice(0, times.size)
+    else:
+        if utc_offset_hours is None:
+            raise ConfigError(
+                f"{where}: utc_offset_hours is required: FLUXNET time stamps are local standard "
+                "time; give the site's UTC offset (UTC_OFFSET in the site metadata)")
+        step = _check_step(times, stamps, tcol, where, (1800, 3600))
+        shift = int(round(utc_offset_hours * 3600.0))
+        if abs(shift) > 14 * 3600 or shift % step:
+            raise ConfigError(f"{where}: utc_offset_hours={utc_offset_hours:g} must be within "
+                              f"[-14, 14] and a multiple of the file's {step // 60}-min step")
+        times = times - np.timedelta64(shift, "s")
+        midnight = np.nonzero((times - times.astype("datetime64[D]")).astype(np.int64) == 0)[0]
+        i0 = int(midnight[0]) if midnight.size else times.size
+        per_day = 86400 // step
+        n = (times.size - i0) // per_day * per_day
+        if n == 0:
+            raise InputDataError(f"{where}: the records do not cover a whole UTC day "
+                                 f"(UTC offset {utc_offset_hours:g} h)")
+        keep = slice(i0, i0 + n)
+    stamps, times = stamps[keep], times[keep]
+
+    raw = {name: _fill_required(cols[col][keep], col, stamps, tcol, where, max_gap_records)
+           for name, (col, _, _) in REQUIRED.items()}
+    rec = {name: raw[name] * scale + offset for name, (_, scale, offset) in REQUIRED.items()}
+    rec["rsds"] = np.maximum(rec["rsds"], 0.0)
+    rec["vpd"] = np.maximum(rec["vpd"], 0.0)
+    col, scale, _ = OPTIONAL["co2"]
+    co2 = cols[col][keep] if col in cols else np.full(times.size, MISSING)
+    bad = _missing(co2)
+    if bad.all():
+        log.warning("%s: column '%s' absent or all missing: using constant CO2 of %g mol mol-1",
+                    where, col, DEFAULT_CO2)
+        rec["co2"] = np.full(times.size, DEFAULT_CO2)
+    else:
+        if bad.any():
+            log.warning("%s: column '%s': %d missing record(s) filled by linear interpolation "
+                        "(nearest value at the ends)", where, col, int(bad.sum()))
+        rec["co2"] = _interp_missing(co2, bad) * scale
+    col, _, offset = OPTIONAL["tsl_deep"]
+    ts = cols[col][keep] if col in cols else None
+    if ts is not None:
+        bad = _missing(ts)
+        if bad.all():
+            ts = None
+        elif bad.any():
+            log.warning("%s: column '%s': %d missing record(s) replaced by TA_F", where, col,
+                        int(bad.sum()))
+        if ts is not None:
+            ts = np.where(bad, raw["tas"], ts) + offset
+
+    if daily:
+        day_night = next(((cols[dc][keep], cols[nc][keep]) for dc, nc in DAY_NIGHT
+                          if dc in cols and nc in cols), None)
+        times, data = _daily_to_hourly(times, rec, float(lat), float(lon), day_night)
+        if ts is not None:
+            ts = np.repeat(ts, 24)
+    else:
+        k = 3600 // step
+        data = {name: v.reshape(-1, k).mean(axis=1) for name, v in rec.items()}
+        data["pr"] = rec["pr"].reshape(-1, k).sum(axis=1) / 3600.0
+        times = times[::k]
+        if ts is not None:
+            ts = ts.reshape(-1, k).mean(axis=1)
+    data["tsl_deep"] = running_mean(ts if ts is not None else data["tas"], TSL_WINDOW)
+    forcing = Forcing(times.astype("datetime64[s]"), data, where)
+    check_forcing(forcing, where)
+    return forcing
+
+
+def _read_csv(path: Path, where: str) -> tuple[dict[str, np.ndarray], str]:
+    """The used columns of the file as float arrays, and the name of the time column."""
+    if not path.is_file():
+        raise InputDataError(f"{where}: file not found")
+    with open(path, newline="") as fh:
+        header = [h.strip().strip('"') for h in fh.readline().strip().split(",")]
+    if "TIMESTAMP_START" in header:
+        tcol = "TIMESTAMP_START"
+    elif "TIMESTAMP" in header:
+        tcol = "TIMESTAMP"
+    else:
+        raise InputDataError(f"{where}: missing column 'TIMESTAMP_START' (HH/HR files) or "
+                             "'TIMESTAMP' (DD files): not a FLUXNET-format CSV file?")
+    for col, _, _ in REQUIRED.values():
+        if col not in header:
+            raise InputDataError(f"{where}: missing required column '{col}'")
+    optional = [c for c, _, _ in OPTIONAL.values()] + [c for pair in DAY_NIGHT for c in pair]
+    names = [tcol] + [c for c, _, _ in REQUIRED.values()] + [c for c in optional if c in header]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # empty input: checked below
+            arr = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float64, ndmin=2,
+                             usecols=[header.index(c) for c in names])
+    except ValueError as exc:
+        raise InputDataError(f"{where}: cannot read the numeric data ({exc})") from None
+    if arr.shape[0] == 0:
+        raise InputDataError(f"{where}: no data records")
+    return {c: arr[:, i] for i, c in enumerate(names)}, tcol
+
+
+def _parse_times(stamps: np.ndarray, tcol: str, where: str) -> np.ndarray:
+    """YYYYMMDDHHMM (or YYYYMMDD) numbers to datetime64[s]."""
+    digits = 12 if tcol == "TIMESTAMP_START" else 8
+    bad = np.nonzero(~np.isfinite(stamps) | (stamps != np.round(stamps))
+                     | (stamps < 10 ** (digits - 1)) | (stamps >= 10 ** digits))[0]
+    if bad.size:
+        i = int(bad[0])
+        raise InputDataError(f"{where}: column '{tcol}': value {stamps[i]:.0f} in data row "
+                             f"{i + 1} is not a {digits}-digit time stamp (only HH, HR and DD "
+                             "files are supported)")
+    text = [str(v) for v in stamps.astype(np.int64)]
+    iso = [f"{x[:4]}-{x[4:6]}-{x[6:8]}" + (f"T{x[8:10]}:{x[10:]}" if digits == 12 else "")
+           for x in text]
+    try:
+        return np.array(iso, dtype="datetime64[s]")
+    except ValueError as exc:
+        raise InputDataError(f"{where}: column '{tcol}': invalid time stamp ({exc})") from None
+
+
+def _check_step(times: np.ndarray, stamps: np.ndarray, tcol: str, where: str,
+                allowed: tuple[int, ...]) -> int:
+    """The constant step (s) between records; raise if it is irregular or not allowed."""
+    if times.size < 2:
+        if allowed == (86400,):
+            return 86400
+        raise InputDataError(f"{where}: fewer than two records")
+    dt = np.diff(times).astype(np.int64)
+    step = int(dt[0])
+    if step not in allowed:
+        raise InputDataError(f"{where}: column '{tcol}': step of {step / 60:g} min from "
+                             f"{stamps[0]:.0f} to {stamps[1]:.0f} is not supported "
+                             f"(expected {' or '.join(f'{a // 60} min' for a in allowed)})")
+    bad = np.nonzero(dt != step)[0]
+    if bad.size:
+        i = int(bad[0])
+        raise InputDataError(f"{where}: column '{tcol}': records must follow each other every "
+                             f"{step // 60} min; {stamps[i]:.0f} is followed by "
+                             f"{stamps[i + 1]:.0f}")
+    return step
+
+
+def _missing(v: np.ndarray) -> np.ndarray:
+    return ~np.isfinite(v) | (v == MISSING)
+
+
+def _interp_missing(v: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """Missing values linearly interpolated in record index, nearest value at the ends."""
+    if not bad.any():
+        return v
+    idx, good = np.nonzero(bad)[0], np.nonzero(~bad)[0]
+    out = v.copy()
+    out[idx] = np.interp(idx, good, v[good])
+    return out
+
+
+def _fill_required(v: np.ndarray, col: str, stamps: np.ndarray, tcol: str, where: str,
+                   max_gap: int) -> np.ndarray:
+    """Fill interior gaps of at most ``max_gap`` records; raise on any other missing value."""
+    bad = _missing(v)
+    if not bad.any():
+        return v
+    edges = np.diff(np.concatenate(([0], bad.astype(np.int8), [0])))
+    starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
+    unfillable = (ends - starts > max_gap) | (starts == 0) | (ends == v.size)
+    if unfillable.any():
+        s, e = int(starts[unfillable][0]), int(ends[unfillable][0])
+        why = ("gap-filled '_F' columns should be complete; pass max_gap_records > 0 to "
+               "interpolate short gaps" if max_gap == 0 else
+               "this gap is at the start or end of the used records" if s == 0 or e == v.size
+               else f"this gap is longer than max_gap_records={max_gap}")
+        raise InputDataError(f"{where}: column '{col}' is missing (-9999) in {e - s} "
+                             f"record(s) from {tcol} {stamps[s]:.0f}: {why}")
+    log.warning("%s: column '%s': %d missing record(s) filled by linear interpolation", where,
+                col, int(bad.sum()))
+    return _interp_missing(v, bad)
+
+
+def _solar(t: np.ndarray, lat: float, lon: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """cos(zenith), local solar hour and Sun-Earth distance factor at UTC times (Spencer 1971)."""
+    day = t.astype("datetime64[D]")
+    doy = (day - t.astype("datetime64[Y]").astype("datetime64[D]")).astype(np.int64)
+    hour = (t - day).astype("timedelta64[s]").astype(np.int64) / 3600.0
+    g = 2.0 * np.pi * (doy + (hour - 12.0) / 24.0) / 365.0
+    decl = (0.006918 - 0.399912 * np.cos(g) + 0.070257 * np.sin(g) - 0.006758 * np.cos(2 * g)
+            + 0.000907 * np.sin(2 * g) - 0.002697 * np.cos(3 * g) + 0.00148 * np.sin(3 * g))
+    eot = 229.18 * (0.000075 + 0.001868 * np.cos(g) - 0.032077 * np.sin(g)
+                    - 0.014615 * np.cos(2 * g) - 0.040849 * np.sin(2 * g))  # minutes
+    e0 = (1.000110 + 0.034221 * np.cos(g) + 0.001280 * np.sin(g) + 0.000719 * np.cos(2 * g)
+          + 0.000077 * np.sin(2 * g))
+    solar_hour = (hour + lon / 15.0 + eot / 60.0) % 24.0
+    phi = np.radians(lat)
+    cz = (np.sin(phi) * np.sin(decl)
+          + np.cos(phi) * np.cos(decl) * np.cos(np.radians(15.0 * (solar_hour - 12.0))))
+    return cz, solar_hour, e0
+
+
+def _daily_to_hourly(days: np.ndarray, rec: dict[str, np.ndarray], lat: float, lon: float,
+                     day_night: tuple[np.ndarray, np.ndarray] | None
+                     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Disaggregate daily canonical values (P in mm/day) to 24 hourly steps per UTC day."""
+    nd = days.size
+    t0 = days.astype("datetime64[s]")
+    sub = (t0[:, None] + (np.arange(144) * 600 + 300).astype("timedelta64[s]")).ravel()
+    cz, _, e0 = _solar(sub, lat, lon)
+    mu = np.maximum(cz, 0.0).reshape(nd, 24, 6).mean(axis=2)
+    times = (t0[:, None] + (np.arange(24) * 3600).astype("timedelta64[s]")).ravel()
+    data = {n: np.repeat(rec[n], 24) for n in ("rlds", "vpd", "ps", "sfcWind", "co2")}
+    total = mu.sum(axis=1, keepdims=True)
+    shape = np.where(total > 0, 24.0 * mu / np.where(total > 0, total, 1.0), 1.0)
+    data["rsds"] = (rec["rsds"][:, None] * shape).ravel()
+    data["pr"] = np.repeat(rec["pr"] / 86400.0, 24)
+    # temperature: mean-preserving interpolation of the daily means plus a diurnal cosine
+    tas = rec["tas"]
+    hours, centres = np.arange(nd * 24) + 0.5, np.arange(nd) * 24.0 + 12.0
+    base = np.interp(hours, centres, tas)
+    base += np.repeat(tas - base.reshape(nd, 24).mean(axis=1), 24)
+    toa = SOLAR_CONSTANT * (e0 * np.maximum(cz, 0.0)).reshape(nd, 144).mean(axis=1)
+    kt = np.clip(rec["rsds"] / np.where(toa > 0, toa, np.inf), 0.0, 1.0)
+    amp = 0.5 * DTR_CLEAR * kt
+    if day_night is not None:
+        tday, tnight = day_night
+        ok = ~_missing(tday) & ~_missing(tnight)
+        amp = np.where(ok, 0.25 * np.pi * np.maximum(tday - tnight, 0.0), amp)
+    _, solar_hour, _ = _solar(times + np.timedelta64(1800, "s"), lat, lon)
+    wave = (np.interp(hours, centres, amp)
+            * np.cos(2.0 * np.pi * (solar_hour - T_MAX_SOLAR_HOUR) / 24.0)).reshape(nd, 24)
+    wave -= wave.mean(axis=1, keepdims=True)
+    data["tas"] = base + wave.ravel()
+    return times, data
