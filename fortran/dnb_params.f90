@@ -129,6 +129,18 @@ module dnb_params
   integer, parameter :: im_co2 = 8
   integer, parameter :: im_tsl_deep = 9
   integer, parameter :: nmet = 9
+  ! observation streams: stream codes of dnb_obs
+  integer, parameter :: ios_sif = 1
+  integer, parameter :: ios_vod = 2
+  integer, parameter :: ios_sm = 3
+  integer, parameter :: ios_tb_h = 4
+  integer, parameter :: ios_tb_v = 5
+  integer, parameter :: ios_fapar = 6
+  integer, parameter :: ios_nee = 7
+  integer, parameter :: ios_gpp = 8
+  integer, parameter :: ios_le = 9
+  integer, parameter :: ios_agb = 10
+  integer, parameter :: nstream = 10
   ! state per tile: state(is_*, tile)
   integer, parameter :: is_c_lab = 1
   integer, parameter :: is_c_fol = 2

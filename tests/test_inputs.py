@@ -41,6 +41,11 @@ def test_copy_case_and_run_short(case, tmp_path):
         gpp_cell = ds.variables["gpp_cell"][:]
         frac = ds.variables["pft_fraction"][:]
         assert np.allclose(gpp_cell, ds.variables["gpp"][:] @ frac, rtol=1e-5)
+        npp = ds.variables["npp"][:]
+        assert np.allclose(npp, ds.variables["gpp"][:] - ds.variables["ra"][:], atol=1e-4)
+        for v in ("lai", "fapar", "sm_surf", "sm_root", "tsoil1", "tcan", "c_wood", "le",
+                  "nee", "rh"):
+            assert v in ds.variables and v + "_cell" in ds.variables
     assert "GPP" in res.summary and "2015" in res.summary
 
 

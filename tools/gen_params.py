@@ -46,6 +46,8 @@ def render() -> str:
     block("hourly outputs: hout(step, ih_*, tile)", "ih_", [h[0] for h in t.HOURLY_OUTPUTS], "nho")
     block("daily outputs: dout(day, id_*, tile)", "id_", [d[0] for d in t.DAILY_OUTPUTS], "ndo")
     block("hourly forcing: met(step, im_*)", "im_", [f[0] for f in t.FORCING_VARS], "nmet")
+    block("observation streams: stream codes of dnb_obs", "ios_", [o[0] for o in t.OBS_STREAMS],
+          "nstream")
     block("state per tile: state(is_*, tile)", "is_", t.STATE_NAMES, "nstate")
     out.append("end module dnb_params")
     return "\n".join(out) + "\n"

@@ -159,6 +159,9 @@ def write_outputs(out: Path, cfg: Config, static: io.Static, times: np.ndarray,
                 arr, long = h.mean(axis=1), f"daily mean of {long}"
             dvars[name] = (arr, unit, long)
             dcell[name + "_cell"] = (arr @ w, unit, long)
+        dvars["npp"] = (dvars["gpp"][0] - dvars["ra"][0], "g m-2 d-1",
+                        "daily sum of net primary production (carbon)")
+        dcell["npp_cell"] = (dvars["npp"][0] @ w, "g m-2 d-1", dvars["npp"][2])
         tmp = out / ".daily.nc.part"
         io.write_table_nc(tmp, dtimes, 24.0, pfts, fracs, dvars, dcell, static.lat, static.lon,
                           attrs)
@@ -169,6 +172,9 @@ def write_outputs(out: Path, cfg: Config, static: io.Static, times: np.ndarray,
                 arr = cell.hourly[:, k, :]
                 hvars[name] = (arr, unit, long)
                 hcell[name + "_cell"] = (arr @ w, unit, long)
+            hvars["npp"] = (hvars["gpp"][0] - hvars["ra"][0], "g m-2 h-1",
+                            "net primary production (carbon)")
+            hcell["npp_cell"] = (hvars["npp"][0] @ w, "g m-2 h-1", hvars["npp"][2])
             tmp = out / ".hourly.nc.part"
             io.write_table_nc(tmp, times, 1.0, pfts, fracs, hvars, hcell, static.lat,
                               static.lon, attrs)

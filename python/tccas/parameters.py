@@ -332,6 +332,21 @@ FORCING_VARS: tuple[tuple[str, str, str], ...] = (
     ("tsl_deep", "K", "soil_temperature"),
 )
 
+# Observation streams the operators of dnb_obs simulate: (name, unit, description).
+# The Fortran stream codes are the positions in this list (generated module dnb_params).
+OBS_STREAMS: tuple[tuple[str, str, str], ...] = (
+    ("sif", "mW m-2 sr-1 nm-1", "sun-induced fluorescence at 743 nm (TROPOMI, TROPOSIF)"),
+    ("vod", "1", "L-band vegetation optical depth (SMOS L-VOD, SMOS-IC)"),
+    ("sm", "m3 m-3", "surface soil moisture, top 5 cm (SMOS L2/L3, SMOS-IC)"),
+    ("tb_h", "K", "L-band brightness temperature, horizontal polarisation (SMOS L1C)"),
+    ("tb_v", "K", "L-band brightness temperature, vertical polarisation (SMOS L1C)"),
+    ("fapar", "1", "white-sky FAPAR (JRC-TIP)"),
+    ("nee", "g m-2 d-1", "net ecosystem exchange of carbon, rate (FLUXNET2015/ICOS)"),
+    ("gpp", "g m-2 d-1", "gross primary production of carbon, rate (FLUXNET2015/ICOS)"),
+    ("le", "W m-2", "latent heat flux (FLUXNET2015/ICOS)"),
+    ("agb", "Mg ha-1", "above-ground biomass, dry matter (ESA CCI Biomass)"),
+)
+
 # Layout of the per-tile model state carried between chunks of a run.
 STATE_NAMES: tuple[str, ...] = (
     "c_lab", "c_fol", "c_root", "c_wood", "c_lit", "c_som",

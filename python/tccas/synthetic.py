@@ -28,13 +28,32 @@ import numpy as np
 from .io import Forcing, running_mean, saturation_vapour_pressure
 
 ESLM1 = {"lat": 39.942628, "lon": -5.778625, "elevation": 260.0}
+FISOD = {"lat": 67.36239, "lon": 26.63859, "elevation": 180.0}
 
-# monthly climatology, January..December
-_T_MEAN = np.array([7.6, 9.2, 12.2, 14.2, 18.2, 23.3, 26.7, 26.4, 22.4, 17.1, 11.3, 8.3])  # degC
-_T_RANGE = np.array([10.5, 11.5, 13.0, 13.5, 15.0, 17.0, 18.0, 17.5, 16.0, 13.0, 11.0, 10.0])  # K
-_P_MONTH = np.array([58.0, 52.0, 40.0, 52.0, 45.0, 18.0, 5.0, 7.0, 30.0, 72.0, 78.0, 70.0])  # mm
-_WET_DAYS = np.array([8.0, 7.5, 6.5, 8.0, 6.5, 3.0, 1.0, 1.2, 3.5, 8.0, 8.5, 8.5])  # per month
-_DEW_DEPRESSION = np.array([1.5, 2.0, 2.5, 3.0, 4.0, 6.0, 8.0, 8.0, 6.0, 3.5, 2.0, 1.5])  # K below Tmin
+# Monthly climatologies, January..December: mean temperature (degC), diurnal range (K),
+# precipitation (mm), wet days, dew-point depression below Tmin (K), surface pressure (Pa),
+# mean wind (m s-1), cloudiness factor of dry days, summer months (1-based) with fewer clouds.
+CLIMATES = {
+    # ES-LM1 Majadas de Tietar: Extremadura lowlands (AEMET Caceres/Navalmoral normals)
+    "ES-LM1": {
+        "t_mean": [7.6, 9.2, 12.2, 14.2, 18.2, 23.3, 26.7, 26.4, 22.4, 17.1, 11.3, 8.3],
+        "t_range": [10.5, 11.5, 13.0, 13.5, 15.0, 17.0, 18.0, 17.5, 16.0, 13.0, 11.0, 10.0],
+        "p_month": [58.0, 52.0, 40.0, 52.0, 45.0, 18.0, 5.0, 7.0, 30.0, 72.0, 78.0, 70.0],
+        "wet_days": [8.0, 7.5, 6.5, 8.0, 6.5, 3.0, 1.0, 1.2, 3.5, 8.0, 8.5, 8.5],
+        "dew_dep": [1.5, 2.0, 2.5, 3.0, 4.0, 6.0, 8.0, 8.0, 6.0, 3.5, 2.0, 1.5],
+        "ps": 98200.0, "wind": 2.4, "dry_sky": (6, 9),
+    },
+    # FI-Sod Sodankyla, Finnish Lapland: FMI 1991-2020 normals (MAT ~0 degC, ~530 mm, snow
+    # from October to May), ICOS FI-Sod station description
+    "FI-Sod": {
+        "t_mean": [-13.0, -12.0, -7.0, -1.0, 6.0, 12.0, 15.0, 12.5, 7.0, 0.5, -6.0, -10.5],
+        "t_range": [7.0, 8.5, 10.0, 10.0, 10.5, 10.5, 10.0, 9.5, 8.0, 6.0, 5.5, 6.5],
+        "p_month": [35.0, 30.0, 30.0, 30.0, 40.0, 60.0, 75.0, 70.0, 50.0, 45.0, 40.0, 35.0],
+        "wet_days": [11.0, 9.5, 9.0, 8.0, 9.0, 10.0, 11.0, 11.0, 11.0, 11.0, 11.0, 11.0],
+        "dew_dep": [1.0, 1.0, 1.5, 2.0, 2.5, 3.0, 3.0, 2.5, 2.0, 1.0, 1.0, 1.0],
+        "ps": 99500.0, "wind": 2.2, "dry_sky": (6, 8),
+    },
+}
 
 
 def solar_cosz(times: np.ndarray, lat: float, lon: float) -> np.ndarray:
@@ -62,8 +81,16 @@ def hour_mean_cosz(times: np.ndarray, lat: float, lon: float) -> np.ndarray:
 
 
 def generate_forcing(start: str = "2015-01-01", end: str = "2022-01-01", seed: int = 20170101,
-                     lat: float = ESLM1["lat"], lon: float = ESLM1["lon"]) -> Forcing:
-    """Hourly ES-LM1-like forcing from ``start`` (inclusive) to ``end`` (exclusive), UTC."""
+                     lat: float = ESLM1["lat"], lon: float = ESLM1["lon"],
+                     climate: str = "ES-LM1") -> Forcing:
+    """Hourly forcing from ``start`` (inclusive) to ``end`` (exclusive), UTC, with the
+    monthly climatology ``CLIMATES[climate]`` (ES-LM1 or FI-Sod)."""
+    if climate not in CLIMATES:
+        raise ValueError(f"unknown climate '{climate}' (known: {', '.join(CLIMATES)})")
+    clim = CLIMATES[climate]
+    _T_MEAN, _T_RANGE = np.array(clim["t_mean"]), np.array(clim["t_range"])
+    _P_MONTH, _WET_DAYS = np.array(clim["p_month"]), np.array(clim["wet_days"])
+    _DEW_DEPRESSION = np.array(clim["dew_dep"])
     rng = np.random.default_rng(seed)
     days = np.arange(np.datetime64(start, "D"), np.datetime64(end, "D"))
     nd = days.size
@@ -104,7 +131,8 @@ def generate_forcing(start: str = "2015-01-01", end: str = "2022-01-01", seed: i
     rng_day = t_range * np.where(wet, 0.55, 1.0) * np.clip(1 + rng.normal(0, 0.1, nd), 0.6, 1.4)
     tmin = t_day - 0.5 * rng_day
     cloud = np.clip(np.where(wet, rng.uniform(0.6, 1.0, nd),
-                             rng.beta(1.2, 4.0, nd) * (1.3 - 0.9 * (month >= 5) * (month <= 8))),
+                             rng.beta(1.2, 4.0, nd) * (1.3 - 0.9 * (month >= clim["dry_sky"][0] - 1)
+                                                       * (month <= clim["dry_sky"][1] - 1))),
                     0.0, 1.0)
     # hourly series
     times = np.arange(np.datetime64(start, "h"), np.datetime64(end, "h")).astype("datetime64[s]")
@@ -142,11 +170,11 @@ def generate_forcing(start: str = "2015-01-01", end: str = "2022-01-01", seed: i
         w = rng.gamma(2.0, 1.0, dur)
         pr[24 * i + first:24 * i + first + dur] = amount[i] * w / w.sum() / 3600.0
     # pressure at 260 m with synoptic variation; lower on wet days
-    ps_day = 98200.0 + np.convolve(rng.normal(0, 350, nd), np.ones(3) / 3, mode="same") \
+    ps_day = clim["ps"] + np.convolve(rng.normal(0, 350, nd), np.ones(3) / 3, mode="same") \
         - 500.0 * wet
     ps = ps_day[di]
     # wind: Weibull daily mean, afternoon maximum
-    wind_day = 2.4 * rng.weibull(2.0, nd) / 0.886 + 0.8 * wet
+    wind_day = clim["wind"] * rng.weibull(2.0, nd) / 0.886 + 0.8 * wet
     wind = np.maximum(wind_day[di] * (1 + 0.35 * np.sin(np.pi * (solar_hour - 9) / 12)), 0.2)
     # CO2 (mol mol-1): Mauna Loa-like trend and seasonal cycle
     years = (times - np.datetime64("2015-01-01T00:00:00")).astype(float) / (365.25 * 86400)
