@@ -13,8 +13,8 @@
 # it produced a tangent of a Fortran function that no longer assigned the function's
 # primal value (DESIGN.md, adjoint/).
 #
-# Differentiation root: dnb_model.simulate, dependents hout dout state, independents
-# ppft pglob state (state is in/out, so the initial state can be a control).
+# Differentiation root: dnb_control.forward, the map from the control vector x to all
+# simulated observations y (parameters, initial pools and soil water are all in x).
 # dnb_api is not differentiated: it is the flat interface that f2py wraps.
 #
 # The script fails on every Tapenade message except the benign ones listed in
@@ -40,24 +40,24 @@ fi
 # Differentiated sources, in dependency order (paths relative to the repository root, so
 # that nothing machine-specific can reach the generated files).
 modules=(dnb_kinds dnb_constants dnb_params dnb_smooth dnb_radiation dnb_photosynthesis
-         dnb_energy dnb_hydrology dnb_phenology dnb_carbon dnb_model)
+         dnb_energy dnb_hydrology dnb_phenology dnb_carbon dnb_obs dnb_model dnb_control)
 sources=()
 for m in "${modules[@]}"; do
   sources+=("fortran/$m.f90")
 done
-head_spec="dnb_model.simulate(hout dout state)/(ppft pglob state)"
+head_spec="dnb_control.forward(y)/(x)"
 
 # Messages Tapenade writes to its .msg files that are known to be harmless here, as
 # extended regular expressions matched against whole lines (after the leading message
 # number). Everything else fails the script.
 #
-#  * "simulate: Command: Input variable(s) dout, hout have their derivative modified in
-#    simulate: added to independents" (reverse mode only). hout and dout are intent(out)
-#    and fully overwritten; the adjoint reads the seeds hout_b/dout_b and then sets them to
-#    zero (the derivative with respect to their unused input values), so Tapenade lists
-#    them as modified. Harmless; callers must treat hout_b and dout_b as overwritten.
+#  * "forward: Command: Input variable(s) y have their derivative modified in forward:
+#    added to independents" (reverse mode only). y is intent(out) and fully overwritten;
+#    the adjoint reads the seed y_b and then sets it to zero (the derivative with respect to
+#    its unused input value), so Tapenade lists it as modified. Harmless; callers must treat
+#    y_b as overwritten.
 BENIGN_MESSAGES=(
-  '^simulate: Command: Input variable\(s\) ((dout|hout)(, )?)+ have their derivative modified in simulate: added to independents$'
+  '^forward: Command: Input variable\(s\) y have their derivative modified in forward: added to independents$'
 )
 # Console lines that are informational: the banner, "@@" progress lines, and
 #  * "Diff-liveness analysis turned off" (tangent mode): Tapenade skips an optimisation
@@ -144,7 +144,7 @@ finish() {
   local src="$1" dst="$2"
   {
     sed -n '1,2p' "$src"
-    echo "!  Made by adjoint/generate.sh from fortran/ (root dnb_model.simulate). Do not edit."
+    echo "!  Made by adjoint/generate.sh from fortran/ (root dnb_control.forward). Do not edit."
     sed -n '3,$p' "$src"
   } > "$dst"
 }
@@ -154,8 +154,8 @@ finish "$work/tl/dnb_tl_d.f90" "$tl_new"
 finish "$work/ad/dnb_ad_b.f90" "$ad_new"
 
 # Sanity checks on the generated code.
-grep -qi '^ *SUBROUTINE SIMULATE_D(' "$tl_new" || { echo "generate.sh: no SIMULATE_D" >&2; exit 1; }
-grep -qi '^ *SUBROUTINE SIMULATE_B(' "$ad_new" || { echo "generate.sh: no SIMULATE_B" >&2; exit 1; }
+grep -qi '^ *SUBROUTINE FORWARD_D(' "$tl_new" || { echo "generate.sh: no FORWARD_D" >&2; exit 1; }
+grep -qi '^ *SUBROUTINE FORWARD_B(' "$ad_new" || { echo "generate.sh: no FORWARD_B" >&2; exit 1; }
 # real(wp) must be known to Tapenade as 8 bytes: otherwise it pushes reals with
 # PUSHREAL4ARRAY(x, wp/4) (this happened with wp = selected_real_kind(15, 307)).
 if grep -qiE 'REAL4|wp/4|wp\*[0-9]+/4' "$ad_new"; then

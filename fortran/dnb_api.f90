@@ -4,11 +4,14 @@
 ! status codes (turned into exceptions by tccas.model):
 !   0 ok; 1 nt is not a positive multiple of 24 or nd /= nt/24; 2 a PFT code outside 1..13;
 !   3 a non-finite forcing value; 4 a non-finite parameter or state value;
-!   5 the model produced a non-finite output
+!   5 the model produced a non-finite output; 6 an observation has an unknown stream code,
+!   a window outside the run or a negative footprint weight
 module dnb_api
   use dnb_kinds, only: wp
   use dnb_params, only: npp, ngp, nho, ndo, nstate, nmet
-  use dnb_model, only: simulate, init_state
+  use dnb_model, only: simulate, simulate_obs, init_state
+  use dnb_obs, only: apply_obs, mironov_permittivity, fresnel_reflectivity, tau_omega
+  use dnb_params, only: nstream
   use dnb_hydrology, only: soil_hydraulics, nsh
   use dnb_params, only: ig_alpha_c3, ig_alpha_c4, ig_kc25, ig_ko25, ig_e_kc, ig_e_ko, ig_e_vcmax, &
                         ig_e_rd, ig_e_k4, ig_a_gamma, ig_k4_ratio, ig_f_rd_c3, ig_f_rd_c4, &
@@ -16,7 +19,8 @@ module dnb_api
   use dnb_photosynthesis, only: leaf_rates, photo_fixed_ci, photo_given_gs
   implicit none
   private
-  public :: sizes, run_cell, initial_state, leaf_assimilation
+  public :: sizes, run_cell, run_cell_obs, obs_operator, initial_state, leaf_assimilation, &
+            lband_emission
 
 contains
 
@@ -70,6 +74,67 @@ contains
         .or. .not. all_finite(state, nstate * ntile)) status = 5
   end subroutine run_cell
 
+  ! Forward run of one cell with its observation operators (dnb_model.simulate_obs):
+  ! also returns y(nobs), the simulated observations.
+  subroutine run_cell_obs(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat, lon, sand, &
+                          clay, pft, ppft, pglob, state, nobs, stream, s0, s1, wfoot, angle, &
+                          hout, dout, y, status)
+    integer, intent(in) :: nt, nd, ntile, nspin, init, nobs
+    integer, intent(in) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), s1(nobs)
+    real(wp), intent(in) :: hour(nt), tday(nt), met(nt, nmet), lat, lon, sand, clay
+    real(wp), intent(in) :: ppft(npp, ntile), pglob(ngp), wfoot(nobs, ntile), angle(nobs)
+    real(wp), intent(inout) :: state(nstate, ntile)
+    real(wp), intent(out) :: hout(nt, nho, ntile), dout(nd, ndo, ntile), y(nobs)
+    integer, intent(out) :: status
+    y = 0._wp
+    call run_cell(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat, lon, sand, clay, &
+                  pft, ppft, pglob, state, hout, dout, status)
+    if (status /= 0) return
+    status = check_obs(nt, ntile, nobs, stream, s0, s1, wfoot)
+    if (status /= 0) return
+    call apply_obs(nt, ntile, nobs, stream, s0, s1, wfoot, angle, hout, clay, pglob, y)
+    if (.not. all_finite(y, nobs)) status = 5
+  end subroutine run_cell_obs
+
+  ! Observation operators on a finished run's hourly output (for runs made in chunks).
+  subroutine obs_operator(nt, ntile, nobs, stream, s0, s1, wfoot, angle, hout, clay, pglob, &
+                          y, status)
+    integer, intent(in) :: nt, ntile, nobs
+    integer, intent(in) :: stream(nobs), s0(nobs), s1(nobs)
+    real(wp), intent(in) :: wfoot(nobs, ntile), angle(nobs), hout(nt, nho, ntile), clay
+    real(wp), intent(in) :: pglob(ngp)
+    real(wp), intent(out) :: y(nobs)
+    integer, intent(out) :: status
+    y = 0._wp
+    status = check_obs(nt, ntile, nobs, stream, s0, s1, wfoot)
+    if (status /= 0) return
+    call apply_obs(nt, ntile, nobs, stream, s0, s1, wfoot, angle, hout, clay, pglob, y)
+    if (.not. all_finite(y, nobs)) status = 5
+  end subroutine obs_operator
+
+  integer function check_obs(nt, ntile, nobs, stream, s0, s1, wfoot)
+    integer, intent(in) :: nt, ntile, nobs, stream(nobs), s0(nobs), s1(nobs)
+    real(wp), intent(in) :: wfoot(nobs, ntile)
+    check_obs = 0
+    if (nobs == 0) return
+    if (any(stream < 1) .or. any(stream > nstream) .or. any(s0 < 1) .or. any(s1 > nt) &
+        .or. any(s1 < s0) .or. any(wfoot < 0._wp)) check_obs = 6
+  end function check_obs
+
+  ! L-band emission pieces for tests and diagnostics: Mironov permittivity of soil with
+  ! moisture sm (m3 m-3) and clay fraction; Fresnel reflectivities at theta (deg); and the
+  ! tau-omega brightness temperatures (K) for soil/canopy temperatures ts, tc (K), optical
+  ! depth tau, roughness h_r and single-scattering albedo omega.
+  subroutine lband_emission(sm, clay, theta, ts, tc, tau, h_r, omega, eps_r, eps_i, rh, rv, &
+                            tbh, tbv)
+    real(wp), intent(in) :: sm, clay, theta, ts, tc, tau, h_r, omega
+    real(wp), intent(out) :: eps_r, eps_i, rh, rv, tbh, tbv
+    call mironov_permittivity(sm, clay, eps_r, eps_i)
+    call fresnel_reflectivity(eps_r, eps_i, theta, rh, rv)
+    tbh = tau_omega(rh, h_r, theta, ts, tc, tau, omega)
+    tbv = tau_omega(rv, h_r, theta, ts, tc, tau, omega)
+  end subroutine lband_emission
+
   ! Initial state of each tile before any spin-up (carbon pools from the parameters, soil
   ! water at sw_init, soil at t_deep in K).
   subroutine initial_state(ntile, pft, ppft, pglob, sand, clay, t_deep, state, status)
@@ -106,7 +171,7 @@ contains
     integer, intent(in) :: c4
     real(wp), intent(in) :: i_abs, ca, tc, pres, vcmax25, ajv, beta, pglob(ngp)
     real(wp), intent(out) :: a1, a2, rd_leaf, gs, ci
-    real(wp) :: vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, alpha, fci, f_rd
+    real(wp) :: vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, alpha, fci, f_rd, r_sat
     if (c4 == 1) then
       alpha = pglob(ig_alpha_c4)
       fci = pglob(ig_fci_c4)
@@ -123,7 +188,7 @@ contains
     call photo_fixed_ci(c4, i_abs, ca, fci, tc, pres, 1._wp, alpha, vcmax, jmax, rd, kc_eff, &
                         gstar, k4, f_hot, a1, rd_leaf, gs)
     call photo_given_gs(c4, i_abs, ca, tc, pres, 1._wp, alpha, vcmax, jmax, rd_leaf, kc_eff, &
-                        gstar, k4, f_hot, gs * beta, a2, ci)
+                        gstar, k4, f_hot, gs * beta, a2, ci, r_sat)
   end subroutine leaf_assimilation
 
   logical function all_finite(x, n)

@@ -5,11 +5,11 @@
 ! pools, phenology and LAI.
 module dnb_model
   use dnb_kinds, only: wp
-  use dnb_constants, only: tfreeze, par_frac, e_par, mol_c, dt_hour, z_surf, nlayer, rho_w
+  use dnb_constants, only: pi, tfreeze, par_frac, e_par, mol_c, dt_hour, z_surf, nlayer, rho_w
   use dnb_params
   use dnb_smooth, only: smin_pos, sstep
   use dnb_radiation, only: solar_hour, diffuse_fraction, canopy_par, fapar_white_sky
-  use dnb_photosynthesis, only: leaf_rates, photo_fixed_ci, photo_given_gs
+  use dnb_photosynthesis, only: leaf_rates, photo_fixed_ci, photo_given_gs, fluorescence_yield
   use dnb_energy, only: air_properties, aero_conductance, net_radiation, potential_rates, &
                         transpiration, canopy_temperature
   use dnb_hydrology, only: soil_hydraulics, rel_water, interception, snow_step, &
@@ -17,12 +17,14 @@ module dnb_model
                            ish_theta_wp
   use dnb_phenology, only: leaf_fall_factor, labile_release_factor
   use dnb_carbon, only: dalec_day, npool, nflux
+  use dnb_obs, only: apply_obs
   implicit none
   private
-  public :: simulate, init_state
+  public :: simulate, simulate_obs, init_state
 
   real(wp), parameter :: gs_night = 4.e-5_wp   ! m s-1, minimum stomatal conductance (BETHY)
   real(wp), parameter :: rho_soil_dry = 0.30_wp, rho_soil_wet = 0.15_wp  ! soil SW albedo
+  real(wp), parameter :: e_photon_743 = 1.61005e5_wp   ! J per mol of 743-nm photons (h c N_A / lambda)
 
 contains
 
@@ -92,6 +94,24 @@ contains
     end do
   end subroutine simulate
 
+  ! The model and its observation operators in one call: y = H(M(p)). Arguments as for
+  ! simulate, plus the observations (dnb_obs.apply_obs): nobs, stream(nobs) codes, s0/s1
+  ! first/last hourly step of each window, wfoot(nobs, ntile) footprint weights, angle(nobs)
+  ! incidence angles (deg); y(nobs) simulated observations.
+  subroutine simulate_obs(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat, lon, sand, &
+                          clay, pft, ppft, pglob, state, nobs, stream, s0, s1, wfoot, angle, &
+                          hout, dout, y)
+    integer, intent(in) :: nt, nd, ntile, nspin, init, nobs
+    integer, intent(in) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), s1(nobs)
+    real(wp), intent(in) :: hour(nt), tday(nt), met(nt, nmet), lat, lon, sand, clay
+    real(wp), intent(in) :: ppft(npp, ntile), pglob(ngp), wfoot(nobs, ntile), angle(nobs)
+    real(wp), intent(inout) :: state(nstate, ntile)
+    real(wp), intent(out) :: hout(nt, nho, ntile), dout(nd, ndo, ntile), y(nobs)
+    call simulate(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat, lon, sand, clay, &
+                  pft, ppft, pglob, state, hout, dout)
+    call apply_obs(nt, ntile, nobs, stream, s0, s1, wfoot, angle, hout, clay, pglob, y)
+  end subroutine simulate_obs
+
   ! Initial state of one tile: carbon pools from the parameters, both soil layers at the
   ! relative plant-available water sw_init, no snow or canopy water, soil at t_deep (K).
   subroutine init_state(pp, pg, sh, t_deep, st)
@@ -113,6 +133,7 @@ contains
     st(is_snow_alb) = 0.8_wp
     st(is_tsoil1) = t_deep
     st(is_tsoil2) = t_deep
+    st(is_hydration) = 1._wp
   end subroutine init_state
 
   ! One hour of one tile. m(nmet): forcing of the hour; cosz, s0: solar geometry; pp, pg:
@@ -133,6 +154,7 @@ contains
     real(wp) :: vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, alpha, fci, f_rd, nscl, lc
     real(wp) :: a_g, ci, gpp_mol, gpp_h, trans, infl, runoff, e_soil, perc, drain
     real(wp) :: f_thaw, et, le, tcan, tr, fm, ra_h, rh_h, g_soil
+    real(wp) :: r_sat, sif_photon, esc, hyd_target, vwc
     real(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
     integer :: l, j
     logical :: day
@@ -224,14 +246,19 @@ contains
     call transpiration(s, gamma, lambda, x_pm, ga, gc0 + 1.e-9_wp, supply, e_t, beta)
     trans = e_t * dt_hour
     ! photosynthesis pass 2 at the water-limited conductance
+    ! and the fluorescence that each leaf class emits (half of its absorbed PAR goes to PSII)
+    ! and that escapes the canopy above it
     gpp_mol = 0._wp
+    sif_photon = 0._wp
     if (day .and. lai > 1.e-6_wp) then
       do l = 1, nlayer
         nscl = exp(-pp(ip_kn) * lc * (real(l, wp) - 0.5_wp) / real(nlayer, wp))
+        esc = exp(-pg(ig_sif_kesc) * lc * (real(l, wp) - 0.5_wp) / real(nlayer, wp))
         do j = 2 * l - 1, 2 * l
           call photo_given_gs(c4, icl(j), ca, tc, pres, nscl, alpha, vcmax, jmax, rdl(j), &
-                              kc_eff, gstar, k4, f_hot, gs0(j) * beta, a_g, ci)
+                              kc_eff, gstar, k4, f_hot, gs0(j) * beta, a_g, ci, r_sat)
           gpp_mol = gpp_mol + a_g * lcl(j)
+          sif_photon = sif_photon + fluorescence_yield(r_sat) * 0.5_wp * icl(j) * lcl(j) * esc
         end do
       end do
     end if
@@ -293,6 +320,19 @@ contains
     ho(ih_beta_w) = beta
     ho(ih_precip) = prh
     ho(ih_lai) = lai
+    ho(ih_fapar_ws) = fapar_white_sky(lai, fc, sigma_l, rho_par)
+    ! SIF at 743 nm: photon flux -> spectral radiance (isotropic), mW m-2 sr-1 nm-1
+    ho(ih_sif) = pg(ig_sif_scale) * pg(ig_sif_spec) * e_photon_743 / pi * 1.e3_wp * sif_photon
+    ! vegetation water: hydration relaxes towards the root-zone water status
+    hyd_target = pg(ig_hyd_min) + (1._wp - pg(ig_hyd_min)) * rel_r
+    st(is_hydration) = st(is_hydration) + (hyd_target - st(is_hydration)) &
+                       * (1._wp - exp(-1._wp / (24._wp * pg(ig_hyd_tau))))
+    vwc = pg(ig_leaf_water) * st(is_c_fol) * st(is_hydration) &
+          + pg(ig_wood_water) * st(is_c_wood) * (0.5_wp + 0.5_wp * st(is_hydration))
+    ho(ih_vwc) = vwc
+    ho(ih_vod) = pg(ig_vod_b) * vwc
+    ! above-ground biomass: carbon -> dry matter (0.5 gC g-1), g m-2 -> Mg ha-1
+    ho(ih_agb) = (pg(ig_f_above) * st(is_c_wood) + st(is_c_fol)) / 0.5_wp * 0.01_wp
   end subroutine tile_hour
 
   ! End of a day for one tile: DALEC pools from the day's GPP and rate modifiers, phenology

@@ -58,7 +58,18 @@ module dnb_params
   integer, parameter :: ig_ddf = 19
   integer, parameter :: ig_sw_init = 20
   integer, parameter :: ig_rh_wmin = 21
-  integer, parameter :: ngp = 21
+  integer, parameter :: ig_sif_scale = 22
+  integer, parameter :: ig_sif_spec = 23
+  integer, parameter :: ig_sif_kesc = 24
+  integer, parameter :: ig_leaf_water = 25
+  integer, parameter :: ig_wood_water = 26
+  integer, parameter :: ig_vod_b = 27
+  integer, parameter :: ig_hyd_min = 28
+  integer, parameter :: ig_hyd_tau = 29
+  integer, parameter :: ig_f_above = 30
+  integer, parameter :: ig_tb_omega = 31
+  integer, parameter :: ig_tb_hr = 32
+  integer, parameter :: ngp = 32
   ! hourly outputs: hout(step, ih_*, tile)
   integer, parameter :: ih_gpp = 1
   integer, parameter :: ih_ra = 2
@@ -90,7 +101,12 @@ module dnb_params
   integer, parameter :: ih_beta_w = 28
   integer, parameter :: ih_precip = 29
   integer, parameter :: ih_lai = 30
-  integer, parameter :: nho = 30
+  integer, parameter :: ih_fapar_ws = 31
+  integer, parameter :: ih_sif = 32
+  integer, parameter :: ih_vwc = 33
+  integer, parameter :: ih_vod = 34
+  integer, parameter :: ih_agb = 35
+  integer, parameter :: nho = 35
   ! daily outputs: dout(day, id_*, tile)
   integer, parameter :: id_c_lab = 1
   integer, parameter :: id_c_fol = 2
@@ -156,5 +172,6 @@ module dnb_params
   integer, parameter :: is_snow_alb = 12
   integer, parameter :: is_tsoil1 = 13
   integer, parameter :: is_tsoil2 = 14
-  integer, parameter :: nstate = 14
+  integer, parameter :: is_hydration = 15
+  integer, parameter :: nstate = 15
 end module dnb_params

@@ -8,7 +8,7 @@ module dnb_photosynthesis
   use dnb_smooth, only: smin_pos, softplus
   implicit none
   private
-  public :: leaf_rates, photo_fixed_ci, photo_given_gs
+  public :: leaf_rates, photo_fixed_ci, photo_given_gs, fluorescence_yield
 
   real(wp), parameter :: t25 = 298.15_wp        ! K
   real(wp), parameter :: eta_colim = 0.99_wp    ! co-limitation curvature (BETHY)
@@ -96,12 +96,15 @@ contains
   ! Ci = Ca - (A - Rd) / G0 substituted into each limiting rate; smaller root of
   ! J**2 - (G0 (Ca + K) + Rd + W) J + W (G0 (Ca - gstar) + Rd) = 0  (BETHY PHSYN2).
   ! Returns gross assimilation and the intercellular CO2 (mol mol-1).
+  ! Also returns r_sat = J_a / J_e, the actual over the potential electron transport
+  ! (0..1), which sets the fluorescence yield: J_a = 4 A (Ci + 2 gstar)/(Ci - gstar) for C3
+  ! (electron transport that sustains A), A / (alpha I) for C4.
   subroutine photo_given_gs(c4, i_abs, ca, tc, pres, nscl, alpha, vcmax, jmax, rd_l, kc_eff, &
-                            gstar, k4, f_hot, gs, a_gross, ci)
+                            gstar, k4, f_hot, gs, a_gross, ci, r_sat)
     integer, intent(in) :: c4
     real(wp), intent(in) :: i_abs, ca, tc, pres, nscl, alpha, vcmax, jmax, rd_l
     real(wp), intent(in) :: kc_eff, gstar, k4, f_hot, gs
-    real(wp), intent(out) :: a_gross, ci
+    real(wp), intent(out) :: a_gross, ci, r_sat
     real(wp) :: g0, j, w, je, jc, vm, tk
     tk = tc + tfreeze
     g0 = gs * pres / (1.6_wp * rgas * tk)              ! mol m-2 s-1 for CO2
@@ -117,7 +120,28 @@ contains
     end if
     a_gross = smin_pos(je, jc, eta_colim) * f_hot
     ci = ca - (a_gross - rd_l) / g0
+    if (c4 == 1) then
+      r_sat = a_gross / (alpha * i_abs + 1.e-12_wp)
+    else
+      r_sat = 4._wp * a_gross * (ci + 2._wp * gstar) / (softplus(ci - gstar, 1.e-6_wp) &
+              * (j + 1.e-12_wp))
+    end if
+    r_sat = smin_pos(r_sat, 1._wp, 0.999_wp)
   end subroutine photo_given_gs
+
+  ! Steady-state fluorescence yield of PSII (-) after van der Tol et al. (2014), as used in
+  ! BETHY-SCOPE (Norton et al. 2018): rate constants Kf = 0.05, Kd = 0.95, Kp = 4;
+  ! photochemical yield phi_P = phi_P0 r_sat; non-photochemical quenching
+  ! Kn = (6.2473 x - 0.5944) x with x = 1 - r_sat; phi_F = Kf/(Kf + Kd + Kn) (1 - phi_P).
+  function fluorescence_yield(r_sat) result(phi_f)
+    real(wp), intent(in) :: r_sat
+    real(wp) :: phi_f, phi_p, x, kn
+    real(wp), parameter :: kf = 0.05_wp, kd = 0.95_wp, kp = 4._wp
+    phi_p = kp / (kf + kd + kp) * r_sat
+    x = 1._wp - r_sat
+    kn = (6.2473_wp * x - 0.5944_wp) * x
+    phi_f = kf / (kf + kd + kn) * (1._wp - phi_p)
+  end function fluorescence_yield
 
   ! Smaller root of x**2 - b x + c = 0 with b = g0 (ca + k) + rd + w, c = w (g0 (ca - gstar) + rd).
   function limited_rate(w, k, g0, ca, gstar, rd) result(x)

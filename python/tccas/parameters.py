@@ -250,6 +250,30 @@ GLOBAL_PARAMETERS: tuple[Parameter, ...] = (
     # --- heterotrophic respiration moisture response ---
     Parameter("rh_wmin", "1", "Rh moisture modifier at wilting point (1 at field capacity)",
               0.25, 0.01, 1.0, 0.5, "tccas choice (linear moisture response)"),
+    # --- observation operators (science.md sections 0 and 6) ---
+    Parameter("sif_scale", "1", "multiplier on simulated SIF (TCCAS control element 56 has "
+              "prior 1 and a very wide sigma)", 1.0, 0.05, 20.0, 1.0, "TCCAS r10043 logs"),
+    Parameter("sif_spec", "nm-1", "share of fluorescence photons emitted per nm at 743 nm",
+              0.0085, 0.003, 0.02, 0.5, "tccas choice from SCOPE leaf fluorescence spectra"),
+    Parameter("sif_kesc", "1", "extinction of emitted far-red fluorescence with cumulative "
+              "LAI on its way out of the canopy", 0.3, 0.05, 1.0, 0.5,
+              "tccas choice: 0.78 sqrt(1 - 0.85), NIR leaf scattering 0.85"),
+    Parameter("leaf_water", "kg g-1", "leaf water per gram of foliar carbon at full hydration",
+              3.0e-3, 1e-3, 8e-3, 0.5, "tccas choice: 1.5 g water per g dry leaf"),
+    Parameter("wood_water", "kg g-1", "water per gram of wood carbon that L-band senses at "
+              "full hydration", 1.0e-3, 1e-4, 4e-3, 0.5, "tccas choice"),
+    Parameter("vod_b", "m2 kg-1", "L-band optical depth per kg m-2 of vegetation water",
+              0.1, 0.02, 0.4, 0.5, "Jackson & Schmugge 1991 (b ~ 0.1-0.15 at L-band)"),
+    Parameter("hyd_min", "1", "relative vegetation hydration at wilting point", 0.4, 0.05, 0.95,
+              0.5, "tccas choice"),
+    Parameter("hyd_tau", "d", "relaxation time of vegetation hydration towards the root-zone "
+              "water status", 2.0, 0.2, 20.0, 0.5, "tccas choice"),
+    Parameter("f_above", "1", "above-ground fraction of the DALEC wood pool (for AGB)", 0.75,
+              0.4, 1.0, 0.5, "tccas choice; DALEC wood includes coarse roots"),
+    Parameter("tb_omega", "1", "L-band single-scattering albedo of vegetation", 0.06, 0.0, 0.2,
+              0.5, "SMOS L-MEB (Wigneron et al. 2007)"),
+    Parameter("tb_hr", "1", "soil roughness parameter H_R of the L-band emission", 0.3, 0.0,
+              1.5, 0.5, "Wang & Choudhury 1981; SMOS L-MEB"),
 )
 
 PARAMETERS: dict[str, Parameter] = {p.name: p for p in PFT_PARAMETERS + GLOBAL_PARAMETERS}
@@ -289,6 +313,11 @@ HOURLY_OUTPUTS: tuple[tuple[str, str, str], ...] = (
     ("beta_w", "1", "water-stress factor on canopy conductance"),
     ("precip", "kg m-2 h-1", "precipitation"),
     ("lai", "m2 m-2", "leaf area index"),
+    ("fapar_ws", "1", "white-sky (diffuse illumination) FAPAR"),
+    ("sif", "mW m-2 sr-1 nm-1", "sun-induced fluorescence at 743 nm leaving the canopy"),
+    ("vwc", "kg m-2", "vegetation water content sensed at L-band (leaves and wood)"),
+    ("vod", "1", "L-band vegetation optical depth"),
+    ("agb", "Mg ha-1", "above-ground biomass (dry matter)"),
 )
 DAILY_OUTPUTS: tuple[tuple[str, str, str], ...] = (
     ("c_lab", "g m-2", "labile carbon at the end of the day"),
@@ -351,6 +380,7 @@ OBS_STREAMS: tuple[tuple[str, str, str], ...] = (
 STATE_NAMES: tuple[str, ...] = (
     "c_lab", "c_fol", "c_root", "c_wood", "c_lit", "c_som",
     "w_surf", "w_root", "w_canopy", "snow", "snow_rho", "snow_alb", "tsoil1", "tsoil2",
+    "hydration",
 )
 
 

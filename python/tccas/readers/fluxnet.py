@@ -1,4 +1,13 @@
-"""FLUXNET2015 and ICOS ETC L2 site CSV files to hourly forcing (:func:`read_fluxnet_forcing`)."""
+"""FLUXNET2015 and ICOS ETC L2 site CSV files: hourly forcing and flux observations.
+
+- :func:`read_fluxnet_forcing`: meteorological columns to hourly forcing.
+- :func:`read_fluxnet_obs`: NEE, GPP or latent heat flux records to an
+  :class:`tccas.obs.ObservationSet` (streams ``nee``, ``gpp``, ``le``).
+
+Column names, units and QC conventions are those of the FLUXNET2015 dataset (Pastorello et al.
+2020, Sci. Data 7, 225), which ICOS ETC L2 "FLUXNET" files share; variable list at
+https://fluxnet.org/data/fluxnet2015-dataset/fullset-data-product/
+"""
 from __future__ import annotations
 
 import logging
@@ -10,6 +19,8 @@ import numpy as np
 
 from ..errors import ConfigError, InputDataError
 from ..io import Forcing, check_forcing, running_mean
+from ..obs import STREAMS, ObservationSet
+from ..parameters import PFT_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +184,276 @@ def read_fluxnet_forcing(path: str | os.PathLike, utc_offset_hours: float | None
     return forcing
 
 
+# ---------------------------------------------------------------------------------------------
+# Flux observations (NEE, GPP, LE)
+
+UMOL_CO2_TO_GC_PER_DAY = 12.011e-6 * 86400.0   # (g C m-2 d-1) per (umol CO2 m-2 s-1)
+IQR_PER_SIGMA = 1.349                          # interquartile range of a normal distribution
+FLUX_STREAMS = ("nee", "gpp", "le")
+GPP_METHODS = ("NT", "DT")
+# default observation-error floor per stream: (relative to |value|, absolute in stream unit);
+# sigma = max(sigma_data, relative * |value| + absolute)
+FLUX_SIGMA_FLOOR = {"nee": (0.2, 0.1), "gpp": (0.2, 0.1), "le": (0.2, 2.0)}
+DEFAULT_MIN_GOOD_FRACTION = 0.8
+
+
+def _flux_columns(stream: str, method: str) -> dict:
+    """Columns used for one stream: value, QC, random uncertainty, USTAR-threshold quartiles,
+    the partitioning pair (GPP only) and whether the value is a CO2 flux (unit conversion)."""
+    if stream == "nee":
+        return {"value": "NEE_VUT_REF", "qc": "NEE_VUT_REF_QC", "randunc": "NEE_VUT_REF_RANDUNC",
+                "quartiles": ("NEE_VUT_25", "NEE_VUT_75"), "pair": None, "carbon": True}
+    if stream == "gpp":
+        return {"value": f"GPP_{method}_VUT_REF", "qc": "NEE_VUT_REF_QC",
+                "randunc": "NEE_VUT_REF_RANDUNC",
+                "quartiles": (f"GPP_{method}_VUT_25", f"GPP_{method}_VUT_75"),
+                "pair": ("GPP_NT_VUT_REF", "GPP_DT_VUT_REF"), "carbon": True}
+    return {"value": "LE_F_MDS", "qc": "LE_F_MDS_QC", "randunc": "LE_RANDUNC",
+            "quartiles": None, "pair": None, "carbon": False}
+
+
+def read_fluxnet_obs(path: str | os.PathLike, stream: str, footprint: dict[int, float],
+                     utc_offset_hours: float | None = None, *, qc_max: int = 1,
+                     min_good_fraction: float = DEFAULT_MIN_GOOD_FRACTION,
+                     gpp_method: str = "NT",
+                     sigma_floor: float | tuple[float, float] | None = None) -> ObservationSet:
+    """Read NEE, GPP or latent heat flux observations from a FLUXNET2015 / ICOS CSV file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        FULLSET or SUBSET file, half-hourly (HH) or hourly (HR) with ``TIMESTAMP_START``
+        (YYYYMMDDHHMM, local standard time), or daily (DD) with ``TIMESTAMP`` (YYYYMMDD).
+    stream : {"nee", "gpp", "le"}
+        ``nee``: NEE_VUT_REF; ``gpp``: GPP_NT_VUT_REF (or GPP_DT_VUT_REF, see
+        ``gpp_method``); ``le``: LE_F_MDS.
+    footprint : dict of int to float
+        Fractions of the tower footprint covered by each BETHY PFT (codes 1..13), e.g.
+        ``{3: 0.2, 9: 0.8}``; the same for every record. They must sum to <= 1.
+    utc_offset_hours : float, optional
+        Offset of the file's local standard time from UTC in hours (UTC_OFFSET in the site
+        metadata, e.g. -6 for US-AR1; within [-14, 14]). Required for HH/HR files; not used for
+        DD files (see Notes).
+    qc_max : int, default 1
+        HH/HR files: keep records whose QC flag (NEE_VUT_REF_QC for nee and gpp, LE_F_MDS_QC
+        for le) is <= qc_max; 0 measured, 1 good-, 2 medium-, 3 poor-quality gap filling.
+    min_good_fraction : float, default 0.8
+        DD files: keep days whose QC column, the fraction (0-1) of the day's half-hours that
+        were measured or gap-filled with good quality, is >= min_good_fraction.
+    gpp_method : {"NT", "DT"}, default "NT"
+        Flux partitioning of GPP: night-time (Reichstein et al. 2005) or day-time (Lasslop et
+        al. 2010) method.
+    sigma_floor : float or (float, float), optional
+        Lower bound of sigma: a pair (relative, absolute) gives relative * |value| + absolute
+        (absolute in the stream's unit, > 0); a single number is an absolute floor. Default
+        :data:`FLUX_SIGMA_FLOOR` of the stream: (0.2, 0.1 g C m-2 d-1) for nee and gpp,
+        (0.2, 2 W m-2) for le.
+
+    Returns
+    -------
+    ObservationSet
+        Stream ``nee`` / ``gpp`` in g C m-2 d-1 (rate averaged over the window; NEE > 0 is a
+        source to the atmosphere) or ``le`` in W m-2, one observation per kept record, sorted
+        in time, with ``qc`` and the counts of dropped records in ``attrs``.
+
+    Raises
+    ------
+    InputDataError
+        The file is missing or unreadable, lacks the value or QC column of the stream, has
+        irregular or unsupported time stamps (only HH, HR and DD files are supported).
+    ConfigError
+        Unknown ``stream`` or ``gpp_method``, a missing or out-of-range ``utc_offset_hours``
+        for an HH/HR file, an invalid footprint, ``qc_max``, ``min_good_fraction`` or
+        ``sigma_floor``.
+
+    Notes
+    -----
+    Units: HH/HR CO2 fluxes are in umol CO2 m-2 s-1 and are converted to g C m-2 d-1 by
+    x 12.011e-6 g C umol-1 x 86400 s d-1; DD CO2 fluxes are already in g C m-2 d-1. LE is in
+    W m-2 at every resolution.
+
+    Windows (UTC): HH/HR records cover [TIMESTAMP_START, TIMESTAMP_START + step) local standard
+    time, shifted by ``-utc_offset_hours``. A DD record covers the UTC day [00, 24) of its date:
+    the local day is taken as the UTC day (an offset of < 1 day, ignored), as
+    :func:`read_fluxnet_forcing` does for daily files, so that observations and forcing built
+    from the same file refer to the same days.
+
+    Missing values (-9999 or NaN) of the value column are dropped without error, and so are
+    records failing the QC test; both are counted in ``attrs`` (``n_missing``,
+    ``n_rejected_qc``). GPP is screened with the QC of the NEE it was partitioned from.
+    ``qc`` keeps the product's flag for HH/HR; for DD it is round(100 (1 - fraction)), the
+    percentage of half-hours that were not measured or good-quality gap-filled.
+
+    Uncertainty (1 sigma) combines, in quadrature, the components the file provides:
+
+    - nee: NEE_VUT_REF_RANDUNC (random error) and the spread over USTAR thresholds
+      (NEE_VUT_75 - NEE_VUT_25) / 1.349;
+    - gpp: NEE_VUT_REF_RANDUNC (random error of the NEE GPP is derived from), the
+      partitioning-method spread |GPP_NT_VUT_REF - GPP_DT_VUT_REF| / 2 and the USTAR spread
+      (GPP_<method>_VUT_75 - GPP_<method>_VUT_25) / 1.349;
+    - le: LE_RANDUNC.
+
+    Missing components are left out; then sigma = max(sigma, relative * |value| + absolute)
+    with ``sigma_floor``, which also gives sigma where no component is available (counted in
+    ``attrs['n_sigma_floor_only']``).
+    """
+    path = Path(path)
+    where = str(path)
+    if stream not in FLUX_STREAMS:
+        raise ConfigError(f"{where}: unknown flux stream '{stream}' "
+                          f"(supported: {', '.join(FLUX_STREAMS)})")
+    if gpp_method not in GPP_METHODS:
+        raise ConfigError(f"{where}: gpp_method must be one of {', '.join(GPP_METHODS)}, "
+                          f"got '{gpp_method}'")
+    if isinstance(qc_max, bool) or not isinstance(qc_max, (int, np.integer)) \
+            or not 0 <= qc_max <= 3:
+        raise ConfigError(f"{where}: qc_max must be an integer 0..3, got {qc_max!r}")
+    if not 0.0 <= min_good_fraction <= 1.0:
+        raise ConfigError(f"{where}: min_good_fraction must be within [0, 1], "
+                          f"got {min_good_fraction}")
+    floor = _floor_pair(FLUX_SIGMA_FLOOR[stream] if sigma_floor is None else sigma_floor,
+                        where)
+    pft, fp_row = _footprint_row(footprint, where)
+    spec = _flux_columns(stream, gpp_method)
+    optional = [spec["randunc"]] + list(spec["quartiles"] or ()) + list(spec["pair"] or ())
+    cols, tcol = _read_columns(path, where, [spec["value"], spec["qc"]], optional)
+    stamps = cols[tcol]
+    times = _parse_times(stamps, tcol, where)
+    daily = tcol == "TIMESTAMP"
+    if daily:
+        step = _check_step(times, stamps, tcol, where, (86400,))
+        t0 = times
+        resolution = "DD"
+    else:
+        if utc_offset_hours is None:
+            raise ConfigError(
+                f"{where}: utc_offset_hours is required: FLUXNET time stamps are local standard "
+                "time; give the site's UTC offset (UTC_OFFSET in the site metadata)")
+        if not -14.0 <= utc_offset_hours <= 14.0:
+            raise ConfigError(f"{where}: utc_offset_hours={utc_offset_hours:g} must be within "
+                              "[-14, 14]")
+        step = _check_step(times, stamps, tcol, where, (1800, 3600))
+        t0 = times - np.timedelta64(int(round(utc_offset_hours * 3600.0)), "s")
+        resolution = "HH" if step == 1800 else "HR"
+    t1 = t0 + np.timedelta64(step, "s")
+
+    value = cols[spec["value"]]
+    qc_raw = cols[spec["qc"]]
+    missing = _missing(value)
+    if daily:
+        qc_ok = ~_missing(qc_raw) & (qc_raw >= min_good_fraction)
+        qc = np.where(_missing(qc_raw), 100, np.round(100.0 * (1.0 - np.clip(qc_raw, 0, 1))))
+        qc_meaning = ("percentage of the day's half-hours not measured or gap-filled with good "
+                      f"quality (100 - 100 x {spec['qc']}); kept: {spec['qc']} >= "
+                      f"{min_good_fraction:g}")
+    else:
+        qc_ok = ~_missing(qc_raw) & (qc_raw <= qc_max)
+        qc = np.where(_missing(qc_raw), -1, qc_raw)
+        qc_meaning = (f"{spec['qc']}: 0 measured, 1 good, 2 medium, 3 poor quality gap "
+                      f"filling; kept: <= {qc_max}")
+    keep = ~missing & qc_ok
+
+    def component(col: str | None) -> np.ndarray | None:
+        return cols[col] if col is not None and col in cols else None
+
+    parts = []
+    randunc = component(spec["randunc"])
+    if randunc is None:
+        log.warning("%s: column '%s' absent: sigma of stream '%s' from the floor and the "
+                    "other components only", where, spec["randunc"], stream)
+    else:
+        parts.append(np.where(_missing(randunc), np.nan, np.abs(randunc)))
+    if spec["quartiles"] is not None:
+        q25, q75 = (component(c) for c in spec["quartiles"])
+        if q25 is not None and q75 is not None:
+            bad = _missing(q25) | _missing(q75)
+            parts.append(np.where(bad, np.nan, np.abs(q75 - q25) / IQR_PER_SIGMA))
+    if spec["pair"] is not None:
+        nt, dt = (component(c) for c in spec["pair"])
+        if nt is not None and dt is not None:
+            bad = _missing(nt) | _missing(dt)
+            parts.append(np.where(bad, np.nan, 0.5 * np.abs(nt - dt)))
+    if parts:
+        sq = np.array(parts) ** 2
+        have = np.isfinite(sq).any(axis=0)
+        sigma_data = np.where(have, np.sqrt(np.nansum(sq, axis=0)), np.nan)
+    else:
+        sigma_data = np.full(value.shape, np.nan)
+
+    scale = UMOL_CO2_TO_GC_PER_DAY if spec["carbon"] and not daily else 1.0
+    v = value[keep] * scale
+    sigma = np.fmax(sigma_data[keep] * scale, floor[0] * np.abs(v) + floor[1])
+    n = int(keep.sum())
+    attrs = {
+        "product": "FLUXNET2015/ICOS ETC L2 (FLUXNET format)",
+        "file_resolution": resolution,
+        "variable": spec["value"],
+        "qc_variable": spec["qc"],
+        "qc_meaning": qc_meaning,
+        "sigma_rule": (f"sqrt(sum of squared available components) with floor "
+                       f"{floor[0]:g} |value| + {floor[1]:g} {STREAMS[stream][0]}"),
+        "n_records": int(value.size),
+        "n_missing": int(missing.sum()),
+        "n_rejected_qc": int((~missing & ~qc_ok).sum()),
+        "n_sigma_floor_only": int((~np.isfinite(sigma_data[keep])).sum()),
+        "window": ("UTC day of the local date (local day taken as UTC day)" if daily else
+                   f"record interval shifted to UTC by {-utc_offset_hours:g} h"),
+    }
+    if stream == "gpp":
+        attrs["gpp_method"] = gpp_method
+    if n == 0:
+        log.warning("%s: no record of '%s' passed the missing-value and QC screening",
+                    where, spec["value"])
+    order = np.argsort(t0[keep], kind="stable")
+    return ObservationSet(stream, t0[keep][order], t1[keep][order], v[order], sigma[order],
+                          qc[keep].astype(np.int64)[order], pft, np.tile(fp_row, (n, 1)),
+                          None, where, attrs)
+
+
+def _floor_pair(floor: float | tuple[float, float], where: str) -> tuple[float, float]:
+    """(relative, absolute) sigma floor from a number (absolute) or a pair; checked."""
+    try:
+        rel, absolute = (0.0, float(floor)) if np.ndim(floor) == 0 else map(float, floor)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: sigma_floor must be a number or a pair (relative, "
+                          f"absolute), got {floor!r}") from None
+    if not (np.isfinite(rel) and np.isfinite(absolute) and rel >= 0.0 and absolute > 0.0):
+        raise ConfigError(f"{where}: sigma_floor (relative={rel:g}, absolute={absolute:g}) "
+                          "needs relative >= 0 and absolute > 0 so that every sigma is positive")
+    return rel, absolute
+
+
+def _footprint_row(footprint: dict[int, float], where: str) -> tuple[tuple[int, ...], np.ndarray]:
+    """PFT codes (sorted) and the matching row of footprint fractions; checked."""
+    if not isinstance(footprint, dict) or not footprint:
+        raise ConfigError(f"{where}: footprint must be a non-empty mapping of BETHY PFT code "
+                          f"to fraction, e.g. {{3: 0.2, 9: 0.8}}; got {footprint!r}")
+    codes = []
+    for c in footprint:
+        if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or int(c) not in PFT_NAMES:
+            raise ConfigError(f"{where}: footprint PFT code {c!r} is not a BETHY code 1..13")
+        codes.append(int(c))
+    pft = tuple(sorted(codes))
+    row = np.array([float(footprint[c]) for c in sorted(footprint, key=int)])
+    if not np.isfinite(row).all() or (row < 0).any() or (row > 1).any():
+        raise ConfigError(f"{where}: footprint fractions must be within [0, 1], got "
+                          f"{dict(zip(pft, row.tolist()))}")
+    if not 0.0 < row.sum() <= 1.0 + 1e-6:
+        raise ConfigError(f"{where}: footprint fractions must sum to a value in (0, 1], got "
+                          f"{row.sum():g}")
+    return pft, row
+
+
 def _read_csv(path: Path, where: str) -> tuple[dict[str, np.ndarray], str]:
-    """The used columns of the file as float arrays, and the name of the time column."""
+    """The forcing columns of the file as float arrays, and the name of the time column."""
+    optional = [c for c, _, _ in OPTIONAL.values()] + [c for pair in DAY_NIGHT for c in pair]
+    return _read_columns(path, where, [c for c, _, _ in REQUIRED.values()], optional)
+
+
+def _read_columns(path: Path, where: str, required: list[str], optional: list[str]
+                  ) -> tuple[dict[str, np.ndarray], str]:
+    """Columns ``required`` (error if absent) and those of ``optional`` that the file has, as
+    float arrays keyed by column name, plus the time column and the name of the time column."""
     if not path.is_file():
         raise InputDataError(f"{where}: file not found")
     with open(path, newline="") as fh:
@@ -186,11 +465,10 @@ def _read_csv(path: Path, where: str) -> tuple[dict[str, np.ndarray], str]:
     else:
         raise InputDataError(f"{where}: missing column 'TIMESTAMP_START' (HH/HR files) or "
                              "'TIMESTAMP' (DD files): not a FLUXNET-format CSV file?")
-    for col, _, _ in REQUIRED.values():
+    for col in required:
         if col not in header:
             raise InputDataError(f"{where}: missing required column '{col}'")
-    optional = [c for c, _, _ in OPTIONAL.values()] + [c for pair in DAY_NIGHT for c in pair]
-    names = [tcol] + [c for c, _, _ in REQUIRED.values()] + [c for c in optional if c in header]
+    names = list(dict.fromkeys([tcol] + required + [c for c in optional if c in header]))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # empty input: checked below

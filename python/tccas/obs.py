@@ -1,0 +1,225 @@
+"""Observation sets: what every part of the system shares about observations.
+
+An :class:`ObservationSet` holds one stream (e.g. ``sif``): for each observation its time
+window (UTC start and end of the instrument's integration), value, uncertainty (1-sigma),
+quality flag, the footprint as fractions of the PFTs the sensor sees (which differ from the
+model cell's cover and between sensors), and for microwave radiometers the incidence angle.
+On disk it is CF-1.8 netCDF, one file per stream (DESIGN.md 'File formats').
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputDataError
+from .io import _open, _times_from_nc, atomic_path, _time_var
+from .parameters import OBS_STREAMS, PFT_NAMES
+
+STREAMS = {s[0]: (s[1], s[2]) for s in OBS_STREAMS}
+STREAM_CODES = {s[0]: i + 1 for i, s in enumerate(OBS_STREAMS)}
+
+
+@dataclass(frozen=True)
+class ObservationSet:
+    """One observation stream.
+
+    Attributes
+    ----------
+    stream : name from ``parameters.OBS_STREAMS``.
+    t_start, t_end : (nobs,) datetime64[s], UTC integration window [t_start, t_end).
+    value, sigma : (nobs,) observed value and 1-sigma uncertainty in the stream's unit.
+    qc : (nobs,) integer quality flag (0 = best; the product's own convention is kept in
+        the ``qc_meaning`` attribute).
+    pft : PFT codes of the footprint columns; footprint : (nobs, npft) fractions of the
+        footprint covered by each PFT (rows sum to <= 1; the rest is not vegetated by any
+        modelled PFT and contributes nothing for vegetation streams).
+    angle : (nobs,) incidence angle in degrees (0 where not applicable).
+    """
+
+    stream: str
+    t_start: np.ndarray
+    t_end: np.ndarray
+    value: np.ndarray
+    sigma: np.ndarray
+    qc: np.ndarray
+    pft: tuple[int, ...]
+    footprint: np.ndarray
+    angle: np.ndarray | None = None
+    source: str = ""
+    attrs: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = np.asarray(self.value).shape[0]
+        if self.angle is None:
+            object.__setattr__(self, "angle", np.zeros(n))
+        for name in ("t_start", "t_end", "value", "sigma", "qc", "angle"):
+            arr = np.asarray(getattr(self, name))
+            object.__setattr__(self, name, arr)
+            if arr.shape != (n,):
+                raise InputDataError(f"{self.source or self.stream}: '{name}' has shape "
+                                     f"{arr.shape}, expected ({n},)")
+        fp = np.asarray(self.footprint, dtype=float)
+        object.__setattr__(self, "footprint", fp)
+        if fp.shape != (n, len(self.pft)):
+            raise InputDataError(f"{self.source or self.stream}: 'footprint_fraction' has shape "
+                                 f"{fp.shape}, expected ({n}, {len(self.pft)})")
+
+    @property
+    def unit(self) -> str:
+        return STREAMS[self.stream][0]
+
+    def __len__(self) -> int:
+        return int(self.value.shape[0])
+
+    def subset(self, mask: np.ndarray) -> "ObservationSet":
+        m = np.asarray(mask)
+        return ObservationSet(self.stream, self.t_start[m], self.t_end[m], self.value[m],
+                              self.sigma[m], self.qc[m], self.pft, self.footprint[m],
+                              self.angle[m], self.source, dict(self.attrs))
+
+    def validate(self, where: str | None = None, period: tuple[np.datetime64, np.datetime64]
+                 | None = None, pfts: tuple[int, ...] | None = None) -> None:
+        """Raise InputDataError naming the file and the first bad record."""
+        w = where or self.source or self.stream
+        if self.stream not in STREAMS:
+            raise InputDataError(f"{w}: unknown stream '{self.stream}' "
+                                 f"(known: {', '.join(STREAMS)})")
+
+        def bad(mask, what):
+            idx = np.nonzero(mask)[0]
+            if idx.size:
+                i = int(idx[0])
+                raise InputDataError(f"{w}: record {i} (time {self.t_start[i]}): {what}"
+                                     + (f" ({idx.size} records)" if idx.size > 1 else ""))
+
+        bad(~np.isfinite(self.value), "value is NaN or infinite")
+        bad(~np.isfinite(self.sigma), "sigma is NaN or infinite")
+        bad(self.sigma <= 0, "sigma must be positive")
+        bad(self.t_end <= self.t_start, "the integration window ends before it starts")
+        bad(~np.isfinite(self.footprint).all(axis=1), "footprint fraction is NaN")
+        bad((self.footprint < 0).any(axis=1) | (self.footprint.sum(axis=1) > 1 + 1e-6),
+            "footprint fractions must be >= 0 and sum to <= 1")
+        bad(self.footprint.sum(axis=1) <= 0, "footprint covers none of the modelled PFTs")
+        if self.stream in ("tb_h", "tb_v"):
+            bad((self.angle < 0) | (self.angle >= 80), "incidence angle must be in [0, 80) deg")
+        for c in self.pft:
+            if c not in PFT_NAMES:
+                raise InputDataError(f"{w}: footprint PFT code {c} is not a BETHY code 1..13")
+        if pfts is not None:
+            unknown = [c for c in self.pft if c not in pfts]
+            if unknown:
+                cols = [self.pft.index(c) for c in unknown]
+                used = (self.footprint[:, cols] > 0).any(axis=1)
+                bad(used, f"footprint has fractions for PFT(s) {unknown} that this case does "
+                          f"not model (case PFTs {list(pfts)})")
+        if period is not None:
+            lo, hi = period
+            bad((self.t_start < lo) | (self.t_end > hi),
+                f"outside the simulation period {lo} to {hi}")
+
+    def footprint_for(self, pfts: tuple[int, ...]) -> np.ndarray:
+        """(nobs, len(pfts)) footprint weights on the case's tiles."""
+        out = np.zeros((len(self), len(pfts)))
+        for j, c in enumerate(pfts):
+            if c in self.pft:
+                out[:, j] = self.footprint[:, self.pft.index(c)]
+        return out
+
+
+def write_obs(path: str | os.PathLike, obs: ObservationSet, attrs: dict | None = None,
+              simulated: np.ndarray | None = None) -> Path:
+    """Write an observation set as CF-1.8 netCDF (optionally with the model equivalents)."""
+    import netCDF4
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with netCDF4.Dataset(tmp, "w", format="NETCDF4") as ds:
+            ds.Conventions = "CF-1.8"
+            ds.featureType = "point"
+            ds.stream = obs.stream
+            ds.stream_units = obs.unit
+            ds.stream_description = STREAMS[obs.stream][1]
+            for k, v in {**obs.attrs, **(attrs or {})}.items():
+                ds.setncattr(k, v)
+            n = len(obs)
+            ds.createDimension("obs", n)
+            ds.createDimension("nv", 2)
+            ds.createDimension("pft", len(obs.pft))
+            ref = np.datetime64("1970-01-01T00:00:00")
+            secs0 = (obs.t_start - ref).astype("timedelta64[s]").astype(np.int64)
+            secs1 = (obs.t_end - ref).astype("timedelta64[s]").astype(np.int64)
+            tv = ds.createVariable("time", "f8", ("obs",))
+            tv.units = "seconds since 1970-01-01 00:00:00"
+            tv.calendar = "standard"
+            tv.standard_name = "time"
+            tv.bounds = "time_bnds"
+            tv.long_name = "start of the integration window"
+            tv[:] = secs0
+            tb = ds.createVariable("time_bnds", "f8", ("obs", "nv"))
+            tb[:] = np.column_stack([secs0, secs1])
+            v = ds.createVariable("pft", "i4", ("pft",))
+            v.long_name = "BETHY plant functional type code"
+            v[:] = np.array(obs.pft, dtype=np.int32)
+            for name, arr, unit, long in (
+                ("value", obs.value, obs.unit, f"observed {obs.stream}"),
+                ("sigma", obs.sigma, obs.unit, "observation uncertainty (1 sigma)"),
+                ("angle", obs.angle, "degree", "incidence angle"),
+            ):
+                v = ds.createVariable(name, "f8", ("obs",), zlib=True)
+                v.units = unit
+                v.long_name = long
+                v[:] = arr
+            v = ds.createVariable("qc", "i4", ("obs",), zlib=True)
+            v.long_name = "quality flag (0 = best)"
+            v[:] = obs.qc.astype(np.int32)
+            v = ds.createVariable("footprint_fraction", "f8", ("obs", "pft"), zlib=True)
+            v.units = "1"
+            v.long_name = "fraction of the observation footprint covered by each PFT"
+            v[:] = obs.footprint
+            if simulated is not None:
+                v = ds.createVariable("simulated", "f8", ("obs",), zlib=True)
+                v.units = obs.unit
+                v.long_name = f"model equivalent of the observed {obs.stream}"
+                v[:] = simulated
+    return path
+
+
+def read_obs(path: str | os.PathLike) -> ObservationSet:
+    """Read an observation file written by :func:`write_obs` (or in the same layout)."""
+    path = Path(path)
+    where = str(path)
+    with _open(path) as ds:
+        stream = getattr(ds, "stream", None)
+        if stream is None:
+            raise InputDataError(f"{where}: missing global attribute 'stream'")
+        if stream not in STREAMS:
+            raise InputDataError(f"{where}: unknown stream '{stream}' "
+                                 f"(known: {', '.join(STREAMS)})")
+        for name in ("time", "value", "sigma", "qc", "pft", "footprint_fraction"):
+            if name not in ds.variables:
+                raise InputDataError(f"{where}: missing variable '{name}'")
+        unit = getattr(ds.variables["value"], "units", STREAMS[stream][0])
+        if unit != STREAMS[stream][0]:
+            raise InputDataError(f"{where}: variable 'value' has units '{unit}', expected "
+                                 f"'{STREAMS[stream][0]}' for stream '{stream}'")
+        tvar = ds.variables["time"]
+        if "time_bnds" in ds.variables:
+            b = np.asarray(ds.variables["time_bnds"][:], dtype=float)
+            t0 = _times_from_nc(tvar, where, b[:, 0])
+            t1 = _times_from_nc(tvar, where, b[:, 1])
+        else:
+            t0 = _times_from_nc(tvar, where, np.asarray(tvar[:], dtype=float))
+            t1 = t0 + np.timedelta64(3600, "s")
+        get = lambda n: np.ma.filled(np.ma.asarray(ds.variables[n][:], dtype=float), np.nan)  # noqa: E731
+        angle = get("angle") if "angle" in ds.variables else None
+        obs = ObservationSet(stream, t0, t1, get("value"), get("sigma"),
+                             np.ma.filled(ds.variables["qc"][:], -1).astype(int),
+                             tuple(int(c) for c in ds.variables["pft"][:]),
+                             get("footprint_fraction").reshape(len(t0), -1), angle, where,
+                             {k: ds.getncattr(k) for k in ds.ncattrs()
+                              if k not in ("Conventions", "stream", "stream_units",
+                                           "stream_description", "featureType")})
+    obs.validate(where)
+    return obs
