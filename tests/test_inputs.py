@@ -21,6 +21,7 @@ def case(tmp_path):
     cfg = (d / "config.toml").read_text()
     cfg = cfg.replace("end = 2021-12-31", "end = 2015-02-28").replace("spinup_hours = 17520",
                                                                        "spinup_hours = 240")
+    cfg = cfg[:cfg.index("[observations]")]       # the observations are 2017-2021
     (d / "config.toml").write_text(cfg)
     return d
 

@@ -4,20 +4,18 @@
 The forcing comes from the seeded weather generator tccas.synthetic, fitted to the published
 climatology of Majadas de Tietar (see that module's docstring); the static file carries the
 site's location, its two PFTs (TmEv holm oak ~20 % cover, C3 grass) and soil texture.
-Run from the repository root:
+Run from the repository root with an installed tccas:
 
-    PYTHONPATH=python python tools/make_default_case.py
+    python tools/make_default_case.py
 """
 from __future__ import annotations
 
 import pathlib
-import sys
+
+from tccas.io import Static, write_forcing, write_static
+from tccas.synthetic import ESLM1, generate_forcing
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "python"))
-
-from tccas.io import Static, write_forcing, write_static  # noqa: E402
-from tccas.synthetic import ESLM1, generate_forcing  # noqa: E402
 
 CASE = ROOT / "python" / "tccas" / "data" / "cases" / "ES-LM1"
 SEED = 20170101
@@ -42,6 +40,16 @@ hourly_output = true
 # Overrides of the parameter table (tccas.parameters); the defaults of PFTs 3 (TmEv) and
 # 9 (C3Gr) are the TCCAS ES-LM1 priors. For example:
 # vcmax25 = { TmEv = 4.1e-5, C3Gr = 4.2e-5 }
+
+[observations]
+# Synthetic twin observations 2017-2021 made by tools/make_default_obs.py (see README.md):
+# SIF, VOD and surface soil moisture to assimilate; FAPAR, NEE and GPP to validate.
+sif = "obs/sif.nc"
+vod = "obs/vod.nc"
+sm = "obs/sm.nc"
+fapar = "obs/fapar.nc"
+nee = "obs/nee.nc"
+gpp = "obs/gpp.nc"
 """
 
 README = """\
@@ -57,7 +65,14 @@ README = """\
   ~530-600 mm rain with dry summers, exact solar geometry, CO2 after Mauna Loa). It is
   synthetic weather, not the measured record: real ICOS/FLUXNET files can be used instead
   through `forcing_format = "fluxnet"` in the config.
-- Regenerate with `PYTHONPATH=python python tools/make_default_case.py`.
+- `obs/`: observation sets 2017-2021 (CF netCDF, one file per stream) for SIF (TROPOMI
+  sampling), L-band VOD and surface soil moisture (SMOS sampling), FAPAR (JRC-TIP 8-day
+  composites), NEE (half-hourly eddy covariance with gaps) and GPP (daily). They are
+  synthetic twin observations: the model run from the "truth" parameters listed in
+  `tools/make_default_obs.py`, sampled like the real instruments and perturbed with noise
+  of the stated sigma (seed 2017). Regenerate with `python tools/make_default_obs.py`.
+- Regenerate the forcing and static files with
+  `python tools/make_default_case.py`.
 """
 
 

@@ -12,7 +12,8 @@ import numpy as np
 from . import io
 from .config import Config
 from .errors import ConfigError, InputDataError
-from .model import CellRun, run_cell
+from .model import CellRun, apply_obs, obs_arrays, run_cell
+from .obs import ObservationSet, read_obs, write_obs
 from .parameters import (DAILY_OUTPUTS, HOURLY_OUTPUTS, PFT_NAMES, Z_SURF, apply_overrides,
                          global_defaults, pft_defaults, pft_index)
 
@@ -34,6 +35,7 @@ class RunResult:
     times: np.ndarray
     pfts: tuple[int, ...]
     fractions: tuple[float, ...]
+    observations: dict = None      # stream -> (ObservationSet, simulated values)
 
 
 def load_inputs(cfg: Config) -> tuple[io.Static, io.Forcing]:
@@ -85,12 +87,43 @@ def run(config: Config | str | os.PathLike, output_dir: str | os.PathLike | None
     static, forcing = load_inputs(cfg)
     ppft, pglob = parameters_for(cfg, static)
     log.info("running %s: %d hours, %d PFTs", cfg.site.name, forcing.times.size, len(static.pft))
+    obs_sets = load_observations(cfg)
+    oa = obs_arrays(obs_sets, forcing.times, static.pft)   # validates before the run
     cell = run_cell(forcing.matrix(), forcing.times, static.lat, static.lon, static.sand,
                     static.clay, list(static.pft), ppft, pglob, nspin=cfg.run.spinup_hours,
                     show_progress=progress)
-    files = write_outputs(out, cfg, static, forcing.times, cell)
+    y = apply_obs(oa, cell.hourly, static.clay, pglob)
+    simulated = {o.stream: (o, y[oa.slices[o.stream]]) for o in obs_sets}
+    files = write_outputs(out, cfg, static, forcing.times, cell, simulated)
     summary = files.pop("_summary_text")
-    return RunResult(out, files, summary, cell, forcing.times, static.pft, static.pft_fraction)
+    return RunResult(out, files, summary, cell, forcing.times, static.pft, static.pft_fraction,
+                     simulated)
+
+
+def load_observations(cfg: Config) -> list[ObservationSet]:
+    """Read the observation sets named in the configuration."""
+    sets = []
+    for stream, path in cfg.observations.items():
+        o = read_obs(path)
+        if o.stream != stream:
+            raise InputDataError(f"{path}: holds stream '{o.stream}' but the configuration "
+                                 f"lists it as '{stream}'")
+        sets.append(o)
+    return sets
+
+
+def obs_statistics(simulated: dict) -> list[str]:
+    """One line per stream: count, mean observed and simulated, bias, RMSE, normalised
+    misfit (mean of ((sim - obs) / sigma)**2)."""
+    lines = []
+    for stream, (o, y) in simulated.items():
+        if len(o) == 0:
+            continue
+        d = y - o.value
+        lines.append(f"{stream:6s} n={len(o):6d}  obs {o.value.mean():10.4g}  sim {y.mean():10.4g}"
+                     f"  bias {d.mean():10.4g}  rmse {np.sqrt((d ** 2).mean()):10.4g}"
+                     f"  chi2/n {np.mean((d / o.sigma) ** 2):8.3g}  [{o.unit}]")
+    return lines
 
 
 def annual_table(times: np.ndarray, cell: CellRun, pfts, fractions) -> list[dict]:
@@ -131,8 +164,9 @@ def format_summary(cfg: Config, times, cell: CellRun, pfts, fractions) -> str:
 
 
 def write_outputs(out: Path, cfg: Config, static: io.Static, times: np.ndarray,
-                  cell: CellRun) -> dict:
-    """Write daily.nc, hourly.nc and summary.txt atomically into ``out``."""
+                  cell: CellRun, simulated: dict | None = None) -> dict:
+    """Write daily.nc, hourly.nc, obs/<stream>.nc (observations with their simulated
+    equivalents) and summary.txt into ``out``; each file is complete or absent."""
     out.mkdir(parents=True, exist_ok=True)
     pfts, fracs = static.pft, static.pft_fraction
     w = np.asarray(fracs)
@@ -179,14 +213,23 @@ def write_outputs(out: Path, cfg: Config, static: io.Static, times: np.ndarray,
             io.write_table_nc(tmp, times, 1.0, pfts, fracs, hvars, hcell, static.lat,
                               static.lon, attrs)
             staged.append((tmp, out / "hourly.nc"))
+        for stream, (o, y) in (simulated or {}).items():
+            (out / "obs").mkdir(exist_ok=True)
+            tmp = out / "obs" / f".{stream}.nc.part"
+            write_obs(tmp, o, simulated=y, attrs={"model_run": cfg.site.name})
+            staged.append((tmp, out / "obs" / f"{stream}.nc"))
         text = format_summary(cfg, times, cell, pfts, fracs)
+        if simulated:
+            text += "\nobservations and their simulated equivalents\n"
+            text += "\n".join(obs_statistics(simulated)) + "\n"
         tmp = out / ".summary.txt.part"
         tmp.write_text(text)
         staged.append((tmp, out / "summary.txt"))
         files = {}
         for tmp, final in staged:
             os.replace(tmp, final)
-            files[final.stem] = final
+            key = f"obs_{final.stem}" if final.parent.name == "obs" else final.stem
+            files[key] = final
         files["_summary_text"] = text
         return files
     finally:

@@ -18,6 +18,19 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _cmd_plot(args) -> int:
+    from pathlib import Path
+    from .plots import plot_daily, plot_observations
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        from .errors import InputDataError
+        raise InputDataError(f"{run_dir}: not a folder (give the output folder of tccas run)")
+    print(f"wrote {plot_daily(run_dir)}")
+    if (run_dir / "obs").is_dir():
+        print(f"wrote {plot_observations(run_dir)}")
+    return 0
+
+
 def _cmd_cases(args) -> int:
     from .cases import list_cases
     for name in list_cases():
@@ -42,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", default=None, help="output folder (default tccas-run-SITE)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=_cmd_run)
+    pl = sub.add_parser("plot", help="plot a run: daily.png, and obs.png with one panel per "
+                                     "observation stream")
+    pl.add_argument("run_dir", help="output folder of tccas run")
+    pl.set_defaults(func=_cmd_plot)
     c = sub.add_parser("cases", help="list the bundled cases")
     c.set_defaults(func=_cmd_cases)
     cc = sub.add_parser("copy-case", help="write a bundled case out as editable files")

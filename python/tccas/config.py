@@ -17,6 +17,10 @@ A configuration names the site files, the simulation period, spin-up and paramet
     [parameters]                  # optional overrides of the parameter table
     vcmax25 = { TmEv = 4.1e-5, C3Gr = 4.2e-5 }
     c_w = 0.5
+
+    [observations]                # observation sets (CF netCDF, one file per stream)
+    sif = "obs/sif.nc"
+    sm = "obs/sm.nc"
 """
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ _SECTIONS = {
     "site": {"name", "static", "forcing", "forcing_format", "utc_offset_hours"},
     "run": {"start", "end", "spinup_hours", "hourly_output"},
     "parameters": None,
+    "observations": None,
 }
 
 
@@ -65,6 +70,7 @@ class Config:
     site: SiteConfig
     run: RunConfig
     parameters: Mapping[str, Any] = field(default_factory=dict)
+    observations: Mapping[str, Path] = field(default_factory=dict)
 
 
 def _date(value: Any, where: str) -> _dt.date:
@@ -154,7 +160,18 @@ def config_from_dict(raw: Mapping[str, Any], base: Path | None = None,
             if not p.lower <= float(v) <= p.upper:
                 raise ConfigError(f"{where}: [parameters] '{name}' = {v} is outside its bounds "
                                   f"[{p.lower:g}, {p.upper:g}] {p.unit}")
-    return Config(path=None, site=site_cfg, run=run_cfg, parameters=params)
+    from .parameters import OBS_STREAMS
+    known = [o[0] for o in OBS_STREAMS]
+    observations = {}
+    for stream, file in raw.get("observations", {}).items():
+        if stream not in known:
+            raise ConfigError(f"{where}: [observations] unknown stream '{stream}' "
+                              f"(known: {', '.join(known)})")
+        if not isinstance(file, str):
+            raise ConfigError(f"{where}: [observations] '{stream}' must be a file name")
+        observations[stream] = resolve(file)
+    return Config(path=None, site=site_cfg, run=run_cfg, parameters=params,
+                  observations=observations)
 
 
 def read_config(path: str | os.PathLike) -> Config:
@@ -168,4 +185,5 @@ def read_config(path: str | os.PathLike) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     cfg = config_from_dict(raw, base=path.resolve().parent, where=str(path))
-    return Config(path=path, site=cfg.site, run=cfg.run, parameters=cfg.parameters)
+    return Config(path=path, site=cfg.site, run=cfg.run, parameters=cfg.parameters,
+                  observations=cfg.observations)

@@ -22,6 +22,7 @@ _STATUS = {
     3: "a forcing value is NaN or infinite",
     4: "a parameter or state value is NaN or infinite",
     5: "the model produced a NaN or infinite output (parameters far outside their bounds?)",
+    6: "an observation has an unknown stream, a window outside the run or a negative weight",
 }
 
 
@@ -35,6 +36,67 @@ def _check_sizes() -> None:
 
 
 _check_sizes()
+
+
+@dataclass(frozen=True)
+class ObsArrays:
+    """Observations flattened for the core: stream codes, 1-based first/last hourly step of
+    each window, footprint weights on the tiles, incidence angles, and the slices of each
+    stream in the flat arrays."""
+
+    stream: np.ndarray
+    s0: np.ndarray
+    s1: np.ndarray
+    wfoot: np.ndarray
+    angle: np.ndarray
+    slices: dict
+
+    @property
+    def n(self) -> int:
+        return int(self.stream.size)
+
+
+def obs_arrays(obs_sets, times: np.ndarray, pfts) -> ObsArrays:
+    """Map observation sets onto the hourly steps and tiles of a run.
+
+    An observation whose window [t_start, t_end) lies inside the run covers the steps
+    whose hour overlaps it (a half-hourly record maps to its hour)."""
+    from .obs import STREAM_CODES
+    t0 = np.asarray(times[0]).astype("datetime64[s]")
+    nt = len(times)
+    end = t0 + np.timedelta64(3600 * nt, "s")
+    streams, s0s, s1s, ws, angles, slices = [], [], [], [], [], {}
+    k = 0
+    for o in obs_sets:
+        o.validate(period=(t0, end), pfts=tuple(int(p) for p in pfts))
+        a = (o.t_start - t0).astype("timedelta64[s]").astype(np.int64)
+        b = (o.t_end - t0).astype("timedelta64[s]").astype(np.int64)
+        s0 = a // 3600 + 1
+        s1 = -(-b // 3600)                      # ceil: last hour touched, 1-based
+        streams.append(np.full(len(o), STREAM_CODES[o.stream], dtype=np.int32))
+        s0s.append(s0.astype(np.int32))
+        s1s.append(np.maximum(s1, s0).astype(np.int32))
+        ws.append(o.footprint_for(tuple(int(p) for p in pfts)))
+        angles.append(np.asarray(o.angle, dtype=float))
+        slices[o.stream] = slice(k, k + len(o))
+        k += len(o)
+    if k == 0:
+        return ObsArrays(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32),
+                         np.zeros((0, len(pfts))), np.zeros(0), {})
+    return ObsArrays(np.concatenate(streams), np.concatenate(s0s), np.concatenate(s1s),
+                     np.asfortranarray(np.concatenate(ws)), np.concatenate(angles), slices)
+
+
+def apply_obs(oa: ObsArrays, hourly: np.ndarray, clay: float, pglob: np.ndarray) -> np.ndarray:
+    """Observation operators of the core on a finished run's hourly output."""
+    if oa.n == 0:
+        return np.zeros(0)
+    y, status = _API.obs_operator(oa.stream, oa.s0, oa.s1, oa.wfoot, oa.angle,
+                                  np.asfortranarray(hourly), clay,
+                                  np.asarray(pglob, dtype=np.float64))
+    if status != 0:
+        raise ModelError(f"D&B observation operators: {_STATUS.get(int(status))}")
+    return y
 
 
 @dataclass(frozen=True)
@@ -155,3 +217,30 @@ def leaf_assimilation(i_abs: float, ca: float, tc: float, pres: float = 101325.0
                                                 beta, pg)
     return {"a_fixed_ci": float(a1), "a_given_gs": float(a2), "rd": float(rd), "gs": float(gs),
             "ci": float(ci)}
+
+
+def run_cell_obs(met: np.ndarray, times: np.ndarray, lat: float, lon: float, sand: float,
+                 clay: float, pfts: "list[int]", ppft: np.ndarray, pglob: np.ndarray,
+                 oa: ObsArrays, nspin: int = 0) -> tuple[CellRun, np.ndarray]:
+    """y = H(M(p)) in one call of the core (spin-up, run and observation operators), the
+    path the derivative codes follow. Returns the run and the simulated observations."""
+    met = np.asfortranarray(met, dtype=np.float64)
+    doy, hour, tday = time_arrays(times)
+    state = np.asfortranarray(np.zeros((len(STATE_NAMES), len(pfts))))
+    hout, dout, y, status = _API.run_cell_obs(
+        met.shape[0] // 24, nspin, 1, doy, hour, tday, met, lat, lon, sand, clay,
+        np.asarray(pfts, dtype=np.int32), np.asfortranarray(ppft, dtype=np.float64),
+        np.asarray(pglob, dtype=np.float64), state, oa.stream, oa.s0, oa.s1, oa.wfoot,
+        oa.angle)
+    if status != 0:
+        raise ModelError(f"D&B core: {_STATUS.get(int(status), f'status {status}')}")
+    return CellRun(hourly=hout, daily=dout, state=state, state0=None), y
+
+
+def lband_emission(sm: float, clay: float, theta: float, ts: float, tc: float, tau: float,
+                   h_r: float = 0.3, omega: float = 0.06) -> dict:
+    """L-band emission of the core's TB operator: Mironov permittivity, Fresnel
+    reflectivities and tau-omega brightness temperatures (K) for one state."""
+    er, ei, rh, rv, tbh, tbv = _API.lband_emission(sm, clay, theta, ts, tc, tau, h_r, omega)
+    return {"eps_r": float(er), "eps_i": float(ei), "r_h": float(rh), "r_v": float(rv),
+            "tb_h": float(tbh), "tb_v": float(tbv)}

@@ -130,8 +130,12 @@ class ObservationSet:
 
 
 def write_obs(path: str | os.PathLike, obs: ObservationSet, attrs: dict | None = None,
-              simulated: np.ndarray | None = None) -> Path:
-    """Write an observation set as CF-1.8 netCDF (optionally with the model equivalents)."""
+              simulated: np.ndarray | None = None,
+              significant_digits: int | None = None) -> Path:
+    """Write an observation set as CF-1.8 netCDF (optionally with the model equivalents).
+
+    ``significant_digits`` quantises value, sigma and angle (netCDF quantisation) so that
+    large sets compress well; None (default) keeps them exactly."""
     import netCDF4
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -150,14 +154,14 @@ def write_obs(path: str | os.PathLike, obs: ObservationSet, attrs: dict | None =
             ref = np.datetime64("1970-01-01T00:00:00")
             secs0 = (obs.t_start - ref).astype("timedelta64[s]").astype(np.int64)
             secs1 = (obs.t_end - ref).astype("timedelta64[s]").astype(np.int64)
-            tv = ds.createVariable("time", "f8", ("obs",))
+            tv = ds.createVariable("time", "f8", ("obs",), zlib=True, shuffle=True)
             tv.units = "seconds since 1970-01-01 00:00:00"
             tv.calendar = "standard"
             tv.standard_name = "time"
             tv.bounds = "time_bnds"
             tv.long_name = "start of the integration window"
             tv[:] = secs0
-            tb = ds.createVariable("time_bnds", "f8", ("obs", "nv"))
+            tb = ds.createVariable("time_bnds", "f8", ("obs", "nv"), zlib=True, shuffle=True)
             tb[:] = np.column_stack([secs0, secs1])
             v = ds.createVariable("pft", "i4", ("pft",))
             v.long_name = "BETHY plant functional type code"
@@ -167,19 +171,21 @@ def write_obs(path: str | os.PathLike, obs: ObservationSet, attrs: dict | None =
                 ("sigma", obs.sigma, obs.unit, "observation uncertainty (1 sigma)"),
                 ("angle", obs.angle, "degree", "incidence angle"),
             ):
-                v = ds.createVariable(name, "f8", ("obs",), zlib=True)
+                v = ds.createVariable(name, "f8", ("obs",), zlib=True, shuffle=True,
+                                      significant_digits=significant_digits)
                 v.units = unit
                 v.long_name = long
                 v[:] = arr
             v = ds.createVariable("qc", "i4", ("obs",), zlib=True)
             v.long_name = "quality flag (0 = best)"
             v[:] = obs.qc.astype(np.int32)
-            v = ds.createVariable("footprint_fraction", "f8", ("obs", "pft"), zlib=True)
+            v = ds.createVariable("footprint_fraction", "f8", ("obs", "pft"), zlib=True,
+                                  shuffle=True)
             v.units = "1"
             v.long_name = "fraction of the observation footprint covered by each PFT"
             v[:] = obs.footprint
             if simulated is not None:
-                v = ds.createVariable("simulated", "f8", ("obs",), zlib=True)
+                v = ds.createVariable("simulated", "f8", ("obs",), zlib=True, shuffle=True)
                 v.units = obs.unit
                 v.long_name = f"model equivalent of the observed {obs.stream}"
                 v[:] = simulated
