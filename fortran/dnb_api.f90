@@ -5,13 +5,18 @@
 !   0 ok; 1 nt is not a positive multiple of 24 or nd /= nt/24; 2 a PFT code outside 1..13;
 !   3 a non-finite forcing value; 4 a non-finite parameter or state value;
 !   5 the model produced a non-finite output; 6 an observation has an unknown stream code,
-!   a window outside the run or a negative footprint weight
+!   a window outside the run or a negative footprint weight; 7 the adjoint stack failed;
+!   8 a control element points outside the parameter arrays
 module dnb_api
   use dnb_kinds, only: wp
   use dnb_params, only: npp, ngp, nho, ndo, nstate, nmet
   use dnb_model, only: simulate, simulate_obs, init_state
   use dnb_obs, only: apply_obs, mironov_permittivity, fresnel_reflectivity, tau_omega
   use dnb_params, only: nstream
+  use dnb_control, only: forward
+  use dnb_control_tl, only: forward_d
+  use dnb_control_ad, only: forward_b
+  use dnb_adstack, only: adstack_reset, adstack_peak_bytes, adstack_error
   use dnb_hydrology, only: soil_hydraulics, nsh
   use dnb_params, only: ig_alpha_c3, ig_alpha_c4, ig_kc25, ig_ko25, ig_e_kc, ig_e_ko, ig_e_vcmax, &
                         ig_e_rd, ig_e_k4, ig_a_gamma, ig_k4_ratio, ig_f_rd_c3, ig_f_rd_c4, &
@@ -20,7 +25,7 @@ module dnb_api
   implicit none
   private
   public :: sizes, run_cell, run_cell_obs, obs_operator, initial_state, leaf_assimilation, &
-            lband_emission
+            lband_emission, forward_x, tangent_x, adjoint_x
 
 contains
 
@@ -95,6 +100,133 @@ contains
     call apply_obs(nt, ntile, nobs, stream, s0, s1, wfoot, angle, hout, clay, pglob, y)
     if (.not. all_finite(y, nobs)) status = 5
   end subroutine run_cell_obs
+
+  ! y = H(M(p(x))): the control vector x (in units of prior sigma, dnb_control) to all
+  ! simulated observations, with spin-up, in one call. Same arguments as dnb_control.forward.
+  subroutine forward_x(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, nspin, &
+                       doy, hour, tday, met, lat, lon, sand, clay, pft, ppft0, pglob0, nobs, &
+                       stream, s0, s1, wfoot, angle, y, status)
+    integer, intent(in) :: nx, nt, nd, ntile, nspin, nobs
+    integer, intent(in) :: ctl_kind(nx), ctl_index(nx), ctl_tile(nx)
+    integer, intent(in) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), s1(nobs)
+    real(wp), intent(in) :: x(nx), prior(nx), sigma(nx)
+    real(wp), intent(in) :: hour(nt), tday(nt), met(nt, nmet), lat, lon, sand, clay
+    real(wp), intent(in) :: ppft0(npp, ntile), pglob0(ngp), wfoot(nobs, ntile), angle(nobs)
+    real(wp), intent(out) :: y(nobs)
+    integer, intent(out) :: status
+    y = 0._wp
+    status = check_x(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, pft, &
+                     met, ppft0, pglob0, nobs, stream, s0, s1, wfoot)
+    if (status /= 0) return
+    call forward(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, nspin, &
+                 doy, hour, tday, met, lat, lon, sand, clay, pft, ppft0, pglob0, nobs, stream, &
+                 s0, s1, wfoot, angle, y)
+    if (.not. all_finite(y, nobs)) status = 5
+  end subroutine forward_x
+
+  ! Tangent linear model (Tapenade, adjoint/generated/dnb_tl.f90): dy = J dx at x, with y.
+  subroutine tangent_x(nx, x, dx, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, &
+                       nspin, doy, hour, tday, met, lat, lon, sand, clay, pft, ppft0, pglob0, &
+                       nobs, stream, s0, s1, wfoot, angle, y, dy, status)
+    integer, intent(in) :: nx, nt, nd, ntile, nspin, nobs
+    integer, intent(in) :: ctl_kind(nx), ctl_index(nx), ctl_tile(nx)
+    integer, intent(in) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), s1(nobs)
+    real(wp), intent(in) :: x(nx), dx(nx), prior(nx), sigma(nx)
+    real(wp), intent(in) :: hour(nt), tday(nt), met(nt, nmet), lat, lon, sand, clay
+    real(wp), intent(in) :: ppft0(npp, ntile), pglob0(ngp), wfoot(nobs, ntile), angle(nobs)
+    real(wp), intent(out) :: y(nobs), dy(nobs)
+    integer, intent(out) :: status
+    y = 0._wp
+    dy = 0._wp
+    status = check_x(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, pft, &
+                     met, ppft0, pglob0, nobs, stream, s0, s1, wfoot)
+    if (status /= 0) return
+    if (.not. all_finite(dx, nx)) then
+      status = 4
+      return
+    end if
+    call forward_d(nx, x, dx, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, &
+                   nspin, doy, hour, tday, met, lat, lon, sand, clay, pft, ppft0, pglob0, nobs, &
+                   stream, s0, s1, wfoot, angle, y, dy)
+    if (.not. all_finite(y, nobs) .or. .not. all_finite(dy, nobs)) status = 5
+  end subroutine tangent_x
+
+  ! Adjoint model (Tapenade, adjoint/generated/dnb_ad.f90): dx = J^T dy at x. Also returns
+  ! the peak size of the adjoint stack in bytes.
+  subroutine adjoint_x(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, &
+                       nspin, doy, hour, tday, met, lat, lon, sand, clay, pft, ppft0, pglob0, &
+                       nobs, stream, s0, s1, wfoot, angle, dy, dx, stack_bytes, status)
+    integer, intent(in) :: nx, nt, nd, ntile, nspin, nobs
+    integer, intent(in) :: ctl_kind(nx), ctl_index(nx), ctl_tile(nx)
+    integer, intent(in) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), s1(nobs)
+    real(wp), intent(in) :: x(nx), prior(nx), sigma(nx), dy(nobs)
+    real(wp), intent(in) :: hour(nt), tday(nt), met(nt, nmet), lat, lon, sand, clay
+    real(wp), intent(in) :: ppft0(npp, ntile), pglob0(ngp), wfoot(nobs, ntile), angle(nobs)
+    real(wp), intent(out) :: dx(nx)
+    real(wp), intent(out) :: stack_bytes
+    integer, intent(out) :: status
+    real(wp) :: y(nobs), y_b(nobs)
+    integer(8) :: peak
+    integer :: ierr
+    dx = 0._wp
+    stack_bytes = 0._wp
+    status = check_x(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, pft, &
+                     met, ppft0, pglob0, nobs, stream, s0, s1, wfoot)
+    if (status /= 0) return
+    if (.not. all_finite(dy, nobs)) then
+      status = 4
+      return
+    end if
+    y_b = dy
+    call adstack_reset()
+    call forward_b(nx, x, dx, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, &
+                   nspin, doy, hour, tday, met, lat, lon, sand, clay, pft, ppft0, pglob0, nobs, &
+                   stream, s0, s1, wfoot, angle, y, y_b)
+    call adstack_peak_bytes(peak)
+    stack_bytes = real(peak, wp)
+    call adstack_error(ierr)
+    if (ierr /= 0) then
+      status = 7
+      return
+    end if
+    if (.not. all_finite(dx, nx)) status = 5
+  end subroutine adjoint_x
+
+  ! Checks shared by forward_x, tangent_x and adjoint_x.
+  integer function check_x(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, &
+                           pft, met, ppft0, pglob0, nobs, stream, s0, s1, wfoot)
+    integer, intent(in) :: nx, nt, nd, ntile, nobs
+    integer, intent(in) :: ctl_kind(nx), ctl_index(nx), ctl_tile(nx), pft(ntile)
+    integer, intent(in) :: stream(nobs), s0(nobs), s1(nobs)
+    real(wp), intent(in) :: x(nx), prior(nx), sigma(nx), met(nt, nmet), ppft0(npp, ntile)
+    real(wp), intent(in) :: pglob0(ngp), wfoot(nobs, ntile)
+    integer :: k
+    check_x = 0
+    if (nt <= 0 .or. mod(nt, 24) /= 0 .or. nd /= nt / 24) then
+      check_x = 1
+    else if (any(pft < 1) .or. any(pft > 13)) then
+      check_x = 2
+    else if (.not. all_finite(met, nt * nmet)) then
+      check_x = 3
+    else if (.not. all_finite(x, nx) .or. .not. all_finite(prior, nx) .or. &
+             .not. all_finite(sigma, nx) .or. .not. all_finite(ppft0, npp * ntile) .or. &
+             .not. all_finite(pglob0, ngp)) then
+      check_x = 4
+    else
+      check_x = check_obs(nt, ntile, nobs, stream, s0, s1, wfoot)
+    end if
+    if (check_x /= 0) return
+    do k = 1, nx
+      if (ctl_kind(k) == 1) then
+        if (ctl_index(k) < 1 .or. ctl_index(k) > npp .or. ctl_tile(k) < 1 &
+            .or. ctl_tile(k) > ntile) check_x = 8
+      else if (ctl_kind(k) == 2) then
+        if (ctl_index(k) < 1 .or. ctl_index(k) > ngp) check_x = 8
+      else
+        check_x = 8
+      end if
+    end do
+  end function check_x
 
   ! Observation operators on a finished run's hourly output (for runs made in chunks).
   subroutine obs_operator(nt, ntile, nobs, stream, s0, s1, wfoot, angle, hout, clay, pglob, &

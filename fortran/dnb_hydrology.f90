@@ -63,6 +63,12 @@ contains
     e_int = smin_pos(e_pc * f_wet, w, 0.999_wp)
     w_can = w - e_int
     throughfall = rain - f_int * rain + drip
+    ! a store that has dried to below 1e-12 mm is empty (keeps subnormal numbers out of the
+    ! derivative codes; the water moves to throughfall so the balance still closes)
+    if (w_can < 1.e-12_wp) then
+      throughfall = throughfall + w_can
+      w_can = 0._wp
+    end if
   end subroutine interception
 
   ! Snow pack for one hour (BETHY snow scheme, Knorr 1997, per hour): snowfall share of
@@ -110,6 +116,11 @@ contains
     end if
     if (alb_sn < 0.4_wp) alb_sn = 0.4_wp
     snow = total - sublim - melt
+    ! a pack below 1e-12 mm has melted (as for the canopy store: no subnormal numbers)
+    if (snow < 1.e-12_wp) then
+      melt = melt + snow
+      snow = 0._wp
+    end if
   end subroutine snow_step
 
   ! Two-layer soil water for one hour. Surface layer of depth z_surf (SMOS sensing depth) and
@@ -141,17 +152,30 @@ contains
     beta_s = smin_pos(w_s / ws_fc, 1._wp, 0.999_wp)
     e_soil = smin_pos(e_soil_pot * beta_s, smax0(w_s - ws_res, 0.01_wp), 0.999_wp)
     w_s = w_s - e_soil
-    ! percolation to the root zone, limited by the water above residual and the space below
-    perc = ksat * (w_s / ws_sat)**expo
+    ! percolation to the root zone, linearised backward Euler so that the stiff gravity
+    ! drainage of the thin surface layer stays stable (K' = expo K / w per hour), limited by
+    ! the water above residual and the space below
+    perc = gravity_drainage(w_s, ws_sat, ksat, expo)
     perc = smin_pos(perc, smax0(w_s - ws_res, 0.01_wp), 0.999_wp)
     perc = smin_pos(perc, smax0(wr_sat - w_r, 0.01_wp), 0.999_wp)
     w_s = w_s - perc
     ! root zone: transpiration (already supply-limited) and drainage
     w_r = w_r + perc - trans
-    drain = ksat * (w_r / wr_sat)**expo
+    drain = gravity_drainage(w_r, wr_sat, ksat, expo)
     drain = smin_pos(drain, smax0(w_r - wr_res, 0.01_wp), 0.999_wp)
     w_r = w_r - drain
   end subroutine soil_water_step
+
+  ! Gravity drainage (mm over one hour) of a layer holding w (mm) of at most w_sat, with the
+  ! Campbell conductivity K(w) = ksat (w / w_sat)**expo (mm h-1), in linearised backward
+  ! Euler form K / (1 + dK/dw * 1 h): explicit Euler is unstable once dK/dw exceeds 2 per
+  ! hour, which a 5-cm layer of sandy soil reaches long before saturation.
+  function gravity_drainage(w, w_sat, ksat, expo) result(q)
+    real(wp), intent(in) :: w, w_sat, ksat, expo
+    real(wp) :: q, k
+    k = ksat * (w / w_sat)**expo
+    q = k / (1._wp + expo * k / w)
+  end function gravity_drainage
 
   ! Force-restore soil temperature (Deardorff 1978; Noilhan & Planton 1989) for one hour:
   ! dT1/dt = sqrt(2 omega / (lambda_s C)) G - omega (T1 - T2). The ground heat flux G is what

@@ -6,6 +6,8 @@ module dnb_smooth
   private
   public :: smin_pos, smax0, sstep, softplus
 
+  real(wp), parameter :: tiny_sum = 1.e-30_wp
+
 contains
 
   ! Smooth minimum of two non-negative numbers: smaller root of
@@ -17,10 +19,12 @@ contains
     s = a + b
     disc = s * s - 4._wp * eta * a * b
     if (disc < 0._wp) disc = 0._wp
-    if (s > 0._wp) then
+    if (s > tiny_sum) then
       ! numerically stable form of (s - sqrt(disc)) / (2 eta)
       r = 2._wp * a * b / (s + sqrt(disc))
     else
+      ! both vanish (below any physical scale of the model): the tangent of the square root
+      ! would be meaningless in subnormal arithmetic
       r = 0._wp
     end if
   end function smin_pos

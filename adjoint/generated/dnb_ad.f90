@@ -10,6 +10,7 @@ MODULE DNB_SMOOTH_AD
   PRIVATE 
   PUBLIC :: smin_pos, smax0, sstep, softplus
   PUBLIC :: smin_pos_b, smax0_b, sstep_b, softplus_b
+  REAL(wp), PARAMETER :: tiny_sum=1.e-30_wp
 
 CONTAINS
 !  Differentiation of smin_pos in reverse (adjoint) mode:
@@ -38,7 +39,7 @@ CONTAINS
     ELSE
       CALL PUSHCONTROL1B(1)
     END IF
-    IF (s .GT. 0._wp) THEN
+    IF (s .GT. tiny_sum) THEN
       temp = SQRT(disc)
       temp_b0 = 2._wp*r_b/(s+temp)
       a_b = a_b + b*temp_b0
@@ -73,10 +74,12 @@ CONTAINS
     s = a + b
     disc = s*s - 4._wp*eta*a*b
     IF (disc .LT. 0._wp) disc = 0._wp
-    IF (s .GT. 0._wp) THEN
+    IF (s .GT. tiny_sum) THEN
 ! numerically stable form of (s - sqrt(disc)) / (2 eta)
       r = 2._wp*a*b/(s+SQRT(disc))
     ELSE
+! both vanish (below any physical scale of the model): the tangent of the square root
+! would be meaningless in subnormal arithmetic
       r = 0._wp
     END IF
   END FUNCTION SMIN_POS
@@ -1652,6 +1655,13 @@ CONTAINS
     arg1 = w/cap
     f_wet = SMIN_POS(arg1, 1._wp, 0.999_wp)
     arg1 = e_pc*f_wet
+    e_int = SMIN_POS(arg1, w, 0.999_wp)
+    CALL PUSHREAL8(w_can)
+    w_can = w - e_int
+! a store that has dried to below 1e-12 mm is empty (keeps subnormal numbers out of the
+! derivative codes; the water moves to throughfall so the balance still closes)
+    IF (w_can .LT. 1.e-12_wp) w_can_b = throughfall_b
+    CALL POPREAL8(w_can)
     w_b = w_can_b
     e_int_b = e_int_b - w_can_b
     arg1_b = 0.0_8
@@ -1702,6 +1712,12 @@ CONTAINS
     e_int = SMIN_POS(arg1, w, 0.999_wp)
     w_can = w - e_int
     throughfall = rain - f_int*rain + drip
+! a store that has dried to below 1e-12 mm is empty (keeps subnormal numbers out of the
+! derivative codes; the water moves to throughfall so the balance still closes)
+    IF (w_can .LT. 1.e-12_wp) THEN
+      throughfall = throughfall + w_can
+      w_can = 0._wp
+    END IF
   END SUBROUTINE INTERCEPTION
 
 !  Differentiation of snow_step in reverse (adjoint) mode:
@@ -1747,6 +1763,7 @@ CONTAINS
     result1 = SOFTPLUS(tc, 0.5_wp)
     arg1 = ddf/24._wp*result1
     arg2 = total - sublim
+    melt = SMIN_POS(arg1, arg2, 0.999_wp)
 ! density of fresh snow (BETHY), mixed into the pack, then compaction
     IF (tc .LT. -15._wp) THEN
       rho0 = 10._wp + 2.667_wp*(tc+30._wp)
@@ -1789,6 +1806,11 @@ CONTAINS
     ELSE
       CALL PUSHCONTROL1B(1)
     END IF
+    CALL PUSHREAL8(snow)
+    snow = total - sublim - melt
+! a pack below 1e-12 mm has melted (as for the canopy store: no subnormal numbers)
+    IF (snow .LT. 1.e-12_wp) snow_b = melt_b
+    CALL POPREAL8(snow)
     total_b = snow_b
     sublim_b = sublim_b - snow_b
     melt_b = melt_b - snow_b
@@ -1886,6 +1908,11 @@ CONTAINS
     END IF
     IF (alb_sn .LT. 0.4_wp) alb_sn = 0.4_wp
     snow = total - sublim - melt
+! a pack below 1e-12 mm has melted (as for the canopy store: no subnormal numbers)
+    IF (snow .LT. 1.e-12_wp) THEN
+      melt = melt + snow
+      snow = 0._wp
+    END IF
   END SUBROUTINE SNOW_STEP
 
 !  Differentiation of soil_water_step in reverse (adjoint) mode:
@@ -1915,7 +1942,7 @@ CONTAINS
     REAL(wp) :: runoff_b, e_soil_b, drain_b
     REAL(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, &
 &   beta_s, expo
-    REAL(wp) :: wr_sat_b, wr_res_b, ksat_b, icap_b, beta_s_b
+    REAL(wp) :: ws_sat_b, wr_sat_b, wr_res_b, ksat_b, icap_b, beta_s_b
     REAL(wp) :: arg1
     REAL(wp) :: arg1_b
     REAL(wp) :: arg2
@@ -1927,8 +1954,6 @@ CONTAINS
     REAL(wp) :: tmp_b
     REAL(wp) :: tmp0
     REAL(wp) :: tmp_b0
-    REAL(wp) :: temp
-    REAL(wp) :: temp_b
     REAL(wp) :: tmp1
     REAL(wp) :: tmp_b1
     REAL(wp) :: perc_b
@@ -1958,8 +1983,10 @@ CONTAINS
     result1 = SMAX0(arg2, 0.01_wp)
     e_soil = SMIN_POS(arg1, result1, 0.999_wp)
     w_s = w_s - e_soil
-! percolation to the root zone, limited by the water above residual and the space below
-    perc = ksat*(w_s/ws_sat)**expo
+! percolation to the root zone, linearised backward Euler so that the stiff gravity
+! drainage of the thin surface layer stays stable (K' = expo K / w per hour), limited by
+! the water above residual and the space below
+    perc = GRAVITY_DRAINAGE(w_s, ws_sat, ksat, expo)
     arg1 = w_s - ws_res
     CALL PUSHREAL8(result1)
     result1 = SMAX0(arg1, 0.01_wp)
@@ -1974,7 +2001,7 @@ CONTAINS
     perc = tmp0
 ! root zone: transpiration (already supply-limited) and drainage
     w_r = w_r + perc - trans
-    drain = ksat*(w_r/wr_sat)**expo
+    drain = GRAVITY_DRAINAGE(w_r, wr_sat, ksat, expo)
     CALL PUSHREAL8(arg1)
     arg1 = w_r - wr_res
     CALL PUSHREAL8(result1)
@@ -1989,15 +2016,11 @@ CONTAINS
     arg1_b = 0.0_8
     CALL SMAX0_B(arg1, arg1_b, 0.01_wp, result1_b)
     CALL POPREAL8(arg1)
+    w_r_b = w_r_b + arg1_b
     wr_res_b = -arg1_b
-    temp = w_r/wr_sat
-    IF (temp .LE. 0.0 .AND. (expo .EQ. 0.0 .OR. expo .NE. INT(expo))) &
-&   THEN
-      temp_b = 0.0_8
-    ELSE
-      temp_b = expo*temp**(expo-1)*ksat*drain_b/wr_sat
-    END IF
-    w_r_b = w_r_b + arg1_b + temp_b
+    ksat_b = 0.0_8
+    CALL GRAVITY_DRAINAGE_B(w_r, w_r_b, wr_sat, wr_sat_b, ksat, ksat_b, &
+&                     expo, drain_b)
     perc_b = w_r_b - w_s_b
     trans_b = trans_b - w_r_b
     CALL POPREAL8(perc)
@@ -2008,7 +2031,7 @@ CONTAINS
     CALL POPREAL8(result1)
     arg1_b = 0.0_8
     CALL SMAX0_B(arg1, arg1_b, 0.01_wp, result1_b)
-    wr_sat_b = arg1_b - temp*temp_b
+    wr_sat_b = wr_sat_b + arg1_b
     w_r_b = w_r_b - arg1_b
     CALL POPREAL8(perc)
     tmp_b = perc_b
@@ -2019,13 +2042,9 @@ CONTAINS
     CALL POPREAL8(result1)
     arg1_b = 0.0_8
     CALL SMAX0_B(arg1, arg1_b, 0.01_wp, result1_b)
-    IF (w_s/ws_sat .LE. 0.0 .AND. (expo .EQ. 0.0 .OR. expo .NE. INT(expo&
-&       ))) THEN
-      w_s_b = w_s_b + arg1_b
-    ELSE
-      w_s_b = w_s_b + arg1_b + expo*(w_s/ws_sat)**(expo-1)*ksat*perc_b/&
-&       ws_sat
-    END IF
+    w_s_b = w_s_b + arg1_b
+    CALL GRAVITY_DRAINAGE_B(w_s, w_s_b, ws_sat, ws_sat_b, ksat, ksat_b, &
+&                     expo, perc_b)
     e_soil_b = e_soil_b - w_s_b
     arg1 = e_soil_pot*beta_s
     arg1_b = 0.0_8
@@ -2051,11 +2070,10 @@ CONTAINS
     arg1_b = 0.0_8
     result1_b = 0.0_8
     CALL SMIN_POS_B(arg1, arg1_b, result1, result1_b, 0.999_wp, icap_b)
-    ksat_b = temp**expo*drain_b + (w_s/ws_sat)**expo*perc_b + (0.95_wp*&
-&     f_thaw+0.05_wp)*arg1_b
     arg2_b = 0.0_8
     CALL SMAX0_B(arg2, arg2_b, 0.01_wp, result1_b)
     w_s_b = w_s_b - arg2_b
+    ksat_b = ksat_b + (0.95_wp*f_thaw+0.05_wp)*arg1_b
     f_thaw_b = 0.95_wp*ksat*arg1_b
     ksat_scale_b = ksat_scale_b + sh(ish_ksat)*ksat_b
     zroot_b = zroot_b + sh(ish_theta_wp)*rho_w*0.3_wp*wr_res_b + rho_w*&
@@ -2104,8 +2122,10 @@ CONTAINS
     result1 = SMAX0(arg2, 0.01_wp)
     e_soil = SMIN_POS(arg1, result1, 0.999_wp)
     w_s = w_s - e_soil
-! percolation to the root zone, limited by the water above residual and the space below
-    perc = ksat*(w_s/ws_sat)**expo
+! percolation to the root zone, linearised backward Euler so that the stiff gravity
+! drainage of the thin surface layer stays stable (K' = expo K / w per hour), limited by
+! the water above residual and the space below
+    perc = GRAVITY_DRAINAGE(w_s, ws_sat, ksat, expo)
     arg1 = w_s - ws_res
     result1 = SMAX0(arg1, 0.01_wp)
     perc = SMIN_POS(perc, result1, 0.999_wp)
@@ -2115,12 +2135,57 @@ CONTAINS
     w_s = w_s - perc
 ! root zone: transpiration (already supply-limited) and drainage
     w_r = w_r + perc - trans
-    drain = ksat*(w_r/wr_sat)**expo
+    drain = GRAVITY_DRAINAGE(w_r, wr_sat, ksat, expo)
     arg1 = w_r - wr_res
     result1 = SMAX0(arg1, 0.01_wp)
     drain = SMIN_POS(drain, result1, 0.999_wp)
     w_r = w_r - drain
   END SUBROUTINE SOIL_WATER_STEP
+
+!  Differentiation of gravity_drainage in reverse (adjoint) mode:
+!   gradient     of useful results: q w ksat
+!   with respect to varying inputs: w ksat w_sat
+! Gravity drainage (mm over one hour) of a layer holding w (mm) of at most w_sat, with the
+! Campbell conductivity K(w) = ksat (w / w_sat)**expo (mm h-1), in linearised backward
+! Euler form K / (1 + dK/dw * 1 h): explicit Euler is unstable once dK/dw exceeds 2 per
+! hour, which a 5-cm layer of sandy soil reaches long before saturation.
+  SUBROUTINE GRAVITY_DRAINAGE_B(w, w_b, w_sat, w_sat_b, ksat, ksat_b, &
+&   expo, q_b)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: w, w_sat, ksat, expo
+    REAL(wp) :: w_b, w_sat_b, ksat_b
+    REAL(wp) :: q, k
+    REAL(wp) :: q_b, k_b
+    REAL(wp) :: temp
+    REAL(wp) :: temp_b
+    REAL(wp) :: temp_b0
+    k = ksat*(w/w_sat)**expo
+    temp = expo*k/w + 1._wp
+    temp_b0 = -(expo*k*q_b/(w*temp**2))
+    k_b = q_b/temp + temp_b0
+    temp = w/w_sat
+    ksat_b = ksat_b + temp**expo*k_b
+    IF (temp .LE. 0.0 .AND. (expo .EQ. 0.0 .OR. expo .NE. INT(expo))) &
+&   THEN
+      temp_b = 0.0_8
+    ELSE
+      temp_b = expo*temp**(expo-1)*ksat*k_b/w_sat
+    END IF
+    w_b = w_b + temp_b - k*temp_b0/w
+    w_sat_b = -(temp*temp_b)
+  END SUBROUTINE GRAVITY_DRAINAGE_B
+
+! Gravity drainage (mm over one hour) of a layer holding w (mm) of at most w_sat, with the
+! Campbell conductivity K(w) = ksat (w / w_sat)**expo (mm h-1), in linearised backward
+! Euler form K / (1 + dK/dw * 1 h): explicit Euler is unstable once dK/dw exceeds 2 per
+! hour, which a 5-cm layer of sandy soil reaches long before saturation.
+  FUNCTION GRAVITY_DRAINAGE(w, w_sat, ksat, expo) RESULT (Q)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: w, w_sat, ksat, expo
+    REAL(wp) :: q, k
+    k = ksat*(w/w_sat)**expo
+    q = k/(1._wp+expo*k/w)
+  END FUNCTION GRAVITY_DRAINAGE
 
 !  Differentiation of soil_temperature_step in reverse (adjoint) mode:
 !   gradient     of useful results: rn_soil t1 t2 g_flux

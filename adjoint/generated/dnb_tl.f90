@@ -10,6 +10,7 @@ MODULE DNB_SMOOTH_TL
   PRIVATE 
   PUBLIC :: smin_pos, smax0, sstep, softplus
   PUBLIC :: smin_pos_d, smax0_d, sstep_d, softplus_d
+  REAL(wp), PARAMETER :: tiny_sum=1.e-30_wp
 
 CONTAINS
 !  Differentiation of smin_pos in forward (tangent) mode:
@@ -36,7 +37,7 @@ CONTAINS
       disc = 0._wp
       disc_d = 0.0_8
     END IF
-    IF (s .GT. 0._wp) THEN
+    IF (s .GT. tiny_sum) THEN
 ! numerically stable form of (s - sqrt(disc)) / (2 eta)
       temp = SQRT(disc)
       IF (disc .EQ. 0.0) THEN
@@ -49,6 +50,8 @@ CONTAINS
       r_d = 2._wp*(b*a_d+a*b_d-temp*(s_d+result1_d))/(s+result1)
       r = 2._wp*temp
     ELSE
+! both vanish (below any physical scale of the model): the tangent of the square root
+! would be meaningless in subnormal arithmetic
       r = 0._wp
       r_d = 0.0_8
     END IF
@@ -66,11 +69,13 @@ CONTAINS
     s = a + b
     disc = s*s - 4._wp*eta*a*b
     IF (disc .LT. 0._wp) disc = 0._wp
-    IF (s .GT. 0._wp) THEN
+    IF (s .GT. tiny_sum) THEN
 ! numerically stable form of (s - sqrt(disc)) / (2 eta)
       result1 = SQRT(disc)
       r = 2._wp*a*b/(s+result1)
     ELSE
+! both vanish (below any physical scale of the model): the tangent of the square root
+! would be meaningless in subnormal arithmetic
       r = 0._wp
     END IF
   END FUNCTION SMIN_POS
@@ -1550,6 +1555,14 @@ CONTAINS
     w_can = w - e_int
     throughfall_d = drip_d - rain*f_int_d
     throughfall = rain - f_int*rain + drip
+! a store that has dried to below 1e-12 mm is empty (keeps subnormal numbers out of the
+! derivative codes; the water moves to throughfall so the balance still closes)
+    IF (w_can .LT. 1.e-12_wp) THEN
+      throughfall_d = throughfall_d + w_can_d
+      throughfall = throughfall + w_can
+      w_can = 0._wp
+      w_can_d = 0.0_8
+    END IF
   END SUBROUTINE INTERCEPTION_D
 
 ! Canopy interception for one hour (BETHY form, Knorr 1997): a fraction
@@ -1577,6 +1590,12 @@ CONTAINS
     e_int = SMIN_POS(e_pc*f_wet, w, 0.999_wp)
     w_can = w - e_int
     throughfall = rain - f_int*rain + drip
+! a store that has dried to below 1e-12 mm is empty (keeps subnormal numbers out of the
+! derivative codes; the water moves to throughfall so the balance still closes)
+    IF (w_can .LT. 1.e-12_wp) THEN
+      throughfall = throughfall + w_can
+      w_can = 0._wp
+    END IF
   END SUBROUTINE INTERCEPTION
 
 !  Differentiation of snow_step in forward (tangent) mode:
@@ -1665,6 +1684,13 @@ CONTAINS
     END IF
     snow_d = total_d - sublim_d - melt_d
     snow = total - sublim - melt
+! a pack below 1e-12 mm has melted (as for the canopy store: no subnormal numbers)
+    IF (snow .LT. 1.e-12_wp) THEN
+      melt_d = melt_d + snow_d
+      melt = melt + snow
+      snow = 0._wp
+      snow_d = 0.0_8
+    END IF
   END SUBROUTINE SNOW_STEP_D
 
 ! Snow pack for one hour (BETHY snow scheme, Knorr 1997, per hour): snowfall share of
@@ -1718,6 +1744,11 @@ CONTAINS
     END IF
     IF (alb_sn .LT. 0.4_wp) alb_sn = 0.4_wp
     snow = total - sublim - melt
+! a pack below 1e-12 mm has melted (as for the canopy store: no subnormal numbers)
+    IF (snow .LT. 1.e-12_wp) THEN
+      melt = melt + snow
+      snow = 0._wp
+    END IF
   END SUBROUTINE SNOW_STEP
 
 !  Differentiation of soil_water_step in forward (tangent) mode:
@@ -1746,13 +1777,9 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: runoff_d, e_soil_d, drain_d
     REAL(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, &
 &   beta_s, expo
-    REAL(wp) :: wr_sat_d, wr_res_d, ksat_d, icap_d, beta_s_d
+    REAL(wp) :: ws_sat_d, wr_sat_d, wr_res_d, ksat_d, icap_d, beta_s_d
     REAL(wp) :: result1
     REAL(wp) :: result1_d
-    REAL(wp) :: pwx1
-    REAL(wp) :: pwx1_d
-    REAL(wp) :: pwr1
-    REAL(wp) :: pwr1_d
     REAL(wp) :: tmpresult
     REAL(wp) :: tmpresult0
     REAL(wp) :: tmpresult1
@@ -1786,18 +1813,12 @@ CONTAINS
 &     e_soil_pot*beta_s_d, result1, result1_d, 0.999_wp, e_soil)
     w_s_d = w_s_d - e_soil_d
     w_s = w_s - e_soil
-! percolation to the root zone, limited by the water above residual and the space below
-    pwx1_d = w_s_d/ws_sat
-    pwx1 = w_s/ws_sat
-    IF (pwx1 .LE. 0.0 .AND. (expo .EQ. 0.0 .OR. expo .NE. INT(expo))) &
-&   THEN
-      pwr1_d = 0.0_8
-    ELSE
-      pwr1_d = expo*pwx1**(expo-1)*pwx1_d
-    END IF
-    pwr1 = pwx1**expo
-    perc_d = pwr1*ksat_d + ksat*pwr1_d
-    perc = ksat*pwr1
+! percolation to the root zone, linearised backward Euler so that the stiff gravity
+! drainage of the thin surface layer stays stable (K' = expo K / w per hour), limited by
+! the water above residual and the space below
+    ws_sat_d = 0.0_8
+    perc_d = GRAVITY_DRAINAGE_D(w_s, w_s_d, ws_sat, ws_sat_d, ksat, &
+&     ksat_d, expo, perc)
     result1_d = SMAX0_D(w_s - ws_res, w_s_d, 0.01_wp, result1)
     perc_d = SMIN_POS_D(perc, perc_d, result1, result1_d, 0.999_wp, &
 &     tmpresult)
@@ -1812,17 +1833,8 @@ CONTAINS
 ! root zone: transpiration (already supply-limited) and drainage
     w_r_d = w_r_d + perc_d - trans_d
     w_r = w_r + perc - trans
-    pwx1_d = (w_r_d-w_r*wr_sat_d/wr_sat)/wr_sat
-    pwx1 = w_r/wr_sat
-    IF (pwx1 .LE. 0.0 .AND. (expo .EQ. 0.0 .OR. expo .NE. INT(expo))) &
-&   THEN
-      pwr1_d = 0.0_8
-    ELSE
-      pwr1_d = expo*pwx1**(expo-1)*pwx1_d
-    END IF
-    pwr1 = pwx1**expo
-    drain_d = pwr1*ksat_d + ksat*pwr1_d
-    drain = ksat*pwr1
+    drain_d = GRAVITY_DRAINAGE_D(w_r, w_r_d, wr_sat, wr_sat_d, ksat, &
+&     ksat_d, expo, drain)
     result1_d = SMAX0_D(w_r - wr_res, w_r_d - wr_res_d, 0.01_wp, result1&
 &     )
     drain_d = SMIN_POS_D(drain, drain_d, result1, result1_d, 0.999_wp, &
@@ -1849,8 +1861,6 @@ CONTAINS
     REAL(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, &
 &   beta_s, expo
     REAL(wp) :: result1
-    REAL(wp) :: pwx1
-    REAL(wp) :: pwr1
     ws_sat = sh(ish_theta_sat)*z_surf*rho_w
     wr_sat = sh(ish_theta_sat)*zroot*rho_w
     ws_fc = sh(ish_theta_fc)*z_surf*rho_w
@@ -1869,10 +1879,10 @@ CONTAINS
     result1 = SMAX0(w_s - ws_res, 0.01_wp)
     e_soil = SMIN_POS(e_soil_pot*beta_s, result1, 0.999_wp)
     w_s = w_s - e_soil
-! percolation to the root zone, limited by the water above residual and the space below
-    pwx1 = w_s/ws_sat
-    pwr1 = pwx1**expo
-    perc = ksat*pwr1
+! percolation to the root zone, linearised backward Euler so that the stiff gravity
+! drainage of the thin surface layer stays stable (K' = expo K / w per hour), limited by
+! the water above residual and the space below
+    perc = GRAVITY_DRAINAGE(w_s, ws_sat, ksat, expo)
     result1 = SMAX0(w_s - ws_res, 0.01_wp)
     perc = SMIN_POS(perc, result1, 0.999_wp)
     result1 = SMAX0(wr_sat - w_r, 0.01_wp)
@@ -1880,13 +1890,62 @@ CONTAINS
     w_s = w_s - perc
 ! root zone: transpiration (already supply-limited) and drainage
     w_r = w_r + perc - trans
-    pwx1 = w_r/wr_sat
-    pwr1 = pwx1**expo
-    drain = ksat*pwr1
+    drain = GRAVITY_DRAINAGE(w_r, wr_sat, ksat, expo)
     result1 = SMAX0(w_r - wr_res, 0.01_wp)
     drain = SMIN_POS(drain, result1, 0.999_wp)
     w_r = w_r - drain
   END SUBROUTINE SOIL_WATER_STEP
+
+!  Differentiation of gravity_drainage in forward (tangent) mode:
+!   variations   of useful results: q
+!   with respect to varying inputs: w ksat w_sat
+! Gravity drainage (mm over one hour) of a layer holding w (mm) of at most w_sat, with the
+! Campbell conductivity K(w) = ksat (w / w_sat)**expo (mm h-1), in linearised backward
+! Euler form K / (1 + dK/dw * 1 h): explicit Euler is unstable once dK/dw exceeds 2 per
+! hour, which a 5-cm layer of sandy soil reaches long before saturation.
+  FUNCTION GRAVITY_DRAINAGE_D(w, w_d, w_sat, w_sat_d, ksat, ksat_d, expo&
+&   , q) RESULT (Q_D)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: w, w_sat, ksat, expo
+    REAL(wp), INTENT(IN) :: w_d, w_sat_d, ksat_d
+    REAL(wp) :: q, k
+    REAL(wp) :: q_d, k_d
+    REAL(wp) :: pwx1
+    REAL(wp) :: pwx1_d
+    REAL(wp) :: pwr1
+    REAL(wp) :: pwr1_d
+    REAL(wp) :: temp
+    pwx1_d = (w_d-w*w_sat_d/w_sat)/w_sat
+    pwx1 = w/w_sat
+    IF (pwx1 .LE. 0.0 .AND. (expo .EQ. 0.0 .OR. expo .NE. INT(expo))) &
+&   THEN
+      pwr1_d = 0.0_8
+    ELSE
+      pwr1_d = expo*pwx1**(expo-1)*pwx1_d
+    END IF
+    pwr1 = pwx1**expo
+    k_d = pwr1*ksat_d + ksat*pwr1_d
+    k = ksat*pwr1
+    temp = expo*k/w + 1._wp
+    q_d = (k_d-k*expo*(k_d-k*w_d/w)/(temp*w))/temp
+    q = k/temp
+  END FUNCTION GRAVITY_DRAINAGE_D
+
+! Gravity drainage (mm over one hour) of a layer holding w (mm) of at most w_sat, with the
+! Campbell conductivity K(w) = ksat (w / w_sat)**expo (mm h-1), in linearised backward
+! Euler form K / (1 + dK/dw * 1 h): explicit Euler is unstable once dK/dw exceeds 2 per
+! hour, which a 5-cm layer of sandy soil reaches long before saturation.
+  FUNCTION GRAVITY_DRAINAGE(w, w_sat, ksat, expo) RESULT (Q)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: w, w_sat, ksat, expo
+    REAL(wp) :: q, k
+    REAL(wp) :: pwx1
+    REAL(wp) :: pwr1
+    pwx1 = w/w_sat
+    pwr1 = pwx1**expo
+    k = ksat*pwr1
+    q = k/(1._wp+expo*k/w)
+  END FUNCTION GRAVITY_DRAINAGE
 
 !  Differentiation of soil_temperature_step in forward (tangent) mode:
 !   variations   of useful results: t1 t2 g_flux

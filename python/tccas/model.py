@@ -244,3 +244,81 @@ def lband_emission(sm: float, clay: float, theta: float, ts: float, tc: float, t
     er, ei, rh, rv, tbh, tbv = _API.lband_emission(sm, clay, theta, ts, tc, tau, h_r, omega)
     return {"eps_r": float(er), "eps_i": float(ei), "r_h": float(rh), "r_v": float(rv),
             "tb_h": float(tbh), "tb_v": float(tbv)}
+
+
+class CellModel:
+    """y = H(M(p(x))) for one cell, with its tangent and adjoint (Tapenade codes).
+
+    Holds the fixed inputs of a cell (forcing, site, parameters outside the control vector,
+    observations) so that ``forward(x)``, ``tangent(x, dx)`` and ``adjoint(x, dy)`` take only
+    what changes. ``x`` is in units of prior sigma (see :mod:`tccas.control`).
+    """
+
+    def __init__(self, met: np.ndarray, times: np.ndarray, lat: float, lon: float,
+                 sand: float, clay: float, pfts, ppft0: np.ndarray, pglob0: np.ndarray,
+                 control, oa: ObsArrays, nspin: int = 0) -> None:
+        self.met = np.asfortranarray(met, dtype=np.float64)
+        if self.met.shape[0] % 24 or self.met.shape[0] == 0:
+            raise ModelError("forcing must cover whole days")
+        self.doy, self.hour, self.tday = time_arrays(times)
+        self.site = (float(lat), float(lon), float(sand), float(clay))
+        self.pfts = np.asarray(pfts, dtype=np.int32)
+        self.ppft0 = np.asfortranarray(ppft0, dtype=np.float64)
+        self.pglob0 = np.asarray(pglob0, dtype=np.float64)
+        self.control = control
+        self.oa = oa
+        self.nspin = int(nspin)
+        self.last_stack_bytes = 0.0
+        self._ctl = (control.kind, control.index, control.tile, control.prior, control.sigma)
+
+    @property
+    def nx(self) -> int:
+        return len(self.control)
+
+    @property
+    def ny(self) -> int:
+        return self.oa.n
+
+    def _x(self, x, name="x", n=None) -> np.ndarray:
+        n = self.nx if n is None else n
+        a = np.asarray(x, dtype=np.float64)
+        if a.shape != (n,):
+            raise ModelError(f"{name} must have shape ({n},), got {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ModelError(f"{name} has NaN or infinite values")
+        return a
+
+    def _common(self):
+        lat, lon, sand, clay = self.site
+        return (self.met.shape[0] // 24, self.nspin, self.doy, self.hour, self.tday, self.met,
+                lat, lon, sand, clay, self.pfts, self.ppft0, self.pglob0, self.oa.stream,
+                self.oa.s0, self.oa.s1, self.oa.wfoot, self.oa.angle)
+
+    @staticmethod
+    def _status(status: int) -> None:
+        if status != 0:
+            msg = {7: "the adjoint stack failed (out of memory?)",
+                   8: "a control element points outside the parameter arrays"}
+            raise ModelError(f"D&B core: {_STATUS.get(int(status)) or msg.get(int(status))}")
+
+    def forward(self, x) -> np.ndarray:
+        """Simulated observations y(x)."""
+        x = self._x(x)
+        y, status = _API.forward_x(x, *self._ctl, *self._common())
+        self._status(status)
+        return y
+
+    def tangent(self, x, dx) -> tuple[np.ndarray, np.ndarray]:
+        """(y, J dx) at x."""
+        x, dx = self._x(x), self._x(dx, "dx")
+        y, dy, status = _API.tangent_x(x, dx, *self._ctl, *self._common())
+        self._status(status)
+        return y, dy
+
+    def adjoint(self, x, dy) -> np.ndarray:
+        """J^T dy at x."""
+        x, dy = self._x(x), self._x(dy, "dy", self.ny)
+        dx, stack, status = _API.adjoint_x(x, *self._ctl, *self._common(), dy)
+        self._status(status)
+        self.last_stack_bytes = float(stack)
+        return dx
