@@ -36,11 +36,10 @@ contains
   end subroutine soil_hydraulics
 
   ! Relative plant-available water (0 at wilting point, 1 at field capacity), smoothly
-  ! bounded to [0, 1]. w (mm) in a layer of depth dz (m).
-  function rel_water(w, dz, sh) result(r)
-    real(wp), intent(in) :: w, dz, sh(nsh)
-    real(wp) :: r, theta
-    theta = w / (rho_w * dz)
+  ! bounded to [0, 1], of a layer with volumetric water content theta (m3 m-3).
+  function rel_water(theta, sh) result(r)
+    real(wp), intent(in) :: theta, sh(nsh)
+    real(wp) :: r
     r = (theta - sh(ish_theta_wp)) / (sh(ish_theta_fc) - sh(ish_theta_wp))
     r = smin_pos(smax0(r, 0.02_wp), 1._wp, 0.999_wp)
   end function rel_water

@@ -7,16 +7,15 @@ module dnb_model
   use dnb_kinds, only: wp
   use dnb_constants, only: pi, tfreeze, par_frac, e_par, mol_c, dt_hour, z_surf, nlayer, rho_w
   use dnb_params
-  use dnb_smooth, only: smin_pos, sstep
-  use dnb_radiation, only: solar_hour, diffuse_fraction, canopy_par, fapar_white_sky
-  use dnb_photosynthesis, only: leaf_rates, photo_fixed_ci, photo_given_gs, fluorescence_yield
-  use dnb_energy, only: air_properties, aero_conductance, net_radiation, potential_rates, &
-                        transpiration, canopy_temperature
-  use dnb_hydrology, only: soil_hydraulics, rel_water, interception, snow_step, &
-                           soil_water_step, soil_temperature_step, nsh, ish_theta_fc, &
-                           ish_theta_wp
-  use dnb_phenology, only: leaf_fall_factor, labile_release_factor
-  use dnb_carbon, only: dalec_day, npool, nflux
+  ! the process modules are used whole: with "only" lists Tapenade's adjoint would import
+  ! names (foo_b) that its split-mode code (foo_fwd / foo_bwd) does not define
+  use dnb_smooth
+  use dnb_radiation
+  use dnb_photosynthesis
+  use dnb_energy
+  use dnb_hydrology
+  use dnb_phenology
+  use dnb_carbon
   use dnb_obs, only: apply_obs
   implicit none
   private
@@ -63,9 +62,11 @@ contains
         acc_fm = 0._wp
         do k = 1, nspin
           idx = mod(k - 1, nt) + 1
+          !$AD NOCHECKPOINT
           call tile_hour(met(idx, :), cosz(idx), s0(idx), ppft(:, itile), pglob, sh, c4, &
                          state(:, itile), ho, acc_gpp, acc_tr, acc_rr, acc_fm)
           if (mod(k, 24) == 0) then
+            !$AD NOCHECKPOINT
             call tile_day(tday(idx) - 0.5_wp, ppft(:, itile), pglob, sh, state(:, itile), &
                           acc_gpp, acc_tr, acc_rr, acc_fm, dd)
           end if
@@ -82,10 +83,12 @@ contains
       acc_rr = 0._wp
       acc_fm = 0._wp
       do it = 1, nt
+        !$AD NOCHECKPOINT
         call tile_hour(met(it, :), cosz(it), s0(it), ppft(:, itile), pglob, sh, c4, &
                        state(:, itile), ho, acc_gpp, acc_tr, acc_rr, acc_fm)
         hout(it, :, itile) = ho
         if (mod(it, 24) == 0) then
+          !$AD NOCHECKPOINT
           call tile_day(tday(it) - 0.5_wp, ppft(:, itile), pglob, sh, state(:, itile), &
                         acc_gpp, acc_tr, acc_rr, acc_fm, dd)
           dout(it / 24, :, itile) = dd
@@ -107,6 +110,7 @@ contains
     real(wp), intent(in) :: ppft(npp, ntile), pglob(ngp), wfoot(nobs, ntile), angle(nobs)
     real(wp), intent(inout) :: state(nstate, ntile)
     real(wp), intent(out) :: hout(nt, nho, ntile), dout(nd, ndo, ntile), y(nobs)
+    !$AD NOCHECKPOINT
     call simulate(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat, lon, sand, clay, &
                   pft, ppft, pglob, state, hout, dout)
     call apply_obs(nt, ntile, nobs, stream, s0, s1, wfoot, angle, hout, clay, pglob, y)
@@ -154,7 +158,7 @@ contains
     real(wp) :: vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, alpha, fci, f_rd, nscl, lc
     real(wp) :: a_g, ci, gpp_mol, gpp_h, trans, infl, runoff, e_soil, perc, drain
     real(wp) :: f_thaw, et, le, tcan, tr, fm, ra_h, rh_h, g_soil
-    real(wp) :: r_sat, sif_photon, esc, hyd_target, vwc
+    real(wp) :: r_sat, sif_photon, esc, hyd_target, vwc, theta_s, theta_r
     real(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
     integer :: l, j
     logical :: day
@@ -171,8 +175,10 @@ contains
     sigma_l = pp(ip_leaf_scat)
     lc = lai / fc
     ! surface albedos: soil darkens when wet; snow covers the ground
-    rel_s = rel_water(st(is_w_surf), z_surf, sh)
-    rel_r = rel_water(st(is_w_root), pp(ip_zroot), sh)
+    theta_s = st(is_w_surf) / (z_surf * rho_w)
+    theta_r = st(is_w_root) / (pp(ip_zroot) * rho_w)
+    rel_s = rel_water(theta_s, sh)
+    rel_r = rel_water(theta_r, sh)
     rho_s = rho_soil_dry - (rho_soil_dry - rho_soil_wet) * rel_s
     f_cover = st(is_snow) / (st(is_snow) + 5._wp)
     rho_g = f_cover * st(is_snow_alb) + (1._wp - f_cover) * rho_s
@@ -181,6 +187,7 @@ contains
     day = (sw > 0.1_wp .and. cosz > 0._wp)
     if (day) then
       fdir = 1._wp - diffuse_fraction(sw, s0)
+      !$AD NOCHECKPOINT
       call canopy_par(lai, fc, cosz, fdir, sigma_l, rho_par, abs_sun, abs_sha, lai_sun, &
                       lai_sha, fapar, fsun)
     else
@@ -193,10 +200,13 @@ contains
     end if
     par_in = par_frac * sw / e_par                      ! mol photons m-2 s-1
     ! energy: net radiation, ground heat, potential evaporation
+    !$AD NOCHECKPOINT
     call air_properties(tc, pres, s, gamma, lambda, rho_air)
     ga = aero_conductance(m(im_sfcWind), pp(ip_height))
+    !$AD NOCHECKPOINT
     call net_radiation(sw, lw, tk, fapar, rho_g, lai, fc, rn_can, rn_soil, rlus, tlv)
     gflux = pg(ig_g_frac) * rn_soil                     ! for the available energy of E_s
+    !$AD NOCHECKPOINT
     call potential_rates(s, gamma, lambda, rho_air, vpd, ga, rn_can, rn_soil - gflux, x_pm, &
                          e_pc, e_ps)
     ! snow and interception (mm over the hour)
@@ -205,11 +215,13 @@ contains
     snow = st(is_snow)
     snow_rho = st(is_snow_rho)
     snow_alb = st(is_snow_alb)
+    !$AD NOCHECKPOINT
     call snow_step(tc, prh, e_ps * dt_hour, pg(ig_ddf), snow, snow_rho, snow_alb, rain, melt, &
                    sublim, f_cov2)
     st(is_snow) = snow
     st(is_snow_rho) = snow_rho
     st(is_snow_alb) = snow_alb
+    !$AD NOCHECKPOINT
     call interception(rain, lai, fc, e_pc * dt_hour, st(is_w_canopy), e_int, thr)
     ! photosynthesis pass 1: unstressed conductance of each leaf class
     if (c4 == 1) then
@@ -223,6 +235,7 @@ contains
     end if
     gc0 = gs_night * lai
     if (day .and. lai > 1.e-6_wp) then
+      !$AD NOCHECKPOINT
       call leaf_rates(tc, pp(ip_vcmax25), pp(ip_ajv) * pp(ip_jv_scale), c4, pg(ig_kc25), &
                       pg(ig_ko25), pg(ig_e_kc), pg(ig_e_ko), pg(ig_e_vcmax), pg(ig_e_rd), &
                       pg(ig_e_k4), pg(ig_a_gamma), pg(ig_k4_ratio), f_rd, vcmax, jmax, rd, &
@@ -235,6 +248,7 @@ contains
         icl(2 * l - 1) = abs_sun(l) * par_in / (lai_sun(l) + 1.e-9_wp)
         icl(2 * l) = abs_sha(l) * par_in / (lai_sha(l) + 1.e-9_wp)
         do j = 2 * l - 1, 2 * l
+          !$AD NOCHECKPOINT
           call photo_fixed_ci(c4, icl(j), ca, fci, tc, pres, nscl, alpha, vcmax, jmax, rd, &
                               kc_eff, gstar, k4, f_hot, a0(j), rdl(j), gs0(j))
           gc0 = gc0 + gs0(j) * lcl(j)
@@ -243,6 +257,7 @@ contains
     end if
     ! water supply and transpiration (Knorr 2000 eqs 81-82)
     supply = pg(ig_c_w) * rel_r / dt_hour                 ! kg m-2 s-1
+    !$AD NOCHECKPOINT
     call transpiration(s, gamma, lambda, x_pm, ga, gc0 + 1.e-9_wp, supply, e_t, beta)
     trans = e_t * dt_hour
     ! photosynthesis pass 2 at the water-limited conductance
@@ -255,6 +270,7 @@ contains
         nscl = exp(-pp(ip_kn) * lc * (real(l, wp) - 0.5_wp) / real(nlayer, wp))
         esc = exp(-pg(ig_sif_kesc) * lc * (real(l, wp) - 0.5_wp) / real(nlayer, wp))
         do j = 2 * l - 1, 2 * l
+          !$AD NOCHECKPOINT
           call photo_given_gs(c4, icl(j), ca, tc, pres, nscl, alpha, vcmax, jmax, rdl(j), &
                               kc_eff, gstar, k4, f_hot, gs0(j) * beta, a_g, ci, r_sat)
           gpp_mol = gpp_mol + a_g * lcl(j)
@@ -267,6 +283,7 @@ contains
     f_thaw = sstep(st(is_tsoil1) - tfreeze, 0.5_wp)
     w_s = st(is_w_surf)
     w_r = st(is_w_root)
+    !$AD NOCHECKPOINT
     call soil_water_step(thr + melt, e_ps * dt_hour * (1._wp - f_cov2), trans, sh, &
                          pp(ip_zroot), pg(ig_ksat_scale), f_thaw, w_s, w_r, infl, runoff, &
                          e_soil, perc, drain)
@@ -274,6 +291,7 @@ contains
     st(is_w_root) = w_r
     t1 = st(is_tsoil1)
     t2 = st(is_tsoil2)
+    !$AD NOCHECKPOINT
     call soil_temperature_step(rn_soil, lambda * e_soil / dt_hour, tk, rho_air, &
                                w_s / (z_surf * rho_w), sh, m(im_tsl_deep), t1, t2, g_soil)
     st(is_tsoil1) = t1
@@ -341,17 +359,19 @@ contains
     real(wp), intent(in) :: t, pp(npp), pg(ngp), sh(nsh)
     real(wp), intent(inout) :: st(nstate), acc_gpp, acc_tr, acc_rr, acc_fm
     real(wp), intent(out) :: dd(ndo)
-    real(wp) :: pools(npool), flux(nflux), phi_f, phi_o, lai, rel_s, rho_par
+    real(wp) :: pools(npool), flux(nflux), phi_f, phi_o, lai, rel_s, rho_par, theta_s
     phi_f = leaf_fall_factor(t, pp(ip_leaf_life), pp(ip_d_fall), pp(ip_cr_fall))
     phi_o = labile_release_factor(t, pp(ip_d_onset), pp(ip_cr_onset))
     pools = st(is_c_lab:is_c_som)
+    !$AD NOCHECKPOINT
     call dalec_day(pools, acc_gpp, acc_tr / 24._wp, acc_rr / 24._wp, phi_f, phi_o, &
                    pp(ip_theta_min), pp(ip_f_auto), pp(ip_f_fol), pp(ip_f_root), &
                    pp(ip_theta_wood), pp(ip_theta_root), pp(ip_theta_lit), pp(ip_theta_som), &
                    pp(ip_f_lab), flux)
     st(is_c_lab:is_c_som) = pools
     lai = pools(2) / pp(ip_lma)
-    rel_s = rel_water(st(is_w_surf), z_surf, sh)
+    theta_s = st(is_w_surf) / (z_surf * rho_w)
+    rel_s = rel_water(theta_s, sh)
     rho_par = 0.92_wp * (rho_soil_dry - (rho_soil_dry - rho_soil_wet) * rel_s) - 0.015_wp
     dd(id_c_lab:id_c_som) = pools
     dd(id_f_gpp:id_f_labrelease_factor) = flux

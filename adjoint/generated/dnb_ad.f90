@@ -183,7 +183,7 @@ MODULE DNB_RADIATION_AD
   IMPLICIT NONE
   PRIVATE 
   PUBLIC :: solar_hour, diffuse_fraction, canopy_par, fapar_white_sky
-  PUBLIC :: canopy_par_b, fapar_white_sky_b
+  PUBLIC :: canopy_par_fwd, canopy_par_bwd, fapar_white_sky_b
 ! diffuse extinction, spherical leaves (Goudriaan 1977)
   REAL(wp), PARAMETER :: kd_black=0.78_wp
 ! floor on cos(zenith) in the beam extinction
@@ -258,7 +258,7 @@ CONTAINS
     END IF
   END FUNCTION DIFFUSE_FRACTION
 
-!  Differentiation of canopy_par in reverse (adjoint) mode:
+!  Differentiation of canopy_par in reverse (adjoint) mode, forward sweep:
 !   gradient     of useful results: lai sigma_l fapar fsun abs_sha
 !                rho_soil abs_sun fc lai_sha lai_sun
 !   with respect to varying inputs: lai sigma_l rho_soil fc
@@ -270,7 +270,123 @@ CONTAINS
 !   lai (m2 m-2), fc, cosz, fdir (beam share of PAR), sigma_l (leaf scattering),
 !   rho_soil (soil PAR albedo) -> abs_sun(l), abs_sha(l) (absorbed, fraction of incoming),
 !   lai_sun(l), lai_sha(l) (m2 m-2), fapar (sum of absorbed), fsun (sunlit leaf fraction)
-  SUBROUTINE CANOPY_PAR_B(lai, lai_b, fc, fc_b, cosz, fdir, sigma_l, &
+  SUBROUTINE CANOPY_PAR_FWD(lai, fc, cosz, fdir, sigma_l, rho_soil, &
+&   abs_sun, abs_sha, lai_sun, lai_sha, fapar, fsun)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil
+    REAL(wp) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), &
+&   lai_sha(nlayer)
+    REAL(wp) :: fapar, fsun
+    REAL(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl&
+&   , l1, l2
+    REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
+    INTEGER :: l
+    INTRINSIC MAX
+    INTRINSIC SQRT
+    INTRINSIC EXP
+    INTRINSIC REAL
+    lc = lai/fc
+    IF (cosz .LT. cosz_min) THEN
+      cz = cosz_min
+    ELSE
+      cz = cosz
+    END IF
+    kb = 0.5_wp/cz
+    sq = SQRT(1._wp - sigma_l)
+    kbs = kb*sq
+    kds = kd_black*sq
+    rho_h = (1._wp-sq)/(1._wp+sq)
+    rho_cb = 1._wp - EXP(-(2._wp*rho_h*kb/(1._wp+kb)))
+    rho_cd = 1._wp - EXP(-(2._wp*rho_h*kd_black/(1._wp+kd_black)))
+    ib = fdir
+    id = 1._wp - fdir
+    down_soil = ib*(1._wp-rho_cb)*EXP(-(kbs*lc)) + id*(1._wp-rho_cd)*EXP&
+&     (-(kds*lc))
+    up_soil = rho_soil*down_soil
+    dl = lc/REAL(nlayer, wp)
+    fapar = 0._wp
+    fsun = 0._wp
+    DO l=1,nlayer
+      CALL PUSHREAL8(l1)
+      l1 = dl*REAL(l-1, wp)
+      CALL PUSHREAL8(l2)
+      l2 = dl*REAL(l, wp)
+      CALL PUSHREAL8(a_d)
+      a_d = id*(1._wp-rho_cd)*(EXP(-(kds*l1))-EXP(-(kds*l2)))
+      CALL PUSHREAL8(a_bt)
+      a_bt = ib*(1._wp-rho_cb)*(EXP(-(kbs*l1))-EXP(-(kbs*l2)))
+      CALL PUSHREAL8(a_bd)
+      a_bd = ib*(1._wp-sigma_l)*(EXP(-(kb*l1))-EXP(-(kb*l2)))
+      CALL PUSHREAL8(a_up)
+      a_up = up_soil*(EXP(-(kds*(lc-l2)))-EXP(-(kds*(lc-l1))))
+      CALL PUSHREAL8(ls)
+      ls = (EXP(-(kb*l1))-EXP(-(kb*l2)))/kb
+! diffuse, scattered-beam and soil-reflected light per unit leaf area of the layer
+      q = (a_d+(a_bt-a_bd)+a_up)/dl
+      lai_sun(l) = fc*ls
+      lai_sha(l) = fc*(dl-ls)
+      abs_sun(l) = fc*(a_bd+q*ls)
+      abs_sha(l) = fc*q*(dl-ls)
+      fapar = fapar + abs_sun(l) + abs_sha(l)
+      fsun = fsun + lai_sun(l)
+    END DO
+    IF (lai .GT. 0._wp) THEN
+      CALL PUSHREAL8(fsun)
+      fsun = fsun/lai
+      CALL PUSHREAL8(l2)
+      CALL PUSHREAL8(l1)
+      CALL PUSHREAL8(kbs)
+      CALL PUSHREAL8(sq)
+      CALL PUSHREAL8(a_bt)
+      CALL PUSHREAL8(rho_cd)
+      CALL PUSHREAL8(rho_cb)
+      CALL PUSHREAL8(ls)
+      CALL PUSHREAL8(a_d)
+      CALL PUSHREAL8(a_up)
+      CALL PUSHREAL8(a_bd)
+      CALL PUSHREAL8(id)
+      CALL PUSHREAL8(ib)
+      CALL PUSHREAL8(kds)
+      CALL PUSHREAL8(down_soil)
+      CALL PUSHREAL8(kb)
+      CALL PUSHREAL8(dl)
+      CALL PUSHCONTROL1B(0)
+    ELSE
+      fsun = 0._wp
+      CALL PUSHREAL8(l2)
+      CALL PUSHREAL8(l1)
+      CALL PUSHREAL8(kbs)
+      CALL PUSHREAL8(sq)
+      CALL PUSHREAL8(a_bt)
+      CALL PUSHREAL8(rho_cd)
+      CALL PUSHREAL8(rho_cb)
+      CALL PUSHREAL8(ls)
+      CALL PUSHREAL8(a_d)
+      CALL PUSHREAL8(a_up)
+      CALL PUSHREAL8(a_bd)
+      CALL PUSHREAL8(id)
+      CALL PUSHREAL8(ib)
+      CALL PUSHREAL8(kds)
+      CALL PUSHREAL8(down_soil)
+      CALL PUSHREAL8(kb)
+      CALL PUSHREAL8(dl)
+      CALL PUSHCONTROL1B(1)
+    END IF
+  END SUBROUTINE CANOPY_PAR_FWD
+
+!  Differentiation of canopy_par in reverse (adjoint) mode, backward sweep:
+!   gradient     of useful results: lai sigma_l fapar fsun abs_sha
+!                rho_soil abs_sun fc lai_sha lai_sun
+!   with respect to varying inputs: lai sigma_l rho_soil fc
+! PAR absorbed by sunlit and shaded leaves of nlayer canopy layers of equal LAI, for unit
+! incoming PAR above the canopy. Beam and diffuse light with scattering after Goudriaan &
+! van Laar (1994) and de Pury & Farquhar (1997); one reflection at the soil, re-absorbed as
+! diffuse light on the way up. The canopy covers fraction fc of the tile with leaf area
+! lai/fc inside its cover (BETHY FAPARL). All outputs per unit tile area.
+!   lai (m2 m-2), fc, cosz, fdir (beam share of PAR), sigma_l (leaf scattering),
+!   rho_soil (soil PAR albedo) -> abs_sun(l), abs_sha(l) (absorbed, fraction of incoming),
+!   lai_sun(l), lai_sha(l) (m2 m-2), fapar (sum of absorbed), fsun (sunlit leaf fraction)
+  SUBROUTINE CANOPY_PAR_BWD(lai, lai_b, fc, fc_b, cosz, fdir, sigma_l, &
 &   sigma_l_b, rho_soil, rho_soil_b, abs_sun, abs_sun_b, abs_sha, &
 &   abs_sha_b, lai_sun, lai_sun_b, lai_sha, lai_sha_b, fapar, fapar_b, &
 &   fsun, fsun_b)
@@ -298,51 +414,51 @@ CONTAINS
     REAL(wp) :: temp_b
     REAL(wp) :: temp_b0
     REAL(wp) :: temp_b1
-    lc = lai/fc
-    IF (cosz .LT. cosz_min) THEN
-      cz = cosz_min
-    ELSE
-      cz = cosz
-    END IF
-    kb = 0.5_wp/cz
-    sq = SQRT(1._wp - sigma_l)
-    kbs = kb*sq
-    kds = kd_black*sq
-    rho_h = (1._wp-sq)/(1._wp+sq)
-    rho_cb = 1._wp - EXP(-(2._wp*rho_h*kb/(1._wp+kb)))
-    rho_cd = 1._wp - EXP(-(2._wp*rho_h*kd_black/(1._wp+kd_black)))
-    ib = fdir
-    id = 1._wp - fdir
-    down_soil = ib*(1._wp-rho_cb)*EXP(-(kbs*lc)) + id*(1._wp-rho_cd)*EXP&
-&     (-(kds*lc))
-    up_soil = rho_soil*down_soil
-    dl = lc/REAL(nlayer, wp)
-    fsun = 0._wp
-    DO l=1,nlayer
-      CALL PUSHREAL8(l1)
-      l1 = dl*REAL(l-1, wp)
-      CALL PUSHREAL8(l2)
-      l2 = dl*REAL(l, wp)
-      CALL PUSHREAL8(a_d)
-      a_d = id*(1._wp-rho_cd)*(EXP(-(kds*l1))-EXP(-(kds*l2)))
-      CALL PUSHREAL8(a_bt)
-      a_bt = ib*(1._wp-rho_cb)*(EXP(-(kbs*l1))-EXP(-(kbs*l2)))
-      CALL PUSHREAL8(a_bd)
-      a_bd = ib*(1._wp-sigma_l)*(EXP(-(kb*l1))-EXP(-(kb*l2)))
-      CALL PUSHREAL8(a_up)
-      a_up = up_soil*(EXP(-(kds*(lc-l2)))-EXP(-(kds*(lc-l1))))
-      CALL PUSHREAL8(ls)
-      ls = (EXP(-(kb*l1))-EXP(-(kb*l2)))/kb
-! diffuse, scattered-beam and soil-reflected light per unit leaf area of the layer
-      lai_sun(l) = fc*ls
-      fsun = fsun + lai_sun(l)
-    END DO
-    IF (lai .GT. 0._wp) THEN
+    INTEGER :: branch
+    CALL POPCONTROL1B(branch)
+    IF (branch .EQ. 0) THEN
+      CALL POPREAL8(dl)
+      CALL POPREAL8(kb)
+      CALL POPREAL8(down_soil)
+      CALL POPREAL8(kds)
+      CALL POPREAL8(ib)
+      CALL POPREAL8(id)
+      CALL POPREAL8(a_bd)
+      CALL POPREAL8(a_up)
+      CALL POPREAL8(a_d)
+      CALL POPREAL8(ls)
+      CALL POPREAL8(rho_cb)
+      CALL POPREAL8(rho_cd)
+      CALL POPREAL8(a_bt)
+      CALL POPREAL8(sq)
+      CALL POPREAL8(kbs)
+      CALL POPREAL8(l1)
+      CALL POPREAL8(l2)
+      CALL POPREAL8(fsun)
       lai_b = lai_b - fsun*fsun_b/lai**2
       fsun_b = fsun_b/lai
     ELSE
+      CALL POPREAL8(dl)
+      CALL POPREAL8(kb)
+      CALL POPREAL8(down_soil)
+      CALL POPREAL8(kds)
+      CALL POPREAL8(ib)
+      CALL POPREAL8(id)
+      CALL POPREAL8(a_bd)
+      CALL POPREAL8(a_up)
+      CALL POPREAL8(a_d)
+      CALL POPREAL8(ls)
+      CALL POPREAL8(rho_cb)
+      CALL POPREAL8(rho_cd)
+      CALL POPREAL8(a_bt)
+      CALL POPREAL8(sq)
+      CALL POPREAL8(kbs)
+      CALL POPREAL8(l1)
+      CALL POPREAL8(l2)
       fsun_b = 0.0_8
     END IF
+    lc = lai/fc
+    up_soil = rho_soil*down_soil
     dl_b = 0.0_8
     kds_b = 0.0_8
     lc_b = 0.0_8
@@ -416,6 +532,7 @@ CONTAINS
     rho_cd_b = rho_cd_b - EXP(-(kds*lc))*id*down_soil_b
     kds_b = kds_b - lc*temp_b0
     kbs_b = kbs_b - lc*temp_b
+    rho_h = (1._wp-sq)/(1._wp+sq)
     rho_h_b = kd_black*2._wp*EXP(-(kd_black*2._wp*(rho_h/(kd_black+1._wp&
 &     ))))*rho_cd_b/(kd_black+1._wp) + kb*2._wp*EXP(-(kb*2._wp*(rho_h/(&
 &     kb+1._wp))))*rho_cb_b/(kb+1._wp)
@@ -426,7 +543,7 @@ CONTAINS
 &       *SQRT(1._wp-sigma_l))
     lai_b = lai_b + lc_b/fc
     fc_b = fc_b - lai*lc_b/fc**2
-  END SUBROUTINE CANOPY_PAR_B
+  END SUBROUTINE CANOPY_PAR_BWD
 
 ! PAR absorbed by sunlit and shaded leaves of nlayer canopy layers of equal LAI, for unit
 ! incoming PAR above the canopy. Beam and diffuse light with scattering after Goudriaan &
@@ -571,8 +688,8 @@ MODULE DNB_PHOTOSYNTHESIS_AD
   PRIVATE 
   PUBLIC :: leaf_rates, photo_fixed_ci, photo_given_gs, &
 & fluorescence_yield
-  PUBLIC :: leaf_rates_b, photo_fixed_ci_b, photo_given_gs_b, &
-& fluorescence_yield_b
+  PUBLIC :: leaf_rates_b, photo_fixed_ci_fwd, photo_fixed_ci_bwd, &
+& photo_given_gs_b, fluorescence_yield_b
 ! K
   REAL(wp), PARAMETER :: t25=298.15_wp
 ! co-limitation curvature (BETHY)
@@ -781,7 +898,7 @@ CONTAINS
     j = alpha*i_abs*jmax/SQRT(jmax*jmax+(alpha*i_abs)**2+1.e-30_wp)
   END FUNCTION ELECTRON_TRANSPORT
 
-!  Differentiation of photo_fixed_ci in reverse (adjoint) mode:
+!  Differentiation of photo_fixed_ci in reverse (adjoint) mode, forward sweep:
 !   gradient     of useful results: nscl gs kc_eff alpha i_abs
 !                jmax gstar rd_l rd vcmax k4 fci
 !   with respect to varying inputs: nscl kc_eff alpha i_abs jmax
@@ -790,7 +907,61 @@ CONTAINS
 ! supports it, gs = 1.6 (A - Rd) R T / (p (Ca - Ci)) (m s-1, water vapour), smoothly
 ! floored at gs_min. nscl scales Vcmax, Jmax and Rd. f_dark: light inhibition of Rd.
 ! Outputs also the light-limited and the potential electron transport (for fluorescence).
-  SUBROUTINE PHOTO_FIXED_CI_B(c4, i_abs, i_abs_b, ca, fci, fci_b, tc, &
+  SUBROUTINE PHOTO_FIXED_CI_FWD(c4, i_abs, ca, fci, tc, pres, nscl, &
+&   alpha, vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, a_gross, rd_l, gs)
+    IMPLICIT NONE
+    INTEGER, INTENT(IN) :: c4
+    REAL(wp), INTENT(IN) :: i_abs, ca, fci, tc, pres, nscl, alpha, vcmax&
+&   , jmax, rd
+    REAL(wp), INTENT(IN) :: kc_eff, gstar, k4, f_hot
+    REAL(wp) :: a_gross, rd_l, gs
+    REAL(wp) :: ci, j, je, jc, vm, ji, an, tk
+    INTRINSIC LOG
+    INTRINSIC EXP
+    REAL(wp) :: arg1
+    REAL(wp) :: result1
+    tk = tc + tfreeze
+    ci = fci*ca
+    vm = vcmax*nscl
+    IF (c4 .EQ. 1) THEN
+      ji = alpha*i_abs
+      je = SMIN_POS(vm, ji, theta_c4)
+      jc = k4*nscl*ci
+      CALL PUSHCONTROL1B(0)
+    ELSE
+      arg1 = jmax*nscl
+      j = ELECTRON_TRANSPORT(alpha, i_abs, arg1)
+      je = j*(ci-gstar)/(4._wp*(ci+2._wp*gstar))
+      jc = vm*(ci-gstar)/(ci+kc_eff)
+      CALL PUSHCONTROL1B(1)
+    END IF
+    result1 = SMIN_POS(je, jc, eta_colim)
+    a_gross = result1*f_hot
+    rd_l = rd*nscl*(0.5_wp+EXP(-LOG(2._wp)-i_abs*1.e6_wp/10._wp))
+    an = a_gross - rd_l
+    CALL PUSHREAL8(gs)
+    gs = 1.6_wp*an*rgas*tk/(pres*(ca-ci))
+    arg1 = gs - gs_min
+    result1 = SOFTPLUS(arg1, 1.e-5_wp)
+    gs = gs_min + result1
+    CALL PUSHREAL8(je)
+    CALL PUSHREAL8(jc)
+    CALL PUSHREAL8(ci)
+    CALL PUSHREAL8(vm)
+    CALL PUSHREAL8(an)
+    CALL PUSHREAL8(j)
+  END SUBROUTINE PHOTO_FIXED_CI_FWD
+
+!  Differentiation of photo_fixed_ci in reverse (adjoint) mode, backward sweep:
+!   gradient     of useful results: nscl gs kc_eff alpha i_abs
+!                jmax gstar rd_l rd vcmax k4 fci
+!   with respect to varying inputs: nscl kc_eff alpha i_abs jmax
+!                gstar rd vcmax k4 fci
+! Pass 1: gross assimilation at fixed Ci = fci * Ca and the stomatal conductance that
+! supports it, gs = 1.6 (A - Rd) R T / (p (Ca - Ci)) (m s-1, water vapour), smoothly
+! floored at gs_min. nscl scales Vcmax, Jmax and Rd. f_dark: light inhibition of Rd.
+! Outputs also the light-limited and the potential electron transport (for fluorescence).
+  SUBROUTINE PHOTO_FIXED_CI_BWD(c4, i_abs, i_abs_b, ca, fci, fci_b, tc, &
 &   pres, nscl, nscl_b, alpha, alpha_b, vcmax, vcmax_b, jmax, jmax_b, rd&
 &   , rd_b, kc_eff, kc_eff_b, gstar, gstar_b, k4, k4_b, f_hot, a_gross, &
 &   rd_l, rd_l_b, gs, gs_b)
@@ -817,29 +988,16 @@ CONTAINS
     REAL(wp) :: temp_b0
     INTEGER :: branch
     REAL(wp) :: a_gross_b
+    CALL POPREAL8(j)
+    CALL POPREAL8(an)
+    CALL POPREAL8(vm)
+    CALL POPREAL8(ci)
+    CALL POPREAL8(jc)
+    CALL POPREAL8(je)
+    result1_b = gs_b
     tk = tc + tfreeze
-    ci = fci*ca
-    vm = vcmax*nscl
-    IF (c4 .EQ. 1) THEN
-      ji = alpha*i_abs
-      je = SMIN_POS(vm, ji, theta_c4)
-      jc = k4*nscl*ci
-      CALL PUSHCONTROL1B(0)
-    ELSE
-      arg1 = jmax*nscl
-      j = ELECTRON_TRANSPORT(alpha, i_abs, arg1)
-      je = j*(ci-gstar)/(4._wp*(ci+2._wp*gstar))
-      jc = vm*(ci-gstar)/(ci+kc_eff)
-      CALL PUSHCONTROL1B(1)
-    END IF
-    result1 = SMIN_POS(je, jc, eta_colim)
-    a_gross = result1*f_hot
-    rd_l = rd*nscl*(0.5_wp+EXP(-LOG(2._wp)-i_abs*1.e6_wp/10._wp))
-    an = a_gross - rd_l
-    CALL PUSHREAL8(gs)
     gs = 1.6_wp*an*rgas*tk/(pres*(ca-ci))
     arg1 = gs - gs_min
-    result1_b = gs_b
     CALL SOFTPLUS_B(arg1, arg1_b, 1.e-5_wp, result1_b)
     gs_b = arg1_b
     CALL POPREAL8(gs)
@@ -862,6 +1020,8 @@ CONTAINS
       k4_b = k4_b + nscl*ci*jc_b
       nscl_b = nscl_b + k4*ci*jc_b
       ci_b = ci_b + k4*nscl*jc_b
+      vm = vcmax*nscl
+      ji = alpha*i_abs
       vm_b = 0.0_8
       ji_b = 0.0_8
       CALL SMIN_POS_B(vm, vm_b, ji, ji_b, theta_c4, je_b)
@@ -889,7 +1049,7 @@ CONTAINS
     vcmax_b = vcmax_b + nscl*vm_b
     nscl_b = nscl_b + vcmax*vm_b
     fci_b = fci_b + ca*ci_b
-  END SUBROUTINE PHOTO_FIXED_CI_B
+  END SUBROUTINE PHOTO_FIXED_CI_BWD
 
 ! Pass 1: gross assimilation at fixed Ci = fci * Ca and the stomatal conductance that
 ! supports it, gs = 1.6 (A - Rd) R T / (p (Ca - Ci)) (m s-1, water vapour), smoothly
@@ -1237,8 +1397,8 @@ MODULE DNB_ENERGY_AD
   PRIVATE 
   PUBLIC :: air_properties, aero_conductance, net_radiation, &
 & potential_rates, transpiration, canopy_temperature
-  PUBLIC :: aero_conductance_b, net_radiation_b, potential_rates_b, &
-& transpiration_b, canopy_temperature_b
+  PUBLIC :: aero_conductance_b, net_radiation_fwd, net_radiation_bwd, &
+& potential_rates_b, transpiration_b, canopy_temperature_b
 ! m above the canopy, reference height (BETHY)
   REAL(wp), PARAMETER :: h_ref=2._wp
 ! roughness length / vegetation height
@@ -1315,14 +1475,38 @@ CONTAINS
     ga = von_karman**2*u/LOG(h_ref/(z0_frac*height)+a_z0)**2
   END FUNCTION AERO_CONDUCTANCE
 
-!  Differentiation of net_radiation in reverse (adjoint) mode:
+!  Differentiation of net_radiation in reverse (adjoint) mode, forward sweep:
 !   gradient     of useful results: lai fapar rn_can rn_soil fc
 !   with respect to varying inputs: lai rho_ground fapar fc
 ! Net radiation of canopy and soil (W m-2). Short-wave absorptivities after Knorr (1997):
 ! canopy a_V = (1 - rho_V0 - a_s0) FAPAR, ground a_S = 1 - rho_g - (1 - rho_g - a_s0) FAPAR;
 ! long-wave net from downwelling LW and the surface emission at air temperature, split by
 ! the canopy long-wave transmissivity t_LV = (1 - fc) + fc exp(-0.5 LAI/fc).
-  SUBROUTINE NET_RADIATION_B(sw, lw, tk, fapar, fapar_b, rho_ground, &
+  SUBROUTINE NET_RADIATION_FWD(sw, lw, tk, fapar, rho_ground, lai, fc, &
+&   rn_can, rn_soil, rlus, tlv)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: sw, lw, tk, fapar, rho_ground, lai, fc
+    REAL(wp) :: rn_can, rn_soil, rlus, tlv
+    REAL(wp) :: a_v, a_s, rln
+    INTRINSIC EXP
+    a_v = (1._wp-rho_veg-a_soil0)*fapar
+    a_s = 1._wp - rho_ground - (1._wp-rho_ground-a_soil0)*fapar
+    rlus = emis_surf*sigma_sb*tk**4 + (1._wp-emis_surf)*lw
+    rln = lw - rlus
+    tlv = 1._wp - fc + fc*EXP(-(0.5_wp*lai/fc))
+    rn_can = (1._wp-tlv)*rln + a_v*sw
+    rn_soil = tlv*rln + a_s*sw
+    CALL PUSHREAL8(rln)
+  END SUBROUTINE NET_RADIATION_FWD
+
+!  Differentiation of net_radiation in reverse (adjoint) mode, backward sweep:
+!   gradient     of useful results: lai fapar rn_can rn_soil fc
+!   with respect to varying inputs: lai rho_ground fapar fc
+! Net radiation of canopy and soil (W m-2). Short-wave absorptivities after Knorr (1997):
+! canopy a_V = (1 - rho_V0 - a_s0) FAPAR, ground a_S = 1 - rho_g - (1 - rho_g - a_s0) FAPAR;
+! long-wave net from downwelling LW and the surface emission at air temperature, split by
+! the canopy long-wave transmissivity t_LV = (1 - fc) + fc exp(-0.5 LAI/fc).
+  SUBROUTINE NET_RADIATION_BWD(sw, lw, tk, fapar, fapar_b, rho_ground, &
 &   rho_ground_b, lai, lai_b, fc, fc_b, rn_can, rn_can_b, rn_soil, &
 &   rn_soil_b, rlus, tlv)
     IMPLICIT NONE
@@ -1336,8 +1520,7 @@ CONTAINS
     REAL(wp) :: temp
     REAL(wp) :: temp_b
     REAL(wp) :: tlv_b
-    rlus = emis_surf*sigma_sb*tk**4 + (1._wp-emis_surf)*lw
-    rln = lw - rlus
+    CALL POPREAL8(rln)
     tlv_b = rln*rn_soil_b - rln*rn_can_b
     a_s_b = sw*rn_soil_b
     a_v_b = sw*rn_can_b
@@ -1348,7 +1531,7 @@ CONTAINS
     rho_ground_b = (fapar-1.0)*a_s_b
     fapar_b = fapar_b + (1._wp-a_soil0-rho_veg)*a_v_b - (1._wp-&
 &     rho_ground-a_soil0)*a_s_b
-  END SUBROUTINE NET_RADIATION_B
+  END SUBROUTINE NET_RADIATION_BWD
 
 ! Net radiation of canopy and soil (W m-2). Short-wave absorptivities after Knorr (1997):
 ! canopy a_V = (1 - rho_V0 - a_s0) FAPAR, ground a_S = 1 - rho_g - (1 - rho_g - a_s0) FAPAR;
@@ -1578,21 +1761,19 @@ CONTAINS
   END SUBROUTINE SOIL_HYDRAULICS
 
 !  Differentiation of rel_water in reverse (adjoint) mode:
-!   gradient     of useful results: r w dz
-!   with respect to varying inputs: w dz
+!   gradient     of useful results: r
+!   with respect to varying inputs: theta
 ! Relative plant-available water (0 at wilting point, 1 at field capacity), smoothly
-! bounded to [0, 1]. w (mm) in a layer of depth dz (m).
-  SUBROUTINE REL_WATER_B(w, w_b, dz, dz_b, sh, r_b)
+! bounded to [0, 1], of a layer with volumetric water content theta (m3 m-3).
+  SUBROUTINE REL_WATER_B(theta, theta_b, sh, r_b)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: w, dz, sh(nsh)
-    REAL(wp) :: w_b, dz_b
-    REAL(wp) :: r, theta
-    REAL(wp) :: r_b, theta_b
+    REAL(wp), INTENT(IN) :: theta, sh(nsh)
+    REAL(wp) :: theta_b
+    REAL(wp) :: r
+    REAL(wp) :: r_b
     REAL(wp) :: result1
     REAL(wp) :: result1_b
-    REAL(wp) :: temp_b
     REAL(wp) :: dummydiff_b
-    theta = w/(rho_w*dz)
     r = (theta-sh(ish_theta_wp))/(sh(ish_theta_fc)-sh(ish_theta_wp))
     result1 = SMAX0(r, 0.02_wp)
     result1_b = 0.0_8
@@ -1601,19 +1782,15 @@ CONTAINS
     r_b = 0.0_8
     CALL SMAX0_B(r, r_b, 0.02_wp, result1_b)
     theta_b = r_b/(sh(ish_theta_fc)-sh(ish_theta_wp))
-    temp_b = theta_b/(rho_w*dz)
-    w_b = w_b + temp_b
-    dz_b = dz_b - w*temp_b/dz
   END SUBROUTINE REL_WATER_B
 
 ! Relative plant-available water (0 at wilting point, 1 at field capacity), smoothly
-! bounded to [0, 1]. w (mm) in a layer of depth dz (m).
-  FUNCTION REL_WATER(w, dz, sh) RESULT (R)
+! bounded to [0, 1], of a layer with volumetric water content theta (m3 m-3).
+  FUNCTION REL_WATER(theta, sh) RESULT (R)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: w, dz, sh(nsh)
-    REAL(wp) :: r, theta
+    REAL(wp), INTENT(IN) :: theta, sh(nsh)
+    REAL(wp) :: r
     REAL(wp) :: result1
-    theta = w/(rho_w*dz)
     r = (theta-sh(ish_theta_wp))/(sh(ish_theta_fc)-sh(ish_theta_wp))
     result1 = SMAX0(r, 0.02_wp)
     r = SMIN_POS(result1, 1._wp, 0.999_wp)
@@ -3153,28 +3330,20 @@ MODULE DNB_MODEL_AD
   USE DNB_CONSTANTS, ONLY : pi, tfreeze, par_frac, e_par, mol_c, dt_hour&
 & , z_surf, nlayer, rho_w
   USE DNB_PARAMS
-  USE DNB_SMOOTH_AD, ONLY : smin_pos, smin_pos_b, sstep, sstep_b
-  USE DNB_RADIATION_AD, ONLY : solar_hour, diffuse_fraction, canopy_par,&
-& canopy_par_b, fapar_white_sky, fapar_white_sky_b
-  USE DNB_PHOTOSYNTHESIS_AD, ONLY : leaf_rates, leaf_rates_b, &
-& photo_fixed_ci, photo_fixed_ci_b, photo_given_gs, photo_given_gs_b, &
-& fluorescence_yield, fluorescence_yield_b
-  USE DNB_ENERGY_AD, ONLY : air_properties, aero_conductance, &
-& aero_conductance_b, net_radiation, net_radiation_b, potential_rates, &
-& potential_rates_b, transpiration, transpiration_b, canopy_temperature,&
-& canopy_temperature_b
-  USE DNB_HYDROLOGY_AD, ONLY : soil_hydraulics, rel_water, rel_water_b, &
-& interception, interception_b, snow_step, snow_step_b, soil_water_step,&
-& soil_water_step_b, soil_temperature_step, soil_temperature_step_b, nsh&
-& , ish_theta_fc, ish_theta_wp
-  USE DNB_PHENOLOGY_AD, ONLY : leaf_fall_factor, leaf_fall_factor_b, &
-& labile_release_factor, labile_release_factor_b
-  USE DNB_CARBON_AD, ONLY : dalec_day, dalec_day_b, npool, nflux
+! the process modules are used whole: with "only" lists Tapenade's adjoint would import
+! names (foo_b) that its split-mode code (foo_fwd / foo_bwd) does not define
+  USE DNB_SMOOTH_AD
+  USE DNB_RADIATION_AD
+  USE DNB_PHOTOSYNTHESIS_AD
+  USE DNB_ENERGY_AD
+  USE DNB_HYDROLOGY_AD
+  USE DNB_PHENOLOGY_AD
+  USE DNB_CARBON_AD
   USE DNB_OBS_AD, ONLY : apply_obs, apply_obs_b
   IMPLICIT NONE
   PRIVATE 
   PUBLIC :: simulate, simulate_obs, init_state
-  PUBLIC :: simulate_b, simulate_obs_b, init_state_b
+  PUBLIC :: simulate_fwd, simulate_bwd, simulate_obs_b, init_state_b
 ! m s-1, minimum stomatal conductance (BETHY)
   REAL(wp), PARAMETER :: gs_night=4.e-5_wp
 ! soil SW albedo
@@ -3183,7 +3352,7 @@ MODULE DNB_MODEL_AD
   REAL(wp), PARAMETER :: e_photon_743=1.61005e5_wp
 
 CONTAINS
-!  Differentiation of simulate in reverse (adjoint) mode:
+!  Differentiation of simulate in reverse (adjoint) mode, forward sweep:
 !   gradient     of useful results: pglob hout
 !   with respect to varying inputs: ppft pglob
 ! Run nt hourly steps for ntile tiles of one cell.
@@ -3195,9 +3364,114 @@ CONTAINS
 ! 00 UTC of the first year. met(nt, nmet): forcing (dnb_params im_*), lat/lon in degrees,
 ! sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
 ! Outputs hout(nt, nho, ntile), dout(nd, ndo, ntile); state(nstate, ntile) in/out.
-  SUBROUTINE SIMULATE_B(nt, nd, ntile, nspin, init, doy, hour, tday, met&
-&   , lat, lon, sand, clay, pft, ppft, ppft_b, pglob, pglob_b, state, &
-&   state_b, hout, hout_b, dout)
+  SUBROUTINE SIMULATE_FWD(nt, nd, ntile, nspin, init, doy, hour, tday, &
+&   met, lat, lon, sand, clay, pft, ppft, pglob, state, hout, dout)
+    IMPLICIT NONE
+    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, init
+    INTEGER, INTENT(IN) :: doy(nt), pft(ntile)
+    REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
+&   , sand, clay
+    REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp)
+    REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
+    REAL(wp) :: hout(nt, nho, ntile), dout(nd, ndo, ntile)
+    REAL(wp) :: cosz(nt), s0(nt), sh(nsh), ho(nho), dd(ndo)
+    REAL(wp) :: acc_gpp, acc_tr, acc_rr, acc_fm
+    INTEGER :: it, k, idx, c4, itile
+    INTRINSIC MOD
+    REAL(wp) :: arg1
+    DO it=1,nt
+      CALL SOLAR_HOUR(doy(it), hour(it), lat, lon, cosz(it), s0(it))
+    END DO
+    CALL SOIL_HYDRAULICS(sand, clay, sh)
+    DO itile=1,ntile
+      CALL PUSHINTEGER4(c4)
+      c4 = 0
+      IF (pft(itile) .EQ. 10) c4 = 1
+      IF (init .EQ. 1) THEN
+        CALL INIT_STATE(ppft(:, itile), pglob, sh, met(1, im_tsl_deep), &
+&                 state(:, itile))
+        acc_gpp = 0._wp
+        acc_tr = 0._wp
+        acc_rr = 0._wp
+        acc_fm = 0._wp
+        DO k=1,nspin
+          CALL PUSHINTEGER4(idx)
+          idx = MOD(k - 1, nt) + 1
+          CALL TILE_HOUR_FWD(met(idx, :), cosz(idx), s0(idx), ppft(:, &
+&                      itile), pglob, sh, c4, state(:, itile), ho, &
+&                      acc_gpp, acc_tr, acc_rr, acc_fm)
+          IF (MOD(k, 24) .EQ. 0) THEN
+            arg1 = tday(idx) - 0.5_wp
+            CALL PUSHREAL8(acc_rr)
+            CALL PUSHREAL8(acc_tr)
+            CALL PUSHREAL8(acc_gpp)
+            CALL PUSHREAL8ARRAY(state(:, itile), 15)
+            CALL TILE_DAY(arg1, ppft(:, itile), pglob, sh, state(:, &
+&                   itile), acc_gpp, acc_tr, acc_rr, acc_fm, dd)
+            CALL PUSHCONTROL1B(1)
+          ELSE
+            CALL PUSHCONTROL1B(0)
+          END IF
+        END DO
+        CALL PUSHREAL8(state(is_c_lab, itile))
+        state(is_c_lab, itile) = ppft(ip_c_lab0, itile)
+        CALL PUSHREAL8(state(is_c_fol, itile))
+        state(is_c_fol, itile) = ppft(ip_c_fol0, itile)
+        CALL PUSHREAL8(state(is_c_root, itile))
+        state(is_c_root, itile) = ppft(ip_c_root0, itile)
+        CALL PUSHREAL8(state(is_c_wood, itile))
+        state(is_c_wood, itile) = ppft(ip_c_wood0, itile)
+        CALL PUSHREAL8(state(is_c_lit, itile))
+        state(is_c_lit, itile) = ppft(ip_c_lit0, itile)
+        CALL PUSHREAL8(state(is_c_som, itile))
+        state(is_c_som, itile) = ppft(ip_c_som0, itile)
+        CALL PUSHCONTROL1B(0)
+      ELSE
+        CALL PUSHCONTROL1B(1)
+      END IF
+      acc_gpp = 0._wp
+      acc_tr = 0._wp
+      acc_rr = 0._wp
+      acc_fm = 0._wp
+      DO it=1,nt
+        CALL TILE_HOUR_FWD(met(it, :), cosz(it), s0(it), ppft(:, itile)&
+&                    , pglob, sh, c4, state(:, itile), ho, acc_gpp, &
+&                    acc_tr, acc_rr, acc_fm)
+        hout(it, :, itile) = ho
+        IF (MOD(it, 24) .EQ. 0) THEN
+          arg1 = tday(it) - 0.5_wp
+          CALL PUSHREAL8(acc_rr)
+          CALL PUSHREAL8(acc_tr)
+          CALL PUSHREAL8(acc_gpp)
+          CALL PUSHREAL8ARRAY(state(:, itile), 15)
+          CALL TILE_DAY(arg1, ppft(:, itile), pglob, sh, state(:, itile)&
+&                 , acc_gpp, acc_tr, acc_rr, acc_fm, dd)
+          CALL PUSHCONTROL1B(1)
+        ELSE
+          CALL PUSHCONTROL1B(0)
+        END IF
+      END DO
+    END DO
+    CALL PUSHREAL8ARRAY(sh, nsh)
+    CALL PUSHINTEGER4(idx)
+    CALL PUSHINTEGER4(c4)
+  END SUBROUTINE SIMULATE_FWD
+
+!  Differentiation of simulate in reverse (adjoint) mode, backward sweep:
+!   gradient     of useful results: pglob hout
+!   with respect to varying inputs: ppft pglob
+! Run nt hourly steps for ntile tiles of one cell.
+! init = 1: set the state from the parameters, run nspin spin-up hours cycling the forcing,
+! then reset the carbon pools to their initial values (water, snow and temperature keep the
+! spun-up state). init = 0: continue from state. nt must be a multiple of 24 and the first
+! step must start at 00 UTC so that days are whole.
+! Time: doy(nt) day of year, hour(nt) UTC hour at step start, tday(nt) days since 1 January
+! 00 UTC of the first year. met(nt, nmet): forcing (dnb_params im_*), lat/lon in degrees,
+! sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
+! Outputs hout(nt, nho, ntile), dout(nd, ndo, ntile); state(nstate, ntile) in/out.
+  SUBROUTINE SIMULATE_BWD(nt, nd, ntile, nspin, init, doy, hour, tday, &
+&   met, lat, lon, sand, clay, pft, ppft, ppft_b, pglob, pglob_b, state&
+&   , state_b, hout, hout_b, dout)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, init
     INTEGER, INTENT(IN) :: doy(nt), pft(ntile)
@@ -3217,74 +3491,9 @@ CONTAINS
     INTRINSIC MOD
     REAL(wp) :: arg1
     INTEGER :: branch
-    DO it=1,nt
-      CALL SOLAR_HOUR(doy(it), hour(it), lat, lon, cosz(it), s0(it))
-    END DO
-    CALL SOIL_HYDRAULICS(sand, clay, sh)
-    DO itile=1,ntile
-      CALL PUSHINTEGER4(c4)
-      c4 = 0
-      IF (pft(itile) .EQ. 10) c4 = 1
-      IF (init .EQ. 1) THEN
-        CALL INIT_STATE(ppft(:, itile), pglob, sh, met(1, im_tsl_deep), &
-&                 state(:, itile))
-        acc_gpp = 0._wp
-        acc_tr = 0._wp
-        acc_rr = 0._wp
-        acc_fm = 0._wp
-        DO k=1,nspin
-          CALL PUSHINTEGER4(idx)
-          idx = MOD(k - 1, nt) + 1
-          CALL PUSHREAL8ARRAY(state(:, itile), 15)
-          CALL TILE_HOUR(met(idx, :), cosz(idx), s0(idx), ppft(:, itile)&
-&                  , pglob, sh, c4, state(:, itile), ho, acc_gpp, acc_tr&
-&                  , acc_rr, acc_fm)
-          IF (MOD(k, 24) .EQ. 0) THEN
-            arg1 = tday(idx) - 0.5_wp
-            CALL PUSHREAL8(acc_rr)
-            CALL PUSHREAL8(acc_tr)
-            CALL PUSHREAL8(acc_gpp)
-            CALL PUSHREAL8ARRAY(state(:, itile), 15)
-            CALL TILE_DAY(arg1, ppft(:, itile), pglob, sh, state(:, &
-&                   itile), acc_gpp, acc_tr, acc_rr, acc_fm, dd)
-            CALL PUSHCONTROL1B(1)
-          ELSE
-            CALL PUSHCONTROL1B(0)
-          END IF
-        END DO
-        state(is_c_lab, itile) = ppft(ip_c_lab0, itile)
-        state(is_c_fol, itile) = ppft(ip_c_fol0, itile)
-        state(is_c_root, itile) = ppft(ip_c_root0, itile)
-        state(is_c_wood, itile) = ppft(ip_c_wood0, itile)
-        state(is_c_lit, itile) = ppft(ip_c_lit0, itile)
-        state(is_c_som, itile) = ppft(ip_c_som0, itile)
-        CALL PUSHCONTROL1B(0)
-      ELSE
-        CALL PUSHCONTROL1B(1)
-      END IF
-      acc_gpp = 0._wp
-      acc_tr = 0._wp
-      acc_rr = 0._wp
-      acc_fm = 0._wp
-      DO it=1,nt
-        CALL PUSHREAL8ARRAY(state(:, itile), 15)
-        CALL TILE_HOUR(met(it, :), cosz(it), s0(it), ppft(:, itile), &
-&                pglob, sh, c4, state(:, itile), ho, acc_gpp, acc_tr, &
-&                acc_rr, acc_fm)
-        IF (MOD(it, 24) .EQ. 0) THEN
-          arg1 = tday(it) - 0.5_wp
-          CALL PUSHREAL8(acc_rr)
-          CALL PUSHREAL8(acc_tr)
-          CALL PUSHREAL8(acc_gpp)
-          CALL PUSHREAL8ARRAY(state(:, itile), 15)
-          CALL TILE_DAY(arg1, ppft(:, itile), pglob, sh, state(:, itile)&
-&                 , acc_gpp, acc_tr, acc_rr, acc_fm, dd)
-          CALL PUSHCONTROL1B(1)
-        ELSE
-          CALL PUSHCONTROL1B(0)
-        END IF
-      END DO
-    END DO
+    CALL POPINTEGER4(c4)
+    CALL POPINTEGER4(idx)
+    CALL POPREAL8ARRAY(sh, nsh)
     ppft_b = 0.0_8
     state_b = 0.0_8
     ho_b = 0.0_8
@@ -3307,30 +3516,35 @@ CONTAINS
         END IF
         ho_b = ho_b + hout_b(it, :, itile)
         hout_b(it, :, itile) = 0.0_8
-        CALL POPREAL8ARRAY(state(:, itile), 15)
-        CALL TILE_HOUR_B(met(it, :), cosz(it), s0(it), ppft(:, itile), &
-&                  ppft_b(:, itile), pglob, pglob_b, sh, c4, state(:, &
-&                  itile), state_b(:, itile), ho, ho_b, acc_gpp, &
-&                  acc_gpp_b, acc_tr, acc_tr_b, acc_rr, acc_rr_b, acc_fm&
-&                 )
+        CALL TILE_HOUR_BWD(met(it, :), cosz(it), s0(it), ppft(:, itile)&
+&                    , ppft_b(:, itile), pglob, pglob_b, sh, c4, state(:&
+&                    , itile), state_b(:, itile), ho, ho_b, acc_gpp, &
+&                    acc_gpp_b, acc_tr, acc_tr_b, acc_rr, acc_rr_b, &
+&                    acc_fm)
       END DO
       CALL POPCONTROL1B(branch)
       IF (branch .EQ. 0) THEN
+        CALL POPREAL8(state(is_c_som, itile))
         ppft_b(ip_c_som0, itile) = ppft_b(ip_c_som0, itile) + state_b(&
 &         is_c_som, itile)
         state_b(is_c_som, itile) = 0.0_8
+        CALL POPREAL8(state(is_c_lit, itile))
         ppft_b(ip_c_lit0, itile) = ppft_b(ip_c_lit0, itile) + state_b(&
 &         is_c_lit, itile)
         state_b(is_c_lit, itile) = 0.0_8
+        CALL POPREAL8(state(is_c_wood, itile))
         ppft_b(ip_c_wood0, itile) = ppft_b(ip_c_wood0, itile) + state_b(&
 &         is_c_wood, itile)
         state_b(is_c_wood, itile) = 0.0_8
+        CALL POPREAL8(state(is_c_root, itile))
         ppft_b(ip_c_root0, itile) = ppft_b(ip_c_root0, itile) + state_b(&
 &         is_c_root, itile)
         state_b(is_c_root, itile) = 0.0_8
+        CALL POPREAL8(state(is_c_fol, itile))
         ppft_b(ip_c_fol0, itile) = ppft_b(ip_c_fol0, itile) + state_b(&
 &         is_c_fol, itile)
         state_b(is_c_fol, itile) = 0.0_8
+        CALL POPREAL8(state(is_c_lab, itile))
         ppft_b(ip_c_lab0, itile) = ppft_b(ip_c_lab0, itile) + state_b(&
 &         is_c_lab, itile)
         state_b(is_c_lab, itile) = 0.0_8
@@ -3350,12 +3564,11 @@ CONTAINS
 &                     acc_gpp, acc_gpp_b, acc_tr, acc_tr_b, acc_rr, &
 &                     acc_rr_b, acc_fm, dd)
           END IF
-          CALL POPREAL8ARRAY(state(:, itile), 15)
-          CALL TILE_HOUR_B(met(idx, :), cosz(idx), s0(idx), ppft(:, &
-&                    itile), ppft_b(:, itile), pglob, pglob_b, sh, c4, &
-&                    state(:, itile), state_b(:, itile), ho, ho_b, &
-&                    acc_gpp, acc_gpp_b, acc_tr, acc_tr_b, acc_rr, &
-&                    acc_rr_b, acc_fm)
+          CALL TILE_HOUR_BWD(met(idx, :), cosz(idx), s0(idx), ppft(:, &
+&                      itile), ppft_b(:, itile), pglob, pglob_b, sh, c4&
+&                      , state(:, itile), state_b(:, itile), ho, ho_b, &
+&                      acc_gpp, acc_gpp_b, acc_tr, acc_tr_b, acc_rr, &
+&                      acc_rr_b, acc_fm)
           CALL POPINTEGER4(idx)
         END DO
         CALL INIT_STATE_B(ppft(:, itile), ppft_b(:, itile), pglob, &
@@ -3364,7 +3577,7 @@ CONTAINS
       END IF
       CALL POPINTEGER4(c4)
     END DO
-  END SUBROUTINE SIMULATE_B
+  END SUBROUTINE SIMULATE_BWD
 
 ! Run nt hourly steps for ntile tiles of one cell.
 ! init = 1: set the state from the parameters, run nspin spin-up hours cycling the forcing,
@@ -3465,15 +3678,14 @@ CONTAINS
     REAL(wp), INTENT(INOUT) :: state_b(nstate, ntile)
     REAL(wp) :: hout(nt, nho, ntile), dout(nd, ndo, ntile), y(nobs)
     REAL(wp) :: hout_b(nt, nho, ntile), y_b(nobs)
-    CALL PUSHREAL8ARRAY(state, 15*ntile)
-    CALL SIMULATE(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat&
-&           , lon, sand, clay, pft, ppft, pglob, state, hout, dout)
+    CALL SIMULATE_FWD(nt, nd, ntile, nspin, init, doy, hour, tday, met, &
+&               lat, lon, sand, clay, pft, ppft, pglob, state, hout, &
+&               dout)
     CALL APPLY_OBS_B(nt, ntile, nobs, stream, s0, s1, wfoot, angle, hout&
 &              , hout_b, clay, pglob, pglob_b, y, y_b)
-    CALL POPREAL8ARRAY(state, 15*ntile)
-    CALL SIMULATE_B(nt, nd, ntile, nspin, init, doy, hour, tday, met, &
-&             lat, lon, sand, clay, pft, ppft, ppft_b, pglob, pglob_b, &
-&             state, state_b, hout, hout_b, dout)
+    CALL SIMULATE_BWD(nt, nd, ntile, nspin, init, doy, hour, tday, met, &
+&               lat, lon, sand, clay, pft, ppft, ppft_b, pglob, pglob_b&
+&               , state, state_b, hout, hout_b, dout)
   END SUBROUTINE SIMULATE_OBS_B
 
 ! The model and its observation operators in one call: y = H(M(p)). Arguments as for
@@ -3569,7 +3781,7 @@ CONTAINS
     st(is_hydration) = 1._wp
   END SUBROUTINE INIT_STATE
 
-!  Differentiation of tile_hour in reverse (adjoint) mode:
+!  Differentiation of tile_hour in reverse (adjoint) mode, forward sweep:
 !   gradient     of useful results: ho acc_tr pg acc_gpp st acc_rr
 !                pp
 !   with respect to varying inputs: ho acc_tr pg acc_gpp st acc_rr
@@ -3577,7 +3789,358 @@ CONTAINS
 ! One hour of one tile. m(nmet): forcing of the hour; cosz, s0: solar geometry; pp, pg:
 ! parameters; st: state (updated); ho: hourly outputs; acc_*: daily accumulators of GPP
 ! (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture modifier (sums over hours).
-  SUBROUTINE TILE_HOUR_B(m, cosz, s0, pp, pp_b, pg, pg_b, sh, c4, st, &
+  SUBROUTINE TILE_HOUR_FWD(m, cosz, s0, pp, pg, sh, c4, st, ho, acc_gpp&
+&   , acc_tr, acc_rr, acc_fm)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: m(nmet), cosz, s0, pp(npp), pg(ngp), sh(nsh)
+    INTEGER, INTENT(IN) :: c4
+    REAL(wp), INTENT(INOUT) :: st(nstate), acc_gpp, acc_tr, acc_rr, &
+&   acc_fm
+    REAL(wp) :: ho(nho)
+    REAL(wp) :: tk, tc, sw, lw, prh, vpd, pres, ca, lai, fc, sigma_l
+    REAL(wp) :: rel_s, rel_r, rho_s, rho_g, rho_par, f_cover
+    REAL(wp) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), &
+&   lai_sha(nlayer)
+    REAL(wp) :: a0(2*nlayer), rdl(2*nlayer), gs0(2*nlayer), lcl(2*nlayer&
+&   ), icl(2*nlayer)
+    REAL(wp) :: fapar, fsun, par_in, fdir, s, gamma, lambda, rho_air, ga
+    REAL(wp) :: rn_can, rn_soil, rlus, tlv, gflux, x_pm, e_pc, e_ps
+    REAL(wp) :: rain, melt, sublim, f_cov2, e_int, thr, gc0, supply, e_t&
+&   , beta
+    REAL(wp) :: vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, alpha, fci, &
+&   f_rd, nscl, lc
+    REAL(wp) :: a_g, ci, gpp_mol, gpp_h, trans, infl, runoff, e_soil, &
+&   perc, drain
+    REAL(wp) :: f_thaw, et, le, tcan, tr, fm, ra_h, rh_h, g_soil
+    REAL(wp) :: r_sat, sif_photon, esc, hyd_target, vwc, theta_s, &
+&   theta_r
+    REAL(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
+    INTEGER :: l, j
+    LOGICAL :: day
+    INTRINSIC REAL
+    INTRINSIC EXP
+    REAL(wp) :: result1
+    REAL(wp) :: arg1
+    REAL(wp) :: arg2
+    INTEGER :: ad_from
+    INTEGER :: ad_from0
+    tk = m(im_tas)
+    tc = tk - tfreeze
+    sw = m(im_rsds)
+    lw = m(im_rlds)
+    prh = m(im_pr)*dt_hour
+    vpd = m(im_vpd)
+    pres = m(im_ps)
+    ca = m(im_co2)
+    lai = st(is_c_fol)/pp(ip_lma)
+    fc = pp(ip_fc_max)
+    sigma_l = pp(ip_leaf_scat)
+    lc = lai/fc
+! surface albedos: soil darkens when wet; snow covers the ground
+    theta_s = st(is_w_surf)/(z_surf*rho_w)
+    theta_r = st(is_w_root)/(pp(ip_zroot)*rho_w)
+    rel_s = REL_WATER(theta_s, sh)
+    rel_r = REL_WATER(theta_r, sh)
+    rho_s = rho_soil_dry - (rho_soil_dry-rho_soil_wet)*rel_s
+    f_cover = st(is_snow)/(st(is_snow)+5._wp)
+    rho_g = f_cover*st(is_snow_alb) + (1._wp-f_cover)*rho_s
+    rho_par = f_cover*st(is_snow_alb) + (1._wp-f_cover)*(0.92_wp*rho_s-&
+&     0.015_wp)
+! canopy radiative transfer
+    day = sw .GT. 0.1_wp .AND. cosz .GT. 0._wp
+    IF (day) THEN
+      result1 = DIFFUSE_FRACTION(sw, s0)
+      fdir = 1._wp - result1
+      CALL CANOPY_PAR_FWD(lai, fc, cosz, fdir, sigma_l, rho_par, abs_sun&
+&                   , abs_sha, lai_sun, lai_sha, fapar, fsun)
+      CALL PUSHCONTROL1B(0)
+    ELSE
+      CALL PUSHCONTROL1B(1)
+      fapar = 0._wp
+      fsun = 0._wp
+      abs_sun = 0._wp
+      abs_sha = 0._wp
+      lai_sun = 0._wp
+      lai_sha = 0._wp
+    END IF
+! mol photons m-2 s-1
+    par_in = par_frac*sw/e_par
+! energy: net radiation, ground heat, potential evaporation
+    CALL AIR_PROPERTIES(tc, pres, s, gamma, lambda, rho_air)
+    ga = AERO_CONDUCTANCE(m(im_sfcwind), pp(ip_height))
+    CALL NET_RADIATION_FWD(sw, lw, tk, fapar, rho_g, lai, fc, rn_can, &
+&                    rn_soil, rlus, tlv)
+! for the available energy of E_s
+    gflux = pg(ig_g_frac)*rn_soil
+    arg1 = rn_soil - gflux
+    CALL POTENTIAL_RATES(s, gamma, lambda, rho_air, vpd, ga, rn_can, &
+&                  arg1, x_pm, e_pc, e_ps)
+! snow and interception (mm over the hour)
+! state elements go through scalar copies wherever one call updates several of them:
+! Tapenade treats elements of one array as possible aliases (message DF02)
+    snow = st(is_snow)
+    snow_rho = st(is_snow_rho)
+    snow_alb = st(is_snow_alb)
+    arg1 = e_ps*dt_hour
+    CALL PUSHREAL8(snow_alb)
+    CALL PUSHREAL8(snow_rho)
+    CALL PUSHREAL8(snow)
+    CALL SNOW_STEP(tc, prh, arg1, pg(ig_ddf), snow, snow_rho, snow_alb, &
+&            rain, melt, sublim, f_cov2)
+    CALL PUSHREAL8(st(is_snow))
+    st(is_snow) = snow
+    CALL PUSHREAL8(st(is_snow_rho))
+    st(is_snow_rho) = snow_rho
+    CALL PUSHREAL8(st(is_snow_alb))
+    st(is_snow_alb) = snow_alb
+    CALL PUSHREAL8(arg1)
+    arg1 = e_pc*dt_hour
+    CALL PUSHREAL8(st(is_w_canopy))
+    CALL INTERCEPTION(rain, lai, fc, arg1, st(is_w_canopy), e_int, thr)
+! photosynthesis pass 1: unstressed conductance of each leaf class
+    IF (c4 .EQ. 1) THEN
+      alpha = pg(ig_alpha_c4)
+      fci = pg(ig_fci_c4)
+      f_rd = pg(ig_f_rd_c4)
+      CALL PUSHCONTROL1B(0)
+    ELSE
+      alpha = pg(ig_alpha_c3)
+      fci = pg(ig_fci_c3)
+      f_rd = pg(ig_f_rd_c3)
+      CALL PUSHCONTROL1B(1)
+    END IF
+    gc0 = gs_night*lai
+    IF (day .AND. lai .GT. 1.e-6_wp) THEN
+      CALL PUSHREAL8(arg1)
+      arg1 = pp(ip_ajv)*pp(ip_jv_scale)
+      CALL LEAF_RATES(tc, pp(ip_vcmax25), arg1, c4, pg(ig_kc25), pg(&
+&               ig_ko25), pg(ig_e_kc), pg(ig_e_ko), pg(ig_e_vcmax), pg(&
+&               ig_e_rd), pg(ig_e_k4), pg(ig_a_gamma), pg(ig_k4_ratio), &
+&               f_rd, vcmax, jmax, rd, kc_eff, gstar, k4, f_hot)
+      gc0 = 0._wp
+      DO l=1,nlayer
+        CALL PUSHREAL8(nscl)
+        nscl = EXP(-(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, wp))&
+&         )
+        CALL PUSHREAL8(lcl(2*l-1))
+        lcl(2*l-1) = lai_sun(l)
+        CALL PUSHREAL8(lcl(2*l))
+        lcl(2*l) = lai_sha(l)
+        CALL PUSHREAL8(icl(2*l-1))
+        icl(2*l-1) = abs_sun(l)*par_in/(lai_sun(l)+1.e-9_wp)
+        CALL PUSHREAL8(icl(2*l))
+        icl(2*l) = abs_sha(l)*par_in/(lai_sha(l)+1.e-9_wp)
+        ad_from = 2*l - 1
+        DO j=ad_from,2*l
+          CALL PHOTO_FIXED_CI_FWD(c4, icl(j), ca, fci, tc, pres, nscl, &
+&                           alpha, vcmax, jmax, rd, kc_eff, gstar, k4, &
+&                           f_hot, a0(j), rdl(j), gs0(j))
+          gc0 = gc0 + gs0(j)*lcl(j)
+        END DO
+        CALL PUSHINTEGER4(j - 1)
+        CALL PUSHINTEGER4(ad_from)
+      END DO
+      CALL PUSHCONTROL1B(0)
+    ELSE
+      CALL PUSHCONTROL1B(1)
+    END IF
+! water supply and transpiration (Knorr 2000 eqs 81-82)
+! kg m-2 s-1
+    supply = pg(ig_c_w)*rel_r/dt_hour
+    CALL PUSHREAL8(arg1)
+    arg1 = gc0 + 1.e-9_wp
+    CALL TRANSPIRATION(s, gamma, lambda, x_pm, ga, arg1, supply, e_t, &
+&                beta)
+    trans = e_t*dt_hour
+! photosynthesis pass 2 at the water-limited conductance
+! and the fluorescence that each leaf class emits (half of its absorbed PAR goes to PSII)
+! and that escapes the canopy above it
+    gpp_mol = 0._wp
+    sif_photon = 0._wp
+    IF (day .AND. lai .GT. 1.e-6_wp) THEN
+      DO l=1,nlayer
+        CALL PUSHREAL8(nscl)
+        nscl = EXP(-(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, wp))&
+&         )
+        CALL PUSHREAL8(esc)
+        esc = EXP(-(pg(ig_sif_kesc)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer&
+&         , wp)))
+        ad_from0 = 2*l - 1
+        DO j=ad_from0,2*l
+          CALL PUSHREAL8(arg1)
+          arg1 = gs0(j)*beta
+          CALL PUSHREAL8(r_sat)
+          CALL PUSHREAL8(a_g)
+          CALL PHOTO_GIVEN_GS(c4, icl(j), ca, tc, pres, nscl, alpha, &
+&                       vcmax, jmax, rdl(j), kc_eff, gstar, k4, f_hot, &
+&                       arg1, a_g, ci, r_sat)
+          gpp_mol = gpp_mol + a_g*lcl(j)
+          CALL PUSHREAL8(result1)
+          result1 = FLUORESCENCE_YIELD(r_sat)
+          sif_photon = sif_photon + result1*0.5_wp*icl(j)*lcl(j)*esc
+        END DO
+        CALL PUSHINTEGER4(j - 1)
+        CALL PUSHINTEGER4(ad_from0)
+      END DO
+      CALL PUSHCONTROL1B(0)
+    ELSE
+      CALL PUSHCONTROL1B(1)
+    END IF
+! gC m-2 h-1
+    gpp_h = gpp_mol*mol_c*dt_hour
+! soil water and temperature
+    CALL PUSHREAL8(arg1)
+    arg1 = st(is_tsoil1) - tfreeze
+    f_thaw = SSTEP(arg1, 0.5_wp)
+    w_s = st(is_w_surf)
+    w_r = st(is_w_root)
+    arg1 = thr + melt
+    arg2 = e_ps*dt_hour*(1._wp-f_cov2)
+    CALL PUSHREAL8(w_r)
+    CALL PUSHREAL8(w_s)
+    CALL SOIL_WATER_STEP(arg1, arg2, trans, sh, pp(ip_zroot), pg(&
+&                  ig_ksat_scale), f_thaw, w_s, w_r, infl, runoff, &
+&                  e_soil, perc, drain)
+    CALL PUSHREAL8(st(is_w_surf))
+    st(is_w_surf) = w_s
+    CALL PUSHREAL8(st(is_w_root))
+    st(is_w_root) = w_r
+    t1 = st(is_tsoil1)
+    t2 = st(is_tsoil2)
+    CALL PUSHREAL8(arg1)
+    arg1 = lambda*e_soil/dt_hour
+    arg2 = w_s/(z_surf*rho_w)
+    CALL PUSHREAL8(t2)
+    CALL PUSHREAL8(t1)
+    CALL SOIL_TEMPERATURE_STEP(rn_soil, arg1, tk, rho_air, arg2, sh, m(&
+&                        im_tsl_deep), t1, t2, g_soil)
+    CALL PUSHREAL8(st(is_tsoil1))
+    st(is_tsoil1) = t1
+    CALL PUSHREAL8(st(is_tsoil2))
+    st(is_tsoil2) = t2
+    et = trans + e_soil + e_int + sublim
+    le = lambda*et/dt_hour
+    CALL PUSHREAL8(arg1)
+    arg1 = lambda*(e_t+e_int/dt_hour)
+    tcan = CANOPY_TEMPERATURE(tk, rn_can, arg1, rho_air, ga)
+! carbon fluxes of the hour (DALEC rates from the pools at the start of the day)
+    tr = EXP(pp(ip_temp_exp)*tc)
+    fm = pg(ig_rh_wmin) + (1._wp-pg(ig_rh_wmin))*0.5_wp*(rel_s+rel_r)
+    ra_h = pp(ip_f_auto)*gpp_h
+    rh_h = (pp(ip_theta_lit)*st(is_c_lit)+pp(ip_theta_som)*st(is_c_som))&
+&     *tr*fm/24._wp
+    acc_gpp = acc_gpp + gpp_h
+    acc_tr = acc_tr + tr
+    acc_rr = acc_rr + tr*fm
+    acc_fm = acc_fm + fm
+    ho(ih_gpp) = gpp_h
+    ho(ih_ra) = ra_h
+    ho(ih_rh) = rh_h
+    ho(ih_nee) = ra_h + rh_h - gpp_h
+    ho(ih_apar) = fapar*par_frac*sw
+    ho(ih_fapar) = fapar
+    ho(ih_fsun) = fsun
+    ho(ih_et) = et
+    ho(ih_trans) = trans
+    ho(ih_evap_soil) = e_soil
+    ho(ih_evap_int) = e_int
+    ho(ih_sublim) = sublim
+    ho(ih_le) = le
+    ho(ih_rnet) = rn_can + rn_soil
+    ho(ih_gflux) = g_soil
+    ho(ih_hfss) = rn_can + rn_soil - g_soil - le
+    ho(ih_rlus) = rlus
+    ho(ih_tcan) = tcan
+    ho(ih_tsoil1) = st(is_tsoil1)
+    ho(ih_tsoil2) = st(is_tsoil2)
+    ho(ih_sm_surf) = st(is_w_surf)/(z_surf*rho_w)
+    ho(ih_sm_root) = st(is_w_root)/(pp(ip_zroot)*rho_w)
+    ho(ih_snow) = st(is_snow)
+    ho(ih_runoff) = runoff
+    ho(ih_drainage) = drain
+    ho(ih_water_store) = st(is_w_surf) + st(is_w_root) + st(is_w_canopy)&
+&     + st(is_snow)
+    ho(ih_gc) = gc0*beta
+    ho(ih_beta_w) = beta
+    ho(ih_precip) = prh
+    ho(ih_lai) = lai
+    ho(ih_fapar_ws) = FAPAR_WHITE_SKY(lai, fc, sigma_l, rho_par)
+! SIF at 743 nm: photon flux -> spectral radiance (isotropic), mW m-2 sr-1 nm-1
+    ho(ih_sif) = pg(ig_sif_scale)*pg(ig_sif_spec)*e_photon_743/pi*&
+&     1.e3_wp*sif_photon
+! vegetation water: hydration relaxes towards the root-zone water status
+    hyd_target = pg(ig_hyd_min) + (1._wp-pg(ig_hyd_min))*rel_r
+    CALL PUSHREAL8(st(is_hydration))
+    st(is_hydration) = st(is_hydration) + (hyd_target-st(is_hydration))*&
+&     (1._wp-EXP(-(1._wp/(24._wp*pg(ig_hyd_tau)))))
+    vwc = pg(ig_leaf_water)*st(is_c_fol)*st(is_hydration) + pg(&
+&     ig_wood_water)*st(is_c_wood)*(0.5_wp+0.5_wp*st(is_hydration))
+    ho(ih_vwc) = vwc
+    ho(ih_vod) = pg(ig_vod_b)*vwc
+! above-ground biomass: carbon -> dry matter (0.5 gC g-1), g m-2 -> Mg ha-1
+    ho(ih_agb) = (pg(ig_f_above)*st(is_c_wood)+st(is_c_fol))/0.5_wp*&
+&     0.01_wp
+    CALL PUSHREAL8ARRAY(gs0, 2*nlayer)
+    CALL PUSHREAL8(rho_air)
+    CALL PUSHREAL8(x_pm)
+    CALL PUSHREAL8(ga)
+    CALL PUSHREAL8(rho_s)
+    CALL PUSHREAL8ARRAY(lai_sun, nlayer)
+    CALL PUSHREAL8(f_cov2)
+    CALL PUSHREAL8(f_hot)
+    CALL PUSHREAL8(vwc)
+    CALL PUSHREAL8ARRAY(icl, 2*nlayer)
+    CALL PUSHREAL8(r_sat)
+    CALL PUSHREAL8(result1)
+    CALL PUSHREAL8ARRAY(lai_sha, nlayer)
+    CALL PUSHREAL8(e_ps)
+    CALL PUSHREAL8(beta)
+    CALL PUSHREAL8(k4)
+    CALL PUSHREAL8ARRAY(lcl, 2*nlayer)
+    CALL PUSHREAL8(a_g)
+    CALL PUSHREAL8(rho_par)
+    CALL PUSHREAL8(vcmax)
+    CALL PUSHREAL8ARRAY(rdl, 2*nlayer)
+    CALL PUSHREAL8(rain)
+    CALL PUSHREAL8(trans)
+    CALL PUSHREAL8ARRAY(abs_sun, nlayer)
+    CALL PUSHREAL8(sif_photon)
+    CALL PUSHREAL8(lambda)
+    CALL PUSHREAL8(gpp_h)
+    CALL PUSHREAL8ARRAY(abs_sha, nlayer)
+    CALL PUSHREAL8(rn_soil)
+    CALL PUSHREAL8(rd)
+    CALL PUSHREAL8(rel_s)
+    CALL PUSHREAL8(rel_r)
+    CALL PUSHREAL8(rn_can)
+    CALL PUSHREAL8(f_thaw)
+    CALL PUSHREAL8(gstar)
+    CALL PUSHREAL8(esc)
+    CALL PUSHREAL8(arg2)
+    CALL PUSHREAL8(arg1)
+    CALL PUSHREAL8(fapar)
+    CALL PUSHREAL8(jmax)
+    CALL PUSHREAL8(f_cover)
+    CALL PUSHREAL8(alpha)
+    CALL PUSHREAL8(s)
+    CALL PUSHREAL8(gamma)
+    CALL PUSHREAL8(f_rd)
+    CALL PUSHREAL8(kc_eff)
+    CALL PUSHREAL8(tr)
+    CALL PUSHREAL8(nscl)
+    CALL PUSHREAL8(lai)
+    CALL PUSHREAL8(gc0)
+  END SUBROUTINE TILE_HOUR_FWD
+
+!  Differentiation of tile_hour in reverse (adjoint) mode, backward sweep:
+!   gradient     of useful results: ho acc_tr pg acc_gpp st acc_rr
+!                pp
+!   with respect to varying inputs: ho acc_tr pg acc_gpp st acc_rr
+!                pp
+! One hour of one tile. m(nmet): forcing of the hour; cosz, s0: solar geometry; pp, pg:
+! parameters; st: state (updated); ho: hourly outputs; acc_*: daily accumulators of GPP
+! (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture modifier (sums over hours).
+  SUBROUTINE TILE_HOUR_BWD(m, cosz, s0, pp, pp_b, pg, pg_b, sh, c4, st, &
 &   st_b, ho, ho_b, acc_gpp, acc_gpp_b, acc_tr, acc_tr_b, acc_rr, &
 &   acc_rr_b, acc_fm)
     IMPLICIT NONE
@@ -3621,8 +4184,10 @@ CONTAINS
     REAL(wp) :: f_thaw, et, le, tcan, tr, fm, ra_h, rh_h, g_soil
     REAL(wp) :: f_thaw_b, et_b, le_b, tcan_b, tr_b, fm_b, ra_h_b, rh_h_b&
 &   , g_soil_b
-    REAL(wp) :: r_sat, sif_photon, esc, hyd_target, vwc
-    REAL(wp) :: r_sat_b, sif_photon_b, esc_b, hyd_target_b, vwc_b
+    REAL(wp) :: r_sat, sif_photon, esc, hyd_target, vwc, theta_s, &
+&   theta_r
+    REAL(wp) :: r_sat_b, sif_photon_b, esc_b, hyd_target_b, vwc_b, &
+&   theta_s_b, theta_r_b
     REAL(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
     REAL(wp) :: snow_b, snow_rho_b, snow_alb_b, w_s_b, w_r_b, t1_b, t2_b
     INTEGER :: l, j
@@ -3637,8 +4202,6 @@ CONTAINS
     REAL(wp) :: arg2_b
     REAL(wp) :: temp
     REAL(wp) :: temp_b
-    REAL(wp) :: arg10
-    REAL(wp) :: arg1_b0
     REAL(wp) :: temp0
     REAL(wp) :: temp1
     REAL(wp) :: temp_b0
@@ -3649,207 +4212,56 @@ CONTAINS
     INTEGER :: ad_from0
     INTEGER :: ad_to0
     INTEGER :: branch
-    tk = m(im_tas)
-    tc = tk - tfreeze
-    sw = m(im_rsds)
-    lw = m(im_rlds)
-    prh = m(im_pr)*dt_hour
-    vpd = m(im_vpd)
-    pres = m(im_ps)
-    ca = m(im_co2)
-    lai = st(is_c_fol)/pp(ip_lma)
-    fc = pp(ip_fc_max)
-    sigma_l = pp(ip_leaf_scat)
-    lc = lai/fc
-! surface albedos: soil darkens when wet; snow covers the ground
-    arg10 = z_surf
-    rel_s = REL_WATER(st(is_w_surf), arg10, sh)
-    rel_r = REL_WATER(st(is_w_root), pp(ip_zroot), sh)
-    rho_s = rho_soil_dry - (rho_soil_dry-rho_soil_wet)*rel_s
-    f_cover = st(is_snow)/(st(is_snow)+5._wp)
-    rho_g = f_cover*st(is_snow_alb) + (1._wp-f_cover)*rho_s
-    rho_par = f_cover*st(is_snow_alb) + (1._wp-f_cover)*(0.92_wp*rho_s-&
-&     0.015_wp)
-! canopy radiative transfer
-    day = sw .GT. 0.1_wp .AND. cosz .GT. 0._wp
-    IF (day) THEN
-      result1 = DIFFUSE_FRACTION(sw, s0)
-      fdir = 1._wp - result1
-      CALL PUSHREAL8ARRAY(lai_sun, 3)
-      CALL CANOPY_PAR(lai, fc, cosz, fdir, sigma_l, rho_par, abs_sun, &
-&               abs_sha, lai_sun, lai_sha, fapar, fsun)
-      CALL PUSHCONTROL1B(0)
-    ELSE
-      CALL PUSHCONTROL1B(1)
-      fapar = 0._wp
-      abs_sun = 0._wp
-      abs_sha = 0._wp
-      lai_sun = 0._wp
-      lai_sha = 0._wp
-    END IF
-! mol photons m-2 s-1
-    par_in = par_frac*sw/e_par
-! energy: net radiation, ground heat, potential evaporation
-    CALL AIR_PROPERTIES(tc, pres, s, gamma, lambda, rho_air)
-    ga = AERO_CONDUCTANCE(m(im_sfcwind), pp(ip_height))
-    CALL NET_RADIATION(sw, lw, tk, fapar, rho_g, lai, fc, rn_can, &
-&                rn_soil, rlus, tlv)
-! for the available energy of E_s
-    gflux = pg(ig_g_frac)*rn_soil
-    arg1 = rn_soil - gflux
-    CALL POTENTIAL_RATES(s, gamma, lambda, rho_air, vpd, ga, rn_can, &
-&                  arg1, x_pm, e_pc, e_ps)
-! snow and interception (mm over the hour)
-! state elements go through scalar copies wherever one call updates several of them:
-! Tapenade treats elements of one array as possible aliases (message DF02)
-    snow = st(is_snow)
-    snow_rho = st(is_snow_rho)
-    snow_alb = st(is_snow_alb)
-    arg1 = e_ps*dt_hour
-    CALL PUSHREAL8(snow_alb)
-    CALL PUSHREAL8(snow_rho)
-    CALL PUSHREAL8(snow)
-    CALL SNOW_STEP(tc, prh, arg1, pg(ig_ddf), snow, snow_rho, snow_alb, &
-&            rain, melt, sublim, f_cov2)
-    CALL PUSHREAL8(st(is_snow))
-    st(is_snow) = snow
-    CALL PUSHREAL8(st(is_snow_rho))
-    st(is_snow_rho) = snow_rho
-    CALL PUSHREAL8(st(is_snow_alb))
-    st(is_snow_alb) = snow_alb
-    arg1 = e_pc*dt_hour
-    CALL PUSHREAL8(st(is_w_canopy))
-    CALL INTERCEPTION(rain, lai, fc, arg1, st(is_w_canopy), e_int, thr)
-! photosynthesis pass 1: unstressed conductance of each leaf class
-    IF (c4 .EQ. 1) THEN
-      alpha = pg(ig_alpha_c4)
-      fci = pg(ig_fci_c4)
-      f_rd = pg(ig_f_rd_c4)
-      CALL PUSHCONTROL1B(0)
-    ELSE
-      alpha = pg(ig_alpha_c3)
-      fci = pg(ig_fci_c3)
-      f_rd = pg(ig_f_rd_c3)
-      CALL PUSHCONTROL1B(1)
-    END IF
-    gc0 = gs_night*lai
-    IF (day .AND. lai .GT. 1.e-6_wp) THEN
-      arg1 = pp(ip_ajv)*pp(ip_jv_scale)
-      CALL LEAF_RATES(tc, pp(ip_vcmax25), arg1, c4, pg(ig_kc25), pg(&
-&               ig_ko25), pg(ig_e_kc), pg(ig_e_ko), pg(ig_e_vcmax), pg(&
-&               ig_e_rd), pg(ig_e_k4), pg(ig_a_gamma), pg(ig_k4_ratio), &
-&               f_rd, vcmax, jmax, rd, kc_eff, gstar, k4, f_hot)
-      gc0 = 0._wp
-      DO l=1,nlayer
-        CALL PUSHREAL8(nscl)
-        nscl = EXP(-(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, wp))&
-&         )
-        CALL PUSHREAL8(lcl(2*l-1))
-        lcl(2*l-1) = lai_sun(l)
-        CALL PUSHREAL8(lcl(2*l))
-        lcl(2*l) = lai_sha(l)
-        CALL PUSHREAL8(icl(2*l-1))
-        icl(2*l-1) = abs_sun(l)*par_in/(lai_sun(l)+1.e-9_wp)
-        CALL PUSHREAL8(icl(2*l))
-        icl(2*l) = abs_sha(l)*par_in/(lai_sha(l)+1.e-9_wp)
-        ad_from = 2*l - 1
-        DO j=ad_from,2*l
-          CALL PUSHREAL8(gs0(j))
-          CALL PHOTO_FIXED_CI(c4, icl(j), ca, fci, tc, pres, nscl, alpha&
-&                       , vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, a0(&
-&                       j), rdl(j), gs0(j))
-          gc0 = gc0 + gs0(j)*lcl(j)
-        END DO
-        CALL PUSHINTEGER4(j - 1)
-        CALL PUSHINTEGER4(ad_from)
-      END DO
-      CALL PUSHCONTROL1B(0)
-    ELSE
-      CALL PUSHCONTROL1B(1)
-    END IF
-! water supply and transpiration (Knorr 2000 eqs 81-82)
-! kg m-2 s-1
-    supply = pg(ig_c_w)*rel_r/dt_hour
-    arg1 = gc0 + 1.e-9_wp
-    CALL TRANSPIRATION(s, gamma, lambda, x_pm, ga, arg1, supply, e_t, &
-&                beta)
-    trans = e_t*dt_hour
-! photosynthesis pass 2 at the water-limited conductance
-! and the fluorescence that each leaf class emits (half of its absorbed PAR goes to PSII)
-! and that escapes the canopy above it
-    gpp_mol = 0._wp
-    sif_photon = 0._wp
-    IF (day .AND. lai .GT. 1.e-6_wp) THEN
-      DO l=1,nlayer
-        CALL PUSHREAL8(nscl)
-        nscl = EXP(-(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, wp))&
-&         )
-        CALL PUSHREAL8(esc)
-        esc = EXP(-(pg(ig_sif_kesc)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer&
-&         , wp)))
-        ad_from0 = 2*l - 1
-        DO j=ad_from0,2*l
-          arg1 = gs0(j)*beta
-          CALL PUSHREAL8(r_sat)
-          CALL PUSHREAL8(a_g)
-          CALL PHOTO_GIVEN_GS(c4, icl(j), ca, tc, pres, nscl, alpha, &
-&                       vcmax, jmax, rdl(j), kc_eff, gstar, k4, f_hot, &
-&                       arg1, a_g, ci, r_sat)
-          gpp_mol = gpp_mol + a_g*lcl(j)
-          CALL PUSHREAL8(result1)
-          result1 = FLUORESCENCE_YIELD(r_sat)
-          sif_photon = sif_photon + result1*0.5_wp*icl(j)*lcl(j)*esc
-        END DO
-        CALL PUSHINTEGER4(j - 1)
-        CALL PUSHINTEGER4(ad_from0)
-      END DO
-      CALL PUSHCONTROL1B(0)
-    ELSE
-      CALL PUSHCONTROL1B(1)
-    END IF
-! gC m-2 h-1
-    gpp_h = gpp_mol*mol_c*dt_hour
-! soil water and temperature
-    arg1 = st(is_tsoil1) - tfreeze
-    f_thaw = SSTEP(arg1, 0.5_wp)
-    w_s = st(is_w_surf)
-    w_r = st(is_w_root)
-    arg1 = thr + melt
-    arg2 = e_ps*dt_hour*(1._wp-f_cov2)
-    CALL PUSHREAL8(w_r)
-    CALL PUSHREAL8(w_s)
-    CALL SOIL_WATER_STEP(arg1, arg2, trans, sh, pp(ip_zroot), pg(&
-&                  ig_ksat_scale), f_thaw, w_s, w_r, infl, runoff, &
-&                  e_soil, perc, drain)
-    CALL PUSHREAL8(st(is_w_surf))
-    st(is_w_surf) = w_s
-    CALL PUSHREAL8(st(is_w_root))
-    st(is_w_root) = w_r
-    t1 = st(is_tsoil1)
-    t2 = st(is_tsoil2)
-    arg1 = lambda*e_soil/dt_hour
-    arg2 = w_s/(z_surf*rho_w)
-    CALL PUSHREAL8(t2)
-    CALL PUSHREAL8(t1)
-    CALL SOIL_TEMPERATURE_STEP(rn_soil, arg1, tk, rho_air, arg2, sh, m(&
-&                        im_tsl_deep), t1, t2, g_soil)
-    CALL PUSHREAL8(st(is_tsoil1))
-    st(is_tsoil1) = t1
-    CALL PUSHREAL8(st(is_tsoil2))
-    st(is_tsoil2) = t2
-    arg1 = lambda*(e_t+e_int/dt_hour)
-! carbon fluxes of the hour (DALEC rates from the pools at the start of the day)
-    tr = EXP(pp(ip_temp_exp)*tc)
-    fm = pg(ig_rh_wmin) + (1._wp-pg(ig_rh_wmin))*0.5_wp*(rel_s+rel_r)
-! SIF at 743 nm: photon flux -> spectral radiance (isotropic), mW m-2 sr-1 nm-1
-! vegetation water: hydration relaxes towards the root-zone water status
-    hyd_target = pg(ig_hyd_min) + (1._wp-pg(ig_hyd_min))*rel_r
-    CALL PUSHREAL8(st(is_hydration))
-    st(is_hydration) = st(is_hydration) + (hyd_target-st(is_hydration))*&
-&     (1._wp-EXP(-(1._wp/(24._wp*pg(ig_hyd_tau)))))
-    vwc = pg(ig_leaf_water)*st(is_c_fol)*st(is_hydration) + pg(&
-&     ig_wood_water)*st(is_c_wood)*(0.5_wp+0.5_wp*st(is_hydration))
-! above-ground biomass: carbon -> dry matter (0.5 gC g-1), g m-2 -> Mg ha-1
+    CALL POPREAL8(gc0)
+    CALL POPREAL8(lai)
+    CALL POPREAL8(nscl)
+    CALL POPREAL8(tr)
+    CALL POPREAL8(kc_eff)
+    CALL POPREAL8(f_rd)
+    CALL POPREAL8(gamma)
+    CALL POPREAL8(s)
+    CALL POPREAL8(alpha)
+    CALL POPREAL8(f_cover)
+    CALL POPREAL8(jmax)
+    CALL POPREAL8(fapar)
+    CALL POPREAL8(arg1)
+    CALL POPREAL8(arg2)
+    CALL POPREAL8(esc)
+    CALL POPREAL8(gstar)
+    CALL POPREAL8(f_thaw)
+    CALL POPREAL8(rn_can)
+    CALL POPREAL8(rel_r)
+    CALL POPREAL8(rel_s)
+    CALL POPREAL8(rd)
+    CALL POPREAL8(rn_soil)
+    CALL POPREAL8ARRAY(abs_sha, nlayer)
+    CALL POPREAL8(gpp_h)
+    CALL POPREAL8(lambda)
+    CALL POPREAL8(sif_photon)
+    CALL POPREAL8ARRAY(abs_sun, nlayer)
+    CALL POPREAL8(trans)
+    CALL POPREAL8(rain)
+    CALL POPREAL8ARRAY(rdl, 2*nlayer)
+    CALL POPREAL8(vcmax)
+    CALL POPREAL8(rho_par)
+    CALL POPREAL8(a_g)
+    CALL POPREAL8ARRAY(lcl, 2*nlayer)
+    CALL POPREAL8(k4)
+    CALL POPREAL8(beta)
+    CALL POPREAL8(e_ps)
+    CALL POPREAL8ARRAY(lai_sha, nlayer)
+    CALL POPREAL8(result1)
+    CALL POPREAL8(r_sat)
+    CALL POPREAL8ARRAY(icl, 2*nlayer)
+    CALL POPREAL8(vwc)
+    CALL POPREAL8(f_hot)
+    CALL POPREAL8(f_cov2)
+    CALL POPREAL8ARRAY(lai_sun, nlayer)
+    CALL POPREAL8(rho_s)
+    CALL POPREAL8(ga)
+    CALL POPREAL8(x_pm)
+    CALL POPREAL8(rho_air)
+    CALL POPREAL8ARRAY(gs0, 2*nlayer)
     temp_b0 = 0.01_wp*ho_b(ih_agb)/0.5_wp
     ho_b(ih_agb) = 0.0_8
     pg_b(ig_f_above) = pg_b(ig_f_above) + st(is_c_wood)*temp_b0
@@ -3868,6 +4280,8 @@ CONTAINS
     temp_b0 = (0.5_wp*st(is_hydration)+0.5_wp)*vwc_b
     pg_b(ig_wood_water) = pg_b(ig_wood_water) + st(is_c_wood)*temp_b0
     st_b(is_c_wood) = st_b(is_c_wood) + pg(ig_wood_water)*temp_b0
+    hyd_target = pg(ig_hyd_min) + (1._wp-pg(ig_hyd_min))*rel_r
+    fm = pg(ig_rh_wmin) + (1._wp-pg(ig_rh_wmin))*0.5_wp*(rel_s+rel_r)
     CALL POPREAL8(st(is_hydration))
     temp2 = 1.0/(24._wp*pg(ig_hyd_tau))
     temp_b0 = (1._wp-EXP(-temp2))*st_b(is_hydration)
@@ -3882,11 +4296,14 @@ CONTAINS
     sif_photon_b = pg(ig_sif_scale)*pg(ig_sif_spec)*temp_b0/pi
     pg_b(ig_sif_scale) = pg_b(ig_sif_scale) + pg(ig_sif_spec)*temp_b1
     pg_b(ig_sif_spec) = pg_b(ig_sif_spec) + pg(ig_sif_scale)*temp_b1
+    sigma_l = pp(ip_leaf_scat)
+    fc = pp(ip_fc_max)
     CALL FAPAR_WHITE_SKY_B(lai, lai_b, fc, fc_b, sigma_l, sigma_l_b, &
 &                    rho_par, rho_par_b, ho_b(ih_fapar_ws))
     ho_b(ih_fapar_ws) = 0.0_8
     lai_b = lai_b + ho_b(ih_lai)
     ho_b(ih_lai) = 0.0_8
+    prh = m(im_pr)*dt_hour
     ho_b(ih_precip) = 0.0_8
     beta_b = ho_b(ih_beta_w)
     ho_b(ih_beta_w) = 0.0_8
@@ -3943,6 +4360,7 @@ CONTAINS
     ho_b(ih_fsun) = 0.0_8
     fapar_b = ho_b(ih_fapar)
     ho_b(ih_fapar) = 0.0_8
+    sw = m(im_rsds)
     fapar_b = fapar_b + par_frac*sw*ho_b(ih_apar)
     ho_b(ih_apar) = 0.0_8
     ra_h_b = ho_b(ih_nee)
@@ -3970,10 +4388,13 @@ CONTAINS
     temp_b0 = (1._wp-pg(ig_rh_wmin))*0.5_wp*fm_b
     rel_r_b = (1._wp-pg(ig_hyd_min))*hyd_target_b + temp_b0
     rel_s_b = temp_b0
+    tk = m(im_tas)
+    tc = tk - tfreeze
     pp_b(ip_temp_exp) = pp_b(ip_temp_exp) + tc*EXP(tc*pp(ip_temp_exp))*&
 &     tr_b
     CALL CANOPY_TEMPERATURE_B(tk, rn_can, rn_can_b, arg1, arg1_b, &
 &                       rho_air, ga, ga_b, tcan_b)
+    CALL POPREAL8(arg1)
     e_t_b = lambda*arg1_b
     e_int_b = e_int_b + lambda*arg1_b/dt_hour + et_b
     trans_b = trans_b + et_b
@@ -3984,13 +4405,13 @@ CONTAINS
     CALL POPREAL8(st(is_tsoil1))
     t1_b = st_b(is_tsoil1)
     st_b(is_tsoil1) = 0.0_8
-    arg1 = lambda*e_soil/dt_hour
     CALL POPREAL8(t1)
     CALL POPREAL8(t2)
     CALL SOIL_TEMPERATURE_STEP_B(rn_soil, rn_soil_b, arg1, arg1_b, tk, &
 &                          rho_air, arg2, arg2_b, sh, m(im_tsl_deep), t1&
 &                          , t1_b, t2, t2_b, g_soil, g_soil_b)
     e_soil_b = e_soil_b + et_b + lambda*arg1_b/dt_hour
+    CALL POPREAL8(arg1)
     st_b(is_tsoil2) = st_b(is_tsoil2) + t2_b
     st_b(is_tsoil1) = st_b(is_tsoil1) + t1_b
     CALL POPREAL8(st(is_w_root))
@@ -3999,7 +4420,6 @@ CONTAINS
     w_s_b = arg2_b/(z_surf*rho_w) + st_b(is_w_surf)
     CALL POPREAL8(st(is_w_surf))
     st_b(is_w_surf) = 0.0_8
-    arg1 = thr + melt
     arg2 = e_ps*dt_hour*(1._wp-f_cov2)
     CALL POPREAL8(w_s)
     CALL POPREAL8(w_r)
@@ -4016,8 +4436,12 @@ CONTAINS
     st_b(is_w_surf) = st_b(is_w_surf) + w_s_b
     arg1 = st(is_tsoil1) - tfreeze
     CALL SSTEP_B(arg1, arg1_b, 0.5_wp, f_thaw_b)
+    CALL POPREAL8(arg1)
     st_b(is_tsoil1) = st_b(is_tsoil1) + arg1_b
     gpp_mol_b = mol_c*dt_hour*gpp_h_b
+    lc = lai/fc
+    ca = m(im_co2)
+    pres = m(im_ps)
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) THEN
       kc_eff_b = 0.0_8
@@ -4054,6 +4478,7 @@ CONTAINS
 &                         , jmax_b, rdl(j), rdl_b(j), kc_eff, kc_eff_b, &
 &                         gstar, gstar_b, k4, k4_b, f_hot, arg1, arg1_b&
 &                         , a_g, a_g_b, ci, r_sat, r_sat_b)
+          CALL POPREAL8(arg1)
           gs0_b(j) = gs0_b(j) + beta*arg1_b
           beta_b = beta_b + gs0(j)*arg1_b
         END DO
@@ -4086,12 +4511,14 @@ CONTAINS
       gs0_b = 0.0_8
     END IF
     e_t_b = e_t_b + dt_hour*trans_b
-    arg1 = gc0 + 1.e-9_wp
+    supply = pg(ig_c_w)*rel_r/dt_hour
     CALL TRANSPIRATION_B(s, gamma, lambda, x_pm, x_pm_b, ga, ga_b, arg1&
 &                  , arg1_b, supply, supply_b, e_t, e_t_b, beta, beta_b)
+    CALL POPREAL8(arg1)
     gc0_b = gc0_b + arg1_b
     pg_b(ig_c_w) = pg_b(ig_c_w) + rel_r*supply_b/dt_hour
     rel_r_b = rel_r_b + pg(ig_c_w)*supply_b/dt_hour
+    par_in = par_frac*sw/e_par
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) THEN
       rd_b = 0.0_8
@@ -4107,12 +4534,12 @@ CONTAINS
         DO j=ad_to,ad_from,-1
           gs0_b(j) = gs0_b(j) + lcl(j)*gc0_b
           lcl_b(j) = lcl_b(j) + gs0(j)*gc0_b
-          CALL POPREAL8(gs0(j))
-          CALL PHOTO_FIXED_CI_B(c4, icl(j), icl_b(j), ca, fci, fci_b, tc&
-&                         , pres, nscl, nscl_b, alpha, alpha_b, vcmax, &
-&                         vcmax_b, jmax, jmax_b, rd, rd_b, kc_eff, &
-&                         kc_eff_b, gstar, gstar_b, k4, k4_b, f_hot, a0(&
-&                         j), rdl(j), rdl_b(j), gs0(j), gs0_b(j))
+          CALL PHOTO_FIXED_CI_BWD(c4, icl(j), icl_b(j), ca, fci, fci_b, &
+&                           tc, pres, nscl, nscl_b, alpha, alpha_b, &
+&                           vcmax, vcmax_b, jmax, jmax_b, rd, rd_b, &
+&                           kc_eff, kc_eff_b, gstar, gstar_b, k4, k4_b, &
+&                           f_hot, a0(j), rdl(j), rdl_b(j), gs0(j), &
+&                           gs0_b(j))
           rdl_b(j) = 0.0_8
           gs0_b(j) = 0.0_8
         END DO
@@ -4149,6 +4576,7 @@ CONTAINS
 &                 pg_b(ig_k4_ratio), f_rd, f_rd_b, vcmax, vcmax_b, jmax&
 &                 , jmax_b, rd, rd_b, kc_eff, kc_eff_b, gstar, gstar_b, &
 &                 k4, k4_b, f_hot)
+      CALL POPREAL8(arg1)
       pp_b(ip_ajv) = pp_b(ip_ajv) + pp(ip_jv_scale)*arg1_b
       pp_b(ip_jv_scale) = pp_b(ip_jv_scale) + pp(ip_ajv)*arg1_b
       gc0_b = 0.0_8
@@ -4171,11 +4599,11 @@ CONTAINS
       pg_b(ig_fci_c3) = pg_b(ig_fci_c3) + fci_b
       pg_b(ig_alpha_c3) = pg_b(ig_alpha_c3) + alpha_b
     END IF
-    arg1 = e_pc*dt_hour
     CALL POPREAL8(st(is_w_canopy))
     CALL INTERCEPTION_B(rain, lai, lai_b, fc, fc_b, arg1, arg1_b, st(&
 &                 is_w_canopy), st_b(is_w_canopy), e_int, e_int_b, thr, &
 &                 thr_b)
+    CALL POPREAL8(arg1)
     e_pc_b = dt_hour*arg1_b
     CALL POPREAL8(st(is_snow_alb))
     snow_alb_b = st_b(is_snow_alb)
@@ -4186,7 +4614,6 @@ CONTAINS
     CALL POPREAL8(st(is_snow))
     snow_b = st_b(is_snow)
     st_b(is_snow) = 0.0_8
-    arg1 = e_ps*dt_hour
     CALL POPREAL8(snow)
     CALL POPREAL8(snow_rho)
     CALL POPREAL8(snow_alb)
@@ -4197,26 +4624,28 @@ CONTAINS
     st_b(is_snow_alb) = st_b(is_snow_alb) + snow_alb_b
     st_b(is_snow_rho) = st_b(is_snow_rho) + snow_rho_b
     st_b(is_snow) = st_b(is_snow) + snow_b
+    gflux = pg(ig_g_frac)*rn_soil
     arg1 = rn_soil - gflux
+    vpd = m(im_vpd)
     CALL POTENTIAL_RATES_B(s, gamma, lambda, rho_air, vpd, ga, ga_b, &
 &                    rn_can, rn_can_b, arg1, arg1_b, x_pm, x_pm_b, e_pc&
 &                    , e_pc_b, e_ps, e_ps_b)
     gflux_b = -arg1_b
     rn_soil_b = rn_soil_b + arg1_b + pg(ig_g_frac)*gflux_b
     pg_b(ig_g_frac) = pg_b(ig_g_frac) + rn_soil*gflux_b
-    CALL NET_RADIATION_B(sw, lw, tk, fapar, fapar_b, rho_g, rho_g_b, lai&
-&                  , lai_b, fc, fc_b, rn_can, rn_can_b, rn_soil, &
-&                  rn_soil_b, rlus, tlv)
+    rho_g = f_cover*st(is_snow_alb) + (1._wp-f_cover)*rho_s
+    CALL NET_RADIATION_BWD(sw, lw, tk, fapar, fapar_b, rho_g, rho_g_b, &
+&                    lai, lai_b, fc, fc_b, rn_can, rn_can_b, rn_soil, &
+&                    rn_soil_b, rlus, tlv)
     CALL AERO_CONDUCTANCE_B(m(im_sfcwind), pp(ip_height), pp_b(ip_height&
 &                     ), ga_b)
     CALL POPCONTROL1B(branch)
-    IF (branch .EQ. 0) THEN
-      CALL POPREAL8ARRAY(lai_sun, 3)
-      CALL CANOPY_PAR_B(lai, lai_b, fc, fc_b, cosz, fdir, sigma_l, &
-&                 sigma_l_b, rho_par, rho_par_b, abs_sun, abs_sun_b, &
-&                 abs_sha, abs_sha_b, lai_sun, lai_sun_b, lai_sha, &
-&                 lai_sha_b, fapar, fapar_b, fsun, fsun_b)
-    END IF
+    IF (branch .EQ. 0) CALL CANOPY_PAR_BWD(lai, lai_b, fc, fc_b, cosz, &
+&                                    fdir, sigma_l, sigma_l_b, rho_par, &
+&                                    rho_par_b, abs_sun, abs_sun_b, &
+&                                    abs_sha, abs_sha_b, lai_sun, &
+&                                    lai_sun_b, lai_sha, lai_sha_b, &
+&                                    fapar, fapar_b, fsun, fsun_b)
     f_cover_b = (st(is_snow_alb)-0.92_wp*rho_s+0.015_wp)*rho_par_b + (st&
 &     (is_snow_alb)-rho_s)*rho_g_b
     st_b(is_snow_alb) = st_b(is_snow_alb) + f_cover*rho_par_b + f_cover*&
@@ -4227,11 +4656,14 @@ CONTAINS
     st_b(is_snow) = st_b(is_snow) + (1.0-st(is_snow)/(st(is_snow)+5._wp)&
 &     )*temp_b
     rel_s_b = rel_s_b - (rho_soil_dry-rho_soil_wet)*rho_s_b
-    CALL REL_WATER_B(st(is_w_root), st_b(is_w_root), pp(ip_zroot), pp_b(&
-&              ip_zroot), sh, rel_r_b)
-    arg1_b0 = 0.0_8
-    CALL REL_WATER_B(st(is_w_surf), st_b(is_w_surf), arg10, arg1_b0, sh&
-&              , rel_s_b)
+    theta_r = st(is_w_root)/(pp(ip_zroot)*rho_w)
+    CALL REL_WATER_B(theta_r, theta_r_b, sh, rel_r_b)
+    theta_s = st(is_w_surf)/(z_surf*rho_w)
+    CALL REL_WATER_B(theta_s, theta_s_b, sh, rel_s_b)
+    temp_b = theta_r_b/(rho_w*pp(ip_zroot))
+    st_b(is_w_root) = st_b(is_w_root) + temp_b
+    pp_b(ip_zroot) = pp_b(ip_zroot) - st(is_w_root)*temp_b/pp(ip_zroot)
+    st_b(is_w_surf) = st_b(is_w_surf) + theta_s_b/(z_surf*rho_w)
     lai_b = lai_b + lc_b/fc
     fc_b = fc_b - lai*lc_b/fc**2
     pp_b(ip_leaf_scat) = pp_b(ip_leaf_scat) + sigma_l_b
@@ -4239,7 +4671,7 @@ CONTAINS
     temp_b = lai_b/pp(ip_lma)
     st_b(is_c_fol) = st_b(is_c_fol) + temp_b
     pp_b(ip_lma) = pp_b(ip_lma) - st(is_c_fol)*temp_b/pp(ip_lma)
-  END SUBROUTINE TILE_HOUR_B
+  END SUBROUTINE TILE_HOUR_BWD
 
 ! One hour of one tile. m(nmet): forcing of the hour; cosz, s0: solar geometry; pp, pg:
 ! parameters; st: state (updated); ho: hourly outputs; acc_*: daily accumulators of GPP
@@ -4267,7 +4699,8 @@ CONTAINS
     REAL(wp) :: a_g, ci, gpp_mol, gpp_h, trans, infl, runoff, e_soil, &
 &   perc, drain
     REAL(wp) :: f_thaw, et, le, tcan, tr, fm, ra_h, rh_h, g_soil
-    REAL(wp) :: r_sat, sif_photon, esc, hyd_target, vwc
+    REAL(wp) :: r_sat, sif_photon, esc, hyd_target, vwc, theta_s, &
+&   theta_r
     REAL(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
     INTEGER :: l, j
     LOGICAL :: day
@@ -4289,8 +4722,10 @@ CONTAINS
     sigma_l = pp(ip_leaf_scat)
     lc = lai/fc
 ! surface albedos: soil darkens when wet; snow covers the ground
-    rel_s = REL_WATER(st(is_w_surf), z_surf, sh)
-    rel_r = REL_WATER(st(is_w_root), pp(ip_zroot), sh)
+    theta_s = st(is_w_surf)/(z_surf*rho_w)
+    theta_r = st(is_w_root)/(pp(ip_zroot)*rho_w)
+    rel_s = REL_WATER(theta_s, sh)
+    rel_r = REL_WATER(theta_r, sh)
     rho_s = rho_soil_dry - (rho_soil_dry-rho_soil_wet)*rel_s
     f_cover = st(is_snow)/(st(is_snow)+5._wp)
     rho_g = f_cover*st(is_snow_alb) + (1._wp-f_cover)*rho_s
@@ -4499,13 +4934,12 @@ CONTAINS
 &   acc_rr_b
     REAL(wp), INTENT(OUT) :: dd(ndo)
     REAL(wp) :: pools(npool), flux(nflux), phi_f, phi_o, lai, rel_s, &
-&   rho_par
+&   rho_par, theta_s
     REAL(wp) :: pools_b(npool), phi_f_b, phi_o_b
     REAL(wp) :: arg1
     REAL(wp) :: arg1_b
     REAL(wp) :: arg2
     REAL(wp) :: arg2_b
-    REAL(wp) :: arg10
     phi_f = LEAF_FALL_FACTOR(t, pp(ip_leaf_life), pp(ip_d_fall), pp(&
 &     ip_cr_fall))
     phi_o = LABILE_RELEASE_FACTOR(t, pp(ip_d_onset), pp(ip_cr_onset))
@@ -4542,7 +4976,7 @@ CONTAINS
 &   acc_fm
     REAL(wp), INTENT(OUT) :: dd(ndo)
     REAL(wp) :: pools(npool), flux(nflux), phi_f, phi_o, lai, rel_s, &
-&   rho_par
+&   rho_par, theta_s
     REAL(wp) :: arg1
     REAL(wp) :: arg2
     phi_f = LEAF_FALL_FACTOR(t, pp(ip_leaf_life), pp(ip_d_fall), pp(&
@@ -4557,7 +4991,8 @@ CONTAINS
 &            ip_theta_som), pp(ip_f_lab), flux)
     st(is_c_lab:is_c_som) = pools
     lai = pools(2)/pp(ip_lma)
-    rel_s = REL_WATER(st(is_w_surf), z_surf, sh)
+    theta_s = st(is_w_surf)/(z_surf*rho_w)
+    rel_s = REL_WATER(theta_s, sh)
     rho_par = 0.92_wp*(rho_soil_dry-(rho_soil_dry-rho_soil_wet)*rel_s) -&
 &     0.015_wp
     dd(id_c_lab:id_c_som) = pools

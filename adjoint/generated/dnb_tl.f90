@@ -1475,21 +1475,17 @@ CONTAINS
 
 !  Differentiation of rel_water in forward (tangent) mode:
 !   variations   of useful results: r
-!   with respect to varying inputs: w dz
+!   with respect to varying inputs: theta
 ! Relative plant-available water (0 at wilting point, 1 at field capacity), smoothly
-! bounded to [0, 1]. w (mm) in a layer of depth dz (m).
-  FUNCTION REL_WATER_D(w, w_d, dz, dz_d, sh, r) RESULT (R_D)
+! bounded to [0, 1], of a layer with volumetric water content theta (m3 m-3).
+  FUNCTION REL_WATER_D(theta, theta_d, sh, r) RESULT (R_D)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: w, dz, sh(nsh)
-    REAL(wp), INTENT(IN) :: w_d, dz_d
-    REAL(wp) :: r, theta
-    REAL(wp) :: r_d, theta_d
+    REAL(wp), INTENT(IN) :: theta, sh(nsh)
+    REAL(wp), INTENT(IN) :: theta_d
+    REAL(wp) :: r
+    REAL(wp) :: r_d
     REAL(wp) :: result1
     REAL(wp) :: result1_d
-    REAL(wp) :: temp
-    temp = w/(rho_w*dz)
-    theta_d = (w_d-temp*rho_w*dz_d)/(rho_w*dz)
-    theta = temp
     r_d = theta_d/(sh(ish_theta_fc)-sh(ish_theta_wp))
     r = (theta-sh(ish_theta_wp))/(sh(ish_theta_fc)-sh(ish_theta_wp))
     result1_d = SMAX0_D(r, r_d, 0.02_wp, result1)
@@ -1497,13 +1493,12 @@ CONTAINS
   END FUNCTION REL_WATER_D
 
 ! Relative plant-available water (0 at wilting point, 1 at field capacity), smoothly
-! bounded to [0, 1]. w (mm) in a layer of depth dz (m).
-  FUNCTION REL_WATER(w, dz, sh) RESULT (R)
+! bounded to [0, 1], of a layer with volumetric water content theta (m3 m-3).
+  FUNCTION REL_WATER(theta, sh) RESULT (R)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: w, dz, sh(nsh)
-    REAL(wp) :: r, theta
+    REAL(wp), INTENT(IN) :: theta, sh(nsh)
+    REAL(wp) :: r
     REAL(wp) :: result1
-    theta = w/(rho_w*dz)
     r = (theta-sh(ish_theta_wp))/(sh(ish_theta_fc)-sh(ish_theta_wp))
     result1 = SMAX0(r, 0.02_wp)
     r = SMIN_POS(result1, 1._wp, 0.999_wp)
@@ -2809,23 +2804,15 @@ MODULE DNB_MODEL_TL
   USE DNB_CONSTANTS, ONLY : pi, tfreeze, par_frac, e_par, mol_c, dt_hour&
 & , z_surf, nlayer, rho_w
   USE DNB_PARAMS
-  USE DNB_SMOOTH_TL, ONLY : smin_pos, smin_pos_d, sstep, sstep_d
-  USE DNB_RADIATION_TL, ONLY : solar_hour, diffuse_fraction, canopy_par,&
-& canopy_par_d, fapar_white_sky, fapar_white_sky_d
-  USE DNB_PHOTOSYNTHESIS_TL, ONLY : leaf_rates, leaf_rates_d, &
-& photo_fixed_ci, photo_fixed_ci_d, photo_given_gs, photo_given_gs_d, &
-& fluorescence_yield, fluorescence_yield_d
-  USE DNB_ENERGY_TL, ONLY : air_properties, aero_conductance, &
-& aero_conductance_d, net_radiation, net_radiation_d, potential_rates, &
-& potential_rates_d, transpiration, transpiration_d, canopy_temperature,&
-& canopy_temperature_d
-  USE DNB_HYDROLOGY_TL, ONLY : soil_hydraulics, rel_water, rel_water_d, &
-& interception, interception_d, snow_step, snow_step_d, soil_water_step,&
-& soil_water_step_d, soil_temperature_step, soil_temperature_step_d, nsh&
-& , ish_theta_fc, ish_theta_wp
-  USE DNB_PHENOLOGY_TL, ONLY : leaf_fall_factor, leaf_fall_factor_d, &
-& labile_release_factor, labile_release_factor_d
-  USE DNB_CARBON_TL, ONLY : dalec_day, dalec_day_d, npool, nflux
+! the process modules are used whole: with "only" lists Tapenade's adjoint would import
+! names (foo_b) that its split-mode code (foo_fwd / foo_bwd) does not define
+  USE DNB_SMOOTH_TL
+  USE DNB_RADIATION_TL
+  USE DNB_PHOTOSYNTHESIS_TL
+  USE DNB_ENERGY_TL
+  USE DNB_HYDROLOGY_TL
+  USE DNB_PHENOLOGY_TL
+  USE DNB_CARBON_TL
   USE DNB_OBS_TL, ONLY : apply_obs, apply_obs_d
   IMPLICIT NONE
   PRIVATE 
@@ -2993,10 +2980,11 @@ CONTAINS
           CALL TILE_HOUR(met(idx, :), cosz(idx), s0(idx), ppft(:, itile)&
 &                  , pglob, sh, c4, state(:, itile), ho, acc_gpp, acc_tr&
 &                  , acc_rr, acc_fm)
-          IF (MOD(k, 24) .EQ. 0) CALL TILE_DAY(tday(idx) - 0.5_wp, ppft(&
-&                                        :, itile), pglob, sh, state(:, &
-&                                        itile), acc_gpp, acc_tr, acc_rr&
-&                                        , acc_fm, dd)
+          IF (MOD(k, 24) .EQ. 0) THEN
+            CALL TILE_DAY(tday(idx) - 0.5_wp, ppft(:, itile), pglob, sh&
+&                   , state(:, itile), acc_gpp, acc_tr, acc_rr, acc_fm, &
+&                   dd)
+          END IF
         END DO
         state(is_c_lab, itile) = ppft(ip_c_lab0, itile)
         state(is_c_fol, itile) = ppft(ip_c_fol0, itile)
@@ -3205,8 +3193,10 @@ CONTAINS
     REAL(wp) :: f_thaw, et, le, tcan, tr, fm, ra_h, rh_h, g_soil
     REAL(wp) :: f_thaw_d, et_d, le_d, tcan_d, tr_d, fm_d, ra_h_d, rh_h_d&
 &   , g_soil_d
-    REAL(wp) :: r_sat, sif_photon, esc, hyd_target, vwc
-    REAL(wp) :: r_sat_d, sif_photon_d, esc_d, hyd_target_d, vwc_d
+    REAL(wp) :: r_sat, sif_photon, esc, hyd_target, vwc, theta_s, &
+&   theta_r
+    REAL(wp) :: r_sat_d, sif_photon_d, esc_d, hyd_target_d, vwc_d, &
+&   theta_s_d, theta_r_d
     REAL(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
     REAL(wp) :: snow_d, snow_rho_d, snow_alb_d, w_s_d, w_r_d, t1_d, t2_d
     INTEGER :: l, j
@@ -3238,10 +3228,14 @@ CONTAINS
     lc_d = (lai_d-lai*fc_d/fc)/fc
     lc = lai/fc
 ! surface albedos: soil darkens when wet; snow covers the ground
-    rel_s_d = REL_WATER_D(st(is_w_surf), st_d(is_w_surf), z_surf, 0.0_8&
-&     , sh, rel_s)
-    rel_r_d = REL_WATER_D(st(is_w_root), st_d(is_w_root), pp(ip_zroot), &
-&     pp_d(ip_zroot), sh, rel_r)
+    theta_s_d = st_d(is_w_surf)/(z_surf*rho_w)
+    theta_s = st(is_w_surf)/(z_surf*rho_w)
+    temp = st(is_w_root)/(rho_w*pp(ip_zroot))
+    theta_r_d = (st_d(is_w_root)-temp*rho_w*pp_d(ip_zroot))/(rho_w*pp(&
+&     ip_zroot))
+    theta_r = temp
+    rel_s_d = REL_WATER_D(theta_s, theta_s_d, sh, rel_s)
+    rel_r_d = REL_WATER_D(theta_r, theta_r_d, sh, rel_r)
     rho_s_d = -((rho_soil_dry-rho_soil_wet)*rel_s_d)
     rho_s = rho_soil_dry - (rho_soil_dry-rho_soil_wet)*rel_s
     temp = st(is_snow)/(st(is_snow)+5._wp)
@@ -3631,7 +3625,8 @@ CONTAINS
     REAL(wp) :: a_g, ci, gpp_mol, gpp_h, trans, infl, runoff, e_soil, &
 &   perc, drain
     REAL(wp) :: f_thaw, et, le, tcan, tr, fm, ra_h, rh_h, g_soil
-    REAL(wp) :: r_sat, sif_photon, esc, hyd_target, vwc
+    REAL(wp) :: r_sat, sif_photon, esc, hyd_target, vwc, theta_s, &
+&   theta_r
     REAL(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
     INTEGER :: l, j
     LOGICAL :: day
@@ -3652,8 +3647,10 @@ CONTAINS
     sigma_l = pp(ip_leaf_scat)
     lc = lai/fc
 ! surface albedos: soil darkens when wet; snow covers the ground
-    rel_s = REL_WATER(st(is_w_surf), z_surf, sh)
-    rel_r = REL_WATER(st(is_w_root), pp(ip_zroot), sh)
+    theta_s = st(is_w_surf)/(z_surf*rho_w)
+    theta_r = st(is_w_root)/(pp(ip_zroot)*rho_w)
+    rel_s = REL_WATER(theta_s, sh)
+    rel_r = REL_WATER(theta_r, sh)
     rho_s = rho_soil_dry - (rho_soil_dry-rho_soil_wet)*rel_s
     f_cover = st(is_snow)/(st(is_snow)+5._wp)
     rho_g = f_cover*st(is_snow_alb) + (1._wp-f_cover)*rho_s
@@ -3856,7 +3853,7 @@ CONTAINS
 &   acc_rr_d
     REAL(wp), INTENT(OUT) :: dd(ndo)
     REAL(wp) :: pools(npool), flux(nflux), phi_f, phi_o, lai, rel_s, &
-&   rho_par
+&   rho_par, theta_s
     REAL(wp) :: pools_d(npool), phi_f_d, phi_o_d
     phi_f_d = LEAF_FALL_FACTOR_D(t, pp(ip_leaf_life), pp_d(ip_leaf_life)&
 &     , pp(ip_d_fall), pp_d(ip_d_fall), pp(ip_cr_fall), pp_d(ip_cr_fall)&
@@ -3877,7 +3874,8 @@ CONTAINS
     st_d(is_c_lab:is_c_som) = pools_d
     st(is_c_lab:is_c_som) = pools
     lai = pools(2)/pp(ip_lma)
-    rel_s = REL_WATER(st(is_w_surf), z_surf, sh)
+    theta_s = st(is_w_surf)/(z_surf*rho_w)
+    rel_s = REL_WATER(theta_s, sh)
     rho_par = 0.92_wp*(rho_soil_dry-(rho_soil_dry-rho_soil_wet)*rel_s) -&
 &     0.015_wp
     dd(id_c_lab:id_c_som) = pools
@@ -3902,7 +3900,7 @@ CONTAINS
 &   acc_fm
     REAL(wp), INTENT(OUT) :: dd(ndo)
     REAL(wp) :: pools(npool), flux(nflux), phi_f, phi_o, lai, rel_s, &
-&   rho_par
+&   rho_par, theta_s
     phi_f = LEAF_FALL_FACTOR(t, pp(ip_leaf_life), pp(ip_d_fall), pp(&
 &     ip_cr_fall))
     phi_o = LABILE_RELEASE_FACTOR(t, pp(ip_d_onset), pp(ip_cr_onset))
@@ -3913,7 +3911,8 @@ CONTAINS
 &            ip_theta_lit), pp(ip_theta_som), pp(ip_f_lab), flux)
     st(is_c_lab:is_c_som) = pools
     lai = pools(2)/pp(ip_lma)
-    rel_s = REL_WATER(st(is_w_surf), z_surf, sh)
+    theta_s = st(is_w_surf)/(z_surf*rho_w)
+    rel_s = REL_WATER(theta_s, sh)
     rho_par = 0.92_wp*(rho_soil_dry-(rho_soil_dry-rho_soil_wet)*rel_s) -&
 &     0.015_wp
     dd(id_c_lab:id_c_som) = pools
