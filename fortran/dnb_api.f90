@@ -16,7 +16,7 @@ module dnb_api
   use dnb_control, only: forward
   use dnb_control_tl, only: forward_d
   use dnb_control_ad, only: forward_b
-  use dnb_adstack, only: adstack_reset, adstack_peak_bytes, adstack_error
+  use dnb_adstack, only: adstack_reset, adstack_peak_bytes, adstack_error, adstack_used_bytes
   use dnb_hydrology, only: soil_hydraulics, nsh
   use dnb_params, only: ig_alpha_c3, ig_alpha_c4, ig_kc25, ig_ko25, ig_e_kc, ig_e_ko, ig_e_vcmax, &
                         ig_e_rd, ig_e_k4, ig_a_gamma, ig_k4_ratio, ig_f_rd_c3, ig_f_rd_c4, &
@@ -25,7 +25,7 @@ module dnb_api
   implicit none
   private
   public :: sizes, run_cell, run_cell_obs, obs_operator, initial_state, leaf_assimilation, &
-            lband_emission, forward_x, tangent_x, adjoint_x
+            lband_emission, forward_x, tangent_x, adjoint_x, stack_selftest
 
 contains
 
@@ -191,6 +191,46 @@ contains
     end if
     if (.not. all_finite(dx, nx)) status = 5
   end subroutine adjoint_x
+
+  ! Exercise the adjoint stack (adjoint/dnb_adstack.f90) as the generated code does: push
+  ! x(k), ivals(k) and the branch number cvals(k) for k = 1..n, then the whole array x,
+  ! pop everything back in reverse order. Returns what came back, the peak and the payload
+  ! left (bytes), and the error state after popping once more from the emptied stack.
+  subroutine stack_selftest(n, x, ivals, cvals, xback, xarr_back, iback, cback, peak_bytes, &
+                            used_after, err_extra_pop)
+    integer, intent(in) :: n
+    real(wp), intent(in) :: x(n)
+    integer, intent(in) :: ivals(n), cvals(n)
+    real(wp), intent(out) :: xback(n), xarr_back(n)
+    integer, intent(out) :: iback(n), cback(n)
+    real(wp), intent(out) :: peak_bytes, used_after
+    integer, intent(out) :: err_extra_pop
+    external :: pushreal8, popreal8, pushreal8array, popreal8array, pushinteger4, &
+                popinteger4, pushcontrol2b, popcontrol2b
+    integer(8) :: nb
+    integer :: k
+    real(wp) :: extra
+    call adstack_reset()
+    do k = 1, n
+      call pushreal8(x(k))
+      call pushinteger4(ivals(k))
+      call pushcontrol2b(cvals(k))
+    end do
+    call pushreal8array(x, n)
+    call popreal8array(xarr_back, n)
+    do k = n, 1, -1
+      call popcontrol2b(cback(k))
+      call popinteger4(iback(k))
+      call popreal8(xback(k))
+    end do
+    call adstack_peak_bytes(nb)
+    peak_bytes = real(nb, wp)
+    call adstack_used_bytes(nb)
+    used_after = real(nb, wp)
+    call popreal8(extra)
+    call adstack_error(err_extra_pop)
+    call adstack_reset()
+  end subroutine stack_selftest
 
   ! Checks shared by forward_x, tangent_x and adjoint_x.
   integer function check_x(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, &

@@ -23,6 +23,9 @@ module dnb_model
 
   real(wp), parameter :: gs_night = 4.e-5_wp   ! m s-1, minimum stomatal conductance (BETHY)
   real(wp), parameter :: rho_soil_dry = 0.30_wp, rho_soil_wet = 0.15_wp  ! soil SW albedo
+  ! adjoint memory control (see run_range): yearly blocks beyond ten tile-years
+  integer, parameter :: block_hours = 8760
+  integer, parameter :: max_taped_tile_hours = 20 * 8760
   real(wp), parameter :: e_photon_743 = 1.61005e5_wp   ! J per mol of 743-nm photons (h c N_A / lambda)
 
 contains
@@ -44,33 +47,23 @@ contains
     real(wp), intent(in) :: ppft(npp, ntile), pglob(ngp)
     real(wp), intent(inout) :: state(nstate, ntile)
     real(wp), intent(out) :: hout(nt, nho, ntile), dout(nd, ndo, ntile)
-    real(wp) :: cosz(nt), s0(nt), sh(nsh), ho(nho), dd(ndo)
-    real(wp) :: acc_gpp, acc_tr, acc_rr, acc_fm
-    integer :: it, k, idx, c4, itile
+    real(wp) :: cosz(nt), s0(nt), sh(nsh)
+    integer :: it, c4, itile
     do it = 1, nt
       call solar_hour(doy(it), hour(it), lat, lon, cosz(it), s0(it))
     end do
     call soil_hydraulics(sand, clay, sh)
+    hout = 0._wp
+    dout = 0._wp
     do itile = 1, ntile
       c4 = 0
       if (pft(itile) == 10) c4 = 1
       if (init == 1) then
         call init_state(ppft(:, itile), pglob, sh, met(1, im_tsl_deep), state(:, itile))
-        acc_gpp = 0._wp
-        acc_tr = 0._wp
-        acc_rr = 0._wp
-        acc_fm = 0._wp
-        do k = 1, nspin
-          idx = mod(k - 1, nt) + 1
-          !$AD NOCHECKPOINT
-          call tile_hour(met(idx, :), cosz(idx), s0(idx), ppft(:, itile), pglob, sh, c4, &
-                         state(:, itile), ho, acc_gpp, acc_tr, acc_rr, acc_fm)
-          if (mod(k, 24) == 0) then
-            !$AD NOCHECKPOINT
-            call tile_day(tday(idx) - 0.5_wp, ppft(:, itile), pglob, sh, state(:, itile), &
-                          acc_gpp, acc_tr, acc_rr, acc_fm, dd)
-          end if
-        end do
+        if (nspin > 0) then
+          call run_range(1, nspin, 0, nt, nd, ntile, tday, met, cosz, s0, ppft(:, itile), &
+                         pglob, sh, c4, state(:, itile), hout(:, :, itile), dout(:, :, itile))
+        end if
         state(is_c_lab, itile) = ppft(ip_c_lab0, itile)
         state(is_c_fol, itile) = ppft(ip_c_fol0, itile)
         state(is_c_root, itile) = ppft(ip_c_root0, itile)
@@ -78,24 +71,63 @@ contains
         state(is_c_lit, itile) = ppft(ip_c_lit0, itile)
         state(is_c_som, itile) = ppft(ip_c_som0, itile)
       end if
-      acc_gpp = 0._wp
-      acc_tr = 0._wp
-      acc_rr = 0._wp
-      acc_fm = 0._wp
-      do it = 1, nt
-        !$AD NOCHECKPOINT
-        call tile_hour(met(it, :), cosz(it), s0(it), ppft(:, itile), pglob, sh, c4, &
-                       state(:, itile), ho, acc_gpp, acc_tr, acc_rr, acc_fm)
-        hout(it, :, itile) = ho
-        if (mod(it, 24) == 0) then
-          !$AD NOCHECKPOINT
-          call tile_day(tday(it) - 0.5_wp, ppft(:, itile), pglob, sh, state(:, itile), &
-                        acc_gpp, acc_tr, acc_rr, acc_fm, dd)
-          dout(it / 24, :, itile) = dd
-        end if
-      end do
+      call run_range(1, nt, 1, nt, nd, ntile, tday, met, cosz, s0, ppft(:, itile), pglob, &
+                     sh, c4, state(:, itile), hout(:, :, itile), dout(:, :, itile))
     end do
   end subroutine simulate
+
+  ! Hours k0..k1 of one tile (hour k uses forcing step mod(k - 1, nt) + 1, so spin-up cycles
+  ! the forcing), as one piece or in blocks of a year. This is where the adjoint's memory is
+  ! decided: a run of up to max_taped_tile_hours (over all tiles) is recorded whole on the
+  ! adjoint stack; a longer one is cut into yearly blocks that the adjoint re-runs one at a
+  ! time (Tapenade checkpoints), so memory stays at about one block.
+  subroutine run_range(k0, k1, store, nt, nd, ntile, tday, met, cosz, s0, pp, pg, sh, c4, st, &
+                       hout_t, dout_t)
+    integer, intent(in) :: k0, k1, store, nt, nd, ntile, c4
+    real(wp), intent(in) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), pp(npp), pg(ngp)
+    real(wp), intent(in) :: sh(nsh)
+    real(wp), intent(inout) :: st(nstate), hout_t(nt, nho), dout_t(nd, ndo)
+    integer :: kb, kend
+    if ((k1 - k0 + 1) * ntile <= max_taped_tile_hours) then
+      !$AD NOCHECKPOINT
+      call run_hours(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, pg, sh, c4, st, hout_t, &
+                     dout_t)
+    else
+      do kb = k0, k1, block_hours
+        kend = min(kb + block_hours - 1, k1)
+        call run_hours(kb, kend, store, nt, nd, tday, met, cosz, s0, pp, pg, sh, c4, st, &
+                       hout_t, dout_t)
+      end do
+    end if
+  end subroutine run_range
+
+  ! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
+  ! the end of each day; store = 1 writes the outputs hout_t(step, :), dout_t(day, :).
+  subroutine run_hours(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, pg, sh, c4, st, &
+                       hout_t, dout_t)
+    integer, intent(in) :: k0, k1, store, nt, nd, c4
+    real(wp), intent(in) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), pp(npp), pg(ngp)
+    real(wp), intent(in) :: sh(nsh)
+    real(wp), intent(inout) :: st(nstate), hout_t(nt, nho), dout_t(nd, ndo)
+    real(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm
+    integer :: k, idx
+    acc_gpp = 0._wp
+    acc_tr = 0._wp
+    acc_rr = 0._wp
+    acc_fm = 0._wp
+    do k = k0, k1
+      idx = mod(k - 1, nt) + 1
+      !$AD NOCHECKPOINT
+      call tile_hour(met(idx, :), cosz(idx), s0(idx), pp, pg, sh, c4, st, ho, acc_gpp, &
+                     acc_tr, acc_rr, acc_fm)
+      if (store == 1) hout_t(idx, :) = ho
+      if (mod(k, 24) == 0) then
+        !$AD NOCHECKPOINT
+        call tile_day(tday(idx) - 0.5_wp, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, acc_fm, dd)
+        if (store == 1) dout_t(idx / 24, :) = dd
+      end if
+    end do
+  end subroutine run_hours
 
   ! The model and its observation operators in one call: y = H(M(p)). Arguments as for
   ! simulate, plus the observations (dnb_obs.apply_obs): nobs, stream(nobs) codes, s0/s1

@@ -2822,6 +2822,9 @@ MODULE DNB_MODEL_TL
   REAL(wp), PARAMETER :: gs_night=4.e-5_wp
 ! soil SW albedo
   REAL(wp), PARAMETER :: rho_soil_dry=0.30_wp, rho_soil_wet=0.15_wp
+! adjoint memory control (see run_range): yearly blocks beyond ten tile-years
+  INTEGER, PARAMETER :: block_hours=8760
+  INTEGER, PARAMETER :: max_taped_tile_hours=20*8760
 ! J per mol of 743-nm photons (h c N_A / lambda)
   REAL(wp), PARAMETER :: e_photon_743=1.61005e5_wp
 
@@ -2852,19 +2855,16 @@ CONTAINS
     REAL(wp), INTENT(INOUT) :: state_d(nstate, ntile)
     REAL(wp), INTENT(OUT) :: hout(nt, nho, ntile), dout(nd, ndo, ntile)
     REAL(wp), INTENT(OUT) :: hout_d(nt, nho, ntile)
-    REAL(wp) :: cosz(nt), s0(nt), sh(nsh), ho(nho), dd(ndo)
-    REAL(wp) :: ho_d(nho)
-    REAL(wp) :: acc_gpp, acc_tr, acc_rr, acc_fm
-    REAL(wp) :: acc_gpp_d, acc_tr_d, acc_rr_d
-    INTEGER :: it, k, idx, c4, itile
-    INTRINSIC MOD
+    REAL(wp) :: cosz(nt), s0(nt), sh(nsh)
+    INTEGER :: it, c4, itile
     DO it=1,nt
       CALL SOLAR_HOUR(doy(it), hour(it), lat, lon, cosz(it), s0(it))
     END DO
     CALL SOIL_HYDRAULICS(sand, clay, sh)
+    hout = 0._wp
+    dout = 0._wp
     hout_d = 0.0_8
     state_d = 0.0_8
-    ho_d = 0.0_8
     DO itile=1,ntile
       c4 = 0
       IF (pft(itile) .EQ. 10) c4 = 1
@@ -2872,30 +2872,13 @@ CONTAINS
         CALL INIT_STATE_D(ppft(:, itile), ppft_d(:, itile), pglob, &
 &                   pglob_d, sh, met(1, im_tsl_deep), state(:, itile), &
 &                   state_d(:, itile))
-        acc_gpp = 0._wp
-        acc_tr = 0._wp
-        acc_rr = 0._wp
-        acc_fm = 0._wp
-        acc_tr_d = 0.0_8
-        acc_gpp_d = 0.0_8
-        acc_rr_d = 0.0_8
-        DO k=1,nspin
-          idx = MOD(k - 1, nt) + 1
-          CALL TILE_HOUR_D(met(idx, :), cosz(idx), s0(idx), ppft(:, &
-&                    itile), ppft_d(:, itile), pglob, pglob_d, sh, c4, &
-&                    state(:, itile), state_d(:, itile), ho, ho_d, &
-&                    acc_gpp, acc_gpp_d, acc_tr, acc_tr_d, acc_rr, &
-&                    acc_rr_d, acc_fm)
-          IF (MOD(k, 24) .EQ. 0) THEN
-            CALL TILE_DAY_D(tday(idx) - 0.5_wp, ppft(:, itile), ppft_d(:&
-&                     , itile), pglob, sh, state(:, itile), state_d(:, &
-&                     itile), acc_gpp, acc_gpp_d, acc_tr, acc_tr_d, &
-&                     acc_rr, acc_rr_d, acc_fm, dd)
-            acc_tr_d = 0.0_8
-            acc_gpp_d = 0.0_8
-            acc_rr_d = 0.0_8
-          END IF
-        END DO
+        IF (nspin .GT. 0) CALL RUN_RANGE_D(1, nspin, 0, nt, nd, ntile, &
+&                                    tday, met, cosz, s0, ppft(:, itile)&
+&                                    , ppft_d(:, itile), pglob, pglob_d&
+&                                    , sh, c4, state(:, itile), state_d(&
+&                                    :, itile), hout(:, :, itile), &
+&                                    hout_d(:, :, itile), dout(:, :, &
+&                                    itile))
         state_d(is_c_lab, itile) = ppft_d(ip_c_lab0, itile)
         state(is_c_lab, itile) = ppft(ip_c_lab0, itile)
         state_d(is_c_fol, itile) = ppft_d(ip_c_fol0, itile)
@@ -2909,32 +2892,10 @@ CONTAINS
         state_d(is_c_som, itile) = ppft_d(ip_c_som0, itile)
         state(is_c_som, itile) = ppft(ip_c_som0, itile)
       END IF
-      acc_gpp = 0._wp
-      acc_tr = 0._wp
-      acc_rr = 0._wp
-      acc_fm = 0._wp
-      acc_tr_d = 0.0_8
-      acc_gpp_d = 0.0_8
-      acc_rr_d = 0.0_8
-      DO it=1,nt
-        CALL TILE_HOUR_D(met(it, :), cosz(it), s0(it), ppft(:, itile), &
-&                  ppft_d(:, itile), pglob, pglob_d, sh, c4, state(:, &
-&                  itile), state_d(:, itile), ho, ho_d, acc_gpp, &
-&                  acc_gpp_d, acc_tr, acc_tr_d, acc_rr, acc_rr_d, acc_fm&
-&                 )
-        hout_d(it, :, itile) = ho_d
-        hout(it, :, itile) = ho
-        IF (MOD(it, 24) .EQ. 0) THEN
-          CALL TILE_DAY_D(tday(it) - 0.5_wp, ppft(:, itile), ppft_d(:, &
-&                   itile), pglob, sh, state(:, itile), state_d(:, itile&
-&                   ), acc_gpp, acc_gpp_d, acc_tr, acc_tr_d, acc_rr, &
-&                   acc_rr_d, acc_fm, dd)
-          dout(it/24, :, itile) = dd
-          acc_tr_d = 0.0_8
-          acc_gpp_d = 0.0_8
-          acc_rr_d = 0.0_8
-        END IF
-      END DO
+      CALL RUN_RANGE_D(1, nt, 1, nt, nd, ntile, tday, met, cosz, s0, &
+&                ppft(:, itile), ppft_d(:, itile), pglob, pglob_d, sh, &
+&                c4, state(:, itile), state_d(:, itile), hout(:, :, &
+&                itile), hout_d(:, :, itile), dout(:, :, itile))
     END DO
   END SUBROUTINE SIMULATE_D
 
@@ -2957,35 +2918,24 @@ CONTAINS
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
     REAL(wp), INTENT(OUT) :: hout(nt, nho, ntile), dout(nd, ndo, ntile)
-    REAL(wp) :: cosz(nt), s0(nt), sh(nsh), ho(nho), dd(ndo)
-    REAL(wp) :: acc_gpp, acc_tr, acc_rr, acc_fm
-    INTEGER :: it, k, idx, c4, itile
-    INTRINSIC MOD
+    REAL(wp) :: cosz(nt), s0(nt), sh(nsh)
+    INTEGER :: it, c4, itile
     DO it=1,nt
       CALL SOLAR_HOUR(doy(it), hour(it), lat, lon, cosz(it), s0(it))
     END DO
     CALL SOIL_HYDRAULICS(sand, clay, sh)
+    hout = 0._wp
+    dout = 0._wp
     DO itile=1,ntile
       c4 = 0
       IF (pft(itile) .EQ. 10) c4 = 1
       IF (init .EQ. 1) THEN
         CALL INIT_STATE(ppft(:, itile), pglob, sh, met(1, im_tsl_deep), &
 &                 state(:, itile))
-        acc_gpp = 0._wp
-        acc_tr = 0._wp
-        acc_rr = 0._wp
-        acc_fm = 0._wp
-        DO k=1,nspin
-          idx = MOD(k - 1, nt) + 1
-          CALL TILE_HOUR(met(idx, :), cosz(idx), s0(idx), ppft(:, itile)&
-&                  , pglob, sh, c4, state(:, itile), ho, acc_gpp, acc_tr&
-&                  , acc_rr, acc_fm)
-          IF (MOD(k, 24) .EQ. 0) THEN
-            CALL TILE_DAY(tday(idx) - 0.5_wp, ppft(:, itile), pglob, sh&
-&                   , state(:, itile), acc_gpp, acc_tr, acc_rr, acc_fm, &
-&                   dd)
-          END IF
-        END DO
+        IF (nspin .GT. 0) CALL RUN_RANGE(1, nspin, 0, nt, nd, ntile, &
+&                                  tday, met, cosz, s0, ppft(:, itile), &
+&                                  pglob, sh, c4, state(:, itile), hout(&
+&                                  :, :, itile), dout(:, :, itile))
         state(is_c_lab, itile) = ppft(ip_c_lab0, itile)
         state(is_c_fol, itile) = ppft(ip_c_fol0, itile)
         state(is_c_root, itile) = ppft(ip_c_root0, itile)
@@ -2993,23 +2943,168 @@ CONTAINS
         state(is_c_lit, itile) = ppft(ip_c_lit0, itile)
         state(is_c_som, itile) = ppft(ip_c_som0, itile)
       END IF
-      acc_gpp = 0._wp
-      acc_tr = 0._wp
-      acc_rr = 0._wp
-      acc_fm = 0._wp
-      DO it=1,nt
-        CALL TILE_HOUR(met(it, :), cosz(it), s0(it), ppft(:, itile), &
-&                pglob, sh, c4, state(:, itile), ho, acc_gpp, acc_tr, &
-&                acc_rr, acc_fm)
-        hout(it, :, itile) = ho
-        IF (MOD(it, 24) .EQ. 0) THEN
-          CALL TILE_DAY(tday(it) - 0.5_wp, ppft(:, itile), pglob, sh, &
-&                 state(:, itile), acc_gpp, acc_tr, acc_rr, acc_fm, dd)
-          dout(it/24, :, itile) = dd
-        END IF
-      END DO
+      CALL RUN_RANGE(1, nt, 1, nt, nd, ntile, tday, met, cosz, s0, ppft(&
+&              :, itile), pglob, sh, c4, state(:, itile), hout(:, :, &
+&              itile), dout(:, :, itile))
     END DO
   END SUBROUTINE SIMULATE
+
+!  Differentiation of run_range in forward (tangent) mode:
+!   variations   of useful results: hout_t st
+!   with respect to varying inputs: hout_t pg st pp
+! Hours k0..k1 of one tile (hour k uses forcing step mod(k - 1, nt) + 1, so spin-up cycles
+! the forcing), as one piece or in blocks of a year. This is where the adjoint's memory is
+! decided: a run of up to max_taped_tile_hours (over all tiles) is recorded whole on the
+! adjoint stack; a longer one is cut into yearly blocks that the adjoint re-runs one at a
+! time (Tapenade checkpoints), so memory stays at about one block.
+  SUBROUTINE RUN_RANGE_D(k0, k1, store, nt, nd, ntile, tday, met, cosz, &
+&   s0, pp, pp_d, pg, pg_d, sh, c4, st, st_d, hout_t, hout_t_d, dout_t)
+    IMPLICIT NONE
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, ntile, c4
+    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
+&   pp(npp), pg(ngp)
+    REAL(wp), INTENT(IN) :: pp_d(npp), pg_d(ngp)
+    REAL(wp), INTENT(IN) :: sh(nsh)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nt, nho), dout_t(nd, &
+&   ndo)
+    REAL(wp), INTENT(INOUT) :: st_d(nstate), hout_t_d(nt, nho)
+    INTEGER :: kb, kend
+    INTRINSIC MIN
+    IF ((k1-k0+1)*ntile .LE. max_taped_tile_hours) THEN
+      CALL RUN_HOURS_D(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, &
+&                pp_d, pg, pg_d, sh, c4, st, st_d, hout_t, hout_t_d, &
+&                dout_t)
+    ELSE
+      DO kb=k0,k1,block_hours
+        IF (kb + block_hours - 1 .GT. k1) THEN
+          kend = k1
+        ELSE
+          kend = kb + block_hours - 1
+        END IF
+        CALL RUN_HOURS_D(kb, kend, store, nt, nd, tday, met, cosz, s0, &
+&                  pp, pp_d, pg, pg_d, sh, c4, st, st_d, hout_t, &
+&                  hout_t_d, dout_t)
+      END DO
+    END IF
+  END SUBROUTINE RUN_RANGE_D
+
+! Hours k0..k1 of one tile (hour k uses forcing step mod(k - 1, nt) + 1, so spin-up cycles
+! the forcing), as one piece or in blocks of a year. This is where the adjoint's memory is
+! decided: a run of up to max_taped_tile_hours (over all tiles) is recorded whole on the
+! adjoint stack; a longer one is cut into yearly blocks that the adjoint re-runs one at a
+! time (Tapenade checkpoints), so memory stays at about one block.
+  SUBROUTINE RUN_RANGE(k0, k1, store, nt, nd, ntile, tday, met, cosz, s0&
+&   , pp, pg, sh, c4, st, hout_t, dout_t)
+    IMPLICIT NONE
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, ntile, c4
+    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
+&   pp(npp), pg(ngp)
+    REAL(wp), INTENT(IN) :: sh(nsh)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nt, nho), dout_t(nd, &
+&   ndo)
+    INTEGER :: kb, kend
+    INTRINSIC MIN
+    IF ((k1-k0+1)*ntile .LE. max_taped_tile_hours) THEN
+      CALL RUN_HOURS(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, pg&
+&              , sh, c4, st, hout_t, dout_t)
+    ELSE
+      DO kb=k0,k1,block_hours
+        IF (kb + block_hours - 1 .GT. k1) THEN
+          kend = k1
+        ELSE
+          kend = kb + block_hours - 1
+        END IF
+        CALL RUN_HOURS(kb, kend, store, nt, nd, tday, met, cosz, s0, pp&
+&                , pg, sh, c4, st, hout_t, dout_t)
+      END DO
+    END IF
+  END SUBROUTINE RUN_RANGE
+
+!  Differentiation of run_hours in forward (tangent) mode:
+!   variations   of useful results: hout_t st
+!   with respect to varying inputs: hout_t pg st pp
+! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
+! the end of each day; store = 1 writes the outputs hout_t(step, :), dout_t(day, :).
+  SUBROUTINE RUN_HOURS_D(k0, k1, store, nt, nd, tday, met, cosz, s0, pp&
+&   , pp_d, pg, pg_d, sh, c4, st, st_d, hout_t, hout_t_d, dout_t)
+    IMPLICIT NONE
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4
+    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
+&   pp(npp), pg(ngp)
+    REAL(wp), INTENT(IN) :: pp_d(npp), pg_d(ngp)
+    REAL(wp), INTENT(IN) :: sh(nsh)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nt, nho), dout_t(nd, &
+&   ndo)
+    REAL(wp), INTENT(INOUT) :: st_d(nstate), hout_t_d(nt, nho)
+    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm
+    REAL(wp) :: ho_d(nho), acc_gpp_d, acc_tr_d, acc_rr_d
+    INTEGER :: k, idx
+    INTRINSIC MOD
+    acc_gpp = 0._wp
+    acc_tr = 0._wp
+    acc_rr = 0._wp
+    acc_fm = 0._wp
+    ho_d = 0.0_8
+    acc_tr_d = 0.0_8
+    acc_gpp_d = 0.0_8
+    acc_rr_d = 0.0_8
+    DO k=k0,k1
+      idx = MOD(k - 1, nt) + 1
+      CALL TILE_HOUR_D(met(idx, :), cosz(idx), s0(idx), pp, pp_d, pg, &
+&                pg_d, sh, c4, st, st_d, ho, ho_d, acc_gpp, acc_gpp_d, &
+&                acc_tr, acc_tr_d, acc_rr, acc_rr_d, acc_fm)
+      IF (store .EQ. 1) THEN
+        hout_t_d(idx, :) = ho_d
+        hout_t(idx, :) = ho
+      END IF
+      IF (MOD(k, 24) .EQ. 0) THEN
+        CALL TILE_DAY_D(tday(idx) - 0.5_wp, pp, pp_d, pg, sh, st, st_d, &
+&                 acc_gpp, acc_gpp_d, acc_tr, acc_tr_d, acc_rr, acc_rr_d&
+&                 , acc_fm, dd)
+        IF (store .EQ. 1) THEN
+          dout_t(idx/24, :) = dd
+          acc_tr_d = 0.0_8
+          acc_gpp_d = 0.0_8
+          acc_rr_d = 0.0_8
+        ELSE
+          acc_tr_d = 0.0_8
+          acc_gpp_d = 0.0_8
+          acc_rr_d = 0.0_8
+        END IF
+      END IF
+    END DO
+  END SUBROUTINE RUN_HOURS_D
+
+! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
+! the end of each day; store = 1 writes the outputs hout_t(step, :), dout_t(day, :).
+  SUBROUTINE RUN_HOURS(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, &
+&   pg, sh, c4, st, hout_t, dout_t)
+    IMPLICIT NONE
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4
+    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
+&   pp(npp), pg(ngp)
+    REAL(wp), INTENT(IN) :: sh(nsh)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nt, nho), dout_t(nd, &
+&   ndo)
+    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm
+    INTEGER :: k, idx
+    INTRINSIC MOD
+    acc_gpp = 0._wp
+    acc_tr = 0._wp
+    acc_rr = 0._wp
+    acc_fm = 0._wp
+    DO k=k0,k1
+      idx = MOD(k - 1, nt) + 1
+      CALL TILE_HOUR(met(idx, :), cosz(idx), s0(idx), pp, pg, sh, c4, st&
+&              , ho, acc_gpp, acc_tr, acc_rr, acc_fm)
+      IF (store .EQ. 1) hout_t(idx, :) = ho
+      IF (MOD(k, 24) .EQ. 0) THEN
+        CALL TILE_DAY(tday(idx) - 0.5_wp, pp, pg, sh, st, acc_gpp, &
+&               acc_tr, acc_rr, acc_fm, dd)
+        IF (store .EQ. 1) dout_t(idx/24, :) = dd
+      END IF
+    END DO
+  END SUBROUTINE RUN_HOURS
 
 !  Differentiation of simulate_obs in forward (tangent) mode:
 !   variations   of useful results: y
