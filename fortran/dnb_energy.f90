@@ -89,13 +89,11 @@ contains
     real(wp) :: demand, gc, le
     demand = smax0(x_pm, 1._wp) / (s + gamma * (1._wp + ga / gc0)) / lambda
     e_t = smin_pos(demand, supply, 0.99_wp)
-    if (x_pm > 1._wp .and. e_t > 1.e-12_wp) then
-      le = lambda * e_t
-      gc = gamma * ga * le / (smax0(x_pm, 1._wp) - le * (s + gamma))
-      beta = gc / gc0
-    else
-      beta = 1._wp
-    end if
+    ! e_t < demand, so the denominator stays positive and beta = gc / gc0 < 1 varies smoothly
+    ! (no branch: a switch to beta = 1 at low available energy would be a jump)
+    le = lambda * e_t
+    gc = gamma * ga * le / (smax0(x_pm, 1._wp) - le * (s + gamma))
+    beta = gc / gc0
   end subroutine transpiration
 
   ! Canopy temperature (K) from the canopy energy balance: the energy Rn_c - lambda E leaves

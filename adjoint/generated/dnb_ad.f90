@@ -1618,35 +1618,30 @@ CONTAINS
     result1 = SMAX0(x_pm, 1._wp)
     demand = result1/(s+gamma*(1._wp+ga/gc0))/lambda
     e_t = SMIN_POS(demand, supply, 0.99_wp)
-    IF (x_pm .GT. 1._wp .AND. e_t .GT. 1.e-12_wp) THEN
-      le = lambda*e_t
-      CALL PUSHREAL8(result1)
-      result1 = SMAX0(x_pm, 1._wp)
-      gc = gamma*ga*le/(result1-le*(s+gamma))
-      gc_b = beta_b/gc0
-      gc0_b = -(gc*beta_b/gc0**2)
-      temp0 = result1 - (s+gamma)*le
-      temp_b0 = gamma*gc_b/temp0
-      ga_b = ga_b + le*temp_b0
-      temp_b = -(ga*le*temp_b0/temp0)
-      le_b = ga*temp_b0 - (s+gamma)*temp_b
-      result1_b = temp_b
-      CALL POPREAL8(result1)
-      x_pm_b = 0.0_8
-      CALL SMAX0_B(x_pm, x_pm_b, 1._wp, result1_b)
-      e_t_b = e_t_b + lambda*le_b
-    ELSE
-      gc0_b = 0.0_8
-      x_pm_b = 0.0_8
-    END IF
+! e_t < demand, so the denominator stays positive and beta = gc / gc0 < 1 varies smoothly
+! (no branch: a switch to beta = 1 at low available energy would be a jump)
+    le = lambda*e_t
+    CALL PUSHREAL8(result1)
+    result1 = SMAX0(x_pm, 1._wp)
+    gc = gamma*ga*le/(result1-le*(s+gamma))
+    gc_b = beta_b/gc0
+    temp0 = result1 - (s+gamma)*le
+    temp_b0 = gamma*gc_b/temp0
+    temp_b = -(ga*le*temp_b0/temp0)
+    le_b = ga*temp_b0 - (s+gamma)*temp_b
+    result1_b = temp_b
+    CALL POPREAL8(result1)
+    x_pm_b = 0.0_8
+    CALL SMAX0_B(x_pm, x_pm_b, 1._wp, result1_b)
+    e_t_b = e_t_b + lambda*le_b
     demand_b = 0.0_8
     supply_b = 0.0_8
     CALL SMIN_POS_B(demand, demand_b, supply, supply_b, 0.99_wp, e_t_b)
     temp = lambda*(s+gamma*(ga/gc0+1._wp))
     result1_b = demand_b/temp
     temp_b = -(gamma*lambda*result1*demand_b/(gc0*temp**2))
-    ga_b = ga_b + temp_b
-    gc0_b = gc0_b - ga*temp_b/gc0
+    gc0_b = -(gc*beta_b/gc0**2) - ga*temp_b/gc0
+    ga_b = ga_b + le*temp_b0 + temp_b
     CALL SMAX0_B(x_pm, x_pm_b, 1._wp, result1_b)
   END SUBROUTINE TRANSPIRATION_B
 
@@ -1664,14 +1659,12 @@ CONTAINS
     result1 = SMAX0(x_pm, 1._wp)
     demand = result1/(s+gamma*(1._wp+ga/gc0))/lambda
     e_t = SMIN_POS(demand, supply, 0.99_wp)
-    IF (x_pm .GT. 1._wp .AND. e_t .GT. 1.e-12_wp) THEN
-      le = lambda*e_t
-      result1 = SMAX0(x_pm, 1._wp)
-      gc = gamma*ga*le/(result1-le*(s+gamma))
-      beta = gc/gc0
-    ELSE
-      beta = 1._wp
-    END IF
+! e_t < demand, so the denominator stays positive and beta = gc / gc0 < 1 varies smoothly
+! (no branch: a switch to beta = 1 at low available energy would be a jump)
+    le = lambda*e_t
+    result1 = SMAX0(x_pm, 1._wp)
+    gc = gamma*ga*le/(result1-le*(s+gamma))
+    beta = gc/gc0
   END SUBROUTINE TRANSPIRATION
 
 !  Differentiation of canopy_temperature in reverse (adjoint) mode:

@@ -1340,21 +1340,17 @@ CONTAINS
 &     *gc0))/temp
     demand = result1/temp
     e_t_d = SMIN_POS_D(demand, demand_d, supply, supply_d, 0.99_wp, e_t)
-    IF (x_pm .GT. 1._wp .AND. e_t .GT. 1.e-12_wp) THEN
-      le_d = lambda*e_t_d
-      le = lambda*e_t
-      result1_d = SMAX0_D(x_pm, x_pm_d, 1._wp, result1)
-      temp = result1 - (s+gamma)*le
-      temp0 = ga*le/temp
-      gc_d = gamma*(le*ga_d+ga*le_d-temp0*(result1_d-(s+gamma)*le_d))/&
-&       temp
-      gc = gamma*temp0
-      beta_d = (gc_d-gc*gc0_d/gc0)/gc0
-      beta = gc/gc0
-    ELSE
-      beta = 1._wp
-      beta_d = 0.0_8
-    END IF
+! e_t < demand, so the denominator stays positive and beta = gc / gc0 < 1 varies smoothly
+! (no branch: a switch to beta = 1 at low available energy would be a jump)
+    le_d = lambda*e_t_d
+    le = lambda*e_t
+    result1_d = SMAX0_D(x_pm, x_pm_d, 1._wp, result1)
+    temp = result1 - (s+gamma)*le
+    temp0 = ga*le/temp
+    gc_d = gamma*(le*ga_d+ga*le_d-temp0*(result1_d-(s+gamma)*le_d))/temp
+    gc = gamma*temp0
+    beta_d = (gc_d-gc*gc0_d/gc0)/gc0
+    beta = gc/gc0
   END SUBROUTINE TRANSPIRATION_D
 
 ! Transpiration (kg m-2 s-1): Penman-Monteith demand with the unstressed canopy
@@ -1371,14 +1367,12 @@ CONTAINS
     result1 = SMAX0(x_pm, 1._wp)
     demand = result1/(s+gamma*(1._wp+ga/gc0))/lambda
     e_t = SMIN_POS(demand, supply, 0.99_wp)
-    IF (x_pm .GT. 1._wp .AND. e_t .GT. 1.e-12_wp) THEN
-      le = lambda*e_t
-      result1 = SMAX0(x_pm, 1._wp)
-      gc = gamma*ga*le/(result1-le*(s+gamma))
-      beta = gc/gc0
-    ELSE
-      beta = 1._wp
-    END IF
+! e_t < demand, so the denominator stays positive and beta = gc / gc0 < 1 varies smoothly
+! (no branch: a switch to beta = 1 at low available energy would be a jump)
+    le = lambda*e_t
+    result1 = SMAX0(x_pm, 1._wp)
+    gc = gamma*ga*le/(result1-le*(s+gamma))
+    beta = gc/gc0
   END SUBROUTINE TRANSPIRATION
 
 !  Differentiation of canopy_temperature in forward (tangent) mode:
