@@ -100,6 +100,41 @@ def run(config: Config | str | os.PathLike, output_dir: str | os.PathLike | None
                      simulated)
 
 
+def cell_model_for(cfg: Config, days: int | None = None):
+    """The map x -> y of a configuration with its tangent and adjoint (a CellModel), the
+    control vector of [control] and the observation sets of [observations]. ``days``
+    shortens the run to the first days of the observation record (the spin-up cycles that
+    shorter forcing)."""
+    from .control import build_control
+    from .model import CellModel
+    static, forcing = load_inputs(cfg)
+    ppft, pglob = parameters_for(cfg, static)
+    times, met = forcing.times, forcing.matrix()
+    sets = load_observations(cfg)
+    if days is not None:
+        # the first days of the observation record (the assimilation window)
+        first = min((o.t_start.min() for o in sets if len(o)), default=times[0])
+        i0 = int((first.astype("datetime64[D]") - times[0]).astype("timedelta64[h]")
+                 .astype(int))
+        i0 = max(i0, 0)
+        if days < 1 or i0 + 24 * days > times.size:
+            raise ConfigError(f"days must be between 1 and {(times.size - i0) // 24}")
+        times, met = times[i0:i0 + 24 * days], met[i0:i0 + 24 * days]
+    end = times[-1] + np.timedelta64(3600, "s")
+    sets = [o.subset((o.t_start >= times[0]) & (o.t_end <= end)) for o in sets]
+    sets = [o for o in sets if len(o)]
+    if not sets:
+        raise ConfigError(f"{cfg.path or cfg.site.name}: no observations in the run period; "
+                          "the derivative codes map the control vector to observations "
+                          "([observations] in the configuration)")
+    oa = obs_arrays(sets, times, static.pft)
+    ctl = build_control(static.pft, ppft, pglob, cfg.control, cfg.control_sigma_rel,
+                        where=f"{cfg.path or cfg.site.name}: [control]")
+    model = CellModel(met, times, static.lat, static.lon, static.sand, static.clay,
+                      static.pft, ppft, pglob, ctl, oa, nspin=cfg.run.spinup_hours)
+    return model, sets
+
+
 def load_observations(cfg: Config) -> list[ObservationSet]:
     """Read the observation sets named in the configuration."""
     sets = []

@@ -31,6 +31,21 @@ def _cmd_plot(args) -> int:
     return 0
 
 
+def _cmd_check_gradient(args) -> int:
+    from .cases import load_config
+    from ._workflow import cell_model_for
+    from .gradcheck import check_gradient
+    cfg = load_config(args.config)
+    model, sets = cell_model_for(cfg, days=args.days)
+    print(f"gradient check: {cfg.site.name}, {model.nx} control elements, {model.ny} "
+          f"observations ({', '.join(o.stream for o in sets)}), "
+          f"{model.met.shape[0] // 24} days after {cfg.run.spinup_hours} h of spin-up")
+    res = check_gradient(model, sets, h=args.step, tolerance=args.tolerance,
+                         progress=None if not args.quiet else False)
+    print(res.table())
+    return 0 if res.ok else 1
+
+
 def _cmd_cases(args) -> int:
     from .cases import list_cases
     for name in list_cases():
@@ -59,6 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
                                      "observation stream")
     pl.add_argument("run_dir", help="output folder of tccas run")
     pl.set_defaults(func=_cmd_plot)
+    g = sub.add_parser("check-gradient", help="check the tangent and adjoint codes for a "
+                       "configuration: tangent vs finite differences per control element, "
+                       "adjoint dot-product test")
+    g.add_argument("config", help="TOML configuration file or bundled case name")
+    g.add_argument("--days", type=int, default=None,
+                   help="check on the first DAYS days of the run only (faster)")
+    g.add_argument("--step", type=float, default=2e-5,
+                   help="finite-difference step in units of prior sigma (default 2e-5)")
+    g.add_argument("--tolerance", type=float, default=1e-6,
+                   help="largest accepted |fd - tl| / |tl| per element (default 1e-6)")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    g.set_defaults(func=_cmd_check_gradient)
     c = sub.add_parser("cases", help="list the bundled cases")
     c.set_defaults(func=_cmd_cases)
     cc = sub.add_parser("copy-case", help="write a bundled case out as editable files")

@@ -21,6 +21,10 @@ A configuration names the site files, the simulation period, spin-up and paramet
     [observations]                # observation sets (CF netCDF, one file per stream)
     sif = "obs/sif.nc"
     sm = "obs/sm.nc"
+
+    [control]                     # the control vector (default: TCCAS's 56 elements)
+    parameters = ["vcmax25", "c_w"]   # or a table: vcmax25 = ["TmEv"], c_w = true
+    sigma_rel = { c_w = 0.3 }         # prior sigma as a fraction of the prior value
 """
 from __future__ import annotations
 
@@ -44,6 +48,7 @@ _SECTIONS = {
     "run": {"start", "end", "spinup_hours", "hourly_output"},
     "parameters": None,
     "observations": None,
+    "control": {"parameters", "sigma_rel"},
 }
 
 
@@ -71,6 +76,8 @@ class Config:
     run: RunConfig
     parameters: Mapping[str, Any] = field(default_factory=dict)
     observations: Mapping[str, Path] = field(default_factory=dict)
+    control: Any = None                 # None (default control vector), list or mapping
+    control_sigma_rel: Mapping[str, float] = field(default_factory=dict)
 
 
 def _date(value: Any, where: str) -> _dt.date:
@@ -170,8 +177,25 @@ def config_from_dict(raw: Mapping[str, Any], base: Path | None = None,
         if not isinstance(file, str):
             raise ConfigError(f"{where}: [observations] '{stream}' must be a file name")
         observations[stream] = resolve(file)
+    ctl = raw.get("control", {})
+    control = ctl.get("parameters")
+    if control is not None:
+        names = control if isinstance(control, list) else list(control)
+        if isinstance(control, list) and not all(isinstance(n, str) for n in control):
+            raise ConfigError(f"{where}: [control] parameters must be a list of names or a table")
+        for n in names:
+            if n not in PARAMETERS:
+                raise ConfigError(f"{where}: [control] unknown parameter name '{n}'")
+        if not names:
+            raise ConfigError(f"{where}: [control] parameters is empty")
+    sigma_rel = dict(ctl.get("sigma_rel", {}))
+    for n, v in sigma_rel.items():
+        if n not in PARAMETERS:
+            raise ConfigError(f"{where}: [control] sigma_rel: unknown parameter name '{n}'")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+            raise ConfigError(f"{where}: [control] sigma_rel of '{n}' must be a positive number")
     return Config(path=None, site=site_cfg, run=run_cfg, parameters=params,
-                  observations=observations)
+                  observations=observations, control=control, control_sigma_rel=sigma_rel)
 
 
 def read_config(path: str | os.PathLike) -> Config:
@@ -186,4 +210,5 @@ def read_config(path: str | os.PathLike) -> Config:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     cfg = config_from_dict(raw, base=path.resolve().parent, where=str(path))
     return Config(path=path, site=cfg.site, run=cfg.run, parameters=cfg.parameters,
-                  observations=cfg.observations)
+                  observations=cfg.observations, control=cfg.control,
+                  control_sigma_rel=cfg.control_sigma_rel)

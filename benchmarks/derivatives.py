@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Cost of the derivative codes relative to the forward model, and adjoint memory.
+
+For the default case (ES-LM1, 2015-2021 after a 2-year spin-up, all bundled observation
+streams, the 56-element TCCAS control vector) and for a 13-year run (2009-2021, which the
+adjoint runs in yearly checkpointed blocks), prints in one run: forward, tangent and adjoint
+times (best of N), the tangent/forward and adjoint/forward ratios (targets: <= 2 and <= 3;
+the reference TCCAS adjoint costs about 6 forward runs) and the peak adjoint-stack size.
+
+    python benchmarks/derivatives.py [--repeat N]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+import tccas
+from tccas._workflow import cell_model_for, load_inputs, parameters_for
+from tccas.control import build_control
+from tccas.model import CellModel, obs_arrays
+from tccas.obs import ObservationSet
+from tccas.synthetic import ESLM1, generate_forcing
+
+
+def best(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def report(label, model, repeat):
+    rng = np.random.default_rng(0)
+    x = np.zeros(model.nx)
+    dx, dy = rng.normal(size=model.nx), rng.normal(size=model.ny)
+    tf = best(lambda: model.forward(x), repeat)
+    tt = best(lambda: model.tangent(x, dx), repeat)
+    ta = best(lambda: model.adjoint(x, dy), repeat)
+    print(f"{label}: nx={model.nx} ny={model.ny}")
+    print(f"  forward {tf:.3f} s   tangent {tt:.3f} s   adjoint {ta:.3f} s")
+    print(f"  tangent/forward {tt / tf:.2f} (target <= 2)   adjoint/forward {ta / tf:.2f} "
+          f"(target <= 3; TCCAS ~6)")
+    print(f"  adjoint stack peak {model.last_stack_bytes / 1e6:.1f} MB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    cfg = tccas.load_config("ES-LM1")
+    model, _ = cell_model_for(cfg)
+    report("ES-LM1 2015-2021 + 2-yr spin-up, bundled observations", model, args.repeat)
+
+    # 13 years, SIF-like daily observations every day: beyond ten tile-years, so the time
+    # loop is checkpointed per year and the stack holds about one year
+    f = generate_forcing("2009-01-01", "2022-01-01", seed=1)
+    static, _ = load_inputs(cfg)
+    ppft, pglob = parameters_for(cfg, static)
+    t = f.times[13::24]
+    obs = ObservationSet("sif", t, t + np.timedelta64(3600, "s"), np.ones(t.size),
+                         np.ones(t.size), np.zeros(t.size, int), static.pft,
+                         np.tile(static.pft_fraction, (t.size, 1)))
+    oa = obs_arrays([obs], f.times, static.pft)
+    ctl = build_control(static.pft, ppft, pglob)
+    m13 = CellModel(f.matrix(), f.times, ESLM1["lat"], ESLM1["lon"], static.sand, static.clay,
+                    static.pft, ppft, pglob, ctl, oa, nspin=0)
+    report("13-year 2-PFT run (yearly adjoint checkpoints)", m13, max(1, args.repeat - 1))
+
+
+if __name__ == "__main__":
+    main()
