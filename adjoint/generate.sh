@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Regenerate the tangent and adjoint codes of the D&B core with Tapenade.
 #
-#   TAPENADE_HOME=/path/to/tapenade_3.16 adjoint/generate.sh
+#   TAPENADE_HOME=/path/to/tapenade_3.16 adjoint/generate.sh [OUTDIR]
+#
+# OUTDIR defaults to adjoint/generated; tests/test_generated_code.py writes to a temporary
+# folder and compares with the committed files.
 #
 # Writes adjoint/generated/dnb_tl.f90 (modules *_tl, routines *_d, derivatives x_d) and
 # adjoint/generated/dnb_ad.f90 (modules *_ad, routines *_b, derivatives x_b). Never edit
@@ -24,7 +27,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-out="$here/generated"
+out="${1:-$here/generated}"
 
 if [[ -z "${TAPENADE_HOME:-}" ]]; then
   echo "generate.sh: TAPENADE_HOME is not set; point it at a Tapenade 3.16 installation" \
@@ -178,4 +181,4 @@ fi
 mkdir -p "$out"
 cp "$tl_new" "$out/dnb_tl.f90"
 cp "$ad_new" "$out/dnb_ad.f90"
-echo "wrote adjoint/generated/dnb_tl.f90 and adjoint/generated/dnb_ad.f90"
+echo "wrote $out/dnb_tl.f90 and $out/dnb_ad.f90"
