@@ -61,6 +61,7 @@ contains
       if (init == 1) then
         call init_state(ppft(:, itile), pglob, sh, met(1, im_tsl_deep), state(:, itile))
         if (nspin > 0) then
+          !$AD NOCHECKPOINT
           call run_range(1, nspin, 0, nt, nd, ntile, tday, met, cosz, s0, ppft(:, itile), &
                          pglob, sh, c4, state(:, itile), hout(:, :, itile), dout(:, :, itile))
         end if
@@ -71,6 +72,7 @@ contains
         state(is_c_lit, itile) = ppft(ip_c_lit0, itile)
         state(is_c_som, itile) = ppft(ip_c_som0, itile)
       end if
+      !$AD NOCHECKPOINT
       call run_range(1, nt, 1, nt, nd, ntile, tday, met, cosz, s0, ppft(:, itile), pglob, &
                      sh, c4, state(:, itile), hout(:, :, itile), dout(:, :, itile))
     end do

@@ -331,6 +331,8 @@ CONTAINS
       fsun = fsun + lai_sun(l)
     END DO
     IF (lai .GT. 0._wp) THEN
+      CALL PUSHREAL8(fsun)
+      fsun = fsun/lai
       CALL PUSHREAL8(l2)
       CALL PUSHREAL8(l1)
       CALL PUSHREAL8(kbs)
@@ -350,6 +352,7 @@ CONTAINS
       CALL PUSHREAL8(dl)
       CALL PUSHCONTROL1B(0)
     ELSE
+      fsun = 0._wp
       CALL PUSHREAL8(l2)
       CALL PUSHREAL8(l1)
       CALL PUSHREAL8(kbs)
@@ -431,6 +434,7 @@ CONTAINS
       CALL POPREAL8(kbs)
       CALL POPREAL8(l1)
       CALL POPREAL8(l2)
+      CALL POPREAL8(fsun)
       lai_b = lai_b - fsun*fsun_b/lai**2
       fsun_b = fsun_b/lai
     ELSE
@@ -3381,28 +3385,32 @@ CONTAINS
         CALL INIT_STATE(ppft(:, itile), pglob, sh, met(1, im_tsl_deep), &
 &                 state(:, itile))
         IF (nspin .GT. 0) THEN
-          CALL PUSHREAL8ARRAY(state(:, itile), 15)
-          CALL RUN_RANGE(1, nspin, 0, nt, nd, ntile, tday, met, cosz, s0&
-&                  , ppft(:, itile), pglob, sh, c4, state(:, itile), &
-&                  hout(:, :, itile), dout(:, :, itile))
+          CALL RUN_RANGE_FWD(1, nspin, 0, nt, nd, ntile, tday, met, cosz&
+&                      , s0, ppft(:, itile), pglob, sh, c4, state(:, &
+&                      itile), hout(:, :, itile), dout(:, :, itile))
           CALL PUSHCONTROL1B(0)
         ELSE
           CALL PUSHCONTROL1B(1)
         END IF
+        CALL PUSHREAL8(state(is_c_lab, itile))
         state(is_c_lab, itile) = ppft(ip_c_lab0, itile)
+        CALL PUSHREAL8(state(is_c_fol, itile))
         state(is_c_fol, itile) = ppft(ip_c_fol0, itile)
+        CALL PUSHREAL8(state(is_c_root, itile))
         state(is_c_root, itile) = ppft(ip_c_root0, itile)
+        CALL PUSHREAL8(state(is_c_wood, itile))
         state(is_c_wood, itile) = ppft(ip_c_wood0, itile)
+        CALL PUSHREAL8(state(is_c_lit, itile))
         state(is_c_lit, itile) = ppft(ip_c_lit0, itile)
+        CALL PUSHREAL8(state(is_c_som, itile))
         state(is_c_som, itile) = ppft(ip_c_som0, itile)
         CALL PUSHCONTROL1B(0)
       ELSE
         CALL PUSHCONTROL1B(1)
       END IF
-      CALL PUSHREAL8ARRAY(state(:, itile), 15)
-      CALL RUN_RANGE(1, nt, 1, nt, nd, ntile, tday, met, cosz, s0, ppft(&
-&              :, itile), pglob, sh, c4, state(:, itile), hout(:, :, &
-&              itile), dout(:, :, itile))
+      CALL RUN_RANGE_FWD(1, nt, 1, nt, nd, ntile, tday, met, cosz, s0, &
+&                  ppft(:, itile), pglob, sh, c4, state(:, itile), hout(&
+&                  :, :, itile), dout(:, :, itile))
     END DO
     CALL PUSHREAL8ARRAY(sh, nsh)
     CALL PUSHREAL8ARRAY(cosz, nt)
@@ -3446,40 +3454,44 @@ CONTAINS
     ppft_b = 0.0_8
     state_b = 0.0_8
     DO itile=ntile,1,-1
-      CALL POPREAL8ARRAY(state(:, itile), 15)
-      CALL RUN_RANGE_B(1, nt, 1, nt, nd, ntile, tday, met, cosz, s0, &
-&                ppft(:, itile), ppft_b(:, itile), pglob, pglob_b, sh, &
-&                c4, state(:, itile), state_b(:, itile), hout(:, :, &
-&                itile), hout_b(:, :, itile), dout(:, :, itile))
+      CALL RUN_RANGE_BWD(1, nt, 1, nt, nd, ntile, tday, met, cosz, s0, &
+&                  ppft(:, itile), ppft_b(:, itile), pglob, pglob_b, sh&
+&                  , c4, state(:, itile), state_b(:, itile), hout(:, :, &
+&                  itile), hout_b(:, :, itile), dout(:, :, itile))
       CALL POPCONTROL1B(branch)
       IF (branch .EQ. 0) THEN
+        CALL POPREAL8(state(is_c_som, itile))
         ppft_b(ip_c_som0, itile) = ppft_b(ip_c_som0, itile) + state_b(&
 &         is_c_som, itile)
         state_b(is_c_som, itile) = 0.0_8
+        CALL POPREAL8(state(is_c_lit, itile))
         ppft_b(ip_c_lit0, itile) = ppft_b(ip_c_lit0, itile) + state_b(&
 &         is_c_lit, itile)
         state_b(is_c_lit, itile) = 0.0_8
+        CALL POPREAL8(state(is_c_wood, itile))
         ppft_b(ip_c_wood0, itile) = ppft_b(ip_c_wood0, itile) + state_b(&
 &         is_c_wood, itile)
         state_b(is_c_wood, itile) = 0.0_8
+        CALL POPREAL8(state(is_c_root, itile))
         ppft_b(ip_c_root0, itile) = ppft_b(ip_c_root0, itile) + state_b(&
 &         is_c_root, itile)
         state_b(is_c_root, itile) = 0.0_8
+        CALL POPREAL8(state(is_c_fol, itile))
         ppft_b(ip_c_fol0, itile) = ppft_b(ip_c_fol0, itile) + state_b(&
 &         is_c_fol, itile)
         state_b(is_c_fol, itile) = 0.0_8
+        CALL POPREAL8(state(is_c_lab, itile))
         ppft_b(ip_c_lab0, itile) = ppft_b(ip_c_lab0, itile) + state_b(&
 &         is_c_lab, itile)
         state_b(is_c_lab, itile) = 0.0_8
         CALL POPCONTROL1B(branch)
-        IF (branch .EQ. 0) THEN
-          CALL POPREAL8ARRAY(state(:, itile), 15)
-          CALL RUN_RANGE_B(1, nspin, 0, nt, nd, ntile, tday, met, cosz, &
-&                    s0, ppft(:, itile), ppft_b(:, itile), pglob, &
-&                    pglob_b, sh, c4, state(:, itile), state_b(:, itile)&
-&                    , hout(:, :, itile), hout_b(:, :, itile), dout(:, :&
-&                    , itile))
-        END IF
+        IF (branch .EQ. 0) CALL RUN_RANGE_BWD(1, nspin, 0, nt, nd, ntile&
+&                                       , tday, met, cosz, s0, ppft(:, &
+&                                       itile), ppft_b(:, itile), pglob&
+&                                       , pglob_b, sh, c4, state(:, &
+&                                       itile), state_b(:, itile), hout(&
+&                                       :, :, itile), hout_b(:, :, itile&
+&                                       ), dout(:, :, itile))
         CALL INIT_STATE_B(ppft(:, itile), ppft_b(:, itile), pglob, &
 &                   pglob_b, sh, met(1, im_tsl_deep), state(:, itile), &
 &                   state_b(:, itile))
@@ -3521,10 +3533,11 @@ CONTAINS
       IF (init .EQ. 1) THEN
         CALL INIT_STATE(ppft(:, itile), pglob, sh, met(1, im_tsl_deep), &
 &                 state(:, itile))
-        IF (nspin .GT. 0) CALL RUN_RANGE(1, nspin, 0, nt, nd, ntile, &
-&                                  tday, met, cosz, s0, ppft(:, itile), &
-&                                  pglob, sh, c4, state(:, itile), hout(&
-&                                  :, :, itile), dout(:, :, itile))
+        IF (nspin .GT. 0) THEN
+          CALL RUN_RANGE(1, nspin, 0, nt, nd, ntile, tday, met, cosz, s0&
+&                  , ppft(:, itile), pglob, sh, c4, state(:, itile), &
+&                  hout(:, :, itile), dout(:, :, itile))
+        END IF
         state(is_c_lab, itile) = ppft(ip_c_lab0, itile)
         state(is_c_fol, itile) = ppft(ip_c_fol0, itile)
         state(is_c_root, itile) = ppft(ip_c_root0, itile)
@@ -3538,7 +3551,7 @@ CONTAINS
     END DO
   END SUBROUTINE SIMULATE
 
-!  Differentiation of run_range in reverse (adjoint) mode:
+!  Differentiation of run_range in reverse (adjoint) mode, forward sweep:
 !   gradient     of useful results: hout_t pg st pp
 !   with respect to varying inputs: hout_t pg st pp
 ! Hours k0..k1 of one tile (hour k uses forcing step mod(k - 1, nt) + 1, so spin-up cycles
@@ -3546,26 +3559,21 @@ CONTAINS
 ! decided: a run of up to max_taped_tile_hours (over all tiles) is recorded whole on the
 ! adjoint stack; a longer one is cut into yearly blocks that the adjoint re-runs one at a
 ! time (Tapenade checkpoints), so memory stays at about one block.
-  SUBROUTINE RUN_RANGE_B(k0, k1, store, nt, nd, ntile, tday, met, cosz, &
-&   s0, pp, pp_b, pg, pg_b, sh, c4, st, st_b, hout_t, hout_t_b, dout_t)
+  SUBROUTINE RUN_RANGE_FWD(k0, k1, store, nt, nd, ntile, tday, met, cosz&
+&   , s0, pp, pg, sh, c4, st, hout_t, dout_t)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, ntile, c4
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
 &   pp(npp), pg(ngp)
-    REAL(wp) :: pp_b(npp), pg_b(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nt, nho), dout_t(nd, &
 &   ndo)
-    REAL(wp), INTENT(INOUT) :: st_b(nstate), hout_t_b(nt, nho)
     INTEGER :: kb, kend
     INTRINSIC MIN
-    INTEGER :: branch
     IF ((k1-k0+1)*ntile .LE. max_taped_tile_hours) THEN
       CALL RUN_HOURS_FWD(k0, k1, store, nt, nd, tday, met, cosz, s0, pp&
 &                  , pg, sh, c4, st, hout_t, dout_t)
-      CALL RUN_HOURS_BWD(k0, k1, store, nt, nd, tday, met, cosz, s0, pp&
-&                  , pp_b, pg, pg_b, sh, c4, st, st_b, hout_t, hout_t_b&
-&                  , dout_t)
+      CALL PUSHCONTROL1B(0)
     ELSE
       DO kb=k0,k1,block_hours
         IF (kb + block_hours - 1 .GT. k1) THEN
@@ -3581,6 +3589,41 @@ CONTAINS
         CALL RUN_HOURS(kb, kend, store, nt, nd, tday, met, cosz, s0, pp&
 &                , pg, sh, c4, st, hout_t, dout_t)
       END DO
+      CALL PUSHINTEGER4(kend)
+      CALL PUSHCONTROL1B(1)
+    END IF
+  END SUBROUTINE RUN_RANGE_FWD
+
+!  Differentiation of run_range in reverse (adjoint) mode, backward sweep:
+!   gradient     of useful results: hout_t pg st pp
+!   with respect to varying inputs: hout_t pg st pp
+! Hours k0..k1 of one tile (hour k uses forcing step mod(k - 1, nt) + 1, so spin-up cycles
+! the forcing), as one piece or in blocks of a year. This is where the adjoint's memory is
+! decided: a run of up to max_taped_tile_hours (over all tiles) is recorded whole on the
+! adjoint stack; a longer one is cut into yearly blocks that the adjoint re-runs one at a
+! time (Tapenade checkpoints), so memory stays at about one block.
+  SUBROUTINE RUN_RANGE_BWD(k0, k1, store, nt, nd, ntile, tday, met, cosz&
+&   , s0, pp, pp_b, pg, pg_b, sh, c4, st, st_b, hout_t, hout_t_b, dout_t&
+& )
+    IMPLICIT NONE
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, ntile, c4
+    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
+&   pp(npp), pg(ngp)
+    REAL(wp) :: pp_b(npp), pg_b(ngp)
+    REAL(wp), INTENT(IN) :: sh(nsh)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nt, nho), dout_t(nd, &
+&   ndo)
+    REAL(wp), INTENT(INOUT) :: st_b(nstate), hout_t_b(nt, nho)
+    INTEGER :: kb, kend
+    INTRINSIC MIN
+    INTEGER :: branch
+    CALL POPCONTROL1B(branch)
+    IF (branch .EQ. 0) THEN
+      CALL RUN_HOURS_BWD(k0, k1, store, nt, nd, tday, met, cosz, s0, pp&
+&                  , pp_b, pg, pg_b, sh, c4, st, st_b, hout_t, hout_t_b&
+&                  , dout_t)
+    ELSE
+      CALL POPINTEGER4(kend)
       DO kb=k1-MOD(k1-k0, block_hours),k0,-block_hours
         CALL POPREAL8ARRAY(st, 15)
         CALL RUN_HOURS_B(kb, kend, store, nt, nd, tday, met, cosz, s0, &
@@ -3594,7 +3637,7 @@ CONTAINS
         END IF
       END DO
     END IF
-  END SUBROUTINE RUN_RANGE_B
+  END SUBROUTINE RUN_RANGE_BWD
 
 ! Hours k0..k1 of one tile (hour k uses forcing step mod(k - 1, nt) + 1, so spin-up cycles
 ! the forcing), as one piece or in blocks of a year. This is where the adjoint's memory is
@@ -3733,6 +3776,7 @@ CONTAINS
       CALL TILE_HOUR_FWD(met(idx, :), cosz(idx), s0(idx), pp, pg, sh, c4&
 &                  , st, ho, acc_gpp, acc_tr, acc_rr, acc_fm)
       IF (store .EQ. 1) THEN
+        hout_t(idx, :) = ho
         CALL PUSHCONTROL1B(0)
       ELSE
         CALL PUSHCONTROL1B(1)
@@ -4040,6 +4084,7 @@ CONTAINS
     ELSE
       CALL PUSHCONTROL1B(1)
       fapar = 0._wp
+      fsun = 0._wp
       abs_sun = 0._wp
       abs_sha = 0._wp
       lai_sun = 0._wp
@@ -4200,16 +4245,56 @@ CONTAINS
     st(is_tsoil1) = t1
     CALL PUSHREAL8(st(is_tsoil2))
     st(is_tsoil2) = t2
+    et = trans + e_soil + e_int + sublim
+    le = lambda*et/dt_hour
     CALL PUSHREAL8(arg1)
     arg1 = lambda*(e_t+e_int/dt_hour)
+    tcan = CANOPY_TEMPERATURE(tk, rn_can, arg1, rho_air, ga)
 ! carbon fluxes of the hour (DALEC rates from the pools at the start of the day)
     tr = EXP(pp(ip_temp_exp)*tc)
     fm = pg(ig_rh_wmin) + (1._wp-pg(ig_rh_wmin))*0.5_wp*(rel_s+rel_r)
+    ra_h = pp(ip_f_auto)*gpp_h
+    rh_h = (pp(ip_theta_lit)*st(is_c_lit)+pp(ip_theta_som)*st(is_c_som))&
+&     *tr*fm/24._wp
     acc_gpp = acc_gpp + gpp_h
     acc_tr = acc_tr + tr
     acc_rr = acc_rr + tr*fm
     acc_fm = acc_fm + fm
+    ho(ih_gpp) = gpp_h
+    ho(ih_ra) = ra_h
+    ho(ih_rh) = rh_h
+    ho(ih_nee) = ra_h + rh_h - gpp_h
+    ho(ih_apar) = fapar*par_frac*sw
+    ho(ih_fapar) = fapar
+    ho(ih_fsun) = fsun
+    ho(ih_et) = et
+    ho(ih_trans) = trans
+    ho(ih_evap_soil) = e_soil
+    ho(ih_evap_int) = e_int
+    ho(ih_sublim) = sublim
+    ho(ih_le) = le
+    ho(ih_rnet) = rn_can + rn_soil
+    ho(ih_gflux) = g_soil
+    ho(ih_hfss) = rn_can + rn_soil - g_soil - le
+    ho(ih_rlus) = rlus
+    ho(ih_tcan) = tcan
+    ho(ih_tsoil1) = st(is_tsoil1)
+    ho(ih_tsoil2) = st(is_tsoil2)
+    ho(ih_sm_surf) = st(is_w_surf)/(z_surf*rho_w)
+    ho(ih_sm_root) = st(is_w_root)/(pp(ip_zroot)*rho_w)
+    ho(ih_snow) = st(is_snow)
+    ho(ih_runoff) = runoff
+    ho(ih_drainage) = drain
+    ho(ih_water_store) = st(is_w_surf) + st(is_w_root) + st(is_w_canopy)&
+&     + st(is_snow)
+    ho(ih_gc) = gc0*beta
+    ho(ih_beta_w) = beta
+    ho(ih_precip) = prh
+    ho(ih_lai) = lai
+    ho(ih_fapar_ws) = FAPAR_WHITE_SKY(lai, fc, sigma_l, rho_par)
 ! SIF at 743 nm: photon flux -> spectral radiance (isotropic), mW m-2 sr-1 nm-1
+    ho(ih_sif) = pg(ig_sif_scale)*pg(ig_sif_spec)*e_photon_743/pi*&
+&     1.e3_wp*sif_photon
 ! vegetation water: hydration relaxes towards the root-zone water status
     hyd_target = pg(ig_hyd_min) + (1._wp-pg(ig_hyd_min))*rel_r
     CALL PUSHREAL8(st(is_hydration))
@@ -4217,7 +4302,11 @@ CONTAINS
 &     (1._wp-EXP(-(1._wp/(24._wp*pg(ig_hyd_tau)))))
     vwc = pg(ig_leaf_water)*st(is_c_fol)*st(is_hydration) + pg(&
 &     ig_wood_water)*st(is_c_wood)*(0.5_wp+0.5_wp*st(is_hydration))
+    ho(ih_vwc) = vwc
+    ho(ih_vod) = pg(ig_vod_b)*vwc
 ! above-ground biomass: carbon -> dry matter (0.5 gC g-1), g m-2 -> Mg ha-1
+    ho(ih_agb) = (pg(ig_f_above)*st(is_c_wood)+st(is_c_fol))/0.5_wp*&
+&     0.01_wp
     CALL PUSHREAL8ARRAY(gs0, 2*nlayer)
     CALL PUSHREAL8(rho_air)
     CALL PUSHREAL8(x_pm)
@@ -4246,7 +4335,6 @@ CONTAINS
     CALL PUSHREAL8(lambda)
     CALL PUSHREAL8(gpp_h)
     CALL PUSHREAL8ARRAY(abs_sha, nlayer)
-    CALL PUSHREAL8(fsun)
     CALL PUSHREAL8(rn_soil)
     CALL PUSHREAL8(rd)
     CALL PUSHREAL8(rel_s)
@@ -4373,7 +4461,6 @@ CONTAINS
     CALL POPREAL8(rel_s)
     CALL POPREAL8(rd)
     CALL POPREAL8(rn_soil)
-    CALL POPREAL8(fsun)
     CALL POPREAL8ARRAY(abs_sha, nlayer)
     CALL POPREAL8(gpp_h)
     CALL POPREAL8(lambda)
@@ -4422,6 +4509,7 @@ CONTAINS
     pg_b(ig_wood_water) = pg_b(ig_wood_water) + st(is_c_wood)*temp_b0
     st_b(is_c_wood) = st_b(is_c_wood) + pg(ig_wood_water)*temp_b0
     hyd_target = pg(ig_hyd_min) + (1._wp-pg(ig_hyd_min))*rel_r
+    fm = pg(ig_rh_wmin) + (1._wp-pg(ig_rh_wmin))*0.5_wp*(rel_s+rel_r)
     CALL POPREAL8(st(is_hydration))
     temp2 = 1.0/(24._wp*pg(ig_hyd_tau))
     temp_b0 = (1._wp-EXP(-temp2))*st_b(is_hydration)
@@ -4443,6 +4531,7 @@ CONTAINS
     ho_b(ih_fapar_ws) = 0.0_8
     lai_b = lai_b + ho_b(ih_lai)
     ho_b(ih_lai) = 0.0_8
+    prh = m(im_pr)*dt_hour
     ho_b(ih_precip) = 0.0_8
     beta_b = ho_b(ih_beta_w)
     ho_b(ih_beta_w) = 0.0_8
@@ -4511,7 +4600,6 @@ CONTAINS
     ho_b(ih_ra) = 0.0_8
     gpp_h_b = gpp_h_b + ho_b(ih_gpp) + acc_gpp_b + pp(ip_f_auto)*ra_h_b
     ho_b(ih_gpp) = 0.0_8
-    fm = pg(ig_rh_wmin) + (1._wp-pg(ig_rh_wmin))*0.5_wp*(rel_s+rel_r)
     temp_b0 = tr*fm*rh_h_b/24._wp
     temp_b1 = (pp(ip_theta_lit)*st(is_c_lit)+pp(ip_theta_som)*st(&
 &     is_c_som))*rh_h_b
@@ -4753,7 +4841,6 @@ CONTAINS
     CALL POPREAL8(st(is_snow))
     snow_b = st_b(is_snow)
     st_b(is_snow) = 0.0_8
-    prh = m(im_pr)*dt_hour
     CALL POPREAL8(snow)
     CALL POPREAL8(snow_rho)
     CALL POPREAL8(snow_alb)

@@ -2866,13 +2866,13 @@ CONTAINS
         CALL INIT_STATE_D(ppft(:, itile), ppft_d(:, itile), pglob, &
 &                   pglob_d, sh, met(1, im_tsl_deep), state(:, itile), &
 &                   state_d(:, itile))
-        IF (nspin .GT. 0) CALL RUN_RANGE_D(1, nspin, 0, nt, nd, ntile, &
-&                                    tday, met, cosz, s0, ppft(:, itile)&
-&                                    , ppft_d(:, itile), pglob, pglob_d&
-&                                    , sh, c4, state(:, itile), state_d(&
-&                                    :, itile), hout(:, :, itile), &
-&                                    hout_d(:, :, itile), dout(:, :, &
-&                                    itile))
+        IF (nspin .GT. 0) THEN
+          CALL RUN_RANGE_D(1, nspin, 0, nt, nd, ntile, tday, met, cosz, &
+&                    s0, ppft(:, itile), ppft_d(:, itile), pglob, &
+&                    pglob_d, sh, c4, state(:, itile), state_d(:, itile)&
+&                    , hout(:, :, itile), hout_d(:, :, itile), dout(:, :&
+&                    , itile))
+        END IF
         state_d(is_c_lab, itile) = ppft_d(ip_c_lab0, itile)
         state(is_c_lab, itile) = ppft(ip_c_lab0, itile)
         state_d(is_c_fol, itile) = ppft_d(ip_c_fol0, itile)
@@ -2926,10 +2926,11 @@ CONTAINS
       IF (init .EQ. 1) THEN
         CALL INIT_STATE(ppft(:, itile), pglob, sh, met(1, im_tsl_deep), &
 &                 state(:, itile))
-        IF (nspin .GT. 0) CALL RUN_RANGE(1, nspin, 0, nt, nd, ntile, &
-&                                  tday, met, cosz, s0, ppft(:, itile), &
-&                                  pglob, sh, c4, state(:, itile), hout(&
-&                                  :, :, itile), dout(:, :, itile))
+        IF (nspin .GT. 0) THEN
+          CALL RUN_RANGE(1, nspin, 0, nt, nd, ntile, tday, met, cosz, s0&
+&                  , ppft(:, itile), pglob, sh, c4, state(:, itile), &
+&                  hout(:, :, itile), dout(:, :, itile))
+        END IF
         state(is_c_lab, itile) = ppft(ip_c_lab0, itile)
         state(is_c_fol, itile) = ppft(ip_c_fol0, itile)
         state(is_c_root, itile) = ppft(ip_c_root0, itile)
