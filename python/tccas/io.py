@@ -138,7 +138,7 @@ def check_forcing(f: Forcing, where: str) -> None:
                 f"[{lo:g}, {hi:g}] {FORCING_UNITS[name]}: wrong units or bad data?")
 
 
-def _times_from_nc(var, where: str, vals: np.ndarray) -> np.ndarray:
+def times_from_nc(var, where: str, vals: np.ndarray) -> np.ndarray:
     import cftime
     units = getattr(var, "units", None)
     if units is None:
@@ -153,7 +153,7 @@ def _times_from_nc(var, where: str, vals: np.ndarray) -> np.ndarray:
     return np.array([np.datetime64(d.replace(tzinfo=None), "s") for d in np.atleast_1d(dates)])
 
 
-def _open(path: Path):
+def open_netcdf(path: Path):
     import netCDF4
     if not path.exists():
         raise InputDataError(f"{path}: file not found")
@@ -173,7 +173,7 @@ def read_forcing(path: str | os.PathLike) -> Forcing:
     """
     path = Path(path)
     where = str(path)
-    with _open(path) as ds:
+    with open_netcdf(path) as ds:
         if "time" not in ds.variables:
             raise InputDataError(f"{where}: missing variable 'time'")
         tvar = ds.variables["time"]
@@ -183,7 +183,7 @@ def read_forcing(path: str | os.PathLike) -> Forcing:
             values = np.asarray(ds.variables[bname][:], dtype=np.float64)[:, 0]
         else:
             values = np.asarray(tvar[:], dtype=np.float64)
-        times = _times_from_nc(tvar, where, values)
+        times = times_from_nc(tvar, where, values)
         data: dict[str, np.ndarray] = {}
         for name in FORCING_NAMES:
             if name not in ds.variables:
@@ -247,7 +247,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
-def _time_var(ds, times: np.ndarray, ref: np.datetime64, step_hours: float) -> None:
+def time_var(ds, times: np.ndarray, ref: np.datetime64, step_hours: float) -> None:
     ds.createDimension("time", len(times))
     ds.createDimension("nv", 2)
     hours = (times - ref).astype("timedelta64[s]").astype(np.int64) / 3600.0
@@ -274,7 +274,7 @@ def write_forcing(path: str | os.PathLike, forcing: Forcing, lat: float, lon: fl
             for k, v in (attrs or {}).items():
                 setattr(ds, k, v)
             ref = forcing.times[0].astype("datetime64[D]").astype("datetime64[s]")
-            _time_var(ds, forcing.times, ref, 1.0)
+            time_var(ds, forcing.times, ref, 1.0)
             for name, val in (("lat", lat), ("lon", lon)):
                 v = ds.createVariable(name, "f8", ())
                 v.units = "degrees_north" if name == "lat" else "degrees_east"
@@ -296,7 +296,7 @@ def read_static(path: str | os.PathLike) -> Static:
     """Read a static site file: lat, lon, pft, pft_fraction, sand, clay, soil_depth."""
     path = Path(path)
     where = str(path)
-    with _open(path) as ds:
+    with open_netcdf(path) as ds:
         vals = {}
         for name in ("lat", "lon", "pft", "pft_fraction", "sand", "clay", "soil_depth"):
             if name not in ds.variables:
@@ -392,7 +392,7 @@ def write_table_nc(path: str | os.PathLike, times: np.ndarray, step_hours: float
             for k, v in (attrs or {}).items():
                 setattr(ds, k, v)
             ref = times[0].astype("datetime64[D]").astype("datetime64[s]")
-            _time_var(ds, times, ref, step_hours)
+            time_var(ds, times, ref, step_hours)
             ds.createDimension("pft", len(pfts))
             v = ds.createVariable("pft", "i4", ("pft",))
             v.long_name = "BETHY plant functional type code"

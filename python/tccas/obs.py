@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputDataError
-from .io import _open, _times_from_nc, atomic_path, _time_var
+from .io import atomic_path, open_netcdf, time_var, times_from_nc
 from .parameters import OBS_STREAMS, PFT_NAMES
 
 STREAMS = {s[0]: (s[1], s[2]) for s in OBS_STREAMS}
@@ -196,7 +196,7 @@ def read_obs(path: str | os.PathLike) -> ObservationSet:
     """Read an observation file written by :func:`write_obs` (or in the same layout)."""
     path = Path(path)
     where = str(path)
-    with _open(path) as ds:
+    with open_netcdf(path) as ds:
         stream = getattr(ds, "stream", None)
         if stream is None:
             raise InputDataError(f"{where}: missing global attribute 'stream'")
@@ -213,10 +213,10 @@ def read_obs(path: str | os.PathLike) -> ObservationSet:
         tvar = ds.variables["time"]
         if "time_bnds" in ds.variables:
             b = np.asarray(ds.variables["time_bnds"][:], dtype=float)
-            t0 = _times_from_nc(tvar, where, b[:, 0])
-            t1 = _times_from_nc(tvar, where, b[:, 1])
+            t0 = times_from_nc(tvar, where, b[:, 0])
+            t1 = times_from_nc(tvar, where, b[:, 1])
         else:
-            t0 = _times_from_nc(tvar, where, np.asarray(tvar[:], dtype=float))
+            t0 = times_from_nc(tvar, where, np.asarray(tvar[:], dtype=float))
             t1 = t0 + np.timedelta64(3600, "s")
         get = lambda n: np.ma.filled(np.ma.asarray(ds.variables[n][:], dtype=float), np.nan)  # noqa: E731
         angle = get("angle") if "angle" in ds.variables else None

@@ -42,7 +42,7 @@ from typing import Iterable
 import numpy as np
 
 from ..errors import ConfigError, InputDataError
-from ..io import _open, _times_from_nc
+from ..io import open_netcdf, times_from_nc
 from ..obs import ObservationSet
 from .fluxnet import _floor_pair, _footprint_row
 from .jrctip import (_check_site, _containing_pixel, _find_var, _grid, _lon_on_grid,
@@ -178,7 +178,7 @@ def _read_biomass_file(path: Path, lat: float, lon: float, radius_km: float,
                        value_var: str | None, se_var: str | None) -> list[dict]:
     """Per time step of one file: the area mean, sigma and pixel counts around the site."""
     where = str(path)
-    with _open(path) as ds:
+    with open_netcdf(path) as ds:
         vname = _find_var(ds, value_var, VALUE_NAMES, where, "above-ground biomass")
         sname = _find_var(ds, se_var, SE_NAMES, where, "above-ground biomass uncertainty")
         grid = _grid(ds, where)
@@ -265,7 +265,7 @@ def _years(ds, tdim: str | None, ntime: int, path: Path, where: str) -> list[int
     if tvar is not None and getattr(tvar, "units", None) is not None:
         vals = np.atleast_1d(np.ma.filled(np.ma.asarray(tvar[:], dtype=float), np.nan))
         if vals.size == ntime and np.isfinite(vals).all():
-            t = _times_from_nc(tvar, where, vals)
+            t = times_from_nc(tvar, where, vals)
             return [int(str(x)[:4]) for x in t.astype("datetime64[Y]")]
     m = FILE_YEAR.search(path.name)
     if m and ntime == 1:

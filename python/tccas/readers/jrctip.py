@@ -46,7 +46,7 @@ from typing import Iterable
 import numpy as np
 
 from ..errors import ConfigError, InputDataError
-from ..io import _open, _times_from_nc
+from ..io import open_netcdf, times_from_nc
 from ..obs import ObservationSet
 from .fluxnet import _floor_pair, _footprint_row
 
@@ -189,7 +189,7 @@ def _read_tip_file(path: Path, lat: float, lon: float, value_var: str | None,
                    composite_days: float | None, time_anchor: str | None) -> dict:
     """The screened records of the site's pixel in one file."""
     where = str(path)
-    with _open(path) as ds:
+    with open_netcdf(path) as ds:
         vname = _find_var(ds, value_var, VALUE_NAMES, where, "FAPAR")
         sname = _find_var(ds, sigma_var, SIGMA_NAMES, where, "FAPAR uncertainty")
         fname = (_find_var(ds, flag_var, FLAG_NAMES, where, "quality flag") if flag_var
@@ -392,7 +392,7 @@ def _windows(ds, tdim: str | None, ntime: int, composite_days: float | None,
             if b.shape[0] != ntime or not np.isfinite(b).all():
                 raise InputDataError(f"{where}: variable '{bname}' must hold {ntime} finite "
                                      "(start, end) pairs")
-            return _times_from_nc(tvar, where, b[:, 0]), _times_from_nc(tvar, where, b[:, 1])
+            return times_from_nc(tvar, where, b[:, 0]), times_from_nc(tvar, where, b[:, 1])
     start = getattr(ds, "time_coverage_start", None)
     end = getattr(ds, "time_coverage_end", None)
     if ntime == 1 and start is not None and end is not None:
@@ -407,7 +407,7 @@ def _windows(ds, tdim: str | None, ntime: int, composite_days: float | None,
         raise ConfigError(f"{where}: variable '{tvar.name}' has no bounds and the file no "
                           "time_coverage_start/end for each composite: pass composite_days "
                           "and time_anchor ('start', 'centre' or 'end')")
-    t = _times_from_nc(tvar, where, np.atleast_1d(np.ma.filled(
+    t = times_from_nc(tvar, where, np.atleast_1d(np.ma.filled(
         np.ma.asarray(tvar[:], dtype=float), np.nan)))
     if t.size != ntime:
         raise InputDataError(f"{where}: variable '{tvar.name}' has {t.size} values, expected "

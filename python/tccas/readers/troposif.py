@@ -85,6 +85,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, InputDataError
+from ..io import open_netcdf
 from ..obs import ObservationSet
 from ..parameters import PFT_NAMES
 
@@ -285,13 +286,7 @@ def describe_sources(files: list[Path]) -> str:
 
 def open_dataset(path: Path):
     """The netCDF file opened for reading; InputDataError naming the file if impossible."""
-    import netCDF4
-    if not path.is_file():
-        raise InputDataError(f"{path}: file not found")
-    try:
-        return netCDF4.Dataset(path, "r")
-    except OSError as exc:
-        raise InputDataError(f"{path}: not a readable netCDF file ({exc})") from None
+    return open_netcdf(path)
 
 
 def get_group(ds, name: str, where: str, required: bool = True):
