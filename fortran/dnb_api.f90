@@ -40,7 +40,8 @@ contains
     n_met = nmet
   end subroutine sizes
 
-  ! Forward run of one cell (see dnb_model.simulate for the arguments).
+  ! Forward run of one cell (see dnb_model.simulate for the arguments). The outputs keep the
+  ! core's layout, variable first: hout(nho, nt, ntile), dout(ndo, nd, ntile).
   subroutine run_cell(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat, lon, sand, clay, &
                       pft, ppft, pglob, state, hout, dout, status)
     integer, intent(in) :: nt, nd, ntile, nspin, init
@@ -48,7 +49,7 @@ contains
     real(wp), intent(in) :: hour(nt), tday(nt), met(nt, nmet), lat, lon, sand, clay
     real(wp), intent(in) :: ppft(npp, ntile), pglob(ngp)
     real(wp), intent(inout) :: state(nstate, ntile)
-    real(wp), intent(out) :: hout(nt, nho, ntile), dout(nd, ndo, ntile)
+    real(wp), intent(out) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)
     integer, intent(out) :: status
     status = 0
     hout = 0._wp
@@ -79,6 +80,7 @@ contains
         .or. .not. all_finite(state, nstate * ntile)) status = 5
   end subroutine run_cell
 
+
   ! Forward run of one cell with its observation operators (dnb_model.simulate_obs):
   ! also returns y(nobs), the simulated observations.
   subroutine run_cell_obs(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat, lon, sand, &
@@ -89,7 +91,7 @@ contains
     real(wp), intent(in) :: hour(nt), tday(nt), met(nt, nmet), lat, lon, sand, clay
     real(wp), intent(in) :: ppft(npp, ntile), pglob(ngp), wfoot(nobs, ntile), angle(nobs)
     real(wp), intent(inout) :: state(nstate, ntile)
-    real(wp), intent(out) :: hout(nt, nho, ntile), dout(nd, ndo, ntile), y(nobs)
+    real(wp), intent(out) :: hout(nho, nt, ntile), dout(ndo, nd, ntile), y(nobs)
     integer, intent(out) :: status
     y = 0._wp
     call run_cell(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat, lon, sand, clay, &
@@ -273,7 +275,7 @@ contains
                           y, status)
     integer, intent(in) :: nt, ntile, nobs
     integer, intent(in) :: stream(nobs), s0(nobs), s1(nobs)
-    real(wp), intent(in) :: wfoot(nobs, ntile), angle(nobs), hout(nt, nho, ntile), clay
+    real(wp), intent(in) :: wfoot(nobs, ntile), angle(nobs), hout(nho, nt, ntile), clay
     real(wp), intent(in) :: pglob(ngp)
     real(wp), intent(out) :: y(nobs)
     integer, intent(out) :: status

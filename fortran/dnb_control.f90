@@ -50,7 +50,7 @@ contains
     real(wp), intent(in) :: ppft0(npp, ntile), pglob0(ngp), wfoot(nobs, ntile), angle(nobs)
     real(wp), intent(out) :: y(nobs)
     real(wp) :: ppft(npp, ntile), pglob(ngp), state(nstate, ntile)
-    real(wp) :: hout(nt, nho, ntile), dout(nd, ndo, ntile)
+    real(wp) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)
     call params_from_x(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma, ntile, ppft0, &
                        pglob0, ppft, pglob)
     state = 0._wp

@@ -38,7 +38,8 @@ contains
   ! Time: doy(nt) day of year, hour(nt) UTC hour at step start, tday(nt) days since 1 January
   ! 00 UTC of the first year. met(nt, nmet): forcing (dnb_params im_*), lat/lon in degrees,
   ! sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
-  ! Outputs hout(nt, nho, ntile), dout(nd, ndo, ntile); state(nstate, ntile) in/out.
+  ! Outputs hout(nho, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
+  ! writes, and the adjoint reads, one contiguous column); state(nstate, ntile) in/out.
   subroutine simulate(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat, lon, sand, clay, &
                       pft, ppft, pglob, state, hout, dout)
     integer, intent(in) :: nt, nd, ntile, nspin, init
@@ -46,7 +47,7 @@ contains
     real(wp), intent(in) :: hour(nt), tday(nt), met(nt, nmet), lat, lon, sand, clay
     real(wp), intent(in) :: ppft(npp, ntile), pglob(ngp)
     real(wp), intent(inout) :: state(nstate, ntile)
-    real(wp), intent(out) :: hout(nt, nho, ntile), dout(nd, ndo, ntile)
+    real(wp), intent(out) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)
     real(wp) :: cosz(nt), s0(nt), sh(nsh)
     integer :: it, c4, itile
     do it = 1, nt
@@ -88,7 +89,7 @@ contains
     integer, intent(in) :: k0, k1, store, nt, nd, ntile, c4
     real(wp), intent(in) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), pp(npp), pg(ngp)
     real(wp), intent(in) :: sh(nsh)
-    real(wp), intent(inout) :: st(nstate), hout_t(nt, nho), dout_t(nd, ndo)
+    real(wp), intent(inout) :: st(nstate), hout_t(nho, nt), dout_t(ndo, nd)
     integer :: kb, kend
     if ((k1 - k0 + 1) * ntile <= max_taped_tile_hours) then
       !$AD NOCHECKPOINT
@@ -104,13 +105,13 @@ contains
   end subroutine run_range
 
   ! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
-  ! the end of each day; store = 1 writes the outputs hout_t(step, :), dout_t(day, :).
+  ! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
   subroutine run_hours(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, pg, sh, c4, st, &
                        hout_t, dout_t)
     integer, intent(in) :: k0, k1, store, nt, nd, c4
     real(wp), intent(in) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), pp(npp), pg(ngp)
     real(wp), intent(in) :: sh(nsh)
-    real(wp), intent(inout) :: st(nstate), hout_t(nt, nho), dout_t(nd, ndo)
+    real(wp), intent(inout) :: st(nstate), hout_t(nho, nt), dout_t(ndo, nd)
     real(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm
     integer :: k, idx
     acc_gpp = 0._wp
@@ -122,11 +123,11 @@ contains
       !$AD NOCHECKPOINT
       call tile_hour(met(idx, :), cosz(idx), s0(idx), pp, pg, sh, c4, st, ho, acc_gpp, &
                      acc_tr, acc_rr, acc_fm)
-      if (store == 1) hout_t(idx, :) = ho
+      if (store == 1) hout_t(:, idx) = ho
       if (mod(k, 24) == 0) then
         !$AD NOCHECKPOINT
         call tile_day(tday(idx) - 0.5_wp, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, acc_fm, dd)
-        if (store == 1) dout_t(idx / 24, :) = dd
+        if (store == 1) dout_t(:, idx / 24) = dd
       end if
     end do
   end subroutine run_hours
@@ -143,7 +144,7 @@ contains
     real(wp), intent(in) :: hour(nt), tday(nt), met(nt, nmet), lat, lon, sand, clay
     real(wp), intent(in) :: ppft(npp, ntile), pglob(ngp), wfoot(nobs, ntile), angle(nobs)
     real(wp), intent(inout) :: state(nstate, ntile)
-    real(wp), intent(out) :: hout(nt, nho, ntile), dout(nd, ndo, ntile), y(nobs)
+    real(wp), intent(out) :: hout(nho, nt, ntile), dout(ndo, nd, ntile), y(nobs)
     !$AD NOCHECKPOINT
     call simulate(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat, lon, sand, clay, &
                   pft, ppft, pglob, state, hout, dout)

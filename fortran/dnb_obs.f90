@@ -20,13 +20,13 @@ contains
   ! Simulated observations y(nobs). stream(k): code ios_* of observation k; s0(k), s1(k):
   ! first and last hourly step of its window (1-based, inclusive); wfoot(k, tile): footprint
   ! weight of each tile; angle(k): incidence angle (deg) for brightness temperatures;
-  ! hout(nt, nho, ntile): hourly model output; clay: clay mass fraction of the cell's soil.
+  ! hout(nho, nt, ntile): hourly model output; clay: clay mass fraction of the cell's soil.
   ! Each tile's observable is averaged over the window, then tiles are summed with the
   ! footprint weights (for TB the window-mean state enters the tau-omega model per tile).
   subroutine apply_obs(nt, ntile, nobs, stream, s0, s1, wfoot, angle, hout, clay, pglob, y)
     integer, intent(in) :: nt, ntile, nobs
     integer, intent(in) :: stream(nobs), s0(nobs), s1(nobs)
-    real(wp), intent(in) :: wfoot(nobs, ntile), angle(nobs), hout(nt, nho, ntile), clay
+    real(wp), intent(in) :: wfoot(nobs, ntile), angle(nobs), hout(nho, nt, ntile), clay
     real(wp), intent(in) :: pglob(ngp)
     real(wp), intent(out) :: y(nobs)
     integer :: k, i, it, col
@@ -42,10 +42,10 @@ contains
             tc = 0._wp
             tau = 0._wp
             do it = s0(k), s1(k)
-              sm = sm + hout(it, ih_sm_surf, i)
-              ts = ts + hout(it, ih_tsoil1, i)
-              tc = tc + hout(it, ih_tcan, i)
-              tau = tau + hout(it, ih_vod, i)
+              sm = sm + hout(ih_sm_surf, it, i)
+              ts = ts + hout(ih_tsoil1, it, i)
+              tc = tc + hout(ih_tcan, it, i)
+              tau = tau + hout(ih_vod, it, i)
             end do
             call mironov_permittivity(sm / nh, clay, eps_r, eps_i)
             call fresnel_reflectivity(eps_r, eps_i, angle(k), rh, rv)
@@ -60,7 +60,7 @@ contains
             col = obs_column(stream(k))
             q = 0._wp
             do it = s0(k), s1(k)
-              q = q + hout(it, col, i)
+              q = q + hout(col, it, i)
             end do
             q = q / nh
             ! carbon fluxes: g m-2 h-1 -> g m-2 d-1

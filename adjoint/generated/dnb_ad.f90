@@ -2816,7 +2816,7 @@ CONTAINS
 ! Simulated observations y(nobs). stream(k): code ios_* of observation k; s0(k), s1(k):
 ! first and last hourly step of its window (1-based, inclusive); wfoot(k, tile): footprint
 ! weight of each tile; angle(k): incidence angle (deg) for brightness temperatures;
-! hout(nt, nho, ntile): hourly model output; clay: clay mass fraction of the cell's soil.
+! hout(nho, nt, ntile): hourly model output; clay: clay mass fraction of the cell's soil.
 ! Each tile's observable is averaged over the window, then tiles are summed with the
 ! footprint weights (for TB the window-mean state enters the tau-omega model per tile).
   SUBROUTINE APPLY_OBS_B(nt, ntile, nobs, stream, s0, s1, wfoot, angle, &
@@ -2824,9 +2824,9 @@ CONTAINS
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nt, ntile, nobs
     INTEGER, INTENT(IN) :: stream(nobs), s0(nobs), s1(nobs)
-    REAL(wp), INTENT(IN) :: wfoot(nobs, ntile), angle(nobs), hout(nt, &
-&   nho, ntile), clay
-    REAL(wp) :: hout_b(nt, nho, ntile)
+    REAL(wp), INTENT(IN) :: wfoot(nobs, ntile), angle(nobs), hout(nho, &
+&   nt, ntile), clay
+    REAL(wp) :: hout_b(nho, nt, ntile)
     REAL(wp), INTENT(IN) :: pglob(ngp)
     REAL(wp) :: pglob_b(ngp)
     REAL(wp) :: y(nobs)
@@ -2859,10 +2859,10 @@ CONTAINS
             tau = 0._wp
             ad_from = s0(k)
             DO it=ad_from,s1(k)
-              sm = sm + hout(it, ih_sm_surf, i)
-              ts = ts + hout(it, ih_tsoil1, i)
-              tc = tc + hout(it, ih_tcan, i)
-              tau = tau + hout(it, ih_vod, i)
+              sm = sm + hout(ih_sm_surf, it, i)
+              ts = ts + hout(ih_tsoil1, it, i)
+              tc = tc + hout(ih_tcan, it, i)
+              tau = tau + hout(ih_vod, it, i)
             END DO
             CALL PUSHINTEGER4(it - 1)
             CALL PUSHINTEGER4(ad_from)
@@ -2958,10 +2958,10 @@ CONTAINS
             CALL POPINTEGER4(ad_from)
             CALL POPINTEGER4(ad_to)
             DO it=ad_to,ad_from,-1
-              hout_b(it, ih_vod, i) = hout_b(it, ih_vod, i) + tau_b
-              hout_b(it, ih_tcan, i) = hout_b(it, ih_tcan, i) + tc_b
-              hout_b(it, ih_tsoil1, i) = hout_b(it, ih_tsoil1, i) + ts_b
-              hout_b(it, ih_sm_surf, i) = hout_b(it, ih_sm_surf, i) + &
+              hout_b(ih_vod, it, i) = hout_b(ih_vod, it, i) + tau_b
+              hout_b(ih_tcan, it, i) = hout_b(ih_tcan, it, i) + tc_b
+              hout_b(ih_tsoil1, it, i) = hout_b(ih_tsoil1, it, i) + ts_b
+              hout_b(ih_sm_surf, it, i) = hout_b(ih_sm_surf, it, i) + &
 &               sm_b
             END DO
           ELSE
@@ -2970,7 +2970,7 @@ CONTAINS
             CALL POPINTEGER4(ad_from0)
             CALL POPINTEGER4(ad_to0)
             DO it=ad_to0,ad_from0,-1
-              hout_b(it, col, i) = hout_b(it, col, i) + q_b
+              hout_b(col, it, i) = hout_b(col, it, i) + q_b
             END DO
             CALL POPINTEGER4(col)
           END IF
@@ -2984,7 +2984,7 @@ CONTAINS
 ! Simulated observations y(nobs). stream(k): code ios_* of observation k; s0(k), s1(k):
 ! first and last hourly step of its window (1-based, inclusive); wfoot(k, tile): footprint
 ! weight of each tile; angle(k): incidence angle (deg) for brightness temperatures;
-! hout(nt, nho, ntile): hourly model output; clay: clay mass fraction of the cell's soil.
+! hout(nho, nt, ntile): hourly model output; clay: clay mass fraction of the cell's soil.
 ! Each tile's observable is averaged over the window, then tiles are summed with the
 ! footprint weights (for TB the window-mean state enters the tau-omega model per tile).
   SUBROUTINE APPLY_OBS(nt, ntile, nobs, stream, s0, s1, wfoot, angle, &
@@ -2992,8 +2992,8 @@ CONTAINS
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nt, ntile, nobs
     INTEGER, INTENT(IN) :: stream(nobs), s0(nobs), s1(nobs)
-    REAL(wp), INTENT(IN) :: wfoot(nobs, ntile), angle(nobs), hout(nt, &
-&   nho, ntile), clay
+    REAL(wp), INTENT(IN) :: wfoot(nobs, ntile), angle(nobs), hout(nho, &
+&   nt, ntile), clay
     REAL(wp), INTENT(IN) :: pglob(ngp)
     REAL(wp), INTENT(OUT) :: y(nobs)
     INTEGER :: k, i, it, col
@@ -3013,10 +3013,10 @@ CONTAINS
             tc = 0._wp
             tau = 0._wp
             DO it=s0(k),s1(k)
-              sm = sm + hout(it, ih_sm_surf, i)
-              ts = ts + hout(it, ih_tsoil1, i)
-              tc = tc + hout(it, ih_tcan, i)
-              tau = tau + hout(it, ih_vod, i)
+              sm = sm + hout(ih_sm_surf, it, i)
+              ts = ts + hout(ih_tsoil1, it, i)
+              tc = tc + hout(ih_tcan, it, i)
+              tau = tau + hout(ih_vod, it, i)
             END DO
             arg1 = sm/nh
             CALL MIRONOV_PERMITTIVITY(arg1, clay, eps_r, eps_i)
@@ -3038,7 +3038,7 @@ CONTAINS
             col = OBS_COLUMN(stream(k))
             q = 0._wp
             DO it=s0(k),s1(k)
-              q = q + hout(it, col, i)
+              q = q + hout(col, it, i)
             END DO
             q = q/nh
 ! carbon fluxes: g m-2 h-1 -> g m-2 d-1
@@ -3359,7 +3359,8 @@ CONTAINS
 ! Time: doy(nt) day of year, hour(nt) UTC hour at step start, tday(nt) days since 1 January
 ! 00 UTC of the first year. met(nt, nmet): forcing (dnb_params im_*), lat/lon in degrees,
 ! sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
-! Outputs hout(nt, nho, ntile), dout(nd, ndo, ntile); state(nstate, ntile) in/out.
+! Outputs hout(nho, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
+! writes, and the adjoint reads, one contiguous column); state(nstate, ntile) in/out.
   SUBROUTINE SIMULATE_FWD(nt, nd, ntile, nspin, init, doy, hour, tday, &
 &   met, lat, lon, sand, clay, pft, ppft, pglob, state, hout, dout)
     IMPLICIT NONE
@@ -3369,7 +3370,7 @@ CONTAINS
 &   , sand, clay
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
-    REAL(wp) :: hout(nt, nho, ntile), dout(nd, ndo, ntile)
+    REAL(wp) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)
     REAL(wp) :: cosz(nt), s0(nt), sh(nsh)
     INTEGER :: it, c4, itile
     DO it=1,nt
@@ -3429,7 +3430,8 @@ CONTAINS
 ! Time: doy(nt) day of year, hour(nt) UTC hour at step start, tday(nt) days since 1 January
 ! 00 UTC of the first year. met(nt, nmet): forcing (dnb_params im_*), lat/lon in degrees,
 ! sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
-! Outputs hout(nt, nho, ntile), dout(nd, ndo, ntile); state(nstate, ntile) in/out.
+! Outputs hout(nho, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
+! writes, and the adjoint reads, one contiguous column); state(nstate, ntile) in/out.
   SUBROUTINE SIMULATE_BWD(nt, nd, ntile, nspin, init, doy, hour, tday, &
 &   met, lat, lon, sand, clay, pft, ppft, ppft_b, pglob, pglob_b, state&
 &   , state_b, hout, hout_b, dout)
@@ -3442,8 +3444,8 @@ CONTAINS
     REAL(wp) :: ppft_b(npp, ntile), pglob_b(ngp)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
     REAL(wp), INTENT(INOUT) :: state_b(nstate, ntile)
-    REAL(wp) :: hout(nt, nho, ntile), dout(nd, ndo, ntile)
-    REAL(wp) :: hout_b(nt, nho, ntile)
+    REAL(wp) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)
+    REAL(wp) :: hout_b(nho, nt, ntile)
     REAL(wp) :: cosz(nt), s0(nt), sh(nsh)
     INTEGER :: it, c4, itile
     INTEGER :: branch
@@ -3508,7 +3510,8 @@ CONTAINS
 ! Time: doy(nt) day of year, hour(nt) UTC hour at step start, tday(nt) days since 1 January
 ! 00 UTC of the first year. met(nt, nmet): forcing (dnb_params im_*), lat/lon in degrees,
 ! sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
-! Outputs hout(nt, nho, ntile), dout(nd, ndo, ntile); state(nstate, ntile) in/out.
+! Outputs hout(nho, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
+! writes, and the adjoint reads, one contiguous column); state(nstate, ntile) in/out.
   SUBROUTINE SIMULATE(nt, nd, ntile, nspin, init, doy, hour, tday, met, &
 &   lat, lon, sand, clay, pft, ppft, pglob, state, hout, dout)
     IMPLICIT NONE
@@ -3518,7 +3521,7 @@ CONTAINS
 &   , sand, clay
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
-    REAL(wp), INTENT(OUT) :: hout(nt, nho, ntile), dout(nd, ndo, ntile)
+    REAL(wp), INTENT(OUT) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)
     REAL(wp) :: cosz(nt), s0(nt), sh(nsh)
     INTEGER :: it, c4, itile
     DO it=1,nt
@@ -3566,8 +3569,8 @@ CONTAINS
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
 &   pp(npp), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
-    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nt, nho), dout_t(nd, &
-&   ndo)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
+&   nd)
     INTEGER :: kb, kend
     INTRINSIC MIN
     IF ((k1-k0+1)*ntile .LE. max_taped_tile_hours) THEN
@@ -3611,9 +3614,9 @@ CONTAINS
 &   pp(npp), pg(ngp)
     REAL(wp) :: pp_b(npp), pg_b(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
-    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nt, nho), dout_t(nd, &
-&   ndo)
-    REAL(wp), INTENT(INOUT) :: st_b(nstate), hout_t_b(nt, nho)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
+&   nd)
+    REAL(wp), INTENT(INOUT) :: st_b(nstate), hout_t_b(nho, nt)
     INTEGER :: kb, kend
     INTRINSIC MIN
     INTEGER :: branch
@@ -3651,8 +3654,8 @@ CONTAINS
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
 &   pp(npp), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
-    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nt, nho), dout_t(nd, &
-&   ndo)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
+&   nd)
     INTEGER :: kb, kend
     INTRINSIC MIN
     IF ((k1-k0+1)*ntile .LE. max_taped_tile_hours) THEN
@@ -3675,7 +3678,7 @@ CONTAINS
 !   gradient     of useful results: hout_t pg st pp
 !   with respect to varying inputs: hout_t pg st pp
 ! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
-! the end of each day; store = 1 writes the outputs hout_t(step, :), dout_t(day, :).
+! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
   SUBROUTINE RUN_HOURS_B(k0, k1, store, nt, nd, tday, met, cosz, s0, pp&
 &   , pp_b, pg, pg_b, sh, c4, st, st_b, hout_t, hout_t_b, dout_t)
     IMPLICIT NONE
@@ -3684,9 +3687,9 @@ CONTAINS
 &   pp(npp), pg(ngp)
     REAL(wp) :: pp_b(npp), pg_b(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
-    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nt, nho), dout_t(nd, &
-&   ndo)
-    REAL(wp), INTENT(INOUT) :: st_b(nstate), hout_t_b(nt, nho)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
+&   nd)
+    REAL(wp), INTENT(INOUT) :: st_b(nstate), hout_t_b(nho, nt)
     REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm
     REAL(wp) :: ho_b(nho), acc_gpp_b, acc_tr_b, acc_rr_b
     INTEGER :: k, idx
@@ -3738,8 +3741,8 @@ CONTAINS
       END IF
       CALL POPCONTROL1B(branch)
       IF (branch .EQ. 0) THEN
-        ho_b = ho_b + hout_t_b(idx, :)
-        hout_t_b(idx, :) = 0.0_8
+        ho_b = ho_b + hout_t_b(:, idx)
+        hout_t_b(:, idx) = 0.0_8
       END IF
       CALL TILE_HOUR_BWD(met(idx, :), cosz(idx), s0(idx), pp, pp_b, pg, &
 &                  pg_b, sh, c4, st, st_b, ho, ho_b, acc_gpp, acc_gpp_b&
@@ -3752,7 +3755,7 @@ CONTAINS
 !   gradient     of useful results: hout_t pg st pp
 !   with respect to varying inputs: hout_t pg st pp
 ! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
-! the end of each day; store = 1 writes the outputs hout_t(step, :), dout_t(day, :).
+! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
   SUBROUTINE RUN_HOURS_FWD(k0, k1, store, nt, nd, tday, met, cosz, s0, &
 &   pp, pg, sh, c4, st, hout_t, dout_t)
     IMPLICIT NONE
@@ -3760,8 +3763,8 @@ CONTAINS
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
 &   pp(npp), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
-    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nt, nho), dout_t(nd, &
-&   ndo)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
+&   nd)
     REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm
     INTEGER :: k, idx
     INTRINSIC MOD
@@ -3776,7 +3779,7 @@ CONTAINS
       CALL TILE_HOUR_FWD(met(idx, :), cosz(idx), s0(idx), pp, pg, sh, c4&
 &                  , st, ho, acc_gpp, acc_tr, acc_rr, acc_fm)
       IF (store .EQ. 1) THEN
-        hout_t(idx, :) = ho
+        hout_t(:, idx) = ho
         CALL PUSHCONTROL1B(0)
       ELSE
         CALL PUSHCONTROL1B(1)
@@ -3801,7 +3804,7 @@ CONTAINS
 !   gradient     of useful results: hout_t pg st pp
 !   with respect to varying inputs: hout_t pg st pp
 ! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
-! the end of each day; store = 1 writes the outputs hout_t(step, :), dout_t(day, :).
+! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
   SUBROUTINE RUN_HOURS_BWD(k0, k1, store, nt, nd, tday, met, cosz, s0, &
 &   pp, pp_b, pg, pg_b, sh, c4, st, st_b, hout_t, hout_t_b, dout_t)
     IMPLICIT NONE
@@ -3810,9 +3813,9 @@ CONTAINS
 &   pp(npp), pg(ngp)
     REAL(wp) :: pp_b(npp), pg_b(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
-    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nt, nho), dout_t(nd, &
-&   ndo)
-    REAL(wp), INTENT(INOUT) :: st_b(nstate), hout_t_b(nt, nho)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
+&   nd)
+    REAL(wp), INTENT(INOUT) :: st_b(nstate), hout_t_b(nho, nt)
     REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm
     REAL(wp) :: ho_b(nho), acc_gpp_b, acc_tr_b, acc_rr_b
     INTEGER :: k, idx
@@ -3838,8 +3841,8 @@ CONTAINS
       END IF
       CALL POPCONTROL1B(branch)
       IF (branch .EQ. 0) THEN
-        ho_b = ho_b + hout_t_b(idx, :)
-        hout_t_b(idx, :) = 0.0_8
+        ho_b = ho_b + hout_t_b(:, idx)
+        hout_t_b(:, idx) = 0.0_8
       END IF
       CALL TILE_HOUR_BWD(met(idx, :), cosz(idx), s0(idx), pp, pp_b, pg, &
 &                  pg_b, sh, c4, st, st_b, ho, ho_b, acc_gpp, acc_gpp_b&
@@ -3849,7 +3852,7 @@ CONTAINS
   END SUBROUTINE RUN_HOURS_BWD
 
 ! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
-! the end of each day; store = 1 writes the outputs hout_t(step, :), dout_t(day, :).
+! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
   SUBROUTINE RUN_HOURS(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, &
 &   pg, sh, c4, st, hout_t, dout_t)
     IMPLICIT NONE
@@ -3857,8 +3860,8 @@ CONTAINS
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
 &   pp(npp), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
-    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nt, nho), dout_t(nd, &
-&   ndo)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
+&   nd)
     REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm
     INTEGER :: k, idx
     INTRINSIC MOD
@@ -3871,12 +3874,12 @@ CONTAINS
       idx = MOD(k - 1, nt) + 1
       CALL TILE_HOUR(met(idx, :), cosz(idx), s0(idx), pp, pg, sh, c4, st&
 &              , ho, acc_gpp, acc_tr, acc_rr, acc_fm)
-      IF (store .EQ. 1) hout_t(idx, :) = ho
+      IF (store .EQ. 1) hout_t(:, idx) = ho
       IF (MOD(k, 24) .EQ. 0) THEN
         arg1 = tday(idx) - 0.5_wp
         CALL TILE_DAY(arg1, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, &
 &               acc_fm, dd)
-        IF (store .EQ. 1) dout_t(idx/24, :) = dd
+        IF (store .EQ. 1) dout_t(:, idx/24) = dd
       END IF
     END DO
   END SUBROUTINE RUN_HOURS
@@ -3903,8 +3906,8 @@ CONTAINS
     REAL(wp) :: ppft_b(npp, ntile), pglob_b(ngp)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
     REAL(wp), INTENT(INOUT) :: state_b(nstate, ntile)
-    REAL(wp) :: hout(nt, nho, ntile), dout(nd, ndo, ntile), y(nobs)
-    REAL(wp) :: hout_b(nt, nho, ntile), y_b(nobs)
+    REAL(wp) :: hout(nho, nt, ntile), dout(ndo, nd, ntile), y(nobs)
+    REAL(wp) :: hout_b(nho, nt, ntile), y_b(nobs)
     CALL SIMULATE_FWD(nt, nd, ntile, nspin, init, doy, hour, tday, met, &
 &               lat, lon, sand, clay, pft, ppft, pglob, state, hout, &
 &               dout)
@@ -3931,7 +3934,7 @@ CONTAINS
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp), wfoot(nobs, &
 &   ntile), angle(nobs)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
-    REAL(wp), INTENT(OUT) :: hout(nt, nho, ntile), dout(nd, ndo, ntile)&
+    REAL(wp), INTENT(OUT) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)&
 &   , y(nobs)
     CALL SIMULATE(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat&
 &           , lon, sand, clay, pft, ppft, pglob, state, hout, dout)
@@ -5339,8 +5342,8 @@ CONTAINS
     REAL(wp) :: y_b(nobs)
     REAL(wp) :: ppft(npp, ntile), pglob(ngp), state(nstate, ntile)
     REAL(wp) :: ppft_b(npp, ntile), pglob_b(ngp), state_b(nstate, ntile)
-    REAL(wp) :: hout(nt, nho, ntile), dout(nd, ndo, ntile)
-    REAL(wp) :: hout_b(nt, nho, ntile)
+    REAL(wp) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)
+    REAL(wp) :: hout_b(nho, nt, ntile)
     CALL PARAMS_FROM_X(nx, x, ctl_kind, ctl_index, ctl_tile, prior, &
 &                sigma, ntile, ppft0, pglob0, ppft, pglob)
     state = 0._wp
@@ -5371,7 +5374,7 @@ CONTAINS
 &   ntile), angle(nobs)
     REAL(wp), INTENT(OUT) :: y(nobs)
     REAL(wp) :: ppft(npp, ntile), pglob(ngp), state(nstate, ntile)
-    REAL(wp) :: hout(nt, nho, ntile), dout(nd, ndo, ntile)
+    REAL(wp) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)
     CALL PARAMS_FROM_X(nx, x, ctl_kind, ctl_index, ctl_tile, prior, &
 &                sigma, ntile, ppft0, pglob0, ppft, pglob)
     state = 0._wp

@@ -2383,7 +2383,7 @@ CONTAINS
 ! Simulated observations y(nobs). stream(k): code ios_* of observation k; s0(k), s1(k):
 ! first and last hourly step of its window (1-based, inclusive); wfoot(k, tile): footprint
 ! weight of each tile; angle(k): incidence angle (deg) for brightness temperatures;
-! hout(nt, nho, ntile): hourly model output; clay: clay mass fraction of the cell's soil.
+! hout(nho, nt, ntile): hourly model output; clay: clay mass fraction of the cell's soil.
 ! Each tile's observable is averaged over the window, then tiles are summed with the
 ! footprint weights (for TB the window-mean state enters the tau-omega model per tile).
   SUBROUTINE APPLY_OBS_D(nt, ntile, nobs, stream, s0, s1, wfoot, angle, &
@@ -2391,9 +2391,9 @@ CONTAINS
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nt, ntile, nobs
     INTEGER, INTENT(IN) :: stream(nobs), s0(nobs), s1(nobs)
-    REAL(wp), INTENT(IN) :: wfoot(nobs, ntile), angle(nobs), hout(nt, &
-&   nho, ntile), clay
-    REAL(wp), INTENT(IN) :: hout_d(nt, nho, ntile)
+    REAL(wp), INTENT(IN) :: wfoot(nobs, ntile), angle(nobs), hout(nho, &
+&   nt, ntile), clay
+    REAL(wp), INTENT(IN) :: hout_d(nho, nt, ntile)
     REAL(wp), INTENT(IN) :: pglob(ngp)
     REAL(wp), INTENT(IN) :: pglob_d(ngp)
     REAL(wp), INTENT(OUT) :: y(nobs)
@@ -2420,14 +2420,14 @@ CONTAINS
             sm_d = 0.0_8
             tc_d = 0.0_8
             DO it=s0(k),s1(k)
-              sm_d = sm_d + hout_d(it, ih_sm_surf, i)
-              sm = sm + hout(it, ih_sm_surf, i)
-              ts_d = ts_d + hout_d(it, ih_tsoil1, i)
-              ts = ts + hout(it, ih_tsoil1, i)
-              tc_d = tc_d + hout_d(it, ih_tcan, i)
-              tc = tc + hout(it, ih_tcan, i)
-              tau_d = tau_d + hout_d(it, ih_vod, i)
-              tau = tau + hout(it, ih_vod, i)
+              sm_d = sm_d + hout_d(ih_sm_surf, it, i)
+              sm = sm + hout(ih_sm_surf, it, i)
+              ts_d = ts_d + hout_d(ih_tsoil1, it, i)
+              ts = ts + hout(ih_tsoil1, it, i)
+              tc_d = tc_d + hout_d(ih_tcan, it, i)
+              tc = tc + hout(ih_tcan, it, i)
+              tau_d = tau_d + hout_d(ih_vod, it, i)
+              tau = tau + hout(ih_vod, it, i)
             END DO
             CALL MIRONOV_PERMITTIVITY_D(sm/nh, sm_d/nh, clay, eps_r, &
 &                                 eps_r_d, eps_i, eps_i_d)
@@ -2449,8 +2449,8 @@ CONTAINS
             q = 0._wp
             q_d = 0.0_8
             DO it=s0(k),s1(k)
-              q_d = q_d + hout_d(it, col, i)
-              q = q + hout(it, col, i)
+              q_d = q_d + hout_d(col, it, i)
+              q = q + hout(col, it, i)
             END DO
             q_d = q_d/nh
             q = q/nh
@@ -2470,7 +2470,7 @@ CONTAINS
 ! Simulated observations y(nobs). stream(k): code ios_* of observation k; s0(k), s1(k):
 ! first and last hourly step of its window (1-based, inclusive); wfoot(k, tile): footprint
 ! weight of each tile; angle(k): incidence angle (deg) for brightness temperatures;
-! hout(nt, nho, ntile): hourly model output; clay: clay mass fraction of the cell's soil.
+! hout(nho, nt, ntile): hourly model output; clay: clay mass fraction of the cell's soil.
 ! Each tile's observable is averaged over the window, then tiles are summed with the
 ! footprint weights (for TB the window-mean state enters the tau-omega model per tile).
   SUBROUTINE APPLY_OBS(nt, ntile, nobs, stream, s0, s1, wfoot, angle, &
@@ -2478,8 +2478,8 @@ CONTAINS
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nt, ntile, nobs
     INTEGER, INTENT(IN) :: stream(nobs), s0(nobs), s1(nobs)
-    REAL(wp), INTENT(IN) :: wfoot(nobs, ntile), angle(nobs), hout(nt, &
-&   nho, ntile), clay
+    REAL(wp), INTENT(IN) :: wfoot(nobs, ntile), angle(nobs), hout(nho, &
+&   nt, ntile), clay
     REAL(wp), INTENT(IN) :: pglob(ngp)
     REAL(wp), INTENT(OUT) :: y(nobs)
     INTEGER :: k, i, it, col
@@ -2496,10 +2496,10 @@ CONTAINS
             tc = 0._wp
             tau = 0._wp
             DO it=s0(k),s1(k)
-              sm = sm + hout(it, ih_sm_surf, i)
-              ts = ts + hout(it, ih_tsoil1, i)
-              tc = tc + hout(it, ih_tcan, i)
-              tau = tau + hout(it, ih_vod, i)
+              sm = sm + hout(ih_sm_surf, it, i)
+              ts = ts + hout(ih_tsoil1, it, i)
+              tc = tc + hout(ih_tcan, it, i)
+              tau = tau + hout(ih_vod, it, i)
             END DO
             CALL MIRONOV_PERMITTIVITY(sm/nh, clay, eps_r, eps_i)
             CALL FRESNEL_REFLECTIVITY(eps_r, eps_i, angle(k), rh, rv)
@@ -2514,7 +2514,7 @@ CONTAINS
             col = OBS_COLUMN(stream(k))
             q = 0._wp
             DO it=s0(k),s1(k)
-              q = q + hout(it, col, i)
+              q = q + hout(col, it, i)
             END DO
             q = q/nh
 ! carbon fluxes: g m-2 h-1 -> g m-2 d-1
@@ -2834,7 +2834,8 @@ CONTAINS
 ! Time: doy(nt) day of year, hour(nt) UTC hour at step start, tday(nt) days since 1 January
 ! 00 UTC of the first year. met(nt, nmet): forcing (dnb_params im_*), lat/lon in degrees,
 ! sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
-! Outputs hout(nt, nho, ntile), dout(nd, ndo, ntile); state(nstate, ntile) in/out.
+! Outputs hout(nho, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
+! writes, and the adjoint reads, one contiguous column); state(nstate, ntile) in/out.
   SUBROUTINE SIMULATE_D(nt, nd, ntile, nspin, init, doy, hour, tday, met&
 &   , lat, lon, sand, clay, pft, ppft, ppft_d, pglob, pglob_d, state, &
 &   state_d, hout, hout_d, dout)
@@ -2847,8 +2848,8 @@ CONTAINS
     REAL(wp), INTENT(IN) :: ppft_d(npp, ntile), pglob_d(ngp)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
     REAL(wp), INTENT(INOUT) :: state_d(nstate, ntile)
-    REAL(wp), INTENT(OUT) :: hout(nt, nho, ntile), dout(nd, ndo, ntile)
-    REAL(wp), INTENT(OUT) :: hout_d(nt, nho, ntile)
+    REAL(wp), INTENT(OUT) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)
+    REAL(wp), INTENT(OUT) :: hout_d(nho, nt, ntile)
     REAL(wp) :: cosz(nt), s0(nt), sh(nsh)
     INTEGER :: it, c4, itile
     DO it=1,nt
@@ -2901,7 +2902,8 @@ CONTAINS
 ! Time: doy(nt) day of year, hour(nt) UTC hour at step start, tday(nt) days since 1 January
 ! 00 UTC of the first year. met(nt, nmet): forcing (dnb_params im_*), lat/lon in degrees,
 ! sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
-! Outputs hout(nt, nho, ntile), dout(nd, ndo, ntile); state(nstate, ntile) in/out.
+! Outputs hout(nho, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
+! writes, and the adjoint reads, one contiguous column); state(nstate, ntile) in/out.
   SUBROUTINE SIMULATE(nt, nd, ntile, nspin, init, doy, hour, tday, met, &
 &   lat, lon, sand, clay, pft, ppft, pglob, state, hout, dout)
     IMPLICIT NONE
@@ -2911,7 +2913,7 @@ CONTAINS
 &   , sand, clay
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
-    REAL(wp), INTENT(OUT) :: hout(nt, nho, ntile), dout(nd, ndo, ntile)
+    REAL(wp), INTENT(OUT) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)
     REAL(wp) :: cosz(nt), s0(nt), sh(nsh)
     INTEGER :: it, c4, itile
     DO it=1,nt
@@ -2960,9 +2962,9 @@ CONTAINS
 &   pp(npp), pg(ngp)
     REAL(wp), INTENT(IN) :: pp_d(npp), pg_d(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
-    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nt, nho), dout_t(nd, &
-&   ndo)
-    REAL(wp), INTENT(INOUT) :: st_d(nstate), hout_t_d(nt, nho)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
+&   nd)
+    REAL(wp), INTENT(INOUT) :: st_d(nstate), hout_t_d(nho, nt)
     INTEGER :: kb, kend
     INTRINSIC MIN
     IF ((k1-k0+1)*ntile .LE. max_taped_tile_hours) THEN
@@ -2995,8 +2997,8 @@ CONTAINS
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
 &   pp(npp), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
-    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nt, nho), dout_t(nd, &
-&   ndo)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
+&   nd)
     INTEGER :: kb, kend
     INTRINSIC MIN
     IF ((k1-k0+1)*ntile .LE. max_taped_tile_hours) THEN
@@ -3019,7 +3021,7 @@ CONTAINS
 !   variations   of useful results: hout_t st
 !   with respect to varying inputs: hout_t pg st pp
 ! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
-! the end of each day; store = 1 writes the outputs hout_t(step, :), dout_t(day, :).
+! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
   SUBROUTINE RUN_HOURS_D(k0, k1, store, nt, nd, tday, met, cosz, s0, pp&
 &   , pp_d, pg, pg_d, sh, c4, st, st_d, hout_t, hout_t_d, dout_t)
     IMPLICIT NONE
@@ -3028,9 +3030,9 @@ CONTAINS
 &   pp(npp), pg(ngp)
     REAL(wp), INTENT(IN) :: pp_d(npp), pg_d(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
-    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nt, nho), dout_t(nd, &
-&   ndo)
-    REAL(wp), INTENT(INOUT) :: st_d(nstate), hout_t_d(nt, nho)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
+&   nd)
+    REAL(wp), INTENT(INOUT) :: st_d(nstate), hout_t_d(nho, nt)
     REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm
     REAL(wp) :: ho_d(nho), acc_gpp_d, acc_tr_d, acc_rr_d
     INTEGER :: k, idx
@@ -3049,15 +3051,15 @@ CONTAINS
 &                pg_d, sh, c4, st, st_d, ho, ho_d, acc_gpp, acc_gpp_d, &
 &                acc_tr, acc_tr_d, acc_rr, acc_rr_d, acc_fm)
       IF (store .EQ. 1) THEN
-        hout_t_d(idx, :) = ho_d
-        hout_t(idx, :) = ho
+        hout_t_d(:, idx) = ho_d
+        hout_t(:, idx) = ho
       END IF
       IF (MOD(k, 24) .EQ. 0) THEN
         CALL TILE_DAY_D(tday(idx) - 0.5_wp, pp, pp_d, pg, sh, st, st_d, &
 &                 acc_gpp, acc_gpp_d, acc_tr, acc_tr_d, acc_rr, acc_rr_d&
 &                 , acc_fm, dd)
         IF (store .EQ. 1) THEN
-          dout_t(idx/24, :) = dd
+          dout_t(:, idx/24) = dd
           acc_tr_d = 0.0_8
           acc_gpp_d = 0.0_8
           acc_rr_d = 0.0_8
@@ -3071,7 +3073,7 @@ CONTAINS
   END SUBROUTINE RUN_HOURS_D
 
 ! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
-! the end of each day; store = 1 writes the outputs hout_t(step, :), dout_t(day, :).
+! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
   SUBROUTINE RUN_HOURS(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, &
 &   pg, sh, c4, st, hout_t, dout_t)
     IMPLICIT NONE
@@ -3079,8 +3081,8 @@ CONTAINS
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
 &   pp(npp), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
-    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nt, nho), dout_t(nd, &
-&   ndo)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
+&   nd)
     REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm
     INTEGER :: k, idx
     INTRINSIC MOD
@@ -3092,11 +3094,11 @@ CONTAINS
       idx = MOD(k - 1, nt) + 1
       CALL TILE_HOUR(met(idx, :), cosz(idx), s0(idx), pp, pg, sh, c4, st&
 &              , ho, acc_gpp, acc_tr, acc_rr, acc_fm)
-      IF (store .EQ. 1) hout_t(idx, :) = ho
+      IF (store .EQ. 1) hout_t(:, idx) = ho
       IF (MOD(k, 24) .EQ. 0) THEN
         CALL TILE_DAY(tday(idx) - 0.5_wp, pp, pg, sh, st, acc_gpp, &
 &               acc_tr, acc_rr, acc_fm, dd)
-        IF (store .EQ. 1) dout_t(idx/24, :) = dd
+        IF (store .EQ. 1) dout_t(:, idx/24) = dd
       END IF
     END DO
   END SUBROUTINE RUN_HOURS
@@ -3123,9 +3125,9 @@ CONTAINS
     REAL(wp), INTENT(IN) :: ppft_d(npp, ntile), pglob_d(ngp)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
     REAL(wp), INTENT(INOUT) :: state_d(nstate, ntile)
-    REAL(wp), INTENT(OUT) :: hout(nt, nho, ntile), dout(nd, ndo, ntile)&
+    REAL(wp), INTENT(OUT) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)&
 &   , y(nobs)
-    REAL(wp), INTENT(OUT) :: hout_d(nt, nho, ntile), y_d(nobs)
+    REAL(wp), INTENT(OUT) :: hout_d(nho, nt, ntile), y_d(nobs)
     CALL SIMULATE_D(nt, nd, ntile, nspin, init, doy, hour, tday, met, &
 &             lat, lon, sand, clay, pft, ppft, ppft_d, pglob, pglob_d, &
 &             state, state_d, hout, hout_d, dout)
@@ -3149,7 +3151,7 @@ CONTAINS
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp), wfoot(nobs, &
 &   ntile), angle(nobs)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
-    REAL(wp), INTENT(OUT) :: hout(nt, nho, ntile), dout(nd, ndo, ntile)&
+    REAL(wp), INTENT(OUT) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)&
 &   , y(nobs)
     CALL SIMULATE(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat&
 &           , lon, sand, clay, pft, ppft, pglob, state, hout, dout)
@@ -4116,8 +4118,8 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: y_d(nobs)
     REAL(wp) :: ppft(npp, ntile), pglob(ngp), state(nstate, ntile)
     REAL(wp) :: ppft_d(npp, ntile), pglob_d(ngp), state_d(nstate, ntile)
-    REAL(wp) :: hout(nt, nho, ntile), dout(nd, ndo, ntile)
-    REAL(wp) :: hout_d(nt, nho, ntile)
+    REAL(wp) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)
+    REAL(wp) :: hout_d(nho, nt, ntile)
     CALL PARAMS_FROM_X_D(nx, x, x_d, ctl_kind, ctl_index, ctl_tile, &
 &                  prior, sigma, ntile, ppft0, pglob0, ppft, ppft_d, &
 &                  pglob, pglob_d)
@@ -4146,7 +4148,7 @@ CONTAINS
 &   ntile), angle(nobs)
     REAL(wp), INTENT(OUT) :: y(nobs)
     REAL(wp) :: ppft(npp, ntile), pglob(ngp), state(nstate, ntile)
-    REAL(wp) :: hout(nt, nho, ntile), dout(nd, ndo, ntile)
+    REAL(wp) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)
     CALL PARAMS_FROM_X(nx, x, ctl_kind, ctl_index, ctl_tile, prior, &
 &                sigma, ntile, ppft0, pglob0, ppft, pglob)
     state = 0._wp

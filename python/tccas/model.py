@@ -91,8 +91,8 @@ def apply_obs(oa: ObsArrays, hourly: np.ndarray, clay: float, pglob: np.ndarray)
     """Observation operators of the core on a finished run's hourly output."""
     if oa.n == 0:
         return np.zeros(0)
-    y, status = _API.obs_operator(oa.stream, oa.s0, oa.s1, oa.wfoot, oa.angle,
-                                  np.asfortranarray(hourly), clay,
+    core = np.asfortranarray(np.asarray(hourly).transpose(1, 0, 2))   # no copy for run output
+    y, status = _API.obs_operator(oa.stream, oa.s0, oa.s1, oa.wfoot, oa.angle, core, clay,
                                   np.asarray(pglob, dtype=np.float64))
     if status != 0:
         raise ModelError(f"D&B observation operators: {_STATUS.get(int(status))}")
@@ -132,7 +132,8 @@ def _call(met, doy, hour, tday, lat, lon, sand, clay, pfts, ppft, pglob, nspin, 
                                        clay, pfts, ppft, pglob, state)
     if status != 0:
         raise ModelError(f"D&B core: {_STATUS.get(int(status), f'status {status}')}")
-    return hout, dout
+    # the core keeps the variable first; present (time, variable, tile) views, no copies
+    return hout.transpose(1, 0, 2), dout.transpose(1, 0, 2)
 
 
 def run_cell(met: np.ndarray, times: np.ndarray, lat: float, lon: float, sand: float,
@@ -191,8 +192,8 @@ def run_cell(met: np.ndarray, times: np.ndarray, lat: float, lon: float, sand: f
     state0 = state.copy()
     step = 24 * chunk_days
     bounds = [(a, min(a + step, nt)) for a in range(0, nt, step)]
-    hout = np.empty((nt, len(HOURLY_OUTPUTS), ntile), order="F")
-    dout = np.empty((nt // 24, len(DAILY_OUTPUTS), ntile), order="F")
+    hout = np.empty((len(HOURLY_OUTPUTS), nt, ntile), order="F").transpose(1, 0, 2)
+    dout = np.empty((len(DAILY_OUTPUTS), nt // 24, ntile), order="F").transpose(1, 0, 2)
     for a, b in progress(bounds, total=len(bounds), desc="D&B", enabled=show_progress):
         h, d = _call(np.asfortranarray(met[a:b]), doy[a:b], hour[a:b], tday[a:b], *args, 0, 0,
                      state)
@@ -234,7 +235,8 @@ def run_cell_obs(met: np.ndarray, times: np.ndarray, lat: float, lon: float, san
         oa.angle)
     if status != 0:
         raise ModelError(f"D&B core: {_STATUS.get(int(status), f'status {status}')}")
-    return CellRun(hourly=hout, daily=dout, state=state, state0=None), y
+    return CellRun(hourly=hout.transpose(1, 0, 2), daily=dout.transpose(1, 0, 2), state=state,
+                   state0=None), y
 
 
 def lband_emission(sm: float, clay: float, theta: float, ts: float, tc: float, tau: float,
