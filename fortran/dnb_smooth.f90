@@ -6,27 +6,20 @@ module dnb_smooth
   private
   public :: smin_pos, smax0, sstep, softplus
 
-  real(wp), parameter :: tiny_sum = 1.e-30_wp
+  real(wp), parameter :: tiny_disc = 1.e-300_wp
 
 contains
 
   ! Smooth minimum of two non-negative numbers: smaller root of
   ! eta*x**2 - (a+b)*x + a*b = 0 (Collatz et al. 1991 co-limitation form).
-  ! 0 <= result < min(a, b) for a, b >= 0; eta in (0, 1).
+  ! 0 <= result < min(a, b) for a, b >= 0; eta in (0, 1). Written without branches, in the
+  ! stable form 2ab / (a + b + sqrt(D)) with D = (a-b)**2 + 4 (1-eta) a b (>= 0 for any
+  ! signs); the tiny offset in D keeps 0/0 and the derivative of sqrt(0) out when both
+  ! vanish, and is far below any physical scale of the model.
   function smin_pos(a, b, eta) result(r)
     real(wp), intent(in) :: a, b, eta
-    real(wp) :: r, s, disc
-    s = a + b
-    disc = s * s - 4._wp * eta * a * b
-    if (disc < 0._wp) disc = 0._wp
-    if (s > tiny_sum) then
-      ! numerically stable form of (s - sqrt(disc)) / (2 eta)
-      r = 2._wp * a * b / (s + sqrt(disc))
-    else
-      ! both vanish (below any physical scale of the model): the tangent of the square root
-      ! would be meaningless in subnormal arithmetic
-      r = 0._wp
-    end if
+    real(wp) :: r
+    r = 2._wp * a * b / (a + b + sqrt((a - b)**2 + 4._wp * (1._wp - eta) * a * b + tiny_disc))
   end function smin_pos
 
   ! Smooth max(x, 0) with transition width w (same unit as x): 0.5 (x + sqrt(x**2 + w**2)).

@@ -10,7 +10,7 @@ MODULE DNB_SMOOTH_AD
   PRIVATE 
   PUBLIC :: smin_pos, smax0, sstep, softplus
   PUBLIC :: smin_pos_b, smax0_b, sstep_b, softplus_b
-  REAL(wp), PARAMETER :: tiny_sum=1.e-30_wp
+  REAL(wp), PARAMETER :: tiny_disc=1.e-300_wp
 
 CONTAINS
 !  Differentiation of smin_pos in reverse (adjoint) mode:
@@ -18,70 +18,51 @@ CONTAINS
 !   with respect to varying inputs: a b
 ! Smooth minimum of two non-negative numbers: smaller root of
 ! eta*x**2 - (a+b)*x + a*b = 0 (Collatz et al. 1991 co-limitation form).
-! 0 <= result < min(a, b) for a, b >= 0; eta in (0, 1).
+! 0 <= result < min(a, b) for a, b >= 0; eta in (0, 1). Written without branches, in the
+! stable form 2ab / (a + b + sqrt(D)) with D = (a-b)**2 + 4 (1-eta) a b (>= 0 for any
+! signs); the tiny offset in D keeps 0/0 and the derivative of sqrt(0) out when both
+! vanish, and is far below any physical scale of the model.
   SUBROUTINE SMIN_POS_B(a, a_b, b, b_b, eta, r_b)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: a, b, eta
     REAL(wp) :: a_b, b_b
-    REAL(wp) :: r, s, disc
-    REAL(wp) :: r_b, s_b, disc_b
+    REAL(wp) :: r
+    REAL(wp) :: r_b
     INTRINSIC SQRT
     REAL(wp) :: temp
+    REAL(wp) :: temp0
     REAL(wp) :: temp_b
     REAL(wp) :: temp_b0
     REAL(wp) :: temp_b1
-    INTEGER :: branch
-    s = a + b
-    disc = s*s - 4._wp*eta*a*b
-    IF (disc .LT. 0._wp) THEN
-      disc = 0._wp
-      CALL PUSHCONTROL1B(0)
+    REAL(wp) :: temp_b2
+    REAL(wp) :: temp_b3
+    temp = tiny_disc + (a-b)*(a-b) + 4._wp*(-eta+1._wp)*a*b
+    temp0 = SQRT(temp)
+    temp_b = 2._wp*r_b/(a+b+temp0)
+    temp_b0 = -(a*b*temp_b/(a+b+temp0))
+    IF (temp .EQ. 0.0) THEN
+      temp_b1 = 0.0
     ELSE
-      CALL PUSHCONTROL1B(1)
+      temp_b1 = temp_b0/(2.0*temp0)
     END IF
-    IF (s .GT. tiny_sum) THEN
-      temp = SQRT(disc)
-      temp_b0 = 2._wp*r_b/(s+temp)
-      a_b = a_b + b*temp_b0
-      b_b = b_b + a*temp_b0
-      temp_b1 = -(a*b*temp_b0/(s+temp))
-      s_b = temp_b1
-      IF (disc .EQ. 0.0) THEN
-        disc_b = 0.0_8
-      ELSE
-        disc_b = temp_b1/(2.0*temp)
-      END IF
-    ELSE
-      s_b = 0.0_8
-      disc_b = 0.0_8
-    END IF
-    CALL POPCONTROL1B(branch)
-    IF (branch .EQ. 0) disc_b = 0.0_8
-    s_b = s_b + 2*s*disc_b
-    temp_b = -(eta*4._wp*disc_b)
-    a_b = a_b + b*temp_b + s_b
-    b_b = b_b + a*temp_b + s_b
+    temp_b2 = 2*(a-b)*temp_b1
+    temp_b3 = (1._wp-eta)*4._wp*temp_b1
+    a_b = a_b + b*temp_b + temp_b0 + b*temp_b3 + temp_b2
+    b_b = b_b + a*temp_b + temp_b0 + a*temp_b3 - temp_b2
   END SUBROUTINE SMIN_POS_B
 
 ! Smooth minimum of two non-negative numbers: smaller root of
 ! eta*x**2 - (a+b)*x + a*b = 0 (Collatz et al. 1991 co-limitation form).
-! 0 <= result < min(a, b) for a, b >= 0; eta in (0, 1).
+! 0 <= result < min(a, b) for a, b >= 0; eta in (0, 1). Written without branches, in the
+! stable form 2ab / (a + b + sqrt(D)) with D = (a-b)**2 + 4 (1-eta) a b (>= 0 for any
+! signs); the tiny offset in D keeps 0/0 and the derivative of sqrt(0) out when both
+! vanish, and is far below any physical scale of the model.
   FUNCTION SMIN_POS(a, b, eta) RESULT (R)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: a, b, eta
-    REAL(wp) :: r, s, disc
+    REAL(wp) :: r
     INTRINSIC SQRT
-    s = a + b
-    disc = s*s - 4._wp*eta*a*b
-    IF (disc .LT. 0._wp) disc = 0._wp
-    IF (s .GT. tiny_sum) THEN
-! numerically stable form of (s - sqrt(disc)) / (2 eta)
-      r = 2._wp*a*b/(s+SQRT(disc))
-    ELSE
-! both vanish (below any physical scale of the model): the tangent of the square root
-! would be meaningless in subnormal arithmetic
-      r = 0._wp
-    END IF
+    r = 2._wp*a*b/(a+b+SQRT((a-b)**2+4._wp*(1._wp-eta)*a*b+tiny_disc))
   END FUNCTION SMIN_POS
 
 !  Differentiation of smax0 in reverse (adjoint) mode:

@@ -10,7 +10,7 @@ MODULE DNB_SMOOTH_TL
   PRIVATE 
   PUBLIC :: smin_pos, smax0, sstep, softplus
   PUBLIC :: smin_pos_d, smax0_d, sstep_d, softplus_d
-  REAL(wp), PARAMETER :: tiny_sum=1.e-30_wp
+  REAL(wp), PARAMETER :: tiny_disc=1.e-300_wp
 
 CONTAINS
 !  Differentiation of smin_pos in forward (tangent) mode:
@@ -18,66 +18,52 @@ CONTAINS
 !   with respect to varying inputs: a b
 ! Smooth minimum of two non-negative numbers: smaller root of
 ! eta*x**2 - (a+b)*x + a*b = 0 (Collatz et al. 1991 co-limitation form).
-! 0 <= result < min(a, b) for a, b >= 0; eta in (0, 1).
+! 0 <= result < min(a, b) for a, b >= 0; eta in (0, 1). Written without branches, in the
+! stable form 2ab / (a + b + sqrt(D)) with D = (a-b)**2 + 4 (1-eta) a b (>= 0 for any
+! signs); the tiny offset in D keeps 0/0 and the derivative of sqrt(0) out when both
+! vanish, and is far below any physical scale of the model.
   FUNCTION SMIN_POS_D(a, a_d, b, b_d, eta, r) RESULT (R_D)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: a, b, eta
     REAL(wp), INTENT(IN) :: a_d, b_d
-    REAL(wp) :: r, s, disc
-    REAL(wp) :: r_d, s_d, disc_d
+    REAL(wp) :: r
+    REAL(wp) :: r_d
     INTRINSIC SQRT
+    REAL(wp) :: arg1
+    REAL(wp) :: arg1_d
     REAL(wp) :: result1
     REAL(wp) :: result1_d
     REAL(wp) :: temp
-    s_d = a_d + b_d
-    s = a + b
-    disc_d = 2*s*s_d - eta*4._wp*(b*a_d+a*b_d)
-    disc = s*s - 4._wp*eta*a*b
-    IF (disc .LT. 0._wp) THEN
-      disc = 0._wp
-      disc_d = 0.0_8
-    END IF
-    IF (s .GT. tiny_sum) THEN
-! numerically stable form of (s - sqrt(disc)) / (2 eta)
-      temp = SQRT(disc)
-      IF (disc .EQ. 0.0) THEN
-        result1_d = 0.0_8
-      ELSE
-        result1_d = disc_d/(2.0*temp)
-      END IF
-      result1 = temp
-      temp = a*b/(s+result1)
-      r_d = 2._wp*(b*a_d+a*b_d-temp*(s_d+result1_d))/(s+result1)
-      r = 2._wp*temp
+    arg1_d = 2*(a-b)*(a_d-b_d) + (1._wp-eta)*4._wp*(b*a_d+a*b_d)
+    arg1 = (a-b)**2 + 4._wp*(1._wp-eta)*a*b + tiny_disc
+    temp = SQRT(arg1)
+    IF (arg1 .EQ. 0.0) THEN
+      result1_d = 0.0_8
     ELSE
-! both vanish (below any physical scale of the model): the tangent of the square root
-! would be meaningless in subnormal arithmetic
-      r = 0._wp
-      r_d = 0.0_8
+      result1_d = arg1_d/(2.0*temp)
     END IF
+    result1 = temp
+    temp = a*b/(a+b+result1)
+    r_d = 2._wp*(b*a_d+a*b_d-temp*(a_d+b_d+result1_d))/(a+b+result1)
+    r = 2._wp*temp
   END FUNCTION SMIN_POS_D
 
 ! Smooth minimum of two non-negative numbers: smaller root of
 ! eta*x**2 - (a+b)*x + a*b = 0 (Collatz et al. 1991 co-limitation form).
-! 0 <= result < min(a, b) for a, b >= 0; eta in (0, 1).
+! 0 <= result < min(a, b) for a, b >= 0; eta in (0, 1). Written without branches, in the
+! stable form 2ab / (a + b + sqrt(D)) with D = (a-b)**2 + 4 (1-eta) a b (>= 0 for any
+! signs); the tiny offset in D keeps 0/0 and the derivative of sqrt(0) out when both
+! vanish, and is far below any physical scale of the model.
   FUNCTION SMIN_POS(a, b, eta) RESULT (R)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: a, b, eta
-    REAL(wp) :: r, s, disc
+    REAL(wp) :: r
     INTRINSIC SQRT
+    REAL(wp) :: arg1
     REAL(wp) :: result1
-    s = a + b
-    disc = s*s - 4._wp*eta*a*b
-    IF (disc .LT. 0._wp) disc = 0._wp
-    IF (s .GT. tiny_sum) THEN
-! numerically stable form of (s - sqrt(disc)) / (2 eta)
-      result1 = SQRT(disc)
-      r = 2._wp*a*b/(s+result1)
-    ELSE
-! both vanish (below any physical scale of the model): the tangent of the square root
-! would be meaningless in subnormal arithmetic
-      r = 0._wp
-    END IF
+    arg1 = (a-b)**2 + 4._wp*(1._wp-eta)*a*b + tiny_disc
+    result1 = SQRT(arg1)
+    r = 2._wp*a*b/(a+b+result1)
   END FUNCTION SMIN_POS
 
 !  Differentiation of smax0 in forward (tangent) mode:
