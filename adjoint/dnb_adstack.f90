@@ -23,6 +23,8 @@ module dnb_adstack
             adstack_error
   public :: push1_r8, pop1_r8, push_r8, pop_r8, push_r4, pop_r4, push_i4, pop_i4, &
             push_l, pop_l, push_c, pop_c
+  ! the scalar and control entry points below use the storage directly (their fast path)
+  public :: buf_r8, n_r8, cap_r8, hw_r8, buf_c, n_c, cap_c, hw_c, buf_i4, n_i4, cap_i4, hw_i4
 
   integer(int64), parameter :: first_size = 65536
 
@@ -314,19 +316,30 @@ end module dnb_adstack
 ! ---- external entry points called by the generated reverse code ----------------------
 
 subroutine pushreal8(x)
-  use dnb_adstack, only: push1_r8
+  use dnb_adstack, only: buf_r8, n_r8, cap_r8, hw_r8, push1_r8
   use iso_fortran_env, only: real64
   implicit none
   real(real64), intent(in) :: x
-  call push1_r8(x)
+  if (n_r8 < cap_r8) then
+    n_r8 = n_r8 + 1
+    buf_r8(n_r8) = x
+    if (n_r8 > hw_r8) hw_r8 = n_r8
+  else
+    call push1_r8(x)
+  end if
 end subroutine pushreal8
 
 subroutine popreal8(x)
-  use dnb_adstack, only: pop1_r8
+  use dnb_adstack, only: buf_r8, n_r8, pop1_r8
   use iso_fortran_env, only: real64
   implicit none
   real(real64), intent(out) :: x
-  call pop1_r8(x)
+  if (n_r8 > 0) then
+    x = buf_r8(n_r8)
+    n_r8 = n_r8 - 1
+  else
+    call pop1_r8(x)
+  end if
 end subroutine popreal8
 
 subroutine pushreal8array(x, n)
@@ -386,23 +399,34 @@ subroutine popreal4array(x, n)
 end subroutine popreal4array
 
 subroutine pushinteger4(i)
-  use dnb_adstack, only: push_i4
+  use dnb_adstack, only: buf_i4, n_i4, cap_i4, hw_i4, push_i4
   use iso_fortran_env, only: int32, int64
   implicit none
   integer(int32), intent(in) :: i
   integer(int32) :: a(1)
-  a(1) = i
-  call push_i4(a, 1_int64)
+  if (n_i4 < cap_i4) then
+    n_i4 = n_i4 + 1
+    buf_i4(n_i4) = i
+    if (n_i4 > hw_i4) hw_i4 = n_i4
+  else
+    a(1) = i
+    call push_i4(a, 1_int64)
+  end if
 end subroutine pushinteger4
 
 subroutine popinteger4(i)
-  use dnb_adstack, only: pop_i4
+  use dnb_adstack, only: buf_i4, n_i4, pop_i4
   use iso_fortran_env, only: int32, int64
   implicit none
   integer(int32), intent(out) :: i
   integer(int32) :: a(1)
-  call pop_i4(a, 1_int64)
-  i = a(1)
+  if (n_i4 > 0) then
+    i = buf_i4(n_i4)
+    n_i4 = n_i4 - 1
+  else
+    call pop_i4(a, 1_int64)
+    i = a(1)
+  end if
 end subroutine popinteger4
 
 subroutine pushinteger4array(x, n)
@@ -439,113 +463,209 @@ end subroutine popboolean
 
 ! Control pushes: Tapenade's PUSHCONTROLnB stores a branch number of n bits (0 .. 2**n-1).
 subroutine pushcontrol1b(c)
-  use dnb_adstack, only: push_c
+  use dnb_adstack, only: buf_c, n_c, cap_c, hw_c, push_c
+  use iso_fortran_env, only: int8
   implicit none
   integer, intent(in) :: c
-  call push_c(c)
+  if (n_c < cap_c) then
+    n_c = n_c + 1
+    buf_c(n_c) = int(c, int8)
+    if (n_c > hw_c) hw_c = n_c
+  else
+    call push_c(c)
+  end if
 end subroutine pushcontrol1b
 
 subroutine popcontrol1b(c)
-  use dnb_adstack, only: pop_c
+  use dnb_adstack, only: buf_c, n_c, pop_c
   implicit none
   integer, intent(out) :: c
-  call pop_c(c)
+  if (n_c > 0) then
+    c = int(buf_c(n_c))
+    n_c = n_c - 1
+  else
+    call pop_c(c)
+  end if
 end subroutine popcontrol1b
 
 subroutine pushcontrol2b(c)
-  use dnb_adstack, only: push_c
+  use dnb_adstack, only: buf_c, n_c, cap_c, hw_c, push_c
+  use iso_fortran_env, only: int8
   implicit none
   integer, intent(in) :: c
-  call push_c(c)
+  if (n_c < cap_c) then
+    n_c = n_c + 1
+    buf_c(n_c) = int(c, int8)
+    if (n_c > hw_c) hw_c = n_c
+  else
+    call push_c(c)
+  end if
 end subroutine pushcontrol2b
 
 subroutine popcontrol2b(c)
-  use dnb_adstack, only: pop_c
+  use dnb_adstack, only: buf_c, n_c, pop_c
   implicit none
   integer, intent(out) :: c
-  call pop_c(c)
+  if (n_c > 0) then
+    c = int(buf_c(n_c))
+    n_c = n_c - 1
+  else
+    call pop_c(c)
+  end if
 end subroutine popcontrol2b
 
 subroutine pushcontrol3b(c)
-  use dnb_adstack, only: push_c
+  use dnb_adstack, only: buf_c, n_c, cap_c, hw_c, push_c
+  use iso_fortran_env, only: int8
   implicit none
   integer, intent(in) :: c
-  call push_c(c)
+  if (n_c < cap_c) then
+    n_c = n_c + 1
+    buf_c(n_c) = int(c, int8)
+    if (n_c > hw_c) hw_c = n_c
+  else
+    call push_c(c)
+  end if
 end subroutine pushcontrol3b
 
 subroutine popcontrol3b(c)
-  use dnb_adstack, only: pop_c
+  use dnb_adstack, only: buf_c, n_c, pop_c
   implicit none
   integer, intent(out) :: c
-  call pop_c(c)
+  if (n_c > 0) then
+    c = int(buf_c(n_c))
+    n_c = n_c - 1
+  else
+    call pop_c(c)
+  end if
 end subroutine popcontrol3b
 
 subroutine pushcontrol4b(c)
-  use dnb_adstack, only: push_c
+  use dnb_adstack, only: buf_c, n_c, cap_c, hw_c, push_c
+  use iso_fortran_env, only: int8
   implicit none
   integer, intent(in) :: c
-  call push_c(c)
+  if (n_c < cap_c) then
+    n_c = n_c + 1
+    buf_c(n_c) = int(c, int8)
+    if (n_c > hw_c) hw_c = n_c
+  else
+    call push_c(c)
+  end if
 end subroutine pushcontrol4b
 
 subroutine popcontrol4b(c)
-  use dnb_adstack, only: pop_c
+  use dnb_adstack, only: buf_c, n_c, pop_c
   implicit none
   integer, intent(out) :: c
-  call pop_c(c)
+  if (n_c > 0) then
+    c = int(buf_c(n_c))
+    n_c = n_c - 1
+  else
+    call pop_c(c)
+  end if
 end subroutine popcontrol4b
 
 subroutine pushcontrol5b(c)
-  use dnb_adstack, only: push_c
+  use dnb_adstack, only: buf_c, n_c, cap_c, hw_c, push_c
+  use iso_fortran_env, only: int8
   implicit none
   integer, intent(in) :: c
-  call push_c(c)
+  if (n_c < cap_c) then
+    n_c = n_c + 1
+    buf_c(n_c) = int(c, int8)
+    if (n_c > hw_c) hw_c = n_c
+  else
+    call push_c(c)
+  end if
 end subroutine pushcontrol5b
 
 subroutine popcontrol5b(c)
-  use dnb_adstack, only: pop_c
+  use dnb_adstack, only: buf_c, n_c, pop_c
   implicit none
   integer, intent(out) :: c
-  call pop_c(c)
+  if (n_c > 0) then
+    c = int(buf_c(n_c))
+    n_c = n_c - 1
+  else
+    call pop_c(c)
+  end if
 end subroutine popcontrol5b
 
 subroutine pushcontrol6b(c)
-  use dnb_adstack, only: push_c
+  use dnb_adstack, only: buf_c, n_c, cap_c, hw_c, push_c
+  use iso_fortran_env, only: int8
   implicit none
   integer, intent(in) :: c
-  call push_c(c)
+  if (n_c < cap_c) then
+    n_c = n_c + 1
+    buf_c(n_c) = int(c, int8)
+    if (n_c > hw_c) hw_c = n_c
+  else
+    call push_c(c)
+  end if
 end subroutine pushcontrol6b
 
 subroutine popcontrol6b(c)
-  use dnb_adstack, only: pop_c
+  use dnb_adstack, only: buf_c, n_c, pop_c
   implicit none
   integer, intent(out) :: c
-  call pop_c(c)
+  if (n_c > 0) then
+    c = int(buf_c(n_c))
+    n_c = n_c - 1
+  else
+    call pop_c(c)
+  end if
 end subroutine popcontrol6b
 
 subroutine pushcontrol7b(c)
-  use dnb_adstack, only: push_c
+  use dnb_adstack, only: buf_c, n_c, cap_c, hw_c, push_c
+  use iso_fortran_env, only: int8
   implicit none
   integer, intent(in) :: c
-  call push_c(c)
+  if (n_c < cap_c) then
+    n_c = n_c + 1
+    buf_c(n_c) = int(c, int8)
+    if (n_c > hw_c) hw_c = n_c
+  else
+    call push_c(c)
+  end if
 end subroutine pushcontrol7b
 
 subroutine popcontrol7b(c)
-  use dnb_adstack, only: pop_c
+  use dnb_adstack, only: buf_c, n_c, pop_c
   implicit none
   integer, intent(out) :: c
-  call pop_c(c)
+  if (n_c > 0) then
+    c = int(buf_c(n_c))
+    n_c = n_c - 1
+  else
+    call pop_c(c)
+  end if
 end subroutine popcontrol7b
 
 subroutine pushcontrol8b(c)
-  use dnb_adstack, only: push_c
+  use dnb_adstack, only: buf_c, n_c, cap_c, hw_c, push_c
+  use iso_fortran_env, only: int8
   implicit none
   integer, intent(in) :: c
-  call push_c(c)
+  if (n_c < cap_c) then
+    n_c = n_c + 1
+    buf_c(n_c) = int(c, int8)
+    if (n_c > hw_c) hw_c = n_c
+  else
+    call push_c(c)
+  end if
 end subroutine pushcontrol8b
 
 subroutine popcontrol8b(c)
-  use dnb_adstack, only: pop_c
+  use dnb_adstack, only: buf_c, n_c, pop_c
   implicit none
   integer, intent(out) :: c
-  call pop_c(c)
+  if (n_c > 0) then
+    c = int(buf_c(n_c))
+    n_c = n_c - 1
+  else
+    call pop_c(c)
+  end if
 end subroutine popcontrol8b
