@@ -112,7 +112,7 @@ contains
     real(wp), intent(in) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), pp(npp), pg(ngp)
     real(wp), intent(in) :: sh(nsh)
     real(wp), intent(inout) :: st(nstate), hout_t(nho, nt), dout_t(ndo, nd)
-    real(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm
+    real(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, t_mid
     integer :: k, idx
     acc_gpp = 0._wp
     acc_tr = 0._wp
@@ -125,8 +125,9 @@ contains
                      acc_tr, acc_rr, acc_fm)
       if (store == 1) hout_t(:, idx) = ho
       if (mod(k, 24) == 0) then
+        t_mid = tday(idx) - 0.5_wp
         !$AD NOCHECKPOINT
-        call tile_day(tday(idx) - 0.5_wp, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, acc_fm, dd)
+        call tile_day(t_mid, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, acc_fm, dd)
         if (store == 1) dout_t(:, idx / 24) = dd
       end if
     end do
@@ -194,6 +195,8 @@ contains
     real(wp) :: a_g, ci, gpp_mol, gpp_h, trans, infl, runoff, e_soil, perc, drain
     real(wp) :: f_thaw, et, le, tcan, tr, fm, ra_h, rh_h, g_soil
     real(wp) :: r_sat, sif_photon, esc, hyd_target, vwc, theta_s, theta_r
+    real(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, gs_j, w_in, e_soil_pot, zroot
+    real(wp) :: ksat_scale, le_soil, t_deep, ajv
     real(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
     integer :: l, j
     logical :: day
@@ -241,8 +244,9 @@ contains
     !$AD NOCHECKPOINT
     call net_radiation(sw, lw, tk, fapar, rho_g, lai, fc, rn_can, rn_soil, rlus, tlv)
     gflux = pg(ig_g_frac) * rn_soil                     ! for the available energy of E_s
+    avail_soil = rn_soil - gflux
     !$AD NOCHECKPOINT
-    call potential_rates(s, gamma, lambda, rho_air, vpd, ga, rn_can, rn_soil - gflux, x_pm, &
+    call potential_rates(s, gamma, lambda, rho_air, vpd, ga, rn_can, avail_soil, x_pm, &
                          e_pc, e_ps)
     ! snow and interception (mm over the hour)
     ! state elements go through scalar copies wherever one call updates several of them:
@@ -250,14 +254,18 @@ contains
     snow = st(is_snow)
     snow_rho = st(is_snow_rho)
     snow_alb = st(is_snow_alb)
+    e_pot_h = e_ps * dt_hour
+    ddf = pg(ig_ddf)
     !$AD NOCHECKPOINT
-    call snow_step(tc, prh, e_ps * dt_hour, pg(ig_ddf), snow, snow_rho, snow_alb, rain, melt, &
-                   sublim, f_cov2)
+    call snow_step(tc, prh, e_pot_h, ddf, snow, snow_rho, snow_alb, rain, melt, sublim, f_cov2)
     st(is_snow) = snow
     st(is_snow_rho) = snow_rho
     st(is_snow_alb) = snow_alb
+    e_pc_h = e_pc * dt_hour
+    w_can = st(is_w_canopy)
     !$AD NOCHECKPOINT
-    call interception(rain, lai, fc, e_pc * dt_hour, st(is_w_canopy), e_int, thr)
+    call interception(rain, lai, fc, e_pc_h, w_can, e_int, thr)
+    st(is_w_canopy) = w_can
     ! photosynthesis pass 1: unstressed conductance of each leaf class
     if (c4 == 1) then
       alpha = pg(ig_alpha_c4)
@@ -270,8 +278,9 @@ contains
     end if
     gc0 = gs_night * lai
     if (day .and. lai > 1.e-6_wp) then
+      ajv = pp(ip_ajv) * pp(ip_jv_scale)
       !$AD NOCHECKPOINT
-      call leaf_rates(tc, pp(ip_vcmax25), pp(ip_ajv) * pp(ip_jv_scale), c4, pg(ig_kc25), &
+      call leaf_rates(tc, pp(ip_vcmax25), ajv, c4, pg(ig_kc25), &
                       pg(ig_ko25), pg(ig_e_kc), pg(ig_e_ko), pg(ig_e_vcmax), pg(ig_e_rd), &
                       pg(ig_e_k4), pg(ig_a_gamma), pg(ig_k4_ratio), f_rd, vcmax, jmax, rd, &
                       kc_eff, gstar, k4, f_hot)
@@ -292,8 +301,9 @@ contains
     end if
     ! water supply and transpiration (Knorr 2000 eqs 81-82)
     supply = pg(ig_c_w) * rel_r / dt_hour                 ! kg m-2 s-1
+    gc0 = gc0 + 1.e-9_wp
     !$AD NOCHECKPOINT
-    call transpiration(s, gamma, lambda, x_pm, ga, gc0 + 1.e-9_wp, supply, e_t, beta)
+    call transpiration(s, gamma, lambda, x_pm, ga, gc0, supply, e_t, beta)
     trans = e_t * dt_hour
     ! photosynthesis pass 2 at the water-limited conductance
     ! and the fluorescence that each leaf class emits (half of its absorbed PAR goes to PSII)
@@ -305,9 +315,10 @@ contains
         nscl = exp(-pp(ip_kn) * lc * (real(l, wp) - 0.5_wp) / real(nlayer, wp))
         esc = exp(-pg(ig_sif_kesc) * lc * (real(l, wp) - 0.5_wp) / real(nlayer, wp))
         do j = 2 * l - 1, 2 * l
+          gs_j = gs0(j) * beta
           !$AD NOCHECKPOINT
           call photo_given_gs(c4, icl(j), ca, tc, pres, nscl, alpha, vcmax, jmax, rdl(j), &
-                              kc_eff, gstar, k4, f_hot, gs0(j) * beta, a_g, ci, r_sat)
+                              kc_eff, gstar, k4, f_hot, gs_j, a_g, ci, r_sat)
           gpp_mol = gpp_mol + a_g * lcl(j)
           sif_photon = sif_photon + fluorescence_yield(r_sat) * 0.5_wp * icl(j) * lcl(j) * esc
         end do
@@ -318,17 +329,23 @@ contains
     f_thaw = sstep(st(is_tsoil1) - tfreeze, 0.5_wp)
     w_s = st(is_w_surf)
     w_r = st(is_w_root)
+    w_in = thr + melt
+    e_soil_pot = e_ps * dt_hour * (1._wp - f_cov2)
+    zroot = pp(ip_zroot)
+    ksat_scale = pg(ig_ksat_scale)
     !$AD NOCHECKPOINT
-    call soil_water_step(thr + melt, e_ps * dt_hour * (1._wp - f_cov2), trans, sh, &
-                         pp(ip_zroot), pg(ig_ksat_scale), f_thaw, w_s, w_r, infl, runoff, &
-                         e_soil, perc, drain)
+    call soil_water_step(w_in, e_soil_pot, trans, sh, zroot, ksat_scale, f_thaw, w_s, w_r, &
+                         infl, runoff, e_soil, perc, drain)
     st(is_w_surf) = w_s
     st(is_w_root) = w_r
     t1 = st(is_tsoil1)
     t2 = st(is_tsoil2)
+    le_soil = lambda * e_soil / dt_hour
+    theta_s = w_s / (z_surf * rho_w)
+    t_deep = m(im_tsl_deep)
     !$AD NOCHECKPOINT
-    call soil_temperature_step(rn_soil, lambda * e_soil / dt_hour, tk, rho_air, &
-                               w_s / (z_surf * rho_w), sh, m(im_tsl_deep), t1, t2, g_soil)
+    call soil_temperature_step(rn_soil, le_soil, tk, rho_air, theta_s, sh, t_deep, t1, t2, &
+                               g_soil)
     st(is_tsoil1) = t1
     st(is_tsoil2) = t2
     et = trans + e_soil + e_int + sublim

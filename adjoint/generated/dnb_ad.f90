@@ -669,8 +669,9 @@ MODULE DNB_PHOTOSYNTHESIS_AD
   PRIVATE 
   PUBLIC :: leaf_rates, photo_fixed_ci, photo_given_gs, &
 & fluorescence_yield
-  PUBLIC :: leaf_rates_b, photo_fixed_ci_fwd, photo_fixed_ci_bwd, &
-& photo_given_gs_b, fluorescence_yield_b
+  PUBLIC :: leaf_rates_fwd, leaf_rates_bwd, photo_fixed_ci_fwd, &
+& photo_fixed_ci_bwd, photo_given_gs_fwd, photo_given_gs_bwd, &
+& fluorescence_yield_b
 ! K
   REAL(wp), PARAMETER :: t25=298.15_wp
 ! co-limitation curvature (BETHY)
@@ -708,7 +709,7 @@ CONTAINS
     f = EXP(e_act*(tk-t25)/(t25*rgas*tk))
   END FUNCTION ARRHENIUS
 
-!  Differentiation of leaf_rates in reverse (adjoint) mode:
+!  Differentiation of leaf_rates in reverse (adjoint) mode, forward sweep:
 !   gradient     of useful results: a_gamma e_kc kc_eff ko25 e_ko
 !                e_rd jmax gstar rd vcmax25 e_k4 vcmax k4 e_vcmax
 !                kc25 k4_ratio
@@ -719,10 +720,70 @@ CONTAINS
 ! c4 (1 for C4), the global constants gp(:) as named. Outputs: vcmax, jmax, rd (all
 ! mol m-2 s-1, per unit nitrogen scaling), kc_eff = Kc (1 + O/Ko) (mol mol-1), gstar
 ! (mol mol-1), k4 (C4 initial slope, mol m-2 s-1), f_hot (Collatz 1991 high-T inhibition).
-  SUBROUTINE LEAF_RATES_B(tc, vcmax25, vcmax25_b, ajv, ajv_b, c4, kc25, &
-&   kc25_b, ko25, ko25_b, e_kc, e_kc_b, e_ko, e_ko_b, e_vcmax, e_vcmax_b&
-&   , e_rd, e_rd_b, e_k4, e_k4_b, a_gamma, a_gamma_b, k4_ratio, &
-&   k4_ratio_b, f_rd, f_rd_b, vcmax, vcmax_b, jmax, jmax_b, rd, rd_b, &
+  SUBROUTINE LEAF_RATES_FWD(tc, vcmax25, ajv, c4, kc25, ko25, e_kc, e_ko&
+&   , e_vcmax, e_rd, e_k4, a_gamma, k4_ratio, f_rd, vcmax, jmax, rd, &
+&   kc_eff, gstar, k4, f_hot)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: tc, vcmax25, ajv
+    INTEGER, INTENT(IN) :: c4
+    REAL(wp), INTENT(IN) :: kc25, ko25, e_kc, e_ko, e_vcmax, e_rd, e_k4&
+&   , a_gamma, k4_ratio, f_rd
+    REAL(wp) :: vcmax, jmax, rd, kc_eff, gstar, k4, f_hot
+    REAL(wp) :: tk
+    INTRINSIC EXP
+    REAL(wp) :: result1
+    REAL(wp) :: arg1
+    REAL(wp) :: result2
+    tk = tc + tfreeze
+    f_hot = 1._wp/(1._wp+EXP(1.3_wp*(tc-55._wp)))
+    result1 = ARRHENIUS(e_vcmax, tk)
+    vcmax = vcmax25*result1
+    CALL PUSHREAL8(result1)
+    result1 = ARRHENIUS(e_rd, tk)
+    rd = f_rd*vcmax25*result1*f_hot
+    IF (c4 .EQ. 1) THEN
+      jmax = 0._wp
+      kc_eff = 0._wp
+      gstar = 0._wp
+      CALL PUSHREAL8(result1)
+      result1 = ARRHENIUS(e_k4, tk)
+      k4 = k4_ratio*vcmax25*result1
+      CALL PUSHREAL8(result1)
+      CALL PUSHCONTROL1B(0)
+    ELSE
+! linear temperature response, smoothly floored at 0 degC (BETHY JMAXMIN)
+      arg1 = jmt*tc
+      CALL PUSHREAL8(result1)
+      result1 = SOFTPLUS(arg1, 0.01_wp)
+      jmax = vcmax25*ajv*result1
+      CALL PUSHREAL8(result1)
+      result1 = ARRHENIUS(e_kc, tk)
+      result2 = ARRHENIUS(e_ko, tk)
+      kc_eff = kc25*result1*(1._wp+o2_frac/(ko25*result2))
+      arg1 = a_gamma*tc
+      gstar = SOFTPLUS(arg1, 1.e-7_wp)
+      k4 = 0._wp
+      CALL PUSHREAL8(result2)
+      CALL PUSHREAL8(result1)
+      CALL PUSHCONTROL1B(1)
+    END IF
+  END SUBROUTINE LEAF_RATES_FWD
+
+!  Differentiation of leaf_rates in reverse (adjoint) mode, backward sweep:
+!   gradient     of useful results: a_gamma e_kc kc_eff ko25 e_ko
+!                e_rd jmax gstar rd vcmax25 e_k4 vcmax k4 e_vcmax
+!                kc25 k4_ratio
+!   with respect to varying inputs: a_gamma e_kc f_rd ko25 e_ko
+!                e_rd ajv vcmax25 e_k4 e_vcmax kc25 k4_ratio
+! Leaf rate constants at leaf temperature tc (degC), before nitrogen scaling.
+! Inputs: vcmax25 (mol m-2 s-1), ajv (Jmax/Vcmax at 25 degC, already times jv_scale),
+! c4 (1 for C4), the global constants gp(:) as named. Outputs: vcmax, jmax, rd (all
+! mol m-2 s-1, per unit nitrogen scaling), kc_eff = Kc (1 + O/Ko) (mol mol-1), gstar
+! (mol mol-1), k4 (C4 initial slope, mol m-2 s-1), f_hot (Collatz 1991 high-T inhibition).
+  SUBROUTINE LEAF_RATES_BWD(tc, vcmax25, vcmax25_b, ajv, ajv_b, c4, kc25&
+&   , kc25_b, ko25, ko25_b, e_kc, e_kc_b, e_ko, e_ko_b, e_vcmax, &
+&   e_vcmax_b, e_rd, e_rd_b, e_k4, e_k4_b, a_gamma, a_gamma_b, k4_ratio&
+&   , k4_ratio_b, f_rd, f_rd_b, vcmax, vcmax_b, jmax, jmax_b, rd, rd_b, &
 &   kc_eff, kc_eff_b, gstar, gstar_b, k4, k4_b, f_hot)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: tc, vcmax25, ajv
@@ -745,28 +806,20 @@ CONTAINS
     REAL(wp) :: temp
     REAL(wp) :: temp_b
     REAL(wp) :: temp_b0
-    tk = tc + tfreeze
-    f_hot = 1._wp/(1._wp+EXP(1.3_wp*(tc-55._wp)))
-    result1 = ARRHENIUS(e_vcmax, tk)
-    CALL PUSHREAL8(result1)
-    result1 = ARRHENIUS(e_rd, tk)
-    IF (c4 .EQ. 1) THEN
-      CALL PUSHREAL8(result1)
-      result1 = ARRHENIUS(e_k4, tk)
+    INTEGER :: branch
+    CALL POPCONTROL1B(branch)
+    IF (branch .EQ. 0) THEN
+      CALL POPREAL8(result1)
       k4_ratio_b = k4_ratio_b + vcmax25*result1*k4_b
       vcmax25_b = vcmax25_b + k4_ratio*result1*k4_b
       result1_b = k4_ratio*vcmax25*k4_b
+      tk = tc + tfreeze
       CALL POPREAL8(result1)
       CALL ARRHENIUS_B(e_k4, e_k4_b, tk, result1_b)
       ajv_b = 0.0_8
     ELSE
-! linear temperature response, smoothly floored at 0 degC (BETHY JMAXMIN)
-      arg1 = jmt*tc
-      CALL PUSHREAL8(result1)
-      result1 = SOFTPLUS(arg1, 0.01_wp)
-      CALL PUSHREAL8(result1)
-      result1 = ARRHENIUS(e_kc, tk)
-      result2 = ARRHENIUS(e_ko, tk)
+      CALL POPREAL8(result1)
+      CALL POPREAL8(result2)
       arg1 = a_gamma*tc
       CALL SOFTPLUS_B(arg1, arg1_b, 1.e-7_wp, gstar_b)
       a_gamma_b = a_gamma_b + tc*arg1_b
@@ -776,6 +829,7 @@ CONTAINS
       temp_b0 = -(temp*kc25*result1*kc_eff_b/(ko25*result2))
       ko25_b = ko25_b + result2*temp_b0
       result2_b = ko25*temp_b0
+      tk = tc + tfreeze
       CALL ARRHENIUS_B(e_ko, e_ko_b, tk, result2_b)
       CALL POPREAL8(result1)
       CALL ARRHENIUS_B(e_kc, e_kc_b, tk, result1_b)
@@ -792,7 +846,7 @@ CONTAINS
     vcmax25_b = vcmax25_b + result1*vcmax_b
     result1_b = vcmax25*vcmax_b
     CALL ARRHENIUS_B(e_vcmax, e_vcmax_b, tk, result1_b)
-  END SUBROUTINE LEAF_RATES_B
+  END SUBROUTINE LEAF_RATES_BWD
 
 ! Leaf rate constants at leaf temperature tc (degC), before nitrogen scaling.
 ! Inputs: vcmax25 (mol m-2 s-1), ajv (Jmax/Vcmax at 25 degC, already times jv_scale),
@@ -1072,7 +1126,7 @@ CONTAINS
     gs = gs_min + result1
   END SUBROUTINE PHOTO_FIXED_CI
 
-!  Differentiation of photo_given_gs in reverse (adjoint) mode:
+!  Differentiation of photo_given_gs in reverse (adjoint) mode, forward sweep:
 !   gradient     of useful results: nscl kc_eff alpha i_abs jmax
 !                gstar rd_l vcmax k4 a_gross r_sat
 !   with respect to varying inputs: nscl gs kc_eff alpha i_abs
@@ -1084,7 +1138,76 @@ CONTAINS
 ! Also returns r_sat = J_a / J_e, the actual over the potential electron transport
 ! (0..1), which sets the fluorescence yield: J_a = 4 A (Ci + 2 gstar)/(Ci - gstar) for C3
 ! (electron transport that sustains A), A / (alpha I) for C4.
-  SUBROUTINE PHOTO_GIVEN_GS_B(c4, i_abs, i_abs_b, ca, tc, pres, nscl, &
+  SUBROUTINE PHOTO_GIVEN_GS_FWD(c4, i_abs, ca, tc, pres, nscl, alpha, &
+&   vcmax, jmax, rd_l, kc_eff, gstar, k4, f_hot, gs, a_gross, ci, r_sat)
+    IMPLICIT NONE
+    INTEGER, INTENT(IN) :: c4
+    REAL(wp), INTENT(IN) :: i_abs, ca, tc, pres, nscl, alpha, vcmax, &
+&   jmax, rd_l
+    REAL(wp), INTENT(IN) :: kc_eff, gstar, k4, f_hot, gs
+    REAL(wp) :: a_gross, ci, r_sat
+    REAL(wp) :: g0, j, w, je, jc, vm, tk
+    REAL(wp) :: arg1
+    REAL(wp) :: result1
+    REAL(wp) :: tmp
+    tk = tc + tfreeze
+! mol m-2 s-1 for CO2
+    g0 = gs*pres/(1.6_wp*rgas*tk)
+    vm = vcmax*nscl
+    IF (c4 .EQ. 1) THEN
+      arg1 = alpha*i_abs
+      je = SMIN_POS(vm, arg1, theta_c4)
+      jc = k4*nscl*(g0*ca+rd_l)/(g0+k4*nscl)
+      CALL PUSHCONTROL1B(0)
+    ELSE
+      arg1 = jmax*nscl
+      j = ELECTRON_TRANSPORT(alpha, i_abs, arg1)
+      w = 0.25_wp*j
+      arg1 = 2._wp*gstar
+      je = LIMITED_RATE(w, arg1, g0, ca, gstar, rd_l)
+      jc = LIMITED_RATE(vm, kc_eff, g0, ca, gstar, rd_l)
+      CALL PUSHCONTROL1B(1)
+    END IF
+    result1 = SMIN_POS(je, jc, eta_colim)
+    CALL PUSHREAL8(a_gross)
+    a_gross = result1*f_hot
+    CALL PUSHREAL8(ci)
+    ci = ca - (a_gross-rd_l)/g0
+    IF (c4 .EQ. 1) THEN
+      CALL PUSHREAL8(r_sat)
+      r_sat = a_gross/(alpha*i_abs+1.e-12_wp)
+      CALL PUSHCONTROL1B(0)
+    ELSE
+      arg1 = ci - gstar
+      result1 = SOFTPLUS(arg1, 1.e-6_wp)
+      CALL PUSHREAL8(r_sat)
+      r_sat = 4._wp*a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
+      CALL PUSHCONTROL1B(1)
+    END IF
+    tmp = SMIN_POS(r_sat, 1._wp, 0.999_wp)
+    CALL PUSHREAL8(r_sat)
+    r_sat = tmp
+    CALL PUSHREAL8(je)
+    CALL PUSHREAL8(jc)
+    CALL PUSHREAL8(result1)
+    CALL PUSHREAL8(g0)
+    CALL PUSHREAL8(w)
+    CALL PUSHREAL8(j)
+  END SUBROUTINE PHOTO_GIVEN_GS_FWD
+
+!  Differentiation of photo_given_gs in reverse (adjoint) mode, backward sweep:
+!   gradient     of useful results: nscl kc_eff alpha i_abs jmax
+!                gstar rd_l vcmax k4 a_gross r_sat
+!   with respect to varying inputs: nscl gs kc_eff alpha i_abs
+!                jmax gstar rd_l vcmax k4
+! Pass 2: gross assimilation at given stomatal conductance gs (m s-1, water vapour), with
+! Ci = Ca - (A - Rd) / G0 substituted into each limiting rate; smaller root of
+! J**2 - (G0 (Ca + K) + Rd + W) J + W (G0 (Ca - gstar) + Rd) = 0  (BETHY PHSYN2).
+! Returns gross assimilation and the intercellular CO2 (mol mol-1).
+! Also returns r_sat = J_a / J_e, the actual over the potential electron transport
+! (0..1), which sets the fluorescence yield: J_a = 4 A (Ci + 2 gstar)/(Ci - gstar) for C3
+! (electron transport that sustains A), A / (alpha I) for C4.
+  SUBROUTINE PHOTO_GIVEN_GS_BWD(c4, i_abs, i_abs_b, ca, tc, pres, nscl, &
 &   nscl_b, alpha, alpha_b, vcmax, vcmax_b, jmax, jmax_b, rd_l, rd_l_b, &
 &   kc_eff, kc_eff_b, gstar, gstar_b, k4, k4_b, f_hot, gs, gs_b, a_gross&
 &   , a_gross_b, ci, r_sat, r_sat_b)
@@ -1107,47 +1230,21 @@ CONTAINS
     REAL(wp) :: temp
     REAL(wp) :: temp_b0
     REAL(wp) :: temp_b1
-    REAL(wp) :: tmp
     REAL(wp) :: dummydiff_b
     REAL(wp) :: tmp_b
     INTEGER :: branch
     REAL(wp) :: ci_b
-    tk = tc + tfreeze
-! mol m-2 s-1 for CO2
-    g0 = gs*pres/(1.6_wp*rgas*tk)
-    vm = vcmax*nscl
-    IF (c4 .EQ. 1) THEN
-      arg1 = alpha*i_abs
-      je = SMIN_POS(vm, arg1, theta_c4)
-      jc = k4*nscl*(g0*ca+rd_l)/(g0+k4*nscl)
-      CALL PUSHCONTROL1B(0)
-    ELSE
-      arg1 = jmax*nscl
-      j = ELECTRON_TRANSPORT(alpha, i_abs, arg1)
-      w = 0.25_wp*j
-      arg1 = 2._wp*gstar
-      je = LIMITED_RATE(w, arg1, g0, ca, gstar, rd_l)
-      jc = LIMITED_RATE(vm, kc_eff, g0, ca, gstar, rd_l)
-      CALL PUSHCONTROL1B(1)
-    END IF
-    result1 = SMIN_POS(je, jc, eta_colim)
-    CALL PUSHREAL8(a_gross)
-    a_gross = result1*f_hot
-    ci = ca - (a_gross-rd_l)/g0
-    IF (c4 .EQ. 1) THEN
-      CALL PUSHREAL8(r_sat)
-      r_sat = a_gross/(alpha*i_abs+1.e-12_wp)
-      CALL PUSHCONTROL1B(0)
-    ELSE
-      arg1 = ci - gstar
-      result1 = SOFTPLUS(arg1, 1.e-6_wp)
-      CALL PUSHREAL8(r_sat)
-      r_sat = 4._wp*a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
-      CALL PUSHCONTROL1B(1)
-    END IF
+    CALL POPREAL8(j)
+    CALL POPREAL8(w)
+    CALL POPREAL8(g0)
+    CALL POPREAL8(result1)
+    CALL POPREAL8(jc)
+    CALL POPREAL8(je)
+    CALL POPREAL8(r_sat)
     tmp_b = r_sat_b
     r_sat_b = 0.0_8
     CALL SMIN_POS_B(r_sat, r_sat_b, 1._wp, dummydiff_b, 0.999_wp, tmp_b)
+    ci = ca - (a_gross-rd_l)/g0
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) THEN
       CALL POPREAL8(r_sat)
@@ -1166,10 +1263,12 @@ CONTAINS
 &       )))
       result1_b = (j+1.e-12_wp)*temp_b0
       j_b = result1*temp_b0
+      arg1 = ci - gstar
       CALL SOFTPLUS_B(arg1, arg1_b, 1.e-6_wp, result1_b)
       ci_b = a_gross*temp_b1 + arg1_b
       gstar_b = gstar_b + 2._wp*a_gross*temp_b1 - arg1_b
     END IF
+    CALL POPREAL8(ci)
     temp_b1 = -(ci_b/g0)
     a_gross_b = a_gross_b + temp_b1
     rd_l_b = rd_l_b - temp_b1
@@ -1190,12 +1289,14 @@ CONTAINS
       g0_b = g0_b + temp_b1 + ca*temp_b0
       rd_l_b = rd_l_b + temp_b0
       arg1 = alpha*i_abs
+      vm = vcmax*nscl
       vm_b = 0.0_8
       arg1_b = 0.0_8
       CALL SMIN_POS_B(vm, vm_b, arg1, arg1_b, theta_c4, je_b)
       alpha_b = alpha_b + i_abs*arg1_b
       i_abs_b = i_abs_b + alpha*arg1_b
     ELSE
+      vm = vcmax*nscl
       CALL LIMITED_RATE_B(vm, vm_b, kc_eff, kc_eff_b, g0, g0_b, ca, &
 &                   gstar, gstar_b, rd_l, rd_l_b, jc_b)
       arg1 = 2._wp*gstar
@@ -1212,8 +1313,9 @@ CONTAINS
     END IF
     vcmax_b = vcmax_b + nscl*vm_b
     nscl_b = nscl_b + vcmax*vm_b
+    tk = tc + tfreeze
     gs_b = pres*g0_b/(1.6_wp*rgas*tk)
-  END SUBROUTINE PHOTO_GIVEN_GS_B
+  END SUBROUTINE PHOTO_GIVEN_GS_BWD
 
 ! Pass 2: gross assimilation at given stomatal conductance gs (m s-1, water vapour), with
 ! Ci = Ca - (A - Rd) / G0 substituted into each limiting rate; smaller root of
@@ -1379,7 +1481,8 @@ MODULE DNB_ENERGY_AD
   PUBLIC :: air_properties, aero_conductance, net_radiation, &
 & potential_rates, transpiration, canopy_temperature
   PUBLIC :: aero_conductance_b, net_radiation_fwd, net_radiation_bwd, &
-& potential_rates_b, transpiration_b, canopy_temperature_b
+& potential_rates_fwd, potential_rates_bwd, transpiration_fwd, &
+& transpiration_bwd, canopy_temperature_b
 ! m above the canopy, reference height (BETHY)
   REAL(wp), PARAMETER :: h_ref=2._wp
 ! roughness length / vegetation height
@@ -1534,15 +1637,35 @@ CONTAINS
     rn_soil = tlv*rln + a_s*sw
   END SUBROUTINE NET_RADIATION
 
-!  Differentiation of potential_rates in reverse (adjoint) mode:
+!  Differentiation of potential_rates in reverse (adjoint) mode, forward sweep:
 !   gradient     of useful results: rn_can e_pc e_ps ga x_pm
 !   with respect to varying inputs: avail_soil rn_can ga
 ! Potential rates (kg m-2 s-1, >= 0): wet-canopy evaporation E_pc = X / (s + gamma) / lambda
 ! with X = s Rn_c + rho cp D ga, and equilibrium soil evaporation E_ps = s A_s / (s + gamma) /
 ! lambda with A_s the available energy at the soil surface (Knorr 1997).
-  SUBROUTINE POTENTIAL_RATES_B(s, gamma, lambda, rho_air, vpd, ga, ga_b&
-&   , rn_can, rn_can_b, avail_soil, avail_soil_b, x_pm, x_pm_b, e_pc, &
-&   e_pc_b, e_ps, e_ps_b)
+  SUBROUTINE POTENTIAL_RATES_FWD(s, gamma, lambda, rho_air, vpd, ga, &
+&   rn_can, avail_soil, x_pm, e_pc, e_ps)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: s, gamma, lambda, rho_air, vpd, ga, rn_can, &
+&   avail_soil
+    REAL(wp) :: x_pm, e_pc, e_ps
+    REAL(wp) :: result1
+    x_pm = s*rn_can + rho_air*cp_air*vpd*ga
+    result1 = SMAX0(x_pm, 1._wp)
+    e_pc = result1/(s+gamma)/lambda
+    result1 = SMAX0(avail_soil, 1._wp)
+    e_ps = s*result1/(s+gamma)/lambda
+  END SUBROUTINE POTENTIAL_RATES_FWD
+
+!  Differentiation of potential_rates in reverse (adjoint) mode, backward sweep:
+!   gradient     of useful results: rn_can e_pc e_ps ga x_pm
+!   with respect to varying inputs: avail_soil rn_can ga
+! Potential rates (kg m-2 s-1, >= 0): wet-canopy evaporation E_pc = X / (s + gamma) / lambda
+! with X = s Rn_c + rho cp D ga, and equilibrium soil evaporation E_ps = s A_s / (s + gamma) /
+! lambda with A_s the available energy at the soil surface (Knorr 1997).
+  SUBROUTINE POTENTIAL_RATES_BWD(s, gamma, lambda, rho_air, vpd, ga, &
+&   ga_b, rn_can, rn_can_b, avail_soil, avail_soil_b, x_pm, x_pm_b, e_pc&
+&   , e_pc_b, e_ps, e_ps_b)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: s, gamma, lambda, rho_air, vpd, ga, rn_can, &
 &   avail_soil
@@ -1551,7 +1674,6 @@ CONTAINS
     REAL(wp) :: x_pm_b, e_pc_b, e_ps_b
     REAL(wp) :: result1
     REAL(wp) :: result1_b
-    x_pm = s*rn_can + rho_air*cp_air*vpd*ga
     result1_b = s*e_ps_b/((s+gamma)*lambda)
     avail_soil_b = 0.0_8
     CALL SMAX0_B(avail_soil, avail_soil_b, 1._wp, result1_b)
@@ -1559,7 +1681,7 @@ CONTAINS
     CALL SMAX0_B(x_pm, x_pm_b, 1._wp, result1_b)
     rn_can_b = rn_can_b + s*x_pm_b
     ga_b = ga_b + vpd*rho_air*cp_air*x_pm_b
-  END SUBROUTINE POTENTIAL_RATES_B
+  END SUBROUTINE POTENTIAL_RATES_BWD
 
 ! Potential rates (kg m-2 s-1, >= 0): wet-canopy evaporation E_pc = X / (s + gamma) / lambda
 ! with X = s Rn_c + rho cp D ga, and equilibrium soil evaporation E_ps = s A_s / (s + gamma) /
@@ -1578,15 +1700,43 @@ CONTAINS
     e_ps = s*result1/(s+gamma)/lambda
   END SUBROUTINE POTENTIAL_RATES
 
-!  Differentiation of transpiration in reverse (adjoint) mode:
-!   gradient     of useful results: e_t beta ga
+!  Differentiation of transpiration in reverse (adjoint) mode, forward sweep:
+!   gradient     of useful results: gc0 e_t beta ga
 !   with respect to varying inputs: gc0 supply ga x_pm
 ! Transpiration (kg m-2 s-1): Penman-Monteith demand with the unstressed canopy
 ! conductance gc0 (m s-1), limited by the root supply (kg m-2 s-1) with the smooth minimum
 ! of Knorr (2000) eq. 82. The stress factor beta = gc / gc0 comes from inverting
 ! Penman-Monteith for the conductance that gives the actual rate.
-  SUBROUTINE TRANSPIRATION_B(s, gamma, lambda, x_pm, x_pm_b, ga, ga_b, &
-&   gc0, gc0_b, supply, supply_b, e_t, e_t_b, beta, beta_b)
+  SUBROUTINE TRANSPIRATION_FWD(s, gamma, lambda, x_pm, ga, gc0, supply, &
+&   e_t, beta)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: s, gamma, lambda, x_pm, ga, gc0, supply
+    REAL(wp) :: e_t, beta
+    REAL(wp) :: demand, gc, le
+    REAL(wp) :: result1
+    result1 = SMAX0(x_pm, 1._wp)
+    demand = result1/(s+gamma*(1._wp+ga/gc0))/lambda
+    e_t = SMIN_POS(demand, supply, 0.99_wp)
+! e_t < demand, so the denominator stays positive and beta = gc / gc0 < 1 varies smoothly
+! (no branch: a switch to beta = 1 at low available energy would be a jump)
+    le = lambda*e_t
+    CALL PUSHREAL8(result1)
+    result1 = SMAX0(x_pm, 1._wp)
+    gc = gamma*ga*le/(result1-le*(s+gamma))
+    beta = gc/gc0
+    CALL PUSHREAL8(result1)
+    CALL PUSHREAL8(le)
+  END SUBROUTINE TRANSPIRATION_FWD
+
+!  Differentiation of transpiration in reverse (adjoint) mode, backward sweep:
+!   gradient     of useful results: gc0 e_t beta ga
+!   with respect to varying inputs: gc0 supply ga x_pm
+! Transpiration (kg m-2 s-1): Penman-Monteith demand with the unstressed canopy
+! conductance gc0 (m s-1), limited by the root supply (kg m-2 s-1) with the smooth minimum
+! of Knorr (2000) eq. 82. The stress factor beta = gc / gc0 comes from inverting
+! Penman-Monteith for the conductance that gives the actual rate.
+  SUBROUTINE TRANSPIRATION_BWD(s, gamma, lambda, x_pm, x_pm_b, ga, ga_b&
+&   , gc0, gc0_b, supply, supply_b, e_t, e_t_b, beta, beta_b)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: s, gamma, lambda, x_pm, ga, gc0, supply
     REAL(wp) :: x_pm_b, ga_b, gc0_b, supply_b
@@ -1600,14 +1750,8 @@ CONTAINS
     REAL(wp) :: temp0
     REAL(wp) :: temp_b
     REAL(wp) :: temp_b0
-    result1 = SMAX0(x_pm, 1._wp)
-    demand = result1/(s+gamma*(1._wp+ga/gc0))/lambda
-    e_t = SMIN_POS(demand, supply, 0.99_wp)
-! e_t < demand, so the denominator stays positive and beta = gc / gc0 < 1 varies smoothly
-! (no branch: a switch to beta = 1 at low available energy would be a jump)
-    le = lambda*e_t
-    CALL PUSHREAL8(result1)
-    result1 = SMAX0(x_pm, 1._wp)
+    CALL POPREAL8(le)
+    CALL POPREAL8(result1)
     gc = gamma*ga*le/(result1-le*(s+gamma))
     gc_b = beta_b/gc0
     temp0 = result1 - (s+gamma)*le
@@ -1619,16 +1763,17 @@ CONTAINS
     x_pm_b = 0.0_8
     CALL SMAX0_B(x_pm, x_pm_b, 1._wp, result1_b)
     e_t_b = e_t_b + lambda*le_b
+    demand = result1/(s+gamma*(1._wp+ga/gc0))/lambda
     demand_b = 0.0_8
     supply_b = 0.0_8
     CALL SMIN_POS_B(demand, demand_b, supply, supply_b, 0.99_wp, e_t_b)
     temp = lambda*(s+gamma*(ga/gc0+1._wp))
     result1_b = demand_b/temp
     temp_b = -(gamma*lambda*result1*demand_b/(gc0*temp**2))
-    gc0_b = -(gc*beta_b/gc0**2) - ga*temp_b/gc0
+    gc0_b = gc0_b - gc*beta_b/gc0**2 - ga*temp_b/gc0
     ga_b = ga_b + le*temp_b0 + temp_b
     CALL SMAX0_B(x_pm, x_pm_b, 1._wp, result1_b)
-  END SUBROUTINE TRANSPIRATION_B
+  END SUBROUTINE TRANSPIRATION_BWD
 
 ! Transpiration (kg m-2 s-1): Penman-Monteith demand with the unstressed canopy
 ! conductance gc0 (m s-1), limited by the root supply (kg m-2 s-1) with the smooth minimum
@@ -1704,8 +1849,9 @@ MODULE DNB_HYDROLOGY_AD
   PRIVATE 
   PUBLIC :: soil_hydraulics, rel_water, interception, snow_step, &
 & soil_water_step, soil_temperature_step
-  PUBLIC :: rel_water_b, interception_b, snow_step_b, soil_water_step_b&
-& , soil_temperature_step_b
+  PUBLIC :: rel_water_b, interception_fwd, interception_bwd, &
+& snow_step_fwd, snow_step_bwd, soil_water_step_fwd, soil_water_step_bwd&
+& , soil_temperature_step_fwd, soil_temperature_step_bwd
 ! indices of the soil-hydraulic array filled by soil_hydraulics
   INTEGER, PARAMETER, PUBLIC :: ish_b=1, ish_theta_sat=2, ish_ksat=3, &
 & ish_theta_fc=4, ish_theta_wp=5, nsh=5
@@ -1770,14 +1916,59 @@ CONTAINS
     r = SMIN_POS(result1, 1._wp, 0.999_wp)
   END FUNCTION REL_WATER
 
-!  Differentiation of interception in reverse (adjoint) mode:
+!  Differentiation of interception in reverse (adjoint) mode, forward sweep:
 !   gradient     of useful results: w_can lai fc throughfall e_int
 !   with respect to varying inputs: w_can lai e_pc fc
 ! Canopy interception for one hour (BETHY form, Knorr 1997): a fraction
 ! fc (1 - exp(-0.5 LAI/fc)) of rain is intercepted into a store of capacity 0.1 mm per unit
 ! LAI, the excess drips, the wet part evaporates at the wet-canopy rate.
 ! All amounts in mm over the hour. w_can is updated in place.
-  SUBROUTINE INTERCEPTION_B(rain, lai, lai_b, fc, fc_b, e_pc, e_pc_b, &
+  SUBROUTINE INTERCEPTION_FWD(rain, lai, fc, e_pc, w_can, e_int, &
+&   throughfall)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: rain, lai, fc, e_pc
+    REAL(wp), INTENT(INOUT) :: w_can
+    REAL(wp) :: e_int, throughfall
+    REAL(wp) :: f_int, cap, w, drip, f_wet
+    INTRINSIC EXP
+    REAL(wp) :: result1
+    REAL(wp) :: arg1
+    f_int = fc*(1._wp-EXP(-(0.5_wp*lai/fc)))
+    cap = 0.1_wp*lai + 1.e-6_wp
+    w = w_can + f_int*rain
+    result1 = SMIN_POS(w, cap, 0.999_wp)
+    drip = w - result1
+    CALL PUSHREAL8(w)
+    w = w - drip
+    arg1 = w/cap
+    f_wet = SMIN_POS(arg1, 1._wp, 0.999_wp)
+    arg1 = e_pc*f_wet
+    e_int = SMIN_POS(arg1, w, 0.999_wp)
+    w_can = w - e_int
+    throughfall = rain - f_int*rain + drip
+! a store that has dried to below 1e-12 mm is empty (keeps subnormal numbers out of the
+! derivative codes; the water moves to throughfall so the balance still closes)
+    IF (w_can .LT. 1.e-12_wp) THEN
+      throughfall = throughfall + w_can
+      w_can = 0._wp
+      CALL PUSHREAL8(f_wet)
+      CALL PUSHREAL8(w)
+      CALL PUSHCONTROL1B(1)
+    ELSE
+      CALL PUSHREAL8(f_wet)
+      CALL PUSHREAL8(w)
+      CALL PUSHCONTROL1B(0)
+    END IF
+  END SUBROUTINE INTERCEPTION_FWD
+
+!  Differentiation of interception in reverse (adjoint) mode, backward sweep:
+!   gradient     of useful results: w_can lai fc throughfall e_int
+!   with respect to varying inputs: w_can lai e_pc fc
+! Canopy interception for one hour (BETHY form, Knorr 1997): a fraction
+! fc (1 - exp(-0.5 LAI/fc)) of rain is intercepted into a store of capacity 0.1 mm per unit
+! LAI, the excess drips, the wet part evaporates at the wet-canopy rate.
+! All amounts in mm over the hour. w_can is updated in place.
+  SUBROUTINE INTERCEPTION_BWD(rain, lai, lai_b, fc, fc_b, e_pc, e_pc_b, &
 &   w_can, w_can_b, e_int, e_int_b, throughfall, throughfall_b)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: rain, lai, fc, e_pc
@@ -1796,29 +1987,24 @@ CONTAINS
     REAL(wp) :: temp
     REAL(wp) :: temp_b
     REAL(wp) :: dummydiff_b
-    f_int = fc*(1._wp-EXP(-(0.5_wp*lai/fc)))
-    cap = 0.1_wp*lai + 1.e-6_wp
-    w = w_can + f_int*rain
-    result1 = SMIN_POS(w, cap, 0.999_wp)
-    drip = w - result1
-    CALL PUSHREAL8(w)
-    w = w - drip
-    arg1 = w/cap
-    f_wet = SMIN_POS(arg1, 1._wp, 0.999_wp)
-    arg1 = e_pc*f_wet
-    e_int = SMIN_POS(arg1, w, 0.999_wp)
-    CALL PUSHREAL8(w_can)
-    w_can = w - e_int
-! a store that has dried to below 1e-12 mm is empty (keeps subnormal numbers out of the
-! derivative codes; the water moves to throughfall so the balance still closes)
-    IF (w_can .LT. 1.e-12_wp) w_can_b = throughfall_b
-    CALL POPREAL8(w_can)
+    INTEGER :: branch
+    CALL POPCONTROL1B(branch)
+    IF (branch .EQ. 0) THEN
+      CALL POPREAL8(w)
+      CALL POPREAL8(f_wet)
+    ELSE
+      CALL POPREAL8(w)
+      CALL POPREAL8(f_wet)
+      w_can_b = throughfall_b
+    END IF
     w_b = w_can_b
     e_int_b = e_int_b - w_can_b
+    arg1 = e_pc*f_wet
     arg1_b = 0.0_8
     CALL SMIN_POS_B(arg1, arg1_b, w, w_b, 0.999_wp, e_int_b)
     e_pc_b = f_wet*arg1_b
     f_wet_b = e_pc*arg1_b
+    cap = 0.1_wp*lai + 1.e-6_wp
     arg1 = w/cap
     arg1_b = 0.0_8
     CALL SMIN_POS_B(arg1, arg1_b, 1._wp, dummydiff_b, 0.999_wp, f_wet_b)
@@ -1835,7 +2021,7 @@ CONTAINS
     temp_b = 0.5_wp*EXP(-(0.5_wp*temp))*f_int_b
     lai_b = lai_b + 0.1_wp*cap_b + temp_b
     fc_b = fc_b + (1._wp-EXP(-(0.5_wp*temp)))*f_int_b - temp*temp_b
-  END SUBROUTINE INTERCEPTION_B
+  END SUBROUTINE INTERCEPTION_BWD
 
 ! Canopy interception for one hour (BETHY form, Knorr 1997): a fraction
 ! fc (1 - exp(-0.5 LAI/fc)) of rain is intercepted into a store of capacity 0.1 mm per unit
@@ -1871,42 +2057,31 @@ CONTAINS
     END IF
   END SUBROUTINE INTERCEPTION
 
-!  Differentiation of snow_step in reverse (adjoint) mode:
-!   gradient     of useful results: ddf alb_sn f_cover snow melt
-!                rho_sn sublim
+!  Differentiation of snow_step in reverse (adjoint) mode, forward sweep:
+!   gradient     of useful results: alb_sn f_cover snow melt rho_sn
+!                sublim
 !   with respect to varying inputs: ddf alb_sn snow e_pot rho_sn
 ! Snow pack for one hour (BETHY snow scheme, Knorr 1997, per hour): snowfall share of
 ! precipitation clip((3.3 - T)/4.4, 0, 1); degree-day melt; sublimation at the potential
 ! rate on the snow-covered part; fresh-snow density and compaction; albedo refresh and
 ! ageing. Amounts in mm over the hour; ddf in mm d-1 degC-1.
 ! Outputs: rain (mm), melt (mm), sublim (mm), f_cover (snow-covered fraction of the ground).
-  SUBROUTINE SNOW_STEP_B(tc, precip, e_pot, e_pot_b, ddf, ddf_b, snow, &
-&   snow_b, rho_sn, rho_sn_b, alb_sn, alb_sn_b, rain, melt, melt_b, &
-&   sublim, sublim_b, f_cover, f_cover_b)
+  SUBROUTINE SNOW_STEP_FWD(tc, precip, e_pot, ddf, snow, rho_sn, alb_sn&
+&   , rain, melt, sublim, f_cover)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: tc, precip, e_pot, ddf
-    REAL(wp) :: e_pot_b, ddf_b
     REAL(wp), INTENT(INOUT) :: snow, rho_sn, alb_sn
-    REAL(wp), INTENT(INOUT) :: snow_b, rho_sn_b, alb_sn_b
     REAL(wp) :: rain, melt, sublim, f_cover
-    REAL(wp) :: melt_b, sublim_b, f_cover_b
     REAL(wp) :: fs, snowfall, rho0, total, depth_new
-    REAL(wp) :: total_b
     INTRINSIC EXP
     REAL(wp) :: arg1
-    REAL(wp) :: arg1_b
     REAL(wp) :: result1
     REAL(wp) :: arg2
-    REAL(wp) :: arg2_b
-    REAL(wp) :: temp
-    REAL(wp) :: temp_b
-    REAL(wp) :: temp0
-    REAL(wp) :: temp_b0
-    INTEGER :: branch
     fs = (3.3_wp-tc)/4.4_wp
     IF (fs .LT. 0._wp) fs = 0._wp
     IF (fs .GT. 1._wp) fs = 1._wp
     snowfall = fs*precip
+    rain = precip - snowfall
     f_cover = snow/(snow+5._wp)
     total = snow + snowfall
     arg1 = e_pot*f_cover
@@ -1934,6 +2109,7 @@ CONTAINS
     rho_sn = rho_sn*(1._wp+0.0229_wp/24._wp*EXP(-(0.021_wp*rho_sn)+&
 &     0.08_wp*tc)*0.5_wp*total)
     IF (rho_sn .GT. 550._wp) THEN
+      rho_sn = 550._wp
       CALL PUSHCONTROL1B(0)
     ELSE
       CALL PUSHCONTROL1B(1)
@@ -1953,6 +2129,7 @@ CONTAINS
       alb_sn = alb_sn - 0.006_wp/24._wp
     END IF
     IF (alb_sn .LT. 0.4_wp) THEN
+      alb_sn = 0.4_wp
       CALL PUSHCONTROL1B(0)
     ELSE
       CALL PUSHCONTROL1B(1)
@@ -1960,7 +2137,76 @@ CONTAINS
     CALL PUSHREAL8(snow)
     snow = total - sublim - melt
 ! a pack below 1e-12 mm has melted (as for the canopy store: no subnormal numbers)
-    IF (snow .LT. 1.e-12_wp) snow_b = melt_b
+    IF (snow .LT. 1.e-12_wp) THEN
+      melt = melt + snow
+      snow = 0._wp
+      CALL PUSHREAL8(result1)
+      CALL PUSHREAL8(snowfall)
+      CALL PUSHREAL8(total)
+      CALL PUSHREAL8(arg2)
+      CALL PUSHREAL8(arg1)
+      CALL PUSHREAL8(rho0)
+      CALL PUSHCONTROL1B(1)
+    ELSE
+      CALL PUSHREAL8(result1)
+      CALL PUSHREAL8(snowfall)
+      CALL PUSHREAL8(total)
+      CALL PUSHREAL8(arg2)
+      CALL PUSHREAL8(arg1)
+      CALL PUSHREAL8(rho0)
+      CALL PUSHCONTROL1B(0)
+    END IF
+  END SUBROUTINE SNOW_STEP_FWD
+
+!  Differentiation of snow_step in reverse (adjoint) mode, backward sweep:
+!   gradient     of useful results: alb_sn f_cover snow melt rho_sn
+!                sublim
+!   with respect to varying inputs: ddf alb_sn snow e_pot rho_sn
+! Snow pack for one hour (BETHY snow scheme, Knorr 1997, per hour): snowfall share of
+! precipitation clip((3.3 - T)/4.4, 0, 1); degree-day melt; sublimation at the potential
+! rate on the snow-covered part; fresh-snow density and compaction; albedo refresh and
+! ageing. Amounts in mm over the hour; ddf in mm d-1 degC-1.
+! Outputs: rain (mm), melt (mm), sublim (mm), f_cover (snow-covered fraction of the ground).
+  SUBROUTINE SNOW_STEP_BWD(tc, precip, e_pot, e_pot_b, ddf, ddf_b, snow&
+&   , snow_b, rho_sn, rho_sn_b, alb_sn, alb_sn_b, rain, melt, melt_b, &
+&   sublim, sublim_b, f_cover, f_cover_b)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: tc, precip, e_pot, ddf
+    REAL(wp) :: e_pot_b, ddf_b
+    REAL(wp), INTENT(INOUT) :: snow, rho_sn, alb_sn
+    REAL(wp), INTENT(INOUT) :: snow_b, rho_sn_b, alb_sn_b
+    REAL(wp) :: rain, melt, sublim, f_cover
+    REAL(wp) :: melt_b, sublim_b, f_cover_b
+    REAL(wp) :: fs, snowfall, rho0, total, depth_new
+    REAL(wp) :: total_b
+    INTRINSIC EXP
+    REAL(wp) :: arg1
+    REAL(wp) :: arg1_b
+    REAL(wp) :: result1
+    REAL(wp) :: arg2
+    REAL(wp) :: arg2_b
+    REAL(wp) :: temp
+    REAL(wp) :: temp_b
+    REAL(wp) :: temp0
+    REAL(wp) :: temp_b0
+    INTEGER :: branch
+    CALL POPCONTROL1B(branch)
+    IF (branch .EQ. 0) THEN
+      CALL POPREAL8(rho0)
+      CALL POPREAL8(arg1)
+      CALL POPREAL8(arg2)
+      CALL POPREAL8(total)
+      CALL POPREAL8(snowfall)
+      CALL POPREAL8(result1)
+    ELSE
+      CALL POPREAL8(rho0)
+      CALL POPREAL8(arg1)
+      CALL POPREAL8(arg2)
+      CALL POPREAL8(total)
+      CALL POPREAL8(snowfall)
+      CALL POPREAL8(result1)
+      snow_b = melt_b
+    END IF
     CALL POPREAL8(snow)
     total_b = snow_b
     sublim_b = sublim_b - snow_b
@@ -1994,7 +2240,7 @@ CONTAINS
     CALL SMIN_POS_B(arg1, arg1_b, arg2, arg2_b, 0.999_wp, melt_b)
     total_b = total_b + arg2_b
     sublim_b = sublim_b - arg2_b
-    ddf_b = ddf_b + result1*arg1_b/24._wp
+    ddf_b = result1*arg1_b/24._wp
     arg1 = e_pot*f_cover
     arg1_b = 0.0_8
     CALL SMIN_POS_B(arg1, arg1_b, total, total_b, 0.999_wp, sublim_b)
@@ -2002,7 +2248,7 @@ CONTAINS
     f_cover_b = f_cover_b + e_pot*arg1_b
     temp_b = f_cover_b/(snow+5._wp)
     snow_b = snow_b + total_b + (1.0-snow/(snow+5._wp))*temp_b
-  END SUBROUTINE SNOW_STEP_B
+  END SUBROUTINE SNOW_STEP_BWD
 
 ! Snow pack for one hour (BETHY snow scheme, Knorr 1997, per hour): snowfall share of
 ! precipitation clip((3.3 - T)/4.4, 0, 1); degree-day melt; sublimation at the potential
@@ -2066,9 +2312,9 @@ CONTAINS
     END IF
   END SUBROUTINE SNOW_STEP
 
-!  Differentiation of soil_water_step in reverse (adjoint) mode:
+!  Differentiation of soil_water_step in reverse (adjoint) mode, forward sweep:
 !   gradient     of useful results: w_r w_s runoff e_soil trans
-!                drain zroot ksat_scale
+!                drain
 !   with respect to varying inputs: w_r w_s f_thaw trans zroot
 !                e_soil_pot w_in ksat_scale
 ! Two-layer soil water for one hour. Surface layer of depth z_surf (SMOS sensing depth) and
@@ -2078,37 +2324,21 @@ CONTAINS
 ! gravity drainage with the Campbell conductivity K = ksat (theta/theta_sat)**(2b+3) from
 ! the surface to the root zone and out of the root zone.
 ! Amounts in mm over the hour; w_s, w_r (mm) updated in place.
-  SUBROUTINE SOIL_WATER_STEP_B(w_in, w_in_b, e_soil_pot, e_soil_pot_b, &
-&   trans, trans_b, sh, zroot, zroot_b, ksat_scale, ksat_scale_b, f_thaw&
-&   , f_thaw_b, w_s, w_s_b, w_r, w_r_b, infl, runoff, runoff_b, e_soil, &
-&   e_soil_b, perc, drain, drain_b)
+  SUBROUTINE SOIL_WATER_STEP_FWD(w_in, e_soil_pot, trans, sh, zroot, &
+&   ksat_scale, f_thaw, w_s, w_r, infl, runoff, e_soil, perc, drain)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: w_in, e_soil_pot, trans, sh(nsh), zroot, &
 &   ksat_scale, f_thaw
-    REAL(wp) :: w_in_b, e_soil_pot_b, trans_b, zroot_b, ksat_scale_b, &
-&   f_thaw_b
     REAL(wp), INTENT(INOUT) :: w_s, w_r
-    REAL(wp), INTENT(INOUT) :: w_s_b, w_r_b
     REAL(wp) :: infl, runoff, e_soil, perc, drain
-    REAL(wp) :: runoff_b, e_soil_b, drain_b
     REAL(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, &
 &   beta_s, expo
-    REAL(wp) :: ws_sat_b, wr_sat_b, wr_res_b, ksat_b, icap_b, beta_s_b
     REAL(wp) :: arg1
-    REAL(wp) :: arg1_b
     REAL(wp) :: arg2
-    REAL(wp) :: arg2_b
     REAL(wp) :: result1
-    REAL(wp) :: result1_b
-    REAL(wp) :: dummydiff_b
     REAL(wp) :: tmp
-    REAL(wp) :: tmp_b
     REAL(wp) :: tmp0
-    REAL(wp) :: tmp_b0
     REAL(wp) :: tmp1
-    REAL(wp) :: tmp_b1
-    REAL(wp) :: perc_b
-    REAL(wp) :: infl_b
     ws_sat = sh(ish_theta_sat)*z_surf*rho_w
     wr_sat = sh(ish_theta_sat)*zroot*rho_w
     ws_fc = sh(ish_theta_fc)*z_surf*rho_w
@@ -2122,6 +2352,7 @@ CONTAINS
     result1 = SMAX0(arg2, 0.01_wp)
     icap = SMIN_POS(arg1, result1, 0.999_wp)
     infl = SMIN_POS(w_in, icap, 0.999_wp)
+    runoff = w_in - infl
     w_s = w_s + infl
 ! bare-soil evaporation, linear in surface wetness up to field capacity
     arg1 = w_s/ws_fc
@@ -2150,6 +2381,8 @@ CONTAINS
     tmp0 = SMIN_POS(perc, result1, 0.999_wp)
     CALL PUSHREAL8(perc)
     perc = tmp0
+    CALL PUSHREAL8(w_s)
+    w_s = w_s - perc
 ! root zone: transpiration (already supply-limited) and drainage
     w_r = w_r + perc - trans
     drain = GRAVITY_DRAINAGE(w_r, wr_sat, ksat, expo)
@@ -2157,7 +2390,71 @@ CONTAINS
     arg1 = w_r - wr_res
     CALL PUSHREAL8(result1)
     result1 = SMAX0(arg1, 0.01_wp)
+    tmp1 = SMIN_POS(drain, result1, 0.999_wp)
+    CALL PUSHREAL8(drain)
+    drain = tmp1
+    CALL PUSHREAL8(w_r)
+    w_r = w_r - drain
+    CALL PUSHREAL8(result1)
+    CALL PUSHREAL8(ksat)
+    CALL PUSHREAL8(beta_s)
+    CALL PUSHREAL8(wr_sat)
+    CALL PUSHREAL8(arg2)
+    CALL PUSHREAL8(arg1)
+    CALL PUSHREAL8(icap)
+  END SUBROUTINE SOIL_WATER_STEP_FWD
+
+!  Differentiation of soil_water_step in reverse (adjoint) mode, backward sweep:
+!   gradient     of useful results: w_r w_s runoff e_soil trans
+!                drain
+!   with respect to varying inputs: w_r w_s f_thaw trans zroot
+!                e_soil_pot w_in ksat_scale
+! Two-layer soil water for one hour. Surface layer of depth z_surf (SMOS sensing depth) and
+! root zone of depth zroot (m). Water input (throughfall + melt, mm) infiltrates up to the
+! saturated conductivity and the free pore space (less when the soil is frozen); the rest
+! runs off. Bare-soil evaporation from the surface layer, transpiration from the root zone,
+! gravity drainage with the Campbell conductivity K = ksat (theta/theta_sat)**(2b+3) from
+! the surface to the root zone and out of the root zone.
+! Amounts in mm over the hour; w_s, w_r (mm) updated in place.
+  SUBROUTINE SOIL_WATER_STEP_BWD(w_in, w_in_b, e_soil_pot, e_soil_pot_b&
+&   , trans, trans_b, sh, zroot, zroot_b, ksat_scale, ksat_scale_b, &
+&   f_thaw, f_thaw_b, w_s, w_s_b, w_r, w_r_b, infl, runoff, runoff_b, &
+&   e_soil, e_soil_b, perc, drain, drain_b)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: w_in, e_soil_pot, trans, sh(nsh), zroot, &
+&   ksat_scale, f_thaw
+    REAL(wp) :: w_in_b, e_soil_pot_b, trans_b, zroot_b, ksat_scale_b, &
+&   f_thaw_b
+    REAL(wp), INTENT(INOUT) :: w_s, w_r
+    REAL(wp), INTENT(INOUT) :: w_s_b, w_r_b
+    REAL(wp) :: infl, runoff, e_soil, perc, drain
+    REAL(wp) :: runoff_b, e_soil_b, drain_b
+    REAL(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, &
+&   beta_s, expo
+    REAL(wp) :: ws_sat_b, wr_sat_b, wr_res_b, ksat_b, icap_b, beta_s_b
+    REAL(wp) :: arg1
+    REAL(wp) :: arg1_b
+    REAL(wp) :: arg2
+    REAL(wp) :: arg2_b
+    REAL(wp) :: result1
+    REAL(wp) :: result1_b
+    REAL(wp) :: dummydiff_b
+    REAL(wp) :: tmp_b
+    REAL(wp) :: tmp_b0
+    REAL(wp) :: tmp_b1
+    REAL(wp) :: perc_b
+    REAL(wp) :: infl_b
+    CALL POPREAL8(icap)
+    CALL POPREAL8(arg1)
+    CALL POPREAL8(arg2)
+    CALL POPREAL8(wr_sat)
+    CALL POPREAL8(beta_s)
+    CALL POPREAL8(ksat)
+    CALL POPREAL8(result1)
+    ws_fc = sh(ish_theta_fc)*z_surf*rho_w
+    CALL POPREAL8(w_r)
     drain_b = drain_b - w_r_b
+    CALL POPREAL8(drain)
     tmp_b1 = drain_b
     drain_b = 0.0_8
     result1_b = 0.0_8
@@ -2169,11 +2466,13 @@ CONTAINS
     CALL POPREAL8(arg1)
     w_r_b = w_r_b + arg1_b
     wr_res_b = -arg1_b
+    expo = 2._wp*sh(ish_b) + 3._wp
     ksat_b = 0.0_8
     CALL GRAVITY_DRAINAGE_B(w_r, w_r_b, wr_sat, wr_sat_b, ksat, ksat_b, &
 &                     expo, drain_b)
     perc_b = w_r_b - w_s_b
     trans_b = trans_b - w_r_b
+    CALL POPREAL8(w_s)
     CALL POPREAL8(perc)
     tmp_b0 = perc_b
     perc_b = 0.0_8
@@ -2189,11 +2488,13 @@ CONTAINS
     perc_b = 0.0_8
     result1_b = 0.0_8
     CALL SMIN_POS_B(perc, perc_b, result1, result1_b, 0.999_wp, tmp_b)
+    ws_res = 0.3_wp*sh(ish_theta_wp)*z_surf*rho_w
     arg1 = w_s - ws_res
     CALL POPREAL8(result1)
     arg1_b = 0.0_8
     CALL SMAX0_B(arg1, arg1_b, 0.01_wp, result1_b)
     w_s_b = w_s_b + arg1_b
+    ws_sat = sh(ish_theta_sat)*z_surf*rho_w
     CALL GRAVITY_DRAINAGE_B(w_s, w_s_b, ws_sat, ws_sat_b, ksat, ksat_b, &
 &                     expo, perc_b)
     e_soil_b = e_soil_b - w_s_b
@@ -2226,10 +2527,10 @@ CONTAINS
     w_s_b = w_s_b - arg2_b
     ksat_b = ksat_b + (0.95_wp*f_thaw+0.05_wp)*arg1_b
     f_thaw_b = 0.95_wp*ksat*arg1_b
-    ksat_scale_b = ksat_scale_b + sh(ish_ksat)*ksat_b
-    zroot_b = zroot_b + sh(ish_theta_wp)*rho_w*0.3_wp*wr_res_b + rho_w*&
-&     sh(ish_theta_sat)*wr_sat_b
-  END SUBROUTINE SOIL_WATER_STEP_B
+    ksat_scale_b = sh(ish_ksat)*ksat_b
+    zroot_b = sh(ish_theta_wp)*rho_w*0.3_wp*wr_res_b + rho_w*sh(&
+&     ish_theta_sat)*wr_sat_b
+  END SUBROUTINE SOIL_WATER_STEP_BWD
 
 ! Two-layer soil water for one hour. Surface layer of depth z_surf (SMOS sensing depth) and
 ! root zone of depth zroot (m). Water input (throughfall + melt, mm) infiltrates up to the
@@ -2338,7 +2639,7 @@ CONTAINS
     q = k/(1._wp+expo*k/w)
   END FUNCTION GRAVITY_DRAINAGE
 
-!  Differentiation of soil_temperature_step in reverse (adjoint) mode:
+!  Differentiation of soil_temperature_step in reverse (adjoint) mode, forward sweep:
 !   gradient     of useful results: rn_soil t1 t2 g_flux
 !   with respect to varying inputs: rn_soil t1 t2 theta le_soil
 ! Force-restore soil temperature (Deardorff 1978; Noilhan & Planton 1989) for one hour:
@@ -2349,7 +2650,47 @@ CONTAINS
 ! layer T2 is coupled to T1 and restored to the deep-soil forcing t_deep over 5 days.
 ! Heat capacity and conductivity follow the surface water content theta (m3 m-3).
 ! rn_soil, le_soil (W m-2); temperatures in K (t1, t2 updated); g_flux (W m-2, into soil).
-  SUBROUTINE SOIL_TEMPERATURE_STEP_B(rn_soil, rn_soil_b, le_soil, &
+  SUBROUTINE SOIL_TEMPERATURE_STEP_FWD(rn_soil, le_soil, ta, rho_air, &
+&   theta, sh, t_deep, t1, t2, g_flux)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: rn_soil, le_soil, ta, rho_air, theta, sh(nsh&
+&   ), t_deep
+    REAL(wp), INTENT(INOUT) :: t1, t2
+    REAL(wp) :: g_flux
+! m s-1, soil surface to canopy air
+    REAL(wp), PARAMETER :: g_soil_air=0.01_wp
+    REAL(wp) :: omega, c_soil, lam_s, ct, tau2, kh
+    INTRINSIC SQRT
+    omega = 2._wp*pi/86400._wp
+    c_soil = 2.0e6_wp*(1._wp-sh(ish_theta_sat)) + 4.18e6_wp*theta
+    lam_s = 0.25_wp + 1.5_wp*theta/sh(ish_theta_sat)
+    ct = SQRT(2._wp*omega/(lam_s*c_soil))
+    kh = rho_air*cp_air*g_soil_air + 4._wp*emis_surf*sigma_sb*ta**3
+    tau2 = 5._wp*86400._wp
+    CALL PUSHREAL8(t1)
+    t1 = (t1+dt_hour*(ct*(rn_soil-le_soil+kh*ta)+omega*t2))/(1._wp+&
+&     dt_hour*(omega+ct*kh))
+    g_flux = rn_soil - le_soil - kh*(t1-ta)
+    CALL PUSHREAL8(t2)
+    t2 = (t2+dt_hour*(t1+t_deep)/tau2)/(1._wp+2._wp*dt_hour/tau2)
+    CALL PUSHREAL8(ct)
+    CALL PUSHREAL8(c_soil)
+    CALL PUSHREAL8(kh)
+    CALL PUSHREAL8(lam_s)
+  END SUBROUTINE SOIL_TEMPERATURE_STEP_FWD
+
+!  Differentiation of soil_temperature_step in reverse (adjoint) mode, backward sweep:
+!   gradient     of useful results: rn_soil t1 t2 g_flux
+!   with respect to varying inputs: rn_soil t1 t2 theta le_soil
+! Force-restore soil temperature (Deardorff 1978; Noilhan & Planton 1989) for one hour:
+! dT1/dt = sqrt(2 omega / (lambda_s C)) G - omega (T1 - T2). The ground heat flux G is what
+! is left of the soil's net radiation after evaporation and the heat exchange with the
+! canopy air, G = Rn_s - LE_s - rho cp (g_s + g_r) (T1 - T_a), with a fixed soil-to-air
+! conductance g_s and the radiative conductance g_r; T1 is implicit in that term. The deep
+! layer T2 is coupled to T1 and restored to the deep-soil forcing t_deep over 5 days.
+! Heat capacity and conductivity follow the surface water content theta (m3 m-3).
+! rn_soil, le_soil (W m-2); temperatures in K (t1, t2 updated); g_flux (W m-2, into soil).
+  SUBROUTINE SOIL_TEMPERATURE_STEP_BWD(rn_soil, rn_soil_b, le_soil, &
 &   le_soil_b, ta, rho_air, theta, theta_b, sh, t_deep, t1, t1_b, t2, &
 &   t2_b, g_flux, g_flux_b)
     IMPLICIT NONE
@@ -2360,7 +2701,6 @@ CONTAINS
     REAL(wp), INTENT(INOUT) :: t1_b, t2_b
     REAL(wp) :: g_flux
     REAL(wp) :: g_flux_b
-! m s-1, soil surface to canopy air
     REAL(wp), PARAMETER :: g_soil_air=0.01_wp
     REAL(wp) :: omega, c_soil, lam_s, ct, tau2, kh
     REAL(wp) :: c_soil_b, lam_s_b, ct_b
@@ -2372,14 +2712,16 @@ CONTAINS
     REAL(wp) :: temp_b1
     REAL(wp) :: temp1
     REAL(wp) :: temp_b2
-    omega = 2._wp*pi/86400._wp
-    c_soil = 2.0e6_wp*(1._wp-sh(ish_theta_sat)) + 4.18e6_wp*theta
-    lam_s = 0.25_wp + 1.5_wp*theta/sh(ish_theta_sat)
-    ct = SQRT(2._wp*omega/(lam_s*c_soil))
-    kh = rho_air*cp_air*g_soil_air + 4._wp*emis_surf*sigma_sb*ta**3
+    CALL POPREAL8(lam_s)
+    CALL POPREAL8(kh)
+    CALL POPREAL8(c_soil)
+    CALL POPREAL8(ct)
     tau2 = 5._wp*86400._wp
+    CALL POPREAL8(t2)
     temp_b2 = t2_b/(dt_hour*2._wp/tau2+1._wp)
     t1_b = t1_b + dt_hour*temp_b2/tau2 - kh*g_flux_b
+    omega = 2._wp*pi/86400._wp
+    CALL POPREAL8(t1)
     temp0 = dt_hour*(omega+kh*ct) + 1._wp
     temp1 = kh*ta + rn_soil - le_soil
     temp_b0 = t1_b/temp0
@@ -2399,7 +2741,7 @@ CONTAINS
     lam_s_b = c_soil*temp_b
     c_soil_b = lam_s*temp_b
     theta_b = 1.5_wp*lam_s_b/sh(ish_theta_sat) + 4.18e6_wp*c_soil_b
-  END SUBROUTINE SOIL_TEMPERATURE_STEP_B
+  END SUBROUTINE SOIL_TEMPERATURE_STEP_BWD
 
 ! Force-restore soil temperature (Deardorff 1978; Noilhan & Planton 1989) for one hour:
 ! dT1/dt = sqrt(2 omega / (lambda_s C)) G - omega (T1 - T2). The ground heat flux G is what
@@ -3671,16 +4013,14 @@ CONTAINS
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
 &   nd)
     REAL(wp), INTENT(INOUT) :: st_b(nstate), hout_t_b(nho, nt)
-    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm
+    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, t_mid
     REAL(wp) :: ho_b(nho), acc_gpp_b, acc_tr_b, acc_rr_b
     INTEGER :: k, idx
     INTRINSIC MOD
-    REAL(wp) :: arg1
     INTEGER :: branch
     acc_gpp = 0._wp
     acc_tr = 0._wp
     acc_rr = 0._wp
-    acc_fm = 0._wp
     DO k=k0,k1
       CALL PUSHINTEGER4(idx)
       idx = MOD(k - 1, nt) + 1
@@ -3692,13 +4032,9 @@ CONTAINS
         CALL PUSHCONTROL1B(1)
       END IF
       IF (MOD(k, 24) .EQ. 0) THEN
-        arg1 = tday(idx) - 0.5_wp
-        CALL PUSHREAL8(acc_rr)
-        CALL PUSHREAL8(acc_tr)
-        CALL PUSHREAL8(acc_gpp)
-        CALL PUSHREAL8ARRAY(st, 15)
-        CALL TILE_DAY(arg1, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, &
-&               acc_fm, dd)
+        t_mid = tday(idx) - 0.5_wp
+        CALL TILE_DAY_FWD(t_mid, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr&
+&                   , acc_fm, dd)
         CALL PUSHCONTROL1B(1)
       ELSE
         CALL PUSHCONTROL1B(0)
@@ -3711,14 +4047,10 @@ CONTAINS
     DO k=k1,k0,-1
       CALL POPCONTROL1B(branch)
       IF (branch .NE. 0) THEN
-        arg1 = tday(idx) - 0.5_wp
-        CALL POPREAL8ARRAY(st, 15)
-        CALL POPREAL8(acc_gpp)
-        CALL POPREAL8(acc_tr)
-        CALL POPREAL8(acc_rr)
-        CALL TILE_DAY_B(arg1, pp, pp_b, pg, sh, st, st_b, acc_gpp, &
-&                 acc_gpp_b, acc_tr, acc_tr_b, acc_rr, acc_rr_b, acc_fm&
-&                 , dd)
+        t_mid = tday(idx) - 0.5_wp
+        CALL TILE_DAY_BWD(t_mid, pp, pp_b, pg, sh, st, st_b, acc_gpp, &
+&                   acc_gpp_b, acc_tr, acc_tr_b, acc_rr, acc_rr_b, &
+&                   acc_fm, dd)
       END IF
       CALL POPCONTROL1B(branch)
       IF (branch .EQ. 0) THEN
@@ -3746,14 +4078,12 @@ CONTAINS
     REAL(wp), INTENT(IN) :: sh(nsh)
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
 &   nd)
-    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm
+    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, t_mid
     INTEGER :: k, idx
     INTRINSIC MOD
-    REAL(wp) :: arg1
     acc_gpp = 0._wp
     acc_tr = 0._wp
     acc_rr = 0._wp
-    acc_fm = 0._wp
     DO k=k0,k1
       CALL PUSHINTEGER4(idx)
       idx = MOD(k - 1, nt) + 1
@@ -3766,13 +4096,9 @@ CONTAINS
         CALL PUSHCONTROL1B(1)
       END IF
       IF (MOD(k, 24) .EQ. 0) THEN
-        arg1 = tday(idx) - 0.5_wp
-        CALL PUSHREAL8(acc_rr)
-        CALL PUSHREAL8(acc_tr)
-        CALL PUSHREAL8(acc_gpp)
-        CALL PUSHREAL8ARRAY(st, 15)
-        CALL TILE_DAY(arg1, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, &
-&               acc_fm, dd)
+        t_mid = tday(idx) - 0.5_wp
+        CALL TILE_DAY_FWD(t_mid, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr&
+&                   , acc_fm, dd)
         CALL PUSHCONTROL1B(1)
       ELSE
         CALL PUSHCONTROL1B(0)
@@ -3797,11 +4123,10 @@ CONTAINS
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
 &   nd)
     REAL(wp), INTENT(INOUT) :: st_b(nstate), hout_t_b(nho, nt)
-    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm
+    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, t_mid
     REAL(wp) :: ho_b(nho), acc_gpp_b, acc_tr_b, acc_rr_b
     INTEGER :: k, idx
     INTRINSIC MOD
-    REAL(wp) :: arg1
     INTEGER :: branch
     CALL POPINTEGER4(idx)
     ho_b = 0.0_8
@@ -3811,14 +4136,10 @@ CONTAINS
     DO k=k1,k0,-1
       CALL POPCONTROL1B(branch)
       IF (branch .NE. 0) THEN
-        arg1 = tday(idx) - 0.5_wp
-        CALL POPREAL8ARRAY(st, 15)
-        CALL POPREAL8(acc_gpp)
-        CALL POPREAL8(acc_tr)
-        CALL POPREAL8(acc_rr)
-        CALL TILE_DAY_B(arg1, pp, pp_b, pg, sh, st, st_b, acc_gpp, &
-&                 acc_gpp_b, acc_tr, acc_tr_b, acc_rr, acc_rr_b, acc_fm&
-&                 , dd)
+        t_mid = tday(idx) - 0.5_wp
+        CALL TILE_DAY_BWD(t_mid, pp, pp_b, pg, sh, st, st_b, acc_gpp, &
+&                   acc_gpp_b, acc_tr, acc_tr_b, acc_rr, acc_rr_b, &
+&                   acc_fm, dd)
       END IF
       CALL POPCONTROL1B(branch)
       IF (branch .EQ. 0) THEN
@@ -3843,10 +4164,9 @@ CONTAINS
     REAL(wp), INTENT(IN) :: sh(nsh)
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
 &   nd)
-    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm
+    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, t_mid
     INTEGER :: k, idx
     INTRINSIC MOD
-    REAL(wp) :: arg1
     acc_gpp = 0._wp
     acc_tr = 0._wp
     acc_rr = 0._wp
@@ -3857,8 +4177,8 @@ CONTAINS
 &              , ho, acc_gpp, acc_tr, acc_rr, acc_fm)
       IF (store .EQ. 1) hout_t(:, idx) = ho
       IF (MOD(k, 24) .EQ. 0) THEN
-        arg1 = tday(idx) - 0.5_wp
-        CALL TILE_DAY(arg1, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, &
+        t_mid = tday(idx) - 0.5_wp
+        CALL TILE_DAY(t_mid, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, &
 &               acc_fm, dd)
         IF (store .EQ. 1) dout_t(:, idx/24) = dd
       END IF
@@ -4025,6 +4345,9 @@ CONTAINS
     REAL(wp) :: f_thaw, et, le, tcan, tr, fm, ra_h, rh_h, g_soil
     REAL(wp) :: r_sat, sif_photon, esc, hyd_target, vwc, theta_s, &
 &   theta_r
+    REAL(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, gs_j, w_in, &
+&   e_soil_pot, zroot
+    REAL(wp) :: ksat_scale, le_soil, t_deep, ajv
     REAL(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
     INTEGER :: l, j
     LOGICAL :: day
@@ -4032,7 +4355,6 @@ CONTAINS
     INTRINSIC EXP
     REAL(wp) :: result1
     REAL(wp) :: arg1
-    REAL(wp) :: arg2
     INTEGER :: ad_from
     INTEGER :: ad_from0
     tk = m(im_tas)
@@ -4083,31 +4405,30 @@ CONTAINS
 &                    rn_soil, rlus, tlv)
 ! for the available energy of E_s
     gflux = pg(ig_g_frac)*rn_soil
-    arg1 = rn_soil - gflux
-    CALL POTENTIAL_RATES(s, gamma, lambda, rho_air, vpd, ga, rn_can, &
-&                  arg1, x_pm, e_pc, e_ps)
+    avail_soil = rn_soil - gflux
+    CALL POTENTIAL_RATES_FWD(s, gamma, lambda, rho_air, vpd, ga, rn_can&
+&                      , avail_soil, x_pm, e_pc, e_ps)
 ! snow and interception (mm over the hour)
 ! state elements go through scalar copies wherever one call updates several of them:
 ! Tapenade treats elements of one array as possible aliases (message DF02)
     snow = st(is_snow)
     snow_rho = st(is_snow_rho)
     snow_alb = st(is_snow_alb)
-    arg1 = e_ps*dt_hour
-    CALL PUSHREAL8(snow_alb)
-    CALL PUSHREAL8(snow_rho)
-    CALL PUSHREAL8(snow)
-    CALL SNOW_STEP(tc, prh, arg1, pg(ig_ddf), snow, snow_rho, snow_alb, &
-&            rain, melt, sublim, f_cov2)
+    e_pot_h = e_ps*dt_hour
+    ddf = pg(ig_ddf)
+    CALL SNOW_STEP_FWD(tc, prh, e_pot_h, ddf, snow, snow_rho, snow_alb, &
+&                rain, melt, sublim, f_cov2)
     CALL PUSHREAL8(st(is_snow))
     st(is_snow) = snow
     CALL PUSHREAL8(st(is_snow_rho))
     st(is_snow_rho) = snow_rho
     CALL PUSHREAL8(st(is_snow_alb))
     st(is_snow_alb) = snow_alb
-    CALL PUSHREAL8(arg1)
-    arg1 = e_pc*dt_hour
+    e_pc_h = e_pc*dt_hour
+    w_can = st(is_w_canopy)
+    CALL INTERCEPTION_FWD(rain, lai, fc, e_pc_h, w_can, e_int, thr)
     CALL PUSHREAL8(st(is_w_canopy))
-    CALL INTERCEPTION(rain, lai, fc, arg1, st(is_w_canopy), e_int, thr)
+    st(is_w_canopy) = w_can
 ! photosynthesis pass 1: unstressed conductance of each leaf class
     IF (c4 .EQ. 1) THEN
       alpha = pg(ig_alpha_c4)
@@ -4122,12 +4443,12 @@ CONTAINS
     END IF
     gc0 = gs_night*lai
     IF (day .AND. lai .GT. 1.e-6_wp) THEN
-      CALL PUSHREAL8(arg1)
-      arg1 = pp(ip_ajv)*pp(ip_jv_scale)
-      CALL LEAF_RATES(tc, pp(ip_vcmax25), arg1, c4, pg(ig_kc25), pg(&
-&               ig_ko25), pg(ig_e_kc), pg(ig_e_ko), pg(ig_e_vcmax), pg(&
-&               ig_e_rd), pg(ig_e_k4), pg(ig_a_gamma), pg(ig_k4_ratio), &
-&               f_rd, vcmax, jmax, rd, kc_eff, gstar, k4, f_hot)
+      ajv = pp(ip_ajv)*pp(ip_jv_scale)
+      CALL LEAF_RATES_FWD(tc, pp(ip_vcmax25), ajv, c4, pg(ig_kc25), pg(&
+&                   ig_ko25), pg(ig_e_kc), pg(ig_e_ko), pg(ig_e_vcmax), &
+&                   pg(ig_e_rd), pg(ig_e_k4), pg(ig_a_gamma), pg(&
+&                   ig_k4_ratio), f_rd, vcmax, jmax, rd, kc_eff, gstar, &
+&                   k4, f_hot)
       gc0 = 0._wp
       DO l=1,nlayer
         CALL PUSHREAL8(nscl)
@@ -4158,10 +4479,9 @@ CONTAINS
 ! water supply and transpiration (Knorr 2000 eqs 81-82)
 ! kg m-2 s-1
     supply = pg(ig_c_w)*rel_r/dt_hour
-    CALL PUSHREAL8(arg1)
-    arg1 = gc0 + 1.e-9_wp
-    CALL TRANSPIRATION(s, gamma, lambda, x_pm, ga, arg1, supply, e_t, &
-&                beta)
+    gc0 = gc0 + 1.e-9_wp
+    CALL TRANSPIRATION_FWD(s, gamma, lambda, x_pm, ga, gc0, supply, e_t&
+&                    , beta)
     trans = e_t*dt_hour
 ! photosynthesis pass 2 at the water-limited conductance
 ! and the fluorescence that each leaf class emits (half of its absorbed PAR goes to PSII)
@@ -4178,13 +4498,10 @@ CONTAINS
 &         , wp)))
         ad_from0 = 2*l - 1
         DO j=ad_from0,2*l
-          CALL PUSHREAL8(arg1)
-          arg1 = gs0(j)*beta
-          CALL PUSHREAL8(r_sat)
-          CALL PUSHREAL8(a_g)
-          CALL PHOTO_GIVEN_GS(c4, icl(j), ca, tc, pres, nscl, alpha, &
-&                       vcmax, jmax, rdl(j), kc_eff, gstar, k4, f_hot, &
-&                       arg1, a_g, ci, r_sat)
+          gs_j = gs0(j)*beta
+          CALL PHOTO_GIVEN_GS_FWD(c4, icl(j), ca, tc, pres, nscl, alpha&
+&                           , vcmax, jmax, rdl(j), kc_eff, gstar, k4, &
+&                           f_hot, gs_j, a_g, ci, r_sat)
           gpp_mol = gpp_mol + a_g*lcl(j)
           CALL PUSHREAL8(result1)
           result1 = FLUORESCENCE_YIELD(r_sat)
@@ -4200,38 +4517,34 @@ CONTAINS
 ! gC m-2 h-1
     gpp_h = gpp_mol*mol_c*dt_hour
 ! soil water and temperature
-    CALL PUSHREAL8(arg1)
     arg1 = st(is_tsoil1) - tfreeze
     f_thaw = SSTEP(arg1, 0.5_wp)
     w_s = st(is_w_surf)
     w_r = st(is_w_root)
-    arg1 = thr + melt
-    arg2 = e_ps*dt_hour*(1._wp-f_cov2)
-    CALL PUSHREAL8(w_r)
-    CALL PUSHREAL8(w_s)
-    CALL SOIL_WATER_STEP(arg1, arg2, trans, sh, pp(ip_zroot), pg(&
-&                  ig_ksat_scale), f_thaw, w_s, w_r, infl, runoff, &
-&                  e_soil, perc, drain)
+    w_in = thr + melt
+    e_soil_pot = e_ps*dt_hour*(1._wp-f_cov2)
+    zroot = pp(ip_zroot)
+    ksat_scale = pg(ig_ksat_scale)
+    CALL SOIL_WATER_STEP_FWD(w_in, e_soil_pot, trans, sh, zroot, &
+&                      ksat_scale, f_thaw, w_s, w_r, infl, runoff, &
+&                      e_soil, perc, drain)
     CALL PUSHREAL8(st(is_w_surf))
     st(is_w_surf) = w_s
     CALL PUSHREAL8(st(is_w_root))
     st(is_w_root) = w_r
     t1 = st(is_tsoil1)
     t2 = st(is_tsoil2)
-    CALL PUSHREAL8(arg1)
-    arg1 = lambda*e_soil/dt_hour
-    arg2 = w_s/(z_surf*rho_w)
-    CALL PUSHREAL8(t2)
-    CALL PUSHREAL8(t1)
-    CALL SOIL_TEMPERATURE_STEP(rn_soil, arg1, tk, rho_air, arg2, sh, m(&
-&                        im_tsl_deep), t1, t2, g_soil)
+    le_soil = lambda*e_soil/dt_hour
+    theta_s = w_s/(z_surf*rho_w)
+    t_deep = m(im_tsl_deep)
+    CALL SOIL_TEMPERATURE_STEP_FWD(rn_soil, le_soil, tk, rho_air, &
+&                            theta_s, sh, t_deep, t1, t2, g_soil)
     CALL PUSHREAL8(st(is_tsoil1))
     st(is_tsoil1) = t1
     CALL PUSHREAL8(st(is_tsoil2))
     st(is_tsoil2) = t2
     et = trans + e_soil + e_int + sublim
     le = lambda*et/dt_hour
-    CALL PUSHREAL8(arg1)
     arg1 = lambda*(e_t+e_int/dt_hour)
     tcan = CANOPY_TEMPERATURE(tk, rn_can, arg1, rho_air, ga)
 ! carbon fluxes of the hour (DALEC rates from the pools at the start of the day)
@@ -4243,7 +4556,6 @@ CONTAINS
     acc_gpp = acc_gpp + gpp_h
     acc_tr = acc_tr + tr
     acc_rr = acc_rr + tr*fm
-    acc_fm = acc_fm + fm
     ho(ih_gpp) = gpp_h
     ho(ih_ra) = ra_h
     ho(ih_rh) = rh_h
@@ -4294,15 +4606,19 @@ CONTAINS
     CALL PUSHREAL8ARRAY(gs0, 2*nlayer)
     CALL PUSHREAL8(rho_air)
     CALL PUSHREAL8(x_pm)
+    CALL PUSHREAL8(e_pot_h)
     CALL PUSHREAL8(ga)
     CALL PUSHREAL8(rho_s)
     CALL PUSHREAL8ARRAY(lai_sun, nlayer)
     CALL PUSHREAL8(f_cov2)
+    CALL PUSHREAL8(w_in)
     CALL PUSHREAL8(f_hot)
     CALL PUSHREAL8(vwc)
+    CALL PUSHREAL8(le_soil)
     CALL PUSHREAL8ARRAY(icl, 2*nlayer)
     CALL PUSHREAL8(r_sat)
     CALL PUSHREAL8(result1)
+    CALL PUSHREAL8(ci)
     CALL PUSHREAL8ARRAY(lai_sha, nlayer)
     CALL PUSHREAL8(e_ps)
     CALL PUSHREAL8(beta)
@@ -4313,7 +4629,6 @@ CONTAINS
     CALL PUSHREAL8(vcmax)
     CALL PUSHREAL8ARRAY(rdl, 2*nlayer)
     CALL PUSHREAL8(rain)
-    CALL PUSHREAL8(trans)
     CALL PUSHREAL8ARRAY(abs_sun, nlayer)
     CALL PUSHREAL8(sif_photon)
     CALL PUSHREAL8(lambda)
@@ -4323,11 +4638,11 @@ CONTAINS
     CALL PUSHREAL8(rd)
     CALL PUSHREAL8(rel_s)
     CALL PUSHREAL8(rel_r)
+    CALL PUSHREAL8(e_pc_h)
     CALL PUSHREAL8(rn_can)
     CALL PUSHREAL8(f_thaw)
     CALL PUSHREAL8(gstar)
     CALL PUSHREAL8(esc)
-    CALL PUSHREAL8(arg2)
     CALL PUSHREAL8(arg1)
     CALL PUSHREAL8(fapar)
     CALL PUSHREAL8(jmax)
@@ -4399,6 +4714,12 @@ CONTAINS
 &   theta_r
     REAL(wp) :: r_sat_b, sif_photon_b, esc_b, hyd_target_b, vwc_b, &
 &   theta_s_b, theta_r_b
+    REAL(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, gs_j, w_in, &
+&   e_soil_pot, zroot
+    REAL(wp) :: avail_soil_b, e_pot_h_b, ddf_b, e_pc_h_b, w_can_b, &
+&   gs_j_b, w_in_b, e_soil_pot_b, zroot_b
+    REAL(wp) :: ksat_scale, le_soil, t_deep, ajv
+    REAL(wp) :: ksat_scale_b, le_soil_b, ajv_b
     REAL(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
     REAL(wp) :: snow_b, snow_rho_b, snow_alb_b, w_s_b, w_r_b, t1_b, t2_b
     INTEGER :: l, j
@@ -4409,8 +4730,6 @@ CONTAINS
     REAL(wp) :: result1_b
     REAL(wp) :: arg1
     REAL(wp) :: arg1_b
-    REAL(wp) :: arg2
-    REAL(wp) :: arg2_b
     REAL(wp) :: temp
     REAL(wp) :: temp_b
     REAL(wp) :: temp0
@@ -4436,11 +4755,11 @@ CONTAINS
     CALL POPREAL8(jmax)
     CALL POPREAL8(fapar)
     CALL POPREAL8(arg1)
-    CALL POPREAL8(arg2)
     CALL POPREAL8(esc)
     CALL POPREAL8(gstar)
     CALL POPREAL8(f_thaw)
     CALL POPREAL8(rn_can)
+    CALL POPREAL8(e_pc_h)
     CALL POPREAL8(rel_r)
     CALL POPREAL8(rel_s)
     CALL POPREAL8(rd)
@@ -4450,7 +4769,6 @@ CONTAINS
     CALL POPREAL8(lambda)
     CALL POPREAL8(sif_photon)
     CALL POPREAL8ARRAY(abs_sun, nlayer)
-    CALL POPREAL8(trans)
     CALL POPREAL8(rain)
     CALL POPREAL8ARRAY(rdl, 2*nlayer)
     CALL POPREAL8(vcmax)
@@ -4461,15 +4779,19 @@ CONTAINS
     CALL POPREAL8(beta)
     CALL POPREAL8(e_ps)
     CALL POPREAL8ARRAY(lai_sha, nlayer)
+    CALL POPREAL8(ci)
     CALL POPREAL8(result1)
     CALL POPREAL8(r_sat)
     CALL POPREAL8ARRAY(icl, 2*nlayer)
+    CALL POPREAL8(le_soil)
     CALL POPREAL8(vwc)
     CALL POPREAL8(f_hot)
+    CALL POPREAL8(w_in)
     CALL POPREAL8(f_cov2)
     CALL POPREAL8ARRAY(lai_sun, nlayer)
     CALL POPREAL8(rho_s)
     CALL POPREAL8(ga)
+    CALL POPREAL8(e_pot_h)
     CALL POPREAL8(x_pm)
     CALL POPREAL8(rho_air)
     CALL POPREAL8ARRAY(gs0, 2*nlayer)
@@ -4515,7 +4837,6 @@ CONTAINS
     ho_b(ih_fapar_ws) = 0.0_8
     lai_b = lai_b + ho_b(ih_lai)
     ho_b(ih_lai) = 0.0_8
-    prh = m(im_pr)*dt_hour
     ho_b(ih_precip) = 0.0_8
     beta_b = ho_b(ih_beta_w)
     ho_b(ih_beta_w) = 0.0_8
@@ -4605,7 +4926,6 @@ CONTAINS
 &     tr_b
     CALL CANOPY_TEMPERATURE_B(tk, rn_can, rn_can_b, arg1, arg1_b, &
 &                       rho_air, ga, ga_b, tcan_b)
-    CALL POPREAL8(arg1)
     e_t_b = lambda*arg1_b
     e_int_b = e_int_b + lambda*arg1_b/dt_hour + et_b
     trans_b = trans_b + et_b
@@ -4616,38 +4936,35 @@ CONTAINS
     CALL POPREAL8(st(is_tsoil1))
     t1_b = st_b(is_tsoil1)
     st_b(is_tsoil1) = 0.0_8
-    CALL POPREAL8(t1)
-    CALL POPREAL8(t2)
-    CALL SOIL_TEMPERATURE_STEP_B(rn_soil, rn_soil_b, arg1, arg1_b, tk, &
-&                          rho_air, arg2, arg2_b, sh, m(im_tsl_deep), t1&
-&                          , t1_b, t2, t2_b, g_soil, g_soil_b)
-    e_soil_b = e_soil_b + et_b + lambda*arg1_b/dt_hour
-    CALL POPREAL8(arg1)
+    CALL SOIL_TEMPERATURE_STEP_BWD(rn_soil, rn_soil_b, le_soil, &
+&                            le_soil_b, tk, rho_air, theta_s, theta_s_b&
+&                            , sh, t_deep, t1, t1_b, t2, t2_b, g_soil, &
+&                            g_soil_b)
+    e_soil_b = e_soil_b + et_b + lambda*le_soil_b/dt_hour
     st_b(is_tsoil2) = st_b(is_tsoil2) + t2_b
     st_b(is_tsoil1) = st_b(is_tsoil1) + t1_b
     CALL POPREAL8(st(is_w_root))
     w_r_b = st_b(is_w_root)
     st_b(is_w_root) = 0.0_8
-    w_s_b = arg2_b/(z_surf*rho_w) + st_b(is_w_surf)
+    w_s_b = theta_s_b/(z_surf*rho_w) + st_b(is_w_surf)
     CALL POPREAL8(st(is_w_surf))
     st_b(is_w_surf) = 0.0_8
-    arg2 = e_ps*dt_hour*(1._wp-f_cov2)
-    CALL POPREAL8(w_s)
-    CALL POPREAL8(w_r)
-    CALL SOIL_WATER_STEP_B(arg1, arg1_b, arg2, arg2_b, trans, trans_b, &
-&                    sh, pp(ip_zroot), pp_b(ip_zroot), pg(ig_ksat_scale)&
-&                    , pg_b(ig_ksat_scale), f_thaw, f_thaw_b, w_s, w_s_b&
-&                    , w_r, w_r_b, infl, runoff, runoff_b, e_soil, &
-&                    e_soil_b, perc, drain, drain_b)
-    e_ps_b = (1._wp-f_cov2)*dt_hour*arg2_b
-    f_cov2_b = -(e_ps*dt_hour*arg2_b)
-    thr_b = arg1_b
-    melt_b = arg1_b
+    e_soil_pot = e_ps*dt_hour*(1._wp-f_cov2)
+    CALL SOIL_WATER_STEP_BWD(w_in, w_in_b, e_soil_pot, e_soil_pot_b, &
+&                      trans, trans_b, sh, zroot, zroot_b, ksat_scale, &
+&                      ksat_scale_b, f_thaw, f_thaw_b, w_s, w_s_b, w_r, &
+&                      w_r_b, infl, runoff, runoff_b, e_soil, e_soil_b, &
+&                      perc, drain, drain_b)
+    pg_b(ig_ksat_scale) = pg_b(ig_ksat_scale) + ksat_scale_b
+    pp_b(ip_zroot) = pp_b(ip_zroot) + zroot_b
+    e_ps_b = (1._wp-f_cov2)*dt_hour*e_soil_pot_b
+    f_cov2_b = -(e_ps*dt_hour*e_soil_pot_b)
+    thr_b = w_in_b
+    melt_b = w_in_b
     st_b(is_w_root) = st_b(is_w_root) + w_r_b
     st_b(is_w_surf) = st_b(is_w_surf) + w_s_b
     arg1 = st(is_tsoil1) - tfreeze
     CALL SSTEP_B(arg1, arg1_b, 0.5_wp, f_thaw_b)
-    CALL POPREAL8(arg1)
     st_b(is_tsoil1) = st_b(is_tsoil1) + arg1_b
     gpp_mol_b = mol_c*dt_hour*gpp_h_b
     lc = lai/fc
@@ -4681,17 +4998,14 @@ CONTAINS
           CALL POPREAL8(result1)
           CALL FLUORESCENCE_YIELD_B(r_sat, r_sat_b, result1_b)
           a_g_b = lcl(j)*gpp_mol_b
-          arg1 = gs0(j)*beta
-          CALL POPREAL8(a_g)
-          CALL POPREAL8(r_sat)
-          CALL PHOTO_GIVEN_GS_B(c4, icl(j), icl_b(j), ca, tc, pres, nscl&
-&                         , nscl_b, alpha, alpha_b, vcmax, vcmax_b, jmax&
-&                         , jmax_b, rdl(j), rdl_b(j), kc_eff, kc_eff_b, &
-&                         gstar, gstar_b, k4, k4_b, f_hot, arg1, arg1_b&
-&                         , a_g, a_g_b, ci, r_sat, r_sat_b)
-          CALL POPREAL8(arg1)
-          gs0_b(j) = gs0_b(j) + beta*arg1_b
-          beta_b = beta_b + gs0(j)*arg1_b
+          CALL PHOTO_GIVEN_GS_BWD(c4, icl(j), icl_b(j), ca, tc, pres, &
+&                           nscl, nscl_b, alpha, alpha_b, vcmax, vcmax_b&
+&                           , jmax, jmax_b, rdl(j), rdl_b(j), kc_eff, &
+&                           kc_eff_b, gstar, gstar_b, k4, k4_b, f_hot, &
+&                           gs_j, gs_j_b, a_g, a_g_b, ci, r_sat, r_sat_b&
+&                          )
+          gs0_b(j) = gs0_b(j) + beta*gs_j_b
+          beta_b = beta_b + gs0(j)*gs_j_b
         END DO
         CALL POPREAL8(esc)
         temp1 = REAL(nlayer, wp)
@@ -4723,10 +5037,9 @@ CONTAINS
     END IF
     e_t_b = e_t_b + dt_hour*trans_b
     supply = pg(ig_c_w)*rel_r/dt_hour
-    CALL TRANSPIRATION_B(s, gamma, lambda, x_pm, x_pm_b, ga, ga_b, arg1&
-&                  , arg1_b, supply, supply_b, e_t, e_t_b, beta, beta_b)
-    CALL POPREAL8(arg1)
-    gc0_b = gc0_b + arg1_b
+    CALL TRANSPIRATION_BWD(s, gamma, lambda, x_pm, x_pm_b, ga, ga_b, gc0&
+&                    , gc0_b, supply, supply_b, e_t, e_t_b, beta, beta_b&
+&                   )
     pg_b(ig_c_w) = pg_b(ig_c_w) + rel_r*supply_b/dt_hour
     rel_r_b = rel_r_b + pg(ig_c_w)*supply_b/dt_hour
     par_in = par_frac*sw/e_par
@@ -4777,19 +5090,18 @@ CONTAINS
         pp_b(ip_kn) = pp_b(ip_kn) + lc*temp_b0
         lc_b = lc_b + pp(ip_kn)*temp_b0
       END DO
-      arg1 = pp(ip_ajv)*pp(ip_jv_scale)
-      CALL LEAF_RATES_B(tc, pp(ip_vcmax25), pp_b(ip_vcmax25), arg1, &
-&                 arg1_b, c4, pg(ig_kc25), pg_b(ig_kc25), pg(ig_ko25), &
-&                 pg_b(ig_ko25), pg(ig_e_kc), pg_b(ig_e_kc), pg(ig_e_ko)&
-&                 , pg_b(ig_e_ko), pg(ig_e_vcmax), pg_b(ig_e_vcmax), pg(&
-&                 ig_e_rd), pg_b(ig_e_rd), pg(ig_e_k4), pg_b(ig_e_k4), &
-&                 pg(ig_a_gamma), pg_b(ig_a_gamma), pg(ig_k4_ratio), &
-&                 pg_b(ig_k4_ratio), f_rd, f_rd_b, vcmax, vcmax_b, jmax&
-&                 , jmax_b, rd, rd_b, kc_eff, kc_eff_b, gstar, gstar_b, &
-&                 k4, k4_b, f_hot)
-      CALL POPREAL8(arg1)
-      pp_b(ip_ajv) = pp_b(ip_ajv) + pp(ip_jv_scale)*arg1_b
-      pp_b(ip_jv_scale) = pp_b(ip_jv_scale) + pp(ip_ajv)*arg1_b
+      ajv = pp(ip_ajv)*pp(ip_jv_scale)
+      CALL LEAF_RATES_BWD(tc, pp(ip_vcmax25), pp_b(ip_vcmax25), ajv, &
+&                   ajv_b, c4, pg(ig_kc25), pg_b(ig_kc25), pg(ig_ko25), &
+&                   pg_b(ig_ko25), pg(ig_e_kc), pg_b(ig_e_kc), pg(&
+&                   ig_e_ko), pg_b(ig_e_ko), pg(ig_e_vcmax), pg_b(&
+&                   ig_e_vcmax), pg(ig_e_rd), pg_b(ig_e_rd), pg(ig_e_k4)&
+&                   , pg_b(ig_e_k4), pg(ig_a_gamma), pg_b(ig_a_gamma), &
+&                   pg(ig_k4_ratio), pg_b(ig_k4_ratio), f_rd, f_rd_b, &
+&                   vcmax, vcmax_b, jmax, jmax_b, rd, rd_b, kc_eff, &
+&                   kc_eff_b, gstar, gstar_b, k4, k4_b, f_hot)
+      pp_b(ip_ajv) = pp_b(ip_ajv) + pp(ip_jv_scale)*ajv_b
+      pp_b(ip_jv_scale) = pp_b(ip_jv_scale) + pp(ip_ajv)*ajv_b
       gc0_b = 0.0_8
     ELSE
       f_rd_b = 0.0_8
@@ -4811,11 +5123,11 @@ CONTAINS
       pg_b(ig_alpha_c3) = pg_b(ig_alpha_c3) + alpha_b
     END IF
     CALL POPREAL8(st(is_w_canopy))
-    CALL INTERCEPTION_B(rain, lai, lai_b, fc, fc_b, arg1, arg1_b, st(&
-&                 is_w_canopy), st_b(is_w_canopy), e_int, e_int_b, thr, &
-&                 thr_b)
-    CALL POPREAL8(arg1)
-    e_pc_b = dt_hour*arg1_b
+    w_can_b = st_b(is_w_canopy)
+    CALL INTERCEPTION_BWD(rain, lai, lai_b, fc, fc_b, e_pc_h, e_pc_h_b, &
+&                   w_can, w_can_b, e_int, e_int_b, thr, thr_b)
+    st_b(is_w_canopy) = w_can_b
+    e_pc_b = dt_hour*e_pc_h_b
     CALL POPREAL8(st(is_snow_alb))
     snow_alb_b = st_b(is_snow_alb)
     st_b(is_snow_alb) = 0.0_8
@@ -4825,24 +5137,22 @@ CONTAINS
     CALL POPREAL8(st(is_snow))
     snow_b = st_b(is_snow)
     st_b(is_snow) = 0.0_8
-    CALL POPREAL8(snow)
-    CALL POPREAL8(snow_rho)
-    CALL POPREAL8(snow_alb)
-    CALL SNOW_STEP_B(tc, prh, arg1, arg1_b, pg(ig_ddf), pg_b(ig_ddf), &
-&              snow, snow_b, snow_rho, snow_rho_b, snow_alb, snow_alb_b&
-&              , rain, melt, melt_b, sublim, sublim_b, f_cov2, f_cov2_b)
-    e_ps_b = e_ps_b + dt_hour*arg1_b
+    CALL SNOW_STEP_BWD(tc, prh, e_pot_h, e_pot_h_b, ddf, ddf_b, snow, &
+&                snow_b, snow_rho, snow_rho_b, snow_alb, snow_alb_b, &
+&                rain, melt, melt_b, sublim, sublim_b, f_cov2, f_cov2_b)
+    pg_b(ig_ddf) = pg_b(ig_ddf) + ddf_b
+    e_ps_b = e_ps_b + dt_hour*e_pot_h_b
     st_b(is_snow_alb) = st_b(is_snow_alb) + snow_alb_b
     st_b(is_snow_rho) = st_b(is_snow_rho) + snow_rho_b
     st_b(is_snow) = st_b(is_snow) + snow_b
     gflux = pg(ig_g_frac)*rn_soil
-    arg1 = rn_soil - gflux
+    avail_soil = rn_soil - gflux
     vpd = m(im_vpd)
-    CALL POTENTIAL_RATES_B(s, gamma, lambda, rho_air, vpd, ga, ga_b, &
-&                    rn_can, rn_can_b, arg1, arg1_b, x_pm, x_pm_b, e_pc&
-&                    , e_pc_b, e_ps, e_ps_b)
-    gflux_b = -arg1_b
-    rn_soil_b = rn_soil_b + arg1_b + pg(ig_g_frac)*gflux_b
+    CALL POTENTIAL_RATES_BWD(s, gamma, lambda, rho_air, vpd, ga, ga_b, &
+&                      rn_can, rn_can_b, avail_soil, avail_soil_b, x_pm&
+&                      , x_pm_b, e_pc, e_pc_b, e_ps, e_ps_b)
+    gflux_b = -avail_soil_b
+    rn_soil_b = rn_soil_b + avail_soil_b + pg(ig_g_frac)*gflux_b
     pg_b(ig_g_frac) = pg_b(ig_g_frac) + rn_soil*gflux_b
     rho_g = f_cover*st(is_snow_alb) + (1._wp-f_cover)*rho_s
     CALL NET_RADIATION_BWD(sw, lw, tk, fapar, fapar_b, rho_g, rho_g_b, &
@@ -4912,6 +5222,9 @@ CONTAINS
     REAL(wp) :: f_thaw, et, le, tcan, tr, fm, ra_h, rh_h, g_soil
     REAL(wp) :: r_sat, sif_photon, esc, hyd_target, vwc, theta_s, &
 &   theta_r
+    REAL(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, gs_j, w_in, &
+&   e_soil_pot, zroot
+    REAL(wp) :: ksat_scale, le_soil, t_deep, ajv
     REAL(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
     INTEGER :: l, j
     LOGICAL :: day
@@ -4919,7 +5232,6 @@ CONTAINS
     INTRINSIC EXP
     REAL(wp) :: result1
     REAL(wp) :: arg1
-    REAL(wp) :: arg2
     tk = m(im_tas)
     tc = tk - tfreeze
     sw = m(im_rsds)
@@ -4966,23 +5278,26 @@ CONTAINS
 &                rn_soil, rlus, tlv)
 ! for the available energy of E_s
     gflux = pg(ig_g_frac)*rn_soil
-    arg1 = rn_soil - gflux
+    avail_soil = rn_soil - gflux
     CALL POTENTIAL_RATES(s, gamma, lambda, rho_air, vpd, ga, rn_can, &
-&                  arg1, x_pm, e_pc, e_ps)
+&                  avail_soil, x_pm, e_pc, e_ps)
 ! snow and interception (mm over the hour)
 ! state elements go through scalar copies wherever one call updates several of them:
 ! Tapenade treats elements of one array as possible aliases (message DF02)
     snow = st(is_snow)
     snow_rho = st(is_snow_rho)
     snow_alb = st(is_snow_alb)
-    arg1 = e_ps*dt_hour
-    CALL SNOW_STEP(tc, prh, arg1, pg(ig_ddf), snow, snow_rho, snow_alb, &
-&            rain, melt, sublim, f_cov2)
+    e_pot_h = e_ps*dt_hour
+    ddf = pg(ig_ddf)
+    CALL SNOW_STEP(tc, prh, e_pot_h, ddf, snow, snow_rho, snow_alb, rain&
+&            , melt, sublim, f_cov2)
     st(is_snow) = snow
     st(is_snow_rho) = snow_rho
     st(is_snow_alb) = snow_alb
-    arg1 = e_pc*dt_hour
-    CALL INTERCEPTION(rain, lai, fc, arg1, st(is_w_canopy), e_int, thr)
+    e_pc_h = e_pc*dt_hour
+    w_can = st(is_w_canopy)
+    CALL INTERCEPTION(rain, lai, fc, e_pc_h, w_can, e_int, thr)
+    st(is_w_canopy) = w_can
 ! photosynthesis pass 1: unstressed conductance of each leaf class
     IF (c4 .EQ. 1) THEN
       alpha = pg(ig_alpha_c4)
@@ -4995,8 +5310,8 @@ CONTAINS
     END IF
     gc0 = gs_night*lai
     IF (day .AND. lai .GT. 1.e-6_wp) THEN
-      arg1 = pp(ip_ajv)*pp(ip_jv_scale)
-      CALL LEAF_RATES(tc, pp(ip_vcmax25), arg1, c4, pg(ig_kc25), pg(&
+      ajv = pp(ip_ajv)*pp(ip_jv_scale)
+      CALL LEAF_RATES(tc, pp(ip_vcmax25), ajv, c4, pg(ig_kc25), pg(&
 &               ig_ko25), pg(ig_e_kc), pg(ig_e_ko), pg(ig_e_vcmax), pg(&
 &               ig_e_rd), pg(ig_e_k4), pg(ig_a_gamma), pg(ig_k4_ratio), &
 &               f_rd, vcmax, jmax, rd, kc_eff, gstar, k4, f_hot)
@@ -5019,8 +5334,8 @@ CONTAINS
 ! water supply and transpiration (Knorr 2000 eqs 81-82)
 ! kg m-2 s-1
     supply = pg(ig_c_w)*rel_r/dt_hour
-    arg1 = gc0 + 1.e-9_wp
-    CALL TRANSPIRATION(s, gamma, lambda, x_pm, ga, arg1, supply, e_t, &
+    gc0 = gc0 + 1.e-9_wp
+    CALL TRANSPIRATION(s, gamma, lambda, x_pm, ga, gc0, supply, e_t, &
 &                beta)
     trans = e_t*dt_hour
 ! photosynthesis pass 2 at the water-limited conductance
@@ -5035,10 +5350,10 @@ CONTAINS
         esc = EXP(-(pg(ig_sif_kesc)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer&
 &         , wp)))
         DO j=2*l-1,2*l
-          arg1 = gs0(j)*beta
+          gs_j = gs0(j)*beta
           CALL PHOTO_GIVEN_GS(c4, icl(j), ca, tc, pres, nscl, alpha, &
 &                       vcmax, jmax, rdl(j), kc_eff, gstar, k4, f_hot, &
-&                       arg1, a_g, ci, r_sat)
+&                       gs_j, a_g, ci, r_sat)
           gpp_mol = gpp_mol + a_g*lcl(j)
           result1 = FLUORESCENCE_YIELD(r_sat)
           sif_photon = sif_photon + result1*0.5_wp*icl(j)*lcl(j)*esc
@@ -5052,19 +5367,22 @@ CONTAINS
     f_thaw = SSTEP(arg1, 0.5_wp)
     w_s = st(is_w_surf)
     w_r = st(is_w_root)
-    arg1 = thr + melt
-    arg2 = e_ps*dt_hour*(1._wp-f_cov2)
-    CALL SOIL_WATER_STEP(arg1, arg2, trans, sh, pp(ip_zroot), pg(&
-&                  ig_ksat_scale), f_thaw, w_s, w_r, infl, runoff, &
-&                  e_soil, perc, drain)
+    w_in = thr + melt
+    e_soil_pot = e_ps*dt_hour*(1._wp-f_cov2)
+    zroot = pp(ip_zroot)
+    ksat_scale = pg(ig_ksat_scale)
+    CALL SOIL_WATER_STEP(w_in, e_soil_pot, trans, sh, zroot, ksat_scale&
+&                  , f_thaw, w_s, w_r, infl, runoff, e_soil, perc, drain&
+&                 )
     st(is_w_surf) = w_s
     st(is_w_root) = w_r
     t1 = st(is_tsoil1)
     t2 = st(is_tsoil2)
-    arg1 = lambda*e_soil/dt_hour
-    arg2 = w_s/(z_surf*rho_w)
-    CALL SOIL_TEMPERATURE_STEP(rn_soil, arg1, tk, rho_air, arg2, sh, m(&
-&                        im_tsl_deep), t1, t2, g_soil)
+    le_soil = lambda*e_soil/dt_hour
+    theta_s = w_s/(z_surf*rho_w)
+    t_deep = m(im_tsl_deep)
+    CALL SOIL_TEMPERATURE_STEP(rn_soil, le_soil, tk, rho_air, theta_s, &
+&                        sh, t_deep, t1, t2, g_soil)
     st(is_tsoil1) = t1
     st(is_tsoil2) = t2
     et = trans + e_soil + e_int + sublim
@@ -5129,12 +5447,52 @@ CONTAINS
 &     0.01_wp
   END SUBROUTINE TILE_HOUR
 
-!  Differentiation of tile_day in reverse (adjoint) mode:
+!  Differentiation of tile_day in reverse (adjoint) mode, forward sweep:
 !   gradient     of useful results: st pp
 !   with respect to varying inputs: acc_tr acc_gpp st acc_rr pp
 ! End of a day for one tile: DALEC pools from the day's GPP and rate modifiers, phenology
 ! factors at the day's midpoint t (days since 1 January of the first year).
-  SUBROUTINE TILE_DAY_B(t, pp, pp_b, pg, sh, st, st_b, acc_gpp, &
+  SUBROUTINE TILE_DAY_FWD(t, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, &
+&   acc_fm, dd)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: t, pp(npp), pg(ngp), sh(nsh)
+    REAL(wp), INTENT(INOUT) :: st(nstate), acc_gpp, acc_tr, acc_rr, &
+&   acc_fm
+    REAL(wp), INTENT(OUT) :: dd(ndo)
+    REAL(wp) :: pools(npool), flux(nflux), phi_f, phi_o, lai, rel_s, &
+&   rho_par, theta_s
+    REAL(wp) :: arg1
+    REAL(wp) :: arg2
+    phi_f = LEAF_FALL_FACTOR(t, pp(ip_leaf_life), pp(ip_d_fall), pp(&
+&     ip_cr_fall))
+    phi_o = LABILE_RELEASE_FACTOR(t, pp(ip_d_onset), pp(ip_cr_onset))
+    pools = st(is_c_lab:is_c_som)
+    arg1 = acc_tr/24._wp
+    arg2 = acc_rr/24._wp
+    CALL PUSHREAL8ARRAY(flux, 16)
+    CALL PUSHREAL8ARRAY(pools, 6)
+    CALL DALEC_DAY(pools, acc_gpp, arg1, arg2, phi_f, phi_o, pp(&
+&            ip_theta_min), pp(ip_f_auto), pp(ip_f_fol), pp(ip_f_root), &
+&            pp(ip_theta_wood), pp(ip_theta_root), pp(ip_theta_lit), pp(&
+&            ip_theta_som), pp(ip_f_lab), flux)
+    CALL PUSHREAL8ARRAY(st(is_c_lab:is_c_som), is_c_som - is_c_lab + 1)
+    st(is_c_lab:is_c_som) = pools
+    CALL PUSHREAL8(acc_gpp)
+    acc_gpp = 0._wp
+    acc_tr = 0._wp
+    acc_rr = 0._wp
+    CALL PUSHREAL8(phi_o)
+    CALL PUSHREAL8(phi_f)
+    CALL PUSHREAL8(arg2)
+    CALL PUSHREAL8(arg1)
+  END SUBROUTINE TILE_DAY_FWD
+
+!  Differentiation of tile_day in reverse (adjoint) mode, backward sweep:
+!   gradient     of useful results: st pp
+!   with respect to varying inputs: acc_tr acc_gpp st acc_rr pp
+! End of a day for one tile: DALEC pools from the day's GPP and rate modifiers, phenology
+! factors at the day's midpoint t (days since 1 January of the first year).
+  SUBROUTINE TILE_DAY_BWD(t, pp, pp_b, pg, sh, st, st_b, acc_gpp, &
 &   acc_gpp_b, acc_tr, acc_tr_b, acc_rr, acc_rr_b, acc_fm, dd)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: t, pp(npp), pg(ngp), sh(nsh)
@@ -5151,14 +5509,16 @@ CONTAINS
     REAL(wp) :: arg1_b
     REAL(wp) :: arg2
     REAL(wp) :: arg2_b
-    phi_f = LEAF_FALL_FACTOR(t, pp(ip_leaf_life), pp(ip_d_fall), pp(&
-&     ip_cr_fall))
-    phi_o = LABILE_RELEASE_FACTOR(t, pp(ip_d_onset), pp(ip_cr_onset))
-    pools = st(is_c_lab:is_c_som)
-    arg1 = acc_tr/24._wp
-    arg2 = acc_rr/24._wp
+    CALL POPREAL8(arg1)
+    CALL POPREAL8(arg2)
+    CALL POPREAL8(phi_f)
+    CALL POPREAL8(phi_o)
+    CALL POPREAL8(acc_gpp)
     pools_b = 0.0_8
+    CALL POPREAL8ARRAY(st(is_c_lab:is_c_som), is_c_som - is_c_lab + 1)
     pools_b = st_b(is_c_lab:is_c_som)
+    CALL POPREAL8ARRAY(pools, 6)
+    CALL POPREAL8ARRAY(flux, 16)
     CALL DALEC_DAY_B(pools, pools_b, acc_gpp, acc_gpp_b, arg1, arg1_b, &
 &              arg2, arg2_b, phi_f, phi_f_b, phi_o, phi_o_b, pp(&
 &              ip_theta_min), pp_b(ip_theta_min), pp(ip_f_auto), pp_b(&
@@ -5175,7 +5535,7 @@ CONTAINS
     CALL LEAF_FALL_FACTOR_B(t, pp(ip_leaf_life), pp_b(ip_leaf_life), pp(&
 &                     ip_d_fall), pp_b(ip_d_fall), pp(ip_cr_fall), pp_b(&
 &                     ip_cr_fall), phi_f_b)
-  END SUBROUTINE TILE_DAY_B
+  END SUBROUTINE TILE_DAY_BWD
 
 ! End of a day for one tile: DALEC pools from the day's GPP and rate modifiers, phenology
 ! factors at the day's midpoint t (days since 1 January of the first year).

@@ -3019,7 +3019,7 @@ CONTAINS
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
 &   nd)
     REAL(wp), INTENT(INOUT) :: st_d(nstate), hout_t_d(nho, nt)
-    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm
+    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, t_mid
     REAL(wp) :: ho_d(nho), acc_gpp_d, acc_tr_d, acc_rr_d
     INTEGER :: k, idx
     INTRINSIC MOD
@@ -3041,9 +3041,10 @@ CONTAINS
         hout_t(:, idx) = ho
       END IF
       IF (MOD(k, 24) .EQ. 0) THEN
-        CALL TILE_DAY_D(tday(idx) - 0.5_wp, pp, pp_d, pg, sh, st, st_d, &
-&                 acc_gpp, acc_gpp_d, acc_tr, acc_tr_d, acc_rr, acc_rr_d&
-&                 , acc_fm, dd)
+        t_mid = tday(idx) - 0.5_wp
+        CALL TILE_DAY_D(t_mid, pp, pp_d, pg, sh, st, st_d, acc_gpp, &
+&                 acc_gpp_d, acc_tr, acc_tr_d, acc_rr, acc_rr_d, acc_fm&
+&                 , dd)
         IF (store .EQ. 1) THEN
           dout_t(:, idx/24) = dd
           acc_tr_d = 0.0_8
@@ -3069,7 +3070,7 @@ CONTAINS
     REAL(wp), INTENT(IN) :: sh(nsh)
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
 &   nd)
-    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm
+    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, t_mid
     INTEGER :: k, idx
     INTRINSIC MOD
     acc_gpp = 0._wp
@@ -3082,8 +3083,9 @@ CONTAINS
 &              , ho, acc_gpp, acc_tr, acc_rr, acc_fm)
       IF (store .EQ. 1) hout_t(:, idx) = ho
       IF (MOD(k, 24) .EQ. 0) THEN
-        CALL TILE_DAY(tday(idx) - 0.5_wp, pp, pg, sh, st, acc_gpp, &
-&               acc_tr, acc_rr, acc_fm, dd)
+        t_mid = tday(idx) - 0.5_wp
+        CALL TILE_DAY(t_mid, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, &
+&               acc_fm, dd)
         IF (store .EQ. 1) dout_t(:, idx/24) = dd
       END IF
     END DO
@@ -3275,6 +3277,12 @@ CONTAINS
 &   theta_r
     REAL(wp) :: r_sat_d, sif_photon_d, esc_d, hyd_target_d, vwc_d, &
 &   theta_s_d, theta_r_d
+    REAL(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, gs_j, w_in, &
+&   e_soil_pot, zroot
+    REAL(wp) :: avail_soil_d, e_pot_h_d, ddf_d, e_pc_h_d, w_can_d, &
+&   gs_j_d, w_in_d, e_soil_pot_d, zroot_d
+    REAL(wp) :: ksat_scale, le_soil, t_deep, ajv
+    REAL(wp) :: ksat_scale_d, le_soil_d, ajv_d
     REAL(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
     REAL(wp) :: snow_d, snow_rho_d, snow_alb_d, w_s_d, w_r_d, t1_d, t2_d
     INTEGER :: l, j
@@ -3361,9 +3369,11 @@ CONTAINS
 ! for the available energy of E_s
     gflux_d = rn_soil*pg_d(ig_g_frac) + pg(ig_g_frac)*rn_soil_d
     gflux = pg(ig_g_frac)*rn_soil
+    avail_soil_d = rn_soil_d - gflux_d
+    avail_soil = rn_soil - gflux
     CALL POTENTIAL_RATES_D(s, gamma, lambda, rho_air, vpd, ga, ga_d, &
-&                    rn_can, rn_can_d, rn_soil - gflux, rn_soil_d - &
-&                    gflux_d, x_pm, x_pm_d, e_pc, e_pc_d, e_ps, e_ps_d)
+&                    rn_can, rn_can_d, avail_soil, avail_soil_d, x_pm, &
+&                    x_pm_d, e_pc, e_pc_d, e_ps, e_ps_d)
 ! snow and interception (mm over the hour)
 ! state elements go through scalar copies wherever one call updates several of them:
 ! Tapenade treats elements of one array as possible aliases (message DF02)
@@ -3373,19 +3383,27 @@ CONTAINS
     snow_rho = st(is_snow_rho)
     snow_alb_d = st_d(is_snow_alb)
     snow_alb = st(is_snow_alb)
-    CALL SNOW_STEP_D(tc, prh, e_ps*dt_hour, dt_hour*e_ps_d, pg(ig_ddf), &
-&              pg_d(ig_ddf), snow, snow_d, snow_rho, snow_rho_d, &
-&              snow_alb, snow_alb_d, rain, melt, melt_d, sublim, &
-&              sublim_d, f_cov2, f_cov2_d)
+    e_pot_h_d = dt_hour*e_ps_d
+    e_pot_h = e_ps*dt_hour
+    ddf_d = pg_d(ig_ddf)
+    ddf = pg(ig_ddf)
+    CALL SNOW_STEP_D(tc, prh, e_pot_h, e_pot_h_d, ddf, ddf_d, snow, &
+&              snow_d, snow_rho, snow_rho_d, snow_alb, snow_alb_d, rain&
+&              , melt, melt_d, sublim, sublim_d, f_cov2, f_cov2_d)
     st_d(is_snow) = snow_d
     st(is_snow) = snow
     st_d(is_snow_rho) = snow_rho_d
     st(is_snow_rho) = snow_rho
     st_d(is_snow_alb) = snow_alb_d
     st(is_snow_alb) = snow_alb
-    CALL INTERCEPTION_D(rain, lai, lai_d, fc, fc_d, e_pc*dt_hour, &
-&                 dt_hour*e_pc_d, st(is_w_canopy), st_d(is_w_canopy), &
-&                 e_int, e_int_d, thr, thr_d)
+    e_pc_h_d = dt_hour*e_pc_d
+    e_pc_h = e_pc*dt_hour
+    w_can_d = st_d(is_w_canopy)
+    w_can = st(is_w_canopy)
+    CALL INTERCEPTION_D(rain, lai, lai_d, fc, fc_d, e_pc_h, e_pc_h_d, &
+&                 w_can, w_can_d, e_int, e_int_d, thr, thr_d)
+    st_d(is_w_canopy) = w_can_d
+    st(is_w_canopy) = w_can
 ! photosynthesis pass 1: unstressed conductance of each leaf class
     IF (c4 .EQ. 1) THEN
       alpha_d = pg_d(ig_alpha_c4)
@@ -3405,16 +3423,18 @@ CONTAINS
     gc0_d = gs_night*lai_d
     gc0 = gs_night*lai
     IF (day .AND. lai .GT. 1.e-6_wp) THEN
-      CALL LEAF_RATES_D(tc, pp(ip_vcmax25), pp_d(ip_vcmax25), pp(ip_ajv)&
-&                 *pp(ip_jv_scale), pp(ip_jv_scale)*pp_d(ip_ajv) + pp(&
-&                 ip_ajv)*pp_d(ip_jv_scale), c4, pg(ig_kc25), pg_d(&
-&                 ig_kc25), pg(ig_ko25), pg_d(ig_ko25), pg(ig_e_kc), &
-&                 pg_d(ig_e_kc), pg(ig_e_ko), pg_d(ig_e_ko), pg(&
-&                 ig_e_vcmax), pg_d(ig_e_vcmax), pg(ig_e_rd), pg_d(&
-&                 ig_e_rd), pg(ig_e_k4), pg_d(ig_e_k4), pg(ig_a_gamma), &
-&                 pg_d(ig_a_gamma), pg(ig_k4_ratio), pg_d(ig_k4_ratio), &
-&                 f_rd, f_rd_d, vcmax, vcmax_d, jmax, jmax_d, rd, rd_d, &
-&                 kc_eff, kc_eff_d, gstar, gstar_d, k4, k4_d, f_hot)
+      ajv_d = pp(ip_jv_scale)*pp_d(ip_ajv) + pp(ip_ajv)*pp_d(ip_jv_scale&
+&       )
+      ajv = pp(ip_ajv)*pp(ip_jv_scale)
+      CALL LEAF_RATES_D(tc, pp(ip_vcmax25), pp_d(ip_vcmax25), ajv, ajv_d&
+&                 , c4, pg(ig_kc25), pg_d(ig_kc25), pg(ig_ko25), pg_d(&
+&                 ig_ko25), pg(ig_e_kc), pg_d(ig_e_kc), pg(ig_e_ko), &
+&                 pg_d(ig_e_ko), pg(ig_e_vcmax), pg_d(ig_e_vcmax), pg(&
+&                 ig_e_rd), pg_d(ig_e_rd), pg(ig_e_k4), pg_d(ig_e_k4), &
+&                 pg(ig_a_gamma), pg_d(ig_a_gamma), pg(ig_k4_ratio), &
+&                 pg_d(ig_k4_ratio), f_rd, f_rd_d, vcmax, vcmax_d, jmax&
+&                 , jmax_d, rd, rd_d, kc_eff, kc_eff_d, gstar, gstar_d, &
+&                 k4, k4_d, f_hot)
       gc0 = 0._wp
       gc0_d = 0.0_8
       rdl_d = 0.0_8
@@ -3465,9 +3485,9 @@ CONTAINS
 ! kg m-2 s-1
     supply_d = rel_r*pg_d(ig_c_w)/dt_hour + pg(ig_c_w)*rel_r_d/dt_hour
     supply = pg(ig_c_w)*rel_r/dt_hour
-    CALL TRANSPIRATION_D(s, gamma, lambda, x_pm, x_pm_d, ga, ga_d, gc0 +&
-&                  1.e-9_wp, gc0_d, supply, supply_d, e_t, e_t_d, beta, &
-&                  beta_d)
+    gc0 = gc0 + 1.e-9_wp
+    CALL TRANSPIRATION_D(s, gamma, lambda, x_pm, x_pm_d, ga, ga_d, gc0, &
+&                  gc0_d, supply, supply_d, e_t, e_t_d, beta, beta_d)
     trans_d = dt_hour*e_t_d
     trans = e_t*dt_hour
 ! photosynthesis pass 2 at the water-limited conductance
@@ -3493,12 +3513,13 @@ CONTAINS
         esc_d = EXP(arg1)*arg1_d
         esc = EXP(arg1)
         DO j=2*l-1,2*l
+          gs_j_d = beta*gs0_d(j) + gs0(j)*beta_d
+          gs_j = gs0(j)*beta
           CALL PHOTO_GIVEN_GS_D(c4, icl(j), icl_d(j), ca, tc, pres, nscl&
 &                         , nscl_d, alpha, alpha_d, vcmax, vcmax_d, jmax&
 &                         , jmax_d, rdl(j), rdl_d(j), kc_eff, kc_eff_d, &
-&                         gstar, gstar_d, k4, k4_d, f_hot, gs0(j)*beta, &
-&                         beta*gs0_d(j) + gs0(j)*beta_d, a_g, a_g_d, ci&
-&                         , r_sat, r_sat_d)
+&                         gstar, gstar_d, k4, k4_d, f_hot, gs_j, gs_j_d&
+&                         , a_g, a_g_d, ci, r_sat, r_sat_d)
           gpp_mol_d = gpp_mol_d + lcl(j)*a_g_d + a_g*lcl_d(j)
           gpp_mol = gpp_mol + a_g*lcl(j)
           result1_d = FLUORESCENCE_YIELD_D(r_sat, r_sat_d, result1)
@@ -3523,13 +3544,19 @@ CONTAINS
     w_s = st(is_w_surf)
     w_r_d = st_d(is_w_root)
     w_r = st(is_w_root)
-    CALL SOIL_WATER_STEP_D(thr + melt, thr_d + melt_d, e_ps*dt_hour*(&
-&                    1._wp-f_cov2), dt_hour*((1._wp-f_cov2)*e_ps_d-e_ps*&
-&                    f_cov2_d), trans, trans_d, sh, pp(ip_zroot), pp_d(&
-&                    ip_zroot), pg(ig_ksat_scale), pg_d(ig_ksat_scale), &
-&                    f_thaw, f_thaw_d, w_s, w_s_d, w_r, w_r_d, infl, &
-&                    runoff, runoff_d, e_soil, e_soil_d, perc, drain, &
-&                    drain_d)
+    w_in_d = thr_d + melt_d
+    w_in = thr + melt
+    e_soil_pot_d = dt_hour*((1._wp-f_cov2)*e_ps_d-e_ps*f_cov2_d)
+    e_soil_pot = e_ps*dt_hour*(1._wp-f_cov2)
+    zroot_d = pp_d(ip_zroot)
+    zroot = pp(ip_zroot)
+    ksat_scale_d = pg_d(ig_ksat_scale)
+    ksat_scale = pg(ig_ksat_scale)
+    CALL SOIL_WATER_STEP_D(w_in, w_in_d, e_soil_pot, e_soil_pot_d, trans&
+&                    , trans_d, sh, zroot, zroot_d, ksat_scale, &
+&                    ksat_scale_d, f_thaw, f_thaw_d, w_s, w_s_d, w_r, &
+&                    w_r_d, infl, runoff, runoff_d, e_soil, e_soil_d, &
+&                    perc, drain, drain_d)
     st_d(is_w_surf) = w_s_d
     st(is_w_surf) = w_s
     st_d(is_w_root) = w_r_d
@@ -3538,11 +3565,14 @@ CONTAINS
     t1 = st(is_tsoil1)
     t2_d = st_d(is_tsoil2)
     t2 = st(is_tsoil2)
-    CALL SOIL_TEMPERATURE_STEP_D(rn_soil, rn_soil_d, lambda*e_soil/&
-&                          dt_hour, lambda*e_soil_d/dt_hour, tk, rho_air&
-&                          , w_s/(z_surf*rho_w), w_s_d/(z_surf*rho_w), &
-&                          sh, m(im_tsl_deep), t1, t1_d, t2, t2_d, &
-&                          g_soil, g_soil_d)
+    le_soil_d = lambda*e_soil_d/dt_hour
+    le_soil = lambda*e_soil/dt_hour
+    theta_s_d = w_s_d/(z_surf*rho_w)
+    theta_s = w_s/(z_surf*rho_w)
+    t_deep = m(im_tsl_deep)
+    CALL SOIL_TEMPERATURE_STEP_D(rn_soil, rn_soil_d, le_soil, le_soil_d&
+&                          , tk, rho_air, theta_s, theta_s_d, sh, t_deep&
+&                          , t1, t1_d, t2, t2_d, g_soil, g_soil_d)
     st_d(is_tsoil1) = t1_d
     st(is_tsoil1) = t1
     st_d(is_tsoil2) = t2_d
@@ -3705,6 +3735,9 @@ CONTAINS
     REAL(wp) :: f_thaw, et, le, tcan, tr, fm, ra_h, rh_h, g_soil
     REAL(wp) :: r_sat, sif_photon, esc, hyd_target, vwc, theta_s, &
 &   theta_r
+    REAL(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, gs_j, w_in, &
+&   e_soil_pot, zroot
+    REAL(wp) :: ksat_scale, le_soil, t_deep, ajv
     REAL(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
     INTEGER :: l, j
     LOGICAL :: day
@@ -3758,21 +3791,26 @@ CONTAINS
 &                rn_soil, rlus, tlv)
 ! for the available energy of E_s
     gflux = pg(ig_g_frac)*rn_soil
+    avail_soil = rn_soil - gflux
     CALL POTENTIAL_RATES(s, gamma, lambda, rho_air, vpd, ga, rn_can, &
-&                  rn_soil - gflux, x_pm, e_pc, e_ps)
+&                  avail_soil, x_pm, e_pc, e_ps)
 ! snow and interception (mm over the hour)
 ! state elements go through scalar copies wherever one call updates several of them:
 ! Tapenade treats elements of one array as possible aliases (message DF02)
     snow = st(is_snow)
     snow_rho = st(is_snow_rho)
     snow_alb = st(is_snow_alb)
-    CALL SNOW_STEP(tc, prh, e_ps*dt_hour, pg(ig_ddf), snow, snow_rho, &
-&            snow_alb, rain, melt, sublim, f_cov2)
+    e_pot_h = e_ps*dt_hour
+    ddf = pg(ig_ddf)
+    CALL SNOW_STEP(tc, prh, e_pot_h, ddf, snow, snow_rho, snow_alb, rain&
+&            , melt, sublim, f_cov2)
     st(is_snow) = snow
     st(is_snow_rho) = snow_rho
     st(is_snow_alb) = snow_alb
-    CALL INTERCEPTION(rain, lai, fc, e_pc*dt_hour, st(is_w_canopy), &
-&               e_int, thr)
+    e_pc_h = e_pc*dt_hour
+    w_can = st(is_w_canopy)
+    CALL INTERCEPTION(rain, lai, fc, e_pc_h, w_can, e_int, thr)
+    st(is_w_canopy) = w_can
 ! photosynthesis pass 1: unstressed conductance of each leaf class
     IF (c4 .EQ. 1) THEN
       alpha = pg(ig_alpha_c4)
@@ -3785,11 +3823,11 @@ CONTAINS
     END IF
     gc0 = gs_night*lai
     IF (day .AND. lai .GT. 1.e-6_wp) THEN
-      CALL LEAF_RATES(tc, pp(ip_vcmax25), pp(ip_ajv)*pp(ip_jv_scale), c4&
-&               , pg(ig_kc25), pg(ig_ko25), pg(ig_e_kc), pg(ig_e_ko), pg&
-&               (ig_e_vcmax), pg(ig_e_rd), pg(ig_e_k4), pg(ig_a_gamma), &
-&               pg(ig_k4_ratio), f_rd, vcmax, jmax, rd, kc_eff, gstar, &
-&               k4, f_hot)
+      ajv = pp(ip_ajv)*pp(ip_jv_scale)
+      CALL LEAF_RATES(tc, pp(ip_vcmax25), ajv, c4, pg(ig_kc25), pg(&
+&               ig_ko25), pg(ig_e_kc), pg(ig_e_ko), pg(ig_e_vcmax), pg(&
+&               ig_e_rd), pg(ig_e_k4), pg(ig_a_gamma), pg(ig_k4_ratio), &
+&               f_rd, vcmax, jmax, rd, kc_eff, gstar, k4, f_hot)
       gc0 = 0._wp
       DO l=1,nlayer
         arg1 = -(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, wp))
@@ -3809,8 +3847,9 @@ CONTAINS
 ! water supply and transpiration (Knorr 2000 eqs 81-82)
 ! kg m-2 s-1
     supply = pg(ig_c_w)*rel_r/dt_hour
-    CALL TRANSPIRATION(s, gamma, lambda, x_pm, ga, gc0 + 1.e-9_wp, &
-&                supply, e_t, beta)
+    gc0 = gc0 + 1.e-9_wp
+    CALL TRANSPIRATION(s, gamma, lambda, x_pm, ga, gc0, supply, e_t, &
+&                beta)
     trans = e_t*dt_hour
 ! photosynthesis pass 2 at the water-limited conductance
 ! and the fluorescence that each leaf class emits (half of its absorbed PAR goes to PSII)
@@ -3825,9 +3864,10 @@ CONTAINS
 &         ))
         esc = EXP(arg1)
         DO j=2*l-1,2*l
+          gs_j = gs0(j)*beta
           CALL PHOTO_GIVEN_GS(c4, icl(j), ca, tc, pres, nscl, alpha, &
 &                       vcmax, jmax, rdl(j), kc_eff, gstar, k4, f_hot, &
-&                       gs0(j)*beta, a_g, ci, r_sat)
+&                       gs_j, a_g, ci, r_sat)
           gpp_mol = gpp_mol + a_g*lcl(j)
           result1 = FLUORESCENCE_YIELD(r_sat)
           sif_photon = sif_photon + result1*0.5_wp*icl(j)*lcl(j)*esc
@@ -3840,16 +3880,22 @@ CONTAINS
     f_thaw = SSTEP(st(is_tsoil1) - tfreeze, 0.5_wp)
     w_s = st(is_w_surf)
     w_r = st(is_w_root)
-    CALL SOIL_WATER_STEP(thr + melt, e_ps*dt_hour*(1._wp-f_cov2), trans&
-&                  , sh, pp(ip_zroot), pg(ig_ksat_scale), f_thaw, w_s, &
-&                  w_r, infl, runoff, e_soil, perc, drain)
+    w_in = thr + melt
+    e_soil_pot = e_ps*dt_hour*(1._wp-f_cov2)
+    zroot = pp(ip_zroot)
+    ksat_scale = pg(ig_ksat_scale)
+    CALL SOIL_WATER_STEP(w_in, e_soil_pot, trans, sh, zroot, ksat_scale&
+&                  , f_thaw, w_s, w_r, infl, runoff, e_soil, perc, drain&
+&                 )
     st(is_w_surf) = w_s
     st(is_w_root) = w_r
     t1 = st(is_tsoil1)
     t2 = st(is_tsoil2)
-    CALL SOIL_TEMPERATURE_STEP(rn_soil, lambda*e_soil/dt_hour, tk, &
-&                        rho_air, w_s/(z_surf*rho_w), sh, m(im_tsl_deep)&
-&                        , t1, t2, g_soil)
+    le_soil = lambda*e_soil/dt_hour
+    theta_s = w_s/(z_surf*rho_w)
+    t_deep = m(im_tsl_deep)
+    CALL SOIL_TEMPERATURE_STEP(rn_soil, le_soil, tk, rho_air, theta_s, &
+&                        sh, t_deep, t1, t2, g_soil)
     st(is_tsoil1) = t1
     st(is_tsoil2) = t2
     et = trans + e_soil + e_int + sublim
