@@ -21,11 +21,11 @@ module dnb_api
   use dnb_params, only: ig_alpha_c3, ig_alpha_c4, ig_kc25, ig_ko25, ig_e_kc, ig_e_ko, ig_e_vcmax, &
                         ig_e_rd, ig_e_k4, ig_a_gamma, ig_k4_ratio, ig_f_rd_c3, ig_f_rd_c4, &
                         ig_fci_c3, ig_fci_c4
-  use dnb_photosynthesis, only: leaf_rates, photo_fixed_ci, photo_given_gs
+  use dnb_photosynthesis, only: leaf_rates, photo_fixed_ci, photo_given_gs, fluorescence_yield
   implicit none
   private
   public :: sizes, run_cell, run_cell_obs, obs_operator, initial_state, leaf_assimilation, &
-            lband_emission, forward_x, tangent_x, adjoint_x, stack_selftest
+            lband_emission, forward_x, tangent_x, adjoint_x, stack_selftest, psii_fluorescence
 
 contains
 
@@ -294,6 +294,18 @@ contains
     if (any(stream < 1) .or. any(stream > nstream) .or. any(s0 < 1) .or. any(s1 > nt) &
         .or. any(s1 < s0) .or. any(wfoot < 0._wp)) check_obs = 6
   end function check_obs
+
+  ! Steady-state PSII fluorescence yield of the SIF operator for ratios r_sat(n) of actual to
+  ! potential electron transport (dnb_photosynthesis.fluorescence_yield).
+  subroutine psii_fluorescence(n, r_sat, phi_f)
+    integer, intent(in) :: n
+    real(wp), intent(in) :: r_sat(n)
+    real(wp), intent(out) :: phi_f(n)
+    integer :: k
+    do k = 1, n
+      phi_f(k) = fluorescence_yield(r_sat(k))
+    end do
+  end subroutine psii_fluorescence
 
   ! L-band emission pieces for tests and diagnostics: Mironov permittivity of soil with
   ! moisture sm (m3 m-3) and clay fraction; Fresnel reflectivities at theta (deg); and the

@@ -156,6 +156,19 @@ def test_model_side_operators(eslm1_run):
     assert np.all(np.diff(means) > 0) and means[-1] > means[0] + 0.2
 
 
+def test_fluorescence_yield_matches_van_der_tol_2014():
+    """phi_F = Kf / (Kf + Kd + Kn) (1 - phi_P), phi_P = Kp/(Kf+Kd+Kp) r, x = 1 - r,
+    Kn = (6.2473 x - 0.5944) x, with Kf = 0.05, Kd = 0.95, Kp = 4 (BETHY-SCOPE)."""
+    from tccas.model import _API
+    r = np.linspace(0.0, 1.0, 11)
+    x = 1 - r
+    kn = (6.2473 * x - 0.5944) * x
+    want = 0.05 / (1.0 + kn) * (1 - 4.0 / 5.0 * r)
+    assert np.allclose(_API.psii_fluorescence(r), want, rtol=1e-14)
+    # dark-adapted leaves without photochemistry (r = 1): 1 % of absorbed photons
+    assert _API.psii_fluorescence(np.array([1.0]))[0] == pytest.approx(0.01)
+
+
 def test_sif_scale_is_exactly_linear(eslm1_inputs):
     cfg, static, forcing, ppft, pglob = eslm1_inputs
     days = 20 * 24
