@@ -126,7 +126,9 @@ contains
       r_sat = 4._wp * a_gross * (ci + 2._wp * gstar) / (softplus(ci - gstar, 1.e-6_wp) &
               * (j + 1.e-12_wp))
     end if
-    r_sat = smin_pos(r_sat, 1._wp, 0.999_wp)
+    ! r_sat <= 1 by construction (the co-limited A is below the light-limited rate, and its
+    ! Ci is higher); the cap only catches rounding, so it costs no smoothness
+    if (r_sat > 1._wp) r_sat = 1._wp
   end subroutine photo_given_gs
 
   ! Steady-state fluorescence yield of PSII (-) after van der Tol et al. (2014), as used in

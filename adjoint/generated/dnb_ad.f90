@@ -1149,7 +1149,6 @@ CONTAINS
     REAL(wp) :: g0, j, w, je, jc, vm, tk
     REAL(wp) :: arg1
     REAL(wp) :: result1
-    REAL(wp) :: tmp
     tk = tc + tfreeze
 ! mol m-2 s-1 for CO2
     g0 = gs*pres/(1.6_wp*rgas*tk)
@@ -1184,15 +1183,26 @@ CONTAINS
       r_sat = 4._wp*a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
       CALL PUSHCONTROL1B(1)
     END IF
-    tmp = SMIN_POS(r_sat, 1._wp, 0.999_wp)
-    CALL PUSHREAL8(r_sat)
-    r_sat = tmp
-    CALL PUSHREAL8(je)
-    CALL PUSHREAL8(jc)
-    CALL PUSHREAL8(result1)
-    CALL PUSHREAL8(g0)
-    CALL PUSHREAL8(w)
-    CALL PUSHREAL8(j)
+! r_sat <= 1 by construction (the co-limited A is below the light-limited rate, and its
+! Ci is higher); the cap only catches rounding, so it costs no smoothness
+    IF (r_sat .GT. 1._wp) THEN
+      r_sat = 1._wp
+      CALL PUSHREAL8(je)
+      CALL PUSHREAL8(jc)
+      CALL PUSHREAL8(result1)
+      CALL PUSHREAL8(g0)
+      CALL PUSHREAL8(w)
+      CALL PUSHREAL8(j)
+      CALL PUSHCONTROL1B(1)
+    ELSE
+      CALL PUSHREAL8(je)
+      CALL PUSHREAL8(jc)
+      CALL PUSHREAL8(result1)
+      CALL PUSHREAL8(g0)
+      CALL PUSHREAL8(w)
+      CALL PUSHREAL8(j)
+      CALL PUSHCONTROL1B(0)
+    END IF
   END SUBROUTINE PHOTO_GIVEN_GS_FWD
 
 !  Differentiation of photo_given_gs in reverse (adjoint) mode, backward sweep:
@@ -1230,20 +1240,25 @@ CONTAINS
     REAL(wp) :: temp
     REAL(wp) :: temp_b0
     REAL(wp) :: temp_b1
-    REAL(wp) :: dummydiff_b
-    REAL(wp) :: tmp_b
     INTEGER :: branch
     REAL(wp) :: ci_b
-    CALL POPREAL8(j)
-    CALL POPREAL8(w)
-    CALL POPREAL8(g0)
-    CALL POPREAL8(result1)
-    CALL POPREAL8(jc)
-    CALL POPREAL8(je)
-    CALL POPREAL8(r_sat)
-    tmp_b = r_sat_b
-    r_sat_b = 0.0_8
-    CALL SMIN_POS_B(r_sat, r_sat_b, 1._wp, dummydiff_b, 0.999_wp, tmp_b)
+    CALL POPCONTROL1B(branch)
+    IF (branch .EQ. 0) THEN
+      CALL POPREAL8(j)
+      CALL POPREAL8(w)
+      CALL POPREAL8(g0)
+      CALL POPREAL8(result1)
+      CALL POPREAL8(jc)
+      CALL POPREAL8(je)
+    ELSE
+      CALL POPREAL8(j)
+      CALL POPREAL8(w)
+      CALL POPREAL8(g0)
+      CALL POPREAL8(result1)
+      CALL POPREAL8(jc)
+      CALL POPREAL8(je)
+      r_sat_b = 0.0_8
+    END IF
     ci = ca - (a_gross-rd_l)/g0
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) THEN
@@ -1361,7 +1376,9 @@ CONTAINS
       result1 = SOFTPLUS(arg1, 1.e-6_wp)
       r_sat = 4._wp*a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
     END IF
-    r_sat = SMIN_POS(r_sat, 1._wp, 0.999_wp)
+! r_sat <= 1 by construction (the co-limited A is below the light-limited rate, and its
+! Ci is higher); the cap only catches rounding, so it costs no smoothness
+    IF (r_sat .GT. 1._wp) r_sat = 1._wp
   END SUBROUTINE PHOTO_GIVEN_GS
 
 !  Differentiation of fluorescence_yield in reverse (adjoint) mode:

@@ -910,7 +910,6 @@ CONTAINS
     REAL(wp) :: result1
     REAL(wp) :: result1_d
     REAL(wp) :: temp
-    REAL(wp) :: tmpresult
     REAL(wp) :: ci_d
     tk = tc + tfreeze
 ! mol m-2 s-1 for CO2
@@ -957,9 +956,12 @@ CONTAINS
 &       +1.e-12_wp))
       r_sat = 4._wp*temp
     END IF
-    r_sat_d = SMIN_POS_D(r_sat, r_sat_d, 1._wp, 0.0_8, 0.999_wp, &
-&     tmpresult)
-    r_sat = tmpresult
+! r_sat <= 1 by construction (the co-limited A is below the light-limited rate, and its
+! Ci is higher); the cap only catches rounding, so it costs no smoothness
+    IF (r_sat .GT. 1._wp) THEN
+      r_sat = 1._wp
+      r_sat_d = 0.0_8
+    END IF
   END SUBROUTINE PHOTO_GIVEN_GS_D
 
 ! Pass 2: gross assimilation at given stomatal conductance gs (m s-1, water vapour), with
@@ -1001,7 +1003,9 @@ CONTAINS
       result1 = SOFTPLUS(ci - gstar, 1.e-6_wp)
       r_sat = 4._wp*a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
     END IF
-    r_sat = SMIN_POS(r_sat, 1._wp, 0.999_wp)
+! r_sat <= 1 by construction (the co-limited A is below the light-limited rate, and its
+! Ci is higher); the cap only catches rounding, so it costs no smoothness
+    IF (r_sat .GT. 1._wp) r_sat = 1._wp
   END SUBROUTINE PHOTO_GIVEN_GS
 
 !  Differentiation of fluorescence_yield in forward (tangent) mode:
