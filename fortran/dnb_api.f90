@@ -75,7 +75,7 @@ contains
       return
     end if
     call simulate(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat, lon, sand, clay, &
-                  pft, ppft, pglob, state, hout, dout)
+                  pft, ppft, pglob, nho, all_columns(), state, hout, dout)
     if (.not. all_finite(hout, nt * nho * ntile) .or. .not. all_finite(dout, nd * ndo * ntile) &
         .or. .not. all_finite(state, nstate * ntile)) status = 5
   end subroutine run_cell
@@ -99,7 +99,8 @@ contains
     if (status /= 0) return
     status = check_obs(nt, ntile, nobs, stream, s0, s1, wfoot)
     if (status /= 0) return
-    call apply_obs(nt, ntile, nobs, stream, s0, s1, wfoot, angle, hout, clay, pglob, y)
+    call apply_obs(nt, ntile, nobs, stream, s0, s1, wfoot, angle, nho, all_columns(), hout, &
+                   clay, pglob, y)
     if (.not. all_finite(y, nobs)) status = 5
   end subroutine run_cell_obs
 
@@ -282,7 +283,8 @@ contains
     y = 0._wp
     status = check_obs(nt, ntile, nobs, stream, s0, s1, wfoot)
     if (status /= 0) return
-    call apply_obs(nt, ntile, nobs, stream, s0, s1, wfoot, angle, hout, clay, pglob, y)
+    call apply_obs(nt, ntile, nobs, stream, s0, s1, wfoot, angle, nho, all_columns(), hout, &
+                   clay, pglob, y)
     if (.not. all_finite(y, nobs)) status = 5
   end subroutine obs_operator
 
@@ -376,6 +378,15 @@ contains
     call photo_given_gs(c4, i_abs, ca, tc, pres, 1._wp, alpha, vcmax, jmax, rd_leaf, kc_eff, &
                         gstar, k4, f_hot, gs * beta, a2, ci, r_sat)
   end subroutine leaf_assimilation
+
+  ! The full layout of the hourly output: every variable in its own row.
+  function all_columns() result(colpos)
+    integer :: colpos(nho)
+    integer :: v
+    do v = 1, nho
+      colpos(v) = v
+    end do
+  end function all_columns
 
   logical function all_finite(x, n)
     integer, intent(in) :: n

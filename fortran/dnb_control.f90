@@ -7,6 +7,7 @@ module dnb_control
   use dnb_kinds, only: wp
   use dnb_params, only: npp, ngp, nho, ndo, nstate, nmet
   use dnb_model, only: simulate_obs
+  use dnb_obs, only: obs_layout, nobscol
   implicit none
   private
   public :: params_from_x, forward
@@ -50,12 +51,15 @@ contains
     real(wp), intent(in) :: ppft0(npp, ntile), pglob0(ngp), wfoot(nobs, ntile), angle(nobs)
     real(wp), intent(out) :: y(nobs)
     real(wp) :: ppft(npp, ntile), pglob(ngp), state(nstate, ntile)
-    real(wp) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)
+    real(wp) :: hout(nobscol, nt, ntile), dout(ndo, nd, ntile)
+    integer :: colpos(nho)
     call params_from_x(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma, ntile, ppft0, &
                        pglob0, ppft, pglob)
     state = 0._wp
+    call obs_layout(colpos)
     call simulate_obs(nt, nd, ntile, nspin, 1, doy, hour, tday, met, lat, lon, sand, clay, &
-                      pft, ppft, pglob, state, nobs, stream, s0, s1, wfoot, angle, hout, dout, y)
+                      pft, ppft, pglob, state, nobs, stream, s0, s1, wfoot, angle, nobscol, &
+                      colpos, hout, dout, y)
   end subroutine forward
 
 end module dnb_control

@@ -58,7 +58,7 @@ contains
     w = w_can + f_int * rain
     drip = w - smin_pos(w, cap, 0.999_wp)
     w = w - drip
-    f_wet = smin_pos(w / cap, 1._wp, 0.999_wp)
+    f_wet = w / cap              ! < 1: after the drip the store is below its capacity
     e_int = smin_pos(e_pc * f_wet, w, 0.999_wp)
     w_can = w - e_int
     throughfall = rain - f_int * rain + drip

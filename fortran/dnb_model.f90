@@ -38,16 +38,19 @@ contains
   ! Time: doy(nt) day of year, hour(nt) UTC hour at step start, tday(nt) days since 1 January
   ! 00 UTC of the first year. met(nt, nmet): forcing (dnb_params im_*), lat/lon in degrees,
   ! sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
-  ! Outputs hout(nho, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
+  ! colpos(nho): where each hourly variable goes in hout (0: not kept), ncol columns in all
+  ! (all of them for a forward run; only what the observation operators read for the
+  ! derivative path, which keeps the adjoint's memory small).
+  ! Outputs hout(ncol, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
   ! writes, and the adjoint reads, one contiguous column); state(nstate, ntile) in/out.
   subroutine simulate(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat, lon, sand, clay, &
-                      pft, ppft, pglob, state, hout, dout)
-    integer, intent(in) :: nt, nd, ntile, nspin, init
-    integer, intent(in) :: doy(nt), pft(ntile)
+                      pft, ppft, pglob, ncol, colpos, state, hout, dout)
+    integer, intent(in) :: nt, nd, ntile, nspin, init, ncol
+    integer, intent(in) :: doy(nt), pft(ntile), colpos(nho)
     real(wp), intent(in) :: hour(nt), tday(nt), met(nt, nmet), lat, lon, sand, clay
     real(wp), intent(in) :: ppft(npp, ntile), pglob(ngp)
     real(wp), intent(inout) :: state(nstate, ntile)
-    real(wp), intent(out) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)
+    real(wp), intent(out) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
     real(wp) :: cosz(nt), s0(nt), sh(nsh)
     integer :: it, c4, itile
     do it = 1, nt
@@ -64,7 +67,8 @@ contains
         if (nspin > 0) then
           !$AD NOCHECKPOINT
           call run_range(1, nspin, 0, nt, nd, ntile, tday, met, cosz, s0, ppft(:, itile), &
-                         pglob, sh, c4, state(:, itile), hout(:, :, itile), dout(:, :, itile))
+                         pglob, sh, c4, ncol, colpos, state(:, itile), hout(:, :, itile), &
+                         dout(:, :, itile))
         end if
         state(is_c_lab, itile) = ppft(ip_c_lab0, itile)
         state(is_c_fol, itile) = ppft(ip_c_fol0, itile)
@@ -75,7 +79,8 @@ contains
       end if
       !$AD NOCHECKPOINT
       call run_range(1, nt, 1, nt, nd, ntile, tday, met, cosz, s0, ppft(:, itile), pglob, &
-                     sh, c4, state(:, itile), hout(:, :, itile), dout(:, :, itile))
+                     sh, c4, ncol, colpos, state(:, itile), hout(:, :, itile), &
+                     dout(:, :, itile))
     end do
   end subroutine simulate
 
@@ -84,36 +89,36 @@ contains
   ! decided: a run of up to max_taped_tile_hours (over all tiles) is recorded whole on the
   ! adjoint stack; a longer one is cut into yearly blocks that the adjoint re-runs one at a
   ! time (Tapenade checkpoints), so memory stays at about one block.
-  subroutine run_range(k0, k1, store, nt, nd, ntile, tday, met, cosz, s0, pp, pg, sh, c4, st, &
-                       hout_t, dout_t)
-    integer, intent(in) :: k0, k1, store, nt, nd, ntile, c4
+  subroutine run_range(k0, k1, store, nt, nd, ntile, tday, met, cosz, s0, pp, pg, sh, c4, &
+                       ncol, colpos, st, hout_t, dout_t)
+    integer, intent(in) :: k0, k1, store, nt, nd, ntile, c4, ncol, colpos(nho)
     real(wp), intent(in) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), pp(npp), pg(ngp)
     real(wp), intent(in) :: sh(nsh)
-    real(wp), intent(inout) :: st(nstate), hout_t(nho, nt), dout_t(ndo, nd)
+    real(wp), intent(inout) :: st(nstate), hout_t(ncol, nt), dout_t(ndo, nd)
     integer :: kb, kend
     if ((k1 - k0 + 1) * ntile <= max_taped_tile_hours) then
       !$AD NOCHECKPOINT
-      call run_hours(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, pg, sh, c4, st, hout_t, &
-                     dout_t)
+      call run_hours(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, pg, sh, c4, ncol, colpos, &
+                     st, hout_t, dout_t)
     else
       do kb = k0, k1, block_hours
         kend = min(kb + block_hours - 1, k1)
-        call run_hours(kb, kend, store, nt, nd, tday, met, cosz, s0, pp, pg, sh, c4, st, &
-                       hout_t, dout_t)
+        call run_hours(kb, kend, store, nt, nd, tday, met, cosz, s0, pp, pg, sh, c4, ncol, &
+                       colpos, st, hout_t, dout_t)
       end do
     end if
   end subroutine run_range
 
   ! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
   ! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
-  subroutine run_hours(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, pg, sh, c4, st, &
-                       hout_t, dout_t)
-    integer, intent(in) :: k0, k1, store, nt, nd, c4
+  subroutine run_hours(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, pg, sh, c4, ncol, &
+                       colpos, st, hout_t, dout_t)
+    integer, intent(in) :: k0, k1, store, nt, nd, c4, ncol, colpos(nho)
     real(wp), intent(in) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), pp(npp), pg(ngp)
     real(wp), intent(in) :: sh(nsh)
-    real(wp), intent(inout) :: st(nstate), hout_t(nho, nt), dout_t(ndo, nd)
+    real(wp), intent(inout) :: st(nstate), hout_t(ncol, nt), dout_t(ndo, nd)
     real(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, t_mid
-    integer :: k, idx
+    integer :: k, idx, v
     acc_gpp = 0._wp
     acc_tr = 0._wp
     acc_rr = 0._wp
@@ -123,7 +128,11 @@ contains
       !$AD NOCHECKPOINT
       call tile_hour(met(idx, :), cosz(idx), s0(idx), pp, pg, sh, c4, st, ho, acc_gpp, &
                      acc_tr, acc_rr, acc_fm)
-      if (store == 1) hout_t(:, idx) = ho
+      if (store == 1) then
+        do v = 1, nho
+          if (colpos(v) > 0) hout_t(colpos(v), idx) = ho(v)
+        end do
+      end if
       if (mod(k, 24) == 0) then
         t_mid = tday(idx) - 0.5_wp
         !$AD NOCHECKPOINT
@@ -139,17 +148,19 @@ contains
   ! incidence angles (deg); y(nobs) simulated observations.
   subroutine simulate_obs(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat, lon, sand, &
                           clay, pft, ppft, pglob, state, nobs, stream, s0, s1, wfoot, angle, &
-                          hout, dout, y)
+                          ncol, colpos, hout, dout, y)
     integer, intent(in) :: nt, nd, ntile, nspin, init, nobs
     integer, intent(in) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), s1(nobs)
     real(wp), intent(in) :: hour(nt), tday(nt), met(nt, nmet), lat, lon, sand, clay
     real(wp), intent(in) :: ppft(npp, ntile), pglob(ngp), wfoot(nobs, ntile), angle(nobs)
     real(wp), intent(inout) :: state(nstate, ntile)
-    real(wp), intent(out) :: hout(nho, nt, ntile), dout(ndo, nd, ntile), y(nobs)
+    integer, intent(in) :: ncol, colpos(nho)
+    real(wp), intent(out) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile), y(nobs)
     !$AD NOCHECKPOINT
     call simulate(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat, lon, sand, clay, &
-                  pft, ppft, pglob, state, hout, dout)
-    call apply_obs(nt, ntile, nobs, stream, s0, s1, wfoot, angle, hout, clay, pglob, y)
+                  pft, ppft, pglob, ncol, colpos, state, hout, dout)
+    call apply_obs(nt, ntile, nobs, stream, s0, s1, wfoot, angle, ncol, colpos, hout, clay, &
+                   pglob, y)
   end subroutine simulate_obs
 
   ! Initial state of one tile: carbon pools from the parameters, both soil layers at the

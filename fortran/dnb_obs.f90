@@ -10,7 +10,10 @@ module dnb_obs
   use dnb_smooth, only: smin_pos
   implicit none
   private
-  public :: apply_obs, mironov_permittivity, fresnel_reflectivity, tau_omega
+  public :: apply_obs, obs_layout, mironov_permittivity, fresnel_reflectivity, tau_omega
+
+  ! hourly variables the operators read (obs_layout)
+  integer, parameter, public :: nobscol = 10
 
   real(wp), parameter :: f_lband = 1.4135e9_wp     ! Hz, SMOS L-band centre frequency
   real(wp), parameter :: eps_vac = 8.854e-12_wp    ! F m-1
@@ -20,13 +23,14 @@ contains
   ! Simulated observations y(nobs). stream(k): code ios_* of observation k; s0(k), s1(k):
   ! first and last hourly step of its window (1-based, inclusive); wfoot(k, tile): footprint
   ! weight of each tile; angle(k): incidence angle (deg) for brightness temperatures;
-  ! hout(nho, nt, ntile): hourly model output; clay: clay mass fraction of the cell's soil.
+  ! hout(ncol, nt, ntile): hourly model output, variable v in row colpos(v); clay: clay mass fraction of the cell's soil.
   ! Each tile's observable is averaged over the window, then tiles are summed with the
   ! footprint weights (for TB the window-mean state enters the tau-omega model per tile).
-  subroutine apply_obs(nt, ntile, nobs, stream, s0, s1, wfoot, angle, hout, clay, pglob, y)
-    integer, intent(in) :: nt, ntile, nobs
-    integer, intent(in) :: stream(nobs), s0(nobs), s1(nobs)
-    real(wp), intent(in) :: wfoot(nobs, ntile), angle(nobs), hout(nho, nt, ntile), clay
+  subroutine apply_obs(nt, ntile, nobs, stream, s0, s1, wfoot, angle, ncol, colpos, hout, &
+                       clay, pglob, y)
+    integer, intent(in) :: nt, ntile, nobs, ncol
+    integer, intent(in) :: stream(nobs), s0(nobs), s1(nobs), colpos(nho)
+    real(wp), intent(in) :: wfoot(nobs, ntile), angle(nobs), hout(ncol, nt, ntile), clay
     real(wp), intent(in) :: pglob(ngp)
     real(wp), intent(out) :: y(nobs)
     integer :: k, i, it, col
@@ -42,10 +46,10 @@ contains
             tc = 0._wp
             tau = 0._wp
             do it = s0(k), s1(k)
-              sm = sm + hout(ih_sm_surf, it, i)
-              ts = ts + hout(ih_tsoil1, it, i)
-              tc = tc + hout(ih_tcan, it, i)
-              tau = tau + hout(ih_vod, it, i)
+              sm = sm + hout(colpos(ih_sm_surf), it, i)
+              ts = ts + hout(colpos(ih_tsoil1), it, i)
+              tc = tc + hout(colpos(ih_tcan), it, i)
+              tau = tau + hout(colpos(ih_vod), it, i)
             end do
             call mironov_permittivity(sm / nh, clay, eps_r, eps_i)
             call fresnel_reflectivity(eps_r, eps_i, angle(k), rh, rv)
@@ -57,7 +61,7 @@ contains
                             pglob(ig_tb_omega))
             end if
           else
-            col = obs_column(stream(k))
+            col = colpos(obs_column(stream(k)))
             q = 0._wp
             do it = s0(k), s1(k)
               q = q + hout(col, it, i)
@@ -72,7 +76,24 @@ contains
     end do
   end subroutine apply_obs
 
-  ! Hourly output column that a linear stream averages.
+  ! The compact layout of the hourly output for the derivative path: the nobscol variables
+  ! the operators read, in rows 1..nobscol; colpos(v) = 0 for the others.
+  subroutine obs_layout(colpos)
+    integer, intent(out) :: colpos(nho)
+    colpos = 0
+    colpos(ih_sif) = 1
+    colpos(ih_vod) = 2
+    colpos(ih_sm_surf) = 3
+    colpos(ih_fapar_ws) = 4
+    colpos(ih_nee) = 5
+    colpos(ih_gpp) = 6
+    colpos(ih_le) = 7
+    colpos(ih_agb) = 8
+    colpos(ih_tsoil1) = 9
+    colpos(ih_tcan) = 10
+  end subroutine obs_layout
+
+  ! Hourly output variable that a linear stream averages.
   integer function obs_column(code)
     integer, intent(in) :: code
     obs_column = ih_gpp

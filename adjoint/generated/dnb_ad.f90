@@ -157,6 +157,558 @@ CONTAINS
 
 END MODULE DNB_SMOOTH_AD
 
+! Observation operators of D&B, sampled "on the swath": each observation is simulated over
+! its own integration window (hourly steps s0..s1 of the run) and its own footprint (weights
+! of the cell's PFT tiles, which differ from the cell cover and between sensors); see
+! science.md sections 0 and 6. The per-tile quantities come from the hourly model output
+! (dnb_model), so y = H(M(x)) is one pass over the run.
+MODULE DNB_OBS_AD
+  USE DNB_KINDS, ONLY : wp
+  USE DNB_CONSTANTS, ONLY : pi
+  USE DNB_PARAMS
+  USE DNB_SMOOTH_AD, ONLY : smin_pos, smin_pos_b
+  IMPLICIT NONE
+  PRIVATE 
+  PUBLIC :: apply_obs, obs_layout, mironov_permittivity, &
+& fresnel_reflectivity, tau_omega
+  PUBLIC :: apply_obs_b, mironov_permittivity_b, fresnel_reflectivity_b&
+& , tau_omega_b
+! hourly variables the operators read (obs_layout)
+  INTEGER, PARAMETER, PUBLIC :: nobscol=10
+! Hz, SMOS L-band centre frequency
+  REAL(wp), PARAMETER :: f_lband=1.4135e9_wp
+! F m-1
+  REAL(wp), PARAMETER :: eps_vac=8.854e-12_wp
+
+CONTAINS
+!  Differentiation of apply_obs in reverse (adjoint) mode:
+!   gradient     of useful results: y
+!   with respect to varying inputs: y pglob hout
+! Simulated observations y(nobs). stream(k): code ios_* of observation k; s0(k), s1(k):
+! first and last hourly step of its window (1-based, inclusive); wfoot(k, tile): footprint
+! weight of each tile; angle(k): incidence angle (deg) for brightness temperatures;
+! hout(ncol, nt, ntile): hourly model output, variable v in row colpos(v); clay: clay mass fraction of the cell's soil.
+! Each tile's observable is averaged over the window, then tiles are summed with the
+! footprint weights (for TB the window-mean state enters the tau-omega model per tile).
+  SUBROUTINE APPLY_OBS_B(nt, ntile, nobs, stream, s0, s1, wfoot, angle, &
+&   ncol, colpos, hout, hout_b, clay, pglob, pglob_b, y, y_b)
+    IMPLICIT NONE
+    INTEGER, INTENT(IN) :: nt, ntile, nobs, ncol
+    INTEGER, INTENT(IN) :: stream(nobs), s0(nobs), s1(nobs), colpos(nho)
+    REAL(wp), INTENT(IN) :: wfoot(nobs, ntile), angle(nobs), hout(ncol, &
+&   nt, ntile), clay
+    REAL(wp) :: hout_b(ncol, nt, ntile)
+    REAL(wp), INTENT(IN) :: pglob(ngp)
+    REAL(wp) :: pglob_b(ngp)
+    REAL(wp) :: y(nobs)
+    REAL(wp) :: y_b(nobs)
+    INTEGER :: k, i, it, col
+    REAL(wp) :: nh, q, sm, ts, tc, tau, eps_r, eps_i, rh, rv
+    REAL(wp) :: q_b, sm_b, ts_b, tc_b, tau_b, eps_r_b, eps_i_b, rh_b, &
+&   rv_b
+    INTRINSIC REAL
+    REAL(wp) :: arg1
+    REAL(wp) :: arg1_b
+    REAL(wp) :: arg2
+    REAL(wp) :: arg2_b
+    REAL(wp) :: arg3
+    REAL(wp) :: arg3_b
+    INTEGER :: result1
+    INTEGER :: ad_from
+    INTEGER :: ad_to
+    INTEGER :: ad_from0
+    INTEGER :: ad_to0
+    INTEGER :: branch
+    DO k=1,nobs
+      CALL PUSHREAL8(nh)
+      nh = REAL(s1(k) - s0(k) + 1, wp)
+      DO i=1,ntile
+        IF (wfoot(k, i) .GT. 0._wp) THEN
+          IF (stream(k) .EQ. ios_tb_h .OR. stream(k) .EQ. ios_tb_v) THEN
+            sm = 0._wp
+            ts = 0._wp
+            tc = 0._wp
+            tau = 0._wp
+            ad_from = s0(k)
+            DO it=ad_from,s1(k)
+              sm = sm + hout(colpos(ih_sm_surf), it, i)
+              ts = ts + hout(colpos(ih_tsoil1), it, i)
+              tc = tc + hout(colpos(ih_tcan), it, i)
+              tau = tau + hout(colpos(ih_vod), it, i)
+            END DO
+            CALL PUSHINTEGER4(it - 1)
+            CALL PUSHINTEGER4(ad_from)
+            CALL PUSHREAL8(arg1)
+            arg1 = sm/nh
+            CALL PUSHREAL8(eps_i)
+            CALL PUSHREAL8(eps_r)
+            CALL MIRONOV_PERMITTIVITY(arg1, clay, eps_r, eps_i)
+            CALL PUSHREAL8(rv)
+            CALL PUSHREAL8(rh)
+            CALL FRESNEL_REFLECTIVITY(eps_r, eps_i, angle(k), rh, rv)
+            IF (stream(k) .EQ. ios_tb_h) THEN
+              CALL PUSHREAL8(arg1)
+              arg1 = ts/nh
+              CALL PUSHREAL8(arg2)
+              arg2 = tc/nh
+              CALL PUSHREAL8(arg3)
+              arg3 = tau/nh
+              CALL PUSHCONTROL2B(0)
+            ELSE
+              CALL PUSHREAL8(arg1)
+              arg1 = ts/nh
+              CALL PUSHREAL8(arg2)
+              arg2 = tc/nh
+              CALL PUSHREAL8(arg3)
+              arg3 = tau/nh
+              CALL PUSHCONTROL2B(1)
+            END IF
+          ELSE
+            result1 = OBS_COLUMN(stream(k))
+            CALL PUSHINTEGER4(col)
+            col = colpos(result1)
+            ad_from0 = s0(k)
+            it = s1(k) + 1
+            CALL PUSHINTEGER4(it - 1)
+            CALL PUSHINTEGER4(ad_from0)
+! carbon fluxes: g m-2 h-1 -> g m-2 d-1
+            IF (stream(k) .EQ. ios_nee .OR. stream(k) .EQ. ios_gpp) THEN
+              CALL PUSHCONTROL2B(2)
+            ELSE
+              CALL PUSHCONTROL2B(3)
+            END IF
+          END IF
+          CALL PUSHCONTROL1B(1)
+        ELSE
+          CALL PUSHCONTROL1B(0)
+        END IF
+      END DO
+    END DO
+    pglob_b = 0.0_8
+    hout_b = 0.0_8
+    DO k=nobs,1,-1
+      DO i=ntile,1,-1
+        CALL POPCONTROL1B(branch)
+        IF (branch .NE. 0) THEN
+          q_b = wfoot(k, i)*y_b(k)
+          CALL POPCONTROL2B(branch)
+          IF (branch .LT. 2) THEN
+            IF (branch .EQ. 0) THEN
+              CALL TAU_OMEGA_B(rh, rh_b, pglob(ig_tb_hr), pglob_b(&
+&                        ig_tb_hr), angle(k), arg1, arg1_b, arg2, arg2_b&
+&                        , arg3, arg3_b, pglob(ig_tb_omega), pglob_b(&
+&                        ig_tb_omega), q_b)
+              CALL POPREAL8(arg3)
+              tau_b = arg3_b/nh
+              CALL POPREAL8(arg2)
+              tc_b = arg2_b/nh
+              CALL POPREAL8(arg1)
+              ts_b = arg1_b/nh
+              rv_b = 0.0_8
+            ELSE
+              CALL TAU_OMEGA_B(rv, rv_b, pglob(ig_tb_hr), pglob_b(&
+&                        ig_tb_hr), angle(k), arg1, arg1_b, arg2, arg2_b&
+&                        , arg3, arg3_b, pglob(ig_tb_omega), pglob_b(&
+&                        ig_tb_omega), q_b)
+              CALL POPREAL8(arg3)
+              tau_b = arg3_b/nh
+              CALL POPREAL8(arg2)
+              tc_b = arg2_b/nh
+              CALL POPREAL8(arg1)
+              ts_b = arg1_b/nh
+              rh_b = 0.0_8
+            END IF
+            CALL POPREAL8(rh)
+            CALL POPREAL8(rv)
+            CALL FRESNEL_REFLECTIVITY_B(eps_r, eps_r_b, eps_i, eps_i_b, &
+&                                 angle(k), rh, rh_b, rv, rv_b)
+            CALL POPREAL8(eps_r)
+            CALL POPREAL8(eps_i)
+            CALL MIRONOV_PERMITTIVITY_B(arg1, arg1_b, clay, eps_r, &
+&                                 eps_r_b, eps_i, eps_i_b)
+            CALL POPREAL8(arg1)
+            sm_b = arg1_b/nh
+            CALL POPINTEGER4(ad_from)
+            CALL POPINTEGER4(ad_to)
+            DO it=ad_to,ad_from,-1
+              hout_b(colpos(ih_vod), it, i) = hout_b(colpos(ih_vod), it&
+&               , i) + tau_b
+              hout_b(colpos(ih_tcan), it, i) = hout_b(colpos(ih_tcan), &
+&               it, i) + tc_b
+              hout_b(colpos(ih_tsoil1), it, i) = hout_b(colpos(ih_tsoil1&
+&               ), it, i) + ts_b
+              hout_b(colpos(ih_sm_surf), it, i) = hout_b(colpos(&
+&               ih_sm_surf), it, i) + sm_b
+            END DO
+          ELSE
+            IF (branch .EQ. 2) q_b = 24._wp*q_b
+            q_b = q_b/nh
+            CALL POPINTEGER4(ad_from0)
+            CALL POPINTEGER4(ad_to0)
+            DO it=ad_to0,ad_from0,-1
+              hout_b(col, it, i) = hout_b(col, it, i) + q_b
+            END DO
+            CALL POPINTEGER4(col)
+          END IF
+        END IF
+      END DO
+      CALL POPREAL8(nh)
+      y_b(k) = 0.0_8
+    END DO
+  END SUBROUTINE APPLY_OBS_B
+
+! Simulated observations y(nobs). stream(k): code ios_* of observation k; s0(k), s1(k):
+! first and last hourly step of its window (1-based, inclusive); wfoot(k, tile): footprint
+! weight of each tile; angle(k): incidence angle (deg) for brightness temperatures;
+! hout(ncol, nt, ntile): hourly model output, variable v in row colpos(v); clay: clay mass fraction of the cell's soil.
+! Each tile's observable is averaged over the window, then tiles are summed with the
+! footprint weights (for TB the window-mean state enters the tau-omega model per tile).
+  SUBROUTINE APPLY_OBS(nt, ntile, nobs, stream, s0, s1, wfoot, angle, &
+&   ncol, colpos, hout, clay, pglob, y)
+    IMPLICIT NONE
+    INTEGER, INTENT(IN) :: nt, ntile, nobs, ncol
+    INTEGER, INTENT(IN) :: stream(nobs), s0(nobs), s1(nobs), colpos(nho)
+    REAL(wp), INTENT(IN) :: wfoot(nobs, ntile), angle(nobs), hout(ncol, &
+&   nt, ntile), clay
+    REAL(wp), INTENT(IN) :: pglob(ngp)
+    REAL(wp), INTENT(OUT) :: y(nobs)
+    INTEGER :: k, i, it, col
+    REAL(wp) :: nh, q, sm, ts, tc, tau, eps_r, eps_i, rh, rv
+    INTRINSIC REAL
+    REAL(wp) :: arg1
+    REAL(wp) :: arg2
+    REAL(wp) :: arg3
+    INTEGER :: result1
+    DO k=1,nobs
+      y(k) = 0._wp
+      nh = REAL(s1(k) - s0(k) + 1, wp)
+      DO i=1,ntile
+        IF (wfoot(k, i) .GT. 0._wp) THEN
+          IF (stream(k) .EQ. ios_tb_h .OR. stream(k) .EQ. ios_tb_v) THEN
+            sm = 0._wp
+            ts = 0._wp
+            tc = 0._wp
+            tau = 0._wp
+            DO it=s0(k),s1(k)
+              sm = sm + hout(colpos(ih_sm_surf), it, i)
+              ts = ts + hout(colpos(ih_tsoil1), it, i)
+              tc = tc + hout(colpos(ih_tcan), it, i)
+              tau = tau + hout(colpos(ih_vod), it, i)
+            END DO
+            arg1 = sm/nh
+            CALL MIRONOV_PERMITTIVITY(arg1, clay, eps_r, eps_i)
+            CALL FRESNEL_REFLECTIVITY(eps_r, eps_i, angle(k), rh, rv)
+            IF (stream(k) .EQ. ios_tb_h) THEN
+              arg1 = ts/nh
+              arg2 = tc/nh
+              arg3 = tau/nh
+              q = TAU_OMEGA(rh, pglob(ig_tb_hr), angle(k), arg1, arg2, &
+&               arg3, pglob(ig_tb_omega))
+            ELSE
+              arg1 = ts/nh
+              arg2 = tc/nh
+              arg3 = tau/nh
+              q = TAU_OMEGA(rv, pglob(ig_tb_hr), angle(k), arg1, arg2, &
+&               arg3, pglob(ig_tb_omega))
+            END IF
+          ELSE
+            result1 = OBS_COLUMN(stream(k))
+            col = colpos(result1)
+            q = 0._wp
+            DO it=s0(k),s1(k)
+              q = q + hout(col, it, i)
+            END DO
+            q = q/nh
+! carbon fluxes: g m-2 h-1 -> g m-2 d-1
+            IF (stream(k) .EQ. ios_nee .OR. stream(k) .EQ. ios_gpp) q = &
+&               24._wp*q
+          END IF
+          y(k) = y(k) + wfoot(k, i)*q
+        END IF
+      END DO
+    END DO
+  END SUBROUTINE APPLY_OBS
+
+! The compact layout of the hourly output for the derivative path: the nobscol variables
+! the operators read, in rows 1..nobscol; colpos(v) = 0 for the others.
+  SUBROUTINE OBS_LAYOUT(colpos)
+    IMPLICIT NONE
+    INTEGER, INTENT(OUT) :: colpos(nho)
+    colpos = 0
+    colpos(ih_sif) = 1
+    colpos(ih_vod) = 2
+    colpos(ih_sm_surf) = 3
+    colpos(ih_fapar_ws) = 4
+    colpos(ih_nee) = 5
+    colpos(ih_gpp) = 6
+    colpos(ih_le) = 7
+    colpos(ih_agb) = 8
+    colpos(ih_tsoil1) = 9
+    colpos(ih_tcan) = 10
+  END SUBROUTINE OBS_LAYOUT
+
+! Hourly output variable that a linear stream averages.
+  INTEGER FUNCTION OBS_COLUMN(code)
+    IMPLICIT NONE
+    INTEGER, INTENT(IN) :: code
+    obs_column = ih_gpp
+    IF (code .EQ. ios_sif) obs_column = ih_sif
+    IF (code .EQ. ios_vod) obs_column = ih_vod
+    IF (code .EQ. ios_sm) obs_column = ih_sm_surf
+    IF (code .EQ. ios_fapar) obs_column = ih_fapar_ws
+    IF (code .EQ. ios_nee) obs_column = ih_nee
+    IF (code .EQ. ios_gpp) obs_column = ih_gpp
+    IF (code .EQ. ios_le) obs_column = ih_le
+    IF (code .EQ. ios_agb) obs_column = ih_agb
+  END FUNCTION OBS_COLUMN
+
+!  Differentiation of mironov_permittivity in reverse (adjoint) mode:
+!   gradient     of useful results: eps_i eps_r
+!   with respect to varying inputs: sm
+! Relative permittivity eps_r + i eps_i of moist soil at L-band, Mironov et al. (2009,
+! IEEE TGRS 47, 2059) mineralogy-based model, eqs 11-13 and 17-25: refractive mixing of
+! dry soil, bound and free water (Debye relaxation each). sm (m3 m-3), clay (mass
+! fraction). The switch from bound to free water at mv_t is smoothed over 0.005 m3 m-3.
+  SUBROUTINE MIRONOV_PERMITTIVITY_B(sm, sm_b, clay, eps_r, eps_r_b, &
+&   eps_i, eps_i_b)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: sm, clay
+    REAL(wp) :: sm_b
+    REAL(wp) :: eps_r, eps_i
+    REAL(wp) :: eps_r_b, eps_i_b
+    REAL(wp) :: c, nd, kd, mvt, e0b, taub, sigb, sigu, e0u, tauu, einf, &
+&   w
+    REAL(wp) :: mvt_b
+    REAL(wp) :: eb_r, eb_i, eu_r, eu_i, nb, kb, nu, ku, mb, mu, nm, km
+    REAL(wp) :: mb_b, mu_b, nm_b, km_b
+    c = 100._wp*clay
+    nd = 1.634_wp - 0.539e-2_wp*c + 0.2748e-4_wp*c*c
+    kd = 0.03952_wp - 0.04038e-2_wp*c
+    mvt = 0.02863_wp + 0.30673e-2_wp*c
+    e0b = 79.8_wp - 85.4e-2_wp*c + 32.7e-4_wp*c*c
+    taub = 1.062e-11_wp + 3.450e-12_wp*1.e-2_wp*c
+    sigb = 0.3112_wp + 0.467e-2_wp*c
+    sigu = 0.3631_wp + 1.217e-2_wp*c
+    e0u = 100._wp
+    tauu = 8.5e-12_wp
+    einf = 4.9_wp
+    w = 2._wp*pi*f_lband
+    eb_r = einf + (e0b-einf)/(1._wp+(w*taub)**2)
+    eb_i = (e0b-einf)*w*taub/(1._wp+(w*taub)**2) + sigb/(w*eps_vac)
+    eu_r = einf + (e0u-einf)/(1._wp+(w*tauu)**2)
+    eu_i = (e0u-einf)*w*tauu/(1._wp+(w*tauu)**2) + sigu/(w*eps_vac)
+    CALL REFRACTIVE_INDEX(eb_r, eb_i, nb, kb)
+    CALL REFRACTIVE_INDEX(eu_r, eu_i, nu, ku)
+! bound water, <= mv_t
+    mb = SMIN_POS(sm, mvt, 0.999_wp)
+! free water
+    mu = sm - mb
+    nm = nd + (nb-1._wp)*mb + (nu-1._wp)*mu
+    km = kd + kb*mb + ku*mu
+    nm_b = km*2._wp*eps_i_b + 2*nm*eps_r_b
+    km_b = nm*2._wp*eps_i_b - 2*km*eps_r_b
+    mu_b = ku*km_b + (nu-1._wp)*nm_b
+    mb_b = kb*km_b + (nb-1._wp)*nm_b - mu_b
+    sm_b = mu_b
+    mvt_b = 0.0_8
+    CALL SMIN_POS_B(sm, sm_b, mvt, mvt_b, 0.999_wp, mb_b)
+  END SUBROUTINE MIRONOV_PERMITTIVITY_B
+
+! Relative permittivity eps_r + i eps_i of moist soil at L-band, Mironov et al. (2009,
+! IEEE TGRS 47, 2059) mineralogy-based model, eqs 11-13 and 17-25: refractive mixing of
+! dry soil, bound and free water (Debye relaxation each). sm (m3 m-3), clay (mass
+! fraction). The switch from bound to free water at mv_t is smoothed over 0.005 m3 m-3.
+  SUBROUTINE MIRONOV_PERMITTIVITY(sm, clay, eps_r, eps_i)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: sm, clay
+    REAL(wp), INTENT(OUT) :: eps_r, eps_i
+    REAL(wp) :: c, nd, kd, mvt, e0b, taub, sigb, sigu, e0u, tauu, einf, &
+&   w
+    REAL(wp) :: eb_r, eb_i, eu_r, eu_i, nb, kb, nu, ku, mb, mu, nm, km
+    c = 100._wp*clay
+    nd = 1.634_wp - 0.539e-2_wp*c + 0.2748e-4_wp*c*c
+    kd = 0.03952_wp - 0.04038e-2_wp*c
+    mvt = 0.02863_wp + 0.30673e-2_wp*c
+    e0b = 79.8_wp - 85.4e-2_wp*c + 32.7e-4_wp*c*c
+    taub = 1.062e-11_wp + 3.450e-12_wp*1.e-2_wp*c
+    sigb = 0.3112_wp + 0.467e-2_wp*c
+    sigu = 0.3631_wp + 1.217e-2_wp*c
+    e0u = 100._wp
+    tauu = 8.5e-12_wp
+    einf = 4.9_wp
+    w = 2._wp*pi*f_lband
+    eb_r = einf + (e0b-einf)/(1._wp+(w*taub)**2)
+    eb_i = (e0b-einf)*w*taub/(1._wp+(w*taub)**2) + sigb/(w*eps_vac)
+    eu_r = einf + (e0u-einf)/(1._wp+(w*tauu)**2)
+    eu_i = (e0u-einf)*w*tauu/(1._wp+(w*tauu)**2) + sigu/(w*eps_vac)
+    CALL REFRACTIVE_INDEX(eb_r, eb_i, nb, kb)
+    CALL REFRACTIVE_INDEX(eu_r, eu_i, nu, ku)
+! bound water, <= mv_t
+    mb = SMIN_POS(sm, mvt, 0.999_wp)
+! free water
+    mu = sm - mb
+    nm = nd + (nb-1._wp)*mb + (nu-1._wp)*mu
+    km = kd + kb*mb + ku*mu
+    eps_r = nm*nm - km*km
+    eps_i = 2._wp*nm*km
+  END SUBROUTINE MIRONOV_PERMITTIVITY
+
+! Refractive index n + i k of a medium with relative permittivity er + i ei.
+  SUBROUTINE REFRACTIVE_INDEX(er, ei, n, k)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: er, ei
+    REAL(wp), INTENT(OUT) :: n, k
+    REAL(wp) :: a
+    INTRINSIC SQRT
+    a = SQRT(er*er + ei*ei)
+    n = SQRT(0.5_wp*(a+er))
+    k = SQRT(0.5_wp*(a-er))
+  END SUBROUTINE REFRACTIVE_INDEX
+
+!  Differentiation of fresnel_reflectivity in reverse (adjoint) mode:
+!   gradient     of useful results: rh rv
+!   with respect to varying inputs: ei er
+! Fresnel reflectivities (H, V) of a smooth surface of permittivity er + i ei at incidence
+! angle theta (deg), in real arithmetic: s = sqrt(eps - sin^2), r_H = |(c - s)/(c + s)|^2,
+! r_V = |(eps c - s)/(eps c + s)|^2 (Ulaby & Long 2014, eqs 2.96-2.97).
+  SUBROUTINE FRESNEL_REFLECTIVITY_B(er, er_b, ei, ei_b, theta, rh, rh_b&
+&   , rv, rv_b)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: er, ei, theta
+    REAL(wp) :: er_b, ei_b
+    REAL(wp) :: rh, rv
+    REAL(wp) :: rh_b, rv_b
+    REAL(wp) :: c, s2, zr, zi, a, p, q
+    REAL(wp) :: zr_b, zi_b, a_b, p_b, q_b
+    INTRINSIC COS
+    INTRINSIC SQRT
+    REAL(wp) :: temp
+    REAL(wp) :: temp_b
+    REAL(wp) :: temp0
+    REAL(wp) :: temp_b0
+    REAL(wp) :: temp_b1
+    REAL(wp) :: temp_b2
+    REAL(wp) :: temp_b3
+    REAL(wp) :: temp_b4
+    c = COS(theta*pi/180._wp)
+    s2 = 1._wp - c*c
+    zr = er - s2
+    zi = ei
+    a = SQRT(zr*zr + zi*zi)
+    p = SQRT(0.5_wp*(a+zr))
+    q = SQRT(0.5_wp*(a-zr))
+    temp0 = (c*er+p)*(c*er+p) + (c*ei+q)*(c*ei+q)
+    temp_b = rv_b/temp0
+    temp_b1 = 2*(c*er-p)*temp_b
+    temp_b2 = 2*(c*ei-q)*temp_b
+    temp_b0 = -(((c*er-p)**2+(c*ei-q)**2)*temp_b/temp0)
+    temp_b3 = 2*(c*er+p)*temp_b0
+    temp_b4 = 2*(c*ei+q)*temp_b0
+    temp = (c+p)*(c+p) + q*q
+    temp_b0 = rh_b/temp
+    temp_b = -(((c-p)**2+q**2)*temp_b0/temp)
+    q_b = temp_b4 + 2*q*temp_b0 - temp_b2 + 2*q*temp_b
+    p_b = temp_b3 + 2*(c+p)*temp_b - temp_b1 - 2*(c-p)*temp_b0
+    IF (0.5_wp*(a-zr) .EQ. 0.0) THEN
+      temp_b = 0.0_8
+    ELSE
+      temp_b = 0.5_wp*q_b/(2.0*SQRT(0.5_wp*(a-zr)))
+    END IF
+    a_b = temp_b
+    zr_b = -temp_b
+    IF (0.5_wp*(a+zr) .EQ. 0.0) THEN
+      temp_b = 0.0_8
+    ELSE
+      temp_b = 0.5_wp*p_b/(2.0*SQRT(0.5_wp*(a+zr)))
+    END IF
+    a_b = a_b + temp_b
+    zr_b = zr_b + temp_b
+    IF (zr**2 + zi**2 .EQ. 0.0) THEN
+      temp_b = 0.0_8
+    ELSE
+      temp_b = a_b/(2.0*SQRT(zr**2+zi**2))
+    END IF
+    zr_b = zr_b + 2*zr*temp_b
+    er_b = c*temp_b3 + c*temp_b1 + zr_b
+    zi_b = 2*zi*temp_b
+    ei_b = c*temp_b4 + c*temp_b2 + zi_b
+  END SUBROUTINE FRESNEL_REFLECTIVITY_B
+
+! Fresnel reflectivities (H, V) of a smooth surface of permittivity er + i ei at incidence
+! angle theta (deg), in real arithmetic: s = sqrt(eps - sin^2), r_H = |(c - s)/(c + s)|^2,
+! r_V = |(eps c - s)/(eps c + s)|^2 (Ulaby & Long 2014, eqs 2.96-2.97).
+  SUBROUTINE FRESNEL_REFLECTIVITY(er, ei, theta, rh, rv)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: er, ei, theta
+    REAL(wp), INTENT(OUT) :: rh, rv
+    REAL(wp) :: c, s2, zr, zi, a, p, q
+    INTRINSIC COS
+    INTRINSIC SQRT
+    c = COS(theta*pi/180._wp)
+    s2 = 1._wp - c*c
+    zr = er - s2
+    zi = ei
+    a = SQRT(zr*zr + zi*zi)
+    p = SQRT(0.5_wp*(a+zr))
+    q = SQRT(0.5_wp*(a-zr))
+    rh = ((c-p)**2+q*q)/((c+p)**2+q*q)
+    rv = ((er*c-p)**2+(ei*c-q)**2)/((er*c+p)**2+(ei*c+q)**2)
+  END SUBROUTINE FRESNEL_REFLECTIVITY
+
+!  Differentiation of tau_omega in reverse (adjoint) mode:
+!   gradient     of useful results: omega h_r tb
+!   with respect to varying inputs: tau omega h_r ts r_smooth tc
+! Tau-omega brightness temperature (K) of one polarisation (Mo et al. 1982): soil
+! reflectivity r_smooth reduced by roughness exp(-H_R cos^2 theta) (Wang & Choudhury
+! 1981), soil and canopy temperatures ts, tc (K), optical depth tau at nadir, single
+! scattering albedo omega; gamma = exp(-tau / cos theta).
+  SUBROUTINE TAU_OMEGA_B(r_smooth, r_smooth_b, h_r, h_r_b, theta, ts, &
+&   ts_b, tc, tc_b, tau, tau_b, omega, omega_b, tb_b)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: r_smooth, h_r, theta, ts, tc, tau, omega
+    REAL(wp) :: r_smooth_b, h_r_b, ts_b, tc_b, tau_b, omega_b
+    REAL(wp) :: tb, c, r, gam
+    REAL(wp) :: tb_b, r_b, gam_b
+    INTRINSIC COS
+    INTRINSIC EXP
+    REAL(wp) :: temp
+    REAL(wp) :: temp_b
+    REAL(wp) :: temp_b0
+    c = COS(theta*pi/180._wp)
+    r = r_smooth*EXP(-(h_r*c*c))
+    gam = EXP(-(tau/c))
+    temp_b0 = tc*(1._wp-omega)*(1._wp-gam)*tb_b
+    temp_b = (r*gam+1._wp)*tb_b
+    r_b = gam*temp_b0 - ts*gam*tb_b
+    ts_b = gam*(1._wp-r)*tb_b
+    gam_b = ts*(1._wp-r)*tb_b + r*temp_b0 - tc*(1._wp-omega)*temp_b
+    tc_b = (1._wp-omega)*(1._wp-gam)*temp_b
+    omega_b = omega_b - tc*(1._wp-gam)*temp_b
+    tau_b = -(EXP(-(tau/c))*gam_b/c)
+    temp = -(c*c*h_r)
+    r_smooth_b = EXP(temp)*r_b
+    h_r_b = h_r_b - c**2*EXP(temp)*r_smooth*r_b
+  END SUBROUTINE TAU_OMEGA_B
+
+! Tau-omega brightness temperature (K) of one polarisation (Mo et al. 1982): soil
+! reflectivity r_smooth reduced by roughness exp(-H_R cos^2 theta) (Wang & Choudhury
+! 1981), soil and canopy temperatures ts, tc (K), optical depth tau at nadir, single
+! scattering albedo omega; gamma = exp(-tau / cos theta).
+  FUNCTION TAU_OMEGA(r_smooth, h_r, theta, ts, tc, tau, omega) RESULT (&
+& TB)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: r_smooth, h_r, theta, ts, tc, tau, omega
+    REAL(wp) :: tb, c, r, gam
+    INTRINSIC COS
+    INTRINSIC EXP
+    c = COS(theta*pi/180._wp)
+    r = r_smooth*EXP(-(h_r*c*c))
+    gam = EXP(-(tau/c))
+    tb = ts*(1._wp-r)*gam + tc*(1._wp-omega)*(1._wp-gam)*(1._wp+r*gam)
+  END FUNCTION TAU_OMEGA
+
+END MODULE DNB_OBS_AD
+
 ! Solar geometry, direct/diffuse partitioning and canopy radiative transfer for PAR.
 MODULE DNB_RADIATION_AD
   USE DNB_KINDS, ONLY : wp
@@ -1957,8 +2509,8 @@ CONTAINS
     drip = w - result1
     CALL PUSHREAL8(w)
     w = w - drip
-    arg1 = w/cap
-    f_wet = SMIN_POS(arg1, 1._wp, 0.999_wp)
+! < 1: after the drip the store is below its capacity
+    f_wet = w/cap
     arg1 = e_pc*f_wet
     e_int = SMIN_POS(arg1, w, 0.999_wp)
     w_can = w - e_int
@@ -1968,11 +2520,9 @@ CONTAINS
     IF (w_can .LT. 1.e-12_wp) THEN
       throughfall = throughfall + w_can
       w_can = 0._wp
-      CALL PUSHREAL8(f_wet)
       CALL PUSHREAL8(w)
       CALL PUSHCONTROL1B(1)
     ELSE
-      CALL PUSHREAL8(f_wet)
       CALL PUSHREAL8(w)
       CALL PUSHCONTROL1B(0)
     END IF
@@ -2003,31 +2553,26 @@ CONTAINS
     REAL(wp) :: arg1_b
     REAL(wp) :: temp
     REAL(wp) :: temp_b
-    REAL(wp) :: dummydiff_b
     INTEGER :: branch
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) THEN
       CALL POPREAL8(w)
-      CALL POPREAL8(f_wet)
     ELSE
       CALL POPREAL8(w)
-      CALL POPREAL8(f_wet)
       w_can_b = throughfall_b
     END IF
     w_b = w_can_b
     e_int_b = e_int_b - w_can_b
+    cap = 0.1_wp*lai + 1.e-6_wp
+    f_wet = w/cap
     arg1 = e_pc*f_wet
     arg1_b = 0.0_8
     CALL SMIN_POS_B(arg1, arg1_b, w, w_b, 0.999_wp, e_int_b)
-    e_pc_b = f_wet*arg1_b
     f_wet_b = e_pc*arg1_b
-    cap = 0.1_wp*lai + 1.e-6_wp
-    arg1 = w/cap
-    arg1_b = 0.0_8
-    CALL SMIN_POS_B(arg1, arg1_b, 1._wp, dummydiff_b, 0.999_wp, f_wet_b)
-    w_b = w_b + arg1_b/cap
+    w_b = w_b + f_wet_b/cap
     drip_b = throughfall_b - w_b
-    cap_b = -(w*arg1_b/cap**2)
+    e_pc_b = f_wet*arg1_b
+    cap_b = -(w*f_wet_b/cap**2)
     CALL POPREAL8(w)
     w_b = w_b + drip_b
     result1_b = -drip_b
@@ -2060,8 +2605,8 @@ CONTAINS
     result1 = SMIN_POS(w, cap, 0.999_wp)
     drip = w - result1
     w = w - drip
-    arg1 = w/cap
-    f_wet = SMIN_POS(arg1, 1._wp, 0.999_wp)
+! < 1: after the drip the store is below its capacity
+    f_wet = w/cap
     arg1 = e_pc*f_wet
     e_int = SMIN_POS(arg1, w, 0.999_wp)
     w_can = w - e_int
@@ -3128,531 +3673,6 @@ CONTAINS
 
 END MODULE DNB_CARBON_AD
 
-! Observation operators of D&B, sampled "on the swath": each observation is simulated over
-! its own integration window (hourly steps s0..s1 of the run) and its own footprint (weights
-! of the cell's PFT tiles, which differ from the cell cover and between sensors); see
-! science.md sections 0 and 6. The per-tile quantities come from the hourly model output
-! (dnb_model), so y = H(M(x)) is one pass over the run.
-MODULE DNB_OBS_AD
-  USE DNB_KINDS, ONLY : wp
-  USE DNB_CONSTANTS, ONLY : pi
-  USE DNB_PARAMS
-  USE DNB_SMOOTH_AD, ONLY : smin_pos, smin_pos_b
-  IMPLICIT NONE
-  PRIVATE 
-  PUBLIC :: apply_obs, mironov_permittivity, fresnel_reflectivity, &
-& tau_omega
-  PUBLIC :: apply_obs_b, mironov_permittivity_b, fresnel_reflectivity_b&
-& , tau_omega_b
-! Hz, SMOS L-band centre frequency
-  REAL(wp), PARAMETER :: f_lband=1.4135e9_wp
-! F m-1
-  REAL(wp), PARAMETER :: eps_vac=8.854e-12_wp
-
-CONTAINS
-!  Differentiation of apply_obs in reverse (adjoint) mode:
-!   gradient     of useful results: y
-!   with respect to varying inputs: y pglob hout
-! Simulated observations y(nobs). stream(k): code ios_* of observation k; s0(k), s1(k):
-! first and last hourly step of its window (1-based, inclusive); wfoot(k, tile): footprint
-! weight of each tile; angle(k): incidence angle (deg) for brightness temperatures;
-! hout(nho, nt, ntile): hourly model output; clay: clay mass fraction of the cell's soil.
-! Each tile's observable is averaged over the window, then tiles are summed with the
-! footprint weights (for TB the window-mean state enters the tau-omega model per tile).
-  SUBROUTINE APPLY_OBS_B(nt, ntile, nobs, stream, s0, s1, wfoot, angle, &
-&   hout, hout_b, clay, pglob, pglob_b, y, y_b)
-    IMPLICIT NONE
-    INTEGER, INTENT(IN) :: nt, ntile, nobs
-    INTEGER, INTENT(IN) :: stream(nobs), s0(nobs), s1(nobs)
-    REAL(wp), INTENT(IN) :: wfoot(nobs, ntile), angle(nobs), hout(nho, &
-&   nt, ntile), clay
-    REAL(wp) :: hout_b(nho, nt, ntile)
-    REAL(wp), INTENT(IN) :: pglob(ngp)
-    REAL(wp) :: pglob_b(ngp)
-    REAL(wp) :: y(nobs)
-    REAL(wp) :: y_b(nobs)
-    INTEGER :: k, i, it, col
-    REAL(wp) :: nh, q, sm, ts, tc, tau, eps_r, eps_i, rh, rv
-    REAL(wp) :: q_b, sm_b, ts_b, tc_b, tau_b, eps_r_b, eps_i_b, rh_b, &
-&   rv_b
-    INTRINSIC REAL
-    REAL(wp) :: arg1
-    REAL(wp) :: arg1_b
-    REAL(wp) :: arg2
-    REAL(wp) :: arg2_b
-    REAL(wp) :: arg3
-    REAL(wp) :: arg3_b
-    INTEGER :: ad_from
-    INTEGER :: ad_to
-    INTEGER :: ad_from0
-    INTEGER :: ad_to0
-    INTEGER :: branch
-    DO k=1,nobs
-      CALL PUSHREAL8(nh)
-      nh = REAL(s1(k) - s0(k) + 1, wp)
-      DO i=1,ntile
-        IF (wfoot(k, i) .GT. 0._wp) THEN
-          IF (stream(k) .EQ. ios_tb_h .OR. stream(k) .EQ. ios_tb_v) THEN
-            sm = 0._wp
-            ts = 0._wp
-            tc = 0._wp
-            tau = 0._wp
-            ad_from = s0(k)
-            DO it=ad_from,s1(k)
-              sm = sm + hout(ih_sm_surf, it, i)
-              ts = ts + hout(ih_tsoil1, it, i)
-              tc = tc + hout(ih_tcan, it, i)
-              tau = tau + hout(ih_vod, it, i)
-            END DO
-            CALL PUSHINTEGER4(it - 1)
-            CALL PUSHINTEGER4(ad_from)
-            CALL PUSHREAL8(arg1)
-            arg1 = sm/nh
-            CALL PUSHREAL8(eps_i)
-            CALL PUSHREAL8(eps_r)
-            CALL MIRONOV_PERMITTIVITY(arg1, clay, eps_r, eps_i)
-            CALL PUSHREAL8(rv)
-            CALL PUSHREAL8(rh)
-            CALL FRESNEL_REFLECTIVITY(eps_r, eps_i, angle(k), rh, rv)
-            IF (stream(k) .EQ. ios_tb_h) THEN
-              CALL PUSHREAL8(arg1)
-              arg1 = ts/nh
-              CALL PUSHREAL8(arg2)
-              arg2 = tc/nh
-              CALL PUSHREAL8(arg3)
-              arg3 = tau/nh
-              CALL PUSHCONTROL2B(0)
-            ELSE
-              CALL PUSHREAL8(arg1)
-              arg1 = ts/nh
-              CALL PUSHREAL8(arg2)
-              arg2 = tc/nh
-              CALL PUSHREAL8(arg3)
-              arg3 = tau/nh
-              CALL PUSHCONTROL2B(1)
-            END IF
-          ELSE
-            CALL PUSHINTEGER4(col)
-            col = OBS_COLUMN(stream(k))
-            ad_from0 = s0(k)
-            it = s1(k) + 1
-            CALL PUSHINTEGER4(it - 1)
-            CALL PUSHINTEGER4(ad_from0)
-! carbon fluxes: g m-2 h-1 -> g m-2 d-1
-            IF (stream(k) .EQ. ios_nee .OR. stream(k) .EQ. ios_gpp) THEN
-              CALL PUSHCONTROL2B(2)
-            ELSE
-              CALL PUSHCONTROL2B(3)
-            END IF
-          END IF
-          CALL PUSHCONTROL1B(1)
-        ELSE
-          CALL PUSHCONTROL1B(0)
-        END IF
-      END DO
-    END DO
-    pglob_b = 0.0_8
-    hout_b = 0.0_8
-    DO k=nobs,1,-1
-      DO i=ntile,1,-1
-        CALL POPCONTROL1B(branch)
-        IF (branch .NE. 0) THEN
-          q_b = wfoot(k, i)*y_b(k)
-          CALL POPCONTROL2B(branch)
-          IF (branch .LT. 2) THEN
-            IF (branch .EQ. 0) THEN
-              CALL TAU_OMEGA_B(rh, rh_b, pglob(ig_tb_hr), pglob_b(&
-&                        ig_tb_hr), angle(k), arg1, arg1_b, arg2, arg2_b&
-&                        , arg3, arg3_b, pglob(ig_tb_omega), pglob_b(&
-&                        ig_tb_omega), q_b)
-              CALL POPREAL8(arg3)
-              tau_b = arg3_b/nh
-              CALL POPREAL8(arg2)
-              tc_b = arg2_b/nh
-              CALL POPREAL8(arg1)
-              ts_b = arg1_b/nh
-              rv_b = 0.0_8
-            ELSE
-              CALL TAU_OMEGA_B(rv, rv_b, pglob(ig_tb_hr), pglob_b(&
-&                        ig_tb_hr), angle(k), arg1, arg1_b, arg2, arg2_b&
-&                        , arg3, arg3_b, pglob(ig_tb_omega), pglob_b(&
-&                        ig_tb_omega), q_b)
-              CALL POPREAL8(arg3)
-              tau_b = arg3_b/nh
-              CALL POPREAL8(arg2)
-              tc_b = arg2_b/nh
-              CALL POPREAL8(arg1)
-              ts_b = arg1_b/nh
-              rh_b = 0.0_8
-            END IF
-            CALL POPREAL8(rh)
-            CALL POPREAL8(rv)
-            CALL FRESNEL_REFLECTIVITY_B(eps_r, eps_r_b, eps_i, eps_i_b, &
-&                                 angle(k), rh, rh_b, rv, rv_b)
-            CALL POPREAL8(eps_r)
-            CALL POPREAL8(eps_i)
-            CALL MIRONOV_PERMITTIVITY_B(arg1, arg1_b, clay, eps_r, &
-&                                 eps_r_b, eps_i, eps_i_b)
-            CALL POPREAL8(arg1)
-            sm_b = arg1_b/nh
-            CALL POPINTEGER4(ad_from)
-            CALL POPINTEGER4(ad_to)
-            DO it=ad_to,ad_from,-1
-              hout_b(ih_vod, it, i) = hout_b(ih_vod, it, i) + tau_b
-              hout_b(ih_tcan, it, i) = hout_b(ih_tcan, it, i) + tc_b
-              hout_b(ih_tsoil1, it, i) = hout_b(ih_tsoil1, it, i) + ts_b
-              hout_b(ih_sm_surf, it, i) = hout_b(ih_sm_surf, it, i) + &
-&               sm_b
-            END DO
-          ELSE
-            IF (branch .EQ. 2) q_b = 24._wp*q_b
-            q_b = q_b/nh
-            CALL POPINTEGER4(ad_from0)
-            CALL POPINTEGER4(ad_to0)
-            DO it=ad_to0,ad_from0,-1
-              hout_b(col, it, i) = hout_b(col, it, i) + q_b
-            END DO
-            CALL POPINTEGER4(col)
-          END IF
-        END IF
-      END DO
-      CALL POPREAL8(nh)
-      y_b(k) = 0.0_8
-    END DO
-  END SUBROUTINE APPLY_OBS_B
-
-! Simulated observations y(nobs). stream(k): code ios_* of observation k; s0(k), s1(k):
-! first and last hourly step of its window (1-based, inclusive); wfoot(k, tile): footprint
-! weight of each tile; angle(k): incidence angle (deg) for brightness temperatures;
-! hout(nho, nt, ntile): hourly model output; clay: clay mass fraction of the cell's soil.
-! Each tile's observable is averaged over the window, then tiles are summed with the
-! footprint weights (for TB the window-mean state enters the tau-omega model per tile).
-  SUBROUTINE APPLY_OBS(nt, ntile, nobs, stream, s0, s1, wfoot, angle, &
-&   hout, clay, pglob, y)
-    IMPLICIT NONE
-    INTEGER, INTENT(IN) :: nt, ntile, nobs
-    INTEGER, INTENT(IN) :: stream(nobs), s0(nobs), s1(nobs)
-    REAL(wp), INTENT(IN) :: wfoot(nobs, ntile), angle(nobs), hout(nho, &
-&   nt, ntile), clay
-    REAL(wp), INTENT(IN) :: pglob(ngp)
-    REAL(wp), INTENT(OUT) :: y(nobs)
-    INTEGER :: k, i, it, col
-    REAL(wp) :: nh, q, sm, ts, tc, tau, eps_r, eps_i, rh, rv
-    INTRINSIC REAL
-    REAL(wp) :: arg1
-    REAL(wp) :: arg2
-    REAL(wp) :: arg3
-    DO k=1,nobs
-      y(k) = 0._wp
-      nh = REAL(s1(k) - s0(k) + 1, wp)
-      DO i=1,ntile
-        IF (wfoot(k, i) .GT. 0._wp) THEN
-          IF (stream(k) .EQ. ios_tb_h .OR. stream(k) .EQ. ios_tb_v) THEN
-            sm = 0._wp
-            ts = 0._wp
-            tc = 0._wp
-            tau = 0._wp
-            DO it=s0(k),s1(k)
-              sm = sm + hout(ih_sm_surf, it, i)
-              ts = ts + hout(ih_tsoil1, it, i)
-              tc = tc + hout(ih_tcan, it, i)
-              tau = tau + hout(ih_vod, it, i)
-            END DO
-            arg1 = sm/nh
-            CALL MIRONOV_PERMITTIVITY(arg1, clay, eps_r, eps_i)
-            CALL FRESNEL_REFLECTIVITY(eps_r, eps_i, angle(k), rh, rv)
-            IF (stream(k) .EQ. ios_tb_h) THEN
-              arg1 = ts/nh
-              arg2 = tc/nh
-              arg3 = tau/nh
-              q = TAU_OMEGA(rh, pglob(ig_tb_hr), angle(k), arg1, arg2, &
-&               arg3, pglob(ig_tb_omega))
-            ELSE
-              arg1 = ts/nh
-              arg2 = tc/nh
-              arg3 = tau/nh
-              q = TAU_OMEGA(rv, pglob(ig_tb_hr), angle(k), arg1, arg2, &
-&               arg3, pglob(ig_tb_omega))
-            END IF
-          ELSE
-            col = OBS_COLUMN(stream(k))
-            q = 0._wp
-            DO it=s0(k),s1(k)
-              q = q + hout(col, it, i)
-            END DO
-            q = q/nh
-! carbon fluxes: g m-2 h-1 -> g m-2 d-1
-            IF (stream(k) .EQ. ios_nee .OR. stream(k) .EQ. ios_gpp) q = &
-&               24._wp*q
-          END IF
-          y(k) = y(k) + wfoot(k, i)*q
-        END IF
-      END DO
-    END DO
-  END SUBROUTINE APPLY_OBS
-
-! Hourly output column that a linear stream averages.
-  INTEGER FUNCTION OBS_COLUMN(code)
-    IMPLICIT NONE
-    INTEGER, INTENT(IN) :: code
-    obs_column = ih_gpp
-    IF (code .EQ. ios_sif) obs_column = ih_sif
-    IF (code .EQ. ios_vod) obs_column = ih_vod
-    IF (code .EQ. ios_sm) obs_column = ih_sm_surf
-    IF (code .EQ. ios_fapar) obs_column = ih_fapar_ws
-    IF (code .EQ. ios_nee) obs_column = ih_nee
-    IF (code .EQ. ios_gpp) obs_column = ih_gpp
-    IF (code .EQ. ios_le) obs_column = ih_le
-    IF (code .EQ. ios_agb) obs_column = ih_agb
-  END FUNCTION OBS_COLUMN
-
-!  Differentiation of mironov_permittivity in reverse (adjoint) mode:
-!   gradient     of useful results: eps_i eps_r
-!   with respect to varying inputs: sm
-! Relative permittivity eps_r + i eps_i of moist soil at L-band, Mironov et al. (2009,
-! IEEE TGRS 47, 2059) mineralogy-based model, eqs 11-13 and 17-25: refractive mixing of
-! dry soil, bound and free water (Debye relaxation each). sm (m3 m-3), clay (mass
-! fraction). The switch from bound to free water at mv_t is smoothed over 0.005 m3 m-3.
-  SUBROUTINE MIRONOV_PERMITTIVITY_B(sm, sm_b, clay, eps_r, eps_r_b, &
-&   eps_i, eps_i_b)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: sm, clay
-    REAL(wp) :: sm_b
-    REAL(wp) :: eps_r, eps_i
-    REAL(wp) :: eps_r_b, eps_i_b
-    REAL(wp) :: c, nd, kd, mvt, e0b, taub, sigb, sigu, e0u, tauu, einf, &
-&   w
-    REAL(wp) :: mvt_b
-    REAL(wp) :: eb_r, eb_i, eu_r, eu_i, nb, kb, nu, ku, mb, mu, nm, km
-    REAL(wp) :: mb_b, mu_b, nm_b, km_b
-    c = 100._wp*clay
-    nd = 1.634_wp - 0.539e-2_wp*c + 0.2748e-4_wp*c*c
-    kd = 0.03952_wp - 0.04038e-2_wp*c
-    mvt = 0.02863_wp + 0.30673e-2_wp*c
-    e0b = 79.8_wp - 85.4e-2_wp*c + 32.7e-4_wp*c*c
-    taub = 1.062e-11_wp + 3.450e-12_wp*1.e-2_wp*c
-    sigb = 0.3112_wp + 0.467e-2_wp*c
-    sigu = 0.3631_wp + 1.217e-2_wp*c
-    e0u = 100._wp
-    tauu = 8.5e-12_wp
-    einf = 4.9_wp
-    w = 2._wp*pi*f_lband
-    eb_r = einf + (e0b-einf)/(1._wp+(w*taub)**2)
-    eb_i = (e0b-einf)*w*taub/(1._wp+(w*taub)**2) + sigb/(w*eps_vac)
-    eu_r = einf + (e0u-einf)/(1._wp+(w*tauu)**2)
-    eu_i = (e0u-einf)*w*tauu/(1._wp+(w*tauu)**2) + sigu/(w*eps_vac)
-    CALL REFRACTIVE_INDEX(eb_r, eb_i, nb, kb)
-    CALL REFRACTIVE_INDEX(eu_r, eu_i, nu, ku)
-! bound water, <= mv_t
-    mb = SMIN_POS(sm, mvt, 0.999_wp)
-! free water
-    mu = sm - mb
-    nm = nd + (nb-1._wp)*mb + (nu-1._wp)*mu
-    km = kd + kb*mb + ku*mu
-    nm_b = km*2._wp*eps_i_b + 2*nm*eps_r_b
-    km_b = nm*2._wp*eps_i_b - 2*km*eps_r_b
-    mu_b = ku*km_b + (nu-1._wp)*nm_b
-    mb_b = kb*km_b + (nb-1._wp)*nm_b - mu_b
-    sm_b = mu_b
-    mvt_b = 0.0_8
-    CALL SMIN_POS_B(sm, sm_b, mvt, mvt_b, 0.999_wp, mb_b)
-  END SUBROUTINE MIRONOV_PERMITTIVITY_B
-
-! Relative permittivity eps_r + i eps_i of moist soil at L-band, Mironov et al. (2009,
-! IEEE TGRS 47, 2059) mineralogy-based model, eqs 11-13 and 17-25: refractive mixing of
-! dry soil, bound and free water (Debye relaxation each). sm (m3 m-3), clay (mass
-! fraction). The switch from bound to free water at mv_t is smoothed over 0.005 m3 m-3.
-  SUBROUTINE MIRONOV_PERMITTIVITY(sm, clay, eps_r, eps_i)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: sm, clay
-    REAL(wp), INTENT(OUT) :: eps_r, eps_i
-    REAL(wp) :: c, nd, kd, mvt, e0b, taub, sigb, sigu, e0u, tauu, einf, &
-&   w
-    REAL(wp) :: eb_r, eb_i, eu_r, eu_i, nb, kb, nu, ku, mb, mu, nm, km
-    c = 100._wp*clay
-    nd = 1.634_wp - 0.539e-2_wp*c + 0.2748e-4_wp*c*c
-    kd = 0.03952_wp - 0.04038e-2_wp*c
-    mvt = 0.02863_wp + 0.30673e-2_wp*c
-    e0b = 79.8_wp - 85.4e-2_wp*c + 32.7e-4_wp*c*c
-    taub = 1.062e-11_wp + 3.450e-12_wp*1.e-2_wp*c
-    sigb = 0.3112_wp + 0.467e-2_wp*c
-    sigu = 0.3631_wp + 1.217e-2_wp*c
-    e0u = 100._wp
-    tauu = 8.5e-12_wp
-    einf = 4.9_wp
-    w = 2._wp*pi*f_lband
-    eb_r = einf + (e0b-einf)/(1._wp+(w*taub)**2)
-    eb_i = (e0b-einf)*w*taub/(1._wp+(w*taub)**2) + sigb/(w*eps_vac)
-    eu_r = einf + (e0u-einf)/(1._wp+(w*tauu)**2)
-    eu_i = (e0u-einf)*w*tauu/(1._wp+(w*tauu)**2) + sigu/(w*eps_vac)
-    CALL REFRACTIVE_INDEX(eb_r, eb_i, nb, kb)
-    CALL REFRACTIVE_INDEX(eu_r, eu_i, nu, ku)
-! bound water, <= mv_t
-    mb = SMIN_POS(sm, mvt, 0.999_wp)
-! free water
-    mu = sm - mb
-    nm = nd + (nb-1._wp)*mb + (nu-1._wp)*mu
-    km = kd + kb*mb + ku*mu
-    eps_r = nm*nm - km*km
-    eps_i = 2._wp*nm*km
-  END SUBROUTINE MIRONOV_PERMITTIVITY
-
-! Refractive index n + i k of a medium with relative permittivity er + i ei.
-  SUBROUTINE REFRACTIVE_INDEX(er, ei, n, k)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: er, ei
-    REAL(wp), INTENT(OUT) :: n, k
-    REAL(wp) :: a
-    INTRINSIC SQRT
-    a = SQRT(er*er + ei*ei)
-    n = SQRT(0.5_wp*(a+er))
-    k = SQRT(0.5_wp*(a-er))
-  END SUBROUTINE REFRACTIVE_INDEX
-
-!  Differentiation of fresnel_reflectivity in reverse (adjoint) mode:
-!   gradient     of useful results: rh rv
-!   with respect to varying inputs: ei er
-! Fresnel reflectivities (H, V) of a smooth surface of permittivity er + i ei at incidence
-! angle theta (deg), in real arithmetic: s = sqrt(eps - sin^2), r_H = |(c - s)/(c + s)|^2,
-! r_V = |(eps c - s)/(eps c + s)|^2 (Ulaby & Long 2014, eqs 2.96-2.97).
-  SUBROUTINE FRESNEL_REFLECTIVITY_B(er, er_b, ei, ei_b, theta, rh, rh_b&
-&   , rv, rv_b)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: er, ei, theta
-    REAL(wp) :: er_b, ei_b
-    REAL(wp) :: rh, rv
-    REAL(wp) :: rh_b, rv_b
-    REAL(wp) :: c, s2, zr, zi, a, p, q
-    REAL(wp) :: zr_b, zi_b, a_b, p_b, q_b
-    INTRINSIC COS
-    INTRINSIC SQRT
-    REAL(wp) :: temp
-    REAL(wp) :: temp_b
-    REAL(wp) :: temp0
-    REAL(wp) :: temp_b0
-    REAL(wp) :: temp_b1
-    REAL(wp) :: temp_b2
-    REAL(wp) :: temp_b3
-    REAL(wp) :: temp_b4
-    c = COS(theta*pi/180._wp)
-    s2 = 1._wp - c*c
-    zr = er - s2
-    zi = ei
-    a = SQRT(zr*zr + zi*zi)
-    p = SQRT(0.5_wp*(a+zr))
-    q = SQRT(0.5_wp*(a-zr))
-    temp0 = (c*er+p)*(c*er+p) + (c*ei+q)*(c*ei+q)
-    temp_b = rv_b/temp0
-    temp_b1 = 2*(c*er-p)*temp_b
-    temp_b2 = 2*(c*ei-q)*temp_b
-    temp_b0 = -(((c*er-p)**2+(c*ei-q)**2)*temp_b/temp0)
-    temp_b3 = 2*(c*er+p)*temp_b0
-    temp_b4 = 2*(c*ei+q)*temp_b0
-    temp = (c+p)*(c+p) + q*q
-    temp_b0 = rh_b/temp
-    temp_b = -(((c-p)**2+q**2)*temp_b0/temp)
-    q_b = temp_b4 + 2*q*temp_b0 - temp_b2 + 2*q*temp_b
-    p_b = temp_b3 + 2*(c+p)*temp_b - temp_b1 - 2*(c-p)*temp_b0
-    IF (0.5_wp*(a-zr) .EQ. 0.0) THEN
-      temp_b = 0.0_8
-    ELSE
-      temp_b = 0.5_wp*q_b/(2.0*SQRT(0.5_wp*(a-zr)))
-    END IF
-    a_b = temp_b
-    zr_b = -temp_b
-    IF (0.5_wp*(a+zr) .EQ. 0.0) THEN
-      temp_b = 0.0_8
-    ELSE
-      temp_b = 0.5_wp*p_b/(2.0*SQRT(0.5_wp*(a+zr)))
-    END IF
-    a_b = a_b + temp_b
-    zr_b = zr_b + temp_b
-    IF (zr**2 + zi**2 .EQ. 0.0) THEN
-      temp_b = 0.0_8
-    ELSE
-      temp_b = a_b/(2.0*SQRT(zr**2+zi**2))
-    END IF
-    zr_b = zr_b + 2*zr*temp_b
-    er_b = c*temp_b3 + c*temp_b1 + zr_b
-    zi_b = 2*zi*temp_b
-    ei_b = c*temp_b4 + c*temp_b2 + zi_b
-  END SUBROUTINE FRESNEL_REFLECTIVITY_B
-
-! Fresnel reflectivities (H, V) of a smooth surface of permittivity er + i ei at incidence
-! angle theta (deg), in real arithmetic: s = sqrt(eps - sin^2), r_H = |(c - s)/(c + s)|^2,
-! r_V = |(eps c - s)/(eps c + s)|^2 (Ulaby & Long 2014, eqs 2.96-2.97).
-  SUBROUTINE FRESNEL_REFLECTIVITY(er, ei, theta, rh, rv)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: er, ei, theta
-    REAL(wp), INTENT(OUT) :: rh, rv
-    REAL(wp) :: c, s2, zr, zi, a, p, q
-    INTRINSIC COS
-    INTRINSIC SQRT
-    c = COS(theta*pi/180._wp)
-    s2 = 1._wp - c*c
-    zr = er - s2
-    zi = ei
-    a = SQRT(zr*zr + zi*zi)
-    p = SQRT(0.5_wp*(a+zr))
-    q = SQRT(0.5_wp*(a-zr))
-    rh = ((c-p)**2+q*q)/((c+p)**2+q*q)
-    rv = ((er*c-p)**2+(ei*c-q)**2)/((er*c+p)**2+(ei*c+q)**2)
-  END SUBROUTINE FRESNEL_REFLECTIVITY
-
-!  Differentiation of tau_omega in reverse (adjoint) mode:
-!   gradient     of useful results: omega h_r tb
-!   with respect to varying inputs: tau omega h_r ts r_smooth tc
-! Tau-omega brightness temperature (K) of one polarisation (Mo et al. 1982): soil
-! reflectivity r_smooth reduced by roughness exp(-H_R cos^2 theta) (Wang & Choudhury
-! 1981), soil and canopy temperatures ts, tc (K), optical depth tau at nadir, single
-! scattering albedo omega; gamma = exp(-tau / cos theta).
-  SUBROUTINE TAU_OMEGA_B(r_smooth, r_smooth_b, h_r, h_r_b, theta, ts, &
-&   ts_b, tc, tc_b, tau, tau_b, omega, omega_b, tb_b)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: r_smooth, h_r, theta, ts, tc, tau, omega
-    REAL(wp) :: r_smooth_b, h_r_b, ts_b, tc_b, tau_b, omega_b
-    REAL(wp) :: tb, c, r, gam
-    REAL(wp) :: tb_b, r_b, gam_b
-    INTRINSIC COS
-    INTRINSIC EXP
-    REAL(wp) :: temp
-    REAL(wp) :: temp_b
-    REAL(wp) :: temp_b0
-    c = COS(theta*pi/180._wp)
-    r = r_smooth*EXP(-(h_r*c*c))
-    gam = EXP(-(tau/c))
-    temp_b0 = tc*(1._wp-omega)*(1._wp-gam)*tb_b
-    temp_b = (r*gam+1._wp)*tb_b
-    r_b = gam*temp_b0 - ts*gam*tb_b
-    ts_b = gam*(1._wp-r)*tb_b
-    gam_b = ts*(1._wp-r)*tb_b + r*temp_b0 - tc*(1._wp-omega)*temp_b
-    tc_b = (1._wp-omega)*(1._wp-gam)*temp_b
-    omega_b = omega_b - tc*(1._wp-gam)*temp_b
-    tau_b = -(EXP(-(tau/c))*gam_b/c)
-    temp = -(c*c*h_r)
-    r_smooth_b = EXP(temp)*r_b
-    h_r_b = h_r_b - c**2*EXP(temp)*r_smooth*r_b
-  END SUBROUTINE TAU_OMEGA_B
-
-! Tau-omega brightness temperature (K) of one polarisation (Mo et al. 1982): soil
-! reflectivity r_smooth reduced by roughness exp(-H_R cos^2 theta) (Wang & Choudhury
-! 1981), soil and canopy temperatures ts, tc (K), optical depth tau at nadir, single
-! scattering albedo omega; gamma = exp(-tau / cos theta).
-  FUNCTION TAU_OMEGA(r_smooth, h_r, theta, ts, tc, tau, omega) RESULT (&
-& TB)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: r_smooth, h_r, theta, ts, tc, tau, omega
-    REAL(wp) :: tb, c, r, gam
-    INTRINSIC COS
-    INTRINSIC EXP
-    c = COS(theta*pi/180._wp)
-    r = r_smooth*EXP(-(h_r*c*c))
-    gam = EXP(-(tau/c))
-    tb = ts*(1._wp-r)*gam + tc*(1._wp-omega)*(1._wp-gam)*(1._wp+r*gam)
-  END FUNCTION TAU_OMEGA
-
-END MODULE DNB_OBS_AD
-
 ! The D&B time loop for one cell and its PFT tiles (science.md sections 0-5).
 ! Each tile (one PFT) has its own carbon pools, soil water, snow and soil temperature; cell
 ! values are cover-weighted sums formed outside. Hourly: radiation, photosynthesis,
@@ -3699,18 +3719,22 @@ CONTAINS
 ! Time: doy(nt) day of year, hour(nt) UTC hour at step start, tday(nt) days since 1 January
 ! 00 UTC of the first year. met(nt, nmet): forcing (dnb_params im_*), lat/lon in degrees,
 ! sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
-! Outputs hout(nho, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
+! colpos(nho): where each hourly variable goes in hout (0: not kept), ncol columns in all
+! (all of them for a forward run; only what the observation operators read for the
+! derivative path, which keeps the adjoint's memory small).
+! Outputs hout(ncol, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
 ! writes, and the adjoint reads, one contiguous column); state(nstate, ntile) in/out.
   SUBROUTINE SIMULATE_FWD(nt, nd, ntile, nspin, init, doy, hour, tday, &
-&   met, lat, lon, sand, clay, pft, ppft, pglob, state, hout, dout)
+&   met, lat, lon, sand, clay, pft, ppft, pglob, ncol, colpos, state, &
+&   hout, dout)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, init
-    INTEGER, INTENT(IN) :: doy(nt), pft(ntile)
+    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, init, ncol
+    INTEGER, INTENT(IN) :: doy(nt), pft(ntile), colpos(nho)
     REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
 &   , sand, clay
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
-    REAL(wp) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)
+    REAL(wp) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
     REAL(wp) :: cosz(nt), s0(nt), sh(nsh)
     INTEGER :: it, c4, itile
     DO it=1,nt
@@ -3727,8 +3751,9 @@ CONTAINS
 &                 state(:, itile))
         IF (nspin .GT. 0) THEN
           CALL RUN_RANGE_FWD(1, nspin, 0, nt, nd, ntile, tday, met, cosz&
-&                      , s0, ppft(:, itile), pglob, sh, c4, state(:, &
-&                      itile), hout(:, :, itile), dout(:, :, itile))
+&                      , s0, ppft(:, itile), pglob, sh, c4, ncol, colpos&
+&                      , state(:, itile), hout(:, :, itile), dout(:, :, &
+&                      itile))
           CALL PUSHCONTROL1B(0)
         ELSE
           CALL PUSHCONTROL1B(1)
@@ -3750,8 +3775,8 @@ CONTAINS
         CALL PUSHCONTROL1B(1)
       END IF
       CALL RUN_RANGE_FWD(1, nt, 1, nt, nd, ntile, tday, met, cosz, s0, &
-&                  ppft(:, itile), pglob, sh, c4, state(:, itile), hout(&
-&                  :, :, itile), dout(:, :, itile))
+&                  ppft(:, itile), pglob, sh, c4, ncol, colpos, state(:&
+&                  , itile), hout(:, :, itile), dout(:, :, itile))
     END DO
     CALL PUSHREAL8ARRAY(sh, nsh)
     CALL PUSHREAL8ARRAY(cosz, nt)
@@ -3770,22 +3795,25 @@ CONTAINS
 ! Time: doy(nt) day of year, hour(nt) UTC hour at step start, tday(nt) days since 1 January
 ! 00 UTC of the first year. met(nt, nmet): forcing (dnb_params im_*), lat/lon in degrees,
 ! sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
-! Outputs hout(nho, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
+! colpos(nho): where each hourly variable goes in hout (0: not kept), ncol columns in all
+! (all of them for a forward run; only what the observation operators read for the
+! derivative path, which keeps the adjoint's memory small).
+! Outputs hout(ncol, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
 ! writes, and the adjoint reads, one contiguous column); state(nstate, ntile) in/out.
   SUBROUTINE SIMULATE_BWD(nt, nd, ntile, nspin, init, doy, hour, tday, &
-&   met, lat, lon, sand, clay, pft, ppft, ppft_b, pglob, pglob_b, state&
-&   , state_b, hout, hout_b, dout)
+&   met, lat, lon, sand, clay, pft, ppft, ppft_b, pglob, pglob_b, ncol, &
+&   colpos, state, state_b, hout, hout_b, dout)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, init
-    INTEGER, INTENT(IN) :: doy(nt), pft(ntile)
+    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, init, ncol
+    INTEGER, INTENT(IN) :: doy(nt), pft(ntile), colpos(nho)
     REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
 &   , sand, clay
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp)
     REAL(wp) :: ppft_b(npp, ntile), pglob_b(ngp)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
     REAL(wp), INTENT(INOUT) :: state_b(nstate, ntile)
-    REAL(wp) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)
-    REAL(wp) :: hout_b(nho, nt, ntile)
+    REAL(wp) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
+    REAL(wp) :: hout_b(ncol, nt, ntile)
     REAL(wp) :: cosz(nt), s0(nt), sh(nsh)
     INTEGER :: it, c4, itile
     INTEGER :: branch
@@ -3798,8 +3826,9 @@ CONTAINS
     DO itile=ntile,1,-1
       CALL RUN_RANGE_BWD(1, nt, 1, nt, nd, ntile, tday, met, cosz, s0, &
 &                  ppft(:, itile), ppft_b(:, itile), pglob, pglob_b, sh&
-&                  , c4, state(:, itile), state_b(:, itile), hout(:, :, &
-&                  itile), hout_b(:, :, itile), dout(:, :, itile))
+&                  , c4, ncol, colpos, state(:, itile), state_b(:, itile&
+&                  ), hout(:, :, itile), hout_b(:, :, itile), dout(:, :&
+&                  , itile))
       CALL POPCONTROL1B(branch)
       IF (branch .EQ. 0) THEN
         CALL POPREAL8(state(is_c_som, itile))
@@ -3830,10 +3859,11 @@ CONTAINS
         IF (branch .EQ. 0) CALL RUN_RANGE_BWD(1, nspin, 0, nt, nd, ntile&
 &                                       , tday, met, cosz, s0, ppft(:, &
 &                                       itile), ppft_b(:, itile), pglob&
-&                                       , pglob_b, sh, c4, state(:, &
-&                                       itile), state_b(:, itile), hout(&
-&                                       :, :, itile), hout_b(:, :, itile&
-&                                       ), dout(:, :, itile))
+&                                       , pglob_b, sh, c4, ncol, colpos&
+&                                       , state(:, itile), state_b(:, &
+&                                       itile), hout(:, :, itile), &
+&                                       hout_b(:, :, itile), dout(:, :, &
+&                                       itile))
         CALL INIT_STATE_B(ppft(:, itile), ppft_b(:, itile), pglob, &
 &                   pglob_b, sh, met(1, im_tsl_deep), state(:, itile), &
 &                   state_b(:, itile))
@@ -3850,18 +3880,22 @@ CONTAINS
 ! Time: doy(nt) day of year, hour(nt) UTC hour at step start, tday(nt) days since 1 January
 ! 00 UTC of the first year. met(nt, nmet): forcing (dnb_params im_*), lat/lon in degrees,
 ! sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
-! Outputs hout(nho, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
+! colpos(nho): where each hourly variable goes in hout (0: not kept), ncol columns in all
+! (all of them for a forward run; only what the observation operators read for the
+! derivative path, which keeps the adjoint's memory small).
+! Outputs hout(ncol, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
 ! writes, and the adjoint reads, one contiguous column); state(nstate, ntile) in/out.
   SUBROUTINE SIMULATE(nt, nd, ntile, nspin, init, doy, hour, tday, met, &
-&   lat, lon, sand, clay, pft, ppft, pglob, state, hout, dout)
+&   lat, lon, sand, clay, pft, ppft, pglob, ncol, colpos, state, hout, &
+&   dout)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, init
-    INTEGER, INTENT(IN) :: doy(nt), pft(ntile)
+    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, init, ncol
+    INTEGER, INTENT(IN) :: doy(nt), pft(ntile), colpos(nho)
     REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
 &   , sand, clay
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
-    REAL(wp), INTENT(OUT) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)
+    REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
     REAL(wp) :: cosz(nt), s0(nt), sh(nsh)
     INTEGER :: it, c4, itile
     DO it=1,nt
@@ -3878,8 +3912,8 @@ CONTAINS
 &                 state(:, itile))
         IF (nspin .GT. 0) THEN
           CALL RUN_RANGE(1, nspin, 0, nt, nd, ntile, tday, met, cosz, s0&
-&                  , ppft(:, itile), pglob, sh, c4, state(:, itile), &
-&                  hout(:, :, itile), dout(:, :, itile))
+&                  , ppft(:, itile), pglob, sh, c4, ncol, colpos, state(&
+&                  :, itile), hout(:, :, itile), dout(:, :, itile))
         END IF
         state(is_c_lab, itile) = ppft(ip_c_lab0, itile)
         state(is_c_fol, itile) = ppft(ip_c_fol0, itile)
@@ -3889,8 +3923,8 @@ CONTAINS
         state(is_c_som, itile) = ppft(ip_c_som0, itile)
       END IF
       CALL RUN_RANGE(1, nt, 1, nt, nd, ntile, tday, met, cosz, s0, ppft(&
-&              :, itile), pglob, sh, c4, state(:, itile), hout(:, :, &
-&              itile), dout(:, :, itile))
+&              :, itile), pglob, sh, c4, ncol, colpos, state(:, itile), &
+&              hout(:, :, itile), dout(:, :, itile))
     END DO
   END SUBROUTINE SIMULATE
 
@@ -3903,19 +3937,20 @@ CONTAINS
 ! adjoint stack; a longer one is cut into yearly blocks that the adjoint re-runs one at a
 ! time (Tapenade checkpoints), so memory stays at about one block.
   SUBROUTINE RUN_RANGE_FWD(k0, k1, store, nt, nd, ntile, tday, met, cosz&
-&   , s0, pp, pg, sh, c4, st, hout_t, dout_t)
+&   , s0, pp, pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, ntile, c4
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, ntile, c4, ncol, &
+&   colpos(nho)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
 &   pp(npp), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
-    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
-&   nd)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
+&   , nd)
     INTEGER :: kb, kend
     INTRINSIC MIN
     IF ((k1-k0+1)*ntile .LE. max_taped_tile_hours) THEN
       CALL RUN_HOURS_FWD(k0, k1, store, nt, nd, tday, met, cosz, s0, pp&
-&                  , pg, sh, c4, st, hout_t, dout_t)
+&                  , pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
       CALL PUSHCONTROL1B(0)
     ELSE
       DO kb=k0,k1,block_hours
@@ -3930,7 +3965,7 @@ CONTAINS
         END IF
         CALL PUSHREAL8ARRAY(st, 15)
         CALL RUN_HOURS(kb, kend, store, nt, nd, tday, met, cosz, s0, pp&
-&                , pg, sh, c4, st, hout_t, dout_t)
+&                , pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
       END DO
       CALL PUSHINTEGER4(kend)
       CALL PUSHCONTROL1B(1)
@@ -3946,32 +3981,33 @@ CONTAINS
 ! adjoint stack; a longer one is cut into yearly blocks that the adjoint re-runs one at a
 ! time (Tapenade checkpoints), so memory stays at about one block.
   SUBROUTINE RUN_RANGE_BWD(k0, k1, store, nt, nd, ntile, tday, met, cosz&
-&   , s0, pp, pp_b, pg, pg_b, sh, c4, st, st_b, hout_t, hout_t_b, dout_t&
-& )
+&   , s0, pp, pp_b, pg, pg_b, sh, c4, ncol, colpos, st, st_b, hout_t, &
+&   hout_t_b, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, ntile, c4
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, ntile, c4, ncol, &
+&   colpos(nho)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
 &   pp(npp), pg(ngp)
     REAL(wp) :: pp_b(npp), pg_b(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
-    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
-&   nd)
-    REAL(wp), INTENT(INOUT) :: st_b(nstate), hout_t_b(nho, nt)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
+&   , nd)
+    REAL(wp), INTENT(INOUT) :: st_b(nstate), hout_t_b(ncol, nt)
     INTEGER :: kb, kend
     INTRINSIC MIN
     INTEGER :: branch
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) THEN
       CALL RUN_HOURS_BWD(k0, k1, store, nt, nd, tday, met, cosz, s0, pp&
-&                  , pp_b, pg, pg_b, sh, c4, st, st_b, hout_t, hout_t_b&
-&                  , dout_t)
+&                  , pp_b, pg, pg_b, sh, c4, ncol, colpos, st, st_b, &
+&                  hout_t, hout_t_b, dout_t)
     ELSE
       CALL POPINTEGER4(kend)
       DO kb=k1-MOD(k1-k0, block_hours),k0,-block_hours
         CALL POPREAL8ARRAY(st, 15)
         CALL RUN_HOURS_B(kb, kend, store, nt, nd, tday, met, cosz, s0, &
-&                  pp, pp_b, pg, pg_b, sh, c4, st, st_b, hout_t, &
-&                  hout_t_b, dout_t)
+&                  pp, pp_b, pg, pg_b, sh, c4, ncol, colpos, st, st_b, &
+&                  hout_t, hout_t_b, dout_t)
         CALL POPCONTROL1B(branch)
         IF (branch .EQ. 0) THEN
           CALL POPINTEGER4(kend)
@@ -3988,19 +4024,20 @@ CONTAINS
 ! adjoint stack; a longer one is cut into yearly blocks that the adjoint re-runs one at a
 ! time (Tapenade checkpoints), so memory stays at about one block.
   SUBROUTINE RUN_RANGE(k0, k1, store, nt, nd, ntile, tday, met, cosz, s0&
-&   , pp, pg, sh, c4, st, hout_t, dout_t)
+&   , pp, pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, ntile, c4
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, ntile, c4, ncol, &
+&   colpos(nho)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
 &   pp(npp), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
-    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
-&   nd)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
+&   , nd)
     INTEGER :: kb, kend
     INTRINSIC MIN
     IF ((k1-k0+1)*ntile .LE. max_taped_tile_hours) THEN
       CALL RUN_HOURS(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, pg&
-&              , sh, c4, st, hout_t, dout_t)
+&              , sh, c4, ncol, colpos, st, hout_t, dout_t)
     ELSE
       DO kb=k0,k1,block_hours
         IF (kb + block_hours - 1 .GT. k1) THEN
@@ -4009,7 +4046,7 @@ CONTAINS
           kend = kb + block_hours - 1
         END IF
         CALL RUN_HOURS(kb, kend, store, nt, nd, tday, met, cosz, s0, pp&
-&                , pg, sh, c4, st, hout_t, dout_t)
+&                , pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
       END DO
     END IF
   END SUBROUTINE RUN_RANGE
@@ -4020,19 +4057,20 @@ CONTAINS
 ! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
 ! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
   SUBROUTINE RUN_HOURS_B(k0, k1, store, nt, nd, tday, met, cosz, s0, pp&
-&   , pp_b, pg, pg_b, sh, c4, st, st_b, hout_t, hout_t_b, dout_t)
+&   , pp_b, pg, pg_b, sh, c4, ncol, colpos, st, st_b, hout_t, hout_t_b, &
+&   dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, colpos(nho)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
 &   pp(npp), pg(ngp)
     REAL(wp) :: pp_b(npp), pg_b(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
-    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
-&   nd)
-    REAL(wp), INTENT(INOUT) :: st_b(nstate), hout_t_b(nho, nt)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
+&   , nd)
+    REAL(wp), INTENT(INOUT) :: st_b(nstate), hout_t_b(ncol, nt)
     REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, t_mid
     REAL(wp) :: ho_b(nho), acc_gpp_b, acc_tr_b, acc_rr_b
-    INTEGER :: k, idx
+    INTEGER :: k, idx, v
     INTRINSIC MOD
     INTEGER :: branch
     acc_gpp = 0._wp
@@ -4044,6 +4082,13 @@ CONTAINS
       CALL TILE_HOUR_FWD(met(idx, :), cosz(idx), s0(idx), pp, pg, sh, c4&
 &                  , st, ho, acc_gpp, acc_tr, acc_rr, acc_fm)
       IF (store .EQ. 1) THEN
+        DO v=1,nho
+          IF (colpos(v) .GT. 0) THEN
+            CALL PUSHCONTROL1B(1)
+          ELSE
+            CALL PUSHCONTROL1B(0)
+          END IF
+        END DO
         CALL PUSHCONTROL1B(0)
       ELSE
         CALL PUSHCONTROL1B(1)
@@ -4071,8 +4116,13 @@ CONTAINS
       END IF
       CALL POPCONTROL1B(branch)
       IF (branch .EQ. 0) THEN
-        ho_b = ho_b + hout_t_b(:, idx)
-        hout_t_b(:, idx) = 0.0_8
+        DO v=nho,1,-1
+          CALL POPCONTROL1B(branch)
+          IF (branch .NE. 0) THEN
+            ho_b(v) = ho_b(v) + hout_t_b(colpos(v), idx)
+            hout_t_b(colpos(v), idx) = 0.0_8
+          END IF
+        END DO
       END IF
       CALL TILE_HOUR_BWD(met(idx, :), cosz(idx), s0(idx), pp, pp_b, pg, &
 &                  pg_b, sh, c4, st, st_b, ho, ho_b, acc_gpp, acc_gpp_b&
@@ -4087,16 +4137,16 @@ CONTAINS
 ! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
 ! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
   SUBROUTINE RUN_HOURS_FWD(k0, k1, store, nt, nd, tday, met, cosz, s0, &
-&   pp, pg, sh, c4, st, hout_t, dout_t)
+&   pp, pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, colpos(nho)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
 &   pp(npp), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
-    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
-&   nd)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
+&   , nd)
     REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, t_mid
-    INTEGER :: k, idx
+    INTEGER :: k, idx, v
     INTRINSIC MOD
     acc_gpp = 0._wp
     acc_tr = 0._wp
@@ -4107,7 +4157,14 @@ CONTAINS
       CALL TILE_HOUR_FWD(met(idx, :), cosz(idx), s0(idx), pp, pg, sh, c4&
 &                  , st, ho, acc_gpp, acc_tr, acc_rr, acc_fm)
       IF (store .EQ. 1) THEN
-        hout_t(:, idx) = ho
+        DO v=1,nho
+          IF (colpos(v) .GT. 0) THEN
+            hout_t(colpos(v), idx) = ho(v)
+            CALL PUSHCONTROL1B(1)
+          ELSE
+            CALL PUSHCONTROL1B(0)
+          END IF
+        END DO
         CALL PUSHCONTROL1B(0)
       ELSE
         CALL PUSHCONTROL1B(1)
@@ -4130,19 +4187,20 @@ CONTAINS
 ! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
 ! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
   SUBROUTINE RUN_HOURS_BWD(k0, k1, store, nt, nd, tday, met, cosz, s0, &
-&   pp, pp_b, pg, pg_b, sh, c4, st, st_b, hout_t, hout_t_b, dout_t)
+&   pp, pp_b, pg, pg_b, sh, c4, ncol, colpos, st, st_b, hout_t, hout_t_b&
+&   , dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, colpos(nho)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
 &   pp(npp), pg(ngp)
     REAL(wp) :: pp_b(npp), pg_b(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
-    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
-&   nd)
-    REAL(wp), INTENT(INOUT) :: st_b(nstate), hout_t_b(nho, nt)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
+&   , nd)
+    REAL(wp), INTENT(INOUT) :: st_b(nstate), hout_t_b(ncol, nt)
     REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, t_mid
     REAL(wp) :: ho_b(nho), acc_gpp_b, acc_tr_b, acc_rr_b
-    INTEGER :: k, idx
+    INTEGER :: k, idx, v
     INTRINSIC MOD
     INTEGER :: branch
     CALL POPINTEGER4(idx)
@@ -4160,8 +4218,13 @@ CONTAINS
       END IF
       CALL POPCONTROL1B(branch)
       IF (branch .EQ. 0) THEN
-        ho_b = ho_b + hout_t_b(:, idx)
-        hout_t_b(:, idx) = 0.0_8
+        DO v=nho,1,-1
+          CALL POPCONTROL1B(branch)
+          IF (branch .NE. 0) THEN
+            ho_b(v) = ho_b(v) + hout_t_b(colpos(v), idx)
+            hout_t_b(colpos(v), idx) = 0.0_8
+          END IF
+        END DO
       END IF
       CALL TILE_HOUR_BWD(met(idx, :), cosz(idx), s0(idx), pp, pp_b, pg, &
 &                  pg_b, sh, c4, st, st_b, ho, ho_b, acc_gpp, acc_gpp_b&
@@ -4173,16 +4236,16 @@ CONTAINS
 ! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
 ! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
   SUBROUTINE RUN_HOURS(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, &
-&   pg, sh, c4, st, hout_t, dout_t)
+&   pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, colpos(nho)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
 &   pp(npp), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
-    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
-&   nd)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
+&   , nd)
     REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, t_mid
-    INTEGER :: k, idx
+    INTEGER :: k, idx, v
     INTRINSIC MOD
     acc_gpp = 0._wp
     acc_tr = 0._wp
@@ -4192,7 +4255,11 @@ CONTAINS
       idx = MOD(k - 1, nt) + 1
       CALL TILE_HOUR(met(idx, :), cosz(idx), s0(idx), pp, pg, sh, c4, st&
 &              , ho, acc_gpp, acc_tr, acc_rr, acc_fm)
-      IF (store .EQ. 1) hout_t(:, idx) = ho
+      IF (store .EQ. 1) THEN
+        DO v=1,nho
+          IF (colpos(v) .GT. 0) hout_t(colpos(v), idx) = ho(v)
+        END DO
+      END IF
       IF (MOD(k, 24) .EQ. 0) THEN
         t_mid = tday(idx) - 0.5_wp
         CALL TILE_DAY(t_mid, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, &
@@ -4211,8 +4278,8 @@ CONTAINS
 ! incidence angles (deg); y(nobs) simulated observations.
   SUBROUTINE SIMULATE_OBS_B(nt, nd, ntile, nspin, init, doy, hour, tday&
 &   , met, lat, lon, sand, clay, pft, ppft, ppft_b, pglob, pglob_b, &
-&   state, state_b, nobs, stream, s0, s1, wfoot, angle, hout, hout_b, &
-&   dout, y, y_b)
+&   state, state_b, nobs, stream, s0, s1, wfoot, angle, ncol, colpos, &
+&   hout, hout_b, dout, y, y_b)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, init, nobs
     INTEGER, INTENT(IN) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), &
@@ -4224,16 +4291,17 @@ CONTAINS
     REAL(wp) :: ppft_b(npp, ntile), pglob_b(ngp)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
     REAL(wp), INTENT(INOUT) :: state_b(nstate, ntile)
-    REAL(wp) :: hout(nho, nt, ntile), dout(ndo, nd, ntile), y(nobs)
-    REAL(wp) :: hout_b(nho, nt, ntile), y_b(nobs)
+    INTEGER, INTENT(IN) :: ncol, colpos(nho)
+    REAL(wp) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile), y(nobs)
+    REAL(wp) :: hout_b(ncol, nt, ntile), y_b(nobs)
     CALL SIMULATE_FWD(nt, nd, ntile, nspin, init, doy, hour, tday, met, &
-&               lat, lon, sand, clay, pft, ppft, pglob, state, hout, &
-&               dout)
-    CALL APPLY_OBS_B(nt, ntile, nobs, stream, s0, s1, wfoot, angle, hout&
-&              , hout_b, clay, pglob, pglob_b, y, y_b)
+&               lat, lon, sand, clay, pft, ppft, pglob, ncol, colpos, &
+&               state, hout, dout)
+    CALL APPLY_OBS_B(nt, ntile, nobs, stream, s0, s1, wfoot, angle, ncol&
+&              , colpos, hout, hout_b, clay, pglob, pglob_b, y, y_b)
     CALL SIMULATE_BWD(nt, nd, ntile, nspin, init, doy, hour, tday, met, &
 &               lat, lon, sand, clay, pft, ppft, ppft_b, pglob, pglob_b&
-&               , state, state_b, hout, hout_b, dout)
+&               , ncol, colpos, state, state_b, hout, hout_b, dout)
   END SUBROUTINE SIMULATE_OBS_B
 
 ! The model and its observation operators in one call: y = H(M(p)). Arguments as for
@@ -4242,7 +4310,7 @@ CONTAINS
 ! incidence angles (deg); y(nobs) simulated observations.
   SUBROUTINE SIMULATE_OBS(nt, nd, ntile, nspin, init, doy, hour, tday, &
 &   met, lat, lon, sand, clay, pft, ppft, pglob, state, nobs, stream, s0&
-&   , s1, wfoot, angle, hout, dout, y)
+&   , s1, wfoot, angle, ncol, colpos, hout, dout, y)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, init, nobs
     INTEGER, INTENT(IN) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), &
@@ -4252,12 +4320,14 @@ CONTAINS
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp), wfoot(nobs, &
 &   ntile), angle(nobs)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
-    REAL(wp), INTENT(OUT) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)&
+    INTEGER, INTENT(IN) :: ncol, colpos(nho)
+    REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)&
 &   , y(nobs)
     CALL SIMULATE(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat&
-&           , lon, sand, clay, pft, ppft, pglob, state, hout, dout)
-    CALL APPLY_OBS(nt, ntile, nobs, stream, s0, s1, wfoot, angle, hout, &
-&            clay, pglob, y)
+&           , lon, sand, clay, pft, ppft, pglob, ncol, colpos, state, &
+&           hout, dout)
+    CALL APPLY_OBS(nt, ntile, nobs, stream, s0, s1, wfoot, angle, ncol, &
+&            colpos, hout, clay, pglob, y)
   END SUBROUTINE SIMULATE_OBS
 
 !  Differentiation of init_state in reverse (adjoint) mode:
@@ -5606,6 +5676,7 @@ MODULE DNB_CONTROL_AD
   USE DNB_KINDS, ONLY : wp
   USE DNB_PARAMS, ONLY : npp, ngp, nho, ndo, nstate, nmet
   USE DNB_MODEL_AD, ONLY : simulate_obs, simulate_obs_b
+  USE DNB_OBS_AD, ONLY : obs_layout, nobscol
   IMPLICIT NONE
   PRIVATE 
   PUBLIC :: params_from_x, forward
@@ -5700,15 +5771,17 @@ CONTAINS
     REAL(wp) :: y_b(nobs)
     REAL(wp) :: ppft(npp, ntile), pglob(ngp), state(nstate, ntile)
     REAL(wp) :: ppft_b(npp, ntile), pglob_b(ngp), state_b(nstate, ntile)
-    REAL(wp) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)
-    REAL(wp) :: hout_b(nho, nt, ntile)
+    REAL(wp) :: hout(nobscol, nt, ntile), dout(ndo, nd, ntile)
+    REAL(wp) :: hout_b(nobscol, nt, ntile)
+    INTEGER :: colpos(nho)
     CALL PARAMS_FROM_X(nx, x, ctl_kind, ctl_index, ctl_tile, prior, &
 &                sigma, ntile, ppft0, pglob0, ppft, pglob)
     state = 0._wp
+    CALL OBS_LAYOUT(colpos)
     CALL SIMULATE_OBS_B(nt, nd, ntile, nspin, 1, doy, hour, tday, met, &
 &                 lat, lon, sand, clay, pft, ppft, ppft_b, pglob, &
 &                 pglob_b, state, state_b, nobs, stream, s0, s1, wfoot, &
-&                 angle, hout, hout_b, dout, y, y_b)
+&                 angle, nobscol, colpos, hout, hout_b, dout, y, y_b)
     CALL PARAMS_FROM_X_B(nx, x, x_b, ctl_kind, ctl_index, ctl_tile, &
 &                  prior, sigma, ntile, ppft0, pglob0, ppft, ppft_b, &
 &                  pglob, pglob_b)
@@ -5732,13 +5805,15 @@ CONTAINS
 &   ntile), angle(nobs)
     REAL(wp), INTENT(OUT) :: y(nobs)
     REAL(wp) :: ppft(npp, ntile), pglob(ngp), state(nstate, ntile)
-    REAL(wp) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)
+    REAL(wp) :: hout(nobscol, nt, ntile), dout(ndo, nd, ntile)
+    INTEGER :: colpos(nho)
     CALL PARAMS_FROM_X(nx, x, ctl_kind, ctl_index, ctl_tile, prior, &
 &                sigma, ntile, ppft0, pglob0, ppft, pglob)
     state = 0._wp
+    CALL OBS_LAYOUT(colpos)
     CALL SIMULATE_OBS(nt, nd, ntile, nspin, 1, doy, hour, tday, met, lat&
 &               , lon, sand, clay, pft, ppft, pglob, state, nobs, stream&
-&               , s0, s1, wfoot, angle, hout, dout, y)
+&               , s0, s1, wfoot, angle, nobscol, colpos, hout, dout, y)
   END SUBROUTINE FORWARD
 
 END MODULE DNB_CONTROL_AD

@@ -180,6 +180,463 @@ CONTAINS
 
 END MODULE DNB_SMOOTH_TL
 
+! Observation operators of D&B, sampled "on the swath": each observation is simulated over
+! its own integration window (hourly steps s0..s1 of the run) and its own footprint (weights
+! of the cell's PFT tiles, which differ from the cell cover and between sensors); see
+! science.md sections 0 and 6. The per-tile quantities come from the hourly model output
+! (dnb_model), so y = H(M(x)) is one pass over the run.
+MODULE DNB_OBS_TL
+  USE DNB_KINDS, ONLY : wp
+  USE DNB_CONSTANTS, ONLY : pi
+  USE DNB_PARAMS
+  USE DNB_SMOOTH_TL, ONLY : smin_pos, smin_pos_d
+  IMPLICIT NONE
+  PRIVATE 
+  PUBLIC :: apply_obs, obs_layout, mironov_permittivity, &
+& fresnel_reflectivity, tau_omega
+  PUBLIC :: apply_obs_d, mironov_permittivity_d, fresnel_reflectivity_d&
+& , tau_omega_d
+! hourly variables the operators read (obs_layout)
+  INTEGER, PARAMETER, PUBLIC :: nobscol=10
+! Hz, SMOS L-band centre frequency
+  REAL(wp), PARAMETER :: f_lband=1.4135e9_wp
+! F m-1
+  REAL(wp), PARAMETER :: eps_vac=8.854e-12_wp
+
+CONTAINS
+!  Differentiation of apply_obs in forward (tangent) mode:
+!   variations   of useful results: y
+!   with respect to varying inputs: pglob hout
+! Simulated observations y(nobs). stream(k): code ios_* of observation k; s0(k), s1(k):
+! first and last hourly step of its window (1-based, inclusive); wfoot(k, tile): footprint
+! weight of each tile; angle(k): incidence angle (deg) for brightness temperatures;
+! hout(ncol, nt, ntile): hourly model output, variable v in row colpos(v); clay: clay mass fraction of the cell's soil.
+! Each tile's observable is averaged over the window, then tiles are summed with the
+! footprint weights (for TB the window-mean state enters the tau-omega model per tile).
+  SUBROUTINE APPLY_OBS_D(nt, ntile, nobs, stream, s0, s1, wfoot, angle, &
+&   ncol, colpos, hout, hout_d, clay, pglob, pglob_d, y, y_d)
+    IMPLICIT NONE
+    INTEGER, INTENT(IN) :: nt, ntile, nobs, ncol
+    INTEGER, INTENT(IN) :: stream(nobs), s0(nobs), s1(nobs), colpos(nho)
+    REAL(wp), INTENT(IN) :: wfoot(nobs, ntile), angle(nobs), hout(ncol, &
+&   nt, ntile), clay
+    REAL(wp), INTENT(IN) :: hout_d(ncol, nt, ntile)
+    REAL(wp), INTENT(IN) :: pglob(ngp)
+    REAL(wp), INTENT(IN) :: pglob_d(ngp)
+    REAL(wp), INTENT(OUT) :: y(nobs)
+    REAL(wp), INTENT(OUT) :: y_d(nobs)
+    INTEGER :: k, i, it, col
+    REAL(wp) :: nh, q, sm, ts, tc, tau, eps_r, eps_i, rh, rv
+    REAL(wp) :: q_d, sm_d, ts_d, tc_d, tau_d, eps_r_d, eps_i_d, rh_d, &
+&   rv_d
+    INTRINSIC REAL
+    INTEGER :: result1
+    y_d = 0.0_8
+    DO k=1,nobs
+      y_d(k) = 0.0_8
+      y(k) = 0._wp
+      nh = REAL(s1(k) - s0(k) + 1, wp)
+      DO i=1,ntile
+        IF (wfoot(k, i) .GT. 0._wp) THEN
+          IF (stream(k) .EQ. ios_tb_h .OR. stream(k) .EQ. ios_tb_v) THEN
+            sm = 0._wp
+            ts = 0._wp
+            tc = 0._wp
+            tau = 0._wp
+            tau_d = 0.0_8
+            ts_d = 0.0_8
+            sm_d = 0.0_8
+            tc_d = 0.0_8
+            DO it=s0(k),s1(k)
+              sm_d = sm_d + hout_d(colpos(ih_sm_surf), it, i)
+              sm = sm + hout(colpos(ih_sm_surf), it, i)
+              ts_d = ts_d + hout_d(colpos(ih_tsoil1), it, i)
+              ts = ts + hout(colpos(ih_tsoil1), it, i)
+              tc_d = tc_d + hout_d(colpos(ih_tcan), it, i)
+              tc = tc + hout(colpos(ih_tcan), it, i)
+              tau_d = tau_d + hout_d(colpos(ih_vod), it, i)
+              tau = tau + hout(colpos(ih_vod), it, i)
+            END DO
+            CALL MIRONOV_PERMITTIVITY_D(sm/nh, sm_d/nh, clay, eps_r, &
+&                                 eps_r_d, eps_i, eps_i_d)
+            CALL FRESNEL_REFLECTIVITY_D(eps_r, eps_r_d, eps_i, eps_i_d, &
+&                                 angle(k), rh, rh_d, rv, rv_d)
+            IF (stream(k) .EQ. ios_tb_h) THEN
+              q_d = TAU_OMEGA_D(rh, rh_d, pglob(ig_tb_hr), pglob_d(&
+&               ig_tb_hr), angle(k), ts/nh, ts_d/nh, tc/nh, tc_d/nh, tau&
+&               /nh, tau_d/nh, pglob(ig_tb_omega), pglob_d(ig_tb_omega)&
+&               , q)
+            ELSE
+              q_d = TAU_OMEGA_D(rv, rv_d, pglob(ig_tb_hr), pglob_d(&
+&               ig_tb_hr), angle(k), ts/nh, ts_d/nh, tc/nh, tc_d/nh, tau&
+&               /nh, tau_d/nh, pglob(ig_tb_omega), pglob_d(ig_tb_omega)&
+&               , q)
+            END IF
+          ELSE
+            result1 = OBS_COLUMN(stream(k))
+            col = colpos(result1)
+            q = 0._wp
+            q_d = 0.0_8
+            DO it=s0(k),s1(k)
+              q_d = q_d + hout_d(col, it, i)
+              q = q + hout(col, it, i)
+            END DO
+            q_d = q_d/nh
+            q = q/nh
+! carbon fluxes: g m-2 h-1 -> g m-2 d-1
+            IF (stream(k) .EQ. ios_nee .OR. stream(k) .EQ. ios_gpp) THEN
+              q_d = 24._wp*q_d
+              q = 24._wp*q
+            END IF
+          END IF
+          y_d(k) = y_d(k) + wfoot(k, i)*q_d
+          y(k) = y(k) + wfoot(k, i)*q
+        END IF
+      END DO
+    END DO
+  END SUBROUTINE APPLY_OBS_D
+
+! Simulated observations y(nobs). stream(k): code ios_* of observation k; s0(k), s1(k):
+! first and last hourly step of its window (1-based, inclusive); wfoot(k, tile): footprint
+! weight of each tile; angle(k): incidence angle (deg) for brightness temperatures;
+! hout(ncol, nt, ntile): hourly model output, variable v in row colpos(v); clay: clay mass fraction of the cell's soil.
+! Each tile's observable is averaged over the window, then tiles are summed with the
+! footprint weights (for TB the window-mean state enters the tau-omega model per tile).
+  SUBROUTINE APPLY_OBS(nt, ntile, nobs, stream, s0, s1, wfoot, angle, &
+&   ncol, colpos, hout, clay, pglob, y)
+    IMPLICIT NONE
+    INTEGER, INTENT(IN) :: nt, ntile, nobs, ncol
+    INTEGER, INTENT(IN) :: stream(nobs), s0(nobs), s1(nobs), colpos(nho)
+    REAL(wp), INTENT(IN) :: wfoot(nobs, ntile), angle(nobs), hout(ncol, &
+&   nt, ntile), clay
+    REAL(wp), INTENT(IN) :: pglob(ngp)
+    REAL(wp), INTENT(OUT) :: y(nobs)
+    INTEGER :: k, i, it, col
+    REAL(wp) :: nh, q, sm, ts, tc, tau, eps_r, eps_i, rh, rv
+    INTRINSIC REAL
+    INTEGER :: result1
+    DO k=1,nobs
+      y(k) = 0._wp
+      nh = REAL(s1(k) - s0(k) + 1, wp)
+      DO i=1,ntile
+        IF (wfoot(k, i) .GT. 0._wp) THEN
+          IF (stream(k) .EQ. ios_tb_h .OR. stream(k) .EQ. ios_tb_v) THEN
+            sm = 0._wp
+            ts = 0._wp
+            tc = 0._wp
+            tau = 0._wp
+            DO it=s0(k),s1(k)
+              sm = sm + hout(colpos(ih_sm_surf), it, i)
+              ts = ts + hout(colpos(ih_tsoil1), it, i)
+              tc = tc + hout(colpos(ih_tcan), it, i)
+              tau = tau + hout(colpos(ih_vod), it, i)
+            END DO
+            CALL MIRONOV_PERMITTIVITY(sm/nh, clay, eps_r, eps_i)
+            CALL FRESNEL_REFLECTIVITY(eps_r, eps_i, angle(k), rh, rv)
+            IF (stream(k) .EQ. ios_tb_h) THEN
+              q = TAU_OMEGA(rh, pglob(ig_tb_hr), angle(k), ts/nh, tc/nh&
+&               , tau/nh, pglob(ig_tb_omega))
+            ELSE
+              q = TAU_OMEGA(rv, pglob(ig_tb_hr), angle(k), ts/nh, tc/nh&
+&               , tau/nh, pglob(ig_tb_omega))
+            END IF
+          ELSE
+            result1 = OBS_COLUMN(stream(k))
+            col = colpos(result1)
+            q = 0._wp
+            DO it=s0(k),s1(k)
+              q = q + hout(col, it, i)
+            END DO
+            q = q/nh
+! carbon fluxes: g m-2 h-1 -> g m-2 d-1
+            IF (stream(k) .EQ. ios_nee .OR. stream(k) .EQ. ios_gpp) q = &
+&               24._wp*q
+          END IF
+          y(k) = y(k) + wfoot(k, i)*q
+        END IF
+      END DO
+    END DO
+  END SUBROUTINE APPLY_OBS
+
+! The compact layout of the hourly output for the derivative path: the nobscol variables
+! the operators read, in rows 1..nobscol; colpos(v) = 0 for the others.
+  SUBROUTINE OBS_LAYOUT(colpos)
+    IMPLICIT NONE
+    INTEGER, INTENT(OUT) :: colpos(nho)
+    colpos = 0
+    colpos(ih_sif) = 1
+    colpos(ih_vod) = 2
+    colpos(ih_sm_surf) = 3
+    colpos(ih_fapar_ws) = 4
+    colpos(ih_nee) = 5
+    colpos(ih_gpp) = 6
+    colpos(ih_le) = 7
+    colpos(ih_agb) = 8
+    colpos(ih_tsoil1) = 9
+    colpos(ih_tcan) = 10
+  END SUBROUTINE OBS_LAYOUT
+
+! Hourly output variable that a linear stream averages.
+  INTEGER FUNCTION OBS_COLUMN(code)
+    IMPLICIT NONE
+    INTEGER, INTENT(IN) :: code
+    obs_column = ih_gpp
+    IF (code .EQ. ios_sif) obs_column = ih_sif
+    IF (code .EQ. ios_vod) obs_column = ih_vod
+    IF (code .EQ. ios_sm) obs_column = ih_sm_surf
+    IF (code .EQ. ios_fapar) obs_column = ih_fapar_ws
+    IF (code .EQ. ios_nee) obs_column = ih_nee
+    IF (code .EQ. ios_gpp) obs_column = ih_gpp
+    IF (code .EQ. ios_le) obs_column = ih_le
+    IF (code .EQ. ios_agb) obs_column = ih_agb
+  END FUNCTION OBS_COLUMN
+
+!  Differentiation of mironov_permittivity in forward (tangent) mode:
+!   variations   of useful results: eps_i eps_r
+!   with respect to varying inputs: sm
+! Relative permittivity eps_r + i eps_i of moist soil at L-band, Mironov et al. (2009,
+! IEEE TGRS 47, 2059) mineralogy-based model, eqs 11-13 and 17-25: refractive mixing of
+! dry soil, bound and free water (Debye relaxation each). sm (m3 m-3), clay (mass
+! fraction). The switch from bound to free water at mv_t is smoothed over 0.005 m3 m-3.
+  SUBROUTINE MIRONOV_PERMITTIVITY_D(sm, sm_d, clay, eps_r, eps_r_d, &
+&   eps_i, eps_i_d)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: sm, clay
+    REAL(wp), INTENT(IN) :: sm_d
+    REAL(wp), INTENT(OUT) :: eps_r, eps_i
+    REAL(wp), INTENT(OUT) :: eps_r_d, eps_i_d
+    REAL(wp) :: c, nd, kd, mvt, e0b, taub, sigb, sigu, e0u, tauu, einf, &
+&   w
+    REAL(wp) :: mvt_d
+    REAL(wp) :: eb_r, eb_i, eu_r, eu_i, nb, kb, nu, ku, mb, mu, nm, km
+    REAL(wp) :: mb_d, mu_d, nm_d, km_d
+    c = 100._wp*clay
+    nd = 1.634_wp - 0.539e-2_wp*c + 0.2748e-4_wp*c*c
+    kd = 0.03952_wp - 0.04038e-2_wp*c
+    mvt = 0.02863_wp + 0.30673e-2_wp*c
+    e0b = 79.8_wp - 85.4e-2_wp*c + 32.7e-4_wp*c*c
+    taub = 1.062e-11_wp + 3.450e-12_wp*1.e-2_wp*c
+    sigb = 0.3112_wp + 0.467e-2_wp*c
+    sigu = 0.3631_wp + 1.217e-2_wp*c
+    e0u = 100._wp
+    tauu = 8.5e-12_wp
+    einf = 4.9_wp
+    w = 2._wp*pi*f_lband
+    eb_r = einf + (e0b-einf)/(1._wp+(w*taub)**2)
+    eb_i = (e0b-einf)*w*taub/(1._wp+(w*taub)**2) + sigb/(w*eps_vac)
+    eu_r = einf + (e0u-einf)/(1._wp+(w*tauu)**2)
+    eu_i = (e0u-einf)*w*tauu/(1._wp+(w*tauu)**2) + sigu/(w*eps_vac)
+    CALL REFRACTIVE_INDEX(eb_r, eb_i, nb, kb)
+    CALL REFRACTIVE_INDEX(eu_r, eu_i, nu, ku)
+! bound water, <= mv_t
+    mvt_d = 0.0_8
+    mb_d = SMIN_POS_D(sm, sm_d, mvt, mvt_d, 0.999_wp, mb)
+! free water
+    mu_d = sm_d - mb_d
+    mu = sm - mb
+    nm_d = (nb-1._wp)*mb_d + (nu-1._wp)*mu_d
+    nm = nd + (nb-1._wp)*mb + (nu-1._wp)*mu
+    km_d = kb*mb_d + ku*mu_d
+    km = kd + kb*mb + ku*mu
+    eps_r_d = 2*nm*nm_d - 2*km*km_d
+    eps_r = nm*nm - km*km
+    eps_i_d = 2._wp*(km*nm_d+nm*km_d)
+    eps_i = 2._wp*nm*km
+  END SUBROUTINE MIRONOV_PERMITTIVITY_D
+
+! Relative permittivity eps_r + i eps_i of moist soil at L-band, Mironov et al. (2009,
+! IEEE TGRS 47, 2059) mineralogy-based model, eqs 11-13 and 17-25: refractive mixing of
+! dry soil, bound and free water (Debye relaxation each). sm (m3 m-3), clay (mass
+! fraction). The switch from bound to free water at mv_t is smoothed over 0.005 m3 m-3.
+  SUBROUTINE MIRONOV_PERMITTIVITY(sm, clay, eps_r, eps_i)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: sm, clay
+    REAL(wp), INTENT(OUT) :: eps_r, eps_i
+    REAL(wp) :: c, nd, kd, mvt, e0b, taub, sigb, sigu, e0u, tauu, einf, &
+&   w
+    REAL(wp) :: eb_r, eb_i, eu_r, eu_i, nb, kb, nu, ku, mb, mu, nm, km
+    c = 100._wp*clay
+    nd = 1.634_wp - 0.539e-2_wp*c + 0.2748e-4_wp*c*c
+    kd = 0.03952_wp - 0.04038e-2_wp*c
+    mvt = 0.02863_wp + 0.30673e-2_wp*c
+    e0b = 79.8_wp - 85.4e-2_wp*c + 32.7e-4_wp*c*c
+    taub = 1.062e-11_wp + 3.450e-12_wp*1.e-2_wp*c
+    sigb = 0.3112_wp + 0.467e-2_wp*c
+    sigu = 0.3631_wp + 1.217e-2_wp*c
+    e0u = 100._wp
+    tauu = 8.5e-12_wp
+    einf = 4.9_wp
+    w = 2._wp*pi*f_lband
+    eb_r = einf + (e0b-einf)/(1._wp+(w*taub)**2)
+    eb_i = (e0b-einf)*w*taub/(1._wp+(w*taub)**2) + sigb/(w*eps_vac)
+    eu_r = einf + (e0u-einf)/(1._wp+(w*tauu)**2)
+    eu_i = (e0u-einf)*w*tauu/(1._wp+(w*tauu)**2) + sigu/(w*eps_vac)
+    CALL REFRACTIVE_INDEX(eb_r, eb_i, nb, kb)
+    CALL REFRACTIVE_INDEX(eu_r, eu_i, nu, ku)
+! bound water, <= mv_t
+    mb = SMIN_POS(sm, mvt, 0.999_wp)
+! free water
+    mu = sm - mb
+    nm = nd + (nb-1._wp)*mb + (nu-1._wp)*mu
+    km = kd + kb*mb + ku*mu
+    eps_r = nm*nm - km*km
+    eps_i = 2._wp*nm*km
+  END SUBROUTINE MIRONOV_PERMITTIVITY
+
+! Refractive index n + i k of a medium with relative permittivity er + i ei.
+  SUBROUTINE REFRACTIVE_INDEX(er, ei, n, k)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: er, ei
+    REAL(wp), INTENT(OUT) :: n, k
+    REAL(wp) :: a
+    INTRINSIC SQRT
+    REAL(wp) :: arg1
+    arg1 = er*er + ei*ei
+    a = SQRT(arg1)
+    n = SQRT(0.5_wp*(a+er))
+    k = SQRT(0.5_wp*(a-er))
+  END SUBROUTINE REFRACTIVE_INDEX
+
+!  Differentiation of fresnel_reflectivity in forward (tangent) mode:
+!   variations   of useful results: rh rv
+!   with respect to varying inputs: ei er
+! Fresnel reflectivities (H, V) of a smooth surface of permittivity er + i ei at incidence
+! angle theta (deg), in real arithmetic: s = sqrt(eps - sin^2), r_H = |(c - s)/(c + s)|^2,
+! r_V = |(eps c - s)/(eps c + s)|^2 (Ulaby & Long 2014, eqs 2.96-2.97).
+  SUBROUTINE FRESNEL_REFLECTIVITY_D(er, er_d, ei, ei_d, theta, rh, rh_d&
+&   , rv, rv_d)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: er, ei, theta
+    REAL(wp), INTENT(IN) :: er_d, ei_d
+    REAL(wp), INTENT(OUT) :: rh, rv
+    REAL(wp), INTENT(OUT) :: rh_d, rv_d
+    REAL(wp) :: c, s2, zr, zi, a, p, q
+    REAL(wp) :: zr_d, zi_d, a_d, p_d, q_d
+    INTRINSIC COS
+    INTRINSIC SQRT
+    REAL(wp) :: arg1
+    REAL(wp) :: arg1_d
+    REAL(wp) :: temp
+    REAL(wp) :: temp0
+    c = COS(theta*pi/180._wp)
+    s2 = 1._wp - c*c
+    zr_d = er_d
+    zr = er - s2
+    zi_d = ei_d
+    zi = ei
+    arg1_d = 2*zr*zr_d + 2*zi*zi_d
+    arg1 = zr*zr + zi*zi
+    temp = SQRT(arg1)
+    IF (arg1 .EQ. 0.0) THEN
+      a_d = 0.0_8
+    ELSE
+      a_d = arg1_d/(2.0*temp)
+    END IF
+    a = temp
+    temp = SQRT(0.5_wp*(a+zr))
+    IF (0.5_wp*(a+zr) .EQ. 0.0) THEN
+      p_d = 0.0_8
+    ELSE
+      p_d = 0.5_wp*(a_d+zr_d)/(2.0*temp)
+    END IF
+    p = temp
+    temp = SQRT(0.5_wp*(a-zr))
+    IF (0.5_wp*(a-zr) .EQ. 0.0) THEN
+      q_d = 0.0_8
+    ELSE
+      q_d = 0.5_wp*(a_d-zr_d)/(2.0*temp)
+    END IF
+    q = temp
+    temp = (c+p)*(c+p) + q*q
+    temp0 = ((c-p)*(c-p)+q*q)/temp
+    rh_d = (2*q*q_d-2*(c-p)*p_d-temp0*(2*(c+p)*p_d+2*q*q_d))/temp
+    rh = temp0
+    temp0 = (c*er+p)*(c*er+p) + (c*ei+q)*(c*ei+q)
+    temp = ((c*er-p)*(c*er-p)+(c*ei-q)*(c*ei-q))/temp0
+    rv_d = (2*(c*er-p)*(c*er_d-p_d)+2*(c*ei-q)*(c*ei_d-q_d)-temp*(2*(c*&
+&     er+p)*(c*er_d+p_d)+2*(c*ei+q)*(c*ei_d+q_d)))/temp0
+    rv = temp
+  END SUBROUTINE FRESNEL_REFLECTIVITY_D
+
+! Fresnel reflectivities (H, V) of a smooth surface of permittivity er + i ei at incidence
+! angle theta (deg), in real arithmetic: s = sqrt(eps - sin^2), r_H = |(c - s)/(c + s)|^2,
+! r_V = |(eps c - s)/(eps c + s)|^2 (Ulaby & Long 2014, eqs 2.96-2.97).
+  SUBROUTINE FRESNEL_REFLECTIVITY(er, ei, theta, rh, rv)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: er, ei, theta
+    REAL(wp), INTENT(OUT) :: rh, rv
+    REAL(wp) :: c, s2, zr, zi, a, p, q
+    INTRINSIC COS
+    INTRINSIC SQRT
+    REAL(wp) :: arg1
+    c = COS(theta*pi/180._wp)
+    s2 = 1._wp - c*c
+    zr = er - s2
+    zi = ei
+    arg1 = zr*zr + zi*zi
+    a = SQRT(arg1)
+    p = SQRT(0.5_wp*(a+zr))
+    q = SQRT(0.5_wp*(a-zr))
+    rh = ((c-p)**2+q*q)/((c+p)**2+q*q)
+    rv = ((er*c-p)**2+(ei*c-q)**2)/((er*c+p)**2+(ei*c+q)**2)
+  END SUBROUTINE FRESNEL_REFLECTIVITY
+
+!  Differentiation of tau_omega in forward (tangent) mode:
+!   variations   of useful results: tb
+!   with respect to varying inputs: tau omega h_r ts r_smooth tc
+! Tau-omega brightness temperature (K) of one polarisation (Mo et al. 1982): soil
+! reflectivity r_smooth reduced by roughness exp(-H_R cos^2 theta) (Wang & Choudhury
+! 1981), soil and canopy temperatures ts, tc (K), optical depth tau at nadir, single
+! scattering albedo omega; gamma = exp(-tau / cos theta).
+  FUNCTION TAU_OMEGA_D(r_smooth, r_smooth_d, h_r, h_r_d, theta, ts, ts_d&
+&   , tc, tc_d, tau, tau_d, omega, omega_d, tb) RESULT (TB_D)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: r_smooth, h_r, theta, ts, tc, tau, omega
+    REAL(wp), INTENT(IN) :: r_smooth_d, h_r_d, ts_d, tc_d, tau_d, &
+&   omega_d
+    REAL(wp) :: tb, c, r, gam
+    REAL(wp) :: tb_d, r_d, gam_d
+    INTRINSIC COS
+    INTRINSIC EXP
+    REAL(wp) :: arg1
+    REAL(wp) :: arg1_d
+    REAL(wp) :: temp
+    c = COS(theta*pi/180._wp)
+    arg1_d = -(c**2*h_r_d)
+    arg1 = -(h_r*c*c)
+    temp = EXP(arg1)
+    r_d = temp*r_smooth_d + r_smooth*EXP(arg1)*arg1_d
+    r = r_smooth*temp
+    gam_d = -(EXP(-(tau/c))*tau_d/c)
+    gam = EXP(-(tau/c))
+    temp = tc*(-omega+1._wp)*(-gam+1._wp)
+    tb_d = (1._wp-r)*(gam*ts_d+ts*gam_d) - ts*gam*r_d + (r*gam+1._wp)*((&
+&     1._wp-gam)*((1._wp-omega)*tc_d-tc*omega_d)-tc*(1._wp-omega)*gam_d)&
+&     + temp*(gam*r_d+r*gam_d)
+    tb = (1._wp-r)*(ts*gam) + temp*(r*gam+1._wp)
+  END FUNCTION TAU_OMEGA_D
+
+! Tau-omega brightness temperature (K) of one polarisation (Mo et al. 1982): soil
+! reflectivity r_smooth reduced by roughness exp(-H_R cos^2 theta) (Wang & Choudhury
+! 1981), soil and canopy temperatures ts, tc (K), optical depth tau at nadir, single
+! scattering albedo omega; gamma = exp(-tau / cos theta).
+  FUNCTION TAU_OMEGA(r_smooth, h_r, theta, ts, tc, tau, omega) RESULT (&
+& TB)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: r_smooth, h_r, theta, ts, tc, tau, omega
+    REAL(wp) :: tb, c, r, gam
+    INTRINSIC COS
+    INTRINSIC EXP
+    REAL(wp) :: arg1
+    c = COS(theta*pi/180._wp)
+    arg1 = -(h_r*c*c)
+    r = r_smooth*EXP(arg1)
+    gam = EXP(-(tau/c))
+    tb = ts*(1._wp-r)*gam + tc*(1._wp-omega)*(1._wp-gam)*(1._wp+r*gam)
+  END FUNCTION TAU_OMEGA
+
+END MODULE DNB_OBS_TL
+
 ! Solar geometry, direct/diffuse partitioning and canopy radiative transfer for PAR.
 MODULE DNB_RADIATION_TL
   USE DNB_KINDS, ONLY : wp
@@ -1526,8 +1983,9 @@ CONTAINS
     drip = w - result1
     w_d = w_d - drip_d
     w = w - drip
-    f_wet_d = SMIN_POS_D(w/cap, (w_d-w*cap_d/cap)/cap, 1._wp, 0.0_8, &
-&     0.999_wp, f_wet)
+! < 1: after the drip the store is below its capacity
+    f_wet_d = (w_d-w*cap_d/cap)/cap
+    f_wet = w/cap
     e_int_d = SMIN_POS_D(e_pc*f_wet, f_wet*e_pc_d + e_pc*f_wet_d, w, w_d&
 &     , 0.999_wp, e_int)
     w_can_d = w_d - e_int_d
@@ -1565,7 +2023,8 @@ CONTAINS
     result1 = SMIN_POS(w, cap, 0.999_wp)
     drip = w - result1
     w = w - drip
-    f_wet = SMIN_POS(w/cap, 1._wp, 0.999_wp)
+! < 1: after the drip the store is below its capacity
+    f_wet = w/cap
     e_int = SMIN_POS(e_pc*f_wet, w, 0.999_wp)
     w_can = w - e_int
     throughfall = rain - f_int*rain + drip
@@ -2345,439 +2804,6 @@ CONTAINS
 
 END MODULE DNB_CARBON_TL
 
-! Observation operators of D&B, sampled "on the swath": each observation is simulated over
-! its own integration window (hourly steps s0..s1 of the run) and its own footprint (weights
-! of the cell's PFT tiles, which differ from the cell cover and between sensors); see
-! science.md sections 0 and 6. The per-tile quantities come from the hourly model output
-! (dnb_model), so y = H(M(x)) is one pass over the run.
-MODULE DNB_OBS_TL
-  USE DNB_KINDS, ONLY : wp
-  USE DNB_CONSTANTS, ONLY : pi
-  USE DNB_PARAMS
-  USE DNB_SMOOTH_TL, ONLY : smin_pos, smin_pos_d
-  IMPLICIT NONE
-  PRIVATE 
-  PUBLIC :: apply_obs, mironov_permittivity, fresnel_reflectivity, &
-& tau_omega
-  PUBLIC :: apply_obs_d, mironov_permittivity_d, fresnel_reflectivity_d&
-& , tau_omega_d
-! Hz, SMOS L-band centre frequency
-  REAL(wp), PARAMETER :: f_lband=1.4135e9_wp
-! F m-1
-  REAL(wp), PARAMETER :: eps_vac=8.854e-12_wp
-
-CONTAINS
-!  Differentiation of apply_obs in forward (tangent) mode:
-!   variations   of useful results: y
-!   with respect to varying inputs: pglob hout
-! Simulated observations y(nobs). stream(k): code ios_* of observation k; s0(k), s1(k):
-! first and last hourly step of its window (1-based, inclusive); wfoot(k, tile): footprint
-! weight of each tile; angle(k): incidence angle (deg) for brightness temperatures;
-! hout(nho, nt, ntile): hourly model output; clay: clay mass fraction of the cell's soil.
-! Each tile's observable is averaged over the window, then tiles are summed with the
-! footprint weights (for TB the window-mean state enters the tau-omega model per tile).
-  SUBROUTINE APPLY_OBS_D(nt, ntile, nobs, stream, s0, s1, wfoot, angle, &
-&   hout, hout_d, clay, pglob, pglob_d, y, y_d)
-    IMPLICIT NONE
-    INTEGER, INTENT(IN) :: nt, ntile, nobs
-    INTEGER, INTENT(IN) :: stream(nobs), s0(nobs), s1(nobs)
-    REAL(wp), INTENT(IN) :: wfoot(nobs, ntile), angle(nobs), hout(nho, &
-&   nt, ntile), clay
-    REAL(wp), INTENT(IN) :: hout_d(nho, nt, ntile)
-    REAL(wp), INTENT(IN) :: pglob(ngp)
-    REAL(wp), INTENT(IN) :: pglob_d(ngp)
-    REAL(wp), INTENT(OUT) :: y(nobs)
-    REAL(wp), INTENT(OUT) :: y_d(nobs)
-    INTEGER :: k, i, it, col
-    REAL(wp) :: nh, q, sm, ts, tc, tau, eps_r, eps_i, rh, rv
-    REAL(wp) :: q_d, sm_d, ts_d, tc_d, tau_d, eps_r_d, eps_i_d, rh_d, &
-&   rv_d
-    INTRINSIC REAL
-    y_d = 0.0_8
-    DO k=1,nobs
-      y_d(k) = 0.0_8
-      y(k) = 0._wp
-      nh = REAL(s1(k) - s0(k) + 1, wp)
-      DO i=1,ntile
-        IF (wfoot(k, i) .GT. 0._wp) THEN
-          IF (stream(k) .EQ. ios_tb_h .OR. stream(k) .EQ. ios_tb_v) THEN
-            sm = 0._wp
-            ts = 0._wp
-            tc = 0._wp
-            tau = 0._wp
-            tau_d = 0.0_8
-            ts_d = 0.0_8
-            sm_d = 0.0_8
-            tc_d = 0.0_8
-            DO it=s0(k),s1(k)
-              sm_d = sm_d + hout_d(ih_sm_surf, it, i)
-              sm = sm + hout(ih_sm_surf, it, i)
-              ts_d = ts_d + hout_d(ih_tsoil1, it, i)
-              ts = ts + hout(ih_tsoil1, it, i)
-              tc_d = tc_d + hout_d(ih_tcan, it, i)
-              tc = tc + hout(ih_tcan, it, i)
-              tau_d = tau_d + hout_d(ih_vod, it, i)
-              tau = tau + hout(ih_vod, it, i)
-            END DO
-            CALL MIRONOV_PERMITTIVITY_D(sm/nh, sm_d/nh, clay, eps_r, &
-&                                 eps_r_d, eps_i, eps_i_d)
-            CALL FRESNEL_REFLECTIVITY_D(eps_r, eps_r_d, eps_i, eps_i_d, &
-&                                 angle(k), rh, rh_d, rv, rv_d)
-            IF (stream(k) .EQ. ios_tb_h) THEN
-              q_d = TAU_OMEGA_D(rh, rh_d, pglob(ig_tb_hr), pglob_d(&
-&               ig_tb_hr), angle(k), ts/nh, ts_d/nh, tc/nh, tc_d/nh, tau&
-&               /nh, tau_d/nh, pglob(ig_tb_omega), pglob_d(ig_tb_omega)&
-&               , q)
-            ELSE
-              q_d = TAU_OMEGA_D(rv, rv_d, pglob(ig_tb_hr), pglob_d(&
-&               ig_tb_hr), angle(k), ts/nh, ts_d/nh, tc/nh, tc_d/nh, tau&
-&               /nh, tau_d/nh, pglob(ig_tb_omega), pglob_d(ig_tb_omega)&
-&               , q)
-            END IF
-          ELSE
-            col = OBS_COLUMN(stream(k))
-            q = 0._wp
-            q_d = 0.0_8
-            DO it=s0(k),s1(k)
-              q_d = q_d + hout_d(col, it, i)
-              q = q + hout(col, it, i)
-            END DO
-            q_d = q_d/nh
-            q = q/nh
-! carbon fluxes: g m-2 h-1 -> g m-2 d-1
-            IF (stream(k) .EQ. ios_nee .OR. stream(k) .EQ. ios_gpp) THEN
-              q_d = 24._wp*q_d
-              q = 24._wp*q
-            END IF
-          END IF
-          y_d(k) = y_d(k) + wfoot(k, i)*q_d
-          y(k) = y(k) + wfoot(k, i)*q
-        END IF
-      END DO
-    END DO
-  END SUBROUTINE APPLY_OBS_D
-
-! Simulated observations y(nobs). stream(k): code ios_* of observation k; s0(k), s1(k):
-! first and last hourly step of its window (1-based, inclusive); wfoot(k, tile): footprint
-! weight of each tile; angle(k): incidence angle (deg) for brightness temperatures;
-! hout(nho, nt, ntile): hourly model output; clay: clay mass fraction of the cell's soil.
-! Each tile's observable is averaged over the window, then tiles are summed with the
-! footprint weights (for TB the window-mean state enters the tau-omega model per tile).
-  SUBROUTINE APPLY_OBS(nt, ntile, nobs, stream, s0, s1, wfoot, angle, &
-&   hout, clay, pglob, y)
-    IMPLICIT NONE
-    INTEGER, INTENT(IN) :: nt, ntile, nobs
-    INTEGER, INTENT(IN) :: stream(nobs), s0(nobs), s1(nobs)
-    REAL(wp), INTENT(IN) :: wfoot(nobs, ntile), angle(nobs), hout(nho, &
-&   nt, ntile), clay
-    REAL(wp), INTENT(IN) :: pglob(ngp)
-    REAL(wp), INTENT(OUT) :: y(nobs)
-    INTEGER :: k, i, it, col
-    REAL(wp) :: nh, q, sm, ts, tc, tau, eps_r, eps_i, rh, rv
-    INTRINSIC REAL
-    DO k=1,nobs
-      y(k) = 0._wp
-      nh = REAL(s1(k) - s0(k) + 1, wp)
-      DO i=1,ntile
-        IF (wfoot(k, i) .GT. 0._wp) THEN
-          IF (stream(k) .EQ. ios_tb_h .OR. stream(k) .EQ. ios_tb_v) THEN
-            sm = 0._wp
-            ts = 0._wp
-            tc = 0._wp
-            tau = 0._wp
-            DO it=s0(k),s1(k)
-              sm = sm + hout(ih_sm_surf, it, i)
-              ts = ts + hout(ih_tsoil1, it, i)
-              tc = tc + hout(ih_tcan, it, i)
-              tau = tau + hout(ih_vod, it, i)
-            END DO
-            CALL MIRONOV_PERMITTIVITY(sm/nh, clay, eps_r, eps_i)
-            CALL FRESNEL_REFLECTIVITY(eps_r, eps_i, angle(k), rh, rv)
-            IF (stream(k) .EQ. ios_tb_h) THEN
-              q = TAU_OMEGA(rh, pglob(ig_tb_hr), angle(k), ts/nh, tc/nh&
-&               , tau/nh, pglob(ig_tb_omega))
-            ELSE
-              q = TAU_OMEGA(rv, pglob(ig_tb_hr), angle(k), ts/nh, tc/nh&
-&               , tau/nh, pglob(ig_tb_omega))
-            END IF
-          ELSE
-            col = OBS_COLUMN(stream(k))
-            q = 0._wp
-            DO it=s0(k),s1(k)
-              q = q + hout(col, it, i)
-            END DO
-            q = q/nh
-! carbon fluxes: g m-2 h-1 -> g m-2 d-1
-            IF (stream(k) .EQ. ios_nee .OR. stream(k) .EQ. ios_gpp) q = &
-&               24._wp*q
-          END IF
-          y(k) = y(k) + wfoot(k, i)*q
-        END IF
-      END DO
-    END DO
-  END SUBROUTINE APPLY_OBS
-
-! Hourly output column that a linear stream averages.
-  INTEGER FUNCTION OBS_COLUMN(code)
-    IMPLICIT NONE
-    INTEGER, INTENT(IN) :: code
-    obs_column = ih_gpp
-    IF (code .EQ. ios_sif) obs_column = ih_sif
-    IF (code .EQ. ios_vod) obs_column = ih_vod
-    IF (code .EQ. ios_sm) obs_column = ih_sm_surf
-    IF (code .EQ. ios_fapar) obs_column = ih_fapar_ws
-    IF (code .EQ. ios_nee) obs_column = ih_nee
-    IF (code .EQ. ios_gpp) obs_column = ih_gpp
-    IF (code .EQ. ios_le) obs_column = ih_le
-    IF (code .EQ. ios_agb) obs_column = ih_agb
-  END FUNCTION OBS_COLUMN
-
-!  Differentiation of mironov_permittivity in forward (tangent) mode:
-!   variations   of useful results: eps_i eps_r
-!   with respect to varying inputs: sm
-! Relative permittivity eps_r + i eps_i of moist soil at L-band, Mironov et al. (2009,
-! IEEE TGRS 47, 2059) mineralogy-based model, eqs 11-13 and 17-25: refractive mixing of
-! dry soil, bound and free water (Debye relaxation each). sm (m3 m-3), clay (mass
-! fraction). The switch from bound to free water at mv_t is smoothed over 0.005 m3 m-3.
-  SUBROUTINE MIRONOV_PERMITTIVITY_D(sm, sm_d, clay, eps_r, eps_r_d, &
-&   eps_i, eps_i_d)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: sm, clay
-    REAL(wp), INTENT(IN) :: sm_d
-    REAL(wp), INTENT(OUT) :: eps_r, eps_i
-    REAL(wp), INTENT(OUT) :: eps_r_d, eps_i_d
-    REAL(wp) :: c, nd, kd, mvt, e0b, taub, sigb, sigu, e0u, tauu, einf, &
-&   w
-    REAL(wp) :: mvt_d
-    REAL(wp) :: eb_r, eb_i, eu_r, eu_i, nb, kb, nu, ku, mb, mu, nm, km
-    REAL(wp) :: mb_d, mu_d, nm_d, km_d
-    c = 100._wp*clay
-    nd = 1.634_wp - 0.539e-2_wp*c + 0.2748e-4_wp*c*c
-    kd = 0.03952_wp - 0.04038e-2_wp*c
-    mvt = 0.02863_wp + 0.30673e-2_wp*c
-    e0b = 79.8_wp - 85.4e-2_wp*c + 32.7e-4_wp*c*c
-    taub = 1.062e-11_wp + 3.450e-12_wp*1.e-2_wp*c
-    sigb = 0.3112_wp + 0.467e-2_wp*c
-    sigu = 0.3631_wp + 1.217e-2_wp*c
-    e0u = 100._wp
-    tauu = 8.5e-12_wp
-    einf = 4.9_wp
-    w = 2._wp*pi*f_lband
-    eb_r = einf + (e0b-einf)/(1._wp+(w*taub)**2)
-    eb_i = (e0b-einf)*w*taub/(1._wp+(w*taub)**2) + sigb/(w*eps_vac)
-    eu_r = einf + (e0u-einf)/(1._wp+(w*tauu)**2)
-    eu_i = (e0u-einf)*w*tauu/(1._wp+(w*tauu)**2) + sigu/(w*eps_vac)
-    CALL REFRACTIVE_INDEX(eb_r, eb_i, nb, kb)
-    CALL REFRACTIVE_INDEX(eu_r, eu_i, nu, ku)
-! bound water, <= mv_t
-    mvt_d = 0.0_8
-    mb_d = SMIN_POS_D(sm, sm_d, mvt, mvt_d, 0.999_wp, mb)
-! free water
-    mu_d = sm_d - mb_d
-    mu = sm - mb
-    nm_d = (nb-1._wp)*mb_d + (nu-1._wp)*mu_d
-    nm = nd + (nb-1._wp)*mb + (nu-1._wp)*mu
-    km_d = kb*mb_d + ku*mu_d
-    km = kd + kb*mb + ku*mu
-    eps_r_d = 2*nm*nm_d - 2*km*km_d
-    eps_r = nm*nm - km*km
-    eps_i_d = 2._wp*(km*nm_d+nm*km_d)
-    eps_i = 2._wp*nm*km
-  END SUBROUTINE MIRONOV_PERMITTIVITY_D
-
-! Relative permittivity eps_r + i eps_i of moist soil at L-band, Mironov et al. (2009,
-! IEEE TGRS 47, 2059) mineralogy-based model, eqs 11-13 and 17-25: refractive mixing of
-! dry soil, bound and free water (Debye relaxation each). sm (m3 m-3), clay (mass
-! fraction). The switch from bound to free water at mv_t is smoothed over 0.005 m3 m-3.
-  SUBROUTINE MIRONOV_PERMITTIVITY(sm, clay, eps_r, eps_i)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: sm, clay
-    REAL(wp), INTENT(OUT) :: eps_r, eps_i
-    REAL(wp) :: c, nd, kd, mvt, e0b, taub, sigb, sigu, e0u, tauu, einf, &
-&   w
-    REAL(wp) :: eb_r, eb_i, eu_r, eu_i, nb, kb, nu, ku, mb, mu, nm, km
-    c = 100._wp*clay
-    nd = 1.634_wp - 0.539e-2_wp*c + 0.2748e-4_wp*c*c
-    kd = 0.03952_wp - 0.04038e-2_wp*c
-    mvt = 0.02863_wp + 0.30673e-2_wp*c
-    e0b = 79.8_wp - 85.4e-2_wp*c + 32.7e-4_wp*c*c
-    taub = 1.062e-11_wp + 3.450e-12_wp*1.e-2_wp*c
-    sigb = 0.3112_wp + 0.467e-2_wp*c
-    sigu = 0.3631_wp + 1.217e-2_wp*c
-    e0u = 100._wp
-    tauu = 8.5e-12_wp
-    einf = 4.9_wp
-    w = 2._wp*pi*f_lband
-    eb_r = einf + (e0b-einf)/(1._wp+(w*taub)**2)
-    eb_i = (e0b-einf)*w*taub/(1._wp+(w*taub)**2) + sigb/(w*eps_vac)
-    eu_r = einf + (e0u-einf)/(1._wp+(w*tauu)**2)
-    eu_i = (e0u-einf)*w*tauu/(1._wp+(w*tauu)**2) + sigu/(w*eps_vac)
-    CALL REFRACTIVE_INDEX(eb_r, eb_i, nb, kb)
-    CALL REFRACTIVE_INDEX(eu_r, eu_i, nu, ku)
-! bound water, <= mv_t
-    mb = SMIN_POS(sm, mvt, 0.999_wp)
-! free water
-    mu = sm - mb
-    nm = nd + (nb-1._wp)*mb + (nu-1._wp)*mu
-    km = kd + kb*mb + ku*mu
-    eps_r = nm*nm - km*km
-    eps_i = 2._wp*nm*km
-  END SUBROUTINE MIRONOV_PERMITTIVITY
-
-! Refractive index n + i k of a medium with relative permittivity er + i ei.
-  SUBROUTINE REFRACTIVE_INDEX(er, ei, n, k)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: er, ei
-    REAL(wp), INTENT(OUT) :: n, k
-    REAL(wp) :: a
-    INTRINSIC SQRT
-    REAL(wp) :: arg1
-    arg1 = er*er + ei*ei
-    a = SQRT(arg1)
-    n = SQRT(0.5_wp*(a+er))
-    k = SQRT(0.5_wp*(a-er))
-  END SUBROUTINE REFRACTIVE_INDEX
-
-!  Differentiation of fresnel_reflectivity in forward (tangent) mode:
-!   variations   of useful results: rh rv
-!   with respect to varying inputs: ei er
-! Fresnel reflectivities (H, V) of a smooth surface of permittivity er + i ei at incidence
-! angle theta (deg), in real arithmetic: s = sqrt(eps - sin^2), r_H = |(c - s)/(c + s)|^2,
-! r_V = |(eps c - s)/(eps c + s)|^2 (Ulaby & Long 2014, eqs 2.96-2.97).
-  SUBROUTINE FRESNEL_REFLECTIVITY_D(er, er_d, ei, ei_d, theta, rh, rh_d&
-&   , rv, rv_d)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: er, ei, theta
-    REAL(wp), INTENT(IN) :: er_d, ei_d
-    REAL(wp), INTENT(OUT) :: rh, rv
-    REAL(wp), INTENT(OUT) :: rh_d, rv_d
-    REAL(wp) :: c, s2, zr, zi, a, p, q
-    REAL(wp) :: zr_d, zi_d, a_d, p_d, q_d
-    INTRINSIC COS
-    INTRINSIC SQRT
-    REAL(wp) :: arg1
-    REAL(wp) :: arg1_d
-    REAL(wp) :: temp
-    REAL(wp) :: temp0
-    c = COS(theta*pi/180._wp)
-    s2 = 1._wp - c*c
-    zr_d = er_d
-    zr = er - s2
-    zi_d = ei_d
-    zi = ei
-    arg1_d = 2*zr*zr_d + 2*zi*zi_d
-    arg1 = zr*zr + zi*zi
-    temp = SQRT(arg1)
-    IF (arg1 .EQ. 0.0) THEN
-      a_d = 0.0_8
-    ELSE
-      a_d = arg1_d/(2.0*temp)
-    END IF
-    a = temp
-    temp = SQRT(0.5_wp*(a+zr))
-    IF (0.5_wp*(a+zr) .EQ. 0.0) THEN
-      p_d = 0.0_8
-    ELSE
-      p_d = 0.5_wp*(a_d+zr_d)/(2.0*temp)
-    END IF
-    p = temp
-    temp = SQRT(0.5_wp*(a-zr))
-    IF (0.5_wp*(a-zr) .EQ. 0.0) THEN
-      q_d = 0.0_8
-    ELSE
-      q_d = 0.5_wp*(a_d-zr_d)/(2.0*temp)
-    END IF
-    q = temp
-    temp = (c+p)*(c+p) + q*q
-    temp0 = ((c-p)*(c-p)+q*q)/temp
-    rh_d = (2*q*q_d-2*(c-p)*p_d-temp0*(2*(c+p)*p_d+2*q*q_d))/temp
-    rh = temp0
-    temp0 = (c*er+p)*(c*er+p) + (c*ei+q)*(c*ei+q)
-    temp = ((c*er-p)*(c*er-p)+(c*ei-q)*(c*ei-q))/temp0
-    rv_d = (2*(c*er-p)*(c*er_d-p_d)+2*(c*ei-q)*(c*ei_d-q_d)-temp*(2*(c*&
-&     er+p)*(c*er_d+p_d)+2*(c*ei+q)*(c*ei_d+q_d)))/temp0
-    rv = temp
-  END SUBROUTINE FRESNEL_REFLECTIVITY_D
-
-! Fresnel reflectivities (H, V) of a smooth surface of permittivity er + i ei at incidence
-! angle theta (deg), in real arithmetic: s = sqrt(eps - sin^2), r_H = |(c - s)/(c + s)|^2,
-! r_V = |(eps c - s)/(eps c + s)|^2 (Ulaby & Long 2014, eqs 2.96-2.97).
-  SUBROUTINE FRESNEL_REFLECTIVITY(er, ei, theta, rh, rv)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: er, ei, theta
-    REAL(wp), INTENT(OUT) :: rh, rv
-    REAL(wp) :: c, s2, zr, zi, a, p, q
-    INTRINSIC COS
-    INTRINSIC SQRT
-    REAL(wp) :: arg1
-    c = COS(theta*pi/180._wp)
-    s2 = 1._wp - c*c
-    zr = er - s2
-    zi = ei
-    arg1 = zr*zr + zi*zi
-    a = SQRT(arg1)
-    p = SQRT(0.5_wp*(a+zr))
-    q = SQRT(0.5_wp*(a-zr))
-    rh = ((c-p)**2+q*q)/((c+p)**2+q*q)
-    rv = ((er*c-p)**2+(ei*c-q)**2)/((er*c+p)**2+(ei*c+q)**2)
-  END SUBROUTINE FRESNEL_REFLECTIVITY
-
-!  Differentiation of tau_omega in forward (tangent) mode:
-!   variations   of useful results: tb
-!   with respect to varying inputs: tau omega h_r ts r_smooth tc
-! Tau-omega brightness temperature (K) of one polarisation (Mo et al. 1982): soil
-! reflectivity r_smooth reduced by roughness exp(-H_R cos^2 theta) (Wang & Choudhury
-! 1981), soil and canopy temperatures ts, tc (K), optical depth tau at nadir, single
-! scattering albedo omega; gamma = exp(-tau / cos theta).
-  FUNCTION TAU_OMEGA_D(r_smooth, r_smooth_d, h_r, h_r_d, theta, ts, ts_d&
-&   , tc, tc_d, tau, tau_d, omega, omega_d, tb) RESULT (TB_D)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: r_smooth, h_r, theta, ts, tc, tau, omega
-    REAL(wp), INTENT(IN) :: r_smooth_d, h_r_d, ts_d, tc_d, tau_d, &
-&   omega_d
-    REAL(wp) :: tb, c, r, gam
-    REAL(wp) :: tb_d, r_d, gam_d
-    INTRINSIC COS
-    INTRINSIC EXP
-    REAL(wp) :: arg1
-    REAL(wp) :: arg1_d
-    REAL(wp) :: temp
-    c = COS(theta*pi/180._wp)
-    arg1_d = -(c**2*h_r_d)
-    arg1 = -(h_r*c*c)
-    temp = EXP(arg1)
-    r_d = temp*r_smooth_d + r_smooth*EXP(arg1)*arg1_d
-    r = r_smooth*temp
-    gam_d = -(EXP(-(tau/c))*tau_d/c)
-    gam = EXP(-(tau/c))
-    temp = tc*(-omega+1._wp)*(-gam+1._wp)
-    tb_d = (1._wp-r)*(gam*ts_d+ts*gam_d) - ts*gam*r_d + (r*gam+1._wp)*((&
-&     1._wp-gam)*((1._wp-omega)*tc_d-tc*omega_d)-tc*(1._wp-omega)*gam_d)&
-&     + temp*(gam*r_d+r*gam_d)
-    tb = (1._wp-r)*(ts*gam) + temp*(r*gam+1._wp)
-  END FUNCTION TAU_OMEGA_D
-
-! Tau-omega brightness temperature (K) of one polarisation (Mo et al. 1982): soil
-! reflectivity r_smooth reduced by roughness exp(-H_R cos^2 theta) (Wang & Choudhury
-! 1981), soil and canopy temperatures ts, tc (K), optical depth tau at nadir, single
-! scattering albedo omega; gamma = exp(-tau / cos theta).
-  FUNCTION TAU_OMEGA(r_smooth, h_r, theta, ts, tc, tau, omega) RESULT (&
-& TB)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: r_smooth, h_r, theta, ts, tc, tau, omega
-    REAL(wp) :: tb, c, r, gam
-    INTRINSIC COS
-    INTRINSIC EXP
-    REAL(wp) :: arg1
-    c = COS(theta*pi/180._wp)
-    arg1 = -(h_r*c*c)
-    r = r_smooth*EXP(arg1)
-    gam = EXP(-(tau/c))
-    tb = ts*(1._wp-r)*gam + tc*(1._wp-omega)*(1._wp-gam)*(1._wp+r*gam)
-  END FUNCTION TAU_OMEGA
-
-END MODULE DNB_OBS_TL
-
 ! The D&B time loop for one cell and its PFT tiles (science.md sections 0-5).
 ! Each tile (one PFT) has its own carbon pools, soil water, snow and soil temperature; cell
 ! values are cover-weighted sums formed outside. Hourly: radiation, photosynthesis,
@@ -2824,22 +2850,25 @@ CONTAINS
 ! Time: doy(nt) day of year, hour(nt) UTC hour at step start, tday(nt) days since 1 January
 ! 00 UTC of the first year. met(nt, nmet): forcing (dnb_params im_*), lat/lon in degrees,
 ! sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
-! Outputs hout(nho, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
+! colpos(nho): where each hourly variable goes in hout (0: not kept), ncol columns in all
+! (all of them for a forward run; only what the observation operators read for the
+! derivative path, which keeps the adjoint's memory small).
+! Outputs hout(ncol, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
 ! writes, and the adjoint reads, one contiguous column); state(nstate, ntile) in/out.
   SUBROUTINE SIMULATE_D(nt, nd, ntile, nspin, init, doy, hour, tday, met&
-&   , lat, lon, sand, clay, pft, ppft, ppft_d, pglob, pglob_d, state, &
-&   state_d, hout, hout_d, dout)
+&   , lat, lon, sand, clay, pft, ppft, ppft_d, pglob, pglob_d, ncol, &
+&   colpos, state, state_d, hout, hout_d, dout)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, init
-    INTEGER, INTENT(IN) :: doy(nt), pft(ntile)
+    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, init, ncol
+    INTEGER, INTENT(IN) :: doy(nt), pft(ntile), colpos(nho)
     REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
 &   , sand, clay
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp)
     REAL(wp), INTENT(IN) :: ppft_d(npp, ntile), pglob_d(ngp)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
     REAL(wp), INTENT(INOUT) :: state_d(nstate, ntile)
-    REAL(wp), INTENT(OUT) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)
-    REAL(wp), INTENT(OUT) :: hout_d(nho, nt, ntile)
+    REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
+    REAL(wp), INTENT(OUT) :: hout_d(ncol, nt, ntile)
     REAL(wp) :: cosz(nt), s0(nt), sh(nsh)
     INTEGER :: it, c4, itile
     DO it=1,nt
@@ -2860,9 +2889,9 @@ CONTAINS
         IF (nspin .GT. 0) THEN
           CALL RUN_RANGE_D(1, nspin, 0, nt, nd, ntile, tday, met, cosz, &
 &                    s0, ppft(:, itile), ppft_d(:, itile), pglob, &
-&                    pglob_d, sh, c4, state(:, itile), state_d(:, itile)&
-&                    , hout(:, :, itile), hout_d(:, :, itile), dout(:, :&
-&                    , itile))
+&                    pglob_d, sh, c4, ncol, colpos, state(:, itile), &
+&                    state_d(:, itile), hout(:, :, itile), hout_d(:, :, &
+&                    itile), dout(:, :, itile))
         END IF
         state_d(is_c_lab, itile) = ppft_d(ip_c_lab0, itile)
         state(is_c_lab, itile) = ppft(ip_c_lab0, itile)
@@ -2879,8 +2908,9 @@ CONTAINS
       END IF
       CALL RUN_RANGE_D(1, nt, 1, nt, nd, ntile, tday, met, cosz, s0, &
 &                ppft(:, itile), ppft_d(:, itile), pglob, pglob_d, sh, &
-&                c4, state(:, itile), state_d(:, itile), hout(:, :, &
-&                itile), hout_d(:, :, itile), dout(:, :, itile))
+&                c4, ncol, colpos, state(:, itile), state_d(:, itile), &
+&                hout(:, :, itile), hout_d(:, :, itile), dout(:, :, &
+&                itile))
     END DO
   END SUBROUTINE SIMULATE_D
 
@@ -2892,18 +2922,22 @@ CONTAINS
 ! Time: doy(nt) day of year, hour(nt) UTC hour at step start, tday(nt) days since 1 January
 ! 00 UTC of the first year. met(nt, nmet): forcing (dnb_params im_*), lat/lon in degrees,
 ! sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
-! Outputs hout(nho, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
+! colpos(nho): where each hourly variable goes in hout (0: not kept), ncol columns in all
+! (all of them for a forward run; only what the observation operators read for the
+! derivative path, which keeps the adjoint's memory small).
+! Outputs hout(ncol, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
 ! writes, and the adjoint reads, one contiguous column); state(nstate, ntile) in/out.
   SUBROUTINE SIMULATE(nt, nd, ntile, nspin, init, doy, hour, tday, met, &
-&   lat, lon, sand, clay, pft, ppft, pglob, state, hout, dout)
+&   lat, lon, sand, clay, pft, ppft, pglob, ncol, colpos, state, hout, &
+&   dout)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, init
-    INTEGER, INTENT(IN) :: doy(nt), pft(ntile)
+    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, init, ncol
+    INTEGER, INTENT(IN) :: doy(nt), pft(ntile), colpos(nho)
     REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
 &   , sand, clay
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
-    REAL(wp), INTENT(OUT) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)
+    REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
     REAL(wp) :: cosz(nt), s0(nt), sh(nsh)
     INTEGER :: it, c4, itile
     DO it=1,nt
@@ -2920,8 +2954,8 @@ CONTAINS
 &                 state(:, itile))
         IF (nspin .GT. 0) THEN
           CALL RUN_RANGE(1, nspin, 0, nt, nd, ntile, tday, met, cosz, s0&
-&                  , ppft(:, itile), pglob, sh, c4, state(:, itile), &
-&                  hout(:, :, itile), dout(:, :, itile))
+&                  , ppft(:, itile), pglob, sh, c4, ncol, colpos, state(&
+&                  :, itile), hout(:, :, itile), dout(:, :, itile))
         END IF
         state(is_c_lab, itile) = ppft(ip_c_lab0, itile)
         state(is_c_fol, itile) = ppft(ip_c_fol0, itile)
@@ -2931,8 +2965,8 @@ CONTAINS
         state(is_c_som, itile) = ppft(ip_c_som0, itile)
       END IF
       CALL RUN_RANGE(1, nt, 1, nt, nd, ntile, tday, met, cosz, s0, ppft(&
-&              :, itile), pglob, sh, c4, state(:, itile), hout(:, :, &
-&              itile), dout(:, :, itile))
+&              :, itile), pglob, sh, c4, ncol, colpos, state(:, itile), &
+&              hout(:, :, itile), dout(:, :, itile))
     END DO
   END SUBROUTINE SIMULATE
 
@@ -2945,22 +2979,24 @@ CONTAINS
 ! adjoint stack; a longer one is cut into yearly blocks that the adjoint re-runs one at a
 ! time (Tapenade checkpoints), so memory stays at about one block.
   SUBROUTINE RUN_RANGE_D(k0, k1, store, nt, nd, ntile, tday, met, cosz, &
-&   s0, pp, pp_d, pg, pg_d, sh, c4, st, st_d, hout_t, hout_t_d, dout_t)
+&   s0, pp, pp_d, pg, pg_d, sh, c4, ncol, colpos, st, st_d, hout_t, &
+&   hout_t_d, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, ntile, c4
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, ntile, c4, ncol, &
+&   colpos(nho)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
 &   pp(npp), pg(ngp)
     REAL(wp), INTENT(IN) :: pp_d(npp), pg_d(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
-    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
-&   nd)
-    REAL(wp), INTENT(INOUT) :: st_d(nstate), hout_t_d(nho, nt)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
+&   , nd)
+    REAL(wp), INTENT(INOUT) :: st_d(nstate), hout_t_d(ncol, nt)
     INTEGER :: kb, kend
     INTRINSIC MIN
     IF ((k1-k0+1)*ntile .LE. max_taped_tile_hours) THEN
       CALL RUN_HOURS_D(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, &
-&                pp_d, pg, pg_d, sh, c4, st, st_d, hout_t, hout_t_d, &
-&                dout_t)
+&                pp_d, pg, pg_d, sh, c4, ncol, colpos, st, st_d, hout_t&
+&                , hout_t_d, dout_t)
     ELSE
       DO kb=k0,k1,block_hours
         IF (kb + block_hours - 1 .GT. k1) THEN
@@ -2969,8 +3005,8 @@ CONTAINS
           kend = kb + block_hours - 1
         END IF
         CALL RUN_HOURS_D(kb, kend, store, nt, nd, tday, met, cosz, s0, &
-&                  pp, pp_d, pg, pg_d, sh, c4, st, st_d, hout_t, &
-&                  hout_t_d, dout_t)
+&                  pp, pp_d, pg, pg_d, sh, c4, ncol, colpos, st, st_d, &
+&                  hout_t, hout_t_d, dout_t)
       END DO
     END IF
   END SUBROUTINE RUN_RANGE_D
@@ -2981,19 +3017,20 @@ CONTAINS
 ! adjoint stack; a longer one is cut into yearly blocks that the adjoint re-runs one at a
 ! time (Tapenade checkpoints), so memory stays at about one block.
   SUBROUTINE RUN_RANGE(k0, k1, store, nt, nd, ntile, tday, met, cosz, s0&
-&   , pp, pg, sh, c4, st, hout_t, dout_t)
+&   , pp, pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, ntile, c4
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, ntile, c4, ncol, &
+&   colpos(nho)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
 &   pp(npp), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
-    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
-&   nd)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
+&   , nd)
     INTEGER :: kb, kend
     INTRINSIC MIN
     IF ((k1-k0+1)*ntile .LE. max_taped_tile_hours) THEN
       CALL RUN_HOURS(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, pg&
-&              , sh, c4, st, hout_t, dout_t)
+&              , sh, c4, ncol, colpos, st, hout_t, dout_t)
     ELSE
       DO kb=k0,k1,block_hours
         IF (kb + block_hours - 1 .GT. k1) THEN
@@ -3002,7 +3039,7 @@ CONTAINS
           kend = kb + block_hours - 1
         END IF
         CALL RUN_HOURS(kb, kend, store, nt, nd, tday, met, cosz, s0, pp&
-&                , pg, sh, c4, st, hout_t, dout_t)
+&                , pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
       END DO
     END IF
   END SUBROUTINE RUN_RANGE
@@ -3013,19 +3050,20 @@ CONTAINS
 ! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
 ! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
   SUBROUTINE RUN_HOURS_D(k0, k1, store, nt, nd, tday, met, cosz, s0, pp&
-&   , pp_d, pg, pg_d, sh, c4, st, st_d, hout_t, hout_t_d, dout_t)
+&   , pp_d, pg, pg_d, sh, c4, ncol, colpos, st, st_d, hout_t, hout_t_d, &
+&   dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, colpos(nho)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
 &   pp(npp), pg(ngp)
     REAL(wp), INTENT(IN) :: pp_d(npp), pg_d(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
-    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
-&   nd)
-    REAL(wp), INTENT(INOUT) :: st_d(nstate), hout_t_d(nho, nt)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
+&   , nd)
+    REAL(wp), INTENT(INOUT) :: st_d(nstate), hout_t_d(ncol, nt)
     REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, t_mid
     REAL(wp) :: ho_d(nho), acc_gpp_d, acc_tr_d, acc_rr_d
-    INTEGER :: k, idx
+    INTEGER :: k, idx, v
     INTRINSIC MOD
     acc_gpp = 0._wp
     acc_tr = 0._wp
@@ -3041,8 +3079,12 @@ CONTAINS
 &                pg_d, sh, c4, st, st_d, ho, ho_d, acc_gpp, acc_gpp_d, &
 &                acc_tr, acc_tr_d, acc_rr, acc_rr_d, acc_fm)
       IF (store .EQ. 1) THEN
-        hout_t_d(:, idx) = ho_d
-        hout_t(:, idx) = ho
+        DO v=1,nho
+          IF (colpos(v) .GT. 0) THEN
+            hout_t_d(colpos(v), idx) = ho_d(v)
+            hout_t(colpos(v), idx) = ho(v)
+          END IF
+        END DO
       END IF
       IF (MOD(k, 24) .EQ. 0) THEN
         t_mid = tday(idx) - 0.5_wp
@@ -3066,16 +3108,16 @@ CONTAINS
 ! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
 ! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
   SUBROUTINE RUN_HOURS(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, &
-&   pg, sh, c4, st, hout_t, dout_t)
+&   pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, colpos(nho)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
 &   pp(npp), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
-    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(nho, nt), dout_t(ndo, &
-&   nd)
+    REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
+&   , nd)
     REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, t_mid
-    INTEGER :: k, idx
+    INTEGER :: k, idx, v
     INTRINSIC MOD
     acc_gpp = 0._wp
     acc_tr = 0._wp
@@ -3085,7 +3127,11 @@ CONTAINS
       idx = MOD(k - 1, nt) + 1
       CALL TILE_HOUR(met(idx, :), cosz(idx), s0(idx), pp, pg, sh, c4, st&
 &              , ho, acc_gpp, acc_tr, acc_rr, acc_fm)
-      IF (store .EQ. 1) hout_t(:, idx) = ho
+      IF (store .EQ. 1) THEN
+        DO v=1,nho
+          IF (colpos(v) .GT. 0) hout_t(colpos(v), idx) = ho(v)
+        END DO
+      END IF
       IF (MOD(k, 24) .EQ. 0) THEN
         t_mid = tday(idx) - 0.5_wp
         CALL TILE_DAY(t_mid, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, &
@@ -3104,8 +3150,8 @@ CONTAINS
 ! incidence angles (deg); y(nobs) simulated observations.
   SUBROUTINE SIMULATE_OBS_D(nt, nd, ntile, nspin, init, doy, hour, tday&
 &   , met, lat, lon, sand, clay, pft, ppft, ppft_d, pglob, pglob_d, &
-&   state, state_d, nobs, stream, s0, s1, wfoot, angle, hout, hout_d, &
-&   dout, y, y_d)
+&   state, state_d, nobs, stream, s0, s1, wfoot, angle, ncol, colpos, &
+&   hout, hout_d, dout, y, y_d)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, init, nobs
     INTEGER, INTENT(IN) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), &
@@ -3117,14 +3163,15 @@ CONTAINS
     REAL(wp), INTENT(IN) :: ppft_d(npp, ntile), pglob_d(ngp)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
     REAL(wp), INTENT(INOUT) :: state_d(nstate, ntile)
-    REAL(wp), INTENT(OUT) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)&
+    INTEGER, INTENT(IN) :: ncol, colpos(nho)
+    REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)&
 &   , y(nobs)
-    REAL(wp), INTENT(OUT) :: hout_d(nho, nt, ntile), y_d(nobs)
+    REAL(wp), INTENT(OUT) :: hout_d(ncol, nt, ntile), y_d(nobs)
     CALL SIMULATE_D(nt, nd, ntile, nspin, init, doy, hour, tday, met, &
 &             lat, lon, sand, clay, pft, ppft, ppft_d, pglob, pglob_d, &
-&             state, state_d, hout, hout_d, dout)
-    CALL APPLY_OBS_D(nt, ntile, nobs, stream, s0, s1, wfoot, angle, hout&
-&              , hout_d, clay, pglob, pglob_d, y, y_d)
+&             ncol, colpos, state, state_d, hout, hout_d, dout)
+    CALL APPLY_OBS_D(nt, ntile, nobs, stream, s0, s1, wfoot, angle, ncol&
+&              , colpos, hout, hout_d, clay, pglob, pglob_d, y, y_d)
   END SUBROUTINE SIMULATE_OBS_D
 
 ! The model and its observation operators in one call: y = H(M(p)). Arguments as for
@@ -3133,7 +3180,7 @@ CONTAINS
 ! incidence angles (deg); y(nobs) simulated observations.
   SUBROUTINE SIMULATE_OBS(nt, nd, ntile, nspin, init, doy, hour, tday, &
 &   met, lat, lon, sand, clay, pft, ppft, pglob, state, nobs, stream, s0&
-&   , s1, wfoot, angle, hout, dout, y)
+&   , s1, wfoot, angle, ncol, colpos, hout, dout, y)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, init, nobs
     INTEGER, INTENT(IN) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), &
@@ -3143,12 +3190,14 @@ CONTAINS
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp), wfoot(nobs, &
 &   ntile), angle(nobs)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
-    REAL(wp), INTENT(OUT) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)&
+    INTEGER, INTENT(IN) :: ncol, colpos(nho)
+    REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)&
 &   , y(nobs)
     CALL SIMULATE(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat&
-&           , lon, sand, clay, pft, ppft, pglob, state, hout, dout)
-    CALL APPLY_OBS(nt, ntile, nobs, stream, s0, s1, wfoot, angle, hout, &
-&            clay, pglob, y)
+&           , lon, sand, clay, pft, ppft, pglob, ncol, colpos, state, &
+&           hout, dout)
+    CALL APPLY_OBS(nt, ntile, nobs, stream, s0, s1, wfoot, angle, ncol, &
+&            colpos, hout, clay, pglob, y)
   END SUBROUTINE SIMULATE_OBS
 
 !  Differentiation of init_state in forward (tangent) mode:
@@ -4066,6 +4115,7 @@ MODULE DNB_CONTROL_TL
   USE DNB_KINDS, ONLY : wp
   USE DNB_PARAMS, ONLY : npp, ngp, nho, ndo, nstate, nmet
   USE DNB_MODEL_TL, ONLY : simulate_obs, simulate_obs_d
+  USE DNB_OBS_TL, ONLY : obs_layout, nobscol
   IMPLICIT NONE
   PRIVATE 
   PUBLIC :: params_from_x, forward
@@ -4154,16 +4204,18 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: y_d(nobs)
     REAL(wp) :: ppft(npp, ntile), pglob(ngp), state(nstate, ntile)
     REAL(wp) :: ppft_d(npp, ntile), pglob_d(ngp), state_d(nstate, ntile)
-    REAL(wp) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)
-    REAL(wp) :: hout_d(nho, nt, ntile)
+    REAL(wp) :: hout(nobscol, nt, ntile), dout(ndo, nd, ntile)
+    REAL(wp) :: hout_d(nobscol, nt, ntile)
+    INTEGER :: colpos(nho)
     CALL PARAMS_FROM_X_D(nx, x, x_d, ctl_kind, ctl_index, ctl_tile, &
 &                  prior, sigma, ntile, ppft0, pglob0, ppft, ppft_d, &
 &                  pglob, pglob_d)
     state = 0._wp
+    CALL OBS_LAYOUT(colpos)
     CALL SIMULATE_OBS_D(nt, nd, ntile, nspin, 1, doy, hour, tday, met, &
 &                 lat, lon, sand, clay, pft, ppft, ppft_d, pglob, &
 &                 pglob_d, state, state_d, nobs, stream, s0, s1, wfoot, &
-&                 angle, hout, hout_d, dout, y, y_d)
+&                 angle, nobscol, colpos, hout, hout_d, dout, y, y_d)
   END SUBROUTINE FORWARD_D
 
 ! y(nobs) = H(M(p(x))) for one cell: parameters from x, initialisation and nspin spin-up
@@ -4184,13 +4236,15 @@ CONTAINS
 &   ntile), angle(nobs)
     REAL(wp), INTENT(OUT) :: y(nobs)
     REAL(wp) :: ppft(npp, ntile), pglob(ngp), state(nstate, ntile)
-    REAL(wp) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)
+    REAL(wp) :: hout(nobscol, nt, ntile), dout(ndo, nd, ntile)
+    INTEGER :: colpos(nho)
     CALL PARAMS_FROM_X(nx, x, ctl_kind, ctl_index, ctl_tile, prior, &
 &                sigma, ntile, ppft0, pglob0, ppft, pglob)
     state = 0._wp
+    CALL OBS_LAYOUT(colpos)
     CALL SIMULATE_OBS(nt, nd, ntile, nspin, 1, doy, hour, tday, met, lat&
 &               , lon, sand, clay, pft, ppft, pglob, state, nobs, stream&
-&               , s0, s1, wfoot, angle, hout, dout, y)
+&               , s0, s1, wfoot, angle, nobscol, colpos, hout, dout, y)
   END SUBROUTINE FORWARD
 
 END MODULE DNB_CONTROL_TL
