@@ -2,8 +2,9 @@
 """Cost of the derivative codes relative to the forward model, and adjoint memory.
 
 For the default case (ES-LM1, 2015-2021 after a 2-year spin-up, all bundled observation
-streams, the 56-element TCCAS control vector) and for a 13-year run (2009-2021, which the
-adjoint runs in yearly checkpointed blocks), prints in one run: forward, tangent and adjoint
+streams, the 56-element TCCAS control vector), for the TCCAS FAQ case (13 years, one site,
+2 PFTs) and for a 13-year 4-PFT Lapland cell (which the adjoint runs in yearly checkpointed
+blocks), prints in one run: forward, tangent and adjoint
 times (best of N), the tangent/forward and adjoint/forward ratios (targets: <= 2 and <= 3;
 the reference TCCAS adjoint costs about 6 forward runs) and the peak adjoint-stack size.
 
@@ -21,7 +22,9 @@ from tccas._workflow import cell_model_for, load_inputs, parameters_for
 from tccas.control import build_control
 from tccas.model import CellModel, obs_arrays
 from tccas.obs import ObservationSet
-from tccas.synthetic import ESLM1, generate_forcing
+from tccas.io import Static
+from tccas.parameters import global_defaults, pft_defaults
+from tccas.synthetic import ESLM1, FISOD, generate_forcing
 
 
 def best(fn, repeat):
@@ -54,21 +57,39 @@ def main() -> None:
     cfg = tccas.load_config("ES-LM1")
     model, _ = cell_model_for(cfg)
     report("ES-LM1 2015-2021 + 2-yr spin-up, bundled observations", model, args.repeat)
-
-    # 13 years, SIF-like daily observations every day: beyond ten tile-years, so the time
-    # loop is checkpointed per year and the stack holds about one year
-    f = generate_forcing("2009-01-01", "2022-01-01", seed=1)
-    static, _ = load_inputs(cfg)
+    static, forcing = load_inputs(cfg)
     ppft, pglob = parameters_for(cfg, static)
+    from tccas.model import run_cell
+    tfull = best(lambda: run_cell(forcing.matrix(), forcing.times, static.lat, static.lon,
+                                  static.sand, static.clay, list(static.pft), ppft, pglob,
+                                  nspin=cfg.run.spinup_hours, chunk_days=None), args.repeat)
+    print(f"  (a forward run with all hourly outputs, as tccas run does: {tfull:.3f} s)")
+
+    # the TCCAS FAQ case: 13 years, one site, 2 PFTs (recorded whole on the adjoint stack),
+    # with SIF-like daily observations
+    f = generate_forcing("2009-01-01", "2022-01-01", seed=1)
+    report("13-year 2-PFT site run", _daily_sif_model(f, ESLM1, static, ppft, pglob),
+           max(1, args.repeat - 1))
+    # a 13-year Lapland cell with 4 PFTs: 52 tile-years, beyond the 30 recorded whole, so
+    # the adjoint re-runs yearly blocks and its memory stays at about one block per tile
+    fb = generate_forcing("2009-01-01", "2022-01-01", seed=2, lat=FISOD["lat"],
+                          lon=FISOD["lon"], climate="FI-Sod")
+    boreal = Static(FISOD["lat"], FISOD["lon"], (5, 4, 7, 9), (0.5, 0.2, 0.2, 0.1), 0.7, 0.05,
+                    1.0)
+    report("13-year 4-PFT Lapland cell (yearly adjoint checkpoints)",
+           _daily_sif_model(fb, FISOD, boreal, pft_defaults(list(boreal.pft)),
+                            global_defaults()), 1)
+
+
+def _daily_sif_model(f, site, static, ppft, pglob):
     t = f.times[13::24]
     obs = ObservationSet("sif", t, t + np.timedelta64(3600, "s"), np.ones(t.size),
                          np.ones(t.size), np.zeros(t.size, int), static.pft,
                          np.tile(static.pft_fraction, (t.size, 1)))
     oa = obs_arrays([obs], f.times, static.pft)
     ctl = build_control(static.pft, ppft, pglob)
-    m13 = CellModel(f.matrix(), f.times, ESLM1["lat"], ESLM1["lon"], static.sand, static.clay,
-                    static.pft, ppft, pglob, ctl, oa, nspin=0)
-    report("13-year 2-PFT run (yearly adjoint checkpoints)", m13, max(1, args.repeat - 1))
+    return CellModel(f.matrix(), f.times, site["lat"], site["lon"], static.sand, static.clay,
+                     static.pft, ppft, pglob, ctl, oa, nspin=0)
 
 
 if __name__ == "__main__":

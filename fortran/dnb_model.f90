@@ -23,9 +23,10 @@ module dnb_model
 
   real(wp), parameter :: gs_night = 4.e-5_wp   ! m s-1, minimum stomatal conductance (BETHY)
   real(wp), parameter :: rho_soil_dry = 0.30_wp, rho_soil_wet = 0.15_wp  ! soil SW albedo
-  ! adjoint memory control (see run_range): yearly blocks beyond ten tile-years
+  ! adjoint memory control (see run_range): yearly blocks beyond thirty tile-years (a tape
+  ! of about 1.9 kB per tile-hour, so at most about 0.5 GB)
   integer, parameter :: block_hours = 8760
-  integer, parameter :: max_taped_tile_hours = 20 * 8760
+  integer, parameter :: max_taped_tile_hours = 30 * 8760
   real(wp), parameter :: e_photon_743 = 1.61005e5_wp   ! J per mol of 743-nm photons (h c N_A / lambda)
 
 contains

@@ -3701,9 +3701,10 @@ MODULE DNB_MODEL_AD
   REAL(wp), PARAMETER :: gs_night=4.e-5_wp
 ! soil SW albedo
   REAL(wp), PARAMETER :: rho_soil_dry=0.30_wp, rho_soil_wet=0.15_wp
-! adjoint memory control (see run_range): yearly blocks beyond ten tile-years
+! adjoint memory control (see run_range): yearly blocks beyond thirty tile-years (a tape
+! of about 1.9 kB per tile-hour, so at most about 0.5 GB)
   INTEGER, PARAMETER :: block_hours=8760
-  INTEGER, PARAMETER :: max_taped_tile_hours=20*8760
+  INTEGER, PARAMETER :: max_taped_tile_hours=30*8760
 ! J per mol of 743-nm photons (h c N_A / lambda)
   REAL(wp), PARAMETER :: e_photon_743=1.61005e5_wp
 
