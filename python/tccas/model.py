@@ -161,6 +161,8 @@ def run_cell(met: np.ndarray, times: np.ndarray, lat: float, lon: float, sand: f
         raise ModelError(f"forcing array must be (nt, {len(FORCING_VARS)}), got {met.shape}")
     if nt == 0 or nt % 24:
         raise ModelError(f"forcing has {nt} hours; runs must cover whole days")
+    if nspin < 0 or nspin % 24:
+        raise ModelError(f"spin-up of {nspin} hours: give whole days (a multiple of 24)")
     pfts = np.asarray(pfts, dtype=np.int32)
     ntile = len(pfts)
     ppft = np.asfortranarray(ppft, dtype=np.float64)
@@ -177,13 +179,14 @@ def run_cell(met: np.ndarray, times: np.ndarray, lat: float, lon: float, sand: f
         state0 = None
         hout, dout = _call(met, doy, hour, tday, *args, nspin, 1, state)
         return CellRun(hourly=hout, daily=dout, state=state, state0=state0)
-    state, status = _API.initial_state(pfts, ppft, pglob, sand, clay, float(met[0, -1]))
+    t_deep = float(met[0, [v[0] for v in FORCING_VARS].index("tsl_deep")])
+    state, status = _API.initial_state(pfts, ppft, pglob, sand, clay, t_deep)
     state = np.asfortranarray(state)
     if status != 0:
         raise ModelError(f"D&B core: {_STATUS.get(int(status), f'status {status}')}")
     if nspin > 0:
         # spin-up: cycle the forcing from its start, then reset the carbon pools
-        sidx = np.arange((nspin // 24) * 24) % nt
+        sidx = np.arange(nspin) % nt
         _call(np.asfortranarray(met[sidx]), doy[sidx], hour[sidx], tday[sidx], *args, 0, 0,
               state)
         carbon0 = [pft_index(n) for n in ("c_lab0", "c_fol0", "c_root0", "c_wood0", "c_lit0",
