@@ -188,3 +188,37 @@ def test_bad_inputs_to_the_derivative_codes(problem):
         model.forward(np.full(model.nx, np.nan))
     with pytest.raises(tccas.ModelError, match=r"dy must have shape"):
         model.adjoint(np.zeros(model.nx), np.zeros(3))
+    x = np.zeros(model.nx)
+    k = model.control.names.index("leaf_life[C3Gr]")
+    x[k] = model.control.lower[k] - 0.1          # leaf lifespan below 1.001 yr
+    with pytest.raises(tccas.ModelError, match=r"leaf_life\[C3Gr\] = .* outside its bounds"):
+        model.tangent(x, np.ones(model.nx))
+
+
+def test_checkpointed_long_run_keeps_memory_bounded_and_derivatives_exact(rng):
+    """Beyond thirty tile-years the adjoint re-runs yearly blocks: check that path too (a
+    9-year Lapland cell with 4 PFTs = 36 tile-years) for the dot product and the memory."""
+    from tccas.io import Static
+    from tccas.parameters import global_defaults, pft_defaults
+    from tccas.synthetic import FISOD, generate_forcing
+    f = generate_forcing("2013-01-01", "2022-01-01", seed=5, lat=FISOD["lat"],
+                         lon=FISOD["lon"], climate="FI-Sod")
+    cell = Static(FISOD["lat"], FISOD["lon"], (5, 4, 7, 9), (0.5, 0.2, 0.2, 0.1), 0.7, 0.05, 1.0)
+    ppft, pglob = pft_defaults(list(cell.pft)), global_defaults()
+    t = f.times[12::24]
+    fp = np.tile(cell.pft_fraction, (t.size, 1))
+    one = np.ones(t.size)
+    sets = [ObservationSet(s, t, t + np.timedelta64(3600, "s"), one, one,
+                           np.zeros(t.size, int), cell.pft, fp) for s in ("sif", "vod", "sm")]
+    ctl = build_control(cell.pft, ppft, pglob, ["vcmax25", "lma", "leaf_life", "c_w", "vod_b"])
+    model = CellModel(f.matrix(), f.times, cell.lat, cell.lon, cell.sand, cell.clay, cell.pft,
+                      ppft, pglob, ctl, obs_arrays(sets, f.times, cell.pft), nspin=0)
+    # (leaf_life of the deciduous PFT is 1.002 with sigma 0.2: stay well inside its bounds)
+    x = rng.uniform(-0.004, 0.004, model.nx)
+    assert np.all((x > ctl.lower) & (x < ctl.upper))
+    dx, dy = rng.normal(size=model.nx), rng.normal(size=model.ny)
+    _, jdx = model.tangent(x, dx)
+    jtdy = model.adjoint(x, dy)
+    assert abs(jdx @ dy - dx @ jtdy) / abs(jdx @ dy) < 1e-12
+    # about one year of one tile on the stack, not 36 tile-years (~600 MB)
+    assert model.last_stack_bytes < 60e6

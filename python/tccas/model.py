@@ -306,9 +306,21 @@ class CellModel:
                    8: "a control element points outside the parameter arrays"}
             raise ModelError(f"D&B core: {_STATUS.get(int(status)) or msg.get(int(status))}")
 
+    def _in_bounds(self, x: np.ndarray) -> None:
+        c = self.control
+        out = np.nonzero((x < c.lower) | (x > c.upper))[0]
+        if out.size:
+            k = int(out[0])
+            p = c.prior[k] + c.sigma[k] * x[k]
+            lo, hi = c.prior[k] + c.sigma[k] * c.lower[k], c.prior[k] + c.sigma[k] * c.upper[k]
+            raise ModelError(f"control element {c.names[k]} = {p:.6g} (x = {x[k]:.4g}) is outside "
+                             f"its bounds [{lo:.6g}, {hi:.6g}]"
+                             + (f" ({out.size} elements)" if out.size > 1 else ""))
+
     def forward(self, x) -> np.ndarray:
         """Simulated observations y(x)."""
         x = self._x(x)
+        self._in_bounds(x)
         y, status = _API.forward_x(x, *self._ctl, *self._common())
         self._status(status)
         return y
@@ -316,6 +328,7 @@ class CellModel:
     def tangent(self, x, dx) -> tuple[np.ndarray, np.ndarray]:
         """(y, J dx) at x."""
         x, dx = self._x(x), self._x(dx, "dx")
+        self._in_bounds(x)
         y, dy, status = _API.tangent_x(x, dx, *self._ctl, *self._common())
         self._status(status)
         return y, dy
@@ -323,6 +336,7 @@ class CellModel:
     def adjoint(self, x, dy) -> np.ndarray:
         """J^T dy at x."""
         x, dy = self._x(x), self._x(dy, "dy", self.ny)
+        self._in_bounds(x)
         dx, stack, status = _API.adjoint_x(x, *self._ctl, *self._common(), dy)
         self._status(status)
         self.last_stack_bytes = float(stack)
