@@ -461,7 +461,8 @@ subroutine popboolean(x)
   call pop_l(x)
 end subroutine popboolean
 
-! Control pushes: Tapenade's PUSHCONTROLnB stores a branch number of n bits (0 .. 2**n-1).
+! Control pushes: Tapenade's PUSHCONTROLnB stores a branch number of n bits (0 .. 2**n-1);
+! every width takes one byte, so the wider ones go through the 1-bit pair (the fast path).
 subroutine pushcontrol1b(c)
   use dnb_adstack, only: buf_c, n_c, cap_c, hw_c, push_c
   use iso_fortran_env, only: int8
@@ -489,183 +490,85 @@ subroutine popcontrol1b(c)
 end subroutine popcontrol1b
 
 subroutine pushcontrol2b(c)
-  use dnb_adstack, only: buf_c, n_c, cap_c, hw_c, push_c
-  use iso_fortran_env, only: int8
   implicit none
   integer, intent(in) :: c
-  if (n_c < cap_c) then
-    n_c = n_c + 1
-    buf_c(n_c) = int(c, int8)
-    if (n_c > hw_c) hw_c = n_c
-  else
-    call push_c(c)
-  end if
+  call pushcontrol1b(c)
 end subroutine pushcontrol2b
 
 subroutine popcontrol2b(c)
-  use dnb_adstack, only: buf_c, n_c, pop_c
   implicit none
   integer, intent(out) :: c
-  if (n_c > 0) then
-    c = int(buf_c(n_c))
-    n_c = n_c - 1
-  else
-    call pop_c(c)
-  end if
+  call popcontrol1b(c)
 end subroutine popcontrol2b
 
 subroutine pushcontrol3b(c)
-  use dnb_adstack, only: buf_c, n_c, cap_c, hw_c, push_c
-  use iso_fortran_env, only: int8
   implicit none
   integer, intent(in) :: c
-  if (n_c < cap_c) then
-    n_c = n_c + 1
-    buf_c(n_c) = int(c, int8)
-    if (n_c > hw_c) hw_c = n_c
-  else
-    call push_c(c)
-  end if
+  call pushcontrol1b(c)
 end subroutine pushcontrol3b
 
 subroutine popcontrol3b(c)
-  use dnb_adstack, only: buf_c, n_c, pop_c
   implicit none
   integer, intent(out) :: c
-  if (n_c > 0) then
-    c = int(buf_c(n_c))
-    n_c = n_c - 1
-  else
-    call pop_c(c)
-  end if
+  call popcontrol1b(c)
 end subroutine popcontrol3b
 
 subroutine pushcontrol4b(c)
-  use dnb_adstack, only: buf_c, n_c, cap_c, hw_c, push_c
-  use iso_fortran_env, only: int8
   implicit none
   integer, intent(in) :: c
-  if (n_c < cap_c) then
-    n_c = n_c + 1
-    buf_c(n_c) = int(c, int8)
-    if (n_c > hw_c) hw_c = n_c
-  else
-    call push_c(c)
-  end if
+  call pushcontrol1b(c)
 end subroutine pushcontrol4b
 
 subroutine popcontrol4b(c)
-  use dnb_adstack, only: buf_c, n_c, pop_c
   implicit none
   integer, intent(out) :: c
-  if (n_c > 0) then
-    c = int(buf_c(n_c))
-    n_c = n_c - 1
-  else
-    call pop_c(c)
-  end if
+  call popcontrol1b(c)
 end subroutine popcontrol4b
 
 subroutine pushcontrol5b(c)
-  use dnb_adstack, only: buf_c, n_c, cap_c, hw_c, push_c
-  use iso_fortran_env, only: int8
   implicit none
   integer, intent(in) :: c
-  if (n_c < cap_c) then
-    n_c = n_c + 1
-    buf_c(n_c) = int(c, int8)
-    if (n_c > hw_c) hw_c = n_c
-  else
-    call push_c(c)
-  end if
+  call pushcontrol1b(c)
 end subroutine pushcontrol5b
 
 subroutine popcontrol5b(c)
-  use dnb_adstack, only: buf_c, n_c, pop_c
   implicit none
   integer, intent(out) :: c
-  if (n_c > 0) then
-    c = int(buf_c(n_c))
-    n_c = n_c - 1
-  else
-    call pop_c(c)
-  end if
+  call popcontrol1b(c)
 end subroutine popcontrol5b
 
 subroutine pushcontrol6b(c)
-  use dnb_adstack, only: buf_c, n_c, cap_c, hw_c, push_c
-  use iso_fortran_env, only: int8
   implicit none
   integer, intent(in) :: c
-  if (n_c < cap_c) then
-    n_c = n_c + 1
-    buf_c(n_c) = int(c, int8)
-    if (n_c > hw_c) hw_c = n_c
-  else
-    call push_c(c)
-  end if
+  call pushcontrol1b(c)
 end subroutine pushcontrol6b
 
 subroutine popcontrol6b(c)
-  use dnb_adstack, only: buf_c, n_c, pop_c
   implicit none
   integer, intent(out) :: c
-  if (n_c > 0) then
-    c = int(buf_c(n_c))
-    n_c = n_c - 1
-  else
-    call pop_c(c)
-  end if
+  call popcontrol1b(c)
 end subroutine popcontrol6b
 
 subroutine pushcontrol7b(c)
-  use dnb_adstack, only: buf_c, n_c, cap_c, hw_c, push_c
-  use iso_fortran_env, only: int8
   implicit none
   integer, intent(in) :: c
-  if (n_c < cap_c) then
-    n_c = n_c + 1
-    buf_c(n_c) = int(c, int8)
-    if (n_c > hw_c) hw_c = n_c
-  else
-    call push_c(c)
-  end if
+  call pushcontrol1b(c)
 end subroutine pushcontrol7b
 
 subroutine popcontrol7b(c)
-  use dnb_adstack, only: buf_c, n_c, pop_c
   implicit none
   integer, intent(out) :: c
-  if (n_c > 0) then
-    c = int(buf_c(n_c))
-    n_c = n_c - 1
-  else
-    call pop_c(c)
-  end if
+  call popcontrol1b(c)
 end subroutine popcontrol7b
 
 subroutine pushcontrol8b(c)
-  use dnb_adstack, only: buf_c, n_c, cap_c, hw_c, push_c
-  use iso_fortran_env, only: int8
   implicit none
   integer, intent(in) :: c
-  if (n_c < cap_c) then
-    n_c = n_c + 1
-    buf_c(n_c) = int(c, int8)
-    if (n_c > hw_c) hw_c = n_c
-  else
-    call push_c(c)
-  end if
+  call pushcontrol1b(c)
 end subroutine pushcontrol8b
 
 subroutine popcontrol8b(c)
-  use dnb_adstack, only: buf_c, n_c, pop_c
   implicit none
   integer, intent(out) :: c
-  if (n_c > 0) then
-    c = int(buf_c(n_c))
-    n_c = n_c - 1
-  else
-    call pop_c(c)
-  end if
+  call popcontrol1b(c)
 end subroutine popcontrol8b
