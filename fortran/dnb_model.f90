@@ -200,6 +200,7 @@ contains
     real(wp) :: rel_s, rel_r, rho_s, rho_g, rho_par, f_cover
     real(wp) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), lai_sha(nlayer)
     real(wp) :: a0(2 * nlayer), rdl(2 * nlayer), gs0(2 * nlayer), lcl(2 * nlayer), icl(2 * nlayer)
+    real(wp) :: nscl_l(nlayer)
     real(wp) :: fapar, fsun, par_in, fdir, s, gamma, lambda, rho_air, ga
     real(wp) :: rn_can, rn_soil, rlus, tlv, gflux, x_pm, e_pc, e_ps
     real(wp) :: rain, melt, sublim, f_cov2, e_int, thr, gc0, supply, e_t, beta
@@ -298,7 +299,9 @@ contains
                       kc_eff, gstar, k4, f_hot)
       gc0 = 0._wp
       do l = 1, nlayer
-        nscl = exp(-pp(ip_kn) * lc * (real(l, wp) - 0.5_wp) / real(nlayer, wp))
+        ! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
+        nscl_l(l) = exp(-pp(ip_kn) * lc * (real(l, wp) - 0.5_wp) / real(nlayer, wp))
+        nscl = nscl_l(l)
         lcl(2 * l - 1) = lai_sun(l)
         lcl(2 * l) = lai_sha(l)
         icl(2 * l - 1) = abs_sun(l) * par_in / (lai_sun(l) + 1.e-9_wp)
@@ -324,7 +327,7 @@ contains
     sif_photon = 0._wp
     if (day .and. lai > 1.e-6_wp) then
       do l = 1, nlayer
-        nscl = exp(-pp(ip_kn) * lc * (real(l, wp) - 0.5_wp) / real(nlayer, wp))
+        nscl = nscl_l(l)
         esc = exp(-pg(ig_sif_kesc) * lc * (real(l, wp) - 0.5_wp) / real(nlayer, wp))
         do j = 2 * l - 1, 2 * l
           gs_j = gs0(j) * beta

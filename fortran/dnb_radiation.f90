@@ -83,8 +83,12 @@ contains
     real(wp), intent(in) :: lai, fc, cosz, fdir, sigma_l, rho_soil
     real(wp), intent(out) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), lai_sha(nlayer)
     real(wp), intent(out) :: fapar, fsun
-    real(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl, l1, l2
+    real(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl
     real(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
+    ! transmission of diffuse, scattered-beam and black-leaf beam light down to each layer
+    ! boundary: t_d(k) = exp(-kds k dl) etc. for k = 0 .. nlayer (computed once, so that
+    ! the adjoint reads them back instead of re-evaluating each exponential)
+    real(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer)
     integer :: l
     lc = lai / fc
     cz = max(cosz, cosz_min)
@@ -97,19 +101,26 @@ contains
     rho_cd = 1._wp - exp(-2._wp * rho_h * kd_black / (1._wp + kd_black))
     ib = fdir
     id = 1._wp - fdir
-    down_soil = ib * (1._wp - rho_cb) * exp(-kbs * lc) + id * (1._wp - rho_cd) * exp(-kds * lc)
-    up_soil = rho_soil * down_soil
     dl = lc / real(nlayer, wp)
+    t_d(0) = 1._wp
+    t_bs(0) = 1._wp
+    t_b(0) = 1._wp
+    do l = 1, nlayer
+      t_d(l) = exp(-kds * dl * real(l, wp))
+      t_bs(l) = exp(-kbs * dl * real(l, wp))
+      t_b(l) = exp(-kb * dl * real(l, wp))
+    end do
+    down_soil = ib * (1._wp - rho_cb) * t_bs(nlayer) + id * (1._wp - rho_cd) * t_d(nlayer)
+    up_soil = rho_soil * down_soil
     fapar = 0._wp
     fsun = 0._wp
     do l = 1, nlayer
-      l1 = dl * real(l - 1, wp)
-      l2 = dl * real(l, wp)
-      a_d = id * (1._wp - rho_cd) * (exp(-kds * l1) - exp(-kds * l2))
-      a_bt = ib * (1._wp - rho_cb) * (exp(-kbs * l1) - exp(-kbs * l2))
-      a_bd = ib * (1._wp - sigma_l) * (exp(-kb * l1) - exp(-kb * l2))
-      a_up = up_soil * (exp(-kds * (lc - l2)) - exp(-kds * (lc - l1)))
-      ls = (exp(-kb * l1) - exp(-kb * l2)) / kb
+      a_d = id * (1._wp - rho_cd) * (t_d(l - 1) - t_d(l))
+      a_bt = ib * (1._wp - rho_cb) * (t_bs(l - 1) - t_bs(l))
+      a_bd = ib * (1._wp - sigma_l) * (t_b(l - 1) - t_b(l))
+      ! soil-reflected diffuse light on its way up: from depth lc to the layer's bounds
+      a_up = up_soil * (t_d(nlayer - l) - t_d(nlayer - l + 1))
+      ls = (t_b(l - 1) - t_b(l)) / kb
       ! diffuse, scattered-beam and soil-reflected light per unit leaf area of the layer
       q = (a_d + (a_bt - a_bd) + a_up) / dl
       lai_sun(l) = fc * ls

@@ -810,9 +810,12 @@ CONTAINS
     REAL(wp) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), &
 &   lai_sha(nlayer)
     REAL(wp) :: fapar, fsun
-    REAL(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl&
-&   , l1, l2
+    REAL(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl
     REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
+! transmission of diffuse, scattered-beam and black-leaf beam light down to each layer
+! boundary: t_d(k) = exp(-kds k dl) etc. for k = 0 .. nlayer (computed once, so that
+! the adjoint reads them back instead of re-evaluating each exponential)
+    REAL(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer)
     INTEGER :: l
     INTRINSIC MAX
     INTRINSIC SQRT
@@ -833,27 +836,27 @@ CONTAINS
     rho_cd = 1._wp - EXP(-(2._wp*rho_h*kd_black/(1._wp+kd_black)))
     ib = fdir
     id = 1._wp - fdir
-    down_soil = ib*(1._wp-rho_cb)*EXP(-(kbs*lc)) + id*(1._wp-rho_cd)*EXP&
-&     (-(kds*lc))
-    up_soil = rho_soil*down_soil
     dl = lc/REAL(nlayer, wp)
+    t_d(0) = 1._wp
+    t_bs(0) = 1._wp
+    t_b(0) = 1._wp
+    DO l=1,nlayer
+      t_d(l) = EXP(-(kds*dl*REAL(l, wp)))
+      t_bs(l) = EXP(-(kbs*dl*REAL(l, wp)))
+      t_b(l) = EXP(-(kb*dl*REAL(l, wp)))
+    END DO
+    down_soil = ib*(1._wp-rho_cb)*t_bs(nlayer) + id*(1._wp-rho_cd)*t_d(&
+&     nlayer)
+    up_soil = rho_soil*down_soil
     fapar = 0._wp
     fsun = 0._wp
     DO l=1,nlayer
-      CALL PUSHREAL8(l1)
-      l1 = dl*REAL(l-1, wp)
-      CALL PUSHREAL8(l2)
-      l2 = dl*REAL(l, wp)
-      CALL PUSHREAL8(a_d)
-      a_d = id*(1._wp-rho_cd)*(EXP(-(kds*l1))-EXP(-(kds*l2)))
-      CALL PUSHREAL8(a_bt)
-      a_bt = ib*(1._wp-rho_cb)*(EXP(-(kbs*l1))-EXP(-(kbs*l2)))
-      CALL PUSHREAL8(a_bd)
-      a_bd = ib*(1._wp-sigma_l)*(EXP(-(kb*l1))-EXP(-(kb*l2)))
-      CALL PUSHREAL8(a_up)
-      a_up = up_soil*(EXP(-(kds*(lc-l2)))-EXP(-(kds*(lc-l1))))
-      CALL PUSHREAL8(ls)
-      ls = (EXP(-(kb*l1))-EXP(-(kb*l2)))/kb
+      a_d = id*(1._wp-rho_cd)*(t_d(l-1)-t_d(l))
+      a_bt = ib*(1._wp-rho_cb)*(t_bs(l-1)-t_bs(l))
+      a_bd = ib*(1._wp-sigma_l)*(t_b(l-1)-t_b(l))
+! soil-reflected diffuse light on its way up: from depth lc to the layer's bounds
+      a_up = up_soil*(t_d(nlayer-l)-t_d(nlayer-l+1))
+      ls = (t_b(l-1)-t_b(l))/kb
 ! diffuse, scattered-beam and soil-reflected light per unit leaf area of the layer
       q = (a_d+(a_bt-a_bd)+a_up)/dl
       lai_sun(l) = fc*ls
@@ -866,43 +869,33 @@ CONTAINS
     IF (lai .GT. 0._wp) THEN
       CALL PUSHREAL8(fsun)
       fsun = fsun/lai
-      CALL PUSHREAL8(l2)
-      CALL PUSHREAL8(l1)
       CALL PUSHREAL8(kbs)
       CALL PUSHREAL8(sq)
-      CALL PUSHREAL8(a_bt)
       CALL PUSHREAL8(rho_cd)
       CALL PUSHREAL8(rho_cb)
-      CALL PUSHREAL8(ls)
-      CALL PUSHREAL8(a_d)
-      CALL PUSHREAL8(a_up)
-      CALL PUSHREAL8(a_bd)
       CALL PUSHREAL8(id)
       CALL PUSHREAL8(ib)
       CALL PUSHREAL8(kds)
-      CALL PUSHREAL8(down_soil)
+      CALL PUSHREAL8ARRAY(t_d, nlayer + 1)
+      CALL PUSHREAL8ARRAY(t_b, nlayer + 1)
       CALL PUSHREAL8(kb)
       CALL PUSHREAL8(dl)
+      CALL PUSHREAL8ARRAY(t_bs, nlayer + 1)
       CALL PUSHCONTROL1B(0)
     ELSE
       fsun = 0._wp
-      CALL PUSHREAL8(l2)
-      CALL PUSHREAL8(l1)
       CALL PUSHREAL8(kbs)
       CALL PUSHREAL8(sq)
-      CALL PUSHREAL8(a_bt)
       CALL PUSHREAL8(rho_cd)
       CALL PUSHREAL8(rho_cb)
-      CALL PUSHREAL8(ls)
-      CALL PUSHREAL8(a_d)
-      CALL PUSHREAL8(a_up)
-      CALL PUSHREAL8(a_bd)
       CALL PUSHREAL8(id)
       CALL PUSHREAL8(ib)
       CALL PUSHREAL8(kds)
-      CALL PUSHREAL8(down_soil)
+      CALL PUSHREAL8ARRAY(t_d, nlayer + 1)
+      CALL PUSHREAL8ARRAY(t_b, nlayer + 1)
       CALL PUSHREAL8(kb)
       CALL PUSHREAL8(dl)
+      CALL PUSHREAL8ARRAY(t_bs, nlayer + 1)
       CALL PUSHCONTROL1B(1)
     END IF
   END SUBROUTINE CANOPY_PAR_FWD
@@ -932,139 +925,134 @@ CONTAINS
 &   , lai_sha_b(nlayer)
     REAL(wp) :: fapar, fsun
     REAL(wp) :: fapar_b, fsun_b
-    REAL(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl&
-&   , l1, l2
+    REAL(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl
     REAL(wp) :: lc_b, sq_b, kbs_b, kds_b, rho_h_b, rho_cb_b, rho_cd_b, &
-&   dl_b, l1_b, l2_b
+&   dl_b
     REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
     REAL(wp) :: a_d_b, a_bt_b, a_bd_b, a_up_b, q_b, ls_b, down_soil_b, &
 &   up_soil_b
+    REAL(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer)
+    REAL(wp) :: t_d_b(0:nlayer), t_bs_b(0:nlayer), t_b_b(0:nlayer)
     INTEGER :: l
     INTRINSIC MAX
     INTRINSIC SQRT
     INTRINSIC EXP
     INTRINSIC REAL
+    REAL(wp) :: temp
     REAL(wp) :: temp_b
+    REAL(wp) :: temp0
     REAL(wp) :: temp_b0
-    REAL(wp) :: temp_b1
     INTEGER :: branch
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) THEN
+      CALL POPREAL8ARRAY(t_bs, nlayer + 1)
       CALL POPREAL8(dl)
       CALL POPREAL8(kb)
-      CALL POPREAL8(down_soil)
+      CALL POPREAL8ARRAY(t_b, nlayer + 1)
+      CALL POPREAL8ARRAY(t_d, nlayer + 1)
       CALL POPREAL8(kds)
       CALL POPREAL8(ib)
       CALL POPREAL8(id)
-      CALL POPREAL8(a_bd)
-      CALL POPREAL8(a_up)
-      CALL POPREAL8(a_d)
-      CALL POPREAL8(ls)
       CALL POPREAL8(rho_cb)
       CALL POPREAL8(rho_cd)
-      CALL POPREAL8(a_bt)
       CALL POPREAL8(sq)
       CALL POPREAL8(kbs)
-      CALL POPREAL8(l1)
-      CALL POPREAL8(l2)
       CALL POPREAL8(fsun)
       lai_b = lai_b - fsun*fsun_b/lai**2
       fsun_b = fsun_b/lai
     ELSE
+      CALL POPREAL8ARRAY(t_bs, nlayer + 1)
       CALL POPREAL8(dl)
       CALL POPREAL8(kb)
-      CALL POPREAL8(down_soil)
+      CALL POPREAL8ARRAY(t_b, nlayer + 1)
+      CALL POPREAL8ARRAY(t_d, nlayer + 1)
       CALL POPREAL8(kds)
       CALL POPREAL8(ib)
       CALL POPREAL8(id)
-      CALL POPREAL8(a_bd)
-      CALL POPREAL8(a_up)
-      CALL POPREAL8(a_d)
-      CALL POPREAL8(ls)
       CALL POPREAL8(rho_cb)
       CALL POPREAL8(rho_cd)
-      CALL POPREAL8(a_bt)
       CALL POPREAL8(sq)
       CALL POPREAL8(kbs)
-      CALL POPREAL8(l1)
-      CALL POPREAL8(l2)
       fsun_b = 0.0_8
     END IF
-    lc = lai/fc
+    down_soil = ib*(1._wp-rho_cb)*t_bs(nlayer) + id*(1._wp-rho_cd)*t_d(&
+&     nlayer)
     up_soil = rho_soil*down_soil
+    t_bs_b = 0.0_8
     dl_b = 0.0_8
-    kds_b = 0.0_8
-    lc_b = 0.0_8
+    t_b_b = 0.0_8
+    t_d_b = 0.0_8
     rho_cb_b = 0.0_8
     rho_cd_b = 0.0_8
-    kbs_b = 0.0_8
     up_soil_b = 0.0_8
     DO l=nlayer,1,-1
       lai_sun_b(l) = lai_sun_b(l) + fsun_b
       abs_sun_b(l) = abs_sun_b(l) + fapar_b
       abs_sha_b(l) = abs_sha_b(l) + fapar_b
+      a_bd = ib*(1._wp-sigma_l)*(t_b(l-1)-t_b(l))
+      a_up = up_soil*(t_d(nlayer-l)-t_d(nlayer-l+1))
+      a_d = id*(1._wp-rho_cd)*(t_d(l-1)-t_d(l))
+      a_bt = ib*(1._wp-rho_cb)*(t_bs(l-1)-t_bs(l))
       q = (a_d+(a_bt-a_bd)+a_up)/dl
+      ls = (t_b(l-1)-t_b(l))/kb
       fc_b = fc_b + q*(dl-ls)*abs_sha_b(l) + (a_bd+q*ls)*abs_sun_b(l) + &
 &       (dl-ls)*lai_sha_b(l) + ls*lai_sun_b(l)
-      temp_b1 = fc*q*abs_sha_b(l)
-      dl_b = dl_b + temp_b1
-      ls_b = -temp_b1
-      temp_b1 = fc*abs_sun_b(l)
-      q_b = fc*(dl-ls)*abs_sha_b(l) + ls*temp_b1
+      temp_b0 = fc*q*abs_sha_b(l)
+      dl_b = dl_b + temp_b0
+      ls_b = -temp_b0
+      temp_b0 = fc*abs_sun_b(l)
+      q_b = fc*(dl-ls)*abs_sha_b(l) + ls*temp_b0
       abs_sha_b(l) = 0.0_8
       abs_sun_b(l) = 0.0_8
-      a_bd_b = temp_b1
-      ls_b = ls_b + q*temp_b1 + fc*lai_sun_b(l) - fc*lai_sha_b(l)
+      a_bd_b = temp_b0
+      ls_b = ls_b + q*temp_b0 + fc*lai_sun_b(l) - fc*lai_sha_b(l)
       lai_sun_b(l) = 0.0_8
-      temp_b1 = q_b/dl
-      dl_b = dl_b + fc*lai_sha_b(l) - (a_d+a_bt+a_up-a_bd)*temp_b1/dl
+      temp_b0 = q_b/dl
+      dl_b = dl_b + fc*lai_sha_b(l) - (a_d+a_bt+a_up-a_bd)*temp_b0/dl
       lai_sha_b(l) = 0.0_8
-      a_d_b = temp_b1
-      a_bt_b = temp_b1
-      a_up_b = temp_b1
-      a_bd_b = a_bd_b - temp_b1
-      CALL POPREAL8(ls)
-      CALL POPREAL8(a_up)
-      up_soil_b = up_soil_b + (EXP(-(kds*(lc-l2)))-EXP(-(kds*(lc-l1))))*&
-&       a_up_b
-      temp_b1 = EXP(-(kds*(lc-l2)))*up_soil*a_up_b
-      l2_b = EXP(-(kb*l2))*ls_b + kds*temp_b1
-      temp_b0 = -(EXP(-(kds*(lc-l1)))*up_soil*a_up_b)
-      kds_b = kds_b - (lc-l1)*temp_b0 - (lc-l2)*temp_b1
-      lc_b = lc_b - kds*temp_b0 - kds*temp_b1
-      CALL POPREAL8(a_bd)
-      sigma_l_b = sigma_l_b - (EXP(-(kb*l1))-EXP(-(kb*l2)))*ib*a_bd_b
-      temp_b1 = (1._wp-sigma_l)*ib*a_bd_b
-      l1_b = kds*temp_b0 - EXP(-(kb*l1))*ls_b - kb*EXP(-(kb*l1))*temp_b1
-      l2_b = l2_b + kb*EXP(-(kb*l2))*temp_b1
-      CALL POPREAL8(a_bt)
-      rho_cb_b = rho_cb_b - (EXP(-(kbs*l1))-EXP(-(kbs*l2)))*ib*a_bt_b
-      temp_b1 = (1._wp-rho_cb)*ib*a_bt_b
-      temp_b0 = EXP(-(kbs*l1))*temp_b1
-      temp_b = -(EXP(-(kbs*l2))*temp_b1)
-      kbs_b = kbs_b - l2*temp_b - l1*temp_b0
-      l1_b = l1_b - kbs*temp_b0
-      CALL POPREAL8(a_d)
-      rho_cd_b = rho_cd_b - (EXP(-(kds*l1))-EXP(-(kds*l2)))*id*a_d_b
+      a_d_b = temp_b0
+      a_bt_b = temp_b0
+      a_up_b = temp_b0
+      a_bd_b = a_bd_b - temp_b0
+      up_soil_b = up_soil_b + (t_d(nlayer-l)-t_d(nlayer-l+1))*a_up_b
+      t_d_b(nlayer-l) = t_d_b(nlayer-l) + up_soil*a_up_b
+      t_d_b(nlayer-l+1) = t_d_b(nlayer-l+1) - up_soil*a_up_b
+      sigma_l_b = sigma_l_b - (t_b(l-1)-t_b(l))*ib*a_bd_b
+      temp_b0 = (1._wp-sigma_l)*ib*a_bd_b
+      t_b_b(l-1) = t_b_b(l-1) + ls_b/kb + temp_b0
+      t_b_b(l) = t_b_b(l) - ls_b/kb - temp_b0
+      rho_cb_b = rho_cb_b - (t_bs(l-1)-t_bs(l))*ib*a_bt_b
+      temp_b0 = (1._wp-rho_cb)*ib*a_bt_b
+      t_bs_b(l-1) = t_bs_b(l-1) + temp_b0
+      t_bs_b(l) = t_bs_b(l) - temp_b0
+      rho_cd_b = rho_cd_b - (t_d(l-1)-t_d(l))*id*a_d_b
       temp_b0 = (1._wp-rho_cd)*id*a_d_b
-      temp_b1 = -(EXP(-(kds*l2))*temp_b0)
-      l2_b = l2_b - kbs*temp_b - kds*temp_b1
-      temp_b = EXP(-(kds*l1))*temp_b0
-      kds_b = kds_b - l2*temp_b1 - l1*temp_b
-      l1_b = l1_b - kds*temp_b
-      CALL POPREAL8(l2)
-      dl_b = dl_b + REAL(l, wp)*l2_b + REAL(l-1, wp)*l1_b
-      CALL POPREAL8(l1)
+      t_d_b(l-1) = t_d_b(l-1) + temp_b0
+      t_d_b(l) = t_d_b(l) - temp_b0
     END DO
-    down_soil_b = rho_soil*up_soil_b
-    temp_b = EXP(-(kbs*lc))*(1._wp-rho_cb)*ib*down_soil_b
-    temp_b0 = EXP(-(kds*lc))*(1._wp-rho_cd)*id*down_soil_b
-    lc_b = lc_b + dl_b/REAL(nlayer, wp) - kds*temp_b0 - kbs*temp_b
     rho_soil_b = rho_soil_b + down_soil*up_soil_b
-    rho_cb_b = rho_cb_b - EXP(-(kbs*lc))*ib*down_soil_b
-    rho_cd_b = rho_cd_b - EXP(-(kds*lc))*id*down_soil_b
-    kds_b = kds_b - lc*temp_b0
-    kbs_b = kbs_b - lc*temp_b
+    down_soil_b = rho_soil*up_soil_b
+    rho_cb_b = rho_cb_b - t_bs(nlayer)*ib*down_soil_b
+    t_bs_b(nlayer) = t_bs_b(nlayer) + (1._wp-rho_cb)*ib*down_soil_b
+    rho_cd_b = rho_cd_b - t_d(nlayer)*id*down_soil_b
+    t_d_b(nlayer) = t_d_b(nlayer) + (1._wp-rho_cd)*id*down_soil_b
+    kds_b = 0.0_8
+    kbs_b = 0.0_8
+    DO l=nlayer,1,-1
+      temp = REAL(l, wp)
+      temp_b0 = -(temp*EXP(-(temp*(kds*dl)))*t_d_b(l))
+      temp0 = REAL(l, wp)
+      dl_b = dl_b - kb*temp0*EXP(-(temp0*(kb*dl)))*t_b_b(l)
+      t_b_b(l) = 0.0_8
+      temp0 = REAL(l, wp)
+      temp_b = -(temp0*EXP(-(temp0*(kbs*dl)))*t_bs_b(l))
+      t_bs_b(l) = 0.0_8
+      kbs_b = kbs_b + dl*temp_b
+      dl_b = dl_b + kbs*temp_b + kds*temp_b0
+      t_d_b(l) = 0.0_8
+      kds_b = kds_b + dl*temp_b0
+    END DO
+    lc_b = dl_b/REAL(nlayer, wp)
     rho_h = (1._wp-sq)/(1._wp+sq)
     rho_h_b = kd_black*2._wp*EXP(-(kd_black*2._wp*(rho_h/(kd_black+1._wp&
 &     ))))*rho_cd_b/(kd_black+1._wp) + kb*2._wp*EXP(-(kb*2._wp*(rho_h/(&
@@ -1093,9 +1081,12 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(&
 &   nlayer), lai_sha(nlayer)
     REAL(wp), INTENT(OUT) :: fapar, fsun
-    REAL(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl&
-&   , l1, l2
+    REAL(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl
     REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
+! transmission of diffuse, scattered-beam and black-leaf beam light down to each layer
+! boundary: t_d(k) = exp(-kds k dl) etc. for k = 0 .. nlayer (computed once, so that
+! the adjoint reads them back instead of re-evaluating each exponential)
+    REAL(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer)
     INTEGER :: l
     INTRINSIC MAX
     INTRINSIC SQRT
@@ -1116,20 +1107,27 @@ CONTAINS
     rho_cd = 1._wp - EXP(-(2._wp*rho_h*kd_black/(1._wp+kd_black)))
     ib = fdir
     id = 1._wp - fdir
-    down_soil = ib*(1._wp-rho_cb)*EXP(-(kbs*lc)) + id*(1._wp-rho_cd)*EXP&
-&     (-(kds*lc))
-    up_soil = rho_soil*down_soil
     dl = lc/REAL(nlayer, wp)
+    t_d(0) = 1._wp
+    t_bs(0) = 1._wp
+    t_b(0) = 1._wp
+    DO l=1,nlayer
+      t_d(l) = EXP(-(kds*dl*REAL(l, wp)))
+      t_bs(l) = EXP(-(kbs*dl*REAL(l, wp)))
+      t_b(l) = EXP(-(kb*dl*REAL(l, wp)))
+    END DO
+    down_soil = ib*(1._wp-rho_cb)*t_bs(nlayer) + id*(1._wp-rho_cd)*t_d(&
+&     nlayer)
+    up_soil = rho_soil*down_soil
     fapar = 0._wp
     fsun = 0._wp
     DO l=1,nlayer
-      l1 = dl*REAL(l-1, wp)
-      l2 = dl*REAL(l, wp)
-      a_d = id*(1._wp-rho_cd)*(EXP(-(kds*l1))-EXP(-(kds*l2)))
-      a_bt = ib*(1._wp-rho_cb)*(EXP(-(kbs*l1))-EXP(-(kbs*l2)))
-      a_bd = ib*(1._wp-sigma_l)*(EXP(-(kb*l1))-EXP(-(kb*l2)))
-      a_up = up_soil*(EXP(-(kds*(lc-l2)))-EXP(-(kds*(lc-l1))))
-      ls = (EXP(-(kb*l1))-EXP(-(kb*l2)))/kb
+      a_d = id*(1._wp-rho_cd)*(t_d(l-1)-t_d(l))
+      a_bt = ib*(1._wp-rho_cb)*(t_bs(l-1)-t_bs(l))
+      a_bd = ib*(1._wp-sigma_l)*(t_b(l-1)-t_b(l))
+! soil-reflected diffuse light on its way up: from depth lc to the layer's bounds
+      a_up = up_soil*(t_d(nlayer-l)-t_d(nlayer-l+1))
+      ls = (t_b(l-1)-t_b(l))/kb
 ! diffuse, scattered-beam and soil-reflected light per unit leaf area of the layer
       q = (a_d+(a_bt-a_bd)+a_up)/dl
       lai_sun(l) = fc*ls
@@ -4422,6 +4420,7 @@ CONTAINS
 &   lai_sha(nlayer)
     REAL(wp) :: a0(2*nlayer), rdl(2*nlayer), gs0(2*nlayer), lcl(2*nlayer&
 &   ), icl(2*nlayer)
+    REAL(wp) :: nscl_l(nlayer)
     REAL(wp) :: fapar, fsun, par_in, fdir, s, gamma, lambda, rho_air, ga
     REAL(wp) :: rn_can, rn_soil, rlus, tlv, gflux, x_pm, e_pc, e_ps
     REAL(wp) :: rain, melt, sublim, f_cov2, e_int, thr, gc0, supply, e_t&
@@ -4539,9 +4538,11 @@ CONTAINS
 &                   k4, f_hot)
       gc0 = 0._wp
       DO l=1,nlayer
+! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
+        nscl_l(l) = EXP(-(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer&
+&         , wp)))
         CALL PUSHREAL8(nscl)
-        nscl = EXP(-(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, wp))&
-&         )
+        nscl = nscl_l(l)
         CALL PUSHREAL8(lcl(2*l-1))
         lcl(2*l-1) = lai_sun(l)
         CALL PUSHREAL8(lcl(2*l))
@@ -4579,8 +4580,7 @@ CONTAINS
     IF (day .AND. lai .GT. 1.e-6_wp) THEN
       DO l=1,nlayer
         CALL PUSHREAL8(nscl)
-        nscl = EXP(-(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, wp))&
-&         )
+        nscl = nscl_l(l)
         CALL PUSHREAL8(esc)
         esc = EXP(-(pg(ig_sif_kesc)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer&
 &         , wp)))
@@ -4779,6 +4779,8 @@ CONTAINS
 &   ), icl(2*nlayer)
     REAL(wp) :: rdl_b(2*nlayer), gs0_b(2*nlayer), lcl_b(2*nlayer), icl_b&
 &   (2*nlayer)
+    REAL(wp) :: nscl_l(nlayer)
+    REAL(wp) :: nscl_l_b(nlayer)
     REAL(wp) :: fapar, fsun, par_in, fdir, s, gamma, lambda, rho_air, ga
     REAL(wp) :: fapar_b, fsun_b, ga_b
     REAL(wp) :: rn_can, rn_soil, rlus, tlv, gflux, x_pm, e_pc, e_ps
@@ -5069,6 +5071,7 @@ CONTAINS
       vcmax_b = 0.0_8
       lcl_b = 0.0_8
       k4_b = 0.0_8
+      nscl_l_b = 0.0_8
       icl_b = 0.0_8
       gs0_b = 0.0_8
       DO l=nlayer,1,-1
@@ -5103,12 +5106,7 @@ CONTAINS
         pg_b(ig_sif_kesc) = pg_b(ig_sif_kesc) + lc*temp_b
         lc_b = lc_b + pg(ig_sif_kesc)*temp_b
         CALL POPREAL8(nscl)
-        temp1 = REAL(nlayer, wp)
-        temp0 = REAL(l, wp) - 0.5_wp
-        temp_b = -(temp0*EXP(-(temp0*(pp(ip_kn)*lc/temp1)))*nscl_b/temp1&
-&         )
-        pp_b(ip_kn) = pp_b(ip_kn) + lc*temp_b
-        lc_b = lc_b + pp(ip_kn)*temp_b
+        nscl_l_b(l) = nscl_l_b(l) + nscl_b
       END DO
     ELSE
       kc_eff_b = 0.0_8
@@ -5120,6 +5118,7 @@ CONTAINS
       vcmax_b = 0.0_8
       lcl_b = 0.0_8
       k4_b = 0.0_8
+      nscl_l_b = 0.0_8
       icl_b = 0.0_8
       gs0_b = 0.0_8
     END IF
@@ -5172,9 +5171,12 @@ CONTAINS
         CALL POPREAL8(lcl(2*l-1))
         lcl_b(2*l-1) = 0.0_8
         CALL POPREAL8(nscl)
+        nscl_l_b(l) = nscl_l_b(l) + nscl_b
         temp = REAL(nlayer, wp)
         temp0 = REAL(l, wp) - 0.5_wp
-        temp_b0 = -(temp0*EXP(-(temp0*(pp(ip_kn)*lc/temp)))*nscl_b/temp)
+        temp_b0 = -(temp0*EXP(-(temp0*(pp(ip_kn)*lc/temp)))*nscl_l_b(l)/&
+&         temp)
+        nscl_l_b(l) = 0.0_8
         pp_b(ip_kn) = pp_b(ip_kn) + lc*temp_b0
         lc_b = lc_b + pp(ip_kn)*temp_b0
       END DO
@@ -5299,6 +5301,7 @@ CONTAINS
 &   lai_sha(nlayer)
     REAL(wp) :: a0(2*nlayer), rdl(2*nlayer), gs0(2*nlayer), lcl(2*nlayer&
 &   ), icl(2*nlayer)
+    REAL(wp) :: nscl_l(nlayer)
     REAL(wp) :: fapar, fsun, par_in, fdir, s, gamma, lambda, rho_air, ga
     REAL(wp) :: rn_can, rn_soil, rlus, tlv, gflux, x_pm, e_pc, e_ps
     REAL(wp) :: rain, melt, sublim, f_cov2, e_int, thr, gc0, supply, e_t&
@@ -5405,8 +5408,10 @@ CONTAINS
 &               f_rd, vcmax, jmax, rd, kc_eff, gstar, k4, f_hot)
       gc0 = 0._wp
       DO l=1,nlayer
-        nscl = EXP(-(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, wp))&
-&         )
+! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
+        nscl_l(l) = EXP(-(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer&
+&         , wp)))
+        nscl = nscl_l(l)
         lcl(2*l-1) = lai_sun(l)
         lcl(2*l) = lai_sha(l)
         icl(2*l-1) = abs_sun(l)*par_in/(lai_sun(l)+1.e-9_wp)
@@ -5433,8 +5438,7 @@ CONTAINS
     sif_photon = 0._wp
     IF (day .AND. lai .GT. 1.e-6_wp) THEN
       DO l=1,nlayer
-        nscl = EXP(-(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, wp))&
-&         )
+        nscl = nscl_l(l)
         esc = EXP(-(pg(ig_sif_kesc)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer&
 &         , wp)))
         DO j=2*l-1,2*l

@@ -744,13 +744,17 @@ CONTAINS
 &   lai_sun_d(nlayer), lai_sha_d(nlayer)
     REAL(wp), INTENT(OUT) :: fapar, fsun
     REAL(wp), INTENT(OUT) :: fapar_d, fsun_d
-    REAL(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl&
-&   , l1, l2
+    REAL(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl
     REAL(wp) :: lc_d, sq_d, kbs_d, kds_d, rho_h_d, rho_cb_d, rho_cd_d, &
-&   dl_d, l1_d, l2_d
+&   dl_d
     REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
     REAL(wp) :: a_d_d, a_bt_d, a_bd_d, a_up_d, q_d, ls_d, down_soil_d, &
 &   up_soil_d
+! transmission of diffuse, scattered-beam and black-leaf beam light down to each layer
+! boundary: t_d(k) = exp(-kds k dl) etc. for k = 0 .. nlayer (computed once, so that
+! the adjoint reads them back instead of re-evaluating each exponential)
+    REAL(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer)
+    REAL(wp) :: t_d_d(0:nlayer), t_bs_d(0:nlayer), t_b_d(0:nlayer)
     INTEGER :: l
     INTRINSIC MAX
     INTRINSIC SQRT
@@ -758,10 +762,7 @@ CONTAINS
     INTRINSIC REAL
     REAL(wp) :: arg1
     REAL(wp) :: arg1_d
-    REAL(wp) :: arg2
-    REAL(wp) :: arg2_d
     REAL(wp) :: temp
-    REAL(wp) :: temp0
     lc_d = (lai_d-lai*fc_d/fc)/fc
     lc = lai/fc
     IF (cosz .LT. cosz_min) THEN
@@ -794,17 +795,38 @@ CONTAINS
     rho_cd = 1._wp - EXP(arg1)
     ib = fdir
     id = 1._wp - fdir
-    temp = EXP(-(kbs*lc))
-    temp0 = EXP(-(kds*lc))
-    down_soil_d = ib*(-(temp*rho_cb_d)-(1._wp-rho_cb)*EXP(-(kbs*lc))*(lc&
-&     *kbs_d+kbs*lc_d)) + id*(-(temp0*rho_cd_d)-(1._wp-rho_cd)*EXP(-(kds&
-&     *lc))*(lc*kds_d+kds*lc_d))
-    down_soil = ib*((1._wp-rho_cb)*temp) + id*((1._wp-rho_cd)*temp0)
+    temp = REAL(nlayer, wp)
+    dl_d = lc_d/temp
+    dl = lc/temp
+    t_d(0) = 1._wp
+    t_bs(0) = 1._wp
+    t_b(0) = 1._wp
+    t_bs_d = 0.0_8
+    t_b_d = 0.0_8
+    t_d_d = 0.0_8
+    DO l=1,nlayer
+      temp = REAL(l, wp)
+      arg1_d = -(temp*(dl*kds_d+kds*dl_d))
+      arg1 = -(temp*(kds*dl))
+      t_d_d(l) = EXP(arg1)*arg1_d
+      t_d(l) = EXP(arg1)
+      temp = REAL(l, wp)
+      arg1_d = -(temp*(dl*kbs_d+kbs*dl_d))
+      arg1 = -(temp*(kbs*dl))
+      t_bs_d(l) = EXP(arg1)*arg1_d
+      t_bs(l) = EXP(arg1)
+      temp = REAL(l, wp)
+      arg1_d = -(temp*kb*dl_d)
+      arg1 = -(temp*(kb*dl))
+      t_b_d(l) = EXP(arg1)*arg1_d
+      t_b(l) = EXP(arg1)
+    END DO
+    down_soil_d = ib*((1._wp-rho_cb)*t_bs_d(nlayer)-t_bs(nlayer)*&
+&     rho_cb_d) + id*((1._wp-rho_cd)*t_d_d(nlayer)-t_d(nlayer)*rho_cd_d)
+    down_soil = ib*(1._wp-rho_cb)*t_bs(nlayer) + id*(1._wp-rho_cd)*t_d(&
+&     nlayer)
     up_soil_d = down_soil*rho_soil_d + rho_soil*down_soil_d
     up_soil = rho_soil*down_soil
-    temp0 = REAL(nlayer, wp)
-    dl_d = lc_d/temp0
-    dl = lc/temp0
     fapar = 0._wp
     fsun = 0._wp
     fapar_d = 0.0_8
@@ -814,38 +836,26 @@ CONTAINS
     lai_sha_d = 0.0_8
     lai_sun_d = 0.0_8
     DO l=1,nlayer
-      temp0 = REAL(l - 1, wp)
-      l1_d = temp0*dl_d
-      l1 = temp0*dl
-      temp0 = REAL(l, wp)
-      l2_d = temp0*dl_d
-      l2 = temp0*dl
-      temp0 = EXP(-(kds*l1)) - EXP(-(kds*l2))
-      a_d_d = id*((1._wp-rho_cd)*(EXP(-(kds*l2))*(l2*kds_d+kds*l2_d)-EXP&
-&       (-(kds*l1))*(l1*kds_d+kds*l1_d))-temp0*rho_cd_d)
-      a_d = id*((1._wp-rho_cd)*temp0)
-      temp0 = EXP(-(kbs*l1)) - EXP(-(kbs*l2))
-      a_bt_d = ib*((1._wp-rho_cb)*(EXP(-(kbs*l2))*(l2*kbs_d+kbs*l2_d)-&
-&       EXP(-(kbs*l1))*(l1*kbs_d+kbs*l1_d))-temp0*rho_cb_d)
-      a_bt = ib*((1._wp-rho_cb)*temp0)
-      temp0 = EXP(-(kb*l1)) - EXP(-(kb*l2))
-      a_bd_d = ib*((1._wp-sigma_l)*(EXP(-(kb*l2))*kb*l2_d-EXP(-(kb*l1))*&
-&       kb*l1_d)-temp0*sigma_l_d)
-      a_bd = ib*((1._wp-sigma_l)*temp0)
-      arg1_d = -((lc-l2)*kds_d+kds*(lc_d-l2_d))
-      arg1 = -(kds*(lc-l2))
-      arg2_d = -((lc-l1)*kds_d+kds*(lc_d-l1_d))
-      arg2 = -(kds*(lc-l1))
-      temp0 = EXP(arg1) - EXP(arg2)
-      a_up_d = temp0*up_soil_d + up_soil*(EXP(arg1)*arg1_d-EXP(arg2)*&
-&       arg2_d)
-      a_up = up_soil*temp0
-      ls_d = (EXP(-(kb*l2))*kb*l2_d-EXP(-(kb*l1))*kb*l1_d)/kb
-      ls = (EXP(-(kb*l1))-EXP(-(kb*l2)))/kb
+      a_d_d = id*((1._wp-rho_cd)*(t_d_d(l-1)-t_d_d(l))-(t_d(l-1)-t_d(l))&
+&       *rho_cd_d)
+      a_d = id*(1._wp-rho_cd)*(t_d(l-1)-t_d(l))
+      a_bt_d = ib*((1._wp-rho_cb)*(t_bs_d(l-1)-t_bs_d(l))-(t_bs(l-1)-&
+&       t_bs(l))*rho_cb_d)
+      a_bt = ib*(1._wp-rho_cb)*(t_bs(l-1)-t_bs(l))
+      a_bd_d = ib*((1._wp-sigma_l)*(t_b_d(l-1)-t_b_d(l))-(t_b(l-1)-t_b(l&
+&       ))*sigma_l_d)
+      a_bd = ib*(1._wp-sigma_l)*(t_b(l-1)-t_b(l))
+! soil-reflected diffuse light on its way up: from depth lc to the layer's bounds
+      temp = t_d(nlayer-l) - t_d(nlayer-l+1)
+      a_up_d = temp*up_soil_d + up_soil*(t_d_d(nlayer-l)-t_d_d(nlayer-l+&
+&       1))
+      a_up = up_soil*temp
+      ls_d = (t_b_d(l-1)-t_b_d(l))/kb
+      ls = (t_b(l-1)-t_b(l))/kb
 ! diffuse, scattered-beam and soil-reflected light per unit leaf area of the layer
-      temp0 = (a_d+a_bt+a_up-a_bd)/dl
-      q_d = (a_d_d+a_bt_d+a_up_d-a_bd_d-temp0*dl_d)/dl
-      q = temp0
+      temp = (a_d+a_bt+a_up-a_bd)/dl
+      q_d = (a_d_d+a_bt_d+a_up_d-a_bd_d-temp*dl_d)/dl
+      q = temp
       lai_sun_d(l) = ls*fc_d + fc*ls_d
       lai_sun(l) = fc*ls
       lai_sha_d(l) = (dl-ls)*fc_d + fc*(dl_d-ls_d)
@@ -883,16 +893,18 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(&
 &   nlayer), lai_sha(nlayer)
     REAL(wp), INTENT(OUT) :: fapar, fsun
-    REAL(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl&
-&   , l1, l2
+    REAL(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl
     REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
+! transmission of diffuse, scattered-beam and black-leaf beam light down to each layer
+! boundary: t_d(k) = exp(-kds k dl) etc. for k = 0 .. nlayer (computed once, so that
+! the adjoint reads them back instead of re-evaluating each exponential)
+    REAL(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer)
     INTEGER :: l
     INTRINSIC MAX
     INTRINSIC SQRT
     INTRINSIC EXP
     INTRINSIC REAL
     REAL(wp) :: arg1
-    REAL(wp) :: arg2
     lc = lai/fc
     IF (cosz .LT. cosz_min) THEN
       cz = cosz_min
@@ -910,22 +922,30 @@ CONTAINS
     rho_cd = 1._wp - EXP(arg1)
     ib = fdir
     id = 1._wp - fdir
-    down_soil = ib*(1._wp-rho_cb)*EXP(-(kbs*lc)) + id*(1._wp-rho_cd)*EXP&
-&     (-(kds*lc))
-    up_soil = rho_soil*down_soil
     dl = lc/REAL(nlayer, wp)
+    t_d(0) = 1._wp
+    t_bs(0) = 1._wp
+    t_b(0) = 1._wp
+    DO l=1,nlayer
+      arg1 = -(kds*dl*REAL(l, wp))
+      t_d(l) = EXP(arg1)
+      arg1 = -(kbs*dl*REAL(l, wp))
+      t_bs(l) = EXP(arg1)
+      arg1 = -(kb*dl*REAL(l, wp))
+      t_b(l) = EXP(arg1)
+    END DO
+    down_soil = ib*(1._wp-rho_cb)*t_bs(nlayer) + id*(1._wp-rho_cd)*t_d(&
+&     nlayer)
+    up_soil = rho_soil*down_soil
     fapar = 0._wp
     fsun = 0._wp
     DO l=1,nlayer
-      l1 = dl*REAL(l-1, wp)
-      l2 = dl*REAL(l, wp)
-      a_d = id*(1._wp-rho_cd)*(EXP(-(kds*l1))-EXP(-(kds*l2)))
-      a_bt = ib*(1._wp-rho_cb)*(EXP(-(kbs*l1))-EXP(-(kbs*l2)))
-      a_bd = ib*(1._wp-sigma_l)*(EXP(-(kb*l1))-EXP(-(kb*l2)))
-      arg1 = -(kds*(lc-l2))
-      arg2 = -(kds*(lc-l1))
-      a_up = up_soil*(EXP(arg1)-EXP(arg2))
-      ls = (EXP(-(kb*l1))-EXP(-(kb*l2)))/kb
+      a_d = id*(1._wp-rho_cd)*(t_d(l-1)-t_d(l))
+      a_bt = ib*(1._wp-rho_cb)*(t_bs(l-1)-t_bs(l))
+      a_bd = ib*(1._wp-sigma_l)*(t_b(l-1)-t_b(l))
+! soil-reflected diffuse light on its way up: from depth lc to the layer's bounds
+      a_up = up_soil*(t_d(nlayer-l)-t_d(nlayer-l+1))
+      ls = (t_b(l-1)-t_b(l))/kb
 ! diffuse, scattered-beam and soil-reflected light per unit leaf area of the layer
       q = (a_d+(a_bt-a_bd)+a_up)/dl
       lai_sun(l) = fc*ls
@@ -3308,6 +3328,8 @@ CONTAINS
 &   ), icl(2*nlayer)
     REAL(wp) :: rdl_d(2*nlayer), gs0_d(2*nlayer), lcl_d(2*nlayer), icl_d&
 &   (2*nlayer)
+    REAL(wp) :: nscl_l(nlayer)
+    REAL(wp) :: nscl_l_d(nlayer)
     REAL(wp) :: fapar, fsun, par_in, fdir, s, gamma, lambda, rho_air, ga
     REAL(wp) :: fapar_d, fsun_d, ga_d
     REAL(wp) :: rn_can, rn_soil, rlus, tlv, gflux, x_pm, e_pc, e_ps
@@ -3493,15 +3515,19 @@ CONTAINS
       gc0_d = 0.0_8
       rdl_d = 0.0_8
       lcl_d = 0.0_8
+      nscl_l_d = 0.0_8
       icl_d = 0.0_8
       gs0_d = 0.0_8
       DO l=1,nlayer
+! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
         temp = REAL(l, wp) - 0.5_wp
         temp0 = REAL(nlayer, wp)
         arg1_d = -(temp*(lc*pp_d(ip_kn)+pp(ip_kn)*lc_d)/temp0)
         arg1 = -(temp*(pp(ip_kn)*lc/temp0))
-        nscl_d = EXP(arg1)*arg1_d
-        nscl = EXP(arg1)
+        nscl_l_d(l) = EXP(arg1)*arg1_d
+        nscl_l(l) = EXP(arg1)
+        nscl_d = nscl_l_d(l)
+        nscl = nscl_l(l)
         lcl_d(2*l-1) = lai_sun_d(l)
         lcl(2*l-1) = lai_sun(l)
         lcl_d(2*l) = lai_sha_d(l)
@@ -3532,6 +3558,7 @@ CONTAINS
       vcmax_d = 0.0_8
       lcl_d = 0.0_8
       k4_d = 0.0_8
+      nscl_l_d = 0.0_8
       icl_d = 0.0_8
       gs0_d = 0.0_8
     END IF
@@ -3553,12 +3580,8 @@ CONTAINS
       gpp_mol_d = 0.0_8
       sif_photon_d = 0.0_8
       DO l=1,nlayer
-        temp0 = REAL(l, wp) - 0.5_wp
-        temp = REAL(nlayer, wp)
-        arg1_d = -(temp0*(lc*pp_d(ip_kn)+pp(ip_kn)*lc_d)/temp)
-        arg1 = -(temp0*(pp(ip_kn)*lc/temp))
-        nscl_d = EXP(arg1)*arg1_d
-        nscl = EXP(arg1)
+        nscl_d = nscl_l_d(l)
+        nscl = nscl_l(l)
         temp0 = REAL(l, wp) - 0.5_wp
         temp = REAL(nlayer, wp)
         arg1_d = -(temp0*(lc*pg_d(ig_sif_kesc)+pg(ig_sif_kesc)*lc_d)/&
@@ -3778,6 +3801,7 @@ CONTAINS
 &   lai_sha(nlayer)
     REAL(wp) :: a0(2*nlayer), rdl(2*nlayer), gs0(2*nlayer), lcl(2*nlayer&
 &   ), icl(2*nlayer)
+    REAL(wp) :: nscl_l(nlayer)
     REAL(wp) :: fapar, fsun, par_in, fdir, s, gamma, lambda, rho_air, ga
     REAL(wp) :: rn_can, rn_soil, rlus, tlv, gflux, x_pm, e_pc, e_ps
     REAL(wp) :: rain, melt, sublim, f_cov2, e_int, thr, gc0, supply, e_t&
@@ -3884,8 +3908,10 @@ CONTAINS
 &               f_rd, vcmax, jmax, rd, kc_eff, gstar, k4, f_hot)
       gc0 = 0._wp
       DO l=1,nlayer
+! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
         arg1 = -(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, wp))
-        nscl = EXP(arg1)
+        nscl_l(l) = EXP(arg1)
+        nscl = nscl_l(l)
         lcl(2*l-1) = lai_sun(l)
         lcl(2*l) = lai_sha(l)
         icl(2*l-1) = abs_sun(l)*par_in/(lai_sun(l)+1.e-9_wp)
@@ -3912,8 +3938,7 @@ CONTAINS
     sif_photon = 0._wp
     IF (day .AND. lai .GT. 1.e-6_wp) THEN
       DO l=1,nlayer
-        arg1 = -(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, wp))
-        nscl = EXP(arg1)
+        nscl = nscl_l(l)
         arg1 = -(pg(ig_sif_kesc)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, wp&
 &         ))
         esc = EXP(arg1)
