@@ -6,9 +6,14 @@
 ! One LIFO stack per kind of value: 8-byte reals, 4-byte reals, 4-byte integers, logicals
 ! and control values (branch numbers, one byte each). The reverse sweep pops every kind in
 ! exactly the reverse order in which the forward sweep pushed it, so separate stacks are
-! equivalent to one interleaved stack. Buffers start small and double when full; they are
-! kept between runs (adstack_reset empties them, adstack_release frees them). Scalar pushes
-! and pops, by far the most frequent calls, take a short path: one bounds check, one store.
+! equivalent to one interleaved stack. The 8-byte-real stack, which holds nearly all of the
+! payload (hundreds of MB for a multi-year site run), is a chain of blocks of doubling size
+! (64 Ki, 128 Ki, ... values): when one is full the next is attached, so nothing is ever
+! copied and memory is touched only as far as it is used. The small stacks are single
+! buffers that double when full. All storage is kept between runs (adstack_reset empties
+! the stacks, adstack_release frees them). Scalar pushes and pops, by far the most
+! frequent calls, take a short path: one bounds check, one store; build files compile this
+! file in one unit with the generated code so that the short path is inlined there.
 !
 ! Queries for tests and benchmarks: adstack_peak_bytes (sum over the stacks of their
 ! high-water marks since the last reset: an upper bound of the largest payload held),
@@ -24,11 +29,23 @@ module dnb_adstack
   public :: push1_r8, pop1_r8, push_r8, pop_r8, push_r4, pop_r4, push_i4, pop_i4, &
             push_l, pop_l, push_c, pop_c
   ! the scalar and control entry points below use the storage directly (their fast path)
-  public :: buf_r8, n_r8, cap_r8, hw_r8, buf_c, n_c, cap_c, hw_c, buf_i4, n_i4, cap_i4, hw_i4
+  public :: buf_r8, n_r8, lo_r8, cap_r8, hw_r8, buf_c, n_c, cap_c, hw_c, buf_i4, n_i4, &
+            cap_i4, hw_i4
 
   integer(int64), parameter :: first_size = 65536
 
+  ! 8-byte reals: block k holds first_size * 2**(k-1) values, those with stack positions
+  ! lo(k)+1 .. lo(k)+size, lo(k) = first_size * (2**(k-1) - 1), which are its bounds.
+  ! The current block cur_r8 (positions lo_r8+1 .. cap_r8) is moved into buf_r8 (a move of
+  ! the allocation, no copy); the others wait in blk_r8.
+  integer, parameter :: max_blocks = 40
+  type :: block_r8
+    real(real64), allocatable :: a(:)
+  end type block_r8
+  type(block_r8), save :: blk_r8(max_blocks)
+  integer, save :: cur_r8 = 0
   real(real64), allocatable, save :: buf_r8(:)
+  integer(int64), save :: lo_r8 = 0
   real(real32), allocatable, save :: buf_r4(:)
   integer(int32), allocatable, save :: buf_i4(:)
   logical, allocatable, save :: buf_l(:)
@@ -43,7 +60,7 @@ contains
 
   ! Empty all stacks and restart the peak count; buffers are kept for the next run.
   subroutine adstack_reset()
-    n_r8 = 0
+    call adstack_reset_r8()
     n_r4 = 0
     n_i4 = 0
     n_l = 0
@@ -58,13 +75,16 @@ contains
 
   ! Empty all stacks and free their memory.
   subroutine adstack_release()
+    integer :: k
     call adstack_reset()
     if (allocated(buf_r8)) deallocate(buf_r8)
+    do k = 1, max_blocks
+      if (allocated(blk_r8(k)%a)) deallocate(blk_r8(k)%a)
+    end do
     if (allocated(buf_r4)) deallocate(buf_r4)
     if (allocated(buf_i4)) deallocate(buf_i4)
     if (allocated(buf_l)) deallocate(buf_l)
     if (allocated(buf_c)) deallocate(buf_c)
-    cap_r8 = 0
     cap_r4 = 0
     cap_i4 = 0
     cap_l = 0
@@ -99,19 +119,38 @@ contains
   end function grown
 
   ! Growth of each buffer to hold need elements (keeping the first n); status 2 on failure.
-  subroutine grow_r8(need)
-    integer(int64), intent(in) :: need
-    real(real64), allocatable :: tmp(:)
+  ! Make block k of the 8-byte-real stack the current one (allocating it on first use);
+  ! false (and status 2) if it cannot be allocated.
+  logical function use_block_r8(k) result(ok)
+    integer, intent(in) :: k
+    integer(int64) :: lo
     integer :: ierr
-    allocate(tmp(grown(cap_r8, need)), stat=ierr)
-    if (ierr /= 0) then
+    ok = .false.
+    if (k < 1 .or. k > max_blocks) then
       status = 2
       return
     end if
-    if (n_r8 > 0) tmp(1:n_r8) = buf_r8(1:n_r8)
-    call move_alloc(tmp, buf_r8)
-    cap_r8 = size(buf_r8, kind=int64)
-  end subroutine grow_r8
+    lo = first_size * (2_int64**(k - 1) - 1)
+    if (.not. allocated(blk_r8(k)%a)) then
+      allocate(blk_r8(k)%a(lo + 1:lo + first_size * 2_int64**(k - 1)), stat=ierr)
+      if (ierr /= 0) then
+        status = 2
+        return
+      end if
+    end if
+    call park_r8()
+    call move_alloc(blk_r8(k)%a, buf_r8)
+    cur_r8 = k
+    lo_r8 = lo
+    cap_r8 = ubound(buf_r8, 1, kind=int64)
+    ok = .true.
+  end function use_block_r8
+
+  ! Put the current block back with the others.
+  subroutine park_r8()
+    if (cur_r8 > 0) call move_alloc(buf_r8, blk_r8(cur_r8)%a)
+    cur_r8 = 0
+  end subroutine park_r8
 
   subroutine grow_r4(need)
     integer(int64), intent(in) :: need
@@ -169,23 +208,31 @@ contains
     cap_c = size(buf_c, kind=int64)
   end subroutine grow_c
 
+  ! One value onto the 8-byte-real stack, moving on to the next block when this one is full.
   subroutine push1_r8(x)
     real(real64), intent(in) :: x
     if (n_r8 >= cap_r8) then
-      call grow_r8(n_r8 + 1)
-      if (status == 2) return
+      if (.not. use_block_r8(cur_r8 + 1)) return
     end if
     n_r8 = n_r8 + 1
     buf_r8(n_r8) = x
     if (n_r8 > hw_r8) hw_r8 = n_r8
   end subroutine push1_r8
 
+  ! One value off the 8-byte-real stack, moving back to the previous block when this one is
+  ! empty; status 1 if the stack is empty.
   subroutine pop1_r8(x)
     real(real64), intent(out) :: x
-    if (n_r8 < 1) then
-      status = 1
-      x = 0._real64
-      return
+    if (n_r8 <= lo_r8) then
+      if (n_r8 < 1) then
+        status = 1
+        x = 0._real64
+        return
+      end if
+      if (.not. use_block_r8(cur_r8 - 1)) then
+        x = 0._real64
+        return
+      end if
     end if
     x = buf_r8(n_r8)
     n_r8 = n_r8 - 1
@@ -194,27 +241,47 @@ contains
   subroutine push_r8(x, n)
     integer(int64), intent(in) :: n
     real(real64), intent(in) :: x(n)
-    if (n_r8 + n > cap_r8) then
-      call grow_r8(n_r8 + n)
-      if (status == 2) return
+    integer(int64) :: i
+    if (n < 1) return
+    if (n_r8 + n <= cap_r8) then
+      buf_r8(n_r8 + 1:n_r8 + n) = x
+      n_r8 = n_r8 + n
+      if (n_r8 > hw_r8) hw_r8 = n_r8
+    else
+      do i = 1, n                     ! across a block boundary
+        call push1_r8(x(i))
+      end do
     end if
-    buf_r8(n_r8 + 1:n_r8 + n) = x
-    n_r8 = n_r8 + n
-    if (n_r8 > hw_r8) hw_r8 = n_r8
   end subroutine push_r8
 
   subroutine pop_r8(x, n)
     integer(int64), intent(in) :: n
     real(real64), intent(out) :: x(n)
+    integer(int64) :: i
+    if (n < 1) return
     if (n > n_r8) then
       status = 1
       x = 0._real64
-      n_r8 = 0
+      call adstack_reset_r8()
       return
     end if
-    x = buf_r8(n_r8 - n + 1:n_r8)
-    n_r8 = n_r8 - n
+    if (n_r8 - n >= lo_r8) then
+      x = buf_r8(n_r8 - n + 1:n_r8)
+      n_r8 = n_r8 - n
+    else
+      do i = n, 1, -1                 ! across a block boundary
+        call pop1_r8(x(i))
+      end do
+    end if
   end subroutine pop_r8
+
+  ! Empty the 8-byte-real stack (after an unbalanced pop).
+  subroutine adstack_reset_r8()
+    call park_r8()
+    n_r8 = 0
+    lo_r8 = 0
+    cap_r8 = 0
+  end subroutine adstack_reset_r8
 
   subroutine push_r4(x, n)
     integer(int64), intent(in) :: n
@@ -330,11 +397,11 @@ subroutine pushreal8(x)
 end subroutine pushreal8
 
 subroutine popreal8(x)
-  use dnb_adstack, only: buf_r8, n_r8, pop1_r8
+  use dnb_adstack, only: buf_r8, n_r8, lo_r8, pop1_r8
   use iso_fortran_env, only: real64
   implicit none
   real(real64), intent(out) :: x
-  if (n_r8 > 0) then
+  if (n_r8 > lo_r8) then
     x = buf_r8(n_r8)
     n_r8 = n_r8 - 1
   else
