@@ -118,7 +118,6 @@ contains
     end do
   end function grown
 
-  ! Growth of each buffer to hold need elements (keeping the first n); status 2 on failure.
   ! Make block k of the 8-byte-real stack the current one (allocating it on first use);
   ! false (and status 2) if it cannot be allocated.
   logical function use_block_r8(k) result(ok)
@@ -152,6 +151,8 @@ contains
     cur_r8 = 0
   end subroutine park_r8
 
+  ! Growth of each small stack's buffer to hold need elements (keeping the first n);
+  ! status 2 on failure.
   subroutine grow_r4(need)
     integer(int64), intent(in) :: need
     real(real32), allocatable :: tmp(:)
