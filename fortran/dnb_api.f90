@@ -10,7 +10,7 @@
 module dnb_api
   use dnb_kinds, only: wp
   use dnb_params, only: npp, ngp, nho, ndo, nstate, nmet
-  use dnb_model, only: simulate, simulate_obs, init_state
+  use dnb_model, only: simulate, simulate_obs, init_state, pathway_constants
   use dnb_obs, only: apply_obs, mironov_permittivity, fresnel_reflectivity, tau_omega
   use dnb_params, only: nstream
   use dnb_control, only: forward
@@ -360,15 +360,7 @@ contains
     real(wp), intent(in) :: i_abs, ca, tc, pres, vcmax25, ajv, beta, pglob(ngp)
     real(wp), intent(out) :: a1, a2, rd_leaf, gs, ci
     real(wp) :: vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, alpha, fci, f_rd, r_sat
-    if (c4 == 1) then
-      alpha = pglob(ig_alpha_c4)
-      fci = pglob(ig_fci_c4)
-      f_rd = pglob(ig_f_rd_c4)
-    else
-      alpha = pglob(ig_alpha_c3)
-      fci = pglob(ig_fci_c3)
-      f_rd = pglob(ig_f_rd_c3)
-    end if
+    call pathway_constants(c4, pglob, alpha, fci, f_rd)
     call leaf_rates(tc, vcmax25, ajv, c4, pglob(ig_kc25), pglob(ig_ko25), pglob(ig_e_kc), &
                     pglob(ig_e_ko), pglob(ig_e_vcmax), pglob(ig_e_rd), pglob(ig_e_k4), &
                     pglob(ig_a_gamma), pglob(ig_k4_ratio), f_rd, vcmax, jmax, rd, kc_eff, &

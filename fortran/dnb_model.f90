@@ -19,7 +19,7 @@ module dnb_model
   use dnb_obs, only: apply_obs
   implicit none
   private
-  public :: simulate, simulate_obs, init_state
+  public :: simulate, simulate_obs, init_state, pathway_constants
 
   real(wp), parameter :: gs_night = 4.e-5_wp   ! m s-1, minimum stomatal conductance (BETHY)
   real(wp), parameter :: rho_soil_dry = 0.30_wp, rho_soil_wet = 0.15_wp  ! soil SW albedo
@@ -280,15 +280,8 @@ contains
     call interception(rain, lai, fc, e_pc_h, w_can, e_int, thr)
     st(is_w_canopy) = w_can
     ! photosynthesis pass 1: unstressed conductance of each leaf class
-    if (c4 == 1) then
-      alpha = pg(ig_alpha_c4)
-      fci = pg(ig_fci_c4)
-      f_rd = pg(ig_f_rd_c4)
-    else
-      alpha = pg(ig_alpha_c3)
-      fci = pg(ig_fci_c3)
-      f_rd = pg(ig_f_rd_c3)
-    end if
+    !$AD NOCHECKPOINT
+    call pathway_constants(c4, pg, alpha, fci, f_rd)
     gc0 = gs_night * lai
     if (day .and. lai > 1.e-6_wp) then
       ajv = pp(ip_ajv) * pp(ip_jv_scale)
@@ -419,6 +412,23 @@ contains
     ! above-ground biomass: carbon -> dry matter (0.5 gC g-1), g m-2 -> Mg ha-1
     ho(ih_agb) = (pg(ig_f_above) * st(is_c_wood) + st(is_c_fol)) / 0.5_wp * 0.01_wp
   end subroutine tile_hour
+
+  ! The global photosynthesis constants of a tile's pathway (c4 = 1: C4, else C3): quantum
+  ! efficiency alpha, unstressed Ci/Ca fci and dark respiration / Vcmax f_rd.
+  subroutine pathway_constants(c4, pg, alpha, fci, f_rd)
+    integer, intent(in) :: c4
+    real(wp), intent(in) :: pg(ngp)
+    real(wp), intent(out) :: alpha, fci, f_rd
+    if (c4 == 1) then
+      alpha = pg(ig_alpha_c4)
+      fci = pg(ig_fci_c4)
+      f_rd = pg(ig_f_rd_c4)
+    else
+      alpha = pg(ig_alpha_c3)
+      fci = pg(ig_fci_c3)
+      f_rd = pg(ig_f_rd_c3)
+    end if
+  end subroutine pathway_constants
 
   ! End of a day for one tile: DALEC pools from the day's GPP and rate modifiers, phenology
   ! factors at the day's midpoint t (days since 1 January of the first year).

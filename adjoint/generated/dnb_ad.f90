@@ -3693,8 +3693,9 @@ MODULE DNB_MODEL_AD
   USE DNB_OBS_AD, ONLY : apply_obs, apply_obs_b
   IMPLICIT NONE
   PRIVATE 
-  PUBLIC :: simulate, simulate_obs, init_state
-  PUBLIC :: simulate_fwd, simulate_bwd, simulate_obs_b, init_state_b
+  PUBLIC :: simulate, simulate_obs, init_state, pathway_constants
+  PUBLIC :: simulate_fwd, simulate_bwd, simulate_obs_b, init_state_b, &
+& pathway_constants_fwd, pathway_constants_bwd
 ! m s-1, minimum stomatal conductance (BETHY)
   REAL(wp), PARAMETER :: gs_night=4.e-5_wp
 ! soil SW albedo
@@ -4517,17 +4518,7 @@ CONTAINS
     CALL PUSHREAL8(st(is_w_canopy))
     st(is_w_canopy) = w_can
 ! photosynthesis pass 1: unstressed conductance of each leaf class
-    IF (c4 .EQ. 1) THEN
-      alpha = pg(ig_alpha_c4)
-      fci = pg(ig_fci_c4)
-      f_rd = pg(ig_f_rd_c4)
-      CALL PUSHCONTROL1B(0)
-    ELSE
-      alpha = pg(ig_alpha_c3)
-      fci = pg(ig_fci_c3)
-      f_rd = pg(ig_f_rd_c3)
-      CALL PUSHCONTROL1B(1)
-    END IF
+    CALL PATHWAY_CONSTANTS_FWD(c4, pg, alpha, fci, f_rd)
     gc0 = gs_night*lai
     IF (day .AND. lai .GT. 1.e-6_wp) THEN
       ajv = pp(ip_ajv)*pp(ip_jv_scale)
@@ -5202,16 +5193,8 @@ CONTAINS
       fci_b = 0.0_8
     END IF
     lai_b = lai_b + gs_night*gc0_b
-    CALL POPCONTROL1B(branch)
-    IF (branch .EQ. 0) THEN
-      pg_b(ig_f_rd_c4) = pg_b(ig_f_rd_c4) + f_rd_b
-      pg_b(ig_fci_c4) = pg_b(ig_fci_c4) + fci_b
-      pg_b(ig_alpha_c4) = pg_b(ig_alpha_c4) + alpha_b
-    ELSE
-      pg_b(ig_f_rd_c3) = pg_b(ig_f_rd_c3) + f_rd_b
-      pg_b(ig_fci_c3) = pg_b(ig_fci_c3) + fci_b
-      pg_b(ig_alpha_c3) = pg_b(ig_alpha_c3) + alpha_b
-    END IF
+    CALL PATHWAY_CONSTANTS_BWD(c4, pg, pg_b, alpha, alpha_b, fci, fci_b&
+&                        , f_rd, f_rd_b)
     CALL POPREAL8(st(is_w_canopy))
     w_can_b = st_b(is_w_canopy)
     CALL INTERCEPTION_BWD(rain, lai, lai_b, fc, fc_b, e_pc_h, e_pc_h_b, &
@@ -5390,15 +5373,7 @@ CONTAINS
     CALL INTERCEPTION(rain, lai, fc, e_pc_h, w_can, e_int, thr)
     st(is_w_canopy) = w_can
 ! photosynthesis pass 1: unstressed conductance of each leaf class
-    IF (c4 .EQ. 1) THEN
-      alpha = pg(ig_alpha_c4)
-      fci = pg(ig_fci_c4)
-      f_rd = pg(ig_f_rd_c4)
-    ELSE
-      alpha = pg(ig_alpha_c3)
-      fci = pg(ig_fci_c3)
-      f_rd = pg(ig_f_rd_c3)
-    END IF
+    CALL PATHWAY_CONSTANTS(c4, pg, alpha, fci, f_rd)
     gc0 = gs_night*lai
     IF (day .AND. lai .GT. 1.e-6_wp) THEN
       ajv = pp(ip_ajv)*pp(ip_jv_scale)
@@ -5538,6 +5513,73 @@ CONTAINS
     ho(ih_agb) = (pg(ig_f_above)*st(is_c_wood)+st(is_c_fol))/0.5_wp*&
 &     0.01_wp
   END SUBROUTINE TILE_HOUR
+
+!  Differentiation of pathway_constants in reverse (adjoint) mode, forward sweep:
+!   gradient     of useful results: f_rd alpha pg fci
+!   with respect to varying inputs: pg
+! The global photosynthesis constants of a tile's pathway (c4 = 1: C4, else C3): quantum
+! efficiency alpha, unstressed Ci/Ca fci and dark respiration / Vcmax f_rd.
+  SUBROUTINE PATHWAY_CONSTANTS_FWD(c4, pg, alpha, fci, f_rd)
+    IMPLICIT NONE
+    INTEGER, INTENT(IN) :: c4
+    REAL(wp), INTENT(IN) :: pg(ngp)
+    REAL(wp) :: alpha, fci, f_rd
+    IF (c4 .EQ. 1) THEN
+      alpha = pg(ig_alpha_c4)
+      fci = pg(ig_fci_c4)
+      f_rd = pg(ig_f_rd_c4)
+      CALL PUSHCONTROL1B(0)
+    ELSE
+      alpha = pg(ig_alpha_c3)
+      fci = pg(ig_fci_c3)
+      f_rd = pg(ig_f_rd_c3)
+      CALL PUSHCONTROL1B(1)
+    END IF
+  END SUBROUTINE PATHWAY_CONSTANTS_FWD
+
+!  Differentiation of pathway_constants in reverse (adjoint) mode, backward sweep:
+!   gradient     of useful results: f_rd alpha pg fci
+!   with respect to varying inputs: pg
+! The global photosynthesis constants of a tile's pathway (c4 = 1: C4, else C3): quantum
+! efficiency alpha, unstressed Ci/Ca fci and dark respiration / Vcmax f_rd.
+  SUBROUTINE PATHWAY_CONSTANTS_BWD(c4, pg, pg_b, alpha, alpha_b, fci, &
+&   fci_b, f_rd, f_rd_b)
+    IMPLICIT NONE
+    INTEGER, INTENT(IN) :: c4
+    REAL(wp), INTENT(IN) :: pg(ngp)
+    REAL(wp) :: pg_b(ngp)
+    REAL(wp) :: alpha, fci, f_rd
+    REAL(wp) :: alpha_b, fci_b, f_rd_b
+    INTEGER :: branch
+    CALL POPCONTROL1B(branch)
+    IF (branch .EQ. 0) THEN
+      pg_b(ig_f_rd_c4) = pg_b(ig_f_rd_c4) + f_rd_b
+      pg_b(ig_fci_c4) = pg_b(ig_fci_c4) + fci_b
+      pg_b(ig_alpha_c4) = pg_b(ig_alpha_c4) + alpha_b
+    ELSE
+      pg_b(ig_f_rd_c3) = pg_b(ig_f_rd_c3) + f_rd_b
+      pg_b(ig_fci_c3) = pg_b(ig_fci_c3) + fci_b
+      pg_b(ig_alpha_c3) = pg_b(ig_alpha_c3) + alpha_b
+    END IF
+  END SUBROUTINE PATHWAY_CONSTANTS_BWD
+
+! The global photosynthesis constants of a tile's pathway (c4 = 1: C4, else C3): quantum
+! efficiency alpha, unstressed Ci/Ca fci and dark respiration / Vcmax f_rd.
+  SUBROUTINE PATHWAY_CONSTANTS(c4, pg, alpha, fci, f_rd)
+    IMPLICIT NONE
+    INTEGER, INTENT(IN) :: c4
+    REAL(wp), INTENT(IN) :: pg(ngp)
+    REAL(wp), INTENT(OUT) :: alpha, fci, f_rd
+    IF (c4 .EQ. 1) THEN
+      alpha = pg(ig_alpha_c4)
+      fci = pg(ig_fci_c4)
+      f_rd = pg(ig_f_rd_c4)
+    ELSE
+      alpha = pg(ig_alpha_c3)
+      fci = pg(ig_fci_c3)
+      f_rd = pg(ig_f_rd_c3)
+    END IF
+  END SUBROUTINE PATHWAY_CONSTANTS
 
 !  Differentiation of tile_day in reverse (adjoint) mode, forward sweep:
 !   gradient     of useful results: st pp

@@ -2846,8 +2846,9 @@ MODULE DNB_MODEL_TL
   USE DNB_OBS_TL, ONLY : apply_obs, apply_obs_d
   IMPLICIT NONE
   PRIVATE 
-  PUBLIC :: simulate, simulate_obs, init_state
-  PUBLIC :: simulate_d, simulate_obs_d, init_state_d
+  PUBLIC :: simulate, simulate_obs, init_state, pathway_constants
+  PUBLIC :: simulate_d, simulate_obs_d, init_state_d, &
+& pathway_constants_d
 ! m s-1, minimum stomatal conductance (BETHY)
   REAL(wp), PARAMETER :: gs_night=4.e-5_wp
 ! soil SW albedo
@@ -3481,21 +3482,8 @@ CONTAINS
     st_d(is_w_canopy) = w_can_d
     st(is_w_canopy) = w_can
 ! photosynthesis pass 1: unstressed conductance of each leaf class
-    IF (c4 .EQ. 1) THEN
-      alpha_d = pg_d(ig_alpha_c4)
-      alpha = pg(ig_alpha_c4)
-      fci_d = pg_d(ig_fci_c4)
-      fci = pg(ig_fci_c4)
-      f_rd_d = pg_d(ig_f_rd_c4)
-      f_rd = pg(ig_f_rd_c4)
-    ELSE
-      alpha_d = pg_d(ig_alpha_c3)
-      alpha = pg(ig_alpha_c3)
-      fci_d = pg_d(ig_fci_c3)
-      fci = pg(ig_fci_c3)
-      f_rd_d = pg_d(ig_f_rd_c3)
-      f_rd = pg(ig_f_rd_c3)
-    END IF
+    CALL PATHWAY_CONSTANTS_D(c4, pg, pg_d, alpha, alpha_d, fci, fci_d, &
+&                      f_rd, f_rd_d)
     gc0_d = gs_night*lai_d
     gc0 = gs_night*lai
     IF (day .AND. lai .GT. 1.e-6_wp) THEN
@@ -3890,15 +3878,7 @@ CONTAINS
     CALL INTERCEPTION(rain, lai, fc, e_pc_h, w_can, e_int, thr)
     st(is_w_canopy) = w_can
 ! photosynthesis pass 1: unstressed conductance of each leaf class
-    IF (c4 .EQ. 1) THEN
-      alpha = pg(ig_alpha_c4)
-      fci = pg(ig_fci_c4)
-      f_rd = pg(ig_f_rd_c4)
-    ELSE
-      alpha = pg(ig_alpha_c3)
-      fci = pg(ig_fci_c3)
-      f_rd = pg(ig_f_rd_c3)
-    END IF
+    CALL PATHWAY_CONSTANTS(c4, pg, alpha, fci, f_rd)
     gc0 = gs_night*lai
     IF (day .AND. lai .GT. 1.e-6_wp) THEN
       ajv = pp(ip_ajv)*pp(ip_jv_scale)
@@ -4039,6 +4019,54 @@ CONTAINS
     ho(ih_agb) = (pg(ig_f_above)*st(is_c_wood)+st(is_c_fol))/0.5_wp*&
 &     0.01_wp
   END SUBROUTINE TILE_HOUR
+
+!  Differentiation of pathway_constants in forward (tangent) mode:
+!   variations   of useful results: f_rd alpha fci
+!   with respect to varying inputs: pg
+! The global photosynthesis constants of a tile's pathway (c4 = 1: C4, else C3): quantum
+! efficiency alpha, unstressed Ci/Ca fci and dark respiration / Vcmax f_rd.
+  SUBROUTINE PATHWAY_CONSTANTS_D(c4, pg, pg_d, alpha, alpha_d, fci, &
+&   fci_d, f_rd, f_rd_d)
+    IMPLICIT NONE
+    INTEGER, INTENT(IN) :: c4
+    REAL(wp), INTENT(IN) :: pg(ngp)
+    REAL(wp), INTENT(IN) :: pg_d(ngp)
+    REAL(wp), INTENT(OUT) :: alpha, fci, f_rd
+    REAL(wp), INTENT(OUT) :: alpha_d, fci_d, f_rd_d
+    IF (c4 .EQ. 1) THEN
+      alpha_d = pg_d(ig_alpha_c4)
+      alpha = pg(ig_alpha_c4)
+      fci_d = pg_d(ig_fci_c4)
+      fci = pg(ig_fci_c4)
+      f_rd_d = pg_d(ig_f_rd_c4)
+      f_rd = pg(ig_f_rd_c4)
+    ELSE
+      alpha_d = pg_d(ig_alpha_c3)
+      alpha = pg(ig_alpha_c3)
+      fci_d = pg_d(ig_fci_c3)
+      fci = pg(ig_fci_c3)
+      f_rd_d = pg_d(ig_f_rd_c3)
+      f_rd = pg(ig_f_rd_c3)
+    END IF
+  END SUBROUTINE PATHWAY_CONSTANTS_D
+
+! The global photosynthesis constants of a tile's pathway (c4 = 1: C4, else C3): quantum
+! efficiency alpha, unstressed Ci/Ca fci and dark respiration / Vcmax f_rd.
+  SUBROUTINE PATHWAY_CONSTANTS(c4, pg, alpha, fci, f_rd)
+    IMPLICIT NONE
+    INTEGER, INTENT(IN) :: c4
+    REAL(wp), INTENT(IN) :: pg(ngp)
+    REAL(wp), INTENT(OUT) :: alpha, fci, f_rd
+    IF (c4 .EQ. 1) THEN
+      alpha = pg(ig_alpha_c4)
+      fci = pg(ig_fci_c4)
+      f_rd = pg(ig_f_rd_c4)
+    ELSE
+      alpha = pg(ig_alpha_c3)
+      fci = pg(ig_fci_c3)
+      f_rd = pg(ig_f_rd_c3)
+    END IF
+  END SUBROUTINE PATHWAY_CONSTANTS
 
 !  Differentiation of tile_day in forward (tangent) mode:
 !   variations   of useful results: st
