@@ -18,14 +18,17 @@ module dnb_api
   use dnb_control_ad, only: forward_b
   use dnb_adstack, only: adstack_reset, adstack_peak_bytes, adstack_error, adstack_used_bytes
   use dnb_hydrology, only: soil_hydraulics, nsh
-  use dnb_params, only: ig_alpha_c3, ig_alpha_c4, ig_kc25, ig_ko25, ig_e_kc, ig_e_ko, ig_e_vcmax, &
-                        ig_e_rd, ig_e_k4, ig_a_gamma, ig_k4_ratio, ig_f_rd_c3, ig_f_rd_c4, &
-                        ig_fci_c3, ig_fci_c4
+  use dnb_params, only: ig_kc25, ig_ko25, ig_e_kc, ig_e_ko, ig_e_vcmax, ig_e_rd, ig_e_k4, &
+                        ig_a_gamma, ig_k4_ratio
   use dnb_photosynthesis, only: leaf_rates, photo_fixed_ci, photo_given_gs, fluorescence_yield
   implicit none
   private
   public :: sizes, run_cell, run_cell_obs, obs_operator, initial_state, leaf_assimilation, &
             lband_emission, forward_x, tangent_x, adjoint_x, stack_selftest, psii_fluorescence
+
+  ! the memory budget (tile-hours, dnb_model.simulate) of runs that record no adjoint tape:
+  ! unlimited, so they run each range in one piece
+  integer, parameter :: no_budget = huge(0)
 
 contains
 
@@ -74,8 +77,8 @@ contains
       status = 4
       return
     end if
-    call simulate(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat, lon, sand, clay, &
-                  pft, ppft, pglob, nho, all_columns(), state, hout, dout)
+    call simulate(nt, nd, ntile, nspin, no_budget, init, doy, hour, tday, met, lat, lon, sand, &
+                  clay, pft, ppft, pglob, nho, all_columns(), state, hout, dout)
     if (.not. all_finite(hout, nt * nho * ntile) .or. .not. all_finite(dout, nd * ndo * ntile) &
         .or. .not. all_finite(state, nstate * ntile)) status = 5
   end subroutine run_cell
@@ -122,7 +125,7 @@ contains
                      met, ppft0, pglob0, nobs, stream, s0, s1, wfoot)
     if (status /= 0) return
     call forward(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, nspin, &
-                 doy, hour, tday, met, lat, lon, sand, clay, pft, ppft0, pglob0, nobs, stream, &
+                 no_budget, doy, hour, tday, met, lat, lon, sand, clay, pft, ppft0, pglob0, nobs, stream, &
                  s0, s1, wfoot, angle, y)
     if (.not. all_finite(y, nobs)) status = 5
   end subroutine forward_x
@@ -149,17 +152,19 @@ contains
       return
     end if
     call forward_d(nx, x, dx, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, &
-                   nspin, doy, hour, tday, met, lat, lon, sand, clay, pft, ppft0, pglob0, nobs, &
+                   nspin, no_budget, doy, hour, tday, met, lat, lon, sand, clay, pft, ppft0, pglob0, nobs, &
                    stream, s0, s1, wfoot, angle, y, dy)
     if (.not. all_finite(y, nobs) .or. .not. all_finite(dy, nobs)) status = 5
   end subroutine tangent_x
 
   ! Adjoint model (Tapenade, adjoint/generated/dnb_ad.f90): dx = J^T dy at x. Also returns
-  ! the peak size of the adjoint stack in bytes.
+  ! the peak size of the adjoint stack in bytes. tape_hours: the memory budget in tile-hours
+  ! (dnb_model.simulate): a longer run is re-run in yearly checkpointed blocks.
   subroutine adjoint_x(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, &
-                       nspin, doy, hour, tday, met, lat, lon, sand, clay, pft, ppft0, pglob0, &
-                       nobs, stream, s0, s1, wfoot, angle, dy, dx, stack_bytes, status)
-    integer, intent(in) :: nx, nt, nd, ntile, nspin, nobs
+                       nspin, tape_hours, doy, hour, tday, met, lat, lon, sand, clay, pft, &
+                       ppft0, pglob0, nobs, stream, s0, s1, wfoot, angle, dy, dx, stack_bytes, &
+                       status)
+    integer, intent(in) :: nx, nt, nd, ntile, nspin, tape_hours, nobs
     integer, intent(in) :: ctl_kind(nx), ctl_index(nx), ctl_tile(nx)
     integer, intent(in) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), s1(nobs)
     real(wp), intent(in) :: x(nx), prior(nx), sigma(nx), dy(nobs)
@@ -183,7 +188,7 @@ contains
     y_b = dy
     call adstack_reset()
     call forward_b(nx, x, dx, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, &
-                   nspin, doy, hour, tday, met, lat, lon, sand, clay, pft, ppft0, pglob0, nobs, &
+                   nspin, tape_hours, doy, hour, tday, met, lat, lon, sand, clay, pft, ppft0, pglob0, nobs, &
                    stream, s0, s1, wfoot, angle, y, y_b)
     call adstack_peak_bytes(peak)
     stack_bytes = real(peak, wp)

@@ -39,11 +39,11 @@ contains
 
   ! y(nobs) = H(M(p(x))) for one cell: parameters from x, initialisation and nspin spin-up
   ! hours, the hourly run and the observation operators. Arguments after the control
-  ! description as in dnb_model.simulate_obs.
+  ! description as in dnb_model.simulate_obs (tape_hours: the adjoint's memory budget).
   subroutine forward(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, nspin, &
-                     doy, hour, tday, met, lat, lon, sand, clay, pft, ppft0, pglob0, nobs, &
-                     stream, s0, s1, wfoot, angle, y)
-    integer, intent(in) :: nx, nt, nd, ntile, nspin, nobs
+                     tape_hours, doy, hour, tday, met, lat, lon, sand, clay, pft, ppft0, &
+                     pglob0, nobs, stream, s0, s1, wfoot, angle, y)
+    integer, intent(in) :: nx, nt, nd, ntile, nspin, tape_hours, nobs
     integer, intent(in) :: ctl_kind(nx), ctl_index(nx), ctl_tile(nx)
     integer, intent(in) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), s1(nobs)
     real(wp), intent(in) :: x(nx), prior(nx), sigma(nx)
@@ -57,8 +57,8 @@ contains
                        pglob0, ppft, pglob)
     state = 0._wp
     call obs_layout(colpos)
-    call simulate_obs(nt, nd, ntile, nspin, 1, doy, hour, tday, met, lat, lon, sand, clay, &
-                      pft, ppft, pglob, state, nobs, stream, s0, s1, wfoot, angle, nobscol, &
+    call simulate_obs(nt, nd, ntile, nspin, tape_hours, 1, doy, hour, tday, met, lat, lon, &
+                      sand, clay, pft, ppft, pglob, state, nobs, stream, s0, s1, wfoot, angle, nobscol, &
                       colpos, hout, dout, y)
   end subroutine forward
 

@@ -23,10 +23,9 @@ module dnb_model
 
   real(wp), parameter :: gs_night = 4.e-5_wp   ! m s-1, minimum stomatal conductance (BETHY)
   real(wp), parameter :: rho_soil_dry = 0.30_wp, rho_soil_wet = 0.15_wp  ! soil SW albedo
-  ! adjoint memory control (see run_range): yearly blocks beyond thirty tile-years (a tape
-  ! of about 1.9 kB per tile-hour, so at most about 0.5 GB)
+  ! adjoint memory control (see simulate and run_range): runs longer than the tape budget
+  ! are cut into blocks of a year
   integer, parameter :: block_hours = 8760
-  integer, parameter :: max_taped_tile_hours = 30 * 8760
   real(wp), parameter :: e_photon_743 = 1.61005e5_wp   ! J per mol of 743-nm photons (h c N_A / lambda)
 
 contains
@@ -44,16 +43,22 @@ contains
   ! derivative path, which keeps the adjoint's memory small).
   ! Outputs hout(ncol, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
   ! writes, and the adjoint reads, one contiguous column); state(nstate, ntile) in/out.
-  subroutine simulate(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat, lon, sand, clay, &
-                      pft, ppft, pglob, ncol, colpos, state, hout, dout)
-    integer, intent(in) :: nt, nd, ntile, nspin, init, ncol
+  ! tape_hours: the adjoint's memory budget in tile-hours (about 1.8 kB each). A run whose
+  ! spin-up and main hours over all tiles fit is recorded whole; otherwise every range is
+  ! cut into yearly blocks that the adjoint re-runs one at a time (see run_range). The
+  ! primal results do not depend on it.
+  subroutine simulate(nt, nd, ntile, nspin, tape_hours, init, doy, hour, tday, met, lat, lon, &
+                      sand, clay, pft, ppft, pglob, ncol, colpos, state, hout, dout)
+    integer, intent(in) :: nt, nd, ntile, nspin, tape_hours, init, ncol
     integer, intent(in) :: doy(nt), pft(ntile), colpos(nho)
     real(wp), intent(in) :: hour(nt), tday(nt), met(nt, nmet), lat, lon, sand, clay
     real(wp), intent(in) :: ppft(npp, ntile), pglob(ngp)
     real(wp), intent(inout) :: state(nstate, ntile)
     real(wp), intent(out) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
     real(wp) :: cosz(nt), s0(nt), sh(nsh)
-    integer :: it, c4, itile
+    integer :: it, c4, itile, whole
+    whole = 0
+    if ((nspin + nt) * ntile <= tape_hours) whole = 1
     do it = 1, nt
       call solar_hour(doy(it), hour(it), lat, lon, cosz(it), s0(it))
     end do
@@ -67,7 +72,7 @@ contains
         call init_state(ppft(:, itile), pglob, sh, met(1, im_tsl_deep), state(:, itile))
         if (nspin > 0) then
           !$AD NOCHECKPOINT
-          call run_range(1, nspin, 0, nt, nd, ntile, tday, met, cosz, s0, ppft(:, itile), &
+          call run_range(1, nspin, 0, whole, nt, nd, tday, met, cosz, s0, ppft(:, itile), &
                          pglob, sh, c4, ncol, colpos, state(:, itile), hout(:, :, itile), &
                          dout(:, :, itile))
         end if
@@ -79,25 +84,25 @@ contains
         state(is_c_som, itile) = ppft(ip_c_som0, itile)
       end if
       !$AD NOCHECKPOINT
-      call run_range(1, nt, 1, nt, nd, ntile, tday, met, cosz, s0, ppft(:, itile), pglob, &
+      call run_range(1, nt, 1, whole, nt, nd, tday, met, cosz, s0, ppft(:, itile), pglob, &
                      sh, c4, ncol, colpos, state(:, itile), hout(:, :, itile), &
                      dout(:, :, itile))
     end do
   end subroutine simulate
 
   ! Hours k0..k1 of one tile (hour k uses forcing step mod(k - 1, nt) + 1, so spin-up cycles
-  ! the forcing), as one piece or in blocks of a year. This is where the adjoint's memory is
-  ! decided: a run of up to max_taped_tile_hours (over all tiles) is recorded whole on the
-  ! adjoint stack; a longer one is cut into yearly blocks that the adjoint re-runs one at a
-  ! time (Tapenade checkpoints), so memory stays at about one block.
-  subroutine run_range(k0, k1, store, nt, nd, ntile, tday, met, cosz, s0, pp, pg, sh, c4, &
+  ! the forcing), as one piece (whole = 1) or in blocks of a year. This is where the
+  ! adjoint's memory is decided: one piece is recorded whole on the adjoint stack; yearly
+  ! blocks are re-run by the adjoint one at a time (Tapenade checkpoints), so memory stays at
+  ! about one block per tile, for one more forward run's worth of time.
+  subroutine run_range(k0, k1, store, whole, nt, nd, tday, met, cosz, s0, pp, pg, sh, c4, &
                        ncol, colpos, st, hout_t, dout_t)
-    integer, intent(in) :: k0, k1, store, nt, nd, ntile, c4, ncol, colpos(nho)
+    integer, intent(in) :: k0, k1, store, whole, nt, nd, c4, ncol, colpos(nho)
     real(wp), intent(in) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), pp(npp), pg(ngp)
     real(wp), intent(in) :: sh(nsh)
     real(wp), intent(inout) :: st(nstate), hout_t(ncol, nt), dout_t(ndo, nd)
     integer :: kb, kend
-    if ((k1 - k0 + 1) * ntile <= max_taped_tile_hours) then
+    if (whole == 1) then
       !$AD NOCHECKPOINT
       call run_hours(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, pg, sh, c4, ncol, colpos, &
                      st, hout_t, dout_t)
@@ -147,10 +152,10 @@ contains
   ! simulate, plus the observations (dnb_obs.apply_obs): nobs, stream(nobs) codes, s0/s1
   ! first/last hourly step of each window, wfoot(nobs, ntile) footprint weights, angle(nobs)
   ! incidence angles (deg); y(nobs) simulated observations.
-  subroutine simulate_obs(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat, lon, sand, &
-                          clay, pft, ppft, pglob, state, nobs, stream, s0, s1, wfoot, angle, &
-                          ncol, colpos, hout, dout, y)
-    integer, intent(in) :: nt, nd, ntile, nspin, init, nobs
+  subroutine simulate_obs(nt, nd, ntile, nspin, tape_hours, init, doy, hour, tday, met, lat, &
+                          lon, sand, clay, pft, ppft, pglob, state, nobs, stream, s0, s1, &
+                          wfoot, angle, ncol, colpos, hout, dout, y)
+    integer, intent(in) :: nt, nd, ntile, nspin, tape_hours, init, nobs
     integer, intent(in) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), s1(nobs)
     real(wp), intent(in) :: hour(nt), tday(nt), met(nt, nmet), lat, lon, sand, clay
     real(wp), intent(in) :: ppft(npp, ntile), pglob(ngp), wfoot(nobs, ntile), angle(nobs)
@@ -158,8 +163,8 @@ contains
     integer, intent(in) :: ncol, colpos(nho)
     real(wp), intent(out) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile), y(nobs)
     !$AD NOCHECKPOINT
-    call simulate(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat, lon, sand, clay, &
-                  pft, ppft, pglob, ncol, colpos, state, hout, dout)
+    call simulate(nt, nd, ntile, nspin, tape_hours, init, doy, hour, tday, met, lat, lon, &
+                  sand, clay, pft, ppft, pglob, ncol, colpos, state, hout, dout)
     call apply_obs(nt, ntile, nobs, stream, s0, s1, wfoot, angle, ncol, colpos, hout, clay, &
                    pglob, y)
   end subroutine simulate_obs

@@ -195,9 +195,34 @@ def test_bad_inputs_to_the_derivative_codes(problem):
         model.tangent(x, np.ones(model.nx))
 
 
+def test_memory_budget_checkpoints_the_adjoint_without_changing_it(problem, rng):
+    """A run whose tape exceeds adjoint_memory_mb is re-run in yearly checkpointed blocks:
+    the same gradient, far less memory; a bad budget is refused."""
+    model, _ = problem
+    x = rng.uniform(-0.01, 0.01, model.nx)
+    dy = rng.normal(size=model.ny)
+    default = model.adjoint_memory_mb
+    try:
+        g_whole = model.adjoint(x, dy)
+        whole = model.last_stack_bytes
+        # 3 years (1 of spin-up) x 2 tiles = 6 tile-years: about 95 MB when taped whole
+        assert whole > 5 * 8760 * 1500
+        model.adjoint_memory_mb = 20
+        g_blocks = model.adjoint(x, dy)
+        blocks = model.last_stack_bytes
+    finally:
+        model.adjoint_memory_mb = default
+    assert np.max(np.abs(g_blocks - g_whole)) <= 1e-12 * np.max(np.abs(g_whole))
+    assert blocks < whole / 2
+    for bad in (0, -5, float("nan"), "lots", True):
+        with pytest.raises(tccas.ModelError, match="adjoint_memory_mb must be a positive"):
+            model.adjoint_memory_mb = bad
+
+
 def test_checkpointed_long_run_keeps_memory_bounded_and_derivatives_exact(rng):
-    """Beyond thirty tile-years the adjoint re-runs yearly blocks: check that path too (a
-    9-year Lapland cell with 4 PFTs = 36 tile-years) for the dot product and the memory."""
+    """Beyond the default memory budget (500 MB, about thirty tile-years) the adjoint re-runs
+    yearly blocks: check that path on a 9-year Lapland cell with 4 PFTs (36 tile-years, with
+    snow and deciduous phenology) for the dot product and the memory."""
     from tccas.io import Static
     from tccas.parameters import global_defaults, pft_defaults
     from tccas.synthetic import FISOD, generate_forcing

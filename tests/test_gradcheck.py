@@ -38,6 +38,16 @@ def test_check_gradient_passes_and_catches_a_wrong_tangent(tmp_path):
     assert not bad.ok and "exceeds tolerance" in bad.table()
 
 
+def test_memory_budget_reaches_the_model(tmp_path):
+    path = _short_case(tmp_path)
+    path.write_text(path.read_text() + "adjoint_memory_mb = 64\n")
+    model, _ = cell_model_for(tccas.load_config(path), days=30)
+    assert model.adjoint_memory_mb == 64.0 and 0 < model.tape_hours < 64e6 / 1000
+    # without the key, the model's default
+    default, _ = cell_model_for(tccas.load_config("ES-LM1"), days=30)
+    assert default.adjoint_memory_mb == tccas.model.DEFAULT_ADJOINT_MEMORY_MB
+
+
 def test_check_gradient_command(tmp_path):
     path = _short_case(tmp_path)
     r = subprocess.run([sys.executable, "-m", "tccas", "check-gradient", str(path), "--days",

@@ -140,6 +140,19 @@ def test_parameter_out_of_bounds_and_wrong_pft(case):
         tccas.run(case / "config.toml", output_dir=case / "out")
 
 
+def test_adjoint_memory_budget_in_the_config(case):
+    base = (case / "config.toml").read_text()
+    (case / "config.toml").write_text(base + "\n[control]\nadjoint_memory_mb = 64\n")
+    cfg = tccas.load_config(case / "config.toml")
+    assert cfg.adjoint_memory_mb == 64.0
+    assert tccas.load_config("ES-LM1").adjoint_memory_mb is None     # the model's default
+    for bad in ("0", "-1", '"big"', "true", "inf"):
+        (case / "config.toml").write_text(base + f"\n[control]\nadjoint_memory_mb = {bad}\n")
+        with pytest.raises(ConfigError, match=r"\[control\] adjoint_memory_mb must be a "
+                                              r"positive number"):
+            tccas.load_config(case / "config.toml")
+
+
 def test_config_errors(tmp_path):
     p = tmp_path / "c.toml"
     p.write_text("[site]\nstatic='s.nc'\nforcing='f.nc'\n[run]\nstart=2015-01-01\n")

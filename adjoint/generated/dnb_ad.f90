@@ -3700,10 +3700,9 @@ MODULE DNB_MODEL_AD
   REAL(wp), PARAMETER :: gs_night=4.e-5_wp
 ! soil SW albedo
   REAL(wp), PARAMETER :: rho_soil_dry=0.30_wp, rho_soil_wet=0.15_wp
-! adjoint memory control (see run_range): yearly blocks beyond thirty tile-years (a tape
-! of about 1.9 kB per tile-hour, so at most about 0.5 GB)
+! adjoint memory control (see simulate and run_range): runs longer than the tape budget
+! are cut into blocks of a year
   INTEGER, PARAMETER :: block_hours=8760
-  INTEGER, PARAMETER :: max_taped_tile_hours=30*8760
 ! J per mol of 743-nm photons (h c N_A / lambda)
   REAL(wp), PARAMETER :: e_photon_743=1.61005e5_wp
 
@@ -3724,11 +3723,15 @@ CONTAINS
 ! derivative path, which keeps the adjoint's memory small).
 ! Outputs hout(ncol, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
 ! writes, and the adjoint reads, one contiguous column); state(nstate, ntile) in/out.
-  SUBROUTINE SIMULATE_FWD(nt, nd, ntile, nspin, init, doy, hour, tday, &
-&   met, lat, lon, sand, clay, pft, ppft, pglob, ncol, colpos, state, &
-&   hout, dout)
+! tape_hours: the adjoint's memory budget in tile-hours (about 1.8 kB each). A run whose
+! spin-up and main hours over all tiles fit is recorded whole; otherwise every range is
+! cut into yearly blocks that the adjoint re-runs one at a time (see run_range). The
+! primal results do not depend on it.
+  SUBROUTINE SIMULATE_FWD(nt, nd, ntile, nspin, tape_hours, init, doy, &
+&   hour, tday, met, lat, lon, sand, clay, pft, ppft, pglob, ncol, &
+&   colpos, state, hout, dout)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, init, ncol
+    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, tape_hours, init, ncol
     INTEGER, INTENT(IN) :: doy(nt), pft(ntile), colpos(nho)
     REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
 &   , sand, clay
@@ -3736,7 +3739,9 @@ CONTAINS
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
     REAL(wp) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
     REAL(wp) :: cosz(nt), s0(nt), sh(nsh)
-    INTEGER :: it, c4, itile
+    INTEGER :: it, c4, itile, whole
+    whole = 0
+    IF ((nspin+nt)*ntile .LE. tape_hours) whole = 1
     DO it=1,nt
       CALL SOLAR_HOUR(doy(it), hour(it), lat, lon, cosz(it), s0(it))
     END DO
@@ -3750,7 +3755,7 @@ CONTAINS
         CALL INIT_STATE(ppft(:, itile), pglob, sh, met(1, im_tsl_deep), &
 &                 state(:, itile))
         IF (nspin .GT. 0) THEN
-          CALL RUN_RANGE_FWD(1, nspin, 0, nt, nd, ntile, tday, met, cosz&
+          CALL RUN_RANGE_FWD(1, nspin, 0, whole, nt, nd, tday, met, cosz&
 &                      , s0, ppft(:, itile), pglob, sh, c4, ncol, colpos&
 &                      , state(:, itile), hout(:, :, itile), dout(:, :, &
 &                      itile))
@@ -3774,7 +3779,7 @@ CONTAINS
       ELSE
         CALL PUSHCONTROL1B(1)
       END IF
-      CALL RUN_RANGE_FWD(1, nt, 1, nt, nd, ntile, tday, met, cosz, s0, &
+      CALL RUN_RANGE_FWD(1, nt, 1, whole, nt, nd, tday, met, cosz, s0, &
 &                  ppft(:, itile), pglob, sh, c4, ncol, colpos, state(:&
 &                  , itile), hout(:, :, itile), dout(:, :, itile))
     END DO
@@ -3800,11 +3805,15 @@ CONTAINS
 ! derivative path, which keeps the adjoint's memory small).
 ! Outputs hout(ncol, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
 ! writes, and the adjoint reads, one contiguous column); state(nstate, ntile) in/out.
-  SUBROUTINE SIMULATE_BWD(nt, nd, ntile, nspin, init, doy, hour, tday, &
-&   met, lat, lon, sand, clay, pft, ppft, ppft_b, pglob, pglob_b, ncol, &
-&   colpos, state, state_b, hout, hout_b, dout)
+! tape_hours: the adjoint's memory budget in tile-hours (about 1.8 kB each). A run whose
+! spin-up and main hours over all tiles fit is recorded whole; otherwise every range is
+! cut into yearly blocks that the adjoint re-runs one at a time (see run_range). The
+! primal results do not depend on it.
+  SUBROUTINE SIMULATE_BWD(nt, nd, ntile, nspin, tape_hours, init, doy, &
+&   hour, tday, met, lat, lon, sand, clay, pft, ppft, ppft_b, pglob, &
+&   pglob_b, ncol, colpos, state, state_b, hout, hout_b, dout)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, init, ncol
+    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, tape_hours, init, ncol
     INTEGER, INTENT(IN) :: doy(nt), pft(ntile), colpos(nho)
     REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
 &   , sand, clay
@@ -3815,7 +3824,7 @@ CONTAINS
     REAL(wp) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
     REAL(wp) :: hout_b(ncol, nt, ntile)
     REAL(wp) :: cosz(nt), s0(nt), sh(nsh)
-    INTEGER :: it, c4, itile
+    INTEGER :: it, c4, itile, whole
     INTEGER :: branch
     CALL POPREAL8ARRAY(s0, nt)
     CALL POPINTEGER4(c4)
@@ -3824,7 +3833,7 @@ CONTAINS
     ppft_b = 0.0_8
     state_b = 0.0_8
     DO itile=ntile,1,-1
-      CALL RUN_RANGE_BWD(1, nt, 1, nt, nd, ntile, tday, met, cosz, s0, &
+      CALL RUN_RANGE_BWD(1, nt, 1, whole, nt, nd, tday, met, cosz, s0, &
 &                  ppft(:, itile), ppft_b(:, itile), pglob, pglob_b, sh&
 &                  , c4, ncol, colpos, state(:, itile), state_b(:, itile&
 &                  ), hout(:, :, itile), hout_b(:, :, itile), dout(:, :&
@@ -3856,7 +3865,7 @@ CONTAINS
 &         is_c_lab, itile)
         state_b(is_c_lab, itile) = 0.0_8
         CALL POPCONTROL1B(branch)
-        IF (branch .EQ. 0) CALL RUN_RANGE_BWD(1, nspin, 0, nt, nd, ntile&
+        IF (branch .EQ. 0) CALL RUN_RANGE_BWD(1, nspin, 0, whole, nt, nd&
 &                                       , tday, met, cosz, s0, ppft(:, &
 &                                       itile), ppft_b(:, itile), pglob&
 &                                       , pglob_b, sh, c4, ncol, colpos&
@@ -3885,11 +3894,15 @@ CONTAINS
 ! derivative path, which keeps the adjoint's memory small).
 ! Outputs hout(ncol, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
 ! writes, and the adjoint reads, one contiguous column); state(nstate, ntile) in/out.
-  SUBROUTINE SIMULATE(nt, nd, ntile, nspin, init, doy, hour, tday, met, &
-&   lat, lon, sand, clay, pft, ppft, pglob, ncol, colpos, state, hout, &
-&   dout)
+! tape_hours: the adjoint's memory budget in tile-hours (about 1.8 kB each). A run whose
+! spin-up and main hours over all tiles fit is recorded whole; otherwise every range is
+! cut into yearly blocks that the adjoint re-runs one at a time (see run_range). The
+! primal results do not depend on it.
+  SUBROUTINE SIMULATE(nt, nd, ntile, nspin, tape_hours, init, doy, hour&
+&   , tday, met, lat, lon, sand, clay, pft, ppft, pglob, ncol, colpos, &
+&   state, hout, dout)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, init, ncol
+    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, tape_hours, init, ncol
     INTEGER, INTENT(IN) :: doy(nt), pft(ntile), colpos(nho)
     REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
 &   , sand, clay
@@ -3897,7 +3910,9 @@ CONTAINS
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
     REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
     REAL(wp) :: cosz(nt), s0(nt), sh(nsh)
-    INTEGER :: it, c4, itile
+    INTEGER :: it, c4, itile, whole
+    whole = 0
+    IF ((nspin+nt)*ntile .LE. tape_hours) whole = 1
     DO it=1,nt
       CALL SOLAR_HOUR(doy(it), hour(it), lat, lon, cosz(it), s0(it))
     END DO
@@ -3911,7 +3926,7 @@ CONTAINS
         CALL INIT_STATE(ppft(:, itile), pglob, sh, met(1, im_tsl_deep), &
 &                 state(:, itile))
         IF (nspin .GT. 0) THEN
-          CALL RUN_RANGE(1, nspin, 0, nt, nd, ntile, tday, met, cosz, s0&
+          CALL RUN_RANGE(1, nspin, 0, whole, nt, nd, tday, met, cosz, s0&
 &                  , ppft(:, itile), pglob, sh, c4, ncol, colpos, state(&
 &                  :, itile), hout(:, :, itile), dout(:, :, itile))
         END IF
@@ -3922,7 +3937,7 @@ CONTAINS
         state(is_c_lit, itile) = ppft(ip_c_lit0, itile)
         state(is_c_som, itile) = ppft(ip_c_som0, itile)
       END IF
-      CALL RUN_RANGE(1, nt, 1, nt, nd, ntile, tday, met, cosz, s0, ppft(&
+      CALL RUN_RANGE(1, nt, 1, whole, nt, nd, tday, met, cosz, s0, ppft(&
 &              :, itile), pglob, sh, c4, ncol, colpos, state(:, itile), &
 &              hout(:, :, itile), dout(:, :, itile))
     END DO
@@ -3932,14 +3947,14 @@ CONTAINS
 !   gradient     of useful results: hout_t pg st pp
 !   with respect to varying inputs: hout_t pg st pp
 ! Hours k0..k1 of one tile (hour k uses forcing step mod(k - 1, nt) + 1, so spin-up cycles
-! the forcing), as one piece or in blocks of a year. This is where the adjoint's memory is
-! decided: a run of up to max_taped_tile_hours (over all tiles) is recorded whole on the
-! adjoint stack; a longer one is cut into yearly blocks that the adjoint re-runs one at a
-! time (Tapenade checkpoints), so memory stays at about one block.
-  SUBROUTINE RUN_RANGE_FWD(k0, k1, store, nt, nd, ntile, tday, met, cosz&
+! the forcing), as one piece (whole = 1) or in blocks of a year. This is where the
+! adjoint's memory is decided: one piece is recorded whole on the adjoint stack; yearly
+! blocks are re-run by the adjoint one at a time (Tapenade checkpoints), so memory stays at
+! about one block per tile, for one more forward run's worth of time.
+  SUBROUTINE RUN_RANGE_FWD(k0, k1, store, whole, nt, nd, tday, met, cosz&
 &   , s0, pp, pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, ntile, c4, ncol, &
+    INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, &
 &   colpos(nho)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
 &   pp(npp), pg(ngp)
@@ -3948,7 +3963,7 @@ CONTAINS
 &   , nd)
     INTEGER :: kb, kend
     INTRINSIC MIN
-    IF ((k1-k0+1)*ntile .LE. max_taped_tile_hours) THEN
+    IF (whole .EQ. 1) THEN
       CALL RUN_HOURS_FWD(k0, k1, store, nt, nd, tday, met, cosz, s0, pp&
 &                  , pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
       CALL PUSHCONTROL1B(0)
@@ -3976,15 +3991,15 @@ CONTAINS
 !   gradient     of useful results: hout_t pg st pp
 !   with respect to varying inputs: hout_t pg st pp
 ! Hours k0..k1 of one tile (hour k uses forcing step mod(k - 1, nt) + 1, so spin-up cycles
-! the forcing), as one piece or in blocks of a year. This is where the adjoint's memory is
-! decided: a run of up to max_taped_tile_hours (over all tiles) is recorded whole on the
-! adjoint stack; a longer one is cut into yearly blocks that the adjoint re-runs one at a
-! time (Tapenade checkpoints), so memory stays at about one block.
-  SUBROUTINE RUN_RANGE_BWD(k0, k1, store, nt, nd, ntile, tday, met, cosz&
+! the forcing), as one piece (whole = 1) or in blocks of a year. This is where the
+! adjoint's memory is decided: one piece is recorded whole on the adjoint stack; yearly
+! blocks are re-run by the adjoint one at a time (Tapenade checkpoints), so memory stays at
+! about one block per tile, for one more forward run's worth of time.
+  SUBROUTINE RUN_RANGE_BWD(k0, k1, store, whole, nt, nd, tday, met, cosz&
 &   , s0, pp, pp_b, pg, pg_b, sh, c4, ncol, colpos, st, st_b, hout_t, &
 &   hout_t_b, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, ntile, c4, ncol, &
+    INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, &
 &   colpos(nho)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
 &   pp(npp), pg(ngp)
@@ -4019,14 +4034,14 @@ CONTAINS
   END SUBROUTINE RUN_RANGE_BWD
 
 ! Hours k0..k1 of one tile (hour k uses forcing step mod(k - 1, nt) + 1, so spin-up cycles
-! the forcing), as one piece or in blocks of a year. This is where the adjoint's memory is
-! decided: a run of up to max_taped_tile_hours (over all tiles) is recorded whole on the
-! adjoint stack; a longer one is cut into yearly blocks that the adjoint re-runs one at a
-! time (Tapenade checkpoints), so memory stays at about one block.
-  SUBROUTINE RUN_RANGE(k0, k1, store, nt, nd, ntile, tday, met, cosz, s0&
+! the forcing), as one piece (whole = 1) or in blocks of a year. This is where the
+! adjoint's memory is decided: one piece is recorded whole on the adjoint stack; yearly
+! blocks are re-run by the adjoint one at a time (Tapenade checkpoints), so memory stays at
+! about one block per tile, for one more forward run's worth of time.
+  SUBROUTINE RUN_RANGE(k0, k1, store, whole, nt, nd, tday, met, cosz, s0&
 &   , pp, pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, ntile, c4, ncol, &
+    INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, &
 &   colpos(nho)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
 &   pp(npp), pg(ngp)
@@ -4035,7 +4050,7 @@ CONTAINS
 &   , nd)
     INTEGER :: kb, kend
     INTRINSIC MIN
-    IF ((k1-k0+1)*ntile .LE. max_taped_tile_hours) THEN
+    IF (whole .EQ. 1) THEN
       CALL RUN_HOURS(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, pg&
 &              , sh, c4, ncol, colpos, st, hout_t, dout_t)
     ELSE
@@ -4276,12 +4291,12 @@ CONTAINS
 ! simulate, plus the observations (dnb_obs.apply_obs): nobs, stream(nobs) codes, s0/s1
 ! first/last hourly step of each window, wfoot(nobs, ntile) footprint weights, angle(nobs)
 ! incidence angles (deg); y(nobs) simulated observations.
-  SUBROUTINE SIMULATE_OBS_B(nt, nd, ntile, nspin, init, doy, hour, tday&
-&   , met, lat, lon, sand, clay, pft, ppft, ppft_b, pglob, pglob_b, &
-&   state, state_b, nobs, stream, s0, s1, wfoot, angle, ncol, colpos, &
-&   hout, hout_b, dout, y, y_b)
+  SUBROUTINE SIMULATE_OBS_B(nt, nd, ntile, nspin, tape_hours, init, doy&
+&   , hour, tday, met, lat, lon, sand, clay, pft, ppft, ppft_b, pglob, &
+&   pglob_b, state, state_b, nobs, stream, s0, s1, wfoot, angle, ncol, &
+&   colpos, hout, hout_b, dout, y, y_b)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, init, nobs
+    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, tape_hours, init, nobs
     INTEGER, INTENT(IN) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), &
 &   s1(nobs)
     REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
@@ -4294,25 +4309,26 @@ CONTAINS
     INTEGER, INTENT(IN) :: ncol, colpos(nho)
     REAL(wp) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile), y(nobs)
     REAL(wp) :: hout_b(ncol, nt, ntile), y_b(nobs)
-    CALL SIMULATE_FWD(nt, nd, ntile, nspin, init, doy, hour, tday, met, &
-&               lat, lon, sand, clay, pft, ppft, pglob, ncol, colpos, &
-&               state, hout, dout)
+    CALL SIMULATE_FWD(nt, nd, ntile, nspin, tape_hours, init, doy, hour&
+&               , tday, met, lat, lon, sand, clay, pft, ppft, pglob, &
+&               ncol, colpos, state, hout, dout)
     CALL APPLY_OBS_B(nt, ntile, nobs, stream, s0, s1, wfoot, angle, ncol&
 &              , colpos, hout, hout_b, clay, pglob, pglob_b, y, y_b)
-    CALL SIMULATE_BWD(nt, nd, ntile, nspin, init, doy, hour, tday, met, &
-&               lat, lon, sand, clay, pft, ppft, ppft_b, pglob, pglob_b&
-&               , ncol, colpos, state, state_b, hout, hout_b, dout)
+    CALL SIMULATE_BWD(nt, nd, ntile, nspin, tape_hours, init, doy, hour&
+&               , tday, met, lat, lon, sand, clay, pft, ppft, ppft_b, &
+&               pglob, pglob_b, ncol, colpos, state, state_b, hout, &
+&               hout_b, dout)
   END SUBROUTINE SIMULATE_OBS_B
 
 ! The model and its observation operators in one call: y = H(M(p)). Arguments as for
 ! simulate, plus the observations (dnb_obs.apply_obs): nobs, stream(nobs) codes, s0/s1
 ! first/last hourly step of each window, wfoot(nobs, ntile) footprint weights, angle(nobs)
 ! incidence angles (deg); y(nobs) simulated observations.
-  SUBROUTINE SIMULATE_OBS(nt, nd, ntile, nspin, init, doy, hour, tday, &
-&   met, lat, lon, sand, clay, pft, ppft, pglob, state, nobs, stream, s0&
-&   , s1, wfoot, angle, ncol, colpos, hout, dout, y)
+  SUBROUTINE SIMULATE_OBS(nt, nd, ntile, nspin, tape_hours, init, doy, &
+&   hour, tday, met, lat, lon, sand, clay, pft, ppft, pglob, state, nobs&
+&   , stream, s0, s1, wfoot, angle, ncol, colpos, hout, dout, y)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, init, nobs
+    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, tape_hours, init, nobs
     INTEGER, INTENT(IN) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), &
 &   s1(nobs)
     REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
@@ -4323,9 +4339,9 @@ CONTAINS
     INTEGER, INTENT(IN) :: ncol, colpos(nho)
     REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)&
 &   , y(nobs)
-    CALL SIMULATE(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat&
-&           , lon, sand, clay, pft, ppft, pglob, ncol, colpos, state, &
-&           hout, dout)
+    CALL SIMULATE(nt, nd, ntile, nspin, tape_hours, init, doy, hour, &
+&           tday, met, lat, lon, sand, clay, pft, ppft, pglob, ncol, &
+&           colpos, state, hout, dout)
     CALL APPLY_OBS(nt, ntile, nobs, stream, s0, s1, wfoot, angle, ncol, &
 &            colpos, hout, clay, pglob, y)
   END SUBROUTINE SIMULATE_OBS
@@ -5798,13 +5814,13 @@ CONTAINS
 !   RW status of diff variables: x:out y:in-out
 ! y(nobs) = H(M(p(x))) for one cell: parameters from x, initialisation and nspin spin-up
 ! hours, the hourly run and the observation operators. Arguments after the control
-! description as in dnb_model.simulate_obs.
+! description as in dnb_model.simulate_obs (tape_hours: the adjoint's memory budget).
   SUBROUTINE FORWARD_B(nx, x, x_b, ctl_kind, ctl_index, ctl_tile, prior&
-&   , sigma, nt, nd, ntile, nspin, doy, hour, tday, met, lat, lon, sand&
-&   , clay, pft, ppft0, pglob0, nobs, stream, s0, s1, wfoot, angle, y, &
-&   y_b)
+&   , sigma, nt, nd, ntile, nspin, tape_hours, doy, hour, tday, met, lat&
+&   , lon, sand, clay, pft, ppft0, pglob0, nobs, stream, s0, s1, wfoot, &
+&   angle, y, y_b)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: nx, nt, nd, ntile, nspin, nobs
+    INTEGER, INTENT(IN) :: nx, nt, nd, ntile, nspin, tape_hours, nobs
     INTEGER, INTENT(IN) :: ctl_kind(nx), ctl_index(nx), ctl_tile(nx)
     INTEGER, INTENT(IN) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), &
 &   s1(nobs)
@@ -5825,10 +5841,11 @@ CONTAINS
 &                sigma, ntile, ppft0, pglob0, ppft, pglob)
     state = 0._wp
     CALL OBS_LAYOUT(colpos)
-    CALL SIMULATE_OBS_B(nt, nd, ntile, nspin, 1, doy, hour, tday, met, &
-&                 lat, lon, sand, clay, pft, ppft, ppft_b, pglob, &
-&                 pglob_b, state, state_b, nobs, stream, s0, s1, wfoot, &
-&                 angle, nobscol, colpos, hout, hout_b, dout, y, y_b)
+    CALL SIMULATE_OBS_B(nt, nd, ntile, nspin, tape_hours, 1, doy, hour, &
+&                 tday, met, lat, lon, sand, clay, pft, ppft, ppft_b, &
+&                 pglob, pglob_b, state, state_b, nobs, stream, s0, s1, &
+&                 wfoot, angle, nobscol, colpos, hout, hout_b, dout, y, &
+&                 y_b)
     CALL PARAMS_FROM_X_B(nx, x, x_b, ctl_kind, ctl_index, ctl_tile, &
 &                  prior, sigma, ntile, ppft0, pglob0, ppft, ppft_b, &
 &                  pglob, pglob_b)
@@ -5836,12 +5853,13 @@ CONTAINS
 
 ! y(nobs) = H(M(p(x))) for one cell: parameters from x, initialisation and nspin spin-up
 ! hours, the hourly run and the observation operators. Arguments after the control
-! description as in dnb_model.simulate_obs.
+! description as in dnb_model.simulate_obs (tape_hours: the adjoint's memory budget).
   SUBROUTINE FORWARD(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma&
-&   , nt, nd, ntile, nspin, doy, hour, tday, met, lat, lon, sand, clay, &
-&   pft, ppft0, pglob0, nobs, stream, s0, s1, wfoot, angle, y)
+&   , nt, nd, ntile, nspin, tape_hours, doy, hour, tday, met, lat, lon, &
+&   sand, clay, pft, ppft0, pglob0, nobs, stream, s0, s1, wfoot, angle, &
+&   y)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: nx, nt, nd, ntile, nspin, nobs
+    INTEGER, INTENT(IN) :: nx, nt, nd, ntile, nspin, tape_hours, nobs
     INTEGER, INTENT(IN) :: ctl_kind(nx), ctl_index(nx), ctl_tile(nx)
     INTEGER, INTENT(IN) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), &
 &   s1(nobs)
@@ -5858,9 +5876,10 @@ CONTAINS
 &                sigma, ntile, ppft0, pglob0, ppft, pglob)
     state = 0._wp
     CALL OBS_LAYOUT(colpos)
-    CALL SIMULATE_OBS(nt, nd, ntile, nspin, 1, doy, hour, tday, met, lat&
-&               , lon, sand, clay, pft, ppft, pglob, state, nobs, stream&
-&               , s0, s1, wfoot, angle, nobscol, colpos, hout, dout, y)
+    CALL SIMULATE_OBS(nt, nd, ntile, nspin, tape_hours, 1, doy, hour, &
+&               tday, met, lat, lon, sand, clay, pft, ppft, pglob, state&
+&               , nobs, stream, s0, s1, wfoot, angle, nobscol, colpos, &
+&               hout, dout, y)
   END SUBROUTINE FORWARD
 
 END MODULE DNB_CONTROL_AD

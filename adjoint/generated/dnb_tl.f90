@@ -2853,10 +2853,9 @@ MODULE DNB_MODEL_TL
   REAL(wp), PARAMETER :: gs_night=4.e-5_wp
 ! soil SW albedo
   REAL(wp), PARAMETER :: rho_soil_dry=0.30_wp, rho_soil_wet=0.15_wp
-! adjoint memory control (see run_range): yearly blocks beyond thirty tile-years (a tape
-! of about 1.9 kB per tile-hour, so at most about 0.5 GB)
+! adjoint memory control (see simulate and run_range): runs longer than the tape budget
+! are cut into blocks of a year
   INTEGER, PARAMETER :: block_hours=8760
-  INTEGER, PARAMETER :: max_taped_tile_hours=30*8760
 ! J per mol of 743-nm photons (h c N_A / lambda)
   REAL(wp), PARAMETER :: e_photon_743=1.61005e5_wp
 
@@ -2877,11 +2876,15 @@ CONTAINS
 ! derivative path, which keeps the adjoint's memory small).
 ! Outputs hout(ncol, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
 ! writes, and the adjoint reads, one contiguous column); state(nstate, ntile) in/out.
-  SUBROUTINE SIMULATE_D(nt, nd, ntile, nspin, init, doy, hour, tday, met&
-&   , lat, lon, sand, clay, pft, ppft, ppft_d, pglob, pglob_d, ncol, &
-&   colpos, state, state_d, hout, hout_d, dout)
+! tape_hours: the adjoint's memory budget in tile-hours (about 1.8 kB each). A run whose
+! spin-up and main hours over all tiles fit is recorded whole; otherwise every range is
+! cut into yearly blocks that the adjoint re-runs one at a time (see run_range). The
+! primal results do not depend on it.
+  SUBROUTINE SIMULATE_D(nt, nd, ntile, nspin, tape_hours, init, doy, &
+&   hour, tday, met, lat, lon, sand, clay, pft, ppft, ppft_d, pglob, &
+&   pglob_d, ncol, colpos, state, state_d, hout, hout_d, dout)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, init, ncol
+    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, tape_hours, init, ncol
     INTEGER, INTENT(IN) :: doy(nt), pft(ntile), colpos(nho)
     REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
 &   , sand, clay
@@ -2892,7 +2895,9 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
     REAL(wp), INTENT(OUT) :: hout_d(ncol, nt, ntile)
     REAL(wp) :: cosz(nt), s0(nt), sh(nsh)
-    INTEGER :: it, c4, itile
+    INTEGER :: it, c4, itile, whole
+    whole = 0
+    IF ((nspin+nt)*ntile .LE. tape_hours) whole = 1
     DO it=1,nt
       CALL SOLAR_HOUR(doy(it), hour(it), lat, lon, cosz(it), s0(it))
     END DO
@@ -2909,7 +2914,7 @@ CONTAINS
 &                   pglob_d, sh, met(1, im_tsl_deep), state(:, itile), &
 &                   state_d(:, itile))
         IF (nspin .GT. 0) THEN
-          CALL RUN_RANGE_D(1, nspin, 0, nt, nd, ntile, tday, met, cosz, &
+          CALL RUN_RANGE_D(1, nspin, 0, whole, nt, nd, tday, met, cosz, &
 &                    s0, ppft(:, itile), ppft_d(:, itile), pglob, &
 &                    pglob_d, sh, c4, ncol, colpos, state(:, itile), &
 &                    state_d(:, itile), hout(:, :, itile), hout_d(:, :, &
@@ -2928,7 +2933,7 @@ CONTAINS
         state_d(is_c_som, itile) = ppft_d(ip_c_som0, itile)
         state(is_c_som, itile) = ppft(ip_c_som0, itile)
       END IF
-      CALL RUN_RANGE_D(1, nt, 1, nt, nd, ntile, tday, met, cosz, s0, &
+      CALL RUN_RANGE_D(1, nt, 1, whole, nt, nd, tday, met, cosz, s0, &
 &                ppft(:, itile), ppft_d(:, itile), pglob, pglob_d, sh, &
 &                c4, ncol, colpos, state(:, itile), state_d(:, itile), &
 &                hout(:, :, itile), hout_d(:, :, itile), dout(:, :, &
@@ -2949,11 +2954,15 @@ CONTAINS
 ! derivative path, which keeps the adjoint's memory small).
 ! Outputs hout(ncol, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
 ! writes, and the adjoint reads, one contiguous column); state(nstate, ntile) in/out.
-  SUBROUTINE SIMULATE(nt, nd, ntile, nspin, init, doy, hour, tday, met, &
-&   lat, lon, sand, clay, pft, ppft, pglob, ncol, colpos, state, hout, &
-&   dout)
+! tape_hours: the adjoint's memory budget in tile-hours (about 1.8 kB each). A run whose
+! spin-up and main hours over all tiles fit is recorded whole; otherwise every range is
+! cut into yearly blocks that the adjoint re-runs one at a time (see run_range). The
+! primal results do not depend on it.
+  SUBROUTINE SIMULATE(nt, nd, ntile, nspin, tape_hours, init, doy, hour&
+&   , tday, met, lat, lon, sand, clay, pft, ppft, pglob, ncol, colpos, &
+&   state, hout, dout)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, init, ncol
+    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, tape_hours, init, ncol
     INTEGER, INTENT(IN) :: doy(nt), pft(ntile), colpos(nho)
     REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
 &   , sand, clay
@@ -2961,7 +2970,9 @@ CONTAINS
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
     REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
     REAL(wp) :: cosz(nt), s0(nt), sh(nsh)
-    INTEGER :: it, c4, itile
+    INTEGER :: it, c4, itile, whole
+    whole = 0
+    IF ((nspin+nt)*ntile .LE. tape_hours) whole = 1
     DO it=1,nt
       CALL SOLAR_HOUR(doy(it), hour(it), lat, lon, cosz(it), s0(it))
     END DO
@@ -2975,7 +2986,7 @@ CONTAINS
         CALL INIT_STATE(ppft(:, itile), pglob, sh, met(1, im_tsl_deep), &
 &                 state(:, itile))
         IF (nspin .GT. 0) THEN
-          CALL RUN_RANGE(1, nspin, 0, nt, nd, ntile, tday, met, cosz, s0&
+          CALL RUN_RANGE(1, nspin, 0, whole, nt, nd, tday, met, cosz, s0&
 &                  , ppft(:, itile), pglob, sh, c4, ncol, colpos, state(&
 &                  :, itile), hout(:, :, itile), dout(:, :, itile))
         END IF
@@ -2986,7 +2997,7 @@ CONTAINS
         state(is_c_lit, itile) = ppft(ip_c_lit0, itile)
         state(is_c_som, itile) = ppft(ip_c_som0, itile)
       END IF
-      CALL RUN_RANGE(1, nt, 1, nt, nd, ntile, tday, met, cosz, s0, ppft(&
+      CALL RUN_RANGE(1, nt, 1, whole, nt, nd, tday, met, cosz, s0, ppft(&
 &              :, itile), pglob, sh, c4, ncol, colpos, state(:, itile), &
 &              hout(:, :, itile), dout(:, :, itile))
     END DO
@@ -2996,15 +3007,15 @@ CONTAINS
 !   variations   of useful results: hout_t st
 !   with respect to varying inputs: hout_t pg st pp
 ! Hours k0..k1 of one tile (hour k uses forcing step mod(k - 1, nt) + 1, so spin-up cycles
-! the forcing), as one piece or in blocks of a year. This is where the adjoint's memory is
-! decided: a run of up to max_taped_tile_hours (over all tiles) is recorded whole on the
-! adjoint stack; a longer one is cut into yearly blocks that the adjoint re-runs one at a
-! time (Tapenade checkpoints), so memory stays at about one block.
-  SUBROUTINE RUN_RANGE_D(k0, k1, store, nt, nd, ntile, tday, met, cosz, &
+! the forcing), as one piece (whole = 1) or in blocks of a year. This is where the
+! adjoint's memory is decided: one piece is recorded whole on the adjoint stack; yearly
+! blocks are re-run by the adjoint one at a time (Tapenade checkpoints), so memory stays at
+! about one block per tile, for one more forward run's worth of time.
+  SUBROUTINE RUN_RANGE_D(k0, k1, store, whole, nt, nd, tday, met, cosz, &
 &   s0, pp, pp_d, pg, pg_d, sh, c4, ncol, colpos, st, st_d, hout_t, &
 &   hout_t_d, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, ntile, c4, ncol, &
+    INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, &
 &   colpos(nho)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
 &   pp(npp), pg(ngp)
@@ -3015,7 +3026,7 @@ CONTAINS
     REAL(wp), INTENT(INOUT) :: st_d(nstate), hout_t_d(ncol, nt)
     INTEGER :: kb, kend
     INTRINSIC MIN
-    IF ((k1-k0+1)*ntile .LE. max_taped_tile_hours) THEN
+    IF (whole .EQ. 1) THEN
       CALL RUN_HOURS_D(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, &
 &                pp_d, pg, pg_d, sh, c4, ncol, colpos, st, st_d, hout_t&
 &                , hout_t_d, dout_t)
@@ -3034,14 +3045,14 @@ CONTAINS
   END SUBROUTINE RUN_RANGE_D
 
 ! Hours k0..k1 of one tile (hour k uses forcing step mod(k - 1, nt) + 1, so spin-up cycles
-! the forcing), as one piece or in blocks of a year. This is where the adjoint's memory is
-! decided: a run of up to max_taped_tile_hours (over all tiles) is recorded whole on the
-! adjoint stack; a longer one is cut into yearly blocks that the adjoint re-runs one at a
-! time (Tapenade checkpoints), so memory stays at about one block.
-  SUBROUTINE RUN_RANGE(k0, k1, store, nt, nd, ntile, tday, met, cosz, s0&
+! the forcing), as one piece (whole = 1) or in blocks of a year. This is where the
+! adjoint's memory is decided: one piece is recorded whole on the adjoint stack; yearly
+! blocks are re-run by the adjoint one at a time (Tapenade checkpoints), so memory stays at
+! about one block per tile, for one more forward run's worth of time.
+  SUBROUTINE RUN_RANGE(k0, k1, store, whole, nt, nd, tday, met, cosz, s0&
 &   , pp, pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, ntile, c4, ncol, &
+    INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, &
 &   colpos(nho)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
 &   pp(npp), pg(ngp)
@@ -3050,7 +3061,7 @@ CONTAINS
 &   , nd)
     INTEGER :: kb, kend
     INTRINSIC MIN
-    IF ((k1-k0+1)*ntile .LE. max_taped_tile_hours) THEN
+    IF (whole .EQ. 1) THEN
       CALL RUN_HOURS(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, pg&
 &              , sh, c4, ncol, colpos, st, hout_t, dout_t)
     ELSE
@@ -3170,12 +3181,12 @@ CONTAINS
 ! simulate, plus the observations (dnb_obs.apply_obs): nobs, stream(nobs) codes, s0/s1
 ! first/last hourly step of each window, wfoot(nobs, ntile) footprint weights, angle(nobs)
 ! incidence angles (deg); y(nobs) simulated observations.
-  SUBROUTINE SIMULATE_OBS_D(nt, nd, ntile, nspin, init, doy, hour, tday&
-&   , met, lat, lon, sand, clay, pft, ppft, ppft_d, pglob, pglob_d, &
-&   state, state_d, nobs, stream, s0, s1, wfoot, angle, ncol, colpos, &
-&   hout, hout_d, dout, y, y_d)
+  SUBROUTINE SIMULATE_OBS_D(nt, nd, ntile, nspin, tape_hours, init, doy&
+&   , hour, tday, met, lat, lon, sand, clay, pft, ppft, ppft_d, pglob, &
+&   pglob_d, state, state_d, nobs, stream, s0, s1, wfoot, angle, ncol, &
+&   colpos, hout, hout_d, dout, y, y_d)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, init, nobs
+    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, tape_hours, init, nobs
     INTEGER, INTENT(IN) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), &
 &   s1(nobs)
     REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
@@ -3189,9 +3200,10 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)&
 &   , y(nobs)
     REAL(wp), INTENT(OUT) :: hout_d(ncol, nt, ntile), y_d(nobs)
-    CALL SIMULATE_D(nt, nd, ntile, nspin, init, doy, hour, tday, met, &
-&             lat, lon, sand, clay, pft, ppft, ppft_d, pglob, pglob_d, &
-&             ncol, colpos, state, state_d, hout, hout_d, dout)
+    CALL SIMULATE_D(nt, nd, ntile, nspin, tape_hours, init, doy, hour, &
+&             tday, met, lat, lon, sand, clay, pft, ppft, ppft_d, pglob&
+&             , pglob_d, ncol, colpos, state, state_d, hout, hout_d, &
+&             dout)
     CALL APPLY_OBS_D(nt, ntile, nobs, stream, s0, s1, wfoot, angle, ncol&
 &              , colpos, hout, hout_d, clay, pglob, pglob_d, y, y_d)
   END SUBROUTINE SIMULATE_OBS_D
@@ -3200,11 +3212,11 @@ CONTAINS
 ! simulate, plus the observations (dnb_obs.apply_obs): nobs, stream(nobs) codes, s0/s1
 ! first/last hourly step of each window, wfoot(nobs, ntile) footprint weights, angle(nobs)
 ! incidence angles (deg); y(nobs) simulated observations.
-  SUBROUTINE SIMULATE_OBS(nt, nd, ntile, nspin, init, doy, hour, tday, &
-&   met, lat, lon, sand, clay, pft, ppft, pglob, state, nobs, stream, s0&
-&   , s1, wfoot, angle, ncol, colpos, hout, dout, y)
+  SUBROUTINE SIMULATE_OBS(nt, nd, ntile, nspin, tape_hours, init, doy, &
+&   hour, tday, met, lat, lon, sand, clay, pft, ppft, pglob, state, nobs&
+&   , stream, s0, s1, wfoot, angle, ncol, colpos, hout, dout, y)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, init, nobs
+    INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, tape_hours, init, nobs
     INTEGER, INTENT(IN) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), &
 &   s1(nobs)
     REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
@@ -3215,9 +3227,9 @@ CONTAINS
     INTEGER, INTENT(IN) :: ncol, colpos(nho)
     REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)&
 &   , y(nobs)
-    CALL SIMULATE(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat&
-&           , lon, sand, clay, pft, ppft, pglob, ncol, colpos, state, &
-&           hout, dout)
+    CALL SIMULATE(nt, nd, ntile, nspin, tape_hours, init, doy, hour, &
+&           tday, met, lat, lon, sand, clay, pft, ppft, pglob, ncol, &
+&           colpos, state, hout, dout)
     CALL APPLY_OBS(nt, ntile, nobs, stream, s0, s1, wfoot, angle, ncol, &
 &            colpos, hout, clay, pglob, y)
   END SUBROUTINE SIMULATE_OBS
@@ -4238,13 +4250,13 @@ CONTAINS
 !   RW status of diff variables: x:in y:out
 ! y(nobs) = H(M(p(x))) for one cell: parameters from x, initialisation and nspin spin-up
 ! hours, the hourly run and the observation operators. Arguments after the control
-! description as in dnb_model.simulate_obs.
+! description as in dnb_model.simulate_obs (tape_hours: the adjoint's memory budget).
   SUBROUTINE FORWARD_D(nx, x, x_d, ctl_kind, ctl_index, ctl_tile, prior&
-&   , sigma, nt, nd, ntile, nspin, doy, hour, tday, met, lat, lon, sand&
-&   , clay, pft, ppft0, pglob0, nobs, stream, s0, s1, wfoot, angle, y, &
-&   y_d)
+&   , sigma, nt, nd, ntile, nspin, tape_hours, doy, hour, tday, met, lat&
+&   , lon, sand, clay, pft, ppft0, pglob0, nobs, stream, s0, s1, wfoot, &
+&   angle, y, y_d)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: nx, nt, nd, ntile, nspin, nobs
+    INTEGER, INTENT(IN) :: nx, nt, nd, ntile, nspin, tape_hours, nobs
     INTEGER, INTENT(IN) :: ctl_kind(nx), ctl_index(nx), ctl_tile(nx)
     INTEGER, INTENT(IN) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), &
 &   s1(nobs)
@@ -4266,20 +4278,22 @@ CONTAINS
 &                  pglob, pglob_d)
     state = 0._wp
     CALL OBS_LAYOUT(colpos)
-    CALL SIMULATE_OBS_D(nt, nd, ntile, nspin, 1, doy, hour, tday, met, &
-&                 lat, lon, sand, clay, pft, ppft, ppft_d, pglob, &
-&                 pglob_d, state, state_d, nobs, stream, s0, s1, wfoot, &
-&                 angle, nobscol, colpos, hout, hout_d, dout, y, y_d)
+    CALL SIMULATE_OBS_D(nt, nd, ntile, nspin, tape_hours, 1, doy, hour, &
+&                 tday, met, lat, lon, sand, clay, pft, ppft, ppft_d, &
+&                 pglob, pglob_d, state, state_d, nobs, stream, s0, s1, &
+&                 wfoot, angle, nobscol, colpos, hout, hout_d, dout, y, &
+&                 y_d)
   END SUBROUTINE FORWARD_D
 
 ! y(nobs) = H(M(p(x))) for one cell: parameters from x, initialisation and nspin spin-up
 ! hours, the hourly run and the observation operators. Arguments after the control
-! description as in dnb_model.simulate_obs.
+! description as in dnb_model.simulate_obs (tape_hours: the adjoint's memory budget).
   SUBROUTINE FORWARD(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma&
-&   , nt, nd, ntile, nspin, doy, hour, tday, met, lat, lon, sand, clay, &
-&   pft, ppft0, pglob0, nobs, stream, s0, s1, wfoot, angle, y)
+&   , nt, nd, ntile, nspin, tape_hours, doy, hour, tday, met, lat, lon, &
+&   sand, clay, pft, ppft0, pglob0, nobs, stream, s0, s1, wfoot, angle, &
+&   y)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: nx, nt, nd, ntile, nspin, nobs
+    INTEGER, INTENT(IN) :: nx, nt, nd, ntile, nspin, tape_hours, nobs
     INTEGER, INTENT(IN) :: ctl_kind(nx), ctl_index(nx), ctl_tile(nx)
     INTEGER, INTENT(IN) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), &
 &   s1(nobs)
@@ -4296,9 +4310,10 @@ CONTAINS
 &                sigma, ntile, ppft0, pglob0, ppft, pglob)
     state = 0._wp
     CALL OBS_LAYOUT(colpos)
-    CALL SIMULATE_OBS(nt, nd, ntile, nspin, 1, doy, hour, tday, met, lat&
-&               , lon, sand, clay, pft, ppft, pglob, state, nobs, stream&
-&               , s0, s1, wfoot, angle, nobscol, colpos, hout, dout, y)
+    CALL SIMULATE_OBS(nt, nd, ntile, nspin, tape_hours, 1, doy, hour, &
+&               tday, met, lat, lon, sand, clay, pft, ppft, pglob, state&
+&               , nobs, stream, s0, s1, wfoot, angle, nobscol, colpos, &
+&               hout, dout, y)
   END SUBROUTINE FORWARD
 
 END MODULE DNB_CONTROL_TL

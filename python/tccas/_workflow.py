@@ -130,8 +130,9 @@ def cell_model_for(cfg: Config, days: int | None = None):
     oa = obs_arrays(sets, times, static.pft)
     ctl = build_control(static.pft, ppft, pglob, cfg.control, cfg.control_sigma_rel,
                         where=f"{cfg.path or cfg.site.name}: [control]")
+    memory = {} if cfg.adjoint_memory_mb is None else {"adjoint_memory_mb": cfg.adjoint_memory_mb}
     model = CellModel(met, times, static.lat, static.lon, static.sand, static.clay,
-                      static.pft, ppft, pglob, ctl, oa, nspin=cfg.run.spinup_hours)
+                      static.pft, ppft, pglob, ctl, oa, nspin=cfg.run.spinup_hours, **memory)
     return model, sets
 
 

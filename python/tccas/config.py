@@ -25,9 +25,11 @@ A configuration names the site files, the simulation period, spin-up and paramet
     [control]                     # the control vector (default: TCCAS's 56 elements)
     parameters = ["vcmax25", "c_w"]   # or a table: vcmax25 = ["TmEv"], c_w = true
     sigma_rel = { c_w = 0.3 }         # prior sigma as a fraction of the prior value
+    adjoint_memory_mb = 500           # adjoint tape budget; longer runs are checkpointed
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import os
 import sys
@@ -48,7 +50,7 @@ _SECTIONS = {
     "run": {"start", "end", "spinup_hours", "hourly_output"},
     "parameters": None,
     "observations": None,
-    "control": {"parameters", "sigma_rel"},
+    "control": {"parameters", "sigma_rel", "adjoint_memory_mb"},
 }
 
 
@@ -78,6 +80,7 @@ class Config:
     observations: Mapping[str, Path] = field(default_factory=dict)
     control: Any = None                 # None (default control vector), list or mapping
     control_sigma_rel: Mapping[str, float] = field(default_factory=dict)
+    adjoint_memory_mb: float | None = None   # None: tccas.model.DEFAULT_ADJOINT_MEMORY_MB
 
 
 def _date(value: Any, where: str) -> _dt.date:
@@ -194,8 +197,14 @@ def config_from_dict(raw: Mapping[str, Any], base: Path | None = None,
             raise ConfigError(f"{where}: [control] sigma_rel: unknown parameter name '{n}'")
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
             raise ConfigError(f"{where}: [control] sigma_rel of '{n}' must be a positive number")
+    memory = ctl.get("adjoint_memory_mb")
+    if memory is not None and (isinstance(memory, bool) or not isinstance(memory, (int, float))
+                               or not memory > 0 or memory == float("inf")):
+        raise ConfigError(f"{where}: [control] adjoint_memory_mb must be a positive number "
+                          f"(MB), got {memory!r}")
     return Config(path=None, site=site_cfg, run=run_cfg, parameters=params,
-                  observations=observations, control=control, control_sigma_rel=sigma_rel)
+                  observations=observations, control=control, control_sigma_rel=sigma_rel,
+                  adjoint_memory_mb=None if memory is None else float(memory))
 
 
 def read_config(path: str | os.PathLike) -> Config:
@@ -209,6 +218,4 @@ def read_config(path: str | os.PathLike) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     cfg = config_from_dict(raw, base=path.resolve().parent, where=str(path))
-    return Config(path=path, site=cfg.site, run=cfg.run, parameters=cfg.parameters,
-                  observations=cfg.observations, control=cfg.control,
-                  control_sigma_rel=cfg.control_sigma_rel)
+    return dataclasses.replace(cfg, path=path)

@@ -16,6 +16,13 @@ from .parameters import (DAILY_OUTPUTS, FORCING_VARS, GLOBAL_PARAMETERS, HOURLY_
 
 _API = _dnb.dnb_api
 
+# The adjoint's tape per hour and tile (bytes): 1.79 kB measured on the default ES-LM1 case
+# and on a 13-year 2-PFT run (benchmarks/derivatives.py); a little above, so that a budget
+# is kept.
+TAPE_BYTES_PER_TILE_HOUR = 1850.0
+# Default memory budget of the adjoint (MB): about thirty tile-years recorded whole.
+DEFAULT_ADJOINT_MEMORY_MB = 500.0
+
 _STATUS = {
     1: "the number of hours is not a positive multiple of 24 (runs cover whole days)",
     2: "a PFT code is outside 1..13",
@@ -257,11 +264,18 @@ class CellModel:
     Holds the fixed inputs of a cell (forcing, site, parameters outside the control vector,
     observations) so that ``forward(x)``, ``tangent(x, dx)`` and ``adjoint(x, dy)`` take only
     what changes. ``x`` is in units of prior sigma (see :mod:`tccas.control`).
+
+    ``adjoint_memory_mb`` is the adjoint's memory budget: a run (spin-up and main hours of all
+    tiles) whose tape would exceed it, at about ``TAPE_BYTES_PER_TILE_HOUR`` per hour and
+    tile, is re-run by the adjoint in yearly checkpointed blocks instead, which takes about
+    one more forward run and keeps memory near one year per tile. The gradient is the same
+    either way; ``last_stack_bytes`` reports what the last adjoint used.
     """
 
     def __init__(self, met: np.ndarray, times: np.ndarray, lat: float, lon: float,
                  sand: float, clay: float, pfts, ppft0: np.ndarray, pglob0: np.ndarray,
-                 control, oa: ObsArrays, nspin: int = 0) -> None:
+                 control, oa: ObsArrays, nspin: int = 0,
+                 adjoint_memory_mb: float = DEFAULT_ADJOINT_MEMORY_MB) -> None:
         self.met = np.asfortranarray(met, dtype=np.float64)
         if self.met.shape[0] % 24 or self.met.shape[0] == 0:
             raise ModelError("forcing must cover whole days")
@@ -273,12 +287,30 @@ class CellModel:
         self.control = control
         self.oa = oa
         self.nspin = int(nspin)
+        self.adjoint_memory_mb = adjoint_memory_mb
         self.last_stack_bytes = 0.0
         self._ctl = (control.kind, control.index, control.tile, control.prior, control.sigma)
 
     @property
     def nx(self) -> int:
         return len(self.control)
+
+    @property
+    def adjoint_memory_mb(self) -> float:
+        """The adjoint's memory budget (MB); can be changed between calls."""
+        return self._memory_mb
+
+    @adjoint_memory_mb.setter
+    def adjoint_memory_mb(self, value: float) -> None:
+        try:
+            mb = float(value)
+        except (TypeError, ValueError):
+            mb = float("nan")
+        if isinstance(value, bool) or not (np.isfinite(mb) and mb > 0):
+            raise ModelError(f"adjoint_memory_mb must be a positive number of MB, got {value!r}")
+        self._memory_mb = mb
+        # the budget in tile-hours, as the core takes it
+        self.tape_hours = int(min(mb * 1e6 / TAPE_BYTES_PER_TILE_HOUR, 2**31 - 1))
 
     @property
     def ny(self) -> int:
@@ -293,9 +325,10 @@ class CellModel:
             raise ModelError(f"{name} has NaN or infinite values")
         return a
 
-    def _common(self):
+    def _common(self, tape: bool = False):
         lat, lon, sand, clay = self.site
-        return (self.met.shape[0] // 24, self.nspin, self.doy, self.hour, self.tday, self.met,
+        budget = (self.tape_hours,) if tape else ()
+        return (self.met.shape[0] // 24, self.nspin, *budget, self.doy, self.hour, self.tday, self.met,
                 lat, lon, sand, clay, self.pfts, self.ppft0, self.pglob0, self.oa.stream,
                 self.oa.s0, self.oa.s1, self.oa.wfoot, self.oa.angle)
 
@@ -337,7 +370,7 @@ class CellModel:
         """J^T dy at x."""
         x, dy = self._x(x), self._x(dy, "dy", self.ny)
         self._in_bounds(x)
-        dx, stack, status = _API.adjoint_x(x, *self._ctl, *self._common(), dy)
+        dx, stack, status = _API.adjoint_x(x, *self._ctl, *self._common(tape=True), dy)
         self._status(status)
         self.last_stack_bytes = float(stack)
         return dx
