@@ -205,7 +205,7 @@ contains
     real(wp) :: rel_s, rel_r, rho_s, rho_g, rho_par, f_cover
     real(wp) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), lai_sha(nlayer)
     real(wp) :: a0(2 * nlayer), rdl(2 * nlayer), gs0(2 * nlayer), lcl(2 * nlayer), icl(2 * nlayer)
-    real(wp) :: nscl_l(nlayer), esc_l(nlayer), half_n, half_e
+    real(wp) :: nscl_l(nlayer)
     real(wp) :: fapar, fsun, par_in, fdir, s, gamma, lambda, rho_air, ga
     real(wp) :: rn_can, rn_soil, rlus, tlv, gflux, x_pm, e_pc, e_ps
     real(wp) :: rain, melt, sublim, f_cov2, e_int, thr, gc0, supply, e_t, beta
@@ -295,18 +295,10 @@ contains
                       pg(ig_ko25), pg(ig_e_kc), pg(ig_e_ko), pg(ig_e_vcmax), pg(ig_e_rd), &
                       pg(ig_e_k4), pg(ig_a_gamma), pg(ig_k4_ratio), f_rd, vcmax, jmax, rd, &
                       kc_eff, gstar, k4, f_hot)
-      ! nitrogen (Vcmax, Jmax, Rd) scaling and fluorescence escape at each layer's middle,
-      ! exp(-k lc (l - 1/2) / nlayer), as products of half- and whole-layer factors
-      half_n = exp(-pp(ip_kn) * lc / real(2 * nlayer, wp))
-      half_e = exp(-pg(ig_sif_kesc) * lc / real(2 * nlayer, wp))
-      nscl_l(1) = half_n
-      esc_l(1) = half_e
-      do l = 2, nlayer
-        nscl_l(l) = nscl_l(l - 1) * half_n * half_n
-        esc_l(l) = esc_l(l - 1) * half_e * half_e
-      end do
       gc0 = 0._wp
       do l = 1, nlayer
+        ! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
+        nscl_l(l) = exp(-pp(ip_kn) * lc * (real(l, wp) - 0.5_wp) / real(nlayer, wp))
         nscl = nscl_l(l)
         lcl(2 * l - 1) = lai_sun(l)
         lcl(2 * l) = lai_sha(l)
@@ -334,7 +326,7 @@ contains
     if (day .and. lai > 1.e-6_wp) then
       do l = 1, nlayer
         nscl = nscl_l(l)
-        esc = esc_l(l)
+        esc = exp(-pg(ig_sif_kesc) * lc * (real(l, wp) - 0.5_wp) / real(nlayer, wp))
         do j = 2 * l - 1, 2 * l
           gs_j = gs0(j) * beta
           !$AD NOCHECKPOINT

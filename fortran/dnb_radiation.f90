@@ -86,10 +86,9 @@ contains
     real(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl
     real(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
     ! transmission of diffuse, scattered-beam and black-leaf beam light down to each layer
-    ! boundary: t_d(k) = exp(-kds k dl) etc. for k = 0 .. nlayer, as powers of the one-layer
-    ! transmissions e_d, e_bs, e_b (one exponential each; the adjoint reads the stored
-    ! products back instead of re-evaluating exponentials)
-    real(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer), e_d, e_bs, e_b
+    ! boundary: t_d(k) = exp(-kds k dl) etc. for k = 0 .. nlayer (computed once, so that
+    ! the adjoint reads them back instead of re-evaluating each exponential)
+    real(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer)
     integer :: l
     lc = lai / fc
     cz = max(cosz, cosz_min)
@@ -103,16 +102,13 @@ contains
     ib = fdir
     id = 1._wp - fdir
     dl = lc / real(nlayer, wp)
-    e_d = exp(-kds * dl)
-    e_bs = exp(-kbs * dl)
-    e_b = exp(-kb * dl)
     t_d(0) = 1._wp
     t_bs(0) = 1._wp
     t_b(0) = 1._wp
     do l = 1, nlayer
-      t_d(l) = t_d(l - 1) * e_d
-      t_bs(l) = t_bs(l - 1) * e_bs
-      t_b(l) = t_b(l - 1) * e_b
+      t_d(l) = exp(-kds * dl * real(l, wp))
+      t_bs(l) = exp(-kbs * dl * real(l, wp))
+      t_b(l) = exp(-kb * dl * real(l, wp))
     end do
     down_soil = ib * (1._wp - rho_cb) * t_bs(nlayer) + id * (1._wp - rho_cd) * t_d(nlayer)
     up_soil = rho_soil * down_soil

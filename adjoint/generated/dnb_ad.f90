@@ -813,11 +813,9 @@ CONTAINS
     REAL(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl
     REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
 ! transmission of diffuse, scattered-beam and black-leaf beam light down to each layer
-! boundary: t_d(k) = exp(-kds k dl) etc. for k = 0 .. nlayer, as powers of the one-layer
-! transmissions e_d, e_bs, e_b (one exponential each; the adjoint reads the stored
-! products back instead of re-evaluating exponentials)
-    REAL(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer), e_d, e_bs&
-&   , e_b
+! boundary: t_d(k) = exp(-kds k dl) etc. for k = 0 .. nlayer (computed once, so that
+! the adjoint reads them back instead of re-evaluating each exponential)
+    REAL(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer)
     INTEGER :: l
     INTRINSIC MAX
     INTRINSIC SQRT
@@ -839,19 +837,13 @@ CONTAINS
     ib = fdir
     id = 1._wp - fdir
     dl = lc/REAL(nlayer, wp)
-    e_d = EXP(-(kds*dl))
-    e_bs = EXP(-(kbs*dl))
-    e_b = EXP(-(kb*dl))
     t_d(0) = 1._wp
     t_bs(0) = 1._wp
     t_b(0) = 1._wp
     DO l=1,nlayer
-      CALL PUSHREAL8(t_d(l))
-      t_d(l) = t_d(l-1)*e_d
-      CALL PUSHREAL8(t_bs(l))
-      t_bs(l) = t_bs(l-1)*e_bs
-      CALL PUSHREAL8(t_b(l))
-      t_b(l) = t_b(l-1)*e_b
+      t_d(l) = EXP(-(kds*dl*REAL(l, wp)))
+      t_bs(l) = EXP(-(kbs*dl*REAL(l, wp)))
+      t_b(l) = EXP(-(kb*dl*REAL(l, wp)))
     END DO
     down_soil = ib*(1._wp-rho_cb)*t_bs(nlayer) + id*(1._wp-rho_cd)*t_d(&
 &     nlayer)
@@ -884,14 +876,11 @@ CONTAINS
       CALL PUSHREAL8(id)
       CALL PUSHREAL8(ib)
       CALL PUSHREAL8(kds)
-      CALL PUSHREAL8(e_bs)
       CALL PUSHREAL8ARRAY(t_d, nlayer + 1)
       CALL PUSHREAL8ARRAY(t_b, nlayer + 1)
       CALL PUSHREAL8(kb)
       CALL PUSHREAL8(dl)
-      CALL PUSHREAL8(e_d)
       CALL PUSHREAL8ARRAY(t_bs, nlayer + 1)
-      CALL PUSHREAL8(e_b)
       CALL PUSHCONTROL1B(0)
     ELSE
       fsun = 0._wp
@@ -902,14 +891,11 @@ CONTAINS
       CALL PUSHREAL8(id)
       CALL PUSHREAL8(ib)
       CALL PUSHREAL8(kds)
-      CALL PUSHREAL8(e_bs)
       CALL PUSHREAL8ARRAY(t_d, nlayer + 1)
       CALL PUSHREAL8ARRAY(t_b, nlayer + 1)
       CALL PUSHREAL8(kb)
       CALL PUSHREAL8(dl)
-      CALL PUSHREAL8(e_d)
       CALL PUSHREAL8ARRAY(t_bs, nlayer + 1)
-      CALL PUSHREAL8(e_b)
       CALL PUSHCONTROL1B(1)
     END IF
   END SUBROUTINE CANOPY_PAR_FWD
@@ -945,27 +931,25 @@ CONTAINS
     REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
     REAL(wp) :: a_d_b, a_bt_b, a_bd_b, a_up_b, q_b, ls_b, down_soil_b, &
 &   up_soil_b
-    REAL(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer), e_d, e_bs&
-&   , e_b
-    REAL(wp) :: t_d_b(0:nlayer), t_bs_b(0:nlayer), t_b_b(0:nlayer), &
-&   e_d_b, e_bs_b, e_b_b
+    REAL(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer)
+    REAL(wp) :: t_d_b(0:nlayer), t_bs_b(0:nlayer), t_b_b(0:nlayer)
     INTEGER :: l
     INTRINSIC MAX
     INTRINSIC SQRT
     INTRINSIC EXP
     INTRINSIC REAL
+    REAL(wp) :: temp
     REAL(wp) :: temp_b
+    REAL(wp) :: temp0
+    REAL(wp) :: temp_b0
     INTEGER :: branch
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) THEN
-      CALL POPREAL8(e_b)
       CALL POPREAL8ARRAY(t_bs, nlayer + 1)
-      CALL POPREAL8(e_d)
       CALL POPREAL8(dl)
       CALL POPREAL8(kb)
       CALL POPREAL8ARRAY(t_b, nlayer + 1)
       CALL POPREAL8ARRAY(t_d, nlayer + 1)
-      CALL POPREAL8(e_bs)
       CALL POPREAL8(kds)
       CALL POPREAL8(ib)
       CALL POPREAL8(id)
@@ -977,14 +961,11 @@ CONTAINS
       lai_b = lai_b - fsun*fsun_b/lai**2
       fsun_b = fsun_b/lai
     ELSE
-      CALL POPREAL8(e_b)
       CALL POPREAL8ARRAY(t_bs, nlayer + 1)
-      CALL POPREAL8(e_d)
       CALL POPREAL8(dl)
       CALL POPREAL8(kb)
       CALL POPREAL8ARRAY(t_b, nlayer + 1)
       CALL POPREAL8ARRAY(t_d, nlayer + 1)
-      CALL POPREAL8(e_bs)
       CALL POPREAL8(kds)
       CALL POPREAL8(ib)
       CALL POPREAL8(id)
@@ -1016,38 +997,38 @@ CONTAINS
       ls = (t_b(l-1)-t_b(l))/kb
       fc_b = fc_b + q*(dl-ls)*abs_sha_b(l) + (a_bd+q*ls)*abs_sun_b(l) + &
 &       (dl-ls)*lai_sha_b(l) + ls*lai_sun_b(l)
-      temp_b = fc*q*abs_sha_b(l)
-      dl_b = dl_b + temp_b
-      ls_b = -temp_b
-      temp_b = fc*abs_sun_b(l)
-      q_b = fc*(dl-ls)*abs_sha_b(l) + ls*temp_b
+      temp_b0 = fc*q*abs_sha_b(l)
+      dl_b = dl_b + temp_b0
+      ls_b = -temp_b0
+      temp_b0 = fc*abs_sun_b(l)
+      q_b = fc*(dl-ls)*abs_sha_b(l) + ls*temp_b0
       abs_sha_b(l) = 0.0_8
       abs_sun_b(l) = 0.0_8
-      a_bd_b = temp_b
-      ls_b = ls_b + q*temp_b + fc*lai_sun_b(l) - fc*lai_sha_b(l)
+      a_bd_b = temp_b0
+      ls_b = ls_b + q*temp_b0 + fc*lai_sun_b(l) - fc*lai_sha_b(l)
       lai_sun_b(l) = 0.0_8
-      temp_b = q_b/dl
-      dl_b = dl_b + fc*lai_sha_b(l) - (a_d+a_bt+a_up-a_bd)*temp_b/dl
+      temp_b0 = q_b/dl
+      dl_b = dl_b + fc*lai_sha_b(l) - (a_d+a_bt+a_up-a_bd)*temp_b0/dl
       lai_sha_b(l) = 0.0_8
-      a_d_b = temp_b
-      a_bt_b = temp_b
-      a_up_b = temp_b
-      a_bd_b = a_bd_b - temp_b
+      a_d_b = temp_b0
+      a_bt_b = temp_b0
+      a_up_b = temp_b0
+      a_bd_b = a_bd_b - temp_b0
       up_soil_b = up_soil_b + (t_d(nlayer-l)-t_d(nlayer-l+1))*a_up_b
       t_d_b(nlayer-l) = t_d_b(nlayer-l) + up_soil*a_up_b
       t_d_b(nlayer-l+1) = t_d_b(nlayer-l+1) - up_soil*a_up_b
       sigma_l_b = sigma_l_b - (t_b(l-1)-t_b(l))*ib*a_bd_b
-      temp_b = (1._wp-sigma_l)*ib*a_bd_b
-      t_b_b(l-1) = t_b_b(l-1) + ls_b/kb + temp_b
-      t_b_b(l) = t_b_b(l) - ls_b/kb - temp_b
+      temp_b0 = (1._wp-sigma_l)*ib*a_bd_b
+      t_b_b(l-1) = t_b_b(l-1) + ls_b/kb + temp_b0
+      t_b_b(l) = t_b_b(l) - ls_b/kb - temp_b0
       rho_cb_b = rho_cb_b - (t_bs(l-1)-t_bs(l))*ib*a_bt_b
-      temp_b = (1._wp-rho_cb)*ib*a_bt_b
-      t_bs_b(l-1) = t_bs_b(l-1) + temp_b
-      t_bs_b(l) = t_bs_b(l) - temp_b
+      temp_b0 = (1._wp-rho_cb)*ib*a_bt_b
+      t_bs_b(l-1) = t_bs_b(l-1) + temp_b0
+      t_bs_b(l) = t_bs_b(l) - temp_b0
       rho_cd_b = rho_cd_b - (t_d(l-1)-t_d(l))*id*a_d_b
-      temp_b = (1._wp-rho_cd)*id*a_d_b
-      t_d_b(l-1) = t_d_b(l-1) + temp_b
-      t_d_b(l) = t_d_b(l) - temp_b
+      temp_b0 = (1._wp-rho_cd)*id*a_d_b
+      t_d_b(l-1) = t_d_b(l-1) + temp_b0
+      t_d_b(l) = t_d_b(l) - temp_b0
     END DO
     rho_soil_b = rho_soil_b + down_soil*up_soil_b
     down_soil_b = rho_soil*up_soil_b
@@ -1055,29 +1036,22 @@ CONTAINS
     t_bs_b(nlayer) = t_bs_b(nlayer) + (1._wp-rho_cb)*ib*down_soil_b
     rho_cd_b = rho_cd_b - t_d(nlayer)*id*down_soil_b
     t_d_b(nlayer) = t_d_b(nlayer) + (1._wp-rho_cd)*id*down_soil_b
-    e_b_b = 0.0_8
-    e_d_b = 0.0_8
-    e_bs_b = 0.0_8
+    kds_b = 0.0_8
+    kbs_b = 0.0_8
     DO l=nlayer,1,-1
-      CALL POPREAL8(t_b(l))
-      t_b_b(l-1) = t_b_b(l-1) + e_b*t_b_b(l)
-      e_b_b = e_b_b + t_b(l-1)*t_b_b(l)
+      temp = REAL(l, wp)
+      temp_b0 = -(temp*EXP(-(temp*(kds*dl)))*t_d_b(l))
+      temp0 = REAL(l, wp)
+      dl_b = dl_b - kb*temp0*EXP(-(temp0*(kb*dl)))*t_b_b(l)
       t_b_b(l) = 0.0_8
-      CALL POPREAL8(t_bs(l))
-      t_bs_b(l-1) = t_bs_b(l-1) + e_bs*t_bs_b(l)
-      e_bs_b = e_bs_b + t_bs(l-1)*t_bs_b(l)
+      temp0 = REAL(l, wp)
+      temp_b = -(temp0*EXP(-(temp0*(kbs*dl)))*t_bs_b(l))
       t_bs_b(l) = 0.0_8
-      CALL POPREAL8(t_d(l))
-      t_d_b(l-1) = t_d_b(l-1) + e_d*t_d_b(l)
-      e_d_b = e_d_b + t_d(l-1)*t_d_b(l)
+      kbs_b = kbs_b + dl*temp_b
+      dl_b = dl_b + kbs*temp_b + kds*temp_b0
       t_d_b(l) = 0.0_8
+      kds_b = kds_b + dl*temp_b0
     END DO
-    temp_b = EXP(-(kbs*dl))*e_bs_b
-    dl_b = dl_b - kb*EXP(-(kb*dl))*e_b_b - kbs*temp_b
-    kbs_b = -(dl*temp_b)
-    temp_b = EXP(-(kds*dl))*e_d_b
-    kds_b = -(dl*temp_b)
-    dl_b = dl_b - kds*temp_b
     lc_b = dl_b/REAL(nlayer, wp)
     rho_h = (1._wp-sq)/(1._wp+sq)
     rho_h_b = kd_black*2._wp*EXP(-(kd_black*2._wp*(rho_h/(kd_black+1._wp&
@@ -1110,11 +1084,9 @@ CONTAINS
     REAL(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl
     REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
 ! transmission of diffuse, scattered-beam and black-leaf beam light down to each layer
-! boundary: t_d(k) = exp(-kds k dl) etc. for k = 0 .. nlayer, as powers of the one-layer
-! transmissions e_d, e_bs, e_b (one exponential each; the adjoint reads the stored
-! products back instead of re-evaluating exponentials)
-    REAL(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer), e_d, e_bs&
-&   , e_b
+! boundary: t_d(k) = exp(-kds k dl) etc. for k = 0 .. nlayer (computed once, so that
+! the adjoint reads them back instead of re-evaluating each exponential)
+    REAL(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer)
     INTEGER :: l
     INTRINSIC MAX
     INTRINSIC SQRT
@@ -1136,16 +1108,13 @@ CONTAINS
     ib = fdir
     id = 1._wp - fdir
     dl = lc/REAL(nlayer, wp)
-    e_d = EXP(-(kds*dl))
-    e_bs = EXP(-(kbs*dl))
-    e_b = EXP(-(kb*dl))
     t_d(0) = 1._wp
     t_bs(0) = 1._wp
     t_b(0) = 1._wp
     DO l=1,nlayer
-      t_d(l) = t_d(l-1)*e_d
-      t_bs(l) = t_bs(l-1)*e_bs
-      t_b(l) = t_b(l-1)*e_b
+      t_d(l) = EXP(-(kds*dl*REAL(l, wp)))
+      t_bs(l) = EXP(-(kbs*dl*REAL(l, wp)))
+      t_b(l) = EXP(-(kb*dl*REAL(l, wp)))
     END DO
     down_soil = ib*(1._wp-rho_cb)*t_bs(nlayer) + id*(1._wp-rho_cd)*t_d(&
 &     nlayer)
@@ -4468,7 +4437,7 @@ CONTAINS
 &   lai_sha(nlayer)
     REAL(wp) :: a0(2*nlayer), rdl(2*nlayer), gs0(2*nlayer), lcl(2*nlayer&
 &   ), icl(2*nlayer)
-    REAL(wp) :: nscl_l(nlayer), esc_l(nlayer), half_n, half_e
+    REAL(wp) :: nscl_l(nlayer)
     REAL(wp) :: fapar, fsun, par_in, fdir, s, gamma, lambda, rho_air, ga
     REAL(wp) :: rn_can, rn_soil, rlus, tlv, gflux, x_pm, e_pc, e_ps
     REAL(wp) :: rain, melt, sublim, f_cov2, e_int, thr, gc0, supply, e_t&
@@ -4574,20 +4543,11 @@ CONTAINS
 &                   pg(ig_e_rd), pg(ig_e_k4), pg(ig_a_gamma), pg(&
 &                   ig_k4_ratio), f_rd, vcmax, jmax, rd, kc_eff, gstar, &
 &                   k4, f_hot)
-! nitrogen (Vcmax, Jmax, Rd) scaling and fluorescence escape at each layer's middle,
-! exp(-k lc (l - 1/2) / nlayer), as products of half- and whole-layer factors
-      half_n = EXP(-(pp(ip_kn)*lc/REAL(2*nlayer, wp)))
-      half_e = EXP(-(pg(ig_sif_kesc)*lc/REAL(2*nlayer, wp)))
-      nscl_l(1) = half_n
-      esc_l(1) = half_e
-      DO l=2,nlayer
-        CALL PUSHREAL8(nscl_l(l))
-        nscl_l(l) = nscl_l(l-1)*half_n*half_n
-        CALL PUSHREAL8(esc_l(l))
-        esc_l(l) = esc_l(l-1)*half_e*half_e
-      END DO
       gc0 = 0._wp
       DO l=1,nlayer
+! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
+        nscl_l(l) = EXP(-(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer&
+&         , wp)))
         CALL PUSHREAL8(nscl)
         nscl = nscl_l(l)
         CALL PUSHREAL8(lcl(2*l-1))
@@ -4629,7 +4589,8 @@ CONTAINS
         CALL PUSHREAL8(nscl)
         nscl = nscl_l(l)
         CALL PUSHREAL8(esc)
-        esc = esc_l(l)
+        esc = EXP(-(pg(ig_sif_kesc)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer&
+&         , wp)))
         ad_from0 = 2*l - 1
         DO j=ad_from0,2*l
           gs_j = gs0(j)*beta
@@ -4750,8 +4711,6 @@ CONTAINS
     CALL PUSHREAL8(vwc)
     CALL PUSHREAL8(le_soil)
     CALL PUSHREAL8ARRAY(icl, 2*nlayer)
-    CALL PUSHREAL8ARRAY(nscl_l, nlayer)
-    CALL PUSHREAL8ARRAY(esc_l, nlayer)
     CALL PUSHREAL8(r_sat)
     CALL PUSHREAL8(result1)
     CALL PUSHREAL8(ci)
@@ -4766,10 +4725,8 @@ CONTAINS
     CALL PUSHREAL8ARRAY(rdl, 2*nlayer)
     CALL PUSHREAL8(rain)
     CALL PUSHREAL8ARRAY(abs_sun, nlayer)
-    CALL PUSHREAL8(half_n)
     CALL PUSHREAL8(sif_photon)
     CALL PUSHREAL8(lambda)
-    CALL PUSHREAL8(half_e)
     CALL PUSHREAL8(gpp_h)
     CALL PUSHREAL8ARRAY(abs_sha, nlayer)
     CALL PUSHREAL8(rn_soil)
@@ -4829,8 +4786,8 @@ CONTAINS
 &   ), icl(2*nlayer)
     REAL(wp) :: rdl_b(2*nlayer), gs0_b(2*nlayer), lcl_b(2*nlayer), icl_b&
 &   (2*nlayer)
-    REAL(wp) :: nscl_l(nlayer), esc_l(nlayer), half_n, half_e
-    REAL(wp) :: nscl_l_b(nlayer), esc_l_b(nlayer), half_n_b, half_e_b
+    REAL(wp) :: nscl_l(nlayer)
+    REAL(wp) :: nscl_l_b(nlayer)
     REAL(wp) :: fapar, fsun, par_in, fdir, s, gamma, lambda, rho_air, ga
     REAL(wp) :: fapar_b, fsun_b, ga_b
     REAL(wp) :: rn_can, rn_soil, rlus, tlv, gflux, x_pm, e_pc, e_ps
@@ -4873,8 +4830,10 @@ CONTAINS
     REAL(wp) :: temp
     REAL(wp) :: temp_b
     REAL(wp) :: temp0
+    REAL(wp) :: temp1
     REAL(wp) :: temp_b0
-    REAL*8 :: temp1
+    REAL(wp) :: temp_b1
+    REAL*8 :: temp2
     INTEGER :: ad_from
     INTEGER :: ad_to
     INTEGER :: ad_from0
@@ -4904,10 +4863,8 @@ CONTAINS
     CALL POPREAL8(rn_soil)
     CALL POPREAL8ARRAY(abs_sha, nlayer)
     CALL POPREAL8(gpp_h)
-    CALL POPREAL8(half_e)
     CALL POPREAL8(lambda)
     CALL POPREAL8(sif_photon)
-    CALL POPREAL8(half_n)
     CALL POPREAL8ARRAY(abs_sun, nlayer)
     CALL POPREAL8(rain)
     CALL POPREAL8ARRAY(rdl, 2*nlayer)
@@ -4922,8 +4879,6 @@ CONTAINS
     CALL POPREAL8(ci)
     CALL POPREAL8(result1)
     CALL POPREAL8(r_sat)
-    CALL POPREAL8ARRAY(esc_l, nlayer)
-    CALL POPREAL8ARRAY(nscl_l, nlayer)
     CALL POPREAL8ARRAY(icl, 2*nlayer)
     CALL POPREAL8(le_soil)
     CALL POPREAL8(vwc)
@@ -4959,19 +4914,19 @@ CONTAINS
     hyd_target = pg(ig_hyd_min) + (1._wp-pg(ig_hyd_min))*rel_r
     fm = pg(ig_rh_wmin) + (1._wp-pg(ig_rh_wmin))*0.5_wp*(rel_s+rel_r)
     CALL POPREAL8(st(is_hydration))
-    temp1 = 1.0/(24._wp*pg(ig_hyd_tau))
-    temp_b0 = (1._wp-EXP(-temp1))*st_b(is_hydration)
-    pg_b(ig_hyd_tau) = pg_b(ig_hyd_tau) - temp1*EXP(-temp1)*(hyd_target-&
+    temp2 = 1.0/(24._wp*pg(ig_hyd_tau))
+    temp_b0 = (1._wp-EXP(-temp2))*st_b(is_hydration)
+    pg_b(ig_hyd_tau) = pg_b(ig_hyd_tau) - temp2*EXP(-temp2)*(hyd_target-&
 &     st(is_hydration))*st_b(is_hydration)/pg(ig_hyd_tau)
     hyd_target_b = temp_b0
     st_b(is_hydration) = st_b(is_hydration) - temp_b0
     pg_b(ig_hyd_min) = pg_b(ig_hyd_min) + (1.0-rel_r)*hyd_target_b
     temp_b0 = e_photon_743*1.e3_wp*ho_b(ih_sif)
     ho_b(ih_sif) = 0.0_8
-    temp_b = sif_photon*temp_b0/pi
+    temp_b1 = sif_photon*temp_b0/pi
     sif_photon_b = pg(ig_sif_scale)*pg(ig_sif_spec)*temp_b0/pi
-    pg_b(ig_sif_scale) = pg_b(ig_sif_scale) + pg(ig_sif_spec)*temp_b
-    pg_b(ig_sif_spec) = pg_b(ig_sif_spec) + pg(ig_sif_scale)*temp_b
+    pg_b(ig_sif_scale) = pg_b(ig_sif_scale) + pg(ig_sif_spec)*temp_b1
+    pg_b(ig_sif_spec) = pg_b(ig_sif_spec) + pg(ig_sif_scale)*temp_b1
     sigma_l = pp(ip_leaf_scat)
     fc = pp(ip_fc_max)
     CALL FAPAR_WHITE_SKY_B(lai, lai_b, fc, fc_b, sigma_l, sigma_l_b, &
@@ -5048,10 +5003,10 @@ CONTAINS
     gpp_h_b = gpp_h_b + ho_b(ih_gpp) + acc_gpp_b + pp(ip_f_auto)*ra_h_b
     ho_b(ih_gpp) = 0.0_8
     temp_b0 = tr*fm*rh_h_b/24._wp
-    temp_b = (pp(ip_theta_lit)*st(is_c_lit)+pp(ip_theta_som)*st(is_c_som&
-&     ))*rh_h_b
-    tr_b = fm*acc_rr_b + acc_tr_b + fm*temp_b/24._wp
-    fm_b = tr*acc_rr_b + tr*temp_b/24._wp
+    temp_b1 = (pp(ip_theta_lit)*st(is_c_lit)+pp(ip_theta_som)*st(&
+&     is_c_som))*rh_h_b
+    tr_b = fm*acc_rr_b + acc_tr_b + fm*temp_b1/24._wp
+    fm_b = tr*acc_rr_b + tr*temp_b1/24._wp
     pp_b(ip_theta_lit) = pp_b(ip_theta_lit) + st(is_c_lit)*temp_b0
     st_b(is_c_lit) = st_b(is_c_lit) + pp(ip_theta_lit)*temp_b0
     pp_b(ip_theta_som) = pp_b(ip_theta_som) + st(is_c_som)*temp_b0
@@ -5109,6 +5064,7 @@ CONTAINS
     CALL SSTEP_B(arg1, arg1_b, 0.5_wp, f_thaw_b)
     st_b(is_tsoil1) = st_b(is_tsoil1) + arg1_b
     gpp_mol_b = mol_c*dt_hour*gpp_h_b
+    lc = lai/fc
     ca = m(im_co2)
     pres = m(im_ps)
     CALL POPCONTROL1B(branch)
@@ -5117,11 +5073,11 @@ CONTAINS
       alpha_b = 0.0_8
       jmax_b = 0.0_8
       gstar_b = 0.0_8
+      lc_b = 0.0_8
       rdl_b = 0.0_8
       vcmax_b = 0.0_8
       lcl_b = 0.0_8
       k4_b = 0.0_8
-      esc_l_b = 0.0_8
       nscl_l_b = 0.0_8
       icl_b = 0.0_8
       gs0_b = 0.0_8
@@ -5132,9 +5088,9 @@ CONTAINS
         CALL POPINTEGER4(ad_to0)
         DO j=ad_to0,ad_from0,-1
           temp_b0 = result1*esc*0.5_wp*sif_photon_b
-          temp_b = icl(j)*lcl(j)*0.5_wp*sif_photon_b
-          result1_b = esc*temp_b
-          esc_b = esc_b + result1*temp_b
+          temp_b1 = icl(j)*lcl(j)*0.5_wp*sif_photon_b
+          result1_b = esc*temp_b1
+          esc_b = esc_b + result1*temp_b1
           icl_b(j) = icl_b(j) + lcl(j)*temp_b0
           lcl_b(j) = lcl_b(j) + icl(j)*temp_b0 + a_g*gpp_mol_b
           CALL POPREAL8(result1)
@@ -5150,7 +5106,12 @@ CONTAINS
           beta_b = beta_b + gs0(j)*gs_j_b
         END DO
         CALL POPREAL8(esc)
-        esc_l_b(l) = esc_l_b(l) + esc_b
+        temp1 = REAL(nlayer, wp)
+        temp0 = REAL(l, wp) - 0.5_wp
+        temp_b = -(temp0*EXP(-(temp0*(pg(ig_sif_kesc)*lc/temp1)))*esc_b/&
+&         temp1)
+        pg_b(ig_sif_kesc) = pg_b(ig_sif_kesc) + lc*temp_b
+        lc_b = lc_b + pg(ig_sif_kesc)*temp_b
         CALL POPREAL8(nscl)
         nscl_l_b(l) = nscl_l_b(l) + nscl_b
       END DO
@@ -5159,11 +5120,11 @@ CONTAINS
       alpha_b = 0.0_8
       jmax_b = 0.0_8
       gstar_b = 0.0_8
+      lc_b = 0.0_8
       rdl_b = 0.0_8
       vcmax_b = 0.0_8
       lcl_b = 0.0_8
       k4_b = 0.0_8
-      esc_l_b = 0.0_8
       nscl_l_b = 0.0_8
       icl_b = 0.0_8
       gs0_b = 0.0_8
@@ -5218,29 +5179,14 @@ CONTAINS
         lcl_b(2*l-1) = 0.0_8
         CALL POPREAL8(nscl)
         nscl_l_b(l) = nscl_l_b(l) + nscl_b
-      END DO
-      half_e_b = 0.0_8
-      half_n_b = 0.0_8
-      DO l=nlayer,2,-1
-        CALL POPREAL8(esc_l(l))
-        esc_l_b(l-1) = esc_l_b(l-1) + half_e**2*esc_l_b(l)
-        half_e_b = half_e_b + 2*half_e*esc_l(l-1)*esc_l_b(l)
-        esc_l_b(l) = 0.0_8
-        CALL POPREAL8(nscl_l(l))
-        nscl_l_b(l-1) = nscl_l_b(l-1) + half_n**2*nscl_l_b(l)
-        half_n_b = half_n_b + 2*half_n*nscl_l(l-1)*nscl_l_b(l)
+        temp = REAL(nlayer, wp)
+        temp0 = REAL(l, wp) - 0.5_wp
+        temp_b0 = -(temp0*EXP(-(temp0*(pp(ip_kn)*lc/temp)))*nscl_l_b(l)/&
+&         temp)
         nscl_l_b(l) = 0.0_8
+        pp_b(ip_kn) = pp_b(ip_kn) + lc*temp_b0
+        lc_b = lc_b + pp(ip_kn)*temp_b0
       END DO
-      half_e_b = half_e_b + esc_l_b(1)
-      half_n_b = half_n_b + nscl_l_b(1)
-      lc = lai/fc
-      temp0 = REAL(2*nlayer, wp)
-      temp_b = -(EXP(-(pg(ig_sif_kesc)*lc/temp0))*half_e_b/temp0)
-      pg_b(ig_sif_kesc) = pg_b(ig_sif_kesc) + lc*temp_b
-      temp = REAL(2*nlayer, wp)
-      temp_b0 = -(EXP(-(pp(ip_kn)*lc/temp))*half_n_b/temp)
-      lc_b = pg(ig_sif_kesc)*temp_b + pp(ip_kn)*temp_b0
-      pp_b(ip_kn) = pp_b(ip_kn) + lc*temp_b0
       ajv = pp(ip_ajv)*pp(ip_jv_scale)
       CALL LEAF_RATES_BWD(tc, pp(ip_vcmax25), pp_b(ip_vcmax25), ajv, &
 &                   ajv_b, c4, pg(ig_kc25), pg_b(ig_kc25), pg(ig_ko25), &
@@ -5257,7 +5203,6 @@ CONTAINS
     ELSE
       f_rd_b = 0.0_8
       abs_sha_b = 0.0_8
-      lc_b = 0.0_8
       abs_sun_b = 0.0_8
       lai_sha_b = 0.0_8
       lai_sun_b = 0.0_8
@@ -5355,7 +5300,7 @@ CONTAINS
 &   lai_sha(nlayer)
     REAL(wp) :: a0(2*nlayer), rdl(2*nlayer), gs0(2*nlayer), lcl(2*nlayer&
 &   ), icl(2*nlayer)
-    REAL(wp) :: nscl_l(nlayer), esc_l(nlayer), half_n, half_e
+    REAL(wp) :: nscl_l(nlayer)
     REAL(wp) :: fapar, fsun, par_in, fdir, s, gamma, lambda, rho_air, ga
     REAL(wp) :: rn_can, rn_soil, rlus, tlv, gflux, x_pm, e_pc, e_ps
     REAL(wp) :: rain, melt, sublim, f_cov2, e_int, thr, gc0, supply, e_t&
@@ -5452,18 +5397,11 @@ CONTAINS
 &               ig_ko25), pg(ig_e_kc), pg(ig_e_ko), pg(ig_e_vcmax), pg(&
 &               ig_e_rd), pg(ig_e_k4), pg(ig_a_gamma), pg(ig_k4_ratio), &
 &               f_rd, vcmax, jmax, rd, kc_eff, gstar, k4, f_hot)
-! nitrogen (Vcmax, Jmax, Rd) scaling and fluorescence escape at each layer's middle,
-! exp(-k lc (l - 1/2) / nlayer), as products of half- and whole-layer factors
-      half_n = EXP(-(pp(ip_kn)*lc/REAL(2*nlayer, wp)))
-      half_e = EXP(-(pg(ig_sif_kesc)*lc/REAL(2*nlayer, wp)))
-      nscl_l(1) = half_n
-      esc_l(1) = half_e
-      DO l=2,nlayer
-        nscl_l(l) = nscl_l(l-1)*half_n*half_n
-        esc_l(l) = esc_l(l-1)*half_e*half_e
-      END DO
       gc0 = 0._wp
       DO l=1,nlayer
+! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
+        nscl_l(l) = EXP(-(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer&
+&         , wp)))
         nscl = nscl_l(l)
         lcl(2*l-1) = lai_sun(l)
         lcl(2*l) = lai_sha(l)
@@ -5492,7 +5430,8 @@ CONTAINS
     IF (day .AND. lai .GT. 1.e-6_wp) THEN
       DO l=1,nlayer
         nscl = nscl_l(l)
-        esc = esc_l(l)
+        esc = EXP(-(pg(ig_sif_kesc)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer&
+&         , wp)))
         DO j=2*l-1,2*l
           gs_j = gs0(j)*beta
           CALL PHOTO_GIVEN_GS(c4, icl(j), ca, tc, pres, nscl, alpha, &

@@ -751,13 +751,10 @@ CONTAINS
     REAL(wp) :: a_d_d, a_bt_d, a_bd_d, a_up_d, q_d, ls_d, down_soil_d, &
 &   up_soil_d
 ! transmission of diffuse, scattered-beam and black-leaf beam light down to each layer
-! boundary: t_d(k) = exp(-kds k dl) etc. for k = 0 .. nlayer, as powers of the one-layer
-! transmissions e_d, e_bs, e_b (one exponential each; the adjoint reads the stored
-! products back instead of re-evaluating exponentials)
-    REAL(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer), e_d, e_bs&
-&   , e_b
-    REAL(wp) :: t_d_d(0:nlayer), t_bs_d(0:nlayer), t_b_d(0:nlayer), &
-&   e_d_d, e_bs_d, e_b_d
+! boundary: t_d(k) = exp(-kds k dl) etc. for k = 0 .. nlayer (computed once, so that
+! the adjoint reads them back instead of re-evaluating each exponential)
+    REAL(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer)
+    REAL(wp) :: t_d_d(0:nlayer), t_bs_d(0:nlayer), t_b_d(0:nlayer)
     INTEGER :: l
     INTRINSIC MAX
     INTRINSIC SQRT
@@ -801,12 +798,6 @@ CONTAINS
     temp = REAL(nlayer, wp)
     dl_d = lc_d/temp
     dl = lc/temp
-    e_d_d = -(EXP(-(kds*dl))*(dl*kds_d+kds*dl_d))
-    e_d = EXP(-(kds*dl))
-    e_bs_d = -(EXP(-(kbs*dl))*(dl*kbs_d+kbs*dl_d))
-    e_bs = EXP(-(kbs*dl))
-    e_b_d = -(EXP(-(kb*dl))*kb*dl_d)
-    e_b = EXP(-(kb*dl))
     t_d(0) = 1._wp
     t_bs(0) = 1._wp
     t_b(0) = 1._wp
@@ -814,12 +805,21 @@ CONTAINS
     t_b_d = 0.0_8
     t_d_d = 0.0_8
     DO l=1,nlayer
-      t_d_d(l) = e_d*t_d_d(l-1) + t_d(l-1)*e_d_d
-      t_d(l) = t_d(l-1)*e_d
-      t_bs_d(l) = e_bs*t_bs_d(l-1) + t_bs(l-1)*e_bs_d
-      t_bs(l) = t_bs(l-1)*e_bs
-      t_b_d(l) = e_b*t_b_d(l-1) + t_b(l-1)*e_b_d
-      t_b(l) = t_b(l-1)*e_b
+      temp = REAL(l, wp)
+      arg1_d = -(temp*(dl*kds_d+kds*dl_d))
+      arg1 = -(temp*(kds*dl))
+      t_d_d(l) = EXP(arg1)*arg1_d
+      t_d(l) = EXP(arg1)
+      temp = REAL(l, wp)
+      arg1_d = -(temp*(dl*kbs_d+kbs*dl_d))
+      arg1 = -(temp*(kbs*dl))
+      t_bs_d(l) = EXP(arg1)*arg1_d
+      t_bs(l) = EXP(arg1)
+      temp = REAL(l, wp)
+      arg1_d = -(temp*kb*dl_d)
+      arg1 = -(temp*(kb*dl))
+      t_b_d(l) = EXP(arg1)*arg1_d
+      t_b(l) = EXP(arg1)
     END DO
     down_soil_d = ib*((1._wp-rho_cb)*t_bs_d(nlayer)-t_bs(nlayer)*&
 &     rho_cb_d) + id*((1._wp-rho_cd)*t_d_d(nlayer)-t_d(nlayer)*rho_cd_d)
@@ -896,11 +896,9 @@ CONTAINS
     REAL(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl
     REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
 ! transmission of diffuse, scattered-beam and black-leaf beam light down to each layer
-! boundary: t_d(k) = exp(-kds k dl) etc. for k = 0 .. nlayer, as powers of the one-layer
-! transmissions e_d, e_bs, e_b (one exponential each; the adjoint reads the stored
-! products back instead of re-evaluating exponentials)
-    REAL(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer), e_d, e_bs&
-&   , e_b
+! boundary: t_d(k) = exp(-kds k dl) etc. for k = 0 .. nlayer (computed once, so that
+! the adjoint reads them back instead of re-evaluating each exponential)
+    REAL(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer)
     INTEGER :: l
     INTRINSIC MAX
     INTRINSIC SQRT
@@ -925,16 +923,16 @@ CONTAINS
     ib = fdir
     id = 1._wp - fdir
     dl = lc/REAL(nlayer, wp)
-    e_d = EXP(-(kds*dl))
-    e_bs = EXP(-(kbs*dl))
-    e_b = EXP(-(kb*dl))
     t_d(0) = 1._wp
     t_bs(0) = 1._wp
     t_b(0) = 1._wp
     DO l=1,nlayer
-      t_d(l) = t_d(l-1)*e_d
-      t_bs(l) = t_bs(l-1)*e_bs
-      t_b(l) = t_b(l-1)*e_b
+      arg1 = -(kds*dl*REAL(l, wp))
+      t_d(l) = EXP(arg1)
+      arg1 = -(kbs*dl*REAL(l, wp))
+      t_bs(l) = EXP(arg1)
+      arg1 = -(kb*dl*REAL(l, wp))
+      t_b(l) = EXP(arg1)
     END DO
     down_soil = ib*(1._wp-rho_cb)*t_bs(nlayer) + id*(1._wp-rho_cd)*t_d(&
 &     nlayer)
@@ -3343,8 +3341,8 @@ CONTAINS
 &   ), icl(2*nlayer)
     REAL(wp) :: rdl_d(2*nlayer), gs0_d(2*nlayer), lcl_d(2*nlayer), icl_d&
 &   (2*nlayer)
-    REAL(wp) :: nscl_l(nlayer), esc_l(nlayer), half_n, half_e
-    REAL(wp) :: nscl_l_d(nlayer), esc_l_d(nlayer), half_n_d, half_e_d
+    REAL(wp) :: nscl_l(nlayer)
+    REAL(wp) :: nscl_l_d(nlayer)
     REAL(wp) :: fapar, fsun, par_in, fdir, s, gamma, lambda, rho_air, ga
     REAL(wp) :: fapar_d, fsun_d, ga_d
     REAL(wp) :: rn_can, rn_soil, rlus, tlv, gflux, x_pm, e_pc, e_ps
@@ -3513,53 +3511,35 @@ CONTAINS
 &                 pg_d(ig_k4_ratio), f_rd, f_rd_d, vcmax, vcmax_d, jmax&
 &                 , jmax_d, rd, rd_d, kc_eff, kc_eff_d, gstar, gstar_d, &
 &                 k4, k4_d, f_hot)
-! nitrogen (Vcmax, Jmax, Rd) scaling and fluorescence escape at each layer's middle,
-! exp(-k lc (l - 1/2) / nlayer), as products of half- and whole-layer factors
-      temp = REAL(2*nlayer, wp)
-      arg1_d = -((lc*pp_d(ip_kn)+pp(ip_kn)*lc_d)/temp)
-      arg1 = -(pp(ip_kn)*lc/temp)
-      half_n_d = EXP(arg1)*arg1_d
-      half_n = EXP(arg1)
-      temp = REAL(2*nlayer, wp)
-      arg1_d = -((lc*pg_d(ig_sif_kesc)+pg(ig_sif_kesc)*lc_d)/temp)
-      arg1 = -(pg(ig_sif_kesc)*lc/temp)
-      half_e_d = EXP(arg1)*arg1_d
-      half_e = EXP(arg1)
-      nscl_l_d = 0.0_8
-      nscl_l_d(1) = half_n_d
-      nscl_l(1) = half_n
-      esc_l_d = 0.0_8
-      esc_l_d(1) = half_e_d
-      esc_l(1) = half_e
-      DO l=2,nlayer
-        nscl_l_d(l) = half_n**2*nscl_l_d(l-1) + nscl_l(l-1)*2*half_n*&
-&         half_n_d
-        nscl_l(l) = nscl_l(l-1)*half_n*half_n
-        esc_l_d(l) = half_e**2*esc_l_d(l-1) + esc_l(l-1)*2*half_e*&
-&         half_e_d
-        esc_l(l) = esc_l(l-1)*half_e*half_e
-      END DO
       gc0 = 0._wp
       gc0_d = 0.0_8
       rdl_d = 0.0_8
       lcl_d = 0.0_8
+      nscl_l_d = 0.0_8
       icl_d = 0.0_8
       gs0_d = 0.0_8
       DO l=1,nlayer
+! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
+        temp = REAL(l, wp) - 0.5_wp
+        temp0 = REAL(nlayer, wp)
+        arg1_d = -(temp*(lc*pp_d(ip_kn)+pp(ip_kn)*lc_d)/temp0)
+        arg1 = -(temp*(pp(ip_kn)*lc/temp0))
+        nscl_l_d(l) = EXP(arg1)*arg1_d
+        nscl_l(l) = EXP(arg1)
         nscl_d = nscl_l_d(l)
         nscl = nscl_l(l)
         lcl_d(2*l-1) = lai_sun_d(l)
         lcl(2*l-1) = lai_sun(l)
         lcl_d(2*l) = lai_sha_d(l)
         lcl(2*l) = lai_sha(l)
-        temp = abs_sun(l)/(lai_sun(l)+1.e-9_wp)
-        icl_d(2*l-1) = par_in*(abs_sun_d(l)-temp*lai_sun_d(l))/(lai_sun(&
-&         l)+1.e-9_wp)
-        icl(2*l-1) = par_in*temp
-        temp = abs_sha(l)/(lai_sha(l)+1.e-9_wp)
-        icl_d(2*l) = par_in*(abs_sha_d(l)-temp*lai_sha_d(l))/(lai_sha(l)&
-&         +1.e-9_wp)
-        icl(2*l) = par_in*temp
+        temp0 = abs_sun(l)/(lai_sun(l)+1.e-9_wp)
+        icl_d(2*l-1) = par_in*(abs_sun_d(l)-temp0*lai_sun_d(l))/(lai_sun&
+&         (l)+1.e-9_wp)
+        icl(2*l-1) = par_in*temp0
+        temp0 = abs_sha(l)/(lai_sha(l)+1.e-9_wp)
+        icl_d(2*l) = par_in*(abs_sha_d(l)-temp0*lai_sha_d(l))/(lai_sha(l&
+&         )+1.e-9_wp)
+        icl(2*l) = par_in*temp0
         DO j=2*l-1,2*l
           CALL PHOTO_FIXED_CI_D(c4, icl(j), icl_d(j), ca, fci, fci_d, tc&
 &                         , pres, nscl, nscl_d, alpha, alpha_d, vcmax, &
@@ -3578,7 +3558,6 @@ CONTAINS
       vcmax_d = 0.0_8
       lcl_d = 0.0_8
       k4_d = 0.0_8
-      esc_l_d = 0.0_8
       nscl_l_d = 0.0_8
       icl_d = 0.0_8
       gs0_d = 0.0_8
@@ -3603,8 +3582,13 @@ CONTAINS
       DO l=1,nlayer
         nscl_d = nscl_l_d(l)
         nscl = nscl_l(l)
-        esc_d = esc_l_d(l)
-        esc = esc_l(l)
+        temp0 = REAL(l, wp) - 0.5_wp
+        temp = REAL(nlayer, wp)
+        arg1_d = -(temp0*(lc*pg_d(ig_sif_kesc)+pg(ig_sif_kesc)*lc_d)/&
+&         temp)
+        arg1 = -(temp0*(pg(ig_sif_kesc)*lc/temp))
+        esc_d = EXP(arg1)*arg1_d
+        esc = EXP(arg1)
         DO j=2*l-1,2*l
           gs_j_d = beta*gs0_d(j) + gs0(j)*beta_d
           gs_j = gs0(j)*beta
@@ -3616,11 +3600,11 @@ CONTAINS
           gpp_mol_d = gpp_mol_d + lcl(j)*a_g_d + a_g*lcl_d(j)
           gpp_mol = gpp_mol + a_g*lcl(j)
           result1_d = FLUORESCENCE_YIELD_D(r_sat, r_sat_d, result1)
-          temp = icl(j)*lcl(j)
+          temp0 = icl(j)*lcl(j)
           sif_photon_d = sif_photon_d + 0.5_wp*(result1*esc*(lcl(j)*&
-&           icl_d(j)+icl(j)*lcl_d(j))+temp*(esc*result1_d+result1*esc_d)&
-&           )
-          sif_photon = sif_photon + 0.5_wp*(temp*(result1*esc))
+&           icl_d(j)+icl(j)*lcl_d(j))+temp0*(esc*result1_d+result1*esc_d&
+&           ))
+          sif_photon = sif_photon + 0.5_wp*(temp0*(result1*esc))
         END DO
       END DO
     ELSE
@@ -3685,13 +3669,12 @@ CONTAINS
     fm = pg(ig_rh_wmin) + (1._wp-pg(ig_rh_wmin))*0.5_wp*(rel_s+rel_r)
     ra_h_d = gpp_h*pp_d(ip_f_auto) + pp(ip_f_auto)*gpp_h_d
     ra_h = pp(ip_f_auto)*gpp_h
-    temp = tr/24._wp
-    temp0 = pp(ip_theta_lit)*st(is_c_lit) + pp(ip_theta_som)*st(is_c_som&
-&     )
-    rh_h_d = temp*fm*(st(is_c_lit)*pp_d(ip_theta_lit)+pp(ip_theta_lit)*&
+    temp0 = tr/24._wp
+    temp = pp(ip_theta_lit)*st(is_c_lit) + pp(ip_theta_som)*st(is_c_som)
+    rh_h_d = temp0*fm*(st(is_c_lit)*pp_d(ip_theta_lit)+pp(ip_theta_lit)*&
 &     st_d(is_c_lit)+st(is_c_som)*pp_d(ip_theta_som)+pp(ip_theta_som)*&
-&     st_d(is_c_som)) + temp0*(fm*tr_d/24._wp+temp*fm_d)
-    rh_h = temp0*(temp*fm)
+&     st_d(is_c_som)) + temp*(fm*tr_d/24._wp+temp0*fm_d)
+    rh_h = temp*(temp0*fm)
     acc_gpp_d = acc_gpp_d + gpp_h_d
     acc_gpp = acc_gpp + gpp_h
     acc_tr_d = acc_tr_d + tr_d
@@ -3818,7 +3801,7 @@ CONTAINS
 &   lai_sha(nlayer)
     REAL(wp) :: a0(2*nlayer), rdl(2*nlayer), gs0(2*nlayer), lcl(2*nlayer&
 &   ), icl(2*nlayer)
-    REAL(wp) :: nscl_l(nlayer), esc_l(nlayer), half_n, half_e
+    REAL(wp) :: nscl_l(nlayer)
     REAL(wp) :: fapar, fsun, par_in, fdir, s, gamma, lambda, rho_air, ga
     REAL(wp) :: rn_can, rn_soil, rlus, tlv, gflux, x_pm, e_pc, e_ps
     REAL(wp) :: rain, melt, sublim, f_cov2, e_int, thr, gc0, supply, e_t&
@@ -3915,20 +3898,11 @@ CONTAINS
 &               ig_ko25), pg(ig_e_kc), pg(ig_e_ko), pg(ig_e_vcmax), pg(&
 &               ig_e_rd), pg(ig_e_k4), pg(ig_a_gamma), pg(ig_k4_ratio), &
 &               f_rd, vcmax, jmax, rd, kc_eff, gstar, k4, f_hot)
-! nitrogen (Vcmax, Jmax, Rd) scaling and fluorescence escape at each layer's middle,
-! exp(-k lc (l - 1/2) / nlayer), as products of half- and whole-layer factors
-      arg1 = -(pp(ip_kn)*lc/REAL(2*nlayer, wp))
-      half_n = EXP(arg1)
-      arg1 = -(pg(ig_sif_kesc)*lc/REAL(2*nlayer, wp))
-      half_e = EXP(arg1)
-      nscl_l(1) = half_n
-      esc_l(1) = half_e
-      DO l=2,nlayer
-        nscl_l(l) = nscl_l(l-1)*half_n*half_n
-        esc_l(l) = esc_l(l-1)*half_e*half_e
-      END DO
       gc0 = 0._wp
       DO l=1,nlayer
+! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
+        arg1 = -(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, wp))
+        nscl_l(l) = EXP(arg1)
         nscl = nscl_l(l)
         lcl(2*l-1) = lai_sun(l)
         lcl(2*l) = lai_sha(l)
@@ -3957,7 +3931,9 @@ CONTAINS
     IF (day .AND. lai .GT. 1.e-6_wp) THEN
       DO l=1,nlayer
         nscl = nscl_l(l)
-        esc = esc_l(l)
+        arg1 = -(pg(ig_sif_kesc)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, wp&
+&         ))
+        esc = EXP(arg1)
         DO j=2*l-1,2*l
           gs_j = gs0(j)*beta
           CALL PHOTO_GIVEN_GS(c4, icl(j), ca, tc, pres, nscl, alpha, &
