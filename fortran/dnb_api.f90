@@ -16,7 +16,8 @@ module dnb_api
   use dnb_control, only: forward
   use dnb_control_tl, only: forward_d
   use dnb_control_ad, only: forward_b
-  use dnb_adstack, only: adstack_reset, adstack_peak_bytes, adstack_error, adstack_used_bytes
+  use dnb_adstack, only: adstack_reset, adstack_release, adstack_peak_bytes, adstack_error, &
+                         adstack_used_bytes
   use dnb_hydrology, only: soil_hydraulics, nsh
   use dnb_params, only: ig_kc25, ig_ko25, ig_e_kc, ig_e_ko, ig_e_vcmax, ig_e_rd, ig_e_k4, &
                         ig_a_gamma, ig_k4_ratio
@@ -24,7 +25,8 @@ module dnb_api
   implicit none
   private
   public :: sizes, run_cell, run_cell_obs, obs_operator, initial_state, leaf_assimilation, &
-            lband_emission, forward_x, tangent_x, adjoint_x, stack_selftest, psii_fluorescence
+            lband_emission, forward_x, tangent_x, adjoint_x, stack_selftest, stack_release, &
+            psii_fluorescence
 
   ! the memory budget (tile-hours, dnb_model.simulate) of runs that record no adjoint tape:
   ! unlimited, so they run each range in one piece
@@ -199,6 +201,11 @@ contains
     end if
     if (.not. all_finite(dx, nx)) status = 5
   end subroutine adjoint_x
+
+  ! Free the adjoint stack's memory (it is otherwise kept for the next adjoint run).
+  subroutine stack_release()
+    call adstack_release()
+  end subroutine stack_release
 
   ! Exercise the adjoint stack (adjoint/dnb_adstack.f90) as the generated code does: push
   ! x(k), ivals(k) and the branch number cvals(k) for k = 1..n, then the whole array x,

@@ -170,6 +170,21 @@ def test_adjoint_stack_is_balanced_and_reported(problem, rng):
     assert 1e6 < model.last_stack_bytes < 500e6
 
 
+def test_released_stack_is_allocated_again(problem, rng):
+    from tccas.model import release_adjoint_memory
+    model, _ = problem
+    x, dy = np.zeros(model.nx), rng.normal(size=model.ny)
+    g = model.adjoint(x, dy)
+    release_adjoint_memory()
+    assert np.array_equal(model.adjoint(x, dy), g)
+    release_adjoint_memory()
+    release_adjoint_memory()                       # harmless when already free
+    n = 70_000                                     # across the first block boundary
+    v = rng.normal(size=n)
+    xb, xab, *_ = _API.stack_selftest(v, np.zeros(n, np.int32), np.zeros(n, np.int32))
+    assert np.array_equal(xb, v) and np.array_equal(xab, v)
+
+
 def test_stack_module_round_trip(rng):
     n = 100_000
     x = rng.normal(size=n)

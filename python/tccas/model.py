@@ -258,6 +258,16 @@ def lband_emission(sm: float, clay: float, theta: float, ts: float, tc: float, t
             "tb_h": float(tbh), "tb_v": float(tbv)}
 
 
+def release_adjoint_memory() -> None:
+    """Free the adjoint's tape storage.
+
+    The first adjoint of a process allocates it (about 280 MB for the default case) and later
+    adjoints reuse it, so that only the first one pays for the allocation. Call this when no
+    more adjoints follow (after an assimilation, say); the next adjoint allocates it again.
+    """
+    _API.stack_release()
+
+
 class CellModel:
     """y = H(M(p(x))) for one cell, with its tangent and adjoint (Tapenade codes).
 
