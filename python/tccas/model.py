@@ -338,8 +338,8 @@ class CellModel:
     def _common(self, tape: bool = False):
         lat, lon, sand, clay = self.site
         budget = (self.tape_hours,) if tape else ()
-        return (self.met.shape[0] // 24, self.nspin, *budget, self.doy, self.hour, self.tday, self.met,
-                lat, lon, sand, clay, self.pfts, self.ppft0, self.pglob0, self.oa.stream,
+        return (self.met.shape[0] // 24, self.nspin, *budget, self.doy, self.hour, self.tday,
+                self.met, lat, lon, sand, clay, self.pfts, self.ppft0, self.pglob0, self.oa.stream,
                 self.oa.s0, self.oa.s1, self.oa.wfoot, self.oa.angle)
 
     @staticmethod
