@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -312,9 +315,19 @@ def _engines():
     return out
 
 
+# Open MPI refuses root and more processes than cores unless told (this machine's tests
+# run as root on 2 cores); harmless for other MPI libraries
+_MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+            "OMPI_MCA_rmaps_base_oversubscribe": "1"}
+
+
 @pytest.mark.parametrize("name,opts", _engines())
-def test_engines_give_the_same_y_and_gradient_with_1_and_2_workers(case, serial, name, opts):
+def test_engines_give_the_same_y_and_gradient_with_1_and_2_workers(case, serial, name, opts,
+                                                                     monkeypatch):
     dom, ff, sets, _, _ = case
+    if name == "mpi":
+        for k, v in _MPI_ENV.items():
+            monkeypatch.setenv(k, v)
     rng = np.random.default_rng(5)
     x = rng.normal(0, 0.3, serial.nx)
     dy = rng.normal(size=serial.ny)
@@ -328,6 +341,48 @@ def test_engines_give_the_same_y_and_gradient_with_1_and_2_workers(case, serial,
         np.testing.assert_array_equal(y, y0)
         np.testing.assert_array_equal(g, g0)
         assert jdx @ dy == pytest.approx(g @ g, rel=1e-12)
+
+
+_SPMD = """
+import sys
+import numpy as np
+from mpi4py import MPI
+from tccas.regional import GriddedForcingFile, RegionalModel, read_domain, read_regional_obs
+from tccas.regional.engines import MPIEngine, mpi_worker_loop
+if MPI.COMM_WORLD.Get_rank() > 0:
+    mpi_worker_loop()
+    sys.exit(0)
+d = sys.argv[1]
+dom = read_domain(d + "/domain.nc")
+sets = [read_regional_obs(d + f"/{s}.nc", dom) for s in ("sif", "sm")]
+m = RegionalModel(dom, GriddedForcingFile(d + "/forcing.nc", dom), sets, control=%r,
+                  nspin=%d, engine="mpi", batch_size=2)
+x = np.load(d + "/x.npy")
+dy = np.load(d + "/dy.npy")
+np.savez(d + "/out.npz", y=m.forward(x), g=m.adjoint(x, dy))
+m.close()
+MPIEngine.shutdown_workers()
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None or shutil.which("mpirun") is None,
+                    reason="mpi4py or mpirun not installed")
+def test_mpi_engine_under_mpirun(case, serial):
+    dom, ff, sets, _, tmp = case
+    for r in sets:
+        write_regional_obs(tmp / f"{r.stream}.nc", r)
+    rng = np.random.default_rng(6)
+    x, dy = rng.normal(0, 0.3, serial.nx), rng.normal(size=serial.ny)
+    np.save(tmp / "x.npy", x)
+    np.save(tmp / "dy.npy", dy)
+    (tmp / "spmd.py").write_text(_SPMD % (CONTROL, serial.nspin))
+    env = {**os.environ, **_MPI_ENV}
+    p = subprocess.run(["mpirun", "-n", "3", sys.executable, str(tmp / "spmd.py"), str(tmp)],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = np.load(tmp / "out.npz")
+    np.testing.assert_array_equal(out["y"], serial.forward(x))
+    np.testing.assert_array_equal(out["g"], serial.adjoint(x, dy))
 
 
 def test_worker_errors_reach_the_driver_with_the_cell(case, serial):
