@@ -413,3 +413,61 @@ def test_engine_choice_errors(monkeypatch):
         make_engine("dask", 2)
     with pytest.raises(ConfigError, match=r"regional-mpi"):
         make_engine("mpi", 2)
+
+
+def test_tccas_run_on_a_regional_config_writes_gridded_netcdf(case, serial, tmp_path):
+    import netCDF4
+    from tccas.cli import main
+    from tccas.config import read_config
+    dom, ff, sets, _, tmp = case
+    for r in sets:
+        write_regional_obs(tmp / f"{r.stream}.nc", r)
+    cfg_path = tmp_path / "region.toml"
+    cfg_path.write_text(f"""
+[region]
+name = "test-region"
+domain = "{tmp / 'domain.nc'}"
+forcing = "{tmp / 'forcing.nc'}"
+engine = "processes"
+workers = 2
+batch_size = 2
+
+[run]
+start = 2017-01-01
+end = 2017-12-31
+spinup_hours = {serial.nspin}
+
+[observations]
+sif = "{tmp / 'sif.nc'}"
+sm = "{tmp / 'sm.nc'}"
+
+[control]
+parameters = {list(CONTROL)}
+""")
+    cfg = read_config(cfg_path)
+    assert cfg.region.workers == 2 and cfg.region.pools == "pft"
+    assert main(["run", str(cfg_path), "-o", str(tmp_path / "out"), "--engine", "serial",
+                 "-q"]) == 0
+    out = tmp_path / "out"
+    with netCDF4.Dataset(out / "daily.nc") as ds:
+        assert ds.variables["gpp"].dimensions == ("time", "pft", "lat", "lon")
+        assert ds.variables["gpp_cell"].dimensions == ("time", "lat", "lon")
+        assert ds.dimensions["time"].size == DAYS
+        gpp = ds.variables["gpp_cell"][:]
+        assert gpp.mask[:, 1, 1].all()                     # the water cell
+        k = dom.cell_at(39.8, -5.9)
+        assert np.all(gpp[:, 0, 0] >= 0) and gpp[:, 0, 0].sum() > 100
+        frac = ds.variables["pft_fraction"][:, 0, 0]
+        np.testing.assert_allclose(frac, dom.fraction[k], rtol=1e-6)
+        gpp_pft = ds.variables["gpp"][:, :, 0, 0]
+        np.testing.assert_allclose(gpp[:, 0, 0], gpp_pft @ dom.fraction[k], rtol=1e-5)
+    # the simulated observations of the full run equal the x -> y map at the prior
+    y = serial.forward(np.zeros(serial.nx))
+    for r in sets:
+        with netCDF4.Dataset(out / "obs" / f"{r.stream}.nc") as ds:
+            np.testing.assert_allclose(ds.variables["simulated"][:], y[serial.slices[r.stream]],
+                                       rtol=1e-10)
+    assert "test-region" in (out / "summary.txt").read_text()
+    with pytest.raises(ConfigError, match="engine must be one of"):
+        cfg_path.write_text(cfg_path.read_text().replace('"processes"', '"spark"'))
+        read_config(cfg_path)

@@ -11,7 +11,10 @@ from .errors import ConfigError, TccasError
 
 def _cmd_run(args) -> int:
     from ._workflow import run
-    res = run(args.config, output_dir=args.output, progress=None if not args.quiet else False)
+    res = run(args.config, output_dir=args.output, progress=None if not args.quiet else False,
+              engine=args.engine, workers=args.workers)
+    if res is None:          # an MPI worker rank of a regional run
+        return 0
     print(res.summary, end="")
     for name, path in res.files.items():
         print(f"wrote {path}")
@@ -101,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("config", help="TOML configuration file or bundled case name (e.g. ES-LM1)")
     r.add_argument("-o", "--output", default=None, help="output folder (default tccas-run-SITE)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--engine", default=None, choices=("processes", "serial", "dask", "mpi"),
+                   help="regional configs: parallel engine (default from [region])")
+    r.add_argument("--workers", type=int, default=None,
+                   help="regional configs: number of workers (default from [region])")
     r.set_defaults(func=_cmd_run)
     pl = sub.add_parser("plot", help="plot a run: daily.png, and obs.png with one panel per "
                                      "observation stream")

@@ -39,7 +39,7 @@ import numpy as np
 from ..errors import ConfigError, ModelError, TccasError
 
 __all__ = ["ENGINES", "Engine", "SerialEngine", "ProcessEngine", "DaskEngine", "MPIEngine",
-           "make_engine", "partition", "mpi_worker_loop", "peak_rss_mb"]
+           "make_engine", "partition", "mpi_worker_loop", "mpi_world", "peak_rss_mb"]
 
 log = logging.getLogger("tccas")
 
@@ -386,6 +386,13 @@ class MPIEngine:
         if world.Get_rank() == 0:
             for r in range(1, world.Get_size()):
                 world.send(("exit",), dest=r)
+
+
+def mpi_world() -> tuple[int, int] | None:
+    """(rank, size) of an MPI job of more than one process, else None."""
+    MPI = _mpi()
+    size = MPI.COMM_WORLD.Get_size()
+    return (MPI.COMM_WORLD.Get_rank(), size) if size > 1 else None
 
 
 def mpi_worker_loop(comm=None) -> None:

@@ -34,7 +34,8 @@ from ..parameters import (PFT_NAMES, Z_SURF, apply_overrides, global_defaults,
 from .domain import CellForcing, Domain, GriddedForcingFile
 from .observations import RegionalObservations
 
-__all__ = ["POOL_MODES", "CellTask", "BatchSpec", "Batch", "RegionalModel",
+__all__ = ["POOL_MODES", "DAILY_VARIABLES", "CellTask", "BatchSpec", "Batch", "RegionalModel",
+           "daily_values", "variable_units",
            "regional_parameters", "build_regional_control", "build_batches"]
 
 log = logging.getLogger("tccas")
@@ -143,6 +144,7 @@ class Batch:
                  adjoint_memory_mb: float = DEFAULT_ADJOINT_MEMORY_MB) -> None:
         self.index = spec.index
         self.tasks = spec.tasks
+        self.times = forcing.times
         self.models: list[CellModel] = []
         self._memory = adjoint_memory_mb
         for t in spec.tasks:
@@ -176,6 +178,8 @@ class Batch:
             y, dy = np.zeros(n), np.zeros(n)
         elif op == "adjoint":
             g, stack = np.zeros(self.nx), 0.0
+        elif op == "run":
+            return self.run_outputs(x)
         else:
             raise ModelError(f"unknown operation {op!r}")
         for t, m, loc in zip(self.tasks, self.models, self.loc):
@@ -199,6 +203,74 @@ class Batch:
         else:
             out["g"], out["stack_bytes"] = g, stack
         return out
+
+
+    def run_outputs(self, x: np.ndarray) -> dict:
+        """A full run of each cell at x (spin-up, hourly model, observation operators):
+        {'y'} on ``rows`` as in ``forward`` and {'daily'}: (ncell, nday, nvar, ntile)
+        float32 daily values of ``DAILY_VARIABLES`` per cell, {'cells'} their indices."""
+        from ..model import apply_obs, run_cell
+        y = np.zeros(self.rows.size)
+        daily = []
+        for t, m, loc in zip(self.tasks, self.models, self.loc):
+            try:
+                ppft, pglob = t.control.params(x[t.xmap], t.ppft0, t.pglob0)
+                run = run_cell(m.met, self.times, t.lat, t.lon, t.sand, t.clay, list(t.pfts),
+                               ppft, pglob, nspin=m.nspin, show_progress=False)
+                if m.oa.n:
+                    np.add.at(y, loc, apply_obs(m.oa, run.hourly, t.clay, pglob))
+            except TccasError as exc:
+                raise type(exc)(f"{t.label}: {exc}") from None
+            daily.append(daily_values(run))
+        return {"index": self.index, "rows": self.rows, "y": y,
+                "cells": np.array([t.cell for t in self.tasks], np.int64), "daily": daily}
+
+
+# Daily values a regional run writes: name, source table, aggregation of hourly values
+# ('sum' or 'mean'; None for a daily output of the core), unit, long name
+DAILY_VARIABLES = (
+    ("gpp", "h", "sum", "g m-2 d-1", "gross primary production (carbon)"),
+    ("ra", "h", "sum", "g m-2 d-1", "autotrophic respiration (carbon)"),
+    ("rh", "h", "sum", "g m-2 d-1", "heterotrophic respiration (carbon)"),
+    ("nee", "h", "sum", "g m-2 d-1", "net ecosystem exchange (carbon, > 0 a source)"),
+    ("et", "h", "sum", "kg m-2 d-1", "evapotranspiration"),
+    ("sm_surf", "h", "mean", "m3 m-3", "surface soil moisture"),
+    ("sif", "h", "mean", None, "sun-induced fluorescence at 743 nm"),
+    ("vod", "h", "mean", "1", "L-band vegetation optical depth"),
+    ("agb", "h", "mean", None, "above-ground biomass"),
+    ("lai_day", "d", None, None, "leaf area index"),
+    ("c_fol", "d", None, None, "foliar carbon pool"),
+    ("c_wood", "d", None, None, "woody carbon pool"),
+    ("c_som", "d", None, None, "soil organic carbon pool"),
+)
+
+
+def daily_values(run) -> np.ndarray:
+    """(nday, len(DAILY_VARIABLES), ntile) float32 daily values of a CellRun."""
+    from ..parameters import DAILY_OUTPUTS, HOURLY_OUTPUTS
+    hn = [h[0] for h in HOURLY_OUTPUTS]
+    dn = [d[0] for d in DAILY_OUTPUTS]
+    nd = run.daily.shape[0]
+    out = np.empty((nd, len(DAILY_VARIABLES), run.daily.shape[2]), np.float32)
+    for j, (name, src, how, _, _) in enumerate(DAILY_VARIABLES):
+        if src == "d":
+            out[:, j] = run.daily[:, dn.index(name), :]
+        else:
+            h = run.hourly[:, hn.index(name), :].reshape(nd, 24, -1)
+            out[:, j] = h.sum(axis=1) if how == "sum" else h.mean(axis=1)
+    return out
+
+
+def variable_units(name: str) -> str:
+    """Unit of a DAILY_VARIABLES entry (from the core's output tables where not given)."""
+    from ..parameters import DAILY_OUTPUTS, HOURLY_OUTPUTS
+    for n, src, how, unit, _ in DAILY_VARIABLES:
+        if n == name:
+            if unit is not None:
+                return unit
+            table = DAILY_OUTPUTS if src == "d" else HOURLY_OUTPUTS
+            return next(t[1] for t in table if t[0] == name)
+    raise KeyError(name)
 
 
 def build_batches(specs: Sequence[BatchSpec],
@@ -238,6 +310,8 @@ class RegionalModel:
     batch_size : cells per task. Batches are fixed by this number and the cell order, not by
         the engine, so results are the same whatever the engine and worker count.
     adjoint_memory_mb : each cell's adjoint memory budget (MB), see CellModel.
+    all_cells : also build the cells that no observation touches (what :meth:`run` needs;
+        they add nothing to y or the gradient).
     """
 
     def __init__(self, domain: Domain, forcing: CellForcing | GriddedForcingFile,
@@ -248,7 +322,7 @@ class RegionalModel:
                  batch_size: int = 4,
                  adjoint_memory_mb: float = DEFAULT_ADJOINT_MEMORY_MB,
                  engine_options: Mapping[str, object] | None = None,
-                 where: str = "region") -> None:
+                 all_cells: bool = False, where: str = "region") -> None:
         from .engines import make_engine
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ConfigError(f"{where}: batch_size must be a positive integer, got "
@@ -278,6 +352,7 @@ class RegionalModel:
         self.nspin = int(nspin)
         self.last_stack_bytes = 0.0
         self.adjoint_memory_mb = adjoint_memory_mb
+        self.all_cells = bool(all_cells)
         tasks = self._tasks(offsets)
         self.tasks = tasks
         self.batches = []
@@ -306,7 +381,8 @@ class RegionalModel:
                 per_cell.setdefault(int(ec[a]), []).append((s, off, order[a:b]))
         iz = pft_index("zroot")
         tasks = []
-        for c in sorted(per_cell):
+        cells = range(d.ncell) if self.all_cells else sorted(per_cell)
+        for c in cells:
             cols = d.cell_columns(c)
             pos = {int(col): i for i, col in enumerate(cols)}
             pfts = tuple(d.pfts[i] for i in cols)
@@ -334,8 +410,8 @@ class RegionalModel:
             if len(cctl) == 0:
                 raise ConfigError(f"{self.where}: no control element acts on "
                                   f"{d.describe(c)}")
-            sets, ymap = [], []
-            for s, off, idx in per_cell[c]:
+            sets, ymap = [], [np.zeros(0, np.int64)]
+            for s, off, idx in per_cell.get(c, []):
                 r = self.observations[s]
                 rows = r.entry_obs[idx]
                 o = r.obs.subset(rows)
@@ -349,6 +425,21 @@ class RegionalModel:
         if not tasks:
             raise ConfigError(f"{self.where}: no observation touches a cell of the domain")
         return tasks
+
+    def run(self, x=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Full runs of every built cell at x (default: the prior, x = 0): returns y (the
+        simulated observations, as :meth:`forward` up to round-off), the cell indices and
+        their daily values (ncell, nday, nvar, ntile) of ``DAILY_VARIABLES`` (tiles in the
+        order of ``domain.cell_pfts``)."""
+        x = np.zeros(self.nx) if x is None else self._x(x)
+        self._in_bounds(x)
+        y = np.zeros(self.ny)
+        cells, daily = [], []
+        for r in self._run("run", x):
+            y[r["rows"]] += r["y"]
+            cells.extend(r["cells"].tolist())
+            daily.extend(r["daily"])
+        return y, np.array(cells, np.int64), daily
 
     def cell_model(self, k: int) -> tuple[CellModel, np.ndarray, np.ndarray]:
         """The CellModel of the k-th simulated cell (``tasks[k]``) built in this process, with
