@@ -471,3 +471,37 @@ parameters = {list(CONTROL)}
     with pytest.raises(ConfigError, match="engine must be one of"):
         cfg_path.write_text(cfg_path.read_text().replace('"processes"', '"spark"'))
         read_config(cfg_path)
+
+
+def test_regional_model_for_a_config_gives_the_sets_of_y(case, serial, tmp_path):
+    from tccas.config import read_config
+    from tccas.regional.workflow import regional_model_for
+    dom, ff, sets, _, tmp = case
+    for r in sets:
+        write_regional_obs(tmp / f"{r.stream}.nc", r)
+    p = tmp_path / "c.toml"
+    p.write_text(f"""
+[region]
+domain = "{tmp / 'domain.nc'}"
+forcing = "{tmp / 'forcing.nc'}"
+engine = "serial"
+batch_size = 2
+pools = "cell"
+[run]
+start = 2017-02-01
+end = 2017-06-30
+spinup_hours = 240
+[observations]
+sm = "{tmp / 'sm.nc'}"
+[control]
+parameters = ["vcmax25", "c_fol0"]
+""")
+    model, obs = regional_model_for(read_config(p))
+    with model:
+        assert [o.stream for o in obs] == ["sm"]
+        assert model.ny == len(obs[0]) < len(sets[1])              # the period's records only
+        assert obs[0].t_start.min() >= np.datetime64("2017-02-01")
+        assert model.times.size == 24 * 150
+        assert "c_fol0[C3Gr]@cell2" in model.control.names
+        y = model.forward(np.zeros(model.nx))
+        assert np.all(np.isfinite(y)) and np.all((y > 0) & (y < 0.6))   # m3 m-3

@@ -452,6 +452,11 @@ class RegionalModel:
                       self.adjoint_memory_mb)
         return batch.models[0], t.xmap, t.ymap
 
+    @property
+    def sets(self) -> list[ObservationSet]:
+        """The observation sets in the order of y (footprint = PFT composition)."""
+        return [r.obs for r in self.observations]
+
     # -- the CellModel protocol ------------------------------------------------------------
     @property
     def nx(self) -> int:

@@ -40,9 +40,13 @@ class RegionalRunResult:
 
 
 def regional_model_for(cfg: Config, engine: str | None = None, workers: int | None = None,
-                       all_cells: bool = False) -> RegionalModel:
+                       all_cells: bool = False) -> tuple[RegionalModel, list]:
     """The RegionalModel of a configuration with a ``[region]`` table (engine and workers
-    from the table unless given here)."""
+    from the table unless given here) and its observation sets in the order of y, as
+    :func:`tccas._workflow.cell_model_for` gives them for a site: the observed values and
+    sigmas of the cost function are ``sets[i].value``/``sigma``. Records outside the run
+    period are dropped. Close the model (or use it as a context manager) to stop its
+    workers."""
     reg = cfg.region
     if reg is None:
         raise ConfigError(f"{cfg.path or cfg.site.name}: no [region] table")
@@ -70,11 +74,12 @@ def regional_model_for(cfg: Config, engine: str | None = None, workers: int | No
     engine = engine or reg.engine
     opts = dict(reg.engine_options) if engine == "dask" else {}
     memory = {} if cfg.adjoint_memory_mb is None else {"adjoint_memory_mb": cfg.adjoint_memory_mb}
-    return RegionalModel(domain, ff, sets, parameters=cfg.parameters, control=cfg.control,
-                         sigma_rel=cfg.control_sigma_rel, pools=reg.pools,
-                         nspin=cfg.run.spinup_hours, engine=engine,
-                         workers=workers or reg.workers, batch_size=reg.batch_size,
-                         engine_options=opts, all_cells=all_cells, where=where, **memory)
+    model = RegionalModel(domain, ff, sets, parameters=cfg.parameters, control=cfg.control,
+                          sigma_rel=cfg.control_sigma_rel, pools=reg.pools,
+                          nspin=cfg.run.spinup_hours, engine=engine,
+                          workers=workers or reg.workers, batch_size=reg.batch_size,
+                          engine_options=opts, all_cells=all_cells, where=where, **memory)
+    return model, model.sets
 
 
 def run_region(cfg: Config, output_dir: str | os.PathLike | None = None,
@@ -102,7 +107,8 @@ def run_region(cfg: Config, output_dir: str | os.PathLike | None = None,
 
 def _run_region(cfg: Config, out: Path, engine: str | None, workers: int | None
                 ) -> RegionalRunResult:
-    with regional_model_for(cfg, engine, workers, all_cells=True) as model:
+    model, _ = regional_model_for(cfg, engine, workers, all_cells=True)
+    with model:
         log.info("regional run %s: %d cells, %d days, engine %s", cfg.region.name,
                  model.domain.ncell, model.times.size // 24, type(model.engine).__name__)
         y, cells, daily = model.run()
