@@ -505,3 +505,27 @@ parameters = ["vcmax25", "c_fol0"]
         assert "c_fol0[C3Gr]@cell2" in model.control.names
         y = model.forward(np.zeros(model.nx))
         assert np.all(np.isfinite(y)) and np.all((y > 0) & (y < 0.6))   # m3 m-3
+
+
+def test_lapland_generator_writes_a_twin_case_whose_observations_fit_the_truth(tmp_path):
+    import json
+    from tccas.config import read_config
+    from tccas.regional.lapland import LAPLAND_PFTS, make_lapland_case
+    from tccas.regional.workflow import regional_model_for
+    d = make_lapland_case(tmp_path / "lap", nlat=2, nlon=2, first_year=2017, last_year=2017,
+                          spinup_years=0, window_start="2017-01-01", engine="serial")
+    cfg = read_config(d / "config.toml")
+    model, sets = regional_model_for(cfg)
+    with model:
+        assert set(model.domain.pfts) <= set(LAPLAND_PFTS) and len(model.domain.pfts) >= 4
+        assert [o.stream for o in sets] == ["sif", "vod", "sm"]
+        truth = json.loads((d / "truth.json").read_text())["x"]
+        x = np.array([truth[n] for n in model.control.names])
+        y = model.forward(x)
+        for o in sets:
+            z = (o.value - y[model.slices[o.stream]]) / o.sigma
+            if o.stream != "sif":
+                z = z[o.value > 0]                  # values clipped at zero
+            # observations = truth + N(0, sigma): normalised residuals of unit variance
+            assert 0.6 < np.mean(z ** 2) < 1.5, o.stream
+            assert abs(z.mean()) < 4 / np.sqrt(z.size), o.stream
