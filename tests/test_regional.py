@@ -529,3 +529,28 @@ def test_lapland_generator_writes_a_twin_case_whose_observations_fit_the_truth(t
             # observations = truth + N(0, sigma): normalised residuals of unit variance
             assert 0.6 < np.mean(z ** 2) < 1.5, o.stream
             assert abs(z.mean()) < 4 / np.sqrt(z.size), o.stream
+
+
+def test_a_map_cell_equal_to_a_model_cell_has_the_cells_cover_as_weights(case):
+    """Footprints and domain fractions use the same pixels and areas: a Box that is one
+    model cell gets that cell's PFT fractions (renormalised over its vegetated part)."""
+    from tccas.regional import Box, gridded_observations
+    dom, _, _, pmap, _ = case
+    for k in range(dom.ncell):
+        g = dom.grid
+        r, c = dom.row[k], dom.col[k]
+        box = Box(g.lat_edges[r], g.lat_edges[r + 1], g.lon_edges[c], g.lon_edges[c + 1])
+        fw = footprint_weights(box, pmap, dom)
+        assert fw.cells.tolist() == [k]
+        np.testing.assert_allclose(fw.weights[0], dom.fraction[k] / dom.fraction[k].sum(),
+                                   rtol=1e-12)
+    # an AGB-like map at 0.125 deg: four map cells per model cell; the water cell's are
+    # dropped; each map cell lies in one model cell
+    mg = Grid(39.8125 + 0.125 * np.arange(4), -5.9375 + 0.125 * np.arange(4))
+    value = np.full(mg.shape, 80.0)
+    value[0, 0] = np.nan
+    r, rows, cols = gridded_observations("agb", value, np.full(mg.shape, 20.0), mg,
+                                         np.datetime64("2017-06-01"),
+                                         np.datetime64("2017-07-01"), pmap, dom)
+    assert len(r) == 16 - 1 - 4 and r.entry_obs.size == len(r)
+    assert not ((rows == 0) & (cols == 0)).any() and not ((rows >= 2) & (cols >= 2)).any()

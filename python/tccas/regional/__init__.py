@@ -13,16 +13,16 @@ from .domain import (CellForcing, Domain, Grid, GriddedForcingFile, PFTMap,
                      domain_from_pft_map, read_domain, read_gridded_forcing, read_pft_map,
                      write_domain, write_gridded_forcing, write_pft_map)
 from .engines import ENGINES, make_engine
-from .footprints import Circle, FootprintWeights, Rectangle, footprint_table, footprint_weights
+from .footprints import Box, Circle, FootprintWeights, Rectangle, footprint_table, footprint_weights
 from .model import RegionalModel, build_regional_control
-from .observations import (RegionalObservations, read_regional_obs, regional_observations,
+from .observations import (RegionalObservations, gridded_observations, read_regional_obs, regional_observations,
                            write_regional_obs)
 
 __all__ = [
-    "CellForcing", "Circle", "Domain", "ENGINES", "FootprintWeights", "Grid",
+    "Box", "CellForcing", "Circle", "Domain", "ENGINES", "FootprintWeights", "Grid",
     "GriddedForcingFile", "PFTMap", "Rectangle", "RegionalModel", "RegionalObservations",
     "build_regional_control", "domain_from_pft_map", "footprint_table", "footprint_weights",
-    "make_engine", "read_domain", "read_gridded_forcing", "read_pft_map", "read_regional_obs",
+    "gridded_observations", "make_engine", "read_domain", "read_gridded_forcing", "read_pft_map", "read_regional_obs",
     "regional_observations", "write_domain", "write_gridded_forcing", "write_pft_map",
     "write_regional_obs",
 ]

@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import InputDataError
 from .domain import Domain, PFTMap
 
-__all__ = ["EARTH_RADIUS_KM", "Circle", "Rectangle", "FootprintWeights", "footprint_weights",
+__all__ = ["EARTH_RADIUS_KM", "Box", "Circle", "Rectangle", "FootprintWeights", "footprint_weights",
            "footprint_table"]
 
 EARTH_RADIUS_KM = 6371.0
@@ -86,6 +86,43 @@ class Rectangle:
         across = x * np.cos(a) - y * np.sin(a)
         along = x * np.sin(a) + y * np.cos(a)
         return (np.abs(across) <= self.width_km / 2) & (np.abs(along) <= self.height_km / 2)
+
+
+@dataclass(frozen=True)
+class Box:
+    """A latitude/longitude box (degrees): a cell of a gridded product, such as a pixel of
+    an above-ground-biomass map, as a footprint on the model cells."""
+
+    lat_min: float
+    lat_max: float
+    lon_min: float
+    lon_max: float
+
+    def __post_init__(self) -> None:
+        if not (self.lat_max > self.lat_min and self.lon_max > self.lon_min):
+            raise InputDataError(f"box footprint needs lat_min < lat_max and lon_min < lon_max, "
+                                 f"got {self}")
+
+    @property
+    def lat(self) -> float:
+        return 0.5 * (self.lat_min + self.lat_max)
+
+    @property
+    def lon(self) -> float:
+        return 0.5 * (self.lon_min + self.lon_max)
+
+    def half_extent_km(self) -> float:
+        hy = np.radians(0.5 * (self.lat_max - self.lat_min)) * EARTH_RADIUS_KM
+        hx = np.radians(0.5 * (self.lon_max - self.lon_min)) * EARTH_RADIUS_KM \
+            * np.cos(np.radians(self.lat))
+        return float(np.hypot(hx, hy))
+
+    def contains(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        # back to degrees with the same local scaling footprint_weights uses
+        dlat = np.degrees(y / EARTH_RADIUS_KM)
+        dlon = np.degrees(x / (EARTH_RADIUS_KM * np.cos(np.radians(self.lat))))
+        return (np.abs(dlat) <= 0.5 * (self.lat_max - self.lat_min)) & \
+            (np.abs(dlon) <= 0.5 * (self.lon_max - self.lon_min))
 
 
 @dataclass(frozen=True)

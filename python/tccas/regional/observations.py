@@ -21,7 +21,7 @@ from ..obs import ObservationSet, read_obs, write_obs
 from .domain import Domain
 
 __all__ = ["RegionalObservations", "regional_observations", "write_regional_obs",
-           "read_regional_obs"]
+           "read_regional_obs", "gridded_observations"]
 
 
 @dataclass(frozen=True)
@@ -147,3 +147,33 @@ def read_regional_obs(path: str | os.PathLike, domain: Domain) -> RegionalObserv
     r = RegionalObservations(obs, eo, ec, ew)
     r.validate(domain, str(path))
     return r
+
+
+def gridded_observations(stream: str, value: np.ndarray, sigma: np.ndarray, grid,
+                         t_start: np.datetime64, t_end: np.datetime64, pft_map, domain: Domain,
+                         min_covered: float = 0.5, source: str = ""
+                         ) -> tuple[RegionalObservations, np.ndarray, np.ndarray]:
+    """A gridded product (e.g. an above-ground-biomass map) as regional observations: each
+    valid pixel of ``value`` (nlat, nlon) on ``grid`` (a :class:`~tccas.regional.Grid`) is
+    one observation over [t_start, t_end) whose footprint is the pixel's lat/lon box, so the
+    observation operator is aggregated to the map's own cells. NaN values or sigmas and
+    pixels with at most ``min_covered`` of their area modelled are left out. Returns the
+    observations and the map row and column of each."""
+    from .footprints import Box, footprint_table
+    value = np.asarray(value, dtype=float)
+    sigma = np.asarray(sigma, dtype=float)
+    if value.shape != grid.shape or sigma.shape != grid.shape:
+        raise InputDataError(f"{source or stream}: value and sigma must have the grid's shape "
+                             f"{grid.shape}")
+    le, oe = grid.lat_edges, grid.lon_edges
+    i, j = np.nonzero(np.isfinite(value) & np.isfinite(sigma) & (sigma > 0))
+    boxes = [Box(min(le[a], le[a + 1]), max(le[a], le[a + 1]), min(oe[b], oe[b + 1]),
+                 max(oe[b], oe[b + 1])) for a, b in zip(i, j)]
+    eo, ec, ew, _, kept = footprint_table(boxes, pft_map, domain, min_covered=min_covered)
+    n = len(boxes)
+    o = ObservationSet(stream, np.full(n, np.datetime64(t_start, "s")),
+                       np.full(n, np.datetime64(t_end, "s")), value[i, j], sigma[i, j],
+                       np.zeros(n, int), tuple(domain.pfts), np.zeros((n, len(domain.pfts))),
+                       source=source, attrs={"footprint": "map cells (lat/lon boxes)"})
+    r = regional_observations(o, domain, eo, ec, ew, keep=kept)
+    return r, i[kept], j[kept]
