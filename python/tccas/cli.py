@@ -39,6 +39,21 @@ def _cmd_check_gradient(args) -> int:
     from ._workflow import cell_model_for
     from .gradcheck import check_gradient
     cfg = load_config(args.config)
+    if cfg.region is not None:
+        # a regional config: the RegionalModel over the whole run period
+        from .regional.workflow import regional_model_for
+        if args.days is not None:
+            raise ConfigError("--days applies to site configurations; shorten [run] instead")
+        model, sets = regional_model_for(cfg)
+        with model:
+            print(f"gradient check: region {cfg.region.name}, {model.domain.ncell} cells, "
+                  f"{model.nx} control elements, {model.ny} observations "
+                  f"({', '.join(o.stream for o in sets)}), engine "
+                  f"{type(model.engine).__name__}")
+            res = check_gradient(model, sets, h=args.step, tolerance=args.tolerance,
+                                 progress=None if not args.quiet else False)
+        print(res.table())
+        return 0 if res.ok else 1
     model, sets = cell_model_for(cfg, days=args.days)
     print(f"gradient check: {cfg.site.name}, {model.nx} control elements, {model.ny} "
           f"observations ({', '.join(o.stream for o in sets)}), "
