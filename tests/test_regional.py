@@ -468,6 +468,15 @@ parameters = {list(CONTROL)}
             np.testing.assert_allclose(ds.variables["simulated"][:], y[serial.slices[r.stream]],
                                        rtol=1e-10)
     assert "test-region" in (out / "summary.txt").read_text()
+    # tccas plot on the run folder draws maps of the cell values
+    assert main(["plot", str(out)]) == 0
+    assert (out / "maps.png").stat().st_size > 10000 and (out / "obs.png").exists()
+    from tccas.regional.plots import cell_map, plot_map_panels
+    prior = cell_map(dom, np.arange(dom.ncell, dtype=float))
+    assert np.isnan(prior[1, 1]) and prior[dom.row[2], dom.col[2]] == 2.0
+    p = plot_map_panels({"prior": prior, "posterior": prior + 1, "difference": prior * 0 + 1,
+                         "uncertainty reduction": prior / 3}, dom.grid, tmp_path / "p.png")
+    assert p.stat().st_size > 10000
     with pytest.raises(ConfigError, match="engine must be one of"):
         cfg_path.write_text(cfg_path.read_text().replace('"processes"', '"spark"'))
         read_config(cfg_path)

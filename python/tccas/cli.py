@@ -21,6 +21,19 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _is_regional_run(run_dir) -> bool:
+    """True for the output folder of a regional run (gridded daily.nc)."""
+    import netCDF4
+    f = run_dir / "daily.nc"
+    if not f.exists():
+        return False
+    try:
+        with netCDF4.Dataset(f) as ds:
+            return "lat" in ds.dimensions and "lon" in ds.dimensions
+    except OSError:
+        return False
+
+
 def _cmd_plot(args) -> int:
     from pathlib import Path
     from .plots import plot_daily, plot_observations
@@ -28,7 +41,11 @@ def _cmd_plot(args) -> int:
     if not run_dir.is_dir():
         from .errors import InputDataError
         raise InputDataError(f"{run_dir}: not a folder (give the output folder of tccas run)")
-    print(f"wrote {plot_daily(run_dir)}")
+    if _is_regional_run(run_dir):
+        from .regional.plots import plot_run_maps
+        print(f"wrote {plot_run_maps(run_dir)}")
+    else:
+        print(f"wrote {plot_daily(run_dir)}")
     if (run_dir / "obs").is_dir():
         print(f"wrote {plot_observations(run_dir)}")
     return 0
