@@ -538,6 +538,12 @@ def test_lapland_generator_writes_a_twin_case_whose_observations_fit_the_truth(t
             # observations = truth + N(0, sigma): normalised residuals of unit variance
             assert 0.6 < np.mean(z ** 2) < 1.5, o.stream
             assert abs(z.mean()) < 4 / np.sqrt(z.size), o.stream
+    # the AGB validation maps: a 0.5 deg map cell covers the 2 x 2 cells of the domain
+    agb = read_regional_obs(d / "validation" / "agb_0.5deg.nc", model.domain)
+    assert len(agb) == 1 and sorted(agb.entry_cell.tolist()) == list(range(4))
+    assert 5 < agb.obs.value[0] < 300                      # Mg ha-1, boreal forest
+    fine = read_regional_obs(d / "validation" / "agb_0.1deg.nc", model.domain)
+    assert 15 <= len(fine) <= 25 and fine.obs.attrs["map"] == "agb_0.1deg"
 
 
 def test_a_map_cell_equal_to_a_model_cell_has_the_cells_cover_as_weights(case):

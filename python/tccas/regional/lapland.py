@@ -25,6 +25,9 @@ Everything is seeded, so the same arguments give the same files. What is made an
   - SMOS L-VOD and soil moisture (circles of 20 km radius at about 4 UTC, May-October,
     unfrozen soil).
   Footprints with less than half of their area modelled are dropped.
+* **Validation maps**: two above-ground-biomass maps on their own grids (0.1 and 0.5 deg),
+  the truth run's AGB aggregated to each map cell (:func:`gridded_observations`) plus 20 %
+  noise, in ``validation/`` (not assimilated).
 
 ``python tools/make_lapland_case.py DIR`` writes a case; ``tccas run DIR/config.toml``
 runs it. See ``docs/guide/regional.md``.
@@ -44,7 +47,7 @@ from .domain import (CellForcing, Grid, GriddedForcingFile, PFTMap, domain_from_
                      write_domain, write_gridded_forcing, write_pft_map)
 from .footprints import Circle, Rectangle, footprint_table
 from .model import RegionalModel
-from .observations import regional_observations, write_regional_obs
+from .observations import gridded_observations, regional_observations, write_regional_obs
 
 __all__ = ["LAPLAND_PFTS", "LAPLAND_CONTROL", "make_lapland_case"]
 
@@ -166,19 +169,37 @@ def make_lapland_case(target: str | os.PathLike, nlat: int = 4, nlon: int = 8,
                            attrs={"footprint": "TROPOMI 3.5 x 5.5 km" if stream == "sif"
                                   else "SMOS, circle of 20 km radius"})
         sets.append(regional_observations(o, dom, eo, ec, ew, keep=kept))
+    # two above-ground-biomass maps on their own grids, for validation (not assimilated):
+    # a fine one (0.1 deg, like an aggregated CCI Biomass map) and a coarse one (0.5 deg)
+    t_agb = np.datetime64(f"{min(last_year, max(first_year, 2018))}-07-01", "s")
+    agb_maps = {}
+    for name, step in (("agb_0.1deg", 0.1), ("agb_0.5deg", 0.5)):
+        # at least 2 x 2 map cells (a grid needs a step); cells mostly outside the box
+        # are dropped by min_covered
+        n_la = max(2, int(np.ceil(0.25 * nlat / step - 1e-9)))
+        n_lo = max(2, int(np.ceil(0.25 * nlon / step - 1e-9)))
+        mg = Grid(lat0 + step * (np.arange(n_la) + 0.5), lon0 + step * (np.arange(n_lo) + 0.5))
+        r, rows, cols = gridded_observations("agb", np.zeros(mg.shape), np.ones(mg.shape), mg,
+                                             t_agb, t_agb + np.timedelta64(86400, "s"), pmap,
+                                             dom, min_covered=0.5, source=name)
+        if len(r):
+            agb_maps[name] = (r, mg, rows, cols)
     # truth run
     nspin = 24 * 365 * spinup_years
-    with RegionalModel(dom, GriddedForcingFile(target / "forcing.nc", dom), sets,
+    all_sets = sets + [m[0] for m in agb_maps.values()]
+    with RegionalModel(dom, GriddedForcingFile(target / "forcing.nc", dom), all_sets,
                        control=list(LAPLAND_CONTROL), nspin=nspin, engine=engine,
                        workers=workers) as model:
         x_true = np.clip(rng.normal(0, 0.5, model.nx), model.control.lower * 0.9,
                          model.control.upper * 0.9)
         y_true = model.forward(x_true)
-        slices, names = model.slices, model.control.names
+        names = model.control.names
+        offsets = np.cumsum([0] + [len(r) for r in all_sets])
         prior, sigma = model.control.prior, model.control.sigma
-    for r in sets:
+    (target / "validation").mkdir(exist_ok=True)
+    for k, r in enumerate(sets):
         o = r.obs
-        y = y_true[slices[r.stream]]
+        y = y_true[offsets[k]:offsets[k + 1]]
         value = y + rng.normal(0, 1, y.size) * o.sigma
         if r.stream in ("sm", "vod"):
             value = np.maximum(value, 0.0)
@@ -187,6 +208,16 @@ def make_lapland_case(target: str | os.PathLike, nlat: int = 4, nlon: int = 8,
         out = regional_observations(obs, dom, r.entry_obs, r.entry_cell, r.entry_weight)
         write_regional_obs(target / "obs" / f"{r.stream}.nc", out,
                            attrs={**attrs, "truth": "truth.json"})
+    for k, (name, (r, mg, rows, cols)) in enumerate(agb_maps.items(), start=len(sets)):
+        y = y_true[offsets[k]:offsets[k + 1]]
+        agb_sigma = 0.2 * np.abs(y) + 2.0             # Mg ha-1: 20 % plus a floor
+        value = np.maximum(y + rng.normal(0, 1, y.size) * agb_sigma, 0.0)
+        o = r.obs
+        obs = ObservationSet("agb", o.t_start, o.t_end, value, agb_sigma, o.qc, o.pft,
+                             o.footprint, o.angle, "", {"map": name})
+        out = regional_observations(obs, dom, r.entry_obs, r.entry_cell, r.entry_weight)
+        write_regional_obs(target / "validation" / f"{name}.nc", out,
+                           attrs={**attrs, "map_grid_step_deg": float(mg.lat[1] - mg.lat[0])})
     (target / "truth.json").write_text(json.dumps(
         {"x": dict(zip(names, x_true.tolist())),
          "value": dict(zip(names, (prior + sigma * x_true).tolist()))}, indent=1) + "\n")
