@@ -577,7 +577,7 @@ def read_gridded_forcing(path: str | os.PathLike, domain: Domain, cells=None,
             raise InputDataError(f"{where}: missing variable '{name}'{hint}")
     out = np.empty((cells.size, times.size, len(FORCING_NAMES)))
     for j, name in enumerate(FORCING_NAMES):
-        v = data[name]                       # (nt, ncell)
+        v = data.pop(name)                   # (nt, ncell); freed once copied
         lo, hi = FORCING_RANGES[name]
         bad = ~np.isfinite(v) | (v < lo) | (v > hi)
         if bad.any():

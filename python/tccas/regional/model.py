@@ -150,10 +150,15 @@ class Batch:
         for t in spec.tasks:
             try:
                 oa = obs_arrays(list(t.obs_sets), forcing.times, t.pfts)
-                self.models.append(CellModel(forcing.met(t.cell), forcing.times, t.lat, t.lon,
-                                             t.sand, t.clay, t.pfts, t.ppft0, t.pglob0,
-                                             t.control, oa, nspin=spec.nspin,
-                                             adjoint_memory_mb=adjoint_memory_mb))
+                m = CellModel(forcing.met(t.cell), forcing.times, t.lat, t.lon, t.sand,
+                              t.clay, t.pfts, t.ppft0, t.pglob0, t.control, oa,
+                              nspin=spec.nspin, adjoint_memory_mb=adjoint_memory_mb)
+                # the cells share one time axis: keep one copy of its day/hour arrays
+                # (three float64 values per hour and cell otherwise)
+                if self.models:
+                    m.doy, m.hour, m.tday = (self.models[0].doy, self.models[0].hour,
+                                             self.models[0].tday)
+                self.models.append(m)
             except TccasError as exc:
                 raise type(exc)(f"{t.label}: {exc}") from None
         ys = [t.ymap for t in spec.tasks]
@@ -283,7 +288,8 @@ def build_batches(specs: Sequence[BatchSpec],
         cells = np.concatenate([s.cells for s in from_file])
         forcing = from_file[0].forcing.read(np.sort(cells))
     for s in specs:
-        f = forcing.subset(s.cells) if isinstance(s.forcing, GriddedForcingFile) else s.forcing
+        # the batch copies its cells' forcing into their CellModels; no subset copy here
+        f = forcing if isinstance(s.forcing, GriddedForcingFile) else s.forcing
         out[s.index] = Batch(s, f, adjoint_memory_mb)
     return out
 
