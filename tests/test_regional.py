@@ -569,3 +569,15 @@ def test_a_map_cell_equal_to_a_model_cell_has_the_cells_cover_as_weights(case):
                                          np.datetime64("2017-07-01"), pmap, dom)
     assert len(r) == 16 - 1 - 4 and r.entry_obs.size == len(r)
     assert not ((rows == 0) & (cols == 0)).any() and not ((rows >= 2) & (cols >= 2)).any()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("dask_jobqueue") is None or
+                    shutil.which("sbatch") is not None,
+                    reason="needs dask-jobqueue and a machine without SLURM")
+def test_dask_slurm_cluster_that_never_starts_fails_clearly():
+    e = make_engine("dask", 1, cluster="slurm", cluster_options={"cores": 1, "memory": "1GB"},
+                    wait_s=2)
+    with pytest.raises(ModelError, match=r"no slurm worker joined within 2 s(.|\n)*#SBATCH"):
+        e.start([], 100.0)
+    with pytest.raises(ConfigError, match="unknown options"):
+        make_engine("dask", 1, scheduler="tcp://x")

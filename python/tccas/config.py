@@ -285,8 +285,8 @@ def _region(reg: Any, base: Path, where: str) -> RegionConfig:
         raise ConfigError(f"{where}: [region] engine_options must be a table")
     if opts and engine != "dask":
         raise ConfigError(f"{where}: [region] engine_options are for engine 'dask' "
-                          "(address, cluster, cluster_options)")
-    unknown = set(opts) - {"address", "cluster", "cluster_options"}
+                          "(address, cluster, cluster_options, wait_s)")
+    unknown = set(opts) - {"address", "cluster", "cluster_options", "wait_s"}
     if unknown:
         raise ConfigError(f"{where}: [region] engine_options: unknown keys {sorted(unknown)}")
     return RegionConfig(name=str(reg.get("name", "region")), domain=resolve(reg["domain"]),

@@ -236,10 +236,12 @@ class DaskEngine:
     cluster : ``"local"`` (default without address), ``"slurm"`` or ``"pbs"``
         (dask-jobqueue ``SLURMCluster``/``PBSCluster`` with ``cluster_options``, e.g.
         cores, memory, walltime, queue, account).
+    wait_s : how long to wait for the first jobqueue worker to join (s; jobs may queue).
     """
 
     def __init__(self, workers: int | None = None, address: str | None = None,
-                 cluster: str | None = None, cluster_options: dict | None = None) -> None:
+                 cluster: str | None = None, cluster_options: dict | None = None,
+                 wait_s: float = 3600.0) -> None:
         try:
             import distributed  # noqa: F401
         except ImportError:
@@ -252,6 +254,7 @@ class DaskEngine:
         if self.cluster_kind not in (None, "local", "slurm", "pbs"):
             raise ConfigError(f"engine 'dask': cluster must be 'local', 'slurm' or 'pbs', got "
                               f"{cluster!r}")
+        self.wait_s = float(wait_s)
         self._client = None
         self._cluster = None
         self._held: list = []
@@ -271,15 +274,32 @@ class DaskEngine:
                                   "dask-jobqueue: pip install 'tccas[regional-dask]'") from None
             cls = (dask_jobqueue.SLURMCluster if self.cluster_kind == "slurm"
                    else dask_jobqueue.PBSCluster)
-            self._cluster = cls(**self.cluster_options)
+            try:
+                self._cluster = cls(**self.cluster_options)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"engine 'dask': cluster_options for {cls.__name__}: "
+                                  f"{exc}") from None
             self._cluster.scale(jobs=self.workers)
         client = Client(self._cluster)
         if self.cluster_kind != "local":
-            client.wait_for_workers(1)
+            try:
+                client.wait_for_workers(1, timeout=self.wait_s)
+            except TimeoutError:
+                client.close()
+                raise ModelError(f"engine 'dask': no {self.cluster_kind} worker joined within "
+                                 f"{self.wait_s:.0f} s; check the job queue and the job "
+                                 f"script:\n{self._cluster.job_script()}") from None
         return client
 
     def start(self, batches, adjoint_memory_mb):
         self.close()
+        try:
+            self._start(batches, adjoint_memory_mb)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, batches, adjoint_memory_mb):
         self._client = self._connect()
         addrs = sorted(self._client.scheduler_info()["workers"])
         if not addrs:
@@ -300,12 +320,13 @@ class DaskEngine:
 
     def close(self):
         self._held = []
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-        if self._cluster is not None:
-            self._cluster.close()
-            self._cluster = None
+        for thing in (self._client, self._cluster):
+            if thing is not None:
+                try:
+                    thing.close()
+                except Exception as exc:  # a cluster that never started cannot close cleanly
+                    log.debug("closing %s: %s", type(thing).__name__, exc)
+        self._client = self._cluster = None
 
 
 def _mpi():
@@ -435,6 +456,10 @@ def make_engine(name: str = "processes", workers: int | None = None, **options) 
         raise ConfigError(f"workers must be a positive integer, got {workers!r}")
     if name != "dask" and options:
         raise ConfigError(f"engine '{name}' takes no options {sorted(options)}")
+    unknown = set(options) - {"address", "cluster", "cluster_options", "wait_s"}
+    if unknown:
+        raise ConfigError(f"engine 'dask': unknown options {sorted(unknown)} (known: address, "
+                          "cluster, cluster_options, wait_s)")
     cls = {"processes": ProcessEngine, "serial": SerialEngine, "dask": DaskEngine,
            "mpi": MPIEngine}[name]
     return cls(workers, **options)
