@@ -5,7 +5,10 @@ that run the cells in parallel (local processes, Dask distributed, MPI).
 
 Submodules: :mod:`~tccas.regional.domain`, :mod:`~tccas.regional.footprints`,
 :mod:`~tccas.regional.observations`, :mod:`~tccas.regional.model`,
-:mod:`~tccas.regional.engines`. See ``docs/guide/regional.md``.
+:mod:`~tccas.regional.engines`, :mod:`~tccas.regional.workflow` (``tccas run`` on a
+``[region]`` config), :mod:`~tccas.regional.plots` (maps) and
+:mod:`~tccas.regional.lapland` (the Lapland twin-case generator). See
+``docs/guide/regional.md``.
 """
 from __future__ import annotations
 
@@ -13,16 +16,18 @@ from .domain import (CellForcing, Domain, Grid, GriddedForcingFile, PFTMap,
                      domain_from_pft_map, read_domain, read_gridded_forcing, read_pft_map,
                      write_domain, write_gridded_forcing, write_pft_map)
 from .engines import ENGINES, make_engine
-from .footprints import Box, Circle, FootprintWeights, Rectangle, footprint_table, footprint_weights
+from .footprints import (Box, Circle, FootprintWeights, Rectangle, footprint_table,
+                         footprint_weights)
 from .model import RegionalModel, build_regional_control
-from .observations import (RegionalObservations, gridded_observations, read_regional_obs, regional_observations,
-                           write_regional_obs)
+from .observations import (RegionalObservations, gridded_observations, read_regional_obs,
+                           regional_observations, write_regional_obs)
 
 __all__ = [
     "Box", "CellForcing", "Circle", "Domain", "ENGINES", "FootprintWeights", "Grid",
     "GriddedForcingFile", "PFTMap", "Rectangle", "RegionalModel", "RegionalObservations",
     "build_regional_control", "domain_from_pft_map", "footprint_table", "footprint_weights",
-    "gridded_observations", "make_engine", "read_domain", "read_gridded_forcing", "read_pft_map", "read_regional_obs",
+    "gridded_observations", "make_engine", "read_domain", "read_gridded_forcing",
+    "read_pft_map", "read_regional_obs",
     "regional_observations", "write_domain", "write_gridded_forcing", "write_pft_map",
     "write_regional_obs",
 ]

@@ -30,7 +30,8 @@ from ..io import (FORCING_NAMES, FORCING_RANGES, FORCING_UNITS, Static, atomic_p
                   vpd_from_specific_humidity)
 from ..parameters import FORCING_VARS, PFT_NAMES
 
-__all__ = ["Grid", "Domain", "PFTMap", "CellForcing", "GriddedForcingFile", "pixel_areas", "read_domain", "write_domain",
+__all__ = ["Grid", "Domain", "PFTMap", "CellForcing", "GriddedForcingFile", "pixel_areas",
+           "read_domain", "write_domain",
            "read_pft_map", "write_pft_map", "domain_from_pft_map", "read_gridded_forcing",
            "write_gridded_forcing"]
 

@@ -222,7 +222,8 @@ def make_lapland_case(target: str | os.PathLike, nlat: int = 4, nlon: int = 8,
         {"x": dict(zip(names, x_true.tolist())),
          "value": dict(zip(names, (prior + sigma * x_true).tolist()))}, indent=1) + "\n")
     control = ", ".join(f'"{n}"' for n in LAPLAND_CONTROL)
-    (target / "config.toml").write_text(f"""# Lapland regional twin case (tccas.regional.lapland, seed {seed})
+    (target / "config.toml").write_text(f"""# Lapland regional twin case
+# (tccas.regional.lapland, seed {seed}; validation/ holds AGB maps, truth.json the truth)
 [region]
 name = "Lapland"
 domain = "domain.nc"

@@ -29,7 +29,7 @@ from ..control import CTL_GLOBAL, CTL_PFT, POOL_NAMES, ControlVector, build_cont
 from ..errors import ConfigError, InputDataError, ModelError, TccasError
 from ..model import DEFAULT_ADJOINT_MEMORY_MB, CellModel, obs_arrays
 from ..obs import ObservationSet
-from ..parameters import (PFT_NAMES, Z_SURF, apply_overrides, global_defaults,
+from ..parameters import (Z_SURF, apply_overrides, global_defaults,
                           pft_defaults, pft_index)
 from .domain import CellForcing, Domain, GriddedForcingFile
 from .observations import RegionalObservations
