@@ -120,6 +120,19 @@ def _cmd_cases(args) -> int:
     return 0
 
 
+def _cmd_lapland_case(args) -> int:
+    from .regional.lapland import make_lapland_case
+    if args.last_year < args.first_year or min(args.nlat, args.nlon) < 2 \
+            or args.spinup_years < 0:
+        raise ConfigError("lapland-case: give at least 2 x 2 cells, last year >= first year "
+                          "and a spin-up of 0 or more years")
+    out = make_lapland_case(args.target, args.nlat, args.nlon, args.first_year,
+                            args.last_year, args.spinup_years, args.window_start,
+                            seed=args.seed, workers=args.workers)
+    print(f"wrote the Lapland case to {out}; run it with: tccas run {out / 'config.toml'}")
+    return 0
+
+
 def _cmd_copy_case(args) -> int:
     from .cases import copy_case
     path = copy_case(args.name, args.target)
@@ -165,6 +178,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=_cmd_spinup)
     c = sub.add_parser("cases", help="list the bundled cases")
     c.set_defaults(func=_cmd_cases)
+    lp = sub.add_parser("lapland-case", help="generate the Lapland regional twin case "
+                        "(tccas.regional.lapland) into a folder")
+    lp.add_argument("target", help="folder to write (domain, forcing, obs, config.toml)")
+    lp.add_argument("--nlat", type=int, default=4, help="cells of 0.25 deg north-south")
+    lp.add_argument("--nlon", type=int, default=8, help="cells of 0.25 deg east-west")
+    lp.add_argument("--first-year", type=int, default=2015)
+    lp.add_argument("--last-year", type=int, default=2021)
+    lp.add_argument("--spinup-years", type=int, default=2)
+    lp.add_argument("--window-start", default="2017-01-01",
+                    help="first day of the observations (the assimilation window)")
+    lp.add_argument("--seed", type=int, default=20240601)
+    lp.add_argument("--workers", type=int, default=None, help="workers of the truth run")
+    lp.set_defaults(func=_cmd_lapland_case)
     cc = sub.add_parser("copy-case", help="write a bundled case out as editable files")
     cc.add_argument("name")
     cc.add_argument("target")

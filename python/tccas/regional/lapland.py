@@ -29,7 +29,7 @@ Everything is seeded, so the same arguments give the same files. What is made an
   the truth run's AGB aggregated to each map cell (:func:`gridded_observations`) plus 20 %
   noise, in ``validation/`` (not assimilated).
 
-``python tools/make_lapland_case.py DIR`` writes a case; ``tccas run DIR/config.toml``
+``tccas lapland-case DIR`` writes a case; ``tccas run DIR/config.toml``
 runs it. See ``docs/guide/regional.md``.
 """
 from __future__ import annotations

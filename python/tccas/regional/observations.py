@@ -28,11 +28,14 @@ __all__ = ["RegionalObservations", "regional_observations", "write_regional_obs"
 class RegionalObservations:
     """One observation stream over a domain.
 
+    A record is simulated as the sum over its entries of the weighted per-tile observables.
+
+    Attributes
+    ----------
     obs : the observations (``obs.pft`` = the domain's PFTs; ``obs.footprint`` = the PFT
         composition of each footprint, the sum of its entries over cells).
-    entry_obs, entry_cell : (nentry,) record and domain cell of each entry;
+    entry_obs, entry_cell : (nentry,) record and domain cell of each entry.
     entry_weight : (nentry, npft) weight of each domain PFT of that cell in the footprint.
-    A record is simulated as the sum over its entries of the weighted per-tile observables.
     """
 
     obs: ObservationSet
