@@ -138,11 +138,12 @@ def test_a_cell_with_bad_forcing_is_named_by_index_and_coordinates(case, tmp_pat
         in msg and str(f.times[100]) in msg and "2 cells affected" in msg
     with pytest.raises(InputDataError, match=r"rsds.*cell 2 .*outside"):
         read_gridded_forcing(tmp_path / "bad.nc", dom, cells=[2])
-    # a worker that reads it reports the same
-    m = RegionalModel(dom, GriddedForcingFile(tmp_path / "bad.nc", dom), case[2],
-                      control=CONTROL, engine="serial")
-    with pytest.raises(InputDataError, match="cell 1"):
-        m.forward(np.zeros(m.nx))
+    # a worker process that reads it sends the same error back to the driver
+    with RegionalModel(dom, GriddedForcingFile(tmp_path / "bad.nc", dom), case[2],
+                       control=CONTROL, engine=make_engine("processes", 2),
+                       batch_size=1) as m:
+        with pytest.raises(InputDataError, match=r"bad.nc: variable 'rsds' at cell 1 \(lat"):
+            m.forward(np.zeros(m.nx))
 
 
 # -- footprints -------------------------------------------------------------------------
@@ -385,14 +386,13 @@ def test_mpi_engine_under_mpirun(case, serial):
     np.testing.assert_array_equal(out["g"], serial.adjoint(x, dy))
 
 
-def test_worker_errors_reach_the_driver_with_the_cell(case, serial):
-    dom, ff, sets, _, _ = case
-    with RegionalModel(dom, ff, sets, control=CONTROL, nspin=serial.nspin,
-                       engine=make_engine("processes", 2), batch_size=1) as m:
-        with pytest.raises(ModelError, match="outside its bounds"):
-            m.forward(np.full(m.nx, 1e6))
-        with pytest.raises(ModelError, match="shape"):
-            m.adjoint(np.zeros(m.nx), np.zeros(m.ny + 1))
+def test_bad_arguments_are_refused_before_any_worker_runs(case, serial):
+    with pytest.raises(ModelError, match="outside its bounds"):
+        serial.forward(np.full(serial.nx, 1e6))
+    with pytest.raises(ModelError, match="shape"):
+        serial.adjoint(np.zeros(serial.nx), np.zeros(serial.ny + 1))
+    with pytest.raises(ModelError, match="NaN"):
+        serial.tangent(np.zeros(serial.nx), np.full(serial.nx, np.nan))
 
 
 def test_engine_choice_errors(monkeypatch):
