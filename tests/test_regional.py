@@ -138,12 +138,13 @@ def test_a_cell_with_bad_forcing_is_named_by_index_and_coordinates(case, tmp_pat
         in msg and str(f.times[100]) in msg and "2 cells affected" in msg
     with pytest.raises(InputDataError, match=r"rsds.*cell 2 .*outside"):
         read_gridded_forcing(tmp_path / "bad.nc", dom, cells=[2])
-    # a worker process that reads it sends the same error back to the driver
-    with RegionalModel(dom, GriddedForcingFile(tmp_path / "bad.nc", dom), case[2],
-                       control=CONTROL, engine=make_engine("processes", 2),
-                       batch_size=1) as m:
-        with pytest.raises(InputDataError, match=r"bad.nc: variable 'rsds' at cell 1 \(lat"):
-            m.forward(np.zeros(m.nx))
+    # a worker that reads it sends the same error back to the driver
+    for name, _ in _engines()[:2]:
+        with RegionalModel(dom, GriddedForcingFile(tmp_path / "bad.nc", dom), case[2],
+                           control=CONTROL, engine=make_engine(name, 2), batch_size=1) as m:
+            with pytest.raises(InputDataError,
+                               match=r"bad.nc: variable 'rsds' at cell 1 \(lat"):
+                m.forward(np.zeros(m.nx))
 
 
 # -- footprints -------------------------------------------------------------------------

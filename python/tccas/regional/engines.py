@@ -310,7 +310,13 @@ class DaskEngine:
             fut = self._client.submit(_build, g, adjoint_memory_mb, workers=[addr],
                                       allow_other_workers=False, pure=False)
             self._held.append((addr, fut))
-        self._client.gather([f for _, f in self._held])   # raises a worker's error here
+        # wait without gathering: the built cells stay on their workers
+        from distributed import wait
+        futs = [f for _, f in self._held]
+        wait(futs)
+        for f in futs:
+            if f.status == "error":
+                f.result()                    # raises the worker's error here
 
     def evaluate(self, op, x, v, adjoint_memory_mb):
         futs = [self._client.submit(_dask_evaluate, fut, op, x, v, adjoint_memory_mb,
