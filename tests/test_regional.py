@@ -582,3 +582,24 @@ def test_dask_slurm_cluster_that_never_starts_fails_clearly():
         e.start([], 100.0)
     with pytest.raises(ConfigError, match="unknown options"):
         make_engine("dask", 1, scheduler="tcp://x")
+
+
+def test_pools_per_cell_split_the_shared_pool_gradient(case, serial):
+    """At x = 0 both set-ups are the same model; the gradient of a shared pool is the sum
+    of the gradients of its per-cell copies, and every other element is unchanged."""
+    dom, ff, sets, _, _ = case
+    dy = np.random.default_rng(8).normal(size=serial.ny)
+    g_pft = serial.adjoint(np.zeros(serial.nx), dy)
+    with RegionalModel(dom, ff, sets, control=CONTROL, pools="cell", nspin=serial.nspin,
+                       engine="serial", batch_size=2) as m:
+        g_cell = m.adjoint(np.zeros(m.nx), dy)
+        np.testing.assert_allclose(m.forward(np.zeros(m.nx)), serial.forward(np.zeros(
+            serial.nx)), rtol=1e-14)
+    names = m.control.names
+    for k, name in enumerate(serial.control.names):
+        parts = [g_cell[j] for j, n in enumerate(names) if n.startswith(name + "@cell")]
+        if parts:
+            assert len(parts) == dom.ncell and np.count_nonzero(parts) >= 2
+            assert sum(parts) == pytest.approx(g_pft[k], rel=1e-12)
+        else:
+            assert g_cell[names.index(name)] == pytest.approx(g_pft[k], rel=1e-12)
