@@ -162,16 +162,12 @@ def main() -> None:
                                   batch_size=args.batch_size)
             x = np.zeros(model.nx)
             dy = np.random.default_rng(0).normal(size=model.ny)
-            t_start, _ = timed(lambda: model.engine.start(model.batches,
-                                                          model.adjoint_memory_mb))
-            model._started = True
+            t_start, _ = timed(model.start)
             t_fwd, y = timed(lambda: model.forward(x))
             # the first adjoint of a process allocates its tape; later ones reuse it
             t_adj0, g = timed(lambda: model.adjoint(x, dy))
             t_adj, g = timed(lambda: model.adjoint(x, dy))
-            rss = {}
-            for r in model.engine.evaluate("forward", x, None, model.adjoint_memory_mb):
-                rss[r["pid"]] = r["peak_rss_mb"]
+            rss = dict(model.worker_peak_rss_mb)
             model.close()
             res[workers] = (t_fwd, t_adj, y, g)
             print(f"{workers} worker(s): start (read forcing, build cells) {t_start:7.1f} s, "

@@ -339,6 +339,8 @@ def test_engines_give_the_same_y_and_gradient_with_1_and_2_workers(case, serial,
                            engine=make_engine(name, workers, **opts), batch_size=2) as m:
             y, g = m.forward(x), m.adjoint(x, dy)
             _, jdx = m.tangent(x, g)
+            assert len(m.worker_peak_rss_mb) == workers         # distinct processes
+            assert os.getpid() not in m.worker_peak_rss_mb
         # the same batches summed in the same order: identical to the last bit
         np.testing.assert_array_equal(y, y0)
         np.testing.assert_array_equal(g, g0)

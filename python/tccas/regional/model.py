@@ -318,6 +318,11 @@ class RegionalModel:
     adjoint_memory_mb : each cell's adjoint memory budget (MB), see CellModel.
     all_cells : also build the cells that no observation touches (what :meth:`run` needs;
         they add nothing to y or the gradient).
+
+    After an evaluation, ``last_stack_bytes`` is the largest adjoint tape of any cell and
+    ``worker_peak_rss_mb`` maps each worker's process id to its peak resident memory (MB).
+    Workers start at the first evaluation (or :meth:`start`) and stop at :meth:`close`
+    (or at the end of a ``with`` block).
     """
 
     def __init__(self, domain: Domain, forcing: CellForcing | GriddedForcingFile,
@@ -372,6 +377,7 @@ class RegionalModel:
             engine = make_engine(engine or "processes", workers, **dict(engine_options or {}))
         self.engine = engine
         self._started = False
+        self.worker_peak_rss_mb: dict[int, float] = {}
 
     # -- set-up ---------------------------------------------------------------------------
     def _tasks(self, offsets: list[int]) -> list[CellTask]:
@@ -505,11 +511,18 @@ class RegionalModel:
                              f"bounds [{c.lower[k]:.4g}, {c.upper[k]:.4g}] in x"
                              + (f" ({out.size} elements)" if out.size > 1 else ""))
 
-    def _run(self, op: str, x, v=None) -> list[dict]:
+    def start(self) -> None:
+        """Start the engine's workers, which read their cells' forcing and build their
+        models (the first evaluation does this otherwise)."""
         if not self._started:
             self.engine.start(self.batches, self.adjoint_memory_mb)
             self._started = True
+
+    def _run(self, op: str, x, v=None) -> list[dict]:
+        self.start()
         res = self.engine.evaluate(op, x, v, self.adjoint_memory_mb)
+        # peak resident memory of each worker process (MB), as of this evaluation
+        self.worker_peak_rss_mb = {r["pid"]: r["peak_rss_mb"] for r in res}
         return sorted(res, key=lambda r: r["index"])
 
     def forward(self, x) -> np.ndarray:
