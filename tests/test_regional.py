@@ -605,3 +605,20 @@ def test_pools_per_cell_split_the_shared_pool_gradient(case, serial):
             assert sum(parts) == pytest.approx(g_pft[k], rel=1e-12)
         else:
             assert g_cell[names.index(name)] == pytest.approx(g_pft[k], rel=1e-12)
+
+
+def test_a_transect_of_one_row_keeps_its_cell_size(tmp_path):
+    """A grid axis of one cell needs its size: given as dlat, kept in the file as CF
+    bounds, used by footprints."""
+    with pytest.raises(InputDataError, match="single cell"):
+        Grid(np.array([60.125]), np.array([25.125, 25.375]))
+    pmap = PFTMap(Grid(60.0 + 0.0125 + 0.025 * np.arange(10), 25.0125 + 0.025 * np.arange(20)),
+                  np.tile(np.repeat([5, 9], 10), (10, 1)))
+    grid = Grid(np.array([60.125]), np.array([25.125, 25.375]), dlat=0.25)
+    dom = domain_from_pft_map(pmap, grid, 0.6, 0.1, 1.0)
+    assert dom.ncell == 2 and dom.fraction.tolist() == [[1.0, 0.0], [0.0, 1.0]]
+    again = read_domain(write_domain(tmp_path / "t.nc", dom))
+    assert again.grid.step_lat == pytest.approx(0.25)
+    fw = footprint_weights(Circle(60.125, 25.25, 5.0), pmap, again, subsample=2)
+    assert sorted(fw.cells.tolist()) == [0, 1]
+    np.testing.assert_allclose(fw.weights.sum(axis=1), 0.5, atol=0.02)

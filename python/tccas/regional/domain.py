@@ -31,6 +31,7 @@ from ..io import (FORCING_NAMES, FORCING_RANGES, FORCING_UNITS, Static, atomic_p
 from ..parameters import FORCING_VARS, PFT_NAMES
 
 __all__ = ["Grid", "Domain", "PFTMap", "CellForcing", "GriddedForcingFile", "pixel_areas",
+           "coordinate_step", "write_coordinates",
            "read_domain", "write_domain",
            "read_pft_map", "write_pft_map", "domain_from_pft_map", "read_gridded_forcing",
            "write_gridded_forcing"]
@@ -44,11 +45,14 @@ class Grid:
     """A regular lat/lon grid given by its cell centres (degrees north / east).
 
     Cell k of axis ``lat`` spans ``lat_edges[k]`` .. ``lat_edges[k + 1]``; both axes are
-    strictly monotonic and equally spaced (to 1e-6 of a step).
+    strictly monotonic and equally spaced (to 1e-6 of a step). An axis of a single cell
+    (a transect) needs its cell size: ``dlat`` or ``dlon`` (degrees).
     """
 
     lat: np.ndarray
     lon: np.ndarray
+    dlat: float | None = None
+    dlon: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("lat", "lon"):
@@ -60,21 +64,31 @@ class Grid:
                 d = np.diff(a)
                 if not (np.all(d > 0) or np.all(d < 0)) or np.ptp(d) > 1e-6 * abs(d[0]):
                     raise InputDataError(f"grid: '{name}' is not a regular, monotonic axis")
+            elif getattr(self, "d" + name) is None or not getattr(self, "d" + name) > 0:
+                raise InputDataError(f"grid: '{name}' has a single cell; give its size "
+                                     f"(d{name}, or '{name}_bnds' in the file)")
+
+    @property
+    def step_lat(self) -> float:
+        """Signed step of the lat axis (degrees)."""
+        return float(self.lat[1] - self.lat[0]) if self.lat.size > 1 else float(self.dlat)
+
+    @property
+    def step_lon(self) -> float:
+        """Signed step of the lon axis (degrees)."""
+        return float(self.lon[1] - self.lon[0]) if self.lon.size > 1 else float(self.dlon)
 
     @staticmethod
-    def _edges(c: np.ndarray) -> np.ndarray:
-        if c.size == 1:
-            raise InputDataError("grid: an axis of one cell has no spacing; give its edges")
-        step = c[1] - c[0]
+    def _edges(c: np.ndarray, step: float) -> np.ndarray:
         return np.concatenate([c - step / 2, [c[-1] + step / 2]])
 
     @property
     def lat_edges(self) -> np.ndarray:
-        return self._edges(self.lat)
+        return self._edges(self.lat, self.step_lat)
 
     @property
     def lon_edges(self) -> np.ndarray:
-        return self._edges(self.lon)
+        return self._edges(self.lon, self.step_lon)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -84,8 +98,8 @@ class Grid:
         """Row and column of the cells containing the points (lat, lon) (degrees); -1 for
         points outside the grid. Vectorised over array arguments."""
         out = []
-        for c, v in ((self.lat, np.asarray(lat, float)), (self.lon, np.asarray(lon, float))):
-            step = c[1] - c[0] if c.size > 1 else 1.0
+        for c, step, v in ((self.lat, self.step_lat, np.asarray(lat, float)),
+                           (self.lon, self.step_lon, np.asarray(lon, float))):
             k = np.floor((v - (c[0] - step / 2)) / step).astype(np.int64)
             k[(k < 0) | (k >= c.size)] = -1
             out.append(k)
@@ -250,7 +264,8 @@ def read_domain(path: str | os.PathLike) -> Domain:
                 raise InputDataError(f"{where}: variable 'pft_fraction' must have dimensions "
                                      f"(pft, lat, lon), got {dims}")
             try:
-                grid = Grid(get("lat"), get("lon"))
+                grid = Grid(get("lat"), get("lon"),
+                            *(coordinate_step(ds, n) for n in ("lat", "lon")))
             except InputDataError as exc:
                 raise InputDataError(f"{where}: {exc}") from None
             # a masked (fill) fraction is no vegetation
@@ -263,6 +278,16 @@ def read_domain(path: str | os.PathLike) -> Domain:
                        col=col, source=where, attrs=attrs)
     _check_domain(d, where)
     return d
+
+
+def coordinate_step(ds, name: str) -> float | None:
+    """Cell size (degrees) of a coordinate ``name`` of one value in an open netCDF
+    dataset, from its CF bounds; None for longer coordinates or without bounds."""
+    bname = getattr(ds.variables[name], "bounds", None) or f"{name}_bnds"
+    if ds.variables[name].size != 1 or bname not in ds.variables:
+        return None
+    b = np.asarray(ds.variables[bname][:], dtype=float).reshape(-1)
+    return float(abs(b[-1] - b[0]))
 
 
 def write_domain(path: str | os.PathLike, domain: Domain, attrs: dict | None = None) -> Path:
@@ -283,7 +308,7 @@ def write_domain(path: str | os.PathLike, domain: Domain, attrs: dict | None = N
             v[:] = np.array(domain.pfts, dtype=np.int32)
             if domain.grid is not None:
                 g = domain.grid
-                _coords(ds, g.lat, g.lon)
+                write_coordinates(ds, g.lat, g.lon, g)
                 dims = ("lat", "lon")
 
                 def put(a):
@@ -324,7 +349,11 @@ def write_domain(path: str | os.PathLike, domain: Domain, attrs: dict | None = N
     return path
 
 
-def _coords(ds, lat: np.ndarray, lon: np.ndarray) -> None:
+def write_coordinates(ds, lat: np.ndarray, lon: np.ndarray, grid: Grid | None = None) -> None:
+    """Create lat/lon dimensions and coordinates in an open netCDF dataset, with CF cell
+    bounds (``lat_bnds``, ``lon_bnds``) when the grid is given."""
+    if grid is not None and "nv" not in ds.dimensions:
+        ds.createDimension("nv", 2)
     for name, a, unit in (("lat", lat, "degrees_north"), ("lon", lon, "degrees_east")):
         ds.createDimension(name, a.size)
         v = ds.createVariable(name, "f8", (name,))
@@ -332,6 +361,11 @@ def _coords(ds, lat: np.ndarray, lon: np.ndarray) -> None:
         v.standard_name = "latitude" if name == "lat" else "longitude"
         v.axis = "Y" if name == "lat" else "X"
         v[:] = a
+        if grid is not None:
+            v.bounds = f"{name}_bnds"
+            e = grid.lat_edges if name == "lat" else grid.lon_edges
+            b = ds.createVariable(f"{name}_bnds", "f8", (name, "nv"))
+            b[:] = np.column_stack([e[:-1], e[1:]])
 
 
 @dataclass(frozen=True)
@@ -371,7 +405,8 @@ def read_pft_map(path: str | os.PathLike, variable: str = "pft") -> PFTMap:
         code = np.ma.filled(np.ma.asarray(ds.variables[variable][:]), 0)
         try:
             grid = Grid(np.asarray(ds.variables["lat"][:], float),
-                        np.asarray(ds.variables["lon"][:], float))
+                        np.asarray(ds.variables["lon"][:], float),
+                        coordinate_step(ds, "lat"), coordinate_step(ds, "lon"))
         except InputDataError as exc:
             raise InputDataError(f"{where}: {exc}") from None
     return PFTMap(grid, np.asarray(code), where)
@@ -387,7 +422,7 @@ def write_pft_map(path: str | os.PathLike, pft_map: PFTMap, attrs: dict | None =
             ds.title = "PFT map (BETHY codes)"
             for k, v in (attrs or {}).items():
                 ds.setncattr(k, v)
-            _coords(ds, pft_map.grid.lat, pft_map.grid.lon)
+            write_coordinates(ds, pft_map.grid.lat, pft_map.grid.lon, pft_map.grid)
             v = ds.createVariable("pft", "i2", ("lat", "lon"), zlib=True)
             v.long_name = "BETHY plant functional type code (0 = not vegetated)"
             v.flag_values = np.arange(0, 14, dtype=np.int16)
@@ -400,8 +435,7 @@ def pixel_areas(grid: Grid) -> np.ndarray:
     """Relative areas of the pixels of a grid, (nlat, 1): cos(latitude) times the pixel's
     extent in degrees (spherical Earth; exact for the ratio of areas of two pixels of the
     same latitude band when the band is narrow)."""
-    dlat = abs(grid.lat[1] - grid.lat[0]) if grid.lat.size > 1 else 1.0
-    dlon = abs(grid.lon[1] - grid.lon[0]) if grid.lon.size > 1 else 1.0
+    dlat, dlon = abs(grid.step_lat), abs(grid.step_lon)
     return (np.cos(np.radians(grid.lat)) * dlat * dlon)[:, None]
 
 
@@ -462,7 +496,12 @@ class CellForcing:
         return self.data[hit[0]]
 
     def subset(self, cells) -> "CellForcing":
+        """The forcing of ``cells`` (domain indices), in that order."""
         pos = {int(c): i for i, c in enumerate(self.cells)}
+        missing = [int(c) for c in cells if int(c) not in pos]
+        if missing:
+            raise InputDataError(f"{self.source or 'forcing'}: no forcing for cell(s) "
+                                 f"{missing[:5]}" + (" ..." if len(missing) > 5 else ""))
         idx = [pos[int(c)] for c in cells]
         return CellForcing(self.times, self.data[idx], np.asarray(cells, dtype=np.int64),
                            self.source)
@@ -613,7 +652,7 @@ def write_gridded_forcing(path: str | os.PathLike, domain: Domain, forcing: Cell
             ref = forcing.times[0].astype("datetime64[D]").astype("datetime64[s]")
             time_var(ds, forcing.times, ref, 1.0)
             if domain.grid is not None:
-                _coords(ds, domain.grid.lat, domain.grid.lon)
+                write_coordinates(ds, domain.grid.lat, domain.grid.lon, domain.grid)
                 dims = ("time", "lat", "lon")
                 chunks = (min(forcing.times.size, 24 * 31), 1, 1)
             else:

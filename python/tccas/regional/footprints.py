@@ -161,7 +161,7 @@ def footprint_weights(shape, pft_map: PFTMap, domain: Domain,
     half = shape.half_extent_km()
     dlat_deg = np.degrees(half / EARTH_RADIUS_KM)
     dlon_deg = dlat_deg / max(coslat0, 1e-6)
-    step_lat, step_lon = g.lat[1] - g.lat[0], g.lon[1] - g.lon[0]
+    step_lat, step_lon = g.step_lat, g.step_lon
     # the window of map rows and columns that can touch the footprint
     rows = np.nonzero(np.abs(g.lat - lat0) <= dlat_deg + abs(step_lat))[0]
     cols = np.nonzero(np.abs(g.lon - lon0) <= dlon_deg + abs(step_lon))[0]

@@ -217,7 +217,7 @@ def make_lapland_case(target: str | os.PathLike, nlat: int = 4, nlon: int = 8,
                              o.footprint, o.angle, "", {"map": name})
         out = regional_observations(obs, dom, r.entry_obs, r.entry_cell, r.entry_weight)
         write_regional_obs(target / "validation" / f"{name}.nc", out,
-                           attrs={**attrs, "map_grid_step_deg": float(mg.lat[1] - mg.lat[0])})
+                           attrs={**attrs, "map_grid_step_deg": float(mg.step_lat)})
     (target / "truth.json").write_text(json.dumps(
         {"x": dict(zip(names, x_true.tolist())),
          "value": dict(zip(names, (prior + sigma * x_true).tolist()))}, indent=1) + "\n")

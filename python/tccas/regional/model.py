@@ -300,6 +300,11 @@ class RegionalModel:
     ``adjoint``, ``adjoint_memory_mb``, ``last_stack_bytes``), so that the cost function and
     minimiser of a site work on a region unchanged.
 
+    After an evaluation, ``last_stack_bytes`` is the largest adjoint tape of any cell and
+    ``worker_peak_rss_mb`` maps each worker's process id to its peak resident memory (MB).
+    Workers start at the first evaluation (or :meth:`start`) and stop at :meth:`close`
+    (or at the end of a ``with`` block).
+
     Parameters
     ----------
     domain : the cells (:func:`tccas.regional.read_domain`).
@@ -318,11 +323,6 @@ class RegionalModel:
     adjoint_memory_mb : each cell's adjoint memory budget (MB), see CellModel.
     all_cells : also build the cells that no observation touches (what :meth:`run` needs;
         they add nothing to y or the gradient).
-
-    After an evaluation, ``last_stack_bytes`` is the largest adjoint tape of any cell and
-    ``worker_peak_rss_mb`` maps each worker's process id to its peak resident memory (MB).
-    Workers start at the first evaluation (or :meth:`start`) and stop at :meth:`close`
-    (or at the end of a ``with`` block).
     """
 
     def __init__(self, domain: Domain, forcing: CellForcing | GriddedForcingFile,

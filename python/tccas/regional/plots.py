@@ -10,7 +10,7 @@ from typing import Mapping
 import numpy as np
 
 from ..errors import InputDataError
-from .domain import Grid
+from .domain import Grid, coordinate_step
 
 __all__ = ["plot_map_panels", "plot_run_maps", "cell_map"]
 
@@ -93,7 +93,8 @@ def plot_run_maps(run_dir: str | os.PathLike, out: str | os.PathLike | None = No
     with netCDF4.Dataset(f) as ds:
         if "lat" not in ds.dimensions or "lon" not in ds.dimensions:
             raise InputDataError(f"{f}: not a gridded regional output (no lat/lon dimensions)")
-        grid = Grid(np.asarray(ds["lat"][:]), np.asarray(ds["lon"][:]))
+        grid = Grid(np.asarray(ds["lat"][:]), np.asarray(ds["lon"][:]),
+                    coordinate_step(ds, "lat"), coordinate_step(ds, "lon"))
         years = ds.dimensions["time"].size / 365.25
         for name, how in RUN_MAP_VARIABLES:
             if name not in ds.variables:

@@ -20,7 +20,7 @@ from ..config import Config
 from ..errors import ConfigError, InputDataError
 from ..io import time_var
 from ..parameters import PFT_NAMES
-from .domain import Domain, GriddedForcingFile, read_domain
+from .domain import Domain, GriddedForcingFile, read_domain, write_coordinates
 from .model import DAILY_VARIABLES, RegionalModel, variable_units
 from .observations import read_regional_obs, write_regional_obs
 
@@ -167,13 +167,7 @@ def write_gridded_daily(path: Path, domain: Domain, days: np.ndarray, cells: np.
         v[:] = np.array(domain.pfts, np.int32)
         if domain.grid is not None:
             g = domain.grid
-            for name, a, unit in (("lat", g.lat, "degrees_north"), ("lon", g.lon, "degrees_east")):
-                ds.createDimension(name, a.size)
-                c = ds.createVariable(name, "f8", (name,))
-                c.units = unit
-                c.standard_name = "latitude" if name == "lat" else "longitude"
-                c.axis = "Y" if name == "lat" else "X"
-                c[:] = a
+            write_coordinates(ds, g.lat, g.lon, g)
             space = ("lat", "lon")
             shape = g.shape
             where = (domain.row[cells], domain.col[cells])
