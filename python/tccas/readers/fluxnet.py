@@ -10,6 +10,7 @@ https://fluxnet.org/data/fluxnet2015-dataset/fullset-data-product/
 """
 from __future__ import annotations
 
+import gzip
 import logging
 import os
 import warnings
@@ -49,7 +50,7 @@ def read_fluxnet_forcing(path: str | os.PathLike, utc_offset_hours: float | None
     ----------
     path : str or os.PathLike
         Half-hourly (HH) or hourly (HR) file with ``TIMESTAMP_START`` (YYYYMMDDHHMM), or daily
-        (DD) file with ``TIMESTAMP`` (YYYYMMDD). Columns used: TA_F (degC), SW_IN_F (W m-2),
+        (DD) file with ``TIMESTAMP`` (YYYYMMDD); plain or gzip-compressed (name ending .gz). Columns used: TA_F (degC), SW_IN_F (W m-2),
         LW_IN_F (W m-2), VPD_F (hPa), PA_F (kPa), P_F (mm per record), WS_F (m s-1) are
         required; CO2_F_MDS (umol mol-1), TS_F_MDS_1 (degC) and, for DD files, TA_F_DAY /
         TA_F_NIGHT or TA_F_MDS_DAY / TA_F_MDS_NIGHT (degC) are optional.
@@ -410,8 +411,12 @@ def _read_columns(path: Path, where: str, required: list[str], optional: list[st
     float arrays keyed by column name, plus the time column and the name of the time column."""
     if not path.is_file():
         raise InputDataError(f"{where}: file not found")
-    with open(path, newline="") as fh:
-        header = [h.strip().strip('"') for h in fh.readline().strip().split(",")]
+    opener = gzip.open if path.suffix == ".gz" else open    # np.loadtxt unzips .gz itself
+    try:
+        with opener(path, "rt", newline="") as fh:
+            header = [h.strip().strip('"') for h in fh.readline().strip().split(",")]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputDataError(f"{where}: cannot read the header line ({exc})") from None
     if "TIMESTAMP_START" in header:
         tcol = "TIMESTAMP_START"
     elif "TIMESTAMP" in header:
