@@ -60,9 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"   wall time {dt:.1f} s (reading, {len(s.annual) or 1}-year run with spin-up, "
               "scoring)\n")
         passed = sum(ok for _, ok in s.targets.values())
+        annual = 100.0 * (s.annual_gpp_ratio - 1.0)
         summary.append(
-            f"{name:7s} GPP r {s.daily['gpp'].r:5.2f}  annual GPP {100 * (s.annual_gpp_ratio - 1):+4.0f} %"
-            f"  NEE r {s.daily['nee'].r:5.2f}  LE r {s.daily['le'].r:5.2f}  "
+            f"{name:7s} GPP r {s.daily['gpp'].r:5.2f}  annual GPP {annual:+4.0f} %  NEE r {s.daily['nee'].r:5.2f}  LE r {s.daily['le'].r:5.2f}  "
             f"targets met {passed}/{len(TARGETS)}")
     print("summary (targets: " + "; ".join(t for _, t in TARGETS.values()) + ")")
     print("\n".join(summary))

@@ -207,7 +207,8 @@ def read_plumber2_forcing(path: str | os.PathLike, utc_offset_hours: float, *,
     huss = data.pop("huss")
     if (huss < 0).any() or (huss > 0.05).any():
         raise InputDataError(f"{where}: variable 'Qair' has values outside [0, 0.05] kg kg-1")
-    data["vpd"] = vpd_from_specific_humidity(huss, data["tas"], data["ps"])
+    with np.errstate(over="ignore", invalid="ignore"):   # bad Tair: check_forcing names it
+        data["vpd"] = vpd_from_specific_humidity(huss, data["tas"], data["ps"])
     data["rsds"] = np.maximum(data["rsds"], 0.0)
     if co2_file is not None:
         data["co2"] = co2_file.reshape(-1, k).mean(axis=1)
