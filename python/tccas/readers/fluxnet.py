@@ -52,8 +52,9 @@ def read_fluxnet_forcing(path: str | os.PathLike, utc_offset_hours: float | None
         Half-hourly (HH) or hourly (HR) file with ``TIMESTAMP_START`` (YYYYMMDDHHMM), or daily
         (DD) file with ``TIMESTAMP`` (YYYYMMDD); plain or gzip-compressed (name ending .gz).
         Columns used: TA_F (degC), SW_IN_F (W m-2), LW_IN_F (W m-2), VPD_F (hPa), PA_F (kPa),
-        P_F (mm per record), WS_F (m s-1) are required; CO2_F_MDS (umol mol-1), TS_F_MDS_1 (degC) and, for DD files, TA_F_DAY /
-        TA_F_NIGHT or TA_F_MDS_DAY / TA_F_MDS_NIGHT (degC) are optional.
+        P_F (mm per record), WS_F (m s-1) are required; CO2_F_MDS (umol mol-1), TS_F_MDS_1
+        (degC) and, for DD files, TA_F_DAY / TA_F_NIGHT or TA_F_MDS_DAY / TA_F_MDS_NIGHT (degC)
+        are optional.
     utc_offset_hours : float, optional
         Offset of the file's time stamps from UTC in hours (FLUXNET: local standard time,
         UTC_OFFSET of the site metadata, e.g. -6 for US-AR1). Required for HH/HR files and
