@@ -9,8 +9,9 @@ tower; the days of green-up and senescence; the model's peak LAI; and the issue-
 (daily GPP r >= 0.85, annual GPP within +-25 %, daily NEE r >= 0.6, daily LE r >= 0.75) with
 PASS/FAIL, then one summary line per site and the wall time. The definitions (tower days,
 QC screening, annual sums, phenology days) are in the docstring of ``tccas.towers``.
-``--run carbon_spinup=equilibrium`` passes an entry to the ``[run]`` table of each site's
-configuration.
+Each site's carbon pools start at the model's equilibrium (``[run] carbon_spinup =
+"equilibrium"``); ``--run carbon_spinup=prescribed`` starts them at the table's ``c_*0``
+instead, and ``--run KEY=VALUE`` sets any other entry of the ``[run]`` table.
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="extra [run] entries of each site's configuration")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
-    run_options = {}
+    run_options = {"carbon_spinup": "equilibrium"}    # a new site has no prior pools
     for item in args.run:
         key, _, value = item.partition("=")
         run_options[key] = _value(value)

@@ -68,6 +68,12 @@ PHENOLOGY_WINDOW_DAYS = 15
 PHENOLOGY_FRACTION = 0.5
 DEFAULT_MIN_GOOD_FRACTION = 0.5
 ALL_QC = 1000                        # qc_max that keeps every record (flags are kept)
+# A record that misses the last UTC day of a year (a local-time file of one year ends before
+# 24 UTC east of Greenwich) is completed by repeating its last day, at most this many days,
+# so that the equilibrium carbon spin-up has the whole year it needs; the repeated day has no
+# tower data and is never scored.
+MAX_REPEATED_DAYS = 1
+DEFAULT_RUN_OPTIONS = {"carbon_spinup": "equilibrium"}
 
 
 @dataclass(frozen=True)
@@ -82,7 +88,8 @@ class TowerSite:
     lat, lon : degrees north / east. utc_offset_hours : local standard time - UTC, h.
     pfts, fractions : BETHY PFT codes of the tiles and their cover fractions (sum 1).
     sand, clay : soil mass fractions; soil_depth : m.
-    start, end : default run period (inclusive ISO dates; whole UTC days of the forcing).
+    start, end : default run period (inclusive ISO dates; whole UTC days of the forcing, and
+        at most one day more, see :data:`MAX_REPEATED_DAYS`).
     notes : reason and source of each choice (keys "vegetation", "soil", "time", "data").
     parameters : site-specific parameter overrides ({} = the table's priors).
     """
@@ -137,7 +144,7 @@ TOWER_SITES: dict[str, TowerSite] = {
         name="SE-Svb", layout="fluxnet", forcing_file="SE-Svb_2019_HH_fluxnet-layout.csv.gz",
         flux_file="SE-Svb_2019_HH_fluxnet-layout.csv.gz",
         lat=64.256, lon=19.7745, utc_offset_hours=1.0, pfts=(5,), fractions=(1.0,),
-        sand=0.60, clay=0.05, soil_depth=1.0, start="2019-01-01", end="2019-12-30",
+        sand=0.60, clay=0.05, soil_depth=1.0, start="2019-01-01", end="2019-12-31",
         notes={
             "vegetation": "closed boreal forest of Norway spruce (Picea abies) and Scots pine "
                           "(Pinus sylvestris), ICOS station SE-Svb: EvCn (5) on the whole "
@@ -146,8 +153,10 @@ TOWER_SITES: dict[str, TowerSite] = {
             "soil": "podzolised sandy-silty glacial till of the Krycklan catchment (Laudon et "
                     "al. 2013, Water Resour. Res. 49, 7154); texture a guess for a sandy loam "
                     "(60 % sand, 5 % clay), depth 1 m above the compact till.",
-            "time": "local standard time UTC+1 (file description); the run covers the whole "
-                    "UTC days 2019-01-01 to 2019-12-30 of the file.",
+            "time": "local standard time UTC+1 (file description); the file's whole UTC days "
+                    "are 2019-01-01 to 2019-12-30, and 2019-12-31 (23 of its 24 hours are in "
+                    "the file) repeats 2019-12-30 so that the carbon spin-up cycles a whole "
+                    "year; that day is not scored.",
             "data": "ICOS SE-Svb 2019 via LukeEcomod/pyAPES_VESBO (CC-BY-4.0), FLUXNET "
                     "layout, see tests/data/README.md.",
         }),
@@ -377,6 +386,7 @@ def _model_daily(site: TowerSite, forcing: io.Forcing, start: str, end: str,
     from ._workflow import run
     params = dict(site.parameters)
     params.update(parameters or {})
+    forcing = _complete_last_days(forcing, end, site.name)
     with tempfile.TemporaryDirectory(prefix=f"tccas-tower-{site.name}-") as tmp:
         tmp = Path(tmp)
         static = io.Static(site.lat, site.lon, site.pfts, site.fractions, site.sand, site.clay,
@@ -408,6 +418,27 @@ def _model_daily(site: TowerSite, forcing: io.Forcing, start: str, end: str,
     return times[::24].astype("datetime64[D]"), out
 
 
+def _complete_last_days(forcing: io.Forcing, end: str, name: str) -> io.Forcing:
+    """The forcing, with its last day repeated when it ends at most
+    :data:`MAX_REPEATED_DAYS` days before ``end`` (inclusive date)."""
+    stop = np.datetime64(end, "D") + np.timedelta64(1, "D")
+    last = forcing.times[-1].astype("datetime64[D]") + np.timedelta64(1, "D")
+    missing = int((stop - last).astype(int))
+    if missing <= 0:
+        return forcing
+    if missing > MAX_REPEATED_DAYS:
+        raise InputDataError(f"{forcing.source}: the forcing of site {name} ends on "
+                             f"{last - np.timedelta64(1, 'D')}, {missing} days before the run "
+                             f"end {end}")
+    log.info("%s: site %s: the last day of the forcing is repeated %d time(s) to reach %s",
+             forcing.source, name, missing, end)
+    idx = np.concatenate([np.arange(forcing.times.size),
+                          np.tile(np.arange(forcing.times.size - 24, forcing.times.size),
+                                  missing)])
+    times = forcing.times[0] + np.arange(idx.size) * np.timedelta64(3600, "s")
+    return io.Forcing(times, {k: v[idx] for k, v in forcing.data.items()}, forcing.source)
+
+
 def score_site(site: TowerSite | str, data_dir: str | os.PathLike, *, start: str | None = None,
                end: str | None = None, spinup_hours: int = 17520,
                parameters: Mapping[str, object] | None = None,
@@ -428,7 +459,9 @@ def score_site(site: TowerSite | str, data_dir: str | os.PathLike, *, start: str
     parameters : mapping, optional
         Extra ``[parameters]`` entries (default none: the table's priors).
     run_options : mapping, optional
-        Extra ``[run]`` entries of the configuration (e.g. a carbon spin-up option).
+        Extra ``[run]`` entries of the configuration; default
+        ``{"carbon_spinup": "equilibrium"}``: a new site has no prior carbon pools, so they
+        start at the model's own equilibrium under the spin-up forcing (:mod:`tccas.spinup`).
     min_good_fraction : float, default 0.5
         Tower days used for daily r, bias and RMSE need at least this fraction of measured or
         good-quality gap-filled records.
@@ -452,7 +485,7 @@ def score_site(site: TowerSite | str, data_dir: str | os.PathLike, *, start: str
         raise ConfigError(f"min_good_fraction must be within [0, 1], got {min_good_fraction}")
     start = start or site.start
     end = end or site.end
-    run_options = dict(run_options or {})
+    run_options = dict(DEFAULT_RUN_OPTIONS if run_options is None else run_options)
     forcing = load_tower_forcing(site, data_dir)
     days, model = _model_daily(site, forcing, start, end, spinup_hours, parameters,
                                run_options)
