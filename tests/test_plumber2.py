@@ -134,6 +134,17 @@ def test_prescribed_and_file_co2(tmp_path):
         read_plumber2_forcing(MET, OFFSET, co2=400.0)    # ppm given instead of mol mol-1
 
 
+def test_alternative_names_psurf_and_vpd(tmp_path, forcing):
+    # FluxnetLSM spells the pressure PSurf; a file may give VPD (hPa) instead of Qair
+    nt = _raw(MET, "Tair").size
+    vpd_hpa = np.full(nt, 7.5)
+    path = _copy(MET, tmp_path / "alt.nc", drop=("Qair", "Psurf"),
+                 extra={"PSurf": (_raw(MET, "Psurf"), "Pa"), "VPD": (vpd_hpa, "hPa")})
+    f = read_plumber2_forcing(path, OFFSET)
+    np.testing.assert_allclose(f.data["ps"], forcing.data["ps"], rtol=1e-6)
+    np.testing.assert_allclose(f.data["vpd"], 750.0, rtol=1e-6)
+
+
 def test_wrong_utc_offset_is_caught_by_the_solar_noon():
     with pytest.raises(InputDataError, match="'SWdown' is centred on local solar hour"):
         read_plumber2_forcing(MET, 0.0)
@@ -142,7 +153,7 @@ def test_wrong_utc_offset_is_caught_by_the_solar_noon():
 
 
 def test_broken_copies_raise_clear_errors(tmp_path):
-    with pytest.raises(InputDataError, match="missing variable 'Qair'"):
+    with pytest.raises(InputDataError, match="missing variable 'Qair' \\(or 'VPD'\\)"):
         read_plumber2_forcing(_copy(MET, tmp_path / "a.nc", drop=("Qair",)), OFFSET)
     with pytest.raises(InputDataError, match="variable 'Tair': unit 'degF'"):
         read_plumber2_forcing(_copy(MET, tmp_path / "b.nc", units={"Tair": "degF"}), OFFSET)

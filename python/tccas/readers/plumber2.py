@@ -41,19 +41,21 @@ __all__ = ["MET_VARIABLES", "FLUX_VARIABLES", "PlumberSite", "read_plumber2_forc
 
 log = logging.getLogger(__name__)
 
-# canonical forcing name -> (PLUMBER2 variable, canonical unit the file's unit converts to);
-# Qair becomes vpd with Tair and Psurf
-MET_VARIABLES = {"tas": ("Tair", "K"), "rsds": ("SWdown", "W m-2"),
-                 "rlds": ("LWdown", "W m-2"), "huss": ("Qair", "kg kg-1"),
-                 "ps": ("Psurf", "Pa"), "pr": ("Precip", "kg m-2 s-1"),
-                 "sfcWind": ("Wind", "m s-1")}
+# canonical forcing name -> (PLUMBER2 variable names, first found is used; canonical unit the
+# file's unit converts to). Qair becomes vpd with Tair and Psurf; a file without Qair may give
+# VPD (hPa) instead. FluxnetLSM, which wrote PLUMBER2, names the pressure PSurf; the released
+# files spell it Psurf.
+MET_VARIABLES = {"tas": (("Tair",), "K"), "rsds": (("SWdown",), "W m-2"),
+                 "rlds": (("LWdown",), "W m-2"), "huss": (("Qair", "VPD"), "kg kg-1"),
+                 "ps": (("Psurf", "PSurf"), "Pa"), "pr": (("Precip",), "kg m-2 s-1"),
+                 "sfcWind": (("Wind",), "m s-1")}
 CO2_VARIABLE = "CO2air"          # ppm, in the Met files of the sites that measured it
 SPECIFIC_HUMIDITY_UNITS = frozenset({"kg/kg", "kg kg-1", "1", "kg kg**-1"})
 CO2_FLUX_UNITS = frozenset({"umol/m2/s", "umol m-2 s-1", "umol m-2 s-1 CO2", "µmol/m2/s"})
 # stream -> value variable, its QC variable and the standard-error variable of the value
 FLUX_VARIABLES = {"nee": ("NEE", "NEE_qc", "NEE_uc"),
                   "gpp": ("GPP", "NEE_qc", "GPP_se"),
-                  "le": ("Qle", "Qle_qc", None)}
+                  "le": ("Qle", "Qle_qc", "Qle_uc")}
 GPP_DT = ("GPP_DT", "GPP_DT_se")
 MAX_SOLAR_NOON_ERROR_HOURS = 1.5
 SITE_CODE = re.compile(r"^([A-Z]{2}-[A-Za-z0-9]{3})_")
@@ -128,8 +130,9 @@ def read_plumber2_forcing(path: str | os.PathLike, utc_offset_hours: float, *,
     ----------
     path : str or os.PathLike
         ``<SITE>_<years>_FLUXNET2015_Met.nc`` with Tair (K), SWdown, LWdown (W m-2), Qair
-        (kg kg-1), Psurf (Pa), Precip (kg m-2 s-1), Wind (m s-1) and, optionally, CO2air (ppm)
-        on ``time`` (half-hourly or hourly, local standard time, start of each step).
+        (kg kg-1; or VPD, hPa, when Qair is absent), Psurf or PSurf (Pa), Precip
+        (kg m-2 s-1), Wind (m s-1) and, optionally, CO2air (ppm) on ``time`` (half-hourly or
+        hourly, local standard time, start of each step).
     utc_offset_hours : float
         Local standard time minus UTC in hours (e.g. +8 for China; the site's UTC_OFFSET in
         the FLUXNET metadata); a multiple of the file's step, within [-14, 14].
@@ -176,14 +179,21 @@ def read_plumber2_forcing(path: str | os.PathLike, utc_offset_hours: float, *,
         times, step = _times(ds, where)
         keep, utc = whole_utc_days(times, step, utc_offset_hours, where)
         raw = {}
-        for name, (var, canonical) in MET_VARIABLES.items():
-            if var not in ds.variables:
-                raise InputDataError(f"{where}: missing variable '{var}'")
+        humidity = "Qair"
+        for name, (names, canonical) in MET_VARIABLES.items():
+            var = next((n for n in names if n in ds.variables), None)
+            if var is None:
+                raise InputDataError(f"{where}: missing variable "
+                                     + " (or ".join(f"'{n}'" for n in names)
+                                     + ")" * (len(names) - 1))
             v = _series(ds, var, times.size, where)[keep]
             unit = getattr(ds.variables[var], "units", None)
             if unit is None:
                 raise InputDataError(f"{where}: variable '{var}' has no units attribute")
-            if name == "huss":
+            if var == "VPD":
+                humidity = var
+                v = convert_units(v, unit, "Pa", f"{where}: variable '{var}'")
+            elif name == "huss":
                 if unit.strip() not in SPECIFIC_HUMIDITY_UNITS:
                     raise InputDataError(f"{where}: variable '{var}': unit '{unit}' is not a "
                                          "specific humidity in kg kg-1")
@@ -205,10 +215,14 @@ def read_plumber2_forcing(path: str | os.PathLike, utc_offset_hours: float, *,
     data = {name: v.reshape(-1, k).mean(axis=1) for name, v in raw.items()}
     hours = utc[::k]
     huss = data.pop("huss")
-    if (huss < 0).any() or (huss > 0.05).any():
-        raise InputDataError(f"{where}: variable 'Qair' has values outside [0, 0.05] kg kg-1")
-    with np.errstate(over="ignore", invalid="ignore"):   # bad Tair: check_forcing names it
-        data["vpd"] = vpd_from_specific_humidity(huss, data["tas"], data["ps"])
+    if humidity == "VPD":
+        data["vpd"] = np.maximum(huss, 0.0)
+    else:
+        if (huss < 0).any() or (huss > 0.05).any():
+            raise InputDataError(f"{where}: variable 'Qair' has values outside [0, 0.05] "
+                                 "kg kg-1")
+        with np.errstate(over="ignore", invalid="ignore"):   # bad Tair: check_forcing names it
+            data["vpd"] = vpd_from_specific_humidity(huss, data["tas"], data["ps"])
     data["rsds"] = np.maximum(data["rsds"], 0.0)
     if co2_file is not None:
         data["co2"] = co2_file.reshape(-1, k).mean(axis=1)
@@ -268,10 +282,10 @@ def read_plumber2_obs(path: str | os.PathLike, stream: str, footprint: dict[int,
 
     Notes
     -----
-    sigma combines in quadrature the standard error the file gives (NEE_uc, the joint
-    uncertainty of NEE; GPP_se or GPP_DT_se) and, for GPP, half the difference between the
-    night-time and day-time partitionings; then the floor. Qle has no uncertainty variable:
-    its sigma is the floor.
+    sigma combines in quadrature the uncertainty the file gives (NEE_uc; GPP_se or GPP_DT_se;
+    Qle_uc where present) and, for GPP, half the difference between the night-time and
+    day-time partitionings; then the floor, which alone gives sigma where the file has no
+    uncertainty (Qle of CN-Cng).
     """
     path = Path(path)
     where = str(path)
