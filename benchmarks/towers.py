@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         passed = sum(ok for _, ok in s.targets.values())
         annual = 100.0 * (s.annual_gpp_ratio - 1.0)
         summary.append(
-            f"{name:7s} GPP r {s.daily['gpp'].r:5.2f}  annual GPP {annual:+4.0f} %  NEE r {s.daily['nee'].r:5.2f}  LE r {s.daily['le'].r:5.2f}  "
+            f"{name:7s} GPP r {s.daily['gpp'].r:5.2f}  annual GPP {annual:+4.0f} %  "
+            f"NEE r {s.daily['nee'].r:5.2f}  LE r {s.daily['le'].r:5.2f}  "
             f"targets met {passed}/{len(TARGETS)}  carbon pools: "
             f"{s.run_options.get('carbon_spinup', 'prescribed')}")
     print("summary (targets: " + "; ".join(t for _, t in TARGETS.values()) + ")")
