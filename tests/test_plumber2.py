@@ -150,6 +150,10 @@ def test_wrong_utc_offset_is_caught_by_the_solar_noon():
         read_plumber2_forcing(MET, 0.0)
     with pytest.raises(ConfigError, match="multiple of the file's 30-min step"):
         read_plumber2_forcing(MET, 8.25)
+    with pytest.raises(ConfigError, match="utc_offset_hours is required"):
+        read_plumber2_forcing(MET, None)
+    with pytest.raises(ConfigError, match="must be within \\[-14, 14\\]"):
+        read_plumber2_obs(FLUX, "nee", {9: 1.0}, 15.0)
 
 
 def test_broken_copies_raise_clear_errors(tmp_path):

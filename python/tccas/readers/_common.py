@@ -5,7 +5,8 @@ Everything here is public so that the reader modules import it by its own name:
 - missing values and gap filling: :data:`MISSING`, :func:`is_missing`, :func:`interp_missing`;
 - observation sets: :func:`footprint_row`, :func:`sigma_floor_pair`,
   :data:`UMOL_CO2_TO_GC_PER_DAY`;
-- time: :func:`whole_utc_days` (local standard time to UTC, cut to whole UTC days),
+- time: :func:`utc_offset` (checks a UTC offset), :func:`whole_utc_days` (local standard
+  time to UTC, cut to whole UTC days),
   :func:`solar_geometry` (cosine of the solar zenith angle, local solar hour);
 - forcing that a tower file does not carry: :func:`deep_soil_temperature` (the 30-day
   trailing mean that stands in for the deep-soil temperature) and :func:`global_mean_co2`
@@ -25,7 +26,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["DEEP_SOIL_WINDOW_HOURS", "GLOBAL_MEAN_CO2_PPM", "MISSING", "UMOL_CO2_TO_GC_PER_DAY",
            "deep_soil_temperature", "footprint_row", "global_mean_co2", "interp_missing",
-           "is_missing", "sigma_floor_pair", "solar_geometry", "whole_utc_days"]
+           "is_missing", "sigma_floor_pair", "solar_geometry", "utc_offset",
+           "whole_utc_days"]
 
 MISSING = -9999.0                               # fill value of FLUXNET2015, ICOS and PLUMBER2
 UMOL_CO2_TO_GC_PER_DAY = 12.011e-6 * 86400.0    # (g C m-2 d-1) per (umol CO2 m-2 s-1)
@@ -113,6 +115,25 @@ def footprint_row(footprint: dict[int, float], where: str) -> tuple[tuple[int, .
     return pft, row
 
 
+def utc_offset(utc_offset_hours: float | None, where: str) -> float:
+    """``utc_offset_hours`` as a float after checking it is a number within [-14, 14] h.
+
+    Raises
+    ------
+    ConfigError
+        Missing (None), not a number or out of range; the message says where it is needed.
+    """
+    try:
+        value = float(utc_offset_hours)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: utc_offset_hours is required (a number of hours: the "
+                          "file's time stamps are local standard time), got "
+                          f"{utc_offset_hours!r}") from None
+    if not (np.isfinite(value) and -14.0 <= value <= 14.0):
+        raise ConfigError(f"{where}: utc_offset_hours={value:g} must be within [-14, 14]")
+    return value
+
+
 def whole_utc_days(times: np.ndarray, step: int, utc_offset_hours: float,
                    where: str) -> tuple[slice, np.ndarray]:
     """Shift record start times from local standard time to UTC and keep whole UTC days.
@@ -143,7 +164,7 @@ def whole_utc_days(times: np.ndarray, step: int, utc_offset_hours: float,
     InputDataError
         The records do not cover one whole UTC day.
     """
-    shift = int(round(float(utc_offset_hours) * 3600.0))
+    shift = int(round(utc_offset(utc_offset_hours, where) * 3600.0))
     if abs(shift) > 14 * 3600 or shift % step:
         raise ConfigError(f"{where}: utc_offset_hours={utc_offset_hours:g} must be within "
                           f"[-14, 14] and a multiple of the file's {step // 60}-min step")

@@ -33,7 +33,7 @@ from ..io import (Forcing, check_forcing, convert_units, open_netcdf, times_from
 from ..obs import STREAMS, ObservationSet
 from ._common import (UMOL_CO2_TO_GC_PER_DAY, deep_soil_temperature, footprint_row,
                       global_mean_co2, interp_missing, is_missing, sigma_floor_pair,
-                      solar_geometry, whole_utc_days)
+                      solar_geometry, utc_offset, whole_utc_days)
 from .fluxnet import FLUX_SIGMA_FLOOR, FLUX_STREAMS, GPP_METHODS
 
 __all__ = ["MET_VARIABLES", "FLUX_VARIABLES", "PlumberSite", "read_plumber2_forcing",
@@ -297,9 +297,7 @@ def read_plumber2_obs(path: str | os.PathLike, stream: str, footprint: dict[int,
                           f"got '{gpp_method}'")
     if isinstance(qc_max, bool) or not isinstance(qc_max, (int, np.integer)) or qc_max < 0:
         raise ConfigError(f"{where}: qc_max must be an integer >= 0, got {qc_max!r}")
-    if not -14.0 <= float(utc_offset_hours) <= 14.0:
-        raise ConfigError(f"{where}: utc_offset_hours={utc_offset_hours:g} must be within "
-                          "[-14, 14]")
+    offset = utc_offset(utc_offset_hours, where)
     floor = sigma_floor_pair(FLUX_SIGMA_FLOOR[stream] if sigma_floor is None else sigma_floor,
                              where)
     pft, fp_row = footprint_row(footprint, where)
@@ -330,7 +328,7 @@ def read_plumber2_obs(path: str | os.PathLike, stream: str, footprint: dict[int,
             nt, dt = (_series(ds, n, times.size, where) for n in ("GPP", "GPP_DT"))
             parts.append(np.where(is_missing(nt) | is_missing(dt), np.nan,
                                   0.5 * np.abs(nt - dt)))
-    t0 = times - np.timedelta64(int(round(float(utc_offset_hours) * 3600.0)), "s")
+    t0 = times - np.timedelta64(int(round(offset * 3600.0)), "s")
     t1 = t0 + np.timedelta64(step, "s")
     missing = is_missing(value)
     qc_ok = ~is_missing(qc_raw) & (qc_raw <= qc_max)
@@ -358,7 +356,7 @@ def read_plumber2_obs(path: str | os.PathLike, stream: str, footprint: dict[int,
         "n_records": int(value.size),
         "n_missing": int(missing.sum()),
         "n_rejected_qc": int((~missing & ~qc_ok).sum()),
-        "window": f"record interval shifted to UTC by {-float(utc_offset_hours):g} h",
+        "window": f"record interval shifted to UTC by {-offset:g} h",
     }
     if stream == "gpp":
         attrs["gpp_method"] = gpp_method
