@@ -2,7 +2,7 @@
 
     python benchmarks/towers.py [--sites US-AR1 SE-Svb CN-Cng] [--data tests/data]
                                 [--spinup-hours 17520] [--run KEY=VALUE ...]
-                                [--min-good-fraction 0.5]
+                                [--min-good-fraction 0.5] [--plot DIR]
 
 Prints per site: daily r, bias and RMSE of GPP, NEE and LE; annual GPP and NEE of model and
 tower; the days of green-up and senescence; the model's peak LAI; and the issue-9 targets
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from tccas.errors import ModelError
-from tccas.towers import TARGETS, TOWER_SITES, format_scores, score_site
+from tccas.towers import TARGETS, TOWER_SITES, format_scores, plot_site, score_site
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="folder with the tower files (default: the repository's tests/data)")
     ap.add_argument("--spinup-hours", type=int, default=17520)
     ap.add_argument("--min-good-fraction", type=float, default=0.5)
+    ap.add_argument("--plot", metavar="DIR",
+                    help="also write tower_<site>.png (daily model and tower) into DIR")
     ap.add_argument("--run", nargs="*", default=[], metavar="KEY=VALUE",
                     help="extra [run] entries of each site's configuration")
     args = ap.parse_args(argv)
@@ -69,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
                            run_options=fallback, min_good_fraction=args.min_good_fraction)
         dt = time.perf_counter() - t0
         print(format_scores(s))
+        if args.plot:
+            print(f"   figure {plot_site(s, Path(args.plot) / f'tower_{name}.png')}")
         print(f"   wall time {dt:.1f} s (reading, {len(s.annual) or 1}-year run with spin-up, "
               "scoring)\n")
         passed = sum(ok for _, ok in s.targets.values())

@@ -204,3 +204,12 @@ def test_last_day_is_repeated_for_a_whole_year_only_once(scores):
     assert s.end == "2019-12-31" and s.annual[2019]["days"] == 364
     with pytest.raises(InputDataError, match="2 days before the run end 2020-01-01"):
         score_site("SE-Svb", DATA, end="2020-01-01", run_options={})
+
+
+def test_plot_site_writes_a_png(scores, tmp_path):
+    from tccas.towers import plot_site
+    s = scores("SE-Svb")
+    assert s.series["model"]["gpp"].size == s.series["days"].size == 365
+    out = plot_site(s, tmp_path / "fig" / "svb.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list((tmp_path / "fig").glob("*.part"))

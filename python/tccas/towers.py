@@ -51,7 +51,7 @@ from .parameters import HOURLY_OUTPUTS, PFT_NAMES
 __all__ = ["DailyMetrics", "MIN_DAYS_FOR_ANNUAL", "MIN_GPP_AMPLITUDE", "TARGETS",
            "TOWER_SITES", "SiteScores", "TowerSite", "daily_metrics", "daily_tower_values",
            "format_scores", "load_tower_fluxes", "load_tower_forcing", "phenology_days",
-           "score_site"]
+           "plot_site", "score_site"]
 
 log = logging.getLogger(__name__)
 
@@ -356,7 +356,9 @@ class SiteScores:
     {"days", "gpp_model", "gpp_tower", "nee_model", "nee_tower"} (g C m-2 over the year's
     days); ``phenology`` maps year -> {"model": (green-up, senescence), "tower": (...)};
     ``peak_lai`` maps year -> the model's maximum daily LAI (cover-weighted);
-    ``targets`` maps each name of :data:`TARGETS` -> (value, passed)."""
+    ``targets`` maps each name of :data:`TARGETS` -> (value, passed); ``series`` holds the
+    daily values: "days" (model days), "model" {gpp, nee, le, lai} on them, and "tower"
+    {stream: (days, value, good fraction)} (the tower's complete days)."""
 
     site: TowerSite
     start: str
@@ -368,6 +370,7 @@ class SiteScores:
     targets: dict[str, tuple[float, bool]]
     min_good_fraction: float
     run_options: Mapping[str, object] = field(default_factory=dict)
+    series: Mapping[str, object] = field(default_factory=dict, repr=False)
 
     @property
     def annual_gpp_ratio(self) -> float:
@@ -490,11 +493,12 @@ def score_site(site: TowerSite | str, data_dir: str | os.PathLike, *, start: str
     days, model = _model_daily(site, forcing, start, end, spinup_hours, parameters,
                                run_options)
     fluxes = load_tower_fluxes(site, data_dir)
-    daily, tower_all = {}, {}
+    daily, tower_all, tower_series = {}, {}, {}
     for stream in ("gpp", "nee", "le"):
         tdays, tval, good = daily_tower_values(fluxes[stream])
         inside = np.isin(tdays, days)
         tdays, tval, good = tdays[inside], tval[inside], good[inside]
+        tower_series[stream] = (tdays, tval, good)
         idx = (tdays - days[0]).astype(int)
         mval = model[stream][idx]
         use = good >= min_good_fraction
@@ -528,7 +532,8 @@ def score_site(site: TowerSite | str, data_dir: str | os.PathLike, *, start: str
         "le_r": (daily["le"].r, bool(daily["le"].r >= TARGETS["le_r"][0])),
     }
     return SiteScores(site, start, end, daily, annual, phenology, peak_lai, targets,
-                      min_good_fraction, run_options)
+                      min_good_fraction, run_options,
+                      {"days": days, "model": model, "tower": tower_series})
 
 
 def format_scores(s: SiteScores) -> str:
@@ -560,3 +565,45 @@ def format_scores(s: SiteScores) -> str:
         checks.append(f"{TARGETS[name][1]}: {shown} {'PASS' if ok else 'FAIL'}")
     lines.append("   targets: " + "; ".join(checks))
     return "\n".join(lines)
+
+
+def plot_site(scores: SiteScores, path: str | os.PathLike) -> Path:
+    """Daily GPP, NEE and LE of model and tower, and the model's LAI, for one scored site.
+
+    Tower days below the QC threshold of the scores are drawn pale (they do not enter the
+    daily scores). Written as PNG to ``path`` (complete or not at all).
+
+    Raises
+    ------
+    InputDataError
+        matplotlib is not installed.
+    """
+    try:
+        import matplotlib
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise InputDataError("tower figures need matplotlib: pip install matplotlib") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ser = scores.series
+    days, model = ser["days"], ser["model"]
+    labels = {"gpp": "GPP (g C m-2 d-1)", "nee": "NEE (g C m-2 d-1)", "le": "LE (W m-2)"}
+    fig, axes = plt.subplots(4, 1, figsize=(11, 9), sharex=True)
+    for ax, k in zip(axes, ("gpp", "nee", "le")):
+        tdays, tval, good = ser["tower"][k]
+        ok = good >= scores.min_good_fraction
+        ax.plot(tdays[~ok], tval[~ok], ".", ms=2, color="0.8", label="tower (gap-filled)")
+        ax.plot(tdays[ok], tval[ok], ".", ms=2, color="0.3", label="tower")
+        ax.plot(days, model[k], "-", lw=0.9, color="tab:red", label="model (prior)")
+        m = scores.daily[k]
+        ax.set_title(f"{k.upper()}: r = {m.r:.2f}, bias = {m.bias:.2f}, RMSE = {m.rmse:.2f}",
+                     fontsize=9, loc="left")
+        ax.set_ylabel(labels[k], fontsize=8)
+    axes[0].legend(loc="upper right", fontsize=7, markerscale=3)
+    axes[3].plot(days, model["lai"], "-", color="tab:green")
+    axes[3].set_ylabel("model LAI (m2 m-2)", fontsize=8)
+    fig.suptitle(scores.site.describe(), fontsize=9)
+    fig.tight_layout()
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return Path(path)
