@@ -11,7 +11,7 @@ import pytest
 from tccas.errors import ConfigError, InputDataError, ModelError
 from tccas.obs import ObservationSet
 from tccas.towers import (TARGETS, TOWER_SITES, daily_metrics, daily_tower_values,
-                          phenology_days, score_site)
+                          longest_unmeasured_run, phenology_days, score_site)
 
 DATA = Path(__file__).parent / "data"
 
@@ -82,6 +82,13 @@ def test_daily_tower_values_half_hourly_and_daily():
     days, v, good = daily_tower_values(_obs(d0, 86400, np.array([2.0, 3.0]), np.array([0, 40])))
     np.testing.assert_allclose(good, [1.0, 0.6])
     np.testing.assert_allclose(v, [2.0, 3.0])
+
+
+def test_longest_unmeasured_run():
+    assert longest_unmeasured_run(np.array([1.0, 0.0, 0.05, 0.0, 0.8, 0.0])) == 3
+    assert longest_unmeasured_run(np.ones(10)) == 0
+    assert longest_unmeasured_run(np.zeros(40)) == 40
+    assert longest_unmeasured_run(np.array([0.1, 0.2])) == 0    # 0.1 counts as measured
 
 
 def test_sites_are_set_up_with_reasons():
@@ -160,6 +167,7 @@ def test_tower_files_give_the_published_annual_sums(scores, site):
     s = scores(site)
     assert sorted(s.annual) == sorted(TOWER_ANNUAL[site])
     for year, (gpp, nee) in TOWER_ANNUAL[site].items():
+        assert s.annual[year]["used"]                     # measured, not gap-filled years
         assert s.annual[year]["gpp_tower"] == pytest.approx(gpp, abs=1.0)
         assert s.annual[year]["nee_tower"] == pytest.approx(nee, abs=1.0)
         assert np.isfinite(s.annual[year]["gpp_model"])
@@ -213,3 +221,21 @@ def test_plot_site_writes_a_png(scores, tmp_path):
     out = plot_site(s, tmp_path / "fig" / "svb.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list((tmp_path / "fig").glob("*.part"))
+
+
+def test_unmeasured_years_are_shown_but_not_used():
+    # US-AR1's tower started in mid-April 2009 and was down for much of the 2012 season:
+    # FLUXNET gap-filled those months, so the years do not enter the annual target
+    logging.disable(logging.WARNING)
+    try:
+        s = score_site("US-AR1", DATA, run_options={})
+    finally:
+        logging.disable(logging.NOTSET)
+    assert {y: a["used"] for y, a in s.annual.items()} == {2009: False, 2010: True,
+                                                           2011: True, 2012: False}
+    assert s.annual[2009]["unmeasured_run"] > 100
+    assert np.isnan(s.phenology[2009]["tower"][0]) and np.isfinite(s.phenology[2010]["tower"][0])
+    used = [s.annual[y] for y in (2010, 2011)]
+    ratio = sum(a["gpp_model"] for a in used) / sum(a["gpp_tower"] for a in used)
+    assert s.annual_gpp_ratio == pytest.approx(ratio)
+    assert s.targets["gpp_annual"][0] == pytest.approx(ratio - 1.0)

@@ -22,9 +22,12 @@ Definitions (documented once here; the benchmark and the tests use them):
   the NEE it is partitioned from (night-time partitioning, GPP_NT_VUT_REF).
 - Annual GPP and NEE are sums over the calendar year of all days with a complete tower record
   (gap-filled values included, as in FLUXNET annual budgets), model and tower over the same
-  days; years with fewer than :data:`MIN_DAYS_FOR_ANNUAL` such days are not reported. The
-  annual-GPP target is met when the model's sum over all reported years is within +-25 % of
-  the tower's.
+  days; years with fewer than :data:`MIN_DAYS_FOR_ANNUAL` such days are not reported. A year
+  whose NEE record has more than :data:`MAX_UNMEASURED_RUN_DAYS` consecutive days without
+  measurements (good fraction < 0.1; e.g. US-AR1 before its tower started in April 2009) is
+  shown but not used: its sums and its tower phenology come from the gap filling. The
+  annual-GPP target is met when the model's sum over the used years is within +-25 % of the
+  tower's.
 - Green-up and senescence of a year: the first and last day of year on which the 15-day
   centred running mean of daily GPP is at or above its minimum plus half its amplitude
   (maximum - minimum) in that year; undefined when the amplitude is below
@@ -50,7 +53,8 @@ from .parameters import HOURLY_OUTPUTS, PFT_NAMES
 
 __all__ = ["DailyMetrics", "MIN_DAYS_FOR_ANNUAL", "MIN_GPP_AMPLITUDE", "TARGETS",
            "TOWER_SITES", "SiteScores", "TowerSite", "daily_metrics", "daily_tower_values",
-           "format_scores", "load_tower_fluxes", "load_tower_forcing", "phenology_days",
+           "format_scores", "load_tower_fluxes", "load_tower_forcing", "longest_unmeasured_run",
+           "phenology_days",
            "plot_site", "score_site"]
 
 log = logging.getLogger(__name__)
@@ -64,6 +68,11 @@ TARGETS: dict[str, tuple[float, str]] = {
 }
 MIN_DAYS_FOR_ANNUAL = 360           # days with a complete tower record in a calendar year
 MIN_GPP_AMPLITUDE = 0.5             # g C m-2 d-1, seasonal amplitude below which no phenology
+# A year whose NEE record has a run of more than this many days with (almost) no measurement
+# (good fraction < UNMEASURED_GOOD_FRACTION) is gap-filled from the filling model, not
+# measured: it is shown but not used for the annual target nor for the tower's phenology.
+MAX_UNMEASURED_RUN_DAYS = 30
+UNMEASURED_GOOD_FRACTION = 0.1
 PHENOLOGY_WINDOW_DAYS = 15
 PHENOLOGY_FRACTION = 0.5
 DEFAULT_MIN_GOOD_FRACTION = 0.5
@@ -298,6 +307,21 @@ def daily_metrics(model: np.ndarray, tower: np.ndarray) -> DailyMetrics:
                         float(a.mean()), float(b.mean()))
 
 
+def longest_unmeasured_run(good: np.ndarray) -> int:
+    """Longest run of consecutive days whose good fraction is below
+    :data:`UNMEASURED_GOOD_FRACTION` (days with almost no measured record).
+
+    Examples
+    --------
+    >>> longest_unmeasured_run(np.array([1.0, 0.0, 0.05, 0.0, 0.8, 0.0]))
+    3
+    """
+    bad = np.concatenate(([0], (np.asarray(good) < UNMEASURED_GOOD_FRACTION).astype(int), [0]))
+    edges = np.diff(bad)
+    starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
+    return int((ends - starts).max()) if starts.size else 0
+
+
 def phenology_days(days: np.ndarray, gpp: np.ndarray,
                    window: int = PHENOLOGY_WINDOW_DAYS,
                    fraction: float = PHENOLOGY_FRACTION) -> dict[int, tuple[float, float]]:
@@ -374,9 +398,10 @@ class SiteScores:
 
     @property
     def annual_gpp_ratio(self) -> float:
-        """Model / tower GPP summed over the reported years (NaN if none)."""
-        tower = sum(a["gpp_tower"] for a in self.annual.values())
-        model = sum(a["gpp_model"] for a in self.annual.values())
+        """Model / tower GPP summed over the years used for the target (NaN if none)."""
+        used = [a for a in self.annual.values() if a["used"]]
+        tower = sum(a["gpp_tower"] for a in used)
+        model = sum(a["gpp_model"] for a in used)
         return model / tower if tower > 0 else float("nan")
 
 
@@ -511,19 +536,25 @@ def score_site(site: TowerSite | str, data_dir: str | os.PathLike, *, start: str
         mg, mn = years_g == y, years_n == y
         if mg.sum() < MIN_DAYS_FOR_ANNUAL or mn.sum() < MIN_DAYS_FOR_ANNUAL:
             continue
+        gap = longest_unmeasured_run(tower_series["nee"][2][years_n == y])
         annual[int(y)] = {"days": int(mg.sum()),
                           "gpp_model": float(tower_all["gpp"][2][mg].sum()),
                           "gpp_tower": float(tower_all["gpp"][1][mg].sum()),
                           "nee_model": float(tower_all["nee"][2][mn].sum()),
-                          "nee_tower": float(tower_all["nee"][1][mn].sum())}
+                          "nee_tower": float(tower_all["nee"][1][mn].sum()),
+                          "unmeasured_run": gap, "used": gap <= MAX_UNMEASURED_RUN_DAYS}
     tower_phen = phenology_days(tower_all["gpp"][0], tower_all["gpp"][1])
     model_phen = phenology_days(days, model["gpp"])
-    phenology = {y: {"model": model_phen.get(y, (np.nan, np.nan)), "tower": tower_phen[y]}
-                 for y in tower_phen}
+    phenology = {}
+    for y, ph in tower_phen.items():
+        if y in annual and not annual[y]["used"]:
+            ph = (float("nan"), float("nan"))        # the tower's season was not measured
+        phenology[y] = {"model": model_phen.get(y, (np.nan, np.nan)), "tower": ph}
     dyears = days.astype("datetime64[Y]").astype(int) + 1970
     peak_lai = {int(y): float(model["lai"][dyears == y].max()) for y in np.unique(dyears)}
-    tower_gpp = sum(a["gpp_tower"] for a in annual.values())
-    ratio = (sum(a["gpp_model"] for a in annual.values()) / tower_gpp if tower_gpp > 0
+    used = [a for a in annual.values() if a["used"]]
+    tower_gpp = sum(a["gpp_tower"] for a in used)
+    ratio = (sum(a["gpp_model"] for a in used) / tower_gpp if tower_gpp > 0
              else float("nan"))
     targets = {
         "gpp_r": (daily["gpp"].r, bool(daily["gpp"].r >= TARGETS["gpp_r"][0])),
@@ -558,6 +589,8 @@ def format_scores(s: SiteScores) -> str:
                 f"{a['nee_tower']:9.0f}" if a else f"{'':5s}" + f"{'-':>9s}" * 4)
         row += (f"   {p['model'][0]:6.0f} /{p['tower'][0]:4.0f}    {p['model'][1]:6.0f} /"
                 f"{p['tower'][1]:4.0f}   {s.peak_lai.get(y, np.nan):6.2f}")
+        if a and not a["used"]:
+            row += f"  (not used: {a['unmeasured_run']} days unmeasured)"
         lines.append(row)
     checks = []
     for name, (value, ok) in s.targets.items():
