@@ -103,6 +103,21 @@ def test_sites_are_set_up_with_reasons():
     assert TOWER_SITES["CN-Cng"].pfts == (9,)        # Leymus chinensis: C3 grass
 
 
+def test_plumber2_tower_site_from_the_files():
+    from tccas.towers import plumber2_tower_site
+    met, flux = (DATA / TOWER_SITES["CN-Cng"].forcing_file,
+                 DATA / TOWER_SITES["CN-Cng"].flux_file)
+    s = plumber2_tower_site(met, flux, 8.0, (9,), (1.0,), 0.4, 0.2, 1.0)
+    ref = TOWER_SITES["CN-Cng"]
+    assert (s.name, s.layout, s.start) == ("CN-Cng", "plumber2", "2008-01-01")
+    # the Met file ends at 16 UTC on 31 December 2009: that day is completed, not dropped
+    assert s.end == "2009-12-31"
+    assert (s.lat, s.lon) == pytest.approx((ref.lat, ref.lon), abs=1e-4)
+    assert Path(s.forcing_file).is_absolute() and Path(s.flux_file).is_absolute()
+    with pytest.raises(ConfigError, match="must match and sum to 1"):
+        plumber2_tower_site(met, flux, 8.0, (9, 10), (0.5, 0.4), 0.4, 0.2, 1.0)
+
+
 def test_score_site_errors(tmp_path):
     with pytest.raises(ConfigError, match="unknown tower site 'XX-Xxx'"):
         score_site("XX-Xxx", DATA)

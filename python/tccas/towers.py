@@ -54,8 +54,7 @@ from .parameters import HOURLY_OUTPUTS, PFT_NAMES
 __all__ = ["DailyMetrics", "MIN_DAYS_FOR_ANNUAL", "MIN_GPP_AMPLITUDE", "TARGETS",
            "TOWER_SITES", "SiteScores", "TowerSite", "daily_metrics", "daily_tower_values",
            "format_scores", "load_tower_fluxes", "load_tower_forcing", "longest_unmeasured_run",
-           "phenology_days",
-           "plot_site", "score_site"]
+           "phenology_days", "plot_site", "plumber2_tower_site", "score_site"]
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +187,53 @@ TOWER_SITES: dict[str, TowerSite] = {
                     "record; see tests/data/README.md.",
         }),
 }
+
+
+def plumber2_tower_site(met_file: str | os.PathLike, flux_file: str | os.PathLike,
+                        utc_offset_hours: float, pfts: tuple[int, ...],
+                        fractions: tuple[float, ...], sand: float, clay: float,
+                        soil_depth: float, notes: Mapping[str, str] | None = None) -> TowerSite:
+    """A :class:`TowerSite` for any PLUMBER2 site: name and coordinates from the Flux file's
+    variables, run period from the whole UTC days of the Met file (the year's last UTC day is
+    kept when the file misses only its last hours, see :data:`MAX_REPEATED_DAYS`).
+
+    Parameters
+    ----------
+    met_file, flux_file : the site's PLUMBER2 Met and Flux files (stored as absolute paths, so
+        that :func:`score_site` finds them whatever its ``data_dir``).
+    utc_offset_hours : local standard time - UTC, h.
+    pfts, fractions : BETHY PFT codes and cover fractions (summing to 1).
+    sand, clay : soil mass fractions; soil_depth : m.
+    notes : the reasons for the choices (recommended: "vegetation", "soil", "time", "data").
+
+    Raises
+    ------
+    InputDataError
+        Unreadable files (see :func:`tccas.readers.read_plumber2_forcing`).
+    ConfigError
+        Fractions that do not sum to 1 or do not match ``pfts``, unknown PFT codes.
+    """
+    from .readers.plumber2 import read_plumber2_forcing, read_plumber2_site
+    met_file, flux_file = Path(met_file).resolve(), Path(flux_file).resolve()
+    pfts, fractions = tuple(int(p) for p in pfts), tuple(float(f) for f in fractions)
+    if len(pfts) != len(fractions) or abs(sum(fractions) - 1.0) > 1e-6 \
+            or any(p not in PFT_NAMES for p in pfts):
+        raise ConfigError(f"{met_file}: pfts {pfts} (BETHY codes 1..13) and fractions "
+                          f"{fractions} must match and sum to 1")
+    info = read_plumber2_site(flux_file)
+    forcing = read_plumber2_forcing(met_file, utc_offset_hours)
+    first = forcing.times[0].astype("datetime64[D]")
+    last = forcing.times[-1].astype("datetime64[D]")
+    year_end = (last.astype("datetime64[Y]") + np.timedelta64(1, "Y")).astype("datetime64[D]") \
+        - np.timedelta64(1, "D")
+    if 0 < int((year_end - last).astype(int)) <= MAX_REPEATED_DAYS:
+        last = year_end
+    return TowerSite(name=info.code or met_file.stem, layout="plumber2",
+                     forcing_file=str(met_file), flux_file=str(flux_file), lat=info.lat,
+                     lon=info.lon, utc_offset_hours=float(utc_offset_hours), pfts=pfts,
+                     fractions=fractions, sand=float(sand), clay=float(clay),
+                     soil_depth=float(soil_depth), start=str(first), end=str(last),
+                     notes=dict(notes or {}))
 
 
 # ---------------------------------------------------------------------------------------------
