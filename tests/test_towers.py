@@ -254,3 +254,11 @@ def test_unmeasured_years_are_shown_but_not_used():
     ratio = sum(a["gpp_model"] for a in used) / sum(a["gpp_tower"] for a in used)
     assert s.annual_gpp_ratio == pytest.approx(ratio)
     assert s.targets["gpp_annual"][0] == pytest.approx(ratio - 1.0)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import tccas.towers
+    result = doctest.testmod(tccas.towers)
+    assert result.attempted >= 3 and result.failed == 0

@@ -383,8 +383,9 @@ def phenology_days(days: np.ndarray, gpp: np.ndarray,
     Returns
     -------
     dict year -> (green-up, senescence) day of year (1-based): the first and last day whose
-    smoothed GPP >= min + fraction * (max - min) of that year. NaN for a year whose amplitude
-    is below :data:`MIN_GPP_AMPLITUDE` or with fewer than :data:`MIN_DAYS_FOR_ANNUAL` days.
+    smoothed GPP >= min + fraction * (max - min) of that year; NaN for a year whose amplitude
+    is below :data:`MIN_GPP_AMPLITUDE`. Years with fewer than :data:`MIN_DAYS_FOR_ANNUAL` days
+    are left out.
     """
     days = np.asarray(days).astype("datetime64[D]")
     gpp = np.asarray(gpp, dtype=float)
