@@ -252,3 +252,11 @@ def test_flux_errors(tmp_path):
     with pytest.raises(InputDataError, match="'NEE': unit 'gC/m2/d' is not a CO2 flux"):
         read_plumber2_obs(_copy(FLUX, tmp_path / "b.nc", units={"NEE": "gC/m2/d"}), "nee",
                           {9: 1.0}, OFFSET)
+
+
+def test_shared_reader_helpers_docstring_examples():
+    import doctest
+
+    import tccas.readers._common as common
+    result = doctest.testmod(common)
+    assert result.attempted >= 2 and result.failed == 0

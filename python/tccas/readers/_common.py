@@ -2,7 +2,8 @@
 
 Everything here is public so that the reader modules import it by its own name:
 
-- missing values and gap filling: :data:`MISSING`, :func:`is_missing`, :func:`interp_missing`;
+- missing values and gap filling: :data:`MISSING`, :func:`is_missing`, :func:`interp_missing`,
+  :func:`first_unfillable_gap`;
 - observation sets: :func:`footprint_row`, :func:`sigma_floor_pair`,
   :data:`UMOL_CO2_TO_GC_PER_DAY`;
 - time: :func:`utc_offset` (checks a UTC offset), :func:`whole_utc_days` (local standard
@@ -25,8 +26,8 @@ from ..parameters import PFT_NAMES
 log = logging.getLogger(__name__)
 
 __all__ = ["DEEP_SOIL_WINDOW_HOURS", "GLOBAL_MEAN_CO2_PPM", "MISSING", "UMOL_CO2_TO_GC_PER_DAY",
-           "deep_soil_temperature", "footprint_row", "global_mean_co2", "interp_missing",
-           "is_missing", "sigma_floor_pair", "solar_geometry", "utc_offset",
+           "deep_soil_temperature", "first_unfillable_gap", "footprint_row", "global_mean_co2",
+           "interp_missing", "is_missing", "sigma_floor_pair", "solar_geometry", "utc_offset",
            "whole_utc_days"]
 
 MISSING = -9999.0                               # fill value of FLUXNET2015, ICOS and PLUMBER2
@@ -65,6 +66,26 @@ def interp_missing(v: np.ndarray, bad: np.ndarray) -> np.ndarray:
     out = np.array(v, dtype=float)
     out[idx] = np.interp(idx, good, out[good])
     return out
+
+
+def first_unfillable_gap(bad: np.ndarray, max_gap: int) -> tuple[int, int] | None:
+    """The first run of missing records (``bad`` True) that linear interpolation may not fill
+    (longer than ``max_gap`` records, or touching either end), as (start, stop) record indices
+    with stop exclusive; None when every gap may be filled with :func:`interp_missing`.
+
+    Examples
+    --------
+    >>> first_unfillable_gap(np.array([False, True, False, True, True, True, False]), 2)
+    (3, 6)
+    >>> first_unfillable_gap(np.array([False, True, True, False]), 2) is None
+    True
+    """
+    edges = np.diff(np.concatenate(([0], np.asarray(bad).astype(np.int8), [0])))
+    starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
+    unfillable = (ends - starts > max_gap) | (starts == 0) | (ends == len(bad))
+    if not unfillable.any():
+        return None
+    return int(starts[unfillable][0]), int(ends[unfillable][0])
 
 
 def sigma_floor_pair(floor: float | tuple[float, float], where: str) -> tuple[float, float]:

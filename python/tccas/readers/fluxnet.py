@@ -21,9 +21,9 @@ import numpy as np
 from ..errors import ConfigError, InputDataError
 from ..io import Forcing, check_forcing
 from ..obs import STREAMS, ObservationSet
-from ._common import (MISSING, UMOL_CO2_TO_GC_PER_DAY, deep_soil_temperature, footprint_row,
-                      interp_missing, is_missing, sigma_floor_pair, solar_geometry,
-                      whole_utc_days)
+from ._common import (MISSING, UMOL_CO2_TO_GC_PER_DAY, deep_soil_temperature,
+                      first_unfillable_gap, footprint_row, interp_missing, is_missing,
+                      sigma_floor_pair, solar_geometry, whole_utc_days)
 
 log = logging.getLogger(__name__)
 
@@ -488,11 +488,9 @@ def _fill_required(v: np.ndarray, col: str, stamps: np.ndarray, tcol: str, where
     bad = is_missing(v)
     if not bad.any():
         return v
-    edges = np.diff(np.concatenate(([0], bad.astype(np.int8), [0])))
-    starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
-    unfillable = (ends - starts > max_gap) | (starts == 0) | (ends == v.size)
-    if unfillable.any():
-        s, e = int(starts[unfillable][0]), int(ends[unfillable][0])
+    gap = first_unfillable_gap(bad, max_gap)
+    if gap is not None:
+        s, e = gap
         why = ("gap-filled '_F' columns should be complete; pass max_gap_records > 0 to "
                "interpolate short gaps" if max_gap == 0 else
                "this gap is at the start or end of the used records" if s == 0 or e == v.size

@@ -31,9 +31,9 @@ from ..errors import ConfigError, InputDataError
 from ..io import (Forcing, check_forcing, convert_units, open_netcdf, times_from_nc,
                   vpd_from_specific_humidity)
 from ..obs import STREAMS, ObservationSet
-from ._common import (UMOL_CO2_TO_GC_PER_DAY, deep_soil_temperature, footprint_row,
-                      global_mean_co2, interp_missing, is_missing, sigma_floor_pair,
-                      solar_geometry, utc_offset, whole_utc_days)
+from ._common import (UMOL_CO2_TO_GC_PER_DAY, deep_soil_temperature, first_unfillable_gap,
+                      footprint_row, global_mean_co2, interp_missing, is_missing,
+                      sigma_floor_pair, solar_geometry, utc_offset, whole_utc_days)
 from .fluxnet import FLUX_SIGMA_FLOOR, FLUX_STREAMS, GPP_METHODS
 
 __all__ = ["MET_VARIABLES", "FLUX_VARIABLES", "PlumberSite", "read_plumber2_forcing",
@@ -419,11 +419,9 @@ def _fill(v: np.ndarray, var: str, times: np.ndarray, where: str, max_gap: int) 
     bad = is_missing(v)
     if not bad.any():
         return v
-    edges = np.diff(np.concatenate(([0], bad.astype(np.int8), [0])))
-    starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
-    unfillable = (ends - starts > max_gap) | (starts == 0) | (ends == v.size)
-    if unfillable.any():
-        s, e = int(starts[unfillable][0]), int(ends[unfillable][0])
+    gap = first_unfillable_gap(bad, max_gap)
+    if gap is not None:
+        s, e = gap
         raise InputDataError(f"{where}: variable '{var}' is missing in {e - s} record(s) from "
                              f"{times[s]} UTC (PLUMBER2 forcing should be gap-filled; pass "
                              "max_gap_records > 0 to interpolate short interior gaps)")
