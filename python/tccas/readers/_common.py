@@ -4,7 +4,7 @@ Everything here is public so that the reader modules import it by its own name:
 
 - missing values and gap filling: :data:`MISSING`, :func:`is_missing`, :func:`interp_missing`,
   :func:`first_unfillable_gap`;
-- observation sets: :func:`footprint_row`, :func:`sigma_floor_pair`,
+- observation sets: :func:`footprint_row`, :func:`sigma_floor_pair`, :func:`quadrature_sum`,
   :data:`UMOL_CO2_TO_GC_PER_DAY`;
 - time: :func:`utc_offset` (checks a UTC offset), :func:`whole_utc_days` (local standard
   time to UTC, cut to whole UTC days),
@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["DEEP_SOIL_WINDOW_HOURS", "GLOBAL_MEAN_CO2_PPM", "MISSING", "UMOL_CO2_TO_GC_PER_DAY",
            "deep_soil_temperature", "first_unfillable_gap", "footprint_row", "global_mean_co2",
-           "interp_missing", "is_missing", "sigma_floor_pair", "solar_geometry", "utc_offset",
-           "whole_utc_days"]
+           "interp_missing", "is_missing", "quadrature_sum", "sigma_floor_pair",
+           "solar_geometry", "utc_offset", "whole_utc_days"]
 
 MISSING = -9999.0                               # fill value of FLUXNET2015, ICOS and PLUMBER2
 UMOL_CO2_TO_GC_PER_DAY = 12.011e-6 * 86400.0    # (g C m-2 d-1) per (umol CO2 m-2 s-1)
@@ -86,6 +86,24 @@ def first_unfillable_gap(bad: np.ndarray, max_gap: int) -> tuple[int, int] | Non
     if not unfillable.any():
         return None
     return int(starts[unfillable][0]), int(ends[unfillable][0])
+
+
+def quadrature_sum(parts: list[np.ndarray], n: int) -> np.ndarray:
+    """Square root of the sum of squares of the uncertainty components in ``parts`` (arrays of
+    length ``n``, NaN where a component is not available), leaving out missing components;
+    NaN where none is available.
+
+    Examples
+    --------
+    >>> quadrature_sum([np.array([3.0, np.nan, np.nan]), np.array([4.0, 2.0, np.nan])], 3)
+    array([ 5.,  2., nan])
+    """
+    if not parts:
+        return np.full(n, np.nan)
+    sq = np.array(parts, dtype=float) ** 2
+    have = np.isfinite(sq).any(axis=0)
+    return np.where(have, np.sqrt(np.nansum(np.where(np.isfinite(sq), sq, 0.0), axis=0)),
+                    np.nan)
 
 
 def sigma_floor_pair(floor: float | tuple[float, float], where: str) -> tuple[float, float]:

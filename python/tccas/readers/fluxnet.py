@@ -23,7 +23,7 @@ from ..io import Forcing, check_forcing
 from ..obs import STREAMS, ObservationSet
 from ._common import (MISSING, UMOL_CO2_TO_GC_PER_DAY, deep_soil_temperature,
                       first_unfillable_gap, footprint_row, interp_missing, is_missing,
-                      sigma_floor_pair, solar_geometry, whole_utc_days)
+                      quadrature_sum, sigma_floor_pair, solar_geometry, whole_utc_days)
 
 log = logging.getLogger(__name__)
 
@@ -363,12 +363,7 @@ def read_fluxnet_obs(path: str | os.PathLike, stream: str, footprint: dict[int, 
         if nt is not None and dt is not None:
             bad = is_missing(nt) | is_missing(dt)
             parts.append(np.where(bad, np.nan, 0.5 * np.abs(nt - dt)))
-    if parts:
-        sq = np.array(parts) ** 2
-        have = np.isfinite(sq).any(axis=0)
-        sigma_data = np.where(have, np.sqrt(np.nansum(sq, axis=0)), np.nan)
-    else:
-        sigma_data = np.full(value.shape, np.nan)
+    sigma_data = quadrature_sum(parts, value.size)
 
     scale = UMOL_CO2_TO_GC_PER_DAY if spec["carbon"] and not daily else 1.0
     v = value[keep] * scale

@@ -33,7 +33,8 @@ from ..io import (Forcing, check_forcing, convert_units, open_netcdf, times_from
 from ..obs import STREAMS, ObservationSet
 from ._common import (UMOL_CO2_TO_GC_PER_DAY, deep_soil_temperature, first_unfillable_gap,
                       footprint_row, global_mean_co2, interp_missing, is_missing,
-                      sigma_floor_pair, solar_geometry, utc_offset, whole_utc_days)
+                      quadrature_sum, sigma_floor_pair, solar_geometry, utc_offset,
+                      whole_utc_days)
 from .fluxnet import FLUX_SIGMA_FLOOR, FLUX_STREAMS, GPP_METHODS
 
 __all__ = ["MET_VARIABLES", "FLUX_VARIABLES", "PlumberSite", "read_plumber2_forcing",
@@ -333,12 +334,7 @@ def read_plumber2_obs(path: str | os.PathLike, stream: str, footprint: dict[int,
     missing = is_missing(value)
     qc_ok = ~is_missing(qc_raw) & (qc_raw <= qc_max)
     keep = ~missing & qc_ok
-    if parts:
-        sq = np.array(parts) ** 2
-        have = np.isfinite(sq).any(axis=0)
-        sigma_data = np.where(have, np.sqrt(np.nansum(sq, axis=0)), np.nan)
-    else:
-        sigma_data = np.full(value.shape, np.nan)
+    sigma_data = quadrature_sum(parts, value.size)
     scale = UMOL_CO2_TO_GC_PER_DAY if carbon else 1.0
     v = value[keep] * scale
     sigma = np.fmax(sigma_data[keep] * scale, floor[0] * np.abs(v) + floor[1])
