@@ -260,3 +260,15 @@ def test_shared_reader_helpers_docstring_examples():
     import tccas.readers._common as common
     result = doctest.testmod(common)
     assert result.attempted >= 2 and result.failed == 0
+
+
+def test_fluxnet_reader_warns_about_a_wrong_utc_offset(caplog):
+    # the same Sun check guards half-hourly FLUXNET files when the site's lat/lon are given
+    from tccas.readers import read_fluxnet_forcing
+    svb = DATA / "SE-Svb_2019_HH_fluxnet-layout.csv.gz"
+    with caplog.at_level("WARNING", logger="tccas.readers.fluxnet"):
+        read_fluxnet_forcing(svb, utc_offset_hours=1.0, lat=64.256, lon=19.7745)
+    assert "is the UTC offset right" not in caplog.text
+    with caplog.at_level("WARNING", logger="tccas.readers.fluxnet"):
+        read_fluxnet_forcing(svb, utc_offset_hours=-5.0, lat=64.256, lon=19.7745)
+    assert "SW_IN_F is centred on local solar hour 18.0" in caplog.text

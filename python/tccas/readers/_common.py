@@ -8,7 +8,8 @@ Everything here is public so that the reader modules import it by its own name:
   :data:`UMOL_CO2_TO_GC_PER_DAY`;
 - time: :func:`utc_offset` (checks a UTC offset), :func:`whole_utc_days` (local standard
   time to UTC, cut to whole UTC days),
-  :func:`solar_geometry` (cosine of the solar zenith angle, local solar hour);
+  :func:`solar_geometry` (cosine of the solar zenith angle, local solar hour),
+  :func:`solar_noon_offset` (checks time stamps against the Sun);
 - forcing that a tower file does not carry: :func:`deep_soil_temperature` (the 30-day
   trailing mean that stands in for the deep-soil temperature) and :func:`global_mean_co2`
   (the NOAA global-mean CO2 record).
@@ -25,14 +26,16 @@ from ..parameters import PFT_NAMES
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEEP_SOIL_WINDOW_HOURS", "GLOBAL_MEAN_CO2_PPM", "MISSING", "UMOL_CO2_TO_GC_PER_DAY",
+__all__ = ["DEEP_SOIL_WINDOW_HOURS", "GLOBAL_MEAN_CO2_PPM", "MISSING", "SOLAR_NOON_TOLERANCE_HOURS",
+           "UMOL_CO2_TO_GC_PER_DAY",
            "deep_soil_temperature", "first_unfillable_gap", "footprint_row", "global_mean_co2",
            "interp_missing", "is_missing", "quadrature_sum", "sigma_floor_pair",
-           "solar_geometry", "utc_offset", "whole_utc_days"]
+           "solar_geometry", "solar_noon_offset", "utc_offset", "whole_utc_days"]
 
 MISSING = -9999.0                               # fill value of FLUXNET2015, ICOS and PLUMBER2
 UMOL_CO2_TO_GC_PER_DAY = 12.011e-6 * 86400.0    # (g C m-2 d-1) per (umol CO2 m-2 s-1)
 DEEP_SOIL_WINDOW_HOURS = 24 * 30                # trailing running mean giving tsl_deep
+SOLAR_NOON_TOLERANCE_HOURS = 1.5                # |solar_noon_offset| above this: wrong offset
 
 # Globally averaged marine-surface annual mean CO2 mole fraction (ppm, dry air), NOAA Global
 # Monitoring Laboratory, file co2_annmean_gl.txt (release of 2024, 1979-2023): Lan, X., Tans, P.
@@ -250,6 +253,24 @@ def solar_geometry(t: np.ndarray, lat: float, lon: float
     cz = (np.sin(phi) * np.sin(decl)
           + np.cos(phi) * np.cos(decl) * np.cos(np.radians(15.0 * (solar_hour - 12.0))))
     return cz, solar_hour, e0
+
+
+def solar_noon_offset(times: np.ndarray, rsds: np.ndarray, lat: float, lon: float) -> float:
+    """Short-wave-weighted mean local solar hour of a forcing record minus 12 h (circular mean;
+    hours, within [-12, 12]); NaN without sunlight.
+
+    With correct UTC time stamps (start of each hourly step) this is a few minutes at most;
+    an error in the UTC offset of the file shifts it by the same number of hours, so readers
+    use it to catch a wrong offset.
+    """
+    rsds = np.asarray(rsds, dtype=float)
+    if not np.isfinite(rsds).all() or rsds.sum() <= 0:
+        return float("nan")
+    _, hour, _ = solar_geometry(np.asarray(times).astype("datetime64[s]")
+                                + np.timedelta64(1800, "s"), lat, lon)
+    angle = 2.0 * np.pi * hour / 24.0
+    centre = np.arctan2((rsds * np.sin(angle)).sum(), (rsds * np.cos(angle)).sum())
+    return float((centre * 24.0 / (2.0 * np.pi) - 12.0 + 12.0) % 24.0 - 12.0)
 
 
 def deep_soil_temperature(tas_or_tsoil: np.ndarray) -> np.ndarray:

@@ -31,10 +31,10 @@ from ..errors import ConfigError, InputDataError
 from ..io import (Forcing, check_forcing, convert_units, open_netcdf, times_from_nc,
                   vpd_from_specific_humidity)
 from ..obs import STREAMS, ObservationSet
-from ._common import (UMOL_CO2_TO_GC_PER_DAY, deep_soil_temperature, first_unfillable_gap,
-                      footprint_row, global_mean_co2, interp_missing, is_missing,
-                      quadrature_sum, sigma_floor_pair, solar_geometry, utc_offset,
-                      whole_utc_days)
+from ._common import (SOLAR_NOON_TOLERANCE_HOURS, UMOL_CO2_TO_GC_PER_DAY,
+                      deep_soil_temperature, first_unfillable_gap, footprint_row,
+                      global_mean_co2, interp_missing, is_missing, quadrature_sum,
+                      sigma_floor_pair, solar_noon_offset, utc_offset, whole_utc_days)
 from .fluxnet import FLUX_SIGMA_FLOOR, FLUX_STREAMS, GPP_METHODS
 
 __all__ = ["MET_VARIABLES", "FLUX_VARIABLES", "PlumberSite", "read_plumber2_forcing",
@@ -58,7 +58,6 @@ FLUX_VARIABLES = {"nee": ("NEE", "NEE_qc", "NEE_uc"),
                   "gpp": ("GPP", "NEE_qc", "GPP_se"),
                   "le": ("Qle", "Qle_qc", "Qle_uc")}
 GPP_DT = ("GPP_DT", "GPP_DT_se")
-MAX_SOLAR_NOON_ERROR_HOURS = 1.5
 SITE_CODE = re.compile(r"^([A-Z]{2}-[A-Za-z0-9]{3})_")
 
 
@@ -430,16 +429,9 @@ def _check_solar_noon(forcing: Forcing, site: PlumberSite, utc_offset_hours: flo
                       where: str) -> None:
     """Raise if the SWdown-weighted mean solar hour of the forcing is far from noon: then the
     UTC offset (or the time convention of the file) is wrong."""
-    rsds = forcing.data["rsds"]
-    if rsds.sum() <= 0:
-        return
-    _, solar_hour, _ = solar_geometry(forcing.times + np.timedelta64(1800, "s"), site.lat,
-                                      site.lon)
-    angle = 2.0 * np.pi * solar_hour / 24.0
-    centre = np.arctan2((rsds * np.sin(angle)).sum(), (rsds * np.cos(angle)).sum())
-    centre_hour = (centre * 24.0 / (2.0 * np.pi)) % 24.0
-    if abs(centre_hour - 12.0) > MAX_SOLAR_NOON_ERROR_HOURS:
+    off = solar_noon_offset(forcing.times, forcing.data["rsds"], site.lat, site.lon)
+    if abs(off) > SOLAR_NOON_TOLERANCE_HOURS:
         raise InputDataError(
-            f"{where}: variable 'SWdown' is centred on local solar hour {centre_hour:.1f} "
+            f"{where}: variable 'SWdown' is centred on local solar hour {12.0 + off:.1f} "
             f"with utc_offset_hours={utc_offset_hours:g} (expected about 12): the UTC offset "
             "is wrong, or the time stamps are not local standard time")
