@@ -11,7 +11,7 @@ import pytest
 from tccas.errors import ConfigError, InputDataError, ModelError
 from tccas.obs import ObservationSet
 from tccas.towers import (TARGETS, TOWER_SITES, daily_metrics, daily_tower_values,
-                          longest_unmeasured_run, phenology_days, score_site)
+                          phenology_days, score_site)
 
 DATA = Path(__file__).parent / "data"
 
@@ -85,6 +85,7 @@ def test_daily_tower_values_half_hourly_and_daily():
 
 
 def test_longest_unmeasured_run():
+    from tccas.towers import longest_unmeasured_run
     assert longest_unmeasured_run(np.array([1.0, 0.0, 0.05, 0.0, 0.8, 0.0])) == 3
     assert longest_unmeasured_run(np.ones(10)) == 0
     assert longest_unmeasured_run(np.zeros(40)) == 40
