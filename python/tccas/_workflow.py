@@ -104,6 +104,25 @@ def parameters_for(cfg: Config, static: io.Static,
     return ppft, pglob
 
 
+def prior_parameters(cfg: Config, static: io.Static, forcing: io.Forcing
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """The parameter arrays a run starts from: :func:`parameters_for`, and with
+    ``[run] carbon_spinup = "equilibrium"`` the initial carbon pools ``c_*0`` replaced by the
+    model's equilibrium under the spin-up forcing (:func:`tccas.spinup.equilibrium_pools`).
+    ``forcing`` is the run's forcing (as :func:`load_inputs` returns it)."""
+    ppft, pglob = parameters_for(cfg, static, forcing)
+    if cfg.run.carbon_spinup == "equilibrium":
+        from .spinup import POOL_PARAMETERS, equilibrium_pools
+        eq = equilibrium_pools(forcing.matrix(), forcing.times, static.lat, static.lon,
+                               static.sand, static.clay, list(static.pft), ppft, pglob,
+                               cfg.run.spinup_hours)
+        log.info("carbon spin-up: equilibrium after %d cycles of %d days", eq.cycles,
+                 eq.cycle_days)
+        for k, name in enumerate(POOL_PARAMETERS):
+            ppft[pft_index(name)] = eq.pools[k]
+    return ppft, pglob
+
+
 def run(config: Config | str | os.PathLike, output_dir: str | os.PathLike | None = None,
         progress: bool | None = None) -> RunResult:
     """Run D&B for a configuration (a Config, a TOML path or a bundled case name).
@@ -117,7 +136,7 @@ def run(config: Config | str | os.PathLike, output_dir: str | os.PathLike | None
     cfg = config if isinstance(config, Config) else load_config(config)
     out = Path(output_dir) if output_dir is not None else Path(f"tccas-run-{cfg.site.name}")
     static, forcing = load_inputs(cfg)
-    ppft, pglob = parameters_for(cfg, static, forcing)
+    ppft, pglob = prior_parameters(cfg, static, forcing)
     log.info("running %s: %d hours, %d PFTs", cfg.site.name, forcing.times.size, len(static.pft))
     obs_sets = load_observations(cfg)
     oa = obs_arrays(obs_sets, forcing.times, static.pft)   # validates before the run
@@ -140,7 +159,7 @@ def cell_model_for(cfg: Config, days: int | None = None):
     from .control import build_control
     from .model import CellModel
     static, forcing = load_inputs(cfg)
-    ppft, pglob = parameters_for(cfg, static, forcing)
+    ppft, pglob = prior_parameters(cfg, static, forcing)
     times, met = forcing.times, forcing.matrix()
     sets = load_observations(cfg)
     if days is not None:

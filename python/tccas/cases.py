@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from importlib import resources
 from pathlib import Path
 
 from .config import Config, read_config
@@ -11,7 +10,9 @@ from .errors import ConfigError
 
 
 def _root() -> Path:
-    return Path(str(resources.files("tccas") / "data" / "cases"))
+    # the data folder sits beside this module, installed or in an editable install (where
+    # importlib.resources gives a loader object, not a path)
+    return Path(__file__).resolve().parent / "data" / "cases"
 
 
 def list_cases() -> list[str]:
