@@ -91,10 +91,12 @@ def _pft(*values: float) -> tuple[float, ...]:
 #       to SOM (CCDAS fraction to the slow pool f_s = 0.2-0.3, Knorr et al. 2010); p8 + p1 =
 #       1.85e-3 d-1 at 0 degC
 #   p2 f_auto: NPP/GPP = 0.47 +- 0.04 (Waring et al. 1998), 0.5 (DeLucia et al. 2007) -> 0.5
-#   p3 f_fol, p13 f_lab, p4 f_root: foliage takes about 30 % of NPP in forests and 40 % in
-#       grasses, fine roots 25-30 % in forests and about half in grasslands (Litton et al.
-#       2007; Hui & Jackson 2006). Deciduous canopies are built from the labile pool (high
-#       f_lab, low f_fol), evergreen ones mostly from current NPP
+#   p3 f_fol, p13 f_lab, p4 f_root: foliage takes about 30 % of NPP in forests, fine roots
+#       25-30 % (Litton et al. 2007); grasslands put about half of NPP below ground (Hui &
+#       Jackson 2006) and about half of the rest into leaf blades (the "wood" pool holds
+#       stems, sheaths and crowns): grass leaves 0.15 + 0.85 * 0.10 = 24 % of NPP, roots
+#       0.7 * 0.765 = 54 %. Deciduous canopies are built from the labile pool (high f_lab,
+#       low f_fol), evergreen ones mostly from current NPP
 #   p5 leaf_life: leaf longevity (Reich et al. 1997; Kattge et al. 2011 TRY): tropical
 #       evergreen 2 yr, temperate broadleaf evergreen 2.5 yr (Quercus ilex 2-3 yr,
 #       Mediavilla & Escudero 2003), evergreen conifers 4 yr (Pinus sylvestris 3-4, Picea
@@ -124,10 +126,10 @@ _DALEC = {
     6: (4.5e-4, 0.50, 0.05, 0.35, 1.01, 6.8e-5, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 20.0, 140.0, 0.30, 30.0, 260.0, 40.0, 24.0),
     7: (4.5e-4, 0.50, 0.20, 0.40, 2.5, 1.4e-4, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 20.0, 120.0, 0.10, 60.0, 250.0, 60.0, 51.0),
     8: (4.5e-4, 0.50, 0.05, 0.40, 1.01, 1.4e-4, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 20.0, 140.0, 0.30, 30.0, 260.0, 40.0, 24.0),
-    9: (4.5e-4, 0.50, 0.30, 0.80, 1.01, 7.3e-4, 4.1e-3, 1.4e-3, 2.7e-5, 0.0405, 15.0, 110.0, 0.15, 30.0, 270.0, 40.0, 24.0),
-    10: (4.5e-4, 0.50, 0.30, 0.80, 1.01, 7.3e-4, 4.1e-3, 1.4e-3, 2.7e-5, 0.0405, 15.0, 130.0, 0.15, 30.0, 280.0, 40.0, 24.0),
+    9: (4.5e-4, 0.50, 0.15, 0.70, 1.01, 7.3e-4, 4.1e-3, 1.4e-3, 2.7e-5, 0.0405, 15.0, 110.0, 0.10, 30.0, 270.0, 40.0, 24.0),
+    10: (4.5e-4, 0.50, 0.15, 0.70, 1.01, 7.3e-4, 4.1e-3, 1.4e-3, 2.7e-5, 0.0405, 15.0, 130.0, 0.10, 30.0, 280.0, 40.0, 24.0),
     11: (4.5e-4, 0.50, 0.20, 0.60, 1.5, 1.4e-4, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 15.0, 160.0, 0.20, 30.0, 250.0, 30.0, 40.0),
-    12: (4.5e-4, 0.50, 0.30, 0.80, 1.01, 7.3e-4, 4.1e-3, 1.4e-3, 2.7e-5, 0.0405, 15.0, 130.0, 0.15, 30.0, 270.0, 40.0, 24.0),
+    12: (4.5e-4, 0.50, 0.15, 0.70, 1.01, 7.3e-4, 4.1e-3, 1.4e-3, 2.7e-5, 0.0405, 15.0, 130.0, 0.10, 30.0, 270.0, 40.0, 24.0),
     13: (4.5e-4, 0.50, 0.35, 0.60, 1.01, 7.3e-4, 4.1e-3, 1.4e-3, 2.7e-5, 0.0405, 15.0, 110.0, 0.15, 25.0, 230.0, 25.0, 24.0),
 }
 # Initial pools (gC m-2): labile, foliar, root, wood, litter, SOM: an order of magnitude for

@@ -17,7 +17,7 @@ of the control vector):
 2. For PFTs whose roots do not reach deep water (grasses, crops, shrubs, tundra, tropical
    deciduous trees) a fourth ramp of the relative water content of a 100-mm climatological
    bucket (filled by precipitation and emptied by Priestley-Taylor evaporation scaled by
-   its water content), from 0.15 to 0.5: the moisture limitation that Jolly et al. (2005)
+   its water content), from 0.05 to 0.3: the moisture limitation that Jolly et al. (2005)
    leave out and that decides green-up in dry climates (as in the water-limited GSI of
    Stoeckli et al. 2011, JGR 116, G03020).
 3. The index is averaged by day of year over the forcing years and smoothed with a 31-day
@@ -92,9 +92,9 @@ def growing_season_index(times: np.ndarray, met: np.ndarray, lat: float,
     """
     names = [v[0] for v in FORCING_VARS]
     nt = met.shape[0]
-    if nt < 24 * 365:
-        raise InputDataError(f"the phenology rule needs at least one year of forcing, got "
-                             f"{nt // 24} days")
+    if nt < 24 * 330:
+        raise InputDataError(f"the phenology rule needs about a year of forcing (330 days or "
+                             f"more), got {nt // 24} days")
     nd = nt // 24
     m = met[:nd * 24].reshape(nd, 24, -1)
     tas = m[:, :, names.index("tas")] - 273.15
@@ -126,7 +126,7 @@ def growing_season_index(times: np.ndarray, met: np.ndarray, lat: float,
             for k in range(nd):
                 store = min(max(store + pr[k] - pet[k] * store / _BUCKET_MM, 0.0), _BUCKET_MM)
                 w[k] = store / _BUCKET_MM
-        i_w = _ramp(w, 0.15, 0.5)
+        i_w = _ramp(w, 0.05, 0.3)
     else:
         i_w = np.ones(nd)
     daily = np.column_stack([i_t, i_v, i_p, i_w])
