@@ -4,6 +4,10 @@
   FLUXNET column layout, half-hourly, hourly or daily, to hourly forcing in canonical units.
 - :func:`read_fluxnet_obs`: the same files to the observation streams ``nee``, ``gpp`` or
   ``le`` (flux-tower NEE, GPP, latent heat flux).
+- :func:`read_plumber2_forcing`, :func:`read_plumber2_obs`, :func:`read_plumber2_site`:
+  PLUMBER2 site files (netCDF, ALMA names; the benchmark set of about 170 flux towers) to
+  hourly forcing, to the observation streams ``nee``, ``gpp``, ``le``, and the site's
+  coordinates and vegetation class.
 - :func:`read_jrc_tip`: JRC-TIP FAPAR composites (C3S/QA4ECV TIP products) to the
   observation stream ``fapar`` at a site.
 - :func:`read_cci_biomass`: ESA CCI Biomass above-ground biomass maps to the observation
@@ -16,8 +20,10 @@
 from .biomass import read_cci_biomass
 from .fluxnet import read_fluxnet_forcing, read_fluxnet_obs
 from .jrctip import read_jrc_tip
+from .plumber2 import read_plumber2_forcing, read_plumber2_obs, read_plumber2_site
 from .smos import read_smos_ic
 from .troposif import read_troposif
 
 __all__ = ["read_cci_biomass", "read_fluxnet_forcing", "read_fluxnet_obs", "read_jrc_tip",
-           "read_smos_ic", "read_troposif"]
+           "read_plumber2_forcing", "read_plumber2_obs", "read_plumber2_site", "read_smos_ic",
+           "read_troposif"]

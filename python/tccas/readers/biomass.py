@@ -44,7 +44,7 @@ import numpy as np
 from ..errors import ConfigError, InputDataError
 from ..io import open_netcdf, times_from_nc
 from ..obs import ObservationSet
-from .fluxnet import _floor_pair, _footprint_row
+from ._common import footprint_row, sigma_floor_pair
 from .jrctip import (_check_site, _containing_pixel, _find_var, _grid, _lon_on_grid,
                      _spacing, _time_dim)
 
@@ -120,8 +120,8 @@ def read_cci_biomass(paths: str | os.PathLike | Iterable[str | os.PathLike], lat
     if not plist:
         raise ConfigError("read_cci_biomass: no input files given")
     label = str(plist[0]) if len(plist) == 1 else f"{plist[0]} (+{len(plist) - 1} files)"
-    floor = _floor_pair(sigma_floor, label)
-    pft, fp_row = _footprint_row(footprint, label)
+    floor = sigma_floor_pair(sigma_floor, label)
+    pft, fp_row = footprint_row(footprint, label)
     _check_site(lat, lon, label)
     if not (np.isfinite(radius_km) and radius_km >= 0.0):
         raise ConfigError(f"{label}: radius_km must be >= 0, got {radius_km}")

@@ -48,7 +48,7 @@ import numpy as np
 from ..errors import ConfigError, InputDataError
 from ..io import open_netcdf, times_from_nc
 from ..obs import ObservationSet
-from .fluxnet import _floor_pair, _footprint_row
+from ._common import footprint_row, sigma_floor_pair
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +135,8 @@ def read_jrc_tip(paths: str | os.PathLike | Iterable[str | os.PathLike], lat: fl
     if not plist:
         raise ConfigError("read_jrc_tip: no input files given")
     label = str(plist[0]) if len(plist) == 1 else f"{plist[0]} (+{len(plist) - 1} files)"
-    floor = _floor_pair(sigma_floor, label)
-    pft, fp_row = _footprint_row(footprint, label)
+    floor = sigma_floor_pair(sigma_floor, label)
+    pft, fp_row = footprint_row(footprint, label)
     _check_site(lat, lon, label)
     if flag_mask is not None and (isinstance(flag_mask, bool)
                                   or not isinstance(flag_mask, (int, np.integer))

@@ -1,0 +1,218 @@
+"""Helpers shared by the readers of third-party files (flux towers, satellite products).
+
+Everything here is public so that the reader modules import it by its own name:
+
+- missing values and gap filling: :data:`MISSING`, :func:`is_missing`, :func:`interp_missing`;
+- observation sets: :func:`footprint_row`, :func:`sigma_floor_pair`,
+  :data:`UMOL_CO2_TO_GC_PER_DAY`;
+- time: :func:`whole_utc_days` (local standard time to UTC, cut to whole UTC days),
+  :func:`solar_geometry` (cosine of the solar zenith angle, local solar hour);
+- forcing that a tower file does not carry: :func:`deep_soil_temperature` (the 30-day
+  trailing mean that stands in for the deep-soil temperature) and :func:`global_mean_co2`
+  (the NOAA global-mean CO2 record).
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from ..errors import ConfigError, InputDataError
+from ..io import running_mean
+from ..parameters import PFT_NAMES
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DEEP_SOIL_WINDOW_HOURS", "GLOBAL_MEAN_CO2_PPM", "MISSING", "UMOL_CO2_TO_GC_PER_DAY",
+           "deep_soil_temperature", "footprint_row", "global_mean_co2", "interp_missing",
+           "is_missing", "sigma_floor_pair", "solar_geometry", "whole_utc_days"]
+
+MISSING = -9999.0                               # fill value of FLUXNET2015, ICOS and PLUMBER2
+UMOL_CO2_TO_GC_PER_DAY = 12.011e-6 * 86400.0    # (g C m-2 d-1) per (umol CO2 m-2 s-1)
+DEEP_SOIL_WINDOW_HOURS = 24 * 30                # trailing running mean giving tsl_deep
+
+# Globally averaged marine-surface annual mean CO2 mole fraction (ppm, dry air), NOAA Global
+# Monitoring Laboratory, file co2_annmean_gl.txt (release of 2024, 1979-2023): Lan, X., Tans, P.
+# and Thoning, K. W., Trends in globally-averaged CO2 determined from NOAA Global Monitoring
+# Laboratory measurements, https://gml.noaa.gov/ccgg/trends/gl_data.html. The record is revised
+# by a few hundredths of a ppm between releases, far below what matters for photosynthesis.
+GLOBAL_MEAN_CO2_PPM: dict[int, float] = {
+    1979: 336.85, 1980: 338.91, 1981: 340.11, 1982: 340.86, 1983: 342.53, 1984: 344.07,
+    1985: 345.54, 1986: 346.97, 1987: 348.68, 1988: 351.16, 1989: 352.78, 1990: 354.05,
+    1991: 355.39, 1992: 356.09, 1993: 356.83, 1994: 358.33, 1995: 360.17, 1996: 361.93,
+    1997: 363.05, 1998: 365.70, 1999: 367.80, 2000: 368.96, 2001: 370.57, 2002: 372.59,
+    2003: 375.15, 2004: 376.95, 2005: 378.98, 2006: 381.15, 2007: 382.90, 2008: 385.02,
+    2009: 386.50, 2010: 388.76, 2011: 390.63, 2012: 392.65, 2013: 395.40, 2014: 397.34,
+    2015: 399.65, 2016: 403.06, 2017: 405.22, 2018: 407.61, 2019: 410.07, 2020: 412.44,
+    2021: 414.70, 2022: 417.07, 2023: 419.31,
+}
+
+
+def is_missing(v: np.ndarray) -> np.ndarray:
+    """True where ``v`` is NaN, infinite or the fill value -9999."""
+    v = np.asarray(v, dtype=float)
+    return ~np.isfinite(v) | (v == MISSING)
+
+
+def interp_missing(v: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """``v`` with the entries where ``bad`` is True linearly interpolated in record index from
+    the good ones (the nearest good value at either end). ``bad`` must not be all True."""
+    if not bad.any():
+        return v
+    idx, good = np.nonzero(bad)[0], np.nonzero(~bad)[0]
+    out = np.array(v, dtype=float)
+    out[idx] = np.interp(idx, good, out[good])
+    return out
+
+
+def sigma_floor_pair(floor: float | tuple[float, float], where: str) -> tuple[float, float]:
+    """(relative, absolute) lower bound of an observation's sigma from a number (absolute
+    floor) or a pair; sigma >= relative * |value| + absolute.
+
+    Raises
+    ------
+    ConfigError
+        Not a number or pair, negative relative part or non-positive absolute part.
+    """
+    try:
+        rel, absolute = (0.0, float(floor)) if np.ndim(floor) == 0 else map(float, floor)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: sigma_floor must be a number or a pair (relative, "
+                          f"absolute), got {floor!r}") from None
+    if not (np.isfinite(rel) and np.isfinite(absolute) and rel >= 0.0 and absolute > 0.0):
+        raise ConfigError(f"{where}: sigma_floor (relative={rel:g}, absolute={absolute:g}) "
+                          "needs relative >= 0 and absolute > 0 so that every sigma is positive")
+    return rel, absolute
+
+
+def footprint_row(footprint: dict[int, float], where: str) -> tuple[tuple[int, ...], np.ndarray]:
+    """PFT codes (sorted) of a footprint mapping {BETHY code: fraction} and the matching row of
+    fractions.
+
+    Raises
+    ------
+    ConfigError
+        Empty mapping, a code outside 1..13, fractions outside [0, 1] or summing above 1.
+    """
+    if not isinstance(footprint, dict) or not footprint:
+        raise ConfigError(f"{where}: footprint must be a non-empty mapping of BETHY PFT code "
+                          f"to fraction, e.g. {{3: 0.2, 9: 0.8}}; got {footprint!r}")
+    codes = []
+    for c in footprint:
+        if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or int(c) not in PFT_NAMES:
+            raise ConfigError(f"{where}: footprint PFT code {c!r} is not a BETHY code 1..13")
+        codes.append(int(c))
+    pft = tuple(sorted(codes))
+    row = np.array([float(footprint[c]) for c in sorted(footprint, key=int)])
+    if not np.isfinite(row).all() or (row < 0).any() or (row > 1).any():
+        raise ConfigError(f"{where}: footprint fractions must be within [0, 1], got "
+                          f"{dict(zip(pft, row.tolist()))}")
+    if not 0.0 < row.sum() <= 1.0 + 1e-6:
+        raise ConfigError(f"{where}: footprint fractions must sum to a value in (0, 1], got "
+                          f"{row.sum():g}")
+    return pft, row
+
+
+def whole_utc_days(times: np.ndarray, step: int, utc_offset_hours: float,
+                   where: str) -> tuple[slice, np.ndarray]:
+    """Shift record start times from local standard time to UTC and keep whole UTC days.
+
+    Parameters
+    ----------
+    times : datetime64 array
+        Start times of regular records (local standard time).
+    step : int
+        Record length in s (1800 or 3600).
+    utc_offset_hours : float
+        Local standard time minus UTC, h (e.g. +8 in China, -6 in Oklahoma); within [-14, 14]
+        and a multiple of the step.
+    where : str
+        File name for messages.
+
+    Returns
+    -------
+    keep : slice
+        The records from the first one starting at 00 UTC to the end of the last whole UTC day.
+    utc : datetime64[s] array
+        The kept records' start times in UTC.
+
+    Raises
+    ------
+    ConfigError
+        Offset out of range or not a multiple of the step.
+    InputDataError
+        The records do not cover one whole UTC day.
+    """
+    shift = int(round(float(utc_offset_hours) * 3600.0))
+    if abs(shift) > 14 * 3600 or shift % step:
+        raise ConfigError(f"{where}: utc_offset_hours={utc_offset_hours:g} must be within "
+                          f"[-14, 14] and a multiple of the file's {step // 60}-min step")
+    utc = np.asarray(times).astype("datetime64[s]") - np.timedelta64(shift, "s")
+    midnight = np.nonzero((utc - utc.astype("datetime64[D]")).astype(np.int64) == 0)[0]
+    i0 = int(midnight[0]) if midnight.size else utc.size
+    per_day = 86400 // step
+    n = (utc.size - i0) // per_day * per_day
+    if n == 0:
+        raise InputDataError(f"{where}: the records do not cover a whole UTC day "
+                             f"(UTC offset {utc_offset_hours:g} h)")
+    keep = slice(i0, i0 + n)
+    return keep, utc[keep]
+
+
+def solar_geometry(t: np.ndarray, lat: float, lon: float
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cosine of the solar zenith angle, local solar hour and Sun-Earth distance factor.
+
+    Parameters
+    ----------
+    t : datetime64 array
+        UTC instants.
+    lat, lon : float
+        Degrees north and east.
+
+    Returns
+    -------
+    cos_zenith, solar_hour (h, 0-24), e0 (1): declination, equation of time and the
+    eccentricity factor from the Fourier series of Spencer (1971), Search 2(5), 172.
+    """
+    day = t.astype("datetime64[D]")
+    doy = (day - t.astype("datetime64[Y]").astype("datetime64[D]")).astype(np.int64)
+    hour = (t - day).astype("timedelta64[s]").astype(np.int64) / 3600.0
+    g = 2.0 * np.pi * (doy + (hour - 12.0) / 24.0) / 365.0
+    decl = (0.006918 - 0.399912 * np.cos(g) + 0.070257 * np.sin(g) - 0.006758 * np.cos(2 * g)
+            + 0.000907 * np.sin(2 * g) - 0.002697 * np.cos(3 * g) + 0.00148 * np.sin(3 * g))
+    eot = 229.18 * (0.000075 + 0.001868 * np.cos(g) - 0.032077 * np.sin(g)
+                    - 0.014615 * np.cos(2 * g) - 0.040849 * np.sin(2 * g))  # minutes
+    e0 = (1.000110 + 0.034221 * np.cos(g) + 0.001280 * np.sin(g) + 0.000719 * np.cos(2 * g)
+          + 0.000077 * np.sin(2 * g))
+    solar_hour = (hour + lon / 15.0 + eot / 60.0) % 24.0
+    phi = np.radians(lat)
+    cz = (np.sin(phi) * np.sin(decl)
+          + np.cos(phi) * np.cos(decl) * np.cos(np.radians(15.0 * (solar_hour - 12.0))))
+    return cz, solar_hour, e0
+
+
+def deep_soil_temperature(tas_or_tsoil: np.ndarray) -> np.ndarray:
+    """``tsl_deep`` (K) of the forcing: the 30-day trailing running mean of a soil temperature
+    series, or of the air temperature where the file has none (hourly input, K)."""
+    return running_mean(np.asarray(tas_or_tsoil, dtype=float), DEEP_SOIL_WINDOW_HOURS)
+
+
+def global_mean_co2(times: np.ndarray, where: str = "") -> np.ndarray:
+    """Global-mean CO2 mole fraction (mol mol-1) at ``times`` from :data:`GLOBAL_MEAN_CO2_PPM`.
+
+    The annual means are placed at the middle of their years and interpolated linearly in time
+    (no jump on 1 January); before the first or after the last year of the record the nearest
+    annual mean is held, with a warning naming ``where``.
+    """
+    t = np.asarray(times).astype("datetime64[s]")
+    years = np.array(sorted(GLOBAL_MEAN_CO2_PPM))
+    mid = np.array([np.datetime64(f"{y}-07-02T12:00", "s") for y in years])
+    ppm = np.array([GLOBAL_MEAN_CO2_PPM[int(y)] for y in years])
+    x = t.astype(np.int64).astype(float)
+    y0, y1 = t.min().astype("datetime64[Y]").astype(int) + 1970, \
+        t.max().astype("datetime64[Y]").astype(int) + 1970
+    if y0 < years[0] or y1 > years[-1]:
+        log.warning("%s: global-mean CO2 record covers %d-%d; the nearest annual mean is held "
+                    "for %d-%d", where, years[0], years[-1], y0, y1)
+    return np.interp(x, mid.astype(np.int64).astype(float), ppm) * 1e-6
