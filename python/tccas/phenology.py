@@ -55,6 +55,7 @@ PHOTOPERIOD_PFTS = frozenset({1, 2, 3, 4, 5, 6, 7, 8})
 _YEAR = 365.25
 _SIGMA_SB = 5.670374419e-8
 _BUCKET_MM = 100.0
+_WATER_RAMP = (0.05, 0.3)     # relative bucket content: no growth .. no water limit
 
 
 def _ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -126,7 +127,7 @@ def growing_season_index(times: np.ndarray, met: np.ndarray, lat: float,
             for k in range(nd):
                 store = min(max(store + pr[k] - pet[k] * store / _BUCKET_MM, 0.0), _BUCKET_MM)
                 w[k] = store / _BUCKET_MM
-        i_w = _ramp(w, 0.05, 0.3)
+        i_w = _ramp(w, *_WATER_RAMP)
     else:
         i_w = np.ones(nd)
     daily = np.column_stack([i_t, i_v, i_p, i_w])
