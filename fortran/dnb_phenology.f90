@@ -1,5 +1,10 @@
 ! Leaf phenology of D&B: DALEC2 labile-release and leaf-fall factors (Bloom & Williams 2015,
-! CARDAMOM DALEC_CDEA; science.md section 4). LAI = C_fol / LMA is set by dnb_model.
+! CARDAMOM DALEC_CDEA; docs/science/phenology.md). LAI = C_fol / LMA is set by dnb_model.
+! What the day parameters are: d_onset (p12) and d_fall (p15) are not the days on which the
+! pulses peak. The pulse is shifted by pulse_offset, which depends on the period and the
+! magnitude, so the peak comes later than the parameter day: 11-35 days for labile release
+! with cr_onset 30-65 d, and for leaf fall 1-35 days (longer for short-lived leaves and long
+! periods; tccas.phenology.pulse_peak_lag computes it).
 module dnb_phenology
   use dnb_kinds, only: wp
   use dnb_constants, only: pi

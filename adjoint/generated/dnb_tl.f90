@@ -2503,7 +2503,12 @@ CONTAINS
 END MODULE DNB_HYDROLOGY_TL
 
 ! Leaf phenology of D&B: DALEC2 labile-release and leaf-fall factors (Bloom & Williams 2015,
-! CARDAMOM DALEC_CDEA; science.md section 4). LAI = C_fol / LMA is set by dnb_model.
+! CARDAMOM DALEC_CDEA; docs/science/phenology.md). LAI = C_fol / LMA is set by dnb_model.
+! What the day parameters are: d_onset (p12) and d_fall (p15) are not the days on which the
+! pulses peak. The pulse is shifted by pulse_offset, which depends on the period and the
+! magnitude, so the peak comes later than the parameter day: 11-35 days for labile release
+! with cr_onset 30-65 d, and for leaf fall 1-35 days (longer for short-lived leaves and long
+! periods; tccas.phenology.pulse_peak_lag computes it).
 MODULE DNB_PHENOLOGY_TL
   USE DNB_KINDS, ONLY : wp
   USE DNB_CONSTANTS, ONLY : pi
@@ -2691,9 +2696,19 @@ CONTAINS
 END MODULE DNB_PHENOLOGY_TL
 
 ! DALEC2 carbon pools for one day (Bloom & Williams 2015; CARDAMOM DALEC_CDEA flux layout;
-! science.md section 2). GPP comes from BETHY photosynthesis. Heterotrophic respiration is
-! temperature (exp(p10 T)) and moisture dependent; the daily rate modifiers are means of the
-! hourly ones so that hourly and daily fluxes agree exactly.
+! docs/science/dalec.md). GPP comes from BETHY photosynthesis.
+! Deviations from DALEC2 (each documented in docs/science/deviations.md):
+! - temperature: the rate modifier is the daily mean of the hourly exp(p10 T), not
+!   exp(p10 T_daily_mean), because the model runs hourly and its hourly Rh must add up to
+!   the daily flux; by Jensen's inequality the mean of the exponential is larger, by about
+!   (p10 A)**2 / 4 for a diurnal amplitude A (3 % for p10 = 0.05, A = 7 K).
+! - moisture: DALEC2 has no soil-moisture response. D&B's Rh would otherwise run at full
+!   speed in a dry Mediterranean summer; the respired fluxes F12 (litter) and F13 (SOM) are
+!   scaled by a linear moisture modifier (rh_wmin at wilting point, 1 at field capacity;
+!   hourly, averaged like the temperature factor). The litter-to-SOM transfer F14 keeps
+!   DALEC2's temperature-only form: decomposition that is not respired is a transfer
+!   between two soil pools, not a gas flux, and leaving it unchanged keeps the SOM input
+!   of DALEC2 (a tccas choice, no published source).
 MODULE DNB_CARBON_TL
   USE DNB_KINDS, ONLY : wp
   IMPLICIT NONE
@@ -4037,6 +4052,10 @@ CONTAINS
 !   with respect to varying inputs: pg
 ! The global photosynthesis constants of a tile's pathway (c4 = 1: C4, else C3): quantum
 ! efficiency alpha, unstressed Ci/Ca fci and dark respiration / Vcmax f_rd.
+! fci sets only the unstressed conductance of pass 1 (docs/science/productivity.md): the
+! default fci_c3 = 0.87 (fci_c4 = 0.67) are the values Knorr (2000) gives from Beerling &
+! Quick (1995) and Schulze et al. (1994); the CCDAS-BETHY code uses 0.65 (0.37), which
+! lowers both the unstressed assimilation and the transpiration demand.
   SUBROUTINE PATHWAY_CONSTANTS_D(c4, pg, pg_d, alpha, alpha_d, fci, &
 &   fci_d, f_rd, f_rd_d)
     IMPLICIT NONE
@@ -4064,6 +4083,10 @@ CONTAINS
 
 ! The global photosynthesis constants of a tile's pathway (c4 = 1: C4, else C3): quantum
 ! efficiency alpha, unstressed Ci/Ca fci and dark respiration / Vcmax f_rd.
+! fci sets only the unstressed conductance of pass 1 (docs/science/productivity.md): the
+! default fci_c3 = 0.87 (fci_c4 = 0.67) are the values Knorr (2000) gives from Beerling &
+! Quick (1995) and Schulze et al. (1994); the CCDAS-BETHY code uses 0.65 (0.37), which
+! lowers both the unstressed assimilation and the transpiration demand.
   SUBROUTINE PATHWAY_CONSTANTS(c4, pg, alpha, fci, f_rd)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: c4
