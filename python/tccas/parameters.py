@@ -217,7 +217,8 @@ PFT_PARAMETERS: tuple[Parameter, ...] = (
               "takes GPP from BETHY, so it has no effect)", _dalec(10), 5.0, 50.0, 0.2,
               _S_DALEC),
     Parameter("d_onset", "d", "p12 day parameter of the labile-release pulse (the pulse "
-              "peaks tccas.phenology.pulse_peak_lag days later: 11-35 d for cr_onset 30-65)", _dalec(11), 1.0,
+              "peaks tccas.phenology.pulse_peak_lag days later: 0.625 cr_onset, 19-46 d for cr_onset "
+              "30-74)", _dalec(11), 1.0,
               365.0, 0.2, _S_DALEC),
     Parameter("f_lab", "1", "p13 fraction of remaining NPP allocated to labile", _dalec(12),
               0.01, 0.5, 0.2, _S_DALEC),
