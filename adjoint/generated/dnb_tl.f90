@@ -2506,9 +2506,10 @@ END MODULE DNB_HYDROLOGY_TL
 ! CARDAMOM DALEC_CDEA; docs/science/phenology.md). LAI = C_fol / LMA is set by dnb_model.
 ! What the day parameters are: d_onset (p12) and d_fall (p15) are not the days on which the
 ! pulses peak. The pulse is shifted by pulse_offset, which depends on the period and the
-! magnitude, so the peak comes later than the parameter day: 11-35 days for labile release
-! with cr_onset 30-65 d, and for leaf fall 1-35 days (longer for short-lived leaves and long
-! periods; tccas.phenology.pulse_peak_lag computes it).
+! magnitude, so the peak comes later than the parameter day: 0.625 cr_onset for labile
+! release (19-46 days for cr_onset 30-74 d), and for leaf fall 0.53 cr_fall with annual
+! leaves (leaf_life 1.01) down to 0.06 cr_fall for leaf_life 4 (tccas.phenology.pulse_peak_lag
+! computes it).
 MODULE DNB_PHENOLOGY_TL
   USE DNB_KINDS, ONLY : wp
   USE DNB_CONSTANTS, ONLY : pi
