@@ -57,6 +57,9 @@ class Parameter:
     ``default`` is a scalar for global parameters and a 13-tuple (PFT codes 1..13) for PFT
     parameters. ``sigma_rel`` is the prior 1-sigma as a fraction of the default
     (science.md section 0: 20 % for PFT parameters and pools, 50 % for global ones).
+    ``sigma_abs``, where given, is the prior 1-sigma in the parameter's unit instead: for the
+    phenology days, where a sigma proportional to the day number would make a day in autumn
+    ten times less certain than one in January.
     """
 
     name: str
@@ -67,12 +70,24 @@ class Parameter:
     upper: float
     sigma_rel: float
     source: str = ""
+    sigma_abs: float | None = None
     per_pft: bool = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "per_pft", isinstance(self.default, tuple))
         if self.per_pft and len(self.default) != NPFT_CODES:
             raise ValueError(f"parameter {self.name}: need {NPFT_CODES} PFT defaults")
+
+    def prior_sigma(self, value: float, sigma_rel: float | None = None) -> float:
+        """Prior 1-sigma of this parameter at prior value ``value`` (parameter unit).
+
+        ``sigma_rel`` (a configuration's relative sigma) takes precedence; otherwise
+        ``sigma_abs`` if the table gives one, else ``self.sigma_rel * |value|`` (or times the
+        bounds' range for a zero prior)."""
+        if sigma_rel is None and self.sigma_abs is not None:
+            return float(self.sigma_abs)
+        rel = self.sigma_rel if sigma_rel is None else float(sigma_rel)
+        return rel * abs(value) if value != 0 else rel * (self.upper - self.lower)
 
     def default_for(self, pft: int) -> float:
         if not self.per_pft:
@@ -163,6 +178,9 @@ def _pool(i: int) -> tuple[float, ...]:
 
 _S_DALEC = ("generic PFT prior, Bloom & Williams 2015 (DALEC2) ranges; per-column sources "
             "in parameters.py and docs/science/priors.md")
+_S_DAYS = ("; days are periodic (d and d + 365.25 are the same day), hence the wide bounds "
+           "and an absolute prior sigma of 20 d (TCCAS's 20 % of its spring and autumn days "
+           "is 15-31 d)")
 _S_POOL = "order of magnitude per PFT (Jobbagy & Jackson 2000); cases use their equilibrium"
 
 PFT_PARAMETERS: tuple[Parameter, ...] = (
@@ -218,15 +236,14 @@ PFT_PARAMETERS: tuple[Parameter, ...] = (
               _S_DALEC),
     Parameter("d_onset", "d", "p12 day parameter of the labile-release pulse (the pulse "
               "peaks tccas.phenology.pulse_peak_lag days later: 0.625 cr_onset, 19-46 d for cr_onset "
-              "30-74)", _dalec(11), 1.0,
-              365.0, 0.2, _S_DALEC),
+              "30-74)", _dalec(11), -365.0, 730.0, 0.2, _S_DALEC + _S_DAYS, sigma_abs=20.0),
     Parameter("f_lab", "1", "p13 fraction of remaining NPP allocated to labile", _dalec(12),
               0.01, 0.5, 0.2, _S_DALEC),
     Parameter("cr_onset", "d", "p14 labile-release period", _dalec(13), 10.0, 100.0, 0.2,
               _S_DALEC),
     Parameter("d_fall", "d", "p15 day parameter of the leaf-fall pulse (the pulse peaks "
-              "tccas.phenology.pulse_peak_lag days later, depending on cr_fall and leaf_life)", _dalec(14), 1.0, 365.0,
-              0.2, _S_DALEC),
+              "tccas.phenology.pulse_peak_lag days later, depending on cr_fall and leaf_life)",
+              _dalec(14), -365.0, 730.0, 0.2, _S_DALEC + _S_DAYS, sigma_abs=20.0),
     Parameter("cr_fall", "d", "p16 leaf-fall period", _dalec(15), 10.0, 150.0, 0.2, _S_DALEC),
     Parameter("lma", "g m-2", "p17 leaf mass per area in carbon (LAI = C_fol / LMA)",
               _dalec(16), 5.0, 200.0, 0.2, _S_DALEC),
