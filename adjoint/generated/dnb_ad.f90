@@ -2893,6 +2893,11 @@ CONTAINS
     REAL(wp) :: infl, runoff, e_soil, perc, drain
     REAL(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, &
 &   beta_s, expo
+! transition width (mm) of the smooth limits at residual water and saturation: 0.1 mm,
+! negligible as water, but wide enough that the limits are not sharper than the steps an
+! assimilation takes (with 0.01 mm a surface layer dried to its residual made the
+! model's response curve within 1e-4 prior sigma and broke the Taylor test)
+    REAL(wp), PARAMETER :: w_smooth=0.1_wp
     REAL(wp) :: arg1
     REAL(wp) :: arg2
     REAL(wp) :: result1
@@ -2909,7 +2914,7 @@ CONTAINS
 ! infiltration and runoff
     arg1 = ksat*(0.05_wp+0.95_wp*f_thaw)
     arg2 = ws_sat - w_s
-    result1 = SMAX0(arg2, 0.01_wp)
+    result1 = SMAX0(arg2, w_smooth)
     icap = SMIN_POS(arg1, result1, 0.999_wp)
     infl = SMIN_POS(w_in, icap, 0.999_wp)
     runoff = w_in - infl
@@ -2922,7 +2927,7 @@ CONTAINS
     CALL PUSHREAL8(arg2)
     arg2 = w_s - ws_res
     CALL PUSHREAL8(result1)
-    result1 = SMAX0(arg2, 0.01_wp)
+    result1 = SMAX0(arg2, w_smooth)
     e_soil = SMIN_POS(arg1, result1, 0.999_wp)
     w_s = w_s - e_soil
 ! percolation to the root zone, linearised backward Euler so that the stiff gravity
@@ -2931,13 +2936,13 @@ CONTAINS
     perc = GRAVITY_DRAINAGE(w_s, ws_sat, ksat, expo)
     arg1 = w_s - ws_res
     CALL PUSHREAL8(result1)
-    result1 = SMAX0(arg1, 0.01_wp)
+    result1 = SMAX0(arg1, w_smooth)
     tmp = SMIN_POS(perc, result1, 0.999_wp)
     CALL PUSHREAL8(perc)
     perc = tmp
     arg1 = wr_sat - w_r
     CALL PUSHREAL8(result1)
-    result1 = SMAX0(arg1, 0.01_wp)
+    result1 = SMAX0(arg1, w_smooth)
     tmp0 = SMIN_POS(perc, result1, 0.999_wp)
     CALL PUSHREAL8(perc)
     perc = tmp0
@@ -2949,7 +2954,7 @@ CONTAINS
     CALL PUSHREAL8(arg1)
     arg1 = w_r - wr_res
     CALL PUSHREAL8(result1)
-    result1 = SMAX0(arg1, 0.01_wp)
+    result1 = SMAX0(arg1, w_smooth)
     tmp1 = SMIN_POS(drain, result1, 0.999_wp)
     CALL PUSHREAL8(drain)
     drain = tmp1
@@ -2992,6 +2997,7 @@ CONTAINS
     REAL(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, &
 &   beta_s, expo
     REAL(wp) :: ws_sat_b, wr_sat_b, wr_res_b, ksat_b, icap_b, beta_s_b
+    REAL(wp), PARAMETER :: w_smooth=0.1_wp
     REAL(wp) :: arg1
     REAL(wp) :: arg1_b
     REAL(wp) :: arg2
@@ -3022,7 +3028,7 @@ CONTAINS
 &            )
     CALL POPREAL8(result1)
     arg1_b = 0.0_8
-    CALL SMAX0_B(arg1, arg1_b, 0.01_wp, result1_b)
+    CALL SMAX0_B(arg1, arg1_b, w_smooth, result1_b)
     CALL POPREAL8(arg1)
     w_r_b = w_r_b + arg1_b
     wr_res_b = -arg1_b
@@ -3040,7 +3046,7 @@ CONTAINS
     CALL SMIN_POS_B(perc, perc_b, result1, result1_b, 0.999_wp, tmp_b0)
     CALL POPREAL8(result1)
     arg1_b = 0.0_8
-    CALL SMAX0_B(arg1, arg1_b, 0.01_wp, result1_b)
+    CALL SMAX0_B(arg1, arg1_b, w_smooth, result1_b)
     wr_sat_b = wr_sat_b + arg1_b
     w_r_b = w_r_b - arg1_b
     CALL POPREAL8(perc)
@@ -3052,7 +3058,7 @@ CONTAINS
     arg1 = w_s - ws_res
     CALL POPREAL8(result1)
     arg1_b = 0.0_8
-    CALL SMAX0_B(arg1, arg1_b, 0.01_wp, result1_b)
+    CALL SMAX0_B(arg1, arg1_b, w_smooth, result1_b)
     w_s_b = w_s_b + arg1_b
     ws_sat = sh(ish_theta_sat)*z_surf*rho_w
     CALL GRAVITY_DRAINAGE_B(w_s, w_s_b, ws_sat, ws_sat_b, ksat, ksat_b, &
@@ -3065,7 +3071,7 @@ CONTAINS
 &            )
     CALL POPREAL8(result1)
     arg2_b = 0.0_8
-    CALL SMAX0_B(arg2, arg2_b, 0.01_wp, result1_b)
+    CALL SMAX0_B(arg2, arg2_b, w_smooth, result1_b)
     CALL POPREAL8(arg2)
     CALL POPREAL8(arg1)
     e_soil_pot_b = beta_s*arg1_b
@@ -3083,7 +3089,7 @@ CONTAINS
     result1_b = 0.0_8
     CALL SMIN_POS_B(arg1, arg1_b, result1, result1_b, 0.999_wp, icap_b)
     arg2_b = 0.0_8
-    CALL SMAX0_B(arg2, arg2_b, 0.01_wp, result1_b)
+    CALL SMAX0_B(arg2, arg2_b, w_smooth, result1_b)
     w_s_b = w_s_b - arg2_b
     ksat_b = ksat_b + (0.95_wp*f_thaw+0.05_wp)*arg1_b
     f_thaw_b = 0.95_wp*ksat*arg1_b
@@ -3108,6 +3114,11 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: infl, runoff, e_soil, perc, drain
     REAL(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, &
 &   beta_s, expo
+! transition width (mm) of the smooth limits at residual water and saturation: 0.1 mm,
+! negligible as water, but wide enough that the limits are not sharper than the steps an
+! assimilation takes (with 0.01 mm a surface layer dried to its residual made the
+! model's response curve within 1e-4 prior sigma and broke the Taylor test)
+    REAL(wp), PARAMETER :: w_smooth=0.1_wp
     REAL(wp) :: arg1
     REAL(wp) :: arg2
     REAL(wp) :: result1
@@ -3121,7 +3132,7 @@ CONTAINS
 ! infiltration and runoff
     arg1 = ksat*(0.05_wp+0.95_wp*f_thaw)
     arg2 = ws_sat - w_s
-    result1 = SMAX0(arg2, 0.01_wp)
+    result1 = SMAX0(arg2, w_smooth)
     icap = SMIN_POS(arg1, result1, 0.999_wp)
     infl = SMIN_POS(w_in, icap, 0.999_wp)
     runoff = w_in - infl
@@ -3131,7 +3142,7 @@ CONTAINS
     beta_s = SMIN_POS(arg1, 1._wp, 0.999_wp)
     arg1 = e_soil_pot*beta_s
     arg2 = w_s - ws_res
-    result1 = SMAX0(arg2, 0.01_wp)
+    result1 = SMAX0(arg2, w_smooth)
     e_soil = SMIN_POS(arg1, result1, 0.999_wp)
     w_s = w_s - e_soil
 ! percolation to the root zone, linearised backward Euler so that the stiff gravity
@@ -3139,17 +3150,17 @@ CONTAINS
 ! the water above residual and the space below
     perc = GRAVITY_DRAINAGE(w_s, ws_sat, ksat, expo)
     arg1 = w_s - ws_res
-    result1 = SMAX0(arg1, 0.01_wp)
+    result1 = SMAX0(arg1, w_smooth)
     perc = SMIN_POS(perc, result1, 0.999_wp)
     arg1 = wr_sat - w_r
-    result1 = SMAX0(arg1, 0.01_wp)
+    result1 = SMAX0(arg1, w_smooth)
     perc = SMIN_POS(perc, result1, 0.999_wp)
     w_s = w_s - perc
 ! root zone: transpiration (already supply-limited) and drainage
     w_r = w_r + perc - trans
     drain = GRAVITY_DRAINAGE(w_r, wr_sat, ksat, expo)
     arg1 = w_r - wr_res
-    result1 = SMAX0(arg1, 0.01_wp)
+    result1 = SMAX0(arg1, w_smooth)
     drain = SMIN_POS(drain, result1, 0.999_wp)
     w_r = w_r - drain
   END SUBROUTINE SOIL_WATER_STEP

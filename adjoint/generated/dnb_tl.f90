@@ -2236,6 +2236,11 @@ CONTAINS
     REAL(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, &
 &   beta_s, expo
     REAL(wp) :: ws_sat_d, wr_sat_d, wr_res_d, ksat_d, icap_d, beta_s_d
+! transition width (mm) of the smooth limits at residual water and saturation: 0.1 mm,
+! negligible as water, but wide enough that the limits are not sharper than the steps an
+! assimilation takes (with 0.01 mm a surface layer dried to its residual made the
+! model's response curve within 1e-4 prior sigma and broke the Taylor test)
+    REAL(wp), PARAMETER :: w_smooth=0.1_wp
     REAL(wp) :: result1
     REAL(wp) :: result1_d
     REAL(wp) :: tmpresult
@@ -2254,7 +2259,7 @@ CONTAINS
     ksat = sh(ish_ksat)*ksat_scale
     expo = 2._wp*sh(ish_b) + 3._wp
 ! infiltration and runoff
-    result1_d = SMAX0_D(ws_sat - w_s, -w_s_d, 0.01_wp, result1)
+    result1_d = SMAX0_D(ws_sat - w_s, -w_s_d, w_smooth, result1)
     icap_d = SMIN_POS_D(ksat*(0.05_wp+0.95_wp*f_thaw), (0.95_wp*f_thaw+&
 &     0.05_wp)*ksat_d + ksat*0.95_wp*f_thaw_d, result1, result1_d, &
 &     0.999_wp, icap)
@@ -2266,7 +2271,7 @@ CONTAINS
 ! bare-soil evaporation, linear in surface wetness up to field capacity
     beta_s_d = SMIN_POS_D(w_s/ws_fc, w_s_d/ws_fc, 1._wp, 0.0_8, 0.999_wp&
 &     , beta_s)
-    result1_d = SMAX0_D(w_s - ws_res, w_s_d, 0.01_wp, result1)
+    result1_d = SMAX0_D(w_s - ws_res, w_s_d, w_smooth, result1)
     e_soil_d = SMIN_POS_D(e_soil_pot*beta_s, beta_s*e_soil_pot_d + &
 &     e_soil_pot*beta_s_d, result1, result1_d, 0.999_wp, e_soil)
     w_s_d = w_s_d - e_soil_d
@@ -2277,12 +2282,12 @@ CONTAINS
     ws_sat_d = 0.0_8
     perc_d = GRAVITY_DRAINAGE_D(w_s, w_s_d, ws_sat, ws_sat_d, ksat, &
 &     ksat_d, expo, perc)
-    result1_d = SMAX0_D(w_s - ws_res, w_s_d, 0.01_wp, result1)
+    result1_d = SMAX0_D(w_s - ws_res, w_s_d, w_smooth, result1)
     perc_d = SMIN_POS_D(perc, perc_d, result1, result1_d, 0.999_wp, &
 &     tmpresult)
     perc = tmpresult
-    result1_d = SMAX0_D(wr_sat - w_r, wr_sat_d - w_r_d, 0.01_wp, result1&
-&     )
+    result1_d = SMAX0_D(wr_sat - w_r, wr_sat_d - w_r_d, w_smooth, &
+&     result1)
     perc_d = SMIN_POS_D(perc, perc_d, result1, result1_d, 0.999_wp, &
 &     tmpresult0)
     perc = tmpresult0
@@ -2293,8 +2298,8 @@ CONTAINS
     w_r = w_r + perc - trans
     drain_d = GRAVITY_DRAINAGE_D(w_r, w_r_d, wr_sat, wr_sat_d, ksat, &
 &     ksat_d, expo, drain)
-    result1_d = SMAX0_D(w_r - wr_res, w_r_d - wr_res_d, 0.01_wp, result1&
-&     )
+    result1_d = SMAX0_D(w_r - wr_res, w_r_d - wr_res_d, w_smooth, &
+&     result1)
     drain_d = SMIN_POS_D(drain, drain_d, result1, result1_d, 0.999_wp, &
 &     tmpresult1)
     drain = tmpresult1
@@ -2318,6 +2323,11 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: infl, runoff, e_soil, perc, drain
     REAL(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, &
 &   beta_s, expo
+! transition width (mm) of the smooth limits at residual water and saturation: 0.1 mm,
+! negligible as water, but wide enough that the limits are not sharper than the steps an
+! assimilation takes (with 0.01 mm a surface layer dried to its residual made the
+! model's response curve within 1e-4 prior sigma and broke the Taylor test)
+    REAL(wp), PARAMETER :: w_smooth=0.1_wp
     REAL(wp) :: result1
     ws_sat = sh(ish_theta_sat)*z_surf*rho_w
     wr_sat = sh(ish_theta_sat)*zroot*rho_w
@@ -2327,29 +2337,29 @@ CONTAINS
     ksat = sh(ish_ksat)*ksat_scale
     expo = 2._wp*sh(ish_b) + 3._wp
 ! infiltration and runoff
-    result1 = SMAX0(ws_sat - w_s, 0.01_wp)
+    result1 = SMAX0(ws_sat - w_s, w_smooth)
     icap = SMIN_POS(ksat*(0.05_wp+0.95_wp*f_thaw), result1, 0.999_wp)
     infl = SMIN_POS(w_in, icap, 0.999_wp)
     runoff = w_in - infl
     w_s = w_s + infl
 ! bare-soil evaporation, linear in surface wetness up to field capacity
     beta_s = SMIN_POS(w_s/ws_fc, 1._wp, 0.999_wp)
-    result1 = SMAX0(w_s - ws_res, 0.01_wp)
+    result1 = SMAX0(w_s - ws_res, w_smooth)
     e_soil = SMIN_POS(e_soil_pot*beta_s, result1, 0.999_wp)
     w_s = w_s - e_soil
 ! percolation to the root zone, linearised backward Euler so that the stiff gravity
 ! drainage of the thin surface layer stays stable (K' = expo K / w per hour), limited by
 ! the water above residual and the space below
     perc = GRAVITY_DRAINAGE(w_s, ws_sat, ksat, expo)
-    result1 = SMAX0(w_s - ws_res, 0.01_wp)
+    result1 = SMAX0(w_s - ws_res, w_smooth)
     perc = SMIN_POS(perc, result1, 0.999_wp)
-    result1 = SMAX0(wr_sat - w_r, 0.01_wp)
+    result1 = SMAX0(wr_sat - w_r, w_smooth)
     perc = SMIN_POS(perc, result1, 0.999_wp)
     w_s = w_s - perc
 ! root zone: transpiration (already supply-limited) and drainage
     w_r = w_r + perc - trans
     drain = GRAVITY_DRAINAGE(w_r, wr_sat, ksat, expo)
-    result1 = SMAX0(w_r - wr_res, 0.01_wp)
+    result1 = SMAX0(w_r - wr_res, w_smooth)
     drain = SMIN_POS(drain, result1, 0.999_wp)
     w_r = w_r - drain
   END SUBROUTINE SOIL_WATER_STEP
