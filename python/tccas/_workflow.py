@@ -14,7 +14,7 @@ from .config import Config
 from .errors import ConfigError, InputDataError
 from .model import CellRun, apply_obs, obs_arrays, run_cell
 from .obs import ObservationSet, read_obs, write_obs
-from .parameters import (DAILY_OUTPUTS, HOURLY_OUTPUTS, PFT_NAMES, Z_SURF, apply_overrides,
+from .parameters import (DAILY_OUTPUTS, HOURLY_OUTPUTS, PFT_NAMES, apply_overrides,
                          global_defaults, pft_defaults, pft_index)
 
 log = logging.getLogger("tccas")
@@ -57,18 +57,50 @@ def load_inputs(cfg: Config) -> tuple[io.Static, io.Forcing]:
     return static, forcing.select(start, end)
 
 
-def parameters_for(cfg: Config, static: io.Static) -> tuple[np.ndarray, np.ndarray]:
-    """Parameter arrays for the case: table defaults, config overrides, and the root zone
-    limited to the soil depth below the surface layer."""
+def parameters_for(cfg: Config, static: io.Static,
+                   forcing: io.Forcing | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Parameter arrays of a case.
+
+    Table defaults (``tccas.parameters``), then the prior leaf-phenology days that the rule
+    of ``tccas.phenology.climate_phenology`` derives from the case's forcing climatology
+    (only for days the configuration does not give), then the configuration's
+    ``[parameters]``.
+
+    The root zone depth ``zroot`` is a PFT parameter and is not cut at the static file's
+    ``soil_depth``: roots of trees and shrubs reach into weathered rock and draw water
+    below the mapped soil (Canadell et al. 1996), and cutting them there left an 80-mm
+    bucket that dried out every summer at ES-LM1 (docs/science/priors.md).
+
+    Parameters
+    ----------
+    cfg : the configuration.
+    static : the case's static data (PFT codes, latitude).
+    forcing : the case's forcing over the run period; read from the configuration when
+        None and the phenology rule needs it.
+
+    Returns
+    -------
+    ppft : (npft_par, ntile) PFT parameters; pglob : (nglob_par,) global parameters.
+    """
+    from .phenology import climate_phenology, config_gives
     pfts = list(static.pft)
     ppft = pft_defaults(pfts)
     pglob = global_defaults()
+    where = str(cfg.path or "config")
     try:
-        apply_overrides(ppft, pglob, pfts, cfg.parameters, where=str(cfg.path or "config"))
+        # the tile's own cr_*/leaf_life set where the rule puts the pulse parameters
+        apply_overrides(ppft, pglob, pfts, cfg.parameters, where=where)
+        missing = any(not config_gives(cfg.parameters, name, code) for code in pfts
+                      for name in ("d_onset", "d_fall"))
+        if missing:
+            if forcing is None:
+                forcing = load_inputs(cfg)[1]
+            days = climate_phenology(forcing.times, forcing.matrix(), static.lat, pfts, ppft,
+                                     given=cfg.parameters)
+            apply_overrides(ppft, pglob, pfts, {k: v for k, v in days.items() if v},
+                            where=where)
     except KeyError as exc:
         raise ConfigError(exc.args[0]) from None
-    iz = pft_index("zroot")
-    ppft[iz] = np.minimum(ppft[iz], static.soil_depth - Z_SURF)
     return ppft, pglob
 
 
@@ -78,7 +110,7 @@ def prior_parameters(cfg: Config, static: io.Static, forcing: io.Forcing
     ``[run] carbon_spinup = "equilibrium"`` the initial carbon pools ``c_*0`` replaced by the
     model's equilibrium under the spin-up forcing (:func:`tccas.spinup.equilibrium_pools`).
     ``forcing`` is the run's forcing (as :func:`load_inputs` returns it)."""
-    ppft, pglob = parameters_for(cfg, static)
+    ppft, pglob = parameters_for(cfg, static, forcing)
     if cfg.run.carbon_spinup == "equilibrium":
         from .spinup import POOL_PARAMETERS, equilibrium_pools
         eq = equilibrium_pools(forcing.matrix(), forcing.times, static.lat, static.lon,
