@@ -11,6 +11,11 @@ from .errors import ConfigError
 
 
 def _root() -> Path:
+    # beside this module in a regular or editable install; meson-python's editable loader
+    # (0.17+) returns a Traversable whose str() is not a path, so try the folder first
+    here = Path(__file__).resolve().parent / "data" / "cases"
+    if here.is_dir():
+        return here
     return Path(str(resources.files("tccas") / "data" / "cases"))
 
 
