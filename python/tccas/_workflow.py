@@ -199,55 +199,121 @@ def format_summary(cfg: Config, times, cell: CellRun, pfts, fractions) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _blocked_transpose(hourly: np.ndarray) -> np.ndarray:
+    """(nt, nvar, ntile) -> C-contiguous (ntile, nvar, nt) float64, copied in blocks of
+    hours that stay in cache (the core's layout keeps the variable index fastest)."""
+    nt, nvar, ntile = hourly.shape
+    out = np.empty((ntile, nvar, nt))
+    step = 4096
+    for t0 in range(0, nt, step):
+        out[:, :, t0:t0 + step] = hourly[t0:t0 + step].transpose(2, 1, 0)
+    return out
+
+
+def output_tables(cell: CellRun, fractions, hourly: bool = True) -> tuple[dict, dict, dict, dict]:
+    """The variables of daily.nc and hourly.nc from a run.
+
+    Parameters
+    ----------
+    cell : the run (hourly (nt, nvar, ntile) and daily (nd, nvar_d, ntile) arrays).
+    fractions : (ntile,) cover fractions (1) that weight the cell values.
+    hourly : also build the hourly tables (else they are empty).
+
+    Returns
+    -------
+    daily per-tile, daily cell, hourly per-tile, hourly cell: dicts name -> (array, unit,
+    long name, extra attributes), as :func:`tccas.io.write_table_nc` takes them. Daily
+    values of hourly fluxes in ``_SUMMED`` are daily sums (unit per day), the other hourly
+    variables daily means; ``npp`` = ``gpp`` - ``ra``. Cell values are cover-weighted sums
+    over the tiles.
+    """
+    w = np.asarray(fractions, dtype=float)
+    nd = cell.daily.shape[0]
+    hk = _blocked_transpose(cell.hourly)                         # (tile, var, hour)
+    dsum = hk.reshape(hk.shape[0], hk.shape[1], nd, 24).sum(axis=-1)   # (tile, var, day)
+    dvars, dcell = {}, {}
+    for k, (name, unit, long) in enumerate(DAILY_OUTPUTS):
+        arr = cell.daily[:, k, :]
+        point = "at the end of the day" in long
+        extra = {"cell_methods": "time: point"} if point else {"cell_methods": "time: mean"}
+        dvars[name] = (arr, unit, long, extra)
+        dcell[name + "_cell"] = (arr @ w, unit, long,
+                                 {"cell_methods": "area: mean " + extra["cell_methods"]})
+    for k, (name, unit, long) in enumerate(HOURLY_OUTPUTS):
+        if name in _SUMMED:
+            arr, unit = dsum[:, k, :].T, unit.replace("h-1", "d-1")
+            long = f"daily sum of {long}"
+        else:
+            arr, long = dsum[:, k, :].T / 24, f"daily mean of {long}"
+        extra = {"cell_methods": "time: mean"}
+        dvars[name] = (arr, unit, long, extra)
+        dcell[name + "_cell"] = (arr @ w, unit, long, {"cell_methods": "area: mean time: mean"})
+    dvars["npp"] = (dvars["gpp"][0] - dvars["ra"][0], "g m-2 d-1",
+                    "daily sum of net primary production (carbon)", {"cell_methods": "time: mean"})
+    dcell["npp_cell"] = (dvars["npp"][0] @ w, "g m-2 d-1", dvars["npp"][2],
+                         {"cell_methods": "area: mean time: mean"})
+    hvars, hcell = {}, {}
+    if hourly:
+        hc = np.einsum("pkt,p->kt", hk, w)                     # (var, hour) cell values
+        for k, (name, unit, long) in enumerate(HOURLY_OUTPUTS):
+            rate = unit.endswith("h-1")
+            extra = {"cell_methods": "time: mean"} if rate else {}
+            hvars[name] = (hk[:, k, :].T, unit, long, extra)
+            hcell[name + "_cell"] = (hc[k], unit, long, {"cell_methods": "area: mean"
+                                                          + (" time: mean" if rate else "")})
+        hvars["npp"] = (hvars["gpp"][0] - hvars["ra"][0], "g m-2 h-1",
+                        "net primary production (carbon)", {"cell_methods": "time: mean"})
+        hcell["npp_cell"] = (hvars["npp"][0] @ w, "g m-2 h-1", hvars["npp"][2],
+                             {"cell_methods": "area: mean time: mean"})
+    return dvars, dcell, hvars, hcell
+
+
+# zlib level of daily.nc; hourly.nc is stored uncompressed (docs/io.md: compressing it
+# tripled the time of a run for a factor 2 in size)
+DAILY_COMPLEVEL: int | None = 1
+HOURLY_COMPLEVEL: int | None = None
+
+
 def write_outputs(out: Path, cfg: Config, static: io.Static, times: np.ndarray,
-                  cell: CellRun, simulated: dict | None = None) -> dict:
+                  cell: CellRun, simulated: dict | None = None, *,
+                  daily_complevel: int | None = DAILY_COMPLEVEL,
+                  hourly_complevel: int | None = HOURLY_COMPLEVEL) -> dict:
     """Write daily.nc, hourly.nc, obs/<stream>.nc (observations with their simulated
-    equivalents) and summary.txt into ``out``; each file is complete or absent."""
+    equivalents) and summary.txt into ``out``; each file is complete or absent.
+
+    Parameters
+    ----------
+    out : output folder (created).
+    cfg : the configuration (site name, ``hourly_output``, path for the history).
+    static : the cell's static data (tiles, cover fractions, location).
+    times : (nt,) datetime64 hourly step starts of the run.
+    cell : the run.
+    simulated : stream -> (ObservationSet, simulated values), written to obs/.
+    daily_complevel, hourly_complevel : zlib levels of daily.nc / hourly.nc, None for
+        uncompressed contiguous storage (values identical either way).
+
+    Returns
+    -------
+    dict key -> path written (``daily``, ``hourly``, ``obs_<stream>``, ``summary``) and
+    ``_summary_text``.
+    """
     out.mkdir(parents=True, exist_ok=True)
     pfts, fracs = static.pft, static.pft_fraction
-    w = np.asarray(fracs)
     attrs = {"title": f"D&B model output, {cfg.site.name}", "source": "tccas D&B",
              "site_name": cfg.site.name,
              "history": f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')} "
                         f"tccas run {cfg.path or cfg.site.name}"}
     staged: list[tuple[Path, Path]] = []
     try:
-        # daily: DALEC pools/fluxes + daily sums/means of the hourly variables
-        nd = cell.daily.shape[0]
-        dtimes = times[::24]
-        dvars, dcell = {}, {}
-        for k, (name, unit, long) in enumerate(DAILY_OUTPUTS):
-            arr = cell.daily[:, k, :]
-            dvars[name] = (arr, unit, long)
-            dcell[name + "_cell"] = (arr @ w, unit, long)
-        for k, (name, unit, long) in enumerate(HOURLY_OUTPUTS):
-            h = cell.hourly[:, k, :].reshape(nd, 24, -1)
-            if name in _SUMMED:
-                arr, unit = h.sum(axis=1), unit.replace("h-1", "d-1")
-                long = f"daily sum of {long}"
-            else:
-                arr, long = h.mean(axis=1), f"daily mean of {long}"
-            dvars[name] = (arr, unit, long)
-            dcell[name + "_cell"] = (arr @ w, unit, long)
-        dvars["npp"] = (dvars["gpp"][0] - dvars["ra"][0], "g m-2 d-1",
-                        "daily sum of net primary production (carbon)")
-        dcell["npp_cell"] = (dvars["npp"][0] @ w, "g m-2 d-1", dvars["npp"][2])
+        dvars, dcell, hvars, hcell = output_tables(cell, fracs, hourly=cfg.run.hourly_output)
         tmp = out / ".daily.nc.part"
-        io.write_table_nc(tmp, dtimes, 24.0, pfts, fracs, dvars, dcell, static.lat, static.lon,
-                          attrs)
+        io.write_table_nc(tmp, times[::24], 24.0, pfts, fracs, dvars, dcell, static.lat,
+                          static.lon, attrs, complevel=daily_complevel)
         staged.append((tmp, out / "daily.nc"))
         if cfg.run.hourly_output:
-            hvars, hcell = {}, {}
-            for k, (name, unit, long) in enumerate(HOURLY_OUTPUTS):
-                arr = cell.hourly[:, k, :]
-                hvars[name] = (arr, unit, long)
-                hcell[name + "_cell"] = (arr @ w, unit, long)
-            hvars["npp"] = (hvars["gpp"][0] - hvars["ra"][0], "g m-2 h-1",
-                            "net primary production (carbon)")
-            hcell["npp_cell"] = (hvars["npp"][0] @ w, "g m-2 h-1", hvars["npp"][2])
             tmp = out / ".hourly.nc.part"
             io.write_table_nc(tmp, times, 1.0, pfts, fracs, hvars, hcell, static.lat,
-                              static.lon, attrs)
+                              static.lon, attrs, complevel=hourly_complevel)
             staged.append((tmp, out / "hourly.nc"))
         for stream, (o, y) in (simulated or {}).items():
             (out / "obs").mkdir(exist_ok=True)

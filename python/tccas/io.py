@@ -466,26 +466,125 @@ def write_static(path: str | os.PathLike, static: Static, attrs: dict | None = N
     return path
 
 
+# CF standard names of output variables (per-PFT name; the cell value "<name>_cell" gets the
+# same). Only names whose CF definition (quantity and sign) matches the variable are given;
+# units need only be convertible to the canonical CF units (g m-2 h-1 -> kg m-2 s-1).
+OUTPUT_STANDARD_NAMES: dict[str, str] = {
+    "gpp": "gross_primary_productivity_of_biomass_expressed_as_carbon",
+    "npp": "net_primary_productivity_of_biomass_expressed_as_carbon",
+    "ra": "plant_respiration_carbon_flux",
+    "rh": "heterotrophic_respiration_carbon_flux",
+    "fapar": "fraction_of_surface_downwelling_photosynthetic_radiative_flux_absorbed_by_vegetation",
+    "et": "water_evapotranspiration_flux",
+    "trans": "transpiration_flux",
+    "evap_soil": "water_evaporation_flux_from_soil",
+    "evap_int": "water_evaporation_flux_from_canopy",
+    "le": "surface_upward_latent_heat_flux",
+    "hfss": "surface_upward_sensible_heat_flux",
+    "rnet": "surface_net_downward_radiative_flux",
+    "rlus": "surface_upwelling_longwave_flux_in_air",
+    "tcan": "canopy_temperature",
+    "tsoil1": "soil_temperature",
+    "tsoil2": "soil_temperature",
+    "sm_surf": "volume_fraction_of_condensed_water_in_soil",
+    "sm_root": "volume_fraction_of_condensed_water_in_soil",
+    "snow": "surface_snow_amount",
+    "runoff": "surface_runoff_flux",
+    "drainage": "subsurface_runoff_flux",
+    "precip": "precipitation_flux",
+    "lai": "leaf_area_index",
+    "lai_day": "leaf_area_index",
+    "c_fol": "leaf_mass_content_of_carbon",
+    "c_root": "root_mass_content_of_carbon",
+    "c_wood": "wood_mass_content_of_carbon",
+    "c_lit": "litter_mass_content_of_carbon",
+    "c_som": "soil_mass_content_of_carbon",
+}
+
+# Bytes of one (time, pft) variable up to which it is stored as one chunk; longer series are
+# chunked by year (8784 hourly or 366 daily steps), so that reading one year or one day
+# decompresses at most one year.
+_WHOLE_SERIES_BYTES = 4 << 20
+
+
+def _chunk_steps(nt: int, step_hours: float, npft: int) -> int:
+    if nt * max(npft, 1) * 4 <= _WHOLE_SERIES_BYTES:
+        return max(nt, 1)
+    return max(1, min(nt, int(round(8784.0 / step_hours))))
+
+
 def write_table_nc(path: str | os.PathLike, times: np.ndarray, step_hours: float,
                    pfts: tuple[int, ...], fractions: tuple[float, ...],
-                   variables: dict[str, tuple[np.ndarray, str, str]],
-                   cell_variables: dict[str, tuple[np.ndarray, str, str]],
-                   lat: float, lon: float, attrs: dict | None = None) -> Path:
+                   variables: dict[str, tuple],
+                   cell_variables: dict[str, tuple],
+                   lat: float, lon: float, attrs: dict | None = None,
+                   complevel: int | None = 4) -> Path:
     """Write model output on (time, pft) plus cover-weighted cell values on (time,).
 
-    ``variables`` maps name -> (array (nt, npft), unit, long name); ``cell_variables`` maps
-    name -> (array (nt,), unit, long name). Written atomically (complete or not at all).
+    Parameters
+    ----------
+    path : target file; written atomically (complete or not at all).
+    times : (nt,) datetime64 start of each step (UTC); step_hours : step length (h).
+    pfts, fractions : PFT codes of the tiles and their cover fractions (1).
+    variables : name -> (array (nt, npft), unit, long name[, extra attributes]); stored as
+        float32 exactly (no quantisation).
+    cell_variables : name -> (array (nt,), unit, long name[, extra attributes]).
+    lat, lon : site location (degrees north / east).
+    attrs : global attributes.
+    complevel : zlib level (with the shuffle filter), or None to store the values
+        uncompressed and contiguous (the fastest to write and to read; see docs/io.md).
+
+    Returns
+    -------
+    The path written.
+
+    Notes
+    -----
+    A variable of ``OUTPUT_STANDARD_NAMES`` gets its CF ``standard_name``; extra attributes
+    (e.g. ``cell_methods``) come with the variable. Compressed variables are chunked along
+    time only (all tiles in one chunk): whole series up to 4 MB, one year per chunk beyond,
+    sized for the typical read of a single-cell file, the time series of one variable.
     """
     import netCDF4
     path = Path(path)
+    nt, npft = len(times), len(pfts)
+    if complevel is None:
+        storage: dict = {"contiguous": True}
+        cstorage: dict = {"contiguous": True}
+    else:
+        ct = _chunk_steps(nt, step_hours, npft)
+        storage = {"zlib": True, "complevel": int(complevel), "shuffle": True,
+                   "chunksizes": (ct, max(npft, 1))}
+        cstorage = {"zlib": True, "complevel": int(complevel), "shuffle": True,
+                    "chunksizes": (ct,)}
+
+    def put(ds, name, spec, dims, where_long, kw):
+        arr, unit, long = spec[:3]
+        extra = spec[3] if len(spec) > 3 else {}
+        v = ds.createVariable(name, "f4", dims, **kw)
+        v.units = unit
+        v.long_name = where_long(long)
+        v.coordinates = "lat lon"
+        std = OUTPUT_STANDARD_NAMES.get(name[:-5] if name.endswith("_cell") else name)
+        if std is not None:
+            v.standard_name = std
+        for k, val in extra.items():
+            v.setncattr(k, val)
+        a = np.asarray(arr)
+        if a.shape != tuple(len(ds.dimensions[d]) for d in dims):
+            raise ValueError(f"{path}: variable '{name}' has shape {a.shape}, expected "
+                             f"{tuple(len(ds.dimensions[d]) for d in dims)}")
+        v[:] = np.ascontiguousarray(a, dtype=np.float32)
+
     with atomic_path(path) as tmp:
         with netCDF4.Dataset(tmp, "w", format="NETCDF4") as ds:
+            ds.set_fill_off()     # every value is written below
             ds.Conventions = "CF-1.8"
             for k, v in (attrs or {}).items():
                 setattr(ds, k, v)
             ref = times[0].astype("datetime64[D]").astype("datetime64[s]")
             time_var(ds, times, ref, step_hours)
-            ds.createDimension("pft", len(pfts))
+            ds.createDimension("pft", npft)
             v = ds.createVariable("pft", "i4", ("pft",))
             v.long_name = "BETHY plant functional type code"
             v.flag_values = np.arange(1, 14, dtype=np.int32)
@@ -500,16 +599,10 @@ def write_table_nc(path: str | os.PathLike, times: np.ndarray, step_hours: float
                 v.units = "degrees_north" if name == "lat" else "degrees_east"
                 v.standard_name = "latitude" if name == "lat" else "longitude"
                 v.assignValue(val)
-            for name, (arr, unit, long) in variables.items():
-                v = ds.createVariable(name, "f4", ("time", "pft"), zlib=True, complevel=4)
-                v.units = unit
-                v.long_name = f"{long} per unit PFT area"
-                v.coordinates = "lat lon"
-                v[:] = arr.astype(np.float32)
-            for name, (arr, unit, long) in cell_variables.items():
-                v = ds.createVariable(name, "f4", ("time",), zlib=True, complevel=4)
-                v.units = unit
-                v.long_name = f"{long}, cover-weighted cell value"
-                v.coordinates = "lat lon"
-                v[:] = arr.astype(np.float32)
+            for name, spec in variables.items():
+                put(ds, name, spec, ("time", "pft"), lambda s: f"{s} per unit PFT area",
+                    storage)
+            for name, spec in cell_variables.items():
+                put(ds, name, spec, ("time",), lambda s: f"{s}, cover-weighted cell value",
+                    cstorage)
     return path
