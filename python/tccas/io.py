@@ -167,6 +167,34 @@ def _reference_time(units: str, calendar: str) -> tuple[np.datetime64, int]:
     return np.datetime64(base.replace(tzinfo=None), "us"), _CF_UNIT_US[unit]
 
 
+def _scaled_microseconds(vals: np.ndarray, factor: int) -> np.ndarray:
+    """``rint(longdouble(vals) * factor)`` as int64, as cftime computes it, but in float64
+    and int64 arithmetic: the integer part of each value is scaled exactly in int64, the
+    fraction in float64; the few values whose scaled fraction lies too close to a
+    half-integer for float64 to decide (and cftime's one-microsecond corrections) are
+    recomputed in extended precision. |vals| * factor < 2**62 is assumed."""
+    whole = np.floor(vals)
+    frac = (vals - whole) * factor                     # in [0, factor], error <= factor 2^-53
+    rounded = np.rint(frac)
+    us = whole.astype(np.int64) * factor + rounded.astype(np.int64)
+    # error of cftime's extended-precision product (64-bit mantissa) and of ``frac``
+    tol = factor * 2.0 ** -51 + np.abs(vals) * (factor * 2.0 ** -62) + 1e-9
+    redo = np.abs(np.abs(frac - rounded) - 0.5) <= tol
+    if factor >= 1_000_000:
+        # cftime: a value 1 us past (before) a whole second is read as the whole second
+        sub = us % 1_000_000
+        redo |= (sub == 1) | (sub == 999_999)
+    idx = np.nonzero(redo)[0]
+    if idx.size:
+        scaled = vals[idx].astype(np.longdouble) * factor
+        fix = np.rint(scaled).astype(np.int64)
+        if factor >= 1_000_000:
+            fix = np.where(fix % 1_000_000 == 1, np.floor(scaled).astype(np.int64), fix)
+            fix = np.where(fix % 1_000_000 == 999_999, np.ceil(scaled).astype(np.int64), fix)
+        us[idx] = fix
+    return us
+
+
 def decode_cf_times(values: np.ndarray, units: str, calendar: str = "standard",
                     where: str = "time") -> np.ndarray:
     """Decode CF numeric times to datetime64[s] (UTC), vectorised.
@@ -214,15 +242,10 @@ def decode_cf_times(values: np.ndarray, units: str, calendar: str = "standard",
         if not np.isfinite(vals).all():
             i = int(np.nonzero(~np.isfinite(vals))[0][0])
             raise InputDataError(f"{where}: time value {i} is missing or not finite")
-        scaled = vals.astype(np.longdouble) * factor
-        if (scaled < np.iinfo(np.int64).min).any() or (scaled > np.iinfo(np.int64).max).any():
+        if vals.size and np.abs(vals).max() * factor >= 2.0 ** 62:
             raise InputDataError(f"{where}: time values outside the range of 64-bit "
                                  f"microseconds (units '{units}')")
-        us = np.rint(scaled).astype(np.int64)
-        if factor >= 1_000_000:
-            # cftime: 1 us past (before) a whole second is read as the whole second
-            us = np.where(us % 1_000_000 == 1, np.floor(scaled).astype(np.int64), us)
-            us = np.where(us % 1_000_000 == 999_999, np.ceil(scaled).astype(np.int64), us)
+        us = _scaled_microseconds(vals, factor)
     if us.size:
         # bounds checked on the integer offsets, before datetime64 arithmetic could wrap
         lo_us = (_MIN_TIME_US - ref).astype(np.int64)
