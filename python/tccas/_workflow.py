@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,7 @@ class RunResult:
     pfts: tuple[int, ...]
     fractions: tuple[float, ...]
     observations: dict = None      # stream -> (ObservationSet, simulated values)
+    timings: dict = None           # seconds spent: read, run, write (perf_counter)
 
 
 def load_inputs(cfg: Config) -> tuple[io.Static, io.Forcing]:
@@ -84,33 +86,48 @@ def run(config: Config | str | os.PathLike, output_dir: str | os.PathLike | None
     from .cases import load_config
     cfg = config if isinstance(config, Config) else load_config(config)
     out = Path(output_dir) if output_dir is not None else Path(f"tccas-run-{cfg.site.name}")
+    t0 = time.perf_counter()
     static, forcing = load_inputs(cfg)
     ppft, pglob = parameters_for(cfg, static)
     log.info("running %s: %d hours, %d PFTs", cfg.site.name, forcing.times.size, len(static.pft))
     obs_sets = load_observations(cfg)
     oa = obs_arrays(obs_sets, forcing.times, static.pft)   # validates before the run
+    t1 = time.perf_counter()
     cell = run_cell(forcing.matrix(), forcing.times, static.lat, static.lon, static.sand,
                     static.clay, list(static.pft), ppft, pglob, nspin=cfg.run.spinup_hours,
                     show_progress=progress)
     y = apply_obs(oa, cell.hourly, static.clay, pglob)
     simulated = {o.stream: (o, y[oa.slices[o.stream]]) for o in obs_sets}
+    t2 = time.perf_counter()
     files = write_outputs(out, cfg, static, forcing.times, cell, simulated)
     summary = files.pop("_summary_text")
+    t3 = time.perf_counter()
+    timings = {"read": t1 - t0, "run": t2 - t1, "write": t3 - t2, "total": t3 - t0}
+    log.info("%s: read %.3f s, run %.3f s, write %.3f s", cfg.site.name, t1 - t0, t2 - t1,
+             t3 - t2)
     return RunResult(out, files, summary, cell, forcing.times, static.pft, static.pft_fraction,
-                     simulated)
+                     simulated, timings)
 
 
-def cell_model_for(cfg: Config, days: int | None = None):
+def cell_model_for(cfg: Config, days: int | None = None, *,
+                   inputs: tuple[io.Static, io.Forcing] | None = None,
+                   observations: list[ObservationSet] | None = None):
     """The map x -> y of a configuration with its tangent and adjoint (a CellModel), the
     control vector of [control] and the observation sets of [observations]. ``days``
     shortens the run to the first days of the observation record (the spin-up cycles that
-    shorter forcing)."""
+    shorter forcing).
+
+    The files are read here, once: the CellModel holds the forcing and observation arrays,
+    and its forward, tangent and adjoint read no file. ``inputs`` (what :func:`load_inputs`
+    returned) and ``observations`` (what :func:`load_observations` returned) skip reading
+    them again when the caller already holds them (e.g. to write prior and posterior runs).
+    """
     from .control import build_control
     from .model import CellModel
-    static, forcing = load_inputs(cfg)
+    static, forcing = load_inputs(cfg) if inputs is None else inputs
     ppft, pglob = parameters_for(cfg, static)
     times, met = forcing.times, forcing.matrix()
-    sets = load_observations(cfg)
+    sets = load_observations(cfg) if observations is None else list(observations)
     if days is not None:
         # the first days of the observation record (the assimilation window)
         first = min((o.t_start.min() for o in sets if len(o)), default=times[0])

@@ -362,7 +362,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
-def time_var(ds, times: np.ndarray, ref: np.datetime64, step_hours: float) -> None:
+def time_var(ds, times: np.ndarray, ref: np.datetime64, step_hours: float,
+             write: bool = True) -> list:
+    """Define the CF time coordinate ``time`` (hours since ``ref``) with bounds
+    ``time_bnds`` (each step and ``step_hours`` after it) in ``ds``. With ``write=False``
+    the values are not written but returned as ``[(variable, values), ...]`` for the caller
+    to write after its other definitions."""
     ds.createDimension("time", len(times))
     ds.createDimension("nv", 2)
     hours = (times - ref).astype("timedelta64[s]").astype(np.int64) / 3600.0
@@ -372,9 +377,16 @@ def time_var(ds, times: np.ndarray, ref: np.datetime64, step_hours: float) -> No
     tv.standard_name = "time"
     tv.axis = "T"
     tv.bounds = "time_bnds"
-    tv[:] = hours
     tb = ds.createVariable("time_bnds", "f8", ("time", "nv"))
-    tb[:] = np.column_stack([hours, hours + step_hours])
+    bounds = np.empty((len(times), 2))
+    bounds[:, 0] = hours
+    bounds[:, 1] = hours + step_hours
+    pending = [(tv, hours), (tb, bounds)]
+    if write:
+        for v, val in pending:
+            v[:] = val
+        return []
+    return pending
 
 
 def write_forcing(path: str | os.PathLike, forcing: Forcing, lat: float, lon: float,
@@ -581,9 +593,13 @@ def write_table_nc(path: str | os.PathLike, times: np.ndarray, step_hours: float
         cstorage = {"zlib": True, "complevel": int(complevel), "shuffle": True,
                     "chunksizes": (ct,)}
 
-    def put(ds, name, spec, dims, where_long, kw):
+    def define(ds, name, spec, dims, where_long, kw):
         arr, unit, long = spec[:3]
         extra = spec[3] if len(spec) > 3 else {}
+        shape = tuple(len(ds.dimensions[d]) for d in dims)
+        if np.shape(arr) != shape:
+            raise ValueError(f"{path}: variable '{name}' has shape {np.shape(arr)}, "
+                             f"expected {shape}")
         v = ds.createVariable(name, "f4", dims, **kw)
         v.units = unit
         v.long_name = where_long(long)
@@ -593,11 +609,7 @@ def write_table_nc(path: str | os.PathLike, times: np.ndarray, step_hours: float
             v.standard_name = std
         for k, val in extra.items():
             v.setncattr(k, val)
-        a = np.asarray(arr)
-        if a.shape != tuple(len(ds.dimensions[d]) for d in dims):
-            raise ValueError(f"{path}: variable '{name}' has shape {a.shape}, expected "
-                             f"{tuple(len(ds.dimensions[d]) for d in dims)}")
-        v[:] = np.ascontiguousarray(a, dtype=np.float32)
+        return v, arr
 
     with atomic_path(path) as tmp:
         with netCDF4.Dataset(tmp, "w", format="NETCDF4") as ds:
@@ -605,27 +617,35 @@ def write_table_nc(path: str | os.PathLike, times: np.ndarray, step_hours: float
             ds.Conventions = "CF-1.8"
             for k, v in (attrs or {}).items():
                 setattr(ds, k, v)
+            # all definitions first, then all data: netCDF-C writes the metadata of every
+            # variable defined so far at the first write after a definition, so
+            # interleaving the two costs time quadratic in the number of variables
             ref = times[0].astype("datetime64[D]").astype("datetime64[s]")
-            time_var(ds, times, ref, step_hours)
+            pending = time_var(ds, times, ref, step_hours, write=False)
             ds.createDimension("pft", npft)
             v = ds.createVariable("pft", "i4", ("pft",))
             v.long_name = "BETHY plant functional type code"
             v.flag_values = np.arange(1, 14, dtype=np.int32)
             v.flag_meanings = " ".join(PFT_NAMES[i] for i in range(1, 14))
-            v[:] = np.array(pfts, dtype=np.int32)
+            pending.append((v, np.array(pfts, dtype=np.int32)))
             v = ds.createVariable("pft_fraction", "f8", ("pft",))
             v.units = "1"
             v.long_name = "fraction of the cell covered by each PFT"
-            v[:] = np.array(fractions)
+            pending.append((v, np.array(fractions, dtype=np.float64)))
+            scalars = []
             for name, val in (("lat", lat), ("lon", lon)):
                 v = ds.createVariable(name, "f8", ())
                 v.units = "degrees_north" if name == "lat" else "degrees_east"
                 v.standard_name = "latitude" if name == "lat" else "longitude"
-                v.assignValue(val)
+                scalars.append((v, val))
             for name, spec in variables.items():
-                put(ds, name, spec, ("time", "pft"), lambda s: f"{s} per unit PFT area",
-                    storage)
+                pending.append(define(ds, name, spec, ("time", "pft"),
+                                      lambda s: f"{s} per unit PFT area", storage))
             for name, spec in cell_variables.items():
-                put(ds, name, spec, ("time",), lambda s: f"{s}, cover-weighted cell value",
-                    cstorage)
+                pending.append(define(ds, name, spec, ("time",),
+                                      lambda s: f"{s}, cover-weighted cell value", cstorage))
+            for v, val in scalars:
+                v.assignValue(val)
+            for v, arr in pending:
+                v[:] = np.ascontiguousarray(arr, dtype=v.dtype)
     return path

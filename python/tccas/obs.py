@@ -176,18 +176,20 @@ def write_obs(path: str | os.PathLike, obs: ObservationSet, attrs: dict | None =
             ds.createDimension("obs", n)
             ds.createDimension("nv", 2)
             ds.createDimension("pft", len(obs.pft))
+            # all definitions first, then all data (see io.write_table_nc)
+            pending = []
             tv = ds.createVariable("time", "f8", ("obs",), **store)
             tv.units = "seconds since 1970-01-01 00:00:00"
             tv.calendar = "standard"
             tv.standard_name = "time"
             tv.bounds = "time_bnds"
             tv.long_name = "start of the integration window"
-            tv[:] = secs[:, 0]
+            pending.append((tv, secs[:, 0]))
             tb = ds.createVariable("time_bnds", "f8", ("obs", "nv"), **store2)
-            tb[:] = secs
+            pending.append((tb, secs))
             v = ds.createVariable("pft", "i4", ("pft",))
             v.long_name = "BETHY plant functional type code"
-            v[:] = np.array(obs.pft, dtype=np.int32)
+            pending.append((v, np.array(obs.pft, dtype=np.int32)))
             for name, arr, unit, long in (
                 ("value", obs.value, obs.unit, f"observed {obs.stream}"),
                 ("sigma", obs.sigma, obs.unit, "observation uncertainty (1 sigma)"),
@@ -197,23 +199,26 @@ def write_obs(path: str | os.PathLike, obs: ObservationSet, attrs: dict | None =
                                       significant_digits=significant_digits)
                 v.units = unit
                 v.long_name = long
-                v[:] = arr
+                pending.append((v, arr))
             v = ds.createVariable("qc", "i4", ("obs",), **store)
             v.units = "1"
             v.long_name = "quality flag (0 = best)"
-            v[:] = obs.qc.astype(np.int32)
+            pending.append((v, obs.qc.astype(np.int32)))
             v = ds.createVariable("footprint_fraction", "f8", ("obs", "pft"),
                                   **({**store, "chunksizes": (n, len(obs.pft))}
                                      if "chunksizes" in store and len(obs.pft) else store))
             v.units = "1"
             v.long_name = "fraction of the observation footprint covered by each PFT"
-            v[:] = obs.footprint
+            pending.append((v, obs.footprint))
             if simulated is not None:
                 v = ds.createVariable("simulated", "f8", ("obs",), **store,
                                       significant_digits=significant_digits)
                 v.units = obs.unit
                 v.long_name = f"model equivalent of the observed {obs.stream}"
-                v[:] = simulated
+                pending.append((v, simulated))
+            for v, arr in pending:
+                if n or v.name == "pft":
+                    v[:] = arr
     return path
 
 
