@@ -242,7 +242,7 @@ def decode_cf_times(values: np.ndarray, units: str, calendar: str = "standard",
         if not np.isfinite(vals).all():
             i = int(np.nonzero(~np.isfinite(vals))[0][0])
             raise InputDataError(f"{where}: time value {i} is missing or not finite")
-        if vals.size and np.abs(vals).max() * factor >= 2.0 ** 62:
+        if vals.size and np.abs(vals).max() >= 2.0 ** 62 / factor:
             raise InputDataError(f"{where}: time values outside the range of 64-bit "
                                  f"microseconds (units '{units}')")
         us = _scaled_microseconds(vals, factor)

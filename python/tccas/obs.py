@@ -243,17 +243,23 @@ def read_obs(path: str | os.PathLike) -> ObservationSet:
         tvar = ds.variables["time"]
         if "time_bnds" in ds.variables:
             b = np.asarray(ds.variables["time_bnds"][:], dtype=float)
-            t0 = times_from_nc(tvar, where, b[:, 0])
-            t1 = times_from_nc(tvar, where, b[:, 1])
+            if b.ndim != 2 or b.shape[1] != 2:
+                raise InputDataError(f"{where}: variable 'time_bnds' has shape {b.shape}, "
+                                     "expected (obs, 2)")
+            t = times_from_nc(tvar, where, b).reshape(-1, 2)    # both bounds in one pass
+            t0, t1 = t[:, 0].copy(), t[:, 1].copy()
         else:
             t0 = times_from_nc(tvar, where, np.asarray(tvar[:], dtype=float))
             t1 = t0 + np.timedelta64(3600, "s")
         get = lambda n: np.ma.filled(np.ma.asarray(ds.variables[n][:], dtype=float), np.nan)  # noqa: E731
         angle = get("angle") if "angle" in ds.variables else None
+        pft = tuple(int(c) for c in np.atleast_1d(ds.variables["pft"][:]))
+        fp = get("footprint_fraction")
+        if fp.size == len(t0) * len(pft):       # else ObservationSet names the bad shape
+            fp = fp.reshape(len(t0), len(pft))
         obs = ObservationSet(stream, t0, t1, get("value"), get("sigma"),
-                             np.ma.filled(ds.variables["qc"][:], -1).astype(int),
-                             tuple(int(c) for c in ds.variables["pft"][:]),
-                             get("footprint_fraction").reshape(len(t0), -1), angle, where,
+                             np.ma.filled(ds.variables["qc"][:], -1).astype(int), pft,
+                             fp, angle, where,
                              {k: ds.getncattr(k) for k in ds.ncattrs()
                               if k not in ("Conventions", "stream", "stream_units",
                                            "stream_description", "featureType")})
