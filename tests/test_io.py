@@ -17,7 +17,7 @@ import pytest
 
 import tccas
 from tccas import io
-from tccas._workflow import (_SUMMED, cell_model_for, load_inputs, load_observations,
+from tccas._workflow import (_SUMMED, annual_table, cell_model_for, load_inputs, load_observations,
                              output_tables, write_outputs)
 from tccas.errors import InputDataError
 from tccas.obs import ObservationSet, read_obs, write_obs
@@ -280,7 +280,18 @@ def test_output_files_have_the_reference_content(eslm1_run, tmp_path):
     with netCDF4.Dataset(files["daily"]) as ds:
         assert ds.variables["c_wood"].cell_methods == "time: point"
         assert ds.variables["c_wood"].standard_name == "wood_mass_content_of_carbon"
-        assert ds.variables["gpp"].filters()["zlib"]
+        assert ds.variables["gpp"].chunking() == "contiguous"
+    # the annual table of summary.txt
+    hn = [h[0] for h in HOURLY_OUTPUTS]
+    years = forcing.times.astype("datetime64[Y]").astype(int) + 1970
+    rows = annual_table(forcing.times, cell, static.pft, fr)
+    assert [r["year"] for r in rows] == list(range(2015, 2022))
+    for r in rows:
+        m = years == r["year"]
+        for v in ("gpp", "nee", "et"):
+            ref_pft = cell.hourly[m, hn.index(v), :].sum(axis=0)   # the previous code
+            assert np.array_equal(r[v], ref_pft)
+            assert r[v + "_cell"] == float((ref_pft * np.asarray(fr)).sum())
 
 
 def test_compressed_and_chunked_hourly_output_holds_the_same_values(eslm1_run, tmp_path):

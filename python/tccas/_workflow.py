@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,9 +94,13 @@ def run(config: Config | str | os.PathLike, output_dir: str | os.PathLike | None
     obs_sets = load_observations(cfg)
     oa = obs_arrays(obs_sets, forcing.times, static.pft)   # validates before the run
     t1 = time.perf_counter()
+    # yearly chunks only to advance a progress bar: one call gives the same values bit for
+    # bit (tests/test_model.py) without copying every chunk's output into place (~30 % of
+    # the core's time on the default case)
+    show = sys.stderr.isatty() if progress is None else bool(progress)
     cell = run_cell(forcing.matrix(), forcing.times, static.lat, static.lon, static.sand,
                     static.clay, list(static.pft), ppft, pglob, nspin=cfg.run.spinup_hours,
-                    show_progress=progress)
+                    show_progress=show, chunk_days=366 if show else None)
     y = apply_obs(oa, cell.hourly, static.clay, pglob)
     simulated = {o.stream: (o, y[oa.slices[o.stream]]) for o in obs_sets}
     t2 = time.perf_counter()
@@ -185,11 +190,14 @@ def annual_table(times: np.ndarray, cell: CellRun, pfts, fractions) -> list[dict
     years = times.astype("datetime64[Y]").astype(int) + 1970
     w = np.asarray(fractions)
     rows = []
-    for y in np.unique(years):
-        m = years == y
+    # times are sorted: each year is one slice (a contiguous copy sums in the same order
+    # as the boolean selection it replaces, so the table is unchanged)
+    uniq, first = np.unique(years, return_index=True)
+    ends = list(first[1:]) + [years.size]
+    for y, a, b in zip(uniq, first, ends):
         row = {"year": int(y)}
         for v in ("gpp", "nee", "et"):
-            per_pft = cell.hourly[m, hn.index(v), :].sum(axis=0)
+            per_pft = np.ascontiguousarray(cell.hourly[a:b, hn.index(v), :]).sum(axis=0)
             row[v] = per_pft
             row[v + "_cell"] = float((per_pft * w).sum())
         rows.append(row)
@@ -285,16 +293,19 @@ def output_tables(cell: CellRun, fractions, hourly: bool = True) -> tuple[dict, 
     return dvars, dcell, hvars, hcell
 
 
-# zlib level of daily.nc; hourly.nc is stored uncompressed (docs/io.md: compressing it
-# tripled the time of a run for a factor 2 in size)
-DAILY_COMPLEVEL: int | None = 1
+# zlib levels of the output files; None stores them uncompressed and contiguous. Model
+# output (float32 values with noisy low bits) compresses by 15 % (daily) to 50 % (hourly)
+# while zlib takes several times the core's run time; see docs/io.md for the figures.
+DAILY_COMPLEVEL: int | None = None
 HOURLY_COMPLEVEL: int | None = None
+OBS_COMPLEVEL: int | None = None
 
 
 def write_outputs(out: Path, cfg: Config, static: io.Static, times: np.ndarray,
                   cell: CellRun, simulated: dict | None = None, *,
                   daily_complevel: int | None = DAILY_COMPLEVEL,
-                  hourly_complevel: int | None = HOURLY_COMPLEVEL) -> dict:
+                  hourly_complevel: int | None = HOURLY_COMPLEVEL,
+                  obs_complevel: int | None = OBS_COMPLEVEL) -> dict:
     """Write daily.nc, hourly.nc, obs/<stream>.nc (observations with their simulated
     equivalents) and summary.txt into ``out``; each file is complete or absent.
 
@@ -306,8 +317,9 @@ def write_outputs(out: Path, cfg: Config, static: io.Static, times: np.ndarray,
     times : (nt,) datetime64 hourly step starts of the run.
     cell : the run.
     simulated : stream -> (ObservationSet, simulated values), written to obs/.
-    daily_complevel, hourly_complevel : zlib levels of daily.nc / hourly.nc, None for
-        uncompressed contiguous storage (values identical either way).
+    daily_complevel, hourly_complevel, obs_complevel : zlib levels of daily.nc, hourly.nc
+        and obs/*.nc, None for uncompressed contiguous storage (values identical either
+        way).
 
     Returns
     -------
@@ -335,7 +347,8 @@ def write_outputs(out: Path, cfg: Config, static: io.Static, times: np.ndarray,
         for stream, (o, y) in (simulated or {}).items():
             (out / "obs").mkdir(exist_ok=True)
             tmp = out / "obs" / f".{stream}.nc.part"
-            write_obs(tmp, o, simulated=y, attrs={"model_run": cfg.site.name})
+            write_obs(tmp, o, simulated=y, attrs={"model_run": cfg.site.name},
+                      complevel=obs_complevel)
             staged.append((tmp, out / "obs" / f"{stream}.nc"))
         text = format_summary(cfg, times, cell, pfts, fracs)
         if simulated:

@@ -647,5 +647,5 @@ def write_table_nc(path: str | os.PathLike, times: np.ndarray, step_hours: float
             for v, val in scalars:
                 v.assignValue(val)
             for v, arr in pending:
-                v[:] = np.ascontiguousarray(arr, dtype=v.dtype)
+                v[:] = arr     # netCDF4 converts to the variable type in one copy
     return path
