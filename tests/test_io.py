@@ -17,7 +17,7 @@ import pytest
 
 import tccas
 from tccas import io
-from tccas._workflow import (_SUMMED, annual_table, cell_model_for, load_inputs, load_observations,
+from tccas._workflow import (annual_table, cell_model_for, load_inputs, load_observations,
                              output_tables, write_outputs)
 from tccas.errors import InputDataError
 from tccas.obs import ObservationSet, read_obs, write_obs
@@ -86,6 +86,11 @@ def reference_write_table_nc(path, times, step_hours, pfts, fractions, variables
             v[:] = arr.astype(np.float32)
 
 
+# hourly fluxes that daily.nc holds as daily sums (the rest as daily means)
+SUMMED = {"gpp", "ra", "rh", "nee", "et", "trans", "evap_soil", "evap_int", "sublim", "runoff",
+          "drainage", "precip"}
+
+
 def reference_tables(cell, fracs):
     """The daily and hourly tables as write_outputs built them before issue 14."""
     w = np.asarray(fracs)
@@ -97,7 +102,7 @@ def reference_tables(cell, fracs):
         dcell[name + "_cell"] = (arr @ w, unit, long)
     for k, (name, unit, long) in enumerate(HOURLY_OUTPUTS):
         h = cell.hourly[:, k, :].reshape(nd, 24, -1)
-        if name in _SUMMED:
+        if name in SUMMED:
             arr, unit = h.sum(axis=1), unit.replace("h-1", "d-1")
             long = f"daily sum of {long}"
         else:

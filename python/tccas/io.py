@@ -3,6 +3,10 @@
 Every reader checks what it reads and raises :class:`InputDataError` naming the file, the
 variable and the problem. Writers write to a temporary file in the target folder and move it
 into place only when complete, so that no half-written file is ever left behind.
+
+Speed (issue 14, docs/io.md): CF times are decoded with numpy integer arithmetic
+(:func:`decode_cf_times`), writers define every variable before writing any data, and
+model output is stored uncompressed and contiguous unless a zlib level is asked for.
 """
 from __future__ import annotations
 
@@ -18,6 +22,14 @@ import numpy as np
 
 from .errors import InputDataError
 from .parameters import FORCING_VARS, PFT_NAMES
+
+__all__ = [
+    "FORCING_NAMES", "FORCING_UNITS", "FORCING_RANGES", "OUTPUT_STANDARD_NAMES",
+    "Forcing", "Static", "convert_units", "check_forcing", "decode_cf_times",
+    "times_from_nc", "open_netcdf", "read_forcing", "saturation_vapour_pressure",
+    "vpd_from_specific_humidity", "running_mean", "atomic_path", "time_var",
+    "write_forcing", "read_static", "write_static", "write_table_nc",
+]
 
 FORCING_NAMES = tuple(v[0] for v in FORCING_VARS)
 FORCING_UNITS = {v[0]: v[1] for v in FORCING_VARS}
@@ -593,22 +605,21 @@ def write_table_nc(path: str | os.PathLike, times: np.ndarray, step_hours: float
         cstorage = {"zlib": True, "complevel": int(complevel), "shuffle": True,
                     "chunksizes": (ct,)}
 
+    shapes = {("time", "pft"): (nt, npft), ("time",): (nt,)}
+
     def define(ds, name, spec, dims, where_long, kw):
         arr, unit, long = spec[:3]
-        extra = spec[3] if len(spec) > 3 else {}
-        shape = tuple(len(ds.dimensions[d]) for d in dims)
-        if np.shape(arr) != shape:
+        if np.shape(arr) != shapes[dims]:
             raise ValueError(f"{path}: variable '{name}' has shape {np.shape(arr)}, "
-                             f"expected {shape}")
+                             f"expected {shapes[dims]}")
         v = ds.createVariable(name, "f4", dims, **kw)
-        v.units = unit
-        v.long_name = where_long(long)
-        v.coordinates = "lat lon"
+        att = {"units": unit, "long_name": where_long(long), "coordinates": "lat lon"}
         std = OUTPUT_STANDARD_NAMES.get(name[:-5] if name.endswith("_cell") else name)
         if std is not None:
-            v.standard_name = std
-        for k, val in extra.items():
-            v.setncattr(k, val)
+            att["standard_name"] = std
+        if len(spec) > 3:
+            att.update(spec[3])
+        v.setncatts(att)
         return v, arr
 
     with atomic_path(path) as tmp:

@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputDataError
-from .io import atomic_path, open_netcdf, time_var, times_from_nc
+from .io import atomic_path, open_netcdf, times_from_nc
 from .parameters import OBS_STREAMS, PFT_NAMES
+
+__all__ = ["STREAMS", "STREAM_CODES", "ObservationSet", "write_obs", "read_obs"]
 
 STREAMS = {s[0]: (s[1], s[2]) for s in OBS_STREAMS}
 STREAM_CODES = {s[0]: i + 1 for i, s in enumerate(OBS_STREAMS)}
