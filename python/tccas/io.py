@@ -554,6 +554,19 @@ OUTPUT_STANDARD_NAMES: dict[str, str] = {
 _WHOLE_SERIES_BYTES = 4 << 20
 
 
+def _as_float32(arr) -> np.ndarray:
+    """C-contiguous float32 copy of a (nt,) or (nt, ntile) array. A transposed view (tiles
+    far apart in memory) is copied column by column: numpy's copy loop then runs along the
+    long time axis instead of over the two or three tiles of each step."""
+    a = np.asarray(arr)
+    if a.ndim == 2 and not a.flags.c_contiguous and a.shape[1] < a.shape[0]:
+        out = np.empty(a.shape, dtype=np.float32)
+        for j in range(a.shape[1]):
+            out[:, j] = a[:, j]
+        return out
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
 def _chunk_steps(nt: int, step_hours: float, npft: int) -> int:
     if nt * max(npft, 1) * 4 <= _WHOLE_SERIES_BYTES:
         return max(nt, 1)
@@ -658,5 +671,5 @@ def write_table_nc(path: str | os.PathLike, times: np.ndarray, step_hours: float
             for v, val in scalars:
                 v.assignValue(val)
             for v, arr in pending:
-                v[:] = arr     # netCDF4 converts to the variable type in one copy
+                v[:] = _as_float32(arr) if v.dtype == np.float32 else arr
     return path
