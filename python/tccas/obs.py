@@ -134,7 +134,7 @@ class ObservationSet:
 def write_obs(path: str | os.PathLike, obs: ObservationSet, attrs: dict | None = None,
               simulated: np.ndarray | None = None,
               significant_digits: int | None = None,
-              complevel: int | None = None) -> Path:
+              complevel: int | None = 1) -> Path:
     """Write an observation set as CF-1.8 netCDF (optionally with the model equivalents).
 
     Parameters
