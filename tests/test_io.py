@@ -381,3 +381,18 @@ def test_run_reports_the_split_of_its_time(tmp_path):
     assert set(t) == {"read", "run", "write", "total"}
     assert all(v > 0 for v in t.values())
     assert abs(t["read"] + t["run"] + t["write"] - t["total"]) < 1e-6
+
+
+def test_outputs_without_hourly_file_and_nothing_half_written(eslm1_run, tmp_path):
+    import dataclasses
+    cfg, static, forcing, cell = eslm1_run
+    daily_only = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, hourly_output=False))
+    files = write_outputs(tmp_path / "a", daily_only, static, forcing.times, cell)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["daily.nc", "summary.txt"]
+    assert "hourly" not in files
+    # a failing observation file (simulated values of the wrong length): nothing is left
+    o = load_observations(cfg)[0]
+    with pytest.raises(ValueError, match="'simulated' has shape"):
+        write_outputs(tmp_path / "b", cfg, static, forcing.times, cell,
+                      {o.stream: (o, np.zeros(len(o) + 3))})
+    assert [p for p in (tmp_path / "b").rglob("*") if p.is_file()] == []

@@ -156,6 +156,9 @@ def write_obs(path: str | os.PathLike, obs: ObservationSet, attrs: dict | None =
     import netCDF4
     path = Path(path)
     n = len(obs)
+    if simulated is not None and np.shape(simulated) != (n,):
+        raise ValueError(f"{path}: 'simulated' has shape {np.shape(simulated)}, expected "
+                         f"({n},) for the {n} observations of stream '{obs.stream}'")
     if complevel is None or n == 0:
         store: dict = {"contiguous": True} if n else {}
         store2: dict = dict(store)
