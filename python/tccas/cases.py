@@ -11,7 +11,12 @@ from .errors import ConfigError
 
 
 def _root() -> Path:
-    return Path(str(resources.files("tccas") / "data" / "cases"))
+    root = Path(str(resources.files("tccas") / "data" / "cases"))
+    if not root.is_dir():
+        # an editable (meson-python) install's loader has no file-system path: the package
+        # data then sit beside this module
+        root = Path(__file__).resolve().parent / "data" / "cases"
+    return root
 
 
 def list_cases() -> list[str]:
