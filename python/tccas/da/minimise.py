@@ -278,7 +278,7 @@ def minimise(cost: CostFunction, x0: np.ndarray | None = None, lower=None, upper
     except KeyboardInterrupt:
         if ck is not None and evaluations:
             _write_checkpoint(ck, fp, evaluations, history, "interrupted", nx)
-        hint = f"; resume with: {resume_hint}" if resume_hint else ""
+        hint = f"; resume with: {resume_hint or 'the same call with resume=True'}"
         raise Interrupted(f"interrupted after {max(len(history) - 1, 0)} iterations; "
                           f"checkpoint kept in {ck}{hint}") from None
     ef = next((e for e in reversed(evaluations) if np.array_equal(e["x"], xf)), None)

@@ -273,6 +273,7 @@ def write_assimilation_nc(path: Path, cfg: Config, r: AssimilationResult, post: 
                           f" tccas assimilate {cfg.path or cfg.site.name}")
             ds.window_start, ds.window_end = str(a.start), str(a.end)
             ds.assimilated_streams = " ".join(a.streams)
+            ds.observation_streams = " ".join(sim_sigma)
             ds.minimiser = "scipy L-BFGS-B"
             ds.minimiser_message = r.minimiser.message
             ds.iterations = r.minimiser.n_iterations

@@ -34,7 +34,10 @@ def validate_dir(out_dir: str | os.PathLike, figures: bool = True
                                  "missing; give the output folder of tccas assimilate)")
     sets, prior, post, masks = [], {}, {}, {}
     with netCDF4.Dataset(out / "assimilation.nc") as ds:
-        for f in sorted((out / "posterior" / "obs").glob("*.nc")):
+        files = sorted((out / "posterior" / "obs").glob("*.nc"))
+        order = getattr(ds, "observation_streams", "").split()
+        files.sort(key=lambda f: order.index(f.stem) if f.stem in order else len(order))
+        for f in files:
             o, yp = read_obs_with_sim(f)
             _, y0 = read_obs_with_sim(out / "prior" / "obs" / f.name)
             key = f"{o.stream}_assimilated"
