@@ -290,3 +290,26 @@ def test_window_without_observations_is_an_error(tmp_path):
     p.write_text(_config_text(case / "obs", assim=""))
     with pytest.raises(ConfigError, match="no \\[assimilation\\] table"):
         tccas.assimilate(p, output_dir=tmp_path / "out", progress=False)
+
+
+def test_failed_evaluation_stops_with_the_best_point_kept(twin, tmp_path):
+    cost = _cost(twin[0], days=60)
+    model = cost.model
+    calls = {"n": 0}
+    real = model.forward
+
+    def failing(x):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise tccas.ModelError("the model produced a NaN or infinite output")
+        return real(x)
+
+    model.forward = failing
+    ck = tmp_path / "ck.npz"
+    with pytest.raises(tccas.ModelError, match=r"stopped at evaluation 5: the model produced "
+                       r"a NaN.*best point \(J = .*\) is kept in"):
+        minimise(cost, checkpoint=ck, max_iterations=10)
+    rec = read_checkpoint(ck)
+    assert rec["status"] == "failed" and len(rec["evaluations"]) == 4
+    best = min(rec["evaluations"], key=lambda e: e["cost"])
+    assert best["cost"] <= rec["evaluations"][0]["cost"]

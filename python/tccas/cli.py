@@ -47,6 +47,7 @@ def _cmd_check_gradient(args) -> int:
 
 
 def _cmd_assimilate(args) -> int:
+    from .da.minimise import Interrupted
     from .da.workflow import assimilate
 
     def show(entry):
@@ -59,8 +60,12 @@ def _cmd_assimilate(args) -> int:
         res = assimilate(args.config, output_dir=args.output, resume=args.resume,
                          progress=None if not args.quiet else False, callback=show,
                          workers=args.workers)
-    except KeyboardInterrupt:  # outside the minimiser (posterior, writing): nothing to keep
-        print("tccas: interrupted", file=sys.stderr)
+    except Interrupted as exc:       # Ctrl-C in the minimiser: the checkpoint is kept
+        print(f"tccas: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:       # after the minimiser: the checkpoint holds the minimum
+        print("tccas: interrupted; run the same command with --resume to finish from the "
+              "checkpoint without new iterations", file=sys.stderr)
         return 130
     print(res.summary, end="")
     for name, path in res.files.items():

@@ -185,8 +185,8 @@ def minimise(cost: CostFunction, x0: np.ndarray | None = None, lower=None, upper
         nonlocal n_cached
         key = np.asarray(x, dtype=float).tobytes()
         if key in seen:             # scipy evaluates its first guess again
-            e = seen[key]
-        elif key in cache:
+            return seen[key]
+        if key in cache:
             e = cache[key]
             n_cached += 1
         else:

@@ -217,7 +217,9 @@ def assimilate(config: Config | str | os.PathLike, output_dir: str | os.PathLike
     files["summary"] = out / "summary.txt"
     try:
         from ..validation.figures import plot_all
-        files.update(plot_all(out))
+        series = [(o, sim_prior[o.stream][1], sim_post[o.stream][1], sim_sigma[o.stream][1],
+                   masks[o.stream]) for o in sets]
+        files.update(plot_all(out, series))
     except ImportError:
         log.warning("matplotlib is not installed: no figures (pip install tccas[plot])")
     timing["io"] += time.perf_counter() - t

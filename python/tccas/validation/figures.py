@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_all", "plot_cost", "plot_parameters", "plot_timeseries", "read_obs_with_sim"]
+__all__ = ["plot_all", "plot_cost", "plot_parameters", "plot_timeseries", "read_obs_with_sim",
+           "read_series"]
 
 
 def _plt():
@@ -44,36 +45,52 @@ def _daily(t, *series):
     return u.astype("datetime64[s]") + np.timedelta64(12 * 3600, "s"), out
 
 
-def plot_timeseries(out_dir: str | os.PathLike) -> Path:
-    """One panel per stream: observations (assimilated filled, withheld open), prior and
-    posterior simulated equivalents, posterior +-sigma band."""
+def read_series(out_dir: str | os.PathLike) -> list:
+    """Per stream of an assimilation folder: (ObservationSet, prior, posterior, posterior
+    sigma of the simulated equivalent, mask of the assimilated observations)."""
     import netCDF4
-    plt = _plt()
     out = Path(out_dir)
-    files = sorted((out / "posterior" / "obs").glob("*.nc"))
-    fig, axes = plt.subplots(len(files), 1, figsize=(11, 2.4 * len(files)), squeeze=False)
+    series = []
     with netCDF4.Dataset(out / "assimilation.nc") as ds:
-        for ax, f in zip(axes[:, 0], files):
+        files = sorted((out / "posterior" / "obs").glob("*.nc"))
+        order = getattr(ds, "observation_streams", "").split()
+        files.sort(key=lambda f: order.index(f.stem) if f.stem in order else len(order))
+        for f in files:
             o, post = read_obs_with_sim(f)
             _, prior = read_obs_with_sim(out / "prior" / "obs" / f.name)
             s = o.stream
             sig = np.asarray(ds.variables[f"{s}_sim_sigma_posterior"][:], dtype=float)
             assim = np.asarray(ds.variables[f"{s}_assimilated"][:]).astype(bool)
-            t = o.t_start + (o.t_end - o.t_start) // 2
-            order = np.argsort(t)
-            t, v, pr, po, sg, am = (t[order], o.value[order], prior[order], post[order],
-                                    sig[order], assim[order])
-            if len(t) > 5000:
-                td, (v, pr, po, sg, amf) = _daily(t, v, pr, po, sg, am.astype(float))
-                t, am = td, amf > 0.5
-            ax.fill_between(t, po - sg, po + sg, color="tab:red", alpha=0.25, lw=0,
-                            label="posterior +-sigma")
-            ax.plot(t, pr, color="tab:blue", lw=0.8, label="prior")
-            ax.plot(t, po, color="tab:red", lw=0.8, label="posterior")
-            ax.plot(t[am], v[am], "k.", ms=2.5, label="assimilated obs")
-            ax.plot(t[~am], v[~am], ".", mfc="none", mec="0.4", ms=3, label="withheld obs")
-            ax.set_ylabel(f"{s} [{o.unit}]")
-        axes[0, 0].legend(loc="upper right", fontsize=7, ncol=5)
+            series.append((o, prior, post, sig, assim))
+    return series
+
+
+def plot_timeseries(out_dir: str | os.PathLike, series: list | None = None) -> Path:
+    """One panel per stream: observations (assimilated filled, withheld open), prior and
+    posterior simulated equivalents, posterior +-sigma band. ``series`` as returned by
+    :func:`read_series` (read from ``out_dir`` when None)."""
+    plt = _plt()
+    out = Path(out_dir)
+    if series is None:
+        series = read_series(out)
+    fig, axes = plt.subplots(len(series), 1, figsize=(11, 2.4 * len(series)), squeeze=False)
+    for ax, (o, prior, post, sig, assim) in zip(axes[:, 0], series):
+        s = o.stream
+        t = o.t_start + (o.t_end - o.t_start) // 2
+        order = np.argsort(t)
+        t, v, pr, po, sg, am = (t[order], o.value[order], prior[order], post[order],
+                                sig[order], assim[order])
+        if len(t) > 5000:
+            td, (v, pr, po, sg, amf) = _daily(t, v, pr, po, sg, am.astype(float))
+            t, am = td, amf > 0.5
+        ax.fill_between(t, po - sg, po + sg, color="tab:red", alpha=0.25, lw=0,
+                        label="posterior +-sigma")
+        ax.plot(t, pr, color="tab:blue", lw=0.8, label="prior")
+        ax.plot(t, po, color="tab:red", lw=0.8, label="posterior")
+        ax.plot(t[am], v[am], "k.", ms=2.5, label="assimilated obs")
+        ax.plot(t[~am], v[~am], ".", mfc="none", mec="0.4", ms=3, label="withheld obs")
+        ax.set_ylabel(f"{s} [{o.unit}]")
+    axes[0, 0].legend(loc="upper right", fontsize=7, ncol=5)
     fig.tight_layout()
     try:
         return _save(fig, out / "figures" / "timeseries.png")
@@ -135,9 +152,9 @@ def plot_cost(out_dir: str | os.PathLike) -> Path:
         plt.close(fig)
 
 
-def plot_all(out_dir: str | os.PathLike) -> dict:
+def plot_all(out_dir: str | os.PathLike, series: list | None = None) -> dict:
     """All figures of an assimilation folder; returns name -> path. Raises ImportError
     without matplotlib."""
     _plt()
-    return {"figure_timeseries": plot_timeseries(out_dir),
+    return {"figure_timeseries": plot_timeseries(out_dir, series),
             "figure_parameters": plot_parameters(out_dir), "figure_cost": plot_cost(out_dir)}
