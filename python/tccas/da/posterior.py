@@ -13,9 +13,7 @@ G = dq/dx from the same columns (prior: C = I).
 """
 from __future__ import annotations
 
-import logging
 import os
-import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -26,7 +24,6 @@ from ..errors import ModelError
 __all__ = ["Posterior", "default_workers", "gauss_newton_hessian", "jacobian", "posterior",
            "propagate"]
 
-log = logging.getLogger("tccas.da")
 
 _WORKER_MODEL = None
 

@@ -28,7 +28,7 @@ from .cost import CostFunction
 from .minimise import MinimiseResult, minimise
 from .options import plan_assimilation
 from .posterior import Posterior, gauss_newton_hessian, jacobian, posterior, propagate
-from .targets import Targets, target_observations
+from .targets import target_observations
 
 __all__ = ["AssimilationResult", "assimilate", "write_assimilation_nc"]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 
 from ..errors import InputDataError
 from .metrics import StreamMetrics, format_table, stream_metrics, validation_table, write_table
