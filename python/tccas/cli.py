@@ -59,7 +59,7 @@ def _cmd_assimilate(args) -> int:
     try:
         res = assimilate(args.config, output_dir=args.output, resume=args.resume,
                          progress=None if not args.quiet else False, callback=show,
-                         workers=args.workers)
+                         workers=args.workers, figures=not args.no_figures)
     except Interrupted as exc:       # Ctrl-C in the minimiser: the checkpoint is kept
         print(f"tccas: {exc}", file=sys.stderr)
         return 130
@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue an interrupted run from the checkpoint in the output folder")
     a.add_argument("--workers", type=int, default=None,
                    help="processes for the posterior Hessian (default: [assimilation] workers)")
+    a.add_argument("--no-figures", action="store_true",
+                   help="skip the figures (tccas validate DIR draws them later)")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     a.set_defaults(func=_cmd_assimilate)
     va = sub.add_parser("validate", help="recompute the validation table and figures of an "

@@ -90,7 +90,7 @@ def _run_outputs(out: Path, cfg: Config, static, times, met, ppft, pglob, sets, 
 
 def assimilate(config: Config | str | os.PathLike, output_dir: str | os.PathLike | None = None,
                resume: bool = False, progress: bool | None = None, callback=None,
-               workers: int | None = None) -> AssimilationResult:
+               workers: int | None = None, figures: bool = True) -> AssimilationResult:
     """Run the variational assimilation of a configuration's [assimilation] table.
 
     Parameters
@@ -105,6 +105,7 @@ def assimilate(config: Config | str | os.PathLike, output_dir: str | os.PathLike
     progress : progress bars (None: when stderr is a terminal).
     callback : called with each iteration's history entry (dict).
     workers : processes for the Jacobian (default: the config's, 0 = all cores).
+    figures : draw the figures (needs matplotlib; ``tccas validate`` draws them later).
 
     Returns
     -------
@@ -216,12 +217,15 @@ def assimilate(config: Config | str | os.PathLike, output_dir: str | os.PathLike
         tmp.write_text(result.summary)
     files["summary"] = out / "summary.txt"
     try:
+        if not figures:
+            raise ModuleNotFoundError("figures not asked for")
         from ..validation.figures import plot_all
         series = [(o, sim_prior[o.stream][1], sim_post[o.stream][1], sim_sigma[o.stream][1],
                    masks[o.stream]) for o in sets]
         files.update(plot_all(out, series))
     except ImportError:
-        log.warning("matplotlib is not installed: no figures (pip install tccas[plot])")
+        if figures:
+            log.warning("matplotlib is not installed: no figures (pip install tccas[plot])")
     timing["io"] += time.perf_counter() - t
     timing["total"] = time.perf_counter() - t_all
     result.files = files
@@ -302,10 +306,7 @@ def write_assimilation_nc(path: Path, cfg: Config, r: AssimilationResult, post: 
                 ("sigma_posterior", r.sigma_posterior, "see parameter_units",
                  "posterior sigma (Gauss-Newton)"),
                 ("uncertainty_reduction", r.reduction, "1", "1 - sigma_posterior/sigma_prior"),
-                ("x_lower", None, "1", "lower bound of x"),
             ):
-                if arr is None:
-                    continue
                 v = ds.createVariable(name, "f8", ("control",))
                 v.units, v.long_name = unit, long
                 v[:] = arr
@@ -359,7 +360,8 @@ def write_assimilation_nc(path: Path, cfg: Config, r: AssimilationResult, post: 
                 dim = f"obs_{stream}"
                 ds.createDimension(dim, len(s0))
                 for name, arr, long in (
-                        (f"{stream}_sim_sigma_prior", s0, "prior sigma of the simulated equivalent"),
+                        (f"{stream}_sim_sigma_prior", s0,
+                         "prior sigma of the simulated equivalent"),
                         (f"{stream}_sim_sigma_posterior", s1,
                          "posterior sigma of the simulated equivalent")):
                     v = ds.createVariable(name, "f8", (dim,), zlib=True)
