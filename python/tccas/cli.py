@@ -78,6 +78,42 @@ def _cmd_spinup(args) -> int:
     return 0
 
 
+def _cmd_assimilate(args) -> int:
+    from .da.minimise import Interrupted
+    from .da.workflow import assimilate
+
+    def show(entry):
+        parts = "  ".join(f"{k} {v:.5g}" for k, v in entry["parts"].items())
+        print(f"iteration {entry['iteration']:3d}  J {entry['cost']:.7g}  prior "
+              f"{entry['prior']:.4g}  {parts}  |pg| {entry['pg_norm']:.3g}  "
+              f"evaluations {entry['evaluations']}", flush=True)
+
+    try:
+        res = assimilate(args.config, output_dir=args.output, resume=args.resume,
+                         progress=None if not args.quiet else False, callback=show,
+                         workers=args.workers, figures=not args.no_figures)
+    except Interrupted as exc:       # Ctrl-C in the minimiser: the checkpoint is kept
+        print(f"tccas: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:       # after the minimiser: the checkpoint holds the minimum
+        print("tccas: interrupted; run the same command with --resume to finish from the "
+              "checkpoint without new iterations", file=sys.stderr)
+        return 130
+    print(res.summary, end="")
+    for name, path in res.files.items():
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_validate(args) -> int:
+    from .validation import format_table, validate_dir
+    rows, files = validate_dir(args.output_dir)
+    print(format_table(rows), end="")
+    for path in files.values():
+        print(f"wrote {path}")
+    return 0
+
+
 def _cmd_cases(args) -> int:
     from .cases import case_description, list_cases
     for name in list_cases():
@@ -106,6 +142,23 @@ def build_parser() -> argparse.ArgumentParser:
                                      "observation stream")
     pl.add_argument("run_dir", help="output folder of tccas run")
     pl.set_defaults(func=_cmd_plot)
+    a = sub.add_parser("assimilate", help="variational assimilation of the configuration's "
+                       "[assimilation] table: L-BFGS-B, posterior uncertainty, validation")
+    a.add_argument("config", help="TOML configuration file or bundled case name (e.g. ES-LM1)")
+    a.add_argument("-o", "--output", default=None,
+                   help="output folder (default tccas-assim-SITE)")
+    a.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run from the checkpoint in the output folder")
+    a.add_argument("--workers", type=int, default=None,
+                   help="processes for the posterior Hessian (default: [assimilation] workers)")
+    a.add_argument("--no-figures", action="store_true",
+                   help="skip the figures (tccas validate DIR draws them later)")
+    a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    a.set_defaults(func=_cmd_assimilate)
+    va = sub.add_parser("validate", help="recompute the validation table and figures of an "
+                        "assimilation output folder")
+    va.add_argument("output_dir", help="output folder of tccas assimilate")
+    va.set_defaults(func=_cmd_validate)
     g = sub.add_parser("check-gradient", help="check the tangent and adjoint codes for a "
                        "configuration: tangent vs finite differences per control element, "
                        "adjoint dot-product test")
@@ -113,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--days", type=int, default=None,
                    help="check on the first DAYS days of the run only (faster)")
     g.add_argument("--step", type=float, default=2e-5,
-                   help="finite-difference step in units of prior sigma (default 2e-5)")
+                   help="first finite-difference step in units of prior sigma (default 2e-5); "
+                        "elements it cannot check are scanned over a ladder of steps")
     g.add_argument("--tolerance", type=float, default=1e-6,
                    help="largest accepted |fd - tl| / |tl| per element (default 1e-6)")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
