@@ -28,9 +28,11 @@ SMOS_FILE = "SM_OPER_MIR_SMUDP2_20230401T191629_20230401T200942_700_001_1.nc"
 ASCAT_FILE = "ASCAT_METOPA_L2_SSM_250_20170220041500_53652.nc"
 CCI_FILE = "ESACCI-SOILMOISTURE-L3S-SSMV-COMBINED-20160607000000-fv05.2.nc"
 
-#: SMOS: grid points in this box (Iberian Peninsula and the Atlantic west of it; the
-#: half-orbit has valid retrievals over northern Portugal and none within 250 km of ES-LM1)
-SMOS_BOX = {"lat": (35.0, 44.5), "lon": (-10.5, 4.0)}
+#: SMOS: grid points in these boxes: the Iberian Peninsula and the Atlantic west of it (the
+#: half-orbit has valid retrievals over northern Portugal and none within 250 km of ES-LM1),
+#: and Ireland and the Irish Sea (retrievals that fail the chi-square and RFI tests of the screening)
+SMOS_BOXES = ({"lat": (37.0, 44.5), "lon": (-10.5, 4.0)},
+              {"lat": (53.0, 55.0), "lon": (-8.0, -3.0)})
 #: CCI: 0.25-degree cells in this box
 CCI_BOX = {"lat": (35.0, 45.0), "lon": (-10.0, 5.0)}
 #: ASCAT: swath rows (numRows) over India, land and sea (Metop-A orbit 53652 crosses Asia,
@@ -70,8 +72,11 @@ def cut_smos(src_dir: Path, out_dir: Path) -> Path:
         ds.set_auto_maskandscale(False)
         lat = ds["Latitude"][:].astype(float)
         lon = ds["Longitude"][:].astype(float)
-        keep = np.nonzero((lat >= SMOS_BOX["lat"][0]) & (lat <= SMOS_BOX["lat"][1])
-                          & (lon >= SMOS_BOX["lon"][0]) & (lon <= SMOS_BOX["lon"][1]))[0]
+        inside = np.zeros(lat.shape, dtype=bool)
+        for box in SMOS_BOXES:
+            inside |= ((lat >= box["lat"][0]) & (lat <= box["lat"][1])
+                       & (lon >= box["lon"][0]) & (lon <= box["lon"][1]))
+        keep = np.nonzero(inside)[0]
         out = out_dir / SMOS_FILE
         _copy(ds, out, {"n_grid_points": keep})
     return out
