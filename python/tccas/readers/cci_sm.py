@@ -254,7 +254,7 @@ def read_cci_sm(paths: str | os.PathLike | Iterable[str | os.PathLike], lat: flo
         tally.add(own)
     source = ", ".join(str(f) for f in files) if len(files) <= 3 else \
         f"{files[0]} and {len(files) - 1} more files"
-    if n == 0:
+    if n == 0 and tally is None:   # a caller with a tally reports the counts itself
         log.warning("%s: no CCI/C3S soil moisture for the site (%.4f N, %.4f E) passed the "
                     "screening (%s)", source, lat, lon, own.summary())
     attrs = {

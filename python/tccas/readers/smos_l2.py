@@ -429,7 +429,7 @@ def read_smos_l2(paths: str | os.PathLike | Iterable[str | os.PathLike], lat: fl
         tally.add(own)
     source = ", ".join(str(f) for f in files) if len(files) <= 3 else \
         f"{files[0]} and {len(files) - 1} more files"
-    if n == 0:
+    if n == 0 and tally is None:   # a caller with a tally reports the counts itself
         log.warning("%s: no SMOS L2 %s record touching the site (%.4f N, %.4f E) passed the "
                     "screening (%s)", source, stream, lat, lon, own.summary())
     attrs = {
