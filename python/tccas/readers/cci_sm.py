@@ -110,7 +110,8 @@ def read_cci_sm_pixel(path: str | os.PathLike, lat: float, lon: float) -> CciSmP
                    if n not in ds.variables]
         if missing:
             raise InputDataError(f"{where}: not an ESA CCI / C3S soil-moisture daily image: "
-                                 f"missing variable(s) {', '.join(missing)}")
+                                 f"missing variable(s) {', '.join(missing[:3])}"
+                                 + (f" and {len(missing) - 3} more" if len(missing) > 3 else ""))
         for name in (VAR_SM, VAR_UNC):
             units = str(getattr(ds.variables[name], "units", "")).strip()
             if units.lower() not in SM_UNITS:

@@ -219,8 +219,9 @@ def read_smos_l2_granule(path: str | os.PathLike) -> SmosL2Granule:
                  VAR_CHI2, VAR_CHI2P, VAR_RFI_PROB, VAR_N_RFI_X, VAR_N_RFI_Y, VAR_M_AVA0)
         missing = [n for n in names if n not in ds.variables]
         if missing:
+            more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
             raise InputDataError(f"{where}: not a SMOS L2 soil-moisture file (MIR_SMUDP2 "
-                                 f"v700): missing variable(s) {', '.join(missing)}")
+                                 f"v700): missing variable(s) {', '.join(missing[:3])}{more}")
         n = None
         for name in names:
             v = ds.variables[name]
