@@ -267,6 +267,11 @@ def test_cci_bad_inputs(tmp_path):
         ds["sm"].units = "percent"
     with pytest.raises(InputDataError, match="porosity"):
         read_cci_sm(active, *ESLM1, FOOTPRINT)
+    monthly = tmp_path / ("C3S-SOILMOISTURE-L3S-SSMV-COMBINED-MONTHLY-20160601000000-TCDR-"
+                          "v202012.0.0.nc")
+    shutil.copy(CCI, monthly)
+    with pytest.raises(InputDataError, match="monthly average"):
+        read_cci_sm(monthly, *ESLM1, FOOTPRINT)
     cut = tmp_path / CCI.name
     cut.write_bytes(CCI.read_bytes()[: CCI.stat().st_size // 2])
     with pytest.raises(InputDataError, match=str(cut)) as e:

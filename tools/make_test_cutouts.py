@@ -30,7 +30,7 @@ CCI_FILE = "ESACCI-SOILMOISTURE-L3S-SSMV-COMBINED-20160607000000-fv05.2.nc"
 
 #: SMOS: grid points in these boxes: the Iberian Peninsula and the Atlantic west of it (the
 #: half-orbit has valid retrievals over northern Portugal and none within 250 km of ES-LM1),
-#: and Ireland and the Irish Sea (retrievals that fail the chi-square and RFI tests of the screening)
+#: and Ireland and the Irish Sea (retrievals that fail the chi-square and RFI tests)
 SMOS_BOXES = ({"lat": (37.0, 44.5), "lon": (-10.5, 4.0)},
               {"lat": (53.0, 55.0), "lon": (-8.0, -3.0)})
 #: CCI: 0.25-degree cells in this box

@@ -16,8 +16,9 @@ ascending, 1 descending), ``latitude``/``longitude`` (int32 x 1e-6 degrees, long
 0-360), ``sigma40``, ``sigma40_error``, ``slope40``, ``slope40_error``, ``dry_backscatter``,
 ``wet_backscatter``, ``soil_moisture_sensitivity`` (int32/uint32 x 1e-6 dB; fill
 -2147483648), ``soil_moisture``, ``soil_moisture_error``, ``mean_soil_moisture`` (uint16 x
-0.01 percent of saturation, no ``_FillValue``: 65535 marks no value), the flags ``corr_flags``, ``proc_flag1``, ``proc_flag2`` (bit fields whose meaning
-is in their ``definition`` attribute), ``aggregated_quality_flag``,
+0.01 percent of saturation, no ``_FillValue``: 65535 marks no value), the flags
+``corr_flags``, ``proc_flag1``, ``proc_flag2`` (bit fields whose meaning is in their
+``definition`` attribute), ``aggregated_quality_flag``,
 ``snow_cover_probability``, ``frozen_soil_probability``, ``wetland_flag``,
 ``topography_flag``, ``rainfall_flag`` (uint8 percent, 255 = not set; ``rainfall_flag`` is
 255 everywhere in the real file). Note: ``slope40`` and its error carry ``units = "dB"``

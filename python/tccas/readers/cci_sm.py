@@ -105,6 +105,10 @@ def read_cci_sm_pixel(path: str | os.PathLike, lat: float, lon: float) -> CciSmP
     path = Path(path)
     where = str(path)
     lat, lon = check_site(lat, lon)
+    for period in ("DEKADAL", "MONTHLY"):
+        if f"-{period}-" in path.name.upper():
+            raise InputDataError(f"{where}: a {period.lower()} average (file name); the reader "
+                                 "takes daily images, whose t0 is the observation time")
     with open_dataset(path) as ds:
         missing = [n for n in (VAR_LAT, VAR_LON, VAR_SM, VAR_UNC, VAR_T0, VAR_FLAG)
                    if n not in ds.variables]

@@ -210,7 +210,8 @@ def read_smos_l2_granule(path: str | os.PathLike) -> SmosL2Granule:
     path = Path(path)
     where = str(path)
     with open_dataset(path) as ds:
-        ftype = ds.__dict__.get("FH:File_Type")
+        gnames = set(ds.ncattrs())        # ~300 header attributes: read only what is used
+        ftype = ds.getncattr("FH:File_Type") if "FH:File_Type" in gnames else None
         if ftype is not None and str(ftype).strip() != FILE_TYPE:
             raise InputDataError(f"{where}: not a SMOS L2 soil-moisture file: FH:File_Type "
                                  f"is '{ftype}', expected '{FILE_TYPE}'")
@@ -241,10 +242,10 @@ def read_smos_l2_granule(path: str | os.PathLike) -> SmosL2Granule:
         raw = {name: _raw(ds.variables[name], name, where) for name in names}
         scale = {name: float(getattr(ds.variables[name], "scale_factor", 1.0))
                  for name in (VAR_CHI2, VAR_CHI2P, VAR_RFI_PROB)}
-        attrs = {k: str(ds.__dict__[k]) for k in
+        attrs = {k: str(ds.getncattr(k)) for k in
                  ("FH:File_Type", "FH:Validity_Period:Validity_Start",
                   "FH:Validity_Period:Validity_Stop", "FH:Source:Creator_Version")
-                 if k in ds.__dict__}
+                 if k in gnames}
 
     def flt(name):
         x = raw[name].astype(np.float64)
