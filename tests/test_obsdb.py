@@ -188,6 +188,11 @@ def test_set_observations_in_file_keeps_comments(tmp_path):
     assert c.observations["sm"] == tmp_path / "obs/c.nc"
     assert c.observations["le"] == (tmp_path / "obs/le1.nc", tmp_path / "obs/le2.nc")
     assert c.observations["sif"] == tmp_path / "obs/sif.nc"
+    bare = tmp_path / "bare.toml"
+    bare.write_text(PT_CONFIG.split("[observations]")[0].rstrip() + "\n")
+    set_observations_in_file(bare, {"sm": "obs/sm_cci-sm.nc"})
+    assert bare.read_text().endswith('\n[observations]\nsm = "obs/sm_cci-sm.nc"\n')
+    assert read_config(bare).observations == {"sm": tmp_path / "obs/sm_cci-sm.nc"}
     with pytest.raises(ConfigError, match="unknown stream 'ssm'"):
         set_observations_in_file(cfg, {"ssm": "x.nc"})
     assert cfg.read_text() == new

@@ -260,6 +260,9 @@ def build_observations(config: str | os.PathLike, product: str,
     for stream, tally in tallies.items():
         target = (f"wrote {written[stream]}" if stream in written
                   else "nothing kept, no file written")
+        stale = out_dir / f"{stream}_{spec.key}.nc"
+        if stream not in written and stale.exists():
+            target += f" ({stale} of an earlier build is left as it was)"
         lines.append(f"  {stream}: {tally.summary()}; {target}")
     if written:
         lines.append(f"  added to [observations] of {cfg_path}: "
