@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from tccas.errors import ConfigError, InputDataError
-from tccas.readers import (AscatL2Swath, read_ascat_l2, read_cci_sm, read_cci_sm_pixel,
-                           read_smos_l2, read_smos_l2_granule, screen_smos_l2)
-from tccas.readers._common import Tally, footprint_touches, great_circle_km
+from tccas.readers import (AscatL2Swath, Tally, footprint_touches, great_circle_km,
+                           read_ascat_l2, read_cci_sm, read_cci_sm_pixel, read_smos_l2,
+                           read_smos_l2_granule, screen_smos_l2)
 from tccas.readers.smos_l2 import CONFIDENCE_FLAG_BITS, SCIENCE_FLAG_BITS
 
 DATA = Path(__file__).parent / "data" / "satellite"

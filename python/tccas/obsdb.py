@@ -5,7 +5,7 @@ reads the product files a user downloaded for a site, keeps the observations who
 footprint touches the case's site and whose time lies in the case's run period, screens them
 as each reader documents, sets sigma from the product's uncertainty with the reader's floor,
 gives every observation the site's PFT fractions (see
-:func:`tccas.readers._common.site_footprint`), writes one CF observation file per stream
+:func:`tccas.readers.site_footprint`), writes one CF observation file per stream
 next to the configuration (``obs/<stream>_<product>.nc``) and adds it to the configuration's
 ``[observations]`` table, keeping its comments. It reports how many records were read, kept
 and dropped, and why.
@@ -39,7 +39,7 @@ import numpy as np
 
 from .errors import ConfigError, InputDataError
 from .obs import ObservationSet, write_obs
-from .readers._common import SiteFootprint, Tally, site_footprint
+from .readers import SiteFootprint, Tally, site_footprint
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -75,7 +75,7 @@ points see nearly the same footprint, so their errors are not independent: by de
 (``select="nearest"``) one record per half-orbit is kept, the screened grid point nearest
 to the site; ``select="all"`` keeps every screened grid point that touches the site. The
 observation is given the site's PFT fractions (the ``footprint`` argument; see
-:func:`tccas.readers._common.site_footprint`).
+:func:`tccas.readers.site_footprint`).
 
 Time window: the grid point's acquisition time floored to the UTC hour, [t, t + 1 h).
 qc = 0 for every kept record, angle 0 (multi-angular retrieval).
