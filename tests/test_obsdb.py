@@ -154,7 +154,7 @@ def test_bad_product_files(pt_case, tmp_path, capsys):
     with pytest.raises(InputDataError, match="no such file or folder"):
         build_observations(pt_case, "smos-l2", [tmp_path / "nowhere"])
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputDataError, match="no netCDF file"):
+    with pytest.raises(InputDataError, match="no cci-sm file"):
         find_product_files([tmp_path / "empty"], "cci-sm")
     with pytest.raises(ConfigError, match="unknown product"):
         build_observations(pt_case, "modis", [DATA])
@@ -217,3 +217,31 @@ def test_concatenate_observations():
                          np.ones((2, 1)))
     with pytest.raises(InputDataError, match="stream 'vod'"):
         concatenate_observations([a, vod])
+
+
+def test_build_fluxnet_tower_fluxes(tmp_path):
+    """The real US-AR1 daily file (2009-2012) for a case running March-December 2010."""
+    flx = Path(__file__).parent / "data" / "FLX_US-AR1_FLUXNET2015_SUBSET_DD_2009-2012_1-3.csv"
+    case = tmp_path / "ar1"
+    case.mkdir()
+    write_static(case / "static.nc", Static(lat=36.4267, lon=-99.42, pft=(9,),
+                                            pft_fraction=(1.0,), sand=0.3, clay=0.3,
+                                            soil_depth=1.0, name="US-AR1"))
+    shutil.copy(flx, case / flx.name)
+    cfg = case / "config.toml"
+    cfg.write_text('[site]\nname = "US-AR1"\nstatic = "static.nc"\nforcing = "forcing.nc"\n\n'
+                   '[run]\nstart = 2010-03-01\nend = 2010-12-31\n')
+    res = build_observations(cfg, "fluxnet", [case], progress=False)
+    assert set(res.files) == {"nee", "gpp", "le"}
+    t = res.tallies["nee"]
+    assert (t.read, t.kept, t.dropped) == (1461, 302, {"outside_period": 876, "qc": 283})
+    nee = read_obs(res.files["nee"])
+    assert len(nee) == 302 and nee.pft == (9,)
+    assert nee.t_start[0] >= np.datetime64("2010-03-01") and \
+        nee.t_end[-1] <= np.datetime64("2011-01-01")
+    assert read_config(cfg).observations["le"] == case / "obs" / "le_fluxnet.nc"
+    # a tower file of another site is refused
+    cfg.write_text(cfg.read_text().replace('name = "US-AR1"', 'name = "ES-LM1"'))
+    with pytest.raises(InputDataError, match="FLUXNET file of site US-AR1, but the case is "
+                                             "site ES-LM1"):
+        build_observations(cfg, "fluxnet", [case / flx.name], progress=False)

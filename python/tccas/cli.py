@@ -97,6 +97,8 @@ def _cmd_copy_case(args) -> int:
 def _cmd_obs_build(args) -> int:
     from .obsdb import build_observations
     options = {} if args.select is None else {"select": args.select}
+    if args.utc_offset is not None:
+        options["utc_offset_hours"] = args.utc_offset
     res = build_observations(args.config, args.product, args.sources, replace=args.replace,
                              progress=None if not args.quiet else False, **options)
     print(res.summary, end="")
@@ -121,6 +123,9 @@ def _add_obs_parser(sub) -> None:
     b.add_argument("--select", choices=("nearest", "all"), default=None,
                    help="smos-l2: keep the nearest screened grid point per half-orbit "
                         "(default) or all grid points whose footprint touches the site")
+    b.add_argument("--utc-offset", type=float, default=None, metavar="HOURS",
+                   help="fluxnet: offset of the files' local standard time from UTC (default "
+                        "[site] utc_offset_hours; needed for half-hourly and hourly files)")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_cmd_obs_build)
 

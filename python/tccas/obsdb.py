@@ -15,7 +15,10 @@ Products (:data:`PRODUCTS`):
 - ``smos-l2``: ESA SMOS L2 soil moisture v700 half-orbits, streams ``sm`` and ``vod``
   (:func:`tccas.readers.smos_l2.read_smos_l2`);
 - ``cci-sm``: ESA CCI SM / C3S SM daily images (COMBINED or PASSIVE), stream ``sm``
-  (:func:`tccas.readers.cci_sm.read_cci_sm`).
+  (:func:`tccas.readers.cci_sm.read_cci_sm`);
+- ``fluxnet``: FLUXNET2015 / ICOS site CSV files, streams ``nee``, ``gpp`` and ``le``
+  (:func:`tccas.readers.read_fluxnet_obs`; the tower is taken to be at the site; half-hourly
+  files need ``[site] utc_offset_hours`` or the ``utc_offset_hours`` option).
 
 ASCAT L2 swath files (:func:`tccas.readers.ascat.read_ascat_l2`) give records but no
 observation set yet: their soil moisture is a relative index that needs the soil porosity,
@@ -62,8 +65,9 @@ class Product:
     title : human-readable name.
     streams : observation streams it gives.
     patterns : glob patterns of its file names (used to pick its files in a folder).
-    read : reader ``(files, lat, lon, footprint, stream, period, tally, progress, **options)
-        -> ObservationSet``.
+    read : reader ``(files, lat, lon, footprint, stream, period, tally, progress, cfg,
+        **options) -> ObservationSet``.
+    fallback : pattern of the files taken from a folder where none matches ``patterns``.
     """
 
     key: str
@@ -71,18 +75,58 @@ class Product:
     streams: tuple[str, ...]
     patterns: tuple[str, ...]
     read: Callable[..., ObservationSet]
+    fallback: str = "*.nc"
 
 
-def _read_smos_l2(files, lat, lon, footprint, stream, period, tally, progress, **options):
+def _read_smos_l2(files, lat, lon, footprint, stream, period, tally, progress, cfg,
+                  **options):
     from .readers.smos_l2 import read_smos_l2
     return read_smos_l2(files, lat, lon, footprint, stream=stream, period=period, tally=tally,
                         progress=progress, **options)
 
 
-def _read_cci_sm(files, lat, lon, footprint, stream, period, tally, progress, **options):
+def _read_cci_sm(files, lat, lon, footprint, stream, period, tally, progress, cfg,
+                 **options):
     from .readers.cci_sm import read_cci_sm
     return read_cci_sm(files, lat, lon, footprint, period=period, tally=tally,
                        progress=progress, **options)
+
+
+def _read_fluxnet(files, lat, lon, footprint, stream, period, tally, progress, cfg,
+                  utc_offset_hours=None, **options):
+    """FLUXNET2015 / ICOS CSV files through :func:`tccas.readers.read_fluxnet_obs`, one file
+    at a time; its counts of missing and QC-rejected records become drop reasons."""
+    from ._progress import progress as progress_bar
+    from .readers.fluxnet import read_fluxnet_obs
+    import re
+    if utc_offset_hours is None:
+        utc_offset_hours = cfg.site.utc_offset_hours
+    ids = {m.group(1) for f in files
+           if (m := re.match(r"(?:FLX|ICOSETC)_([A-Z]{2}-[A-Za-z0-9]{3})_", Path(f).name))}
+    if len(ids) > 1:
+        raise InputDataError(f"{Path(files[0]).parent}: FLUXNET files of several sites "
+                             f"({', '.join(sorted(ids))}); give the files of the case's site")
+    name = cfg.site.name
+    if ids and re.fullmatch(r"[A-Z]{2}-[A-Za-z0-9]{3}", name) and name not in ids:
+        raise InputDataError(f"{files[0]}: a FLUXNET file of site {ids.pop()}, but the case is "
+                             f"site {name}")
+    parts = []
+    for f in progress_bar(files, total=len(files), desc=f"FLUXNET {stream}", enabled=progress):
+        o = read_fluxnet_obs(f, stream, footprint, utc_offset_hours, **options)
+        n = int(o.attrs.get("n_records", len(o)))
+        dropped = {"missing": int(o.attrs.get("n_missing", 0)),
+                   "qc": int(o.attrs.get("n_rejected_qc", 0))}
+        inside = (o.t_start >= period[0]) & (o.t_end <= period[1])
+        dropped["outside_period"] = int(np.count_nonzero(~inside))
+        o = o.subset(inside)
+        dropped["other"] = n - len(o) - sum(dropped.values())   # what the reader did not name
+        tally.files += 1
+        tally.read += n
+        tally.kept += len(o)
+        for reason, k in dropped.items():
+            tally.drop(reason, max(k, 0))
+        parts.append(o)
+    return parts[0] if len(parts) == 1 else concatenate_observations(parts)
 
 
 PRODUCTS: dict[str, Product] = {
@@ -90,6 +134,9 @@ PRODUCTS: dict[str, Product] = {
                        ("*MIR_SMUDP2*.nc",), _read_smos_l2),
     "cci-sm": Product("cci-sm", "ESA CCI / C3S soil moisture daily images", ("sm",),
                       ("ESACCI-SOILMOISTURE-*.nc", "C3S-SOILMOISTURE-*.nc"), _read_cci_sm),
+    "fluxnet": Product("fluxnet", "FLUXNET2015 / ICOS tower fluxes (FLUXNET CSV)",
+                       ("nee", "gpp", "le"), ("FLX_*.csv", "ICOSETC_*.csv"), _read_fluxnet,
+                       fallback="*.csv"),
 }
 
 
@@ -119,7 +166,7 @@ def find_product_files(sources: Sequence[str | os.PathLike], product: str) -> li
     """The product files among ``sources`` (files, or folders searched recursively).
 
     In a folder, the files whose names match the product's patterns are taken; when none
-    does, every ``*.nc`` file is (so that a renamed file still works, and a file of another
+    does, every file matching its fallback pattern (``*.nc``, ``*.csv`` for FLUXNET) is (so that a renamed file still works, and a file of another
     product gets the reader's error naming it). Files given directly are always taken.
 
     Raises
@@ -136,9 +183,10 @@ def find_product_files(sources: Sequence[str | os.PathLike], product: str) -> li
         if p.is_dir():
             found = sorted({f for pat in spec.patterns for f in p.rglob(pat) if f.is_file()})
             if not found:
-                found = sorted(f for f in p.rglob("*.nc") if f.is_file())
+                found = sorted(f for f in p.rglob(spec.fallback) if f.is_file())
             if not found:
-                raise InputDataError(f"{p}: no netCDF file (*.nc) in this folder")
+                raise InputDataError(f"{p}: no {spec.key} file ({', '.join(spec.patterns)} or "
+                                     f"{spec.fallback}) in this folder")
             out.extend(found)
         elif p.is_file():
             out.append(p)
@@ -177,7 +225,8 @@ def build_observations(config: str | os.PathLike, product: str,
         Progress bar over the files (None: when stderr is a terminal).
     **options
         Passed to the product's reader (e.g. ``select="all"`` or ``chi2p_min`` for
-        ``smos-l2``, ``accept_flags`` for ``cci-sm``).
+        ``smos-l2``, ``accept_flags`` for ``cci-sm``, ``utc_offset_hours`` or ``qc_max`` for
+        ``fluxnet``).
 
     Returns
     -------
@@ -210,7 +259,7 @@ def build_observations(config: str | os.PathLike, product: str,
     for stream in spec.streams:
         tally = Tally()
         sets[stream] = spec.read(files, site.lat, site.lon, site.as_dict(), stream, period,
-                                 tally, progress, **options)
+                                 tally, progress, cfg, **options)
         tallies[stream] = tally
     touching = max(t.read - t.dropped.get("outside_footprint", 0)
                    - t.dropped.get("outside_grid", 0) for t in tallies.values())
