@@ -210,14 +210,21 @@ def cell_model_for(cfg: Config, days: int | None = None, *,
 
 
 def load_observations(cfg: Config) -> list[ObservationSet]:
-    """Read the observation sets named in the configuration."""
+    """Read the observation sets named in the configuration (a stream given by a list of
+    files is read from each and concatenated, :func:`tccas.obsdb.concatenate_observations`)."""
     sets = []
-    for stream, path in cfg.observations.items():
-        o = read_obs(path)
-        if o.stream != stream:
-            raise InputDataError(f"{path}: holds stream '{o.stream}' but the configuration "
-                                 f"lists it as '{stream}'")
-        sets.append(o)
+    for stream, paths in cfg.observations.items():
+        parts = []
+        for path in (paths if isinstance(paths, tuple) else (paths,)):
+            o = read_obs(path)
+            if o.stream != stream:
+                raise InputDataError(f"{path}: holds stream '{o.stream}' but the configuration "
+                                     f"lists it as '{stream}'")
+            parts.append(o)
+        if len(parts) > 1:
+            from .obsdb import concatenate_observations
+            parts = [concatenate_observations(parts)]
+        sets.append(parts[0])
     return sets
 
 

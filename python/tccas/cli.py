@@ -128,6 +128,44 @@ def _cmd_copy_case(args) -> int:
     return 0
 
 
+# ---- tccas obs build (observation database from product files) ----------------------------
+
+def _cmd_obs_build(args) -> int:
+    from .obsdb import build_observations
+    options = {} if args.select is None else {"select": args.select}
+    if args.utc_offset is not None:
+        options["utc_offset_hours"] = args.utc_offset
+    res = build_observations(args.config, args.product, args.sources, replace=args.replace,
+                             progress=None if not args.quiet else False, **options)
+    print(res.summary, end="")
+    return 0
+
+
+def _add_obs_parser(sub) -> None:
+    from .obsdb import PRODUCTS
+    o = sub.add_parser("obs", help="observation database of a case")
+    osub = o.add_subparsers(dest="obs_command", required=True)
+    b = osub.add_parser("build", help="build a case's observation files from product files "
+                        "(footprints touching the site, run period, screening, sigma) and add "
+                        "them to [observations] of the configuration")
+    b.add_argument("config", help="TOML configuration file of the case")
+    b.add_argument("--product", required=True, choices=list(PRODUCTS),
+                   help="product of the files: " + "; ".join(
+                       f"{k}: {p.title} ({', '.join(p.streams)})" for k, p in PRODUCTS.items()))
+    b.add_argument("sources", nargs="+", help="product files or folders (searched recursively)")
+    b.add_argument("--replace", action="store_true",
+                   help="replace the files the configuration lists for a stream instead of "
+                        "adding to them")
+    b.add_argument("--select", choices=("nearest", "all"), default=None,
+                   help="smos-l2: keep the nearest screened grid point per half-orbit "
+                        "(default) or all grid points whose footprint touches the site")
+    b.add_argument("--utc-offset", type=float, default=None, metavar="HOURS",
+                   help="fluxnet: offset of the files' local standard time from UTC (default "
+                        "[site] utc_offset_hours; needed for half-hourly and hourly files)")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=_cmd_obs_build)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tccas", description="D&B model and TCCAS data assimilation")
     p.add_argument("--version", action="version", version=f"tccas {__version__}")
@@ -184,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     cc.add_argument("name")
     cc.add_argument("target")
     cc.set_defaults(func=_cmd_copy_case)
+    _add_obs_parser(sub)
     return p
 
 

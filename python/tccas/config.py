@@ -20,9 +20,9 @@ A configuration names the site files, the simulation period, spin-up and paramet
     vcmax25 = { TmEv = 4.1e-5, C3Gr = 4.2e-5 }
     c_w = 0.5
 
-    [observations]                # observation sets (CF netCDF, one file per stream)
-    sif = "obs/sif.nc"
-    sm = "obs/sm.nc"
+    [observations]                # observation sets (CF netCDF, one file per stream,
+    sif = "obs/sif.nc"            # or a list of files concatenated when loaded)
+    sm = ["obs/sm_smos-l2.nc", "obs/sm_cci-sm.nc"]
 
     [control]                     # the control vector (default: TCCAS's 56 elements)
     parameters = ["vcmax25", "c_w"]   # or a table: vcmax25 = ["TmEv"], c_w = true
@@ -99,7 +99,7 @@ class Config:
     site: SiteConfig
     run: RunConfig
     parameters: Mapping[str, Any] = field(default_factory=dict)
-    observations: Mapping[str, Path] = field(default_factory=dict)
+    observations: Mapping[str, Path | tuple[Path, ...]] = field(default_factory=dict)
     control: Any = None                 # None (default control vector), list or mapping
     control_sigma_rel: Mapping[str, float] = field(default_factory=dict)
     adjoint_memory_mb: float | None = None   # None: tccas.model.DEFAULT_ADJOINT_MEMORY_MB
@@ -304,8 +304,14 @@ def config_from_dict(raw: Mapping[str, Any], base: Path | None = None,
         if stream not in known:
             raise ConfigError(f"{where}: [observations] unknown stream '{stream}' "
                               f"(known: {', '.join(known)})")
+        if isinstance(file, list) and file and all(isinstance(f, str) for f in file):
+            # several files for one stream (e.g. SMOS L2 and CCI soil moisture), concatenated
+            # when they are loaded (tccas._workflow.load_observations)
+            observations[stream] = tuple(resolve(f) for f in file)
+            continue
         if not isinstance(file, str):
-            raise ConfigError(f"{where}: [observations] '{stream}' must be a file name")
+            raise ConfigError(f"{where}: [observations] '{stream}' must be a file name or a "
+                              "list of file names")
         observations[stream] = resolve(file)
     ctl = raw.get("control", {})
     control = ctl.get("parameters")
@@ -382,6 +388,71 @@ def set_parameters_in_file(path: str | os.PathLike, values: Mapping[str, Mapping
         items = ", ".join(f"{pft} = {float(v):.6g}" for pft, v in per_pft.items())
         new.append(f"{name} = {{ {items} }}")
     text = "\n".join(lines[:start + 1] + new + body + lines[stop:]) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        read_config(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def set_observations_in_file(path: str | os.PathLike, files: Mapping[str, Any],
+                             comment: str = "") -> Path:
+    """Set streams of the ``[observations]`` table of a TOML configuration file.
+
+    ``files`` maps a stream name to a file name (string, relative to the configuration
+    file's folder or absolute) or to a list of file names; each becomes one line
+    ``stream = "file"`` or ``stream = ["a", "b"]``, replacing the line(s) that set that stream
+    before (a list written over several lines included). Other lines and comments are kept;
+    the table is added at the end when the file has none. The new file is checked with
+    :func:`read_config` before it replaces the old one, so a failure leaves the file as it was.
+    """
+    import json
+    import re
+    import tempfile
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: configuration file not found")
+    lines = path.read_text().splitlines()
+    header = re.compile(r"^\s*\[\s*observations\s*\]\s*(#.*)?$")
+    any_header = re.compile(r"^\s*\[")
+    start = next((i for i, ln in enumerate(lines) if header.match(ln)), None)
+    if start is None:
+        lines += ["", "[observations]"]
+        start = len(lines) - 1
+    stop = next((i for i in range(start + 1, len(lines)) if any_header.match(lines[i])),
+                len(lines))
+    keys = re.compile(r"^\s*(" + "|".join(re.escape(n) for n in files) + r")\s*=\s*(.*)$")
+    def entry(stream: str) -> str:
+        value = files[stream]
+        if isinstance(value, (str, os.PathLike)):
+            return f"{stream} = {json.dumps(str(value))}"
+        return f"{stream} = [{', '.join(json.dumps(str(v)) for v in value)}]"
+
+    body, skipping, done = [], False, set()
+    for ln in lines[start + 1:stop]:
+        if skipping:                      # continuation lines of a multi-line list
+            skipping = "]" not in ln.split("#")[0]
+            continue
+        m = keys.match(ln)
+        if m:                             # the stream's new line takes the old one's place
+            value = m.group(2).split("#")[0]
+            skipping = value.lstrip().startswith("[") and "]" not in value
+            if m.group(1) not in done:
+                body.append(entry(m.group(1)))
+                done.add(m.group(1))
+            continue
+        body.append(ln)
+    while body and not body[-1].strip():
+        body.pop()
+    new = [f"# {comment}"] if comment else []
+    new += [entry(stream) for stream in files if stream not in done]
+    tail = [""] if stop < len(lines) else []
+    text = "\n".join(lines[:start + 1] + body + new + tail + lines[stop:]) + "\n"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "w") as fh:

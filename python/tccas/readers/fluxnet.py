@@ -4,6 +4,10 @@
 - :func:`read_fluxnet_obs`: NEE, GPP or latent heat flux records to an
   :class:`tccas.obs.ObservationSet` (streams ``nee``, ``gpp``, ``le``).
 
+Confirmed on a real file: the FLUXNET2015 SUBSET daily (DD) file of US-AR1 (tests/data,
+tests/test_fluxnet.py). Half-hourly and hourly FULLSET files and ICOS ETC L2 files are read
+by the same column rules but were tested on files written to the documented layout.
+
 Column names, units and QC conventions are those of the FLUXNET2015 dataset (Pastorello et al.
 2020, Sci. Data 7, 225), which ICOS ETC L2 "FLUXNET" files share; variable list at
 https://fluxnet.org/data/fluxnet2015-dataset/fullset-data-product/
