@@ -127,16 +127,27 @@ def prior_parameters(cfg: Config, static: io.Static, forcing: io.Forcing
 
 
 def run(config: Config | str | os.PathLike, output_dir: str | os.PathLike | None = None,
-        progress: bool | None = None) -> RunResult:
+        progress: bool | None = None, engine: str | None = None,
+        workers: int | None = None) -> RunResult:
     """Run D&B for a configuration (a Config, a TOML path or a bundled case name).
 
     Writes ``daily.nc``, ``hourly.nc`` (unless ``hourly_output = false``) and
     ``summary.txt`` into ``output_dir`` (default: ``tccas-run-<site>`` in the current
     folder). Files are complete or absent: each is written to a temporary name and moved
     into place only when all of them are written.
+
+    A configuration with a ``[region]`` table runs every cell of its domain instead, with
+    ``engine``/``workers`` overriding the table, and returns a
+    :class:`tccas.regional.workflow.RegionalRunResult` (gridded ``daily.nc``).
     """
     from .cases import load_config
     cfg = config if isinstance(config, Config) else load_config(config)
+    if cfg.region is not None:
+        from .regional.workflow import run_region
+        return run_region(cfg, output_dir, engine=engine, workers=workers)
+    if engine is not None or workers is not None:
+        raise ConfigError(f"{cfg.path or cfg.site.name}: engine and workers apply to regional "
+                          "configurations ([region]) only")
     out = Path(output_dir) if output_dir is not None else Path(f"tccas-run-{cfg.site.name}")
     t0 = time.perf_counter()
     static, forcing = load_inputs(cfg)

@@ -11,7 +11,10 @@ from .errors import ConfigError, TccasError
 
 def _cmd_run(args) -> int:
     from ._workflow import run
-    res = run(args.config, output_dir=args.output, progress=None if not args.quiet else False)
+    res = run(args.config, output_dir=args.output, progress=None if not args.quiet else False,
+              engine=args.engine, workers=args.workers)
+    if res is None:          # an MPI worker rank of a regional run
+        return 0
     print(res.summary, end="")
     for name, path in res.files.items():
         print(f"wrote {path}")
@@ -36,6 +39,21 @@ def _cmd_check_gradient(args) -> int:
     from ._workflow import cell_model_for
     from .gradcheck import check_gradient
     cfg = load_config(args.config)
+    if cfg.region is not None:
+        # a regional config: the RegionalModel over the whole run period
+        from .regional.workflow import regional_model_for
+        if args.days is not None:
+            raise ConfigError("--days applies to site configurations; shorten [run] instead")
+        model, sets = regional_model_for(cfg)
+        with model:
+            print(f"gradient check: region {cfg.region.name}, {model.domain.ncell} cells, "
+                  f"{model.nx} control elements, {model.ny} observations "
+                  f"({', '.join(o.stream for o in sets)}), engine "
+                  f"{type(model.engine).__name__}")
+            res = check_gradient(model, sets, h=args.step, tolerance=args.tolerance,
+                                 progress=None if not args.quiet else False)
+        print(res.table())
+        return 0 if res.ok else 1
     model, sets = cell_model_for(cfg, days=args.days)
     print(f"gradient check: {cfg.site.name}, {model.nx} control elements, {model.ny} "
           f"observations ({', '.join(o.stream for o in sets)}), "
@@ -175,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("config", help="TOML configuration file or bundled case name (e.g. ES-LM1)")
     r.add_argument("-o", "--output", default=None, help="output folder (default tccas-run-SITE)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--engine", default=None, choices=("processes", "serial", "dask", "mpi"),
+                   help="regional configs: parallel engine (default from [region])")
+    r.add_argument("--workers", type=int, default=None,
+                   help="regional configs: number of workers (default from [region])")
     r.set_defaults(func=_cmd_run)
     pl = sub.add_parser("plot", help="plot a run: daily.png, and obs.png with one panel per "
                                      "observation stream")

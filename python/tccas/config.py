@@ -72,6 +72,8 @@ _SECTIONS = {
     "control": {"parameters", "sigma_rel", "adjoint_memory_mb"},
     "assimilation": {"start", "end", "streams", "sigma_factor", "model_error", "max_iterations",
                      "pgtol_reduction", "ftol", "memory", "workers"},
+    "region": {"name", "domain", "forcing", "engine", "workers", "batch_size", "pools",
+               "engine_options"},
 }
 
 
@@ -94,6 +96,20 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class RegionConfig:
+    """``[region]``: a regional run over the cells of a domain file (tccas.regional)."""
+
+    name: str
+    domain: Path                  # CF netCDF: pft_fraction(pft, lat, lon), sand, clay, ...
+    forcing: Path                 # gridded hourly forcing on (time, lat, lon)
+    engine: str = "processes"     # processes | serial | dask | mpi
+    workers: int | None = None    # None: every core
+    batch_size: int = 4           # cells per task
+    pools: str = "pft"            # initial carbon pools per "pft" or per "cell"
+    engine_options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     site: SiteConfig
@@ -104,6 +120,7 @@ class Config:
     control_sigma_rel: Mapping[str, float] = field(default_factory=dict)
     adjoint_memory_mb: float | None = None   # None: tccas.model.DEFAULT_ADJOINT_MEMORY_MB
     assimilation: "AssimilationConfig | None" = None   # [assimilation], None when absent
+    region: RegionConfig | None = None       # [region]: a regional run (site = the region)
 
 
 @dataclass(frozen=True)
@@ -222,7 +239,13 @@ def config_from_dict(raw: Mapping[str, Any], base: Path | None = None,
             if k not in keys:
                 raise ConfigError(f"{where}: unknown key '{k}' in [{sec}] "
                                   f"(known: {', '.join(sorted(keys))})")
+    base = base or Path.cwd()
+    region_cfg = _region(raw.get("region"), base, where) if "region" in raw else None
     site = raw.get("site")
+    if not site and region_cfg is not None:
+        # a regional config: the region stands in for the site
+        site = {"name": region_cfg.name, "static": str(region_cfg.domain),
+                "forcing": str(region_cfg.forcing)}
     if not site:
         raise ConfigError(f"{where}: missing section [site]")
     for k in ("static", "forcing"):
@@ -338,10 +361,52 @@ def config_from_dict(raw: Mapping[str, Any], base: Path | None = None,
     assim = None
     if "assimilation" in raw:
         assim = _assimilation_from_dict(raw["assimilation"], run_cfg, observations, where)
+    if region_cfg is not None and carbon == "equilibrium":
+        raise ConfigError(f"{where}: [run] carbon_spinup = \"equilibrium\" is not available "
+                          "for a [region] yet; give the initial pools c_*0 in [parameters]")
     return Config(path=None, site=site_cfg, run=run_cfg, parameters=params,
                   observations=observations, control=control, control_sigma_rel=sigma_rel,
                   adjoint_memory_mb=None if memory is None else float(memory),
-                  assimilation=assim)
+                  assimilation=assim, region=region_cfg)
+
+
+def _region(reg: Any, base: Path, where: str) -> RegionConfig:
+    """Validate the [region] table (keys checked against _SECTIONS before)."""
+    from .regional.engines import ENGINES
+    from .regional.model import POOL_MODES
+    for k in ("domain", "forcing"):
+        if k not in reg or not isinstance(reg[k], str):
+            raise ConfigError(f"{where}: [region] needs '{k}' (a file name)")
+
+    def resolve(p: str) -> Path:
+        q = Path(os.path.expanduser(p))
+        return q if q.is_absolute() else (base / q)
+
+    engine = reg.get("engine", "processes")
+    if engine not in ENGINES:
+        raise ConfigError(f"{where}: [region] engine must be one of {', '.join(ENGINES)}, "
+                          f"got {engine!r}")
+    for k in ("workers", "batch_size"):
+        v = reg.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ConfigError(f"{where}: [region] {k} must be a positive integer, got {v!r}")
+    pools = reg.get("pools", "pft")
+    if pools not in POOL_MODES:
+        raise ConfigError(f"{where}: [region] pools must be one of "
+                          f"{', '.join(repr(p) for p in POOL_MODES)}, got {pools!r}")
+    opts = reg.get("engine_options", {})
+    if not isinstance(opts, Mapping):
+        raise ConfigError(f"{where}: [region] engine_options must be a table")
+    if opts and engine != "dask":
+        raise ConfigError(f"{where}: [region] engine_options are for engine 'dask' "
+                          "(address, cluster, cluster_options)")
+    unknown = set(opts) - {"address", "cluster", "cluster_options"}
+    if unknown:
+        raise ConfigError(f"{where}: [region] engine_options: unknown keys {sorted(unknown)}")
+    return RegionConfig(name=str(reg.get("name", "region")), domain=resolve(reg["domain"]),
+                        forcing=resolve(reg["forcing"]), engine=engine,
+                        workers=reg.get("workers"), batch_size=reg.get("batch_size", 4),
+                        pools=pools, engine_options=dict(opts))
 
 
 def read_config(path: str | os.PathLike) -> Config:
