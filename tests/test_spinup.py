@@ -152,3 +152,14 @@ def test_bad_spinup_settings_are_config_errors(tmp_path):
     r = subprocess.run([sys.executable, "-m", "tccas", "spinup", "ES-LM1", "--write"],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "bundled case" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_aitken_finds_the_limit_of_a_geometric_sequence_and_leaves_the_rest():
+    from tccas.spinup import aitken
+    limit = np.array([5.0, 100.0, 2.0, 7.0])
+    r = np.array([0.9, 0.5, -0.5, 0.999])      # monotone, monotone, oscillating, too slow
+    c = np.array([-3.0, 40.0, 1.0, 1.0])
+    p = [limit + c * r ** k for k in range(3)]
+    out = aitken(*p)
+    assert np.allclose(out[:2], limit[:2], rtol=1e-12)
+    assert np.array_equal(out[2:], p[2][2:])
