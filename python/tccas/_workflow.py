@@ -220,13 +220,39 @@ def cell_model_for(cfg: Config, days: int | None = None, *,
     return model, sets
 
 
+def _is_fluxnet_csv(path: Path) -> bool:
+    name = Path(path).name.lower()
+    return name.endswith(".csv") or name.endswith(".csv.gz")
+
+
 def load_observations(cfg: Config) -> list[ObservationSet]:
     """Read the observation sets named in the configuration (a stream given by a list of
-    files is read from each and concatenated, :func:`tccas.obsdb.concatenate_observations`)."""
+    files is read from each and concatenated, :func:`tccas.obsdb.concatenate_observations`).
+
+    Files are observation files in the tccas layout (CF netCDF, :func:`tccas.obs.read_obs`)
+    or, for the streams ``nee``, ``gpp`` and ``le``, FLUXNET2015/ICOS CSV files (``.csv`` or
+    ``.csv.gz``), read with :func:`tccas.readers.read_fluxnet_obs` over the case's PFT
+    fractions and ``[site] utc_offset_hours``."""
     sets = []
+    footprint = None
     for stream, paths in cfg.observations.items():
         parts = []
         for path in (paths if isinstance(paths, tuple) else (paths,)):
+            if _is_fluxnet_csv(path):
+                # a FLUXNET2015/ICOS flux file named directly: the tower sees the case's
+                # PFT composition
+                from .readers.fluxnet import FLUX_STREAMS, read_fluxnet_obs
+                if stream not in FLUX_STREAMS:
+                    raise ConfigError(f"{cfg.path or cfg.site.name}: [observations] {stream}: "
+                                      f"{path} is a FLUXNET CSV file, which gives the streams "
+                                      f"{', '.join(FLUX_STREAMS)} only")
+                if footprint is None:
+                    static = io.read_static(cfg.site.static)
+                    footprint = {int(p): float(f) for p, f in zip(static.pft,
+                                                                  static.pft_fraction)}
+                parts.append(read_fluxnet_obs(path, stream, footprint,
+                                              cfg.site.utc_offset_hours))
+                continue
             o = read_obs(path)
             if o.stream != stream:
                 raise InputDataError(f"{path}: holds stream '{o.stream}' but the configuration "

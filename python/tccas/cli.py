@@ -132,6 +132,18 @@ def _cmd_validate(args) -> int:
     return 0
 
 
+def _cmd_new_site(args) -> int:
+    from .newsite import new_site
+    cfg = new_site(args.target, fluxnet=args.fluxnet,
+                   plumber2=tuple(args.plumber2) if args.plumber2 else None,
+                   pfts=args.pft, sand=args.sand, clay=args.clay, soil_depth=args.soil_depth,
+                   lat=args.lat, lon=args.lon, utc_offset_hours=args.utc_offset,
+                   name=args.name, start=args.start, end=args.end,
+                   spinup_hours=args.spinup_hours, observations=not args.no_obs)
+    print(f"wrote case {cfg.parent}; run it with: tccas run {cfg}")
+    return 0
+
+
 def _cmd_cases(args) -> int:
     from .cases import case_description, list_cases
     for name in list_cases():
@@ -141,7 +153,7 @@ def _cmd_cases(args) -> int:
 
 def _cmd_copy_case(args) -> int:
     from .cases import copy_case
-    path = copy_case(args.name, args.target)
+    path = copy_case(args.name, args.target, observations=not args.no_obs)
     print(f"wrote case {args.name} to {path}; run it with: tccas run {path / 'config.toml'}")
     return 0
 
@@ -238,11 +250,39 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--write", action="store_true",
                     help="write the pools as c_*0 into [parameters] of the configuration file")
     sp.set_defaults(func=_cmd_spinup)
+    ns = sub.add_parser("new-site", help="write a ready case folder for a new site from a "
+                        "FLUXNET2015/ICOS CSV file or PLUMBER2 files")
+    ns.add_argument("target", help="folder to write (new or empty)")
+    src = ns.add_mutually_exclusive_group(required=True)
+    src.add_argument("--fluxnet", metavar="FILE", help="FLUXNET2015/ICOS CSV file (HH, HR or DD)")
+    src.add_argument("--plumber2", nargs=2, metavar=("MET", "FLUX"), help="PLUMBER2 Met and "
+                     "Flux files")
+    ns.add_argument("--pft", action="append", required=True, metavar="NAME=FRACTION",
+                    help="a PFT of the site and its cover fraction (repeat; fractions sum to "
+                         "1), e.g. --pft TmEv=0.2 --pft C3Gr=0.8")
+    ns.add_argument("--sand", type=float, required=True, help="sand mass fraction (0-1)")
+    ns.add_argument("--clay", type=float, required=True, help="clay mass fraction (0-1)")
+    ns.add_argument("--soil-depth", type=float, default=1.0, help="soil depth, m (default 1)")
+    ns.add_argument("--lat", type=float, help="latitude, degrees north (FLUXNET files)")
+    ns.add_argument("--lon", type=float, help="longitude, degrees east (FLUXNET files)")
+    ns.add_argument("--utc-offset", type=float, default=None, metavar="HOURS",
+                    help="local standard time minus UTC (FLUXNET UTC_OFFSET; half-hourly and "
+                         "hourly files, PLUMBER2)")
+    ns.add_argument("--name", default=None, help="site name (default from the file name)")
+    ns.add_argument("--start", default=None, help="first day of the run (default: the file's)")
+    ns.add_argument("--end", default=None, help="last day of the run (default: the file's)")
+    ns.add_argument("--spinup-hours", type=int, default=17520, help="spin-up (default 17520)")
+    ns.add_argument("--no-obs", action="store_true",
+                    help="do not write the tower fluxes as observation sets")
+    ns.set_defaults(func=_cmd_new_site)
     c = sub.add_parser("cases", help="list the bundled cases")
     c.set_defaults(func=_cmd_cases)
     cc = sub.add_parser("copy-case", help="write a bundled case out as editable files")
     cc.add_argument("name")
     cc.add_argument("target")
+    cc.add_argument("--no-obs", action="store_true",
+                    help="leave the observations out (and the [assimilation] table that uses "
+                         "them), e.g. to start a new site from the case")
     cc.set_defaults(func=_cmd_copy_case)
     _add_obs_parser(sub)
     return p

@@ -511,7 +511,8 @@ def write_tower_case(site: TowerSite | str, data_dir: str | os.PathLike,
                      target: str | os.PathLike, *, start: str | None = None,
                      end: str | None = None, spinup_hours: int = 17520,
                      run_options: Mapping[str, object] | None = None, qc_max: int = 1,
-                     min_good_fraction: float = 0.8) -> Path:
+                     min_good_fraction: float = 0.8,
+                     streams: tuple[str, ...] = ("nee", "gpp", "le")) -> Path:
     """Write a tower site as a tccas case: ``tccas run TARGET/config.toml`` then runs it with
     prior parameters and compares with the tower's NEE, GPP and LE on the swath.
 
@@ -533,6 +534,8 @@ def write_tower_case(site: TowerSite | str, data_dir: str | os.PathLike,
         Half-hourly records kept as observations: measured or good-quality gap-filled.
     min_good_fraction : float, default 0.8
         Daily (DD) records kept as observations: at least this fraction measured or good.
+    streams : tuple of str, default ("nee", "gpp", "le")
+        Tower streams written as observation sets (empty: none).
 
     Returns
     -------
@@ -544,7 +547,7 @@ def write_tower_case(site: TowerSite | str, data_dir: str | os.PathLike,
     path = _file(site, data_dir, site.flux_file)
     footprint = dict(zip(site.pfts, site.fractions))
     obs = {}
-    for stream in ("nee", "gpp", "le"):
+    for stream in streams:
         if site.layout == "plumber2":
             from .readers.plumber2 import read_plumber2_obs
             obs[stream] = read_plumber2_obs(path, stream, footprint, site.utc_offset_hours,

@@ -37,15 +37,16 @@ from ._common import SiteFootprint, Tally, footprint_touches, great_circle_km, s
 from .ascat import AscatL2Swath, read_ascat_l2
 from .biomass import read_cci_biomass
 from .cci_sm import read_cci_sm, read_cci_sm_pixel
-from .fluxnet import read_fluxnet_forcing, read_fluxnet_obs
+from .fluxnet import fluxnet_streams, read_fluxnet_forcing, read_fluxnet_obs
 from .jrctip import read_jrc_tip
 from .plumber2 import read_plumber2_forcing, read_plumber2_obs, read_plumber2_site
 from .smos import read_smos_ic
 from .smos_l2 import read_smos_l2, read_smos_l2_granule, screen_smos_l2
 from .troposif import read_troposif
 
-__all__ = ["AscatL2Swath", "SiteFootprint", "Tally", "footprint_touches", "great_circle_km",
-           "read_ascat_l2", "site_footprint", "read_cci_biomass", "read_cci_sm",
-           "read_cci_sm_pixel", "read_fluxnet_forcing", "read_fluxnet_obs", "read_jrc_tip",
+__all__ = ["AscatL2Swath", "fluxnet_streams", "footprint_touches", "great_circle_km",
+           "read_ascat_l2", "read_cci_biomass", "read_cci_sm", "read_cci_sm_pixel",
+           "read_fluxnet_forcing", "read_fluxnet_obs", "read_jrc_tip",
            "read_plumber2_forcing", "read_plumber2_obs", "read_plumber2_site", "read_smos_ic",
-           "read_smos_l2", "read_smos_l2_granule", "read_troposif", "screen_smos_l2"]
+           "read_smos_l2", "read_smos_l2_granule", "read_troposif", "screen_smos_l2",
+           "site_footprint", "SiteFootprint", "Tally"]
