@@ -219,7 +219,13 @@ def test_interrupted_minimisation_resumes_to_the_same_x(twin, tmp_path):
     assert [h["cost"] for h in again.history] == [h["cost"] for h in full.history]
     # a checkpoint of another problem is refused
     with pytest.raises(ConfigError, match="another configuration"):
-        minimise(cost, checkpoint=ck, resume=True, max_iterations=5)
+        minimise(cost, checkpoint=ck, resume=True, memory=5, **kw)
+    # more iterations on resume continue the same path
+    more = minimise(cost, checkpoint=tmp_path / "full.npz", resume=True,
+                    **{**kw, "max_iterations": 14})
+    assert more.n_cached == full.n_evaluations and more.n_iterations >= full.n_iterations
+    np.testing.assert_array_equal(more.history[full.n_iterations]["cost"],
+                                  full.history[-1]["cost"])
 
 
 def test_killed_assimilate_command_resumes(twin, tmp_path):
