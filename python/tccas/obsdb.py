@@ -61,13 +61,19 @@ class Product:
 
     Attributes
     ----------
-    key : name on the command line (``smos-l2``).
-    title : human-readable name.
-    streams : observation streams it gives.
-    patterns : glob patterns of its file names (used to pick its files in a folder).
-    read : reader ``(files, lat, lon, footprint, stream, period, tally, progress, cfg,
-        **options) -> ObservationSet``.
-    fallback : pattern of the files taken from a folder where none matches ``patterns``.
+    key : str
+        Name on the command line, e.g. ``smos-l2``.
+    title : str
+        Human-readable name.
+    streams : tuple of str
+        Observation streams it gives.
+    patterns : tuple of str
+        Glob patterns of its file names (to pick its files in a folder).
+    read : callable
+        The reader, called as ``read(files, lat, lon, footprint, stream, period, tally,
+        progress, cfg)`` plus the product's options as keywords; returns an ObservationSet.
+    fallback : str
+        Pattern of the files taken from a folder where none matches ``patterns``.
     """
 
     key: str
@@ -146,12 +152,18 @@ class BuildResult:
 
     Attributes
     ----------
-    config : the configuration file that was updated.
-    product : product key.
-    site : the site and PFT fractions the observations were given.
-    files : stream -> observation file written.
-    tallies : stream -> records read / kept / dropped (with reasons).
-    summary : the text the command prints.
+    config : pathlib.Path
+        The configuration file that was updated.
+    product : str
+        Product key.
+    site : SiteFootprint
+        The site and the PFT fractions the observations were given.
+    files : dict
+        Stream -> observation file written.
+    tallies : dict
+        Stream -> :class:`tccas.readers.Tally` of the records read, kept and dropped.
+    summary : str
+        The text the command prints.
     """
 
     config: Path
@@ -211,15 +223,15 @@ def build_observations(config: str | os.PathLike, product: str,
 
     Parameters
     ----------
-    config : path
+    config : str or os.PathLike
         TOML configuration file of the case (not a bundled case name: it is edited).
     product : str
         A key of :data:`PRODUCTS` (``smos-l2``, ``cci-sm``).
-    sources : sequence of paths
+    sources : sequence of str or os.PathLike
         Product files, or folders searched recursively for them.
     replace : bool, default False
         Replace the files the configuration lists for a stream instead of adding to them.
-    output_dir : path or None
+    output_dir : str, os.PathLike or None
         Where the observation files go; default ``obs/`` beside the configuration.
     progress : bool or None
         Progress bar over the files (None: when stderr is a terminal).
