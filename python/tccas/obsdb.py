@@ -16,6 +16,11 @@ Products (:data:`PRODUCTS`):
   (:func:`tccas.readers.smos_l2.read_smos_l2`);
 - ``cci-sm``: ESA CCI SM / C3S SM daily images (COMBINED or PASSIVE), stream ``sm``
   (:func:`tccas.readers.cci_sm.read_cci_sm`);
+- ``smos-ic``: SMOS-IC daily images, streams ``sm`` and ``vod``, and ``troposif``: TROPOSIF
+  L2B daily files, stream ``sif`` (the existing readers
+  :func:`tccas.readers.read_smos_ic` and :func:`tccas.readers.read_troposif`, one file at a
+  time; their layouts were not met as real files; for TROPOSIF "read" counts the soundings
+  within 50 km of the site);
 - ``fluxnet``: FLUXNET2015 / ICOS site CSV files, streams ``nee``, ``gpp`` and ``le``
   (:func:`tccas.readers.read_fluxnet_obs`; the tower is taken to be at the site; half-hourly
   files need ``[site] utc_offset_hours`` or the ``utc_offset_hours`` option).
@@ -135,11 +140,73 @@ def _read_fluxnet(files, lat, lon, footprint, stream, period, tally, progress, c
     return parts[0] if len(parts) == 1 else concatenate_observations(parts)
 
 
+def _per_file(call, counts: dict[str, str], desc: str, files, period, tally, progress,
+              read_key: str | None = None) -> ObservationSet:
+    """Run a reader that reports its counts in ``attrs`` once per file (progress over files),
+    cut the run period and fill the tally: ``counts`` maps the reader's ``n_*`` attributes
+    to drop reasons; ``read_key`` is the attribute counting the records met (default: one
+    record per file)."""
+    import logging as _logging
+    from ._progress import progress as progress_bar
+
+    class _Quiet(_logging.Filter):       # the tally reports what the per-file warnings say
+        def filter(self, record):
+            return record.levelno < _logging.WARNING
+
+    quiet = _Quiet()
+    loggers = [_logging.getLogger(n) for n in ("tccas.readers.smos", "tccas.readers.troposif")]
+    parts = []
+    for f in progress_bar(files, total=len(files), desc=desc, enabled=progress):
+        for lg in loggers:
+            lg.addFilter(quiet)
+        try:
+            o = call(f)
+        finally:
+            for lg in loggers:
+                lg.removeFilter(quiet)
+        n = int(o.attrs.get(read_key, 0)) if read_key else 1
+        dropped = {reason: int(o.attrs.get(key, 0)) for key, reason in counts.items()}
+        inside = (o.t_start >= period[0]) & (o.t_end <= period[1])
+        dropped["outside_period"] = int(np.count_nonzero(~inside))
+        o = o.subset(inside)
+        tally.files += 1
+        tally.read += n
+        tally.kept += len(o)
+        for reason, k in dropped.items():
+            tally.drop(reason, k)
+        tally.drop("other", n - len(o) - sum(dropped.values()))
+        parts.append(o)
+    return parts[0] if len(parts) == 1 else concatenate_observations(parts)
+
+
+def _read_smos_ic(files, lat, lon, footprint, stream, period, tally, progress, cfg,
+                  **options):
+    from .readers.smos import read_smos_ic
+    counts = {"n_outside_grid": "outside_grid", "n_missing": "no_retrieval",
+              "n_quality": "quality_flag", "n_rmse": "rmse", "n_scene_flags": "scene_flags",
+              "n_frozen": "frozen", "n_out_of_range": "out_of_range"}
+    return _per_file(lambda f: read_smos_ic(f, lat, lon, footprint, stream=stream, **options),
+                     counts, f"SMOS-IC {stream}", files, period, tally, progress)
+
+
+def _read_troposif(files, lat, lon, footprint, stream, period, tally, progress, cfg,
+                   **options):
+    from .readers.troposif import read_troposif
+    counts = {"n_outside_pixel": "outside_footprint", "n_invalid": "invalid",
+              "n_cloudy": "cloudy"}
+    return _per_file(lambda f: read_troposif(f, lat, lon, footprint, **options), counts,
+                     "TROPOSIF", files, period, tally, progress, read_key="n_near")
+
+
 PRODUCTS: dict[str, Product] = {
     "smos-l2": Product("smos-l2", "ESA SMOS L2 soil moisture (MIR_SMUDP2 v700)", ("sm", "vod"),
                        ("*MIR_SMUDP2*.nc",), _read_smos_l2),
     "cci-sm": Product("cci-sm", "ESA CCI / C3S soil moisture daily images", ("sm",),
                       ("ESACCI-SOILMOISTURE-*.nc", "C3S-SOILMOISTURE-*.nc"), _read_cci_sm),
+    "smos-ic": Product("smos-ic", "SMOS-IC daily images (INRAE-CESBIO, EASE-2 25 km)",
+                       ("sm", "vod"), ("SM_*_MIR_CDF3S*.nc",), _read_smos_ic),
+    "troposif": Product("troposif", "TROPOSIF L2B daily files (TROPOMI SIF 743 nm)", ("sif",),
+                        ("TROPOSIF_L2B_*.nc",), _read_troposif),
     "fluxnet": Product("fluxnet", "FLUXNET2015 / ICOS tower fluxes (FLUXNET CSV)",
                        ("nee", "gpp", "le"), ("FLX_*.csv", "ICOSETC_*.csv"), _read_fluxnet,
                        fallback="*.csv"),
