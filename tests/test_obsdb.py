@@ -296,3 +296,33 @@ def test_build_smos_ic_and_troposif(tmp_path):
     assert t.dropped["outside_period"] == np.count_nonzero(~inside) > 0
     assert t.read == t.kept + sum(t.dropped.values())
     assert t.dropped.get("other", 0) == 0
+
+
+def test_build_jrc_tip_and_cci_biomass(tmp_path):
+    """FAPAR and AGB through the command (files in the layouts of tests/test_readers_ground.py)."""
+    import test_readers_ground as ground
+    from tccas.readers import read_cci_biomass, read_jrc_tip
+    data = tmp_path / "data"
+    data.mkdir()
+    fapar, err, flag = ground._fields()
+    flag[1, 2, 2] = 4                                    # cloud: rejected
+    tip = ground._tip_c3s(data / "c3s_FAPAR_2018_GLOBE.nc", fapar, err, flag)
+    cfg = _case_at(tmp_path, "tip", *ground.SITE, "2018-01-05", "2018-12-31")
+    res = build_observations(cfg, "jrc-tip", [data], progress=False)
+    direct = read_jrc_tip(tip, *ground.SITE, {5: 0.7, 7: 0.3})
+    inside = direct.t_start >= np.datetime64("2018-01-05")
+    built = read_obs(res.files["fapar"])
+    assert np.allclose(built.value, direct.value[inside]) and len(built) == 1
+    t = res.tallies["fapar"]
+    assert (t.read, t.kept, t.dropped) == (3, 1, {"flag": 1, "outside_period": 1})
+
+    agb, se = ground._agb_fields()
+    bio = ground._biomass_nc(data / "ESACCI-BIOMASS-L4-AGB-MERGED-100m-2018-fv4.0.nc", agb, se)
+    cfg = _case_at(tmp_path, "bio", *ground.B_SITE, "2018-01-01", "2018-12-31")
+    res = build_observations(cfg, "cci-biomass", [data], progress=False)
+    direct = read_cci_biomass(bio, *ground.B_SITE, {5: 0.7, 7: 0.3})
+    built = read_obs(res.files["agb"])
+    assert len(built) == len(direct) == 1
+    assert built.value[0] == pytest.approx(direct.value[0])
+    assert built.sigma[0] == pytest.approx(direct.sigma[0])
+    assert (res.tallies["agb"].read, res.tallies["agb"].kept) == (1, 1)

@@ -21,6 +21,9 @@ Products (:data:`PRODUCTS`):
   :func:`tccas.readers.read_smos_ic` and :func:`tccas.readers.read_troposif`, one file at a
   time; their layouts were not met as real files; for TROPOSIF "read" counts the soundings
   within 50 km of the site);
+- ``jrc-tip``: JRC-TIP FAPAR composites, stream ``fapar``, and ``cci-biomass``: ESA CCI
+  Biomass maps, stream ``agb`` (:func:`tccas.readers.read_jrc_tip`,
+  :func:`tccas.readers.read_cci_biomass`; layouts not met as real files either);
 - ``fluxnet``: FLUXNET2015 / ICOS site CSV files, streams ``nee``, ``gpp`` and ``le``
   (:func:`tccas.readers.read_fluxnet_obs`; the tower is taken to be at the site; half-hourly
   files need ``[site] utc_offset_hours`` or the ``utc_offset_hours`` option).
@@ -154,7 +157,8 @@ def _per_file(call, counts: dict[str, str], desc: str, files, period, tally, pro
             return record.levelno < _logging.WARNING
 
     quiet = _Quiet()
-    loggers = [_logging.getLogger(n) for n in ("tccas.readers.smos", "tccas.readers.troposif")]
+    loggers = [_logging.getLogger(f"tccas.readers.{n}")
+               for n in ("smos", "troposif", "jrctip", "biomass")]
     parts = []
     for f in progress_bar(files, total=len(files), desc=desc, enabled=progress):
         for lg in loggers:
@@ -198,6 +202,23 @@ def _read_troposif(files, lat, lon, footprint, stream, period, tally, progress, 
                      "TROPOSIF", files, period, tally, progress, read_key="n_near")
 
 
+def _read_jrc_tip(files, lat, lon, footprint, stream, period, tally, progress, cfg,
+                  **options):
+    from .readers.jrctip import read_jrc_tip
+    counts = {"n_missing": "no_retrieval", "n_invalid": "out_of_range",
+              "n_rejected_flag": "flag"}
+    return _per_file(lambda f: read_jrc_tip(f, lat, lon, footprint, **options), counts,
+                     "JRC-TIP", files, period, tally, progress, read_key="n_records")
+
+
+def _read_cci_biomass(files, lat, lon, footprint, stream, period, tally, progress, cfg,
+                      **options):
+    from .readers.biomass import read_cci_biomass
+    counts = {"n_insufficient": "too_few_valid_pixels"}
+    return _per_file(lambda f: read_cci_biomass(f, lat, lon, footprint, **options), counts,
+                     "CCI Biomass", files, period, tally, progress, read_key="n_records")
+
+
 PRODUCTS: dict[str, Product] = {
     "smos-l2": Product("smos-l2", "ESA SMOS L2 soil moisture (MIR_SMUDP2 v700)", ("sm", "vod"),
                        ("*MIR_SMUDP2*.nc",), _read_smos_l2),
@@ -207,6 +228,10 @@ PRODUCTS: dict[str, Product] = {
                        ("sm", "vod"), ("SM_*_MIR_CDF3S*.nc",), _read_smos_ic),
     "troposif": Product("troposif", "TROPOSIF L2B daily files (TROPOMI SIF 743 nm)", ("sif",),
                         ("TROPOSIF_L2B_*.nc",), _read_troposif),
+    "jrc-tip": Product("jrc-tip", "JRC-TIP FAPAR (C3S LAI/fAPAR, QA4ECV TIP)", ("fapar",),
+                       ("*FAPAR*.nc", "*fapar*.nc", "*TIP*.nc"), _read_jrc_tip),
+    "cci-biomass": Product("cci-biomass", "ESA CCI Biomass above-ground biomass maps",
+                           ("agb",), ("ESACCI-BIOMASS-*.nc",), _read_cci_biomass),
     "fluxnet": Product("fluxnet", "FLUXNET2015 / ICOS tower fluxes (FLUXNET CSV)",
                        ("nee", "gpp", "le"), ("FLX_*.csv", "ICOSETC_*.csv"), _read_fluxnet,
                        fallback="*.csv"),
@@ -245,8 +270,9 @@ def find_product_files(sources: Sequence[str | os.PathLike], product: str) -> li
     """The product files among ``sources`` (files, or folders searched recursively).
 
     In a folder, the files whose names match the product's patterns are taken; when none
-    does, every file matching its fallback pattern (``*.nc``, ``*.csv`` for FLUXNET) is (so that a renamed file still works, and a file of another
-    product gets the reader's error naming it). Files given directly are always taken.
+    does, every file matching its fallback pattern (``*.nc``, ``*.csv`` for FLUXNET) is, so
+    that a renamed file still works and a file of another product gets the reader's error
+    naming it. Files given directly are always taken.
 
     Raises
     ------
