@@ -251,9 +251,8 @@ def _cell_models(case, nspin):
     out = []
     for k in range(dom.ncell):
         st = dom.static(k)
-        from tccas.parameters import global_defaults, pft_defaults, pft_index
+        from tccas.parameters import global_defaults, pft_defaults
         ppft, pglob = pft_defaults(st.pft), global_defaults()
-        ppft[pft_index("zroot")] = np.minimum(ppft[pft_index("zroot")], st.soil_depth - 0.05)
         ctl = build_control(st.pft, ppft, pglob, CONTROL)
         cell_sets, rows, off = [], [], 0
         for r in sets:

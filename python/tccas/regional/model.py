@@ -29,7 +29,7 @@ from ..control import CTL_GLOBAL, CTL_PFT, POOL_NAMES, ControlVector, build_cont
 from ..errors import ConfigError, InputDataError, ModelError, TccasError
 from ..model import DEFAULT_ADJOINT_MEMORY_MB, CellModel, obs_arrays
 from ..obs import ObservationSet
-from ..parameters import (Z_SURF, apply_overrides, global_defaults,
+from ..parameters import (apply_overrides, global_defaults,
                           pft_defaults, pft_index)
 from .domain import CellForcing, Domain, GriddedForcingFile
 from .observations import RegionalObservations
@@ -391,16 +391,15 @@ class RegionalModel:
             bounds = list(starts) + [ec.size]
             for a, b in zip(bounds[:-1], bounds[1:]):
                 per_cell.setdefault(int(ec[a]), []).append((s, off, order[a:b]))
-        iz = pft_index("zroot")
         tasks = []
         cells = range(d.ncell) if self.all_cells else sorted(per_cell)
         for c in cells:
             cols = d.cell_columns(c)
             pos = {int(col): i for i, col in enumerate(cols)}
             pfts = tuple(d.pfts[i] for i in cols)
+            # PFT parameters as at a site (tccas._workflow.parameters_for): zroot is a PFT
+            # parameter, not cut at the soil depth
             ppft = np.array(self.ppft[:, cols])
-            # the root zone ends at the soil depth (as at a site, _workflow.parameters_for)
-            ppft[iz] = np.minimum(ppft[iz], d.soil_depth[c] - Z_SURF)
             sel, kind, index, tile = [], [], [], []
             for j in range(len(ctl)):
                 if ctl.kind[j] == CTL_GLOBAL:
