@@ -75,6 +75,25 @@ def parameters_for(cfg: Config, static: io.Static) -> tuple[np.ndarray, np.ndarr
     return ppft, pglob
 
 
+def prior_parameters(cfg: Config, static: io.Static, forcing: io.Forcing
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """The parameter arrays a run starts from: :func:`parameters_for`, and with
+    ``[run] carbon_spinup = "equilibrium"`` the initial carbon pools ``c_*0`` replaced by the
+    model's equilibrium under the spin-up forcing (:func:`tccas.spinup.equilibrium_pools`).
+    ``forcing`` is the run's forcing (as :func:`load_inputs` returns it)."""
+    ppft, pglob = parameters_for(cfg, static)
+    if cfg.run.carbon_spinup == "equilibrium":
+        from .spinup import POOL_PARAMETERS, equilibrium_pools
+        eq = equilibrium_pools(forcing.matrix(), forcing.times, static.lat, static.lon,
+                               static.sand, static.clay, list(static.pft), ppft, pglob,
+                               cfg.run.spinup_hours)
+        log.info("carbon spin-up: equilibrium after %d cycles of %d days", eq.cycles,
+                 eq.cycle_days)
+        for k, name in enumerate(POOL_PARAMETERS):
+            ppft[pft_index(name)] = eq.pools[k]
+    return ppft, pglob
+
+
 def run(config: Config | str | os.PathLike, output_dir: str | os.PathLike | None = None,
         progress: bool | None = None) -> RunResult:
     """Run D&B for a configuration (a Config, a TOML path or a bundled case name).
@@ -89,11 +108,11 @@ def run(config: Config | str | os.PathLike, output_dir: str | os.PathLike | None
     out = Path(output_dir) if output_dir is not None else Path(f"tccas-run-{cfg.site.name}")
     t0 = time.perf_counter()
     static, forcing = load_inputs(cfg)
-    ppft, pglob = parameters_for(cfg, static)
-    log.info("running %s: %d hours, %d PFTs", cfg.site.name, forcing.times.size, len(static.pft))
     obs_sets = load_observations(cfg)
     oa = obs_arrays(obs_sets, forcing.times, static.pft)   # validates before the run
     t1 = time.perf_counter()
+    ppft, pglob = prior_parameters(cfg, static, forcing)   # may run the carbon spin-up
+    log.info("running %s: %d hours, %d PFTs", cfg.site.name, forcing.times.size, len(static.pft))
     # yearly chunks only to advance a progress bar: one call gives the same values bit for
     # bit (tests/test_model.py) without copying every chunk's output into place (~30 % of
     # the core's time on the default case)
@@ -130,7 +149,7 @@ def cell_model_for(cfg: Config, days: int | None = None, *,
     from .control import build_control
     from .model import CellModel
     static, forcing = load_inputs(cfg) if inputs is None else inputs
-    ppft, pglob = parameters_for(cfg, static)
+    ppft, pglob = prior_parameters(cfg, static, forcing)
     times, met = forcing.times, forcing.matrix()
     sets = load_observations(cfg) if observations is None else list(observations)
     if days is not None:
@@ -295,7 +314,7 @@ def output_tables(cell: CellRun, fractions, hourly: bool = True) -> tuple[dict, 
 
 # zlib levels of the output files; None stores them uncompressed and contiguous. Model
 # output (float32 values with noisy low bits) compresses by 15 % (daily) to 50 % (hourly)
-# while zlib takes several times the core's run time; see docs/io.md for the figures.
+# while zlib takes several times the core's run time; see docs/design/io.md for the figures.
 DAILY_COMPLEVEL: int | None = None
 HOURLY_COMPLEVEL: int | None = None
 OBS_COMPLEVEL: int | None = None

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from importlib import resources
 from pathlib import Path
 
 from .config import Config, read_config
@@ -11,18 +10,24 @@ from .errors import ConfigError
 
 
 def _root() -> Path:
-    # beside this module in a regular or editable install; meson-python's editable loader
-    # (0.17+) returns a Traversable whose str() is not a path, so try the folder first
-    here = Path(__file__).resolve().parent / "data" / "cases"
-    if here.is_dir():
-        return here
-    return Path(str(resources.files("tccas") / "data" / "cases"))
+    # the data folder sits beside this module, installed or in an editable install (where
+    # importlib.resources gives a loader object, not a path)
+    return Path(__file__).resolve().parent / "data" / "cases"
 
 
 def list_cases() -> list[str]:
     """Names of the bundled cases."""
     root = _root()
     return sorted(p.name for p in root.iterdir() if (p / "config.toml").exists())
+
+
+def case_description(name: str) -> str:
+    """First line of a bundled case's README (its title), without the Markdown heading."""
+    readme = case_dir(name) / "README.md"
+    if not readme.exists():
+        return ""
+    first = readme.read_text().splitlines()[0] if readme.read_text() else ""
+    return first.lstrip("#").strip()
 
 
 def case_dir(name: str) -> Path:
@@ -34,6 +39,9 @@ def case_dir(name: str) -> Path:
 
 def load_config(path_or_case: str | os.PathLike) -> Config:
     """Read a TOML configuration file, or the configuration of a bundled case by name."""
+    if not isinstance(path_or_case, (str, os.PathLike)):
+        raise ConfigError(f"load_config takes a TOML file path or a bundled case name "
+                          f"({', '.join(list_cases())}), got {path_or_case!r}")
     p = Path(path_or_case)
     if p.suffix.lower() == ".toml" or p.exists():
         return read_config(p)

@@ -6,7 +6,7 @@ import logging
 import sys
 
 from . import __version__
-from .errors import TccasError
+from .errors import ConfigError, TccasError
 
 
 def _cmd_run(args) -> int:
@@ -46,10 +46,42 @@ def _cmd_check_gradient(args) -> int:
     return 0 if res.ok else 1
 
 
+def _cmd_spinup(args) -> int:
+    from pathlib import Path
+    from .cases import load_config
+    from .config import set_parameters_in_file
+    from .parameters import PFT_NAMES
+    from .spinup import POOL_PARAMETERS, equilibrium_pools
+    from ._workflow import load_inputs, parameters_for
+    cfg = load_config(args.config)
+    if args.write and (cfg.path is None or not Path(args.config).exists()):
+        raise ConfigError(f"{args.config} is a bundled case; write it out first with "
+                          f"tccas copy-case {args.config} DIR, then run tccas spinup "
+                          "DIR/config.toml --write")
+    if args.write and cfg.run.carbon_spinup == "equilibrium":
+        raise ConfigError(f"{cfg.path}: [run] carbon_spinup = \"equilibrium\" computes the pools "
+                          "at every run; remove it (or set \"prescribed\") before writing them")
+    static, forcing = load_inputs(cfg)
+    ppft, pglob = parameters_for(cfg, static)
+    eq = equilibrium_pools(forcing.matrix(), forcing.times, static.lat, static.lon,
+                           static.sand, static.clay, list(static.pft), ppft, pglob,
+                           cfg.run.spinup_hours)
+    print(f"carbon spin-up of {cfg.site.name}: equilibrium under the first {eq.cycle_days} "
+          f"days of forcing after {eq.cycles} cycles (last change {eq.change:.1e})")
+    print(eq.table(static.pft))
+    if args.write:
+        names = [PFT_NAMES[int(c)] for c in static.pft]
+        values = {p: dict(zip(names, eq.pools[k])) for k, p in enumerate(POOL_PARAMETERS)}
+        set_parameters_in_file(cfg.path, values, comment="initial carbon pools at the model's "
+                               "equilibrium (written by tccas spinup)")
+        print(f"wrote c_*0 to [parameters] of {cfg.path}")
+    return 0
+
+
 def _cmd_cases(args) -> int:
-    from .cases import list_cases
+    from .cases import case_description, list_cases
     for name in list_cases():
-        print(name)
+        print(f"{name:10s} {case_description(name)}")
     return 0
 
 
@@ -86,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest accepted |fd - tl| / |tl| per element (default 1e-6)")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=_cmd_check_gradient)
+    sp = sub.add_parser("spinup", help="initial carbon pools at the model's equilibrium under "
+                        "the spin-up forcing (prints them; --write sets c_*0 in the config)")
+    sp.add_argument("config", help="TOML configuration file or bundled case name")
+    sp.add_argument("--write", action="store_true",
+                    help="write the pools as c_*0 into [parameters] of the configuration file")
+    sp.set_defaults(func=_cmd_spinup)
     c = sub.add_parser("cases", help="list the bundled cases")
     c.set_defaults(func=_cmd_cases)
     cc = sub.add_parser("copy-case", help="write a bundled case out as editable files")
@@ -104,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     except TccasError as exc:
         print(f"tccas: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # files are written to temporary names and moved into place only when complete, so
+        # an interrupted command leaves no half-written file behind
+        print(f"tccas: {args.command} interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ A configuration names the site files, the simulation period, spin-up and paramet
     end = 2021-12-31              # inclusive
     spinup_hours = 17520          # cycles the forcing from its start (TCCAS: 2 years)
     hourly_output = true
+    carbon_spinup = "equilibrium" # initial carbon pools at the model's own equilibrium
+                                  # (default "prescribed": the c_*0 parameters as given)
 
     [parameters]                  # optional overrides of the parameter table
     vcmax25 = { TmEv = 4.1e-5, C3Gr = 4.2e-5 }
@@ -45,9 +47,13 @@ else:  # pragma: no cover
 from .errors import ConfigError
 from .parameters import PARAMETERS, PFT_NAMES
 
+#: values of [run] carbon_spinup: "prescribed" starts the carbon pools at the parameters c_*0,
+#: "equilibrium" computes them (tccas.spinup) before the run
+CARBON_SPINUP = ("prescribed", "equilibrium")
+
 _SECTIONS = {
     "site": {"name", "static", "forcing", "forcing_format", "utc_offset_hours"},
-    "run": {"start", "end", "spinup_hours", "hourly_output"},
+    "run": {"start", "end", "spinup_hours", "hourly_output", "carbon_spinup"},
     "parameters": None,
     "observations": None,
     "control": {"parameters", "sigma_rel", "adjoint_memory_mb"},
@@ -69,6 +75,7 @@ class RunConfig:
     end: _dt.date
     spinup_hours: int = 17520
     hourly_output: bool = True
+    carbon_spinup: str = "prescribed"
 
 
 @dataclass(frozen=True)
@@ -148,8 +155,23 @@ def config_from_dict(raw: Mapping[str, Any], base: Path | None = None,
     hourly = run.get("hourly_output", True)
     if not isinstance(hourly, bool):
         raise ConfigError(f"{where}: [run] hourly_output must be true or false")
-    run_cfg = RunConfig(start=start, end=end, spinup_hours=spin, hourly_output=hourly)
+    carbon = run.get("carbon_spinup", "prescribed")
+    if carbon not in CARBON_SPINUP:
+        raise ConfigError(f"{where}: [run] carbon_spinup must be one of "
+                          f"{', '.join(repr(c) for c in CARBON_SPINUP)}, got {carbon!r}")
+    run_cfg = RunConfig(start=start, end=end, spinup_hours=spin, hourly_output=hourly,
+                        carbon_spinup=carbon)
     params = dict(raw.get("parameters", {}))
+    if carbon == "equilibrium":
+        given = [n for n in params if n in ("c_lab0", "c_fol0", "c_root0", "c_wood0", "c_lit0",
+                                            "c_som0")]
+        if given:
+            raise ConfigError(f"{where}: [parameters] sets {', '.join(given)} but [run] "
+                              "carbon_spinup = \"equilibrium\" computes the initial carbon "
+                              "pools; remove one or the other")
+        if spin < 365 * 24:
+            raise ConfigError(f"{where}: [run] carbon_spinup = \"equilibrium\" needs "
+                              f"spinup_hours of at least a year (8760), got {spin}")
     short = set(PFT_NAMES.values())
     for name, value in params.items():
         if name not in PARAMETERS:
@@ -219,3 +241,45 @@ def read_config(path: str | os.PathLike) -> Config:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     cfg = config_from_dict(raw, base=path.resolve().parent, where=str(path))
     return dataclasses.replace(cfg, path=path)
+
+
+def set_parameters_in_file(path: str | os.PathLike, values: Mapping[str, Mapping[str, float]],
+                           comment: str = "") -> Path:
+    """Set PFT parameters in the ``[parameters]`` table of a TOML configuration file.
+
+    ``values`` maps a parameter name to a mapping PFT short name -> value; each becomes one
+    line ``name = { TmEv = ..., C3Gr = ... }``, replacing any line that set that parameter
+    before. Other lines and comments are kept. The new file is checked with
+    :func:`read_config` before it replaces the old one, so a failure leaves the file as it was.
+    """
+    import re
+    import tempfile
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: configuration file not found")
+    lines = path.read_text().splitlines()
+    header = re.compile(r"^\s*\[\s*parameters\s*\]\s*(#.*)?$")
+    any_header = re.compile(r"^\s*\[")
+    start = next((i for i, ln in enumerate(lines) if header.match(ln)), None)
+    if start is None:
+        lines += ["", "[parameters]"]
+        start = len(lines) - 1
+    stop = next((i for i in range(start + 1, len(lines)) if any_header.match(lines[i])),
+                len(lines))
+    keys = re.compile(r"^\s*(" + "|".join(re.escape(n) for n in values) + r")\s*=")
+    body = [ln for ln in lines[start + 1:stop] if not keys.match(ln)]
+    new = [f"# {comment}"] if comment else []
+    for name, per_pft in values.items():
+        items = ", ".join(f"{pft} = {float(v):.6g}" for pft, v in per_pft.items())
+        new.append(f"{name} = {{ {items} }}")
+    text = "\n".join(lines[:start + 1] + new + body + lines[stop:]) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        read_config(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

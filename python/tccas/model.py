@@ -186,11 +186,7 @@ def run_cell(met: np.ndarray, times: np.ndarray, lat: float, lon: float, sand: f
         state0 = None
         hout, dout = _call(met, doy, hour, tday, *args, nspin, 1, state)
         return CellRun(hourly=hout, daily=dout, state=state, state0=state0)
-    t_deep = float(met[0, [v[0] for v in FORCING_VARS].index("tsl_deep")])
-    state, status = _API.initial_state(pfts, ppft, pglob, sand, clay, t_deep)
-    state = np.asfortranarray(state)
-    if status != 0:
-        raise ModelError(f"D&B core: {_STATUS.get(int(status), f'status {status}')}")
+    state = initial_state(met, pfts, ppft, pglob, sand, clay)
     if nspin > 0:
         # spin-up: cycle the forcing from its start, then reset the carbon pools
         sidx = np.arange(nspin) % nt
@@ -210,6 +206,47 @@ def run_cell(met: np.ndarray, times: np.ndarray, lat: float, lon: float, sand: f
         hout[a:b] = h
         dout[a // 24:b // 24] = d
     return CellRun(hourly=hout, daily=dout, state=state, state0=state0)
+
+
+def initial_state(met: np.ndarray, pfts, ppft: np.ndarray, pglob: np.ndarray, sand: float,
+                  clay: float) -> np.ndarray:
+    """State of each tile before any spin-up, shape (nstate, ntile) (``STATE_NAMES``).
+
+    Carbon pools from the parameters ``c_*0``, both soil layers at the relative
+    plant-available water ``sw_init``, no snow or canopy water, soil temperature at the
+    deep-soil temperature of the first forcing step (``met`` in canonical units, (nt, nmet)).
+    """
+    t_deep = float(np.asarray(met)[0, [v[0] for v in FORCING_VARS].index("tsl_deep")])
+    state, status = _API.initial_state(np.asarray(pfts, dtype=np.int32),
+                                       np.asfortranarray(ppft, dtype=np.float64),
+                                       np.asfortranarray(pglob, dtype=np.float64), sand, clay,
+                                       t_deep)
+    if status != 0:
+        raise ModelError(f"D&B core: {_STATUS.get(int(status), f'status {status}')}")
+    return np.asfortranarray(state)
+
+
+def run_from_state(met: np.ndarray, times: np.ndarray, lat: float, lon: float, sand: float,
+                   clay: float, pfts, ppft: np.ndarray, pglob: np.ndarray, state: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Continue a run of one cell from ``state`` over the hourly steps of ``met``/``times``.
+
+    ``state`` (nstate, ntile), Fortran-ordered float64 (as :func:`initial_state` returns it),
+    is updated in place to the state at the end. Returns (time, variable, tile) views of the
+    hourly and daily outputs (``HOURLY_OUTPUTS``, ``DAILY_OUTPUTS``). ``times`` must start at
+    00 UTC and cover whole days. No spin-up and no reset of carbon pools happen here.
+    """
+    if not (isinstance(state, np.ndarray) and state.dtype == np.float64
+            and state.flags.f_contiguous and state.shape == (len(STATE_NAMES), len(pfts))):
+        raise ModelError(f"state must be a Fortran-ordered float64 array of shape "
+                         f"({len(STATE_NAMES)}, {len(pfts)})")
+    met = np.asfortranarray(met, dtype=np.float64)
+    if met.ndim != 2 or met.shape[0] == 0 or met.shape[0] % 24:
+        raise ModelError(f"forcing has shape {met.shape}; runs must cover whole days")
+    doy, hour, tday = time_arrays(times)
+    return _call(met, doy, hour, tday, lat, lon, sand, clay, np.asarray(pfts, dtype=np.int32),
+                 np.asfortranarray(ppft, dtype=np.float64),
+                 np.asfortranarray(pglob, dtype=np.float64), 0, 0, state)
 
 
 def leaf_assimilation(i_abs: float, ca: float, tc: float, pres: float = 101325.0,
@@ -287,9 +324,28 @@ class CellModel:
                  control, oa: ObsArrays, nspin: int = 0,
                  adjoint_memory_mb: float = DEFAULT_ADJOINT_MEMORY_MB) -> None:
         self.met = np.asfortranarray(met, dtype=np.float64)
+        if self.met.ndim != 2 or self.met.shape[1] != len(FORCING_VARS):
+            raise ModelError(f"forcing array must be (nt, {len(FORCING_VARS)}) (hours, "
+                             f"variables of parameters.FORCING_VARS), got {self.met.shape}")
         if self.met.shape[0] % 24 or self.met.shape[0] == 0:
             raise ModelError("forcing must cover whole days")
+        if len(times) != self.met.shape[0]:
+            raise ModelError(f"{len(times)} times for {self.met.shape[0]} forcing hours")
+        if int(nspin) < 0 or int(nspin) % 24:
+            raise ModelError(f"spin-up of {nspin} hours: give whole days (a multiple of 24)")
         self.doy, self.hour, self.tday = time_arrays(times)
+        if self.hour[0] != 0.0:
+            raise ModelError("the forcing must start at 00 UTC")
+        pfts_a = np.asarray(pfts)
+        if pfts_a.ndim != 1 or pfts_a.size == 0 or np.any((pfts_a < 1) | (pfts_a > 13)):
+            raise ModelError(f"pfts must be BETHY PFT codes 1..13, got {pfts!r}")
+        shape = (len(PFT_PARAMETERS), pfts_a.size)
+        if np.shape(ppft0) != shape or np.shape(pglob0) != (len(GLOBAL_PARAMETERS),):
+            raise ModelError(f"parameter arrays must be {shape} and ({len(GLOBAL_PARAMETERS)},), "
+                             f"got {np.shape(ppft0)} and {np.shape(pglob0)}")
+        if oa.n and np.shape(oa.wfoot) != (oa.n, pfts_a.size):
+            raise ModelError(f"observation footprints have shape {np.shape(oa.wfoot)}, "
+                             f"expected ({oa.n}, {pfts_a.size})")
         self.site = (float(lat), float(lon), float(sand), float(clay))
         self.pfts = np.asarray(pfts, dtype=np.int32)
         self.ppft0 = np.asfortranarray(ppft0, dtype=np.float64)

@@ -1,0 +1,227 @@
+"""Carbon spin-up: the six DALEC pools at the model's own equilibrium under a case's spin-up
+forcing.
+
+D&B spins up by cycling the first ``spinup_hours`` of the forcing (TCCAS: two years). That
+cycling brings soil water, snow, soil temperature and vegetation hydration into balance with
+the climate, but the carbon pools are then reset to their initial values ``c_*0``
+(parameters, so that they can be controlled), because a few years of cycling cannot bring wood
+and soil organic matter, with turnover times of decades to centuries, anywhere near balance.
+Initial pools far from balance make the model drift through the whole run and make an
+assimilation adjust process parameters to explain the drift.
+
+:func:`equilibrium_pools` finds the pools at the start of a *stationary* cycle: the state
+from which one more cycle of the spin-up forcing returns to the same pools. Within one cycle
+every DALEC pool obeys a linear daily recursion (DALEC2, Bloom & Williams 2015; explicit
+daily step of ``fortran/dnb_carbon.f90``)::
+
+    C(t+1) = a(t) C(t) + b(t)
+
+with, per pool (fluxes of the day t, F-numbers of ``DAILY_OUTPUTS``)::
+
+    labile   a = 1 - phi_o(t)                          b = F4 (labile production)
+    foliar   a = 1 - phi_f(t)                          b = F3 + phi_o(t) C_lab(t)
+    root     a = 1 - theta_root                        b = F5
+    wood     a = 1 - theta_wood                        b = F6
+    litter   a = 1 - theta_lit r(t) - theta_min T(t)   b = phi_f(t) C_fol(t) + theta_root C_root(t)
+    SOM      a = 1 - theta_som r(t)                    b = theta_min T(t) C_lit(t) + theta_wood C_wood(t)
+
+(T the daily temperature rate modifier F1, r the daily mean of the temperature times moisture
+modifier of heterotrophic respiration). For given a(t), b(t) over a cycle of N days the
+periodic solution C(N) = C(0) is exact::
+
+    C(0) = sum_t b(t) prod_{s>t} a(s) / (1 - prod_t a(t))
+
+The allocation fluxes F3-F6 depend on GPP and so on the canopy (foliar pool) and the soil
+water of the cycle, so the procedure alternates: run one cycle of the full model from the
+current pools (water, snow and temperature carried over from the previous cycle), solve the
+periodic pools pool by pool in the order above from that cycle's fluxes and rates, and repeat
+until the pools at the start of the cycle change by less than ``rtol``. Slow pools are thus
+solved, not iterated (one cycle instead of centuries), and fast pools converge in a few
+cycles because only the canopy-GPP feedback is iterated.
+
+This runs the forward model only; the derivative codes never see the iterations: the
+equilibrium pools become the prior values of the parameters ``c_*0``, which stay in the
+control vector.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ConfigError, ModelError
+from .model import initial_state, run_from_state
+from .parameters import DAILY_OUTPUTS, PFT_NAMES, STATE_NAMES, pft_index
+
+__all__ = ["POOL_PARAMETERS", "Equilibrium", "equilibrium_pools", "periodic_solution",
+           "spinup_cycle_hours"]
+
+log = logging.getLogger("tccas")
+
+#: The parameters that hold the initial carbon pools, in pool order.
+POOL_PARAMETERS = ("c_lab0", "c_fol0", "c_root0", "c_wood0", "c_lit0", "c_som0")
+_POOLS = ("c_lab", "c_fol", "c_root", "c_wood", "c_lit", "c_som")
+_D = {v[0]: i for i, v in enumerate(DAILY_OUTPUTS)}
+_S = {v: i for i, v in enumerate(STATE_NAMES)}
+
+
+@dataclass(frozen=True)
+class Equilibrium:
+    """Result of :func:`equilibrium_pools`.
+
+    Attributes
+    ----------
+    pools : (6, ntile) pools at the start of the stationary cycle (gC m-2), in the order of
+        ``POOL_PARAMETERS``.
+    cycles : number of model cycles run.
+    change : largest relative change of a pool at the start of the cycle in the last
+        iteration.
+    drift : (6, ntile) relative change of each pool over one more cycle of the full model
+        started from ``pools`` (the check that the equilibrium is stationary).
+    cycle_days : length of the cycle (days).
+    """
+
+    pools: np.ndarray
+    cycles: int
+    change: float
+    drift: np.ndarray
+    cycle_days: int
+
+    def table(self, pfts) -> str:
+        """The pools per PFT as a text table."""
+        names = [PFT_NAMES[int(c)] for c in pfts]
+        lines = [f"{'pool (gC m-2)':14s}" + "".join(f"{n:>12s}" for n in names)]
+        for k, p in enumerate(POOL_PARAMETERS):
+            lines.append(f"{p:14s}" + "".join(f"{v:12.5g}" for v in self.pools[k]))
+        lines.append(f"{'drift/cycle':14s}" + "".join(f"{v:12.2e}"
+                                                      for v in np.abs(self.drift).max(axis=0)))
+        return "\n".join(lines)
+
+
+def periodic_solution(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Periodic solution of the linear recursion C(t+1) = a(t) C(t) + b(t).
+
+    ``a``, ``b``: arrays of shape (N, ...) for the N steps of one cycle. Returns the
+    trajectory C(0..N-1), shape (N, ...), with C(N) = C(0). Requires 0 <= prod a < 1.
+    """
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    n = a.shape[0]
+    # C(N) = A C(0) + B with A = prod a, B = sum_t b(t) prod_{s>t} a(s)
+    big_a = np.ones(a.shape[1:])
+    big_b = np.zeros(a.shape[1:])
+    for t in range(n):
+        big_a = big_a * a[t]
+        big_b = big_b * a[t] + b[t]
+    if np.any(big_a >= 1.0) or np.any(a < 0.0):
+        raise ModelError("carbon spin-up: a pool has no finite equilibrium (its turnover "
+                         "over the cycle is zero or a daily rate exceeds 1)")
+    c = np.empty_like(b)
+    c[0] = big_b / (1.0 - big_a)
+    for t in range(n - 1):
+        c[t + 1] = a[t] * c[t] + b[t]
+    return c
+
+
+def spinup_cycle_hours(nspin: int, nt: int) -> int:
+    """Length (hours) of the forcing cycle the spin-up repeats: the first ``nspin`` hours,
+    or the whole forcing if the spin-up is longer than it."""
+    return min(int(nspin), int(nt))
+
+
+def _solve(daily: np.ndarray, pools0: np.ndarray, pp: dict) -> np.ndarray:
+    """Periodic pool trajectories from one cycle's daily output; returns C(0), (6, ntile)."""
+    f = {k: daily[:, i, :] for k, i in _D.items()}
+    # start-of-day pools of the cycle that was run (the fluxes were computed from them)
+    som_start = np.concatenate([pools0[None, 5], f["c_som"][:-1]], axis=0)
+    phi_o, phi_f, temp = f["f_labrelease_factor"], f["f_leaffall_factor"], f["f_temprate"]
+    resp = f["f_rh_som"] / (pp["theta_som"] * som_start)      # daily mean of exp(p10 T) * fm
+    one = np.ones_like(phi_o)
+    lab = periodic_solution(1.0 - phi_o, f["f_lab_prod"])
+    fol = periodic_solution(1.0 - phi_f, f["f_leaf_prod"] + phi_o * lab)
+    root = periodic_solution((1.0 - pp["theta_root"]) * one, f["f_root_prod"])
+    wood = periodic_solution((1.0 - pp["theta_wood"]) * one, f["f_wood_prod"])
+    lit = periodic_solution(1.0 - pp["theta_lit"] * resp - pp["theta_min"] * temp,
+                            phi_f * fol + pp["theta_root"] * root)
+    som = periodic_solution(1.0 - pp["theta_som"] * resp,
+                            pp["theta_min"] * temp * lit + pp["theta_wood"] * wood)
+    return np.array([lab[0], fol[0], root[0], wood[0], lit[0], som[0]])
+
+
+def equilibrium_pools(met: np.ndarray, times: np.ndarray, lat: float, lon: float, sand: float,
+                      clay: float, pfts, ppft: np.ndarray, pglob: np.ndarray, nspin: int,
+                      rtol: float = 1e-4, max_cycles: int = 60) -> Equilibrium:
+    """Carbon pools at the start of the stationary cycle of the spin-up forcing.
+
+    Parameters
+    ----------
+    met, times : hourly forcing (nt, nmet) in canonical units and step start times (the run's
+        forcing; the spin-up repeats its first ``nspin`` hours, as the core does).
+    lat, lon, sand, clay, pfts, ppft, pglob : the cell, as for :func:`tccas.model.run_cell`
+        (``ppft`` holds the parameters the equilibrium is computed for; its ``c_*0`` rows are
+        only the first guess).
+    nspin : spin-up hours; the cycle is the first ``min(nspin, nt)`` hours and must cover at
+        least 365 days, so that the phenology sees whole years.
+    rtol : stop when no pool at the start of the cycle changes by more than this fraction
+        between two iterations.
+    max_cycles : give up (ModelError) after this many cycles.
+
+    Returns
+    -------
+    Equilibrium, whose ``pools`` (6, ntile) are the values for the parameters
+    ``POOL_PARAMETERS``.
+
+    Examples
+    --------
+    >>> import tccas
+    >>> from tccas._workflow import load_inputs, parameters_for
+    >>> cfg = tccas.load_config("ES-LM1")
+    >>> static, forcing = load_inputs(cfg)
+    >>> ppft, pglob = parameters_for(cfg, static)
+    >>> eq = equilibrium_pools(forcing.matrix(), forcing.times, static.lat, static.lon,
+    ...                        static.sand, static.clay, list(static.pft), ppft, pglob,
+    ...                        cfg.run.spinup_hours)
+    >>> bool(abs(eq.drift).max() < 0.01)
+    True
+    """
+    met = np.asarray(met, dtype=float)
+    nt = met.shape[0]
+    ncyc = spinup_cycle_hours(nspin, nt)
+    if ncyc < 365 * 24:
+        raise ConfigError(f"carbon spin-up to equilibrium needs at least 365 days of spin-up "
+                          f"forcing, got {ncyc // 24} days (spinup_hours = {nspin}, forcing "
+                          f"{nt // 24} days)")
+    met_c = np.asfortranarray(met[:ncyc])
+    times_c = np.asarray(times)[:ncyc]
+    ppft = np.array(ppft, dtype=float, order="F")
+    pglob = np.asarray(pglob, dtype=float)
+    rates = {n: ppft[pft_index(n)] for n in ("theta_root", "theta_wood", "theta_lit",
+                                             "theta_min", "theta_som")}
+    state = initial_state(met_c, pfts, ppft, pglob, sand, clay)
+    pools = state[:6].copy()
+    site = (lat, lon, sand, clay)
+    change = np.inf
+    cycles = 0
+    while cycles < max_cycles:
+        state[:6] = pools
+        _, daily = run_from_state(met_c, times_c, *site, pfts, ppft, pglob, state)
+        cycles += 1
+        new = _solve(np.asarray(daily), pools, rates)
+        if not np.all(np.isfinite(new)) or np.any(new <= 0):
+            raise ModelError("carbon spin-up: the equilibrium pools are not positive; check "
+                             "the turnover and allocation parameters")
+        change = float(np.max(np.abs(new - pools) / np.maximum(np.abs(new), 1e-6)))
+        pools = new
+        log.info("carbon spin-up cycle %d: largest relative change %.2e", cycles, change)
+        if change < rtol:
+            break
+    else:
+        raise ModelError(f"carbon spin-up did not converge in {max_cycles} cycles of "
+                         f"{ncyc // 24} days (last relative change {change:.2e})")
+    # the check: one more cycle of the full model from the equilibrium
+    state[:6] = pools
+    run_from_state(met_c, times_c, *site, pfts, ppft, pglob, state)
+    drift = (state[:6] - pools) / pools
+    return Equilibrium(pools=pools, cycles=cycles, change=change, drift=drift,
+                       cycle_days=ncyc // 24)
