@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,13 +112,9 @@ def run(config: Config | str | os.PathLike, output_dir: str | os.PathLike | None
     t1 = time.perf_counter()
     ppft, pglob = prior_parameters(cfg, static, forcing)   # may run the carbon spin-up
     log.info("running %s: %d hours, %d PFTs", cfg.site.name, forcing.times.size, len(static.pft))
-    # yearly chunks only to advance a progress bar: one call gives the same values bit for
-    # bit (tests/test_model.py) without copying every chunk's output into place (~30 % of
-    # the core's time on the default case)
-    show = sys.stderr.isatty() if progress is None else bool(progress)
     cell = run_cell(forcing.matrix(), forcing.times, static.lat, static.lon, static.sand,
                     static.clay, list(static.pft), ppft, pglob, nspin=cfg.run.spinup_hours,
-                    show_progress=show, chunk_days=366 if show else None)
+                    show_progress=progress)
     y = apply_obs(oa, cell.hourly, static.clay, pglob)
     simulated = {o.stream: (o, y[oa.slices[o.stream]]) for o in obs_sets}
     t2 = time.perf_counter()
