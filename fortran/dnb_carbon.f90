@@ -1,7 +1,17 @@
 ! DALEC2 carbon pools for one day (Bloom & Williams 2015; CARDAMOM DALEC_CDEA flux layout;
-! science.md section 2). GPP comes from BETHY photosynthesis. Heterotrophic respiration is
-! temperature (exp(p10 T)) and moisture dependent; the daily rate modifiers are means of the
-! hourly ones so that hourly and daily fluxes agree exactly.
+! docs/science/dalec.md). GPP comes from BETHY photosynthesis.
+! Deviations from DALEC2 (each documented in docs/science/deviations.md):
+! - temperature: the rate modifier is the daily mean of the hourly exp(p10 T), not
+!   exp(p10 T_daily_mean), because the model runs hourly and its hourly Rh must add up to
+!   the daily flux; by Jensen's inequality the mean of the exponential is larger, by about
+!   (p10 A)**2 / 4 for a diurnal amplitude A (3 % for p10 = 0.05, A = 7 K).
+! - moisture: DALEC2 has no soil-moisture response. D&B's Rh would otherwise run at full
+!   speed in a dry Mediterranean summer; the respired fluxes F12 (litter) and F13 (SOM) are
+!   scaled by a linear moisture modifier (rh_wmin at wilting point, 1 at field capacity;
+!   hourly, averaged like the temperature factor). The litter-to-SOM transfer F14 keeps
+!   DALEC2's temperature-only form: decomposition that is not respired is a transfer
+!   between two soil pools, not a gas flux, and leaving it unchanged keeps the SOM input
+!   of DALEC2 (a tccas choice, no published source).
 module dnb_carbon
   use dnb_kinds, only: wp
   implicit none

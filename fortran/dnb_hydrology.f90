@@ -135,6 +135,11 @@ contains
     real(wp), intent(inout) :: w_s, w_r
     real(wp), intent(out) :: infl, runoff, e_soil, perc, drain
     real(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, beta_s, expo
+    ! transition width (mm) of the smooth limits at residual water and saturation: 0.1 mm,
+    ! negligible as water, but wide enough that the limits are not sharper than the steps an
+    ! assimilation takes (with 0.01 mm a surface layer dried to its residual made the
+    ! model's response curve within 1e-4 prior sigma and broke the Taylor test)
+    real(wp), parameter :: w_smooth = 0.1_wp
     ws_sat = sh(ish_theta_sat) * z_surf * rho_w
     wr_sat = sh(ish_theta_sat) * zroot * rho_w
     ws_fc = sh(ish_theta_fc) * z_surf * rho_w
@@ -143,25 +148,25 @@ contains
     ksat = sh(ish_ksat) * ksat_scale
     expo = 2._wp * sh(ish_b) + 3._wp
     ! infiltration and runoff
-    icap = smin_pos(ksat * (0.05_wp + 0.95_wp * f_thaw), smax0(ws_sat - w_s, 0.01_wp), 0.999_wp)
+    icap = smin_pos(ksat * (0.05_wp + 0.95_wp * f_thaw), smax0(ws_sat - w_s, w_smooth), 0.999_wp)
     infl = smin_pos(w_in, icap, 0.999_wp)
     runoff = w_in - infl
     w_s = w_s + infl
     ! bare-soil evaporation, linear in surface wetness up to field capacity
     beta_s = smin_pos(w_s / ws_fc, 1._wp, 0.999_wp)
-    e_soil = smin_pos(e_soil_pot * beta_s, smax0(w_s - ws_res, 0.01_wp), 0.999_wp)
+    e_soil = smin_pos(e_soil_pot * beta_s, smax0(w_s - ws_res, w_smooth), 0.999_wp)
     w_s = w_s - e_soil
     ! percolation to the root zone, linearised backward Euler so that the stiff gravity
     ! drainage of the thin surface layer stays stable (K' = expo K / w per hour), limited by
     ! the water above residual and the space below
     perc = gravity_drainage(w_s, ws_sat, ksat, expo)
-    perc = smin_pos(perc, smax0(w_s - ws_res, 0.01_wp), 0.999_wp)
-    perc = smin_pos(perc, smax0(wr_sat - w_r, 0.01_wp), 0.999_wp)
+    perc = smin_pos(perc, smax0(w_s - ws_res, w_smooth), 0.999_wp)
+    perc = smin_pos(perc, smax0(wr_sat - w_r, w_smooth), 0.999_wp)
     w_s = w_s - perc
     ! root zone: transpiration (already supply-limited) and drainage
     w_r = w_r + perc - trans
     drain = gravity_drainage(w_r, wr_sat, ksat, expo)
-    drain = smin_pos(drain, smax0(w_r - wr_res, 0.01_wp), 0.999_wp)
+    drain = smin_pos(drain, smax0(w_r - wr_res, w_smooth), 0.999_wp)
     w_r = w_r - drain
   end subroutine soil_water_step
 

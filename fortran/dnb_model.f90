@@ -420,6 +420,10 @@ contains
 
   ! The global photosynthesis constants of a tile's pathway (c4 = 1: C4, else C3): quantum
   ! efficiency alpha, unstressed Ci/Ca fci and dark respiration / Vcmax f_rd.
+  ! fci sets only the unstressed conductance of pass 1 (docs/science/productivity.md): the
+  ! default fci_c3 = 0.87 (fci_c4 = 0.67) are the values Knorr (2000) gives from Beerling &
+  ! Quick (1995) and Schulze et al. (1994); the CCDAS-BETHY code uses 0.65 (0.37), which
+  ! lowers both the unstressed assimilation and the transpiration demand.
   subroutine pathway_constants(c4, pg, alpha, fci, f_rd)
     integer, intent(in) :: c4
     real(wp), intent(in) :: pg(ngp)

@@ -1,5 +1,11 @@
 ! Leaf phenology of D&B: DALEC2 labile-release and leaf-fall factors (Bloom & Williams 2015,
-! CARDAMOM DALEC_CDEA; science.md section 4). LAI = C_fol / LMA is set by dnb_model.
+! CARDAMOM DALEC_CDEA; docs/science/phenology.md). LAI = C_fol / LMA is set by dnb_model.
+! What the day parameters are: d_onset (p12) and d_fall (p15) are not the days on which the
+! pulses peak. The pulse is shifted by pulse_offset, which depends on the period and the
+! magnitude, so the peak comes later than the parameter day: 0.625 cr_onset for labile
+! release (19-46 days for cr_onset 30-74 d), and for leaf fall 0.53 cr_fall with annual
+! leaves (leaf_life 1.01) down to 0.06 cr_fall for leaf_life 4 (tccas.phenology.pulse_peak_lag
+! computes it).
 module dnb_phenology
   use dnb_kinds, only: wp
   use dnb_constants, only: pi

@@ -2893,6 +2893,11 @@ CONTAINS
     REAL(wp) :: infl, runoff, e_soil, perc, drain
     REAL(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, &
 &   beta_s, expo
+! transition width (mm) of the smooth limits at residual water and saturation: 0.1 mm,
+! negligible as water, but wide enough that the limits are not sharper than the steps an
+! assimilation takes (with 0.01 mm a surface layer dried to its residual made the
+! model's response curve within 1e-4 prior sigma and broke the Taylor test)
+    REAL(wp), PARAMETER :: w_smooth=0.1_wp
     REAL(wp) :: arg1
     REAL(wp) :: arg2
     REAL(wp) :: result1
@@ -2909,7 +2914,7 @@ CONTAINS
 ! infiltration and runoff
     arg1 = ksat*(0.05_wp+0.95_wp*f_thaw)
     arg2 = ws_sat - w_s
-    result1 = SMAX0(arg2, 0.01_wp)
+    result1 = SMAX0(arg2, w_smooth)
     icap = SMIN_POS(arg1, result1, 0.999_wp)
     infl = SMIN_POS(w_in, icap, 0.999_wp)
     runoff = w_in - infl
@@ -2922,7 +2927,7 @@ CONTAINS
     CALL PUSHREAL8(arg2)
     arg2 = w_s - ws_res
     CALL PUSHREAL8(result1)
-    result1 = SMAX0(arg2, 0.01_wp)
+    result1 = SMAX0(arg2, w_smooth)
     e_soil = SMIN_POS(arg1, result1, 0.999_wp)
     w_s = w_s - e_soil
 ! percolation to the root zone, linearised backward Euler so that the stiff gravity
@@ -2931,13 +2936,13 @@ CONTAINS
     perc = GRAVITY_DRAINAGE(w_s, ws_sat, ksat, expo)
     arg1 = w_s - ws_res
     CALL PUSHREAL8(result1)
-    result1 = SMAX0(arg1, 0.01_wp)
+    result1 = SMAX0(arg1, w_smooth)
     tmp = SMIN_POS(perc, result1, 0.999_wp)
     CALL PUSHREAL8(perc)
     perc = tmp
     arg1 = wr_sat - w_r
     CALL PUSHREAL8(result1)
-    result1 = SMAX0(arg1, 0.01_wp)
+    result1 = SMAX0(arg1, w_smooth)
     tmp0 = SMIN_POS(perc, result1, 0.999_wp)
     CALL PUSHREAL8(perc)
     perc = tmp0
@@ -2949,7 +2954,7 @@ CONTAINS
     CALL PUSHREAL8(arg1)
     arg1 = w_r - wr_res
     CALL PUSHREAL8(result1)
-    result1 = SMAX0(arg1, 0.01_wp)
+    result1 = SMAX0(arg1, w_smooth)
     tmp1 = SMIN_POS(drain, result1, 0.999_wp)
     CALL PUSHREAL8(drain)
     drain = tmp1
@@ -2992,6 +2997,7 @@ CONTAINS
     REAL(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, &
 &   beta_s, expo
     REAL(wp) :: ws_sat_b, wr_sat_b, wr_res_b, ksat_b, icap_b, beta_s_b
+    REAL(wp), PARAMETER :: w_smooth=0.1_wp
     REAL(wp) :: arg1
     REAL(wp) :: arg1_b
     REAL(wp) :: arg2
@@ -3022,7 +3028,7 @@ CONTAINS
 &            )
     CALL POPREAL8(result1)
     arg1_b = 0.0_8
-    CALL SMAX0_B(arg1, arg1_b, 0.01_wp, result1_b)
+    CALL SMAX0_B(arg1, arg1_b, w_smooth, result1_b)
     CALL POPREAL8(arg1)
     w_r_b = w_r_b + arg1_b
     wr_res_b = -arg1_b
@@ -3040,7 +3046,7 @@ CONTAINS
     CALL SMIN_POS_B(perc, perc_b, result1, result1_b, 0.999_wp, tmp_b0)
     CALL POPREAL8(result1)
     arg1_b = 0.0_8
-    CALL SMAX0_B(arg1, arg1_b, 0.01_wp, result1_b)
+    CALL SMAX0_B(arg1, arg1_b, w_smooth, result1_b)
     wr_sat_b = wr_sat_b + arg1_b
     w_r_b = w_r_b - arg1_b
     CALL POPREAL8(perc)
@@ -3052,7 +3058,7 @@ CONTAINS
     arg1 = w_s - ws_res
     CALL POPREAL8(result1)
     arg1_b = 0.0_8
-    CALL SMAX0_B(arg1, arg1_b, 0.01_wp, result1_b)
+    CALL SMAX0_B(arg1, arg1_b, w_smooth, result1_b)
     w_s_b = w_s_b + arg1_b
     ws_sat = sh(ish_theta_sat)*z_surf*rho_w
     CALL GRAVITY_DRAINAGE_B(w_s, w_s_b, ws_sat, ws_sat_b, ksat, ksat_b, &
@@ -3065,7 +3071,7 @@ CONTAINS
 &            )
     CALL POPREAL8(result1)
     arg2_b = 0.0_8
-    CALL SMAX0_B(arg2, arg2_b, 0.01_wp, result1_b)
+    CALL SMAX0_B(arg2, arg2_b, w_smooth, result1_b)
     CALL POPREAL8(arg2)
     CALL POPREAL8(arg1)
     e_soil_pot_b = beta_s*arg1_b
@@ -3083,7 +3089,7 @@ CONTAINS
     result1_b = 0.0_8
     CALL SMIN_POS_B(arg1, arg1_b, result1, result1_b, 0.999_wp, icap_b)
     arg2_b = 0.0_8
-    CALL SMAX0_B(arg2, arg2_b, 0.01_wp, result1_b)
+    CALL SMAX0_B(arg2, arg2_b, w_smooth, result1_b)
     w_s_b = w_s_b - arg2_b
     ksat_b = ksat_b + (0.95_wp*f_thaw+0.05_wp)*arg1_b
     f_thaw_b = 0.95_wp*ksat*arg1_b
@@ -3108,6 +3114,11 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: infl, runoff, e_soil, perc, drain
     REAL(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, &
 &   beta_s, expo
+! transition width (mm) of the smooth limits at residual water and saturation: 0.1 mm,
+! negligible as water, but wide enough that the limits are not sharper than the steps an
+! assimilation takes (with 0.01 mm a surface layer dried to its residual made the
+! model's response curve within 1e-4 prior sigma and broke the Taylor test)
+    REAL(wp), PARAMETER :: w_smooth=0.1_wp
     REAL(wp) :: arg1
     REAL(wp) :: arg2
     REAL(wp) :: result1
@@ -3121,7 +3132,7 @@ CONTAINS
 ! infiltration and runoff
     arg1 = ksat*(0.05_wp+0.95_wp*f_thaw)
     arg2 = ws_sat - w_s
-    result1 = SMAX0(arg2, 0.01_wp)
+    result1 = SMAX0(arg2, w_smooth)
     icap = SMIN_POS(arg1, result1, 0.999_wp)
     infl = SMIN_POS(w_in, icap, 0.999_wp)
     runoff = w_in - infl
@@ -3131,7 +3142,7 @@ CONTAINS
     beta_s = SMIN_POS(arg1, 1._wp, 0.999_wp)
     arg1 = e_soil_pot*beta_s
     arg2 = w_s - ws_res
-    result1 = SMAX0(arg2, 0.01_wp)
+    result1 = SMAX0(arg2, w_smooth)
     e_soil = SMIN_POS(arg1, result1, 0.999_wp)
     w_s = w_s - e_soil
 ! percolation to the root zone, linearised backward Euler so that the stiff gravity
@@ -3139,17 +3150,17 @@ CONTAINS
 ! the water above residual and the space below
     perc = GRAVITY_DRAINAGE(w_s, ws_sat, ksat, expo)
     arg1 = w_s - ws_res
-    result1 = SMAX0(arg1, 0.01_wp)
+    result1 = SMAX0(arg1, w_smooth)
     perc = SMIN_POS(perc, result1, 0.999_wp)
     arg1 = wr_sat - w_r
-    result1 = SMAX0(arg1, 0.01_wp)
+    result1 = SMAX0(arg1, w_smooth)
     perc = SMIN_POS(perc, result1, 0.999_wp)
     w_s = w_s - perc
 ! root zone: transpiration (already supply-limited) and drainage
     w_r = w_r + perc - trans
     drain = GRAVITY_DRAINAGE(w_r, wr_sat, ksat, expo)
     arg1 = w_r - wr_res
-    result1 = SMAX0(arg1, 0.01_wp)
+    result1 = SMAX0(arg1, w_smooth)
     drain = SMIN_POS(drain, result1, 0.999_wp)
     w_r = w_r - drain
   END SUBROUTINE SOIL_WATER_STEP
@@ -3337,7 +3348,13 @@ CONTAINS
 END MODULE DNB_HYDROLOGY_AD
 
 ! Leaf phenology of D&B: DALEC2 labile-release and leaf-fall factors (Bloom & Williams 2015,
-! CARDAMOM DALEC_CDEA; science.md section 4). LAI = C_fol / LMA is set by dnb_model.
+! CARDAMOM DALEC_CDEA; docs/science/phenology.md). LAI = C_fol / LMA is set by dnb_model.
+! What the day parameters are: d_onset (p12) and d_fall (p15) are not the days on which the
+! pulses peak. The pulse is shifted by pulse_offset, which depends on the period and the
+! magnitude, so the peak comes later than the parameter day: 0.625 cr_onset for labile
+! release (19-46 days for cr_onset 30-74 d), and for leaf fall 0.53 cr_fall with annual
+! leaves (leaf_life 1.01) down to 0.06 cr_fall for leaf_life 4 (tccas.phenology.pulse_peak_lag
+! computes it).
 MODULE DNB_PHENOLOGY_AD
   USE DNB_KINDS, ONLY : wp
   USE DNB_CONSTANTS, ONLY : pi
@@ -3524,9 +3541,19 @@ CONTAINS
 END MODULE DNB_PHENOLOGY_AD
 
 ! DALEC2 carbon pools for one day (Bloom & Williams 2015; CARDAMOM DALEC_CDEA flux layout;
-! science.md section 2). GPP comes from BETHY photosynthesis. Heterotrophic respiration is
-! temperature (exp(p10 T)) and moisture dependent; the daily rate modifiers are means of the
-! hourly ones so that hourly and daily fluxes agree exactly.
+! docs/science/dalec.md). GPP comes from BETHY photosynthesis.
+! Deviations from DALEC2 (each documented in docs/science/deviations.md):
+! - temperature: the rate modifier is the daily mean of the hourly exp(p10 T), not
+!   exp(p10 T_daily_mean), because the model runs hourly and its hourly Rh must add up to
+!   the daily flux; by Jensen's inequality the mean of the exponential is larger, by about
+!   (p10 A)**2 / 4 for a diurnal amplitude A (3 % for p10 = 0.05, A = 7 K).
+! - moisture: DALEC2 has no soil-moisture response. D&B's Rh would otherwise run at full
+!   speed in a dry Mediterranean summer; the respired fluxes F12 (litter) and F13 (SOM) are
+!   scaled by a linear moisture modifier (rh_wmin at wilting point, 1 at field capacity;
+!   hourly, averaged like the temperature factor). The litter-to-SOM transfer F14 keeps
+!   DALEC2's temperature-only form: decomposition that is not respired is a transfer
+!   between two soil pools, not a gas flux, and leaving it unchanged keeps the SOM input
+!   of DALEC2 (a tccas choice, no published source).
 MODULE DNB_CARBON_AD
   USE DNB_KINDS, ONLY : wp
   IMPLICIT NONE
@@ -5535,6 +5562,10 @@ CONTAINS
 !   with respect to varying inputs: pg
 ! The global photosynthesis constants of a tile's pathway (c4 = 1: C4, else C3): quantum
 ! efficiency alpha, unstressed Ci/Ca fci and dark respiration / Vcmax f_rd.
+! fci sets only the unstressed conductance of pass 1 (docs/science/productivity.md): the
+! default fci_c3 = 0.87 (fci_c4 = 0.67) are the values Knorr (2000) gives from Beerling &
+! Quick (1995) and Schulze et al. (1994); the CCDAS-BETHY code uses 0.65 (0.37), which
+! lowers both the unstressed assimilation and the transpiration demand.
   SUBROUTINE PATHWAY_CONSTANTS_FWD(c4, pg, alpha, fci, f_rd)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: c4
@@ -5558,6 +5589,10 @@ CONTAINS
 !   with respect to varying inputs: pg
 ! The global photosynthesis constants of a tile's pathway (c4 = 1: C4, else C3): quantum
 ! efficiency alpha, unstressed Ci/Ca fci and dark respiration / Vcmax f_rd.
+! fci sets only the unstressed conductance of pass 1 (docs/science/productivity.md): the
+! default fci_c3 = 0.87 (fci_c4 = 0.67) are the values Knorr (2000) gives from Beerling &
+! Quick (1995) and Schulze et al. (1994); the CCDAS-BETHY code uses 0.65 (0.37), which
+! lowers both the unstressed assimilation and the transpiration demand.
   SUBROUTINE PATHWAY_CONSTANTS_BWD(c4, pg, pg_b, alpha, alpha_b, fci, &
 &   fci_b, f_rd, f_rd_b)
     IMPLICIT NONE
@@ -5581,6 +5616,10 @@ CONTAINS
 
 ! The global photosynthesis constants of a tile's pathway (c4 = 1: C4, else C3): quantum
 ! efficiency alpha, unstressed Ci/Ca fci and dark respiration / Vcmax f_rd.
+! fci sets only the unstressed conductance of pass 1 (docs/science/productivity.md): the
+! default fci_c3 = 0.87 (fci_c4 = 0.67) are the values Knorr (2000) gives from Beerling &
+! Quick (1995) and Schulze et al. (1994); the CCDAS-BETHY code uses 0.65 (0.37), which
+! lowers both the unstressed assimilation and the transpiration demand.
   SUBROUTINE PATHWAY_CONSTANTS(c4, pg, alpha, fci, f_rd)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: c4

@@ -2236,6 +2236,11 @@ CONTAINS
     REAL(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, &
 &   beta_s, expo
     REAL(wp) :: ws_sat_d, wr_sat_d, wr_res_d, ksat_d, icap_d, beta_s_d
+! transition width (mm) of the smooth limits at residual water and saturation: 0.1 mm,
+! negligible as water, but wide enough that the limits are not sharper than the steps an
+! assimilation takes (with 0.01 mm a surface layer dried to its residual made the
+! model's response curve within 1e-4 prior sigma and broke the Taylor test)
+    REAL(wp), PARAMETER :: w_smooth=0.1_wp
     REAL(wp) :: result1
     REAL(wp) :: result1_d
     REAL(wp) :: tmpresult
@@ -2254,7 +2259,7 @@ CONTAINS
     ksat = sh(ish_ksat)*ksat_scale
     expo = 2._wp*sh(ish_b) + 3._wp
 ! infiltration and runoff
-    result1_d = SMAX0_D(ws_sat - w_s, -w_s_d, 0.01_wp, result1)
+    result1_d = SMAX0_D(ws_sat - w_s, -w_s_d, w_smooth, result1)
     icap_d = SMIN_POS_D(ksat*(0.05_wp+0.95_wp*f_thaw), (0.95_wp*f_thaw+&
 &     0.05_wp)*ksat_d + ksat*0.95_wp*f_thaw_d, result1, result1_d, &
 &     0.999_wp, icap)
@@ -2266,7 +2271,7 @@ CONTAINS
 ! bare-soil evaporation, linear in surface wetness up to field capacity
     beta_s_d = SMIN_POS_D(w_s/ws_fc, w_s_d/ws_fc, 1._wp, 0.0_8, 0.999_wp&
 &     , beta_s)
-    result1_d = SMAX0_D(w_s - ws_res, w_s_d, 0.01_wp, result1)
+    result1_d = SMAX0_D(w_s - ws_res, w_s_d, w_smooth, result1)
     e_soil_d = SMIN_POS_D(e_soil_pot*beta_s, beta_s*e_soil_pot_d + &
 &     e_soil_pot*beta_s_d, result1, result1_d, 0.999_wp, e_soil)
     w_s_d = w_s_d - e_soil_d
@@ -2277,12 +2282,12 @@ CONTAINS
     ws_sat_d = 0.0_8
     perc_d = GRAVITY_DRAINAGE_D(w_s, w_s_d, ws_sat, ws_sat_d, ksat, &
 &     ksat_d, expo, perc)
-    result1_d = SMAX0_D(w_s - ws_res, w_s_d, 0.01_wp, result1)
+    result1_d = SMAX0_D(w_s - ws_res, w_s_d, w_smooth, result1)
     perc_d = SMIN_POS_D(perc, perc_d, result1, result1_d, 0.999_wp, &
 &     tmpresult)
     perc = tmpresult
-    result1_d = SMAX0_D(wr_sat - w_r, wr_sat_d - w_r_d, 0.01_wp, result1&
-&     )
+    result1_d = SMAX0_D(wr_sat - w_r, wr_sat_d - w_r_d, w_smooth, &
+&     result1)
     perc_d = SMIN_POS_D(perc, perc_d, result1, result1_d, 0.999_wp, &
 &     tmpresult0)
     perc = tmpresult0
@@ -2293,8 +2298,8 @@ CONTAINS
     w_r = w_r + perc - trans
     drain_d = GRAVITY_DRAINAGE_D(w_r, w_r_d, wr_sat, wr_sat_d, ksat, &
 &     ksat_d, expo, drain)
-    result1_d = SMAX0_D(w_r - wr_res, w_r_d - wr_res_d, 0.01_wp, result1&
-&     )
+    result1_d = SMAX0_D(w_r - wr_res, w_r_d - wr_res_d, w_smooth, &
+&     result1)
     drain_d = SMIN_POS_D(drain, drain_d, result1, result1_d, 0.999_wp, &
 &     tmpresult1)
     drain = tmpresult1
@@ -2318,6 +2323,11 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: infl, runoff, e_soil, perc, drain
     REAL(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, &
 &   beta_s, expo
+! transition width (mm) of the smooth limits at residual water and saturation: 0.1 mm,
+! negligible as water, but wide enough that the limits are not sharper than the steps an
+! assimilation takes (with 0.01 mm a surface layer dried to its residual made the
+! model's response curve within 1e-4 prior sigma and broke the Taylor test)
+    REAL(wp), PARAMETER :: w_smooth=0.1_wp
     REAL(wp) :: result1
     ws_sat = sh(ish_theta_sat)*z_surf*rho_w
     wr_sat = sh(ish_theta_sat)*zroot*rho_w
@@ -2327,29 +2337,29 @@ CONTAINS
     ksat = sh(ish_ksat)*ksat_scale
     expo = 2._wp*sh(ish_b) + 3._wp
 ! infiltration and runoff
-    result1 = SMAX0(ws_sat - w_s, 0.01_wp)
+    result1 = SMAX0(ws_sat - w_s, w_smooth)
     icap = SMIN_POS(ksat*(0.05_wp+0.95_wp*f_thaw), result1, 0.999_wp)
     infl = SMIN_POS(w_in, icap, 0.999_wp)
     runoff = w_in - infl
     w_s = w_s + infl
 ! bare-soil evaporation, linear in surface wetness up to field capacity
     beta_s = SMIN_POS(w_s/ws_fc, 1._wp, 0.999_wp)
-    result1 = SMAX0(w_s - ws_res, 0.01_wp)
+    result1 = SMAX0(w_s - ws_res, w_smooth)
     e_soil = SMIN_POS(e_soil_pot*beta_s, result1, 0.999_wp)
     w_s = w_s - e_soil
 ! percolation to the root zone, linearised backward Euler so that the stiff gravity
 ! drainage of the thin surface layer stays stable (K' = expo K / w per hour), limited by
 ! the water above residual and the space below
     perc = GRAVITY_DRAINAGE(w_s, ws_sat, ksat, expo)
-    result1 = SMAX0(w_s - ws_res, 0.01_wp)
+    result1 = SMAX0(w_s - ws_res, w_smooth)
     perc = SMIN_POS(perc, result1, 0.999_wp)
-    result1 = SMAX0(wr_sat - w_r, 0.01_wp)
+    result1 = SMAX0(wr_sat - w_r, w_smooth)
     perc = SMIN_POS(perc, result1, 0.999_wp)
     w_s = w_s - perc
 ! root zone: transpiration (already supply-limited) and drainage
     w_r = w_r + perc - trans
     drain = GRAVITY_DRAINAGE(w_r, wr_sat, ksat, expo)
-    result1 = SMAX0(w_r - wr_res, 0.01_wp)
+    result1 = SMAX0(w_r - wr_res, w_smooth)
     drain = SMIN_POS(drain, result1, 0.999_wp)
     w_r = w_r - drain
   END SUBROUTINE SOIL_WATER_STEP
@@ -2503,7 +2513,13 @@ CONTAINS
 END MODULE DNB_HYDROLOGY_TL
 
 ! Leaf phenology of D&B: DALEC2 labile-release and leaf-fall factors (Bloom & Williams 2015,
-! CARDAMOM DALEC_CDEA; science.md section 4). LAI = C_fol / LMA is set by dnb_model.
+! CARDAMOM DALEC_CDEA; docs/science/phenology.md). LAI = C_fol / LMA is set by dnb_model.
+! What the day parameters are: d_onset (p12) and d_fall (p15) are not the days on which the
+! pulses peak. The pulse is shifted by pulse_offset, which depends on the period and the
+! magnitude, so the peak comes later than the parameter day: 0.625 cr_onset for labile
+! release (19-46 days for cr_onset 30-74 d), and for leaf fall 0.53 cr_fall with annual
+! leaves (leaf_life 1.01) down to 0.06 cr_fall for leaf_life 4 (tccas.phenology.pulse_peak_lag
+! computes it).
 MODULE DNB_PHENOLOGY_TL
   USE DNB_KINDS, ONLY : wp
   USE DNB_CONSTANTS, ONLY : pi
@@ -2691,9 +2707,19 @@ CONTAINS
 END MODULE DNB_PHENOLOGY_TL
 
 ! DALEC2 carbon pools for one day (Bloom & Williams 2015; CARDAMOM DALEC_CDEA flux layout;
-! science.md section 2). GPP comes from BETHY photosynthesis. Heterotrophic respiration is
-! temperature (exp(p10 T)) and moisture dependent; the daily rate modifiers are means of the
-! hourly ones so that hourly and daily fluxes agree exactly.
+! docs/science/dalec.md). GPP comes from BETHY photosynthesis.
+! Deviations from DALEC2 (each documented in docs/science/deviations.md):
+! - temperature: the rate modifier is the daily mean of the hourly exp(p10 T), not
+!   exp(p10 T_daily_mean), because the model runs hourly and its hourly Rh must add up to
+!   the daily flux; by Jensen's inequality the mean of the exponential is larger, by about
+!   (p10 A)**2 / 4 for a diurnal amplitude A (3 % for p10 = 0.05, A = 7 K).
+! - moisture: DALEC2 has no soil-moisture response. D&B's Rh would otherwise run at full
+!   speed in a dry Mediterranean summer; the respired fluxes F12 (litter) and F13 (SOM) are
+!   scaled by a linear moisture modifier (rh_wmin at wilting point, 1 at field capacity;
+!   hourly, averaged like the temperature factor). The litter-to-SOM transfer F14 keeps
+!   DALEC2's temperature-only form: decomposition that is not respired is a transfer
+!   between two soil pools, not a gas flux, and leaving it unchanged keeps the SOM input
+!   of DALEC2 (a tccas choice, no published source).
 MODULE DNB_CARBON_TL
   USE DNB_KINDS, ONLY : wp
   IMPLICIT NONE
@@ -4037,6 +4063,10 @@ CONTAINS
 !   with respect to varying inputs: pg
 ! The global photosynthesis constants of a tile's pathway (c4 = 1: C4, else C3): quantum
 ! efficiency alpha, unstressed Ci/Ca fci and dark respiration / Vcmax f_rd.
+! fci sets only the unstressed conductance of pass 1 (docs/science/productivity.md): the
+! default fci_c3 = 0.87 (fci_c4 = 0.67) are the values Knorr (2000) gives from Beerling &
+! Quick (1995) and Schulze et al. (1994); the CCDAS-BETHY code uses 0.65 (0.37), which
+! lowers both the unstressed assimilation and the transpiration demand.
   SUBROUTINE PATHWAY_CONSTANTS_D(c4, pg, pg_d, alpha, alpha_d, fci, &
 &   fci_d, f_rd, f_rd_d)
     IMPLICIT NONE
@@ -4064,6 +4094,10 @@ CONTAINS
 
 ! The global photosynthesis constants of a tile's pathway (c4 = 1: C4, else C3): quantum
 ! efficiency alpha, unstressed Ci/Ca fci and dark respiration / Vcmax f_rd.
+! fci sets only the unstressed conductance of pass 1 (docs/science/productivity.md): the
+! default fci_c3 = 0.87 (fci_c4 = 0.67) are the values Knorr (2000) gives from Beerling &
+! Quick (1995) and Schulze et al. (1994); the CCDAS-BETHY code uses 0.65 (0.37), which
+! lowers both the unstressed assimilation and the transpiration demand.
   SUBROUTINE PATHWAY_CONSTANTS(c4, pg, alpha, fci, f_rd)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: c4

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from .config import Config
 from .errors import ConfigError, InputDataError
 from .model import CellRun, apply_obs, obs_arrays, run_cell
 from .obs import ObservationSet, read_obs, write_obs
-from .parameters import (DAILY_OUTPUTS, HOURLY_OUTPUTS, PFT_NAMES, Z_SURF, apply_overrides,
+from .parameters import (DAILY_OUTPUTS, HOURLY_OUTPUTS, PFT_NAMES, apply_overrides,
                          global_defaults, pft_defaults, pft_index)
 
 log = logging.getLogger("tccas")
@@ -59,18 +60,50 @@ def load_inputs(cfg: Config) -> tuple[io.Static, io.Forcing]:
     return static, forcing.select(start, end)
 
 
-def parameters_for(cfg: Config, static: io.Static) -> tuple[np.ndarray, np.ndarray]:
-    """Parameter arrays for the case: table defaults, config overrides, and the root zone
-    limited to the soil depth below the surface layer."""
+def parameters_for(cfg: Config, static: io.Static,
+                   forcing: io.Forcing | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Parameter arrays of a case.
+
+    Table defaults (``tccas.parameters``), then the prior leaf-phenology days that the rule
+    of ``tccas.phenology.climate_phenology`` derives from the case's forcing climatology
+    (only for days the configuration does not give), then the configuration's
+    ``[parameters]``.
+
+    The root zone depth ``zroot`` is a PFT parameter and is not cut at the static file's
+    ``soil_depth``: roots of trees and shrubs reach into weathered rock and draw water
+    below the mapped soil (Canadell et al. 1996), and cutting them there left an 80-mm
+    bucket that dried out every summer at ES-LM1 (docs/science/priors.md).
+
+    Parameters
+    ----------
+    cfg : the configuration.
+    static : the case's static data (PFT codes, latitude).
+    forcing : the case's forcing over the run period; read from the configuration when
+        None and the phenology rule needs it.
+
+    Returns
+    -------
+    ppft : (npft_par, ntile) PFT parameters; pglob : (nglob_par,) global parameters.
+    """
+    from .phenology import climate_phenology, config_gives
     pfts = list(static.pft)
     ppft = pft_defaults(pfts)
     pglob = global_defaults()
+    where = str(cfg.path or "config")
     try:
-        apply_overrides(ppft, pglob, pfts, cfg.parameters, where=str(cfg.path or "config"))
+        # the tile's own cr_*/leaf_life set where the rule puts the pulse parameters
+        apply_overrides(ppft, pglob, pfts, cfg.parameters, where=where)
+        missing = any(not config_gives(cfg.parameters, name, code) for code in pfts
+                      for name in ("d_onset", "d_fall"))
+        if missing:
+            if forcing is None:
+                forcing = load_inputs(cfg)[1]
+            days = climate_phenology(forcing.times, forcing.matrix(), static.lat, pfts, ppft,
+                                     given=cfg.parameters)
+            apply_overrides(ppft, pglob, pfts, {k: v for k, v in days.items() if v},
+                            where=where)
     except KeyError as exc:
         raise ConfigError(exc.args[0]) from None
-    iz = pft_index("zroot")
-    ppft[iz] = np.minimum(ppft[iz], static.soil_depth - Z_SURF)
     return ppft, pglob
 
 
@@ -80,7 +113,7 @@ def prior_parameters(cfg: Config, static: io.Static, forcing: io.Forcing
     ``[run] carbon_spinup = "equilibrium"`` the initial carbon pools ``c_*0`` replaced by the
     model's equilibrium under the spin-up forcing (:func:`tccas.spinup.equilibrium_pools`).
     ``forcing`` is the run's forcing (as :func:`load_inputs` returns it)."""
-    ppft, pglob = parameters_for(cfg, static)
+    ppft, pglob = parameters_for(cfg, static, forcing)
     if cfg.run.carbon_spinup == "equilibrium":
         from .spinup import POOL_PARAMETERS, equilibrium_pools
         eq = equilibrium_pools(forcing.matrix(), forcing.times, static.lat, static.lon,
@@ -94,16 +127,27 @@ def prior_parameters(cfg: Config, static: io.Static, forcing: io.Forcing
 
 
 def run(config: Config | str | os.PathLike, output_dir: str | os.PathLike | None = None,
-        progress: bool | None = None) -> RunResult:
+        progress: bool | None = None, engine: str | None = None,
+        workers: int | None = None) -> RunResult:
     """Run D&B for a configuration (a Config, a TOML path or a bundled case name).
 
     Writes ``daily.nc``, ``hourly.nc`` (unless ``hourly_output = false``) and
     ``summary.txt`` into ``output_dir`` (default: ``tccas-run-<site>`` in the current
     folder). Files are complete or absent: each is written to a temporary name and moved
     into place only when all of them are written.
+
+    A configuration with a ``[region]`` table runs every cell of its domain instead, with
+    ``engine``/``workers`` overriding the table, and returns a
+    :class:`tccas.regional.workflow.RegionalRunResult` (gridded ``daily.nc``).
     """
     from .cases import load_config
     cfg = config if isinstance(config, Config) else load_config(config)
+    if cfg.region is not None:
+        from .regional.workflow import run_region
+        return run_region(cfg, output_dir, engine=engine, workers=workers)
+    if engine is not None or workers is not None:
+        raise ConfigError(f"{cfg.path or cfg.site.name}: engine and workers apply to regional "
+                          "configurations ([region]) only")
     out = Path(output_dir) if output_dir is not None else Path(f"tccas-run-{cfg.site.name}")
     t0 = time.perf_counter()
     static, forcing = load_inputs(cfg)
@@ -112,9 +156,13 @@ def run(config: Config | str | os.PathLike, output_dir: str | os.PathLike | None
     t1 = time.perf_counter()
     ppft, pglob = prior_parameters(cfg, static, forcing)   # may run the carbon spin-up
     log.info("running %s: %d hours, %d PFTs", cfg.site.name, forcing.times.size, len(static.pft))
+    # yearly chunks only to advance a progress bar: one call gives the same values bit for
+    # bit (tests/test_model.py) without copying every chunk's output into place, but keeps
+    # no state0 (the state after the spin-up)
+    show = sys.stderr.isatty() if progress is None else bool(progress)
     cell = run_cell(forcing.matrix(), forcing.times, static.lat, static.lon, static.sand,
                     static.clay, list(static.pft), ppft, pglob, nspin=cfg.run.spinup_hours,
-                    show_progress=progress)
+                    show_progress=show, chunk_days=366 if show else None)
     y = apply_obs(oa, cell.hourly, static.clay, pglob)
     simulated = {o.stream: (o, y[oa.slices[o.stream]]) for o in obs_sets}
     t2 = time.perf_counter()
@@ -172,15 +220,48 @@ def cell_model_for(cfg: Config, days: int | None = None, *,
     return model, sets
 
 
+def _is_fluxnet_csv(path: Path) -> bool:
+    name = Path(path).name.lower()
+    return name.endswith(".csv") or name.endswith(".csv.gz")
+
+
 def load_observations(cfg: Config) -> list[ObservationSet]:
-    """Read the observation sets named in the configuration."""
+    """Read the observation sets named in the configuration (a stream given by a list of
+    files is read from each and concatenated, :func:`tccas.obsdb.concatenate_observations`).
+
+    Files are observation files in the tccas layout (CF netCDF, :func:`tccas.obs.read_obs`)
+    or, for the streams ``nee``, ``gpp`` and ``le``, FLUXNET2015/ICOS CSV files (``.csv`` or
+    ``.csv.gz``), read with :func:`tccas.readers.read_fluxnet_obs` over the case's PFT
+    fractions and ``[site] utc_offset_hours``."""
     sets = []
-    for stream, path in cfg.observations.items():
-        o = read_obs(path)
-        if o.stream != stream:
-            raise InputDataError(f"{path}: holds stream '{o.stream}' but the configuration "
-                                 f"lists it as '{stream}'")
-        sets.append(o)
+    footprint = None
+    for stream, paths in cfg.observations.items():
+        parts = []
+        for path in (paths if isinstance(paths, tuple) else (paths,)):
+            if _is_fluxnet_csv(path):
+                # a FLUXNET2015/ICOS flux file named directly: the tower sees the case's
+                # PFT composition
+                from .readers.fluxnet import FLUX_STREAMS, read_fluxnet_obs
+                if stream not in FLUX_STREAMS:
+                    raise ConfigError(f"{cfg.path or cfg.site.name}: [observations] {stream}: "
+                                      f"{path} is a FLUXNET CSV file, which gives the streams "
+                                      f"{', '.join(FLUX_STREAMS)} only")
+                if footprint is None:
+                    static = io.read_static(cfg.site.static)
+                    footprint = {int(p): float(f) for p, f in zip(static.pft,
+                                                                  static.pft_fraction)}
+                parts.append(read_fluxnet_obs(path, stream, footprint,
+                                              cfg.site.utc_offset_hours))
+                continue
+            o = read_obs(path)
+            if o.stream != stream:
+                raise InputDataError(f"{path}: holds stream '{o.stream}' but the configuration "
+                                     f"lists it as '{stream}'")
+            parts.append(o)
+        if len(parts) > 1:
+            from .obsdb import concatenate_observations
+            parts = [concatenate_observations(parts)]
+        sets.append(parts[0])
     return sets
 
 
@@ -309,7 +390,7 @@ def output_tables(cell: CellRun, fractions, hourly: bool = True) -> tuple[dict, 
 
 # zlib levels of the output files; None stores them uncompressed and contiguous. Model
 # output (float32 values with noisy low bits) compresses by 15 % (daily) to 50 % (hourly)
-# while zlib takes several times the core's run time; see docs/design/io.md for the figures.
+# while zlib takes several times the core's run time; see docs/io.md for the figures.
 DAILY_COMPLEVEL: int | None = None
 HOURLY_COMPLEVEL: int | None = None
 OBS_COMPLEVEL: int | None = None

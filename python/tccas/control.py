@@ -84,7 +84,8 @@ def build_control(pfts: Iterable[int], ppft0: np.ndarray, pglob0: np.ndarray,
     ``spec`` lists parameter names (a PFT parameter then covers every tile), or maps names
     to ``true`` (all tiles) or a list of PFT names/codes; ``None`` gives the TCCAS-like
     default (56 elements for two PFTs). Priors are the values in ``ppft0``/``pglob0``;
-    sigma is the table's relative sigma (or ``sigma_rel[name]``) times abs(prior).
+    sigma is the table's relative sigma (or ``sigma_rel[name]``) times abs(prior), or the
+    table's absolute sigma where it gives one (the phenology days).
     """
     pfts = [int(c) for c in pfts]
     look = _pft_lookup(pfts)
@@ -123,7 +124,7 @@ def build_control(pfts: Iterable[int], ppft0: np.ndarray, pglob0: np.ndarray,
                 index.append(pft_index(name) + 1)
                 tile.append(i + 1)
                 prior.append(value)
-                sigma.append(rel * abs(value) if value != 0 else rel * (par.upper - par.lower))
+                sigma.append(par.prior_sigma(value, sigma_rel.get(name)))
                 lo.append(par.lower)
                 hi.append(par.upper)
         else:
@@ -135,7 +136,7 @@ def build_control(pfts: Iterable[int], ppft0: np.ndarray, pglob0: np.ndarray,
             index.append(global_index(name) + 1)
             tile.append(1)
             prior.append(value)
-            sigma.append(rel * abs(value) if value != 0 else rel * (par.upper - par.lower))
+            sigma.append(par.prior_sigma(value, sigma_rel.get(name)))
             lo.append(par.lower)
             hi.append(par.upper)
     if len(set(names)) != len(names):

@@ -4,7 +4,7 @@ Every reader checks what it reads and raises :class:`InputDataError` naming the 
 variable and the problem. Writers write to a temporary file in the target folder and move it
 into place only when complete, so that no half-written file is ever left behind.
 
-Speed (issue 14, docs/design/io.md): CF times are decoded with numpy integer arithmetic
+Speed (issue 14, docs/io.md): CF times are decoded with numpy integer arithmetic
 (:func:`decode_cf_times`), writers define every variable before writing any data, and
 model output is stored uncompressed and contiguous unless a zlib level is asked for.
 """
@@ -613,7 +613,7 @@ def write_table_nc(path: str | os.PathLike, times: np.ndarray, step_hours: float
     lat, lon : site location (degrees north / east).
     attrs : global attributes.
     complevel : zlib level (with the shuffle filter), or None to store the values
-        uncompressed and contiguous (the fastest to write and to read; see docs/design/io.md).
+        uncompressed and contiguous (the fastest to write and to read; see docs/io.md).
 
     Returns
     -------

@@ -147,7 +147,7 @@ def write_obs(path: str | os.PathLike, obs: ObservationSet, attrs: dict | None =
         so that large sets compress well; None (default) keeps them exactly.
     complevel : zlib level (with the shuffle filter) of the per-observation variables, or
         None for uncompressed contiguous storage. Level 1 writes about twice as fast as
-        level 4 for files a few percent larger (docs/design/io.md).
+        level 4 for files a few percent larger (docs/io.md).
 
     Returns
     -------

@@ -26,9 +26,10 @@ code name
 ==== ======================================================
 
 Sources of the defaults are given per entry: BETHY/CCDAS parameter lists (Knorr 2000;
-Knorr et al. 2010), the DALEC2 parameter set (Bloom & Williams 2015) with the TCCAS site
-priors for ES-LM1 and FI-Sod (TCCAS release r10043 run logs), and, where the references are
-silent, our own choice within the Bloom & Williams (2015) ranges (marked "tccas choice").
+Knorr et al. 2010), generic DALEC2 priors per PFT within the Bloom & Williams (2015) ranges
+from the literature named beside the table (docs/science/priors.md), and, where the
+references are silent, our own choice (marked "tccas choice"). Site-specific values, such as
+the TCCAS ES-LM1 site priors, are in the site's case file.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ class Parameter:
     ``default`` is a scalar for global parameters and a 13-tuple (PFT codes 1..13) for PFT
     parameters. ``sigma_rel`` is the prior 1-sigma as a fraction of the default
     (science.md section 0: 20 % for PFT parameters and pools, 50 % for global ones).
+    ``sigma_abs``, where given, is the prior 1-sigma in the parameter's unit instead: for the
+    phenology days, where a sigma proportional to the day number would make a day in autumn
+    ten times less certain than one in January.
     """
 
     name: str
@@ -66,12 +70,24 @@ class Parameter:
     upper: float
     sigma_rel: float
     source: str = ""
+    sigma_abs: float | None = None
     per_pft: bool = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "per_pft", isinstance(self.default, tuple))
         if self.per_pft and len(self.default) != NPFT_CODES:
             raise ValueError(f"parameter {self.name}: need {NPFT_CODES} PFT defaults")
+
+    def prior_sigma(self, value: float, sigma_rel: float | None = None) -> float:
+        """Prior 1-sigma of this parameter at prior value ``value`` (parameter unit).
+
+        ``sigma_rel`` (a configuration's relative sigma) takes precedence; otherwise
+        ``sigma_abs`` if the table gives one, else ``self.sigma_rel * |value|`` (or times the
+        bounds' range for a zero prior)."""
+        if sigma_rel is None and self.sigma_abs is not None:
+            return float(self.sigma_abs)
+        rel = self.sigma_rel if sigma_rel is None else float(sigma_rel)
+        return rel * abs(value) if value != 0 else rel * (self.upper - self.lower)
 
     def default_for(self, pft: int) -> float:
         if not self.per_pft:
@@ -83,43 +99,72 @@ def _pft(*values: float) -> tuple[float, ...]:
     return tuple(float(v) for v in values)
 
 
-# DALEC2 (Bloom & Williams 2015) defaults per PFT, p1..p17. PFTs 3 and 9 carry the TCCAS
-# ES-LM1 site priors, PFTs 5 and 7 the FI-Sod ones (science.md section 7); the others are a
-# tccas choice inside the Bloom & Williams ranges: evergreens copy the nearest TCCAS PFT,
-# deciduous types shed (nearly) all leaves once a year (p5 -> 1) with a spring onset and an
-# autumn fall, grasses and crops follow the TCCAS C3 grass.
+# Generic DALEC2 (Bloom & Williams 2015) priors per PFT, p1..p17 (docs/science/priors.md
+# gives the reasoning per column). Site-specific values, such as the TCCAS ES-LM1 priors,
+# belong in the site's case file, not here. Column sources:
+#   p1 theta_min, p8 theta_lit: litter lost in about a year at 10-15 degC, a quarter of it
+#       to SOM (CCDAS fraction to the slow pool f_s = 0.2-0.3, Knorr et al. 2010); p8 + p1 =
+#       1.85e-3 d-1 at 0 degC
+#   p2 f_auto: NPP/GPP = 0.47 +- 0.04 (Waring et al. 1998), 0.5 (DeLucia et al. 2007) -> 0.5
+#   p3 f_fol, p13 f_lab, p4 f_root: foliage takes about 30 % of NPP in forests, fine roots
+#       25-30 % (Litton et al. 2007); grasslands put about half of NPP below ground (Hui &
+#       Jackson 2006) and about half of the rest into leaf blades (the "wood" pool holds
+#       stems, sheaths and crowns): grass leaves 0.15 + 0.85 * 0.10 = 24 % of NPP, roots
+#       0.7 * 0.765 = 54 %. Deciduous canopies are built from the labile pool (high f_lab,
+#       low f_fol), evergreen ones mostly from current NPP
+#   p5 leaf_life: leaf longevity (Reich et al. 1997; Kattge et al. 2011 TRY): tropical
+#       evergreen 2 yr, temperate broadleaf evergreen 2.5 yr (Quercus ilex 2-3 yr,
+#       Mediavilla & Escudero 2003), evergreen conifers 4 yr (Pinus sylvestris 3-4, Picea
+#       abies 5-8), evergreen shrubs 2.5 yr, tundra 1.5 yr; deciduous plants, grasses and
+#       crops lose (almost) all leaves each year (1.01)
+#   p6 theta_wood: woody turnover of about 40 yr (trees), 20 yr (shrubs); for herbaceous
+#       PFTs the "wood" pool is stems and crowns, 3.7 yr (TCCAS C3 grass prior)
+#   p7 theta_root: fine-root turnover about 1 yr-1 (Gill & Jackson 2000), 1.5 yr-1 for
+#       herbaceous PFTs
+#   p9 theta_som: SOM turnover 100 yr at 0 degC (about 55 yr at 15 degC)
+#   p10 temp_exp: Q10 = 1.5 (CCDAS prior of Q10f and Q10s, Knorr et al. 2010): ln(1.5)/10
+#   p11 canopy_eff: ACM only, no effect in D&B (Bloom & Williams 2015 mid-range)
+#   p12 d_onset, p15 d_fall: a northern temperate spring and autumn; at a run the rule of
+#       tccas.phenology replaces them from the site's climate unless the case gives them
+#   p14 cr_onset, p16 cr_fall: leaf-out in about a month, leaf fall over 1-2 months
+#       (evergreens spread both over longer periods)
+#   p17 lma: from leaf longevity a (yr) with Reich et al. (1997) as used in LPJ (Sitch
+#       et al. 2003): SLA = 2e-4 exp(6.15) / (12 a)^0.46 m2 gC-1, LMA = 1 / SLA; a = 0.5 yr
+#       for deciduous leaves, grasses and crops (LMA 24 gC m-2)
 _DALEC = {
-    #            p1       p2     p3      p4     p5     p6       p7       p8       p9       p10     p11   p12    p13    p14   p15    p16   p17
-    1: (3.0e-4, 0.45, 0.15, 0.30, 1.50, 1.0e-4, 5.0e-3, 5.0e-3, 2.0e-5, 0.060, 20.0, 100.0, 0.15, 60.0, 200.0, 60.0, 80.0),
-    2: (3.0e-4, 0.45, 0.20, 0.30, 1.05, 1.0e-4, 5.0e-3, 5.0e-3, 2.0e-5, 0.060, 20.0, 150.0, 0.30, 40.0, 300.0, 40.0, 60.0),
-    3: (3.04e-4, 0.402, 0.0498, 0.355, 1.104, 6.65e-5, 5.88e-3, 6.88e-3, 2.48e-5, 0.0510, 22.3, 74.3, 0.220, 74.2, 157.4, 54.6, 67.7),
-    4: (3.0e-4, 0.45, 0.15, 0.35, 1.002, 1.0e-4, 5.0e-3, 5.0e-3, 2.0e-5, 0.050, 20.0, 130.0, 0.35, 30.0, 270.0, 30.0, 40.0),
-    5: (4.56e-4, 0.420, 0.118, 0.277, 1.189, 1.25e-4, 7.20e-3, 5.91e-3, 1.57e-5, 0.0481, 20.8, 156.1, 0.136, 29.3, 230.3, 50.9, 36.1),
-    6: (4.5e-4, 0.42, 0.15, 0.30, 1.002, 1.2e-4, 7.0e-3, 6.0e-3, 1.6e-5, 0.048, 20.0, 140.0, 0.35, 30.0, 260.0, 30.0, 40.0),
-    7: (3.32e-4, 0.455, 0.167, 0.321, 1.519, 1.32e-4, 4.27e-3, 1.32e-3, 3.61e-6, 0.0404, 20.9, 69.2, 0.0931, 33.3, 258.5, 40.6, 69.9),
-    8: (3.3e-4, 0.45, 0.20, 0.35, 1.002, 1.3e-4, 4.3e-3, 1.3e-3, 3.6e-6, 0.040, 20.0, 140.0, 0.35, 30.0, 255.0, 30.0, 40.0),
-    9: (2.58e-3, 0.539, 0.361, 0.706, 1.008, 7.32e-4, 8.71e-3, 5.51e-4, 3.96e-5, 0.0342, 14.3, 77.3, 0.419, 28.1, 122.0, 65.0, 46.9),
-    10: (2.58e-3, 0.50, 0.36, 0.70, 1.008, 7.3e-4, 8.7e-3, 5.5e-4, 4.0e-5, 0.040, 14.0, 150.0, 0.40, 30.0, 280.0, 50.0, 40.0),
-    11: (3.3e-4, 0.45, 0.20, 0.40, 1.10, 1.3e-4, 4.3e-3, 1.3e-3, 3.6e-6, 0.040, 15.0, 160.0, 0.30, 25.0, 250.0, 30.0, 50.0),
-    12: (2.5e-3, 0.50, 0.35, 0.60, 1.01, 7.0e-4, 8.0e-3, 5.0e-4, 4.0e-5, 0.040, 14.0, 130.0, 0.40, 30.0, 270.0, 40.0, 45.0),
-    13: (2.5e-3, 0.50, 0.40, 0.50, 1.005, 7.0e-4, 8.0e-3, 5.0e-4, 4.0e-5, 0.040, 14.0, 110.0, 0.40, 25.0, 230.0, 25.0, 40.0),
+    #       p1      p2    p3    p4    p5     p6       p7       p8       p9       p10     p11   p12    p13   p14   p15    p16   p17
+    1: (4.5e-4, 0.50, 0.20, 0.35, 2.0, 6.8e-5, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 20.0, 100.0, 0.10, 60.0, 250.0, 60.0, 46.0),
+    2: (4.5e-4, 0.50, 0.05, 0.35, 1.01, 6.8e-5, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 20.0, 150.0, 0.30, 30.0, 300.0, 40.0, 24.0),
+    3: (4.5e-4, 0.50, 0.20, 0.35, 2.5, 6.8e-5, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 20.0, 100.0, 0.10, 60.0, 250.0, 60.0, 51.0),
+    4: (4.5e-4, 0.50, 0.05, 0.35, 1.01, 6.8e-5, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 20.0, 130.0, 0.30, 30.0, 280.0, 40.0, 24.0),
+    5: (4.5e-4, 0.50, 0.20, 0.35, 4.0, 6.8e-5, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 20.0, 140.0, 0.10, 60.0, 250.0, 60.0, 63.0),
+    6: (4.5e-4, 0.50, 0.05, 0.35, 1.01, 6.8e-5, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 20.0, 140.0, 0.30, 30.0, 260.0, 40.0, 24.0),
+    7: (4.5e-4, 0.50, 0.20, 0.40, 2.5, 1.4e-4, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 20.0, 120.0, 0.10, 60.0, 250.0, 60.0, 51.0),
+    8: (4.5e-4, 0.50, 0.05, 0.40, 1.01, 1.4e-4, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 20.0, 140.0, 0.30, 30.0, 260.0, 40.0, 24.0),
+    9: (4.5e-4, 0.50, 0.15, 0.70, 1.01, 7.3e-4, 4.1e-3, 1.4e-3, 2.7e-5, 0.0405, 15.0, 110.0, 0.10, 30.0, 270.0, 40.0, 24.0),
+    10: (4.5e-4, 0.50, 0.15, 0.70, 1.01, 7.3e-4, 4.1e-3, 1.4e-3, 2.7e-5, 0.0405, 15.0, 130.0, 0.10, 30.0, 280.0, 40.0, 24.0),
+    11: (4.5e-4, 0.50, 0.20, 0.60, 1.5, 1.4e-4, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 15.0, 160.0, 0.20, 30.0, 250.0, 30.0, 40.0),
+    12: (4.5e-4, 0.50, 0.15, 0.70, 1.01, 7.3e-4, 4.1e-3, 1.4e-3, 2.7e-5, 0.0405, 15.0, 130.0, 0.10, 30.0, 270.0, 40.0, 24.0),
+    13: (4.5e-4, 0.50, 0.35, 0.60, 1.01, 7.3e-4, 4.1e-3, 1.4e-3, 2.7e-5, 0.0405, 15.0, 110.0, 0.15, 25.0, 230.0, 25.0, 24.0),
 }
-# Initial pools (gC m-2): labile, foliar, root, wood, litter, SOM. TCCAS ES-LM1 / FI-Sod
-# priors for PFTs 3, 9, 5, 7 (science.md section 7); the rest a tccas choice.
+# Initial pools (gC m-2): labile, foliar, root, wood, litter, SOM: an order of magnitude for
+# each PFT (forest wood 5-15 kgC m-2, grassland SOM 5-10 kgC m-2 in the top metre; Jobbagy &
+# Jackson 2000). A case's own c_*0 should come from the model's equilibrium under the
+# site's forcing (tccas spin-up), which these only start.
 _POOLS0 = {
-    1: (60.0, 300.0, 300.0, 15000.0, 300.0, 10000.0),
-    2: (80.0, 150.0, 250.0, 8000.0, 200.0, 8000.0),
-    3: (34.6, 36.3, 34.9, 6737.0, 12.9, 11819.0),
-    4: (80.0, 10.0, 150.0, 8000.0, 150.0, 12000.0),
-    5: (30.5, 29.3, 17.9, 3072.0, 60.2, 40910.0),
-    6: (60.0, 10.0, 100.0, 4000.0, 100.0, 30000.0),
-    7: (3.75, 16.2, 7.72, 500.7, 41.0, 34889.0),
-    8: (20.0, 5.0, 20.0, 400.0, 40.0, 25000.0),
-    9: (61.0, 24.8, 10.6, 89.6, 16.4, 15470.0),
-    10: (60.0, 20.0, 15.0, 80.0, 20.0, 10000.0),
-    11: (10.0, 10.0, 10.0, 100.0, 40.0, 30000.0),
-    12: (40.0, 20.0, 20.0, 100.0, 50.0, 40000.0),
-    13: (60.0, 10.0, 10.0, 50.0, 20.0, 8000.0),
+    1: (100.0, 300.0, 300.0, 15000.0, 300.0, 10000.0),
+    2: (100.0, 100.0, 250.0, 8000.0, 200.0, 8000.0),
+    3: (50.0, 150.0, 150.0, 8000.0, 100.0, 10000.0),
+    4: (100.0, 10.0, 150.0, 8000.0, 150.0, 10000.0),
+    5: (50.0, 250.0, 150.0, 6000.0, 150.0, 15000.0),
+    6: (100.0, 10.0, 100.0, 5000.0, 100.0, 15000.0),
+    7: (20.0, 100.0, 50.0, 800.0, 50.0, 15000.0),
+    8: (30.0, 10.0, 50.0, 500.0, 50.0, 15000.0),
+    9: (30.0, 10.0, 50.0, 100.0, 50.0, 8000.0),
+    10: (30.0, 10.0, 50.0, 100.0, 50.0, 6000.0),
+    11: (10.0, 30.0, 30.0, 100.0, 50.0, 20000.0),
+    12: (30.0, 10.0, 50.0, 100.0, 100.0, 30000.0),
+    13: (30.0, 10.0, 30.0, 50.0, 30.0, 6000.0),
 }
 
 
@@ -131,8 +176,12 @@ def _pool(i: int) -> tuple[float, ...]:
     return tuple(_POOLS0[c][i] for c in range(1, 14))
 
 
-_S_DALEC = "Bloom & Williams 2015 (DALEC2); TCCAS site priors for PFTs 3,5,7,9"
-_S_POOL = "TCCAS site priors for PFTs 3,5,7,9; tccas choice otherwise"
+_S_DALEC = ("generic PFT prior, Bloom & Williams 2015 (DALEC2) ranges; per-column sources "
+            "in parameters.py and docs/science/priors.md")
+_S_DAYS = ("; days are periodic (d and d + 365.25 are the same day), hence the wide bounds "
+           "and an absolute prior sigma of 20 d (TCCAS's 20 % of its spring and autumn days "
+           "is 15-31 d)")
+_S_POOL = "order of magnitude per PFT (Jobbagy & Jackson 2000); cases use their equilibrium"
 
 PFT_PARAMETERS: tuple[Parameter, ...] = (
     # --- photosynthesis (BETHY, Knorr 2000; CCDAS 130_paramslist) ---
@@ -155,9 +204,12 @@ PFT_PARAMETERS: tuple[Parameter, ...] = (
     Parameter("height", "m", "vegetation height (aerodynamic roughness)",
               _pft(30, 15, 8, 15, 15, 15, 1.0, 1.0, 0.3, 0.5, 0.1, 0.3, 0.5), 0.02, 60.0, 0.2,
               "tccas choice; ES-LM1 holm oak 8 m (MPI-BGC)"),
-    Parameter("zroot", "m", "depth of the root zone below the surface layer",
-              _pft(2.0, 2.0, 1.5, 1.5, 1.0, 1.0, 0.6, 0.6, 0.5, 0.5, 0.3, 0.3, 0.6), 0.1, 5.0,
-              0.2, "tccas choice after Canadell et al. 1996 rooting depths"),
+    Parameter("zroot", "m", "depth of the root zone below the surface layer (a property of "
+              "the vegetation, not of the soil map: roots reach into weathered rock)",
+              _pft(3.0, 2.5, 2.5, 2.0, 1.5, 1.5, 1.5, 1.0, 1.0, 1.2, 0.3, 0.5, 1.0), 0.1, 8.0,
+              0.2, "tccas choice: about half the biome maximum rooting depths of Canadell "
+              "et al. 1996, near the depth above which 95 % of roots lie (Schenk & Jackson "
+              "2002)"),
     # --- DALEC2 p1..p17 ---
     Parameter("theta_min", "d-1", "p1 litter-to-SOM decomposition rate at 0 degC", _dalec(0),
               1e-5, 1e-2, 0.2, _S_DALEC),
@@ -182,14 +234,16 @@ PFT_PARAMETERS: tuple[Parameter, ...] = (
     Parameter("canopy_eff", "1", "p11 ACM canopy efficiency (kept for the DALEC2 layout; D&B "
               "takes GPP from BETHY, so it has no effect)", _dalec(10), 5.0, 50.0, 0.2,
               _S_DALEC),
-    Parameter("d_onset", "d", "p12 day of year of the labile-release peak", _dalec(11), 1.0,
-              365.0, 0.2, _S_DALEC),
+    Parameter("d_onset", "d", "p12 day parameter of the labile-release pulse (the pulse "
+              "peaks tccas.phenology.pulse_peak_lag days later: 0.625 cr_onset, 19-46 d for cr_onset "
+              "30-74)", _dalec(11), -365.0, 730.0, 0.2, _S_DALEC + _S_DAYS, sigma_abs=20.0),
     Parameter("f_lab", "1", "p13 fraction of remaining NPP allocated to labile", _dalec(12),
               0.01, 0.5, 0.2, _S_DALEC),
     Parameter("cr_onset", "d", "p14 labile-release period", _dalec(13), 10.0, 100.0, 0.2,
               _S_DALEC),
-    Parameter("d_fall", "d", "p15 day of year of the leaf-fall peak", _dalec(14), 1.0, 365.0,
-              0.2, _S_DALEC),
+    Parameter("d_fall", "d", "p15 day parameter of the leaf-fall pulse (the pulse peaks "
+              "tccas.phenology.pulse_peak_lag days later, depending on cr_fall and leaf_life)",
+              _dalec(14), -365.0, 730.0, 0.2, _S_DALEC + _S_DAYS, sigma_abs=20.0),
     Parameter("cr_fall", "d", "p16 leaf-fall period", _dalec(15), 10.0, 150.0, 0.2, _S_DALEC),
     Parameter("lma", "g m-2", "p17 leaf mass per area in carbon (LAI = C_fol / LMA)",
               _dalec(16), 5.0, 200.0, 0.2, _S_DALEC),

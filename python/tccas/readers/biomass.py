@@ -7,6 +7,9 @@ of all living trees excluding stump and roots", in Mg ha-1, with a per-pixel unc
 single years (2010, 2015-2022 depending on the version) at 100 m (aggregated versions at 1,
 10, 25 and 50 km from v6).
 
+Not confirmed on a real file: no CCI Biomass tile was at hand; the reader is tested on files
+written to the layout documented below.
+
 Layout read
 -----------
 One netCDF file per year, e.g. ``ESACCI-BIOMASS-L4-AGB-MERGED-100m-2018-fv4.0.nc``, on a
@@ -44,7 +47,7 @@ import numpy as np
 from ..errors import ConfigError, InputDataError
 from ..io import open_netcdf, times_from_nc
 from ..obs import ObservationSet
-from .fluxnet import _floor_pair, _footprint_row
+from ._common import footprint_row, sigma_floor_pair
 from .jrctip import (_check_site, _containing_pixel, _find_var, _grid, _lon_on_grid,
                      _spacing, _time_dim)
 
@@ -120,8 +123,8 @@ def read_cci_biomass(paths: str | os.PathLike | Iterable[str | os.PathLike], lat
     if not plist:
         raise ConfigError("read_cci_biomass: no input files given")
     label = str(plist[0]) if len(plist) == 1 else f"{plist[0]} (+{len(plist) - 1} files)"
-    floor = _floor_pair(sigma_floor, label)
-    pft, fp_row = _footprint_row(footprint, label)
+    floor = sigma_floor_pair(sigma_floor, label)
+    pft, fp_row = footprint_row(footprint, label)
     _check_site(lat, lon, label)
     if not (np.isfinite(radius_km) and radius_km >= 0.0):
         raise ConfigError(f"{label}: radius_km must be >= 0, got {radius_km}")

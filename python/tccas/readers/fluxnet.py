@@ -4,12 +4,17 @@
 - :func:`read_fluxnet_obs`: NEE, GPP or latent heat flux records to an
   :class:`tccas.obs.ObservationSet` (streams ``nee``, ``gpp``, ``le``).
 
+Confirmed on a real file: the FLUXNET2015 SUBSET daily (DD) file of US-AR1 (tests/data,
+tests/test_fluxnet.py). Half-hourly and hourly FULLSET files and ICOS ETC L2 files are read
+by the same column rules but were tested on files written to the documented layout.
+
 Column names, units and QC conventions are those of the FLUXNET2015 dataset (Pastorello et al.
 2020, Sci. Data 7, 225), which ICOS ETC L2 "FLUXNET" files share; variable list at
 https://fluxnet.org/data/fluxnet2015-dataset/fullset-data-product/
 """
 from __future__ import annotations
 
+import gzip
 import logging
 import os
 import warnings
@@ -18,18 +23,19 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, InputDataError
-from ..io import Forcing, check_forcing, running_mean
+from ..io import Forcing, check_forcing
 from ..obs import STREAMS, ObservationSet
-from ..parameters import PFT_NAMES
+from ._common import (MISSING, SOLAR_NOON_TOLERANCE_HOURS, UMOL_CO2_TO_GC_PER_DAY,
+                      deep_soil_temperature, first_unfillable_gap, footprint_row,
+                      interp_missing, is_missing, quadrature_sum, sigma_floor_pair,
+                      solar_geometry, solar_noon_offset, whole_utc_days)
 
 log = logging.getLogger(__name__)
 
-MISSING = -9999.0
 DEFAULT_CO2 = 400.0e-6      # mol mol-1, used when CO2_F_MDS is absent or entirely missing
 SOLAR_CONSTANT = 1361.0     # W m-2
 DTR_CLEAR = 15.0            # K, diurnal temperature range of a daily file's day with kt = 1
 T_MAX_SOLAR_HOUR = 15.0     # local solar hour of the daily temperature maximum
-TSL_WINDOW = 24 * 30        # h, trailing running mean giving tsl_deep
 # canonical name -> (column, scale, offset): canonical = column * scale + offset.
 # P_F is an amount per record (mm); it is turned into a flux when records become hours.
 REQUIRED = {"tas": ("TA_F", 1.0, 273.15), "rsds": ("SW_IN_F", 1.0, 0.0),
@@ -49,16 +55,19 @@ def read_fluxnet_forcing(path: str | os.PathLike, utc_offset_hours: float | None
     ----------
     path : str or os.PathLike
         Half-hourly (HH) or hourly (HR) file with ``TIMESTAMP_START`` (YYYYMMDDHHMM), or daily
-        (DD) file with ``TIMESTAMP`` (YYYYMMDD). Columns used: TA_F (degC), SW_IN_F (W m-2),
-        LW_IN_F (W m-2), VPD_F (hPa), PA_F (kPa), P_F (mm per record), WS_F (m s-1) are
-        required; CO2_F_MDS (umol mol-1), TS_F_MDS_1 (degC) and, for DD files, TA_F_DAY /
-        TA_F_NIGHT or TA_F_MDS_DAY / TA_F_MDS_NIGHT (degC) are optional.
+        (DD) file with ``TIMESTAMP`` (YYYYMMDD); plain or gzip-compressed (name ending .gz).
+        Columns used: TA_F (degC), SW_IN_F (W m-2), LW_IN_F (W m-2), VPD_F (hPa), PA_F (kPa),
+        P_F (mm per record), WS_F (m s-1) are required; CO2_F_MDS (umol mol-1), TS_F_MDS_1
+        (degC) and, for DD files, TA_F_DAY / TA_F_NIGHT or TA_F_MDS_DAY / TA_F_MDS_NIGHT (degC)
+        are optional.
     utc_offset_hours : float, optional
         Offset of the file's time stamps from UTC in hours (FLUXNET: local standard time,
         UTC_OFFSET of the site metadata, e.g. -6 for US-AR1). Required for HH/HR files and
         must be a multiple of their step; not used for DD files (see Notes).
     lat, lon : float, optional
         Site latitude (degrees_north) and longitude (degrees_east); required for DD files.
+        With HH/HR files they are used to check the UTC offset: a warning is logged when the
+        short-wave-weighted mean solar hour is more than 1.5 h from noon.
     max_gap_records : int, default 0
         Longest run of missing (-9999) records of a required column that is filled by linear
         interpolation (in records of the file's own step). 0: any missing value is an error.
@@ -115,26 +124,15 @@ def read_fluxnet_forcing(path: str | os.PathLike, utc_offset_hours: float | None
             raise ConfigError(f"{where}: lat={lat} or lon={lon} out of range")
         _check_step(times, stamps, tcol, where, (86400,))
         keep = slice(0, times.size)
+        times = times[keep]
     else:
         if utc_offset_hours is None:
             raise ConfigError(
                 f"{where}: utc_offset_hours is required: FLUXNET time stamps are local standard "
                 "time; give the site's UTC offset (UTC_OFFSET in the site metadata)")
         step = _check_step(times, stamps, tcol, where, (1800, 3600))
-        shift = int(round(utc_offset_hours * 3600.0))
-        if abs(shift) > 14 * 3600 or shift % step:
-            raise ConfigError(f"{where}: utc_offset_hours={utc_offset_hours:g} must be within "
-                              f"[-14, 14] and a multiple of the file's {step // 60}-min step")
-        times = times - np.timedelta64(shift, "s")
-        midnight = np.nonzero((times - times.astype("datetime64[D]")).astype(np.int64) == 0)[0]
-        i0 = int(midnight[0]) if midnight.size else times.size
-        per_day = 86400 // step
-        n = (times.size - i0) // per_day * per_day
-        if n == 0:
-            raise InputDataError(f"{where}: the records do not cover a whole UTC day "
-                                 f"(UTC offset {utc_offset_hours:g} h)")
-        keep = slice(i0, i0 + n)
-    stamps, times = stamps[keep], times[keep]
+        keep, times = whole_utc_days(times, step, utc_offset_hours, where)
+    stamps = stamps[keep]
 
     raw = {name: _fill_required(cols[col][keep], col, stamps, tcol, where, max_gap_records)
            for name, (col, _, _) in REQUIRED.items()}
@@ -143,7 +141,7 @@ def read_fluxnet_forcing(path: str | os.PathLike, utc_offset_hours: float | None
     rec["vpd"] = np.maximum(rec["vpd"], 0.0)
     col, scale, _ = OPTIONAL["co2"]
     co2 = cols[col][keep] if col in cols else np.full(times.size, MISSING)
-    bad = _missing(co2)
+    bad = is_missing(co2)
     if bad.all():
         log.warning("%s: column '%s' absent or all missing: using constant CO2 of %g mol mol-1",
                     where, col, DEFAULT_CO2)
@@ -152,11 +150,11 @@ def read_fluxnet_forcing(path: str | os.PathLike, utc_offset_hours: float | None
         if bad.any():
             log.warning("%s: column '%s': %d missing record(s) filled by linear interpolation "
                         "(nearest value at the ends)", where, col, int(bad.sum()))
-        rec["co2"] = _interp_missing(co2, bad) * scale
+        rec["co2"] = interp_missing(co2, bad) * scale
     col, _, offset = OPTIONAL["tsl_deep"]
     ts = cols[col][keep] if col in cols else None
     if ts is not None:
-        bad = _missing(ts)
+        bad = is_missing(ts)
         if bad.all():
             ts = None
         elif bad.any():
@@ -178,16 +176,21 @@ def read_fluxnet_forcing(path: str | os.PathLike, utc_offset_hours: float | None
         times = times[::k]
         if ts is not None:
             ts = ts.reshape(-1, k).mean(axis=1)
-    data["tsl_deep"] = running_mean(ts if ts is not None else data["tas"], TSL_WINDOW)
+    data["tsl_deep"] = deep_soil_temperature(ts if ts is not None else data["tas"])
     forcing = Forcing(times.astype("datetime64[s]"), data, where)
     check_forcing(forcing, where)
+    if not daily and lat is not None and lon is not None:
+        off = solar_noon_offset(forcing.times, forcing.data["rsds"], float(lat), float(lon))
+        if abs(off) > SOLAR_NOON_TOLERANCE_HOURS:
+            log.warning("%s: SW_IN_F is centred on local solar hour %.1f with "
+                        "utc_offset_hours=%g (expected about 12): is the UTC offset right?",
+                        where, 12.0 + off, utc_offset_hours)
     return forcing
 
 
 # ---------------------------------------------------------------------------------------------
 # Flux observations (NEE, GPP, LE)
 
-UMOL_CO2_TO_GC_PER_DAY = 12.011e-6 * 86400.0   # (g C m-2 d-1) per (umol CO2 m-2 s-1)
 IQR_PER_SIGMA = 1.349                          # interquartile range of a normal distribution
 FLUX_STREAMS = ("nee", "gpp", "le")
 GPP_METHODS = ("NT", "DT")
@@ -195,6 +198,21 @@ GPP_METHODS = ("NT", "DT")
 # sigma = max(sigma_data, relative * |value| + absolute)
 FLUX_SIGMA_FLOOR = {"nee": (0.2, 0.1), "gpp": (0.2, 0.1), "le": (0.2, 2.0)}
 DEFAULT_MIN_GOOD_FRACTION = 0.8
+
+
+def fluxnet_streams(path: str | os.PathLike, gpp_method: str = "NT") -> tuple[str, ...]:
+    """The flux streams (of ``nee``, ``gpp``, ``le``) whose value column a FLUXNET2015 / ICOS
+    CSV file has (read from its header line)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"{path}: file not found")
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", newline="") as fh:
+            header = {h.strip().strip('"') for h in fh.readline().strip().split(",")}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputDataError(f"{path}: cannot read the header line ({exc})") from None
+    return tuple(s for s in FLUX_STREAMS if _flux_columns(s, gpp_method)["value"] in header)
 
 
 def _flux_columns(stream: str, method: str) -> dict:
@@ -259,7 +277,8 @@ def read_fluxnet_obs(path: str | os.PathLike, stream: str, footprint: dict[int, 
     Raises
     ------
     InputDataError
-        The file is missing or unreadable, lacks the value or QC column of the stream, has
+        The file is missing or unreadable, lacks the value column of the stream (a missing QC
+        column is allowed: every record is then kept, with ``qc`` = -1 and a warning), has
         irregular or unsupported time stamps (only HH, HR and DD files are supported).
     ConfigError
         Unknown ``stream`` or ``gpp_method``, a missing or out-of-range ``utc_offset_hours``
@@ -311,12 +330,12 @@ def read_fluxnet_obs(path: str | os.PathLike, stream: str, footprint: dict[int, 
     if not 0.0 <= min_good_fraction <= 1.0:
         raise ConfigError(f"{where}: min_good_fraction must be within [0, 1], "
                           f"got {min_good_fraction}")
-    floor = _floor_pair(FLUX_SIGMA_FLOOR[stream] if sigma_floor is None else sigma_floor,
+    floor = sigma_floor_pair(FLUX_SIGMA_FLOOR[stream] if sigma_floor is None else sigma_floor,
                         where)
-    pft, fp_row = _footprint_row(footprint, where)
+    pft, fp_row = footprint_row(footprint, where)
     spec = _flux_columns(stream, gpp_method)
     optional = [spec["randunc"]] + list(spec["quartiles"] or ()) + list(spec["pair"] or ())
-    cols, tcol = _read_columns(path, where, [spec["value"], spec["qc"]], optional)
+    cols, tcol = _read_columns(path, where, [spec["value"]], [spec["qc"]] + optional)
     stamps = cols[tcol]
     times = _parse_times(stamps, tcol, where)
     daily = tcol == "TIMESTAMP"
@@ -338,17 +357,25 @@ def read_fluxnet_obs(path: str | os.PathLike, stream: str, footprint: dict[int, 
     t1 = t0 + np.timedelta64(step, "s")
 
     value = cols[spec["value"]]
-    qc_raw = cols[spec["qc"]]
-    missing = _missing(value)
-    if daily:
-        qc_ok = ~_missing(qc_raw) & (qc_raw >= min_good_fraction)
-        qc = np.where(_missing(qc_raw), 100, np.round(100.0 * (1.0 - np.clip(qc_raw, 0, 1))))
+    missing = is_missing(value)
+    if spec["qc"] not in cols:
+        # some files in the FLUXNET layout carry no QC columns: every record is kept
+        log.warning("%s: column '%s' absent: no quality screening of stream '%s'", where,
+                    spec["qc"], stream)
+        qc_ok = np.ones(value.size, dtype=bool)
+        qc = np.full(value.size, -1)
+        qc_meaning = f"{spec['qc']} absent from the file: -1, no screening"
+    elif daily:
+        qc_raw = cols[spec["qc"]]
+        qc_ok = ~is_missing(qc_raw) & (qc_raw >= min_good_fraction)
+        qc = np.where(is_missing(qc_raw), 100, np.round(100.0 * (1.0 - np.clip(qc_raw, 0, 1))))
         qc_meaning = ("percentage of the day's half-hours not measured or gap-filled with good "
                       f"quality (100 - 100 x {spec['qc']}); kept: {spec['qc']} >= "
                       f"{min_good_fraction:g}")
     else:
-        qc_ok = ~_missing(qc_raw) & (qc_raw <= qc_max)
-        qc = np.where(_missing(qc_raw), -1, qc_raw)
+        qc_raw = cols[spec["qc"]]
+        qc_ok = ~is_missing(qc_raw) & (qc_raw <= qc_max)
+        qc = np.where(is_missing(qc_raw), -1, qc_raw)
         qc_meaning = (f"{spec['qc']}: 0 measured, 1 good, 2 medium, 3 poor quality gap "
                       f"filling; kept: <= {qc_max}")
     keep = ~missing & qc_ok
@@ -362,23 +389,18 @@ def read_fluxnet_obs(path: str | os.PathLike, stream: str, footprint: dict[int, 
         log.warning("%s: column '%s' absent: sigma of stream '%s' from the floor and the "
                     "other components only", where, spec["randunc"], stream)
     else:
-        parts.append(np.where(_missing(randunc), np.nan, np.abs(randunc)))
+        parts.append(np.where(is_missing(randunc), np.nan, np.abs(randunc)))
     if spec["quartiles"] is not None:
         q25, q75 = (component(c) for c in spec["quartiles"])
         if q25 is not None and q75 is not None:
-            bad = _missing(q25) | _missing(q75)
+            bad = is_missing(q25) | is_missing(q75)
             parts.append(np.where(bad, np.nan, np.abs(q75 - q25) / IQR_PER_SIGMA))
     if spec["pair"] is not None:
         nt, dt = (component(c) for c in spec["pair"])
         if nt is not None and dt is not None:
-            bad = _missing(nt) | _missing(dt)
+            bad = is_missing(nt) | is_missing(dt)
             parts.append(np.where(bad, np.nan, 0.5 * np.abs(nt - dt)))
-    if parts:
-        sq = np.array(parts) ** 2
-        have = np.isfinite(sq).any(axis=0)
-        sigma_data = np.where(have, np.sqrt(np.nansum(sq, axis=0)), np.nan)
-    else:
-        sigma_data = np.full(value.shape, np.nan)
+    sigma_data = quadrature_sum(parts, value.size)
 
     scale = UMOL_CO2_TO_GC_PER_DAY if spec["carbon"] and not daily else 1.0
     v = value[keep] * scale
@@ -410,40 +432,6 @@ def read_fluxnet_obs(path: str | os.PathLike, stream: str, footprint: dict[int, 
                           None, where, attrs)
 
 
-def _floor_pair(floor: float | tuple[float, float], where: str) -> tuple[float, float]:
-    """(relative, absolute) sigma floor from a number (absolute) or a pair; checked."""
-    try:
-        rel, absolute = (0.0, float(floor)) if np.ndim(floor) == 0 else map(float, floor)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}: sigma_floor must be a number or a pair (relative, "
-                          f"absolute), got {floor!r}") from None
-    if not (np.isfinite(rel) and np.isfinite(absolute) and rel >= 0.0 and absolute > 0.0):
-        raise ConfigError(f"{where}: sigma_floor (relative={rel:g}, absolute={absolute:g}) "
-                          "needs relative >= 0 and absolute > 0 so that every sigma is positive")
-    return rel, absolute
-
-
-def _footprint_row(footprint: dict[int, float], where: str) -> tuple[tuple[int, ...], np.ndarray]:
-    """PFT codes (sorted) and the matching row of footprint fractions; checked."""
-    if not isinstance(footprint, dict) or not footprint:
-        raise ConfigError(f"{where}: footprint must be a non-empty mapping of BETHY PFT code "
-                          f"to fraction, e.g. {{3: 0.2, 9: 0.8}}; got {footprint!r}")
-    codes = []
-    for c in footprint:
-        if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or int(c) not in PFT_NAMES:
-            raise ConfigError(f"{where}: footprint PFT code {c!r} is not a BETHY code 1..13")
-        codes.append(int(c))
-    pft = tuple(sorted(codes))
-    row = np.array([float(footprint[c]) for c in sorted(footprint, key=int)])
-    if not np.isfinite(row).all() or (row < 0).any() or (row > 1).any():
-        raise ConfigError(f"{where}: footprint fractions must be within [0, 1], got "
-                          f"{dict(zip(pft, row.tolist()))}")
-    if not 0.0 < row.sum() <= 1.0 + 1e-6:
-        raise ConfigError(f"{where}: footprint fractions must sum to a value in (0, 1], got "
-                          f"{row.sum():g}")
-    return pft, row
-
-
 def _read_csv(path: Path, where: str) -> tuple[dict[str, np.ndarray], str]:
     """The forcing columns of the file as float arrays, and the name of the time column."""
     optional = [c for c, _, _ in OPTIONAL.values()] + [c for pair in DAY_NIGHT for c in pair]
@@ -456,8 +444,12 @@ def _read_columns(path: Path, where: str, required: list[str], optional: list[st
     float arrays keyed by column name, plus the time column and the name of the time column."""
     if not path.is_file():
         raise InputDataError(f"{where}: file not found")
-    with open(path, newline="") as fh:
-        header = [h.strip().strip('"') for h in fh.readline().strip().split(",")]
+    opener = gzip.open if path.suffix == ".gz" else open    # np.loadtxt unzips .gz itself
+    try:
+        with opener(path, "rt", newline="") as fh:
+            header = [h.strip().strip('"') for h in fh.readline().strip().split(",")]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputDataError(f"{where}: cannot read the header line ({exc})") from None
     if "TIMESTAMP_START" in header:
         tcol = "TIMESTAMP_START"
     elif "TIMESTAMP" in header:
@@ -522,31 +514,15 @@ def _check_step(times: np.ndarray, stamps: np.ndarray, tcol: str, where: str,
     return step
 
 
-def _missing(v: np.ndarray) -> np.ndarray:
-    return ~np.isfinite(v) | (v == MISSING)
-
-
-def _interp_missing(v: np.ndarray, bad: np.ndarray) -> np.ndarray:
-    """Missing values linearly interpolated in record index, nearest value at the ends."""
-    if not bad.any():
-        return v
-    idx, good = np.nonzero(bad)[0], np.nonzero(~bad)[0]
-    out = v.copy()
-    out[idx] = np.interp(idx, good, v[good])
-    return out
-
-
 def _fill_required(v: np.ndarray, col: str, stamps: np.ndarray, tcol: str, where: str,
                    max_gap: int) -> np.ndarray:
     """Fill interior gaps of at most ``max_gap`` records; raise on any other missing value."""
-    bad = _missing(v)
+    bad = is_missing(v)
     if not bad.any():
         return v
-    edges = np.diff(np.concatenate(([0], bad.astype(np.int8), [0])))
-    starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
-    unfillable = (ends - starts > max_gap) | (starts == 0) | (ends == v.size)
-    if unfillable.any():
-        s, e = int(starts[unfillable][0]), int(ends[unfillable][0])
+    gap = first_unfillable_gap(bad, max_gap)
+    if gap is not None:
+        s, e = gap
         why = ("gap-filled '_F' columns should be complete; pass max_gap_records > 0 to "
                "interpolate short gaps" if max_gap == 0 else
                "this gap is at the start or end of the used records" if s == 0 or e == v.size
@@ -555,26 +531,7 @@ def _fill_required(v: np.ndarray, col: str, stamps: np.ndarray, tcol: str, where
                              f"record(s) from {tcol} {stamps[s]:.0f}: {why}")
     log.warning("%s: column '%s': %d missing record(s) filled by linear interpolation", where,
                 col, int(bad.sum()))
-    return _interp_missing(v, bad)
-
-
-def _solar(t: np.ndarray, lat: float, lon: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """cos(zenith), local solar hour and Sun-Earth distance factor at UTC times (Spencer 1971)."""
-    day = t.astype("datetime64[D]")
-    doy = (day - t.astype("datetime64[Y]").astype("datetime64[D]")).astype(np.int64)
-    hour = (t - day).astype("timedelta64[s]").astype(np.int64) / 3600.0
-    g = 2.0 * np.pi * (doy + (hour - 12.0) / 24.0) / 365.0
-    decl = (0.006918 - 0.399912 * np.cos(g) + 0.070257 * np.sin(g) - 0.006758 * np.cos(2 * g)
-            + 0.000907 * np.sin(2 * g) - 0.002697 * np.cos(3 * g) + 0.00148 * np.sin(3 * g))
-    eot = 229.18 * (0.000075 + 0.001868 * np.cos(g) - 0.032077 * np.sin(g)
-                    - 0.014615 * np.cos(2 * g) - 0.040849 * np.sin(2 * g))  # minutes
-    e0 = (1.000110 + 0.034221 * np.cos(g) + 0.001280 * np.sin(g) + 0.000719 * np.cos(2 * g)
-          + 0.000077 * np.sin(2 * g))
-    solar_hour = (hour + lon / 15.0 + eot / 60.0) % 24.0
-    phi = np.radians(lat)
-    cz = (np.sin(phi) * np.sin(decl)
-          + np.cos(phi) * np.cos(decl) * np.cos(np.radians(15.0 * (solar_hour - 12.0))))
-    return cz, solar_hour, e0
+    return interp_missing(v, bad)
 
 
 def _daily_to_hourly(days: np.ndarray, rec: dict[str, np.ndarray], lat: float, lon: float,
@@ -584,7 +541,7 @@ def _daily_to_hourly(days: np.ndarray, rec: dict[str, np.ndarray], lat: float, l
     nd = days.size
     t0 = days.astype("datetime64[s]")
     sub = (t0[:, None] + (np.arange(144) * 600 + 300).astype("timedelta64[s]")).ravel()
-    cz, _, e0 = _solar(sub, lat, lon)
+    cz, _, e0 = solar_geometry(sub, lat, lon)
     mu = np.maximum(cz, 0.0).reshape(nd, 24, 6).mean(axis=2)
     times = (t0[:, None] + (np.arange(24) * 3600).astype("timedelta64[s]")).ravel()
     data = {n: np.repeat(rec[n], 24) for n in ("rlds", "vpd", "ps", "sfcWind", "co2")}
@@ -602,9 +559,9 @@ def _daily_to_hourly(days: np.ndarray, rec: dict[str, np.ndarray], lat: float, l
     amp = 0.5 * DTR_CLEAR * kt
     if day_night is not None:
         tday, tnight = day_night
-        ok = ~_missing(tday) & ~_missing(tnight)
+        ok = ~is_missing(tday) & ~is_missing(tnight)
         amp = np.where(ok, 0.25 * np.pi * np.maximum(tday - tnight, 0.0), amp)
-    _, solar_hour, _ = _solar(times + np.timedelta64(1800, "s"), lat, lon)
+    _, solar_hour, _ = solar_geometry(times + np.timedelta64(1800, "s"), lat, lon)
     wave = (np.interp(hours, centres, amp)
             * np.cos(2.0 * np.pi * (solar_hour - T_MAX_SOLAR_HOUR) / 24.0)).reshape(nd, 24)
     wave -= wave.mean(axis=1, keepdims=True)

@@ -7,6 +7,9 @@ near-infrared and delivers effective LAI and the absorbed fraction of visible ra
 model's counterpart is the cover-weighted two-flux canopy FAPAR for diffuse illumination
 (science.md sections 0 and 6.5).
 
+Not confirmed on a real file: no JRC-TIP, C3S or QA4ECV FAPAR file was at hand; the reader is
+tested on files written to the layouts documented below.
+
 Layouts read
 ------------
 Gridded CF-netCDF files of the TIP-based FAPAR products, one or more composites per file, on
@@ -48,7 +51,7 @@ import numpy as np
 from ..errors import ConfigError, InputDataError
 from ..io import open_netcdf, times_from_nc
 from ..obs import ObservationSet
-from .fluxnet import _floor_pair, _footprint_row
+from ._common import footprint_row, sigma_floor_pair
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +138,8 @@ def read_jrc_tip(paths: str | os.PathLike | Iterable[str | os.PathLike], lat: fl
     if not plist:
         raise ConfigError("read_jrc_tip: no input files given")
     label = str(plist[0]) if len(plist) == 1 else f"{plist[0]} (+{len(plist) - 1} files)"
-    floor = _floor_pair(sigma_floor, label)
-    pft, fp_row = _footprint_row(footprint, label)
+    floor = sigma_floor_pair(sigma_floor, label)
+    pft, fp_row = footprint_row(footprint, label)
     _check_site(lat, lon, label)
     if flag_mask is not None and (isinstance(flag_mask, bool)
                                   or not isinstance(flag_mask, (int, np.integer))
