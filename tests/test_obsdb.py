@@ -245,3 +245,84 @@ def test_build_fluxnet_tower_fluxes(tmp_path):
     with pytest.raises(InputDataError, match="FLUXNET file of site US-AR1, but the case is "
                                              "site ES-LM1"):
         build_observations(cfg, "fluxnet", [case / flx.name], progress=False)
+
+
+def _case_at(tmp_path, name, lat, lon, start, end):
+    case = tmp_path / name
+    case.mkdir()
+    write_static(case / "static.nc", Static(lat=lat, lon=lon, pft=(5, 7), pft_fraction=(0.7, 0.3),
+                                            sand=0.6, clay=0.1, soil_depth=1.0, name=name))
+    cfg = case / "config.toml"
+    cfg.write_text(f'[site]\nname = "{name}"\nstatic = "static.nc"\nforcing = "forcing.nc"\n\n'
+                   f'[run]\nstart = {start}\nend = {end}\n')
+    return cfg
+
+
+def test_build_smos_ic_and_troposif(tmp_path):
+    """The existing readers through the command, on files written to their layouts (the
+    writers of tests/test_readers_satellite.py)."""
+    import test_readers_satellite as sat
+    from tccas.readers import read_smos_ic, read_troposif
+    data = tmp_path / "data"
+    data.mkdir()
+    ymd = lambda day: day.replace("-", "")  # noqa: E731
+    a1 = sat.write_smos_ic(data / f"SM_RE07_MIR_CDF3SA_{ymd('2019-07-01')}T000000_"
+                           f"{ymd('2019-07-01')}T235959_200_001_B.DBL.nc", "2019-07-01",
+                           {"Soil_Moisture": 0.25, "Soil_Moisture_StdError": 0.03,
+                            **sat.SITE_TIME})
+    a2 = sat.write_smos_ic(data / f"SM_RE07_MIR_CDF3SA_{ymd('2019-07-02')}T000000_"
+                           f"{ymd('2019-07-02')}T235959_200_001_B.DBL.nc", "2019-07-02",
+                           {"Soil_Moisture": 0.26, "Quality_Flag": 1, **sat.SITE_TIME})
+    cfg = _case_at(tmp_path, "FI-Sod", sat.SMOS_LAT, sat.SMOS_LON, "2019-01-01", "2019-12-31")
+    res = build_observations(cfg, "smos-ic", [data], progress=False)
+    t = res.tallies["sm"]
+    assert (t.files, t.read, t.kept, t.dropped) == (2, 2, 1, {"quality_flag": 1})
+    direct = read_smos_ic([a1, a2], sat.SMOS_LAT, sat.SMOS_LON, {5: 0.7, 7: 0.3}, stream="sm")
+    built = read_obs(res.files["sm"])
+    assert np.allclose(built.value, direct.value) and np.allclose(built.sigma, direct.sigma)
+    assert np.array_equal(built.t_start, direct.t_start)
+    assert built.pft == (5, 7) and np.allclose(built.footprint, [[0.7, 0.3]])
+
+    d1 = sat.write_troposif(data / f"TROPOSIF_L2B_{sat.DAY1}.nc", sat.DAY1, sat.DAY1_SOUNDINGS)
+    d2 = sat.write_troposif(data / f"TROPOSIF_L2B_{sat.DAY2}.nc", sat.DAY2, sat.DAY2_SOUNDINGS)
+    cfg = _case_at(tmp_path, "site", sat.SIF_LAT, sat.SIF_LON, "2019-01-01", "2019-06-15")
+    res = build_observations(cfg, "troposif", [data], progress=False)
+    direct = read_troposif([d1, d2], sat.SIF_LAT, sat.SIF_LON, {5: 0.7, 7: 0.3})
+    inside = direct.t_end <= np.datetime64("2019-06-16T00:00:00")
+    built = read_obs(res.files["sif"])
+    assert len(built) == np.count_nonzero(inside) > 0
+    assert np.allclose(built.value, direct.value[inside])
+    t = res.tallies["sif"]
+    assert t.dropped["outside_period"] == np.count_nonzero(~inside) > 0
+    assert t.read == t.kept + sum(t.dropped.values())
+    assert t.dropped.get("other", 0) == 0
+
+
+def test_build_jrc_tip_and_cci_biomass(tmp_path):
+    """FAPAR and AGB through the command (files in the layouts of tests/test_readers_ground.py)."""
+    import test_readers_ground as ground
+    from tccas.readers import read_cci_biomass, read_jrc_tip
+    data = tmp_path / "data"
+    data.mkdir()
+    fapar, err, flag = ground._fields()
+    flag[1, 2, 2] = 4                                    # cloud: rejected
+    tip = ground._tip_c3s(data / "c3s_FAPAR_2018_GLOBE.nc", fapar, err, flag)
+    cfg = _case_at(tmp_path, "tip", *ground.SITE, "2018-01-05", "2018-12-31")
+    res = build_observations(cfg, "jrc-tip", [data], progress=False)
+    direct = read_jrc_tip(tip, *ground.SITE, {5: 0.7, 7: 0.3})
+    inside = direct.t_start >= np.datetime64("2018-01-05")
+    built = read_obs(res.files["fapar"])
+    assert np.allclose(built.value, direct.value[inside]) and len(built) == 1
+    t = res.tallies["fapar"]
+    assert (t.read, t.kept, t.dropped) == (3, 1, {"flag": 1, "outside_period": 1})
+
+    agb, se = ground._agb_fields()
+    bio = ground._biomass_nc(data / "ESACCI-BIOMASS-L4-AGB-MERGED-100m-2018-fv4.0.nc", agb, se)
+    cfg = _case_at(tmp_path, "bio", *ground.B_SITE, "2018-01-01", "2018-12-31")
+    res = build_observations(cfg, "cci-biomass", [data], progress=False)
+    direct = read_cci_biomass(bio, *ground.B_SITE, {5: 0.7, 7: 0.3})
+    built = read_obs(res.files["agb"])
+    assert len(built) == len(direct) == 1
+    assert built.value[0] == pytest.approx(direct.value[0])
+    assert built.sigma[0] == pytest.approx(direct.sigma[0])
+    assert (res.tallies["agb"].read, res.tallies["agb"].kept) == (1, 1)

@@ -97,6 +97,16 @@ def test_smos_l2_named_pixel(granule):
     assert granule.chi_2_p[i] == pytest.approx(232 / 255, rel=1e-6)
 
 
+def test_smos_l2_times_lie_in_the_validity_period(granule):
+    """Days/Seconds/Microseconds since 2000-01-01 fall inside the file's validity period."""
+    start = np.datetime64(granule.attrs["FH:Validity_Period:Validity_Start"][4:])
+    stop = np.datetime64(granule.attrs["FH:Validity_Period:Validity_Stop"][4:])
+    t = granule.time[~np.isnat(granule.time)]
+    assert t.size == np.count_nonzero(_nc_raw(SMOS, "Days") > 0) > 0
+    assert np.all((t >= start) & (t <= stop))
+    assert np.array_equal(np.isnat(granule.time), _nc_raw(SMOS, "Days") == 0)
+
+
 def test_smos_l2_fill_value_zero_is_a_true_zero(granule):
     """N_RFI_X (and RFI_Prob) declare _FillValue 0, which netCDF4 masks; 0 means none."""
     with netCDF4.Dataset(SMOS) as ds:
@@ -316,6 +326,9 @@ def test_ascat_records_equal_netcdf4():
     raw_mean = _nc_raw(ASCAT, "mean_soil_moisture")[sw.row, sw.cell]
     assert np.array_equal(np.isnan(sw.mean_soil_moisture), raw_mean == 65535)
     assert np.all(sw.flags["rainfall_flag"] == -1)           # 255 everywhere in the file
+    t0 = np.datetime64(sw.attrs["start_sensing_data_time"].rstrip("Z"))
+    t1 = np.datetime64(sw.attrs["end_sensing_data_time"].rstrip("Z"))
+    assert np.all((sw.time >= t0) & (sw.time <= t1))
     assert set(np.unique(sw.flags["corr_flags"])) <= set(range(32))
 
 

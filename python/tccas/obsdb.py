@@ -16,6 +16,14 @@ Products (:data:`PRODUCTS`):
   (:func:`tccas.readers.smos_l2.read_smos_l2`);
 - ``cci-sm``: ESA CCI SM / C3S SM daily images (COMBINED or PASSIVE), stream ``sm``
   (:func:`tccas.readers.cci_sm.read_cci_sm`);
+- ``smos-ic``: SMOS-IC daily images, streams ``sm`` and ``vod``, and ``troposif``: TROPOSIF
+  L2B daily files, stream ``sif`` (the existing readers
+  :func:`tccas.readers.read_smos_ic` and :func:`tccas.readers.read_troposif`, one file at a
+  time; their layouts were not met as real files; for TROPOSIF "read" counts the soundings
+  within 50 km of the site);
+- ``jrc-tip``: JRC-TIP FAPAR composites, stream ``fapar``, and ``cci-biomass``: ESA CCI
+  Biomass maps, stream ``agb`` (:func:`tccas.readers.read_jrc_tip`,
+  :func:`tccas.readers.read_cci_biomass`; layouts not met as real files either);
 - ``fluxnet``: FLUXNET2015 / ICOS site CSV files, streams ``nee``, ``gpp`` and ``le``
   (:func:`tccas.readers.read_fluxnet_obs`; the tower is taken to be at the site; half-hourly
   files need ``[site] utc_offset_hours`` or the ``utc_offset_hours`` option).
@@ -61,13 +69,19 @@ class Product:
 
     Attributes
     ----------
-    key : name on the command line (``smos-l2``).
-    title : human-readable name.
-    streams : observation streams it gives.
-    patterns : glob patterns of its file names (used to pick its files in a folder).
-    read : reader ``(files, lat, lon, footprint, stream, period, tally, progress, cfg,
-        **options) -> ObservationSet``.
-    fallback : pattern of the files taken from a folder where none matches ``patterns``.
+    key : str
+        Name on the command line, e.g. ``smos-l2``.
+    title : str
+        Human-readable name.
+    streams : tuple of str
+        Observation streams it gives.
+    patterns : tuple of str
+        Glob patterns of its file names (to pick its files in a folder).
+    read : callable
+        The reader, called as ``read(files, lat, lon, footprint, stream, period, tally,
+        progress, cfg)`` plus the product's options as keywords; returns an ObservationSet.
+    fallback : str
+        Pattern of the files taken from a folder where none matches ``patterns``.
     """
 
     key: str
@@ -129,11 +143,95 @@ def _read_fluxnet(files, lat, lon, footprint, stream, period, tally, progress, c
     return parts[0] if len(parts) == 1 else concatenate_observations(parts)
 
 
+def _per_file(call, counts: dict[str, str], desc: str, files, period, tally, progress,
+              read_key: str | None = None) -> ObservationSet:
+    """Run a reader that reports its counts in ``attrs`` once per file (progress over files),
+    cut the run period and fill the tally: ``counts`` maps the reader's ``n_*`` attributes
+    to drop reasons; ``read_key`` is the attribute counting the records met (default: one
+    record per file)."""
+    import logging as _logging
+    from ._progress import progress as progress_bar
+
+    class _Quiet(_logging.Filter):       # the tally reports what the per-file warnings say
+        def filter(self, record):
+            return record.levelno < _logging.WARNING
+
+    quiet = _Quiet()
+    loggers = [_logging.getLogger(f"tccas.readers.{n}")
+               for n in ("smos", "troposif", "jrctip", "biomass")]
+    parts = []
+    for f in progress_bar(files, total=len(files), desc=desc, enabled=progress):
+        for lg in loggers:
+            lg.addFilter(quiet)
+        try:
+            o = call(f)
+        finally:
+            for lg in loggers:
+                lg.removeFilter(quiet)
+        n = int(o.attrs.get(read_key, 0)) if read_key else 1
+        dropped = {reason: int(o.attrs.get(key, 0)) for key, reason in counts.items()}
+        inside = (o.t_start >= period[0]) & (o.t_end <= period[1])
+        dropped["outside_period"] = int(np.count_nonzero(~inside))
+        o = o.subset(inside)
+        tally.files += 1
+        tally.read += n
+        tally.kept += len(o)
+        for reason, k in dropped.items():
+            tally.drop(reason, k)
+        tally.drop("other", n - len(o) - sum(dropped.values()))
+        parts.append(o)
+    return parts[0] if len(parts) == 1 else concatenate_observations(parts)
+
+
+def _read_smos_ic(files, lat, lon, footprint, stream, period, tally, progress, cfg,
+                  **options):
+    from .readers.smos import read_smos_ic
+    counts = {"n_outside_grid": "outside_grid", "n_missing": "no_retrieval",
+              "n_quality": "quality_flag", "n_rmse": "rmse", "n_scene_flags": "scene_flags",
+              "n_frozen": "frozen", "n_out_of_range": "out_of_range"}
+    return _per_file(lambda f: read_smos_ic(f, lat, lon, footprint, stream=stream, **options),
+                     counts, f"SMOS-IC {stream}", files, period, tally, progress)
+
+
+def _read_troposif(files, lat, lon, footprint, stream, period, tally, progress, cfg,
+                   **options):
+    from .readers.troposif import read_troposif
+    counts = {"n_outside_pixel": "outside_footprint", "n_invalid": "invalid",
+              "n_cloudy": "cloudy"}
+    return _per_file(lambda f: read_troposif(f, lat, lon, footprint, **options), counts,
+                     "TROPOSIF", files, period, tally, progress, read_key="n_near")
+
+
+def _read_jrc_tip(files, lat, lon, footprint, stream, period, tally, progress, cfg,
+                  **options):
+    from .readers.jrctip import read_jrc_tip
+    counts = {"n_missing": "no_retrieval", "n_invalid": "out_of_range",
+              "n_rejected_flag": "flag"}
+    return _per_file(lambda f: read_jrc_tip(f, lat, lon, footprint, **options), counts,
+                     "JRC-TIP", files, period, tally, progress, read_key="n_records")
+
+
+def _read_cci_biomass(files, lat, lon, footprint, stream, period, tally, progress, cfg,
+                      **options):
+    from .readers.biomass import read_cci_biomass
+    counts = {"n_insufficient": "too_few_valid_pixels"}
+    return _per_file(lambda f: read_cci_biomass(f, lat, lon, footprint, **options), counts,
+                     "CCI Biomass", files, period, tally, progress, read_key="n_records")
+
+
 PRODUCTS: dict[str, Product] = {
     "smos-l2": Product("smos-l2", "ESA SMOS L2 soil moisture (MIR_SMUDP2 v700)", ("sm", "vod"),
                        ("*MIR_SMUDP2*.nc",), _read_smos_l2),
     "cci-sm": Product("cci-sm", "ESA CCI / C3S soil moisture daily images", ("sm",),
                       ("ESACCI-SOILMOISTURE-*.nc", "C3S-SOILMOISTURE-*.nc"), _read_cci_sm),
+    "smos-ic": Product("smos-ic", "SMOS-IC daily images (INRAE-CESBIO, EASE-2 25 km)",
+                       ("sm", "vod"), ("SM_*_MIR_CDF3S*.nc",), _read_smos_ic),
+    "troposif": Product("troposif", "TROPOSIF L2B daily files (TROPOMI SIF 743 nm)", ("sif",),
+                        ("TROPOSIF_L2B_*.nc",), _read_troposif),
+    "jrc-tip": Product("jrc-tip", "JRC-TIP FAPAR (C3S LAI/fAPAR, QA4ECV TIP)", ("fapar",),
+                       ("*FAPAR*.nc", "*fapar*.nc", "*TIP*.nc"), _read_jrc_tip),
+    "cci-biomass": Product("cci-biomass", "ESA CCI Biomass above-ground biomass maps",
+                           ("agb",), ("ESACCI-BIOMASS-*.nc",), _read_cci_biomass),
     "fluxnet": Product("fluxnet", "FLUXNET2015 / ICOS tower fluxes (FLUXNET CSV)",
                        ("nee", "gpp", "le"), ("FLX_*.csv", "ICOSETC_*.csv"), _read_fluxnet,
                        fallback="*.csv"),
@@ -146,12 +244,18 @@ class BuildResult:
 
     Attributes
     ----------
-    config : the configuration file that was updated.
-    product : product key.
-    site : the site and PFT fractions the observations were given.
-    files : stream -> observation file written.
-    tallies : stream -> records read / kept / dropped (with reasons).
-    summary : the text the command prints.
+    config : pathlib.Path
+        The configuration file that was updated.
+    product : str
+        Product key.
+    site : SiteFootprint
+        The site and the PFT fractions the observations were given.
+    files : dict
+        Stream -> observation file written.
+    tallies : dict
+        Stream -> :class:`tccas.readers.Tally` of the records read, kept and dropped.
+    summary : str
+        The text the command prints.
     """
 
     config: Path
@@ -166,8 +270,9 @@ def find_product_files(sources: Sequence[str | os.PathLike], product: str) -> li
     """The product files among ``sources`` (files, or folders searched recursively).
 
     In a folder, the files whose names match the product's patterns are taken; when none
-    does, every file matching its fallback pattern (``*.nc``, ``*.csv`` for FLUXNET) is (so that a renamed file still works, and a file of another
-    product gets the reader's error naming it). Files given directly are always taken.
+    does, every file matching its fallback pattern (``*.nc``, ``*.csv`` for FLUXNET) is, so
+    that a renamed file still works and a file of another product gets the reader's error
+    naming it. Files given directly are always taken.
 
     Raises
     ------
@@ -211,15 +316,15 @@ def build_observations(config: str | os.PathLike, product: str,
 
     Parameters
     ----------
-    config : path
+    config : str or os.PathLike
         TOML configuration file of the case (not a bundled case name: it is edited).
     product : str
         A key of :data:`PRODUCTS` (``smos-l2``, ``cci-sm``).
-    sources : sequence of paths
+    sources : sequence of str or os.PathLike
         Product files, or folders searched recursively for them.
     replace : bool, default False
         Replace the files the configuration lists for a stream instead of adding to them.
-    output_dir : path or None
+    output_dir : str, os.PathLike or None
         Where the observation files go; default ``obs/`` beside the configuration.
     progress : bool or None
         Progress bar over the files (None: when stderr is a terminal).

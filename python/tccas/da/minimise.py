@@ -135,7 +135,9 @@ def minimise(cost: CostFunction, x0: np.ndarray | None = None, lower=None, upper
         below this (scipy's ftol).
     memory : L-BFGS correction pairs (TCCAS: 10).
     checkpoint : file (npz) rewritten atomically after every iteration with all evaluations
-        so far; ``resume=True`` replays them from it (see the module docstring).
+        so far; ``resume=True`` replays them from it (see the module docstring). The
+        stopping rules may differ between a run and its resume (e.g. more iterations); the
+        problem, first guess, bounds and memory may not.
     progress : progress bar (None: when stderr is a terminal).
     callback : called after every iteration with the history entry (a dict).
     resume_hint : command shown in the message when interrupted.
@@ -155,9 +157,9 @@ def minimise(cost: CostFunction, x0: np.ndarray | None = None, lower=None, upper
     upper = np.asarray(model.control.upper if upper is None else upper, dtype=float)
     if np.any(x0 < lower) or np.any(x0 > upper):
         raise ModelError("the first guess is outside the control bounds")
-    options = {"max_iterations": int(max_iterations), "pgtol_reduction": float(pgtol_reduction),
-               "ftol": float(ftol), "memory": int(memory)}
-    fp = _fingerprint(cost, x0, lower, upper, options)
+    # the stopping rules do not change the path, so a run may be resumed with others (more
+    # iterations, say); the memory does
+    fp = _fingerprint(cost, x0, lower, upper, {"memory": int(memory)})
     ck = Path(checkpoint) if checkpoint is not None else None
     cache: dict[bytes, dict] = {}
     recorded = 0
@@ -167,8 +169,8 @@ def minimise(cost: CostFunction, x0: np.ndarray | None = None, lower=None, upper
         rec = read_checkpoint(ck)
         if rec["fingerprint"] != fp:
             raise ConfigError(f"{ck}: the checkpoint was written for another configuration "
-                              "(control vector, observations, window or stopping rules "
-                              "differ); remove it or run without --resume")
+                              "(control vector, observations, window, data uncertainty or "
+                              "L-BFGS memory differ); remove it or run without --resume")
         for e in rec["evaluations"]:
             cache[np.asarray(e["x"], dtype=float).tobytes()] = e
         recorded = len(rec["evaluations"])

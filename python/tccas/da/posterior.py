@@ -125,4 +125,4 @@ def propagate(g: np.ndarray, covariance: np.ndarray | None = None) -> np.ndarray
     g = np.atleast_2d(np.asarray(g, dtype=float))
     if covariance is None:
         return np.sqrt(np.einsum("ij,ij->i", g, g))
-    return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", g, covariance, g), 0.0))
+    return np.sqrt(np.maximum(((g @ covariance) * g).sum(axis=1), 0.0))

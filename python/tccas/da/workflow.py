@@ -6,8 +6,9 @@
    (:mod:`tccas.da.targets`); the cost sees only the assimilated rows;
 3. L-BFGS-B from the prior with checkpoints (:mod:`tccas.da.minimise`);
 4. the Jacobian at the minimum from one tangent run per control element, spread over
-   processes; Gauss-Newton posterior covariance; propagation to the targets and to the
-   simulated equivalents of every observation (:mod:`tccas.da.posterior`);
+   processes; Gauss-Newton posterior covariance; propagation to the targets (prior sigma
+   from adjoint runs at the prior) and to the simulated equivalents of every observation
+   (:mod:`tccas.da.posterior`);
 5. prior and posterior runs written like `tccas run`, the validation table and figures,
    ``assimilation.nc`` and ``summary.txt``.
 """
@@ -17,6 +18,7 @@ import datetime as _dt
 import logging
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,7 +76,10 @@ class AssimilationResult:
         return 1.0 - self.sigma_x_posterior
 
 
-def _run_outputs(out: Path, cfg: Config, static, times, met, ppft, pglob, sets, progress):
+def _run_outputs(out: Path, cfg: Config, static, times, met, ppft, pglob, sets, targets,
+                 progress):
+    """Run with parameters (ppft, pglob), write it like `tccas run`; returns the simulated
+    observations, the files and the target values."""
     from .._workflow import write_outputs
     from ..model import apply_obs, obs_arrays, run_cell
     cell = run_cell(met, times, static.lat, static.lon, static.sand, static.clay,
@@ -85,7 +90,25 @@ def _run_outputs(out: Path, cfg: Config, static, times, met, ppft, pglob, sets, 
     simulated = {o.stream: (o, y[oa.slices[o.stream]]) for o in sets}
     files = write_outputs(out, cfg, static, times, cell, simulated)
     files.pop("_summary_text", None)
-    return cell, simulated, files
+    yt = targets.values(apply_obs(obs_arrays(targets.sets, times, static.pft), cell.hourly,
+                                  static.clay, pglob))
+    return simulated, files, yt
+
+
+def _prior_job(model, n_obs: int, run_args: tuple):
+    """The prior's run and files, and the derivatives of the target pseudo-observations at
+    the prior (one adjoint run each). Runs in a second process during the minimisation,
+    which keeps one core busy."""
+    t = time.perf_counter()
+    out = _run_outputs(*run_args)
+    t_run = time.perf_counter() - t
+    targets = run_args[-2]
+    g = np.empty((targets.n_obs, model.nx))
+    for j in range(targets.n_obs):
+        dy = np.zeros(model.ny)
+        dy[n_obs + j] = 1.0
+        g[j] = model.adjoint(np.zeros(model.nx), dy)
+    return out, g, t_run, time.perf_counter() - t - t_run
 
 
 def assimilate(config: Config | str | os.PathLike, output_dir: str | os.PathLike | None = None,
@@ -153,39 +176,49 @@ def assimilate(config: Config | str | os.PathLike, output_dir: str | os.PathLike
     log.info("assimilating %s: %d control elements, %s in %s..%s", cfg.site.name, model.nx,
              ", ".join(f"{k} {v}" for k, v in plan.counts(sets).items() if v), a.start, a.end)
     cmd = f"tccas assimilate {cfg.path or cfg.site.name} -o {out} --resume"
-    mres = minimise(cost, None, max_iterations=a.max_iterations,
-                    pgtol_reduction=a.pgtol_reduction, ftol=a.ftol, memory=a.memory,
-                    checkpoint=out / "checkpoint.npz", resume=resume, progress=progress,
-                    callback=callback, resume_hint=cmd)
-    timing["forward"], timing["adjoint"] = cost.t_forward, cost.t_adjoint
-    timing["minimise"] = mres.wall_time
+    n_obs = int(offsets[len(sets)])
+    p_prior_pft, p_prior_glob = ctl.params(np.zeros(model.nx), ppft0, pglob0)
+    # the prior run, its files and the prior derivatives of the targets in a second process
+    # while the minimiser (one core) runs
+    pool = ProcessPoolExecutor(max_workers=1)
+    prior_job = pool.submit(_prior_job, model, n_obs,
+                            (out / "prior", cfg, static, times, met, p_prior_pft,
+                             p_prior_glob, sets, targets, False))
+    try:
+        mres = minimise(cost, None, max_iterations=a.max_iterations,
+                        pgtol_reduction=a.pgtol_reduction, ftol=a.ftol, memory=a.memory,
+                        checkpoint=out / "checkpoint.npz", resume=resume, progress=progress,
+                        callback=callback, resume_hint=cmd)
+        timing["forward"], timing["adjoint"] = cost.t_forward, cost.t_adjoint
+        timing["minimise"] = mres.wall_time
+        t = time.perf_counter()
+        (sim_prior, files_prior, yt_prior), g_pseudo0, t_run, t_adj = prior_job.result()
+        timing["wait_for_prior"] = time.perf_counter() - t
+        timing["prior_run_and_io (2nd process)"] = t_run
+        timing["target_prior (2nd process)"] = t_adj
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     # posterior
     t = time.perf_counter()
     jac = jacobian(model, mres.x, workers=a.workers if workers is None else workers,
                    progress=progress)
     timing["hessian"] = time.perf_counter() - t
     post = posterior(gauss_newton_hessian(jac[idx], s))
-    # targets (pseudo-observations at the end of y)
-    n_obs = int(offsets[len(sets)])
+    # targets (pseudo-observations at the end of y): posterior derivatives from the
+    # tangent columns, prior ones from the adjoint runs at the prior
     g_t = targets.matrix @ jac[n_obs:]
+    g_t0 = targets.matrix @ g_pseudo0
     # simulated equivalents and their sigma for every observation set
     sig_prior_y = propagate(jac[:n_obs])
     sig_post_y = propagate(jac[:n_obs], post.covariance)
-    # prior and posterior runs, written like `tccas run`
+    # the posterior run, written like `tccas run`
     t = time.perf_counter()
-    p_prior_pft, p_prior_glob = ctl.params(np.zeros(model.nx), ppft0, pglob0)
     p_post_pft, p_post_glob = ctl.params(mres.x, ppft0, pglob0)
-    cell_prior, sim_prior, files_prior = _run_outputs(out / "prior", cfg, static, times, met,
-                                                      p_prior_pft, p_prior_glob, sets, progress)
-    cell_post, sim_post, files_post = _run_outputs(out / "posterior", cfg, static, times, met,
-                                                   p_post_pft, p_post_glob, sets, progress)
-    timing["runs_and_io"] = time.perf_counter() - t
-    from ..model import apply_obs
-    yt_prior = targets.values(apply_obs(obs_arrays(targets.sets, times, static.pft),
-                                        cell_prior.hourly, static.clay, p_prior_glob))
-    yt_post = targets.values(apply_obs(obs_arrays(targets.sets, times, static.pft),
-                                       cell_post.hourly, static.clay, p_post_glob))
-    sig_t_prior, sig_t_post = propagate(g_t), propagate(g_t, post.covariance)
+    sim_post, files_post, yt_post = _run_outputs(out / "posterior", cfg, static, times, met,
+                                                 p_post_pft, p_post_glob, sets, targets,
+                                                 progress)
+    timing["posterior_run_and_io"] = time.perf_counter() - t
+    sig_t_prior, sig_t_post = propagate(g_t0), propagate(g_t, post.covariance)
     tdict = {n: {"unit": u, "prior": float(a0), "posterior": float(a1),
                  "sigma_prior": float(s0), "sigma_posterior": float(s1),
                  "reduction": float(1 - s1 / s0) if s0 > 0 else float("nan")}
@@ -249,7 +282,8 @@ def format_assimilation_summary(cfg: Config, r: AssimilationResult) -> str:
         lines.append(f"{n:24s}{r.p_prior[k]:12.5g}{r.p_posterior[k]:12.5g}"
                      f"{r.sigma_prior[k]:12.4g}{r.sigma_posterior[k]:12.4g}"
                      f"{r.x_posterior[k]:12.3f}{r.reduction[k]:10.1%}")
-    lines += ["", f"target quantities over the window (linearised at the posterior)",
+    lines += ["", "target quantities over the window (prior sigma linearised at the prior, "
+              "posterior sigma at the posterior)",
               f"{'target':14s}{'unit':>12s}{'prior':>11s}{'+-':>9s}{'posterior':>11s}"
               f"{'+-':>9s}{'reduction':>10s}"]
     for n, t in r.targets.items():
@@ -348,8 +382,9 @@ def write_assimilation_nc(path: Path, cfg: Config, r: AssimilationResult, post: 
                 v[k] = n
                 u[k] = r.targets[n]["unit"]
             for key, long in (("prior", "prior value"), ("posterior", "posterior value"),
-                              ("sigma_prior", "prior sigma (linearised at the posterior)"),
-                              ("sigma_posterior", "posterior sigma"),
+                              ("sigma_prior", "prior sigma (linearised at the prior)"),
+                              ("sigma_posterior", "posterior sigma (linearised at the "
+                                                  "posterior)"),
                               ("reduction", "1 - sigma_posterior/sigma_prior")):
                 v = ds.createVariable(f"target_{key}", "f8", ("target",))
                 v.units = "1" if key == "reduction" else "see target_units"

@@ -357,11 +357,16 @@ class SiteFootprint:
 
     Attributes
     ----------
-    name : site name (from the static file's ``site_name`` or its file name).
-    lat, lon : site latitude and longitude, degrees north / east (-180..180).
-    pft : BETHY PFT codes of the cell's tiles.
-    fraction : cover fraction of each PFT in the cell (sum 1).
-    source : the static file they were read from.
+    name : str
+        Site name (the static file's ``site_name`` or its file name).
+    lat, lon : float
+        Site latitude and longitude, degrees north / east (-180..180).
+    pft : tuple of int
+        BETHY PFT codes of the cell's tiles.
+    fraction : tuple of float
+        Cover fraction of each PFT in the cell (sum 1).
+    source : str
+        The static file they were read from.
     """
 
     name: str

@@ -129,7 +129,7 @@ def read_ascat_l2(path: str | os.PathLike, lat: float | None = None, lon: float 
 
     Parameters
     ----------
-    path : path
+    path : str or os.PathLike
         The swath file.
     lat, lon, radius_km : float or None
         If given, only the nodes within ``radius_km`` (km, great-circle) of (lat, lon) are

@@ -176,7 +176,7 @@ def read_cci_sm(paths: str | os.PathLike | Iterable[str | os.PathLike], lat: flo
 
     Parameters
     ----------
-    paths : path or iterable of paths
+    paths : str, os.PathLike or an iterable of them
         Daily images (one value per file at most), any order.
     lat, lon : float
         Site latitude and longitude, degrees.

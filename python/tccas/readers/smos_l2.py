@@ -338,7 +338,7 @@ def read_smos_l2(paths: str | os.PathLike | Iterable[str | os.PathLike], lat: fl
 
     Parameters
     ----------
-    paths : path or iterable of paths
+    paths : str, os.PathLike or an iterable of them
         SMOS L2 SM netCDF files (``*_MIR_SMUDP2_*.nc``), any order.
     lat, lon : float
         Site latitude (degrees_north) and longitude (degrees_east).

@@ -139,7 +139,7 @@ def plot_cost(out_dir: str | os.PathLike) -> Path:
     it = np.arange(len(j))
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.semilogy(it, j, "k-o", ms=3, label="J")
-    ax.semilogy(it, np.maximum(jp, 1e-12), "--", color="0.5", label="prior term")
+    ax.semilogy(it, np.where(jp > 0, jp, np.nan), "--", color="0.5", label="prior term")
     for k, s in enumerate(streams):
         ax.semilogy(it, js[:, k], "-", label=s)
     ax.set_xlabel("iteration")
