@@ -41,3 +41,26 @@ def test_copy_case(tmp_path):
     r = run("copy-case", "ES-LM1", str(tmp_path / "mine"))
     assert r.returncode == 0
     assert (tmp_path / "mine" / "config.toml").exists()
+
+
+def test_ctrl_c_ends_with_one_line_and_status_130(tmp_path):
+    import signal
+    import time
+    p = subprocess.Popen([sys.executable, "-m", "tccas", "check-gradient", "ES-LM1", "-q"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         cwd=tmp_path)
+    time.sleep(4.0)          # imports done, inside the check (it takes tens of seconds)
+    assert p.poll() is None
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130
+    assert err.strip().splitlines() == ["tccas: check-gradient interrupted"]
+    assert "Traceback" not in err
+    assert not list(tmp_path.rglob("*.part"))
+
+
+def test_load_config_refuses_what_is_not_a_path():
+    import tccas
+    import pytest
+    with pytest.raises(tccas.ConfigError, match="TOML file path or a bundled case name"):
+        tccas.load_config(42)

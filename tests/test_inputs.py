@@ -191,3 +191,24 @@ def test_bundled_case_is_small_and_documented():
     total = sum(p.stat().st_size for p in d.iterdir())
     assert total < 4_000_000
     assert "synthetic" in (d / "README.md").read_text()
+
+
+def test_cell_model_refuses_wrong_shapes_and_partial_days(eslm1_inputs):
+    import pytest
+    from tccas.control import build_control
+    from tccas.errors import ModelError
+    from tccas.model import CellModel, obs_arrays
+    cfg, static, forcing, ppft, pglob = eslm1_inputs
+    met, times = forcing.matrix()[:24 * 10], forcing.times[:24 * 10]
+    ctl = build_control(static.pft, ppft, pglob, ["vcmax25"])
+    oa = obs_arrays([], times, static.pft)
+    args = (static.lat, static.lon, static.sand, static.clay, static.pft, ppft, pglob, ctl, oa)
+    CellModel(met, times, *args, nspin=48)
+    with pytest.raises(ModelError, match=r"forcing array must be \(nt, 9\)"):
+        CellModel(met[:, :5], times, *args)
+    with pytest.raises(ModelError, match="whole days"):
+        CellModel(met, times, *args, nspin=30)
+    with pytest.raises(ModelError, match="times for"):
+        CellModel(met, times[:-24], *args)
+    with pytest.raises(ModelError, match="parameter arrays must be"):
+        CellModel(met, times, *args[:5], ppft[:, :1], pglob, ctl, oa)

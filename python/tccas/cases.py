@@ -21,6 +21,15 @@ def list_cases() -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / "config.toml").exists())
 
 
+def case_description(name: str) -> str:
+    """First line of a bundled case's README (its title), without the Markdown heading."""
+    readme = case_dir(name) / "README.md"
+    if not readme.exists():
+        return ""
+    first = readme.read_text().splitlines()[0] if readme.read_text() else ""
+    return first.lstrip("#").strip()
+
+
 def case_dir(name: str) -> Path:
     d = _root() / name
     if not (d / "config.toml").exists():
@@ -30,6 +39,9 @@ def case_dir(name: str) -> Path:
 
 def load_config(path_or_case: str | os.PathLike) -> Config:
     """Read a TOML configuration file, or the configuration of a bundled case by name."""
+    if not isinstance(path_or_case, (str, os.PathLike)):
+        raise ConfigError(f"load_config takes a TOML file path or a bundled case name "
+                          f"({', '.join(list_cases())}), got {path_or_case!r}")
     p = Path(path_or_case)
     if p.suffix.lower() == ".toml" or p.exists():
         return read_config(p)

@@ -79,9 +79,9 @@ def _cmd_spinup(args) -> int:
 
 
 def _cmd_cases(args) -> int:
-    from .cases import list_cases
+    from .cases import case_description, list_cases
     for name in list_cases():
-        print(name)
+        print(f"{name:10s} {case_description(name)}")
     return 0
 
 
@@ -142,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     except TccasError as exc:
         print(f"tccas: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # files are written to temporary names and moved into place only when complete, so
+        # an interrupted command leaves no half-written file behind
+        print(f"tccas: {args.command} interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -84,7 +84,7 @@ def build_control(pfts: Iterable[int], ppft0: np.ndarray, pglob0: np.ndarray,
     ``spec`` lists parameter names (a PFT parameter then covers every tile), or maps names
     to ``true`` (all tiles) or a list of PFT names/codes; ``None`` gives the TCCAS-like
     default (56 elements for two PFTs). Priors are the values in ``ppft0``/``pglob0``;
-    sigma is the table's relative sigma (or ``sigma_rel[name]``) times |prior|, or the
+    sigma is the table's relative sigma (or ``sigma_rel[name]``) times abs(prior), or the
     table's absolute sigma where it gives one (the phenology days).
     """
     pfts = [int(c) for c in pfts]

@@ -324,9 +324,28 @@ class CellModel:
                  control, oa: ObsArrays, nspin: int = 0,
                  adjoint_memory_mb: float = DEFAULT_ADJOINT_MEMORY_MB) -> None:
         self.met = np.asfortranarray(met, dtype=np.float64)
+        if self.met.ndim != 2 or self.met.shape[1] != len(FORCING_VARS):
+            raise ModelError(f"forcing array must be (nt, {len(FORCING_VARS)}) (hours, "
+                             f"variables of parameters.FORCING_VARS), got {self.met.shape}")
         if self.met.shape[0] % 24 or self.met.shape[0] == 0:
             raise ModelError("forcing must cover whole days")
+        if len(times) != self.met.shape[0]:
+            raise ModelError(f"{len(times)} times for {self.met.shape[0]} forcing hours")
+        if int(nspin) < 0 or int(nspin) % 24:
+            raise ModelError(f"spin-up of {nspin} hours: give whole days (a multiple of 24)")
         self.doy, self.hour, self.tday = time_arrays(times)
+        if self.hour[0] != 0.0:
+            raise ModelError("the forcing must start at 00 UTC")
+        pfts_a = np.asarray(pfts)
+        if pfts_a.ndim != 1 or pfts_a.size == 0 or np.any((pfts_a < 1) | (pfts_a > 13)):
+            raise ModelError(f"pfts must be BETHY PFT codes 1..13, got {pfts!r}")
+        shape = (len(PFT_PARAMETERS), pfts_a.size)
+        if np.shape(ppft0) != shape or np.shape(pglob0) != (len(GLOBAL_PARAMETERS),):
+            raise ModelError(f"parameter arrays must be {shape} and ({len(GLOBAL_PARAMETERS)},), "
+                             f"got {np.shape(ppft0)} and {np.shape(pglob0)}")
+        if oa.n and np.shape(oa.wfoot) != (oa.n, pfts_a.size):
+            raise ModelError(f"observation footprints have shape {np.shape(oa.wfoot)}, "
+                             f"expected ({oa.n}, {pfts_a.size})")
         self.site = (float(lat), float(lon), float(sand), float(clay))
         self.pfts = np.asarray(pfts, dtype=np.int32)
         self.ppft0 = np.asfortranarray(ppft0, dtype=np.float64)
