@@ -2,7 +2,7 @@
 
     python benchmarks/towers.py [--sites US-AR1 SE-Svb CN-Cng] [--data tests/data]
                                 [--spinup-hours 17520] [--run KEY=VALUE ...]
-                                [--min-good-fraction 0.5]
+                                [--min-good-fraction 0.5] [--plot DIR]
 
 Prints per site: daily r, bias and RMSE of GPP, NEE and LE; annual GPP and NEE of model and
 tower; the days of green-up and senescence; the model's peak LAI; and the issue-9 targets
@@ -21,7 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from tccas.towers import TARGETS, TOWER_SITES, format_scores, score_site
+from tccas.errors import ModelError
+from tccas.towers import TARGETS, TOWER_SITES, format_scores, plot_site, score_site
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="folder with the tower files (default: the repository's tests/data)")
     ap.add_argument("--spinup-hours", type=int, default=17520)
     ap.add_argument("--min-good-fraction", type=float, default=0.5)
+    ap.add_argument("--plot", metavar="DIR",
+                    help="also write tower_<site>.png (daily model and tower) into DIR")
     ap.add_argument("--run", nargs="*", default=[], metavar="KEY=VALUE",
                     help="extra [run] entries of each site's configuration")
     args = ap.parse_args(argv)
@@ -54,17 +57,31 @@ def main(argv: list[str] | None = None) -> int:
     t_all = time.perf_counter()
     for name in args.sites:
         t0 = time.perf_counter()
-        s = score_site(name, args.data, spinup_hours=args.spinup_hours, run_options=run_options,
-                       min_good_fraction=args.min_good_fraction)
+        try:
+            s = score_site(name, args.data, spinup_hours=args.spinup_hours,
+                           run_options=run_options, min_good_fraction=args.min_good_fraction)
+        except ModelError as exc:
+            if run_options.get("carbon_spinup") != "equilibrium":
+                raise
+            # the equilibrium did not converge: score the site from the table's c_*0 and say so
+            print(f"== {name}: carbon spin-up failed ({exc}); scored with the prescribed "
+                  "c_*0 of the parameter table instead")
+            fallback = dict(run_options, carbon_spinup="prescribed")
+            s = score_site(name, args.data, spinup_hours=args.spinup_hours,
+                           run_options=fallback, min_good_fraction=args.min_good_fraction)
         dt = time.perf_counter() - t0
         print(format_scores(s))
+        if args.plot:
+            print(f"   figure {plot_site(s, Path(args.plot) / f'tower_{name}.png')}")
         print(f"   wall time {dt:.1f} s (reading, {len(s.annual) or 1}-year run with spin-up, "
               "scoring)\n")
         passed = sum(ok for _, ok in s.targets.values())
         annual = 100.0 * (s.annual_gpp_ratio - 1.0)
         summary.append(
-            f"{name:7s} GPP r {s.daily['gpp'].r:5.2f}  annual GPP {annual:+4.0f} %  NEE r {s.daily['nee'].r:5.2f}  LE r {s.daily['le'].r:5.2f}  "
-            f"targets met {passed}/{len(TARGETS)}")
+            f"{name:7s} GPP r {s.daily['gpp'].r:5.2f}  annual GPP {annual:+4.0f} %  "
+            f"NEE r {s.daily['nee'].r:5.2f}  LE r {s.daily['le'].r:5.2f}  "
+            f"targets met {passed}/{len(TARGETS)}  carbon pools: "
+            f"{s.run_options.get('carbon_spinup', 'prescribed')}")
     print("summary (targets: " + "; ".join(t for _, t in TARGETS.values()) + ")")
     print("\n".join(summary))
     print(f"total wall time {time.perf_counter() - t_all:.1f} s")

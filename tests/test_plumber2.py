@@ -134,15 +134,30 @@ def test_prescribed_and_file_co2(tmp_path):
         read_plumber2_forcing(MET, OFFSET, co2=400.0)    # ppm given instead of mol mol-1
 
 
+def test_alternative_names_psurf_and_vpd(tmp_path, forcing):
+    # FluxnetLSM spells the pressure PSurf; a file may give VPD (hPa) instead of Qair
+    nt = _raw(MET, "Tair").size
+    vpd_hpa = np.full(nt, 7.5)
+    path = _copy(MET, tmp_path / "alt.nc", drop=("Qair", "Psurf"),
+                 extra={"PSurf": (_raw(MET, "Psurf"), "Pa"), "VPD": (vpd_hpa, "hPa")})
+    f = read_plumber2_forcing(path, OFFSET)
+    np.testing.assert_allclose(f.data["ps"], forcing.data["ps"], rtol=1e-6)
+    np.testing.assert_allclose(f.data["vpd"], 750.0, rtol=1e-6)
+
+
 def test_wrong_utc_offset_is_caught_by_the_solar_noon():
     with pytest.raises(InputDataError, match="'SWdown' is centred on local solar hour"):
         read_plumber2_forcing(MET, 0.0)
     with pytest.raises(ConfigError, match="multiple of the file's 30-min step"):
         read_plumber2_forcing(MET, 8.25)
+    with pytest.raises(ConfigError, match="utc_offset_hours is required"):
+        read_plumber2_forcing(MET, None)
+    with pytest.raises(ConfigError, match="must be within \\[-14, 14\\]"):
+        read_plumber2_obs(FLUX, "nee", {9: 1.0}, 15.0)
 
 
 def test_broken_copies_raise_clear_errors(tmp_path):
-    with pytest.raises(InputDataError, match="missing variable 'Qair'"):
+    with pytest.raises(InputDataError, match="missing variable 'Qair' \\(or 'VPD'\\)"):
         read_plumber2_forcing(_copy(MET, tmp_path / "a.nc", drop=("Qair",)), OFFSET)
     with pytest.raises(InputDataError, match="variable 'Tair': unit 'degF'"):
         read_plumber2_forcing(_copy(MET, tmp_path / "b.nc", units={"Tair": "degF"}), OFFSET)
@@ -237,3 +252,23 @@ def test_flux_errors(tmp_path):
     with pytest.raises(InputDataError, match="'NEE': unit 'gC/m2/d' is not a CO2 flux"):
         read_plumber2_obs(_copy(FLUX, tmp_path / "b.nc", units={"NEE": "gC/m2/d"}), "nee",
                           {9: 1.0}, OFFSET)
+
+
+def test_shared_reader_helpers_docstring_examples():
+    import doctest
+
+    import tccas.readers._common as common
+    result = doctest.testmod(common)
+    assert result.attempted >= 2 and result.failed == 0
+
+
+def test_fluxnet_reader_warns_about_a_wrong_utc_offset(caplog):
+    # the same Sun check guards half-hourly FLUXNET files when the site's lat/lon are given
+    from tccas.readers import read_fluxnet_forcing
+    svb = DATA / "SE-Svb_2019_HH_fluxnet-layout.csv.gz"
+    with caplog.at_level("WARNING", logger="tccas.readers.fluxnet"):
+        read_fluxnet_forcing(svb, utc_offset_hours=1.0, lat=64.256, lon=19.7745)
+    assert "is the UTC offset right" not in caplog.text
+    with caplog.at_level("WARNING", logger="tccas.readers.fluxnet"):
+        read_fluxnet_forcing(svb, utc_offset_hours=-5.0, lat=64.256, lon=19.7745)
+    assert "SW_IN_F is centred on local solar hour 18.0" in caplog.text

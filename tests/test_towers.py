@@ -84,6 +84,14 @@ def test_daily_tower_values_half_hourly_and_daily():
     np.testing.assert_allclose(v, [2.0, 3.0])
 
 
+def test_longest_unmeasured_run():
+    from tccas.towers import longest_unmeasured_run
+    assert longest_unmeasured_run(np.array([1.0, 0.0, 0.05, 0.0, 0.8, 0.0])) == 3
+    assert longest_unmeasured_run(np.ones(10)) == 0
+    assert longest_unmeasured_run(np.zeros(40)) == 40
+    assert longest_unmeasured_run(np.array([0.1, 0.2])) == 0    # 0.1 counts as measured
+
+
 def test_sites_are_set_up_with_reasons():
     for name, site in TOWER_SITES.items():
         assert site.name == name
@@ -94,6 +102,21 @@ def test_sites_are_set_up_with_reasons():
     assert TOWER_SITES["US-AR1"].pfts == (10,)       # switchgrass: C4 grass
     assert TOWER_SITES["SE-Svb"].pfts == (5,)        # spruce/pine: evergreen conifer
     assert TOWER_SITES["CN-Cng"].pfts == (9,)        # Leymus chinensis: C3 grass
+
+
+def test_plumber2_tower_site_from_the_files():
+    from tccas.towers import plumber2_tower_site
+    met, flux = (DATA / TOWER_SITES["CN-Cng"].forcing_file,
+                 DATA / TOWER_SITES["CN-Cng"].flux_file)
+    s = plumber2_tower_site(met, flux, 8.0, (9,), (1.0,), 0.4, 0.2, 1.0)
+    ref = TOWER_SITES["CN-Cng"]
+    assert (s.name, s.layout, s.start) == ("CN-Cng", "plumber2", "2008-01-01")
+    # the Met file ends at 16 UTC on 31 December 2009: that day is completed, not dropped
+    assert s.end == "2009-12-31"
+    assert (s.lat, s.lon) == pytest.approx((ref.lat, ref.lon), abs=1e-4)
+    assert Path(s.forcing_file).is_absolute() and Path(s.flux_file).is_absolute()
+    with pytest.raises(ConfigError, match="must match and sum to 1"):
+        plumber2_tower_site(met, flux, 8.0, (9, 10), (0.5, 0.4), 0.4, 0.2, 1.0)
 
 
 def test_score_site_errors(tmp_path):
@@ -156,6 +179,7 @@ def test_tower_files_give_the_published_annual_sums(scores, site):
     s = scores(site)
     assert sorted(s.annual) == sorted(TOWER_ANNUAL[site])
     for year, (gpp, nee) in TOWER_ANNUAL[site].items():
+        assert s.annual[year]["used"]                     # measured, not gap-filled years
         assert s.annual[year]["gpp_tower"] == pytest.approx(gpp, abs=1.0)
         assert s.annual[year]["nee_tower"] == pytest.approx(nee, abs=1.0)
         assert np.isfinite(s.annual[year]["gpp_model"])
@@ -189,3 +213,38 @@ def test_last_day_is_repeated_for_a_whole_year_only_once(scores):
     assert s.end == "2019-12-31" and s.annual[2019]["days"] == 364
     with pytest.raises(InputDataError, match="2 days before the run end 2020-01-01"):
         score_site("SE-Svb", DATA, end="2020-01-01", run_options={})
+
+
+def test_plot_site_writes_a_png(scores, tmp_path):
+    from tccas.towers import plot_site
+    s = scores("SE-Svb")
+    assert s.series["model"]["gpp"].size == s.series["days"].size == 365
+    out = plot_site(s, tmp_path / "fig" / "svb.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list((tmp_path / "fig").glob("*.part"))
+
+
+def test_unmeasured_years_are_shown_but_not_used():
+    # US-AR1's tower started in mid-April 2009 and was down for much of the 2012 season:
+    # FLUXNET gap-filled those months, so the years do not enter the annual target
+    logging.disable(logging.WARNING)
+    try:
+        s = score_site("US-AR1", DATA, run_options={})
+    finally:
+        logging.disable(logging.NOTSET)
+    assert {y: a["used"] for y, a in s.annual.items()} == {2009: False, 2010: True,
+                                                           2011: True, 2012: False}
+    assert s.annual[2009]["unmeasured_run"] > 100
+    assert np.isnan(s.phenology[2009]["tower"][0]) and np.isfinite(s.phenology[2010]["tower"][0])
+    used = [s.annual[y] for y in (2010, 2011)]
+    ratio = sum(a["gpp_model"] for a in used) / sum(a["gpp_tower"] for a in used)
+    assert s.annual_gpp_ratio == pytest.approx(ratio)
+    assert s.targets["gpp_annual"][0] == pytest.approx(ratio - 1.0)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import tccas.towers
+    result = doctest.testmod(tccas.towers)
+    assert result.attempted >= 3 and result.failed == 0

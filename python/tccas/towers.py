@@ -22,9 +22,12 @@ Definitions (documented once here; the benchmark and the tests use them):
   the NEE it is partitioned from (night-time partitioning, GPP_NT_VUT_REF).
 - Annual GPP and NEE are sums over the calendar year of all days with a complete tower record
   (gap-filled values included, as in FLUXNET annual budgets), model and tower over the same
-  days; years with fewer than :data:`MIN_DAYS_FOR_ANNUAL` such days are not reported. The
-  annual-GPP target is met when the model's sum over all reported years is within +-25 % of
-  the tower's.
+  days; years with fewer than :data:`MIN_DAYS_FOR_ANNUAL` such days are not reported. A year
+  whose NEE record has more than :data:`MAX_UNMEASURED_RUN_DAYS` consecutive days without
+  measurements (good fraction < 0.1; e.g. US-AR1 before its tower started in April 2009) is
+  shown but not used: its sums and its tower phenology come from the gap filling. The
+  annual-GPP target is met when the model's sum over the used years is within +-25 % of the
+  tower's.
 - Green-up and senescence of a year: the first and last day of year on which the 15-day
   centred running mean of daily GPP is at or above its minimum plus half its amplitude
   (maximum - minimum) in that year; undefined when the amplitude is below
@@ -50,8 +53,8 @@ from .parameters import HOURLY_OUTPUTS, PFT_NAMES
 
 __all__ = ["DailyMetrics", "MIN_DAYS_FOR_ANNUAL", "MIN_GPP_AMPLITUDE", "TARGETS",
            "TOWER_SITES", "SiteScores", "TowerSite", "daily_metrics", "daily_tower_values",
-           "format_scores", "load_tower_fluxes", "load_tower_forcing", "phenology_days",
-           "score_site"]
+           "format_scores", "load_tower_fluxes", "load_tower_forcing", "longest_unmeasured_run",
+           "phenology_days", "plot_site", "plumber2_tower_site", "score_site"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,11 @@ TARGETS: dict[str, tuple[float, str]] = {
 }
 MIN_DAYS_FOR_ANNUAL = 360           # days with a complete tower record in a calendar year
 MIN_GPP_AMPLITUDE = 0.5             # g C m-2 d-1, seasonal amplitude below which no phenology
+# A year whose NEE record has a run of more than this many days with (almost) no measurement
+# (good fraction < UNMEASURED_GOOD_FRACTION) is gap-filled from the filling model, not
+# measured: it is shown but not used for the annual target nor for the tower's phenology.
+MAX_UNMEASURED_RUN_DAYS = 30
+UNMEASURED_GOOD_FRACTION = 0.1
 PHENOLOGY_WINDOW_DAYS = 15
 PHENOLOGY_FRACTION = 0.5
 DEFAULT_MIN_GOOD_FRACTION = 0.5
@@ -179,6 +187,53 @@ TOWER_SITES: dict[str, TowerSite] = {
                     "record; see tests/data/README.md.",
         }),
 }
+
+
+def plumber2_tower_site(met_file: str | os.PathLike, flux_file: str | os.PathLike,
+                        utc_offset_hours: float, pfts: tuple[int, ...],
+                        fractions: tuple[float, ...], sand: float, clay: float,
+                        soil_depth: float, notes: Mapping[str, str] | None = None) -> TowerSite:
+    """A :class:`TowerSite` for any PLUMBER2 site: name and coordinates from the Flux file's
+    variables, run period from the whole UTC days of the Met file (the year's last UTC day is
+    kept when the file misses only its last hours, see :data:`MAX_REPEATED_DAYS`).
+
+    Parameters
+    ----------
+    met_file, flux_file : the site's PLUMBER2 Met and Flux files (stored as absolute paths, so
+        that :func:`score_site` finds them whatever its ``data_dir``).
+    utc_offset_hours : local standard time - UTC, h.
+    pfts, fractions : BETHY PFT codes and cover fractions (summing to 1).
+    sand, clay : soil mass fractions; soil_depth : m.
+    notes : the reasons for the choices (recommended: "vegetation", "soil", "time", "data").
+
+    Raises
+    ------
+    InputDataError
+        Unreadable files (see :func:`tccas.readers.read_plumber2_forcing`).
+    ConfigError
+        Fractions that do not sum to 1 or do not match ``pfts``, unknown PFT codes.
+    """
+    from .readers.plumber2 import read_plumber2_forcing, read_plumber2_site
+    met_file, flux_file = Path(met_file).resolve(), Path(flux_file).resolve()
+    pfts, fractions = tuple(int(p) for p in pfts), tuple(float(f) for f in fractions)
+    if len(pfts) != len(fractions) or abs(sum(fractions) - 1.0) > 1e-6 \
+            or any(p not in PFT_NAMES for p in pfts):
+        raise ConfigError(f"{met_file}: pfts {pfts} (BETHY codes 1..13) and fractions "
+                          f"{fractions} must match and sum to 1")
+    info = read_plumber2_site(flux_file)
+    forcing = read_plumber2_forcing(met_file, utc_offset_hours)
+    first = forcing.times[0].astype("datetime64[D]")
+    last = forcing.times[-1].astype("datetime64[D]")
+    year_end = (last.astype("datetime64[Y]") + np.timedelta64(1, "Y")).astype("datetime64[D]") \
+        - np.timedelta64(1, "D")
+    if 0 < int((year_end - last).astype(int)) <= MAX_REPEATED_DAYS:
+        last = year_end
+    return TowerSite(name=info.code or met_file.stem, layout="plumber2",
+                     forcing_file=str(met_file), flux_file=str(flux_file), lat=info.lat,
+                     lon=info.lon, utc_offset_hours=float(utc_offset_hours), pfts=pfts,
+                     fractions=fractions, sand=float(sand), clay=float(clay),
+                     soil_depth=float(soil_depth), start=str(first), end=str(last),
+                     notes=dict(notes or {}))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -298,6 +353,21 @@ def daily_metrics(model: np.ndarray, tower: np.ndarray) -> DailyMetrics:
                         float(a.mean()), float(b.mean()))
 
 
+def longest_unmeasured_run(good: np.ndarray) -> int:
+    """Longest run of consecutive days whose good fraction is below
+    :data:`UNMEASURED_GOOD_FRACTION` (days with almost no measured record).
+
+    Examples
+    --------
+    >>> longest_unmeasured_run(np.array([1.0, 0.0, 0.05, 0.0, 0.8, 0.0]))
+    3
+    """
+    bad = np.concatenate(([0], (np.asarray(good) < UNMEASURED_GOOD_FRACTION).astype(int), [0]))
+    edges = np.diff(bad)
+    starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
+    return int((ends - starts).max()) if starts.size else 0
+
+
 def phenology_days(days: np.ndarray, gpp: np.ndarray,
                    window: int = PHENOLOGY_WINDOW_DAYS,
                    fraction: float = PHENOLOGY_FRACTION) -> dict[int, tuple[float, float]]:
@@ -313,8 +383,9 @@ def phenology_days(days: np.ndarray, gpp: np.ndarray,
     Returns
     -------
     dict year -> (green-up, senescence) day of year (1-based): the first and last day whose
-    smoothed GPP >= min + fraction * (max - min) of that year. NaN for a year whose amplitude
-    is below :data:`MIN_GPP_AMPLITUDE` or with fewer than :data:`MIN_DAYS_FOR_ANNUAL` days.
+    smoothed GPP >= min + fraction * (max - min) of that year; NaN for a year whose amplitude
+    is below :data:`MIN_GPP_AMPLITUDE`. Years with fewer than :data:`MIN_DAYS_FOR_ANNUAL` days
+    are left out.
     """
     days = np.asarray(days).astype("datetime64[D]")
     gpp = np.asarray(gpp, dtype=float)
@@ -356,7 +427,9 @@ class SiteScores:
     {"days", "gpp_model", "gpp_tower", "nee_model", "nee_tower"} (g C m-2 over the year's
     days); ``phenology`` maps year -> {"model": (green-up, senescence), "tower": (...)};
     ``peak_lai`` maps year -> the model's maximum daily LAI (cover-weighted);
-    ``targets`` maps each name of :data:`TARGETS` -> (value, passed)."""
+    ``targets`` maps each name of :data:`TARGETS` -> (value, passed); ``series`` holds the
+    daily values: "days" (model days), "model" {gpp, nee, le, lai} on them, and "tower"
+    {stream: (days, value, good fraction)} (the tower's complete days)."""
 
     site: TowerSite
     start: str
@@ -368,12 +441,14 @@ class SiteScores:
     targets: dict[str, tuple[float, bool]]
     min_good_fraction: float
     run_options: Mapping[str, object] = field(default_factory=dict)
+    series: Mapping[str, object] = field(default_factory=dict, repr=False)
 
     @property
     def annual_gpp_ratio(self) -> float:
-        """Model / tower GPP summed over the reported years (NaN if none)."""
-        tower = sum(a["gpp_tower"] for a in self.annual.values())
-        model = sum(a["gpp_model"] for a in self.annual.values())
+        """Model / tower GPP summed over the years used for the target (NaN if none)."""
+        used = [a for a in self.annual.values() if a["used"]]
+        tower = sum(a["gpp_tower"] for a in used)
+        model = sum(a["gpp_model"] for a in used)
         return model / tower if tower > 0 else float("nan")
 
 
@@ -490,11 +565,12 @@ def score_site(site: TowerSite | str, data_dir: str | os.PathLike, *, start: str
     days, model = _model_daily(site, forcing, start, end, spinup_hours, parameters,
                                run_options)
     fluxes = load_tower_fluxes(site, data_dir)
-    daily, tower_all = {}, {}
+    daily, tower_all, tower_series = {}, {}, {}
     for stream in ("gpp", "nee", "le"):
         tdays, tval, good = daily_tower_values(fluxes[stream])
         inside = np.isin(tdays, days)
         tdays, tval, good = tdays[inside], tval[inside], good[inside]
+        tower_series[stream] = (tdays, tval, good)
         idx = (tdays - days[0]).astype(int)
         mval = model[stream][idx]
         use = good >= min_good_fraction
@@ -507,19 +583,25 @@ def score_site(site: TowerSite | str, data_dir: str | os.PathLike, *, start: str
         mg, mn = years_g == y, years_n == y
         if mg.sum() < MIN_DAYS_FOR_ANNUAL or mn.sum() < MIN_DAYS_FOR_ANNUAL:
             continue
+        gap = longest_unmeasured_run(tower_series["nee"][2][years_n == y])
         annual[int(y)] = {"days": int(mg.sum()),
                           "gpp_model": float(tower_all["gpp"][2][mg].sum()),
                           "gpp_tower": float(tower_all["gpp"][1][mg].sum()),
                           "nee_model": float(tower_all["nee"][2][mn].sum()),
-                          "nee_tower": float(tower_all["nee"][1][mn].sum())}
+                          "nee_tower": float(tower_all["nee"][1][mn].sum()),
+                          "unmeasured_run": gap, "used": gap <= MAX_UNMEASURED_RUN_DAYS}
     tower_phen = phenology_days(tower_all["gpp"][0], tower_all["gpp"][1])
     model_phen = phenology_days(days, model["gpp"])
-    phenology = {y: {"model": model_phen.get(y, (np.nan, np.nan)), "tower": tower_phen[y]}
-                 for y in tower_phen}
+    phenology = {}
+    for y, ph in tower_phen.items():
+        if y in annual and not annual[y]["used"]:
+            ph = (float("nan"), float("nan"))        # the tower's season was not measured
+        phenology[y] = {"model": model_phen.get(y, (np.nan, np.nan)), "tower": ph}
     dyears = days.astype("datetime64[Y]").astype(int) + 1970
     peak_lai = {int(y): float(model["lai"][dyears == y].max()) for y in np.unique(dyears)}
-    tower_gpp = sum(a["gpp_tower"] for a in annual.values())
-    ratio = (sum(a["gpp_model"] for a in annual.values()) / tower_gpp if tower_gpp > 0
+    used = [a for a in annual.values() if a["used"]]
+    tower_gpp = sum(a["gpp_tower"] for a in used)
+    ratio = (sum(a["gpp_model"] for a in used) / tower_gpp if tower_gpp > 0
              else float("nan"))
     targets = {
         "gpp_r": (daily["gpp"].r, bool(daily["gpp"].r >= TARGETS["gpp_r"][0])),
@@ -528,7 +610,8 @@ def score_site(site: TowerSite | str, data_dir: str | os.PathLike, *, start: str
         "le_r": (daily["le"].r, bool(daily["le"].r >= TARGETS["le_r"][0])),
     }
     return SiteScores(site, start, end, daily, annual, phenology, peak_lai, targets,
-                      min_good_fraction, run_options)
+                      min_good_fraction, run_options,
+                      {"days": days, "model": model, "tower": tower_series})
 
 
 def format_scores(s: SiteScores) -> str:
@@ -553,6 +636,8 @@ def format_scores(s: SiteScores) -> str:
                 f"{a['nee_tower']:9.0f}" if a else f"{'':5s}" + f"{'-':>9s}" * 4)
         row += (f"   {p['model'][0]:6.0f} /{p['tower'][0]:4.0f}    {p['model'][1]:6.0f} /"
                 f"{p['tower'][1]:4.0f}   {s.peak_lai.get(y, np.nan):6.2f}")
+        if a and not a["used"]:
+            row += f"  (not used: {a['unmeasured_run']} days unmeasured)"
         lines.append(row)
     checks = []
     for name, (value, ok) in s.targets.items():
@@ -560,3 +645,45 @@ def format_scores(s: SiteScores) -> str:
         checks.append(f"{TARGETS[name][1]}: {shown} {'PASS' if ok else 'FAIL'}")
     lines.append("   targets: " + "; ".join(checks))
     return "\n".join(lines)
+
+
+def plot_site(scores: SiteScores, path: str | os.PathLike) -> Path:
+    """Daily GPP, NEE and LE of model and tower, and the model's LAI, for one scored site.
+
+    Tower days below the QC threshold of the scores are drawn pale (they do not enter the
+    daily scores). Written as PNG to ``path`` (complete or not at all).
+
+    Raises
+    ------
+    InputDataError
+        matplotlib is not installed.
+    """
+    try:
+        import matplotlib
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise InputDataError("tower figures need matplotlib: pip install matplotlib") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ser = scores.series
+    days, model = ser["days"], ser["model"]
+    labels = {"gpp": "GPP (g C m-2 d-1)", "nee": "NEE (g C m-2 d-1)", "le": "LE (W m-2)"}
+    fig, axes = plt.subplots(4, 1, figsize=(11, 9), sharex=True)
+    for ax, k in zip(axes, ("gpp", "nee", "le")):
+        tdays, tval, good = ser["tower"][k]
+        ok = good >= scores.min_good_fraction
+        ax.plot(tdays[~ok], tval[~ok], ".", ms=2, color="0.8", label="tower (gap-filled)")
+        ax.plot(tdays[ok], tval[ok], ".", ms=2, color="0.3", label="tower")
+        ax.plot(days, model[k], "-", lw=0.9, color="tab:red", label="model (prior)")
+        m = scores.daily[k]
+        ax.set_title(f"{k.upper()}: r = {m.r:.2f}, bias = {m.bias:.2f}, RMSE = {m.rmse:.2f}",
+                     fontsize=9, loc="left")
+        ax.set_ylabel(labels[k], fontsize=8)
+    axes[0].legend(loc="upper right", fontsize=7, markerscale=3)
+    axes[3].plot(days, model["lai"], "-", color="tab:green")
+    axes[3].set_ylabel("model LAI (m2 m-2)", fontsize=8)
+    fig.suptitle(scores.site.describe(), fontsize=9)
+    fig.tight_layout()
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return Path(path)

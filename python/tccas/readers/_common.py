@@ -2,11 +2,14 @@
 
 Everything here is public so that the reader modules import it by its own name:
 
-- missing values and gap filling: :data:`MISSING`, :func:`is_missing`, :func:`interp_missing`;
-- observation sets: :func:`footprint_row`, :func:`sigma_floor_pair`,
+- missing values and gap filling: :data:`MISSING`, :func:`is_missing`, :func:`interp_missing`,
+  :func:`first_unfillable_gap`;
+- observation sets: :func:`footprint_row`, :func:`sigma_floor_pair`, :func:`quadrature_sum`,
   :data:`UMOL_CO2_TO_GC_PER_DAY`;
-- time: :func:`whole_utc_days` (local standard time to UTC, cut to whole UTC days),
-  :func:`solar_geometry` (cosine of the solar zenith angle, local solar hour);
+- time: :func:`utc_offset` (checks a UTC offset), :func:`whole_utc_days` (local standard
+  time to UTC, cut to whole UTC days),
+  :func:`solar_geometry` (cosine of the solar zenith angle, local solar hour),
+  :func:`solar_noon_offset` (checks time stamps against the Sun);
 - forcing that a tower file does not carry: :func:`deep_soil_temperature` (the 30-day
   trailing mean that stands in for the deep-soil temperature) and :func:`global_mean_co2`
   (the NOAA global-mean CO2 record).
@@ -23,13 +26,16 @@ from ..parameters import PFT_NAMES
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEEP_SOIL_WINDOW_HOURS", "GLOBAL_MEAN_CO2_PPM", "MISSING", "UMOL_CO2_TO_GC_PER_DAY",
-           "deep_soil_temperature", "footprint_row", "global_mean_co2", "interp_missing",
-           "is_missing", "sigma_floor_pair", "solar_geometry", "whole_utc_days"]
+__all__ = ["DEEP_SOIL_WINDOW_HOURS", "GLOBAL_MEAN_CO2_PPM", "MISSING", "SOLAR_NOON_TOLERANCE_HOURS",
+           "UMOL_CO2_TO_GC_PER_DAY",
+           "deep_soil_temperature", "first_unfillable_gap", "footprint_row", "global_mean_co2",
+           "interp_missing", "is_missing", "quadrature_sum", "sigma_floor_pair",
+           "solar_geometry", "solar_noon_offset", "utc_offset", "whole_utc_days"]
 
 MISSING = -9999.0                               # fill value of FLUXNET2015, ICOS and PLUMBER2
 UMOL_CO2_TO_GC_PER_DAY = 12.011e-6 * 86400.0    # (g C m-2 d-1) per (umol CO2 m-2 s-1)
 DEEP_SOIL_WINDOW_HOURS = 24 * 30                # trailing running mean giving tsl_deep
+SOLAR_NOON_TOLERANCE_HOURS = 1.5                # |solar_noon_offset| above this: wrong offset
 
 # Globally averaged marine-surface annual mean CO2 mole fraction (ppm, dry air), NOAA Global
 # Monitoring Laboratory, file co2_annmean_gl.txt (release of 2024, 1979-2023): Lan, X., Tans, P.
@@ -63,6 +69,44 @@ def interp_missing(v: np.ndarray, bad: np.ndarray) -> np.ndarray:
     out = np.array(v, dtype=float)
     out[idx] = np.interp(idx, good, out[good])
     return out
+
+
+def first_unfillable_gap(bad: np.ndarray, max_gap: int) -> tuple[int, int] | None:
+    """The first run of missing records (``bad`` True) that linear interpolation may not fill
+    (longer than ``max_gap`` records, or touching either end), as (start, stop) record indices
+    with stop exclusive; None when every gap may be filled with :func:`interp_missing`.
+
+    Examples
+    --------
+    >>> first_unfillable_gap(np.array([False, True, False, True, True, True, False]), 2)
+    (3, 6)
+    >>> first_unfillable_gap(np.array([False, True, True, False]), 2) is None
+    True
+    """
+    edges = np.diff(np.concatenate(([0], np.asarray(bad).astype(np.int8), [0])))
+    starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
+    unfillable = (ends - starts > max_gap) | (starts == 0) | (ends == len(bad))
+    if not unfillable.any():
+        return None
+    return int(starts[unfillable][0]), int(ends[unfillable][0])
+
+
+def quadrature_sum(parts: list[np.ndarray], n: int) -> np.ndarray:
+    """Square root of the sum of squares of the uncertainty components in ``parts`` (arrays of
+    length ``n``, NaN where a component is not available), leaving out missing components;
+    NaN where none is available.
+
+    Examples
+    --------
+    >>> quadrature_sum([np.array([3.0, np.nan, np.nan]), np.array([4.0, 2.0, np.nan])], 3)
+    array([ 5.,  2., nan])
+    """
+    if not parts:
+        return np.full(n, np.nan)
+    sq = np.array(parts, dtype=float) ** 2
+    have = np.isfinite(sq).any(axis=0)
+    return np.where(have, np.sqrt(np.nansum(np.where(np.isfinite(sq), sq, 0.0), axis=0)),
+                    np.nan)
 
 
 def sigma_floor_pair(floor: float | tuple[float, float], where: str) -> tuple[float, float]:
@@ -113,6 +157,25 @@ def footprint_row(footprint: dict[int, float], where: str) -> tuple[tuple[int, .
     return pft, row
 
 
+def utc_offset(utc_offset_hours: float | None, where: str) -> float:
+    """``utc_offset_hours`` as a float after checking it is a number within [-14, 14] h.
+
+    Raises
+    ------
+    ConfigError
+        Missing (None), not a number or out of range; the message says where it is needed.
+    """
+    try:
+        value = float(utc_offset_hours)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: utc_offset_hours is required (a number of hours: the "
+                          "file's time stamps are local standard time), got "
+                          f"{utc_offset_hours!r}") from None
+    if not (np.isfinite(value) and -14.0 <= value <= 14.0):
+        raise ConfigError(f"{where}: utc_offset_hours={value:g} must be within [-14, 14]")
+    return value
+
+
 def whole_utc_days(times: np.ndarray, step: int, utc_offset_hours: float,
                    where: str) -> tuple[slice, np.ndarray]:
     """Shift record start times from local standard time to UTC and keep whole UTC days.
@@ -143,7 +206,7 @@ def whole_utc_days(times: np.ndarray, step: int, utc_offset_hours: float,
     InputDataError
         The records do not cover one whole UTC day.
     """
-    shift = int(round(float(utc_offset_hours) * 3600.0))
+    shift = int(round(utc_offset(utc_offset_hours, where) * 3600.0))
     if abs(shift) > 14 * 3600 or shift % step:
         raise ConfigError(f"{where}: utc_offset_hours={utc_offset_hours:g} must be within "
                           f"[-14, 14] and a multiple of the file's {step // 60}-min step")
@@ -190,6 +253,24 @@ def solar_geometry(t: np.ndarray, lat: float, lon: float
     cz = (np.sin(phi) * np.sin(decl)
           + np.cos(phi) * np.cos(decl) * np.cos(np.radians(15.0 * (solar_hour - 12.0))))
     return cz, solar_hour, e0
+
+
+def solar_noon_offset(times: np.ndarray, rsds: np.ndarray, lat: float, lon: float) -> float:
+    """Short-wave-weighted mean local solar hour of a forcing record minus 12 h (circular mean;
+    hours, within [-12, 12]); NaN without sunlight.
+
+    With correct UTC time stamps (start of each hourly step) this is a few minutes at most;
+    an error in the UTC offset of the file shifts it by the same number of hours, so readers
+    use it to catch a wrong offset.
+    """
+    rsds = np.asarray(rsds, dtype=float)
+    if not np.isfinite(rsds).all() or rsds.sum() <= 0:
+        return float("nan")
+    _, hour, _ = solar_geometry(np.asarray(times).astype("datetime64[s]")
+                                + np.timedelta64(1800, "s"), lat, lon)
+    angle = 2.0 * np.pi * hour / 24.0
+    centre = np.arctan2((rsds * np.sin(angle)).sum(), (rsds * np.cos(angle)).sum())
+    return float((centre * 24.0 / (2.0 * np.pi) - 12.0 + 12.0) % 24.0 - 12.0)
 
 
 def deep_soil_temperature(tas_or_tsoil: np.ndarray) -> np.ndarray:

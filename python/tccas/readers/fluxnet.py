@@ -21,9 +21,10 @@ import numpy as np
 from ..errors import ConfigError, InputDataError
 from ..io import Forcing, check_forcing
 from ..obs import STREAMS, ObservationSet
-from ._common import (MISSING, UMOL_CO2_TO_GC_PER_DAY, deep_soil_temperature, footprint_row,
-                      interp_missing, is_missing, sigma_floor_pair, solar_geometry,
-                      whole_utc_days)
+from ._common import (MISSING, SOLAR_NOON_TOLERANCE_HOURS, UMOL_CO2_TO_GC_PER_DAY,
+                      deep_soil_temperature, first_unfillable_gap, footprint_row,
+                      interp_missing, is_missing, quadrature_sum, sigma_floor_pair,
+                      solar_geometry, solar_noon_offset, whole_utc_days)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ def read_fluxnet_forcing(path: str | os.PathLike, utc_offset_hours: float | None
         must be a multiple of their step; not used for DD files (see Notes).
     lat, lon : float, optional
         Site latitude (degrees_north) and longitude (degrees_east); required for DD files.
+        With HH/HR files they are used to check the UTC offset: a warning is logged when the
+        short-wave-weighted mean solar hour is more than 1.5 h from noon.
     max_gap_records : int, default 0
         Longest run of missing (-9999) records of a required column that is filled by linear
         interpolation (in records of the file's own step). 0: any missing value is an error.
@@ -172,6 +175,12 @@ def read_fluxnet_forcing(path: str | os.PathLike, utc_offset_hours: float | None
     data["tsl_deep"] = deep_soil_temperature(ts if ts is not None else data["tas"])
     forcing = Forcing(times.astype("datetime64[s]"), data, where)
     check_forcing(forcing, where)
+    if not daily and lat is not None and lon is not None:
+        off = solar_noon_offset(forcing.times, forcing.data["rsds"], float(lat), float(lon))
+        if abs(off) > SOLAR_NOON_TOLERANCE_HOURS:
+            log.warning("%s: SW_IN_F is centred on local solar hour %.1f with "
+                        "utc_offset_hours=%g (expected about 12): is the UTC offset right?",
+                        where, 12.0 + off, utc_offset_hours)
     return forcing
 
 
@@ -363,12 +372,7 @@ def read_fluxnet_obs(path: str | os.PathLike, stream: str, footprint: dict[int, 
         if nt is not None and dt is not None:
             bad = is_missing(nt) | is_missing(dt)
             parts.append(np.where(bad, np.nan, 0.5 * np.abs(nt - dt)))
-    if parts:
-        sq = np.array(parts) ** 2
-        have = np.isfinite(sq).any(axis=0)
-        sigma_data = np.where(have, np.sqrt(np.nansum(sq, axis=0)), np.nan)
-    else:
-        sigma_data = np.full(value.shape, np.nan)
+    sigma_data = quadrature_sum(parts, value.size)
 
     scale = UMOL_CO2_TO_GC_PER_DAY if spec["carbon"] and not daily else 1.0
     v = value[keep] * scale
@@ -488,11 +492,9 @@ def _fill_required(v: np.ndarray, col: str, stamps: np.ndarray, tcol: str, where
     bad = is_missing(v)
     if not bad.any():
         return v
-    edges = np.diff(np.concatenate(([0], bad.astype(np.int8), [0])))
-    starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
-    unfillable = (ends - starts > max_gap) | (starts == 0) | (ends == v.size)
-    if unfillable.any():
-        s, e = int(starts[unfillable][0]), int(ends[unfillable][0])
+    gap = first_unfillable_gap(bad, max_gap)
+    if gap is not None:
+        s, e = gap
         why = ("gap-filled '_F' columns should be complete; pass max_gap_records > 0 to "
                "interpolate short gaps" if max_gap == 0 else
                "this gap is at the start or end of the used records" if s == 0 or e == v.size

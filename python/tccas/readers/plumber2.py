@@ -31,9 +31,10 @@ from ..errors import ConfigError, InputDataError
 from ..io import (Forcing, check_forcing, convert_units, open_netcdf, times_from_nc,
                   vpd_from_specific_humidity)
 from ..obs import STREAMS, ObservationSet
-from ._common import (UMOL_CO2_TO_GC_PER_DAY, deep_soil_temperature, footprint_row,
-                      global_mean_co2, interp_missing, is_missing, sigma_floor_pair,
-                      solar_geometry, whole_utc_days)
+from ._common import (SOLAR_NOON_TOLERANCE_HOURS, UMOL_CO2_TO_GC_PER_DAY,
+                      deep_soil_temperature, first_unfillable_gap, footprint_row,
+                      global_mean_co2, interp_missing, is_missing, quadrature_sum,
+                      sigma_floor_pair, solar_noon_offset, utc_offset, whole_utc_days)
 from .fluxnet import FLUX_SIGMA_FLOOR, FLUX_STREAMS, GPP_METHODS
 
 __all__ = ["MET_VARIABLES", "FLUX_VARIABLES", "PlumberSite", "read_plumber2_forcing",
@@ -41,21 +42,22 @@ __all__ = ["MET_VARIABLES", "FLUX_VARIABLES", "PlumberSite", "read_plumber2_forc
 
 log = logging.getLogger(__name__)
 
-# canonical forcing name -> (PLUMBER2 variable, canonical unit the file's unit converts to);
-# Qair becomes vpd with Tair and Psurf
-MET_VARIABLES = {"tas": ("Tair", "K"), "rsds": ("SWdown", "W m-2"),
-                 "rlds": ("LWdown", "W m-2"), "huss": ("Qair", "kg kg-1"),
-                 "ps": ("Psurf", "Pa"), "pr": ("Precip", "kg m-2 s-1"),
-                 "sfcWind": ("Wind", "m s-1")}
+# canonical forcing name -> (PLUMBER2 variable names, first found is used; canonical unit the
+# file's unit converts to). Qair becomes vpd with Tair and Psurf; a file without Qair may give
+# VPD (hPa) instead. FluxnetLSM, which wrote PLUMBER2, names the pressure PSurf; the released
+# files spell it Psurf.
+MET_VARIABLES = {"tas": (("Tair",), "K"), "rsds": (("SWdown",), "W m-2"),
+                 "rlds": (("LWdown",), "W m-2"), "huss": (("Qair", "VPD"), "kg kg-1"),
+                 "ps": (("Psurf", "PSurf"), "Pa"), "pr": (("Precip",), "kg m-2 s-1"),
+                 "sfcWind": (("Wind",), "m s-1")}
 CO2_VARIABLE = "CO2air"          # ppm, in the Met files of the sites that measured it
 SPECIFIC_HUMIDITY_UNITS = frozenset({"kg/kg", "kg kg-1", "1", "kg kg**-1"})
 CO2_FLUX_UNITS = frozenset({"umol/m2/s", "umol m-2 s-1", "umol m-2 s-1 CO2", "µmol/m2/s"})
 # stream -> value variable, its QC variable and the standard-error variable of the value
 FLUX_VARIABLES = {"nee": ("NEE", "NEE_qc", "NEE_uc"),
                   "gpp": ("GPP", "NEE_qc", "GPP_se"),
-                  "le": ("Qle", "Qle_qc", None)}
+                  "le": ("Qle", "Qle_qc", "Qle_uc")}
 GPP_DT = ("GPP_DT", "GPP_DT_se")
-MAX_SOLAR_NOON_ERROR_HOURS = 1.5
 SITE_CODE = re.compile(r"^([A-Z]{2}-[A-Za-z0-9]{3})_")
 
 
@@ -128,8 +130,9 @@ def read_plumber2_forcing(path: str | os.PathLike, utc_offset_hours: float, *,
     ----------
     path : str or os.PathLike
         ``<SITE>_<years>_FLUXNET2015_Met.nc`` with Tair (K), SWdown, LWdown (W m-2), Qair
-        (kg kg-1), Psurf (Pa), Precip (kg m-2 s-1), Wind (m s-1) and, optionally, CO2air (ppm)
-        on ``time`` (half-hourly or hourly, local standard time, start of each step).
+        (kg kg-1; or VPD, hPa, when Qair is absent), Psurf or PSurf (Pa), Precip
+        (kg m-2 s-1), Wind (m s-1) and, optionally, CO2air (ppm) on ``time`` (half-hourly or
+        hourly, local standard time, start of each step).
     utc_offset_hours : float
         Local standard time minus UTC in hours (e.g. +8 for China; the site's UTC_OFFSET in
         the FLUXNET metadata); a multiple of the file's step, within [-14, 14].
@@ -176,14 +179,21 @@ def read_plumber2_forcing(path: str | os.PathLike, utc_offset_hours: float, *,
         times, step = _times(ds, where)
         keep, utc = whole_utc_days(times, step, utc_offset_hours, where)
         raw = {}
-        for name, (var, canonical) in MET_VARIABLES.items():
-            if var not in ds.variables:
-                raise InputDataError(f"{where}: missing variable '{var}'")
+        humidity = "Qair"
+        for name, (names, canonical) in MET_VARIABLES.items():
+            var = next((n for n in names if n in ds.variables), None)
+            if var is None:
+                raise InputDataError(f"{where}: missing variable "
+                                     + " (or ".join(f"'{n}'" for n in names)
+                                     + ")" * (len(names) - 1))
             v = _series(ds, var, times.size, where)[keep]
             unit = getattr(ds.variables[var], "units", None)
             if unit is None:
                 raise InputDataError(f"{where}: variable '{var}' has no units attribute")
-            if name == "huss":
+            if var == "VPD":
+                humidity = var
+                v = convert_units(v, unit, "Pa", f"{where}: variable '{var}'")
+            elif name == "huss":
                 if unit.strip() not in SPECIFIC_HUMIDITY_UNITS:
                     raise InputDataError(f"{where}: variable '{var}': unit '{unit}' is not a "
                                          "specific humidity in kg kg-1")
@@ -205,10 +215,14 @@ def read_plumber2_forcing(path: str | os.PathLike, utc_offset_hours: float, *,
     data = {name: v.reshape(-1, k).mean(axis=1) for name, v in raw.items()}
     hours = utc[::k]
     huss = data.pop("huss")
-    if (huss < 0).any() or (huss > 0.05).any():
-        raise InputDataError(f"{where}: variable 'Qair' has values outside [0, 0.05] kg kg-1")
-    with np.errstate(over="ignore", invalid="ignore"):   # bad Tair: check_forcing names it
-        data["vpd"] = vpd_from_specific_humidity(huss, data["tas"], data["ps"])
+    if humidity == "VPD":
+        data["vpd"] = np.maximum(huss, 0.0)
+    else:
+        if (huss < 0).any() or (huss > 0.05).any():
+            raise InputDataError(f"{where}: variable 'Qair' has values outside [0, 0.05] "
+                                 "kg kg-1")
+        with np.errstate(over="ignore", invalid="ignore"):   # bad Tair: check_forcing names it
+            data["vpd"] = vpd_from_specific_humidity(huss, data["tas"], data["ps"])
     data["rsds"] = np.maximum(data["rsds"], 0.0)
     if co2_file is not None:
         data["co2"] = co2_file.reshape(-1, k).mean(axis=1)
@@ -268,10 +282,10 @@ def read_plumber2_obs(path: str | os.PathLike, stream: str, footprint: dict[int,
 
     Notes
     -----
-    sigma combines in quadrature the standard error the file gives (NEE_uc, the joint
-    uncertainty of NEE; GPP_se or GPP_DT_se) and, for GPP, half the difference between the
-    night-time and day-time partitionings; then the floor. Qle has no uncertainty variable:
-    its sigma is the floor.
+    sigma combines in quadrature the uncertainty the file gives (NEE_uc; GPP_se or GPP_DT_se;
+    Qle_uc where present) and, for GPP, half the difference between the night-time and
+    day-time partitionings; then the floor, which alone gives sigma where the file has no
+    uncertainty (Qle of CN-Cng).
     """
     path = Path(path)
     where = str(path)
@@ -283,9 +297,7 @@ def read_plumber2_obs(path: str | os.PathLike, stream: str, footprint: dict[int,
                           f"got '{gpp_method}'")
     if isinstance(qc_max, bool) or not isinstance(qc_max, (int, np.integer)) or qc_max < 0:
         raise ConfigError(f"{where}: qc_max must be an integer >= 0, got {qc_max!r}")
-    if not -14.0 <= float(utc_offset_hours) <= 14.0:
-        raise ConfigError(f"{where}: utc_offset_hours={utc_offset_hours:g} must be within "
-                          "[-14, 14]")
+    offset = utc_offset(utc_offset_hours, where)
     floor = sigma_floor_pair(FLUX_SIGMA_FLOOR[stream] if sigma_floor is None else sigma_floor,
                              where)
     pft, fp_row = footprint_row(footprint, where)
@@ -316,17 +328,12 @@ def read_plumber2_obs(path: str | os.PathLike, stream: str, footprint: dict[int,
             nt, dt = (_series(ds, n, times.size, where) for n in ("GPP", "GPP_DT"))
             parts.append(np.where(is_missing(nt) | is_missing(dt), np.nan,
                                   0.5 * np.abs(nt - dt)))
-    t0 = times - np.timedelta64(int(round(float(utc_offset_hours) * 3600.0)), "s")
+    t0 = times - np.timedelta64(int(round(offset * 3600.0)), "s")
     t1 = t0 + np.timedelta64(step, "s")
     missing = is_missing(value)
     qc_ok = ~is_missing(qc_raw) & (qc_raw <= qc_max)
     keep = ~missing & qc_ok
-    if parts:
-        sq = np.array(parts) ** 2
-        have = np.isfinite(sq).any(axis=0)
-        sigma_data = np.where(have, np.sqrt(np.nansum(sq, axis=0)), np.nan)
-    else:
-        sigma_data = np.full(value.shape, np.nan)
+    sigma_data = quadrature_sum(parts, value.size)
     scale = UMOL_CO2_TO_GC_PER_DAY if carbon else 1.0
     v = value[keep] * scale
     sigma = np.fmax(sigma_data[keep] * scale, floor[0] * np.abs(v) + floor[1])
@@ -344,7 +351,7 @@ def read_plumber2_obs(path: str | os.PathLike, stream: str, footprint: dict[int,
         "n_records": int(value.size),
         "n_missing": int(missing.sum()),
         "n_rejected_qc": int((~missing & ~qc_ok).sum()),
-        "window": f"record interval shifted to UTC by {-float(utc_offset_hours):g} h",
+        "window": f"record interval shifted to UTC by {-offset:g} h",
     }
     if stream == "gpp":
         attrs["gpp_method"] = gpp_method
@@ -407,11 +414,9 @@ def _fill(v: np.ndarray, var: str, times: np.ndarray, where: str, max_gap: int) 
     bad = is_missing(v)
     if not bad.any():
         return v
-    edges = np.diff(np.concatenate(([0], bad.astype(np.int8), [0])))
-    starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
-    unfillable = (ends - starts > max_gap) | (starts == 0) | (ends == v.size)
-    if unfillable.any():
-        s, e = int(starts[unfillable][0]), int(ends[unfillable][0])
+    gap = first_unfillable_gap(bad, max_gap)
+    if gap is not None:
+        s, e = gap
         raise InputDataError(f"{where}: variable '{var}' is missing in {e - s} record(s) from "
                              f"{times[s]} UTC (PLUMBER2 forcing should be gap-filled; pass "
                              "max_gap_records > 0 to interpolate short interior gaps)")
@@ -424,16 +429,9 @@ def _check_solar_noon(forcing: Forcing, site: PlumberSite, utc_offset_hours: flo
                       where: str) -> None:
     """Raise if the SWdown-weighted mean solar hour of the forcing is far from noon: then the
     UTC offset (or the time convention of the file) is wrong."""
-    rsds = forcing.data["rsds"]
-    if rsds.sum() <= 0:
-        return
-    _, solar_hour, _ = solar_geometry(forcing.times + np.timedelta64(1800, "s"), site.lat,
-                                      site.lon)
-    angle = 2.0 * np.pi * solar_hour / 24.0
-    centre = np.arctan2((rsds * np.sin(angle)).sum(), (rsds * np.cos(angle)).sum())
-    centre_hour = (centre * 24.0 / (2.0 * np.pi)) % 24.0
-    if abs(centre_hour - 12.0) > MAX_SOLAR_NOON_ERROR_HOURS:
+    off = solar_noon_offset(forcing.times, forcing.data["rsds"], site.lat, site.lon)
+    if abs(off) > SOLAR_NOON_TOLERANCE_HOURS:
         raise InputDataError(
-            f"{where}: variable 'SWdown' is centred on local solar hour {centre_hour:.1f} "
+            f"{where}: variable 'SWdown' is centred on local solar hour {12.0 + off:.1f} "
             f"with utc_offset_hours={utc_offset_hours:g} (expected about 12): the UTC offset "
             "is wrong, or the time stamps are not local standard time")
