@@ -10,4 +10,4 @@ if ! command -v gfortran >/dev/null 2>&1; then
 fi
 PY="${PYTHON:-python3}"
 "$PY" -m pip install --quiet --upgrade pip
-"$PY" -m pip install --quiet ".[test]"
+"$PY" -m pip install --quiet ".[test,regional-dask]"   # Dask: the regional engine tests (pure Python)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import tccas
 from tccas._workflow import cell_model_for
@@ -54,3 +55,66 @@ def test_check_gradient_command(tmp_path):
                         "30", "-q"], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "dot-product test" in r.stdout and "gradient check PASSED" in r.stdout
+
+
+class _FakeModel:
+    """y = y0 + A x + (B x)**2 / 2 with exact tangent and adjoint; column 1 of A and B has
+    an effect far below the rounding of y, so finite differences cannot resolve it."""
+
+    def __init__(self, tangent_error=0.0, adjoint_error=0.0):
+        from types import SimpleNamespace
+        rng = np.random.default_rng(0)
+        self.nx, self.ny = 3, 40
+        self.a = rng.normal(size=(self.ny, self.nx))
+        self.b = rng.normal(size=(self.ny, self.nx)) * 0.3
+        self.a[:, 1] *= 1e-8
+        self.b[:, 1] *= 1e-8
+        self.y0 = 1e3 * (1 + rng.random(self.ny))
+        self.control = SimpleNamespace(names=("a", "tiny", "c"), lower=np.full(3, -50.0),
+                                       upper=np.full(3, 50.0))
+        self.tangent_error, self.adjoint_error = tangent_error, adjoint_error
+        self.last_stack_bytes = 0.0
+
+    def forward(self, x):
+        return self.y0 + self.a @ x + 0.5 * (self.b @ x) ** 2
+
+    def jac(self, x):
+        return self.a + (self.b @ x)[:, None] * self.b
+
+    def tangent(self, x, dx):
+        jdx = self.jac(x) @ dx
+        return self.forward(x), jdx * (1 + self.tangent_error * dx[0])
+
+    def adjoint(self, x, dy):
+        return self.jac(x).T @ dy * (1 + self.adjoint_error)
+
+
+def _fake_sets(model):
+    from types import SimpleNamespace
+    return [SimpleNamespace(value=model.y0 + 1.0, sigma=np.ones(model.ny))]
+
+
+def test_unresolved_elements_are_reported_not_failed():
+    m = _FakeModel()
+    res = check_gradient(m, _fake_sets(m))
+    assert res.status[0] == "pass" and res.status[2] == "pass"
+    assert res.status[1] == "unresolved" and res.unresolved == ("tiny",)
+    assert res.ok and "unresolved (finite differences cannot resolve it)" in res.table()
+    assert "PASSED (1 unresolved)" in res.table()
+    # a tangent wrong by 1e-4 in a resolved element fails, at any first step
+    for h in (2e-5, 1e-2):
+        bad = check_gradient(_FakeModel(tangent_error=1e-4), _fake_sets(m), h=h)
+        assert bad.status[0] == "FAIL" and not bad.ok
+    # a wrong adjoint fails every dot-product draw
+    bad = check_gradient(_FakeModel(adjoint_error=1e-9), _fake_sets(m))
+    assert bad.dot_product_error > bad.dot_product_tolerance and not bad.ok
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("days", [7, 30])
+def test_bundled_case_short_windows_have_no_false_alarm(days):
+    """The issue's false alarms (c_lab0[C3Gr], cr_onset[C3Gr] with --days 7 / 30)."""
+    model, sets = cell_model_for(tccas.load_config("ES-LM1"), days=days)
+    res = check_gradient(model, sets)
+    assert res.ok, res.table()
+    assert "FAIL" not in res.status

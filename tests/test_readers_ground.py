@@ -202,8 +202,14 @@ def test_flux_errors(tmp_path):
         read_fluxnet_obs(f, "nee", FOOT, 0, qc_max=5)
     del cols["LE_F_MDS_QC"]
     g = _write_csv(tmp_path / "noqc.csv", cols)
-    with pytest.raises(InputDataError, match=r"noqc\.csv: missing required column 'LE_F_MDS_QC'"):
-        read_fluxnet_obs(g, "le", FOOT, 0)
+    # without its QC column a stream is read unscreened, every non-missing record kept
+    noqc = read_fluxnet_obs(g, "le", FOOT, 0)
+    assert np.all(noqc.qc == -1) and "absent" in noqc.attrs["qc_meaning"]
+    assert len(noqc) == int(np.sum(~np.isin(np.asarray(cols["LE_F_MDS"], float), [-9999.0])))
+    del cols["LE_F_MDS"]
+    h = _write_csv(tmp_path / "nole.csv", cols)
+    with pytest.raises(InputDataError, match=r"nole\.csv: missing required column 'LE_F_MDS'"):
+        read_fluxnet_obs(h, "le", FOOT, 0)
     with pytest.raises(InputDataError, match=r"absent\.csv: file not found"):
         read_fluxnet_obs(tmp_path / "absent.csv", "nee", FOOT, 0)
     text = _write_csv(tmp_path / "text.csv", {**_half_hourly(), "NEE_VUT_REF": ["x"] * 8})

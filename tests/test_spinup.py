@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import tccas
+from tccas._workflow import load_inputs, prior_parameters
 from tccas.config import read_config
 from tccas.errors import ConfigError
 from tccas.model import run_cell
@@ -115,7 +116,8 @@ def test_config_option_runs_the_spinup_on_the_fly_and_the_command_writes_the_sam
     cfg = read_config(cfg_path)
     assert cfg.run.carbon_spinup == "equilibrium"
     res = tccas.run(cfg, output_dir=tmp_path / "eq", progress=False)
-    state0 = res.cell.state0[:6]
+    static, forcing = load_inputs(cfg)
+    pools = prior_parameters(cfg, static, forcing)[0][[pft_index(n) for n in POOL_PARAMETERS]]
     # the same case with the pools written into the file by the command
     cfg2_path = _short_case(tmp_path / "b")
     r = subprocess.run([sys.executable, "-m", "tccas", "spinup", str(cfg2_path), "--write"],
@@ -124,9 +126,10 @@ def test_config_option_runs_the_spinup_on_the_fly_and_the_command_writes_the_sam
     assert "c_som0" in r.stdout and "wrote c_*0" in r.stdout
     cfg2 = read_config(cfg2_path)
     assert set(POOL_PARAMETERS) <= set(cfg2.parameters)
-    res2 = tccas.run(cfg2, output_dir=tmp_path / "written", progress=False)
+    written = prior_parameters(cfg2, static, forcing)[0][[pft_index(n) for n in POOL_PARAMETERS]]
     # written with 6 significant digits
-    assert np.allclose(res2.cell.state0[:6], state0, rtol=1e-5)
+    assert np.allclose(written, pools, rtol=1e-5)
+    res2 = tccas.run(cfg2, output_dir=tmp_path / "written", progress=False)
     gpp = res.cell.hourly[:, 0].sum(), res2.cell.hourly[:, 0].sum()
     assert abs(gpp[0] / gpp[1] - 1) < 1e-4
     # writing again replaces the lines instead of adding more
@@ -149,3 +152,14 @@ def test_bad_spinup_settings_are_config_errors(tmp_path):
     r = subprocess.run([sys.executable, "-m", "tccas", "spinup", "ES-LM1", "--write"],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "bundled case" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_aitken_finds_the_limit_of_a_geometric_sequence_and_leaves_the_rest():
+    from tccas.spinup import aitken
+    limit = np.array([5.0, 100.0, 2.0, 7.0])
+    r = np.array([0.9, 0.5, -0.5, 0.999])      # monotone, monotone, oscillating, too slow
+    c = np.array([-3.0, 40.0, 1.0, 1.0])
+    p = [limit + c * r ** k for k in range(3)]
+    out = aitken(*p)
+    assert np.allclose(out[:2], limit[:2], rtol=1e-12)
+    assert np.array_equal(out[2:], p[2][2:])

@@ -248,3 +248,25 @@ def test_docstring_examples():
     import tccas.towers
     result = doctest.testmod(tccas.towers)
     assert result.attempted >= 3 and result.failed == 0
+
+
+def test_write_tower_case_runs_with_tccas_run(tmp_path):
+    # a tower written as a case: `tccas run` compares the prior with the tower on the swath
+    import tccas
+    from tccas.readers import read_fluxnet_obs
+    from tccas.towers import write_tower_case
+    logging.disable(logging.WARNING)
+    try:
+        cfg = write_tower_case("SE-Svb", DATA, tmp_path / "case", run_options={})
+        result = tccas.run(str(cfg), output_dir=tmp_path / "out")
+        nee = read_fluxnet_obs(DATA / TOWER_SITES["SE-Svb"].flux_file, "nee", {5: 1.0}, 1.0)
+    finally:
+        logging.disable(logging.NOTSET)
+    assert (tmp_path / "case" / "README.md").read_text().startswith("# Tower site SE-Svb")
+    assert sorted(result.observations) == ["gpp", "le", "nee"]
+    obs, sim = result.observations["nee"]
+    # measured half-hours (QC 0) inside the run's UTC days
+    inside = ((nee.t_start >= np.datetime64("2019-01-01"))
+              & (nee.t_end <= np.datetime64("2020-01-01")))
+    assert len(obs) == int(inside.sum()) > 8000
+    assert np.isfinite(sim).all() and (tmp_path / "out" / "obs" / "nee.nc").exists()

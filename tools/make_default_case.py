@@ -81,6 +81,21 @@ sm = "obs/sm.nc"
 fapar = "obs/fapar.nc"
 nee = "obs/nee.nc"
 gpp = "obs/gpp.nc"
+
+[assimilation]
+# The LCC site experiment (TCCAS seed slides): assimilate SIF, L-VOD and surface soil
+# moisture over 2017-2021; FAPAR, NEE and GPP are withheld for validation.
+# Run it with: tccas assimilate ES-LM1
+start = 2017-01-01
+end = 2021-12-31
+streams = ["sif", "vod", "sm"]
+sigma_factor = { sif = 1.0, vod = 1.0, sm = 1.0 }
+model_error = { sif = 0.0, vod = 0.0, sm = 0.0 }   # stream units, added in quadrature
+max_iterations = 30
+pgtol_reduction = 1e-3
+ftol = 1e-6
+memory = 10
+workers = 0
 """
 
 README = """\

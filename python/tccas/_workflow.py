@@ -4,6 +4,8 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +38,7 @@ class RunResult:
     pfts: tuple[int, ...]
     fractions: tuple[float, ...]
     observations: dict = None      # stream -> (ObservationSet, simulated values)
+    timings: dict = None           # seconds spent: read, run, write (perf_counter)
 
 
 def load_inputs(cfg: Config) -> tuple[io.Static, io.Forcing]:
@@ -131,44 +134,74 @@ def prior_parameters(cfg: Config, static: io.Static, forcing: io.Forcing
 
 
 def run(config: Config | str | os.PathLike, output_dir: str | os.PathLike | None = None,
-        progress: bool | None = None) -> RunResult:
+        progress: bool | None = None, engine: str | None = None,
+        workers: int | None = None) -> RunResult:
     """Run D&B for a configuration (a Config, a TOML path or a bundled case name).
 
     Writes ``daily.nc``, ``hourly.nc`` (unless ``hourly_output = false``) and
     ``summary.txt`` into ``output_dir`` (default: ``tccas-run-<site>`` in the current
     folder). Files are complete or absent: each is written to a temporary name and moved
     into place only when all of them are written.
+
+    A configuration with a ``[region]`` table runs every cell of its domain instead, with
+    ``engine``/``workers`` overriding the table, and returns a
+    :class:`tccas.regional.workflow.RegionalRunResult` (gridded ``daily.nc``).
     """
     from .cases import load_config
     cfg = config if isinstance(config, Config) else load_config(config)
+    if cfg.region is not None:
+        from .regional.workflow import run_region
+        return run_region(cfg, output_dir, engine=engine, workers=workers)
+    if engine is not None or workers is not None:
+        raise ConfigError(f"{cfg.path or cfg.site.name}: engine and workers apply to regional "
+                          "configurations ([region]) only")
     out = Path(output_dir) if output_dir is not None else Path(f"tccas-run-{cfg.site.name}")
+    t0 = time.perf_counter()
     static, forcing = load_inputs(cfg)
     ppft, pglob = prior_parameters(cfg, static, forcing)
     log.info("running %s: %d hours, %d PFTs", cfg.site.name, forcing.times.size, len(static.pft))
     obs_sets = load_observations(cfg)
     oa = obs_arrays(obs_sets, forcing.times, static.pft)   # validates before the run
+    t1 = time.perf_counter()
+    # yearly chunks only to advance a progress bar: one call gives the same values bit for
+    # bit (tests/test_model.py) without copying every chunk's output into place (~30 % of
+    # the core's time on the default case)
+    show = sys.stderr.isatty() if progress is None else bool(progress)
     cell = run_cell(forcing.matrix(), forcing.times, static.lat, static.lon, static.sand,
                     static.clay, list(static.pft), ppft, pglob, nspin=cfg.run.spinup_hours,
-                    show_progress=progress)
+                    show_progress=show, chunk_days=366 if show else None)
     y = apply_obs(oa, cell.hourly, static.clay, pglob)
     simulated = {o.stream: (o, y[oa.slices[o.stream]]) for o in obs_sets}
+    t2 = time.perf_counter()
     files = write_outputs(out, cfg, static, forcing.times, cell, simulated)
     summary = files.pop("_summary_text")
+    t3 = time.perf_counter()
+    timings = {"read": t1 - t0, "run": t2 - t1, "write": t3 - t2, "total": t3 - t0}
+    log.info("%s: read %.3f s, run %.3f s, write %.3f s", cfg.site.name, t1 - t0, t2 - t1,
+             t3 - t2)
     return RunResult(out, files, summary, cell, forcing.times, static.pft, static.pft_fraction,
-                     simulated)
+                     simulated, timings)
 
 
-def cell_model_for(cfg: Config, days: int | None = None):
+def cell_model_for(cfg: Config, days: int | None = None, *,
+                   inputs: tuple[io.Static, io.Forcing] | None = None,
+                   observations: list[ObservationSet] | None = None):
     """The map x -> y of a configuration with its tangent and adjoint (a CellModel), the
     control vector of [control] and the observation sets of [observations]. ``days``
     shortens the run to the first days of the observation record (the spin-up cycles that
-    shorter forcing)."""
+    shorter forcing).
+
+    The files are read here, once: the CellModel holds the forcing and observation arrays,
+    and its forward, tangent and adjoint read no file. ``inputs`` (what :func:`load_inputs`
+    returned) and ``observations`` (what :func:`load_observations` returned) skip reading
+    them again when the caller already holds them (e.g. to write prior and posterior runs).
+    """
     from .control import build_control
     from .model import CellModel
-    static, forcing = load_inputs(cfg)
+    static, forcing = load_inputs(cfg) if inputs is None else inputs
     ppft, pglob = prior_parameters(cfg, static, forcing)
     times, met = forcing.times, forcing.matrix()
-    sets = load_observations(cfg)
+    sets = load_observations(cfg) if observations is None else list(observations)
     if days is not None:
         # the first days of the observation record (the assimilation window)
         first = min((o.t_start.min() for o in sets if len(o)), default=times[0])
@@ -194,15 +227,48 @@ def cell_model_for(cfg: Config, days: int | None = None):
     return model, sets
 
 
+def _is_fluxnet_csv(path: Path) -> bool:
+    name = Path(path).name.lower()
+    return name.endswith(".csv") or name.endswith(".csv.gz")
+
+
 def load_observations(cfg: Config) -> list[ObservationSet]:
-    """Read the observation sets named in the configuration."""
+    """Read the observation sets named in the configuration (a stream given by a list of
+    files is read from each and concatenated, :func:`tccas.obsdb.concatenate_observations`).
+
+    Files are observation files in the tccas layout (CF netCDF, :func:`tccas.obs.read_obs`)
+    or, for the streams ``nee``, ``gpp`` and ``le``, FLUXNET2015/ICOS CSV files (``.csv`` or
+    ``.csv.gz``), read with :func:`tccas.readers.read_fluxnet_obs` over the case's PFT
+    fractions and ``[site] utc_offset_hours``."""
     sets = []
-    for stream, path in cfg.observations.items():
-        o = read_obs(path)
-        if o.stream != stream:
-            raise InputDataError(f"{path}: holds stream '{o.stream}' but the configuration "
-                                 f"lists it as '{stream}'")
-        sets.append(o)
+    footprint = None
+    for stream, paths in cfg.observations.items():
+        parts = []
+        for path in (paths if isinstance(paths, tuple) else (paths,)):
+            if _is_fluxnet_csv(path):
+                # a FLUXNET2015/ICOS flux file named directly: the tower sees the case's
+                # PFT composition
+                from .readers.fluxnet import FLUX_STREAMS, read_fluxnet_obs
+                if stream not in FLUX_STREAMS:
+                    raise ConfigError(f"{cfg.path or cfg.site.name}: [observations] {stream}: "
+                                      f"{path} is a FLUXNET CSV file, which gives the streams "
+                                      f"{', '.join(FLUX_STREAMS)} only")
+                if footprint is None:
+                    static = io.read_static(cfg.site.static)
+                    footprint = {int(p): float(f) for p, f in zip(static.pft,
+                                                                  static.pft_fraction)}
+                parts.append(read_fluxnet_obs(path, stream, footprint,
+                                              cfg.site.utc_offset_hours))
+                continue
+            o = read_obs(path)
+            if o.stream != stream:
+                raise InputDataError(f"{path}: holds stream '{o.stream}' but the configuration "
+                                     f"lists it as '{stream}'")
+            parts.append(o)
+        if len(parts) > 1:
+            from .obsdb import concatenate_observations
+            parts = [concatenate_observations(parts)]
+        sets.append(parts[0])
     return sets
 
 
@@ -226,11 +292,14 @@ def annual_table(times: np.ndarray, cell: CellRun, pfts, fractions) -> list[dict
     years = times.astype("datetime64[Y]").astype(int) + 1970
     w = np.asarray(fractions)
     rows = []
-    for y in np.unique(years):
-        m = years == y
+    # times are sorted: each year is one slice (a contiguous copy sums in the same order
+    # as the boolean selection it replaces, so the table is unchanged)
+    uniq, first = np.unique(years, return_index=True)
+    ends = list(first[1:]) + [years.size]
+    for y, a, b in zip(uniq, first, ends):
         row = {"year": int(y)}
         for v in ("gpp", "nee", "et"):
-            per_pft = cell.hourly[m, hn.index(v), :].sum(axis=0)
+            per_pft = np.ascontiguousarray(cell.hourly[a:b, hn.index(v), :]).sum(axis=0)
             row[v] = per_pft
             row[v + "_cell"] = float((per_pft * w).sum())
         rows.append(row)
@@ -257,60 +326,131 @@ def format_summary(cfg: Config, times, cell: CellRun, pfts, fractions) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _blocked_transpose(hourly: np.ndarray) -> np.ndarray:
+    """(nt, nvar, ntile) -> C-contiguous (ntile, nvar, nt) float64, copied in blocks of
+    hours that stay in cache (the core's layout keeps the variable index fastest)."""
+    nt, nvar, ntile = hourly.shape
+    out = np.empty((ntile, nvar, nt))
+    step = 4096
+    for t0 in range(0, nt, step):
+        out[:, :, t0:t0 + step] = hourly[t0:t0 + step].transpose(2, 1, 0)
+    return out
+
+
+def output_tables(cell: CellRun, fractions, hourly: bool = True) -> tuple[dict, dict, dict, dict]:
+    """The variables of daily.nc and hourly.nc from a run.
+
+    Parameters
+    ----------
+    cell : the run (hourly (nt, nvar, ntile) and daily (nd, nvar_d, ntile) arrays).
+    fractions : (ntile,) cover fractions (1) that weight the cell values.
+    hourly : also build the hourly tables (else they are empty).
+
+    Returns
+    -------
+    daily per-tile, daily cell, hourly per-tile, hourly cell: dicts name -> (array, unit,
+    long name, extra attributes), as :func:`tccas.io.write_table_nc` takes them. Daily
+    values of hourly fluxes in ``_SUMMED`` are daily sums (unit per day), the other hourly
+    variables daily means; ``npp`` = ``gpp`` - ``ra``. Cell values are cover-weighted sums
+    over the tiles.
+    """
+    w = np.asarray(fractions, dtype=float)
+    nd = cell.daily.shape[0]
+    hk = _blocked_transpose(cell.hourly)                         # (tile, var, hour)
+    dsum = hk.reshape(hk.shape[0], hk.shape[1], nd, 24).sum(axis=-1)   # (tile, var, day)
+    dvars, dcell = {}, {}
+    for k, (name, unit, long) in enumerate(DAILY_OUTPUTS):
+        arr = cell.daily[:, k, :]
+        point = "at the end of the day" in long
+        extra = {"cell_methods": "time: point"} if point else {"cell_methods": "time: mean"}
+        dvars[name] = (arr, unit, long, extra)
+        dcell[name + "_cell"] = (arr @ w, unit, long,
+                                 {"cell_methods": "area: mean " + extra["cell_methods"]})
+    for k, (name, unit, long) in enumerate(HOURLY_OUTPUTS):
+        if name in _SUMMED:
+            arr, unit = dsum[:, k, :].T, unit.replace("h-1", "d-1")
+            long = f"daily sum of {long}"
+        else:
+            arr, long = dsum[:, k, :].T / 24, f"daily mean of {long}"
+        extra = {"cell_methods": "time: mean"}
+        dvars[name] = (arr, unit, long, extra)
+        dcell[name + "_cell"] = (arr @ w, unit, long, {"cell_methods": "area: mean time: mean"})
+    dvars["npp"] = (dvars["gpp"][0] - dvars["ra"][0], "g m-2 d-1",
+                    "daily sum of net primary production (carbon)", {"cell_methods": "time: mean"})
+    dcell["npp_cell"] = (dvars["npp"][0] @ w, "g m-2 d-1", dvars["npp"][2],
+                         {"cell_methods": "area: mean time: mean"})
+    hvars, hcell = {}, {}
+    if hourly:
+        hc = np.einsum("pkt,p->kt", hk, w)                     # (var, hour) cell values
+        for k, (name, unit, long) in enumerate(HOURLY_OUTPUTS):
+            rate = unit.endswith("h-1")
+            extra = {"cell_methods": "time: mean"} if rate else {}
+            hvars[name] = (hk[:, k, :].T, unit, long, extra)
+            hcell[name + "_cell"] = (hc[k], unit, long, {"cell_methods": "area: mean"
+                                                          + (" time: mean" if rate else "")})
+        hvars["npp"] = (hvars["gpp"][0] - hvars["ra"][0], "g m-2 h-1",
+                        "net primary production (carbon)", {"cell_methods": "time: mean"})
+        hcell["npp_cell"] = (hvars["npp"][0] @ w, "g m-2 h-1", hvars["npp"][2],
+                             {"cell_methods": "area: mean time: mean"})
+    return dvars, dcell, hvars, hcell
+
+
+# zlib levels of the output files; None stores them uncompressed and contiguous. Model
+# output (float32 values with noisy low bits) compresses by 15 % (daily) to 50 % (hourly)
+# while zlib takes several times the core's run time; see docs/io.md for the figures.
+DAILY_COMPLEVEL: int | None = None
+HOURLY_COMPLEVEL: int | None = None
+OBS_COMPLEVEL: int | None = None
+
+
 def write_outputs(out: Path, cfg: Config, static: io.Static, times: np.ndarray,
-                  cell: CellRun, simulated: dict | None = None) -> dict:
+                  cell: CellRun, simulated: dict | None = None, *,
+                  daily_complevel: int | None = DAILY_COMPLEVEL,
+                  hourly_complevel: int | None = HOURLY_COMPLEVEL,
+                  obs_complevel: int | None = OBS_COMPLEVEL) -> dict:
     """Write daily.nc, hourly.nc, obs/<stream>.nc (observations with their simulated
-    equivalents) and summary.txt into ``out``; each file is complete or absent."""
+    equivalents) and summary.txt into ``out``; each file is complete or absent.
+
+    Parameters
+    ----------
+    out : output folder (created).
+    cfg : the configuration (site name, ``hourly_output``, path for the history).
+    static : the cell's static data (tiles, cover fractions, location).
+    times : (nt,) datetime64 hourly step starts of the run.
+    cell : the run.
+    simulated : stream -> (ObservationSet, simulated values), written to obs/.
+    daily_complevel, hourly_complevel, obs_complevel : zlib levels of daily.nc, hourly.nc
+        and obs/*.nc, None for uncompressed contiguous storage (values identical either
+        way).
+
+    Returns
+    -------
+    dict key -> path written (``daily``, ``hourly``, ``obs_<stream>``, ``summary``) and
+    ``_summary_text``.
+    """
     out.mkdir(parents=True, exist_ok=True)
     pfts, fracs = static.pft, static.pft_fraction
-    w = np.asarray(fracs)
     attrs = {"title": f"D&B model output, {cfg.site.name}", "source": "tccas D&B",
              "site_name": cfg.site.name,
              "history": f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')} "
                         f"tccas run {cfg.path or cfg.site.name}"}
     staged: list[tuple[Path, Path]] = []
     try:
-        # daily: DALEC pools/fluxes + daily sums/means of the hourly variables
-        nd = cell.daily.shape[0]
-        dtimes = times[::24]
-        dvars, dcell = {}, {}
-        for k, (name, unit, long) in enumerate(DAILY_OUTPUTS):
-            arr = cell.daily[:, k, :]
-            dvars[name] = (arr, unit, long)
-            dcell[name + "_cell"] = (arr @ w, unit, long)
-        for k, (name, unit, long) in enumerate(HOURLY_OUTPUTS):
-            h = cell.hourly[:, k, :].reshape(nd, 24, -1)
-            if name in _SUMMED:
-                arr, unit = h.sum(axis=1), unit.replace("h-1", "d-1")
-                long = f"daily sum of {long}"
-            else:
-                arr, long = h.mean(axis=1), f"daily mean of {long}"
-            dvars[name] = (arr, unit, long)
-            dcell[name + "_cell"] = (arr @ w, unit, long)
-        dvars["npp"] = (dvars["gpp"][0] - dvars["ra"][0], "g m-2 d-1",
-                        "daily sum of net primary production (carbon)")
-        dcell["npp_cell"] = (dvars["npp"][0] @ w, "g m-2 d-1", dvars["npp"][2])
+        dvars, dcell, hvars, hcell = output_tables(cell, fracs, hourly=cfg.run.hourly_output)
         tmp = out / ".daily.nc.part"
-        io.write_table_nc(tmp, dtimes, 24.0, pfts, fracs, dvars, dcell, static.lat, static.lon,
-                          attrs)
+        io.write_table_nc(tmp, times[::24], 24.0, pfts, fracs, dvars, dcell, static.lat,
+                          static.lon, attrs, complevel=daily_complevel)
         staged.append((tmp, out / "daily.nc"))
         if cfg.run.hourly_output:
-            hvars, hcell = {}, {}
-            for k, (name, unit, long) in enumerate(HOURLY_OUTPUTS):
-                arr = cell.hourly[:, k, :]
-                hvars[name] = (arr, unit, long)
-                hcell[name + "_cell"] = (arr @ w, unit, long)
-            hvars["npp"] = (hvars["gpp"][0] - hvars["ra"][0], "g m-2 h-1",
-                            "net primary production (carbon)")
-            hcell["npp_cell"] = (hvars["npp"][0] @ w, "g m-2 h-1", hvars["npp"][2])
             tmp = out / ".hourly.nc.part"
             io.write_table_nc(tmp, times, 1.0, pfts, fracs, hvars, hcell, static.lat,
-                              static.lon, attrs)
+                              static.lon, attrs, complevel=hourly_complevel)
             staged.append((tmp, out / "hourly.nc"))
         for stream, (o, y) in (simulated or {}).items():
             (out / "obs").mkdir(exist_ok=True)
             tmp = out / "obs" / f".{stream}.nc.part"
-            write_obs(tmp, o, simulated=y, attrs={"model_run": cfg.site.name})
+            write_obs(tmp, o, simulated=y, attrs={"model_run": cfg.site.name},
+                      complevel=obs_complevel)
             staged.append((tmp, out / "obs" / f"{stream}.nc"))
         text = format_summary(cfg, times, cell, pfts, fracs)
         if simulated:

@@ -48,11 +48,26 @@ def load_config(path_or_case: str | os.PathLike) -> Config:
     return read_config(case_dir(str(path_or_case)) / "config.toml")
 
 
-def copy_case(name: str, target: str | os.PathLike) -> Path:
-    """Write a bundled case out as editable files into ``target`` (which must not exist)."""
+def copy_case(name: str, target: str | os.PathLike, observations: bool = True) -> Path:
+    """Write a bundled case out as editable files into ``target`` (which must not exist or
+    be empty). ``observations=False`` leaves out the observation files and the
+    ``[observations]`` and ``[assimilation]`` tables of its configuration."""
     src = case_dir(name)
     target = Path(target)
     if target.exists() and any(target.iterdir()):
         raise ConfigError(f"{target}: exists and is not empty; choose a new folder")
-    shutil.copytree(src, target, dirs_exist_ok=True)
+    ignore = None if observations else shutil.ignore_patterns("obs")
+    shutil.copytree(src, target, dirs_exist_ok=True, ignore=ignore)
+    if not observations:
+        cfg = target / "config.toml"
+        keep, skip = [], False
+        for line in cfg.read_text().splitlines():
+            header = line.strip().startswith("[") and not line.strip().startswith("[[")
+            if header:
+                skip = line.strip().split("#")[0].strip() in ("[observations]",
+                                                               "[assimilation]")
+            if not skip:
+                keep.append(line)
+        cfg.write_text("\n".join(keep) + "\n")
+        read_config(cfg)
     return target

@@ -11,7 +11,10 @@ from .errors import ConfigError, TccasError
 
 def _cmd_run(args) -> int:
     from ._workflow import run
-    res = run(args.config, output_dir=args.output, progress=None if not args.quiet else False)
+    res = run(args.config, output_dir=args.output, progress=None if not args.quiet else False,
+              engine=args.engine, workers=args.workers)
+    if res is None:          # an MPI worker rank of a regional run
+        return 0
     print(res.summary, end="")
     for name, path in res.files.items():
         print(f"wrote {path}")
@@ -36,6 +39,21 @@ def _cmd_check_gradient(args) -> int:
     from ._workflow import cell_model_for
     from .gradcheck import check_gradient
     cfg = load_config(args.config)
+    if cfg.region is not None:
+        # a regional config: the RegionalModel over the whole run period
+        from .regional.workflow import regional_model_for
+        if args.days is not None:
+            raise ConfigError("--days applies to site configurations; shorten [run] instead")
+        model, sets = regional_model_for(cfg)
+        with model:
+            print(f"gradient check: region {cfg.region.name}, {model.domain.ncell} cells, "
+                  f"{model.nx} control elements, {model.ny} observations "
+                  f"({', '.join(o.stream for o in sets)}), engine "
+                  f"{type(model.engine).__name__}")
+            res = check_gradient(model, sets, h=args.step, tolerance=args.tolerance,
+                                 progress=None if not args.quiet else False)
+        print(res.table())
+        return 0 if res.ok else 1
     model, sets = cell_model_for(cfg, days=args.days)
     print(f"gradient check: {cfg.site.name}, {model.nx} control elements, {model.ny} "
           f"observations ({', '.join(o.stream for o in sets)}), "
@@ -78,6 +96,54 @@ def _cmd_spinup(args) -> int:
     return 0
 
 
+def _cmd_assimilate(args) -> int:
+    from .da.minimise import Interrupted
+    from .da.workflow import assimilate
+
+    def show(entry):
+        parts = "  ".join(f"{k} {v:.5g}" for k, v in entry["parts"].items())
+        print(f"iteration {entry['iteration']:3d}  J {entry['cost']:.7g}  prior "
+              f"{entry['prior']:.4g}  {parts}  |pg| {entry['pg_norm']:.3g}  "
+              f"evaluations {entry['evaluations']}", flush=True)
+
+    try:
+        res = assimilate(args.config, output_dir=args.output, resume=args.resume,
+                         progress=None if not args.quiet else False, callback=show,
+                         workers=args.workers, figures=not args.no_figures)
+    except Interrupted as exc:       # Ctrl-C in the minimiser: the checkpoint is kept
+        print(f"tccas: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:       # after the minimiser: the checkpoint holds the minimum
+        print("tccas: interrupted; run the same command with --resume to finish from the "
+              "checkpoint without new iterations", file=sys.stderr)
+        return 130
+    print(res.summary, end="")
+    for name, path in res.files.items():
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_validate(args) -> int:
+    from .validation import format_table, validate_dir
+    rows, files = validate_dir(args.output_dir)
+    print(format_table(rows), end="")
+    for path in files.values():
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_new_site(args) -> int:
+    from .newsite import new_site
+    cfg = new_site(args.target, fluxnet=args.fluxnet,
+                   plumber2=tuple(args.plumber2) if args.plumber2 else None,
+                   pfts=args.pft, sand=args.sand, clay=args.clay, soil_depth=args.soil_depth,
+                   lat=args.lat, lon=args.lon, utc_offset_hours=args.utc_offset,
+                   name=args.name, start=args.start, end=args.end,
+                   spinup_hours=args.spinup_hours, observations=not args.no_obs)
+    print(f"wrote case {cfg.parent}; run it with: tccas run {cfg}")
+    return 0
+
+
 def _cmd_cases(args) -> int:
     from .cases import case_description, list_cases
     for name in list_cases():
@@ -87,9 +153,47 @@ def _cmd_cases(args) -> int:
 
 def _cmd_copy_case(args) -> int:
     from .cases import copy_case
-    path = copy_case(args.name, args.target)
+    path = copy_case(args.name, args.target, observations=not args.no_obs)
     print(f"wrote case {args.name} to {path}; run it with: tccas run {path / 'config.toml'}")
     return 0
+
+
+# ---- tccas obs build (observation database from product files) ----------------------------
+
+def _cmd_obs_build(args) -> int:
+    from .obsdb import build_observations
+    options = {} if args.select is None else {"select": args.select}
+    if args.utc_offset is not None:
+        options["utc_offset_hours"] = args.utc_offset
+    res = build_observations(args.config, args.product, args.sources, replace=args.replace,
+                             progress=None if not args.quiet else False, **options)
+    print(res.summary, end="")
+    return 0
+
+
+def _add_obs_parser(sub) -> None:
+    from .obsdb import PRODUCTS
+    o = sub.add_parser("obs", help="observation database of a case")
+    osub = o.add_subparsers(dest="obs_command", required=True)
+    b = osub.add_parser("build", help="build a case's observation files from product files "
+                        "(footprints touching the site, run period, screening, sigma) and add "
+                        "them to [observations] of the configuration")
+    b.add_argument("config", help="TOML configuration file of the case")
+    b.add_argument("--product", required=True, choices=list(PRODUCTS),
+                   help="product of the files: " + "; ".join(
+                       f"{k}: {p.title} ({', '.join(p.streams)})" for k, p in PRODUCTS.items()))
+    b.add_argument("sources", nargs="+", help="product files or folders (searched recursively)")
+    b.add_argument("--replace", action="store_true",
+                   help="replace the files the configuration lists for a stream instead of "
+                        "adding to them")
+    b.add_argument("--select", choices=("nearest", "all"), default=None,
+                   help="smos-l2: keep the nearest screened grid point per half-orbit "
+                        "(default) or all grid points whose footprint touches the site")
+    b.add_argument("--utc-offset", type=float, default=None, metavar="HOURS",
+                   help="fluxnet: offset of the files' local standard time from UTC (default "
+                        "[site] utc_offset_hours; needed for half-hourly and hourly files)")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=_cmd_obs_build)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,11 +205,32 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("config", help="TOML configuration file or bundled case name (e.g. ES-LM1)")
     r.add_argument("-o", "--output", default=None, help="output folder (default tccas-run-SITE)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--engine", default=None, choices=("processes", "serial", "dask", "mpi"),
+                   help="regional configs: parallel engine (default from [region])")
+    r.add_argument("--workers", type=int, default=None,
+                   help="regional configs: number of workers (default from [region])")
     r.set_defaults(func=_cmd_run)
     pl = sub.add_parser("plot", help="plot a run: daily.png, and obs.png with one panel per "
                                      "observation stream")
     pl.add_argument("run_dir", help="output folder of tccas run")
     pl.set_defaults(func=_cmd_plot)
+    a = sub.add_parser("assimilate", help="variational assimilation of the configuration's "
+                       "[assimilation] table: L-BFGS-B, posterior uncertainty, validation")
+    a.add_argument("config", help="TOML configuration file or bundled case name (e.g. ES-LM1)")
+    a.add_argument("-o", "--output", default=None,
+                   help="output folder (default tccas-assim-SITE)")
+    a.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run from the checkpoint in the output folder")
+    a.add_argument("--workers", type=int, default=None,
+                   help="processes for the posterior Hessian (default: [assimilation] workers)")
+    a.add_argument("--no-figures", action="store_true",
+                   help="skip the figures (tccas validate DIR draws them later)")
+    a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    a.set_defaults(func=_cmd_assimilate)
+    va = sub.add_parser("validate", help="recompute the validation table and figures of an "
+                        "assimilation output folder")
+    va.add_argument("output_dir", help="output folder of tccas assimilate")
+    va.set_defaults(func=_cmd_validate)
     g = sub.add_parser("check-gradient", help="check the tangent and adjoint codes for a "
                        "configuration: tangent vs finite differences per control element, "
                        "adjoint dot-product test")
@@ -113,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--days", type=int, default=None,
                    help="check on the first DAYS days of the run only (faster)")
     g.add_argument("--step", type=float, default=2e-5,
-                   help="finite-difference step in units of prior sigma (default 2e-5)")
+                   help="first finite-difference step in units of prior sigma (default 2e-5); "
+                        "elements it cannot check are scanned over a ladder of steps")
     g.add_argument("--tolerance", type=float, default=1e-6,
                    help="largest accepted |fd - tl| / |tl| per element (default 1e-6)")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -124,12 +250,41 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--write", action="store_true",
                     help="write the pools as c_*0 into [parameters] of the configuration file")
     sp.set_defaults(func=_cmd_spinup)
+    ns = sub.add_parser("new-site", help="write a ready case folder for a new site from a "
+                        "FLUXNET2015/ICOS CSV file or PLUMBER2 files")
+    ns.add_argument("target", help="folder to write (new or empty)")
+    src = ns.add_mutually_exclusive_group(required=True)
+    src.add_argument("--fluxnet", metavar="FILE", help="FLUXNET2015/ICOS CSV file (HH, HR or DD)")
+    src.add_argument("--plumber2", nargs=2, metavar=("MET", "FLUX"), help="PLUMBER2 Met and "
+                     "Flux files")
+    ns.add_argument("--pft", action="append", required=True, metavar="NAME=FRACTION",
+                    help="a PFT of the site and its cover fraction (repeat; fractions sum to "
+                         "1), e.g. --pft TmEv=0.2 --pft C3Gr=0.8")
+    ns.add_argument("--sand", type=float, required=True, help="sand mass fraction (0-1)")
+    ns.add_argument("--clay", type=float, required=True, help="clay mass fraction (0-1)")
+    ns.add_argument("--soil-depth", type=float, default=1.0, help="soil depth, m (default 1)")
+    ns.add_argument("--lat", type=float, help="latitude, degrees north (FLUXNET files)")
+    ns.add_argument("--lon", type=float, help="longitude, degrees east (FLUXNET files)")
+    ns.add_argument("--utc-offset", type=float, default=None, metavar="HOURS",
+                    help="local standard time minus UTC (FLUXNET UTC_OFFSET; half-hourly and "
+                         "hourly files, PLUMBER2)")
+    ns.add_argument("--name", default=None, help="site name (default from the file name)")
+    ns.add_argument("--start", default=None, help="first day of the run (default: the file's)")
+    ns.add_argument("--end", default=None, help="last day of the run (default: the file's)")
+    ns.add_argument("--spinup-hours", type=int, default=17520, help="spin-up (default 17520)")
+    ns.add_argument("--no-obs", action="store_true",
+                    help="do not write the tower fluxes as observation sets")
+    ns.set_defaults(func=_cmd_new_site)
     c = sub.add_parser("cases", help="list the bundled cases")
     c.set_defaults(func=_cmd_cases)
     cc = sub.add_parser("copy-case", help="write a bundled case out as editable files")
     cc.add_argument("name")
     cc.add_argument("target")
+    cc.add_argument("--no-obs", action="store_true",
+                    help="leave the observations out (and the [assimilation] table that uses "
+                         "them), e.g. to start a new site from the case")
     cc.set_defaults(func=_cmd_copy_case)
+    _add_obs_parser(sub)
     return p
 
 

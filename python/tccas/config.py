@@ -20,19 +20,32 @@ A configuration names the site files, the simulation period, spin-up and paramet
     vcmax25 = { TmEv = 4.1e-5, C3Gr = 4.2e-5 }
     c_w = 0.5
 
-    [observations]                # observation sets (CF netCDF, one file per stream)
-    sif = "obs/sif.nc"
-    sm = "obs/sm.nc"
+    [observations]                # observation sets (CF netCDF, one file per stream,
+    sif = "obs/sif.nc"            # or a list of files concatenated when loaded)
+    sm = ["obs/sm_smos-l2.nc", "obs/sm_cci-sm.nc"]
 
     [control]                     # the control vector (default: TCCAS's 56 elements)
     parameters = ["vcmax25", "c_w"]   # or a table: vcmax25 = ["TmEv"], c_w = true
     sigma_rel = { c_w = 0.3 }         # prior sigma as a fraction of the prior value
     adjoint_memory_mb = 500           # adjoint tape budget; longer runs are checkpointed
+
+    [assimilation]                # tccas assimilate (see tccas.da and docs/assimilation.md)
+    start = 2017-01-01            # assimilation window, inclusive dates inside [run]
+    end = 2021-12-31
+    streams = ["sif", "vod", "sm"]    # assimilated; every other observation set validates
+    sigma_factor = { vod = 1.0 }      # per stream: observation sigma multiplied by this
+    model_error = { vod = 0.1 }       # per stream, stream units, added in quadrature
+    max_iterations = 50               # L-BFGS-B iterations
+    pgtol_reduction = 1e-4            # stop when |projected gradient| < this * its prior value
+    ftol = 1e-7                       # stop when the relative cost change is below this
+    memory = 10                       # L-BFGS correction pairs
+    workers = 0                       # processes for the posterior Hessian (0: all cores)
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -57,6 +70,10 @@ _SECTIONS = {
     "parameters": None,
     "observations": None,
     "control": {"parameters", "sigma_rel", "adjoint_memory_mb"},
+    "assimilation": {"start", "end", "streams", "sigma_factor", "model_error", "max_iterations",
+                     "pgtol_reduction", "ftol", "memory", "workers"},
+    "region": {"name", "domain", "forcing", "engine", "workers", "batch_size", "pools",
+               "engine_options"},
 }
 
 
@@ -79,15 +96,120 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class RegionConfig:
+    """``[region]``: a regional run over the cells of a domain file (tccas.regional)."""
+
+    name: str
+    domain: Path                  # CF netCDF: pft_fraction(pft, lat, lon), sand, clay, ...
+    forcing: Path                 # gridded hourly forcing on (time, lat, lon)
+    engine: str = "processes"     # processes | serial | dask | mpi
+    workers: int | None = None    # None: every core
+    batch_size: int = 4           # cells per task
+    pools: str = "pft"            # initial carbon pools per "pft" or per "cell"
+    engine_options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     site: SiteConfig
     run: RunConfig
     parameters: Mapping[str, Any] = field(default_factory=dict)
-    observations: Mapping[str, Path] = field(default_factory=dict)
+    observations: Mapping[str, Path | tuple[Path, ...]] = field(default_factory=dict)
     control: Any = None                 # None (default control vector), list or mapping
     control_sigma_rel: Mapping[str, float] = field(default_factory=dict)
     adjoint_memory_mb: float | None = None   # None: tccas.model.DEFAULT_ADJOINT_MEMORY_MB
+    assimilation: "AssimilationConfig | None" = None   # [assimilation], None when absent
+    region: RegionConfig | None = None       # [region]: a regional run (site = the region)
+
+
+@dataclass(frozen=True)
+class AssimilationConfig:
+    """The [assimilation] table: window, assimilated streams, data uncertainty and the
+    stopping rules of the minimiser (defaults in brackets).
+
+    start, end : assimilation window, inclusive dates inside the run [whole run].
+    streams : observation streams that enter the cost; all others validate [all listed in
+        [observations]].
+    sigma_factor : per stream, factor on the observation sigma [1].
+    model_error : per stream, model error (stream units) added in quadrature [0].
+    max_iterations [100], pgtol_reduction [1e-4], ftol [1e-7], memory [10] as in
+        :func:`tccas.da.minimise`; workers : processes for the posterior Hessian [0 = all
+        cores].
+    """
+
+    start: _dt.date
+    end: _dt.date
+    streams: tuple[str, ...]
+    sigma_factor: Mapping[str, float] = field(default_factory=dict)
+    model_error: Mapping[str, float] = field(default_factory=dict)
+    max_iterations: int = 100
+    pgtol_reduction: float = 1e-4
+    ftol: float = 1e-7
+    memory: int = 10
+    workers: int = 0
+
+
+def _assimilation_from_dict(a: Mapping[str, Any], run: RunConfig, observations: Mapping,
+                            where: str) -> AssimilationConfig:
+    """Check the [assimilation] table; each bad key raises a ConfigError naming it."""
+    w = f"{where}: [assimilation]"
+    start = _date(a["start"], f"{w} start") if "start" in a else run.start
+    end = _date(a["end"], f"{w} end") if "end" in a else run.end
+    if end < start:
+        raise ConfigError(f"{w} end {end} is before start {start}: the window is empty")
+    if start < run.start or end > run.end:
+        raise ConfigError(f"{w} start/end: the window {start} to {end} is outside the run "
+                          f"{run.start} to {run.end}")
+    streams = a.get("streams", list(observations))
+    if not isinstance(streams, list) or not all(isinstance(s, str) for s in streams):
+        raise ConfigError(f"{w} streams must be a list of stream names")
+    if not streams:
+        raise ConfigError(f"{w} streams is empty: name the observation streams to assimilate")
+    for s in streams:
+        if s not in observations:
+            raise ConfigError(f"{w} streams: unknown stream '{s}' (not in [observations]: "
+                              f"{', '.join(observations) or 'none'})")
+    if len(set(streams)) != len(streams):
+        raise ConfigError(f"{w} streams: a stream is listed twice")
+
+    def per_stream(key: str, positive: bool) -> dict[str, float]:
+        table = a.get(key, {})
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{w} {key} must be a table of stream = number")
+        out = {}
+        for s, v in table.items():
+            if s not in streams:
+                raise ConfigError(f"{w} {key}: unknown stream '{s}' (assimilated: "
+                                  f"{', '.join(streams)})")
+            ok = (not isinstance(v, bool) and isinstance(v, (int, float))
+                  and math.isfinite(v) and (v > 0 if positive else v >= 0))
+            if not ok:
+                raise ConfigError(f"{w} {key} of '{s}' must be a "
+                                  f"{'positive' if positive else 'non-negative'} number, "
+                                  f"got {v!r}")
+            out[s] = float(v)
+        return out
+
+    factor = per_stream("sigma_factor", True)
+    model_error = per_stream("model_error", False)
+
+    def number(key, default, kind, lo, hi):
+        v = a.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or \
+                (kind is int and not isinstance(v, int)) or not (lo <= v <= hi):
+            raise ConfigError(f"{w} {key} must be {'an integer' if kind is int else 'a number'}"
+                              f" in [{lo:g}, {hi:g}], got {v!r}")
+        return kind(v)
+
+    return AssimilationConfig(
+        start=start, end=end, streams=tuple(streams), sigma_factor=factor,
+        model_error=model_error,
+        max_iterations=number("max_iterations", 100, int, 0, 100000),
+        pgtol_reduction=number("pgtol_reduction", 1e-4, float, 0.0, 1.0),
+        ftol=number("ftol", 1e-7, float, 0.0, 1.0),
+        memory=number("memory", 10, int, 1, 1000),
+        workers=number("workers", 0, int, 0, 4096))
 
 
 def _date(value: Any, where: str) -> _dt.date:
@@ -117,7 +239,13 @@ def config_from_dict(raw: Mapping[str, Any], base: Path | None = None,
             if k not in keys:
                 raise ConfigError(f"{where}: unknown key '{k}' in [{sec}] "
                                   f"(known: {', '.join(sorted(keys))})")
+    base = base or Path.cwd()
+    region_cfg = _region(raw.get("region"), base, where) if "region" in raw else None
     site = raw.get("site")
+    if not site and region_cfg is not None:
+        # a regional config: the region stands in for the site
+        site = {"name": region_cfg.name, "static": str(region_cfg.domain),
+                "forcing": str(region_cfg.forcing)}
     if not site:
         raise ConfigError(f"{where}: missing section [site]")
     for k in ("static", "forcing"):
@@ -199,8 +327,14 @@ def config_from_dict(raw: Mapping[str, Any], base: Path | None = None,
         if stream not in known:
             raise ConfigError(f"{where}: [observations] unknown stream '{stream}' "
                               f"(known: {', '.join(known)})")
+        if isinstance(file, list) and file and all(isinstance(f, str) for f in file):
+            # several files for one stream (e.g. SMOS L2 and CCI soil moisture), concatenated
+            # when they are loaded (tccas._workflow.load_observations)
+            observations[stream] = tuple(resolve(f) for f in file)
+            continue
         if not isinstance(file, str):
-            raise ConfigError(f"{where}: [observations] '{stream}' must be a file name")
+            raise ConfigError(f"{where}: [observations] '{stream}' must be a file name or a "
+                              "list of file names")
         observations[stream] = resolve(file)
     ctl = raw.get("control", {})
     control = ctl.get("parameters")
@@ -224,9 +358,55 @@ def config_from_dict(raw: Mapping[str, Any], base: Path | None = None,
                                or not memory > 0 or memory == float("inf")):
         raise ConfigError(f"{where}: [control] adjoint_memory_mb must be a positive number "
                           f"(MB), got {memory!r}")
+    assim = None
+    if "assimilation" in raw:
+        assim = _assimilation_from_dict(raw["assimilation"], run_cfg, observations, where)
+    if region_cfg is not None and carbon == "equilibrium":
+        raise ConfigError(f"{where}: [run] carbon_spinup = \"equilibrium\" is not available "
+                          "for a [region] yet; give the initial pools c_*0 in [parameters]")
     return Config(path=None, site=site_cfg, run=run_cfg, parameters=params,
                   observations=observations, control=control, control_sigma_rel=sigma_rel,
-                  adjoint_memory_mb=None if memory is None else float(memory))
+                  adjoint_memory_mb=None if memory is None else float(memory),
+                  assimilation=assim, region=region_cfg)
+
+
+def _region(reg: Any, base: Path, where: str) -> RegionConfig:
+    """Validate the [region] table (keys checked against _SECTIONS before)."""
+    from .regional.engines import ENGINES
+    from .regional.model import POOL_MODES
+    for k in ("domain", "forcing"):
+        if k not in reg or not isinstance(reg[k], str):
+            raise ConfigError(f"{where}: [region] needs '{k}' (a file name)")
+
+    def resolve(p: str) -> Path:
+        q = Path(os.path.expanduser(p))
+        return q if q.is_absolute() else (base / q)
+
+    engine = reg.get("engine", "processes")
+    if engine not in ENGINES:
+        raise ConfigError(f"{where}: [region] engine must be one of {', '.join(ENGINES)}, "
+                          f"got {engine!r}")
+    for k in ("workers", "batch_size"):
+        v = reg.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ConfigError(f"{where}: [region] {k} must be a positive integer, got {v!r}")
+    pools = reg.get("pools", "pft")
+    if pools not in POOL_MODES:
+        raise ConfigError(f"{where}: [region] pools must be one of "
+                          f"{', '.join(repr(p) for p in POOL_MODES)}, got {pools!r}")
+    opts = reg.get("engine_options", {})
+    if not isinstance(opts, Mapping):
+        raise ConfigError(f"{where}: [region] engine_options must be a table")
+    if opts and engine != "dask":
+        raise ConfigError(f"{where}: [region] engine_options are for engine 'dask' "
+                          "(address, cluster, cluster_options)")
+    unknown = set(opts) - {"address", "cluster", "cluster_options"}
+    if unknown:
+        raise ConfigError(f"{where}: [region] engine_options: unknown keys {sorted(unknown)}")
+    return RegionConfig(name=str(reg.get("name", "region")), domain=resolve(reg["domain"]),
+                        forcing=resolve(reg["forcing"]), engine=engine,
+                        workers=reg.get("workers"), batch_size=reg.get("batch_size", 4),
+                        pools=pools, engine_options=dict(opts))
 
 
 def read_config(path: str | os.PathLike) -> Config:
@@ -273,6 +453,71 @@ def set_parameters_in_file(path: str | os.PathLike, values: Mapping[str, Mapping
         items = ", ".join(f"{pft} = {float(v):.6g}" for pft, v in per_pft.items())
         new.append(f"{name} = {{ {items} }}")
     text = "\n".join(lines[:start + 1] + new + body + lines[stop:]) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        read_config(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def set_observations_in_file(path: str | os.PathLike, files: Mapping[str, Any],
+                             comment: str = "") -> Path:
+    """Set streams of the ``[observations]`` table of a TOML configuration file.
+
+    ``files`` maps a stream name to a file name (string, relative to the configuration
+    file's folder or absolute) or to a list of file names; each becomes one line
+    ``stream = "file"`` or ``stream = ["a", "b"]``, replacing the line(s) that set that stream
+    before (a list written over several lines included). Other lines and comments are kept;
+    the table is added at the end when the file has none. The new file is checked with
+    :func:`read_config` before it replaces the old one, so a failure leaves the file as it was.
+    """
+    import json
+    import re
+    import tempfile
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: configuration file not found")
+    lines = path.read_text().splitlines()
+    header = re.compile(r"^\s*\[\s*observations\s*\]\s*(#.*)?$")
+    any_header = re.compile(r"^\s*\[")
+    start = next((i for i, ln in enumerate(lines) if header.match(ln)), None)
+    if start is None:
+        lines += ["", "[observations]"]
+        start = len(lines) - 1
+    stop = next((i for i in range(start + 1, len(lines)) if any_header.match(lines[i])),
+                len(lines))
+    keys = re.compile(r"^\s*(" + "|".join(re.escape(n) for n in files) + r")\s*=\s*(.*)$")
+    def entry(stream: str) -> str:
+        value = files[stream]
+        if isinstance(value, (str, os.PathLike)):
+            return f"{stream} = {json.dumps(str(value))}"
+        return f"{stream} = [{', '.join(json.dumps(str(v)) for v in value)}]"
+
+    body, skipping, done = [], False, set()
+    for ln in lines[start + 1:stop]:
+        if skipping:                      # continuation lines of a multi-line list
+            skipping = "]" not in ln.split("#")[0]
+            continue
+        m = keys.match(ln)
+        if m:                             # the stream's new line takes the old one's place
+            value = m.group(2).split("#")[0]
+            skipping = value.lstrip().startswith("[") and "]" not in value
+            if m.group(1) not in done:
+                body.append(entry(m.group(1)))
+                done.add(m.group(1))
+            continue
+        body.append(ln)
+    while body and not body[-1].strip():
+        body.pop()
+    new = [f"# {comment}"] if comment else []
+    new += [entry(stream) for stream in files if stream not in done]
+    tail = [""] if stop < len(lines) else []
+    text = "\n".join(lines[:start + 1] + body + new + tail + lines[stop:]) + "\n"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "w") as fh:

@@ -3,9 +3,14 @@
 Every reader checks what it reads and raises :class:`InputDataError` naming the file, the
 variable and the problem. Writers write to a temporary file in the target folder and move it
 into place only when complete, so that no half-written file is ever left behind.
+
+Speed (issue 14, docs/io.md): CF times are decoded with numpy integer arithmetic
+(:func:`decode_cf_times`), writers define every variable before writing any data, and
+model output is stored uncompressed and contiguous unless a zlib level is asked for.
 """
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from contextlib import contextmanager
@@ -17,6 +22,14 @@ import numpy as np
 
 from .errors import InputDataError
 from .parameters import FORCING_VARS, PFT_NAMES
+
+__all__ = [
+    "FORCING_NAMES", "FORCING_UNITS", "FORCING_RANGES", "OUTPUT_STANDARD_NAMES",
+    "Forcing", "Static", "convert_units", "check_forcing", "decode_cf_times",
+    "times_from_nc", "open_netcdf", "read_forcing", "saturation_vapour_pressure",
+    "vpd_from_specific_humidity", "running_mean", "atomic_path", "time_var",
+    "write_forcing", "read_static", "write_static", "write_table_nc",
+]
 
 FORCING_NAMES = tuple(v[0] for v in FORCING_VARS)
 FORCING_UNITS = {v[0]: v[1] for v in FORCING_VARS}
@@ -138,19 +151,133 @@ def check_forcing(f: Forcing, where: str) -> None:
                 f"[{lo:g}, {hi:g}] {FORCING_UNITS[name]}: wrong units or bad data?")
 
 
-def times_from_nc(var, where: str, vals: np.ndarray) -> np.ndarray:
+# microseconds per CF time unit (the unit names cftime accepts for real-world calendars)
+_CF_UNIT_US = {}
+for _names, _us in (
+        (("microseconds", "microsecond", "microsec", "microsecs"), 1),
+        (("milliseconds", "millisecond", "millisec", "millisecs", "msec", "msecs", "ms"), 1000),
+        (("seconds", "second", "sec", "secs", "s"), 1_000_000),
+        (("minutes", "minute", "min", "mins"), 60_000_000),
+        (("hours", "hour", "hr", "hrs", "h"), 3_600_000_000),
+        (("days", "day", "d"), 86_400_000_000)):
+    _CF_UNIT_US.update(dict.fromkeys(_names, _us))
+# latest instant a Python datetime (and so the decoder before issue 14) can hold
+_MAX_TIME_US = np.datetime64("9999-12-31T23:59:59.999999", "us")
+_MIN_TIME_US = np.datetime64("0001-01-01T00:00:00", "us")
+
+
+@functools.lru_cache(maxsize=64)
+def _reference_time(units: str, calendar: str) -> tuple[np.datetime64, int]:
+    """Reference instant (UTC, datetime64[us]) and microseconds per unit of a CF time
+    ``units`` string; cftime parses the string and checks the calendar."""
     import cftime
+    base = cftime.num2date(0, units, calendar=calendar, only_use_cftime_datetimes=False,
+                           only_use_python_datetimes=True)
+    unit = units.split(None, 1)[0].lower()
+    if unit not in _CF_UNIT_US:   # cftime accepted it but it is not a fixed length here
+        raise ValueError(f"unsupported time unit '{unit}'")
+    return np.datetime64(base.replace(tzinfo=None), "us"), _CF_UNIT_US[unit]
+
+
+def _scaled_microseconds(vals: np.ndarray, factor: int) -> np.ndarray:
+    """``rint(longdouble(vals) * factor)`` as int64, as cftime computes it, but in float64
+    and int64 arithmetic: the integer part of each value is scaled exactly in int64, the
+    fraction in float64; the few values whose scaled fraction lies too close to a
+    half-integer for float64 to decide (and cftime's one-microsecond corrections) are
+    recomputed in extended precision. |vals| * factor < 2**62 is assumed."""
+    whole = np.floor(vals)
+    frac = (vals - whole) * factor                     # in [0, factor], error <= factor 2^-53
+    rounded = np.rint(frac)
+    us = whole.astype(np.int64) * factor + rounded.astype(np.int64)
+    # error of cftime's extended-precision product (64-bit mantissa) and of ``frac``
+    tol = factor * 2.0 ** -51 + np.abs(vals) * (factor * 2.0 ** -62) + 1e-9
+    redo = np.abs(np.abs(frac - rounded) - 0.5) <= tol
+    if factor >= 1_000_000:
+        # cftime: a value 1 us past (before) a whole second is read as the whole second
+        sub = us % 1_000_000
+        redo |= (sub == 1) | (sub == 999_999)
+    idx = np.nonzero(redo)[0]
+    if idx.size:
+        scaled = vals[idx].astype(np.longdouble) * factor
+        fix = np.rint(scaled).astype(np.int64)
+        if factor >= 1_000_000:
+            fix = np.where(fix % 1_000_000 == 1, np.floor(scaled).astype(np.int64), fix)
+            fix = np.where(fix % 1_000_000 == 999_999, np.ceil(scaled).astype(np.int64), fix)
+        us[idx] = fix
+    return us
+
+
+def decode_cf_times(values: np.ndarray, units: str, calendar: str = "standard",
+                    where: str = "time") -> np.ndarray:
+    """Decode CF numeric times to datetime64[s] (UTC), vectorised.
+
+    Parameters
+    ----------
+    values : array of numbers (any shape; flattened) in ``units``.
+    units : CF time units, ``"<unit> since <reference time>"`` with unit one of
+        microseconds, milliseconds, seconds, minutes, hours, days (and their CF/udunits
+        abbreviations); a UTC offset in the reference time is applied.
+    calendar : ``standard``, ``gregorian`` (reference time after 1582-10-15) or
+        ``proleptic_gregorian``; other calendars (``noleap``, ``360_day``, ``julian``, ...)
+        are rejected, since the model runs on real dates.
+    where : file and variable named in error messages.
+
+    Returns
+    -------
+    (n,) datetime64[s]; an instant that is not a whole second is truncated to the second
+    before it.
+
+    Notes
+    -----
+    Gives exactly what ``cftime.num2date(..., only_use_python_datetimes=True)`` followed by
+    a cast to datetime64[s] gives (the decoder used before issue 14, about 300 times
+    slower): offsets are scaled to microseconds in extended precision, rounded to the
+    nearest microsecond (with cftime's correction of a one-microsecond residue for units of
+    seconds and longer) and added to the reference time with numpy integer arithmetic.
+    Raises :class:`InputDataError` for bad units or calendars, non-finite values, and
+    instants outside years 1-9999.
+    """
+    try:
+        ref, factor = _reference_time(units, calendar)
+    except Exception as exc:  # cftime raises several types for bad units/calendars
+        raise InputDataError(f"{where}: cannot decode units '{units}' calendar '{calendar}': "
+                             f"{exc}") from None
+    vals = np.asarray(values).reshape(-1)
+    if vals.dtype.kind in "iub":
+        lo, hi = (int(vals.min()), int(vals.max())) if vals.size else (0, 0)
+        if lo * factor < np.iinfo(np.int64).min or hi * factor > np.iinfo(np.int64).max:
+            raise InputDataError(f"{where}: time values outside the range of 64-bit "
+                                 f"microseconds (units '{units}')")
+        us = vals.astype(np.int64) * factor
+    else:
+        vals = vals.astype(np.float64)
+        if not np.isfinite(vals).all():
+            i = int(np.nonzero(~np.isfinite(vals))[0][0])
+            raise InputDataError(f"{where}: time value {i} is missing or not finite")
+        if vals.size and np.abs(vals).max() >= 2.0 ** 62 / factor:
+            raise InputDataError(f"{where}: time values outside the range of 64-bit "
+                                 f"microseconds (units '{units}')")
+        us = _scaled_microseconds(vals, factor)
+    if us.size:
+        # bounds checked on the integer offsets, before datetime64 arithmetic could wrap
+        lo_us = (_MIN_TIME_US - ref).astype(np.int64)
+        hi_us = (_MAX_TIME_US - ref).astype(np.int64)
+        out = np.nonzero((us < lo_us) | (us > hi_us))[0]
+        if out.size:
+            raise InputDataError(f"{where}: time value {vals[out[0]]!r} {units} is outside "
+                                 "the years 1-9999")
+    return (ref + us.astype("timedelta64[us]")).astype("datetime64[s]")
+
+
+def times_from_nc(var, where: str, vals: np.ndarray) -> np.ndarray:
+    """Decode ``vals`` (numbers in the units and calendar of the netCDF time variable
+    ``var``) to datetime64[s] UTC; see :func:`decode_cf_times`. ``where`` names the file
+    in error messages."""
     units = getattr(var, "units", None)
     if units is None:
         raise InputDataError(f"{where}: variable 'time' has no units attribute")
     cal = getattr(var, "calendar", "standard")
-    try:
-        dates = cftime.num2date(vals, units, calendar=cal, only_use_cftime_datetimes=False,
-                                only_use_python_datetimes=True)
-    except Exception as exc:  # cftime raises several types for bad units/calendars
-        raise InputDataError(f"{where}: variable 'time': cannot decode units '{units}' "
-                             f"calendar '{cal}': {exc}") from None
-    return np.array([np.datetime64(d.replace(tzinfo=None), "s") for d in np.atleast_1d(dates)])
+    return decode_cf_times(vals, str(units), str(cal), where=f"{where}: variable 'time'")
 
 
 def open_netcdf(path: Path):
@@ -247,7 +374,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
-def time_var(ds, times: np.ndarray, ref: np.datetime64, step_hours: float) -> None:
+def time_var(ds, times: np.ndarray, ref: np.datetime64, step_hours: float,
+             write: bool = True) -> list:
+    """Define the CF time coordinate ``time`` (hours since ``ref``) with bounds
+    ``time_bnds`` (each step and ``step_hours`` after it) in ``ds``. With ``write=False``
+    the values are not written but returned as ``[(variable, values), ...]`` for the caller
+    to write after its other definitions."""
     ds.createDimension("time", len(times))
     ds.createDimension("nv", 2)
     hours = (times - ref).astype("timedelta64[s]").astype(np.int64) / 3600.0
@@ -257,9 +389,16 @@ def time_var(ds, times: np.ndarray, ref: np.datetime64, step_hours: float) -> No
     tv.standard_name = "time"
     tv.axis = "T"
     tv.bounds = "time_bnds"
-    tv[:] = hours
     tb = ds.createVariable("time_bnds", "f8", ("time", "nv"))
-    tb[:] = np.column_stack([hours, hours + step_hours])
+    bounds = np.empty((len(times), 2))
+    bounds[:, 0] = hours
+    bounds[:, 1] = hours + step_hours
+    pending = [(tv, hours), (tb, bounds)]
+    if write:
+        for v, val in pending:
+            v[:] = val
+        return []
+    return pending
 
 
 def write_forcing(path: str | os.PathLike, forcing: Forcing, lat: float, lon: float,
@@ -374,50 +513,163 @@ def write_static(path: str | os.PathLike, static: Static, attrs: dict | None = N
     return path
 
 
+# CF standard names of output variables (per-PFT name; the cell value "<name>_cell" gets the
+# same). Only names whose CF definition (quantity and sign) matches the variable are given;
+# units need only be convertible to the canonical CF units (g m-2 h-1 -> kg m-2 s-1).
+OUTPUT_STANDARD_NAMES: dict[str, str] = {
+    "gpp": "gross_primary_productivity_of_biomass_expressed_as_carbon",
+    "npp": "net_primary_productivity_of_biomass_expressed_as_carbon",
+    "ra": "plant_respiration_carbon_flux",
+    "rh": "heterotrophic_respiration_carbon_flux",
+    "fapar": "fraction_of_surface_downwelling_photosynthetic_radiative_flux_absorbed_by_vegetation",
+    "et": "water_evapotranspiration_flux",
+    "trans": "transpiration_flux",
+    "evap_soil": "water_evaporation_flux_from_soil",
+    "evap_int": "water_evaporation_flux_from_canopy",
+    "le": "surface_upward_latent_heat_flux",
+    "hfss": "surface_upward_sensible_heat_flux",
+    "rnet": "surface_net_downward_radiative_flux",
+    "rlus": "surface_upwelling_longwave_flux_in_air",
+    "tcan": "canopy_temperature",
+    "tsoil1": "soil_temperature",
+    "tsoil2": "soil_temperature",
+    "sm_surf": "volume_fraction_of_condensed_water_in_soil",
+    "sm_root": "volume_fraction_of_condensed_water_in_soil",
+    "snow": "surface_snow_amount",
+    "runoff": "surface_runoff_flux",
+    "drainage": "subsurface_runoff_flux",
+    "precip": "precipitation_flux",
+    "lai": "leaf_area_index",
+    "lai_day": "leaf_area_index",
+    "c_fol": "leaf_mass_content_of_carbon",
+    "c_root": "root_mass_content_of_carbon",
+    "c_wood": "wood_mass_content_of_carbon",
+    "c_lit": "litter_mass_content_of_carbon",
+    "c_som": "soil_mass_content_of_carbon",
+}
+
+# Bytes of one (time, pft) variable up to which it is stored as one chunk; longer series are
+# chunked by year (8784 hourly or 366 daily steps), so that reading one year or one day
+# decompresses at most one year.
+_WHOLE_SERIES_BYTES = 4 << 20
+
+
+def _as_float32(arr) -> np.ndarray:
+    """C-contiguous float32 copy of a (nt,) or (nt, ntile) array. A transposed view (tiles
+    far apart in memory) is copied column by column: numpy's copy loop then runs along the
+    long time axis instead of over the two or three tiles of each step."""
+    a = np.asarray(arr)
+    if a.ndim == 2 and not a.flags.c_contiguous and a.shape[1] < a.shape[0]:
+        out = np.empty(a.shape, dtype=np.float32)
+        for j in range(a.shape[1]):
+            out[:, j] = a[:, j]
+        return out
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def _chunk_steps(nt: int, step_hours: float, npft: int) -> int:
+    if nt * max(npft, 1) * 4 <= _WHOLE_SERIES_BYTES:
+        return max(nt, 1)
+    return max(1, min(nt, int(round(8784.0 / step_hours))))
+
+
 def write_table_nc(path: str | os.PathLike, times: np.ndarray, step_hours: float,
                    pfts: tuple[int, ...], fractions: tuple[float, ...],
-                   variables: dict[str, tuple[np.ndarray, str, str]],
-                   cell_variables: dict[str, tuple[np.ndarray, str, str]],
-                   lat: float, lon: float, attrs: dict | None = None) -> Path:
+                   variables: dict[str, tuple],
+                   cell_variables: dict[str, tuple],
+                   lat: float, lon: float, attrs: dict | None = None,
+                   complevel: int | None = 4) -> Path:
     """Write model output on (time, pft) plus cover-weighted cell values on (time,).
 
-    ``variables`` maps name -> (array (nt, npft), unit, long name); ``cell_variables`` maps
-    name -> (array (nt,), unit, long name). Written atomically (complete or not at all).
+    Parameters
+    ----------
+    path : target file; written atomically (complete or not at all).
+    times : (nt,) datetime64 start of each step (UTC); step_hours : step length (h).
+    pfts, fractions : PFT codes of the tiles and their cover fractions (1).
+    variables : name -> (array (nt, npft), unit, long name[, extra attributes]); stored as
+        float32 exactly (no quantisation).
+    cell_variables : name -> (array (nt,), unit, long name[, extra attributes]).
+    lat, lon : site location (degrees north / east).
+    attrs : global attributes.
+    complevel : zlib level (with the shuffle filter), or None to store the values
+        uncompressed and contiguous (the fastest to write and to read; see docs/io.md).
+
+    Returns
+    -------
+    The path written.
+
+    Notes
+    -----
+    A variable of ``OUTPUT_STANDARD_NAMES`` gets its CF ``standard_name``; extra attributes
+    (e.g. ``cell_methods``) come with the variable. Compressed variables are chunked along
+    time only (all tiles in one chunk): whole series up to 4 MB, one year per chunk beyond,
+    sized for the typical read of a single-cell file, the time series of one variable.
     """
     import netCDF4
     path = Path(path)
+    nt, npft = len(times), len(pfts)
+    if complevel is None:
+        storage: dict = {"contiguous": True}
+        cstorage: dict = {"contiguous": True}
+    else:
+        ct = _chunk_steps(nt, step_hours, npft)
+        storage = {"zlib": True, "complevel": int(complevel), "shuffle": True,
+                   "chunksizes": (ct, max(npft, 1))}
+        cstorage = {"zlib": True, "complevel": int(complevel), "shuffle": True,
+                    "chunksizes": (ct,)}
+
+    shapes = {("time", "pft"): (nt, npft), ("time",): (nt,)}
+
+    def define(ds, name, spec, dims, where_long, kw):
+        arr, unit, long = spec[:3]
+        if np.shape(arr) != shapes[dims]:
+            raise ValueError(f"{path}: variable '{name}' has shape {np.shape(arr)}, "
+                             f"expected {shapes[dims]}")
+        v = ds.createVariable(name, "f4", dims, **kw)
+        att = {"units": unit, "long_name": where_long(long), "coordinates": "lat lon"}
+        std = OUTPUT_STANDARD_NAMES.get(name[:-5] if name.endswith("_cell") else name)
+        if std is not None:
+            att["standard_name"] = std
+        if len(spec) > 3:
+            att.update(spec[3])
+        v.setncatts(att)
+        return v, arr
+
     with atomic_path(path) as tmp:
         with netCDF4.Dataset(tmp, "w", format="NETCDF4") as ds:
+            ds.set_fill_off()     # every value is written below
             ds.Conventions = "CF-1.8"
             for k, v in (attrs or {}).items():
                 setattr(ds, k, v)
+            # all definitions first, then all data: netCDF-C writes the metadata of every
+            # variable defined so far at the first write after a definition, so
+            # interleaving the two costs time quadratic in the number of variables
             ref = times[0].astype("datetime64[D]").astype("datetime64[s]")
-            time_var(ds, times, ref, step_hours)
-            ds.createDimension("pft", len(pfts))
+            pending = time_var(ds, times, ref, step_hours, write=False)
+            ds.createDimension("pft", npft)
             v = ds.createVariable("pft", "i4", ("pft",))
             v.long_name = "BETHY plant functional type code"
             v.flag_values = np.arange(1, 14, dtype=np.int32)
             v.flag_meanings = " ".join(PFT_NAMES[i] for i in range(1, 14))
-            v[:] = np.array(pfts, dtype=np.int32)
+            pending.append((v, np.array(pfts, dtype=np.int32)))
             v = ds.createVariable("pft_fraction", "f8", ("pft",))
             v.units = "1"
             v.long_name = "fraction of the cell covered by each PFT"
-            v[:] = np.array(fractions)
+            pending.append((v, np.array(fractions, dtype=np.float64)))
+            scalars = []
             for name, val in (("lat", lat), ("lon", lon)):
                 v = ds.createVariable(name, "f8", ())
                 v.units = "degrees_north" if name == "lat" else "degrees_east"
                 v.standard_name = "latitude" if name == "lat" else "longitude"
+                scalars.append((v, val))
+            for name, spec in variables.items():
+                pending.append(define(ds, name, spec, ("time", "pft"),
+                                      lambda s: f"{s} per unit PFT area", storage))
+            for name, spec in cell_variables.items():
+                pending.append(define(ds, name, spec, ("time",),
+                                      lambda s: f"{s}, cover-weighted cell value", cstorage))
+            for v, val in scalars:
                 v.assignValue(val)
-            for name, (arr, unit, long) in variables.items():
-                v = ds.createVariable(name, "f4", ("time", "pft"), zlib=True, complevel=4)
-                v.units = unit
-                v.long_name = f"{long} per unit PFT area"
-                v.coordinates = "lat lon"
-                v[:] = arr.astype(np.float32)
-            for name, (arr, unit, long) in cell_variables.items():
-                v = ds.createVariable(name, "f4", ("time",), zlib=True, complevel=4)
-                v.units = unit
-                v.long_name = f"{long}, cover-weighted cell value"
-                v.coordinates = "lat lon"
-                v[:] = arr.astype(np.float32)
+            for v, arr in pending:
+                v[:] = _as_float32(arr) if v.dtype == np.float32 else arr
     return path

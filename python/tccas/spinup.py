@@ -37,7 +37,9 @@ current pools (water, snow and temperature carried over from the previous cycle)
 periodic pools pool by pool in the order above from that cycle's fluxes and rates, and repeat
 until the pools at the start of the cycle change by less than ``rtol``. Slow pools are thus
 solved, not iterated (one cycle instead of centuries), and fast pools converge in a few
-cycles because only the canopy-GPP feedback is iterated.
+cycles because only the canopy-GPP feedback is iterated; where that feedback is strong (a
+sparse canopy whose GPP limits its own regrowth) the iteration contracts slowly, and every
+third iterate is extrapolated with Aitken's delta-squared method (:func:`aitken`).
 
 This runs the forward model only; the derivative codes never see the iterations: the
 equilibrium pools become the prior values of the parameters ``c_*0``, which stay in the
@@ -54,8 +56,8 @@ from .errors import ConfigError, ModelError
 from .model import initial_state, run_from_state
 from .parameters import DAILY_OUTPUTS, PFT_NAMES, STATE_NAMES, pft_index
 
-__all__ = ["POOL_PARAMETERS", "Equilibrium", "equilibrium_pools", "periodic_solution",
-           "spinup_cycle_hours"]
+__all__ = ["POOL_PARAMETERS", "Equilibrium", "aitken", "equilibrium_pools",
+           "periodic_solution", "spinup_cycle_hours"]
 
 log = logging.getLogger("tccas")
 
@@ -124,6 +126,23 @@ def periodic_solution(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return c
 
 
+def aitken(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray) -> np.ndarray:
+    """Aitken's delta-squared extrapolation of three successive iterates of a fixed-point
+    iteration, per component: p2 - (p2 - p1)**2 / ((p2 - p1) - (p1 - p0)).
+
+    Only components that converge monotonically (ratio of successive steps in (0, 0.98))
+    are extrapolated, and by at most 50 times the last step; the others keep ``p2``. A
+    result that is not positive keeps ``p2`` too (pools are positive).
+    """
+    d1, d2 = p1 - p0, p2 - p1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(d1 != 0, d2 / d1, 0.0)
+        ok = (r > 0) & (r < 0.98)
+        step = np.where(ok, d2 * r / (1.0 - r), 0.0)
+    out = p2 + step
+    return np.where(out > 0, out, p2)
+
+
 def spinup_cycle_hours(nspin: int, nt: int) -> int:
     """Length (hours) of the forcing cycle the spin-up repeats: the first ``nspin`` hours,
     or the whole forcing if the spin-up is longer than it."""
@@ -151,7 +170,7 @@ def _solve(daily: np.ndarray, pools0: np.ndarray, pp: dict) -> np.ndarray:
 
 def equilibrium_pools(met: np.ndarray, times: np.ndarray, lat: float, lon: float, sand: float,
                       clay: float, pfts, ppft: np.ndarray, pglob: np.ndarray, nspin: int,
-                      rtol: float = 1e-4, max_cycles: int = 60) -> Equilibrium:
+                      rtol: float = 1e-4, max_cycles: int = 100) -> Equilibrium:
     """Carbon pools at the start of the stationary cycle of the spin-up forcing.
 
     Parameters
@@ -203,6 +222,7 @@ def equilibrium_pools(met: np.ndarray, times: np.ndarray, lat: float, lon: float
     site = (lat, lon, sand, clay)
     change = np.inf
     cycles = 0
+    history: list[np.ndarray] = [pools]
     while cycles < max_cycles:
         state[:6] = pools
         _, daily = run_from_state(met_c, times_c, *site, pfts, ppft, pglob, state)
@@ -212,10 +232,17 @@ def equilibrium_pools(met: np.ndarray, times: np.ndarray, lat: float, lon: float
             raise ModelError("carbon spin-up: the equilibrium pools are not positive; check "
                              "the turnover and allocation parameters")
         change = float(np.max(np.abs(new - pools) / np.maximum(np.abs(new), 1e-6)))
-        pools = new
         log.info("carbon spin-up cycle %d: largest relative change %.2e", cycles, change)
+        pools = new
         if change < rtol:
             break
+        history.append(new)
+        if len(history) == 3:
+            # a strong canopy-GPP feedback makes the iteration contract slowly (a factor
+            # close to 1 per cycle); Aitken's extrapolation of three successive iterates
+            # jumps to the limit of such a geometric sequence
+            pools = aitken(*history)
+            history = [pools]
     else:
         raise ModelError(f"carbon spin-up did not converge in {max_cycles} cycles of "
                          f"{ncyc // 24} days (last relative change {change:.2e})")

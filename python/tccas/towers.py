@@ -46,7 +46,6 @@ from typing import Mapping
 import numpy as np
 
 from . import io
-from .config import config_from_dict
 from .errors import ConfigError, InputDataError
 from .obs import ObservationSet
 from .parameters import HOURLY_OUTPUTS, PFT_NAMES
@@ -54,7 +53,8 @@ from .parameters import HOURLY_OUTPUTS, PFT_NAMES
 __all__ = ["DailyMetrics", "MIN_DAYS_FOR_ANNUAL", "MIN_GPP_AMPLITUDE", "TARGETS",
            "TOWER_SITES", "SiteScores", "TowerSite", "daily_metrics", "daily_tower_values",
            "format_scores", "load_tower_fluxes", "load_tower_forcing", "longest_unmeasured_run",
-           "phenology_days", "plot_site", "plumber2_tower_site", "score_site"]
+           "phenology_days", "plot_site", "plumber2_tower_site", "score_site",
+           "write_tower_case"]
 
 log = logging.getLogger(__name__)
 
@@ -452,31 +452,138 @@ class SiteScores:
         return model / tower if tower > 0 else float("nan")
 
 
+def _toml_value(v: object) -> str:
+    """A TOML literal for a config value (str, bool, int, float, date or a flat mapping)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return repr(float(v)) if isinstance(v, (float, np.floating)) else str(int(v))
+    if isinstance(v, _dt.date):
+        return v.isoformat()
+    if isinstance(v, Mapping):
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    text = str(v).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def _write_case(site: TowerSite, forcing: io.Forcing, observations: Mapping[str, ObservationSet],
+                target: Path, start: str, end: str, spinup_hours: int,
+                parameters: Mapping[str, object], run_options: Mapping[str, object]) -> Path:
+    """Write static.nc, forcing.nc, obs/<stream>.nc, config.toml and README.md of a tower
+    case into ``target``; return the path of config.toml."""
+    from .obs import write_obs
+    target.mkdir(parents=True, exist_ok=True)
+    forcing = _complete_last_days(forcing, end, site.name)
+    static = io.Static(site.lat, site.lon, site.pfts, site.fractions, site.sand, site.clay,
+                       site.soil_depth, name=site.name)
+    io.write_static(target / "static.nc", static)
+    io.write_forcing(target / "forcing.nc", forcing, site.lat, site.lon,
+                     {"source": forcing.source, "site_name": site.name})
+    lo = np.datetime64(start, "s")
+    hi = np.datetime64(end, "D").astype("datetime64[s]") + np.timedelta64(86400, "s")
+    obs_files = {}
+    for stream, o in observations.items():
+        o = o.subset((o.t_start >= lo) & (o.t_end <= hi))
+        if len(o):
+            obs_files[stream] = f"obs/{stream}.nc"
+            write_obs(target / obs_files[stream], o)
+    run = {"start": _dt.date.fromisoformat(start), "end": _dt.date.fromisoformat(end),
+           "spinup_hours": int(spinup_hours), "hourly_output": False, **dict(run_options)}
+    lines = [f"# tower site {site.name} written by tccas.towers (prior parameters)", "",
+             "[site]", f"name = {_toml_value(site.name)}", 'static = "static.nc"',
+             'forcing = "forcing.nc"', "", "[run]"]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in run.items()]
+    lines += ["", "[parameters]"] + [f"{k} = {_toml_value(v)}" for k, v in parameters.items()]
+    if obs_files:
+        lines += ["", "[observations]"] + [f"{k} = {_toml_value(v)}"
+                                           for k, v in obs_files.items()]
+    with io.atomic_path(target / "config.toml") as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    readme = [f"# Tower site {site.name}", "", site.describe(), "",
+              f"Run {start} to {end}; forcing and tower data from {forcing.source}.", ""]
+    readme += [f"- {k}: {v}" for k, v in site.notes.items()]
+    with io.atomic_path(target / "README.md") as tmp:
+        tmp.write_text("\n".join(readme) + "\n")
+    return target / "config.toml"
+
+
+def write_tower_case(site: TowerSite | str, data_dir: str | os.PathLike,
+                     target: str | os.PathLike, *, start: str | None = None,
+                     end: str | None = None, spinup_hours: int = 17520,
+                     run_options: Mapping[str, object] | None = None, qc_max: int = 1,
+                     min_good_fraction: float = 0.8,
+                     streams: tuple[str, ...] = ("nee", "gpp", "le")) -> Path:
+    """Write a tower site as a tccas case: ``tccas run TARGET/config.toml`` then runs it with
+    prior parameters and compares with the tower's NEE, GPP and LE on the swath.
+
+    Parameters
+    ----------
+    site : TowerSite or str
+        A site or the name of one in :data:`TOWER_SITES`.
+    data_dir : str or os.PathLike
+        Folder holding the site's files.
+    target : str or os.PathLike
+        Folder to write (created): static.nc, forcing.nc (hourly, UTC), obs/nee.nc,
+        obs/gpp.nc, obs/le.nc, config.toml and README.md (the site's set-up reasons).
+    start, end : str, optional
+        Run period (ISO dates, inclusive); default the site's record.
+    spinup_hours : int, default 17520
+    run_options : mapping, optional
+        Extra ``[run]`` entries; default ``{"carbon_spinup": "equilibrium"}``.
+    qc_max : int, default 1
+        Half-hourly records kept as observations: measured or good-quality gap-filled.
+    min_good_fraction : float, default 0.8
+        Daily (DD) records kept as observations: at least this fraction measured or good.
+    streams : tuple of str, default ("nee", "gpp", "le")
+        Tower streams written as observation sets (empty: none).
+
+    Returns
+    -------
+    Path of the case's config.toml.
+    """
+    site = _site(site)
+    start, end = start or site.start, end or site.end
+    forcing = load_tower_forcing(site, data_dir)
+    path = _file(site, data_dir, site.flux_file)
+    footprint = dict(zip(site.pfts, site.fractions))
+    obs = {}
+    for stream in streams:
+        if site.layout == "plumber2":
+            from .readers.plumber2 import read_plumber2_obs
+            obs[stream] = read_plumber2_obs(path, stream, footprint, site.utc_offset_hours,
+                                            qc_max=qc_max)
+        else:
+            from .readers.fluxnet import read_fluxnet_obs
+            obs[stream] = read_fluxnet_obs(path, stream, footprint, site.utc_offset_hours,
+                                           qc_max=qc_max, min_good_fraction=min_good_fraction)
+    options = DEFAULT_RUN_OPTIONS if run_options is None else run_options
+    return _write_case(site, forcing, obs, Path(target), start, end, spinup_hours,
+                       dict(site.parameters), options)
+
+
+def _site(site: TowerSite | str) -> TowerSite:
+    if isinstance(site, str):
+        if site not in TOWER_SITES:
+            raise ConfigError(f"unknown tower site '{site}' (known: {', '.join(TOWER_SITES)})")
+        return TOWER_SITES[site]
+    return site
+
+
 def _model_daily(site: TowerSite, forcing: io.Forcing, start: str, end: str,
                  spinup_hours: int, parameters: Mapping[str, object] | None,
                  run_options: Mapping[str, object]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Run the site through :func:`tccas.run` (a temporary case: static.nc, forcing.nc and
-    the configuration, as a user writes them) and return the UTC days and the cover-weighted
+    config.toml, as a user writes them) and return the UTC days and the cover-weighted
     daily GPP, NEE (g C m-2 d-1), LE (W m-2) and LAI (m2 m-2)."""
     from ._workflow import run
+    from .config import read_config
     params = dict(site.parameters)
     params.update(parameters or {})
-    forcing = _complete_last_days(forcing, end, site.name)
     with tempfile.TemporaryDirectory(prefix=f"tccas-tower-{site.name}-") as tmp:
         tmp = Path(tmp)
-        static = io.Static(site.lat, site.lon, site.pfts, site.fractions, site.sand, site.clay,
-                           site.soil_depth, name=site.name)
-        io.write_static(tmp / "static.nc", static)
-        io.write_forcing(tmp / "forcing.nc", forcing, site.lat, site.lon,
-                         {"source": forcing.source})
-        raw = {"site": {"name": site.name, "static": "static.nc", "forcing": "forcing.nc"},
-               "run": {"start": _dt.date.fromisoformat(start),
-                       "end": _dt.date.fromisoformat(end),
-                       "spinup_hours": int(spinup_hours), "hourly_output": False,
-                       **dict(run_options)},
-               "parameters": params}
-        cfg = config_from_dict(raw, base=tmp, where=f"tower site {site.name}")
-        result = run(cfg, output_dir=tmp / "out", progress=False)
+        cfg_path = _write_case(site, forcing, {}, tmp / "case", start, end, spinup_hours,
+                               params, run_options)
+        result = run(read_config(cfg_path), output_dir=tmp / "out", progress=False)
         hourly = result.cell.hourly
         times = result.times
     w = np.asarray(site.fractions)
@@ -552,10 +659,7 @@ def score_site(site: TowerSite | str, data_dir: str | os.PathLike, *, start: str
     ConfigError
         Unknown site name or invalid options.
     """
-    if isinstance(site, str):
-        if site not in TOWER_SITES:
-            raise ConfigError(f"unknown tower site '{site}' (known: {', '.join(TOWER_SITES)})")
-        site = TOWER_SITES[site]
+    site = _site(site)
     if not 0.0 <= min_good_fraction <= 1.0:
         raise ConfigError(f"min_good_fraction must be within [0, 1], got {min_good_fraction}")
     start = start or site.start

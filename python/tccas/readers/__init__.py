@@ -16,14 +16,37 @@
   observation stream ``sif`` over a site.
 - :func:`read_smos_ic`: SMOS-IC daily files (EASE-2 25 km) to the observation streams ``sm``
   (surface soil moisture) or ``vod`` (L-band vegetation optical depth) over a site.
+- :func:`read_smos_l2`: ESA SMOS Level 2 soil-moisture half-orbits (MIR_SMUDP2 v700) to ``sm``
+  or ``vod`` over a site, screened; :func:`read_smos_l2_granule` and
+  :func:`screen_smos_l2` give the decoded file and the screening of every grid point.
+- :func:`read_cci_sm`: ESA CCI SM / C3S SM daily images to ``sm`` over a site
+  (:func:`read_cci_sm_pixel`: one file's cell).
+- :func:`read_ascat_l2`: EUMETSAT ASCAT L2 soil-moisture swath files (25 km) to an
+  :class:`AscatL2Swath` of records (sigma40, slope40, soil moisture index, flags).
+
+Shared by them and by :mod:`tccas.obsdb`: :func:`site_footprint` (a case's site and PFT
+fractions), :func:`great_circle_km`, :func:`footprint_touches` and :class:`Tally` (records
+read, kept and dropped by reason).
+
+Which layouts were confirmed on real files: FLUXNET2015 (a real SUBSET DD file), SMOS L2 SM
+v700, ESA CCI SM v05.2 COMBINED and ASCAT L2 SSM 25 km (cut-outs of real files in
+tests/data). TROPOSIF L2B, SMOS-IC, JRC-TIP and CCI Biomass were tested on files written to
+their documented layouts only; each module's docstring says what is and is not confirmed.
 """
+from ._common import SiteFootprint, Tally, footprint_touches, great_circle_km, site_footprint
+from .ascat import AscatL2Swath, read_ascat_l2
 from .biomass import read_cci_biomass
-from .fluxnet import read_fluxnet_forcing, read_fluxnet_obs
+from .cci_sm import read_cci_sm, read_cci_sm_pixel
+from .fluxnet import fluxnet_streams, read_fluxnet_forcing, read_fluxnet_obs
 from .jrctip import read_jrc_tip
 from .plumber2 import read_plumber2_forcing, read_plumber2_obs, read_plumber2_site
 from .smos import read_smos_ic
+from .smos_l2 import read_smos_l2, read_smos_l2_granule, screen_smos_l2
 from .troposif import read_troposif
 
-__all__ = ["read_cci_biomass", "read_fluxnet_forcing", "read_fluxnet_obs", "read_jrc_tip",
+__all__ = ["AscatL2Swath", "fluxnet_streams", "footprint_touches", "great_circle_km",
+           "read_ascat_l2", "read_cci_biomass", "read_cci_sm", "read_cci_sm_pixel",
+           "read_fluxnet_forcing", "read_fluxnet_obs", "read_jrc_tip",
            "read_plumber2_forcing", "read_plumber2_obs", "read_plumber2_site", "read_smos_ic",
-           "read_troposif"]
+           "read_smos_l2", "read_smos_l2_granule", "read_troposif", "screen_smos_l2",
+           "site_footprint", "SiteFootprint", "Tally"]

@@ -7,6 +7,9 @@ of all living trees excluding stump and roots", in Mg ha-1, with a per-pixel unc
 single years (2010, 2015-2022 depending on the version) at 100 m (aggregated versions at 1,
 10, 25 and 50 km from v6).
 
+Not confirmed on a real file: no CCI Biomass tile was at hand; the reader is tested on files
+written to the layout documented below.
+
 Layout read
 -----------
 One netCDF file per year, e.g. ``ESACCI-BIOMASS-L4-AGB-MERGED-100m-2018-fv4.0.nc``, on a

@@ -4,6 +4,10 @@
 - :func:`read_fluxnet_obs`: NEE, GPP or latent heat flux records to an
   :class:`tccas.obs.ObservationSet` (streams ``nee``, ``gpp``, ``le``).
 
+Confirmed on a real file: the FLUXNET2015 SUBSET daily (DD) file of US-AR1 (tests/data,
+tests/test_fluxnet.py). Half-hourly and hourly FULLSET files and ICOS ETC L2 files are read
+by the same column rules but were tested on files written to the documented layout.
+
 Column names, units and QC conventions are those of the FLUXNET2015 dataset (Pastorello et al.
 2020, Sci. Data 7, 225), which ICOS ETC L2 "FLUXNET" files share; variable list at
 https://fluxnet.org/data/fluxnet2015-dataset/fullset-data-product/
@@ -196,6 +200,21 @@ FLUX_SIGMA_FLOOR = {"nee": (0.2, 0.1), "gpp": (0.2, 0.1), "le": (0.2, 2.0)}
 DEFAULT_MIN_GOOD_FRACTION = 0.8
 
 
+def fluxnet_streams(path: str | os.PathLike, gpp_method: str = "NT") -> tuple[str, ...]:
+    """The flux streams (of ``nee``, ``gpp``, ``le``) whose value column a FLUXNET2015 / ICOS
+    CSV file has (read from its header line)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"{path}: file not found")
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", newline="") as fh:
+            header = {h.strip().strip('"') for h in fh.readline().strip().split(",")}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputDataError(f"{path}: cannot read the header line ({exc})") from None
+    return tuple(s for s in FLUX_STREAMS if _flux_columns(s, gpp_method)["value"] in header)
+
+
 def _flux_columns(stream: str, method: str) -> dict:
     """Columns used for one stream: value, QC, random uncertainty, USTAR-threshold quartiles,
     the partitioning pair (GPP only) and whether the value is a CO2 flux (unit conversion)."""
@@ -258,7 +277,8 @@ def read_fluxnet_obs(path: str | os.PathLike, stream: str, footprint: dict[int, 
     Raises
     ------
     InputDataError
-        The file is missing or unreadable, lacks the value or QC column of the stream, has
+        The file is missing or unreadable, lacks the value column of the stream (a missing QC
+        column is allowed: every record is then kept, with ``qc`` = -1 and a warning), has
         irregular or unsupported time stamps (only HH, HR and DD files are supported).
     ConfigError
         Unknown ``stream`` or ``gpp_method``, a missing or out-of-range ``utc_offset_hours``
@@ -315,7 +335,7 @@ def read_fluxnet_obs(path: str | os.PathLike, stream: str, footprint: dict[int, 
     pft, fp_row = footprint_row(footprint, where)
     spec = _flux_columns(stream, gpp_method)
     optional = [spec["randunc"]] + list(spec["quartiles"] or ()) + list(spec["pair"] or ())
-    cols, tcol = _read_columns(path, where, [spec["value"], spec["qc"]], optional)
+    cols, tcol = _read_columns(path, where, [spec["value"]], [spec["qc"]] + optional)
     stamps = cols[tcol]
     times = _parse_times(stamps, tcol, where)
     daily = tcol == "TIMESTAMP"
@@ -337,15 +357,23 @@ def read_fluxnet_obs(path: str | os.PathLike, stream: str, footprint: dict[int, 
     t1 = t0 + np.timedelta64(step, "s")
 
     value = cols[spec["value"]]
-    qc_raw = cols[spec["qc"]]
     missing = is_missing(value)
-    if daily:
+    if spec["qc"] not in cols:
+        # some files in the FLUXNET layout carry no QC columns: every record is kept
+        log.warning("%s: column '%s' absent: no quality screening of stream '%s'", where,
+                    spec["qc"], stream)
+        qc_ok = np.ones(value.size, dtype=bool)
+        qc = np.full(value.size, -1)
+        qc_meaning = f"{spec['qc']} absent from the file: -1, no screening"
+    elif daily:
+        qc_raw = cols[spec["qc"]]
         qc_ok = ~is_missing(qc_raw) & (qc_raw >= min_good_fraction)
         qc = np.where(is_missing(qc_raw), 100, np.round(100.0 * (1.0 - np.clip(qc_raw, 0, 1))))
         qc_meaning = ("percentage of the day's half-hours not measured or gap-filled with good "
                       f"quality (100 - 100 x {spec['qc']}); kept: {spec['qc']} >= "
                       f"{min_good_fraction:g}")
     else:
+        qc_raw = cols[spec["qc"]]
         qc_ok = ~is_missing(qc_raw) & (qc_raw <= qc_max)
         qc = np.where(is_missing(qc_raw), -1, qc_raw)
         qc_meaning = (f"{spec['qc']}: 0 measured, 1 good, 2 medium, 3 poor quality gap "

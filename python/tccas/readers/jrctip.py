@@ -7,6 +7,9 @@ near-infrared and delivers effective LAI and the absorbed fraction of visible ra
 model's counterpart is the cover-weighted two-flux canopy FAPAR for diffuse illumination
 (science.md sections 0 and 6.5).
 
+Not confirmed on a real file: no JRC-TIP, C3S or QA4ECV FAPAR file was at hand; the reader is
+tested on files written to the layouts documented below.
+
 Layouts read
 ------------
 Gridded CF-netCDF files of the TIP-based FAPAR products, one or more composites per file, on

@@ -7,6 +7,10 @@ L3_SMOS_IC_Soil_Moisture/), and returns the value of the 25 km EASE-2 cell that 
 surface soil moisture (stream ``sm``, m3 m-3) or L-band vegetation optical depth (stream
 ``vod``, dimensionless).
 
+Not confirmed on a real file: no SMOS-IC image was at hand; the reader is tested on files
+written to the layout documented below (tests/test_readers_satellite.py). The SMOS Level 2
+product, read from real files, is :func:`tccas.readers.smos_l2.read_smos_l2`.
+
 Product layout used (netCDF, no groups; every name is a module constant below)
 -----------------------------------------------------------------------------
 File names ``SM_RExx_MIR_CDF3SA_YYYYMMDDT000000_YYYYMMDDT235959_vvv_ccc_c.DBL.nc`` (``CDF3SA``
@@ -71,8 +75,7 @@ Choices
   footprint row is the caller's ``footprint`` dict.
 - Nothing over the site passes: an empty ``ObservationSet`` is returned (warning logged).
 
-SMOS Level 2 (``MIR_SMUDP2``, ISEA 4H9 grid) is not read here: ``read_smos_l2`` was not written
-because its flag semantics (Science_Flags, Chi_2_P, DQX) would need their own verification.
+SMOS Level 2 (``MIR_SMUDP2``, ISEA 4H9 grid) is read by :mod:`tccas.readers.smos_l2`.
 """
 from __future__ import annotations
 

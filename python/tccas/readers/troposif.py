@@ -6,6 +6,10 @@ doi:10.5270/esa-s5p_innovation-sif-20180501_20210320-v2.1-202104; continued by E
 service as collection ``L2B_SIF___``) and returns the soundings whose ground pixel contains a
 site, as stream ``sif`` in mW m-2 sr-1 nm-1.
 
+Not confirmed on a real file: no TROPOSIF granule (about 400 MB each) was at hand; the reader
+is tested on files written to the layout documented below from the sources it names
+(tests/test_readers_satellite.py).
+
 Product layout used (netCDF-4, groups; every name is a module constant below)
 -----------------------------------------------------------------------------
 Dimensions ``n_elem`` (soundings) and ``ncorner`` (= 4, pixel corners). L2B files hold only

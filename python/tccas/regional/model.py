@@ -1,0 +1,556 @@
+"""The regional map x -> y over many cells, with its tangent and adjoint.
+
+Parameters are shared per PFT across the domain (control elements ``vcmax25[EvCn]``, as at
+a site); initial carbon pools are shared per PFT as well, or, with ``pools="cell"``, one
+element per cell and PFT (``c_fol0[EvCn]@cell12``). Each cell is simulated by its own
+:class:`tccas.model.CellModel` whose control vector is the part of the regional x that acts
+on it (``xmap``), and whose observations are the regional observations touching it, with
+that cell's footprint weights (``ymap`` gives their rows in y). Observation operators are
+linear in the footprint weights, so
+
+    y = sum_c P_c y_c(x[xmap_c]),   J dx = sum_c P_c J_c dx[xmap_c],
+    J^T dy = sum_c S_c J_c^T dy[ymap_c]
+
+(P_c scatters a cell's rows into y, S_c its gradient into x): forward, tangent and adjoint
+are a map over cells and a reduction, which an engine (:mod:`tccas.regional.engines`) runs
+in parallel. Cells are grouped in fixed batches whose partial sums are added in batch order,
+so the result does not depend on the engine or the number of workers. Cells that no
+observation touches do not affect y and are not run.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..control import CTL_GLOBAL, CTL_PFT, POOL_NAMES, ControlVector, build_control
+from ..errors import ConfigError, InputDataError, ModelError, TccasError
+from ..model import DEFAULT_ADJOINT_MEMORY_MB, CellModel, obs_arrays
+from ..obs import ObservationSet
+from ..parameters import (PFT_NAMES, Z_SURF, apply_overrides, global_defaults,
+                          pft_defaults, pft_index)
+from .domain import CellForcing, Domain, GriddedForcingFile
+from .observations import RegionalObservations
+
+__all__ = ["POOL_MODES", "DAILY_VARIABLES", "CellTask", "BatchSpec", "Batch", "RegionalModel",
+           "daily_values", "variable_units",
+           "regional_parameters", "build_regional_control", "build_batches"]
+
+log = logging.getLogger("tccas")
+
+#: where initial carbon pools live in the control vector: shared per PFT, or per cell and PFT
+POOL_MODES = ("pft", "cell")
+
+
+def regional_parameters(domain: Domain, parameters: Mapping[str, object] | None = None,
+                        where: str = "config") -> tuple[np.ndarray, np.ndarray]:
+    """Parameter arrays of the domain's PFTs, (npar, npft) and (nglob,): table defaults with
+    ``parameters`` overrides (as ``[parameters]`` of a configuration)."""
+    pfts = list(domain.pfts)
+    ppft, pglob = pft_defaults(pfts), global_defaults()
+    try:
+        apply_overrides(ppft, pglob, pfts, parameters or {}, where=where)
+    except KeyError as exc:
+        raise ConfigError(exc.args[0]) from None
+    return ppft, pglob
+
+
+def build_regional_control(domain: Domain, ppft: np.ndarray, pglob: np.ndarray,
+                           spec=None, sigma_rel=None, pools: str = "pft",
+                           where: str = "control") -> tuple[ControlVector, np.ndarray]:
+    """The regional control vector and, per element, the cell it belongs to (-1: shared).
+
+    ``spec`` and ``sigma_rel`` as in :func:`tccas.control.build_control` over the domain's
+    PFTs: a PFT parameter gives one element per PFT of the domain, shared by every cell
+    with that PFT. With ``pools="cell"`` each initial-pool element ``c_*0[PFT]`` becomes one
+    element per cell holding that PFT, named ``c_*0[PFT]@cell<k>``, with the same prior,
+    sigma and bounds. ``kind``/``index`` are as at a site; ``tile`` is the 1-based column
+    of the PFT in ``domain.pfts``.
+    """
+    if pools not in POOL_MODES:
+        raise ConfigError(f"{where}: pools must be one of {POOL_MODES}, got {pools!r}")
+    ctl = build_control(domain.pfts, ppft, pglob, spec, sigma_rel, where=where)
+    if pools == "pft":
+        return ctl, np.full(len(ctl), -1, np.int64)
+    pool_idx = {pft_index(n) + 1 for n in POOL_NAMES}
+    keep: list[tuple[int, int]] = []        # (element of ctl, cell or -1)
+    names = []
+    for j, name in enumerate(ctl.names):
+        if ctl.kind[j] == CTL_PFT and int(ctl.index[j]) in pool_idx:
+            col = int(ctl.tile[j]) - 1
+            for k in np.nonzero(domain.fraction[:, col] > 0)[0]:
+                keep.append((j, int(k)))
+                names.append(f"{name}@cell{k}")
+        else:
+            keep.append((j, -1))
+            names.append(name)
+    sel = np.array([j for j, _ in keep], np.int64)
+    cvec = ControlVector(tuple(names), ctl.kind[sel], ctl.index[sel], ctl.tile[sel],
+                         ctl.prior[sel], ctl.sigma[sel], ctl.lower[sel], ctl.upper[sel])
+    return cvec, np.array([k for _, k in keep], np.int64)
+
+
+@dataclass(frozen=True)
+class CellTask:
+    """Everything a worker needs to build one cell's CellModel, except its forcing."""
+
+    cell: int
+    label: str
+    lat: float
+    lon: float
+    sand: float
+    clay: float
+    pfts: tuple[int, ...]
+    ppft0: np.ndarray
+    pglob0: np.ndarray
+    control: ControlVector
+    xmap: np.ndarray
+    obs_sets: tuple[ObservationSet, ...]
+    ymap: np.ndarray
+
+    @property
+    def ntile(self) -> int:
+        return len(self.pfts)
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """A fixed group of cells evaluated by one task; ``forcing`` is their forcing in memory
+    or the gridded file a worker reads them from."""
+
+    index: int
+    tasks: tuple[CellTask, ...]
+    forcing: CellForcing | GriddedForcingFile
+    nspin: int
+    nx: int
+    ny: int
+
+    @property
+    def cells(self) -> np.ndarray:
+        return np.array([t.cell for t in self.tasks], np.int64)
+
+    @property
+    def cost(self) -> float:
+        """Relative cost (tile count) used to balance workers."""
+        return float(sum(t.ntile for t in self.tasks))
+
+
+class Batch:
+    """The cells of one BatchSpec, built into CellModels once and kept by a worker."""
+
+    def __init__(self, spec: BatchSpec, forcing: CellForcing,
+                 adjoint_memory_mb: float = DEFAULT_ADJOINT_MEMORY_MB) -> None:
+        self.index = spec.index
+        self.tasks = spec.tasks
+        self.times = forcing.times
+        self.models: list[CellModel] = []
+        self._memory = adjoint_memory_mb
+        for t in spec.tasks:
+            try:
+                oa = obs_arrays(list(t.obs_sets), forcing.times, t.pfts)
+                self.models.append(CellModel(forcing.met(t.cell), forcing.times, t.lat, t.lon,
+                                             t.sand, t.clay, t.pfts, t.ppft0, t.pglob0,
+                                             t.control, oa, nspin=spec.nspin,
+                                             adjoint_memory_mb=adjoint_memory_mb))
+            except TccasError as exc:
+                raise type(exc)(f"{t.label}: {exc}") from None
+        ys = [t.ymap for t in spec.tasks]
+        self.rows = np.unique(np.concatenate(ys)) if ys else np.zeros(0, np.int64)
+        self.loc = [np.searchsorted(self.rows, y) for y in ys]
+        self.nx = spec.nx
+
+    def evaluate(self, op: str, x: np.ndarray, v: np.ndarray | None = None,
+                 adjoint_memory_mb: float | None = None) -> dict:
+        """Partial sums of this batch: ``forward`` -> {'y'} on ``rows``; ``tangent`` ->
+        {'y', 'dy'}; ``adjoint`` (v = dy over all of y) -> {'g'} over all of x, and the
+        largest adjoint tape of its cells ('stack_bytes')."""
+        if adjoint_memory_mb is not None and adjoint_memory_mb != self._memory:
+            for m in self.models:
+                m.adjoint_memory_mb = adjoint_memory_mb
+            self._memory = adjoint_memory_mb
+        out: dict = {"index": self.index, "rows": self.rows}
+        n = self.rows.size
+        if op == "forward":
+            y = np.zeros(n)
+        elif op == "tangent":
+            y, dy = np.zeros(n), np.zeros(n)
+        elif op == "adjoint":
+            g, stack = np.zeros(self.nx), 0.0
+        elif op == "run":
+            return self.run_outputs(x)
+        else:
+            raise ModelError(f"unknown operation {op!r}")
+        for t, m, loc in zip(self.tasks, self.models, self.loc):
+            xc = x[t.xmap]
+            try:
+                if op == "forward":
+                    np.add.at(y, loc, m.forward(xc))
+                elif op == "tangent":
+                    yc, dyc = m.tangent(xc, v[t.xmap])
+                    np.add.at(y, loc, yc)
+                    np.add.at(dy, loc, dyc)
+                else:
+                    np.add.at(g, t.xmap, m.adjoint(xc, v[t.ymap]))
+                    stack = max(stack, m.last_stack_bytes)
+            except TccasError as exc:
+                raise type(exc)(f"{t.label}: {exc}") from None
+        if op == "forward":
+            out["y"] = y
+        elif op == "tangent":
+            out["y"], out["dy"] = y, dy
+        else:
+            out["g"], out["stack_bytes"] = g, stack
+        return out
+
+
+    def run_outputs(self, x: np.ndarray) -> dict:
+        """A full run of each cell at x (spin-up, hourly model, observation operators):
+        {'y'} on ``rows`` as in ``forward`` and {'daily'}: (ncell, nday, nvar, ntile)
+        float32 daily values of ``DAILY_VARIABLES`` per cell, {'cells'} their indices."""
+        from ..model import apply_obs, run_cell
+        y = np.zeros(self.rows.size)
+        daily = []
+        for t, m, loc in zip(self.tasks, self.models, self.loc):
+            try:
+                ppft, pglob = t.control.params(x[t.xmap], t.ppft0, t.pglob0)
+                run = run_cell(m.met, self.times, t.lat, t.lon, t.sand, t.clay, list(t.pfts),
+                               ppft, pglob, nspin=m.nspin, show_progress=False)
+                if m.oa.n:
+                    np.add.at(y, loc, apply_obs(m.oa, run.hourly, t.clay, pglob))
+            except TccasError as exc:
+                raise type(exc)(f"{t.label}: {exc}") from None
+            daily.append(daily_values(run))
+        return {"index": self.index, "rows": self.rows, "y": y,
+                "cells": np.array([t.cell for t in self.tasks], np.int64), "daily": daily}
+
+
+# Daily values a regional run writes: name, source table, aggregation of hourly values
+# ('sum' or 'mean'; None for a daily output of the core), unit, long name
+DAILY_VARIABLES = (
+    ("gpp", "h", "sum", "g m-2 d-1", "gross primary production (carbon)"),
+    ("ra", "h", "sum", "g m-2 d-1", "autotrophic respiration (carbon)"),
+    ("rh", "h", "sum", "g m-2 d-1", "heterotrophic respiration (carbon)"),
+    ("nee", "h", "sum", "g m-2 d-1", "net ecosystem exchange (carbon, > 0 a source)"),
+    ("et", "h", "sum", "kg m-2 d-1", "evapotranspiration"),
+    ("sm_surf", "h", "mean", "m3 m-3", "surface soil moisture"),
+    ("sif", "h", "mean", None, "sun-induced fluorescence at 743 nm"),
+    ("vod", "h", "mean", "1", "L-band vegetation optical depth"),
+    ("agb", "h", "mean", None, "above-ground biomass"),
+    ("lai_day", "d", None, None, "leaf area index"),
+    ("c_fol", "d", None, None, "foliar carbon pool"),
+    ("c_wood", "d", None, None, "woody carbon pool"),
+    ("c_som", "d", None, None, "soil organic carbon pool"),
+)
+
+
+def daily_values(run) -> np.ndarray:
+    """(nday, len(DAILY_VARIABLES), ntile) float32 daily values of a CellRun."""
+    from ..parameters import DAILY_OUTPUTS, HOURLY_OUTPUTS
+    hn = [h[0] for h in HOURLY_OUTPUTS]
+    dn = [d[0] for d in DAILY_OUTPUTS]
+    nd = run.daily.shape[0]
+    out = np.empty((nd, len(DAILY_VARIABLES), run.daily.shape[2]), np.float32)
+    for j, (name, src, how, _, _) in enumerate(DAILY_VARIABLES):
+        if src == "d":
+            out[:, j] = run.daily[:, dn.index(name), :]
+        else:
+            h = run.hourly[:, hn.index(name), :].reshape(nd, 24, -1)
+            out[:, j] = h.sum(axis=1) if how == "sum" else h.mean(axis=1)
+    return out
+
+
+def variable_units(name: str) -> str:
+    """Unit of a DAILY_VARIABLES entry (from the core's output tables where not given)."""
+    from ..parameters import DAILY_OUTPUTS, HOURLY_OUTPUTS
+    for n, src, how, unit, _ in DAILY_VARIABLES:
+        if n == name:
+            if unit is not None:
+                return unit
+            table = DAILY_OUTPUTS if src == "d" else HOURLY_OUTPUTS
+            return next(t[1] for t in table if t[0] == name)
+    raise KeyError(name)
+
+
+def build_batches(specs: Sequence[BatchSpec],
+                  adjoint_memory_mb: float = DEFAULT_ADJOINT_MEMORY_MB) -> dict[int, Batch]:
+    """Build the Batches of ``specs`` (what a worker keeps). Forcing read from a file is read
+    once for all cells of the specs (each variable as one block)."""
+    out: dict[int, Batch] = {}
+    from_file = [s for s in specs if isinstance(s.forcing, GriddedForcingFile)]
+    if from_file:
+        cells = np.concatenate([s.cells for s in from_file])
+        forcing = from_file[0].forcing.read(np.sort(cells))
+    for s in specs:
+        f = forcing.subset(s.cells) if isinstance(s.forcing, GriddedForcingFile) else s.forcing
+        out[s.index] = Batch(s, f, adjoint_memory_mb)
+    return out
+
+
+class RegionalModel:
+    """y = H(M(x)) over a domain, with tangent and adjoint: the protocol of
+    :class:`tccas.model.CellModel` (``nx``, ``ny``, ``control``, ``forward``, ``tangent``,
+    ``adjoint``, ``adjoint_memory_mb``, ``last_stack_bytes``), so that the cost function and
+    minimiser of a site work on a region unchanged.
+
+    Parameters
+    ----------
+    domain : the cells (:func:`tccas.regional.read_domain`).
+    forcing : the forcing of every cell in memory (:class:`CellForcing`) or a
+        :class:`GriddedForcingFile` that each worker reads its cells from.
+    observations : regional observation sets (y is their records in this order).
+    parameters : overrides of the parameter table (``[parameters]`` of a config).
+    control, sigma_rel : the control vector as in ``[control]`` (None: TCCAS default).
+    pools : ``"pft"`` (initial carbon pools shared per PFT) or ``"cell"`` (per cell).
+    nspin : spin-up hours (cycling each cell's forcing from its start).
+    engine : an Engine, an engine name (``"processes"``, ``"serial"``, ``"dask"``,
+        ``"mpi"``) or None (local processes on every core).
+    workers : number of workers for a named engine (default: every core).
+    batch_size : cells per task. Batches are fixed by this number and the cell order, not by
+        the engine, so results are the same whatever the engine and worker count.
+    adjoint_memory_mb : each cell's adjoint memory budget (MB), see CellModel.
+    all_cells : also build the cells that no observation touches (what :meth:`run` needs;
+        they add nothing to y or the gradient).
+    """
+
+    def __init__(self, domain: Domain, forcing: CellForcing | GriddedForcingFile,
+                 observations: Sequence[RegionalObservations],
+                 parameters: Mapping[str, object] | None = None, control=None,
+                 sigma_rel: Mapping[str, float] | None = None, pools: str = "pft",
+                 nspin: int = 0, engine=None, workers: int | None = None,
+                 batch_size: int = 4,
+                 adjoint_memory_mb: float = DEFAULT_ADJOINT_MEMORY_MB,
+                 engine_options: Mapping[str, object] | None = None,
+                 all_cells: bool = False, where: str = "region") -> None:
+        from .engines import make_engine
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ConfigError(f"{where}: batch_size must be a positive integer, got "
+                              f"{batch_size!r}")
+        self.domain = domain
+        self.where = where
+        times = forcing.times if isinstance(forcing, CellForcing) else forcing.times()
+        if times.size == 0:
+            raise InputDataError(f"{getattr(forcing, 'path', 'forcing')}: no time steps in the "
+                                 "run period")
+        self.times = times
+        self.observations = list(observations)
+        end = times[-1] + np.timedelta64(3600, "s")
+        offsets, k = [], 0
+        for r in self.observations:
+            r.validate(domain)
+            r.obs.validate(period=(times[0], end), pfts=tuple(domain.pfts))
+            offsets.append(k)
+            k += len(r)
+        self._ny = k
+        self.slices = {r.stream: slice(o, o + len(r))
+                       for r, o in zip(self.observations, offsets)}
+        self.ppft, self.pglob = regional_parameters(domain, parameters, where)
+        self.control, self.cell_of = build_regional_control(
+            domain, self.ppft, self.pglob, control, sigma_rel, pools, where=f"{where}: control")
+        self.pools = pools
+        self.nspin = int(nspin)
+        self.last_stack_bytes = 0.0
+        self.adjoint_memory_mb = adjoint_memory_mb
+        self.all_cells = bool(all_cells)
+        tasks = self._tasks(offsets)
+        self.tasks = tasks
+        self.batches = []
+        for b in range(0, len(tasks), batch_size):
+            group = tuple(tasks[b:b + batch_size])
+            cells = [t.cell for t in group]
+            f = forcing.subset(cells) if isinstance(forcing, CellForcing) else forcing
+            self.batches.append(BatchSpec(len(self.batches), group, f, self.nspin, self.nx,
+                                          self.ny))
+        if isinstance(engine, str) or engine is None:
+            engine = make_engine(engine or "processes", workers, **dict(engine_options or {}))
+        self.engine = engine
+        self._started = False
+
+    # -- set-up ---------------------------------------------------------------------------
+    def _tasks(self, offsets: list[int]) -> list[CellTask]:
+        d, ctl = self.domain, self.control
+        # entries of every stream grouped by cell
+        per_cell: dict[int, list] = {}
+        for s, (r, off) in enumerate(zip(self.observations, offsets)):
+            order = np.lexsort((r.entry_obs, r.entry_cell))
+            ec = r.entry_cell[order]
+            starts = np.flatnonzero(np.r_[True, ec[1:] != ec[:-1]]) if ec.size else []
+            bounds = list(starts) + [ec.size]
+            for a, b in zip(bounds[:-1], bounds[1:]):
+                per_cell.setdefault(int(ec[a]), []).append((s, off, order[a:b]))
+        iz = pft_index("zroot")
+        tasks = []
+        cells = range(d.ncell) if self.all_cells else sorted(per_cell)
+        for c in cells:
+            cols = d.cell_columns(c)
+            pos = {int(col): i for i, col in enumerate(cols)}
+            pfts = tuple(d.pfts[i] for i in cols)
+            ppft = np.array(self.ppft[:, cols])
+            # the root zone ends at the soil depth (as at a site, _workflow.parameters_for)
+            ppft[iz] = np.minimum(ppft[iz], d.soil_depth[c] - Z_SURF)
+            sel, kind, index, tile = [], [], [], []
+            for j in range(len(ctl)):
+                if ctl.kind[j] == CTL_GLOBAL:
+                    t = 1
+                else:
+                    col = int(ctl.tile[j]) - 1
+                    if col not in pos or self.cell_of[j] not in (-1, c):
+                        continue
+                    t = pos[col] + 1
+                sel.append(j)
+                kind.append(ctl.kind[j])
+                index.append(ctl.index[j])
+                tile.append(t)
+            sel_a = np.array(sel, np.int64)
+            cctl = ControlVector(tuple(ctl.names[j] for j in sel), np.array(kind, np.int32),
+                                 np.array(index, np.int32), np.array(tile, np.int32),
+                                 ctl.prior[sel_a], ctl.sigma[sel_a], ctl.lower[sel_a],
+                                 ctl.upper[sel_a])
+            if len(cctl) == 0:
+                raise ConfigError(f"{self.where}: no control element acts on "
+                                  f"{d.describe(c)}")
+            sets, ymap = [], [np.zeros(0, np.int64)]
+            for s, off, idx in per_cell.get(c, []):
+                r = self.observations[s]
+                rows = r.entry_obs[idx]
+                o = r.obs.subset(rows)
+                sets.append(ObservationSet(o.stream, o.t_start, o.t_end, o.value, o.sigma,
+                                           o.qc, pfts, r.entry_weight[idx][:, cols], o.angle,
+                                           o.source, {}))
+                ymap.append(off + rows)
+            tasks.append(CellTask(c, d.describe(c), float(d.lat[c]), float(d.lon[c]),
+                                  float(d.sand[c]), float(d.clay[c]), pfts, ppft, self.pglob,
+                                  cctl, sel_a, tuple(sets), np.concatenate(ymap)))
+        if not tasks:
+            raise ConfigError(f"{self.where}: no observation touches a cell of the domain")
+        return tasks
+
+    def run(self, x=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Full runs of every built cell at x (default: the prior, x = 0): returns y (the
+        simulated observations, as :meth:`forward` up to round-off), the cell indices and
+        their daily values (ncell, nday, nvar, ntile) of ``DAILY_VARIABLES`` (tiles in the
+        order of ``domain.cell_pfts``)."""
+        x = np.zeros(self.nx) if x is None else self._x(x)
+        self._in_bounds(x)
+        y = np.zeros(self.ny)
+        cells, daily = [], []
+        for r in self._run("run", x):
+            y[r["rows"]] += r["y"]
+            cells.extend(r["cells"].tolist())
+            daily.extend(r["daily"])
+        return y, np.array(cells, np.int64), daily
+
+    def cell_model(self, k: int) -> tuple[CellModel, np.ndarray, np.ndarray]:
+        """The CellModel of the k-th simulated cell (``tasks[k]``) built in this process, with
+        its ``xmap`` and ``ymap`` (for checks and diagnostics)."""
+        t = self.tasks[k]
+        spec = next(b for b in self.batches if t in b.tasks)
+        f = spec.forcing.read([t.cell]) if isinstance(spec.forcing, GriddedForcingFile) \
+            else spec.forcing.subset([t.cell])
+        batch = Batch(BatchSpec(-1, (t,), f, self.nspin, self.nx, self.ny), f,
+                      self.adjoint_memory_mb)
+        return batch.models[0], t.xmap, t.ymap
+
+    @property
+    def sets(self) -> list[ObservationSet]:
+        """The observation sets in the order of y (footprint = PFT composition)."""
+        return [r.obs for r in self.observations]
+
+    # -- the CellModel protocol ------------------------------------------------------------
+    @property
+    def nx(self) -> int:
+        return len(self.control)
+
+    @property
+    def ny(self) -> int:
+        return self._ny
+
+    @property
+    def adjoint_memory_mb(self) -> float:
+        """Each cell's adjoint memory budget (MB); can be changed between calls."""
+        return self._memory_mb
+
+    @adjoint_memory_mb.setter
+    def adjoint_memory_mb(self, value: float) -> None:
+        try:
+            mb = float(value)
+        except (TypeError, ValueError):
+            mb = float("nan")
+        if isinstance(value, bool) or not (np.isfinite(mb) and mb > 0):
+            raise ModelError(f"adjoint_memory_mb must be a positive number of MB, got {value!r}")
+        self._memory_mb = mb
+
+    def _x(self, x, name: str = "x", n: int | None = None) -> np.ndarray:
+        n = self.nx if n is None else n
+        a = np.asarray(x, dtype=np.float64)
+        if a.shape != (n,):
+            raise ModelError(f"{name} must have shape ({n},), got {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ModelError(f"{name} has NaN or infinite values")
+        return a
+
+    def _in_bounds(self, x: np.ndarray) -> None:
+        c = self.control
+        out = np.nonzero((x < c.lower) | (x > c.upper))[0]
+        if out.size:
+            k = int(out[0])
+            raise ModelError(f"control element {c.names[k]} (x = {x[k]:.4g}) is outside its "
+                             f"bounds [{c.lower[k]:.4g}, {c.upper[k]:.4g}] in x"
+                             + (f" ({out.size} elements)" if out.size > 1 else ""))
+
+    def _run(self, op: str, x, v=None) -> list[dict]:
+        if not self._started:
+            self.engine.start(self.batches, self.adjoint_memory_mb)
+            self._started = True
+        res = self.engine.evaluate(op, x, v, self.adjoint_memory_mb)
+        return sorted(res, key=lambda r: r["index"])
+
+    def forward(self, x) -> np.ndarray:
+        """Simulated observations y(x)."""
+        x = self._x(x)
+        self._in_bounds(x)
+        y = np.zeros(self.ny)
+        for r in self._run("forward", x):
+            y[r["rows"]] += r["y"]
+        return y
+
+    def tangent(self, x, dx) -> tuple[np.ndarray, np.ndarray]:
+        """(y, J dx) at x."""
+        x, dx = self._x(x), self._x(dx, "dx")
+        self._in_bounds(x)
+        y, dy = np.zeros(self.ny), np.zeros(self.ny)
+        for r in self._run("tangent", x, dx):
+            y[r["rows"]] += r["y"]
+            dy[r["rows"]] += r["dy"]
+        return y, dy
+
+    def adjoint(self, x, dy) -> np.ndarray:
+        """J^T dy at x (the sum of the cells' adjoints)."""
+        x, dy = self._x(x), self._x(dy, "dy", self.ny)
+        self._in_bounds(x)
+        g = np.zeros(self.nx)
+        stack = 0.0
+        for r in self._run("adjoint", x, dy):
+            g += r["g"]
+            stack = max(stack, r["stack_bytes"])
+        self.last_stack_bytes = stack
+        return g
+
+    def close(self) -> None:
+        """Stop the engine's workers (they are started again by the next evaluation)."""
+        if self._started:
+            self.engine.close()
+            self._started = False
+
+    def __enter__(self) -> "RegionalModel":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass

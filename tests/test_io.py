@@ -1,0 +1,398 @@
+"""Input and output at the speed of the core (issue 14).
+
+The vectorised CF time decoder must give what the decoder before it gave (cftime.num2date
+to Python datetimes, one ``datetime64`` at a time; kept below as the reference) on the
+bundled files and on other units and calendars, with the same errors; the bulk writers
+must write the same content as the writers before them (kept below as the reference);
+a CellModel reads no file once built.
+"""
+from __future__ import annotations
+
+import builtins
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+import pytest
+
+import tccas
+from tccas import io
+from tccas._workflow import (annual_table, cell_model_for, load_inputs, load_observations,
+                             output_tables, write_outputs)
+from tccas.errors import InputDataError
+from tccas.obs import ObservationSet, read_obs, write_obs
+from tccas.parameters import DAILY_OUTPUTS, HOURLY_OUTPUTS, PFT_NAMES
+
+CASE = Path(tccas.__file__).parent / "data" / "cases" / "ES-LM1"
+
+
+# ---------------------------------------------------------------- references (pre-issue-14)
+
+def reference_decode(vals, units, calendar):
+    """The decoder before issue 14: cftime to Python datetimes, then one by one."""
+    import cftime
+    dates = cftime.num2date(vals, units, calendar=calendar, only_use_cftime_datetimes=False,
+                            only_use_python_datetimes=True)
+    return np.array([np.datetime64(d.replace(tzinfo=None), "s")
+                     for d in np.atleast_1d(dates)])
+
+
+def reference_write_table_nc(path, times, step_hours, pfts, fractions, variables,
+                             cell_variables, lat, lon, attrs=None):
+    """write_table_nc before issue 14 (without its atomic move)."""
+    with netCDF4.Dataset(path, "w", format="NETCDF4") as ds:
+        ds.Conventions = "CF-1.8"
+        for k, v in (attrs or {}).items():
+            setattr(ds, k, v)
+        ref = times[0].astype("datetime64[D]").astype("datetime64[s]")
+        ds.createDimension("time", len(times))
+        ds.createDimension("nv", 2)
+        hours = (times - ref).astype("timedelta64[s]").astype(np.int64) / 3600.0
+        tv = ds.createVariable("time", "f8", ("time",))
+        tv.units = f"hours since {str(ref.astype('datetime64[s]')).replace('T', ' ')}"
+        tv.calendar = "standard"
+        tv.standard_name = "time"
+        tv.axis = "T"
+        tv.bounds = "time_bnds"
+        tv[:] = hours
+        tb = ds.createVariable("time_bnds", "f8", ("time", "nv"))
+        tb[:] = np.column_stack([hours, hours + step_hours])
+        ds.createDimension("pft", len(pfts))
+        v = ds.createVariable("pft", "i4", ("pft",))
+        v.long_name = "BETHY plant functional type code"
+        v.flag_values = np.arange(1, 14, dtype=np.int32)
+        v.flag_meanings = " ".join(PFT_NAMES[i] for i in range(1, 14))
+        v[:] = np.array(pfts, dtype=np.int32)
+        v = ds.createVariable("pft_fraction", "f8", ("pft",))
+        v.units = "1"
+        v.long_name = "fraction of the cell covered by each PFT"
+        v[:] = np.array(fractions)
+        for name, val in (("lat", lat), ("lon", lon)):
+            v = ds.createVariable(name, "f8", ())
+            v.units = "degrees_north" if name == "lat" else "degrees_east"
+            v.standard_name = "latitude" if name == "lat" else "longitude"
+            v.assignValue(val)
+        for name, (arr, unit, long) in variables.items():
+            v = ds.createVariable(name, "f4", ("time", "pft"), zlib=True, complevel=4)
+            v.units = unit
+            v.long_name = f"{long} per unit PFT area"
+            v.coordinates = "lat lon"
+            v[:] = arr.astype(np.float32)
+        for name, (arr, unit, long) in cell_variables.items():
+            v = ds.createVariable(name, "f4", ("time",), zlib=True, complevel=4)
+            v.units = unit
+            v.long_name = f"{long}, cover-weighted cell value"
+            v.coordinates = "lat lon"
+            v[:] = arr.astype(np.float32)
+
+
+# hourly fluxes that daily.nc holds as daily sums (the rest as daily means)
+SUMMED = {"gpp", "ra", "rh", "nee", "et", "trans", "evap_soil", "evap_int", "sublim", "runoff",
+          "drainage", "precip"}
+
+
+def reference_tables(cell, fracs):
+    """The daily and hourly tables as write_outputs built them before issue 14."""
+    w = np.asarray(fracs)
+    nd = cell.daily.shape[0]
+    dvars, dcell = {}, {}
+    for k, (name, unit, long) in enumerate(DAILY_OUTPUTS):
+        arr = cell.daily[:, k, :]
+        dvars[name] = (arr, unit, long)
+        dcell[name + "_cell"] = (arr @ w, unit, long)
+    for k, (name, unit, long) in enumerate(HOURLY_OUTPUTS):
+        h = cell.hourly[:, k, :].reshape(nd, 24, -1)
+        if name in SUMMED:
+            arr, unit = h.sum(axis=1), unit.replace("h-1", "d-1")
+            long = f"daily sum of {long}"
+        else:
+            arr, long = h.mean(axis=1), f"daily mean of {long}"
+        dvars[name] = (arr, unit, long)
+        dcell[name + "_cell"] = (arr @ w, unit, long)
+    dvars["npp"] = (dvars["gpp"][0] - dvars["ra"][0], "g m-2 d-1",
+                    "daily sum of net primary production (carbon)")
+    dcell["npp_cell"] = (dvars["npp"][0] @ w, "g m-2 d-1", dvars["npp"][2])
+    hvars, hcell = {}, {}
+    for k, (name, unit, long) in enumerate(HOURLY_OUTPUTS):
+        arr = cell.hourly[:, k, :]
+        hvars[name] = (arr, unit, long)
+        hcell[name + "_cell"] = (arr @ w, unit, long)
+    hvars["npp"] = (hvars["gpp"][0] - hvars["ra"][0], "g m-2 h-1",
+                    "net primary production (carbon)")
+    hcell["npp_cell"] = (hvars["npp"][0] @ w, "g m-2 h-1", hvars["npp"][2])
+    return dvars, dcell, hvars, hcell
+
+
+def assert_same_content(ref_path, new_path):
+    """Same variables, dimensions, types, values (bit for bit) and attributes; the new
+    file may add attributes (standard_name, cell_methods) but change none."""
+    with netCDF4.Dataset(ref_path) as a, netCDF4.Dataset(new_path) as b:
+        assert {k: len(d) for k, d in a.dimensions.items()} == \
+            {k: len(d) for k, d in b.dimensions.items()}
+        assert list(a.variables) == list(b.variables)
+        for k in a.ncattrs():
+            if k != "history":
+                assert b.getncattr(k) == a.getncattr(k), k
+        for name, va in a.variables.items():
+            vb = b.variables[name]
+            assert va.dimensions == vb.dimensions and va.dtype == vb.dtype, name
+            for k in va.ncattrs():
+                assert np.array_equal(np.asarray(vb.getncattr(k)), np.asarray(va.getncattr(k))), \
+                    (name, k)
+            xa, xb = np.ma.getdata(va[:]), np.ma.getdata(vb[:])
+            assert np.array_equal(xa, xb), (name, np.nanmax(np.abs(xa - xb)))
+
+
+# ---------------------------------------------------------------- time decoding
+
+def test_decoded_times_equal_the_reference_on_the_bundled_files():
+    files = [CASE / "forcing.nc"] + sorted((CASE / "obs").glob("*.nc"))
+    for path in files:
+        with netCDF4.Dataset(path) as ds:
+            tv = ds.variables["time"]
+            arrays = [np.asarray(tv[:], dtype=float)]
+            if "time_bnds" in ds.variables:
+                b = np.asarray(ds.variables["time_bnds"][:], dtype=float)
+                arrays += [b[:, 0], b[:, 1]]
+            for vals in arrays:
+                new = io.times_from_nc(tv, str(path), vals)
+                ref = reference_decode(vals, tv.units, getattr(tv, "calendar", "standard"))
+                assert new.dtype == ref.dtype == np.dtype("datetime64[s]")
+                assert np.array_equal(new, ref), path
+    # and what the readers return
+    f = io.read_forcing(CASE / "forcing.nc")
+    assert f.times[0] == np.datetime64("2015-01-01T00:00:00")
+    assert np.all(np.diff(f.times) == np.timedelta64(3600, "s"))
+
+
+def _values(rng, factor_us, n=400):
+    """Random offsets plus values on or next to the rounding edges of the decoder: half
+    microseconds, one microsecond either side of a whole second, float64 neighbours."""
+    k = rng.integers(-2 * 10 ** 15, 2 * 10 ** 15, n).astype(float)   # microseconds
+    whole = np.round(k / 1e6) * 1e6
+    edges = np.concatenate([(k + 0.5), whole + 1, whole - 1, whole + 1.5, whole + 0.5,
+                            k + 0.5 + 1e-7])
+    vals = edges / factor_us
+    return np.concatenate([vals, np.nextafter(vals, np.inf), np.nextafter(vals, -np.inf),
+                           rng.uniform(-3e15, 3e15, n) / factor_us])
+
+
+UNITS = [
+    ("days since 1970-01-01", 86400e6),
+    ("days since 2015-01-01 00:00:00", 86400e6),
+    ("d since 1850-01-01", 86400e6),
+    ("hours since 2015-01-01T00:00:00Z", 3600e6),
+    ("hours since 2015-1-1 12:30:00+01:00", 3600e6),
+    ("minutes since 2000-01-01", 60e6),
+    ("seconds since 1970-01-01 00:00:00", 1e6),
+    ("seconds since 2010-01-01", 1e6),
+    ("milliseconds since 2019-06-01 00:00:00", 1e3),
+    ("microseconds since 2000-01-01", 1.0),
+]
+
+
+@pytest.mark.parametrize("calendar", ["standard", "gregorian", "proleptic_gregorian"])
+@pytest.mark.parametrize("units,factor", UNITS)
+def test_decoded_times_equal_the_reference_for_other_units(units, factor, calendar):
+    rng = np.random.default_rng(abs(hash((units, calendar))) % 2 ** 32)
+    vals = _values(rng, factor)
+    assert np.array_equal(io.decode_cf_times(vals, units, calendar),
+                          reference_decode(vals, units, calendar))
+    ints = rng.integers(-10 ** 5, 10 ** 5, 300)
+    assert np.array_equal(io.decode_cf_times(ints, units, calendar),
+                          reference_decode(ints, units, calendar))
+
+
+def test_decoder_keeps_the_reference_errors(tmp_path):
+    vals = np.arange(5.0)
+    for units, calendar in [("days since 2000-01-01", "noleap"),
+                            ("days since 2000-01-01", "365_day"),
+                            ("days since 2000-01-01", "360_day"),
+                            ("days since 2000-01-01", "julian"),
+                            ("days since 2000-01-01", "all_leap"),
+                            ("days since 2000-01-01", "no_such_calendar"),
+                            ("days since 1500-01-01", "standard"),
+                            ("months since 2000-01-01", "standard"),
+                            ("fortnights since 2000-01-01", "standard"),
+                            ("days after 2000-01-01", "standard"),
+                            ("days", "standard")]:
+        with pytest.raises(Exception):
+            reference_decode(vals, units, calendar)
+        with pytest.raises(InputDataError, match="cannot decode units"):
+            io.decode_cf_times(vals, units, calendar, where="f.nc: variable 'time'")
+    # proleptic_gregorian before 1582 is fine for both
+    assert np.array_equal(io.decode_cf_times(vals, "days since 1500-01-01",
+                                             "proleptic_gregorian"),
+                          reference_decode(vals, "days since 1500-01-01", "proleptic_gregorian"))
+    with pytest.raises(InputDataError, match="time value 2 is missing"):
+        io.decode_cf_times(np.array([0.0, 1.0, np.nan]), "days since 2000-01-01")
+    with pytest.raises(InputDataError, match="outside the years 1-9999"):
+        io.decode_cf_times(np.array([0.0, 9.0e6]), "days since 2000-01-01")
+    with pytest.raises(InputDataError, match="64-bit"):
+        io.decode_cf_times(np.array([1e300]), "days since 2000-01-01")
+    # through a forcing file: the file and the variable are named, noleap rejected as before
+    f = io.read_forcing(CASE / "forcing.nc").select(np.datetime64("2015-01-01"),
+                                                    np.datetime64("2015-01-03"))
+    path = io.write_forcing(tmp_path / "f.nc", f, 39.9, -5.8)
+    with netCDF4.Dataset(path, "a") as ds:
+        ds.variables["time"].calendar = "noleap"
+    with pytest.raises(InputDataError, match=r"f\.nc: variable 'time': cannot decode .*noleap"):
+        io.read_forcing(path)
+
+
+def test_forcing_in_days_since_proleptic_gregorian_reads_the_same(tmp_path):
+    f = io.read_forcing(CASE / "forcing.nc").select(np.datetime64("2016-02-27"),
+                                                    np.datetime64("2016-03-02"))
+    path = io.write_forcing(tmp_path / "f.nc", f, 39.9, -5.8)
+    with netCDF4.Dataset(path, "a") as ds:
+        tv = ds.variables["time"]
+        hours = np.asarray(tv[:], dtype=float)
+        tv.units = "days since 2016-02-27 00:00:00"
+        tv.calendar = "proleptic_gregorian"
+        tv[:] = hours / 24.0
+        ds.variables["time_bnds"][:] = np.asarray(ds.variables["time_bnds"][:]) / 24.0
+    back = io.read_forcing(path)
+    assert np.array_equal(back.times, f.times)      # crosses 29 February 2016
+
+
+# ---------------------------------------------------------------- writers
+
+def test_output_files_have_the_reference_content(eslm1_run, tmp_path):
+    cfg, static, forcing, cell = eslm1_run
+    fr = static.pft_fraction
+    ref = reference_tables(cell, fr)
+    new = output_tables(cell, fr)
+    for a, b in zip(ref, new):
+        assert list(a) == list(b)
+        for name in a:
+            assert a[name][1:3] == b[name][1:3], name
+            assert np.array_equal(a[name][0], b[name][0]), name   # float64, bit for bit
+    files = write_outputs(tmp_path / "new", cfg, static, forcing.times, cell)
+    attrs = {"title": f"D&B model output, {cfg.site.name}", "source": "tccas D&B",
+             "site_name": cfg.site.name, "history": "reference"}
+    reference_write_table_nc(tmp_path / "daily.nc", forcing.times[::24], 24.0, static.pft, fr,
+                             ref[0], ref[1], static.lat, static.lon, attrs)
+    reference_write_table_nc(tmp_path / "hourly.nc", forcing.times, 1.0, static.pft, fr,
+                             ref[2], ref[3], static.lat, static.lon, attrs)
+    assert_same_content(tmp_path / "daily.nc", files["daily"])
+    assert_same_content(tmp_path / "hourly.nc", files["hourly"])
+    with netCDF4.Dataset(files["hourly"]) as ds:
+        v = ds.variables["gpp"]
+        assert v.standard_name == "gross_primary_productivity_of_biomass_expressed_as_carbon"
+        assert v.cell_methods == "time: mean"
+        assert ds.variables["gpp_cell"].cell_methods == "area: mean time: mean"
+        assert v.chunking() == "contiguous" and not v.filters()["zlib"]
+    with netCDF4.Dataset(files["daily"]) as ds:
+        assert ds.variables["c_wood"].cell_methods == "time: point"
+        assert ds.variables["c_wood"].standard_name == "wood_mass_content_of_carbon"
+        assert ds.variables["gpp"].chunking() == "contiguous"
+    # the annual table of summary.txt
+    hn = [h[0] for h in HOURLY_OUTPUTS]
+    years = forcing.times.astype("datetime64[Y]").astype(int) + 1970
+    rows = annual_table(forcing.times, cell, static.pft, fr)
+    assert [r["year"] for r in rows] == list(range(2015, 2022))
+    for r in rows:
+        m = years == r["year"]
+        for v in ("gpp", "nee", "et"):
+            ref_pft = cell.hourly[m, hn.index(v), :].sum(axis=0)   # the previous code
+            assert np.array_equal(r[v], ref_pft)
+            assert r[v + "_cell"] == float((ref_pft * np.asarray(fr)).sum())
+
+
+def test_compressed_and_chunked_hourly_output_holds_the_same_values(eslm1_run, tmp_path):
+    cfg, static, forcing, cell = eslm1_run
+    fr = static.pft_fraction
+    _, _, hv, hc = output_tables(cell, fr)
+    keep = ("gpp", "tcan", "sm_root")
+    hv = {k: hv[k] for k in keep}
+    hc = {k + "_cell": hc[k + "_cell"] for k in keep}
+    paths = {cl: io.write_table_nc(tmp_path / f"h{cl}.nc", forcing.times, 1.0, static.pft, fr,
+                                   hv, hc, static.lat, static.lon, complevel=cl)
+             for cl in (None, 1)}
+    assert_same_content(paths[None], paths[1])
+    with netCDF4.Dataset(paths[1]) as ds:
+        # a single cell's series (0.5 MB) is one chunk: one variable's series in one read
+        assert ds.variables["gpp"].chunking() == [forcing.times.size, 2]
+        assert ds.variables["gpp_cell"].chunking() == [forcing.times.size]
+        assert np.array_equal(ds.variables["gpp"][:], hv["gpp"][0].astype(np.float32))
+
+
+def test_written_tables_are_checked_and_atomic(tmp_path, eslm1_run):
+    cfg, static, forcing, cell = eslm1_run
+    t = forcing.times[:48]
+    with pytest.raises(ValueError, match="'x' has shape"):
+        io.write_table_nc(tmp_path / "bad.nc", t, 1.0, (3, 9), (0.2, 0.8),
+                          {"x": (np.zeros((47, 2)), "1", "x")}, {}, 0.0, 0.0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_observation_files_roundtrip_in_bulk(tmp_path, rng):
+    n = 5000
+    t0 = np.datetime64("2017-01-01T00:00:00") + rng.integers(0, 4 * 365 * 86400, n) \
+        .astype("timedelta64[s]")
+    o = ObservationSet("sif", t0, t0 + np.timedelta64(1800, "s"), rng.uniform(0, 2, n),
+                       rng.uniform(0.1, 0.3, n), rng.integers(0, 3, n), (3, 9),
+                       rng.dirichlet([1, 1], n) * 0.9, None, "", {"title": "t"})
+    sim = rng.uniform(0, 2, n)
+    for cl in (None, 1, 4):
+        path = write_obs(tmp_path / f"sif{cl}.nc", o, simulated=sim, complevel=cl)
+        back = read_obs(path)
+        for name in ("t_start", "t_end", "value", "sigma", "qc", "footprint", "angle"):
+            assert np.array_equal(getattr(back, name), getattr(o, name)), name
+        with netCDF4.Dataset(path) as ds:
+            assert np.array_equal(ds.variables["simulated"][:], sim)
+            assert ds.variables["qc"].units == "1"
+            assert "featureType" not in ds.ncattrs()
+            assert ds.variables["value"].filters()["zlib"] == (cl is not None)
+    empty = o.subset(np.zeros(n, bool))
+    back = read_obs(write_obs(tmp_path / "empty.nc", empty, simulated=np.zeros(0)))
+    assert len(back) == 0 and back.pft == (3, 9)
+
+
+# ---------------------------------------------------------------- read once
+
+def test_cell_model_reads_no_file_after_it_is_built(monkeypatch):
+    cfg = tccas.load_config("ES-LM1")
+    inputs, sets = load_inputs(cfg), load_observations(cfg)
+    model, _ = cell_model_for(cfg, days=20, inputs=inputs, observations=sets)
+    x = np.zeros(len(model.control))
+    y0 = model.forward(x)
+
+    def no_files(*args, **kwargs):
+        raise AssertionError(f"file opened during an evaluation: {args[:1]}")
+
+    monkeypatch.setattr(netCDF4, "Dataset", no_files)
+    monkeypatch.setattr(builtins, "open", no_files)
+    monkeypatch.setattr(io, "open_netcdf", no_files)
+    y = model.forward(x)
+    _, dy = model.tangent(x, np.ones_like(x))
+    dx = model.adjoint(x, np.ones_like(y))
+    monkeypatch.undo()
+    assert np.array_equal(y, y0) and np.isfinite(dy).all() and np.isfinite(dx).all()
+    # the same model as when cell_model_for reads the files itself
+    model2, _ = cell_model_for(cfg, days=20)
+    assert np.array_equal(model2.forward(x), y0)
+
+
+def test_run_reports_the_split_of_its_time(tmp_path):
+    cfg = tccas.load_config("ES-LM1")
+    res = tccas.run(cfg, output_dir=tmp_path, progress=False)
+    t = res.timings
+    assert set(t) == {"read", "run", "write", "total"}
+    assert all(v > 0 for v in t.values())
+    assert abs(t["read"] + t["run"] + t["write"] - t["total"]) < 1e-6
+
+
+def test_outputs_without_hourly_file_and_nothing_half_written(eslm1_run, tmp_path):
+    import dataclasses
+    cfg, static, forcing, cell = eslm1_run
+    daily_only = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, hourly_output=False))
+    files = write_outputs(tmp_path / "a", daily_only, static, forcing.times, cell)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["daily.nc", "summary.txt"]
+    assert "hourly" not in files
+    # a failing observation file (simulated values of the wrong length): nothing is left
+    o = load_observations(cfg)[0]
+    with pytest.raises(ValueError, match="'simulated' has shape"):
+        write_outputs(tmp_path / "b", cfg, static, forcing.times, cell,
+                      {o.stream: (o, np.zeros(len(o) + 3))})
+    assert [p for p in (tmp_path / "b").rglob("*") if p.is_file()] == []
