@@ -66,8 +66,9 @@ def parameters_for(cfg: Config, static: io.Static,
 
     Table defaults (``tccas.parameters``), then the prior leaf-phenology days that the rule
     of ``tccas.phenology.climate_phenology`` derives from the case's forcing climatology
-    (only for days the configuration does not give), then the configuration's
-    ``[parameters]``.
+    (only for days the configuration does not give, and only with at least
+    ``MIN_PHENOLOGY_DAYS`` of forcing; a shorter run keeps the table's days with a warning),
+    then the configuration's ``[parameters]``.
 
     The root zone depth ``zroot`` is a PFT parameter and is not cut at the static file's
     ``soil_depth``: roots of trees and shrubs reach into weathered rock and draw water
@@ -85,7 +86,7 @@ def parameters_for(cfg: Config, static: io.Static,
     -------
     ppft : (npft_par, ntile) PFT parameters; pglob : (nglob_par,) global parameters.
     """
-    from .phenology import climate_phenology, config_gives
+    from .phenology import MIN_PHENOLOGY_DAYS, climate_phenology, config_gives
     pfts = list(static.pft)
     ppft = pft_defaults(pfts)
     pglob = global_defaults()
@@ -98,10 +99,16 @@ def parameters_for(cfg: Config, static: io.Static,
         if missing:
             if forcing is None:
                 forcing = load_inputs(cfg)[1]
-            days = climate_phenology(forcing.times, forcing.matrix(), static.lat, pfts, ppft,
-                                     given=cfg.parameters)
-            apply_overrides(ppft, pglob, pfts, {k: v for k, v in days.items() if v},
-                            where=where)
+            if forcing.times.size < 24 * MIN_PHENOLOGY_DAYS:
+                log.warning("%s: %d days of forcing are too few for the phenology rule "
+                            "(%d needed); d_onset/d_fall keep the table's values. Give them "
+                            "in [parameters] for a short run.", where, forcing.times.size // 24,
+                            MIN_PHENOLOGY_DAYS)
+            else:
+                days = climate_phenology(forcing.times, forcing.matrix(), static.lat, pfts,
+                                         ppft, given=cfg.parameters)
+                apply_overrides(ppft, pglob, pfts, {k: v for k, v in days.items() if v},
+                                where=where)
     except KeyError as exc:
         raise ConfigError(exc.args[0]) from None
     return ppft, pglob
