@@ -137,3 +137,38 @@ def test_generic_priors_keep_evergreens_evergreen():
         assert life[code - 1] >= 2.0, PFT_NAMES[code]
     for code in (2, 4, 6, 8, 9, 10, 13):
         assert life[code - 1] < 1.05, PFT_NAMES[code]
+
+
+def test_a_case_without_days_gets_the_rule_and_the_bundled_case_carries_them(tmp_path,
+                                                                              eslm1_inputs):
+    """parameters_for applies the rule to days a configuration leaves out; the bundled case
+    carries exactly the days the rule gives on its forcing (tools/make_default_case.py)."""
+    import tccas
+    from tccas.config import read_config
+    from tccas._workflow import load_inputs, parameters_for
+    _, static, forcing, ppft_case, _ = eslm1_inputs
+    d = tccas.copy_case("ES-LM1", tmp_path / "case")
+    text = (d / "config.toml").read_text()
+    text = "\n".join(line for line in text.splitlines()
+                     if not line.startswith(("d_onset =", "d_fall ="))) + "\n"
+    text = text.replace("[parameters]\n", "[parameters]\nd_fall = { TmEv = 200.0 }\n")
+    (d / "config.toml").write_text(text)
+    cfg = read_config(d / "config.toml")
+    ppft, _ = parameters_for(cfg, static, forcing)
+    tree, grass = list(static.pft).index(3), list(static.pft).index(9)
+    on, fall = pft_index("d_onset"), pft_index("d_fall")
+    assert ppft[on, grass] == pytest.approx(ppft_case[on, grass], abs=0.01)
+    assert ppft[fall, grass] == pytest.approx(ppft_case[fall, grass], abs=0.01)
+    assert ppft[on, tree] == pytest.approx(ppft_case[on, tree], abs=0.01)
+    assert ppft[fall, tree] == 200.0                   # given in the file: kept
+
+
+def test_phenology_days_have_an_absolute_prior_sigma(eslm1_inputs):
+    """A day's prior sigma does not depend on where the year starts."""
+    from tccas.control import build_control
+    _, static, _, ppft, pglob = eslm1_inputs
+    ctl = build_control(static.pft, ppft, pglob)
+    sig = dict(zip(ctl.names, ctl.sigma))
+    assert sig["d_onset[TmEv]"] == sig["d_onset[C3Gr]"] == 20.0
+    assert sig["d_fall[C3Gr]"] == 20.0
+    assert sig["lma[TmEv]"] == pytest.approx(0.2 * 110.0)

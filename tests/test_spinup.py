@@ -163,3 +163,16 @@ def test_aitken_finds_the_limit_of_a_geometric_sequence_and_leaves_the_rest():
     out = aitken(*p)
     assert np.allclose(out[:2], limit[:2], rtol=1e-12)
     assert np.array_equal(out[2:], p[2][2:])
+
+
+def test_a_canopy_that_dies_out_is_named(eslm1_inputs):
+    cfg, static, forcing, ppft, pglob = eslm1_inputs
+    p = ppft.copy()
+    p[pft_index("f_auto")] = 0.8          # at its bound: little NPP left ...
+    p[pft_index("leaf_life")] = 1.001     # ... and every leaf shed each year ...
+    p[pft_index("f_lab")] = 0.01          # ... with almost nothing stored to regrow
+    p[pft_index("f_fol")] = 0.01
+    with pytest.raises(tccas.ModelError, match=r"vegetation of .*dies out"):
+        equilibrium_pools(forcing.matrix(), forcing.times, static.lat, static.lon,
+                          static.sand, static.clay, list(static.pft), p, pglob,
+                          cfg.run.spinup_hours)

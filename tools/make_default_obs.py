@@ -3,7 +3,7 @@
 
 Real TROPOMI, SMOS, JRC-TIP and ICOS files cannot be downloaded where tccas is built, so the
 default case carries synthetic observations: the model is run from a documented "truth"
-parameter set (TRUTH below, which differs from the prior), sampled as the real instruments
+parameter set (TRUTH_FACTORS below times the prior), sampled as the real instruments
 sample the site over the assimilation window 2017-2021, and perturbed with Gaussian noise of
 the stated uncertainty (seeded). Assimilating them should move the parameters from the prior
 towards TRUTH.
@@ -47,18 +47,33 @@ OUT = ROOT / "python" / "tccas" / "data" / "cases" / "ES-LM1" / "obs"
 SEED = 2017
 WINDOW = (np.datetime64("2017-01-01T00:00:00"), np.datetime64("2022-01-01T00:00:00"))
 
-# The truth of the twin experiment: prior values changed by 10-30 %.
-TRUTH = {
-    "vcmax25": {"TmEv": 4.1e-5 * 0.85, "C3Gr": 4.2e-5 * 1.2},
+# The truth of the twin experiment: the case's prior values times these factors (10-30 %
+# changes), so that the truth follows the prior when the priors change.
+TRUTH_FACTORS = {
+    "vcmax25": {"TmEv": 0.85, "C3Gr": 1.2},
     "jv_scale": {"TmEv": 1.1, "C3Gr": 0.9},
-    "f_auto": {"TmEv": 0.402 * 1.1, "C3Gr": 0.539 * 0.9},
-    "lma": {"TmEv": 67.7 * 0.9, "C3Gr": 46.9 * 0.85},
-    "c_w": 0.5 * 1.3,
+    "f_auto": {"TmEv": 1.1, "C3Gr": 0.9},
+    "lma": {"TmEv": 0.9, "C3Gr": 0.85},
+    "c_w": 1.3,
     "sif_scale": 1.25,
-    "vod_b": 0.1 * 1.2,
-    "wood_water": 1.0e-3 * 0.8,
-    "hyd_min": 0.4 * 1.25,
+    "vod_b": 1.2,
+    "wood_water": 0.8,
+    "hyd_min": 1.25,
 }
+
+
+def truth_parameters(ppft: np.ndarray, pglob: np.ndarray, pfts: list[int]) -> dict:
+    """The truth as a [parameters]-style mapping: prior value times TRUTH_FACTORS."""
+    from tccas.parameters import PARAMETERS, PFT_NAMES, global_index, pft_index
+    truth = {}
+    for name, factor in TRUTH_FACTORS.items():
+        if PARAMETERS[name].per_pft:
+            truth[name] = {key: float(ppft[pft_index(name), pfts.index(code)]) * f
+                           for key, f in factor.items()
+                           for code in pfts if PFT_NAMES[code] == key}
+        else:
+            truth[name] = float(pglob[global_index(name)]) * factor
+    return truth
 
 
 def hour_windows(times: np.ndarray, minutes: float = 60.0) -> tuple[np.ndarray, np.ndarray]:
@@ -70,7 +85,8 @@ def main() -> None:
     cfg = tccas.load_config("ES-LM1")
     static, forcing = load_inputs(cfg)
     ppft, pglob = parameters_for(cfg, static)
-    apply_overrides(ppft, pglob, list(static.pft), TRUTH, where="TRUTH")
+    apply_overrides(ppft, pglob, list(static.pft),
+                    truth_parameters(ppft, pglob, list(static.pft)), where="TRUTH")
     cell = run_cell(forcing.matrix(), forcing.times, static.lat, static.lon, static.sand,
                     static.clay, list(static.pft), ppft, pglob, nspin=cfg.run.spinup_hours)
     times = forcing.times

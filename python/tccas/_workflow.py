@@ -66,8 +66,9 @@ def parameters_for(cfg: Config, static: io.Static,
 
     Table defaults (``tccas.parameters``), then the prior leaf-phenology days that the rule
     of ``tccas.phenology.climate_phenology`` derives from the case's forcing climatology
-    (only for days the configuration does not give), then the configuration's
-    ``[parameters]``.
+    (only for days the configuration does not give, and only with at least
+    ``MIN_PHENOLOGY_DAYS`` of forcing; a shorter run keeps the table's days with a warning),
+    then the configuration's ``[parameters]``.
 
     The root zone depth ``zroot`` is a PFT parameter and is not cut at the static file's
     ``soil_depth``: roots of trees and shrubs reach into weathered rock and draw water
@@ -85,7 +86,7 @@ def parameters_for(cfg: Config, static: io.Static,
     -------
     ppft : (npft_par, ntile) PFT parameters; pglob : (nglob_par,) global parameters.
     """
-    from .phenology import climate_phenology, config_gives
+    from .phenology import MIN_PHENOLOGY_DAYS, climate_phenology, config_gives
     pfts = list(static.pft)
     ppft = pft_defaults(pfts)
     pglob = global_defaults()
@@ -98,10 +99,16 @@ def parameters_for(cfg: Config, static: io.Static,
         if missing:
             if forcing is None:
                 forcing = load_inputs(cfg)[1]
-            days = climate_phenology(forcing.times, forcing.matrix(), static.lat, pfts, ppft,
-                                     given=cfg.parameters)
-            apply_overrides(ppft, pglob, pfts, {k: v for k, v in days.items() if v},
-                            where=where)
+            if forcing.times.size < 24 * MIN_PHENOLOGY_DAYS:
+                log.warning("%s: %d days of forcing are too few for the phenology rule "
+                            "(%d needed); d_onset/d_fall keep the table's values. Give them "
+                            "in [parameters] for a short run.", where, forcing.times.size // 24,
+                            MIN_PHENOLOGY_DAYS)
+            else:
+                days = climate_phenology(forcing.times, forcing.matrix(), static.lat, pfts,
+                                         ppft, given=cfg.parameters)
+                apply_overrides(ppft, pglob, pfts, {k: v for k, v in days.items() if v},
+                                where=where)
     except KeyError as exc:
         raise ConfigError(exc.args[0]) from None
     return ppft, pglob
@@ -151,14 +158,14 @@ def run(config: Config | str | os.PathLike, output_dir: str | os.PathLike | None
     out = Path(output_dir) if output_dir is not None else Path(f"tccas-run-{cfg.site.name}")
     t0 = time.perf_counter()
     static, forcing = load_inputs(cfg)
-    ppft, pglob = prior_parameters(cfg, static, forcing)
-    log.info("running %s: %d hours, %d PFTs", cfg.site.name, forcing.times.size, len(static.pft))
     obs_sets = load_observations(cfg)
     oa = obs_arrays(obs_sets, forcing.times, static.pft)   # validates before the run
     t1 = time.perf_counter()
+    ppft, pglob = prior_parameters(cfg, static, forcing)   # may run the carbon spin-up
+    log.info("running %s: %d hours, %d PFTs", cfg.site.name, forcing.times.size, len(static.pft))
     # yearly chunks only to advance a progress bar: one call gives the same values bit for
-    # bit (tests/test_model.py) without copying every chunk's output into place (~30 % of
-    # the core's time on the default case)
+    # bit (tests/test_model.py) without copying every chunk's output into place, but keeps
+    # no state0 (the state after the spin-up)
     show = sys.stderr.isatty() if progress is None else bool(progress)
     cell = run_cell(forcing.matrix(), forcing.times, static.lat, static.lon, static.sand,
                     static.clay, list(static.pft), ppft, pglob, nspin=cfg.run.spinup_hours,

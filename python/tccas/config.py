@@ -423,14 +423,16 @@ def read_config(path: str | os.PathLike) -> Config:
     return dataclasses.replace(cfg, path=path)
 
 
-def set_parameters_in_file(path: str | os.PathLike, values: Mapping[str, Mapping[str, float]],
-                           comment: str = "") -> Path:
-    """Set PFT parameters in the ``[parameters]`` table of a TOML configuration file.
+def _set_table_entries(path: str | os.PathLike, table: str, entries: Mapping[str, str],
+                       comment: str = "") -> Path:
+    """Set keys of one table of a TOML configuration file by editing its text.
 
-    ``values`` maps a parameter name to a mapping PFT short name -> value; each becomes one
-    line ``name = { TmEv = ..., C3Gr = ... }``, replacing any line that set that parameter
-    before. Other lines and comments are kept. The new file is checked with
-    :func:`read_config` before it replaces the old one, so a failure leaves the file as it was.
+    ``entries`` maps a key to its whole new line. A line that set the key before is replaced
+    in place (with the continuation lines of a list written over several lines); keys not
+    in the table yet are added at its end, after ``comment``; the table is added at the end of
+    the file when it has none. Other lines and comments are kept. The new text is checked with
+    :func:`read_config` before it replaces the file (atomically), so a failure leaves the
+    file as it was.
     """
     import re
     import tempfile
@@ -438,21 +440,36 @@ def set_parameters_in_file(path: str | os.PathLike, values: Mapping[str, Mapping
     if not path.exists():
         raise ConfigError(f"{path}: configuration file not found")
     lines = path.read_text().splitlines()
-    header = re.compile(r"^\s*\[\s*parameters\s*\]\s*(#.*)?$")
+    header = re.compile(r"^\s*\[\s*" + re.escape(table) + r"\s*\]\s*(#.*)?$")
     any_header = re.compile(r"^\s*\[")
     start = next((i for i, ln in enumerate(lines) if header.match(ln)), None)
     if start is None:
-        lines += ["", "[parameters]"]
+        lines += ["", f"[{table}]"]
         start = len(lines) - 1
     stop = next((i for i in range(start + 1, len(lines)) if any_header.match(lines[i])),
                 len(lines))
-    keys = re.compile(r"^\s*(" + "|".join(re.escape(n) for n in values) + r")\s*=")
-    body = [ln for ln in lines[start + 1:stop] if not keys.match(ln)]
-    new = [f"# {comment}"] if comment else []
-    for name, per_pft in values.items():
-        items = ", ".join(f"{pft} = {float(v):.6g}" for pft, v in per_pft.items())
-        new.append(f"{name} = {{ {items} }}")
-    text = "\n".join(lines[:start + 1] + new + body + lines[stop:]) + "\n"
+    keys = re.compile(r"^\s*(" + "|".join(re.escape(n) for n in entries) + r")\s*=\s*(.*)$")
+    body, skipping, done = [], False, set()
+    for ln in lines[start + 1:stop]:
+        if skipping:                      # continuation lines of a multi-line list
+            skipping = "]" not in ln.split("#")[0]
+            continue
+        m = keys.match(ln)
+        if m:                             # the key's new line takes the old one's place
+            value = m.group(2).split("#")[0]
+            skipping = value.lstrip().startswith("[") and "]" not in value
+            if m.group(1) not in done:
+                body.append(entries[m.group(1)])
+                done.add(m.group(1))
+            continue
+        body.append(ln)
+    while body and not body[-1].strip():
+        body.pop()
+    new = [entries[k] for k in entries if k not in done]
+    if new and comment:
+        new.insert(0, f"# {comment}")
+    tail = [""] if stop < len(lines) else []
+    text = "\n".join(lines[:start + 1] + body + new + tail + lines[stop:]) + "\n"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "w") as fh:
@@ -463,6 +480,22 @@ def set_parameters_in_file(path: str | os.PathLike, values: Mapping[str, Mapping
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def set_parameters_in_file(path: str | os.PathLike, values: Mapping[str, Mapping[str, float]],
+                           comment: str = "") -> Path:
+    """Set PFT parameters in the ``[parameters]`` table of a TOML configuration file.
+
+    ``values`` maps a parameter name to a mapping PFT short name -> value; each becomes one
+    line ``name = { TmEv = ..., C3Gr = ... }``, replacing any line that set that parameter
+    before. Other lines and comments are kept. The new file is checked with
+    :func:`read_config` before it replaces the old one, so a failure leaves the file as it was.
+    """
+    entries = {}
+    for name, per_pft in values.items():
+        items = ", ".join(f"{pft} = {float(v):.6g}" for pft, v in per_pft.items())
+        entries[name] = f"{name} = {{ {items} }}"
+    return _set_table_entries(path, "parameters", entries, comment)
 
 
 def set_observations_in_file(path: str | os.PathLike, files: Mapping[str, Any],
@@ -477,54 +510,11 @@ def set_observations_in_file(path: str | os.PathLike, files: Mapping[str, Any],
     :func:`read_config` before it replaces the old one, so a failure leaves the file as it was.
     """
     import json
-    import re
-    import tempfile
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{path}: configuration file not found")
-    lines = path.read_text().splitlines()
-    header = re.compile(r"^\s*\[\s*observations\s*\]\s*(#.*)?$")
-    any_header = re.compile(r"^\s*\[")
-    start = next((i for i, ln in enumerate(lines) if header.match(ln)), None)
-    if start is None:
-        lines += ["", "[observations]"]
-        start = len(lines) - 1
-    stop = next((i for i in range(start + 1, len(lines)) if any_header.match(lines[i])),
-                len(lines))
-    keys = re.compile(r"^\s*(" + "|".join(re.escape(n) for n in files) + r")\s*=\s*(.*)$")
+
     def entry(stream: str) -> str:
         value = files[stream]
         if isinstance(value, (str, os.PathLike)):
             return f"{stream} = {json.dumps(str(value))}"
         return f"{stream} = [{', '.join(json.dumps(str(v)) for v in value)}]"
 
-    body, skipping, done = [], False, set()
-    for ln in lines[start + 1:stop]:
-        if skipping:                      # continuation lines of a multi-line list
-            skipping = "]" not in ln.split("#")[0]
-            continue
-        m = keys.match(ln)
-        if m:                             # the stream's new line takes the old one's place
-            value = m.group(2).split("#")[0]
-            skipping = value.lstrip().startswith("[") and "]" not in value
-            if m.group(1) not in done:
-                body.append(entry(m.group(1)))
-                done.add(m.group(1))
-            continue
-        body.append(ln)
-    while body and not body[-1].strip():
-        body.pop()
-    new = [f"# {comment}"] if comment else []
-    new += [entry(stream) for stream in files if stream not in done]
-    tail = [""] if stop < len(lines) else []
-    text = "\n".join(lines[:start + 1] + body + new + tail + lines[stop:]) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        read_config(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return _set_table_entries(path, "observations", {s: entry(s) for s in files}, comment)

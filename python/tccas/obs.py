@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputDataError
-from .io import atomic_path, open_netcdf, times_from_nc
+from .io import atomic_path, open_netcdf, put_whole, times_from_nc
 from .parameters import OBS_STREAMS, PFT_NAMES
 
 __all__ = ["STREAMS", "STREAM_CODES", "ObservationSet", "write_obs", "read_obs"]
@@ -223,7 +223,7 @@ def write_obs(path: str | os.PathLike, obs: ObservationSet, attrs: dict | None =
                 pending.append((v, simulated))
             for v, arr in pending:
                 if n or v.name == "pft":
-                    v[:] = arr
+                    put_whole(v, arr)
     return path
 
 

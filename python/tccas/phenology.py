@@ -41,7 +41,7 @@ import numpy as np
 from .errors import InputDataError
 from .parameters import FORCING_VARS, PFT_NAMES, pft_index
 
-__all__ = ["DRY_SENSITIVE_PFTS", "PHOTOPERIOD_PFTS", "climate_phenology", "config_gives", "growing_season_index", "pulse_peak_lag"]
+__all__ = ["DRY_SENSITIVE_PFTS", "MIN_PHENOLOGY_DAYS", "PHOTOPERIOD_PFTS", "climate_phenology", "config_gives", "growing_season_index", "pulse_peak_lag"]
 
 log = logging.getLogger("tccas")
 
@@ -53,6 +53,8 @@ DRY_SENSITIVE_PFTS = frozenset({2, 7, 8, 9, 10, 11, 13})
 PHOTOPERIOD_PFTS = frozenset({1, 2, 3, 4, 5, 6, 7, 8})
 
 _YEAR = 365.25
+#: Fewest days of forcing the rule accepts (days of year it lacks are interpolated).
+MIN_PHENOLOGY_DAYS = 330
 _SIGMA_SB = 5.670374419e-8
 _BUCKET_MM = 100.0
 _WATER_RAMP = (0.05, 0.3)     # relative bucket content: no growth .. no water limit
@@ -93,9 +95,9 @@ def growing_season_index(times: np.ndarray, met: np.ndarray, lat: float,
     """
     names = [v[0] for v in FORCING_VARS]
     nt = met.shape[0]
-    if nt < 24 * 330:
-        raise InputDataError(f"the phenology rule needs about a year of forcing (330 days or "
-                             f"more), got {nt // 24} days")
+    if nt < 24 * MIN_PHENOLOGY_DAYS:
+        raise InputDataError(f"the phenology rule needs about a year of forcing "
+                             f"({MIN_PHENOLOGY_DAYS} days or more), got {nt // 24} days")
     nd = nt // 24
     m = met[:nd * 24].reshape(nd, 24, -1)
     tas = m[:, :, names.index("tas")] - 273.15

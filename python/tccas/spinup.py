@@ -56,11 +56,14 @@ from .errors import ConfigError, ModelError
 from .model import initial_state, run_from_state
 from .parameters import DAILY_OUTPUTS, PFT_NAMES, STATE_NAMES, pft_index
 
-__all__ = ["POOL_PARAMETERS", "Equilibrium", "aitken", "equilibrium_pools",
+__all__ = ["MIN_FOLIAR_CARBON", "POOL_PARAMETERS", "Equilibrium", "aitken", "equilibrium_pools",
            "periodic_solution", "spinup_cycle_hours"]
 
 log = logging.getLogger("tccas")
 
+#: Foliar carbon (gC m-2) below which a tile's canopy counts as dead during the spin-up
+#: (LAI below about 1e-3): the iteration would only approach the bare-soil equilibrium.
+MIN_FOLIAR_CARBON = 0.05
 #: The parameters that hold the initial carbon pools, in pool order.
 POOL_PARAMETERS = ("c_lab0", "c_fol0", "c_root0", "c_wood0", "c_lit0", "c_som0")
 _POOLS = ("c_lab", "c_fol", "c_root", "c_wood", "c_lit", "c_som")
@@ -228,6 +231,14 @@ def equilibrium_pools(met: np.ndarray, times: np.ndarray, lat: float, lon: float
         _, daily = run_from_state(met_c, times_c, *site, pfts, ppft, pglob, state)
         cycles += 1
         new = _solve(np.asarray(daily), pools, rates)
+        dying = np.nonzero(np.nan_to_num(new[1], nan=0.0) < MIN_FOLIAR_CARBON)[0]
+        if dying.size:
+            names = ", ".join(PFT_NAMES[int(np.asarray(pfts)[i])] for i in dying)
+            raise ModelError(f"carbon spin-up: the vegetation of {names} dies out (foliar "
+                             f"carbon below {MIN_FOLIAR_CARBON:g} gC m-2 after {cycles} "
+                             "cycles): under this climate and these parameters the canopy "
+                             "cannot sustain itself, and the only equilibrium is bare soil; "
+                             "check the phenology and allocation parameters")
         if not np.all(np.isfinite(new)) or np.any(new <= 0):
             raise ModelError("carbon spin-up: the equilibrium pools are not positive; check "
                              "the turnover and allocation parameters")
