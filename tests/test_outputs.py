@@ -1,0 +1,182 @@
+"""Output folders that never mislead (issue 13): refused when they hold an earlier run,
+overwritten to hold only the new run's files, checked before the run, locked while written,
+no partial files on Ctrl-C; progress lines in batch jobs."""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+import tccas
+from tccas.cases import copy_case
+from tccas.errors import ConfigError
+from tccas.outdir import LOCK_NAME, MANIFEST_NAME, OutputDir, earlier_run_files
+
+
+def _cli(*args, cwd=None):
+    return subprocess.Popen([sys.executable, "-m", "tccas", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=cwd)
+
+
+def _short_case(tmp_path, name="case", observations=True, hourly=True, spinup=None):
+    """ES-LM1, optionally without hourly output or observations, or another spin-up."""
+    path = copy_case("ES-LM1", tmp_path / name, observations=observations) / "config.toml"
+    text = path.read_text()
+    if not hourly:
+        text = text.replace("hourly_output = true", "hourly_output = false")
+    if spinup is not None:
+        text = text.replace("spinup_hours = 17520", f"spinup_hours = {spinup}")
+    path.write_text(text)
+    return path
+
+
+def _files(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def test_second_run_into_a_folder_is_refused(tmp_path):
+    cfg = _short_case(tmp_path)
+    out = tmp_path / "out"
+    res = tccas.run(cfg, output_dir=out, progress=False)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    manifest = (out / MANIFEST_NAME).read_text().splitlines()[1:]
+    assert sorted(manifest) == sorted(str(p.relative_to(out)) for p in res.files.values())
+    assert "obs/nee.nc" in manifest and "hourly.nc" in manifest
+    with pytest.raises(ConfigError, match=r"output folder .*out: holds an earlier run "
+                                          r"\(daily.nc.*--overwrite"):
+        tccas.run(cfg, output_dir=out, progress=False)
+    # nothing changed, no lock left behind
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+    assert not (out / LOCK_NAME).exists()
+
+
+def test_overwrite_leaves_only_the_new_runs_files(tmp_path):
+    out = tmp_path / "out"
+    tccas.run(_short_case(tmp_path, "full"), output_dir=out, progress=False)
+    (out / "daily.png").write_bytes(b"an earlier tccas plot")      # tccas's name
+    (out / "notes.txt").write_text("the user's own file")          # not tccas's
+    (out / "obs" / "mine.txt").write_text("also the user's")
+    small = _short_case(tmp_path, "small", observations=False, hourly=False)
+    res = tccas.run(small, output_dir=out, progress=False, overwrite=True)
+    assert set(res.files) == {"daily", "summary"}
+    assert _files(out) == sorted([MANIFEST_NAME, "daily.nc", "summary.txt", "notes.txt",
+                                  "obs/mine.txt"])
+    assert (out / MANIFEST_NAME).read_text().splitlines()[1:] == ["daily.nc", "summary.txt"]
+    # a third run without observations, folder obs/ now holds only a user file: kept
+    assert earlier_run_files(out) == [out / "daily.nc", out / "summary.txt"]
+
+
+def test_uncreatable_folder_fails_before_the_run_with_one_line(tmp_path):
+    (tmp_path / "file.txt").write_text("x")
+    target = tmp_path / "file.txt" / "out"
+    t = time.perf_counter()
+    with pytest.raises(ConfigError, match=r"output folder .*file.txt/out: cannot be created"):
+        tccas.run("ES-LM1", output_dir=target, progress=False)
+    assert time.perf_counter() - t < 30      # (not a timing test: it failed before running)
+    p = _cli("run", "ES-LM1", "-o", str(target), "-q")
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 2
+    assert err.strip().splitlines() == [f"tccas: error: output folder {target}: cannot be "
+                                        "created (Not a directory)"]
+    assert not out
+
+
+def test_failed_run_removes_the_folder_it_created(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[site]\nstatic = "nope.nc"\nforcing = "nope.nc"\n'
+                   '[run]\nstart = 2015-01-01\nend = 2015-12-31\n')
+    with pytest.raises(tccas.InputDataError):
+        tccas.run(bad, output_dir=tmp_path / "new" / "out", progress=False)
+    assert not (tmp_path / "new" / "out").exists()
+
+
+def test_lock_refuses_a_second_writer_and_stale_locks_are_taken_over(tmp_path):
+    cfg = _short_case(tmp_path)
+    out = tmp_path / "out"
+    with OutputDir(out, command="test"):
+        assert (out / LOCK_NAME).read_text().split() == [socket.gethostname(), str(os.getpid())]
+        with pytest.raises(ConfigError, match=rf"another tccas command \(process {os.getpid()}"):
+            tccas.run(cfg, output_dir=out, progress=False)
+        assert (out / LOCK_NAME).exists()          # the refused run left the lock alone
+    assert not (out / LOCK_NAME).exists()
+    # a lock left by a process that has ended (killed without cleaning up)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (out / LOCK_NAME).write_text(f"{socket.gethostname()} {dead.pid}\n")
+    tccas.run(cfg, output_dir=out, progress=False)
+    assert (out / "daily.nc").exists() and not (out / LOCK_NAME).exists()
+
+
+def test_concurrent_runs_into_separate_folders(tmp_path):
+    cfg = _short_case(tmp_path)
+    procs = [_cli("run", str(cfg), "-o", str(tmp_path / d), "-q") for d in ("a", "b")]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    for d in ("a", "b"):
+        assert _files(tmp_path / d) == _files(tmp_path / "a")
+        assert not list((tmp_path / d).rglob("*.part"))
+    # the same folder again: refused in one line
+    p = _cli("run", str(cfg), "-o", str(tmp_path / "a"), "-q")
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 2 and len(err.strip().splitlines()) == 1
+    assert "holds an earlier run" in err
+
+
+def test_sigint_leaves_no_partial_files(tmp_path):
+    # a long spin-up (40 years) keeps the run going for a few seconds
+    cfg = _short_case(tmp_path, spinup=40 * 8760)
+    out = tmp_path / "out"
+    p = _cli("run", str(cfg), "-o", str(out), cwd=tmp_path)
+    t0 = time.monotonic()
+    while not (out / LOCK_NAME).exists():      # the run has checked its folder
+        assert p.poll() is None, p.communicate()
+        assert time.monotonic() - t0 < 120
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert p.poll() is None, "the run ended before the signal; lengthen the spin-up"
+    p.send_signal(signal.SIGINT)
+    stdout, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "tccas: run interrupted"
+    # the folder it created is gone again, and nothing half-written anywhere
+    assert not out.exists()
+    assert not list(tmp_path.rglob("*.part"))
+
+
+def test_progress_lines_when_not_on_a_terminal(caplog):
+    from tccas._progress import progress
+    with caplog.at_level(logging.INFO, logger="tccas.progress"):
+        items = list(progress(range(5), desc="work", unit="cycle"))
+    assert items == list(range(5))
+    msgs = [r.getMessage() for r in caplog.records if r.name == "tccas.progress"]
+    assert msgs[0] == "work: started (5 cycle)"
+    assert re.fullmatch(r"work: done, 5 cycle in \d+\.\d s", msgs[-1])
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tccas.progress"):
+        assert list(progress(range(5), desc="work", enabled=False)) == list(range(5))
+    assert not caplog.records
+    # periodic lines for long work (interval 0: a line per step)
+    with caplog.at_level(logging.INFO, logger="tccas.progress"):
+        list(progress(range(3), desc="slow", unit="yr", interval=0.0))
+    assert "slow: 1/3 yr (33 %)" in caplog.records[1].getMessage()
+
+
+def test_cli_progress_lines_and_quiet(tmp_path):
+    cfg = _short_case(tmp_path)
+    p = _cli("run", str(cfg), "-o", str(tmp_path / "a"))
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 0
+    assert "INFO tccas.progress: D&B run: started (7 yr)" in err
+    assert "D&B run: done, 7 yr" in err
+    p = _cli("run", str(cfg), "-o", str(tmp_path / "b"), "-q")
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 0 and err == ""
