@@ -180,3 +180,40 @@ def test_cli_progress_lines_and_quiet(tmp_path):
     p = _cli("run", str(cfg), "-o", str(tmp_path / "b"), "-q")
     _, err = p.communicate(timeout=300)
     assert p.returncode == 0 and err == ""
+
+
+def test_figures_name_the_site_and_format_units(tmp_path, monkeypatch):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from tccas.plots import plot_daily, plot_observations, quantity_label
+    assert quantity_label("vod", "1") == "vod"
+    assert quantity_label("sm", "m3 m-3") == "sm (m3 m-3)"
+    out = tmp_path / "out"
+    tccas.run("ES-LM1", output_dir=out, progress=False)
+    figures = []
+    close = plt.close
+    monkeypatch.setattr(plt, "close", lambda fig=None: figures.append(fig))
+    assert plot_daily(out).stat().st_size > 10_000
+    assert plot_observations(out).stat().st_size > 10_000
+    monkeypatch.setattr(plt, "close", close)
+    daily, obs = figures
+    assert daily._suptitle.get_text().startswith("ES-LM1: daily")
+    assert daily.axes[-1].get_xlabel() == "date (UTC)"
+    assert daily.axes[0].get_ylabel() == "GPP (g m-2 d-1)"
+    assert obs._suptitle.get_text().startswith("ES-LM1: observations")
+    titles = {ax.get_title(loc="left").split(":")[0]: ax for ax in obs.axes}
+    vod = titles["L-band VOD"]
+    # a dimensionless stream: no "1" after the numbers, and no bare unit as the y label
+    assert re.fullmatch(r"L-band VOD: n = \d+, bias [-\d.e]+, RMSE [\d.e-]+",
+                        vod.get_title(loc="left"))
+    assert vod.get_ylabel() == "vod"
+    assert re.search(r"RMSE [\d.e-]+ m3 m-3$", titles["surface soil moisture"].get_title("left"))
+    # the legend is outside the axes (a figure legend), and observations are drawn on top
+    assert all(ax.get_legend() is None for ax in obs.axes) and obs.legends
+    nee = titles["NEE"]
+    z_obs = min(c[0].get_zorder() for c in nee.containers)     # the errorbar markers
+    z_sim = [line.get_zorder() for line in nee.get_lines() if line.get_label() == "simulated"]
+    assert z_sim and max(z_sim) < z_obs
+    for fig in figures:
+        close(fig)
