@@ -217,3 +217,25 @@ def test_figures_name_the_site_and_format_units(tmp_path, monkeypatch):
     assert z_sim and max(z_sim) < z_obs
     for fig in figures:
         close(fig)
+
+
+def test_observation_files_of_a_run_carry_the_site_coordinates(tmp_path):
+    import netCDF4
+    import numpy as np
+    from tccas.obs import read_obs, write_obs
+    res = tccas.run("ES-LM1", output_dir=tmp_path / "out", progress=False)
+    static = tccas.io.read_static(tccas.load_config("ES-LM1").site.static)
+    for key, path in res.files.items():
+        if not key.startswith("obs_"):
+            continue
+        with netCDF4.Dataset(path) as ds:
+            assert float(ds["lat"][...]) == pytest.approx(static.lat)
+            assert float(ds["lon"][...]) == pytest.approx(static.lon)
+            assert ds["lat"].standard_name == "latitude" and ds["lon"].units == "degrees_east"
+            assert ds["value"].coordinates == "time lat lon"
+            assert ds["simulated"].coordinates == "time lat lon"
+        o = read_obs(path)                      # read_obs is unchanged by the coordinates
+        assert len(o) == len(res.observations[o.stream][0])
+        np.testing.assert_array_equal(o.value, res.observations[o.stream][0].value)
+    with pytest.raises(ValueError, match="both lat and lon"):
+        write_obs(tmp_path / "x.nc", o, lat=40.0)

@@ -467,7 +467,7 @@ def write_outputs(out: Path, cfg: Config, static: io.Static, times: np.ndarray,
             (out / "obs").mkdir(exist_ok=True)
             tmp = _temp_name(out / "obs", f"{stream}.nc")
             write_obs(tmp, o, simulated=y, attrs={"model_run": cfg.site.name},
-                      complevel=obs_complevel)
+                      complevel=obs_complevel, lat=static.lat, lon=static.lon)
         text = format_summary(cfg, times, cell, pfts, fracs)
         if simulated:
             text += "\nobservations and their simulated equivalents\n"
