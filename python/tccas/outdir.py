@@ -35,10 +35,11 @@ log = logging.getLogger("tccas")
 MANIFEST_NAME = ".tccas-files"
 LOCK_NAME = ".tccas-lock"
 
-#: glob patterns (relative to an output folder) of the files tccas writes there: `tccas run`
-#: (daily.nc, hourly.nc, obs/*.nc, summary.txt), `tccas plot` (daily.png, obs.png) and
-#: `tccas assimilate` (prior/ and posterior/ as run folders, assimilation.nc, validation.*,
-#: checkpoint.npz, figures/*.png).
+#: glob patterns (relative to an output folder) of the files tccas writes there:
+#: ``tccas run`` (``daily.nc``, ``hourly.nc``, ``obs/*.nc``, ``summary.txt``), ``tccas plot``
+#: (``daily.png``, ``obs.png``) and ``tccas assimilate`` (``prior/`` and ``posterior/`` as
+#: run folders, ``assimilation.nc``, ``validation.*``, ``checkpoint.npz``,
+#: ``figures/*.png``).
 KNOWN_OUTPUTS: tuple[str, ...] = tuple(
     f"{sub}{name}" for sub in ("", "prior/", "posterior/")
     for name in ("daily.nc", "hourly.nc", "summary.txt", "obs/*.nc", "daily.png", "obs.png")
