@@ -158,8 +158,8 @@ def test_progress_lines_when_not_on_a_terminal(caplog):
         items = list(progress(range(5), desc="work", unit="cycle"))
     assert items == list(range(5))
     msgs = [r.getMessage() for r in caplog.records if r.name == "tccas.progress"]
-    assert msgs[0] == "work: started (5 cycle)"
-    assert re.fullmatch(r"work: done, 5 cycle in \d+\.\d s", msgs[-1])
+    assert msgs[0] == "work: started (5 cycles)"
+    assert re.fullmatch(r"work: done, 5 cycles in \d+\.\d s", msgs[-1])
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="tccas.progress"):
         assert list(progress(range(5), desc="work", enabled=False)) == list(range(5))
@@ -239,3 +239,15 @@ def test_observation_files_of_a_run_carry_the_site_coordinates(tmp_path):
         np.testing.assert_array_equal(o.value, res.observations[o.stream][0].value)
     with pytest.raises(ValueError, match="both lat and lon"):
         write_obs(tmp_path / "x.nc", o, lat=40.0)
+
+
+def test_spinup_reports_its_cycles(eslm1_inputs, caplog):
+    from tccas.spinup import equilibrium_pools
+    cfg, static, forcing, ppft, pglob = eslm1_inputs
+    with caplog.at_level(logging.INFO, logger="tccas.progress"):
+        eq = equilibrium_pools(forcing.matrix(), forcing.times, static.lat, static.lon,
+                               static.sand, static.clay, list(static.pft), ppft, pglob,
+                               cfg.run.spinup_hours, progress=None)
+    msgs = [r.getMessage() for r in caplog.records if r.name == "tccas.progress"]
+    assert msgs[0] == "carbon spin-up: started"
+    assert re.fullmatch(rf"carbon spin-up: ended after {eq.cycles} cycles?, [\d.]+ s", msgs[-1])

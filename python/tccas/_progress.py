@@ -23,16 +23,28 @@ log = logging.getLogger("tccas.progress")
 LOG_INTERVAL = 30.0
 
 
+def _count(n: int | None, unit: str) -> str:
+    """``"7 yr"``, ``"1 cycle"``, ``"3 cycles"``: a count with its unit (plural in s)."""
+    text = "?" if n is None else str(n)
+    plural = n != 1 and unit not in ("yr", "it", "s", "h") and not unit.endswith("s")
+    return f"{text} {unit}s" if plural else f"{text} {unit}"
+
+
 def _log_lines(items: Iterable[T], total: int | None, desc: str, unit: str,
                interval: float) -> Iterator[T]:
     what = desc or "progress"
     t0 = last = time.monotonic()
     done = 0
     tenth = 0
-    log.info("%s: started (%s %s)", what, total if total is not None else "?", unit)
+    if total is None:
+        log.info("%s: started", what)
+    else:
+        log.info("%s: started (%s)", what, _count(total, unit))
+    started = 0
     finished = False
     try:
         for item in items:
+            started += 1
             yield item
             done += 1
             now = time.monotonic()
@@ -45,12 +57,15 @@ def _log_lines(items: Iterable[T], total: int | None, desc: str, unit: str,
                 tenth = max(tenth, step)
                 last = now
                 pct = f" ({100 * done / total:.0f} %)" if total else ""
-                log.info("%s: %d/%s %s%s, %.0f s", what, done,
-                         total if total is not None else "?", unit, pct, now - t0)
+                log.info("%s: %d/%s%s, %.0f s", what, done, _count(total, unit), pct,
+                         now - t0)
         finished = True
     finally:
-        state = "done" if finished else "ended"
-        log.info("%s: %s, %d %s in %.1f s", what, state, done, unit, time.monotonic() - t0)
+        if finished:
+            log.info("%s: done, %s in %.1f s", what, _count(done, unit), time.monotonic() - t0)
+        else:       # the caller stopped early (converged, interrupted): steps begun
+            log.info("%s: ended after %s, %.1f s", what, _count(started, unit),
+                     time.monotonic() - t0)
 
 
 def progress(items: Iterable[T], total: int | None = None, desc: str = "",
