@@ -251,3 +251,20 @@ def test_spinup_reports_its_cycles(eslm1_inputs, caplog):
     msgs = [r.getMessage() for r in caplog.records if r.name == "tccas.progress"]
     assert msgs[0] == "carbon spin-up: started"
     assert re.fullmatch(rf"carbon spin-up: ended after {eq.cycles} cycles?, [\d.]+ s", msgs[-1])
+
+
+def test_assimilation_folder_refused_before_any_work(tmp_path):
+    out = tmp_path / "assim"
+    out.mkdir()
+    (out / "checkpoint.npz").write_bytes(b"an interrupted assimilation")
+    t = time.perf_counter()
+    with pytest.raises(ConfigError, match=r"holds an earlier run \(checkpoint.npz\)"):
+        tccas.assimilate("ES-LM1", output_dir=out, progress=False)
+    assert time.perf_counter() - t < 60       # refused before the minimisation
+    assert (out / "checkpoint.npz").read_bytes() == b"an interrupted assimilation"
+    assert not (out / LOCK_NAME).exists()
+    # --resume works in its own folder: it gets past the folder check and reads the
+    # checkpoint (which here is not one)
+    with pytest.raises(ConfigError, match="not a readable tccas checkpoint"):
+        tccas.assimilate("ES-LM1", output_dir=out, progress=False, resume=True)
+    assert not (out / LOCK_NAME).exists()

@@ -20,6 +20,13 @@ _DAILY_TITLES = {"gpp": "GPP", "nee": "NEE", "et": "ET", "lai": "LAI",
                  "sm_root": "root-zone soil moisture"}
 
 
+def _save(fig, target: Path) -> None:
+    """Write a figure complete or not at all (temporary name, then moved into place)."""
+    from .io import atomic_path
+    with atomic_path(target) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+
+
 def quantity_label(name: str, unit: str | None) -> str:
     """An axis label ``"name (unit)"``; dimensionless units (``"1"``, empty) are left out,
     so that no unit reads as part of a number."""
@@ -102,7 +109,7 @@ def plot_observations(run_dir: str | os.PathLike, out: str | os.PathLike | None 
                fontsize=8, markerscale=3, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
     target = Path(out) if out else run_dir / "obs.png"
-    fig.savefig(target, dpi=110)
+    _save(fig, target)
     plt.close(fig)
     return target
 
@@ -139,6 +146,6 @@ def plot_daily(run_dir: str | os.PathLike, out: str | os.PathLike | None = None)
     fig.legend(h, lab, loc="upper right", ncol=len(lab), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
     target = Path(out) if out else run_dir / "daily.png"
-    fig.savefig(target, dpi=110)
+    _save(fig, target)
     plt.close(fig)
     return target
