@@ -268,3 +268,15 @@ def test_assimilation_folder_refused_before_any_work(tmp_path):
     with pytest.raises(ConfigError, match="not a readable tccas checkpoint"):
         tccas.assimilate("ES-LM1", output_dir=out, progress=False, resume=True)
     assert not (out / LOCK_NAME).exists()
+
+
+def test_a_run_never_writes_into_its_own_case_folder(tmp_path):
+    cfg = _short_case(tmp_path)
+    obs_before = {p.name: p.read_bytes() for p in (cfg.parent / "obs").glob("*.nc")}
+    for overwrite in (False, True):
+        with pytest.raises(ConfigError, match=r"holds the input file .* of the configuration"):
+            tccas.run(cfg, output_dir=cfg.parent, progress=False, overwrite=overwrite)
+    assert {p.name: p.read_bytes() for p in (cfg.parent / "obs").glob("*.nc")} == obs_before
+    assert not (cfg.parent / MANIFEST_NAME).exists() and not (cfg.parent / LOCK_NAME).exists()
+    # a subfolder of the case is fine
+    tccas.run(cfg, output_dir=cfg.parent / "run1", progress=False)

@@ -157,9 +157,9 @@ def run(config: Config | str | os.PathLike, output_dir: str | os.PathLike | None
         raise ConfigError(f"{cfg.path or cfg.site.name}: engine and workers apply to regional "
                           "configurations ([region]) only")
     out = Path(output_dir) if output_dir is not None else Path(f"tccas-run-{cfg.site.name}")
-    from .outdir import OutputDir
-    with OutputDir(out, overwrite=overwrite, command=f"tccas run {cfg.path or cfg.site.name}"
-                   ) as od:
+    from .outdir import OutputDir, config_inputs
+    with OutputDir(out, overwrite=overwrite, command=f"tccas run {cfg.path or cfg.site.name}",
+                   inputs=config_inputs(cfg)) as od:
         res = _run_site(cfg, out, progress)
         od.commit(res.files.values())
     return res

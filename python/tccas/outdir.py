@@ -28,7 +28,8 @@ from typing import Iterable
 
 from .errors import ConfigError
 
-__all__ = ["KNOWN_OUTPUTS", "LOCK_NAME", "MANIFEST_NAME", "OutputDir", "earlier_run_files"]
+__all__ = ["KNOWN_OUTPUTS", "LOCK_NAME", "MANIFEST_NAME", "OutputDir", "config_inputs",
+           "earlier_run_files"]
 
 log = logging.getLogger("tccas")
 
@@ -71,6 +72,16 @@ def earlier_run_files(folder: str | os.PathLike) -> list[Path]:
     return sorted(found)
 
 
+def config_inputs(cfg) -> list[Path]:
+    """The input files a configuration (:class:`tccas.config.Config`) names: its own file,
+    the static and forcing files and every observation file."""
+    paths = [p for p in (cfg.path, getattr(cfg.site, "static", None),
+                         getattr(cfg.site, "forcing", None)) if p is not None]
+    for v in (cfg.observations or {}).values():
+        paths.extend(v if isinstance(v, tuple) else (v,))
+    return [Path(p) for p in paths]
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -98,11 +109,16 @@ class OutputDir:
     command : the command, for messages and the manifest header.
     resume : the folder is the command's own (``tccas assimilate --resume``): its earlier
         files are expected and kept until :meth:`commit`.
+    inputs : the command's input files (configuration, static, forcing, observations): a
+        folder that holds any of them is refused, so that a run never writes over or
+        removes its own inputs (``-o`` naming the case folder by mistake).
     """
 
     def __init__(self, path: str | os.PathLike, overwrite: bool = False,
-                 command: str = "tccas", resume: bool = False) -> None:
+                 command: str = "tccas", resume: bool = False,
+                 inputs: Iterable[str | os.PathLike] = ()) -> None:
         self.path = Path(path)
+        self.inputs = [Path(p) for p in inputs]
         self.overwrite = bool(overwrite)
         self.command = command
         self.resume = bool(resume)
@@ -165,6 +181,14 @@ class OutputDir:
         self._create()
         self._lock()
         try:
+            root = self.path.resolve()
+            for p in self.inputs:
+                try:
+                    rel = p.resolve().relative_to(root)
+                except ValueError:
+                    continue
+                raise self._fail(f"holds the input file {rel} of the configuration; write the "
+                                 "outputs into another folder (e.g. a new subfolder)")
             self._earlier = earlier_run_files(self.path)
             if self._earlier and not (self.overwrite or self.resume):
                 names = ", ".join(str(p.relative_to(self.path)) for p in self._earlier[:4])

@@ -147,9 +147,10 @@ def assimilate(config: Config | str | os.PathLike, output_dir: str | os.PathLike
                           "window and the streams to assimilate")
     a = cfg.assimilation
     out = Path(output_dir) if output_dir is not None else Path(f"tccas-assim-{cfg.site.name}")
-    from ..outdir import OutputDir
+    from ..outdir import OutputDir, config_inputs
     with OutputDir(out, overwrite=overwrite, resume=resume,
-                   command=f"tccas assimilate {cfg.path or cfg.site.name}") as od:
+                   command=f"tccas assimilate {cfg.path or cfg.site.name}",
+                   inputs=config_inputs(cfg)) as od:
         result = _assimilate(cfg, out, resume, progress, callback, workers, figures, t_all)
         written = list(result.files.values())
         if (out / "checkpoint.npz").exists():
