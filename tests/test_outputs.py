@@ -280,3 +280,17 @@ def test_a_run_never_writes_into_its_own_case_folder(tmp_path):
     assert not (cfg.parent / MANIFEST_NAME).exists() and not (cfg.parent / LOCK_NAME).exists()
     # a subfolder of the case is fine
     tccas.run(cfg, output_dir=cfg.parent / "run1", progress=False)
+
+
+def test_failed_write_into_an_existing_folder_leaves_it_as_it_was(tmp_path, monkeypatch):
+    from tccas import _workflow
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    monkeypatch.setattr(_workflow, "format_summary", fail)
+    with pytest.raises(OSError, match="disk full"):
+        tccas.run("ES-LM1", output_dir=out, progress=False)
+    assert _files(out) == ["notes.txt"]           # no temporary file, no lock, no manifest
