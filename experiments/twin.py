@@ -60,7 +60,9 @@ def main() -> None:
         a = dataclasses.replace(a, max_iterations=args.max_iterations)
     cfg = dataclasses.replace(cfg, observations=obs_paths, assimilation=a,
                               run=dataclasses.replace(cfg.run, hourly_output=False))
-    res = tccas.assimilate(cfg, output_dir=out / "assim", workers=args.workers)
+    # the script rewrites the whole twin folder (observations above, then the assimilation)
+    res = tccas.assimilate(cfg, output_dir=out / "assim", workers=args.workers,
+                           overwrite=True)
     z = (res.x_posterior - x_true) / res.sigma_x_posterior
     inside = np.abs(z) <= 2.0
     lines = [f"twin experiment: {cfg.site.name}, seed {args.seed}, {model.nx} control "

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
-import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,18 +114,19 @@ def parameters_for(cfg: Config, static: io.Static,
     return ppft, pglob
 
 
-def prior_parameters(cfg: Config, static: io.Static, forcing: io.Forcing
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def prior_parameters(cfg: Config, static: io.Static, forcing: io.Forcing,
+                     progress: bool | None = False) -> tuple[np.ndarray, np.ndarray]:
     """The parameter arrays a run starts from: :func:`parameters_for`, and with
     ``[run] carbon_spinup = "equilibrium"`` the initial carbon pools ``c_*0`` replaced by the
     model's equilibrium under the spin-up forcing (:func:`tccas.spinup.equilibrium_pools`).
-    ``forcing`` is the run's forcing (as :func:`load_inputs` returns it)."""
+    ``forcing`` is the run's forcing (as :func:`load_inputs` returns it); ``progress``
+    reports the spin-up cycles (:func:`tccas._progress.progress`; default silent)."""
     ppft, pglob = parameters_for(cfg, static, forcing)
     if cfg.run.carbon_spinup == "equilibrium":
         from .spinup import POOL_PARAMETERS, equilibrium_pools
         eq = equilibrium_pools(forcing.matrix(), forcing.times, static.lat, static.lon,
                                static.sand, static.clay, list(static.pft), ppft, pglob,
-                               cfg.run.spinup_hours)
+                               cfg.run.spinup_hours, progress=progress)
         log.info("carbon spin-up: equilibrium after %d cycles of %d days", eq.cycles,
                  eq.cycle_days)
         for k, name in enumerate(POOL_PARAMETERS):
@@ -135,13 +136,20 @@ def prior_parameters(cfg: Config, static: io.Static, forcing: io.Forcing
 
 def run(config: Config | str | os.PathLike, output_dir: str | os.PathLike | None = None,
         progress: bool | None = None, engine: str | None = None,
-        workers: int | None = None) -> RunResult:
+        workers: int | None = None, overwrite: bool = False) -> RunResult:
     """Run D&B for a configuration (a Config, a TOML path or a bundled case name).
 
-    Writes ``daily.nc``, ``hourly.nc`` (unless ``hourly_output = false``) and
-    ``summary.txt`` into ``output_dir`` (default: ``tccas-run-<site>`` in the current
-    folder). Files are complete or absent: each is written to a temporary name and moved
-    into place only when all of them are written.
+    Writes ``daily.nc``, ``hourly.nc`` (unless ``hourly_output = false``),
+    ``obs/<stream>.nc`` and ``summary.txt`` into ``output_dir`` (default:
+    ``tccas-run-<site>`` in the current folder). Files are complete or absent: each is
+    written to a temporary name unique to the process and moved into place only when all of
+    them are written.
+
+    The folder is checked before the run (:class:`tccas.outdir.OutputDir`): it must be
+    creatable and writable, not locked by another command, and must not hold an earlier
+    run unless ``overwrite`` is true; an overwritten folder holds only this run's files.
+    ``progress``: None shows a bar on a terminal and periodic log lines otherwise, False
+    nothing (:func:`tccas._progress.progress`).
 
     A configuration with a ``[region]`` table runs every cell of its domain instead, with
     ``engine``/``workers`` overriding the table, and returns a
@@ -156,20 +164,30 @@ def run(config: Config | str | os.PathLike, output_dir: str | os.PathLike | None
         raise ConfigError(f"{cfg.path or cfg.site.name}: engine and workers apply to regional "
                           "configurations ([region]) only")
     out = Path(output_dir) if output_dir is not None else Path(f"tccas-run-{cfg.site.name}")
+    from .outdir import OutputDir, config_inputs
+    with OutputDir(out, overwrite=overwrite, command=f"tccas run {cfg.path or cfg.site.name}",
+                   inputs=config_inputs(cfg)) as od:
+        res = _run_site(cfg, out, progress)
+        od.commit(res.files.values())
+    return res
+
+
+def _run_site(cfg: Config, out: Path, progress: bool | None) -> RunResult:
     t0 = time.perf_counter()
     static, forcing = load_inputs(cfg)
     obs_sets = load_observations(cfg)
     oa = obs_arrays(obs_sets, forcing.times, static.pft)   # validates before the run
     t1 = time.perf_counter()
-    ppft, pglob = prior_parameters(cfg, static, forcing)   # may run the carbon spin-up
+    ppft, pglob = prior_parameters(cfg, static, forcing, progress=progress)  # may spin up
     log.info("running %s: %d hours, %d PFTs", cfg.site.name, forcing.times.size, len(static.pft))
     # yearly chunks only to advance a progress bar: one call gives the same values bit for
     # bit (tests/test_model.py) without copying every chunk's output into place, but keeps
     # no state0 (the state after the spin-up)
-    show = sys.stderr.isatty() if progress is None else bool(progress)
+    # a bar on a terminal, log lines otherwise (progress None), nothing with False
+    show = progress is None or bool(progress)
     cell = run_cell(forcing.matrix(), forcing.times, static.lat, static.lon, static.sand,
                     static.clay, list(static.pft), ppft, pglob, nspin=cfg.run.spinup_hours,
-                    show_progress=show, chunk_days=366 if show else None)
+                    show_progress=progress, chunk_days=366 if show else None)
     y = apply_obs(oa, cell.hourly, static.clay, pglob)
     simulated = {o.stream: (o, y[oa.slices[o.stream]]) for o in obs_sets}
     t2 = time.perf_counter()
@@ -435,32 +453,37 @@ def write_outputs(out: Path, cfg: Config, static: io.Static, times: np.ndarray,
              "history": f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')} "
                         f"tccas run {cfg.path or cfg.site.name}"}
     staged: list[tuple[Path, Path]] = []
+
+    def _temp_name(folder: Path, name: str) -> Path:
+        # unique per process and call: concurrent writers never share a temporary file
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+        os.close(fd)
+        staged.append((Path(tmp), folder / name))
+        return Path(tmp)
+
     try:
         dvars, dcell, hvars, hcell = output_tables(cell, fracs, hourly=cfg.run.hourly_output)
-        tmp = out / ".daily.nc.part"
+        tmp = _temp_name(out, "daily.nc")
         io.write_table_nc(tmp, times[::24], 24.0, pfts, fracs, dvars, dcell, static.lat,
                           static.lon, attrs, complevel=daily_complevel)
-        staged.append((tmp, out / "daily.nc"))
         if cfg.run.hourly_output:
-            tmp = out / ".hourly.nc.part"
+            tmp = _temp_name(out, "hourly.nc")
             io.write_table_nc(tmp, times, 1.0, pfts, fracs, hvars, hcell, static.lat,
                               static.lon, attrs, complevel=hourly_complevel)
-            staged.append((tmp, out / "hourly.nc"))
         for stream, (o, y) in (simulated or {}).items():
             (out / "obs").mkdir(exist_ok=True)
-            tmp = out / "obs" / f".{stream}.nc.part"
+            tmp = _temp_name(out / "obs", f"{stream}.nc")
             write_obs(tmp, o, simulated=y, attrs={"model_run": cfg.site.name},
-                      complevel=obs_complevel)
-            staged.append((tmp, out / "obs" / f"{stream}.nc"))
+                      complevel=obs_complevel, lat=static.lat, lon=static.lon)
         text = format_summary(cfg, times, cell, pfts, fracs)
         if simulated:
             text += "\nobservations and their simulated equivalents\n"
             text += "\n".join(obs_statistics(simulated)) + "\n"
-        tmp = out / ".summary.txt.part"
+        tmp = _temp_name(out, "summary.txt")
         tmp.write_text(text)
-        staged.append((tmp, out / "summary.txt"))
         files = {}
         for tmp, final in staged:
+            os.chmod(tmp, 0o644)       # mkstemp creates 0600
             os.replace(tmp, final)
             key = f"obs_{final.stem}" if final.parent.name == "obs" else final.stem
             files[key] = final

@@ -12,7 +12,7 @@ from .errors import ConfigError, TccasError
 def _cmd_run(args) -> int:
     from ._workflow import run
     res = run(args.config, output_dir=args.output, progress=None if not args.quiet else False,
-              engine=args.engine, workers=args.workers)
+              engine=args.engine, workers=args.workers, overwrite=args.overwrite)
     if res is None:          # an MPI worker rank of a regional run
         return 0
     print(res.summary, end="")
@@ -100,7 +100,7 @@ def _cmd_spinup(args) -> int:
     ppft, pglob = parameters_for(cfg, static)
     eq = equilibrium_pools(forcing.matrix(), forcing.times, static.lat, static.lon,
                            static.sand, static.clay, list(static.pft), ppft, pglob,
-                           cfg.run.spinup_hours)
+                           cfg.run.spinup_hours, progress=None if not args.quiet else False)
     print(f"carbon spin-up of {cfg.site.name}: equilibrium under the first {eq.cycle_days} "
           f"days of forcing after {eq.cycles} cycles (last change {eq.change:.1e})")
     print(eq.table(static.pft))
@@ -125,6 +125,7 @@ def _cmd_assimilate(args) -> int:
 
     try:
         res = assimilate(args.config, output_dir=args.output, resume=args.resume,
+                         overwrite=args.overwrite,
                          progress=None if not args.quiet else False, callback=show,
                          workers=args.workers, figures=not args.no_figures)
     except Interrupted as exc:       # Ctrl-C in the minimiser: the checkpoint is kept
@@ -234,7 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run D&B for a configuration or a bundled case")
     r.add_argument("config", help="TOML configuration file or bundled case name (e.g. ES-LM1)")
     r.add_argument("-o", "--output", default=None, help="output folder (default tccas-run-SITE)")
-    r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier run in the output folder (its files that this run "
+                        "does not write are removed)")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bar or lines")
     r.add_argument("--engine", default=None, choices=("processes", "serial", "dask", "mpi"),
                    help="regional configs: parallel engine (default from [region])")
     r.add_argument("--workers", type=int, default=None,
@@ -255,7 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes for the posterior Hessian (default: [assimilation] workers)")
     a.add_argument("--no-figures", action="store_true",
                    help="skip the figures (tccas validate DIR draws them later)")
-    a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    a.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier assimilation in the output folder")
+    a.add_argument("-q", "--quiet", action="store_true", help="no progress bar or lines")
     a.set_defaults(func=_cmd_assimilate)
     va = sub.add_parser("validate", help="recompute the validation table and figures of an "
                         "assimilation output folder")
@@ -272,13 +278,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "elements it cannot check are scanned over a ladder of steps")
     g.add_argument("--tolerance", type=float, default=1e-6,
                    help="largest accepted |fd - tl| / |tl| per element (default 1e-6)")
-    g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bar or lines")
     g.set_defaults(func=_cmd_check_gradient)
     sp = sub.add_parser("spinup", help="initial carbon pools at the model's equilibrium under "
                         "the spin-up forcing (prints them; --write sets c_*0 in the config)")
     sp.add_argument("config", help="TOML configuration file or bundled case name")
     sp.add_argument("--write", action="store_true",
                     help="write the pools as c_*0 into [parameters] of the configuration file")
+    sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar or lines")
     sp.set_defaults(func=_cmd_spinup)
     ns = sub.add_parser("new-site", help="write a ready case folder for a new site from a "
                         "FLUXNET2015/ICOS CSV file or PLUMBER2 files")
@@ -335,6 +342,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    plog = logging.getLogger("tccas.progress")
+    level = plog.level
+    if not getattr(args, "quiet", False):
+        # progress of long work reaches stderr in batch jobs too (tccas._progress: log
+        # lines when stderr is not a terminal); -q silences it
+        plog.setLevel(logging.INFO)
     try:
         return args.func(args)
     except TccasError as exc:
@@ -345,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
         # an interrupted command leaves no half-written file behind
         print(f"tccas: {args.command} interrupted", file=sys.stderr)
         return 130
+    finally:
+        plog.setLevel(level)
 
 
 if __name__ == "__main__":

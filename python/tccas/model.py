@@ -200,7 +200,8 @@ def run_cell(met: np.ndarray, times: np.ndarray, lat: float, lon: float, sand: f
     bounds = [(a, min(a + step, nt)) for a in range(0, nt, step)]
     hout = np.empty((len(HOURLY_OUTPUTS), nt, ntile), order="F").transpose(1, 0, 2)
     dout = np.empty((len(DAILY_OUTPUTS), nt // 24, ntile), order="F").transpose(1, 0, 2)
-    for a, b in progress(bounds, total=len(bounds), desc="D&B", enabled=show_progress):
+    for a, b in progress(bounds, total=len(bounds), desc="D&B run", enabled=show_progress,
+                         unit="yr"):
         h, d = _call(np.asfortranarray(met[a:b]), doy[a:b], hour[a:b], tday[a:b], *args, 0, 0,
                      state)
         hout[a:b] = h

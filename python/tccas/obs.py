@@ -134,7 +134,8 @@ class ObservationSet:
 def write_obs(path: str | os.PathLike, obs: ObservationSet, attrs: dict | None = None,
               simulated: np.ndarray | None = None,
               significant_digits: int | None = None,
-              complevel: int | None = 1) -> Path:
+              complevel: int | None = 1, lat: float | None = None,
+              lon: float | None = None) -> Path:
     """Write an observation set as CF-1.8 netCDF (optionally with the model equivalents).
 
     Parameters
@@ -148,6 +149,11 @@ def write_obs(path: str | os.PathLike, obs: ObservationSet, attrs: dict | None =
     complevel : zlib level (with the shuffle filter) of the per-observation variables, or
         None for uncompressed contiguous storage. Level 1 writes about twice as fast as
         level 4 for files a few percent larger (docs/io.md).
+    lat, lon : the site's latitude (degrees north) and longitude (degrees east), written as
+        CF scalar coordinate variables ``lat`` and ``lon`` named (with ``time``) in the
+        ``coordinates`` attribute of the per-observation variables: the site the
+        observations were selected for and are simulated at (a footprint's own centre is
+        not kept by the readers). Both or neither; :func:`read_obs` does not need them.
 
     Returns
     -------
@@ -156,6 +162,11 @@ def write_obs(path: str | os.PathLike, obs: ObservationSet, attrs: dict | None =
     import netCDF4
     path = Path(path)
     n = len(obs)
+    if (lat is None) != (lon is None):
+        raise ValueError(f"{path}: give both lat and lon or neither")
+    if lat is not None and not (-90.0 <= float(lat) <= 90.0 and -180.0 <= float(lon) <= 360.0):
+        raise ValueError(f"{path}: site coordinates lat={lat}, lon={lon} out of range")
+    coords = {"coordinates": "time lat lon"} if lat is not None else {}
     if simulated is not None and np.shape(simulated) != (n,):
         raise ValueError(f"{path}: 'simulated' has shape {np.shape(simulated)}, expected "
                          f"({n},) for the {n} observations of stream '{obs.stream}'")
@@ -192,6 +203,13 @@ def write_obs(path: str | os.PathLike, obs: ObservationSet, attrs: dict | None =
             pending.append((tv, secs[:, 0]))
             tb = ds.createVariable("time_bnds", "f8", ("obs", "nv"), **store2)
             pending.append((tb, secs))
+            if lat is not None:
+                for name, val, unit, std in (("lat", lat, "degrees_north", "latitude"),
+                                             ("lon", lon, "degrees_east", "longitude")):
+                    v = ds.createVariable(name, "f8", ())
+                    v.units, v.standard_name = unit, std
+                    v.long_name = f"{std} of the site"
+                    pending.append((v, np.float64(val)))
             v = ds.createVariable("pft", "i4", ("pft",))
             v.long_name = "BETHY plant functional type code"
             pending.append((v, np.array(obs.pft, dtype=np.int32)))
@@ -204,6 +222,7 @@ def write_obs(path: str | os.PathLike, obs: ObservationSet, attrs: dict | None =
                                       significant_digits=significant_digits)
                 v.units = unit
                 v.long_name = long
+                v.setncatts(coords)
                 pending.append((v, arr))
             v = ds.createVariable("qc", "i4", ("obs",), **store)
             v.units = "1"
@@ -220,9 +239,12 @@ def write_obs(path: str | os.PathLike, obs: ObservationSet, attrs: dict | None =
                                       significant_digits=significant_digits)
                 v.units = obs.unit
                 v.long_name = f"model equivalent of the observed {obs.stream}"
+                v.setncatts(coords)
                 pending.append((v, simulated))
             for v, arr in pending:
-                if n or v.name == "pft":
+                if v.name in ("lat", "lon"):
+                    v.assignValue(arr)
+                elif n or v.name == "pft":
                     put_whole(v, arr)
     return path
 

@@ -125,7 +125,8 @@ def _read_fluxnet(files, lat, lon, footprint, stream, period, tally, progress, c
         raise InputDataError(f"{files[0]}: a FLUXNET file of site {ids.pop()}, but the case is "
                              f"site {name}")
     parts = []
-    for f in progress_bar(files, total=len(files), desc=f"FLUXNET {stream}", enabled=progress):
+    for f in progress_bar(files, total=len(files), desc=f"FLUXNET {stream}", enabled=progress,
+                          unit="file"):
         o = read_fluxnet_obs(f, stream, footprint, utc_offset_hours, **options)
         n = int(o.attrs.get("n_records", len(o)))
         dropped = {"missing": int(o.attrs.get("n_missing", 0)),
@@ -160,7 +161,8 @@ def _per_file(call, counts: dict[str, str], desc: str, files, period, tally, pro
     loggers = [_logging.getLogger(f"tccas.readers.{n}")
                for n in ("smos", "troposif", "jrctip", "biomass")]
     parts = []
-    for f in progress_bar(files, total=len(files), desc=desc, enabled=progress):
+    for f in progress_bar(files, total=len(files), desc=desc, enabled=progress,
+                          unit="file"):
         for lg in loggers:
             lg.addFilter(quiet)
         try:

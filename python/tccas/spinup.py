@@ -47,6 +47,7 @@ control vector.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
 
@@ -173,7 +174,8 @@ def _solve(daily: np.ndarray, pools0: np.ndarray, pp: dict) -> np.ndarray:
 
 def equilibrium_pools(met: np.ndarray, times: np.ndarray, lat: float, lon: float, sand: float,
                       clay: float, pfts, ppft: np.ndarray, pglob: np.ndarray, nspin: int,
-                      rtol: float = 1e-4, max_cycles: int = 100) -> Equilibrium:
+                      rtol: float = 1e-4, max_cycles: int = 100,
+                      progress: bool | None = False) -> Equilibrium:
     """Carbon pools at the start of the stationary cycle of the spin-up forcing.
 
     Parameters
@@ -188,6 +190,8 @@ def equilibrium_pools(met: np.ndarray, times: np.ndarray, lat: float, lon: float
     rtol : stop when no pool at the start of the cycle changes by more than this fraction
         between two iterations.
     max_cycles : give up (ModelError) after this many cycles.
+    progress : report the cycles (:func:`tccas._progress.progress`: None a bar on a terminal
+        and log lines otherwise, False nothing).
 
     Returns
     -------
@@ -223,10 +227,26 @@ def equilibrium_pools(met: np.ndarray, times: np.ndarray, lat: float, lon: float
     state = initial_state(met_c, pfts, ppft, pglob, sand, clay)
     pools = state[:6].copy()
     site = (lat, lon, sand, clay)
+    history: list[np.ndarray] = [pools]
+    from ._progress import progress as _bar
+    # the number of cycles is not known in advance: a counter, with log lines in time
+    ticks = iter(_bar(itertools.count(), desc="carbon spin-up", enabled=progress,
+                      unit="cycle", interval=10.0))
+    try:
+        return _iterate(ticks, met_c, times_c, site, pfts, ppft, pglob, state, pools, rates,
+                        history, rtol, max_cycles, ncyc)
+    finally:
+        close = getattr(ticks, "close", None)
+        if close is not None:
+            close()
+
+
+def _iterate(ticks, met_c, times_c, site, pfts, ppft, pglob, state, pools, rates, history,
+             rtol, max_cycles, ncyc) -> Equilibrium:
     change = np.inf
     cycles = 0
-    history: list[np.ndarray] = [pools]
     while cycles < max_cycles:
+        next(ticks)
         state[:6] = pools
         _, daily = run_from_state(met_c, times_c, *site, pfts, ppft, pglob, state)
         cycles += 1

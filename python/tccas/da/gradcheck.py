@@ -148,7 +148,8 @@ def check_gradient(model, sets, h: float = 2e-5, tolerance: float = 1e-6, seed: 
     tn, err = np.zeros(n), np.full(n, np.nan)
     res, step = np.full(n, np.nan), np.full(n, np.nan)
     status = []
-    for k in bar(range(n), total=n, desc="components", enabled=progress):
+    for k in bar(range(n), total=n, desc="gradient check", enabled=progress,
+                 unit="element"):
         e = np.zeros(n)
         e[k] = 1.0
         _, jdx = model.tangent(x, e)

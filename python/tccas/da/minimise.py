@@ -231,7 +231,7 @@ def minimise(cost: CostFunction, x0: np.ndarray | None = None, lower=None, upper
         return entry
 
     ticks = iter(bar(range(max_iterations + 1), total=max_iterations + 1, desc="L-BFGS-B",
-                     enabled=progress))
+                     enabled=progress, unit="iteration"))
 
     def tick():
         next(ticks, None)

@@ -66,7 +66,8 @@ def jacobian(model, x: np.ndarray, workers: int = 0, progress: bool | None = Non
     workers = max(1, min(workers, nx))
     jac = np.empty((model.ny, nx))
     if workers == 1:
-        for k in bar(range(nx), total=nx, desc="tangents", enabled=progress):
+        for k in bar(range(nx), total=nx, desc="tangents", enabled=progress,
+                     unit="element"):
             e = np.zeros(nx)
             e[k] = 1.0
             _, jac[:, k] = model.tangent(x, e)
@@ -76,7 +77,8 @@ def jacobian(model, x: np.ndarray, workers: int = 0, progress: bool | None = Non
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
                              initargs=(model,)) as pool:
         futures = pool.map(_columns, [(x, c) for c in chunks])
-        for cols, block in bar(futures, total=len(chunks), desc="tangents", enabled=progress):
+        for cols, block in bar(futures, total=len(chunks), desc="tangents", enabled=progress,
+                               unit="chunk"):
             jac[:, cols] = block
     return jac
 

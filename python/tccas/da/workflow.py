@@ -113,7 +113,8 @@ def _prior_job(model, n_obs: int, run_args: tuple):
 
 def assimilate(config: Config | str | os.PathLike, output_dir: str | os.PathLike | None = None,
                resume: bool = False, progress: bool | None = None, callback=None,
-               workers: int | None = None, figures: bool = True) -> AssimilationResult:
+               workers: int | None = None, figures: bool = True,
+               overwrite: bool = False) -> AssimilationResult:
     """Run the variational assimilation of a configuration's [assimilation] table.
 
     Parameters
@@ -129,17 +130,16 @@ def assimilate(config: Config | str | os.PathLike, output_dir: str | os.PathLike
     callback : called with each iteration's history entry (dict).
     workers : processes for the Jacobian (default: the config's, 0 = all cores).
     figures : draw the figures (needs matplotlib; ``tccas validate`` draws them later).
+    overwrite : replace an earlier assimilation in ``output_dir`` (else a folder holding
+        one is refused before any work; ``resume`` continues in it). The folder is checked
+        and locked before the work (:class:`tccas.outdir.OutputDir`), and afterwards holds
+        only this assimilation's files (listed in ``.tccas-files``).
 
     Returns
     -------
     AssimilationResult
     """
-    from .._workflow import load_inputs, load_observations, parameters_for
     from ..cases import load_config
-    from ..control import build_control
-    from ..io import atomic_path
-    from ..model import CellModel, obs_arrays
-    from ..validation.metrics import validation_table, write_table
     t_all = time.perf_counter()
     cfg = config if isinstance(config, Config) else load_config(config)
     if cfg.assimilation is None:
@@ -147,6 +147,26 @@ def assimilate(config: Config | str | os.PathLike, output_dir: str | os.PathLike
                           "window and the streams to assimilate")
     a = cfg.assimilation
     out = Path(output_dir) if output_dir is not None else Path(f"tccas-assim-{cfg.site.name}")
+    from ..outdir import OutputDir, config_inputs
+    with OutputDir(out, overwrite=overwrite, resume=resume,
+                   command=f"tccas assimilate {cfg.path or cfg.site.name}",
+                   inputs=config_inputs(cfg)) as od:
+        result = _assimilate(cfg, out, resume, progress, callback, workers, figures, t_all)
+        written = list(result.files.values())
+        if (out / "checkpoint.npz").exists():
+            written.append(out / "checkpoint.npz")
+        od.commit(written)
+    return result
+
+
+def _assimilate(cfg: Config, out: Path, resume: bool, progress, callback, workers,
+                figures: bool, t_all: float) -> AssimilationResult:
+    from .._workflow import load_inputs, load_observations, parameters_for
+    from ..control import build_control
+    from ..io import atomic_path
+    from ..model import CellModel, obs_arrays
+    from ..validation.metrics import validation_table, write_table
+    a = cfg.assimilation
     timing = {"io": 0.0}
     t = time.perf_counter()
     static, forcing = load_inputs(cfg)

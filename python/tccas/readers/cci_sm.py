@@ -219,7 +219,8 @@ def read_cci_sm(paths: str | os.PathLike | Iterable[str | os.PathLike], lat: flo
                               "or be None")
     own = Tally()
     times, values, sigmas, cells = [], [], [], set()
-    for f in _progress_bar(files, total=len(files), desc="CCI SM", enabled=progress):
+    for f in _progress_bar(files, total=len(files), desc="CCI SM", enabled=progress,
+                            unit="file"):
         own.files += 1
         own.read += 1
         px = read_cci_sm_pixel(f, lat, lon)

@@ -389,7 +389,8 @@ def read_smos_l2(paths: str | os.PathLike | Iterable[str | os.PathLike], lat: fl
         raise ConfigError(f"sigma_floor must be > 0, got {sigma_floor}")
     own = Tally()
     times, values, sigmas = [], [], []
-    for f in _progress_bar(files, total=len(files), desc=f"SMOS L2 {stream}", enabled=progress):
+    for f in _progress_bar(files, total=len(files), desc=f"SMOS L2 {stream}",
+                           enabled=progress, unit="file"):
         g = read_smos_l2_granule(f)
         own.files += 1
         own.read += len(g)

@@ -45,6 +45,12 @@ def _daily(t, *series):
     return u.astype("datetime64[s]") + np.timedelta64(12 * 3600, "s"), out
 
 
+def _site(out: Path) -> str:
+    """Site name of an assimilation folder (from its posterior run)."""
+    from ..plots import run_site_name
+    return run_site_name(out / "posterior") if (out / "posterior").is_dir() else out.name
+
+
 def read_series(out_dir: str | os.PathLike) -> list:
     """Per stream of an assimilation folder: (ObservationSet, prior, posterior, posterior
     sigma of the simulated equivalent, mask of the assimilated observations)."""
@@ -73,7 +79,9 @@ def plot_timeseries(out_dir: str | os.PathLike, series: list | None = None) -> P
     out = Path(out_dir)
     if series is None:
         series = read_series(out)
-    fig, axes = plt.subplots(len(series), 1, figsize=(11, 2.4 * len(series)), squeeze=False)
+    from ..plots import quantity_label, stream_title
+    fig, axes = plt.subplots(len(series), 1, figsize=(11, 2.4 * len(series) + 0.5),
+                             squeeze=False, sharex=True)
     for ax, (o, prior, post, sig, assim) in zip(axes[:, 0], series):
         s = o.stream
         t = o.t_start + (o.t_end - o.t_start) // 2
@@ -83,15 +91,25 @@ def plot_timeseries(out_dir: str | os.PathLike, series: list | None = None) -> P
         if len(t) > 5000:
             td, (v, pr, po, sg, amf) = _daily(t, v, pr, po, sg, am.astype(float))
             t, am = td, amf > 0.5
-        ax.fill_between(t, po - sg, po + sg, color="tab:red", alpha=0.25, lw=0,
+        ax.fill_between(t, po - sg, po + sg, color="tab:red", alpha=0.25, lw=0, zorder=1,
                         label="posterior +-sigma")
-        ax.plot(t, pr, color="tab:blue", lw=0.8, label="prior")
-        ax.plot(t, po, color="tab:red", lw=0.8, label="posterior")
-        ax.plot(t[am], v[am], "k.", ms=2.5, label="assimilated obs")
-        ax.plot(t[~am], v[~am], ".", mfc="none", mec="0.4", ms=3, label="withheld obs")
-        ax.set_ylabel(f"{s} [{o.unit}]")
-    axes[0, 0].legend(loc="upper right", fontsize=7, ncol=5)
-    fig.tight_layout()
+        ax.plot(t, pr, color="tab:blue", lw=0.8, zorder=2, label="prior")
+        ax.plot(t, po, color="tab:red", lw=0.8, zorder=2, label="posterior")
+        # observations on top of the model lines
+        ax.plot(t[am], v[am], "k.", ms=2.5, zorder=3, label="assimilated obs")
+        ax.plot(t[~am], v[~am], ".", mfc="none", mec="0.4", ms=3, zorder=3,
+                label="withheld obs")
+        dense = " (daily means)" if len(o) > 5000 else ""
+        ax.set_title(f"{stream_title(s)}: n = {len(o)}{dense}", fontsize=9, loc="left")
+        ax.set_ylabel(quantity_label(s, o.unit), fontsize=8)
+    axes[-1, 0].set_xlabel("time (UTC)", fontsize=8)
+    site = _site(out)
+    fig.suptitle(f"{site}: observations, prior and posterior", fontsize=11, x=0.01,
+                 ha="left")
+    # one legend above the panels, outside every axes (hides no data)
+    h, lab = axes[0, 0].get_legend_handles_labels()
+    fig.legend(h, lab, loc="upper right", ncol=len(lab), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
     try:
         return _save(fig, out / "figures" / "timeseries.png")
     finally:
@@ -118,7 +136,9 @@ def plot_parameters(out_dir: str | os.PathLike) -> Path:
     ax.set_xticklabels(names, rotation=90, fontsize=6)
     ax.set_xlim(-0.5, len(names) - 0.5)
     ax.set_ylabel("(posterior - prior) / prior sigma")
-    ax.legend(fontsize=8)
+    ax.set_title(f"{_site(out)}: posterior shift of each control element", fontsize=10,
+                 loc="left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     try:
         return _save(fig, out / "figures" / "parameters.png")
@@ -137,14 +157,15 @@ def plot_cost(out_dir: str | os.PathLike) -> Path:
         js = np.asarray(ds.variables["cost_stream"][:])
         streams = [str(n) for n in ds.variables["stream_name"][:]]
     it = np.arange(len(j))
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(7.5, 4))
     ax.semilogy(it, j, "k-o", ms=3, label="J")
     ax.semilogy(it, np.where(jp > 0, jp, np.nan), "--", color="0.5", label="prior term")
     for k, s in enumerate(streams):
         ax.semilogy(it, js[:, k], "-", label=s)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("cost")
-    ax.legend(fontsize=8)
+    ax.set_xlabel("L-BFGS-B iteration")
+    ax.set_ylabel("cost J and its terms")
+    ax.set_title(f"{_site(out)}: cost per iteration", fontsize=10, loc="left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     try:
         return _save(fig, out / "figures" / "cost.png")
