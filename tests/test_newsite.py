@@ -98,3 +98,12 @@ def test_fluxnet_file_named_in_observations_and_copy_case_without_observations(t
     res = tccas.run(cfg, output_dir=tmp_path / "out", progress=False)
     o, y = res.observations["nee"]
     assert len(o) == len(sets[0]) > 1000 and np.all(np.isfinite(y))
+
+
+def test_new_site_observation_files_carry_the_site_coordinates(tmp_path):
+    import netCDF4
+    new_site(tmp_path / "ar1", fluxnet=US_AR1, pfts="C4Gr=1", sand=0.65, clay=0.1,
+             lat=36.4267, lon=-99.42, end="2009-12-31")
+    with netCDF4.Dataset(tmp_path / "ar1" / "obs" / "nee.nc") as ds:
+        assert float(ds.variables["lat"][...]) == pytest.approx(36.4267)
+        assert float(ds.variables["lon"][...]) == pytest.approx(-99.42)

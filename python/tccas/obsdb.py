@@ -397,7 +397,8 @@ def build_observations(config: str | os.PathLike, product: str,
             tmp = out_dir / f".{final.name}.part"
             write_obs(tmp, obs, attrs={"history": history, "site_name": site.name,
                                        "tccas_product": spec.key,
-                                       "footprint_pft_fractions": _fractions_text(site)})
+                                       "footprint_pft_fractions": _fractions_text(site)},
+                      lat=site.lat, lon=site.lon)
             staged.append((tmp, final))
             written[stream] = final
             entries[stream] = _listed_files(listed.get(stream), cfg_path.parent, final,

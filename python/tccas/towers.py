@@ -486,7 +486,7 @@ def _write_case(site: TowerSite, forcing: io.Forcing, observations: Mapping[str,
         o = o.subset((o.t_start >= lo) & (o.t_end <= hi))
         if len(o):
             obs_files[stream] = f"obs/{stream}.nc"
-            write_obs(target / obs_files[stream], o)
+            write_obs(target / obs_files[stream], o, lat=site.lat, lon=site.lon)
     run = {"start": _dt.date.fromisoformat(start), "end": _dt.date.fromisoformat(end),
            "spinup_hours": int(spinup_hours), "hourly_output": False, **dict(run_options)}
     lines = [f"# tower site {site.name} written by tccas.towers (prior parameters)", "",
