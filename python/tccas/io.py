@@ -25,7 +25,8 @@ from .parameters import FORCING_VARS, PFT_NAMES
 
 __all__ = [
     "FORCING_NAMES", "FORCING_UNITS", "FORCING_RANGES", "OUTPUT_STANDARD_NAMES",
-    "Forcing", "Static", "convert_units", "check_forcing", "decode_cf_times",
+    "Forcing", "Static", "convert_units", "check_forcing", "check_hourly_times",
+    "decode_cf_times",
     "times_from_nc", "open_netcdf", "read_forcing", "saturation_vapour_pressure",
     "vpd_from_specific_humidity", "running_mean", "atomic_path", "time_var",
     "write_forcing", "read_static", "write_static", "write_table_nc", "put_whole",
@@ -114,9 +115,8 @@ def convert_units(values: np.ndarray, unit: str, canonical: str, where: str) -> 
     return values * scale + offset
 
 
-def check_forcing(f: Forcing, where: str) -> None:
-    """Check times (hourly, no gaps, whole days from 00 UTC) and values (finite, in range)."""
-    t = f.times
+def check_hourly_times(t: np.ndarray, where: str) -> None:
+    """Check forcing step start times: hourly without gaps, whole days from 00 UTC."""
     if t.size == 0:
         raise InputDataError(f"{where}: no time steps")
     if t.size > 1:
@@ -132,6 +132,12 @@ def check_forcing(f: Forcing, where: str) -> None:
     if t.size % 24:
         raise InputDataError(f"{where}: variable 'time': {t.size} hourly steps do not make "
                              "whole days")
+
+
+def check_forcing(f: Forcing, where: str) -> None:
+    """Check times (hourly, no gaps, whole days from 00 UTC) and values (finite, in range)."""
+    t = f.times
+    check_hourly_times(t, where)
     for name in FORCING_NAMES:
         if name not in f.data:
             raise InputDataError(f"{where}: missing variable '{name}'")

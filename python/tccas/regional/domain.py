@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import InputDataError
 from ..io import (FORCING_NAMES, FORCING_RANGES, FORCING_UNITS, Static, atomic_path,
-                  convert_units, open_netcdf, time_var, times_from_nc,
+                  check_hourly_times, convert_units, open_netcdf, time_var, times_from_nc,
                   vpd_from_specific_humidity)
 from ..parameters import FORCING_VARS, PFT_NAMES
 
@@ -507,23 +507,6 @@ class CellForcing:
                            self.source)
 
 
-def _check_times(t: np.ndarray, where: str) -> None:
-    if t.size == 0:
-        raise InputDataError(f"{where}: no time steps")
-    dt = np.diff(t).astype("timedelta64[s]").astype(np.int64)
-    bad = np.nonzero(dt != 3600)[0]
-    if bad.size:
-        i = int(bad[0])
-        raise InputDataError(f"{where}: variable 'time': steps must be hourly without gaps; "
-                             f"{t[i]} is followed by {t[i + 1]}")
-    if (t[0] - t[0].astype("datetime64[D]")).astype(np.int64) != 0:
-        raise InputDataError(f"{where}: variable 'time': the first step must start at 00 UTC, "
-                             f"got {t[0]}")
-    if t.size % 24:
-        raise InputDataError(f"{where}: variable 'time': {t.size} hourly steps do not make "
-                             "whole days")
-
-
 def read_gridded_forcing(path: str | os.PathLike, domain: Domain, cells=None,
                          start: np.datetime64 | None = None,
                          end: np.datetime64 | None = None) -> CellForcing:
@@ -548,7 +531,7 @@ def read_gridded_forcing(path: str | os.PathLike, domain: Domain, cells=None,
         else:
             tv = np.asarray(tvar[:], dtype=np.float64)
         times = times_from_nc(tvar, where, tv)
-        _check_times(times, where)
+        check_hourly_times(times, where)
         i0 = 0 if start is None else int(np.searchsorted(times, start))
         i1 = times.size if end is None else int(np.searchsorted(times, end))
         if (start is not None and (i0 >= times.size or times[i0] != start)) or \
