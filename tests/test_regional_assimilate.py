@@ -12,7 +12,7 @@ import pytest
 
 import tccas
 from tccas.da.minimise import Interrupted, read_checkpoint
-from tccas.errors import InputDataError
+from tccas.errors import ConfigError
 
 CONTROL = '["vcmax25", "c_fol0", "sif_scale", "vod_b"]'
 
@@ -138,14 +138,30 @@ def test_interrupted_regional_assimilation_resumes_to_the_same_x(lapland, tmp_pa
     assert res.targets == {} and "validation" in res.files
 
 
-def test_a_stream_file_without_records_in_the_run_is_reported(lapland, tmp_path):
+def test_an_assimilated_stream_without_records_in_the_window_is_reported(lapland, tmp_path):
+    """A window over January-March 2017 holds no SIF (May-September): a ConfigError naming
+    the key, before any model run."""
     case, *_ = lapland
-    text = _config(case).replace("start = 2017-01-01\nend = 2017-12-31\nspinup",
-                                 "start = 2017-01-01\nend = 2017-03-31\nspinup")
-    text = text.replace("start = 2017-01-01\nend = 2017-12-31\nstreams",
-                        "start = 2017-01-01\nend = 2017-03-31\nstreams")
+    text = _config(case, engine="serial").replace("end = 2017-12-31\nstreams",
+                                                  "end = 2017-03-31\nstreams")
+    assert "end = 2017-03-31" in text
     cfg = tmp_path / "assim.toml"
     cfg.write_text(text)
-    with pytest.raises(InputDataError,
-                       match="obs/sif.nc: no 'sif' record inside the run period"):
+    with pytest.raises(ConfigError, match=r"\[assimilation\] start/end: stream 'sif' has no "
+                       "observation inside the window"):
         tccas.assimilate(cfg, output_dir=tmp_path / "out", progress=False, figures=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_tccas_run_joins_the_files_of_a_stream(lapland, tmp_path):
+    """`tccas run` on the assimilation config: the two AGB maps make one obs/agb.nc."""
+    from tccas.validation.figures import read_obs_with_sim
+    case, cfg, out, _ = lapland
+    r = subprocess.run([sys.executable, "-m", "tccas", "run", str(cfg), "-o",
+                        str(tmp_path / "run")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    agb, sim = read_obs_with_sim(tmp_path / "run" / "obs" / "agb.nc")
+    prior, sim_prior = read_obs_with_sim(out / "prior" / "obs" / "agb.nc")
+    assert len(agb) >= 16
+    np.testing.assert_array_equal(agb.value, prior.value)
+    np.testing.assert_allclose(sim, sim_prior, rtol=1e-12)        # the prior run

@@ -77,9 +77,9 @@ def read_region_observations(cfg: Config, domain, start: np.datetime64, end: np.
     """Read the ``[observations]`` of a regional configuration over ``domain``, keeping the
     records inside the run period [start, end).
 
-    A stream may name one file or a list of files (joined in the order given). Raises
-    InputDataError when a file holds another stream than its key, or when a stream has no
-    record inside the run period.
+    A stream may name one file or a list of files (joined in the order given). A stream
+    without a record inside the run period is an empty set. Raises InputDataError when a
+    file holds another stream than its key.
     """
     sets, files = [], []
     for stream, paths in cfg.observations.items():
@@ -91,17 +91,11 @@ def read_region_observations(cfg: Config, domain, start: np.datetime64, end: np.
                 raise InputDataError(f"{path}: holds stream '{r.stream}' but the configuration "
                                      f"lists it as '{stream}'")
             inside = (r.obs.t_start >= start) & (r.obs.t_end <= end)
-            if not inside.any():
-                log.warning("%s: no record inside the run period; not used", path)
-                continue
             if not inside.all():
                 r = regional_observations(r.obs, domain, r.entry_obs, r.entry_cell,
                                           r.entry_weight, keep=inside)
             parts.append(r)
             names.append(np.full(len(r), Path(path).stem))
-        if not parts:
-            raise InputDataError(f"{', '.join(map(str, paths))}: no '{stream}' record inside "
-                                 f"the run period {cfg.run.start} to {cfg.run.end}")
         sets.append(_join(parts, domain, " + ".join(map(str, paths))))
         files.append(np.concatenate(names))
     return RegionalObservationFiles(sets, files)
