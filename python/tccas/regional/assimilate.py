@@ -29,6 +29,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -36,6 +37,9 @@ from ..config import Config
 from ..errors import ConfigError, InputDataError
 from .model import RegionalModel
 from .observations import RegionalObservations, read_regional_obs, regional_observations
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..da.workflow import AssimilationResult
 
 __all__ = ["RegionalObservationFiles", "assimilate_region", "read_region_observations",
            "write_region_run"]
@@ -216,9 +220,10 @@ def _map_figures(out: Path, model: RegionalModel, means0: dict, means1: dict,
 
 
 def assimilate_region(cfg: Config, output_dir: str | os.PathLike | None = None,
-                      resume: bool = False, progress: bool | None = None, callback=None,
+                      resume: bool = False, progress: bool | None = None,
+                      callback: Callable[[dict], None] | None = None,
                       workers: int | None = None, figures: bool = True,
-                      engine: str | None = None):
+                      engine: str | None = None) -> "AssimilationResult":
     """Variational assimilation of a regional configuration (``[region]`` and
     ``[assimilation]``); what :func:`tccas.assimilate` runs for such a configuration.
 
@@ -365,7 +370,12 @@ def assimilate_region(cfg: Config, output_dir: str | os.PathLike | None = None,
                           f"{model.domain.ncell}, engine {type(model.engine).__name__}\n"
                           + summary + "\n" + "\n".join(lines[1:]) + "\n\n"
                           + "cells' area-weighted means over the run (observed cells)\n"
-                          + "\n".join(dom) + "\n")
+                          + "\n".join(dom) + "\n\n"
+                          + f"wall time (s): prior run {timing['prior_run_and_io']:.1f}, "
+                          f"minimiser {mres.wall_time:.1f} (forward {cost.t_forward:.1f}, "
+                          f"adjoint {cost.t_adjoint:.1f}, {cost.n_adjoint} gradients), "
+                          f"Jacobian {timing['hessian']:.1f} ({model.nx} tangents), "
+                          f"posterior run {timing['posterior_run_and_io']:.1f}\n")
         with atomic_path(out / "summary.txt") as tmp:
             tmp.write_text(result.summary)
         files["summary"] = out / "summary.txt"
