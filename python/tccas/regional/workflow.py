@@ -22,7 +22,7 @@ from ..io import time_var
 from ..parameters import PFT_NAMES
 from .domain import Domain, GriddedForcingFile, read_domain, write_coordinates
 from .model import DAILY_VARIABLES, RegionalModel, variable_units
-from .observations import read_regional_obs, write_regional_obs
+from .observations import write_regional_obs
 
 __all__ = ["RegionalRunResult", "regional_model_for", "run_region", "write_gridded_daily"]
 
@@ -59,18 +59,9 @@ def regional_model_for(cfg: Config, engine: str | None = None, workers: int | No
     if times.size == 0 or times[0] != start or times[-1] + np.timedelta64(3600, "s") != end:
         raise InputDataError(f"{reg.forcing}: forcing does not cover the run period "
                              f"{cfg.run.start} to {cfg.run.end} (inclusive)")
-    sets = []
-    for stream, path in cfg.observations.items():
-        r = read_regional_obs(path, domain)
-        if r.stream != stream:
-            raise InputDataError(f"{path}: holds stream '{r.stream}' but the configuration "
-                                 f"lists it as '{stream}'")
-        inside = (r.obs.t_start >= start) & (r.obs.t_end <= end)
-        if not inside.all():
-            from .observations import regional_observations
-            r = regional_observations(r.obs, domain, r.entry_obs, r.entry_cell,
-                                      r.entry_weight, keep=inside)
-        sets.append(r)
+    # one set per stream; a stream may list several files (e.g. two AGB maps), joined
+    from .assimilate import read_region_observations
+    sets = read_region_observations(cfg, domain, start, end).sets
     engine = engine or reg.engine
     opts = dict(reg.engine_options) if engine == "dask" else {}
     memory = {} if cfg.adjoint_memory_mb is None else {"adjoint_memory_mb": cfg.adjoint_memory_mb}
