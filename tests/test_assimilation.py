@@ -228,6 +228,24 @@ def test_interrupted_minimisation_resumes_to_the_same_x(twin, tmp_path):
                                   full.history[-1]["cost"])
 
 
+def _child_pids(pid: int) -> list[int]:
+    from pathlib import Path
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        f = task / "children"
+        if f.exists():
+            out += [int(c) for c in f.read_text().split()]
+    return out
+
+
+def _alive(pid: int) -> bool:
+    from pathlib import Path
+    stat = Path(f"/proc/{pid}/stat")
+    if not stat.exists():
+        return False
+    return stat.read_text().split(")")[-1].split()[0] != "Z"
+
+
 def test_killed_assimilate_command_resumes(twin, tmp_path):
     """SIGKILL a running `tccas assimilate` after two iterations; --resume ends at the x of
     the uninterrupted run."""
@@ -251,9 +269,16 @@ def test_killed_assimilate_command_resumes(twin, tmp_path):
             except ConfigError:
                 pass
         time.sleep(0.05)
+    children = _child_pids(proc.pid)
+    assert children                      # the prior run's worker process
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "assimilation.nc").exists()
+    # its worker process (the prior run) does not outlive it
+    deadline = time.time() + 30
+    while time.time() < deadline and any(_alive(c) for c in children):
+        time.sleep(0.2)
+    assert not any(_alive(c) for c in children)
     r = subprocess.run(cmd + ["--resume"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     with netCDF4.Dataset(out / "assimilation.nc") as ds:

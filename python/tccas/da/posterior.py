@@ -21,8 +21,8 @@ import numpy as np
 
 from ..errors import ModelError
 
-__all__ = ["Posterior", "default_workers", "gauss_newton_hessian", "jacobian", "posterior",
-           "propagate"]
+__all__ = ["Posterior", "default_workers", "exit_with_parent", "gauss_newton_hessian",
+           "jacobian", "posterior", "propagate"]
 
 
 _WORKER_MODEL = None
@@ -36,8 +36,29 @@ def default_workers() -> int:
         return max(os.cpu_count() or 1, 1)
 
 
+def exit_with_parent(interval: float = 1.0) -> None:
+    """Make this worker process exit when the process that started it dies.
+
+    A worker of a :class:`concurrent.futures.ProcessPoolExecutor` waits for tasks forever if
+    its parent is killed (SIGKILL, an out-of-memory kill) and so cannot shut the pool down;
+    use this as (or in) the pool's initializer. A daemon thread checks every ``interval``
+    seconds whether the parent process has changed (the worker was re-parented)."""
+    import threading
+    import time
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="tccas-exit-with-parent", daemon=True).start()
+
+
 def _init_worker(model) -> None:
     global _WORKER_MODEL
+    exit_with_parent()
     _WORKER_MODEL = model
 
 

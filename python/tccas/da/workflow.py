@@ -29,7 +29,8 @@ from ..errors import ConfigError
 from .cost import CostFunction
 from .minimise import MinimiseResult, minimise
 from .options import plan_assimilation
-from .posterior import Posterior, gauss_newton_hessian, jacobian, posterior, propagate
+from .posterior import (Posterior, exit_with_parent, gauss_newton_hessian, jacobian, posterior,
+                        propagate)
 from .targets import target_observations
 
 __all__ = ["AssimilationResult", "assimilate", "write_assimilation_nc"]
@@ -203,7 +204,7 @@ def _assimilate(cfg: Config, out: Path, resume: bool, progress, callback, worker
     p_prior_pft, p_prior_glob = ctl.params(np.zeros(model.nx), ppft0, pglob0)
     # the prior run, its files and the prior derivatives of the targets in a second process
     # while the minimiser (one core) runs
-    pool = ProcessPoolExecutor(max_workers=1)
+    pool = ProcessPoolExecutor(max_workers=1, initializer=exit_with_parent)
     prior_job = pool.submit(_prior_job, model, n_obs,
                             (out / "prior", cfg, static, times, met, p_prior_pft,
                              p_prior_glob, sets, targets, False))
