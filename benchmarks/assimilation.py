@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 import tccas
-from tccas._workflow import cell_model_for
+from tccas.workflow import cell_model_for
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 import tccas
-from tccas._workflow import cell_model_for, load_inputs, parameters_for
+from tccas.workflow import cell_model_for, load_inputs, parameters_for
 from tccas.control import build_control
 from tccas.model import CellModel, obs_arrays
 from tccas.obs import ObservationSet

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 import tccas
-from tccas._workflow import load_inputs, parameters_for
+from tccas.workflow import load_inputs, parameters_for
 from tccas.model import run_cell
 from tccas.parameters import global_defaults, pft_defaults
 from tccas.synthetic import ESLM1, generate_forcing

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import tccas
-from tccas._workflow import cell_model_for
+from tccas.workflow import cell_model_for
 from tccas.obs import write_obs
 
 

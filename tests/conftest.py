@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import tccas
-from tccas._workflow import load_inputs, parameters_for
+from tccas.workflow import load_inputs, parameters_for
 from tccas.model import run_cell
 
 

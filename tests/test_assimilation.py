@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import tccas
-from tccas._workflow import cell_model_for
+from tccas.workflow import cell_model_for
 from tccas.cases import case_dir
 from tccas.da import (CostFunction, Interrupted, gauss_newton_hessian, jacobian, minimise,
                       posterior, read_checkpoint)

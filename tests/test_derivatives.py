@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tccas
-from tccas._workflow import load_inputs, load_observations, parameters_for
+from tccas.workflow import load_inputs, load_observations, parameters_for
 from tccas.control import build_control
 from tccas.model import _API, CellModel, obs_arrays
 from tccas.obs import STREAMS, ObservationSet

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tccas
-from tccas._workflow import cell_model_for
+from tccas.workflow import cell_model_for
 from tccas.gradcheck import check_gradient
 
 

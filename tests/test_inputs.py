@@ -175,7 +175,7 @@ def test_unreadable_file(case):
 
 
 def test_failed_write_leaves_no_partial_files(case, tmp_path, monkeypatch):
-    from tccas import _workflow
+    from tccas import workflow as _workflow
 
     def fail(*args, **kwargs):
         raise OSError("disk full")

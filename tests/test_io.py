@@ -18,7 +18,7 @@ import pytest
 
 import tccas
 from tccas import io
-from tccas._workflow import (annual_table, cell_model_for, load_inputs, load_observations,
+from tccas.workflow import (annual_table, cell_model_for, load_inputs, load_observations,
                              output_tables, write_outputs)
 from tccas.errors import InputDataError
 from tccas.obs import ObservationSet, read_obs, write_obs

@@ -91,7 +91,7 @@ def test_fluxnet_file_named_in_observations_and_copy_case_without_observations(t
     text += '\n[observations]\nnee = "tower.csv"\n'
     (case / "config.toml").write_text(text)
     cfg = read_config(case / "config.toml")
-    sets = __import__("tccas._workflow", fromlist=["x"]).load_observations(cfg)
+    sets = __import__("tccas.workflow", fromlist=["x"]).load_observations(cfg)
     assert sets[0].stream == "nee" and sets[0].pft == (3, 9)
     assert np.allclose(sets[0].footprint, [0.2, 0.8])
     assert sets[0].t_start.min() >= np.datetime64("2017-01-01")

@@ -209,7 +209,7 @@ def test_default_case_simulates_every_observation(tmp_path):
 def test_one_call_equals_chunked_run_with_operators(eslm1_inputs, eslm1_run):
     cfg, static, forcing, ppft, pglob = eslm1_inputs
     _, _, _, cell = eslm1_run
-    from tccas._workflow import load_observations
+    from tccas.workflow import load_observations
     sets = load_observations(cfg)
     oa = obs_arrays(sets, forcing.times, static.pft)
     y_chunked = apply_obs(oa, cell.hourly, static.clay, pglob)

@@ -16,7 +16,7 @@ from tccas.io import Static, write_forcing, write_static
 from tccas.obs import ObservationSet, read_obs
 from tccas.obsdb import build_observations, concatenate_observations, find_product_files
 from tccas.synthetic import generate_forcing
-from tccas._workflow import load_observations
+from tccas.workflow import load_observations
 
 DATA = Path(__file__).parent / "data" / "satellite"
 SMOS = DATA / "SM_OPER_MIR_SMUDP2_20230401T191629_20230401T200942_700_001_1.nc"

@@ -283,7 +283,7 @@ def test_a_run_never_writes_into_its_own_case_folder(tmp_path):
 
 
 def test_failed_write_into_an_existing_folder_leaves_it_as_it_was(tmp_path, monkeypatch):
-    from tccas import _workflow
+    from tccas import workflow as _workflow
 
     def fail(*args, **kwargs):
         raise OSError("disk full")

@@ -145,7 +145,7 @@ def test_a_case_without_days_gets_the_rule_and_the_bundled_case_carries_them(tmp
     carries exactly the days the rule gives on its forcing (tools/make_default_case.py)."""
     import tccas
     from tccas.config import read_config
-    from tccas._workflow import load_inputs, parameters_for
+    from tccas.workflow import load_inputs, parameters_for
     _, static, forcing, ppft_case, _ = eslm1_inputs
     d = tccas.copy_case("ES-LM1", tmp_path / "case")
     text = (d / "config.toml").read_text()

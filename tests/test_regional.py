@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import tccas
-from tccas._workflow import load_inputs
+from tccas.workflow import load_inputs
 from tccas.control import build_control
 from tccas.errors import ConfigError, InputDataError, ModelError
 from tccas.model import CellModel, obs_arrays

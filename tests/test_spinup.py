@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import tccas
-from tccas._workflow import load_inputs, prior_parameters
+from tccas.workflow import load_inputs, prior_parameters
 from tccas.config import read_config
 from tccas.errors import ConfigError
 from tccas.model import run_cell

@@ -151,7 +151,7 @@ def write_days_and_pools(path: pathlib.Path) -> None:
     from tccas.config import read_config, set_parameters_in_file
     from tccas.parameters import PFT_NAMES, pft_index
     from tccas.spinup import POOL_PARAMETERS, equilibrium_pools
-    from tccas._workflow import load_inputs, parameters_for
+    from tccas.workflow import load_inputs, parameters_for
     cfg = read_config(path)
     static, forcing = load_inputs(cfg)
     ppft, pglob = parameters_for(cfg, static, forcing)          # the rule sets the days

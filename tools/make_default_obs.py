@@ -36,7 +36,7 @@ import pathlib
 import numpy as np
 
 import tccas
-from tccas._workflow import load_inputs, parameters_for
+from tccas.workflow import load_inputs, parameters_for
 from tccas.model import apply_obs, obs_arrays, run_cell
 from tccas.obs import ObservationSet, write_obs
 from tccas.parameters import apply_overrides

@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 from .cases import copy_case, list_cases, load_config
 from .config import Config
 from .errors import ConfigError, InputDataError, ModelError, TccasError
-from ._workflow import RunResult, run
+from .workflow import RunResult, run
 
 
 def assimilate(config, output_dir=None, resume: bool = False, progress: bool | None = None,

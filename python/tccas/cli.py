@@ -10,7 +10,7 @@ from .errors import ConfigError, TccasError
 
 
 def _cmd_run(args) -> int:
-    from ._workflow import run
+    from .workflow import run
     res = run(args.config, output_dir=args.output, progress=None if not args.quiet else False,
               engine=args.engine, workers=args.workers, overwrite=args.overwrite)
     if res is None:          # an MPI worker rank of a regional run
@@ -53,7 +53,7 @@ def _cmd_plot(args) -> int:
 
 def _cmd_check_gradient(args) -> int:
     from .cases import load_config
-    from ._workflow import cell_model_for
+    from .workflow import cell_model_for
     from .gradcheck import check_gradient
     cfg = load_config(args.config)
     if cfg.region is not None:
@@ -87,7 +87,7 @@ def _cmd_spinup(args) -> int:
     from .config import set_parameters_in_file
     from .parameters import PFT_NAMES
     from .spinup import POOL_PARAMETERS, equilibrium_pools
-    from ._workflow import load_inputs, parameters_for
+    from .workflow import load_inputs, parameters_for
     cfg = load_config(args.config)
     if args.write and (cfg.path is None or not Path(args.config).exists()):
         raise ConfigError(f"{args.config} is a bundled case; write it out first with "

@@ -329,7 +329,7 @@ def config_from_dict(raw: Mapping[str, Any], base: Path | None = None,
                               f"(known: {', '.join(known)})")
         if isinstance(file, list) and file and all(isinstance(f, str) for f in file):
             # several files for one stream (e.g. SMOS L2 and CCI soil moisture), concatenated
-            # when they are loaded (tccas._workflow.load_observations)
+            # when they are loaded (tccas.workflow.load_observations)
             observations[stream] = tuple(resolve(f) for f in file)
             continue
         if not isinstance(file, str):

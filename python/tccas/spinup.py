@@ -201,7 +201,7 @@ def equilibrium_pools(met: np.ndarray, times: np.ndarray, lat: float, lon: float
     Examples
     --------
     >>> import tccas
-    >>> from tccas._workflow import load_inputs, parameters_for
+    >>> from tccas.workflow import load_inputs, parameters_for
     >>> cfg = tccas.load_config("ES-LM1")
     >>> static, forcing = load_inputs(cfg)
     >>> ppft, pglob = parameters_for(cfg, static)

@@ -575,7 +575,7 @@ def _model_daily(site: TowerSite, forcing: io.Forcing, start: str, end: str,
     """Run the site through :func:`tccas.run` (a temporary case: static.nc, forcing.nc and
     config.toml, as a user writes them) and return the UTC days and the cover-weighted
     daily GPP, NEE (g C m-2 d-1), LE (W m-2) and LAI (m2 m-2)."""
-    from ._workflow import run
+    from .workflow import run
     from .config import read_config
     params = dict(site.parameters)
     params.update(parameters or {})

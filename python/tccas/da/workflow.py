@@ -81,7 +81,7 @@ def _run_outputs(out: Path, cfg: Config, static, times, met, ppft, pglob, sets, 
                  progress):
     """Run with parameters (ppft, pglob), write it like `tccas run`; returns the simulated
     observations, the files and the target values."""
-    from .._workflow import write_outputs
+    from ..workflow import write_outputs
     from ..model import apply_obs, obs_arrays, run_cell
     cell = run_cell(met, times, static.lat, static.lon, static.sand, static.clay,
                     list(static.pft), ppft, pglob, nspin=cfg.run.spinup_hours,
@@ -165,7 +165,7 @@ def assimilate(config: Config | str | os.PathLike, output_dir: str | os.PathLike
 
 def _assimilate(cfg: Config, out: Path, resume: bool, progress, callback, workers,
                 figures: bool, t_all: float) -> AssimilationResult:
-    from .._workflow import load_inputs, load_observations, parameters_for
+    from ..workflow import load_inputs, load_observations, parameters_for
     from ..control import build_control
     from ..io import atomic_path
     from ..model import CellModel, obs_arrays

@@ -397,7 +397,7 @@ class RegionalModel:
             cols = d.cell_columns(c)
             pos = {int(col): i for i, col in enumerate(cols)}
             pfts = tuple(d.pfts[i] for i in cols)
-            # PFT parameters as at a site (tccas._workflow.parameters_for): zroot is a PFT
+            # PFT parameters as at a site (tccas.workflow.parameters_for): zroot is a PFT
             # parameter, not cut at the soil depth
             ppft = np.array(self.ppft[:, cols])
             sel, kind, index, tile = [], [], [], []

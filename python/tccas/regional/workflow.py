@@ -43,7 +43,7 @@ def regional_model_for(cfg: Config, engine: str | None = None, workers: int | No
                        all_cells: bool = False) -> tuple[RegionalModel, list]:
     """The RegionalModel of a configuration with a ``[region]`` table (engine and workers
     from the table unless given here) and its observation sets in the order of y, as
-    :func:`tccas._workflow.cell_model_for` gives them for a site: the observed values and
+    :func:`tccas.workflow.cell_model_for` gives them for a site: the observed values and
     sigmas of the cost function are ``sets[i].value``/``sigma``. Records outside the run
     period are dropped. Close the model (or use it as a context manager) to stop its
     workers."""
@@ -212,7 +212,7 @@ def write_gridded_daily(path: Path, domain: Domain, days: np.ndarray, cells: np.
 
 def _summary(cfg: Config, domain: Domain, times: np.ndarray, cell_means: dict,
              simulated: dict) -> str:
-    from .._workflow import obs_statistics
+    from ..workflow import obs_statistics
     cells = cell_means["cells"]
     w = np.cos(np.radians(domain.lat[cells]))
     w = w / w.sum()

@@ -1,4 +1,7 @@
-"""The `run` job: read the inputs of a configuration, run D&B, write outputs and a summary."""
+"""The `run` job and the steps that scripts share: read the inputs of a configuration
+(:func:`load_inputs`, :func:`load_observations`), build its parameters (:func:`parameters_for`,
+:func:`prior_parameters`) and its x -> y map with derivatives (:func:`cell_model_for`), run
+D&B (:func:`run`) and write outputs and a summary (:func:`write_outputs`)."""
 from __future__ import annotations
 
 import datetime as _dt
@@ -18,6 +21,10 @@ from .model import CellRun, apply_obs, obs_arrays, run_cell
 from .obs import ObservationSet, read_obs, write_obs
 from .parameters import (DAILY_OUTPUTS, HOURLY_OUTPUTS, PFT_NAMES, apply_overrides,
                          global_defaults, pft_defaults, pft_index)
+
+__all__ = ["RunResult", "annual_table", "cell_model_for", "format_summary", "load_inputs",
+           "load_observations", "obs_statistics", "output_tables", "parameters_for",
+           "prior_parameters", "run", "write_outputs"]
 
 log = logging.getLogger("tccas")
 
@@ -426,8 +433,8 @@ def write_outputs(out: Path, cfg: Config, static: io.Static, times: np.ndarray,
                   daily_complevel: int | None = DAILY_COMPLEVEL,
                   hourly_complevel: int | None = HOURLY_COMPLEVEL,
                   obs_complevel: int | None = OBS_COMPLEVEL) -> dict:
-    """Write daily.nc, hourly.nc, obs/<stream>.nc (observations with their simulated
-    equivalents) and summary.txt into ``out``; each file is complete or absent.
+    """Write ``daily.nc``, ``hourly.nc``, ``obs/<stream>.nc`` (observations with their
+    simulated equivalents) and ``summary.txt`` into ``out``; each file is complete or absent.
 
     Parameters
     ----------
@@ -437,8 +444,8 @@ def write_outputs(out: Path, cfg: Config, static: io.Static, times: np.ndarray,
     times : (nt,) datetime64 hourly step starts of the run.
     cell : the run.
     simulated : stream -> (ObservationSet, simulated values), written to obs/.
-    daily_complevel, hourly_complevel, obs_complevel : zlib levels of daily.nc, hourly.nc
-        and obs/*.nc, None for uncompressed contiguous storage (values identical either
+    daily_complevel, hourly_complevel, obs_complevel : zlib levels of ``daily.nc``,
+        ``hourly.nc`` and ``obs/*.nc``, None for uncompressed contiguous storage (values identical either
         way).
 
     Returns
