@@ -49,6 +49,9 @@ contains
   ! core's layout, variable first: hout(nho, nt, ntile), dout(ndo, nd, ntile).
   subroutine run_cell(nt, nd, ntile, nspin, init, doy, hour, tday, met, lat, lon, sand, clay, &
                       pft, ppft, pglob, state, hout, dout, status)
+    ! f2py releases the GIL during the call (Python threads go on reading and writing files);
+    ! tccas.model serialises the calls, since local arrays may be static storage
+    !f2py threadsafe
     integer, intent(in) :: nt, nd, ntile, nspin, init
     integer, intent(in) :: doy(nt), pft(ntile)
     real(wp), intent(in) :: hour(nt), tday(nt), met(nt, nmet), lat, lon, sand, clay

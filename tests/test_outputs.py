@@ -294,3 +294,21 @@ def test_failed_write_into_an_existing_folder_leaves_it_as_it_was(tmp_path, monk
     with pytest.raises(OSError, match="disk full"):
         tccas.run("ES-LM1", output_dir=out, progress=False)
     assert _files(out) == ["notes.txt"]           # no temporary file, no lock, no manifest
+
+
+def test_a_swallowed_ctrl_c_still_stops_the_run_before_files_move(tmp_path):
+    # netCDF4 can drop a KeyboardInterrupt raised inside its error check; the command
+    # line's handler also records the Ctrl-C, and the writers check it before any file
+    # moves into place
+    from tccas.outdir import clear_interrupt, note_interrupt
+    cfg = _short_case(tmp_path)
+    out = tmp_path / "out"
+    note_interrupt()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            tccas.run(cfg, output_dir=out, progress=False)
+    finally:
+        clear_interrupt()
+    assert not out.exists() or _files(out) == []
+    tccas.run(cfg, output_dir=out, progress=False)
+    assert (out / "daily.nc").exists()

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 
 from . import __version__
 from .errors import ConfigError, TccasError
+from .outdir import clear_interrupt, note_interrupt
 
 
 def _cmd_run(args) -> int:
@@ -348,6 +351,14 @@ def main(argv: list[str] | None = None) -> int:
         # progress of long work reaches stderr in batch jobs too (tccas._progress: log
         # lines when stderr is not a terminal); -q silences it
         plog.setLevel(logging.INFO)
+    def on_sigint(signum, frame):
+        # recorded too: an extension module may swallow the KeyboardInterrupt (tccas.outdir)
+        note_interrupt()
+        raise KeyboardInterrupt
+
+    clear_interrupt()
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if main_thread else None
     try:
         return args.func(args)
     except TccasError as exc:
@@ -359,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tccas: {args.command} interrupted", file=sys.stderr)
         return 130
     finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
         plog.setLevel(level)
 
 

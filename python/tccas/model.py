@@ -4,6 +4,7 @@ This is the only module that imports the compiled extension ``tccas._dnb``.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,12 @@ from .parameters import (DAILY_OUTPUTS, FORCING_VARS, GLOBAL_PARAMETERS, HOURLY_
                          PFT_PARAMETERS, STATE_NAMES, pft_index)
 
 _API = _dnb.dnb_api
+
+# ``run_cell`` of the core releases the GIL while it runs, so that another Python thread can
+# read or write files meanwhile (tccas.workflow.run reads the observations during the run).
+# The core is not reentrant (gfortran may keep large local arrays in static storage), so
+# its calls are serialised by this lock.
+CORE_LOCK = threading.Lock()
 
 # The adjoint's tape per hour and tile (bytes): 1.79 kB measured on the default ES-LM1 case
 # and on a 13-year 2-PFT run (benchmarks/derivatives.py); a little above, so that a budget
@@ -135,8 +142,9 @@ def time_arrays(times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _call(met, doy, hour, tday, lat, lon, sand, clay, pfts, ppft, pglob, nspin, init, state):
     nt = met.shape[0]
     nd = nt // 24
-    hout, dout, status = _API.run_cell(nd, nspin, init, doy, hour, tday, met, lat, lon, sand,
-                                       clay, pfts, ppft, pglob, state)
+    with CORE_LOCK:
+        hout, dout, status = _API.run_cell(nd, nspin, init, doy, hour, tday, met, lat, lon,
+                                           sand, clay, pfts, ppft, pglob, state)
     if status != 0:
         raise ModelError(f"D&B core: {_STATUS.get(int(status), f'status {status}')}")
     # the core keeps the variable first; present (time, variable, tile) views, no copies

@@ -23,17 +23,41 @@ import logging
 import os
 import socket
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterable
 
 from .errors import ConfigError
 
 __all__ = ["KNOWN_OUTPUTS", "LOCK_NAME", "MANIFEST_NAME", "OutputDir", "config_inputs",
-           "earlier_run_files"]
+           "earlier_run_files", "note_interrupt", "clear_interrupt", "raise_if_interrupted"]
 
 log = logging.getLogger("tccas")
 
 MANIFEST_NAME = ".tccas-files"
+
+# A Ctrl-C that lands while a C extension calls back into Python can be swallowed there
+# (netCDF4 prints nothing and drops the KeyboardInterrupt raised inside its error check), and
+# the command would then run to its end. The command line's SIGINT handler records it here
+# as well, and writers call raise_if_interrupted() before moving files into place.
+_INTERRUPT = threading.Event()
+
+
+def note_interrupt() -> None:
+    """Record a Ctrl-C (SIGINT), so that :func:`raise_if_interrupted` stops the work even if
+    the KeyboardInterrupt raised for it was swallowed by an extension module."""
+    _INTERRUPT.set()
+
+
+def clear_interrupt() -> None:
+    """Forget a recorded Ctrl-C (at the start of a command)."""
+    _INTERRUPT.clear()
+
+
+def raise_if_interrupted() -> None:
+    """Raise KeyboardInterrupt if a Ctrl-C was recorded by :func:`note_interrupt`."""
+    if _INTERRUPT.is_set():
+        raise KeyboardInterrupt
 LOCK_NAME = ".tccas-lock"
 
 #: glob patterns (relative to an output folder) of the files tccas writes there:
@@ -205,6 +229,7 @@ class OutputDir:
         """Record ``files`` (paths inside the folder) as the run's files: remove the earlier
         run's files that are not among them (and tccas subfolders left empty), then write
         the manifest. Returns the manifest's path."""
+        raise_if_interrupted()
         root = self.path.resolve()
         keep = set()
         for f in files:

@@ -8,6 +8,7 @@ import datetime as _dt
 import logging
 import os
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 from . import io
 from .config import Config
 from .errors import ConfigError, InputDataError
+from .outdir import raise_if_interrupted
 from .model import CellRun, apply_obs, obs_arrays, run_cell
 from .obs import ObservationSet, read_obs, write_obs
 from .parameters import (DAILY_OUTPUTS, HOURLY_OUTPUTS, PFT_NAMES, apply_overrides,
@@ -45,7 +47,9 @@ class RunResult:
     pfts: tuple[int, ...]
     fractions: tuple[float, ...]
     observations: dict = None      # stream -> (ObservationSet, simulated values)
-    timings: dict = None           # seconds spent: read, run, write (perf_counter)
+    timings: dict = None           # seconds (perf_counter): read, run, write, total; read
+    #                                (inputs and observations) overlaps run, so total is less
+    #                                than their sum
 
 
 def load_inputs(cfg: Config) -> tuple[io.Static, io.Forcing]:
@@ -179,31 +183,74 @@ def run(config: Config | str | os.PathLike, output_dir: str | os.PathLike | None
     return res
 
 
+class _Background:
+    """``fn()`` on a daemon thread; :meth:`result` waits and returns its value or raises its
+    exception. The core releases the GIL while it runs (tccas.model.CORE_LOCK), so the
+    calling thread reads files meanwhile; a daemon thread does not hold up an interrupted
+    program's exit."""
+
+    def __init__(self, fn, name: str):
+        self._value, self._error = None, None
+        self._thread = threading.Thread(target=self._main, args=(fn,), name=name, daemon=True)
+        self._thread.start()
+
+    def _main(self, fn) -> None:
+        try:
+            self._value = fn()
+        except BaseException as exc:           # handed to the caller by result()
+            self._error = exc
+
+    def result(self):
+        # short joins: the main thread wakes up to take a Ctrl-C even when the signal reached
+        # the worker thread (a plain join would sleep through it until the run ends)
+        while self._thread.is_alive():
+            self._thread.join(0.05)
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 def _run_site(cfg: Config, out: Path, progress: bool | None) -> RunResult:
     t0 = time.perf_counter()
     static, forcing = load_inputs(cfg)
-    obs_sets = load_observations(cfg)
-    oa = obs_arrays(obs_sets, forcing.times, static.pft)   # validates before the run
-    t1 = time.perf_counter()
-    ppft, pglob = prior_parameters(cfg, static, forcing, progress=progress)  # may spin up
-    log.info("running %s: %d hours, %d PFTs", cfg.site.name, forcing.times.size, len(static.pft))
-    # yearly chunks only to advance a progress bar: one call gives the same values bit for
-    # bit (tests/test_model.py) without copying every chunk's output into place, but keeps
-    # no state0 (the state after the spin-up)
+    t_inputs = time.perf_counter() - t0
     # a bar on a terminal, log lines otherwise (progress None), nothing with False
     show = progress is None or bool(progress)
-    cell = run_cell(forcing.matrix(), forcing.times, static.lat, static.lon, static.sand,
-                    static.clay, list(static.pft), ppft, pglob, nspin=cfg.run.spinup_hours,
-                    show_progress=progress, chunk_days=366 if show else None)
+
+    def simulate():
+        c0 = time.perf_counter()
+        ppft, pglob = prior_parameters(cfg, static, forcing, progress=progress)  # may spin up
+        log.info("running %s: %d hours, %d PFTs", cfg.site.name, forcing.times.size,
+                 len(static.pft))
+        # yearly chunks only to advance a progress bar: one call gives the same values bit
+        # for bit (tests/test_model.py) without copying every chunk's output into place, but
+        # keeps no state0 (the state after the spin-up)
+        cell = run_cell(forcing.matrix(), forcing.times, static.lat, static.lon, static.sand,
+                        static.clay, list(static.pft), ppft, pglob,
+                        nspin=cfg.run.spinup_hours, show_progress=progress,
+                        chunk_days=366 if show else None)
+        return ppft, pglob, cell, time.perf_counter() - c0
+
+    # the core runs on its own thread while this one reads and checks the observations: the
+    # two overlap on two cores; an error in the observations is raised at once
+    job = _Background(simulate, name=f"tccas-run-{cfg.site.name}")
+    r0 = time.perf_counter()
+    obs_sets = load_observations(cfg)
+    oa = obs_arrays(obs_sets, forcing.times, static.pft)
+    t_obs = time.perf_counter() - r0
+    ppft, pglob, cell, t_core = job.result()
+    raise_if_interrupted()
+    a0 = time.perf_counter()
     y = apply_obs(oa, cell.hourly, static.clay, pglob)
     simulated = {o.stream: (o, y[oa.slices[o.stream]]) for o in obs_sets}
     t2 = time.perf_counter()
     files = write_outputs(out, cfg, static, forcing.times, cell, simulated)
     summary = files.pop("_summary_text")
     t3 = time.perf_counter()
-    timings = {"read": t1 - t0, "run": t2 - t1, "write": t3 - t2, "total": t3 - t0}
-    log.info("%s: read %.3f s, run %.3f s, write %.3f s", cfg.site.name, t1 - t0, t2 - t1,
-             t3 - t2)
+    timings = {"read": t_inputs + t_obs, "run": t_core + (t2 - a0), "write": t3 - t2,
+               "total": t3 - t0}
+    log.info("%s: read %.3f s and run %.3f s (overlapping), write %.3f s, total %.3f s",
+             cfg.site.name, timings["read"], timings["run"], timings["write"], timings["total"])
     return RunResult(out, files, summary, cell, forcing.times, static.pft, static.pft_fraction,
                      simulated, timings)
 
@@ -469,7 +516,17 @@ def write_outputs(out: Path, cfg: Config, static: io.Static, times: np.ndarray,
         return Path(tmp)
 
     try:
-        dvars, dcell, hvars, hcell = output_tables(cell, fracs, hourly=cfg.run.hourly_output)
+        # the tables (numpy, mostly without the GIL) are built on a second thread while this
+        # one writes the observation files (netCDF stays on one thread: netCDF-C is not
+        # thread-safe)
+        tables = _Background(lambda: output_tables(cell, fracs, hourly=cfg.run.hourly_output),
+                             name="tccas-output-tables")
+        for stream, (o, y) in (simulated or {}).items():
+            (out / "obs").mkdir(exist_ok=True)
+            tmp = _temp_name(out / "obs", f"{stream}.nc")
+            write_obs(tmp, o, simulated=y, attrs={"model_run": cfg.site.name},
+                      complevel=obs_complevel, lat=static.lat, lon=static.lon)
+        dvars, dcell, hvars, hcell = tables.result()
         tmp = _temp_name(out, "daily.nc")
         io.write_table_nc(tmp, times[::24], 24.0, pfts, fracs, dvars, dcell, static.lat,
                           static.lon, attrs, complevel=daily_complevel)
@@ -477,17 +534,13 @@ def write_outputs(out: Path, cfg: Config, static: io.Static, times: np.ndarray,
             tmp = _temp_name(out, "hourly.nc")
             io.write_table_nc(tmp, times, 1.0, pfts, fracs, hvars, hcell, static.lat,
                               static.lon, attrs, complevel=hourly_complevel)
-        for stream, (o, y) in (simulated or {}).items():
-            (out / "obs").mkdir(exist_ok=True)
-            tmp = _temp_name(out / "obs", f"{stream}.nc")
-            write_obs(tmp, o, simulated=y, attrs={"model_run": cfg.site.name},
-                      complevel=obs_complevel, lat=static.lat, lon=static.lon)
         text = format_summary(cfg, times, cell, pfts, fracs)
         if simulated:
             text += "\nobservations and their simulated equivalents\n"
             text += "\n".join(obs_statistics(simulated)) + "\n"
         tmp = _temp_name(out, "summary.txt")
         tmp.write_text(text)
+        raise_if_interrupted()         # a Ctrl-C an extension swallowed: move nothing
         files = {}
         for tmp, final in staged:
             os.chmod(tmp, 0o644)       # mkstemp creates 0600
