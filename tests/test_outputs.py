@@ -130,8 +130,12 @@ def test_concurrent_runs_into_separate_folders(tmp_path):
     assert "holds an earlier run" in err
 
 
-def test_sigint_leaves_no_partial_files(tmp_path):
-    # a long spin-up (40 years) keeps the run going for a few seconds
+@pytest.mark.parametrize("sig, status, last", [
+    (signal.SIGINT, 130, "tccas: run interrupted"),
+    (signal.SIGTERM, 143, "tccas: run terminated (SIGTERM)")])
+def test_a_signal_leaves_no_partial_files(tmp_path, sig, status, last):
+    # Ctrl-C, or SIGTERM from a batch scheduler's time limit; a long spin-up (40 years)
+    # keeps the run going for a few seconds
     cfg = _short_case(tmp_path, spinup=40 * 8760)
     out = tmp_path / "out"
     p = _cli("run", str(cfg), "-o", str(out), cwd=tmp_path)
@@ -142,11 +146,11 @@ def test_sigint_leaves_no_partial_files(tmp_path):
         time.sleep(0.05)
     time.sleep(0.5)
     assert p.poll() is None, "the run ended before the signal; lengthen the spin-up"
-    p.send_signal(signal.SIGINT)
+    p.send_signal(sig)
     stdout, err = p.communicate(timeout=120)
-    assert p.returncode == 130, err
+    assert p.returncode == status, err
     assert "Traceback" not in err
-    assert err.strip().splitlines()[-1] == "tccas: run interrupted"
+    assert err.strip().splitlines()[-1] == last
     # the folder it created is gone again, and nothing half-written anywhere
     assert not out.exists()
     assert not list(tmp_path.rglob("*.part"))

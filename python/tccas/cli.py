@@ -133,11 +133,11 @@ def _cmd_assimilate(args) -> int:
                          workers=args.workers, figures=not args.no_figures)
     except Interrupted as exc:       # Ctrl-C in the minimiser: the checkpoint is kept
         print(f"tccas: {exc}", file=sys.stderr)
-        return 130
+        return _interrupt_status()
     except KeyboardInterrupt:       # after the minimiser: the checkpoint holds the minimum
-        print("tccas: interrupted; run the same command with --resume to finish from the "
-              "checkpoint without new iterations", file=sys.stderr)
-        return 130
+        print(f"tccas: {_stopped_by()}; run the same command with --resume to finish from "
+              "the checkpoint without new iterations", file=sys.stderr)
+        return _interrupt_status()
     print(res.summary, end="")
     for name, path in res.files.items():
         print(f"wrote {path}")
@@ -341,6 +341,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# signals received by the running command (main installs the handler)
+_CAUGHT: list[int] = []
+
+
+def _stopped_by() -> str:
+    return "terminated (SIGTERM)" if _CAUGHT[:1] == [signal.SIGTERM] else "interrupted"
+
+
+def _interrupt_status() -> int:
+    """Exit status of a command stopped by a signal: 128 + its number (130 for Ctrl-C)."""
+    return 128 + (_CAUGHT[0] if _CAUGHT else signal.SIGINT)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -351,14 +364,19 @@ def main(argv: list[str] | None = None) -> int:
         # progress of long work reaches stderr in batch jobs too (tccas._progress: log
         # lines when stderr is not a terminal); -q silences it
         plog.setLevel(logging.INFO)
-    def on_sigint(signum, frame):
-        # recorded too: an extension module may swallow the KeyboardInterrupt (tccas.outdir)
+    def on_signal(signum, frame):
+        # Ctrl-C (SIGINT), and SIGTERM from a batch scheduler at its time limit or `kill`,
+        # stop the command the same way: nothing half-written, the lock released. Recorded
+        # too: an extension module may swallow the KeyboardInterrupt (tccas.outdir)
+        _CAUGHT.append(signum)
         note_interrupt()
         raise KeyboardInterrupt
 
+    _CAUGHT.clear()
     clear_interrupt()
+    handled = (signal.SIGINT, signal.SIGTERM)
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, on_sigint) if main_thread else None
+    previous = {s: signal.signal(s, on_signal) for s in handled} if main_thread else {}
     try:
         return args.func(args)
     except TccasError as exc:
@@ -367,11 +385,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         # files are written to temporary names and moved into place only when complete, so
         # an interrupted command leaves no half-written file behind
-        print(f"tccas: {args.command} interrupted", file=sys.stderr)
-        return 130
+        print(f"tccas: {args.command} {_stopped_by()}", file=sys.stderr)
+        return _interrupt_status()
     finally:
-        if main_thread:
-            signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         plog.setLevel(level)
 
 
