@@ -216,7 +216,6 @@ CONTAINS
 &   rv_b, vwc_b, sig_b, dsig_b, sum_s_b, sum_ds_b
     REAL(wp) :: wsum
     INTRINSIC REAL
-    INTRINSIC LOG10
     INTRINSIC LOG
     REAL(wp) :: arg1
     REAL(wp) :: arg1_b
@@ -330,7 +329,9 @@ CONTAINS
       END DO
 ! backscatter combines over the footprint in power units (m2 m-2), normalised by the
 ! modelled part of the footprint; then dB (sigma40) or the dB slope at 40 deg, which
-! is d(10 log10 sigma)/d theta = (10 / ln 10) (d sigma / d theta) / sigma
+! is d(10 log10 sigma)/d theta = (10 / ln 10) (d sigma / d theta) / sigma.
+! 10 log10 is written (10 / ln 10) ln: Tapenade differentiates log10 with a
+! single-precision ln(10.0), a relative error of 1e-8 in the derivatives
       IF (wsum .GT. 0._wp) THEN
         IF (stream(k) .EQ. ios_sigma40) THEN
           CALL PUSHCONTROL1B(0)
@@ -366,7 +367,7 @@ CONTAINS
         END IF
         CALL POPCONTROL1B(branch)
         IF (branch .EQ. 0) THEN
-          sum_s_b = sum_s_b + 10._wp*y_b(k)/(sum_s*LOG(10.0))
+          sum_s_b = sum_s_b + 10._wp*y_b(k)/(sum_s*LOG(10._wp))
           y_b(k) = 0.0_8
         END IF
       END IF
@@ -491,7 +492,6 @@ CONTAINS
 &   dsig, sum_s, sum_ds
     REAL(wp) :: wsum
     INTRINSIC REAL
-    INTRINSIC LOG10
     INTRINSIC LOG
     REAL(wp) :: arg1
     REAL(wp) :: arg2
@@ -568,9 +568,12 @@ CONTAINS
       END DO
 ! backscatter combines over the footprint in power units (m2 m-2), normalised by the
 ! modelled part of the footprint; then dB (sigma40) or the dB slope at 40 deg, which
-! is d(10 log10 sigma)/d theta = (10 / ln 10) (d sigma / d theta) / sigma
+! is d(10 log10 sigma)/d theta = (10 / ln 10) (d sigma / d theta) / sigma.
+! 10 log10 is written (10 / ln 10) ln: Tapenade differentiates log10 with a
+! single-precision ln(10.0), a relative error of 1e-8 in the derivatives
       IF (wsum .GT. 0._wp) THEN
-        IF (stream(k) .EQ. ios_sigma40) y(k) = 10._wp*LOG10(sum_s/wsum)
+        IF (stream(k) .EQ. ios_sigma40) y(k) = 10._wp/LOG(10._wp)*LOG(&
+&           sum_s/wsum)
         IF (stream(k) .EQ. ios_slope) y(k) = 10._wp/LOG(10._wp)*sum_ds/&
 &           sum_s
       END IF

@@ -239,7 +239,6 @@ CONTAINS
 &   rv_d, vwc_d, sig_d, dsig_d, sum_s_d, sum_ds_d
     REAL(wp) :: wsum
     INTRINSIC REAL
-    INTRINSIC LOG10
     INTRINSIC LOG
     INTEGER :: result1
     REAL(wp) :: temp
@@ -340,11 +339,14 @@ CONTAINS
       END DO
 ! backscatter combines over the footprint in power units (m2 m-2), normalised by the
 ! modelled part of the footprint; then dB (sigma40) or the dB slope at 40 deg, which
-! is d(10 log10 sigma)/d theta = (10 / ln 10) (d sigma / d theta) / sigma
+! is d(10 log10 sigma)/d theta = (10 / ln 10) (d sigma / d theta) / sigma.
+! 10 log10 is written (10 / ln 10) ln: Tapenade differentiates log10 with a
+! single-precision ln(10.0), a relative error of 1e-8 in the derivatives
       IF (wsum .GT. 0._wp) THEN
         IF (stream(k) .EQ. ios_sigma40) THEN
-          y_d(k) = 10._wp*sum_s_d/(sum_s*LOG(10.0))
-          y(k) = 10._wp*LOG10(sum_s/wsum)
+          temp = LOG(10._wp)
+          y_d(k) = 10._wp*sum_s_d/(temp*sum_s)
+          y(k) = 10._wp*(LOG(sum_s/wsum)/temp)
         END IF
         IF (stream(k) .EQ. ios_slope) THEN
           temp = LOG(10._wp)
@@ -381,7 +383,6 @@ CONTAINS
 &   dsig, sum_s, sum_ds
     REAL(wp) :: wsum
     INTRINSIC REAL
-    INTRINSIC LOG10
     INTRINSIC LOG
     INTEGER :: result1
     DO k=1,nobs
@@ -446,9 +447,12 @@ CONTAINS
       END DO
 ! backscatter combines over the footprint in power units (m2 m-2), normalised by the
 ! modelled part of the footprint; then dB (sigma40) or the dB slope at 40 deg, which
-! is d(10 log10 sigma)/d theta = (10 / ln 10) (d sigma / d theta) / sigma
+! is d(10 log10 sigma)/d theta = (10 / ln 10) (d sigma / d theta) / sigma.
+! 10 log10 is written (10 / ln 10) ln: Tapenade differentiates log10 with a
+! single-precision ln(10.0), a relative error of 1e-8 in the derivatives
       IF (wsum .GT. 0._wp) THEN
-        IF (stream(k) .EQ. ios_sigma40) y(k) = 10._wp*LOG10(sum_s/wsum)
+        IF (stream(k) .EQ. ios_sigma40) y(k) = 10._wp/LOG(10._wp)*LOG(&
+&           sum_s/wsum)
         IF (stream(k) .EQ. ios_slope) y(k) = 10._wp/LOG(10._wp)*sum_ds/&
 &           sum_s
       END IF
