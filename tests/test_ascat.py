@@ -168,3 +168,41 @@ def test_bundled_twin_observations_follow_the_ascat_sampling_and_are_not_assimil
     days = np.unique(sig.t_start.astype("datetime64[D]")).size
     assert 0.4 < len(sig) / (2 * 1826) < 0.7 and days < 1826     # gaps
     assert -14 < np.median(sig.value) < -8 and -0.13 < np.median(slo.value) < -0.03
+
+
+def _ascat_case(tmp_path):
+    """The bundled case over one season with the ASCAT streams switched on and the
+    water-cloud coefficients in the control vector."""
+    d = tccas.copy_case("ES-LM1", tmp_path / "case")
+    text = (d / "config.toml").read_text()
+    text = (text.replace("start = 2015-01-01\nend = 2021-12-31\nspinup_hours = 17520",
+                         "start = 2017-01-01\nend = 2017-04-30\nspinup_hours = 2400")
+            .replace("hourly_output = true", "hourly_output = false"))
+    head, _, _ = text.rpartition("\n[assimilation]\n")
+    text = head + (
+        '\n[control]\nparameters = { wcm_a = true, wcm_b = true, wcm_c = true, wcm_d = true, '
+        'wcm_n = true, c_w = true }\n'
+        '[assimilation]\nstart = 2017-01-01\nend = 2017-04-30\n'
+        'streams = ["sigma40", "slope", "sm"]\nmax_iterations = 6\nworkers = 1\n')
+    (d / "config.toml").write_text(text)
+    return d / "config.toml"
+
+
+def test_assimilate_with_the_ascat_streams_switched_on(tmp_path):
+    import subprocess
+    import sys
+    cfg = _ascat_case(tmp_path)
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "tccas", "assimilate", str(cfg), "-o", str(out),
+                        "-q", "--no-figures"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    summary = (out / "summary.txt").read_text()
+    assert "streams sigma40, slope, sm" in summary
+    res = tccas.assimilate(cfg, output_dir=tmp_path / "py", progress=False, figures=False)
+    assert res.names[:5] == ("wcm_a", "wcm_b", "wcm_c", "wcm_d", "wcm_n")
+    h0, h1 = res.cost_history[0], res.cost_history[-1]
+    assert h1["cost"] < 0.5 * h0["cost"]
+    # the ASCAT data constrain the water-cloud coefficients: posterior sigma below prior
+    assert np.all(res.sigma_x_posterior[:5] < 0.9)
+    rows = {(v.stream, v.role): v for v in res.validation}
+    assert rows[("sigma40", "assimilated")].rmse_posterior < rows[("sigma40", "assimilated")].rmse_prior
