@@ -206,3 +206,181 @@ def test_assimilate_with_the_ascat_streams_switched_on(tmp_path):
     assert np.all(res.sigma_x_posterior[:5] < 0.9)
     rows = {(v.stream, v.role): v for v in res.validation}
     assert rows[("sigma40", "assimilated")].rmse_posterior < rows[("sigma40", "assimilated")].rmse_prior
+
+
+# ---- readers ----------------------------------------------------------------------------------
+
+from pathlib import Path  # noqa: E402
+
+DATA = Path(__file__).parent / "data" / "satellite"
+L2 = DATA / "ASCAT_METOPA_L2_SSM_250_20170220041500_53652.nc"
+SITE = (27.2224, 71.5293)      # Thar desert, under Metop-A orbit 53652 (the cut-out's rows)
+
+
+def _l2_nodes():
+    """The cut-out read directly through netCDF4 (CF unpacking): valid nodes."""
+    import netCDF4
+    with netCDF4.Dataset(L2) as ds:
+        ds.set_auto_mask(False)
+        lat = ds["latitude"][:].astype(float)
+        lon = ds["longitude"][:].astype(float)
+        s40 = ds["sigma40"][:].astype(float)
+        s40e = ds["sigma40_error"][:].astype(float)
+        slope = ds["slope40"][:].astype(float)
+        raw = ds["sigma40"]
+        raw.set_auto_scale(False)
+        fill = raw[:] == raw._FillValue
+        secs = ds["utc_line_nodes"][:].astype(float)
+    lon = (lon + 180) % 360 - 180
+    return lat, lon, s40, s40e, slope, ~fill, secs
+
+
+def test_eumetsat_l2_swath_to_sigma40_and_slope_observations():
+    from tccas.readers.ascat import read_ascat_obs
+    from tccas.readers._common import great_circle_km
+    lat, lon, s40, s40e, slope, ok, secs = _l2_nodes()
+    d = np.where(ok, great_circle_km(*SITE, lat, lon), np.inf)
+    r, c = np.unravel_index(np.argmin(d), d.shape)
+    assert d[r, c] < 15
+    o = read_ascat_obs(L2, *SITE, {9: 1.0}, stream="sigma40")
+    assert len(o) == 1 and o.value[0] == pytest.approx(s40[r, c], abs=1e-9)
+    assert o.sigma[0] == pytest.approx(max(s40e[r, c], 0.3))
+    t = np.datetime64("2000-01-01T00:00:00") + np.timedelta64(int(secs[r]), "s")
+    assert o.t_start[0] == t.astype("datetime64[h]") and o.angle[0] == 40.0
+    assert o.attrs["n_read"] == ok.size and o.attrs["n_kept"] == 1
+    s = read_ascat_obs(L2, *SITE, {9: 1.0}, stream="slope")
+    assert s.value[0] == pytest.approx(slope[r, c], abs=1e-9) and s.unit == "dB deg-1"
+    with pytest.raises(tccas.ConfigError, match="stream must be 'sigma40' or 'slope'"):
+        read_ascat_obs(L2, *SITE, {9: 1.0}, stream="sm")
+
+
+def _hsaf_file(path, layout, units=("dB", "dB/deg"), row_size=None):
+    """An H SAF file in the layout of read_hsaf_ascat: 'swath' (records with their own
+    positions, H121/H129), 'contiguous' (cell file, row_size, as the real H109/H111 CDR
+    files) or 'indexed' (locationIndex)."""
+    import netCDF4
+    lat_loc = np.array([27.20, 27.30, 26.90])
+    lon_loc = np.array([71.50, 71.60, 71.40])
+    loc_of = np.array([0, 0, 1, 0, 2, 1])
+    n = loc_of.size
+    t = np.array([43000.1, 43000.6, 43000.9, 43001.4, 43001.5, 43002.1])  # days since 1900
+    s40 = np.array([-12.5, -12.0, -11.0, -13.0, -9.0, np.nan])
+    with netCDF4.Dataset(path, "w") as ds:
+        ds.title = "test file in the H SAF layout"
+        ds.createDimension("obs", n)
+        if layout == "swath":
+            for name, val in (("latitude", lat_loc[loc_of]), ("longitude", lon_loc[loc_of])):
+                v = ds.createVariable(name, "i4", ("obs",))
+                v.scale_factor = 1e-6
+                v[:] = val
+            ds.createVariable("location_id", "i8", ("obs",))[:] = 1000 + loc_of
+            order = np.arange(n)
+        else:
+            ds.createDimension("locations", 3)
+            ds.createVariable("lat", "f4", ("locations",))[:] = lat_loc
+            ds.createVariable("lon", "f4", ("locations",))[:] = lon_loc
+            ds.createVariable("location_id", "i8", ("locations",))[:] = 1000 + np.arange(3)
+            if layout == "contiguous":
+                order = np.argsort(loc_of, kind="stable")
+                rs = np.bincount(loc_of, minlength=3) if row_size is None else row_size
+                ds.createVariable("row_size", "i8", ("locations",))[:] = rs
+            else:
+                order = np.arange(n)
+                ds.createVariable("locationIndex", "i4", ("obs",))[:] = loc_of
+        tv = ds.createVariable("time", "f8", ("obs",))
+        tv.units = "days since 1900-01-01 00:00:00"
+        tv[:] = t[order]
+        v = ds.createVariable("backscatter40", "i4", ("obs",), fill_value=-2 ** 31)
+        v.scale_factor, v.units = 1e-7, units[0]
+        x = s40[order]
+        v[:] = np.ma.masked_array(np.nan_to_num(x), mask=np.isnan(x))
+        v = ds.createVariable("slope40", "f4", ("obs",))
+        v.units = units[1]
+        v[:] = np.linspace(-0.13, -0.08, n)[order]
+        ds.createVariable("curvature40", "f4", ("obs",))[:] = np.full(n, -0.002)
+        v = ds.createVariable("frozen_soil_probability", "i1", ("obs",))
+        v[:] = np.array([0, 0, 0, 80, 0, 0])[order]
+        ds.createVariable("as_des_pass", "i1", ("obs",))[:] = np.array([0, 1, 0, 1, 0, 1])[order]
+    return loc_of, t, s40
+
+
+@pytest.mark.parametrize("layout", ["swath", "contiguous", "indexed"])
+def test_hsaf_layouts_give_the_same_records(tmp_path, layout):
+    from tccas.readers.ascat import read_ascat_obs, read_hsaf_ascat
+    loc_of, t, s40 = _hsaf_file(tmp_path / "f.nc", layout)
+    rec = read_hsaf_ascat(tmp_path / "f.nc")
+    assert len(rec) == 6
+    order = np.argsort(rec.time)
+    np.testing.assert_allclose(rec.sigma40[order], s40, atol=1e-6, equal_nan=True)
+    assert list(rec.location_id[order]) == list(1000 + loc_of)
+    assert rec.time[order][0] == np.datetime64("2017-09-24T02:24:00.000")      # 43000.1 d
+    assert np.all(rec.curvature40 == np.float32(-0.002))
+    near = read_hsaf_ascat(tmp_path / "f.nc", *SITE, 5.0)
+    assert set(near.location_id) == {1000}
+    # observations: nearest location (1000) only, frozen record dropped
+    o = read_ascat_obs(tmp_path / "f.nc", *SITE, {9: 0.7, 3: 0.3}, stream="sigma40")
+    np.testing.assert_allclose(o.value, [-12.5, -12.0], atol=1e-6)
+    assert o.attrs["n_frozen"] == 1 and o.attrs["n_not_nearest"] == 1 and o.pft == (3, 9)
+    assert o.attrs["n_missing"] == 1 and o.attrs["n_outside_footprint"] == 1
+    assert np.all(o.sigma == 0.3)
+
+
+def test_hsaf_reader_errors_name_file_and_variable(tmp_path):
+    from tccas.readers.ascat import read_hsaf_ascat
+    _hsaf_file(tmp_path / "u.nc", "swath", units=("linear", "dB/deg"))
+    with pytest.raises(InputDataError, match=r"u.nc: variable 'backscatter40' has units "
+                                             r"'linear', expected 'db'"):
+        read_hsaf_ascat(tmp_path / "u.nc")
+    _hsaf_file(tmp_path / "r.nc", "contiguous", row_size=np.array([3, 1, 1]))
+    with pytest.raises(InputDataError, match="r.nc: variable 'row_size' does not partition"):
+        read_hsaf_ascat(tmp_path / "r.nc")
+    # the soil-moisture-only CDR layout (H109 / H111): refused, naming the missing variable
+    import netCDF4
+    with netCDF4.Dataset(tmp_path / "cdr.nc", "w") as ds:
+        ds.createDimension("locations", 1)
+        ds.createDimension("obs", 2)
+        ds.createVariable("row_size", "i8", ("locations",))[:] = [2]
+        ds.createVariable("time", "f8", ("obs",))[:] = [43000.0, 43001.0]
+        ds.createVariable("sm", "i1", ("obs",))[:] = [40, 50]
+    with pytest.raises(InputDataError, match="missing variable.*'backscatter40' or 'sigma40'"):
+        read_hsaf_ascat(tmp_path / "cdr.nc")
+    with pytest.raises(InputDataError, match="not an H SAF ASCAT product"):
+        read_hsaf_ascat(L2)
+    with pytest.raises(InputDataError, match="nope.nc"):
+        read_hsaf_ascat(tmp_path / "nope.nc")
+
+
+def test_obs_build_ascat_then_run(tmp_path):
+    """tccas obs build --product ascat on the real swath cut-out, for a site under it, and
+    a run that simulates the new streams."""
+    import shutil
+    from tccas.cli import main
+    from tccas.io import Static, write_forcing, write_static
+    from tccas.obs import read_obs
+    from tccas.synthetic import generate_forcing
+    case = tmp_path / "in"
+    case.mkdir()
+    lat, lon = SITE
+    write_forcing(case / "forcing.nc", generate_forcing("2017-01-01", "2017-03-01", seed=3,
+                                                        lat=lat, lon=lon), lat, lon)
+    write_static(case / "static.nc", Static(lat=lat, lon=lon, pft=(10, 7),
+                                            pft_fraction=(0.7, 0.3), sand=0.8, clay=0.1,
+                                            soil_depth=1.0, name="IN-test"))
+    (case / "config.toml").write_text(
+        '[site]\nname = "IN-test"\nstatic = "static.nc"\nforcing = "forcing.nc"\n'
+        '[run]\nstart = 2017-02-01\nend = 2017-02-28\nspinup_hours = 744\n'
+        'hourly_output = false\n[observations]\n')
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(L2, src / L2.name)
+    assert main(["obs", "build", str(case / "config.toml"), "--product", "ascat", "-q",
+                 str(src)]) == 0
+    text = (case / "config.toml").read_text()
+    assert 'sigma40 = "obs/sigma40_ascat.nc"' in text and 'slope = "obs/slope_ascat.nc"' in text
+    o = read_obs(case / "obs" / "sigma40_ascat.nc")
+    assert len(o) == 1 and o.pft == (7, 10) and np.allclose(o.footprint, [[0.3, 0.7]])
+    assert main(["run", str(case / "config.toml"), "-o", str(tmp_path / "run"), "-q"]) == 0
+    import netCDF4
+    with netCDF4.Dataset(tmp_path / "run" / "obs" / "sigma40.nc") as ds:
+        sim = np.asarray(ds["simulated"][:])
+    assert sim.shape == (1,) and -25 < sim[0] < -3
