@@ -45,7 +45,9 @@ class ObservationSet:
         the ``qc_meaning`` attribute).
     pft : PFT codes of the footprint columns; footprint : (nobs, npft) fractions of the
         footprint covered by each PFT (rows sum to <= 1; the rest is not vegetated by any
-        modelled PFT and contributes nothing for vegetation streams).
+        modelled PFT and contributes nothing for vegetation streams; for ``sigma40`` and
+        ``slope`` the weights are normalised to the modelled part, which is taken to
+        represent the whole footprint).
     angle : (nobs,) incidence angle in degrees (0 where not applicable). Brightness
         temperatures need it (0-80 deg); the ASCAT streams ``sigma40`` and ``slope`` are
         normalised to 40 deg, so their angle is 40 (or 0, not given) and nothing else.
