@@ -11,7 +11,8 @@ module dnb_api
   use dnb_kinds, only: wp
   use dnb_params, only: npp, ngp, nho, ndo, nstate, nmet
   use dnb_model, only: simulate, simulate_obs, init_state, pathway_constants
-  use dnb_obs, only: apply_obs, mironov_permittivity, fresnel_reflectivity, tau_omega
+  use dnb_obs, only: apply_obs, mironov_permittivity, fresnel_reflectivity, tau_omega, &
+                     water_cloud
   use dnb_params, only: nstream
   use dnb_control, only: forward
   use dnb_control_tl, only: forward_d
@@ -26,7 +27,7 @@ module dnb_api
   private
   public :: sizes, run_cell, run_cell_obs, obs_operator, initial_state, leaf_assimilation, &
             lband_emission, forward_x, tangent_x, adjoint_x, stack_selftest, stack_release, &
-            psii_fluorescence
+            psii_fluorescence, cband_backscatter
 
   ! the memory budget (tile-hours, dnb_model.simulate) of runs that record no adjoint tape:
   ! unlimited, so they run each range in one piece
@@ -337,6 +338,16 @@ contains
     tbh = tau_omega(rh, h_r, theta, ts, tc, tau, omega)
     tbv = tau_omega(rv, h_r, theta, ts, tc, tau, omega)
   end subroutine lband_emission
+
+  ! C-band backscatter of the ASCAT operator for one tile state (dnb_obs.water_cloud):
+  ! sigma0 (m2 m-2, linear) and d sigma0 / d theta (per degree) at incidence theta (deg),
+  ! soil moisture sm (m3 m-3), vegetation water content vwc (kg m-2) and the water-cloud
+  ! coefficients a, b (m2 kg-1), c (dB), d (dB per m3 m-3), n.
+  subroutine cband_backscatter(theta, sm, vwc, a, b, c, d, n, sig, dsig)
+    real(wp), intent(in) :: theta, sm, vwc, a, b, c, d, n
+    real(wp), intent(out) :: sig, dsig
+    call water_cloud(theta, sm, vwc, a, b, c, d, n, sig, dsig)
+  end subroutine cband_backscatter
 
   ! Initial state of each tile before any spin-up (carbon pools from the parameters, soil
   ! water at sw_init, soil at t_deep in K).

@@ -10,10 +10,13 @@ module dnb_obs
   use dnb_smooth, only: smin_pos
   implicit none
   private
-  public :: apply_obs, obs_layout, mironov_permittivity, fresnel_reflectivity, tau_omega
+  public :: apply_obs, obs_layout, mironov_permittivity, fresnel_reflectivity, tau_omega, &
+            water_cloud
 
   ! hourly variables the operators read (obs_layout)
-  integer, parameter, public :: nobscol = 10
+  integer, parameter, public :: nobscol = 11
+  ! ASCAT reference incidence angle (deg): sigma40 and slope are taken there
+  real(wp), parameter, public :: theta_ascat = 40._wp
 
   real(wp), parameter :: f_lband = 1.4135e9_wp     ! Hz, SMOS L-band centre frequency
   real(wp), parameter :: eps_vac = 8.854e-12_wp    ! F m-1
@@ -26,6 +29,11 @@ contains
   ! hout(ncol, nt, ntile): hourly model output, variable v in row colpos(v); clay: clay mass fraction of the cell's soil.
   ! Each tile's observable is averaged over the window, then tiles are summed with the
   ! footprint weights (for TB the window-mean state enters the tau-omega model per tile).
+  ! ASCAT sigma40 (dB) and slope (dB deg-1): the window-mean surface soil moisture and
+  ! vegetation water content of each tile enter the water-cloud model at 40 deg; the linear
+  ! backscatter and its angular derivative are averaged over the footprint (weights
+  ! normalised to the modelled part) before the conversion to dB. angle(k) is not used:
+  ! the products are normalised to 40 deg.
   subroutine apply_obs(nt, ntile, nobs, stream, s0, s1, wfoot, angle, ncol, colpos, hout, &
                        clay, pglob, y)
     integer, intent(in) :: nt, ntile, nobs, ncol
@@ -34,13 +42,31 @@ contains
     real(wp), intent(in) :: pglob(ngp)
     real(wp), intent(out) :: y(nobs)
     integer :: k, i, it, col
-    real(wp) :: nh, q, sm, ts, tc, tau, eps_r, eps_i, rh, rv
+    real(wp) :: nh, q, sm, ts, tc, tau, eps_r, eps_i, rh, rv, vwc, sig, dsig, sum_s, sum_ds
+    real(wp) :: wsum
     do k = 1, nobs
       y(k) = 0._wp
       nh = real(s1(k) - s0(k) + 1, wp)
+      ! ASCAT: footprint sums of the linear backscatter and of its angular derivative
+      sum_s = 0._wp
+      sum_ds = 0._wp
+      wsum = 0._wp
       do i = 1, ntile
         if (wfoot(k, i) > 0._wp) then
-          if (stream(k) == ios_tb_h .or. stream(k) == ios_tb_v) then
+          if (stream(k) == ios_sigma40 .or. stream(k) == ios_slope) then
+            sm = 0._wp
+            vwc = 0._wp
+            do it = s0(k), s1(k)
+              sm = sm + hout(colpos(ih_sm_surf), it, i)
+              vwc = vwc + hout(colpos(ih_vwc), it, i)
+            end do
+            call water_cloud(theta_ascat, sm / nh, vwc / nh, pglob(ig_wcm_a), pglob(ig_wcm_b), &
+                             pglob(ig_wcm_c), pglob(ig_wcm_d), pglob(ig_wcm_n), sig, dsig)
+            sum_s = sum_s + wfoot(k, i) * sig
+            sum_ds = sum_ds + wfoot(k, i) * dsig
+            wsum = wsum + wfoot(k, i)
+            q = 0._wp
+          else if (stream(k) == ios_tb_h .or. stream(k) == ios_tb_v) then
             sm = 0._wp
             ts = 0._wp
             tc = 0._wp
@@ -73,6 +99,15 @@ contains
           y(k) = y(k) + wfoot(k, i) * q
         end if
       end do
+      ! backscatter combines over the footprint in power units (m2 m-2), normalised by the
+      ! modelled part of the footprint; then dB (sigma40) or the dB slope at 40 deg, which
+      ! is d(10 log10 sigma)/d theta = (10 / ln 10) (d sigma / d theta) / sigma.
+      ! 10 log10 is written (10 / ln 10) ln: Tapenade differentiates log10 with a
+      ! single-precision ln(10.0), a relative error of 1e-8 in the derivatives
+      if (wsum > 0._wp) then
+        if (stream(k) == ios_sigma40) y(k) = 10._wp / log(10._wp) * log(sum_s / wsum)
+        if (stream(k) == ios_slope) y(k) = 10._wp / log(10._wp) * sum_ds / sum_s
+      end if
     end do
   end subroutine apply_obs
 
@@ -91,6 +126,7 @@ contains
     colpos(ih_agb) = 8
     colpos(ih_tsoil1) = 9
     colpos(ih_tcan) = 10
+    colpos(ih_vwc) = 11
   end subroutine obs_layout
 
   ! Hourly output variable that a linear stream averages.
@@ -182,5 +218,30 @@ contains
     gam = exp(-tau / c)
     tb = ts * (1._wp - r) * gam + tc * (1._wp - omega) * (1._wp - gam) * (1._wp + r * gam)
   end function tau_omega
+
+  ! C-band (ASCAT, 5.255 GHz, VV) backscatter of one tile from the water-cloud model (Attema
+  ! & Ulaby 1978) in the form of docs/science/ascat.md: a canopy of vegetation water content
+  ! vwc (kg m-2) scatters a_veg cos(theta) (1 - t2) and attenuates the soil's backscatter by
+  ! the two-way transmissivity t2 = exp(-2 b_veg vwc / cos(theta)); the soil backscatter is
+  ! c_soil + d_soil sm (dB) at 40 deg (Ulaby et al. 1978: linear in dB with soil moisture
+  ! sm, m3 m-3) and falls off with incidence as (cos(theta) / cos(40 deg))**n_soil (n_soil =
+  ! 2: a Lambertian surface; smoother soils fall off faster, larger n_soil).
+  ! sig: sigma0 (m2 m-2, linear, > 0); dsig: d sig / d theta (per degree), analytic.
+  subroutine water_cloud(theta, sm, vwc, a_veg, b_veg, c_soil, d_soil, n_soil, sig, dsig)
+    real(wp), intent(in) :: theta, sm, vwc, a_veg, b_veg, c_soil, d_soil, n_soil
+    real(wp), intent(out) :: sig, dsig
+    real(wp) :: rad, c, s, t2, dt2, sg, dsg, c40, att
+    rad = pi / 180._wp
+    c = cos(theta * rad)
+    s = sin(theta * rad)
+    c40 = cos(theta_ascat * rad)
+    att = 2._wp * b_veg * vwc
+    t2 = exp(-att / c)
+    dt2 = -att * s / (c * c) * t2                              ! d t2 / d theta (per rad)
+    sg = exp(0.1_wp * log(10._wp) * (c_soil + d_soil * sm) + n_soil * log(c / c40))
+    dsg = -n_soil * s / c * sg
+    sig = a_veg * c * (1._wp - t2) + t2 * sg
+    dsig = (-a_veg * s * (1._wp - t2) + (sg - a_veg * c) * dt2 + t2 * dsg) * rad
+  end subroutine water_cloud
 
 end module dnb_obs

@@ -69,7 +69,12 @@ module dnb_params
   integer, parameter :: ig_f_above = 30
   integer, parameter :: ig_tb_omega = 31
   integer, parameter :: ig_tb_hr = 32
-  integer, parameter :: ngp = 32
+  integer, parameter :: ig_wcm_a = 33
+  integer, parameter :: ig_wcm_b = 34
+  integer, parameter :: ig_wcm_c = 35
+  integer, parameter :: ig_wcm_d = 36
+  integer, parameter :: ig_wcm_n = 37
+  integer, parameter :: ngp = 37
   ! hourly outputs: hout(step, ih_*, tile)
   integer, parameter :: ih_gpp = 1
   integer, parameter :: ih_ra = 2
@@ -156,7 +161,9 @@ module dnb_params
   integer, parameter :: ios_gpp = 8
   integer, parameter :: ios_le = 9
   integer, parameter :: ios_agb = 10
-  integer, parameter :: nstream = 10
+  integer, parameter :: ios_sigma40 = 11
+  integer, parameter :: ios_slope = 12
+  integer, parameter :: nstream = 12
   ! state per tile: state(is_*, tile)
   integer, parameter :: is_c_lab = 1
   integer, parameter :: is_c_fol = 2

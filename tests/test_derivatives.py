@@ -262,3 +262,60 @@ def test_checkpointed_long_run_keeps_memory_bounded_and_derivatives_exact(rng):
     assert abs(jdx @ dy - dx @ jtdy) / abs(jdx @ dy) < 1e-12
     # about one year of one tile on the stack, not 36 tile-years (~600 MB)
     assert model.last_stack_bytes < 60e6
+
+
+@pytest.fixture(scope="module")
+def ascat_problem(problem):
+    """The same two-year run observed by the ASCAT streams (and SMOS soil moisture), with
+    the water-cloud coefficients and the vegetation-water parameters in the control vector."""
+    model, sets = problem
+    keep = [o for o in sets if o.stream in ("sigma40", "slope", "sm")]
+    assert {o.stream for o in keep} == {"sigma40", "slope", "sm"}
+    # every global control of TCCAS that acts on soil moisture or vegetation water (not
+    # sif_scale, vod_b), the leaf water and the five water-cloud coefficients
+    names = ["vcmax25", "lma", "f_fol", "c_fol0", "c_wood0", "c_w", "sw_init", "wood_water",
+             "hyd_min", "leaf_water", "hyd_tau", "wcm_a", "wcm_b", "wcm_c", "wcm_d", "wcm_n"]
+    ctl = build_control(model.pfts, model.ppft0, model.pglob0, names)
+    lat, lon, sand, clay = model.site
+    times = START + np.arange(model.met.shape[0]) * np.timedelta64(3600, "s")
+    m = CellModel(model.met, times, lat, lon, sand, clay, model.pfts, model.ppft0,
+                  model.pglob0, ctl, obs_arrays(keep, times, model.pfts), nspin=SPIN)
+    return m, keep
+
+
+def test_ascat_streams_and_water_cloud_controls_tangent_and_adjoint(ascat_problem, rng):
+    """sigma40 and slope with the water-cloud coefficients in x: every component's tangent
+    against Richardson central differences (< 1e-6), and the dot-product test (< 1e-12)."""
+    model, _ = ascat_problem
+    x = np.zeros(model.nx)
+    y0 = model.forward(x)
+    sl = [model.oa.slices[s] for s in ("sigma40", "slope")]
+    errors = {}
+    for k in range(model.nx):
+        e = np.zeros(model.nx)
+        e[k] = 1.0
+        _, jdx = model.tangent(x, e)
+        fd = _central(model.forward, x, e, 2e-5)
+        assert np.linalg.norm(jdx) > 1e-12 * np.linalg.norm(y0), model.control.names[k]
+        # relative to |J e_k|, or to 1e-3 |y| for the components C-band barely sees (the
+        # holm-oak tile is almost opaque: |J e_k| ~ 1e-5, where the differences' round-off
+        # of ~1e-9 dominates)
+        scale = max(np.linalg.norm(jdx), 1e-3 * np.linalg.norm(y0))
+        errors[model.control.names[k]] = np.linalg.norm(fd - jdx) / scale
+        if model.control.names[k].startswith("wcm_"):
+            # the coefficients act on the ASCAT streams only
+            assert np.linalg.norm(jdx[model.oa.slices["sm"]]) == 0.0
+            norms = [np.linalg.norm(jdx[s]) for s in sl]
+            if model.control.names[k] == "wcm_n":
+                # the soil's angular fall-off is normalised at 40 deg: it moves the slope only
+                assert norms[0] == 0.0 and norms[1] > 0
+            else:
+                assert min(norms) > 0, (model.control.names[k], norms)
+    table = "\n".join(f"{n:24s} {e:.2e}" for n, e in sorted(errors.items()))
+    assert max(errors.values()) < 1e-6, table
+    x = rng.normal(0, 0.2, model.nx)
+    for _ in range(2):
+        dx, dy = rng.normal(size=model.nx), rng.normal(size=model.ny)
+        _, jdx = model.tangent(x, dx)
+        jtdy = model.adjoint(x, dy)
+        assert abs(jdx @ dy - dx @ jtdy) / abs(jdx @ dy) < 1e-12

@@ -118,3 +118,22 @@ def test_bundled_case_short_windows_have_no_false_alarm(days):
     res = check_gradient(model, sets)
     assert res.ok, res.table()
     assert "FAIL" not in res.status
+
+
+def test_check_gradient_command_covers_the_ascat_streams_and_parameters(tmp_path):
+    """The bundled case observes sigma40 and slope too; with the water-cloud coefficients
+    in [control], `tccas check-gradient` checks them (tangent per element, dot product)."""
+    d = tccas.copy_case("ES-LM1", tmp_path / "case")
+    cfg = (d / "config.toml").read_text().replace("spinup_hours = 17520", "spinup_hours = 2400")
+    cfg += ('\n[control]\nparameters = { wcm_a = true, wcm_b = true, wcm_c = true, '
+            'wcm_d = true, wcm_n = true, hyd_min = true }\n')
+    (d / "config.toml").write_text(cfg)
+    model, sets = cell_model_for(tccas.load_config(d / "config.toml"), days=30)
+    assert {"sigma40", "slope"} <= {o.stream for o in sets}
+    r = subprocess.run([sys.executable, "-m", "tccas", "check-gradient", str(d / "config.toml"),
+                        "--days", "30"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "gradient check PASSED" in r.stdout
+    for name in ("wcm_a", "wcm_b", "wcm_c", "wcm_d", "wcm_n"):
+        line = next(ln for ln in r.stdout.splitlines() if ln.split()[:1] == [name])
+        assert "pass" in line, line

@@ -189,7 +189,8 @@ def test_sif_scale_is_exactly_linear(eslm1_inputs):
 
 def test_default_case_simulates_every_observation(tmp_path):
     res = tccas.run("ES-LM1", output_dir=tmp_path / "out", progress=False)
-    assert set(res.observations) == {"sif", "vod", "sm", "fapar", "nee", "gpp"}
+    assert set(res.observations) == {"sif", "vod", "sm", "fapar", "nee", "gpp", "sigma40",
+                                     "slope"}
     for stream, (o, y) in res.observations.items():
         assert len(y) == len(o) > 100
         assert np.all(np.isfinite(y)), stream
@@ -199,6 +200,8 @@ def test_default_case_simulates_every_observation(tmp_path):
     o, y = res.observations["sm"]
     assert np.corrcoef(o.value, y)[0, 1] > 0.7
     o, y = res.observations["gpp"]
+    assert np.corrcoef(o.value, y)[0, 1] > 0.6
+    o, y = res.observations["sigma40"]
     assert np.corrcoef(o.value, y)[0, 1] > 0.6
     assert "observations and their simulated equivalents" in res.summary
     from tccas.plots import plot_observations

@@ -621,3 +621,26 @@ def test_a_transect_of_one_row_keeps_its_cell_size(tmp_path):
     fw = footprint_weights(Circle(60.125, 25.25, 5.0), pmap, again, subsample=2)
     assert sorted(fw.cells.tolist()) == [0, 1]
     np.testing.assert_allclose(fw.weights.sum(axis=1), 0.5, atol=0.02)
+
+
+def test_ascat_footprints_must_fall_into_one_cell(case):
+    """sigma40 adds in power within a cell's tiles and then goes to dB, so the regional sum
+    over cells is exact only for a footprint inside one cell: wider ones are refused."""
+    dom, ff, _, pmap, _ = case
+    t0 = START + np.arange(3) * np.timedelta64(86400, "s") + np.timedelta64(9 * 3600, "s")
+
+    def sets(radius_km, lat):
+        eo, ec, ew, cov, kept = footprint_table([Circle(a, -5.9, radius_km) for a in lat],
+                                                pmap, dom, min_covered=0.2)
+        o = ObservationSet("sigma40", t0, t0 + np.timedelta64(3600, "s"), np.full(3, -10.0),
+                           np.full(3, 0.3), np.zeros(3, int), dom.pfts,
+                           np.zeros((3, len(dom.pfts))), np.full(3, 40.0))
+        return [regional_observations(o, dom, eo, ec, ew, keep=kept)]
+
+    with pytest.raises(tccas.ConfigError, match=r"sigma40 observation 0 .* covers [23] cells"):
+        RegionalModel(dom, ff, sets(30.0, [40.0, 39.8, 39.9]), control=CONTROL,
+                      engine="serial")
+    with RegionalModel(dom, ff, sets(3.0, [39.8, 39.85, 39.9]), control=CONTROL, nspin=0,
+                       engine="serial") as m:
+        y = m.forward(np.zeros(m.nx))
+    assert y.shape == (3,) and np.all((y > -25) & (y < -3))

@@ -24,6 +24,12 @@ L-VOD 1327, SM 1397, FAPAR 179):
   half-hours (low turbulence), 12 % at random, three weeks of instrument failure per year;
   sigma = 0.6 + 0.2 |NEE|; tower footprint TmEv 0.2, C3Gr 0.8.
 * gpp: daily partitioned GPP (g C m-2 d-1), 10 % of days missing; sigma = 0.5 + 0.15 GPP.
+* sigma40, slope: ASCAT (Metop) backscatter normalised to 40 deg and its slope, one morning
+  (descending, 09:30) and one evening (ascending, 21:30) overpass a day in local solar time,
+  each kept with probability 0.55 (swath gaps of a single Metop at 40 N, quality flags);
+  sigma 0.3 dB and 0.01 dB deg-1; footprint of the 25 km product TmEv 0.15, C3Gr 0.80.
+  Drawn after every other stream, from their own seeded generator, so that they leave the
+  other files unchanged. Not assimilated by default (the case's [assimilation] streams).
 
 Run from the repository root with an installed tccas:
 
@@ -59,6 +65,8 @@ TRUTH_FACTORS = {
     "vod_b": 1.2,
     "wood_water": 0.8,
     "hyd_min": 1.25,
+    "wcm_b": 1.2,
+    "wcm_d": 0.85,
 }
 
 
@@ -102,8 +110,8 @@ def main() -> None:
         oa = obs_arrays([o], times, static.pft)
         return o, apply_obs(oa, cell.hourly, static.clay, pglob)
 
-    def finish(o, truth, sigma, **attrs):
-        value = truth + rng.normal(0.0, sigma)
+    def finish(o, truth, sigma, gen=None, **attrs):
+        value = truth + (rng if gen is None else gen).normal(0.0, sigma)
         res = ObservationSet(o.stream, o.t_start, o.t_end, value, sigma, o.qc, o.pft, o.footprint,
                              o.angle, attrs={"source": "synthetic twin observations: "
                                              "tools/make_default_obs.py", **attrs})
@@ -155,6 +163,16 @@ def main() -> None:
     o, y = simulate("gpp", days[keep], days[keep] + np.timedelta64(1, "D"), {3: 0.2, 9: 0.8})
     finish(o, y, 0.5 + 0.15 * np.abs(y), instrument="eddy covariance, partitioned (synthetic)",
            resolution="daily")
+    # ASCAT sigma40 and slope: 09:30 and 21:30 local solar time (own generator: the streams
+    # above keep their values)
+    rng_a = np.random.default_rng(SEED + 12)
+    ascat = in_window & ((np.abs(solar_hour - 9.5) < 0.5) | (np.abs(solar_hour - 21.5) < 0.5))
+    pick = ascat & (rng_a.random(times.size) < 0.55)
+    t0, t1 = hour_windows(times[pick])
+    for stream, sig in (("sigma40", 0.3), ("slope", 0.01)):
+        o, y = simulate(stream, t0, t1, {3: 0.15, 9: 0.80}, angle=np.full(t0.size, 40.0))
+        finish(o, y, np.full(y.size, sig), gen=rng_a, instrument="ASCAT on Metop (synthetic)",
+               reference_angle_deg=40.0)
 
 
 if __name__ == "__main__":

@@ -170,11 +170,13 @@ MODULE DNB_OBS_AD
   IMPLICIT NONE
   PRIVATE 
   PUBLIC :: apply_obs, obs_layout, mironov_permittivity, &
-& fresnel_reflectivity, tau_omega
+& fresnel_reflectivity, tau_omega, water_cloud
   PUBLIC :: apply_obs_b, mironov_permittivity_b, fresnel_reflectivity_b&
-& , tau_omega_b
+& , tau_omega_b, water_cloud_b
 ! hourly variables the operators read (obs_layout)
-  INTEGER, PARAMETER, PUBLIC :: nobscol=10
+  INTEGER, PARAMETER, PUBLIC :: nobscol=11
+! ASCAT reference incidence angle (deg): sigma40 and slope are taken there
+  REAL(wp), PARAMETER, PUBLIC :: theta_ascat=40._wp
 ! Hz, SMOS L-band centre frequency
   REAL(wp), PARAMETER :: f_lband=1.4135e9_wp
 ! F m-1
@@ -190,6 +192,11 @@ CONTAINS
 ! hout(ncol, nt, ntile): hourly model output, variable v in row colpos(v); clay: clay mass fraction of the cell's soil.
 ! Each tile's observable is averaged over the window, then tiles are summed with the
 ! footprint weights (for TB the window-mean state enters the tau-omega model per tile).
+! ASCAT sigma40 (dB) and slope (dB deg-1): the window-mean surface soil moisture and
+! vegetation water content of each tile enter the water-cloud model at 40 deg; the linear
+! backscatter and its angular derivative are averaged over the footprint (weights
+! normalised to the modelled part) before the conversion to dB. angle(k) is not used:
+! the products are normalised to 40 deg.
   SUBROUTINE APPLY_OBS_B(nt, ntile, nobs, stream, s0, s1, wfoot, angle, &
 &   ncol, colpos, hout, hout_b, clay, pglob, pglob_b, y, y_b)
     IMPLICIT NONE
@@ -203,10 +210,13 @@ CONTAINS
     REAL(wp) :: y(nobs)
     REAL(wp) :: y_b(nobs)
     INTEGER :: k, i, it, col
-    REAL(wp) :: nh, q, sm, ts, tc, tau, eps_r, eps_i, rh, rv
+    REAL(wp) :: nh, q, sm, ts, tc, tau, eps_r, eps_i, rh, rv, vwc, sig, &
+&   dsig, sum_s, sum_ds
     REAL(wp) :: q_b, sm_b, ts_b, tc_b, tau_b, eps_r_b, eps_i_b, rh_b, &
-&   rv_b
+&   rv_b, vwc_b, sig_b, dsig_b, sum_s_b, sum_ds_b
+    REAL(wp) :: wsum
     INTRINSIC REAL
+    INTRINSIC LOG
     REAL(wp) :: arg1
     REAL(wp) :: arg1_b
     REAL(wp) :: arg2
@@ -214,30 +224,64 @@ CONTAINS
     REAL(wp) :: arg3
     REAL(wp) :: arg3_b
     INTEGER :: result1
+    REAL(wp) :: temp
+    REAL(wp) :: temp_b
     INTEGER :: ad_from
     INTEGER :: ad_to
     INTEGER :: ad_from0
     INTEGER :: ad_to0
+    INTEGER :: ad_from1
+    INTEGER :: ad_to1
     INTEGER :: branch
     DO k=1,nobs
       CALL PUSHREAL8(nh)
       nh = REAL(s1(k) - s0(k) + 1, wp)
+! ASCAT: footprint sums of the linear backscatter and of its angular derivative
+      CALL PUSHREAL8(sum_s)
+      sum_s = 0._wp
+      CALL PUSHREAL8(sum_ds)
+      sum_ds = 0._wp
+      CALL PUSHREAL8(wsum)
+      wsum = 0._wp
       DO i=1,ntile
         IF (wfoot(k, i) .GT. 0._wp) THEN
-          IF (stream(k) .EQ. ios_tb_h .OR. stream(k) .EQ. ios_tb_v) THEN
+          IF (stream(k) .EQ. ios_sigma40 .OR. stream(k) .EQ. ios_slope) &
+&         THEN
+            sm = 0._wp
+            vwc = 0._wp
+            ad_from = s0(k)
+            DO it=ad_from,s1(k)
+              sm = sm + hout(colpos(ih_sm_surf), it, i)
+              vwc = vwc + hout(colpos(ih_vwc), it, i)
+            END DO
+            CALL PUSHINTEGER4(it - 1)
+            CALL PUSHINTEGER4(ad_from)
+            CALL PUSHREAL8(arg1)
+            arg1 = sm/nh
+            CALL PUSHREAL8(arg2)
+            arg2 = vwc/nh
+            CALL WATER_CLOUD(theta_ascat, arg1, arg2, pglob(ig_wcm_a), &
+&                      pglob(ig_wcm_b), pglob(ig_wcm_c), pglob(ig_wcm_d)&
+&                      , pglob(ig_wcm_n), sig, dsig)
+            sum_s = sum_s + wfoot(k, i)*sig
+            sum_ds = sum_ds + wfoot(k, i)*dsig
+            wsum = wsum + wfoot(k, i)
+            CALL PUSHCONTROL3B(0)
+          ELSE IF (stream(k) .EQ. ios_tb_h .OR. stream(k) .EQ. ios_tb_v&
+&         ) THEN
             sm = 0._wp
             ts = 0._wp
             tc = 0._wp
             tau = 0._wp
-            ad_from = s0(k)
-            DO it=ad_from,s1(k)
+            ad_from0 = s0(k)
+            DO it=ad_from0,s1(k)
               sm = sm + hout(colpos(ih_sm_surf), it, i)
               ts = ts + hout(colpos(ih_tsoil1), it, i)
               tc = tc + hout(colpos(ih_tcan), it, i)
               tau = tau + hout(colpos(ih_vod), it, i)
             END DO
             CALL PUSHINTEGER4(it - 1)
-            CALL PUSHINTEGER4(ad_from)
+            CALL PUSHINTEGER4(ad_from0)
             CALL PUSHREAL8(arg1)
             arg1 = sm/nh
             CALL PUSHREAL8(eps_i)
@@ -253,7 +297,7 @@ CONTAINS
               arg2 = tc/nh
               CALL PUSHREAL8(arg3)
               arg3 = tau/nh
-              CALL PUSHCONTROL2B(0)
+              CALL PUSHCONTROL3B(1)
             ELSE
               CALL PUSHREAL8(arg1)
               arg1 = ts/nh
@@ -261,21 +305,21 @@ CONTAINS
               arg2 = tc/nh
               CALL PUSHREAL8(arg3)
               arg3 = tau/nh
-              CALL PUSHCONTROL2B(1)
+              CALL PUSHCONTROL3B(2)
             END IF
           ELSE
             result1 = OBS_COLUMN(stream(k))
             CALL PUSHINTEGER4(col)
             col = colpos(result1)
-            ad_from0 = s0(k)
+            ad_from1 = s0(k)
             it = s1(k) + 1
             CALL PUSHINTEGER4(it - 1)
-            CALL PUSHINTEGER4(ad_from0)
+            CALL PUSHINTEGER4(ad_from1)
 ! carbon fluxes: g m-2 h-1 -> g m-2 d-1
             IF (stream(k) .EQ. ios_nee .OR. stream(k) .EQ. ios_gpp) THEN
-              CALL PUSHCONTROL2B(2)
+              CALL PUSHCONTROL3B(3)
             ELSE
-              CALL PUSHCONTROL2B(3)
+              CALL PUSHCONTROL3B(4)
             END IF
           END IF
           CALL PUSHCONTROL1B(1)
@@ -283,17 +327,79 @@ CONTAINS
           CALL PUSHCONTROL1B(0)
         END IF
       END DO
+! backscatter combines over the footprint in power units (m2 m-2), normalised by the
+! modelled part of the footprint; then dB (sigma40) or the dB slope at 40 deg, which
+! is d(10 log10 sigma)/d theta = (10 / ln 10) (d sigma / d theta) / sigma.
+! 10 log10 is written (10 / ln 10) ln: Tapenade differentiates log10 with a
+! single-precision ln(10.0), a relative error of 1e-8 in the derivatives
+      IF (wsum .GT. 0._wp) THEN
+        IF (stream(k) .EQ. ios_sigma40) THEN
+          CALL PUSHCONTROL1B(0)
+        ELSE
+          CALL PUSHCONTROL1B(1)
+        END IF
+        IF (stream(k) .EQ. ios_slope) THEN
+          CALL PUSHCONTROL2B(2)
+        ELSE
+          CALL PUSHCONTROL2B(1)
+        END IF
+      ELSE
+        CALL PUSHCONTROL2B(0)
+      END IF
     END DO
     pglob_b = 0.0_8
     hout_b = 0.0_8
     DO k=nobs,1,-1
-      DO i=ntile,1,-1
+      CALL POPCONTROL2B(branch)
+      IF (branch .EQ. 0) THEN
+        sum_ds_b = 0.0_8
+        sum_s_b = 0.0_8
+      ELSE
+        IF (branch .EQ. 1) THEN
+          sum_ds_b = 0.0_8
+          sum_s_b = 0.0_8
+        ELSE
+          temp = LOG(10._wp)
+          temp_b = 10._wp*y_b(k)/(temp*sum_s)
+          y_b(k) = 0.0_8
+          sum_ds_b = temp_b
+          sum_s_b = -(sum_ds*temp_b/sum_s)
+        END IF
+        CALL POPCONTROL1B(branch)
+        IF (branch .EQ. 0) THEN
+          sum_s_b = sum_s_b + 10._wp*y_b(k)/(sum_s*LOG(10._wp))
+          y_b(k) = 0.0_8
+        END IF
+      END IF
+      DO 100 i=ntile,1,-1
         CALL POPCONTROL1B(branch)
         IF (branch .NE. 0) THEN
           q_b = wfoot(k, i)*y_b(k)
-          CALL POPCONTROL2B(branch)
+          CALL POPCONTROL3B(branch)
           IF (branch .LT. 2) THEN
             IF (branch .EQ. 0) THEN
+              dsig_b = wfoot(k, i)*sum_ds_b
+              sig_b = wfoot(k, i)*sum_s_b
+              CALL WATER_CLOUD_B(theta_ascat, arg1, arg1_b, arg2, arg2_b&
+&                          , pglob(ig_wcm_a), pglob_b(ig_wcm_a), pglob(&
+&                          ig_wcm_b), pglob_b(ig_wcm_b), pglob(ig_wcm_c)&
+&                          , pglob_b(ig_wcm_c), pglob(ig_wcm_d), pglob_b&
+&                          (ig_wcm_d), pglob(ig_wcm_n), pglob_b(ig_wcm_n&
+&                          ), sig, sig_b, dsig, dsig_b)
+              CALL POPREAL8(arg2)
+              vwc_b = arg2_b/nh
+              CALL POPREAL8(arg1)
+              sm_b = arg1_b/nh
+              CALL POPINTEGER4(ad_from)
+              CALL POPINTEGER4(ad_to)
+              DO it=ad_to,ad_from,-1
+                hout_b(colpos(ih_vwc), it, i) = hout_b(colpos(ih_vwc), &
+&                 it, i) + vwc_b
+                hout_b(colpos(ih_sm_surf), it, i) = hout_b(colpos(&
+&                 ih_sm_surf), it, i) + sm_b
+              END DO
+              GOTO 100
+            ELSE
               CALL TAU_OMEGA_B(rh, rh_b, pglob(ig_tb_hr), pglob_b(&
 &                        ig_tb_hr), angle(k), arg1, arg1_b, arg2, arg2_b&
 &                        , arg3, arg3_b, pglob(ig_tb_omega), pglob_b(&
@@ -305,53 +411,57 @@ CONTAINS
               CALL POPREAL8(arg1)
               ts_b = arg1_b/nh
               rv_b = 0.0_8
-            ELSE
-              CALL TAU_OMEGA_B(rv, rv_b, pglob(ig_tb_hr), pglob_b(&
-&                        ig_tb_hr), angle(k), arg1, arg1_b, arg2, arg2_b&
-&                        , arg3, arg3_b, pglob(ig_tb_omega), pglob_b(&
-&                        ig_tb_omega), q_b)
-              CALL POPREAL8(arg3)
-              tau_b = arg3_b/nh
-              CALL POPREAL8(arg2)
-              tc_b = arg2_b/nh
-              CALL POPREAL8(arg1)
-              ts_b = arg1_b/nh
-              rh_b = 0.0_8
             END IF
-            CALL POPREAL8(rh)
-            CALL POPREAL8(rv)
-            CALL FRESNEL_REFLECTIVITY_B(eps_r, eps_r_b, eps_i, eps_i_b, &
-&                                 angle(k), rh, rh_b, rv, rv_b)
-            CALL POPREAL8(eps_r)
-            CALL POPREAL8(eps_i)
-            CALL MIRONOV_PERMITTIVITY_B(arg1, arg1_b, clay, eps_r, &
-&                                 eps_r_b, eps_i, eps_i_b)
+          ELSE IF (branch .EQ. 2) THEN
+            CALL TAU_OMEGA_B(rv, rv_b, pglob(ig_tb_hr), pglob_b(ig_tb_hr&
+&                      ), angle(k), arg1, arg1_b, arg2, arg2_b, arg3, &
+&                      arg3_b, pglob(ig_tb_omega), pglob_b(ig_tb_omega)&
+&                      , q_b)
+            CALL POPREAL8(arg3)
+            tau_b = arg3_b/nh
+            CALL POPREAL8(arg2)
+            tc_b = arg2_b/nh
             CALL POPREAL8(arg1)
-            sm_b = arg1_b/nh
-            CALL POPINTEGER4(ad_from)
-            CALL POPINTEGER4(ad_to)
-            DO it=ad_to,ad_from,-1
-              hout_b(colpos(ih_vod), it, i) = hout_b(colpos(ih_vod), it&
-&               , i) + tau_b
-              hout_b(colpos(ih_tcan), it, i) = hout_b(colpos(ih_tcan), &
-&               it, i) + tc_b
-              hout_b(colpos(ih_tsoil1), it, i) = hout_b(colpos(ih_tsoil1&
-&               ), it, i) + ts_b
-              hout_b(colpos(ih_sm_surf), it, i) = hout_b(colpos(&
-&               ih_sm_surf), it, i) + sm_b
-            END DO
+            ts_b = arg1_b/nh
+            rh_b = 0.0_8
           ELSE
-            IF (branch .EQ. 2) q_b = 24._wp*q_b
+            IF (branch .EQ. 3) q_b = 24._wp*q_b
             q_b = q_b/nh
-            CALL POPINTEGER4(ad_from0)
-            CALL POPINTEGER4(ad_to0)
-            DO it=ad_to0,ad_from0,-1
+            CALL POPINTEGER4(ad_from1)
+            CALL POPINTEGER4(ad_to1)
+            DO it=ad_to1,ad_from1,-1
               hout_b(col, it, i) = hout_b(col, it, i) + q_b
             END DO
             CALL POPINTEGER4(col)
+            GOTO 100
           END IF
+          CALL POPREAL8(rh)
+          CALL POPREAL8(rv)
+          CALL FRESNEL_REFLECTIVITY_B(eps_r, eps_r_b, eps_i, eps_i_b, &
+&                               angle(k), rh, rh_b, rv, rv_b)
+          CALL POPREAL8(eps_r)
+          CALL POPREAL8(eps_i)
+          CALL MIRONOV_PERMITTIVITY_B(arg1, arg1_b, clay, eps_r, eps_r_b&
+&                               , eps_i, eps_i_b)
+          CALL POPREAL8(arg1)
+          sm_b = arg1_b/nh
+          CALL POPINTEGER4(ad_from0)
+          CALL POPINTEGER4(ad_to0)
+          DO it=ad_to0,ad_from0,-1
+            hout_b(colpos(ih_vod), it, i) = hout_b(colpos(ih_vod), it, i&
+&             ) + tau_b
+            hout_b(colpos(ih_tcan), it, i) = hout_b(colpos(ih_tcan), it&
+&             , i) + tc_b
+            hout_b(colpos(ih_tsoil1), it, i) = hout_b(colpos(ih_tsoil1)&
+&             , it, i) + ts_b
+            hout_b(colpos(ih_sm_surf), it, i) = hout_b(colpos(ih_sm_surf&
+&             ), it, i) + sm_b
+          END DO
         END IF
-      END DO
+ 100  CONTINUE
+      CALL POPREAL8(wsum)
+      CALL POPREAL8(sum_ds)
+      CALL POPREAL8(sum_s)
       CALL POPREAL8(nh)
       y_b(k) = 0.0_8
     END DO
@@ -363,6 +473,11 @@ CONTAINS
 ! hout(ncol, nt, ntile): hourly model output, variable v in row colpos(v); clay: clay mass fraction of the cell's soil.
 ! Each tile's observable is averaged over the window, then tiles are summed with the
 ! footprint weights (for TB the window-mean state enters the tau-omega model per tile).
+! ASCAT sigma40 (dB) and slope (dB deg-1): the window-mean surface soil moisture and
+! vegetation water content of each tile enter the water-cloud model at 40 deg; the linear
+! backscatter and its angular derivative are averaged over the footprint (weights
+! normalised to the modelled part) before the conversion to dB. angle(k) is not used:
+! the products are normalised to 40 deg.
   SUBROUTINE APPLY_OBS(nt, ntile, nobs, stream, s0, s1, wfoot, angle, &
 &   ncol, colpos, hout, clay, pglob, y)
     IMPLICIT NONE
@@ -373,8 +488,11 @@ CONTAINS
     REAL(wp), INTENT(IN) :: pglob(ngp)
     REAL(wp), INTENT(OUT) :: y(nobs)
     INTEGER :: k, i, it, col
-    REAL(wp) :: nh, q, sm, ts, tc, tau, eps_r, eps_i, rh, rv
+    REAL(wp) :: nh, q, sm, ts, tc, tau, eps_r, eps_i, rh, rv, vwc, sig, &
+&   dsig, sum_s, sum_ds
+    REAL(wp) :: wsum
     INTRINSIC REAL
+    INTRINSIC LOG
     REAL(wp) :: arg1
     REAL(wp) :: arg2
     REAL(wp) :: arg3
@@ -382,9 +500,31 @@ CONTAINS
     DO k=1,nobs
       y(k) = 0._wp
       nh = REAL(s1(k) - s0(k) + 1, wp)
+! ASCAT: footprint sums of the linear backscatter and of its angular derivative
+      sum_s = 0._wp
+      sum_ds = 0._wp
+      wsum = 0._wp
       DO i=1,ntile
         IF (wfoot(k, i) .GT. 0._wp) THEN
-          IF (stream(k) .EQ. ios_tb_h .OR. stream(k) .EQ. ios_tb_v) THEN
+          IF (stream(k) .EQ. ios_sigma40 .OR. stream(k) .EQ. ios_slope) &
+&         THEN
+            sm = 0._wp
+            vwc = 0._wp
+            DO it=s0(k),s1(k)
+              sm = sm + hout(colpos(ih_sm_surf), it, i)
+              vwc = vwc + hout(colpos(ih_vwc), it, i)
+            END DO
+            arg1 = sm/nh
+            arg2 = vwc/nh
+            CALL WATER_CLOUD(theta_ascat, arg1, arg2, pglob(ig_wcm_a), &
+&                      pglob(ig_wcm_b), pglob(ig_wcm_c), pglob(ig_wcm_d)&
+&                      , pglob(ig_wcm_n), sig, dsig)
+            sum_s = sum_s + wfoot(k, i)*sig
+            sum_ds = sum_ds + wfoot(k, i)*dsig
+            wsum = wsum + wfoot(k, i)
+            q = 0._wp
+          ELSE IF (stream(k) .EQ. ios_tb_h .OR. stream(k) .EQ. ios_tb_v&
+&         ) THEN
             sm = 0._wp
             ts = 0._wp
             tc = 0._wp
@@ -426,6 +566,17 @@ CONTAINS
           y(k) = y(k) + wfoot(k, i)*q
         END IF
       END DO
+! backscatter combines over the footprint in power units (m2 m-2), normalised by the
+! modelled part of the footprint; then dB (sigma40) or the dB slope at 40 deg, which
+! is d(10 log10 sigma)/d theta = (10 / ln 10) (d sigma / d theta) / sigma.
+! 10 log10 is written (10 / ln 10) ln: Tapenade differentiates log10 with a
+! single-precision ln(10.0), a relative error of 1e-8 in the derivatives
+      IF (wsum .GT. 0._wp) THEN
+        IF (stream(k) .EQ. ios_sigma40) y(k) = 10._wp/LOG(10._wp)*LOG(&
+&           sum_s/wsum)
+        IF (stream(k) .EQ. ios_slope) y(k) = 10._wp/LOG(10._wp)*sum_ds/&
+&           sum_s
+      END IF
     END DO
   END SUBROUTINE APPLY_OBS
 
@@ -445,6 +596,7 @@ CONTAINS
     colpos(ih_agb) = 8
     colpos(ih_tsoil1) = 9
     colpos(ih_tcan) = 10
+    colpos(ih_vwc) = 11
   END SUBROUTINE OBS_LAYOUT
 
 ! Hourly output variable that a linear stream averages.
@@ -706,6 +858,106 @@ CONTAINS
     gam = EXP(-(tau/c))
     tb = ts*(1._wp-r)*gam + tc*(1._wp-omega)*(1._wp-gam)*(1._wp+r*gam)
   END FUNCTION TAU_OMEGA
+
+!  Differentiation of water_cloud in reverse (adjoint) mode:
+!   gradient     of useful results: n_soil a_veg b_veg c_soil dsig
+!                sig d_soil
+!   with respect to varying inputs: n_soil a_veg b_veg c_soil sm
+!                vwc d_soil
+! C-band (ASCAT, 5.255 GHz, VV) backscatter of one tile from the water-cloud model (Attema
+! & Ulaby 1978) in the form of docs/science/ascat.md: a canopy of vegetation water content
+! vwc (kg m-2) scatters a_veg cos(theta) (1 - t2) and attenuates the soil's backscatter by
+! the two-way transmissivity t2 = exp(-2 b_veg vwc / cos(theta)); the soil backscatter is
+! c_soil + d_soil sm (dB) at 40 deg (Ulaby et al. 1978: linear in dB with soil moisture
+! sm, m3 m-3) and falls off with incidence as (cos(theta) / cos(40 deg))**n_soil (n_soil =
+! 2: a Lambertian surface; smoother soils fall off faster, larger n_soil).
+! sig: sigma0 (m2 m-2, linear, > 0); dsig: d sig / d theta (per degree), analytic.
+  SUBROUTINE WATER_CLOUD_B(theta, sm, sm_b, vwc, vwc_b, a_veg, a_veg_b, &
+&   b_veg, b_veg_b, c_soil, c_soil_b, d_soil, d_soil_b, n_soil, n_soil_b&
+&   , sig, sig_b, dsig, dsig_b)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: theta, sm, vwc, a_veg, b_veg, c_soil, d_soil&
+&   , n_soil
+    REAL(wp) :: sm_b, vwc_b, a_veg_b, b_veg_b, c_soil_b, d_soil_b, &
+&   n_soil_b
+    REAL(wp) :: sig, dsig
+    REAL(wp) :: sig_b, dsig_b
+    REAL(wp) :: rad, c, s, t2, dt2, sg, dsg, c40, att
+    REAL(wp) :: t2_b, dt2_b, sg_b, dsg_b, att_b
+    INTRINSIC COS
+    INTRINSIC SIN
+    INTRINSIC EXP
+    INTRINSIC LOG
+    REAL(wp) :: temp
+    REAL(wp) :: temp_b
+    REAL(wp) :: temp0
+    REAL(wp) :: temp_b0
+    REAL(wp) :: temp_b1
+    rad = pi/180._wp
+    c = COS(theta*rad)
+    s = SIN(theta*rad)
+    c40 = COS(theta_ascat*rad)
+    att = 2._wp*b_veg*vwc
+    t2 = EXP(-(att/c))
+! d t2 / d theta (per rad)
+    dt2 = -(att*s/(c*c)*t2)
+    sg = EXP(0.1_wp*LOG(10._wp)*(c_soil+d_soil*sm) + n_soil*LOG(c/c40))
+    dsg = -(n_soil*s/c*sg)
+    temp_b1 = rad*dsig_b
+    sg_b = dt2*temp_b1
+    a_veg_b = a_veg_b + (1._wp-t2)*c*sig_b - (c*dt2+(1._wp-t2)*s)*&
+&     temp_b1
+    dt2_b = (sg-c*a_veg)*temp_b1
+    dsg_b = t2*temp_b1
+    temp = LOG(c/c40)
+    temp0 = LOG(10._wp)
+    temp_b = -(s*dt2_b/c**2)
+    t2_b = (a_veg*s+dsg)*temp_b1 + (sg-a_veg*c)*sig_b + att*temp_b
+    temp_b1 = -(s*dsg_b/c)
+    sg_b = sg_b + t2*sig_b + n_soil*temp_b1
+    temp_b0 = EXP(temp0*(0.1_wp*(c_soil+d_soil*sm))+temp*n_soil)*sg_b
+    n_soil_b = n_soil_b + sg*temp_b1 + temp*temp_b0
+    temp_b1 = 0.1_wp*temp0*temp_b0
+    c_soil_b = c_soil_b + temp_b1
+    d_soil_b = d_soil_b + sm*temp_b1
+    sm_b = d_soil*temp_b1
+    att_b = t2*temp_b - EXP(-(att/c))*t2_b/c
+    b_veg_b = b_veg_b + vwc*2._wp*att_b
+    vwc_b = b_veg*2._wp*att_b
+  END SUBROUTINE WATER_CLOUD_B
+
+! C-band (ASCAT, 5.255 GHz, VV) backscatter of one tile from the water-cloud model (Attema
+! & Ulaby 1978) in the form of docs/science/ascat.md: a canopy of vegetation water content
+! vwc (kg m-2) scatters a_veg cos(theta) (1 - t2) and attenuates the soil's backscatter by
+! the two-way transmissivity t2 = exp(-2 b_veg vwc / cos(theta)); the soil backscatter is
+! c_soil + d_soil sm (dB) at 40 deg (Ulaby et al. 1978: linear in dB with soil moisture
+! sm, m3 m-3) and falls off with incidence as (cos(theta) / cos(40 deg))**n_soil (n_soil =
+! 2: a Lambertian surface; smoother soils fall off faster, larger n_soil).
+! sig: sigma0 (m2 m-2, linear, > 0); dsig: d sig / d theta (per degree), analytic.
+  SUBROUTINE WATER_CLOUD(theta, sm, vwc, a_veg, b_veg, c_soil, d_soil, &
+&   n_soil, sig, dsig)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: theta, sm, vwc, a_veg, b_veg, c_soil, d_soil&
+&   , n_soil
+    REAL(wp), INTENT(OUT) :: sig, dsig
+    REAL(wp) :: rad, c, s, t2, dt2, sg, dsg, c40, att
+    INTRINSIC COS
+    INTRINSIC SIN
+    INTRINSIC EXP
+    INTRINSIC LOG
+    rad = pi/180._wp
+    c = COS(theta*rad)
+    s = SIN(theta*rad)
+    c40 = COS(theta_ascat*rad)
+    att = 2._wp*b_veg*vwc
+    t2 = EXP(-(att/c))
+! d t2 / d theta (per rad)
+    dt2 = -(att*s/(c*c)*t2)
+    sg = EXP(0.1_wp*LOG(10._wp)*(c_soil+d_soil*sm) + n_soil*LOG(c/c40))
+    dsg = -(n_soil*s/c*sg)
+    sig = a_veg*c*(1._wp-t2) + t2*sg
+    dsig = (-(a_veg*s*(1._wp-t2))+(sg-a_veg*c)*dt2+t2*dsg)*rad
+  END SUBROUTINE WATER_CLOUD
 
 END MODULE DNB_OBS_AD
 

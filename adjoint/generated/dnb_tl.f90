@@ -193,11 +193,13 @@ MODULE DNB_OBS_TL
   IMPLICIT NONE
   PRIVATE 
   PUBLIC :: apply_obs, obs_layout, mironov_permittivity, &
-& fresnel_reflectivity, tau_omega
+& fresnel_reflectivity, tau_omega, water_cloud
   PUBLIC :: apply_obs_d, mironov_permittivity_d, fresnel_reflectivity_d&
-& , tau_omega_d
+& , tau_omega_d, water_cloud_d
 ! hourly variables the operators read (obs_layout)
-  INTEGER, PARAMETER, PUBLIC :: nobscol=10
+  INTEGER, PARAMETER, PUBLIC :: nobscol=11
+! ASCAT reference incidence angle (deg): sigma40 and slope are taken there
+  REAL(wp), PARAMETER, PUBLIC :: theta_ascat=40._wp
 ! Hz, SMOS L-band centre frequency
   REAL(wp), PARAMETER :: f_lband=1.4135e9_wp
 ! F m-1
@@ -213,6 +215,11 @@ CONTAINS
 ! hout(ncol, nt, ntile): hourly model output, variable v in row colpos(v); clay: clay mass fraction of the cell's soil.
 ! Each tile's observable is averaged over the window, then tiles are summed with the
 ! footprint weights (for TB the window-mean state enters the tau-omega model per tile).
+! ASCAT sigma40 (dB) and slope (dB deg-1): the window-mean surface soil moisture and
+! vegetation water content of each tile enter the water-cloud model at 40 deg; the linear
+! backscatter and its angular derivative are averaged over the footprint (weights
+! normalised to the modelled part) before the conversion to dB. angle(k) is not used:
+! the products are normalised to 40 deg.
   SUBROUTINE APPLY_OBS_D(nt, ntile, nobs, stream, s0, s1, wfoot, angle, &
 &   ncol, colpos, hout, hout_d, clay, pglob, pglob_d, y, y_d)
     IMPLICIT NONE
@@ -226,19 +233,56 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: y(nobs)
     REAL(wp), INTENT(OUT) :: y_d(nobs)
     INTEGER :: k, i, it, col
-    REAL(wp) :: nh, q, sm, ts, tc, tau, eps_r, eps_i, rh, rv
+    REAL(wp) :: nh, q, sm, ts, tc, tau, eps_r, eps_i, rh, rv, vwc, sig, &
+&   dsig, sum_s, sum_ds
     REAL(wp) :: q_d, sm_d, ts_d, tc_d, tau_d, eps_r_d, eps_i_d, rh_d, &
-&   rv_d
+&   rv_d, vwc_d, sig_d, dsig_d, sum_s_d, sum_ds_d
+    REAL(wp) :: wsum
     INTRINSIC REAL
+    INTRINSIC LOG
     INTEGER :: result1
+    REAL(wp) :: temp
+    REAL(wp) :: temp0
     y_d = 0.0_8
     DO k=1,nobs
       y_d(k) = 0.0_8
       y(k) = 0._wp
       nh = REAL(s1(k) - s0(k) + 1, wp)
+! ASCAT: footprint sums of the linear backscatter and of its angular derivative
+      sum_s = 0._wp
+      sum_ds = 0._wp
+      wsum = 0._wp
+      sum_ds_d = 0.0_8
+      sum_s_d = 0.0_8
       DO i=1,ntile
         IF (wfoot(k, i) .GT. 0._wp) THEN
-          IF (stream(k) .EQ. ios_tb_h .OR. stream(k) .EQ. ios_tb_v) THEN
+          IF (stream(k) .EQ. ios_sigma40 .OR. stream(k) .EQ. ios_slope) &
+&         THEN
+            sm = 0._wp
+            vwc = 0._wp
+            sm_d = 0.0_8
+            vwc_d = 0.0_8
+            DO it=s0(k),s1(k)
+              sm_d = sm_d + hout_d(colpos(ih_sm_surf), it, i)
+              sm = sm + hout(colpos(ih_sm_surf), it, i)
+              vwc_d = vwc_d + hout_d(colpos(ih_vwc), it, i)
+              vwc = vwc + hout(colpos(ih_vwc), it, i)
+            END DO
+            CALL WATER_CLOUD_D(theta_ascat, sm/nh, sm_d/nh, vwc/nh, &
+&                        vwc_d/nh, pglob(ig_wcm_a), pglob_d(ig_wcm_a), &
+&                        pglob(ig_wcm_b), pglob_d(ig_wcm_b), pglob(&
+&                        ig_wcm_c), pglob_d(ig_wcm_c), pglob(ig_wcm_d), &
+&                        pglob_d(ig_wcm_d), pglob(ig_wcm_n), pglob_d(&
+&                        ig_wcm_n), sig, sig_d, dsig, dsig_d)
+            sum_s_d = sum_s_d + wfoot(k, i)*sig_d
+            sum_s = sum_s + wfoot(k, i)*sig
+            sum_ds_d = sum_ds_d + wfoot(k, i)*dsig_d
+            sum_ds = sum_ds + wfoot(k, i)*dsig
+            wsum = wsum + wfoot(k, i)
+            q = 0._wp
+            q_d = 0.0_8
+          ELSE IF (stream(k) .EQ. ios_tb_h .OR. stream(k) .EQ. ios_tb_v&
+&         ) THEN
             sm = 0._wp
             ts = 0._wp
             tc = 0._wp
@@ -293,6 +337,24 @@ CONTAINS
           y(k) = y(k) + wfoot(k, i)*q
         END IF
       END DO
+! backscatter combines over the footprint in power units (m2 m-2), normalised by the
+! modelled part of the footprint; then dB (sigma40) or the dB slope at 40 deg, which
+! is d(10 log10 sigma)/d theta = (10 / ln 10) (d sigma / d theta) / sigma.
+! 10 log10 is written (10 / ln 10) ln: Tapenade differentiates log10 with a
+! single-precision ln(10.0), a relative error of 1e-8 in the derivatives
+      IF (wsum .GT. 0._wp) THEN
+        IF (stream(k) .EQ. ios_sigma40) THEN
+          temp = LOG(10._wp)
+          y_d(k) = 10._wp*sum_s_d/(temp*sum_s)
+          y(k) = 10._wp*(LOG(sum_s/wsum)/temp)
+        END IF
+        IF (stream(k) .EQ. ios_slope) THEN
+          temp = LOG(10._wp)
+          temp0 = sum_ds/(temp*sum_s)
+          y_d(k) = 10._wp*(sum_ds_d-temp0*temp*sum_s_d)/(temp*sum_s)
+          y(k) = 10._wp*temp0
+        END IF
+      END IF
     END DO
   END SUBROUTINE APPLY_OBS_D
 
@@ -302,6 +364,11 @@ CONTAINS
 ! hout(ncol, nt, ntile): hourly model output, variable v in row colpos(v); clay: clay mass fraction of the cell's soil.
 ! Each tile's observable is averaged over the window, then tiles are summed with the
 ! footprint weights (for TB the window-mean state enters the tau-omega model per tile).
+! ASCAT sigma40 (dB) and slope (dB deg-1): the window-mean surface soil moisture and
+! vegetation water content of each tile enter the water-cloud model at 40 deg; the linear
+! backscatter and its angular derivative are averaged over the footprint (weights
+! normalised to the modelled part) before the conversion to dB. angle(k) is not used:
+! the products are normalised to 40 deg.
   SUBROUTINE APPLY_OBS(nt, ntile, nobs, stream, s0, s1, wfoot, angle, &
 &   ncol, colpos, hout, clay, pglob, y)
     IMPLICIT NONE
@@ -312,15 +379,38 @@ CONTAINS
     REAL(wp), INTENT(IN) :: pglob(ngp)
     REAL(wp), INTENT(OUT) :: y(nobs)
     INTEGER :: k, i, it, col
-    REAL(wp) :: nh, q, sm, ts, tc, tau, eps_r, eps_i, rh, rv
+    REAL(wp) :: nh, q, sm, ts, tc, tau, eps_r, eps_i, rh, rv, vwc, sig, &
+&   dsig, sum_s, sum_ds
+    REAL(wp) :: wsum
     INTRINSIC REAL
+    INTRINSIC LOG
     INTEGER :: result1
     DO k=1,nobs
       y(k) = 0._wp
       nh = REAL(s1(k) - s0(k) + 1, wp)
+! ASCAT: footprint sums of the linear backscatter and of its angular derivative
+      sum_s = 0._wp
+      sum_ds = 0._wp
+      wsum = 0._wp
       DO i=1,ntile
         IF (wfoot(k, i) .GT. 0._wp) THEN
-          IF (stream(k) .EQ. ios_tb_h .OR. stream(k) .EQ. ios_tb_v) THEN
+          IF (stream(k) .EQ. ios_sigma40 .OR. stream(k) .EQ. ios_slope) &
+&         THEN
+            sm = 0._wp
+            vwc = 0._wp
+            DO it=s0(k),s1(k)
+              sm = sm + hout(colpos(ih_sm_surf), it, i)
+              vwc = vwc + hout(colpos(ih_vwc), it, i)
+            END DO
+            CALL WATER_CLOUD(theta_ascat, sm/nh, vwc/nh, pglob(ig_wcm_a)&
+&                      , pglob(ig_wcm_b), pglob(ig_wcm_c), pglob(&
+&                      ig_wcm_d), pglob(ig_wcm_n), sig, dsig)
+            sum_s = sum_s + wfoot(k, i)*sig
+            sum_ds = sum_ds + wfoot(k, i)*dsig
+            wsum = wsum + wfoot(k, i)
+            q = 0._wp
+          ELSE IF (stream(k) .EQ. ios_tb_h .OR. stream(k) .EQ. ios_tb_v&
+&         ) THEN
             sm = 0._wp
             ts = 0._wp
             tc = 0._wp
@@ -355,6 +445,17 @@ CONTAINS
           y(k) = y(k) + wfoot(k, i)*q
         END IF
       END DO
+! backscatter combines over the footprint in power units (m2 m-2), normalised by the
+! modelled part of the footprint; then dB (sigma40) or the dB slope at 40 deg, which
+! is d(10 log10 sigma)/d theta = (10 / ln 10) (d sigma / d theta) / sigma.
+! 10 log10 is written (10 / ln 10) ln: Tapenade differentiates log10 with a
+! single-precision ln(10.0), a relative error of 1e-8 in the derivatives
+      IF (wsum .GT. 0._wp) THEN
+        IF (stream(k) .EQ. ios_sigma40) y(k) = 10._wp/LOG(10._wp)*LOG(&
+&           sum_s/wsum)
+        IF (stream(k) .EQ. ios_slope) y(k) = 10._wp/LOG(10._wp)*sum_ds/&
+&           sum_s
+      END IF
     END DO
   END SUBROUTINE APPLY_OBS
 
@@ -374,6 +475,7 @@ CONTAINS
     colpos(ih_agb) = 8
     colpos(ih_tsoil1) = 9
     colpos(ih_tcan) = 10
+    colpos(ih_vwc) = 11
   END SUBROUTINE OBS_LAYOUT
 
 ! Hourly output variable that a linear stream averages.
@@ -634,6 +736,100 @@ CONTAINS
     gam = EXP(-(tau/c))
     tb = ts*(1._wp-r)*gam + tc*(1._wp-omega)*(1._wp-gam)*(1._wp+r*gam)
   END FUNCTION TAU_OMEGA
+
+!  Differentiation of water_cloud in forward (tangent) mode:
+!   variations   of useful results: dsig sig
+!   with respect to varying inputs: n_soil a_veg b_veg c_soil sm
+!                vwc d_soil
+! C-band (ASCAT, 5.255 GHz, VV) backscatter of one tile from the water-cloud model (Attema
+! & Ulaby 1978) in the form of docs/science/ascat.md: a canopy of vegetation water content
+! vwc (kg m-2) scatters a_veg cos(theta) (1 - t2) and attenuates the soil's backscatter by
+! the two-way transmissivity t2 = exp(-2 b_veg vwc / cos(theta)); the soil backscatter is
+! c_soil + d_soil sm (dB) at 40 deg (Ulaby et al. 1978: linear in dB with soil moisture
+! sm, m3 m-3) and falls off with incidence as (cos(theta) / cos(40 deg))**n_soil (n_soil =
+! 2: a Lambertian surface; smoother soils fall off faster, larger n_soil).
+! sig: sigma0 (m2 m-2, linear, > 0); dsig: d sig / d theta (per degree), analytic.
+  SUBROUTINE WATER_CLOUD_D(theta, sm, sm_d, vwc, vwc_d, a_veg, a_veg_d, &
+&   b_veg, b_veg_d, c_soil, c_soil_d, d_soil, d_soil_d, n_soil, n_soil_d&
+&   , sig, sig_d, dsig, dsig_d)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: theta, sm, vwc, a_veg, b_veg, c_soil, d_soil&
+&   , n_soil
+    REAL(wp), INTENT(IN) :: sm_d, vwc_d, a_veg_d, b_veg_d, c_soil_d, &
+&   d_soil_d, n_soil_d
+    REAL(wp), INTENT(OUT) :: sig, dsig
+    REAL(wp), INTENT(OUT) :: sig_d, dsig_d
+    REAL(wp) :: rad, c, s, t2, dt2, sg, dsg, c40, att
+    REAL(wp) :: t2_d, dt2_d, sg_d, dsg_d, att_d
+    INTRINSIC COS
+    INTRINSIC SIN
+    INTRINSIC EXP
+    INTRINSIC LOG
+    REAL(wp) :: arg1
+    REAL(wp) :: arg1_d
+    REAL(wp) :: temp
+    REAL(wp) :: temp0
+    rad = pi/180._wp
+    c = COS(theta*rad)
+    s = SIN(theta*rad)
+    c40 = COS(theta_ascat*rad)
+    att_d = 2._wp*(vwc*b_veg_d+b_veg*vwc_d)
+    att = 2._wp*b_veg*vwc
+    t2_d = -(EXP(-(att/c))*att_d/c)
+    t2 = EXP(-(att/c))
+! d t2 / d theta (per rad)
+    dt2_d = -(s*(t2*att_d+att*t2_d)/c**2)
+    dt2 = -(att*s/(c*c)*t2)
+    temp = LOG(10._wp)
+    temp0 = LOG(c/c40)
+    arg1_d = temp*0.1_wp*(c_soil_d+sm*d_soil_d+d_soil*sm_d) + temp0*&
+&     n_soil_d
+    arg1 = temp*(0.1_wp*(c_soil+d_soil*sm)) + temp0*n_soil
+    sg_d = EXP(arg1)*arg1_d
+    sg = EXP(arg1)
+    dsg_d = -(s*(sg*n_soil_d+n_soil*sg_d)/c)
+    dsg = -(n_soil*s/c*sg)
+    sig_d = c*((1._wp-t2)*a_veg_d-a_veg*t2_d) + sg*t2_d + t2*sg_d
+    sig = a_veg*c*(1._wp-t2) + t2*sg
+    dsig_d = rad*(dt2*(sg_d-c*a_veg_d)+(sg-c*a_veg)*dt2_d-s*((1._wp-t2)*&
+&     a_veg_d-a_veg*t2_d)+dsg*t2_d+t2*dsg_d)
+    dsig = (-(a_veg*s*(1._wp-t2))+(sg-a_veg*c)*dt2+t2*dsg)*rad
+  END SUBROUTINE WATER_CLOUD_D
+
+! C-band (ASCAT, 5.255 GHz, VV) backscatter of one tile from the water-cloud model (Attema
+! & Ulaby 1978) in the form of docs/science/ascat.md: a canopy of vegetation water content
+! vwc (kg m-2) scatters a_veg cos(theta) (1 - t2) and attenuates the soil's backscatter by
+! the two-way transmissivity t2 = exp(-2 b_veg vwc / cos(theta)); the soil backscatter is
+! c_soil + d_soil sm (dB) at 40 deg (Ulaby et al. 1978: linear in dB with soil moisture
+! sm, m3 m-3) and falls off with incidence as (cos(theta) / cos(40 deg))**n_soil (n_soil =
+! 2: a Lambertian surface; smoother soils fall off faster, larger n_soil).
+! sig: sigma0 (m2 m-2, linear, > 0); dsig: d sig / d theta (per degree), analytic.
+  SUBROUTINE WATER_CLOUD(theta, sm, vwc, a_veg, b_veg, c_soil, d_soil, &
+&   n_soil, sig, dsig)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: theta, sm, vwc, a_veg, b_veg, c_soil, d_soil&
+&   , n_soil
+    REAL(wp), INTENT(OUT) :: sig, dsig
+    REAL(wp) :: rad, c, s, t2, dt2, sg, dsg, c40, att
+    INTRINSIC COS
+    INTRINSIC SIN
+    INTRINSIC EXP
+    INTRINSIC LOG
+    REAL(wp) :: arg1
+    rad = pi/180._wp
+    c = COS(theta*rad)
+    s = SIN(theta*rad)
+    c40 = COS(theta_ascat*rad)
+    att = 2._wp*b_veg*vwc
+    t2 = EXP(-(att/c))
+! d t2 / d theta (per rad)
+    dt2 = -(att*s/(c*c)*t2)
+    arg1 = 0.1_wp*LOG(10._wp)*(c_soil+d_soil*sm) + n_soil*LOG(c/c40)
+    sg = EXP(arg1)
+    dsg = -(n_soil*s/c*sg)
+    sig = a_veg*c*(1._wp-t2) + t2*sg
+    dsig = (-(a_veg*s*(1._wp-t2))+(sg-a_veg*c)*dt2+t2*dsg)*rad
+  END SUBROUTINE WATER_CLOUD
 
 END MODULE DNB_OBS_TL
 

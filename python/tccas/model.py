@@ -304,6 +304,33 @@ def lband_emission(sm: float, clay: float, theta: float, ts: float, tc: float, t
             "tb_h": float(tbh), "tb_v": float(tbv)}
 
 
+def cband_backscatter(theta: float, sm: float, vwc: float, pglob: np.ndarray | None = None
+                      ) -> dict:
+    """C-band backscatter of the core's ASCAT operator for one tile state.
+
+    Parameters
+    ----------
+    theta : incidence angle, degrees.
+    sm : surface soil moisture, m3 m-3.
+    vwc : vegetation water content, kg m-2.
+    pglob : global parameters (``parameters.global_defaults()`` if None); the water-cloud
+        coefficients ``wcm_a``, ``wcm_b``, ``wcm_c``, ``wcm_d``, ``wcm_n`` are used.
+
+    Returns
+    -------
+    dict with ``sigma0`` (m2 m-2, linear), ``sigma0_db`` (dB), ``dsigma0`` (d sigma0 /
+    d theta, per degree) and ``slope_db`` (d sigma0_dB / d theta, dB per degree).
+    """
+    from .parameters import global_defaults, global_index
+    pg = global_defaults() if pglob is None else np.asarray(pglob, dtype=float)
+    a, b, c, d, n = (float(pg[global_index(k)]) for k in ("wcm_a", "wcm_b", "wcm_c", "wcm_d",
+                                                          "wcm_n"))
+    sig, dsig = _API.cband_backscatter(theta, sm, vwc, a, b, c, d, n)
+    sig, dsig = float(sig), float(dsig)
+    return {"sigma0": sig, "sigma0_db": 10.0 * np.log10(sig), "dsigma0": dsig,
+            "slope_db": 10.0 / np.log(10.0) * dsig / sig}
+
+
 def release_adjoint_memory() -> None:
     """Free the adjoint's tape storage.
 

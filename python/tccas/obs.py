@@ -18,10 +18,18 @@ from .errors import InputDataError
 from .io import atomic_path, open_netcdf, put_whole, times_from_nc
 from .parameters import OBS_STREAMS, PFT_NAMES
 
-__all__ = ["STREAMS", "STREAM_CODES", "ObservationSet", "write_obs", "read_obs"]
+__all__ = ["STREAMS", "STREAM_CODES", "ASCAT_STREAMS", "ASCAT_REFERENCE_ANGLE",
+           "ASCAT_VALID_RANGE", "ObservationSet", "write_obs", "read_obs"]
 
 STREAMS = {s[0]: (s[1], s[2]) for s in OBS_STREAMS}
 STREAM_CODES = {s[0]: i + 1 for i, s in enumerate(OBS_STREAMS)}
+#: ASCAT streams (active microwave), normalised to the reference incidence angle (deg)
+ASCAT_STREAMS = ("sigma40", "slope")
+ASCAT_REFERENCE_ANGLE = 40.0
+#: plausible ranges of the ASCAT products over land (dB; dB deg-1): sigma40 of land lies
+#: between about -25 dB (sand deserts) and -3 dB (flooded forest, cities); slopes between
+#: about -0.3 and 0 dB deg-1 (Hahn et al. 2017). Wider limits catch wrong units only.
+ASCAT_VALID_RANGE = {"sigma40": (-40.0, 5.0), "slope": (-1.0, 0.5)}
 
 
 @dataclass(frozen=True)
@@ -37,8 +45,12 @@ class ObservationSet:
         the ``qc_meaning`` attribute).
     pft : PFT codes of the footprint columns; footprint : (nobs, npft) fractions of the
         footprint covered by each PFT (rows sum to <= 1; the rest is not vegetated by any
-        modelled PFT and contributes nothing for vegetation streams).
-    angle : (nobs,) incidence angle in degrees (0 where not applicable).
+        modelled PFT and contributes nothing for vegetation streams; for ``sigma40`` and
+        ``slope`` the weights are normalised to the modelled part, which is taken to
+        represent the whole footprint).
+    angle : (nobs,) incidence angle in degrees (0 where not applicable). Brightness
+        temperatures need it (0-80 deg); the ASCAT streams ``sigma40`` and ``slope`` are
+        normalised to 40 deg, so their angle is 40 (or 0, not given) and nothing else.
     """
 
     stream: str
@@ -107,6 +119,16 @@ class ObservationSet:
         bad(self.footprint.sum(axis=1) <= 0, "footprint covers none of the modelled PFTs")
         if self.stream in ("tb_h", "tb_v"):
             bad((self.angle < 0) | (self.angle >= 80), "incidence angle must be in [0, 80) deg")
+        if self.stream in ASCAT_STREAMS:
+            # the products are normalised to the reference angle; the operator simulates them
+            # there, so an angle is either not given (0) or that reference
+            bad((self.angle != 0) & (np.abs(self.angle - ASCAT_REFERENCE_ANGLE) > 0.01),
+                f"ASCAT {self.stream} is normalised to {ASCAT_REFERENCE_ANGLE:g} deg incidence: "
+                f"'angle' must be {ASCAT_REFERENCE_ANGLE:g} (or 0, not given)")
+            lo, hi = ASCAT_VALID_RANGE[self.stream]
+            bad((self.value < lo) | (self.value > hi),
+                f"{self.stream} outside [{lo:g}, {hi:g}] {self.unit}: not ASCAT backscatter "
+                f"in {self.unit} (linear units, or a slope per radian?)")
         for c in self.pft:
             if c not in PFT_NAMES:
                 raise InputDataError(f"{w}: footprint PFT code {c} is not a BETHY code 1..13")

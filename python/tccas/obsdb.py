@@ -28,9 +28,10 @@ Products (:data:`PRODUCTS`):
   (:func:`tccas.readers.read_fluxnet_obs`; the tower is taken to be at the site; half-hourly
   files need ``[site] utc_offset_hours`` or the ``utc_offset_hours`` option).
 
-ASCAT L2 swath files (:func:`tccas.readers.ascat.read_ascat_l2`) give records but no
-observation set yet: their soil moisture is a relative index that needs the soil porosity,
-and the sigma40/slope streams are not in the model yet.
+- ``ascat``: ASCAT backscatter at 40 deg and its slope, streams ``sigma40`` and ``slope``,
+  from EUMETSAT ASCAT L2 SSM swath files and the H SAF / TU Wien products H121, H129, H122
+  (:func:`tccas.readers.ascat.read_ascat_obs`, which tells the two layouts apart per file;
+  the ASCAT soil-moisture index is not used: it is relative and needs the soil porosity).
 
 A stream may be given by several files (for example SMOS L2 and CCI soil moisture): the
 configuration then lists them, ``sm = ["obs/sm.nc", "obs/sm_smos-l2.nc"]``, and
@@ -221,6 +222,13 @@ def _read_cci_biomass(files, lat, lon, footprint, stream, period, tally, progres
                      "CCI Biomass", files, period, tally, progress, read_key="n_records")
 
 
+def _read_ascat(files, lat, lon, footprint, stream, period, tally, progress, cfg,
+                **options):
+    from .readers.ascat import read_ascat_obs
+    return read_ascat_obs(files, lat, lon, footprint, stream=stream, period=period,
+                          tally=tally, progress=progress, **options)
+
+
 PRODUCTS: dict[str, Product] = {
     "smos-l2": Product("smos-l2", "ESA SMOS L2 soil moisture (MIR_SMUDP2 v700)", ("sm", "vod"),
                        ("*MIR_SMUDP2*.nc",), _read_smos_l2),
@@ -234,6 +242,10 @@ PRODUCTS: dict[str, Product] = {
                        ("*FAPAR*.nc", "*fapar*.nc", "*TIP*.nc"), _read_jrc_tip),
     "cci-biomass": Product("cci-biomass", "ESA CCI Biomass above-ground biomass maps",
                            ("agb",), ("ESACCI-BIOMASS-*.nc",), _read_cci_biomass),
+    "ascat": Product("ascat", "ASCAT sigma40 and slope (EUMETSAT L2 SSM swath; H SAF H121, "
+                     "H129, H122)", ("sigma40", "slope"),
+                     ("*ASCAT*ssm_l2*.nc", "ASCAT_*L2_SSM*.nc", "*SSM-ASCAT-METOP*.nc",
+                      "ascat_ssm_*.nc"), _read_ascat),
     "fluxnet": Product("fluxnet", "FLUXNET2015 / ICOS tower fluxes (FLUXNET CSV)",
                        ("nee", "gpp", "le"), ("FLX_*.csv", "ICOSETC_*.csv"), _read_fluxnet,
                        fallback="*.csv"),

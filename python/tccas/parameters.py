@@ -328,6 +328,30 @@ GLOBAL_PARAMETERS: tuple[Parameter, ...] = (
               0.5, "SMOS L-MEB (Wigneron et al. 2007)"),
     Parameter("tb_hr", "1", "soil roughness parameter H_R of the L-band emission", 0.3, 0.0,
               1.5, 0.5, "Wang & Choudhury 1981; SMOS L-MEB"),
+    # --- ASCAT C-band backscatter, water-cloud model (docs/science/ascat.md) ---
+    Parameter("wcm_a", "1", "C-band (VV) backscatter of an opaque canopy per cos(theta): "
+              "volume-scattering coefficient A of the water-cloud model", 0.2, 0.01, 1.0, 0.5,
+              "Attema & Ulaby 1978 form; tccas choice: an opaque canopy gives A cos(40 deg) = "
+              "-8 dB at 40 deg, the level of ASCAT sigma40 over closed forests (-7 to -9 dB)"),
+    Parameter("wcm_b", "m2 kg-1", "C-band one-way optical depth per kg m-2 of vegetation "
+              "water: attenuation coefficient B of the water-cloud model", 0.3, 0.02, 2.0, 0.5,
+              "tccas choice: the L-band b of 0.1-0.15 (vod_b) grows about in proportion to "
+              "frequency (Jackson & Schmugge 1991), 0.3-0.5 at C-band; C-band water-cloud fits "
+              "over crops and grass (Bindlish & Barros 2001; Lievens et al. 2017) lie in this range"),
+    Parameter("wcm_c", "dB", "C-band backscatter of bare, completely dry soil at 40 deg "
+              "incidence (soil term of the water-cloud model at sm = 0)", -17.0, -30.0, -5.0,
+              0.5, "tccas choice: ASCAT dry references (Wagner et al. 1999; Naeimi et al. "
+              "2009) of sparsely vegetated land lie near -18 to -14 dB", sigma_abs=3.0),
+    Parameter("wcm_d", "dB m3 m-3", "sensitivity of the bare-soil C-band backscatter (dB) to "
+              "surface soil moisture (m3 m-3)", 15.0, 1.0, 50.0, 0.5,
+              "Ulaby et al. 1978 (C-band, 0.1-0.2 dB per % volumetric moisture); ASCAT "
+              "wet-minus-dry ranges of 4-8 dB over 0.05-0.45 m3 m-3 (Naeimi et al. 2009)"),
+    Parameter("wcm_n", "1", "exponent n of the angular fall-off (cos theta)^n of the bare-soil "
+              "backscatter (soil roughness: n = 2 a Lambertian, rough surface; larger n for "
+              "smoother soil)", 2.0, 0.5, 6.0, 0.5,
+              "Lambert's law (Ulaby, Moore & Fung 1982); n = 2 gives a bare-soil slope of "
+              "-0.127 dB deg-1 at 40 deg, within ASCAT's -0.15 to -0.10 dB deg-1 over sparse "
+              "vegetation (Hahn et al. 2017; Vreugdenhil et al. 2016)"),
 )
 
 PARAMETERS: dict[str, Parameter] = {p.name: p for p in PFT_PARAMETERS + GLOBAL_PARAMETERS}
@@ -428,6 +452,10 @@ OBS_STREAMS: tuple[tuple[str, str, str], ...] = (
     ("gpp", "g m-2 d-1", "gross primary production of carbon, rate (FLUXNET2015/ICOS)"),
     ("le", "W m-2", "latent heat flux (FLUXNET2015/ICOS)"),
     ("agb", "Mg ha-1", "above-ground biomass, dry matter (ESA CCI Biomass)"),
+    ("sigma40", "dB", "C-band backscatter normalised to 40 deg incidence (ASCAT, H SAF / "
+     "EUMETSAT)"),
+    ("slope", "dB deg-1", "slope of the C-band backscatter in incidence angle at 40 deg "
+     "(ASCAT, H SAF / EUMETSAT)"),
 )
 
 # Layout of the per-tile model state carried between chunks of a run.

@@ -15,7 +15,8 @@ __all__ = ["plot_daily", "plot_observations", "quantity_label", "run_site_name",
 _STREAM_TITLES = {"sif": "SIF (743 nm)", "vod": "L-band VOD", "sm": "surface soil moisture",
                   "tb_h": "brightness temperature H", "tb_v": "brightness temperature V",
                   "fapar": "FAPAR", "nee": "NEE", "gpp": "GPP", "le": "latent heat flux",
-                  "agb": "above-ground biomass"}
+                  "agb": "above-ground biomass", "sigma40": "ASCAT backscatter at 40 deg",
+                  "slope": "ASCAT backscatter slope at 40 deg"}
 _DAILY_TITLES = {"gpp": "GPP", "nee": "NEE", "et": "ET", "lai": "LAI",
                  "sm_root": "root-zone soil moisture"}
 

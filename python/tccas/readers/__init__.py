@@ -22,7 +22,10 @@
 - :func:`read_cci_sm`: ESA CCI SM / C3S SM daily images to ``sm`` over a site
   (:func:`read_cci_sm_pixel`: one file's cell).
 - :func:`read_ascat_l2`: EUMETSAT ASCAT L2 soil-moisture swath files (25 km) to an
-  :class:`AscatL2Swath` of records (sigma40, slope40, soil moisture index, flags).
+  :class:`AscatL2Swath` of records (sigma40, slope40, soil moisture index, flags);
+  :func:`read_hsaf_ascat`: H SAF / TU Wien ASCAT products (H121, H129, H122 swath and cell
+  files) to :class:`AscatRecords` (sigma40, slope40, curvature40, flags);
+  :func:`read_ascat_obs`: either of them to the streams ``sigma40`` or ``slope`` over a site.
 
 Shared by them and by :mod:`tccas.obsdb`: :func:`site_footprint` (a case's site and PFT
 fractions), :func:`great_circle_km`, :func:`footprint_touches` and :class:`Tally` (records
@@ -34,7 +37,7 @@ tests/data). TROPOSIF L2B, SMOS-IC, JRC-TIP and CCI Biomass were tested on files
 their documented layouts only; each module's docstring says what is and is not confirmed.
 """
 from ._common import SiteFootprint, Tally, footprint_touches, great_circle_km, site_footprint
-from .ascat import AscatL2Swath, read_ascat_l2
+from .ascat import AscatL2Swath, AscatRecords, read_ascat_l2, read_ascat_obs, read_hsaf_ascat
 from .biomass import read_cci_biomass
 from .cci_sm import read_cci_sm, read_cci_sm_pixel
 from .fluxnet import fluxnet_streams, read_fluxnet_forcing, read_fluxnet_obs
@@ -44,8 +47,8 @@ from .smos import read_smos_ic
 from .smos_l2 import read_smos_l2, read_smos_l2_granule, screen_smos_l2
 from .troposif import read_troposif
 
-__all__ = ["AscatL2Swath", "fluxnet_streams", "footprint_touches", "great_circle_km",
-           "read_ascat_l2", "read_cci_biomass", "read_cci_sm", "read_cci_sm_pixel",
+__all__ = ["AscatL2Swath", "AscatRecords", "fluxnet_streams", "footprint_touches",
+           "great_circle_km", "read_ascat_l2", "read_ascat_obs", "read_hsaf_ascat", "read_cci_biomass", "read_cci_sm", "read_cci_sm_pixel",
            "read_fluxnet_forcing", "read_fluxnet_obs", "read_jrc_tip",
            "read_plumber2_forcing", "read_plumber2_obs", "read_plumber2_site", "read_smos_ic",
            "read_smos_l2", "read_smos_l2_granule", "read_troposif", "screen_smos_l2",

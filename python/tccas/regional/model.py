@@ -6,7 +6,8 @@ element per cell and PFT (``c_fol0[EvCn]@cell12``). Each cell is simulated by it
 :class:`tccas.model.CellModel` whose control vector is the part of the regional x that acts
 on it (``xmap``), and whose observations are the regional observations touching it, with
 that cell's footprint weights (``ymap`` gives their rows in y). Observation operators are
-linear in the footprint weights, so
+linear in the footprint weights (except the ASCAT streams, which add in power and then go
+to dB: an ASCAT footprint must fall into one cell, which is checked), so
 
     y = sum_c P_c y_c(x[xmap_c]),   J dx = sum_c P_c J_c dx[xmap_c],
     J^T dy = sum_c S_c J_c^T dy[ymap_c]
@@ -28,7 +29,7 @@ import numpy as np
 from ..control import CTL_GLOBAL, CTL_PFT, POOL_NAMES, ControlVector, build_control
 from ..errors import ConfigError, InputDataError, ModelError, TccasError
 from ..model import DEFAULT_ADJOINT_MEMORY_MB, CellModel, obs_arrays
-from ..obs import ObservationSet
+from ..obs import ASCAT_STREAMS, ObservationSet
 from ..parameters import (apply_overrides, global_defaults,
                           pft_defaults, pft_index)
 from .domain import CellForcing, Domain, GriddedForcingFile
@@ -385,6 +386,16 @@ class RegionalModel:
         # entries of every stream grouped by cell
         per_cell: dict[int, list] = {}
         for s, (r, off) in enumerate(zip(self.observations, offsets)):
+            if r.obs.stream in ASCAT_STREAMS and r.entry_obs.size:
+                # backscatter adds in power over a footprint, then goes to dB: the sum over
+                # cells of this map is exact only for a footprint within one cell
+                k = np.bincount(r.entry_obs)
+                if np.any(k > 1):
+                    i = int(np.flatnonzero(k > 1)[0])
+                    raise ConfigError(f"{self.where}: {r.obs.stream} observation {i} "
+                                      f"({r.obs.t_start[i]}) covers {int(k[i])} cells; the ASCAT "
+                                      "streams are combined in power within one cell only: give "
+                                      "footprints that fall into one cell (e.g. the cell centre)")
             order = np.lexsort((r.entry_obs, r.entry_cell))
             ec = r.entry_cell[order]
             starts = np.flatnonzero(np.r_[True, ec[1:] != ec[:-1]]) if ec.size else []

@@ -82,12 +82,12 @@ def validation_table(sets, prior: dict, posterior: dict, assimilated: dict
 
 def format_table(rows) -> str:
     """The table as text (one line per stream and role)."""
-    head = (f"{'stream':7s}{'role':12s}{'n':>7s} {'bias prior':>11s}{'bias post':>11s}"
+    head = (f"{'stream':6s} {'role':12s}{'n':>7s} {'bias prior':>11s}{'bias post':>11s}"
             f"{'RMSE prior':>11s}{'RMSE post':>11s}{'r prior':>8s}{'r post':>8s}"
             f"{'chi2 prior':>11s}{'chi2 post':>10s}  improved  unit")
     lines = [head]
     for r in rows:
-        lines.append(f"{r.stream:7s}{r.role:12s}{r.n:7d} {r.bias_prior:11.4g}"
+        lines.append(f"{r.stream:6s} {r.role:12s}{r.n:7d} {r.bias_prior:11.4g}"
                      f"{r.bias_posterior:11.4g}{r.rmse_prior:11.4g}{r.rmse_posterior:11.4g}"
                      f"{r.r_prior:8.3f}{r.r_posterior:8.3f}{r.chi2_prior:11.4g}"
                      f"{r.chi2_posterior:10.4g}  {'yes' if r.improved else 'no ':8s}  {r.unit}")
