@@ -103,7 +103,7 @@ from ..errors import ConfigError, InputDataError
 from ..obs import ASCAT_REFERENCE_ANGLE, ASCAT_VALID_RANGE, ObservationSet
 from ._common import Tally, great_circle_km
 from .troposif import as_paths, check_site, describe_sources, footprint_row, hour_window, \
-    open_dataset
+    open_dataset, time_sorted_records
 
 log = logging.getLogger(__name__)
 
@@ -628,12 +628,7 @@ def read_ascat_obs(paths: str | os.PathLike | Iterable[str | os.PathLike], lat: 
         sig = noise[idx]
         sigmas.append(np.where(np.isfinite(sig), np.maximum(sig, floor), floor))
         own.kept += int(idx.size)
-    t = np.concatenate(times) if times else np.array([], dtype="datetime64[ms]")
-    value = np.concatenate(values) if values else np.array([])
-    sigma = np.concatenate(sigmas) if sigmas else np.array([])
-    order = np.argsort(t, kind="stable")
-    t, value, sigma = t[order], value[order], sigma[order]
-    t0, t1 = hour_window(t)
+    t, value, sigma, t0, t1 = time_sorted_records(times, values, sigmas)
     n = t.size
     if tally is not None:
         tally.add(own)

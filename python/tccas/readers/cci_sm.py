@@ -54,7 +54,8 @@ from ..obs import ObservationSet
 from .._progress import progress as _progress_bar
 from ._common import Tally
 from .smos import cell_index
-from .troposif import as_paths, check_site, footprint_row, hour_window, open_dataset, wrap_lon
+from .troposif import (as_paths, check_site, describe_sources, footprint_row, hour_window,
+                       open_dataset, time_sorted_records, wrap_lon)
 
 log = logging.getLogger(__name__)
 
@@ -250,16 +251,11 @@ def read_cci_sm(paths: str | os.PathLike | Iterable[str | os.PathLike], lat: flo
         values.append(px.sm)
         sigmas.append(max(px.sm_uncertainty, floor))
         own.kept += 1
-    t = np.array(times, dtype="datetime64[ms]")
-    value, sigma = np.array(values, dtype=float), np.array(sigmas, dtype=float)
-    order = np.argsort(t, kind="stable")
-    t, value, sigma = t[order], value[order], sigma[order]
-    t0, t1 = hour_window(t)
+    t, value, sigma, t0, t1 = time_sorted_records(times, values, sigmas)
     n = t.size
     if tally is not None:
         tally.add(own)
-    source = ", ".join(str(f) for f in files) if len(files) <= 3 else \
-        f"{files[0]} and {len(files) - 1} more files"
+    source = describe_sources(files)
     if n == 0 and tally is None:   # a caller with a tally reports the counts itself
         log.warning("%s: no CCI/C3S soil moisture for the site (%.4f N, %.4f E) passed the "
                     "screening (%s)", source, lat, lon, own.summary())

@@ -95,7 +95,8 @@ from ..errors import ConfigError, InputDataError
 from ..obs import ObservationSet
 from .._progress import progress as _progress_bar
 from ._common import Tally, great_circle_km
-from .troposif import as_paths, check_site, footprint_row, hour_window, open_dataset
+from .troposif import (as_paths, check_site, describe_sources, footprint_row, hour_window,
+                       open_dataset, time_sorted_records)
 
 log = logging.getLogger(__name__)
 
@@ -421,17 +422,11 @@ def read_smos_l2(paths: str | os.PathLike | Iterable[str | os.PathLike], lat: fl
         values.append(value[idx])
         sigmas.append(np.maximum(dqx[idx], floor))
         own.kept += int(idx.size)
-    t = np.concatenate(times) if times else np.array([], dtype="datetime64[ms]")
-    value = np.concatenate(values) if values else np.array([])
-    sigma = np.concatenate(sigmas) if sigmas else np.array([])
-    order = np.argsort(t, kind="stable")
-    t, value, sigma = t[order], value[order], sigma[order]
-    t0, t1 = hour_window(t)
+    t, value, sigma, t0, t1 = time_sorted_records(times, values, sigmas)
     n = t.size
     if tally is not None:
         tally.add(own)
-    source = ", ".join(str(f) for f in files) if len(files) <= 3 else \
-        f"{files[0]} and {len(files) - 1} more files"
+    source = describe_sources(files)
     if n == 0 and tally is None:   # a caller with a tally reports the counts itself
         log.warning("%s: no SMOS L2 %s record touching the site (%.4f N, %.4f E) passed the "
                     "screening (%s)", source, stream, lat, lon, own.summary())

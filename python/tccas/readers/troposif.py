@@ -281,6 +281,25 @@ def hour_window(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return t0, t0 + HOUR
 
 
+def time_sorted_records(times: list, values: list, sigmas: list
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The records a reader kept, file by file (lists of arrays or of scalars), joined and
+    sorted by time (stable): times (datetime64[ms]), values, sigmas, and the hour window
+    of each record (:func:`hour_window`)."""
+    def join(parts, dtype):
+        if not parts:
+            return np.array([], dtype=dtype)
+        if np.ndim(parts[0]) == 0:
+            return np.array(parts, dtype=dtype)
+        return np.concatenate(parts).astype(dtype, copy=False)
+
+    t = join(times, "datetime64[ms]")
+    value, sigma = join(values, float), join(sigmas, float)
+    order = np.argsort(t, kind="stable")
+    t, value, sigma = t[order], value[order], sigma[order]
+    return (t, value, sigma) + hour_window(t)
+
+
 def describe_sources(files: list[Path]) -> str:
     """A short description of the files for messages and ``ObservationSet.source``."""
     if len(files) <= 3:
