@@ -136,16 +136,14 @@ RUN_OPTIONS: dict = {}
 
 # Targets the prior model does NOT yet meet at a site: a regression floor a little below the
 # current score (r >= floor; for gpp_annual |model / tower - 1| <= floor). The scores measured
-# on 2026-12-01 with the generic PFT priors and the phenology rule of branch prior (after
-# main d4c3cc6), spin-up 17520 h, are in the comments. When a change meets a target, delete
-# its line here: the target is then asserted.
+# on 2026-12-01 (branch prior3: P/PET phenology rule, C4 ramps, drought leaf loss, grass
+# f_lab 0.3, C4 temperature inhibition), spin-up 17520 h, are in the comments. When a change
+# meets a target, delete its line here: the target is then asserted. CN-Cng meets all four.
 NOT_YET_MET = {
-    ("US-AR1", "gpp_r"): 0.70,        # 0.76 (target 0.85)
-    ("US-AR1", "gpp_annual"): 0.80,   # +71 % (target +-25 %): 2011 is a drought year at the
-    ("US-AR1", "nee_r"): 0.48,        # 0.53 (target 0.6)       tower (GPP 299 against 709)
-    ("US-AR1", "le_r"): 0.68,         # 0.73 (target 0.75)
-    ("CN-Cng", "gpp_r"): 0.78,        # 0.83 (target 0.85)
-    ("CN-Cng", "nee_r"): 0.42,        # 0.47 (target 0.6)
+    ("US-AR1", "gpp_r"): 0.72,        # 0.76 (target 0.85)
+    ("US-AR1", "gpp_annual"): 0.85,   # +76 % (target +-25 %): 2011 is a drought year at the
+    ("US-AR1", "nee_r"): 0.49,        # 0.53 (target 0.6)       tower (GPP 299 against 709),
+    ("US-AR1", "le_r"): 0.65,         # 0.70 (target 0.75)      2010 spring GPP near 0.5
 }
 MET = [(s, t) for s in PERIODS for t in TARGETS if (s, t) not in NOT_YET_MET]
 

@@ -71,6 +71,11 @@ cr_onset = { TmEv = 74.2, C3Gr = 28.1 }
 cr_fall = { TmEv = 54.6, C3Gr = 65.0 }
 lma = { TmEv = 110.0, C3Gr = 46.9 }
 zroot = { TmEv = 3.0, C3Gr = 0.5 }
+# leaf_dry_loss C3Gr 0: the dehesa grass is an annual that escapes the summer drought by
+# completing its life cycle (senesced by the end of May): its end is the leaf-fall pulse of
+# the phenology days, and a drought leaf loss on top would count the drought twice. The
+# holm oak keeps the table's evergreen rate.
+leaf_dry_loss = { C3Gr = 0.0 }
 
 [observations]
 # Synthetic twin observations 2017-2021 made by tools/make_default_obs.py (see README.md):

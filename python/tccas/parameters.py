@@ -141,8 +141,8 @@ _DALEC = {
     6: (4.5e-4, 0.50, 0.05, 0.35, 1.01, 6.8e-5, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 20.0, 140.0, 0.30, 30.0, 260.0, 40.0, 24.0),
     7: (4.5e-4, 0.50, 0.20, 0.40, 2.5, 1.4e-4, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 20.0, 120.0, 0.10, 60.0, 250.0, 60.0, 51.0),
     8: (4.5e-4, 0.50, 0.05, 0.40, 1.01, 1.4e-4, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 20.0, 140.0, 0.30, 30.0, 260.0, 40.0, 24.0),
-    9: (4.5e-4, 0.50, 0.15, 0.70, 1.01, 7.3e-4, 4.1e-3, 1.4e-3, 2.7e-5, 0.0405, 15.0, 110.0, 0.10, 30.0, 270.0, 40.0, 24.0),
-    10: (4.5e-4, 0.50, 0.15, 0.70, 1.01, 7.3e-4, 4.1e-3, 1.4e-3, 2.7e-5, 0.0405, 15.0, 130.0, 0.10, 30.0, 280.0, 40.0, 24.0),
+    9: (4.5e-4, 0.50, 0.15, 0.70, 1.01, 7.3e-4, 4.1e-3, 1.4e-3, 2.7e-5, 0.0405, 15.0, 110.0, 0.30, 30.0, 270.0, 40.0, 24.0),
+    10: (4.5e-4, 0.50, 0.15, 0.70, 1.01, 7.3e-4, 4.1e-3, 1.4e-3, 2.7e-5, 0.0405, 15.0, 130.0, 0.30, 30.0, 280.0, 40.0, 24.0),
     11: (4.5e-4, 0.50, 0.20, 0.60, 1.5, 1.4e-4, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 15.0, 160.0, 0.20, 30.0, 250.0, 30.0, 40.0),
     12: (4.5e-4, 0.50, 0.15, 0.70, 1.01, 7.3e-4, 4.1e-3, 1.4e-3, 2.7e-5, 0.0405, 15.0, 130.0, 0.10, 30.0, 270.0, 40.0, 24.0),
     13: (4.5e-4, 0.50, 0.35, 0.60, 1.01, 7.3e-4, 4.1e-3, 1.4e-3, 2.7e-5, 0.0405, 15.0, 110.0, 0.15, 25.0, 230.0, 25.0, 24.0),
@@ -210,6 +210,15 @@ PFT_PARAMETERS: tuple[Parameter, ...] = (
               0.2, "tccas choice: about half the biome maximum rooting depths of Canadell "
               "et al. 1996, near the depth above which 95 % of roots lie (Schenk & Jackson "
               "2002)"),
+    Parameter("leaf_dry_loss", "d-1", "maximum rate of drought leaf loss: foliage shed per "
+              "day, times (1 - beta_d)**3 with beta_d the day's water-stress factor of "
+              "canopy conductance, in addition to the DALEC2 leaf-fall pulse",
+              _pft(0.002, 0.01, 0.002, 0.01, 0.002, 0.01, 0.004, 0.01, 0.02, 0.02, 0.01, 0.0,
+                   0.02), 0.0, 0.2, 0.2,
+              "form of Arora & Boer 2005 (CTEM drought leaf loss); rates a tccas choice: "
+              "grasses and crops 0.02 d-1, deciduous trees, shrubs and tundra 0.01, "
+              "evergreen shrubs 0.004, evergreen trees 0.002, wetland 0 "
+              "(docs/science/phenology.md)"),
     # --- DALEC2 p1..p17 ---
     Parameter("theta_min", "d-1", "p1 litter-to-SOM decomposition rate at 0 degC", _dalec(0),
               1e-5, 1e-2, 0.2, _S_DALEC),
@@ -388,7 +397,7 @@ DAILY_OUTPUTS: tuple[tuple[str, str, str], ...] = (
     ("f_root_prod", "g m-2 d-1", "DALEC F5: root production"),
     ("f_wood_prod", "g m-2 d-1", "DALEC F6: wood production"),
     ("f_lab_release", "g m-2 d-1", "DALEC F7: labile release to foliage"),
-    ("f_leaffall_factor", "d-1", "DALEC F8: leaf-fall factor"),
+    ("f_leaffall_factor", "d-1", "DALEC F8: leaf-fall factor (pulse plus drought leaf loss)"),
     ("f_leaf_litter", "g m-2 d-1", "DALEC F9: leaf litter production"),
     ("f_wood_litter", "g m-2 d-1", "DALEC F10: wood litter production"),
     ("f_root_litter", "g m-2 d-1", "DALEC F11: root litter production"),
