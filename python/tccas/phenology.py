@@ -21,12 +21,13 @@ of the control vector):
    al. 1980, Ecology 61, 1304).
 2. For PFTs whose roots do not reach deep water (grasses, crops, shrubs, tundra, tropical
    deciduous trees) a fourth ramp, of the ratio of precipitation to potential evaporation
-   (Priestley-Taylor, from the forcing's radiation and temperature) over the trailing 31
-   days: 0 at P/PET = 0.25 and 1 at 0.5, the FAO (1978) agro-ecological-zones criterion of
-   the growing period (moist while P exceeds half of PET). C4 grasses need about half the
-   water of C3 plants per unit of growth (water requirement 250-350 against 450-950 g g-1,
-   Black 1971, Adv. Ecol. Res. 7, 87), so their ramp is halved (0.125 to 0.25). Jolly et
-   al. (2005) leave soil water out; it is what decides green-up in dry climates (as in the
+   (Priestley-Taylor, from the forcing's radiation and temperature) over the trailing 61
+   days of the mean climate: 0 at P/PET = 0.25 and 1 at 0.5, after the FAO (1978)
+   agro-ecological-zones criterion of the growing period (moist while P exceeds half of
+   PET, extended by the time that the soil's stored rain lasts: hence two months rather
+   than one). C4 grasses need about half the water of C3 plants per unit of growth (water
+   requirement 250-350 against 450-950 g g-1, Black 1971, Adv. Ecol. Res. 7, 87), so their
+   ramp is halved (0.125 to 0.25). Jolly et al. (2005) leave soil water out; it is what decides green-up in dry climates (as in the
    water-limited GSI of Stoeckli et al. 2011, JGR 116, G03020).
 3. The index is averaged by day of year over the forcing years and smoothed with a 31-day
    circular running mean; the green season is the longest stretch where it exceeds half of
@@ -66,7 +67,8 @@ _YEAR = 365.25
 #: Fewest days of forcing the rule accepts (days of year it lacks are interpolated).
 MIN_PHENOLOGY_DAYS = 330
 _SIGMA_SB = 5.670374419e-8
-#: Days of the trailing window of the P/PET ratio (a month, as the FAO growing period).
+#: Days of the trailing window of the P/PET ratio (the month of the FAO growing-period
+#: criterion plus about a month that the soil's stored rain lasts).
 PPET_WINDOW_DAYS = 61
 #: P/PET ramp (no growth .. no water limit) of C3 and of C4 plants (step 2 above).
 PPET_RAMP_C3 = (0.25, 0.5)
