@@ -109,9 +109,11 @@ def _pft(*values: float) -> tuple[float, ...]:
 #   p3 f_fol, p13 f_lab, p4 f_root: foliage takes about 30 % of NPP in forests, fine roots
 #       25-30 % (Litton et al. 2007); grasslands put about half of NPP below ground (Hui &
 #       Jackson 2006) and about half of the rest into leaf blades (the "wood" pool holds
-#       stems, sheaths and crowns): grass leaves 0.15 + 0.85 * 0.10 = 24 % of NPP, roots
-#       0.7 * 0.765 = 54 %. Deciduous canopies are built from the labile pool (high f_lab,
-#       low f_fol), evergreen ones mostly from current NPP
+#       stems, sheaths and crowns). Deciduous canopies are built from the labile pool (high
+#       f_lab, low f_fol), evergreen ones mostly from current NPP. Perennial grasses rebuild
+#       their canopy every year from the reserves of crowns and rhizomes (White 1973, J.
+#       Range Manage. 26, 13): f_lab 0.3 (TCCAS ES-LM1 grass 0.42), leaves 0.15 + 0.85 *
+#       0.3 = 41 % of NPP directly or through the labile pool, roots 0.7 * 0.595 = 42 %
 #   p5 leaf_life: leaf longevity (Reich et al. 1997; Kattge et al. 2011 TRY): tropical
 #       evergreen 2 yr, temperate broadleaf evergreen 2.5 yr (Quercus ilex 2-3 yr,
 #       Mediavilla & Escudero 2003), evergreen conifers 4 yr (Pinus sylvestris 3-4, Picea
