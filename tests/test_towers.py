@@ -268,3 +268,21 @@ def test_write_tower_case_runs_with_tccas_run(tmp_path):
               & (nee.t_end <= np.datetime64("2020-01-01")))
     assert len(obs) == int(inside.sum()) > 8000
     assert np.isfinite(sim).all() and (tmp_path / "out" / "obs" / "nee.nc").exists()
+
+
+def test_us_ar1_history_is_in_the_data_and_in_the_printout(scores):
+    # US-AR1 was sprayed and sown to switchgrass in April 2010 (site history in its notes):
+    # the tower's GPP stays below 1 g C m-2 d-1 through April-May 2010 although about 226 mm
+    # of rain fell, and the prior (an established perennial stand) cannot follow that
+    from tccas.towers import format_scores
+    s = scores("US-AR1")
+    days, gpp, _ = s.series["tower"]["gpp"]
+    spring = (days >= np.datetime64("2010-04-01")) & (days <= np.datetime64("2010-05-31"))
+    assert spring.sum() == 61 and gpp[spring].mean() < 1.0
+    model_days = s.series["days"]
+    model_spring = (model_days >= np.datetime64("2010-04-01")) & (
+        model_days <= np.datetime64("2010-05-31"))
+    assert s.series["model"]["gpp"][model_spring].mean() > 2.0 * gpp[spring].mean()
+    text = format_scores(s)
+    assert "site history:" in text and "sown in April 2010" in " ".join(text.split())
+    assert "site history:" not in format_scores(scores("SE-Svb"))
