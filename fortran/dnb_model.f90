@@ -123,17 +123,19 @@ contains
     real(wp), intent(in) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), pp(npp), pg(ngp)
     real(wp), intent(in) :: sh(nsh)
     real(wp), intent(inout) :: st(nstate), hout_t(ncol, nt), dout_t(ndo, nd)
-    real(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, t_mid
+    real(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, acc_bw, acc_sw, t_mid
     integer :: k, idx, v
     acc_gpp = 0._wp
     acc_tr = 0._wp
     acc_rr = 0._wp
     acc_fm = 0._wp
+    acc_bw = 0._wp
+    acc_sw = 0._wp
     do k = k0, k1
       idx = mod(k - 1, nt) + 1
       !$AD NOCHECKPOINT
       call tile_hour(met(idx, :), cosz(idx), s0(idx), pp, pg, sh, c4, st, ho, acc_gpp, &
-                     acc_tr, acc_rr, acc_fm)
+                     acc_tr, acc_rr, acc_fm, acc_bw, acc_sw)
       if (store == 1) then
         do v = 1, nho
           if (colpos(v) > 0) hout_t(colpos(v), idx) = ho(v)
@@ -142,7 +144,8 @@ contains
       if (mod(k, 24) == 0) then
         t_mid = tday(idx) - 0.5_wp
         !$AD NOCHECKPOINT
-        call tile_day(t_mid, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, acc_fm, dd)
+        call tile_day(t_mid, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, acc_fm, acc_bw, &
+                      acc_sw, dd)
         if (store == 1) dout_t(:, idx / 24) = dd
       end if
     end do
@@ -195,11 +198,13 @@ contains
 
   ! One hour of one tile. m(nmet): forcing of the hour; cosz, s0: solar geometry; pp, pg:
   ! parameters; st: state (updated); ho: hourly outputs; acc_*: daily accumulators of GPP
-  ! (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture modifier (sums over hours).
-  subroutine tile_hour(m, cosz, s0, pp, pg, sh, c4, st, ho, acc_gpp, acc_tr, acc_rr, acc_fm)
+  ! (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture modifier, water-stress
+  ! factor times shortwave and shortwave (sums over hours).
+  subroutine tile_hour(m, cosz, s0, pp, pg, sh, c4, st, ho, acc_gpp, acc_tr, acc_rr, acc_fm, &
+                       acc_bw, acc_sw)
     real(wp), intent(in) :: m(nmet), cosz, s0, pp(npp), pg(ngp), sh(nsh)
     integer, intent(in) :: c4
-    real(wp), intent(inout) :: st(nstate), acc_gpp, acc_tr, acc_rr, acc_fm
+    real(wp), intent(inout) :: st(nstate), acc_gpp, acc_tr, acc_rr, acc_fm, acc_bw, acc_sw
     real(wp), intent(out) :: ho(nho)
     real(wp) :: tk, tc, sw, lw, prh, vpd, pres, ca, lai, fc, sigma_l
     real(wp) :: rel_s, rel_r, rho_s, rho_g, rho_par, f_cover
@@ -373,6 +378,8 @@ contains
     acc_tr = acc_tr + tr
     acc_rr = acc_rr + tr * fm
     acc_fm = acc_fm + fm
+    acc_bw = acc_bw + beta * sw
+    acc_sw = acc_sw + sw
     ho(ih_gpp) = gpp_h
     ho(ih_ra) = ra_h
     ho(ih_rh) = rh_h
@@ -441,12 +448,21 @@ contains
 
   ! End of a day for one tile: DALEC pools from the day's GPP and rate modifiers, phenology
   ! factors at the day's midpoint t (days since 1 January of the first year).
-  subroutine tile_day(t, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, acc_fm, dd)
+  ! Deviation from DALEC2 (docs/science/deviations.md): the leaf-loss factor phi_f is the
+  ! DALEC2 leaf-fall pulse plus a drought leaf loss leaf_dry_loss * (1 - beta_d)**3, beta_d
+  ! the day's shortwave-weighted mean of the water-stress factor on canopy conductance (the
+  ! form of Arora & Boer 2005, CTEM, with the stress of the canopy instead of the soil
+  ! saturation): leaves of grasses and deciduous plants senesce in a drought, so that a
+  ! canopy does not keep more leaf area than its roots can supply with water.
+  subroutine tile_day(t, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, acc_fm, acc_bw, acc_sw, dd)
     real(wp), intent(in) :: t, pp(npp), pg(ngp), sh(nsh)
-    real(wp), intent(inout) :: st(nstate), acc_gpp, acc_tr, acc_rr, acc_fm
+    real(wp), intent(inout) :: st(nstate), acc_gpp, acc_tr, acc_rr, acc_fm, acc_bw, acc_sw
     real(wp), intent(out) :: dd(ndo)
     real(wp) :: pools(npool), flux(nflux), phi_f, phi_o, lai, rel_s, rho_par, theta_s
-    phi_f = leaf_fall_factor(t, pp(ip_leaf_life), pp(ip_d_fall), pp(ip_cr_fall))
+    real(wp) :: beta_d
+    beta_d = (acc_bw + 1._wp) / (acc_sw + 1._wp)
+    phi_f = leaf_fall_factor(t, pp(ip_leaf_life), pp(ip_d_fall), pp(ip_cr_fall)) &
+            + pp(ip_leaf_dry_loss) * (1._wp - beta_d)**3
     phi_o = labile_release_factor(t, pp(ip_d_onset), pp(ip_cr_onset))
     pools = st(is_c_lab:is_c_som)
     !$AD NOCHECKPOINT
@@ -468,6 +484,8 @@ contains
     acc_tr = 0._wp
     acc_rr = 0._wp
     acc_fm = 0._wp
+    acc_bw = 0._wp
+    acc_sw = 0._wp
   end subroutine tile_day
 
 end module dnb_model

@@ -42,6 +42,10 @@ contains
     vcmax = vcmax25 * arrhenius(e_vcmax, tk)
     rd = f_rd * vcmax25 * arrhenius(e_rd, tk) * f_hot
     if (c4 == 1) then
+      ! C4 Vcmax falls steeply below about 15 degC and above about 35 degC: the low- and
+      ! high-temperature inhibition terms of Collatz et al. (1992, Aust. J. Plant Physiol.
+      ! 19, 519, eq. 5) on the Arrhenius rate (deviations.md)
+      vcmax = vcmax / ((1._wp + exp(0.3_wp * (13._wp - tc))) * (1._wp + exp(0.3_wp * (tc - 36._wp))))
       jmax = 0._wp
       kc_eff = 0._wp
       gstar = 0._wp

@@ -53,12 +53,16 @@ def test_tccas_site_priors():
 
 def test_generic_lma_follows_leaf_longevity():
     """LMA of the generic priors: Reich et al. (1997) as in LPJ (Sitch et al. 2003),
-    SLA = 2e-4 exp(6.15) / (12 a)^0.46 m2 gC-1 for leaf longevity a (yr)."""
+    SLA = 2e-4 exp(6.15) / (12 a)^0.46 m2 gC-1 for leaf longevity a (yr), except for
+    evergreen conifers, whose LMA is per projected needle area (heavier than the flat-leaf
+    relation gives)."""
     import math
     d = P.pft_defaults(list(range(1, 14)))
-    for code, a in ((1, 2.0), (3, 2.5), (5, 4.0), (9, 0.5), (4, 0.5)):
+    for code, a in ((1, 2.0), (3, 2.5), (9, 0.5), (4, 0.5)):
         lma = (12 * a) ** 0.46 / (2e-4 * math.exp(6.15))
         assert d[P.pft_index("lma"), code - 1] == pytest.approx(lma, rel=0.02), code
+    flat = (12 * 4.0) ** 0.46 / (2e-4 * math.exp(6.15))
+    assert d[P.pft_index("lma"), 4] > 1.3 * flat
 
 
 def test_overrides(rng):

@@ -172,3 +172,89 @@ def test_phenology_days_have_an_absolute_prior_sigma(eslm1_inputs):
     assert sig["d_onset[TmEv]"] == sig["d_onset[C3Gr]"] == 20.0
     assert sig["d_fall[C3Gr]"] == 20.0
     assert sig["lma[TmEv]"] == pytest.approx(0.2 * 110.0)
+
+
+# --- the rule and the model at the real towers' climates (bundled tower files) ---
+
+def _tower_gsi(name, pft):
+    from tccas.parameters import C4_PFTS
+    from tccas.phenology import DRY_SENSITIVE_PFTS, PHOTOPERIOD_PFTS, _green_season
+    from tccas.towers import TOWER_SITES, load_tower_forcing
+    from pathlib import Path
+    site = TOWER_SITES[name]
+    f = load_tower_forcing(site, Path(__file__).parent / "data")
+    gsi, parts = growing_season_index(f.times, f.matrix(), site.lat, pft in DRY_SENSITIVE_PFTS,
+                                      pft in PHOTOPERIOD_PFTS, pft in C4_PFTS)
+    return gsi, parts, f, site
+
+
+def test_phenology_rule_greens_a_monsoon_steppe_with_the_rain():
+    """CN-Cng (temperate monsoon, dry spring, rain in June-August): the C3 grass's green
+    season starts after the dry spring (tower GPP green-up days 162-180), not when it warms
+    in April; the P/PET ramp is what holds it back."""
+    from tccas.phenology import _green_season
+    import logging
+    logging.disable(logging.WARNING)
+    try:
+        gsi, parts, _, _ = _tower_gsi("CN-Cng", 9)
+    finally:
+        logging.disable(logging.NOTSET)
+    first, last = _green_season(gsi)
+    assert 150 <= first <= 185, first
+    assert 230 <= last <= 280, last
+    # May-June: warm enough, but the dry spring keeps the index well below its monsoon peak
+    assert gsi[140:170].max() < 0.7 * gsi.max()
+    assert (parts[140:170, 3] < parts[140:170, 0]).all()
+
+
+def test_phenology_rule_c4_grass_keeps_the_prairie_summer():
+    """US-AR1 (Oklahoma): the C4 grass, with its warmer temperature ramp and halved P/PET
+    ramp, is green from spring to autumn; with the C3 ramps the dry summer split the season
+    and the rule chose a spring-only half."""
+    from tccas.phenology import _green_season
+    import logging
+    logging.disable(logging.WARNING)
+    try:
+        gsi4, _, f, site = _tower_gsi("US-AR1", 10)
+        gsi3 = growing_season_index(f.times, f.matrix(), site.lat, True, False, False)[0]
+    finally:
+        logging.disable(logging.NOTSET)
+    first, last = _green_season(gsi4)
+    assert 70 <= first <= 120 and last >= 270, (first, last)
+    first3, last3 = _green_season(gsi3)
+    assert first3 < first - 15                   # C3 ramps: green from the end of winter
+
+
+def test_drought_leaf_loss_follows_water_stress(eslm1_inputs):
+    """leaf_dry_loss adds (1 - beta_d)**3 times the rate to DALEC2's leaf-fall factor: zero
+    gives the pure pulse, a positive rate sheds leaves only on water-stressed days, and the
+    shed carbon goes to litter (pools still close)."""
+    from tccas.model import run_cell
+    from tccas.parameters import HOURLY_OUTPUTS
+    from tccas.phenology import _pulse
+    cfg, static, forcing, ppft, pglob = eslm1_inputs
+    n = 24 * 365
+    met, times = forcing.matrix()[:n], forcing.times[:n]
+    tree = list(static.pft).index(3)
+    args = (met, times, static.lat, static.lon, static.sand, static.clay, [3])
+    pp = ppft[:, [tree]].copy()
+    pp[pft_index("leaf_dry_loss")] = 0.0
+    off = run_cell(*args, pp, pglob, nspin=0, show_progress=False)
+    pp_on = pp.copy()
+    pp_on[pft_index("leaf_dry_loss")] = 0.05
+    on = run_cell(*args, pp_on, pglob, nspin=0, show_progress=False)
+    H = {v[0]: i for i, v in enumerate(HOURLY_OUTPUTS)}
+    sw = met[:, 1].reshape(-1, 24)
+    beta = on.hourly[:, H["beta_w"], 0].reshape(-1, 24)
+    beta_d = ((beta * sw).sum(axis=1) + 1.0) / (sw.sum(axis=1) + 1.0)
+    extra = on.daily[:, D["f_leaffall_factor"], 0] - off.daily[:, D["f_leaffall_factor"], 0]
+    assert extra == pytest.approx(0.05 * (1.0 - beta_d) ** 3, abs=1e-6)
+    # off: the factor is the pulse of dnb_phenology alone
+    t = np.arange(365) + 23.0 / 24.0 - 0.5        # tile_day: start of the last hour - 0.5 d
+    life, d_fall, cr = (pp[pft_index(k), 0] for k in ("leaf_life", "d_fall", "cr_fall"))
+    mag = 0.5 * (np.log(life) - np.log(life - 1.0))
+    pulse = _pulse(t, d_fall, life, cr * np.sqrt(2.0) / 2.0, mag)
+    assert off.daily[:, D["f_leaffall_factor"], 0] == pytest.approx(pulse, rel=1e-6)
+    dry = beta_d < 0.5
+    assert dry.sum() > 20                       # the Mediterranean summer stresses the oak
+    assert on.daily[dry, D["lai_day"], 0].mean() < off.daily[dry, D["lai_day"], 0].mean()

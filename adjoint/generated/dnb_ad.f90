@@ -1544,6 +1544,11 @@ CONTAINS
     result1 = ARRHENIUS(e_rd, tk)
     rd = f_rd*vcmax25*result1*f_hot
     IF (c4 .EQ. 1) THEN
+! C4 Vcmax falls steeply below about 15 degC and above about 35 degC: the low- and
+! high-temperature inhibition terms of Collatz et al. (1992, Aust. J. Plant Physiol.
+! 19, 519, eq. 5) on the Arrhenius rate (deviations.md)
+      vcmax = vcmax/((1._wp+EXP(0.3_wp*(13._wp-tc)))*(1._wp+EXP(0.3_wp*(&
+&       tc-36._wp))))
       jmax = 0._wp
       kc_eff = 0._wp
       gstar = 0._wp
@@ -1618,6 +1623,8 @@ CONTAINS
       tk = tc + tfreeze
       CALL POPREAL8(result1)
       CALL ARRHENIUS_B(e_k4, e_k4_b, tk, result1_b)
+      vcmax_b = vcmax_b/((EXP((13._wp-tc)*0.3_wp)+1._wp)*(EXP((tc-36._wp&
+&       )*0.3_wp)+1._wp))
       ajv_b = 0.0_8
     ELSE
       CALL POPREAL8(result1)
@@ -1676,6 +1683,11 @@ CONTAINS
     result1 = ARRHENIUS(e_rd, tk)
     rd = f_rd*vcmax25*result1*f_hot
     IF (c4 .EQ. 1) THEN
+! C4 Vcmax falls steeply below about 15 degC and above about 35 degC: the low- and
+! high-temperature inhibition terms of Collatz et al. (1992, Aust. J. Plant Physiol.
+! 19, 519, eq. 5) on the Arrhenius rate (deviations.md)
+      vcmax = vcmax/((1._wp+EXP(0.3_wp*(13._wp-tc)))*(1._wp+EXP(0.3_wp*(&
+&       tc-36._wp))))
       jmax = 0._wp
       kc_eff = 0._wp
       gstar = 0._wp
@@ -4362,19 +4374,23 @@ CONTAINS
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
 &   , nd)
     REAL(wp), INTENT(INOUT) :: st_b(nstate), hout_t_b(ncol, nt)
-    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, t_mid
-    REAL(wp) :: ho_b(nho), acc_gpp_b, acc_tr_b, acc_rr_b
+    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, &
+&   acc_bw, acc_sw, t_mid
+    REAL(wp) :: ho_b(nho), acc_gpp_b, acc_tr_b, acc_rr_b, acc_bw_b
     INTEGER :: k, idx, v
     INTRINSIC MOD
     INTEGER :: branch
     acc_gpp = 0._wp
     acc_tr = 0._wp
     acc_rr = 0._wp
+    acc_bw = 0._wp
+    acc_sw = 0._wp
     DO k=k0,k1
       CALL PUSHINTEGER4(idx)
       idx = MOD(k - 1, nt) + 1
       CALL TILE_HOUR_FWD(met(idx, :), cosz(idx), s0(idx), pp, pg, sh, c4&
-&                  , st, ho, acc_gpp, acc_tr, acc_rr, acc_fm)
+&                  , st, ho, acc_gpp, acc_tr, acc_rr, acc_fm, acc_bw, &
+&                  acc_sw)
       IF (store .EQ. 1) THEN
         DO v=1,nho
           IF (colpos(v) .GT. 0) THEN
@@ -4390,7 +4406,7 @@ CONTAINS
       IF (MOD(k, 24) .EQ. 0) THEN
         t_mid = tday(idx) - 0.5_wp
         CALL TILE_DAY_FWD(t_mid, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr&
-&                   , acc_fm, dd)
+&                   , acc_fm, acc_bw, acc_sw, dd)
         CALL PUSHCONTROL1B(1)
       ELSE
         CALL PUSHCONTROL1B(0)
@@ -4400,13 +4416,14 @@ CONTAINS
     acc_tr_b = 0.0_8
     acc_gpp_b = 0.0_8
     acc_rr_b = 0.0_8
+    acc_bw_b = 0.0_8
     DO k=k1,k0,-1
       CALL POPCONTROL1B(branch)
       IF (branch .NE. 0) THEN
         t_mid = tday(idx) - 0.5_wp
         CALL TILE_DAY_BWD(t_mid, pp, pp_b, pg, sh, st, st_b, acc_gpp, &
 &                   acc_gpp_b, acc_tr, acc_tr_b, acc_rr, acc_rr_b, &
-&                   acc_fm, dd)
+&                   acc_fm, acc_bw, acc_bw_b, acc_sw, dd)
       END IF
       CALL POPCONTROL1B(branch)
       IF (branch .EQ. 0) THEN
@@ -4420,7 +4437,8 @@ CONTAINS
       END IF
       CALL TILE_HOUR_BWD(met(idx, :), cosz(idx), s0(idx), pp, pp_b, pg, &
 &                  pg_b, sh, c4, st, st_b, ho, ho_b, acc_gpp, acc_gpp_b&
-&                  , acc_tr, acc_tr_b, acc_rr, acc_rr_b, acc_fm)
+&                  , acc_tr, acc_tr_b, acc_rr, acc_rr_b, acc_fm, acc_bw&
+&                  , acc_bw_b, acc_sw)
       CALL POPINTEGER4(idx)
     END DO
   END SUBROUTINE RUN_HOURS_B
@@ -4439,17 +4457,21 @@ CONTAINS
     REAL(wp), INTENT(IN) :: sh(nsh)
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
 &   , nd)
-    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, t_mid
+    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, &
+&   acc_bw, acc_sw, t_mid
     INTEGER :: k, idx, v
     INTRINSIC MOD
     acc_gpp = 0._wp
     acc_tr = 0._wp
     acc_rr = 0._wp
+    acc_bw = 0._wp
+    acc_sw = 0._wp
     DO k=k0,k1
       CALL PUSHINTEGER4(idx)
       idx = MOD(k - 1, nt) + 1
       CALL TILE_HOUR_FWD(met(idx, :), cosz(idx), s0(idx), pp, pg, sh, c4&
-&                  , st, ho, acc_gpp, acc_tr, acc_rr, acc_fm)
+&                  , st, ho, acc_gpp, acc_tr, acc_rr, acc_fm, acc_bw, &
+&                  acc_sw)
       IF (store .EQ. 1) THEN
         DO v=1,nho
           IF (colpos(v) .GT. 0) THEN
@@ -4466,7 +4488,7 @@ CONTAINS
       IF (MOD(k, 24) .EQ. 0) THEN
         t_mid = tday(idx) - 0.5_wp
         CALL TILE_DAY_FWD(t_mid, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr&
-&                   , acc_fm, dd)
+&                   , acc_fm, acc_bw, acc_sw, dd)
         CALL PUSHCONTROL1B(1)
       ELSE
         CALL PUSHCONTROL1B(0)
@@ -4492,8 +4514,9 @@ CONTAINS
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
 &   , nd)
     REAL(wp), INTENT(INOUT) :: st_b(nstate), hout_t_b(ncol, nt)
-    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, t_mid
-    REAL(wp) :: ho_b(nho), acc_gpp_b, acc_tr_b, acc_rr_b
+    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, &
+&   acc_bw, acc_sw, t_mid
+    REAL(wp) :: ho_b(nho), acc_gpp_b, acc_tr_b, acc_rr_b, acc_bw_b
     INTEGER :: k, idx, v
     INTRINSIC MOD
     INTEGER :: branch
@@ -4502,13 +4525,14 @@ CONTAINS
     acc_tr_b = 0.0_8
     acc_gpp_b = 0.0_8
     acc_rr_b = 0.0_8
+    acc_bw_b = 0.0_8
     DO k=k1,k0,-1
       CALL POPCONTROL1B(branch)
       IF (branch .NE. 0) THEN
         t_mid = tday(idx) - 0.5_wp
         CALL TILE_DAY_BWD(t_mid, pp, pp_b, pg, sh, st, st_b, acc_gpp, &
 &                   acc_gpp_b, acc_tr, acc_tr_b, acc_rr, acc_rr_b, &
-&                   acc_fm, dd)
+&                   acc_fm, acc_bw, acc_bw_b, acc_sw, dd)
       END IF
       CALL POPCONTROL1B(branch)
       IF (branch .EQ. 0) THEN
@@ -4522,7 +4546,8 @@ CONTAINS
       END IF
       CALL TILE_HOUR_BWD(met(idx, :), cosz(idx), s0(idx), pp, pp_b, pg, &
 &                  pg_b, sh, c4, st, st_b, ho, ho_b, acc_gpp, acc_gpp_b&
-&                  , acc_tr, acc_tr_b, acc_rr, acc_rr_b, acc_fm)
+&                  , acc_tr, acc_tr_b, acc_rr, acc_rr_b, acc_fm, acc_bw&
+&                  , acc_bw_b, acc_sw)
       CALL POPINTEGER4(idx)
     END DO
   END SUBROUTINE RUN_HOURS_BWD
@@ -4538,17 +4563,20 @@ CONTAINS
     REAL(wp), INTENT(IN) :: sh(nsh)
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
 &   , nd)
-    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, t_mid
+    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, &
+&   acc_bw, acc_sw, t_mid
     INTEGER :: k, idx, v
     INTRINSIC MOD
     acc_gpp = 0._wp
     acc_tr = 0._wp
     acc_rr = 0._wp
     acc_fm = 0._wp
+    acc_bw = 0._wp
+    acc_sw = 0._wp
     DO k=k0,k1
       idx = MOD(k - 1, nt) + 1
       CALL TILE_HOUR(met(idx, :), cosz(idx), s0(idx), pp, pg, sh, c4, st&
-&              , ho, acc_gpp, acc_tr, acc_rr, acc_fm)
+&              , ho, acc_gpp, acc_tr, acc_rr, acc_fm, acc_bw, acc_sw)
       IF (store .EQ. 1) THEN
         DO v=1,nho
           IF (colpos(v) .GT. 0) hout_t(colpos(v), idx) = ho(v)
@@ -4557,7 +4585,7 @@ CONTAINS
       IF (MOD(k, 24) .EQ. 0) THEN
         t_mid = tday(idx) - 0.5_wp
         CALL TILE_DAY(t_mid, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, &
-&               acc_fm, dd)
+&               acc_fm, acc_bw, acc_sw, dd)
         IF (store .EQ. 1) dout_t(:, idx/24) = dd
       END IF
     END DO
@@ -4696,19 +4724,20 @@ CONTAINS
 
 !  Differentiation of tile_hour in reverse (adjoint) mode, forward sweep:
 !   gradient     of useful results: ho acc_tr pg acc_gpp st acc_rr
-!                pp
+!                pp acc_bw
 !   with respect to varying inputs: ho acc_tr pg acc_gpp st acc_rr
-!                pp
+!                pp acc_bw
 ! One hour of one tile. m(nmet): forcing of the hour; cosz, s0: solar geometry; pp, pg:
 ! parameters; st: state (updated); ho: hourly outputs; acc_*: daily accumulators of GPP
-! (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture modifier (sums over hours).
+! (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture modifier, water-stress
+! factor times shortwave and shortwave (sums over hours).
   SUBROUTINE TILE_HOUR_FWD(m, cosz, s0, pp, pg, sh, c4, st, ho, acc_gpp&
-&   , acc_tr, acc_rr, acc_fm)
+&   , acc_tr, acc_rr, acc_fm, acc_bw, acc_sw)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: m(nmet), cosz, s0, pp(npp), pg(ngp), sh(nsh)
     INTEGER, INTENT(IN) :: c4
     REAL(wp), INTENT(INOUT) :: st(nstate), acc_gpp, acc_tr, acc_rr, &
-&   acc_fm
+&   acc_fm, acc_bw, acc_sw
     REAL(wp) :: ho(nho)
     REAL(wp) :: tk, tc, sw, lw, prh, vpd, pres, ca, lai, fc, sigma_l
     REAL(wp) :: rel_s, rel_r, rho_s, rho_g, rho_par, f_cover
@@ -4930,6 +4959,8 @@ CONTAINS
     acc_gpp = acc_gpp + gpp_h
     acc_tr = acc_tr + tr
     acc_rr = acc_rr + tr*fm
+    acc_bw = acc_bw + beta*sw
+    acc_sw = acc_sw + sw
     ho(ih_gpp) = gpp_h
     ho(ih_ra) = ra_h
     ho(ih_rh) = rh_h
@@ -5034,23 +5065,24 @@ CONTAINS
 
 !  Differentiation of tile_hour in reverse (adjoint) mode, backward sweep:
 !   gradient     of useful results: ho acc_tr pg acc_gpp st acc_rr
-!                pp
+!                pp acc_bw
 !   with respect to varying inputs: ho acc_tr pg acc_gpp st acc_rr
-!                pp
+!                pp acc_bw
 ! One hour of one tile. m(nmet): forcing of the hour; cosz, s0: solar geometry; pp, pg:
 ! parameters; st: state (updated); ho: hourly outputs; acc_*: daily accumulators of GPP
-! (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture modifier (sums over hours).
+! (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture modifier, water-stress
+! factor times shortwave and shortwave (sums over hours).
   SUBROUTINE TILE_HOUR_BWD(m, cosz, s0, pp, pp_b, pg, pg_b, sh, c4, st, &
 &   st_b, ho, ho_b, acc_gpp, acc_gpp_b, acc_tr, acc_tr_b, acc_rr, &
-&   acc_rr_b, acc_fm)
+&   acc_rr_b, acc_fm, acc_bw, acc_bw_b, acc_sw)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: m(nmet), cosz, s0, pp(npp), pg(ngp), sh(nsh)
     REAL(wp) :: pp_b(npp), pg_b(ngp)
     INTEGER, INTENT(IN) :: c4
     REAL(wp), INTENT(INOUT) :: st(nstate), acc_gpp, acc_tr, acc_rr, &
-&   acc_fm
+&   acc_fm, acc_bw, acc_sw
     REAL(wp), INTENT(INOUT) :: st_b(nstate), acc_gpp_b, acc_tr_b, &
-&   acc_rr_b
+&   acc_rr_b, acc_bw_b
     REAL(wp) :: ho(nho)
     REAL(wp) :: ho_b(nho)
     REAL(wp) :: tk, tc, sw, lw, prh, vpd, pres, ca, lai, fc, sigma_l
@@ -5217,7 +5249,7 @@ CONTAINS
     beta_b = ho_b(ih_beta_w)
     ho_b(ih_beta_w) = 0.0_8
     gc0_b = beta*ho_b(ih_gc)
-    beta_b = beta_b + gc0*ho_b(ih_gc)
+    beta_b = beta_b + gc0*ho_b(ih_gc) + sw*acc_bw_b
     ho_b(ih_gc) = 0.0_8
     st_b(is_w_surf) = st_b(is_w_surf) + ho_b(ih_water_store)
     st_b(is_w_root) = st_b(is_w_root) + ho_b(ih_water_store)
@@ -5564,14 +5596,15 @@ CONTAINS
 
 ! One hour of one tile. m(nmet): forcing of the hour; cosz, s0: solar geometry; pp, pg:
 ! parameters; st: state (updated); ho: hourly outputs; acc_*: daily accumulators of GPP
-! (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture modifier (sums over hours).
+! (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture modifier, water-stress
+! factor times shortwave and shortwave (sums over hours).
   SUBROUTINE TILE_HOUR(m, cosz, s0, pp, pg, sh, c4, st, ho, acc_gpp, &
-&   acc_tr, acc_rr, acc_fm)
+&   acc_tr, acc_rr, acc_fm, acc_bw, acc_sw)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: m(nmet), cosz, s0, pp(npp), pg(ngp), sh(nsh)
     INTEGER, INTENT(IN) :: c4
     REAL(wp), INTENT(INOUT) :: st(nstate), acc_gpp, acc_tr, acc_rr, &
-&   acc_fm
+&   acc_fm, acc_bw, acc_sw
     REAL(wp), INTENT(OUT) :: ho(nho)
     REAL(wp) :: tk, tc, sw, lw, prh, vpd, pres, ca, lai, fc, sigma_l
     REAL(wp) :: rel_s, rel_r, rho_s, rho_g, rho_par, f_cover
@@ -5761,6 +5794,8 @@ CONTAINS
     acc_tr = acc_tr + tr
     acc_rr = acc_rr + tr*fm
     acc_fm = acc_fm + fm
+    acc_bw = acc_bw + beta*sw
+    acc_sw = acc_sw + sw
     ho(ih_gpp) = gpp_h
     ho(ih_ra) = ra_h
     ho(ih_rh) = rh_h
@@ -5891,21 +5926,32 @@ CONTAINS
 !  Differentiation of tile_day in reverse (adjoint) mode, forward sweep:
 !   gradient     of useful results: st pp
 !   with respect to varying inputs: acc_tr acc_gpp st acc_rr pp
+!                acc_bw
 ! End of a day for one tile: DALEC pools from the day's GPP and rate modifiers, phenology
 ! factors at the day's midpoint t (days since 1 January of the first year).
+! Deviation from DALEC2 (docs/science/deviations.md): the leaf-loss factor phi_f is the
+! DALEC2 leaf-fall pulse plus a drought leaf loss leaf_dry_loss * (1 - beta_d)**3, beta_d
+! the day's shortwave-weighted mean of the water-stress factor on canopy conductance (the
+! form of Arora & Boer 2005, CTEM, with the stress of the canopy instead of the soil
+! saturation): leaves of grasses and deciduous plants senesce in a drought, so that a
+! canopy does not keep more leaf area than its roots can supply with water.
   SUBROUTINE TILE_DAY_FWD(t, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, &
-&   acc_fm, dd)
+&   acc_fm, acc_bw, acc_sw, dd)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: t, pp(npp), pg(ngp), sh(nsh)
     REAL(wp), INTENT(INOUT) :: st(nstate), acc_gpp, acc_tr, acc_rr, &
-&   acc_fm
+&   acc_fm, acc_bw, acc_sw
     REAL(wp), INTENT(OUT) :: dd(ndo)
     REAL(wp) :: pools(npool), flux(nflux), phi_f, phi_o, lai, rel_s, &
 &   rho_par, theta_s
+    REAL(wp) :: beta_d
+    REAL(wp) :: result1
     REAL(wp) :: arg1
     REAL(wp) :: arg2
-    phi_f = LEAF_FALL_FACTOR(t, pp(ip_leaf_life), pp(ip_d_fall), pp(&
+    beta_d = (acc_bw+1._wp)/(acc_sw+1._wp)
+    result1 = LEAF_FALL_FACTOR(t, pp(ip_leaf_life), pp(ip_d_fall), pp(&
 &     ip_cr_fall))
+    phi_f = result1 + pp(ip_leaf_dry_loss)*(1._wp-beta_d)**3
     phi_o = LABILE_RELEASE_FACTOR(t, pp(ip_d_onset), pp(ip_cr_onset))
     pools = st(is_c_lab:is_c_som)
     arg1 = acc_tr/24._wp
@@ -5922,8 +5968,12 @@ CONTAINS
     acc_gpp = 0._wp
     acc_tr = 0._wp
     acc_rr = 0._wp
+    acc_bw = 0._wp
+    CALL PUSHREAL8(acc_sw)
+    acc_sw = 0._wp
     CALL PUSHREAL8(phi_o)
     CALL PUSHREAL8(phi_f)
+    CALL PUSHREAL8(beta_d)
     CALL PUSHREAL8(arg2)
     CALL PUSHREAL8(arg1)
   END SUBROUTINE TILE_DAY_FWD
@@ -5931,29 +5981,43 @@ CONTAINS
 !  Differentiation of tile_day in reverse (adjoint) mode, backward sweep:
 !   gradient     of useful results: st pp
 !   with respect to varying inputs: acc_tr acc_gpp st acc_rr pp
+!                acc_bw
 ! End of a day for one tile: DALEC pools from the day's GPP and rate modifiers, phenology
 ! factors at the day's midpoint t (days since 1 January of the first year).
+! Deviation from DALEC2 (docs/science/deviations.md): the leaf-loss factor phi_f is the
+! DALEC2 leaf-fall pulse plus a drought leaf loss leaf_dry_loss * (1 - beta_d)**3, beta_d
+! the day's shortwave-weighted mean of the water-stress factor on canopy conductance (the
+! form of Arora & Boer 2005, CTEM, with the stress of the canopy instead of the soil
+! saturation): leaves of grasses and deciduous plants senesce in a drought, so that a
+! canopy does not keep more leaf area than its roots can supply with water.
   SUBROUTINE TILE_DAY_BWD(t, pp, pp_b, pg, sh, st, st_b, acc_gpp, &
-&   acc_gpp_b, acc_tr, acc_tr_b, acc_rr, acc_rr_b, acc_fm, dd)
+&   acc_gpp_b, acc_tr, acc_tr_b, acc_rr, acc_rr_b, acc_fm, acc_bw, &
+&   acc_bw_b, acc_sw, dd)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: t, pp(npp), pg(ngp), sh(nsh)
     REAL(wp) :: pp_b(npp)
     REAL(wp), INTENT(INOUT) :: st(nstate), acc_gpp, acc_tr, acc_rr, &
-&   acc_fm
+&   acc_fm, acc_bw, acc_sw
     REAL(wp), INTENT(INOUT) :: st_b(nstate), acc_gpp_b, acc_tr_b, &
-&   acc_rr_b
+&   acc_rr_b, acc_bw_b
     REAL(wp), INTENT(OUT) :: dd(ndo)
     REAL(wp) :: pools(npool), flux(nflux), phi_f, phi_o, lai, rel_s, &
 &   rho_par, theta_s
     REAL(wp) :: pools_b(npool), phi_f_b, phi_o_b
+    REAL(wp) :: beta_d
+    REAL(wp) :: beta_d_b
+    REAL(wp) :: result1
+    REAL(wp) :: result1_b
     REAL(wp) :: arg1
     REAL(wp) :: arg1_b
     REAL(wp) :: arg2
     REAL(wp) :: arg2_b
     CALL POPREAL8(arg1)
     CALL POPREAL8(arg2)
+    CALL POPREAL8(beta_d)
     CALL POPREAL8(phi_f)
     CALL POPREAL8(phi_o)
+    CALL POPREAL8(acc_sw)
     CALL POPREAL8(acc_gpp)
     pools_b = 0.0_8
     CALL POPREAL8ARRAY(st(is_c_lab:is_c_som), is_c_som - is_c_lab + 1)
@@ -5973,26 +6037,41 @@ CONTAINS
     acc_tr_b = arg1_b/24._wp
     CALL LABILE_RELEASE_FACTOR_B(t, pp(ip_d_onset), pp_b(ip_d_onset), pp&
 &                          (ip_cr_onset), pp_b(ip_cr_onset), phi_o_b)
+    result1_b = phi_f_b
+    pp_b(ip_leaf_dry_loss) = pp_b(ip_leaf_dry_loss) + (1._wp-beta_d)**3*&
+&     phi_f_b
+    beta_d_b = -(3*(1._wp-beta_d)**2*pp(ip_leaf_dry_loss)*phi_f_b)
     CALL LEAF_FALL_FACTOR_B(t, pp(ip_leaf_life), pp_b(ip_leaf_life), pp(&
 &                     ip_d_fall), pp_b(ip_d_fall), pp(ip_cr_fall), pp_b(&
-&                     ip_cr_fall), phi_f_b)
+&                     ip_cr_fall), result1_b)
+    acc_bw_b = beta_d_b/(acc_sw+1._wp)
   END SUBROUTINE TILE_DAY_BWD
 
 ! End of a day for one tile: DALEC pools from the day's GPP and rate modifiers, phenology
 ! factors at the day's midpoint t (days since 1 January of the first year).
+! Deviation from DALEC2 (docs/science/deviations.md): the leaf-loss factor phi_f is the
+! DALEC2 leaf-fall pulse plus a drought leaf loss leaf_dry_loss * (1 - beta_d)**3, beta_d
+! the day's shortwave-weighted mean of the water-stress factor on canopy conductance (the
+! form of Arora & Boer 2005, CTEM, with the stress of the canopy instead of the soil
+! saturation): leaves of grasses and deciduous plants senesce in a drought, so that a
+! canopy does not keep more leaf area than its roots can supply with water.
   SUBROUTINE TILE_DAY(t, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, acc_fm&
-&   , dd)
+&   , acc_bw, acc_sw, dd)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: t, pp(npp), pg(ngp), sh(nsh)
     REAL(wp), INTENT(INOUT) :: st(nstate), acc_gpp, acc_tr, acc_rr, &
-&   acc_fm
+&   acc_fm, acc_bw, acc_sw
     REAL(wp), INTENT(OUT) :: dd(ndo)
     REAL(wp) :: pools(npool), flux(nflux), phi_f, phi_o, lai, rel_s, &
 &   rho_par, theta_s
+    REAL(wp) :: beta_d
+    REAL(wp) :: result1
     REAL(wp) :: arg1
     REAL(wp) :: arg2
-    phi_f = LEAF_FALL_FACTOR(t, pp(ip_leaf_life), pp(ip_d_fall), pp(&
+    beta_d = (acc_bw+1._wp)/(acc_sw+1._wp)
+    result1 = LEAF_FALL_FACTOR(t, pp(ip_leaf_life), pp(ip_d_fall), pp(&
 &     ip_cr_fall))
+    phi_f = result1 + pp(ip_leaf_dry_loss)*(1._wp-beta_d)**3
     phi_o = LABILE_RELEASE_FACTOR(t, pp(ip_d_onset), pp(ip_cr_onset))
     pools = st(is_c_lab:is_c_som)
     arg1 = acc_tr/24._wp
@@ -6017,6 +6096,8 @@ CONTAINS
     acc_tr = 0._wp
     acc_rr = 0._wp
     acc_fm = 0._wp
+    acc_bw = 0._wp
+    acc_sw = 0._wp
   END SUBROUTINE TILE_DAY
 
 END MODULE DNB_MODEL_AD

@@ -1324,6 +1324,13 @@ CONTAINS
 &     result1_d)
     rd = f_rd*vcmax25*result1*f_hot
     IF (c4 .EQ. 1) THEN
+! C4 Vcmax falls steeply below about 15 degC and above about 35 degC: the low- and
+! high-temperature inhibition terms of Collatz et al. (1992, Aust. J. Plant Physiol.
+! 19, 519, eq. 5) on the Arrhenius rate (deviations.md)
+      temp = (EXP(0.3_wp*(-tc+13._wp))+1._wp)*(EXP(0.3_wp*(tc-36._wp))+&
+&       1._wp)
+      vcmax_d = vcmax_d/temp
+      vcmax = vcmax/temp
       jmax = 0._wp
       kc_eff = 0._wp
       gstar = 0._wp
@@ -1376,6 +1383,11 @@ CONTAINS
     result1 = ARRHENIUS(e_rd, tk)
     rd = f_rd*vcmax25*result1*f_hot
     IF (c4 .EQ. 1) THEN
+! C4 Vcmax falls steeply below about 15 degC and above about 35 degC: the low- and
+! high-temperature inhibition terms of Collatz et al. (1992, Aust. J. Plant Physiol.
+! 19, 519, eq. 5) on the Arrhenius rate (deviations.md)
+      vcmax = vcmax/((1._wp+EXP(0.3_wp*(13._wp-tc)))*(1._wp+EXP(0.3_wp*(&
+&       tc-36._wp))))
       jmax = 0._wp
       kc_eff = 0._wp
       gstar = 0._wp
@@ -3316,23 +3328,28 @@ CONTAINS
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
 &   , nd)
     REAL(wp), INTENT(INOUT) :: st_d(nstate), hout_t_d(ncol, nt)
-    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, t_mid
-    REAL(wp) :: ho_d(nho), acc_gpp_d, acc_tr_d, acc_rr_d
+    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, &
+&   acc_bw, acc_sw, t_mid
+    REAL(wp) :: ho_d(nho), acc_gpp_d, acc_tr_d, acc_rr_d, acc_bw_d
     INTEGER :: k, idx, v
     INTRINSIC MOD
     acc_gpp = 0._wp
     acc_tr = 0._wp
     acc_rr = 0._wp
     acc_fm = 0._wp
+    acc_bw = 0._wp
+    acc_sw = 0._wp
     ho_d = 0.0_8
     acc_tr_d = 0.0_8
     acc_gpp_d = 0.0_8
     acc_rr_d = 0.0_8
+    acc_bw_d = 0.0_8
     DO k=k0,k1
       idx = MOD(k - 1, nt) + 1
       CALL TILE_HOUR_D(met(idx, :), cosz(idx), s0(idx), pp, pp_d, pg, &
 &                pg_d, sh, c4, st, st_d, ho, ho_d, acc_gpp, acc_gpp_d, &
-&                acc_tr, acc_tr_d, acc_rr, acc_rr_d, acc_fm)
+&                acc_tr, acc_tr_d, acc_rr, acc_rr_d, acc_fm, acc_bw, &
+&                acc_bw_d, acc_sw)
       IF (store .EQ. 1) THEN
         DO v=1,nho
           IF (colpos(v) .GT. 0) THEN
@@ -3345,16 +3362,18 @@ CONTAINS
         t_mid = tday(idx) - 0.5_wp
         CALL TILE_DAY_D(t_mid, pp, pp_d, pg, sh, st, st_d, acc_gpp, &
 &                 acc_gpp_d, acc_tr, acc_tr_d, acc_rr, acc_rr_d, acc_fm&
-&                 , dd)
+&                 , acc_bw, acc_bw_d, acc_sw, dd)
         IF (store .EQ. 1) THEN
           dout_t(:, idx/24) = dd
           acc_tr_d = 0.0_8
           acc_gpp_d = 0.0_8
           acc_rr_d = 0.0_8
+          acc_bw_d = 0.0_8
         ELSE
           acc_tr_d = 0.0_8
           acc_gpp_d = 0.0_8
           acc_rr_d = 0.0_8
+          acc_bw_d = 0.0_8
         END IF
       END IF
     END DO
@@ -3371,17 +3390,20 @@ CONTAINS
     REAL(wp), INTENT(IN) :: sh(nsh)
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
 &   , nd)
-    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, t_mid
+    REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, &
+&   acc_bw, acc_sw, t_mid
     INTEGER :: k, idx, v
     INTRINSIC MOD
     acc_gpp = 0._wp
     acc_tr = 0._wp
     acc_rr = 0._wp
     acc_fm = 0._wp
+    acc_bw = 0._wp
+    acc_sw = 0._wp
     DO k=k0,k1
       idx = MOD(k - 1, nt) + 1
       CALL TILE_HOUR(met(idx, :), cosz(idx), s0(idx), pp, pg, sh, c4, st&
-&              , ho, acc_gpp, acc_tr, acc_rr, acc_fm)
+&              , ho, acc_gpp, acc_tr, acc_rr, acc_fm, acc_bw, acc_sw)
       IF (store .EQ. 1) THEN
         DO v=1,nho
           IF (colpos(v) .GT. 0) hout_t(colpos(v), idx) = ho(v)
@@ -3390,7 +3412,7 @@ CONTAINS
       IF (MOD(k, 24) .EQ. 0) THEN
         t_mid = tday(idx) - 0.5_wp
         CALL TILE_DAY(t_mid, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, &
-&               acc_fm, dd)
+&               acc_fm, acc_bw, acc_sw, dd)
         IF (store .EQ. 1) dout_t(:, idx/24) = dd
       END IF
     END DO
@@ -3533,22 +3555,24 @@ CONTAINS
 
 !  Differentiation of tile_hour in forward (tangent) mode:
 !   variations   of useful results: ho acc_tr acc_gpp st acc_rr
+!                acc_bw
 !   with respect to varying inputs: ho acc_tr pg acc_gpp st acc_rr
-!                pp
+!                pp acc_bw
 ! One hour of one tile. m(nmet): forcing of the hour; cosz, s0: solar geometry; pp, pg:
 ! parameters; st: state (updated); ho: hourly outputs; acc_*: daily accumulators of GPP
-! (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture modifier (sums over hours).
+! (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture modifier, water-stress
+! factor times shortwave and shortwave (sums over hours).
   SUBROUTINE TILE_HOUR_D(m, cosz, s0, pp, pp_d, pg, pg_d, sh, c4, st, &
 &   st_d, ho, ho_d, acc_gpp, acc_gpp_d, acc_tr, acc_tr_d, acc_rr, &
-&   acc_rr_d, acc_fm)
+&   acc_rr_d, acc_fm, acc_bw, acc_bw_d, acc_sw)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: m(nmet), cosz, s0, pp(npp), pg(ngp), sh(nsh)
     REAL(wp), INTENT(IN) :: pp_d(npp), pg_d(ngp)
     INTEGER, INTENT(IN) :: c4
     REAL(wp), INTENT(INOUT) :: st(nstate), acc_gpp, acc_tr, acc_rr, &
-&   acc_fm
+&   acc_fm, acc_bw, acc_sw
     REAL(wp), INTENT(INOUT) :: st_d(nstate), acc_gpp_d, acc_tr_d, &
-&   acc_rr_d
+&   acc_rr_d, acc_bw_d
     REAL(wp), INTENT(OUT) :: ho(nho)
     REAL(wp), INTENT(OUT) :: ho_d(nho)
     REAL(wp) :: tk, tc, sw, lw, prh, vpd, pres, ca, lai, fc, sigma_l
@@ -3904,6 +3928,9 @@ CONTAINS
     acc_rr_d = acc_rr_d + fm*tr_d + tr*fm_d
     acc_rr = acc_rr + tr*fm
     acc_fm = acc_fm + fm
+    acc_bw_d = acc_bw_d + sw*beta_d
+    acc_bw = acc_bw + beta*sw
+    acc_sw = acc_sw + sw
     ho_d(ih_gpp) = gpp_h_d
     ho(ih_gpp) = gpp_h
     ho_d(ih_ra) = ra_h_d
@@ -4008,14 +4035,15 @@ CONTAINS
 
 ! One hour of one tile. m(nmet): forcing of the hour; cosz, s0: solar geometry; pp, pg:
 ! parameters; st: state (updated); ho: hourly outputs; acc_*: daily accumulators of GPP
-! (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture modifier (sums over hours).
+! (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture modifier, water-stress
+! factor times shortwave and shortwave (sums over hours).
   SUBROUTINE TILE_HOUR(m, cosz, s0, pp, pg, sh, c4, st, ho, acc_gpp, &
-&   acc_tr, acc_rr, acc_fm)
+&   acc_tr, acc_rr, acc_fm, acc_bw, acc_sw)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: m(nmet), cosz, s0, pp(npp), pg(ngp), sh(nsh)
     INTEGER, INTENT(IN) :: c4
     REAL(wp), INTENT(INOUT) :: st(nstate), acc_gpp, acc_tr, acc_rr, &
-&   acc_fm
+&   acc_fm, acc_bw, acc_sw
     REAL(wp), INTENT(OUT) :: ho(nho)
     REAL(wp) :: tk, tc, sw, lw, prh, vpd, pres, ca, lai, fc, sigma_l
     REAL(wp) :: rel_s, rel_r, rho_s, rho_g, rho_par, f_cover
@@ -4205,6 +4233,8 @@ CONTAINS
     acc_tr = acc_tr + tr
     acc_rr = acc_rr + tr*fm
     acc_fm = acc_fm + fm
+    acc_bw = acc_bw + beta*sw
+    acc_sw = acc_sw + sw
     ho(ih_gpp) = gpp_h
     ho(ih_ra) = ra_h
     ho(ih_rh) = rh_h
@@ -4313,24 +4343,43 @@ CONTAINS
 !  Differentiation of tile_day in forward (tangent) mode:
 !   variations   of useful results: st
 !   with respect to varying inputs: acc_tr acc_gpp st acc_rr pp
+!                acc_bw
 ! End of a day for one tile: DALEC pools from the day's GPP and rate modifiers, phenology
 ! factors at the day's midpoint t (days since 1 January of the first year).
+! Deviation from DALEC2 (docs/science/deviations.md): the leaf-loss factor phi_f is the
+! DALEC2 leaf-fall pulse plus a drought leaf loss leaf_dry_loss * (1 - beta_d)**3, beta_d
+! the day's shortwave-weighted mean of the water-stress factor on canopy conductance (the
+! form of Arora & Boer 2005, CTEM, with the stress of the canopy instead of the soil
+! saturation): leaves of grasses and deciduous plants senesce in a drought, so that a
+! canopy does not keep more leaf area than its roots can supply with water.
   SUBROUTINE TILE_DAY_D(t, pp, pp_d, pg, sh, st, st_d, acc_gpp, &
-&   acc_gpp_d, acc_tr, acc_tr_d, acc_rr, acc_rr_d, acc_fm, dd)
+&   acc_gpp_d, acc_tr, acc_tr_d, acc_rr, acc_rr_d, acc_fm, acc_bw, &
+&   acc_bw_d, acc_sw, dd)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: t, pp(npp), pg(ngp), sh(nsh)
     REAL(wp), INTENT(IN) :: pp_d(npp)
     REAL(wp), INTENT(INOUT) :: st(nstate), acc_gpp, acc_tr, acc_rr, &
-&   acc_fm
+&   acc_fm, acc_bw, acc_sw
     REAL(wp), INTENT(INOUT) :: st_d(nstate), acc_gpp_d, acc_tr_d, &
-&   acc_rr_d
+&   acc_rr_d, acc_bw_d
     REAL(wp), INTENT(OUT) :: dd(ndo)
     REAL(wp) :: pools(npool), flux(nflux), phi_f, phi_o, lai, rel_s, &
 &   rho_par, theta_s
     REAL(wp) :: pools_d(npool), phi_f_d, phi_o_d
-    phi_f_d = LEAF_FALL_FACTOR_D(t, pp(ip_leaf_life), pp_d(ip_leaf_life)&
-&     , pp(ip_d_fall), pp_d(ip_d_fall), pp(ip_cr_fall), pp_d(ip_cr_fall)&
-&     , phi_f)
+    REAL(wp) :: beta_d
+    REAL(wp) :: beta_d_d
+    REAL(wp) :: result1
+    REAL(wp) :: result1_d
+    REAL(wp) :: temp
+    beta_d_d = acc_bw_d/(acc_sw+1._wp)
+    beta_d = (acc_bw+1._wp)/(acc_sw+1._wp)
+    result1_d = LEAF_FALL_FACTOR_D(t, pp(ip_leaf_life), pp_d(&
+&     ip_leaf_life), pp(ip_d_fall), pp_d(ip_d_fall), pp(ip_cr_fall), &
+&     pp_d(ip_cr_fall), result1)
+    temp = (-beta_d+1._wp)*(-beta_d+1._wp)*(-beta_d+1._wp)
+    phi_f_d = result1_d + temp*pp_d(ip_leaf_dry_loss) - pp(&
+&     ip_leaf_dry_loss)*3*(1._wp-beta_d)**2*beta_d_d
+    phi_f = result1 + pp(ip_leaf_dry_loss)*temp
     phi_o_d = LABILE_RELEASE_FACTOR_D(t, pp(ip_d_onset), pp_d(ip_d_onset&
 &     ), pp(ip_cr_onset), pp_d(ip_cr_onset), phi_o)
     pools_d = st_d(is_c_lab:is_c_som)
@@ -4361,21 +4410,33 @@ CONTAINS
     acc_tr = 0._wp
     acc_rr = 0._wp
     acc_fm = 0._wp
+    acc_bw = 0._wp
+    acc_sw = 0._wp
   END SUBROUTINE TILE_DAY_D
 
 ! End of a day for one tile: DALEC pools from the day's GPP and rate modifiers, phenology
 ! factors at the day's midpoint t (days since 1 January of the first year).
+! Deviation from DALEC2 (docs/science/deviations.md): the leaf-loss factor phi_f is the
+! DALEC2 leaf-fall pulse plus a drought leaf loss leaf_dry_loss * (1 - beta_d)**3, beta_d
+! the day's shortwave-weighted mean of the water-stress factor on canopy conductance (the
+! form of Arora & Boer 2005, CTEM, with the stress of the canopy instead of the soil
+! saturation): leaves of grasses and deciduous plants senesce in a drought, so that a
+! canopy does not keep more leaf area than its roots can supply with water.
   SUBROUTINE TILE_DAY(t, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, acc_fm&
-&   , dd)
+&   , acc_bw, acc_sw, dd)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: t, pp(npp), pg(ngp), sh(nsh)
     REAL(wp), INTENT(INOUT) :: st(nstate), acc_gpp, acc_tr, acc_rr, &
-&   acc_fm
+&   acc_fm, acc_bw, acc_sw
     REAL(wp), INTENT(OUT) :: dd(ndo)
     REAL(wp) :: pools(npool), flux(nflux), phi_f, phi_o, lai, rel_s, &
 &   rho_par, theta_s
-    phi_f = LEAF_FALL_FACTOR(t, pp(ip_leaf_life), pp(ip_d_fall), pp(&
+    REAL(wp) :: beta_d
+    REAL(wp) :: result1
+    beta_d = (acc_bw+1._wp)/(acc_sw+1._wp)
+    result1 = LEAF_FALL_FACTOR(t, pp(ip_leaf_life), pp(ip_d_fall), pp(&
 &     ip_cr_fall))
+    phi_f = result1 + pp(ip_leaf_dry_loss)*(1._wp-beta_d)**3
     phi_o = LABILE_RELEASE_FACTOR(t, pp(ip_d_onset), pp(ip_cr_onset))
     pools = st(is_c_lab:is_c_som)
     CALL DALEC_DAY(pools, acc_gpp, acc_tr/24._wp, acc_rr/24._wp, phi_f, &
@@ -4398,6 +4459,8 @@ CONTAINS
     acc_tr = 0._wp
     acc_rr = 0._wp
     acc_fm = 0._wp
+    acc_bw = 0._wp
+    acc_sw = 0._wp
   END SUBROUTINE TILE_DAY
 
 END MODULE DNB_MODEL_TL

@@ -109,9 +109,11 @@ def _pft(*values: float) -> tuple[float, ...]:
 #   p3 f_fol, p13 f_lab, p4 f_root: foliage takes about 30 % of NPP in forests, fine roots
 #       25-30 % (Litton et al. 2007); grasslands put about half of NPP below ground (Hui &
 #       Jackson 2006) and about half of the rest into leaf blades (the "wood" pool holds
-#       stems, sheaths and crowns): grass leaves 0.15 + 0.85 * 0.10 = 24 % of NPP, roots
-#       0.7 * 0.765 = 54 %. Deciduous canopies are built from the labile pool (high f_lab,
-#       low f_fol), evergreen ones mostly from current NPP
+#       stems, sheaths and crowns). Deciduous canopies are built from the labile pool (high
+#       f_lab, low f_fol), evergreen ones mostly from current NPP. Perennial grasses rebuild
+#       their canopy every year from the reserves of crowns and rhizomes (White 1973, J.
+#       Range Manage. 26, 13): f_lab 0.3 (TCCAS ES-LM1 grass 0.42), leaves 0.15 + 0.85 *
+#       0.3 = 41 % of NPP directly or through the labile pool, roots 0.7 * 0.595 = 42 %
 #   p5 leaf_life: leaf longevity (Reich et al. 1997; Kattge et al. 2011 TRY): tropical
 #       evergreen 2 yr, temperate broadleaf evergreen 2.5 yr (Quercus ilex 2-3 yr,
 #       Mediavilla & Escudero 2003), evergreen conifers 4 yr (Pinus sylvestris 3-4, Picea
@@ -121,7 +123,12 @@ def _pft(*values: float) -> tuple[float, ...]:
 #       PFTs the "wood" pool is stems and crowns, 3.7 yr (TCCAS C3 grass prior)
 #   p7 theta_root: fine-root turnover about 1 yr-1 (Gill & Jackson 2000), 1.5 yr-1 for
 #       herbaceous PFTs
-#   p9 theta_som: SOM turnover 100 yr at 0 degC (about 55 yr at 15 degC)
+#   p9 theta_som: SOM turnover 46 yr at 0 degC, 25 yr at 15 degC (Q10 1.5), slower still
+#       where the soil is dry: bulk soil carbon turns over in decades (global ecosystem
+#       carbon turnover 23 yr, Carvalhais et al. 2014); it puts equilibrium SOM at 10-13
+#       kgC m-2 at the towers, the 1-m soil carbon of temperate grasslands and boreal
+#       forests (about 12 and 9-10 kgC m-2, Jobbagy & Jackson 2000), where 100 yr at 0 degC
+#       gave 22-28 kgC m-2
 #   p10 temp_exp: Q10 = 1.5 (CCDAS prior of Q10f and Q10s, Knorr et al. 2010): ln(1.5)/10
 #   p11 canopy_eff: ACM only, no effect in D&B (Bloom & Williams 2015 mid-range)
 #   p12 d_onset, p15 d_fall: a northern temperate spring and autumn; at a run the rule of
@@ -130,22 +137,25 @@ def _pft(*values: float) -> tuple[float, ...]:
 #       (evergreens spread both over longer periods)
 #   p17 lma: from leaf longevity a (yr) with Reich et al. (1997) as used in LPJ (Sitch
 #       et al. 2003): SLA = 2e-4 exp(6.15) / (12 a)^0.46 m2 gC-1, LMA = 1 / SLA; a = 0.5 yr
-#       for deciduous leaves, grasses and crops (LMA 24 gC m-2)
+#       for deciduous leaves, grasses and crops (LMA 24 gC m-2); except evergreen conifers:
+#       100 gC m-2 (projected needle area: Picea abies and Pinus sylvestris 4-6 m2 per kg
+#       dry mass, Biome-BGC's needle-leaved evergreen mean 8.2 m2 kgC-1, White et al. 2000;
+#       the Reich relation's 63 is for flat leaves and gave a boreal-forest LAI of 7.4)
 _DALEC = {
     #       p1      p2    p3    p4    p5     p6       p7       p8       p9       p10     p11   p12    p13   p14   p15    p16   p17
-    1: (4.5e-4, 0.50, 0.20, 0.35, 2.0, 6.8e-5, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 20.0, 100.0, 0.10, 60.0, 250.0, 60.0, 46.0),
-    2: (4.5e-4, 0.50, 0.05, 0.35, 1.01, 6.8e-5, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 20.0, 150.0, 0.30, 30.0, 300.0, 40.0, 24.0),
-    3: (4.5e-4, 0.50, 0.20, 0.35, 2.5, 6.8e-5, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 20.0, 100.0, 0.10, 60.0, 250.0, 60.0, 51.0),
-    4: (4.5e-4, 0.50, 0.05, 0.35, 1.01, 6.8e-5, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 20.0, 130.0, 0.30, 30.0, 280.0, 40.0, 24.0),
-    5: (4.5e-4, 0.50, 0.20, 0.35, 4.0, 6.8e-5, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 20.0, 140.0, 0.10, 60.0, 250.0, 60.0, 63.0),
-    6: (4.5e-4, 0.50, 0.05, 0.35, 1.01, 6.8e-5, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 20.0, 140.0, 0.30, 30.0, 260.0, 40.0, 24.0),
-    7: (4.5e-4, 0.50, 0.20, 0.40, 2.5, 1.4e-4, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 20.0, 120.0, 0.10, 60.0, 250.0, 60.0, 51.0),
-    8: (4.5e-4, 0.50, 0.05, 0.40, 1.01, 1.4e-4, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 20.0, 140.0, 0.30, 30.0, 260.0, 40.0, 24.0),
-    9: (4.5e-4, 0.50, 0.15, 0.70, 1.01, 7.3e-4, 4.1e-3, 1.4e-3, 2.7e-5, 0.0405, 15.0, 110.0, 0.10, 30.0, 270.0, 40.0, 24.0),
-    10: (4.5e-4, 0.50, 0.15, 0.70, 1.01, 7.3e-4, 4.1e-3, 1.4e-3, 2.7e-5, 0.0405, 15.0, 130.0, 0.10, 30.0, 280.0, 40.0, 24.0),
-    11: (4.5e-4, 0.50, 0.20, 0.60, 1.5, 1.4e-4, 2.7e-3, 1.4e-3, 2.7e-5, 0.0405, 15.0, 160.0, 0.20, 30.0, 250.0, 30.0, 40.0),
-    12: (4.5e-4, 0.50, 0.15, 0.70, 1.01, 7.3e-4, 4.1e-3, 1.4e-3, 2.7e-5, 0.0405, 15.0, 130.0, 0.10, 30.0, 270.0, 40.0, 24.0),
-    13: (4.5e-4, 0.50, 0.35, 0.60, 1.01, 7.3e-4, 4.1e-3, 1.4e-3, 2.7e-5, 0.0405, 15.0, 110.0, 0.15, 25.0, 230.0, 25.0, 24.0),
+    1: (4.5e-4, 0.50, 0.20, 0.35, 2.0, 6.8e-5, 2.7e-3, 1.4e-3, 6.0e-5, 0.0405, 20.0, 100.0, 0.10, 60.0, 250.0, 60.0, 46.0),
+    2: (4.5e-4, 0.50, 0.05, 0.35, 1.01, 6.8e-5, 2.7e-3, 1.4e-3, 6.0e-5, 0.0405, 20.0, 150.0, 0.30, 30.0, 300.0, 40.0, 24.0),
+    3: (4.5e-4, 0.50, 0.20, 0.35, 2.5, 6.8e-5, 2.7e-3, 1.4e-3, 6.0e-5, 0.0405, 20.0, 100.0, 0.10, 60.0, 250.0, 60.0, 51.0),
+    4: (4.5e-4, 0.50, 0.05, 0.35, 1.01, 6.8e-5, 2.7e-3, 1.4e-3, 6.0e-5, 0.0405, 20.0, 130.0, 0.30, 30.0, 280.0, 40.0, 24.0),
+    5: (4.5e-4, 0.50, 0.20, 0.35, 4.0, 6.8e-5, 2.7e-3, 1.4e-3, 6.0e-5, 0.0405, 20.0, 140.0, 0.10, 60.0, 250.0, 60.0, 100.0),
+    6: (4.5e-4, 0.50, 0.05, 0.35, 1.01, 6.8e-5, 2.7e-3, 1.4e-3, 6.0e-5, 0.0405, 20.0, 140.0, 0.30, 30.0, 260.0, 40.0, 24.0),
+    7: (4.5e-4, 0.50, 0.20, 0.40, 2.5, 1.4e-4, 2.7e-3, 1.4e-3, 6.0e-5, 0.0405, 20.0, 120.0, 0.10, 60.0, 250.0, 60.0, 51.0),
+    8: (4.5e-4, 0.50, 0.05, 0.40, 1.01, 1.4e-4, 2.7e-3, 1.4e-3, 6.0e-5, 0.0405, 20.0, 140.0, 0.30, 30.0, 260.0, 40.0, 24.0),
+    9: (4.5e-4, 0.50, 0.15, 0.70, 1.01, 7.3e-4, 4.1e-3, 1.4e-3, 6.0e-5, 0.0405, 15.0, 110.0, 0.30, 30.0, 270.0, 40.0, 24.0),
+    10: (4.5e-4, 0.50, 0.15, 0.70, 1.01, 7.3e-4, 4.1e-3, 1.4e-3, 6.0e-5, 0.0405, 15.0, 130.0, 0.30, 30.0, 280.0, 40.0, 24.0),
+    11: (4.5e-4, 0.50, 0.20, 0.60, 1.5, 1.4e-4, 2.7e-3, 1.4e-3, 6.0e-5, 0.0405, 15.0, 160.0, 0.20, 30.0, 250.0, 30.0, 40.0),
+    12: (4.5e-4, 0.50, 0.15, 0.70, 1.01, 7.3e-4, 4.1e-3, 1.4e-3, 6.0e-5, 0.0405, 15.0, 130.0, 0.10, 30.0, 270.0, 40.0, 24.0),
+    13: (4.5e-4, 0.50, 0.35, 0.60, 1.01, 7.3e-4, 4.1e-3, 1.4e-3, 6.0e-5, 0.0405, 15.0, 110.0, 0.15, 25.0, 230.0, 25.0, 24.0),
 }
 # Initial pools (gC m-2): labile, foliar, root, wood, litter, SOM: an order of magnitude for
 # each PFT (forest wood 5-15 kgC m-2, grassland SOM 5-10 kgC m-2 in the top metre; Jobbagy &
@@ -210,6 +220,15 @@ PFT_PARAMETERS: tuple[Parameter, ...] = (
               0.2, "tccas choice: about half the biome maximum rooting depths of Canadell "
               "et al. 1996, near the depth above which 95 % of roots lie (Schenk & Jackson "
               "2002)"),
+    Parameter("leaf_dry_loss", "d-1", "maximum rate of drought leaf loss: foliage shed per "
+              "day, times (1 - beta_d)**3 with beta_d the day's water-stress factor of "
+              "canopy conductance, in addition to the DALEC2 leaf-fall pulse",
+              _pft(0.002, 0.01, 0.002, 0.01, 0.002, 0.01, 0.004, 0.01, 0.02, 0.02, 0.01, 0.0,
+                   0.02), 0.0, 0.2, 0.2,
+              "form of Arora & Boer 2005 (CTEM drought leaf loss); rates a tccas choice: "
+              "grasses and crops 0.02 d-1, deciduous trees, shrubs and tundra 0.01, "
+              "evergreen shrubs 0.004, evergreen trees 0.002, wetland 0 "
+              "(docs/science/phenology.md)"),
     # --- DALEC2 p1..p17 ---
     Parameter("theta_min", "d-1", "p1 litter-to-SOM decomposition rate at 0 degC", _dalec(0),
               1e-5, 1e-2, 0.2, _S_DALEC),
@@ -412,7 +431,7 @@ DAILY_OUTPUTS: tuple[tuple[str, str, str], ...] = (
     ("f_root_prod", "g m-2 d-1", "DALEC F5: root production"),
     ("f_wood_prod", "g m-2 d-1", "DALEC F6: wood production"),
     ("f_lab_release", "g m-2 d-1", "DALEC F7: labile release to foliage"),
-    ("f_leaffall_factor", "d-1", "DALEC F8: leaf-fall factor"),
+    ("f_leaffall_factor", "d-1", "DALEC F8: leaf-fall factor (pulse plus drought leaf loss)"),
     ("f_leaf_litter", "g m-2 d-1", "DALEC F9: leaf litter production"),
     ("f_wood_litter", "g m-2 d-1", "DALEC F10: wood litter production"),
     ("f_root_litter", "g m-2 d-1", "DALEC F11: root litter production"),

@@ -14,12 +14,21 @@ of the control vector):
    vapour-pressure deficit (900 to 4100 Pa, decreasing) and day length (10 to 11 h). The
    day-length ramp is applied to woody PFTs only: herbaceous PFTs green whenever it is warm
    and moist enough (Mediterranean annual grasses grow through the short days of winter).
+   C4 grasses (warm-season grasses) need a warmer spring: their minimum-temperature ramp is
+   Jolly's shifted by 7 K (5 to 12 degC), since C4 photosynthesis and growth stop near
+   10 degC where C3 grasses still grow (Long 1983, Plant Cell Environ. 6, 345; the C4
+   grasses of North American prairies start growing 4-6 weeks after the C3 grasses, Ode et
+   al. 1980, Ecology 61, 1304).
 2. For PFTs whose roots do not reach deep water (grasses, crops, shrubs, tundra, tropical
-   deciduous trees) a fourth ramp of the relative water content of a 100-mm climatological
-   bucket (filled by precipitation and emptied by Priestley-Taylor evaporation scaled by
-   its water content), from 0.05 to 0.3: the moisture limitation that Jolly et al. (2005)
-   leave out and that decides green-up in dry climates (as in the water-limited GSI of
-   Stoeckli et al. 2011, JGR 116, G03020).
+   deciduous trees) a fourth ramp, of the ratio of precipitation to potential evaporation
+   (Priestley-Taylor, from the forcing's radiation and temperature) over the trailing 61
+   days of the mean climate: 0 at P/PET = 0.25 and 1 at 0.5, after the FAO (1978)
+   agro-ecological-zones criterion of the growing period (moist while P exceeds half of
+   PET, extended by the time that the soil's stored rain lasts: hence two months rather
+   than one). C4 grasses need about half the water of C3 plants per unit of growth (water
+   requirement 250-350 against 450-950 g g-1, Black 1971, Adv. Ecol. Res. 7, 87), so their
+   ramp is halved (0.125 to 0.25). Jolly et al. (2005) leave soil water out; it is what decides green-up in dry climates (as in the
+   water-limited GSI of Stoeckli et al. 2011, JGR 116, G03020).
 3. The index is averaged by day of year over the forcing years and smoothed with a 31-day
    circular running mean; the green season is the longest stretch where it exceeds half of
    its annual maximum. Where it never falls below half the maximum (no dormant season) the
@@ -39,13 +48,15 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .errors import InputDataError
-from .parameters import FORCING_VARS, PFT_NAMES, pft_index
+from .parameters import C4_PFTS, FORCING_VARS, PFT_NAMES, pft_index
 
-__all__ = ["DRY_SENSITIVE_PFTS", "MIN_PHENOLOGY_DAYS", "PHOTOPERIOD_PFTS", "climate_phenology", "config_gives", "growing_season_index", "pulse_peak_lag"]
+__all__ = ["DRY_SENSITIVE_PFTS", "MIN_PHENOLOGY_DAYS", "PHOTOPERIOD_PFTS", "PPET_RAMP_C3",
+           "PPET_RAMP_C4", "PPET_WINDOW_DAYS", "TMIN_RAMP", "TMIN_RAMP_C4", "climate_phenology",
+           "config_gives", "growing_season_index", "pulse_peak_lag"]
 
 log = logging.getLogger("tccas")
 
-#: PFT codes whose green season also needs soil water in the top metre (step 2 above).
+#: PFT codes whose green season also needs rain (the P/PET ramp, step 2 above).
 DRY_SENSITIVE_PFTS = frozenset({2, 7, 8, 9, 10, 11, 13})
 #: PFT codes whose green season also needs long days: the woody PFTs. Herbaceous PFTs
 #: green whenever it is warm and moist enough (Mediterranean annual grasses grow through
@@ -56,8 +67,15 @@ _YEAR = 365.25
 #: Fewest days of forcing the rule accepts (days of year it lacks are interpolated).
 MIN_PHENOLOGY_DAYS = 330
 _SIGMA_SB = 5.670374419e-8
-_BUCKET_MM = 100.0
-_WATER_RAMP = (0.05, 0.3)     # relative bucket content: no growth .. no water limit
+#: Days of the trailing window of the P/PET ratio (the month of the FAO growing-period
+#: criterion plus about a month that the soil's stored rain lasts).
+PPET_WINDOW_DAYS = 61
+#: P/PET ramp (no growth .. no water limit) of C3 and of C4 plants (step 2 above).
+PPET_RAMP_C3 = (0.25, 0.5)
+PPET_RAMP_C4 = (0.125, 0.25)
+#: Daily minimum temperature ramp (degC) of Jolly et al. (2005), and of C4 grasses.
+TMIN_RAMP = (-2.0, 5.0)
+TMIN_RAMP_C4 = (5.0, 12.0)
 
 
 def _ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -74,7 +92,7 @@ def _day_length(lat: float, doy: np.ndarray) -> np.ndarray:
 
 
 def growing_season_index(times: np.ndarray, met: np.ndarray, lat: float,
-                         water: bool, photoperiod: bool = True
+                         water: bool, photoperiod: bool = True, c4: bool = False
                          ) -> tuple[np.ndarray, np.ndarray]:
     """Climatological growing-season index by day of year.
 
@@ -84,14 +102,15 @@ def growing_season_index(times: np.ndarray, met: np.ndarray, lat: float,
     met : (nt, nmet) hourly forcing in the core's order and canonical units
         (``parameters.FORCING_VARS``: tas K, rsds and rlds W m-2, pr kg m-2 s-1, vpd Pa, ...).
     lat : latitude (degrees north).
-    water : include the soil-water ramp (PFTs of ``DRY_SENSITIVE_PFTS``).
+    water : include the P/PET ramp (PFTs of ``DRY_SENSITIVE_PFTS``).
     photoperiod : include the day-length ramp (woody PFTs, ``PHOTOPERIOD_PFTS``).
+    c4 : use the ramps of C4 grasses (``TMIN_RAMP_C4``, ``PPET_RAMP_C4``).
 
     Returns
     -------
     gsi : (365,) index (0-1) for days of year 1..365, averaged over the years of the forcing
         and smoothed with a 31-day circular running mean.
-    parts : (365, 4) the smoothed temperature, VPD, day-length and water ramps.
+    parts : (365, 4) the smoothed temperature, VPD, day-length and water (P/PET) ramps.
     """
     names = [v[0] for v in FORCING_VARS]
     nt = met.shape[0]
@@ -110,38 +129,39 @@ def growing_season_index(times: np.ndarray, met: np.ndarray, lat: float,
     days = np.asarray(times[::24][:nd]).astype("datetime64[D]")
     doy = (days - days.astype("datetime64[Y]")).astype(int) + 1
     doy = np.minimum(doy, 365)
-    i_t = _ramp(tmin, -2.0, 5.0)
+    i_t = _ramp(tmin, *(TMIN_RAMP_C4 if c4 else TMIN_RAMP))
     i_v = 1.0 - _ramp(vpd, 900.0, 4100.0)
     if photoperiod:
         i_p = _ramp(_day_length(lat, doy.astype(float)), 10.0, 11.0)
     else:
         i_p = np.ones(nd)
-    if water:
-        # Priestley-Taylor equilibrium evaporation of the daily net radiation (albedo 0.2,
-        # surface emissivity 0.97); latent heat 2.45 MJ kg-1, psychrometric constant 66 Pa K-1
-        rn = 0.8 * rsds + 0.97 * (rlds - _SIGMA_SB * (tmean + 273.15) ** 4)
-        es = 610.78 * np.exp(17.269 * tmean / (237.3 + tmean))
-        s = 17.269 * 237.3 * es / (237.3 + tmean) ** 2
-        pet = np.maximum(1.26 * s / (s + 66.0) * rn * 86400.0 / 2.45e6, 0.0)
-        w = np.empty(nd)
-        store = 0.5 * _BUCKET_MM
-        for rep in range(2):            # the first pass spins the bucket up
-            for k in range(nd):
-                store = min(max(store + pr[k] - pet[k] * store / _BUCKET_MM, 0.0), _BUCKET_MM)
-                w[k] = store / _BUCKET_MM
-        i_w = _ramp(w, *_WATER_RAMP)
-    else:
-        i_w = np.ones(nd)
-    daily = np.column_stack([i_t, i_v, i_p, i_w])
-    clim = np.zeros((365, 4))
+    # Priestley-Taylor equilibrium evaporation of the daily net radiation (albedo 0.2,
+    # surface emissivity 0.97); latent heat 2.45 MJ kg-1, psychrometric constant 66 Pa K-1
+    rn = 0.8 * rsds + 0.97 * (rlds - _SIGMA_SB * (tmean + 273.15) ** 4)
+    es = 610.78 * np.exp(17.269 * tmean / (237.3 + tmean))
+    s = 17.269 * 237.3 * es / (237.3 + tmean) ** 2
+    pet = np.maximum(1.26 * s / (s + 66.0) * rn * 86400.0 / 2.45e6, 0.0)
+    daily = np.column_stack([i_t, i_v, i_p, pr, pet])
+    clim = np.zeros((365, 5))
     for d in range(365):
         sel = doy == d + 1
         clim[d] = daily[sel].mean(axis=0) if sel.any() else np.nan
     if np.isnan(clim).any():         # days of year absent from a short record
         good = ~np.isnan(clim[:, 0])
         x = np.arange(365)
-        for j in range(4):
+        for j in range(5):
             clim[:, j] = np.interp(x, x[good], clim[good, j], period=365)
+    if water:
+        # P/PET of the mean climate (as the FAO growing period uses mean monthly climate)
+        # over the trailing PPET_WINDOW_DAYS, the year taken as circular
+        n = PPET_WINDOW_DAYS
+        kern = np.ones(n)
+        p_sum = np.convolve(np.concatenate([clim[-(n - 1):, 3], clim[:, 3]]), kern, "valid")
+        e_sum = np.convolve(np.concatenate([clim[-(n - 1):, 4], clim[:, 4]]), kern, "valid")
+        i_w = _ramp(p_sum / np.maximum(e_sum, 1e-3), *(PPET_RAMP_C4 if c4 else PPET_RAMP_C3))
+    else:
+        i_w = np.ones(365)
+    clim = np.column_stack([clim[:, :3], i_w])
     kernel = np.ones(31) / 31.0
     smooth = np.empty_like(clim)
     for j in range(4):
@@ -230,10 +250,10 @@ def climate_phenology(times: np.ndarray, met: np.ndarray, lat: float, pfts: Sequ
     """
     given = given or {}
     out: dict[str, dict[int, float]] = {"d_onset": {}, "d_fall": {}}
-    cache: dict[tuple[bool, bool], tuple[int, int] | None] = {}
+    cache: dict[tuple[bool, bool, bool], tuple[int, int] | None] = {}
     for i, code in enumerate(pfts):
         code = int(code)
-        key = (code in DRY_SENSITIVE_PFTS, code in PHOTOPERIOD_PFTS)
+        key = (code in DRY_SENSITIVE_PFTS, code in PHOTOPERIOD_PFTS, code in C4_PFTS)
         if key not in cache:
             cache[key] = _green_season(growing_season_index(times, met, lat, *key)[0])
         season = cache[key]

@@ -39,6 +39,7 @@ import datetime as _dt
 import logging
 import os
 import tempfile
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -98,7 +99,9 @@ class TowerSite:
     sand, clay : soil mass fractions; soil_depth : m.
     start, end : default run period (inclusive ISO dates; whole UTC days of the forcing, and
         at most one day more, see :data:`MAX_REPEATED_DAYS`).
-    notes : reason and source of each choice (keys "vegetation", "soil", "time", "data").
+    notes : reason and source of each choice (keys "vegetation", "soil", "time", "data"),
+        and "history" where the site's management or disturbance history bears on how far
+        a prior can match it (printed by :func:`format_scores`).
     parameters : site-specific parameter overrides ({} = the table's priors).
     """
 
@@ -147,6 +150,16 @@ TOWER_SITES: dict[str, TowerSite] = {
             "time": "FLUXNET UTC_OFFSET -6 (US Central Standard Time); the DD file's local "
                     "day is taken as the UTC day.",
             "data": "FLUXNET2015 SUBSET DD 2009-2012 (CC-BY-4.0), see tests/data/README.md.",
+            "history": "the record is a land conversion, not an established stand: the former "
+                       "native prairie was burned and grazed in spring 2009, all grass was "
+                       "killed with herbicide in summer 2009 and again in spring 2010, and "
+                       "switchgrass was sown in April 2010 (AmeriFlux US-AR1 site description, "
+                       "OSTI 1246137); the new stand established well in 2010, then lost "
+                       "plants in the record 2011 drought and was invaded by winter-annual "
+                       "(C3) grasses (USDA-ARS project 416749, reports 2011 and 2012). A "
+                       "prior for an established perennial C4 grass at its carbon equilibrium "
+                       "cannot follow this (tower GPP below 1 g C m-2 d-1 in April-May 2010 "
+                       "after 226 mm of rain; docs/science/priors.md).",
         }),
     "SE-Svb": TowerSite(
         name="SE-Svb", layout="fluxnet", forcing_file="SE-Svb_2019_HH_fluxnet-layout.csv.gz",
@@ -748,6 +761,9 @@ def format_scores(s: SiteScores) -> str:
         shown = f"{100 * value:+.0f} %" if name == "gpp_annual" else f"{value:.2f}"
         checks.append(f"{TARGETS[name][1]}: {shown} {'PASS' if ok else 'FAIL'}")
     lines.append("   targets: " + "; ".join(checks))
+    if "history" in s.site.notes:
+        lines += textwrap.wrap("site history: " + s.site.notes["history"], width=95,
+                               initial_indent="   ", subsequent_indent="     ")
     return "\n".join(lines)
 
 
