@@ -307,6 +307,22 @@ def test_dot_product_and_finite_differences(serial):
         assert np.abs(fd - t).max() <= 1e-5 * scale, serial.control.names[k]
 
 
+def test_evaluation_stats_count_tile_years_and_cpu(serial):
+    x = np.zeros(serial.nx)
+    serial.forward(x)
+    st = serial.last_evaluation
+    tiles = sum(t.ntile for t in serial.tasks)
+    assert st.op == "forward" and list(st.workers) == [os.getpid()]
+    assert st.tile_years == pytest.approx(tiles * (DAYS * 24 + serial.nspin) / 8760)
+    assert st.cpu_s > 0 and st.cpu_per_tile_year == pytest.approx(st.cpu_s / st.tile_years)
+    assert sorted(st.batch_cpu_s) == [b.index for b in serial.batches]
+    assert 0 < st.efficiency <= 1.0 + 1e-9 and st.balance == 1.0
+    # balancing cost: tiles plus a fixed part per cell
+    from tccas.regional.model import CELL_COST_TILES
+    b = serial.batches[0]
+    assert b.cost == pytest.approx(b.tiles + CELL_COST_TILES * len(b.tasks))
+
+
 def _engines():
     out = [("processes", {})]
     if importlib.util.find_spec("distributed"):
@@ -340,6 +356,11 @@ def test_engines_give_the_same_y_and_gradient_with_1_and_2_workers(case, serial,
             _, jdx = m.tangent(x, g)
             assert len(m.worker_peak_rss_mb) == workers         # distinct processes
             assert os.getpid() not in m.worker_peak_rss_mb
+            st = m.last_evaluation                              # the tangent's timing
+            assert st.op == "tangent" and len(st.workers) == workers
+            assert sum(w["tiles"] for w in st.workers.values()) == \
+                sum(t.ntile for t in m.tasks)
+            assert all(w["cpu_s"] > 0 for w in st.workers.values())
         # the same batches summed in the same order: identical to the last bit
         np.testing.assert_array_equal(y, y0)
         np.testing.assert_array_equal(g, g0)

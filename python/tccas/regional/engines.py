@@ -31,6 +31,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import traceback
 from typing import Protocol, Sequence
 
@@ -91,8 +92,17 @@ def _build(specs, adjoint_memory_mb):
 
 
 def _evaluate(batches: dict, op, x, v, adjoint_memory_mb) -> list[dict]:
+    """Evaluate a worker's batches; each result also carries the worker's process id, its
+    peak memory and the batch's CPU and wall time (s) in this process, so that the driver
+    can report CPU time per tile-year and the parallel efficiency (busy time vs wall)."""
+    out = []
     with _CORE_LOCK:
-        out = [batches[i].evaluate(op, x, v, adjoint_memory_mb) for i in sorted(batches)]
+        for i in sorted(batches):
+            c0, t0 = time.process_time(), time.perf_counter()
+            r = batches[i].evaluate(op, x, v, adjoint_memory_mb)
+            r["cpu_s"] = time.process_time() - c0
+            r["busy_s"] = time.perf_counter() - t0
+            out.append(r)
     rss = peak_rss_mb()
     for r in out:
         r["peak_rss_mb"] = rss

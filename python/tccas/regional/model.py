@@ -20,7 +20,8 @@ observation touches do not affect y and are not run.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -34,14 +35,19 @@ from ..parameters import (apply_overrides, global_defaults,
 from .domain import CellForcing, Domain, GriddedForcingFile
 from .observations import RegionalObservations
 
-__all__ = ["POOL_MODES", "DAILY_VARIABLES", "CellTask", "BatchSpec", "Batch", "RegionalModel",
-           "daily_values", "variable_units",
+__all__ = ["POOL_MODES", "CELL_COST_TILES", "DAILY_VARIABLES", "CellTask", "EvaluationStats",
+           "BatchSpec", "Batch", "RegionalModel", "daily_values", "variable_units",
            "regional_parameters", "build_regional_control", "build_batches"]
 
 log = logging.getLogger("tccas")
 
 #: where initial carbon pools live in the control vector: shared per PFT, or per cell and PFT
 POOL_MODES = ("pft", "cell")
+
+#: The cost of one cell's run besides its tiles, in tiles: the core's CPU time per cell and
+#: hour is about a + b * ntile with a / b = 0.4-0.9 (forward and adjoint, 1 to 6 tiles;
+#: benchmarks/regional.py prints the measured split). Used to balance workers.
+CELL_COST_TILES = 0.6
 
 
 def regional_parameters(domain: Domain, parameters: Mapping[str, object] | None = None,
@@ -93,6 +99,58 @@ def build_regional_control(domain: Domain, ppft: np.ndarray, pglob: np.ndarray,
 
 
 @dataclass(frozen=True)
+class EvaluationStats:
+    """Where the time of one evaluation of a RegionalModel went.
+
+    Attributes
+    ----------
+    op : 'forward', 'tangent', 'adjoint' or 'run'.
+    wall_s : wall time of the evaluation seen by the driver (s).
+    workers : per worker process id: ``cpu_s`` (CPU time of its batches), ``busy_s`` (wall
+        time inside its batches) and ``tiles`` (tiles it simulated).
+    hours : hours simulated per tile (spin-up and run).
+    batch_cpu_s : CPU time (s) of each batch, by batch index.
+    """
+
+    op: str
+    wall_s: float
+    workers: dict
+    hours: int
+    batch_cpu_s: dict = field(default_factory=dict)
+
+    @property
+    def tile_years(self) -> float:
+        """Tile-years simulated (tiles x hours / 8760)."""
+        return sum(w["tiles"] for w in self.workers.values()) * self.hours / 8760.0
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU time of all workers inside their batches (s)."""
+        return sum(w["cpu_s"] for w in self.workers.values())
+
+    @property
+    def cpu_per_tile_year(self) -> float:
+        """CPU seconds per tile-year (independent of how loaded the machine is, as far as
+        CPU time is)."""
+        return self.cpu_s / self.tile_years if self.tile_years else float("nan")
+
+    @property
+    def efficiency(self) -> float:
+        """Parallel efficiency: the workers' busy time over (workers x wall time); 1 when
+        every worker computes for the whole evaluation. Below 1: imbalance between workers,
+        driver overhead and messages (or, on a shared machine, time taken by others)."""
+        n = len(self.workers)
+        return sum(w["busy_s"] for w in self.workers.values()) / (n * self.wall_s) \
+            if n and self.wall_s > 0 else float("nan")
+
+    @property
+    def balance(self) -> float:
+        """Mean over maximum of the workers' CPU time (1: perfectly balanced)."""
+        c = [w["cpu_s"] for w in self.workers.values()]
+        return float(np.mean(c) / max(c)) if c and max(c) > 0 else float("nan")
+
+
+@dataclass(frozen=True)
 class CellTask:
     """Everything a worker needs to build one cell's CellModel, except its forcing."""
 
@@ -132,9 +190,15 @@ class BatchSpec:
         return np.array([t.cell for t in self.tasks], np.int64)
 
     @property
+    def tiles(self) -> int:
+        """Tiles (cell x PFT) simulated by this batch."""
+        return int(sum(t.ntile for t in self.tasks))
+
+    @property
     def cost(self) -> float:
-        """Relative cost (tile count) used to balance workers."""
-        return float(sum(t.ntile for t in self.tasks))
+        """Relative cost used to balance workers: tiles plus a fixed cost per cell of
+        ``CELL_COST_TILES`` tiles (what a cell's run costs besides its tiles)."""
+        return float(self.tiles + CELL_COST_TILES * len(self.tasks))
 
 
 class Batch:
@@ -301,7 +365,9 @@ class RegionalModel:
     minimiser of a site work on a region unchanged.
 
     After an evaluation, ``last_stack_bytes`` is the largest adjoint tape of any cell and
-    ``worker_peak_rss_mb`` maps each worker's process id to its peak resident memory (MB).
+    ``worker_peak_rss_mb`` maps each worker's process id to its peak resident memory (MB),
+    and ``last_evaluation`` (:class:`EvaluationStats`) gives the CPU and busy time of each
+    worker, the CPU time per tile-year and the parallel efficiency.
     Workers start at the first evaluation (or :meth:`start`) and stop at :meth:`close`
     (or at the end of a ``with`` block).
 
@@ -378,6 +444,7 @@ class RegionalModel:
         self.engine = engine
         self._started = False
         self.worker_peak_rss_mb: dict[int, float] = {}
+        self.last_evaluation: EvaluationStats | None = None
 
     # -- set-up ---------------------------------------------------------------------------
     def _tasks(self, offsets: list[int]) -> list[CellTask]:
@@ -519,9 +586,20 @@ class RegionalModel:
 
     def _run(self, op: str, x, v=None) -> list[dict]:
         self.start()
+        t0 = time.perf_counter()
         res = self.engine.evaluate(op, x, v, self.adjoint_memory_mb)
+        wall = time.perf_counter() - t0
         # peak resident memory of each worker process (MB), as of this evaluation
         self.worker_peak_rss_mb = {r["pid"]: r["peak_rss_mb"] for r in res}
+        tiles = {b.index: b.tiles for b in self.batches}
+        workers: dict[int, dict] = {}
+        for r in res:
+            w = workers.setdefault(r["pid"], {"cpu_s": 0.0, "busy_s": 0.0, "tiles": 0})
+            w["cpu_s"] += r.get("cpu_s", 0.0)
+            w["busy_s"] += r.get("busy_s", 0.0)
+            w["tiles"] += tiles[r["index"]]
+        self.last_evaluation = EvaluationStats(op, wall, workers, self.times.size + self.nspin,
+                                               {r["index"]: r.get("cpu_s", 0.0) for r in res})
         return sorted(res, key=lambda r: r["index"])
 
     def forward(self, x) -> np.ndarray:
