@@ -594,6 +594,62 @@ def test_a_map_cell_equal_to_a_model_cell_has_the_cells_cover_as_weights(case):
     assert not ((rows == 0) & (cols == 0)).any() and not ((rows >= 2) & (cols >= 2)).any()
 
 
+def test_a_coarser_map_cell_is_the_area_weighted_sum_of_its_model_cells(case, serial,
+                                                                         tmp_path):
+    """An AGB map at 0.5 deg (coarser than the 0.25 deg model grid): its one cell covers the
+    domain, its entries weigh each model cell by its vegetated area, and the simulated AGB
+    of the map cell is the area-weighted sum of the model cells' own (box) values. The map
+    keeps its grid through a file."""
+    from tccas.regional import Box, gridded_observations
+    dom, ff, _, pmap, _ = case
+    t0, t1 = np.datetime64("2017-07-01"), np.datetime64("2017-07-02")
+    coarse = Grid(np.array([40.0, 40.5]), np.array([-5.75, -5.25]))    # 0.5 deg cells
+    value = np.full(coarse.shape, np.nan)
+    value[0, 0] = 60.0                                  # the cell that is the domain
+    rc, rows, cols = gridded_observations("agb", value, np.full(coarse.shape, 15.0), coarse,
+                                          t0, t1, pmap, dom, min_covered=0.1)
+    assert len(rc) == 1 and (rows.tolist(), cols.tolist()) == ([0], [0])
+    assert rc.map_grid is coarse and sorted(rc.entry_cell.tolist()) == list(range(dom.ncell))
+    share = np.zeros(dom.ncell)
+    share[rc.entry_cell] = rc.entry_weight.sum(axis=1)
+    g = dom.grid
+    veg_area = dom.fraction.sum(axis=1) * np.cos(np.radians(dom.lat))
+    np.testing.assert_allclose(share, veg_area / veg_area.sum(), rtol=2e-3)
+    # the model cells' own boxes, as map cells of the model grid
+    fine = Grid(g.lat, g.lon)
+    v = np.full(g.shape, np.nan)
+    v[dom.row, dom.col] = 60.0
+    rf, frow, fcol = gridded_observations("agb", v, np.full(g.shape, 15.0), fine, t0, t1, pmap,
+                                          dom, min_covered=0.1)
+    with RegionalModel(dom, ff, [rc, rf], control=CONTROL, nspin=serial.nspin,
+                       engine="serial") as m:
+        y = m.forward(np.full(m.nx, 0.2))
+    cell_of = {int(c): k for k, c in enumerate(rf.entry_cell)}
+    per_cell = np.array([y[1 + cell_of[c]] for c in range(dom.ncell)])
+    assert y[0] == pytest.approx(share @ per_cell, rel=1e-12)
+    assert np.ptp(per_cell) > 0                         # the cells differ
+    # the map's grid and cells survive a file
+    write_regional_obs(tmp_path / "agb.nc", rc)
+    back = read_regional_obs(tmp_path / "agb.nc", dom)
+    assert back.is_map and back.map_grid.shape == (2, 2)
+    np.testing.assert_allclose(back.map_grid.lat_edges, coarse.lat_edges)
+    assert (back.map_row.tolist(), back.map_col.tolist()) == ([0], [0])
+    write_regional_obs(tmp_path / "sif.nc", case[2][0])
+    assert not read_regional_obs(tmp_path / "sif.nc", dom).is_map
+    # validation on the map's own grid: a file, scores, a figure
+    from tccas.regional.assimilate import (map_validation_lines, plot_map_validation,
+                                           write_map_validation)
+    one = np.ones(1)
+    mv = write_map_validation(tmp_path / "val.nc", back, 60 * one, 15 * one, y[:1],
+                              y[:1] + 3.0, 4 * one, 2 * one)
+    assert mv.fields["observed"][0, 0] == 60 and np.isnan(mv.fields["observed"][1, 1])
+    assert mv.scores["bias_posterior"] == pytest.approx(y[0] + 3.0 - 60)
+    assert mv.scores["rmse_prior"] == pytest.approx(abs(y[0] - 60))
+    assert any("0.5 x 0.5 deg" in ln for ln in map_validation_lines("agb", mv))
+    if importlib.util.find_spec("matplotlib"):
+        assert plot_map_validation(mv, tmp_path / "val.png").stat().st_size > 0
+
+
 @pytest.mark.skipif(importlib.util.find_spec("dask_jobqueue") is None or
                     shutil.which("sbatch") is not None,
                     reason="needs dask-jobqueue and a machine without SLURM")

@@ -88,6 +88,25 @@ def test_regional_assimilate_reduces_the_cost_and_writes_the_outputs(lapland):
                      ("agb", "withheld")}
     per_map = (out / "validation_files.txt").read_text()
     assert "file agb_0.1deg" in per_map and "file agb_0.5deg" in per_map
+    assert "map agb_0.1deg (withheld)" in per_map and "cells of 0.1 x 0.1 deg" in per_map
+    # each AGB map on its own grid: observed, prior and posterior values per map cell
+    from tccas.regional import read_domain, read_regional_obs
+    from tccas.validation.figures import read_obs_with_sim
+    dom = read_domain(case / "domain.nc")
+    agb_all, prior_all = read_obs_with_sim(out / "prior" / "obs" / "agb.nc")
+    k = 0
+    for name, n_lat in (("agb_0.1deg", 5), ("agb_0.5deg", 2)):
+        src = read_regional_obs(case / "validation" / f"{name}.nc", dom)
+        with netCDF4.Dataset(out / "validation" / f"{name}.nc") as ds:
+            assert ds["observed"].dimensions == ("lat", "lon")
+            assert ds.dimensions["lat"].size == n_lat and ds.role == "withheld"
+            obs = np.ma.filled(ds["observed"][:].astype(float), np.nan)
+            pri = np.ma.filled(ds["prior"][:].astype(float), np.nan)
+            assert np.isfinite(obs).sum() == len(src)
+        np.testing.assert_allclose(obs[src.map_row, src.map_col], src.obs.value, rtol=1e-6)
+        np.testing.assert_allclose(pri[src.map_row, src.map_col],
+                                   prior_all[k:k + len(src)], rtol=1e-6)
+        k += len(src)
     # prior and posterior runs on the domain grid, in the folder layout of `tccas run`
     for run in ("prior", "posterior"):
         with netCDF4.Dataset(out / run / "daily.nc") as ds:

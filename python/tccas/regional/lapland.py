@@ -215,7 +215,8 @@ def make_lapland_case(target: str | os.PathLike, nlat: int = 4, nlon: int = 8,
         o = r.obs
         obs = ObservationSet("agb", o.t_start, o.t_end, value, agb_sigma, o.qc, o.pft,
                              o.footprint, o.angle, "", {"map": name})
-        out = regional_observations(obs, dom, r.entry_obs, r.entry_cell, r.entry_weight)
+        out = regional_observations(obs, dom, r.entry_obs, r.entry_cell, r.entry_weight,
+                                    map_grid=mg, map_row=rows, map_col=cols)
         write_regional_obs(target / "validation" / f"{name}.nc", out,
                            attrs={**attrs, "map_grid_step_deg": float(mg.step_lat)})
     (target / "truth.json").write_text(json.dumps(
