@@ -698,3 +698,78 @@ def test_a_transect_of_one_row_keeps_its_cell_size(tmp_path):
     fw = footprint_weights(Circle(60.125, 25.25, 5.0), pmap, again, subsample=2)
     assert sorted(fw.cells.tolist()) == [0, 1]
     np.testing.assert_allclose(fw.weights.sum(axis=1), 0.5, atol=0.02)
+
+
+# -- the per-cell prior (tccas.regional.prior) -------------------------------------------
+def test_circular_mean_of_days_wraps_the_year():
+    from tccas.regional.prior import circular_mean_day
+    m, spread = circular_mean_day(np.array([360.0, 10.0]), np.array([1.0, 1.0]))
+    assert m == pytest.approx(2.5, abs=1e-9) and spread == pytest.approx(7.5, abs=1e-9)
+    m, _ = circular_mean_day(np.array([100.0, 130.0]), np.array([2.0, 1.0]))
+    assert 109 < m < 111                                 # near the weighted mean 110
+
+
+def test_domain_phenology_is_the_area_weighted_rule_of_its_cells(case):
+    """The phenology rule per PFT over the domain: between the cells' own rule days, equal
+    to the site rule for a domain of one cell, and days given in [parameters] are kept."""
+    from tccas.phenology import climate_phenology
+    from tccas.regional.model import regional_parameters
+    from tccas.regional.prior import domain_phenology
+    dom, ff, _, _, _ = case
+    ppft, _ = regional_parameters(dom)
+    days = domain_phenology(dom, ff, ppft)
+    f = ff.read()
+    per_cell = []
+    for k in range(dom.ncell):
+        cols = dom.cell_columns(k)
+        per_cell.append(climate_phenology(f.times, f.data[k], float(dom.lat[k]),
+                                          [dom.pfts[c] for c in cols], ppft[:, cols]))
+    assert any(days[n] for n in days)
+    for name, table in days.items():
+        for p, d in table.items():
+            got = [c[name][p] for c in per_cell if p in c[name]]
+            assert min(got) - 1e-9 <= d <= max(got) + 1e-9
+    one = domain_phenology(dom, ff, ppft, max_cells=1)     # a sample of one cell: cell 0
+    for n in per_cell[0]:
+        assert one[n] == pytest.approx(per_cell[0][n], abs=1e-9)
+    given = domain_phenology(dom, ff, ppft, given={"d_onset": 120.0})
+    assert given["d_onset"] == {} and given["d_fall"] == days["d_fall"]
+
+
+@pytest.mark.parametrize("pools", ["cell", "pft"])
+def test_equilibrium_spinup_per_cell(case, pools):
+    """carbon_spinup = "equilibrium": each cell starts at its own equilibrium (the site's
+    equilibrium_pools on that cell) and its pool elements are centred on it; a shared
+    element moves every cell by the same number of its own sigmas; the processes engine
+    gives the serial engine's y."""
+    from tccas.spinup import equilibrium_pools
+    dom, ff, sets, _, _ = case
+    ctl = {"vcmax25": True, "c_fol0": True, "c_som0": True, "sif_scale": True}
+    kw = dict(control=ctl, nspin=24 * 365, pools=pools, carbon_spinup="equilibrium")
+    with RegionalModel(dom, ff, sets, engine="serial", batch_size=2, **kw) as m:
+        c = m.control                                   # starts the workers
+        f = ff.read()
+        for t in m.tasks:
+            eq = equilibrium_pools(f.met(t.cell), f.times, t.lat, t.lon, t.sand, t.clay,
+                                   list(t.pfts), m.ppft[:, dom.cell_columns(t.cell)], m.pglob,
+                                   24 * 365)
+            rows = [tccas.parameters.pft_index(n) for n in ("c_fol0", "c_som0")]
+            np.testing.assert_allclose(t.ppft0[rows], eq.pools[[1, 5]], rtol=1e-12)
+            for k, name in enumerate(t.control.names):
+                if name.startswith("c_fol0"):
+                    v = max(eq.pools[1, int(t.control.tile[k]) - 1], 1.0)   # lower bound
+                    assert t.control.prior[k] == pytest.approx(v, rel=1e-12)
+                    if pools == "cell":
+                        assert c.prior[t.xmap[k]] == pytest.approx(v, rel=1e-12)
+        if pools == "pft":
+            j = c.names.index("c_fol0[TmEv]")
+            cells = [t for t in m.tasks if "c_fol0[TmEv]" in t.control.names]
+            vals = [t.control.prior[t.control.names.index("c_fol0[TmEv]")] for t in cells]
+            assert len(cells) >= 2 and np.ptp(vals) > 0           # cells keep their own
+            assert min(vals) <= c.prior[j] <= max(vals)
+        x = np.full(m.nx, 0.1)
+        y = m.forward(x)
+    with RegionalModel(dom, ff, sets, engine=make_engine("processes", 2), batch_size=2,
+                       **kw) as m2:
+        np.testing.assert_array_equal(m2.control.prior, c.prior)
+        np.testing.assert_array_equal(m2.forward(x), y)

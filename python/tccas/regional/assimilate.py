@@ -135,7 +135,8 @@ def _regional_model(cfg: Config, engine: str | None, workers: int | None
                           sigma_rel=cfg.control_sigma_rel, pools=reg.pools,
                           nspin=cfg.run.spinup_hours, engine=engine,
                           workers=workers or reg.workers, batch_size=reg.batch_size,
-                          engine_options=opts, where=where, **memory)
+                          engine_options=opts, where=where, phenology_rule=True,
+                          carbon_spinup=cfg.run.carbon_spinup, **memory)
     return model, obs
 
 

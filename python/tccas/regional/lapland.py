@@ -18,7 +18,9 @@ Everything is seeded, so the same arguments give the same files. What is made an
   weather is coherent across the box, with their own solar geometry. Temperature is
   lowered by 0.5 K per 0.25 deg northwards and by 6.5 K km-1 with elevation (a smooth
   random terrain of 150-450 m). Precipitation is scaled by 0.85-1.15 per cell.
-* **Truth and observations**: the truth run perturbs the control vector by x_true ~
+* **Truth and observations**: the prior is that of ``tccas run`` on the case (the
+  phenology rule per PFT over the domain, :mod:`tccas.regional.prior`); the truth run
+  perturbs the control vector by x_true ~
   N(0, 0.5^2) in prior-sigma units, inside its bounds. Observations are the truth run's
   equivalents plus Gaussian noise of the stated sigma:
   - TROPOMI SIF (3.5 x 5.5 km rectangles at about 11 UTC, May-September);
@@ -189,7 +191,7 @@ def make_lapland_case(target: str | os.PathLike, nlat: int = 4, nlon: int = 8,
     all_sets = sets + [m[0] for m in agb_maps.values()]
     with RegionalModel(dom, GriddedForcingFile(target / "forcing.nc", dom), all_sets,
                        control=list(LAPLAND_CONTROL), nspin=nspin, engine=engine,
-                       workers=workers) as model:
+                       workers=workers, phenology_rule=True) as model:
         x_true = np.clip(rng.normal(0, 0.5, model.nx), model.control.lower * 0.9,
                          model.control.upper * 0.9)
         y_true = model.forward(x_true)

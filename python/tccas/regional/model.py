@@ -37,7 +37,7 @@ from .observations import RegionalObservations
 
 __all__ = ["POOL_MODES", "CELL_COST_TILES", "DAILY_VARIABLES", "CellTask", "EvaluationStats",
            "BatchSpec", "Batch", "RegionalModel", "daily_values", "variable_units",
-           "regional_parameters", "build_regional_control", "build_batches"]
+           "regional_parameters", "build_regional_control", "build_batches", "cell_at_equilibrium"]
 
 log = logging.getLogger("tccas")
 
@@ -176,7 +176,9 @@ class CellTask:
 @dataclass(frozen=True)
 class BatchSpec:
     """A fixed group of cells evaluated by one task; ``forcing`` is their forcing in memory
-    or the gridded file a worker reads them from."""
+    or the gridded file a worker reads them from. With ``equilibrium`` the worker starts
+    each cell's carbon pools at the cell's equilibrium (:mod:`tccas.regional.prior`;
+    ``sigma_rel`` as in ``[control]`` gives the pools' prior sigma)."""
 
     index: int
     tasks: tuple[CellTask, ...]
@@ -184,6 +186,8 @@ class BatchSpec:
     nspin: int
     nx: int
     ny: int
+    equilibrium: bool = False
+    sigma_rel: Mapping[str, float] | None = None
 
     @property
     def cells(self) -> np.ndarray:
@@ -207,12 +211,16 @@ class Batch:
     def __init__(self, spec: BatchSpec, forcing: CellForcing,
                  adjoint_memory_mb: float = DEFAULT_ADJOINT_MEMORY_MB) -> None:
         self.index = spec.index
-        self.tasks = spec.tasks
+        self.tasks = list(spec.tasks)
         self.times = forcing.times
         self.models: list[CellModel] = []
         self._memory = adjoint_memory_mb
-        for t in spec.tasks:
+        for j, t in enumerate(spec.tasks):
             try:
+                if spec.equilibrium:
+                    t = self.tasks[j] = cell_at_equilibrium(t, forcing.met(t.cell),
+                                                            forcing.times, spec.nspin,
+                                                            spec.sigma_rel)
                 oa = obs_arrays(list(t.obs_sets), forcing.times, t.pfts)
                 m = CellModel(forcing.met(t.cell), forcing.times, t.lat, t.lon, t.sand,
                               t.clay, t.pfts, t.ppft0, t.pglob0, t.control, oa,
@@ -249,6 +257,13 @@ class Batch:
             g, stack = np.zeros(self.nx), 0.0
         elif op == "run":
             return self.run_outputs(x)
+        elif op == "prior":
+            # each cell's control prior, sigma and bounds and its parameters (after a
+            # per-cell equilibrium spin-up these are the cell's own)
+            out.update(cells=[t.cell for t in self.tasks],
+                       control=[t.control for t in self.tasks],
+                       ppft0=[t.ppft0 for t in self.tasks])
+            return out
         else:
             raise ModelError(f"unknown operation {op!r}")
         for t, m, loc in zip(self.tasks, self.models, self.loc):
@@ -293,6 +308,44 @@ class Batch:
             daily.append(daily_values(run))
         return {"index": self.index, "rows": self.rows, "y": y,
                 "cells": np.array([t.cell for t in self.tasks], np.int64), "daily": daily}
+
+
+def cell_at_equilibrium(task: CellTask, met: np.ndarray, times: np.ndarray, nspin: int,
+                        sigma_rel: Mapping[str, float] | None = None) -> CellTask:
+    """The cell of ``task`` with its initial carbon pools (``c_*0``) at the equilibrium of
+    its spin-up forcing (:func:`tccas.spinup.equilibrium_pools` at the prior parameters),
+    and the pool elements of its control vector re-centred on them: prior = the cell's
+    equilibrium value (moved to the nearest bound of the parameter when outside them),
+    sigma = the table's (or ``sigma_rel``'s) relative sigma of it, bounds mapped to x
+    again."""
+    from dataclasses import replace
+
+    from ..parameters import PFT_PARAMETERS
+    from ..spinup import POOL_PARAMETERS, equilibrium_pools
+    eq = equilibrium_pools(met, times, task.lat, task.lon, task.sand, task.clay,
+                           list(task.pfts), task.ppft0, task.pglob0, nspin)
+    ppft0 = np.array(task.ppft0)
+    rows = [pft_index(n) for n in POOL_PARAMETERS]
+    ppft0[rows] = eq.pools
+    c = task.control
+    prior, sigma = c.prior.copy(), c.sigma.copy()
+    lower, upper = c.lower.copy(), c.upper.copy()
+    for k in range(len(c)):
+        if c.kind[k] != CTL_PFT or int(c.index[k]) - 1 not in rows:
+            continue
+        par = PFT_PARAMETERS[int(c.index[k]) - 1]
+        # an equilibrium outside the parameter's bounds (a grass canopy of less than the
+        # 1 gC m-2 lower bound of c_fol0 on 1 January, say) is centred on the nearest bound,
+        # so that the prior x = 0 is inside them
+        v = float(np.clip(ppft0[int(c.index[k]) - 1, int(c.tile[k]) - 1], par.lower,
+                          par.upper))
+        name = c.names[k].split("[")[0]
+        prior[k] = v
+        sigma[k] = par.prior_sigma(v, (sigma_rel or {}).get(name))
+        lower[k] = (par.lower - v) / sigma[k]
+        upper[k] = (par.upper - v) / sigma[k]
+    ctl = ControlVector(c.names, c.kind, c.index, c.tile, prior, sigma, lower, upper)
+    return replace(task, ppft0=ppft0, control=ctl)
 
 
 # Daily values a regional run writes: name, source table, aggregation of hourly values
@@ -389,6 +442,12 @@ class RegionalModel:
     adjoint_memory_mb : each cell's adjoint memory budget (MB), see CellModel.
     all_cells : also build the cells that no observation touches (what :meth:`run` needs;
         they add nothing to y or the gradient).
+    phenology_rule : set the prior ``d_onset``/``d_fall`` of each PFT that ``parameters``
+        does not give from the domain's climate (:func:`tccas.regional.prior.domain_phenology`;
+        ``phenology_days`` holds them).
+    carbon_spinup : ``"prescribed"`` (pools from the parameters ``c_*0``) or
+        ``"equilibrium"`` (each cell's pools at its own equilibrium, computed by the workers
+        when they start; see :mod:`tccas.regional.prior`).
     """
 
     def __init__(self, domain: Domain, forcing: CellForcing | GriddedForcingFile,
@@ -399,7 +458,8 @@ class RegionalModel:
                  batch_size: int = 4,
                  adjoint_memory_mb: float = DEFAULT_ADJOINT_MEMORY_MB,
                  engine_options: Mapping[str, object] | None = None,
-                 all_cells: bool = False, where: str = "region") -> None:
+                 all_cells: bool = False, where: str = "region",
+                 phenology_rule: bool = False, carbon_spinup: str = "prescribed") -> None:
         from .engines import make_engine
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ConfigError(f"{where}: batch_size must be a positive integer, got "
@@ -423,7 +483,19 @@ class RegionalModel:
         self.slices = {r.stream: slice(o, o + len(r))
                        for r, o in zip(self.observations, offsets)}
         self.ppft, self.pglob = regional_parameters(domain, parameters, where)
-        self.control, self.cell_of = build_regional_control(
+        self.phenology_days: dict = {}
+        if phenology_rule:
+            from .prior import apply_domain_phenology
+            self.phenology_days = apply_domain_phenology(domain, forcing, self.ppft,
+                                                         self.pglob, parameters)
+        if carbon_spinup not in ("prescribed", "equilibrium"):
+            raise ConfigError(f"{where}: carbon_spinup must be 'prescribed' or 'equilibrium', "
+                              f"got {carbon_spinup!r}")
+        if carbon_spinup == "equilibrium" and nspin < 365 * 24:
+            raise ConfigError(f"{where}: [run] carbon_spinup = \"equilibrium\" needs a spin-up "
+                              f"of at least 365 days, got spinup_hours = {nspin}")
+        self.carbon_spinup = carbon_spinup
+        self._control, self.cell_of = build_regional_control(
             domain, self.ppft, self.pglob, control, sigma_rel, pools, where=f"{where}: control")
         self.pools = pools
         self.nspin = int(nspin)
@@ -438,17 +510,19 @@ class RegionalModel:
             cells = [t.cell for t in group]
             f = forcing.subset(cells) if isinstance(forcing, CellForcing) else forcing
             self.batches.append(BatchSpec(len(self.batches), group, f, self.nspin, self.nx,
-                                          self.ny))
+                                          self.ny, carbon_spinup == "equilibrium",
+                                          dict(sigma_rel or {})))
         if isinstance(engine, str) or engine is None:
             engine = make_engine(engine or "processes", workers, **dict(engine_options or {}))
         self.engine = engine
         self._started = False
+        self._prior_known = carbon_spinup != "equilibrium"
         self.worker_peak_rss_mb: dict[int, float] = {}
         self.last_evaluation: EvaluationStats | None = None
 
     # -- set-up ---------------------------------------------------------------------------
     def _tasks(self, offsets: list[int]) -> list[CellTask]:
-        d, ctl = self.domain, self.control
+        d, ctl = self.domain, self._control
         # entries of every stream grouped by cell
         per_cell: dict[int, list] = {}
         for s, (r, off) in enumerate(zip(self.observations, offsets)):
@@ -522,6 +596,8 @@ class RegionalModel:
     def cell_model(self, k: int) -> tuple[CellModel, np.ndarray, np.ndarray]:
         """The CellModel of the k-th simulated cell (``tasks[k]``) built in this process, with
         its ``xmap`` and ``ymap`` (for checks and diagnostics)."""
+        if not self._prior_known:
+            self.start()
         t = self.tasks[k]
         spec = next(b for b in self.batches if t in b.tasks)
         f = spec.forcing.read([t.cell]) if isinstance(spec.forcing, GriddedForcingFile) \
@@ -538,7 +614,7 @@ class RegionalModel:
     # -- the CellModel protocol ------------------------------------------------------------
     @property
     def nx(self) -> int:
-        return len(self.control)
+        return len(self._control)
 
     @property
     def ny(self) -> int:
@@ -577,12 +653,66 @@ class RegionalModel:
                              f"bounds [{c.lower[k]:.4g}, {c.upper[k]:.4g}] in x"
                              + (f" ({out.size} elements)" if out.size > 1 else ""))
 
+    @property
+    def control(self) -> ControlVector:
+        """The regional control vector. With ``carbon_spinup = "equilibrium"`` the priors,
+        sigmas and bounds of its pool elements come from the cells' equilibria, which the
+        workers compute when they start: reading this starts them."""
+        if self.carbon_spinup == "equilibrium" and not self._prior_known:
+            self.start()
+        return self._control
+
     def start(self) -> None:
         """Start the engine's workers, which read their cells' forcing and build their
         models (the first evaluation does this otherwise)."""
         if not self._started:
             self.engine.start(self.batches, self.adjoint_memory_mb)
             self._started = True
+            if self.carbon_spinup == "equilibrium" and not self._prior_known:
+                self._gather_cell_priors()
+
+    def _gather_cell_priors(self) -> None:
+        """After a per-cell equilibrium spin-up in the workers: their cells' pools and
+        control priors into the driver's tasks and the regional control vector (module
+        tccas.regional.prior: per-cell elements exactly, shared elements as the
+        area-weighted mean prior and sigma, bounds the intersection of the cells')."""
+        from dataclasses import replace
+        res = self.engine.evaluate("prior", None, None, self.adjoint_memory_mb)
+        got = {}
+        for r in res:
+            for c, ctl, pp in zip(r["cells"], r["control"], r["ppft0"]):
+                got[int(c)] = (ctl, pp)
+        c0 = self._control
+        num_p, num_s = np.zeros(len(c0)), np.zeros(len(c0))
+        den = np.zeros(len(c0))
+        lo, hi = np.full(len(c0), -np.inf), np.full(len(c0), np.inf)
+        tasks = []
+        for t in self.tasks:
+            ctl, pp = got[t.cell]
+            tasks.append(replace(t, control=ctl, ppft0=pp))
+            w = np.ones(len(ctl))
+            for k in range(len(ctl)):
+                if ctl.kind[k] == CTL_PFT:
+                    col = self.domain.pfts.index(t.pfts[int(ctl.tile[k]) - 1])
+                    w[k] = self.domain.fraction[t.cell, col] * np.cos(np.radians(t.lat))
+            j = t.xmap
+            np.add.at(num_p, j, w * ctl.prior)
+            np.add.at(num_s, j, w * ctl.sigma)
+            np.add.at(den, j, w)
+            np.maximum.at(lo, j, ctl.lower)
+            np.minimum.at(hi, j, ctl.upper)
+        self.tasks = tasks
+        self.batches = [replace(b, tasks=tuple(t for t in tasks if t.cell in set(b.cells)),
+                                equilibrium=False) for b in self.batches]
+        seen = den > 0
+        prior, sigma = c0.prior.copy(), c0.sigma.copy()
+        prior[seen], sigma[seen] = num_p[seen] / den[seen], num_s[seen] / den[seen]
+        lower = np.where(seen, lo, c0.lower)
+        upper = np.where(seen, hi, c0.upper)
+        self._control = ControlVector(c0.names, c0.kind, c0.index, c0.tile, prior, sigma,
+                                      lower, upper)
+        self._prior_known = True
+        log.info("carbon spin-up: %d cells at their own equilibrium", len(got))
 
     def _run(self, op: str, x, v=None) -> list[dict]:
         self.start()
