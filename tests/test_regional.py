@@ -484,12 +484,29 @@ parameters = {list(CONTROL)}
         np.testing.assert_allclose(frac, dom.fraction[k], rtol=1e-6)
         gpp_pft = ds.variables["gpp"][:, :, 0, 0]
         np.testing.assert_allclose(gpp[:, 0, 0], gpp_pft @ dom.fraction[k], rtol=1e-5)
-    # the simulated observations of the full run equal the x -> y map at the prior
-    y = serial.forward(np.zeros(serial.nx))
+    # the simulated observations of the full run equal the x -> y map at the prior (with
+    # the phenology rule over the domain, as tccas run applies it)
+    with RegionalModel(dom, ff, sets, control=CONTROL, nspin=serial.nspin, engine="serial",
+                       batch_size=2, phenology_rule=True) as m:
+        y = m.forward(np.zeros(m.nx))
+        assert m.phenology_days["d_onset"]
     for r in sets:
         with netCDF4.Dataset(out / "obs" / f"{r.stream}.nc") as ds:
             np.testing.assert_allclose(ds.variables["simulated"][:], y[serial.slices[r.stream]],
                                        rtol=1e-10)
+    # the output folder rules of a site run: an earlier run is refused, --overwrite replaces
+    # it, the manifest lists the files, and the inputs' folder is refused
+    manifest = (out / ".tccas-files").read_text().split()
+    assert "daily.nc" in manifest and "obs/sif.nc" in manifest and "summary.txt" in manifest
+    args = ["run", str(cfg_path), "-o", str(out), "--engine", "serial", "-q"]
+    assert main(args) == 2 and not (out / ".tccas-lock").exists()     # a ConfigError
+    stray = out / "obs" / "old.nc"
+    stray.write_bytes(b"")
+    (out / ".tccas-files").write_text((out / ".tccas-files").read_text() + "obs/old.nc\n")
+    assert main(args + ["--overwrite"]) == 0
+    assert not stray.exists() and (out / "daily.nc").exists()
+    with pytest.raises(ConfigError, match="holds the input file domain.nc"):
+        tccas.run(cfg_path, output_dir=tmp, engine="serial", overwrite=True)
     assert "test-region" in (out / "summary.txt").read_text()
     # tccas plot on the run folder draws maps of the cell values
     assert main(["plot", str(out)]) == 0

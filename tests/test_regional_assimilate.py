@@ -184,3 +184,18 @@ def test_tccas_run_joins_the_files_of_a_stream(lapland, tmp_path):
     assert len(agb) >= 16
     np.testing.assert_array_equal(agb.value, prior.value)
     np.testing.assert_allclose(sim, sim_prior, rtol=1e-12)        # the prior run
+
+
+def test_regional_assimilation_follows_the_output_folder_rules(lapland):
+    """An earlier assimilation is refused before any work (the folder is left as it was);
+    the manifest lists the run's files, the maps on their own grids included."""
+    case, cfg, out, _ = lapland
+    manifest = (out / ".tccas-files").read_text().split()
+    assert "assimilation.nc" in manifest and "validation/agb_0.5deg.nc" in manifest
+    assert "prior/daily.nc" in manifest and "checkpoint.npz" in manifest
+    before = sorted(p.name for p in out.rglob("*"))
+    with pytest.raises(ConfigError, match="holds an earlier run"):
+        tccas.assimilate(cfg, output_dir=out, progress=False, figures=False)
+    assert sorted(p.name for p in out.rglob("*")) == before
+    with pytest.raises(ConfigError, match="holds the input file"):
+        tccas.assimilate(cfg, output_dir=case, progress=False, figures=False, overwrite=True)

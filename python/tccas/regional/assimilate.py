@@ -343,7 +343,8 @@ def assimilate_region(cfg: Config, output_dir: str | os.PathLike | None = None,
                       resume: bool = False, progress: bool | None = None,
                       callback: Callable[[dict], None] | None = None,
                       workers: int | None = None, figures: bool = True,
-                      engine: str | None = None) -> "AssimilationResult":
+                      engine: str | None = None, overwrite: bool = False
+                      ) -> "AssimilationResult":
     """Variational assimilation of a regional configuration (``[region]`` and
     ``[assimilation]``); what :func:`tccas.assimilate` runs for such a configuration.
 
@@ -361,20 +362,16 @@ def assimilate_region(cfg: Config, output_dir: str | os.PathLike | None = None,
         for the Jacobian, does not apply: each tangent run is already parallel).
     figures : draw the time series and map figures (needs matplotlib).
     engine : engine name overriding ``[region] engine``.
+    overwrite : replace an earlier assimilation in ``output_dir``. The folder follows the
+        rules of a site assimilation (:class:`tccas.outdir.OutputDir`): checked and locked
+        before any work, an earlier run refused unless ``overwrite`` (``resume`` continues
+        in it), and afterwards holding only this run's files, listed in ``.tccas-files``.
 
     Returns
     -------
     tccas.da.workflow.AssimilationResult
         ``targets`` is empty: the site's target quantities are not computed for a region.
     """
-    from ..da.cost import CostFunction
-    from ..da.minimise import minimise
-    from ..da.options import plan_assimilation
-    from ..da.posterior import gauss_newton_hessian, jacobian, posterior, propagate
-    from ..da.workflow import (AssimilationResult, format_assimilation_summary,
-                               write_assimilation_nc)
-    from ..io import atomic_path
-    from ..validation.metrics import format_table, stream_metrics, validation_table, write_table
     if cfg.region is None:
         raise ConfigError(f"{cfg.path}: no [region] table")
     if cfg.assimilation is None:
@@ -386,9 +383,32 @@ def assimilate_region(cfg: Config, output_dir: str | os.PathLike | None = None,
             raise ConfigError(f"{cfg.path}: [region] engine 'mpi' under mpirun/srun is "
                               "supported by tccas run only; assimilate with the MPI engine "
                               "started as one process (it spawns its workers) or with dask")
+    from ..outdir import OutputDir, config_inputs
+    out = Path(output_dir) if output_dir is not None else Path(f"tccas-assim-{cfg.region.name}")
+    with OutputDir(out, overwrite=overwrite, resume=resume,
+                   command=f"tccas assimilate {cfg.path or cfg.region.name}",
+                   inputs=config_inputs(cfg)) as od:
+        result = _assimilate_region(cfg, out, resume, progress, callback, workers, figures,
+                                    engine)
+        written = list(result.files.values())
+        if (out / "checkpoint.npz").exists():
+            written.append(out / "checkpoint.npz")
+        od.commit(written)
+    return result
+
+
+def _assimilate_region(cfg: Config, out: Path, resume: bool, progress, callback, workers,
+                       figures: bool, engine: str | None) -> "AssimilationResult":
+    from ..da.cost import CostFunction
+    from ..da.minimise import minimise
+    from ..da.options import plan_assimilation
+    from ..da.posterior import gauss_newton_hessian, jacobian, posterior, propagate
+    from ..da.workflow import (AssimilationResult, format_assimilation_summary,
+                               write_assimilation_nc)
+    from ..io import atomic_path
+    from ..validation.metrics import format_table, stream_metrics, validation_table, write_table
     t_all = time.perf_counter()
     a = cfg.assimilation
-    out = Path(output_dir) if output_dir is not None else Path(f"tccas-assim-{cfg.region.name}")
     timing: dict[str, float] = {}
     t = time.perf_counter()
     model, robs = _regional_model(cfg, engine, workers)
