@@ -199,3 +199,67 @@ def test_regional_assimilation_follows_the_output_folder_rules(lapland):
     assert sorted(p.name for p in out.rglob("*")) == before
     with pytest.raises(ConfigError, match="holds the input file"):
         tccas.assimilate(cfg, output_dir=case, progress=False, figures=False, overwrite=True)
+
+
+# -- the bundled Lapland case: shipped without its forcing, materialised on first use ----
+def test_forcing_recipe_reproduces_the_generated_forcing(lapland, tmp_path, monkeypatch):
+    """The recipe a case ships gives the generator's forcing exactly; a bundled case with a
+    recipe is loaded with its forcing materialised into the user cache once, and copy-case
+    writes it beside the copy."""
+    import shutil
+
+    import netCDF4
+
+    import tccas.cases
+    from tccas.parameters import FORCING_VARS
+    from tccas.regional.lapland import materialise_forcing
+    case, *_ = lapland
+    made = materialise_forcing(case, tmp_path / "f.nc")
+    with netCDF4.Dataset(case / "forcing.nc") as a, netCDF4.Dataset(made) as b:
+        for name, _, _ in FORCING_VARS:
+            np.testing.assert_array_equal(a[name][:], b[name][:])
+        np.testing.assert_array_equal(a["time"][:], b["time"][:])
+    root = tmp_path / "cases"
+    shutil.copytree(case, root / "lap", ignore=shutil.ignore_patterns("forcing.nc"))
+    monkeypatch.setattr(tccas.cases, "_root", lambda: root)
+    monkeypatch.setenv("TCCAS_CACHE", str(tmp_path / "cache"))
+    cfg = tccas.load_config("lap")
+    assert cfg.region.forcing.parent == tmp_path / "cache" and cfg.region.forcing.exists()
+    stamp = cfg.region.forcing.stat().st_mtime_ns
+    assert tccas.load_config("lap").region.forcing.stat().st_mtime_ns == stamp   # reused
+    copy = tccas.cases.copy_case("lap", tmp_path / "copy")
+    assert (copy / "forcing.nc").read_bytes() == cfg.region.forcing.read_bytes()
+    assert tccas.load_config(copy / "config.toml").region.forcing == copy / "forcing.nc"
+
+
+def test_the_bundled_lapland_case_is_complete_and_small():
+    """The bundled case: domain, observations and AGB maps on their own grids that fit the
+    domain, the forcing recipe of every cell, a config with an [assimilation] table; well
+    under 5 MB."""
+    import json
+
+    from tccas.cases import case_dir, list_cases
+    from tccas.config import read_config
+    from tccas.regional import read_domain, read_regional_obs
+    assert "lapland" in list_cases()
+    d = case_dir("lapland")
+    size = sum(p.stat().st_size for p in d.rglob("*") if p.is_file())
+    assert size < 5e6 and not (d / "forcing.nc").exists()
+    dom = read_domain(d / "domain.nc")
+    recipe = json.loads((d / "forcing_recipe.json").read_text())
+    assert len(recipe["elevation_m"]) == dom.ncell == 32
+    cfg = read_config(d / "config.toml")
+    assert cfg.assimilation.streams == ("sif", "vod", "sm")
+    for stream, paths in cfg.observations.items():
+        for p in paths if isinstance(paths, tuple) else (paths,):
+            r = read_regional_obs(p, dom)
+            assert r.stream == stream and len(r) > 0
+            assert r.is_map == (stream == "agb")
+
+
+@pytest.mark.slow
+def test_tccas_run_lapland_from_a_clean_cache(tmp_path, monkeypatch):
+    """`tccas run lapland` with an empty cache: the forcing is made, the run completes."""
+    monkeypatch.setenv("TCCAS_CACHE", str(tmp_path / "cache"))
+    res = tccas.run("lapland", output_dir=tmp_path / "run", progress=False)
+    assert (res.output_dir / "daily.nc").exists() and len(list((tmp_path / "cache").iterdir())) == 1

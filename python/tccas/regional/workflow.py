@@ -69,8 +69,9 @@ def regional_model_for(cfg: Config, engine: str | None = None, workers: int | No
                           sigma_rel=cfg.control_sigma_rel, pools=reg.pools,
                           nspin=cfg.run.spinup_hours, engine=engine,
                           workers=workers or reg.workers, batch_size=reg.batch_size,
-                          engine_options=opts, all_cells=all_cells, where=where, phenology_rule=True,
-                          carbon_spinup=cfg.run.carbon_spinup, **memory)
+                          engine_options=opts, all_cells=all_cells, where=where,
+                          phenology_rule=True, carbon_spinup=cfg.run.carbon_spinup,
+                          **memory)
     return model, model.sets
 
 
