@@ -128,6 +128,15 @@ def test_tccas_validate_works_on_the_regional_output(lapland):
     assert r.returncode == 0, r.stderr
     assert (out / "validation.txt").read_text() == before
     assert "agb    withheld" in r.stdout
+    # the AGB maps on their own grids are drawn again from validation/*.nc
+    import importlib.util
+    if importlib.util.find_spec("matplotlib"):
+        assert (out / "figures" / "map_agb_0.1deg.png").stat().st_size > 0
+        assert (out / "figures" / "map_agb_0.5deg.png").exists()
+    from tccas.regional.assimilate import read_map_validation
+    mv = read_map_validation(out / "validation" / "agb_0.1deg.nc")
+    assert mv.grid.shape == (5, 5) and mv.unit == "Mg ha-1" and mv.scores["n"] >= 15
+    assert mv.scores["rmse_posterior"] > 0
 
 
 def test_interrupted_regional_assimilation_resumes_to_the_same_x(lapland, tmp_path):

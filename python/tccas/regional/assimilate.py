@@ -42,7 +42,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..da.workflow import AssimilationResult
 
 __all__ = ["MapValidation", "RegionalObservationFiles", "assimilate_region",
-           "map_validation_lines", "plot_map_validation", "read_region_observations",
+           "map_validation_lines", "plot_map_validation", "read_map_validation",
+           "read_region_observations",
            "write_map_validation", "write_region_run"]
 
 log = logging.getLogger("tccas.da")
@@ -265,6 +266,37 @@ def write_map_validation(path: str | os.PathLike, part: RegionalObservations,
                                if o.size > 2 and s.std() > 0 and o.std() > 0 else np.nan)
         scores[f"chi2_{name}"] = float(np.mean((d / sigma) ** 2)) if o.size else np.nan
     return MapValidation(path, g, unit, fields, scores)
+
+
+def read_map_validation(path: str | os.PathLike) -> MapValidation:
+    """Read a map written by :func:`write_map_validation` (``validation/<map>.nc`` of a
+    regional assimilation), with its scores recomputed from the fields."""
+    from .domain import Grid, coordinate_step
+    from ..io import open_netcdf
+    path = Path(path)
+    with open_netcdf(path) as ds:
+        for name in ("lat", "lon", "observed", "sigma", "prior", "posterior"):
+            if name not in ds.variables:
+                raise InputDataError(f"{path}: missing variable '{name}' (not a map written "
+                                     "by tccas assimilate)")
+        grid = Grid(np.asarray(ds["lat"][:], float), np.asarray(ds["lon"][:], float),
+                    coordinate_step(ds, "lat"), coordinate_step(ds, "lon"))
+        fields = {k: np.ma.filled(ds[k][:].astype(float), np.nan)
+                  for k in ds.variables if ds[k].dimensions == ("lat", "lon")}
+        unit = getattr(ds["observed"], "units", "")
+    m = np.isfinite(fields["observed"])
+    o, s = fields["observed"][m], fields["sigma"][m]
+    scores = {"n": int(m.sum()), "mean_observed": float(o.mean()) if o.size else np.nan}
+    for name in ("prior", "posterior"):
+        v = fields[name][m]
+        d = v - o
+        scores.update({f"mean_{name}": float(v.mean()) if o.size else np.nan,
+                       f"rmse_{name}": float(np.sqrt(np.mean(d * d))) if o.size else np.nan,
+                       f"bias_{name}": float(d.mean()) if o.size else np.nan,
+                       f"r_{name}": (float(np.corrcoef(v, o)[0, 1]) if o.size > 2
+                                     and v.std() > 0 and o.std() > 0 else np.nan),
+                       f"chi2_{name}": float(np.mean((d / s) ** 2)) if o.size else np.nan})
+    return MapValidation(path, grid, unit, fields, scores)
 
 
 def map_validation_lines(name: str, mv: MapValidation, role: str = "withheld") -> list[str]:
