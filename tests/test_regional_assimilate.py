@@ -12,7 +12,7 @@ import pytest
 
 import tccas
 from tccas.da.minimise import Interrupted, read_checkpoint
-from tccas.errors import ConfigError
+from tccas.errors import ConfigError, InputDataError
 
 CONTROL = '["vcmax25", "c_fol0", "sif_scale", "vod_b"]'
 
@@ -239,6 +239,11 @@ def test_forcing_recipe_reproduces_the_generated_forcing(lapland, tmp_path, monk
     copy = tccas.cases.copy_case("lap", tmp_path / "copy")
     assert (copy / "forcing.nc").read_bytes() == cfg.region.forcing.read_bytes()
     assert tccas.load_config(copy / "config.toml").region.forcing == copy / "forcing.nc"
+    # a cache that cannot be written is reported with the way out
+    (tmp_path / "ro").write_text("a file, not a folder")
+    monkeypatch.setenv("TCCAS_CACHE", str(tmp_path / "ro"))
+    with pytest.raises(InputDataError, match="set TCCAS_CACHE"):
+        tccas.load_config("lap")
 
 
 def test_the_bundled_lapland_case_is_complete_and_small():

@@ -321,7 +321,12 @@ def cached_forcing(case_dir: str | os.PathLike) -> Path:
     h.update((case_dir / "domain.nc").read_bytes())
     path = forcing_cache_dir() / f"{case_dir.name}-forcing-{h.hexdigest()[:16]}.nc"
     if not path.exists():
-        materialise_forcing(case_dir, path)
+        try:
+            materialise_forcing(case_dir, path)
+        except OSError as exc:
+            raise InputDataError(f"{path}: cannot write the forcing of the bundled case "
+                                 f"{case_dir.name} ({exc.strerror or exc}); set TCCAS_CACHE "
+                                 "to a writable folder") from None
     return path
 
 
