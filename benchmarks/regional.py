@@ -40,7 +40,7 @@ from tccas.regional import (Circle, Grid, GriddedForcingFile, PFTMap, Rectangle,
                             RegionalModel, domain_from_pft_map, footprint_table, make_engine,
                             regional_observations)
 from tccas.regional.engines import peak_rss_mb
-from tccas.regional.model import CELL_COST_TILES
+from tccas.regional.model import CELL_COST_TILES, REGIONAL_ADJOINT_MEMORY_MB
 from tccas.synthetic import FISOD, generate_forcing
 
 PFTS = (5, 6, 7, 8, 9, 11)
@@ -194,9 +194,10 @@ def main() -> None:
     ap.add_argument("--years", type=int, default=13)
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--spinup-days", type=int, default=0)
-    ap.add_argument("--adjoint-memory-mb", type=float, default=1500.0,
-                    help="adjoint memory budget per cell (MB); a 13-year cell of 6 tiles "
-                         "tapes about 1.3 GB, above that it is re-run in yearly blocks")
+    ap.add_argument("--adjoint-memory-mb", type=float, default=REGIONAL_ADJOINT_MEMORY_MB,
+                    help="adjoint memory budget per cell (MB; default that of a regional "
+                         "run); a 13-year cell of 6 tiles tapes about 1.3 GB, above the "
+                         "budget it is re-run in yearly blocks")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:

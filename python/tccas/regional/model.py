@@ -35,7 +35,7 @@ from ..parameters import (apply_overrides, global_defaults,
 from .domain import CellForcing, Domain, GriddedForcingFile
 from .observations import RegionalObservations
 
-__all__ = ["POOL_MODES", "CELL_COST_TILES", "DAILY_VARIABLES", "CellTask", "EvaluationStats",
+__all__ = ["POOL_MODES", "CELL_COST_TILES", "REGIONAL_ADJOINT_MEMORY_MB", "DAILY_VARIABLES", "CellTask", "EvaluationStats",
            "BatchSpec", "Batch", "RegionalModel", "daily_values", "variable_units",
            "regional_parameters", "build_regional_control", "build_batches", "cell_at_equilibrium"]
 
@@ -48,6 +48,14 @@ POOL_MODES = ("pft", "cell")
 #: hour is about a + b * ntile with a / b = 0.4-0.9 (forward and adjoint, 1 to 6 tiles;
 #: benchmarks/regional.py prints the measured split). Used to balance workers.
 CELL_COST_TILES = 0.6
+
+#: Default adjoint memory budget of each cell in a regional run (MB). A worker holds one
+#: cell's tape at a time, so this bounds its tape memory; 1500 MB keeps the whole-run tape
+#: of a 13-year cell of 6 tiles (about 1.3 GB at TAPE_BYTES_PER_TILE_HOUR) instead of
+#: re-running it in yearly blocks, which costs about one more forward (adjoint / forward
+#: 3.9 instead of 3.0 measured on a 4-year 6-tile cell). Lower it (``adjoint_memory_mb`` in
+#: the config) on nodes with less than about 2 GB per worker.
+REGIONAL_ADJOINT_MEMORY_MB = 1500.0
 
 
 def regional_parameters(domain: Domain, parameters: Mapping[str, object] | None = None,
@@ -439,7 +447,8 @@ class RegionalModel:
     workers : number of workers for a named engine (default: every core).
     batch_size : cells per task. Batches are fixed by this number and the cell order, not by
         the engine, so results are the same whatever the engine and worker count.
-    adjoint_memory_mb : each cell's adjoint memory budget (MB), see CellModel.
+    adjoint_memory_mb : each cell's adjoint memory budget (MB), see CellModel; default
+        ``REGIONAL_ADJOINT_MEMORY_MB`` (a worker holds one cell's tape at a time).
     all_cells : also build the cells that no observation touches (what :meth:`run` needs;
         they add nothing to y or the gradient).
     phenology_rule : set the prior ``d_onset``/``d_fall`` of each PFT that ``parameters``
@@ -456,7 +465,7 @@ class RegionalModel:
                  sigma_rel: Mapping[str, float] | None = None, pools: str = "pft",
                  nspin: int = 0, engine=None, workers: int | None = None,
                  batch_size: int = 4,
-                 adjoint_memory_mb: float = DEFAULT_ADJOINT_MEMORY_MB,
+                 adjoint_memory_mb: float = REGIONAL_ADJOINT_MEMORY_MB,
                  engine_options: Mapping[str, object] | None = None,
                  all_cells: bool = False, where: str = "region",
                  phenology_rule: bool = False, carbon_spinup: str = "prescribed") -> None:
