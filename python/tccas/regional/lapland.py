@@ -20,12 +20,10 @@ Everything is seeded, so the same arguments give the same files. What is made an
   random terrain of 150-450 m). Precipitation is scaled by 0.85-1.15 per cell.
 * **Truth and observations**: the prior is that of ``tccas run`` on the case (the
   phenology rule per PFT over the domain, :mod:`tccas.regional.prior`); the truth run
-  perturbs the control vector by x_true ~
-  N(0, 0.5^2) in prior-sigma units, inside its bounds. Observations are the truth run's
-  equivalents plus Gaussian noise of the stated sigma:
-  - TROPOMI SIF (3.5 x 5.5 km rectangles at about 11 UTC, May-September);
-  - SMOS L-VOD and soil moisture (circles of 20 km radius at about 4 UTC, May-October,
-    unfrozen soil).
+  perturbs the control vector by x_true ~ N(0, 0.5^2) in prior-sigma units, inside its
+  bounds. Observations are the truth run's equivalents plus Gaussian noise of the stated
+  sigma: TROPOMI SIF (3.5 x 5.5 km rectangles at about 11 UTC, May-September); SMOS L-VOD
+  and soil moisture (circles of 20 km radius at about 4 UTC, May-October, unfrozen soil).
   Footprints with less than half of their area modelled are dropped.
 * **Validation maps**: two above-ground-biomass maps on their own grids (0.1 and 0.5 deg),
   the truth run's AGB aggregated to each map cell (:func:`gridded_observations`) plus 20 %
