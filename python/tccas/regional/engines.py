@@ -191,7 +191,16 @@ class ProcessEngine:
             child.close()
             self._procs.append(p)
             self._conns.append(parent)
-            parent.send(("build", g, adjoint_memory_mb))
+            try:
+                parent.send(("build", g, adjoint_memory_mb))
+            except OSError:                   # BrokenPipeError: the worker died at start
+                p.join(timeout=5)
+                code = p.exitcode
+                self.close()
+                raise ModelError(f"worker process (pid {p.pid}) ended at start (exit code "
+                                 f"{code}); a script that uses local worker processes must "
+                                 "start its work under `if __name__ == \"__main__\":` "
+                                 "(they re-import the main module)") from None
         self._gather("build")
 
     def _gather(self, what: str) -> list:
