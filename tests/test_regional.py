@@ -307,6 +307,22 @@ def test_dot_product_and_finite_differences(serial):
         assert np.abs(fd - t).max() <= 1e-5 * scale, serial.control.names[k]
 
 
+def test_evaluation_stats_count_tile_years_and_cpu(serial):
+    x = np.zeros(serial.nx)
+    serial.forward(x)
+    st = serial.last_evaluation
+    tiles = sum(t.ntile for t in serial.tasks)
+    assert st.op == "forward" and list(st.workers) == [os.getpid()]
+    assert st.tile_years == pytest.approx(tiles * (DAYS * 24 + serial.nspin) / 8760)
+    assert st.cpu_s > 0 and st.cpu_per_tile_year == pytest.approx(st.cpu_s / st.tile_years)
+    assert sorted(st.batch_cpu_s) == [b.index for b in serial.batches]
+    assert 0 < st.efficiency <= 1.0 + 1e-9 and st.balance == 1.0
+    # balancing cost: tiles plus a fixed part per cell
+    from tccas.regional.model import CELL_COST_TILES
+    b = serial.batches[0]
+    assert b.cost == pytest.approx(b.tiles + CELL_COST_TILES * len(b.tasks))
+
+
 def _engines():
     out = [("processes", {})]
     if importlib.util.find_spec("distributed"):
@@ -340,6 +356,11 @@ def test_engines_give_the_same_y_and_gradient_with_1_and_2_workers(case, serial,
             _, jdx = m.tangent(x, g)
             assert len(m.worker_peak_rss_mb) == workers         # distinct processes
             assert os.getpid() not in m.worker_peak_rss_mb
+            st = m.last_evaluation                              # the tangent's timing
+            assert st.op == "tangent" and len(st.workers) == workers
+            assert sum(w["tiles"] for w in st.workers.values()) == \
+                sum(t.ntile for t in m.tasks)
+            assert all(w["cpu_s"] > 0 for w in st.workers.values())
         # the same batches summed in the same order: identical to the last bit
         np.testing.assert_array_equal(y, y0)
         np.testing.assert_array_equal(g, g0)
@@ -463,12 +484,29 @@ parameters = {list(CONTROL)}
         np.testing.assert_allclose(frac, dom.fraction[k], rtol=1e-6)
         gpp_pft = ds.variables["gpp"][:, :, 0, 0]
         np.testing.assert_allclose(gpp[:, 0, 0], gpp_pft @ dom.fraction[k], rtol=1e-5)
-    # the simulated observations of the full run equal the x -> y map at the prior
-    y = serial.forward(np.zeros(serial.nx))
+    # the simulated observations of the full run equal the x -> y map at the prior (with
+    # the phenology rule over the domain, as tccas run applies it)
+    with RegionalModel(dom, ff, sets, control=CONTROL, nspin=serial.nspin, engine="serial",
+                       batch_size=2, phenology_rule=True) as m:
+        y = m.forward(np.zeros(m.nx))
+        assert m.phenology_days["d_onset"]
     for r in sets:
         with netCDF4.Dataset(out / "obs" / f"{r.stream}.nc") as ds:
             np.testing.assert_allclose(ds.variables["simulated"][:], y[serial.slices[r.stream]],
                                        rtol=1e-10)
+    # the output folder rules of a site run: an earlier run is refused, --overwrite replaces
+    # it, the manifest lists the files, and the inputs' folder is refused
+    manifest = (out / ".tccas-files").read_text().split()
+    assert "daily.nc" in manifest and "obs/sif.nc" in manifest and "summary.txt" in manifest
+    args = ["run", str(cfg_path), "-o", str(out), "--engine", "serial", "-q"]
+    assert main(args) == 2 and not (out / ".tccas-lock").exists()     # a ConfigError
+    stray = out / "obs" / "old.nc"
+    stray.write_bytes(b"")
+    (out / ".tccas-files").write_text((out / ".tccas-files").read_text() + "obs/old.nc\n")
+    assert main(args + ["--overwrite"]) == 0
+    assert not stray.exists() and (out / "daily.nc").exists()
+    with pytest.raises(ConfigError, match="holds the input file domain.nc"):
+        tccas.run(cfg_path, output_dir=tmp, engine="serial", overwrite=True)
     assert "test-region" in (out / "summary.txt").read_text()
     # tccas plot on the run folder draws maps of the cell values
     assert main(["plot", str(out)]) == 0
@@ -573,6 +611,62 @@ def test_a_map_cell_equal_to_a_model_cell_has_the_cells_cover_as_weights(case):
     assert not ((rows == 0) & (cols == 0)).any() and not ((rows >= 2) & (cols >= 2)).any()
 
 
+def test_a_coarser_map_cell_is_the_area_weighted_sum_of_its_model_cells(case, serial,
+                                                                         tmp_path):
+    """An AGB map at 0.5 deg (coarser than the 0.25 deg model grid): its one cell covers the
+    domain, its entries weigh each model cell by its vegetated area, and the simulated AGB
+    of the map cell is the area-weighted sum of the model cells' own (box) values. The map
+    keeps its grid through a file."""
+    from tccas.regional import Box, gridded_observations
+    dom, ff, _, pmap, _ = case
+    t0, t1 = np.datetime64("2017-07-01"), np.datetime64("2017-07-02")
+    coarse = Grid(np.array([40.0, 40.5]), np.array([-5.75, -5.25]))    # 0.5 deg cells
+    value = np.full(coarse.shape, np.nan)
+    value[0, 0] = 60.0                                  # the cell that is the domain
+    rc, rows, cols = gridded_observations("agb", value, np.full(coarse.shape, 15.0), coarse,
+                                          t0, t1, pmap, dom, min_covered=0.1)
+    assert len(rc) == 1 and (rows.tolist(), cols.tolist()) == ([0], [0])
+    assert rc.map_grid is coarse and sorted(rc.entry_cell.tolist()) == list(range(dom.ncell))
+    share = np.zeros(dom.ncell)
+    share[rc.entry_cell] = rc.entry_weight.sum(axis=1)
+    g = dom.grid
+    veg_area = dom.fraction.sum(axis=1) * np.cos(np.radians(dom.lat))
+    np.testing.assert_allclose(share, veg_area / veg_area.sum(), rtol=2e-3)
+    # the model cells' own boxes, as map cells of the model grid
+    fine = Grid(g.lat, g.lon)
+    v = np.full(g.shape, np.nan)
+    v[dom.row, dom.col] = 60.0
+    rf, frow, fcol = gridded_observations("agb", v, np.full(g.shape, 15.0), fine, t0, t1, pmap,
+                                          dom, min_covered=0.1)
+    with RegionalModel(dom, ff, [rc, rf], control=CONTROL, nspin=serial.nspin,
+                       engine="serial") as m:
+        y = m.forward(np.full(m.nx, 0.2))
+    cell_of = {int(c): k for k, c in enumerate(rf.entry_cell)}
+    per_cell = np.array([y[1 + cell_of[c]] for c in range(dom.ncell)])
+    assert y[0] == pytest.approx(share @ per_cell, rel=1e-12)
+    assert np.ptp(per_cell) > 0                         # the cells differ
+    # the map's grid and cells survive a file
+    write_regional_obs(tmp_path / "agb.nc", rc)
+    back = read_regional_obs(tmp_path / "agb.nc", dom)
+    assert back.is_map and back.map_grid.shape == (2, 2)
+    np.testing.assert_allclose(back.map_grid.lat_edges, coarse.lat_edges)
+    assert (back.map_row.tolist(), back.map_col.tolist()) == ([0], [0])
+    write_regional_obs(tmp_path / "sif.nc", case[2][0])
+    assert not read_regional_obs(tmp_path / "sif.nc", dom).is_map
+    # validation on the map's own grid: a file, scores, a figure
+    from tccas.regional.assimilate import (map_validation_lines, plot_map_validation,
+                                           write_map_validation)
+    one = np.ones(1)
+    mv = write_map_validation(tmp_path / "val.nc", back, 60 * one, 15 * one, y[:1],
+                              y[:1] + 3.0, 4 * one, 2 * one)
+    assert mv.fields["observed"][0, 0] == 60 and np.isnan(mv.fields["observed"][1, 1])
+    assert mv.scores["bias_posterior"] == pytest.approx(y[0] + 3.0 - 60)
+    assert mv.scores["rmse_prior"] == pytest.approx(abs(y[0] - 60))
+    assert any("0.5 x 0.5 deg" in ln for ln in map_validation_lines("agb", mv))
+    if importlib.util.find_spec("matplotlib"):
+        assert plot_map_validation(mv, tmp_path / "val.png").stat().st_size > 0
+
+
 @pytest.mark.skipif(importlib.util.find_spec("dask_jobqueue") is None or
                     shutil.which("sbatch") is not None,
                     reason="needs dask-jobqueue and a machine without SLURM")
@@ -644,3 +738,76 @@ def test_ascat_footprints_must_fall_into_one_cell(case):
                        engine="serial") as m:
         y = m.forward(np.zeros(m.nx))
     assert y.shape == (3,) and np.all((y > -25) & (y < -3))
+# -- the per-cell prior (tccas.regional.prior) -------------------------------------------
+def test_circular_mean_of_days_wraps_the_year():
+    from tccas.regional.prior import circular_mean_day
+    m, spread = circular_mean_day(np.array([360.0, 10.0]), np.array([1.0, 1.0]))
+    assert m == pytest.approx(2.5, abs=1e-9) and spread == pytest.approx(7.5, abs=1e-9)
+    m, _ = circular_mean_day(np.array([100.0, 130.0]), np.array([2.0, 1.0]))
+    assert 109 < m < 111                                 # near the weighted mean 110
+
+
+def test_domain_phenology_is_the_area_weighted_rule_of_its_cells(case):
+    """The phenology rule per PFT over the domain: between the cells' own rule days, equal
+    to the site rule for a domain of one cell, and days given in [parameters] are kept."""
+    from tccas.phenology import climate_phenology
+    from tccas.regional.model import regional_parameters
+    from tccas.regional.prior import domain_phenology
+    dom, ff, _, _, _ = case
+    ppft, _ = regional_parameters(dom)
+    days = domain_phenology(dom, ff, ppft)
+    f = ff.read()
+    per_cell = []
+    for k in range(dom.ncell):
+        cols = dom.cell_columns(k)
+        per_cell.append(climate_phenology(f.times, f.data[k], float(dom.lat[k]),
+                                          [dom.pfts[c] for c in cols], ppft[:, cols]))
+    assert any(days[n] for n in days)
+    for name, table in days.items():
+        for p, d in table.items():
+            got = [c[name][p] for c in per_cell if p in c[name]]
+            assert min(got) - 1e-9 <= d <= max(got) + 1e-9
+    one = domain_phenology(dom, ff, ppft, max_cells=1)     # a sample of one cell: cell 0
+    for n in per_cell[0]:
+        assert one[n] == pytest.approx(per_cell[0][n], abs=1e-9)
+    given = domain_phenology(dom, ff, ppft, given={"d_onset": 120.0})
+    assert given["d_onset"] == {} and given["d_fall"] == days["d_fall"]
+
+
+@pytest.mark.parametrize("pools", ["cell", "pft"])
+def test_equilibrium_spinup_per_cell(case, pools):
+    """carbon_spinup = "equilibrium": each cell starts at its own equilibrium (the site's
+    equilibrium_pools on that cell) and its pool elements are centred on it; a shared
+    element moves every cell by the same number of its own sigmas; the processes engine
+    gives the serial engine's y."""
+    from tccas.spinup import equilibrium_pools
+    dom, ff, sets, _, _ = case
+    ctl = {"vcmax25": True, "c_fol0": True, "c_som0": True, "sif_scale": True}
+    kw = dict(control=ctl, nspin=24 * 365, pools=pools, carbon_spinup="equilibrium")
+    with RegionalModel(dom, ff, sets, engine="serial", batch_size=2, **kw) as m:
+        c = m.control                                   # starts the workers
+        f = ff.read()
+        for t in m.tasks:
+            eq = equilibrium_pools(f.met(t.cell), f.times, t.lat, t.lon, t.sand, t.clay,
+                                   list(t.pfts), m.ppft[:, dom.cell_columns(t.cell)], m.pglob,
+                                   24 * 365)
+            rows = [tccas.parameters.pft_index(n) for n in ("c_fol0", "c_som0")]
+            np.testing.assert_allclose(t.ppft0[rows], eq.pools[[1, 5]], rtol=1e-12)
+            for k, name in enumerate(t.control.names):
+                if name.startswith("c_fol0"):
+                    v = max(eq.pools[1, int(t.control.tile[k]) - 1], 1.0)   # lower bound
+                    assert t.control.prior[k] == pytest.approx(v, rel=1e-12)
+                    if pools == "cell":
+                        assert c.prior[t.xmap[k]] == pytest.approx(v, rel=1e-12)
+        if pools == "pft":
+            j = c.names.index("c_fol0[TmEv]")
+            cells = [t for t in m.tasks if "c_fol0[TmEv]" in t.control.names]
+            vals = [t.control.prior[t.control.names.index("c_fol0[TmEv]")] for t in cells]
+            assert len(cells) >= 2 and np.ptp(vals) > 0           # cells keep their own
+            assert min(vals) <= c.prior[j] <= max(vals)
+        x = np.full(m.nx, 0.1)
+        y = m.forward(x)
+    with RegionalModel(dom, ff, sets, engine=make_engine("processes", 2), batch_size=2,
+                       **kw) as m2:
+        np.testing.assert_array_equal(m2.control.prior, c.prior)
+        np.testing.assert_array_equal(m2.forward(x), y)

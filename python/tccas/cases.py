@@ -9,6 +9,10 @@ from .config import Config, read_config
 from .errors import ConfigError
 
 
+# a case holding this file ships the recipe of its forcing instead of the forcing
+_RECIPE = "forcing_recipe.json"
+
+
 def _root() -> Path:
     # the data folder sits beside this module, installed or in an editable install (where
     # importlib.resources gives a loader object, not a path)
@@ -45,7 +49,16 @@ def load_config(path_or_case: str | os.PathLike) -> Config:
     p = Path(path_or_case)
     if p.suffix.lower() == ".toml" or p.exists():
         return read_config(p)
-    return read_config(case_dir(str(path_or_case)) / "config.toml")
+    d = case_dir(str(path_or_case))
+    cfg = read_config(d / "config.toml")
+    if (d / _RECIPE).exists() and cfg.region is not None:
+        # a bundled regional case ships the recipe of its forcing, not the forcing: it is
+        # materialised on first use into the user cache (tccas.regional.lapland)
+        from dataclasses import replace
+
+        from .regional.lapland import cached_forcing
+        cfg = replace(cfg, region=replace(cfg.region, forcing=cached_forcing(d)))
+    return cfg
 
 
 def copy_case(name: str, target: str | os.PathLike, observations: bool = True) -> Path:
@@ -58,6 +71,10 @@ def copy_case(name: str, target: str | os.PathLike, observations: bool = True) -
         raise ConfigError(f"{target}: exists and is not empty; choose a new folder")
     ignore = None if observations else shutil.ignore_patterns("obs")
     shutil.copytree(src, target, dirs_exist_ok=True, ignore=ignore)
+    if (src / _RECIPE).exists():
+        # the forcing of a case that ships its recipe: from the cache (made if needed)
+        from .regional.lapland import cached_forcing
+        shutil.copyfile(cached_forcing(src), target / "forcing.nc")
     if not observations:
         cfg = target / "config.toml"
         keep, skip = [], False

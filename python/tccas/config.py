@@ -361,9 +361,6 @@ def config_from_dict(raw: Mapping[str, Any], base: Path | None = None,
     assim = None
     if "assimilation" in raw:
         assim = _assimilation_from_dict(raw["assimilation"], run_cfg, observations, where)
-    if region_cfg is not None and carbon == "equilibrium":
-        raise ConfigError(f"{where}: [run] carbon_spinup = \"equilibrium\" is not available "
-                          "for a [region] yet; give the initial pools c_*0 in [parameters]")
     return Config(path=None, site=site_cfg, run=run_cfg, parameters=params,
                   observations=observations, control=control, control_sigma_rel=sigma_rel,
                   adjoint_memory_mb=None if memory is None else float(memory),

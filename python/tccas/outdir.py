@@ -68,8 +68,8 @@ LOCK_NAME = ".tccas-lock"
 KNOWN_OUTPUTS: tuple[str, ...] = tuple(
     f"{sub}{name}" for sub in ("", "prior/", "posterior/")
     for name in ("daily.nc", "hourly.nc", "summary.txt", "obs/*.nc", "daily.png", "obs.png")
-) + ("assimilation.nc", "validation.txt", "validation.csv", "checkpoint.npz",
-     "figures/*.png")
+) + ("assimilation.nc", "validation.txt", "validation.csv", "validation_files.txt",
+     "checkpoint.npz", "figures/*.png")
 
 
 def earlier_run_files(folder: str | os.PathLike) -> list[Path]:
@@ -98,9 +98,12 @@ def earlier_run_files(folder: str | os.PathLike) -> list[Path]:
 
 def config_inputs(cfg) -> list[Path]:
     """The input files a configuration (:class:`tccas.config.Config`) names: its own file,
-    the static and forcing files and every observation file."""
+    the static and forcing files (the domain and gridded forcing of a ``[region]``) and every
+    observation file."""
+    region = getattr(cfg, "region", None)
     paths = [p for p in (cfg.path, getattr(cfg.site, "static", None),
-                         getattr(cfg.site, "forcing", None)) if p is not None]
+                         getattr(cfg.site, "forcing", None), getattr(region, "domain", None),
+                         getattr(region, "forcing", None)) if p is not None]
     for v in (cfg.observations or {}).values():
         paths.extend(v if isinstance(v, tuple) else (v,))
     return [Path(p) for p in paths]
@@ -254,7 +257,8 @@ class OutputDir:
         return manifest
 
     def _remove_empty_subfolders(self) -> None:
-        for sub in ("prior/obs", "posterior/obs", "obs", "figures", "prior", "posterior"):
+        for sub in ("prior/obs", "posterior/obs", "obs", "figures", "validation", "prior",
+                    "posterior"):
             try:
                 (self.path / sub).rmdir()           # only when empty
             except OSError:

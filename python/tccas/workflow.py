@@ -170,7 +170,8 @@ def run(config: Config | str | os.PathLike, output_dir: str | os.PathLike | None
     cfg = config if isinstance(config, Config) else load_config(config)
     if cfg.region is not None:
         from .regional.workflow import run_region
-        return run_region(cfg, output_dir, engine=engine, workers=workers)
+        return run_region(cfg, output_dir, engine=engine, workers=workers,
+                          overwrite=overwrite, progress=progress)
     if engine is not None or workers is not None:
         raise ConfigError(f"{cfg.path or cfg.site.name}: engine and workers apply to regional "
                           "configurations ([region]) only")

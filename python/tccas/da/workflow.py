@@ -145,7 +145,8 @@ def assimilate(config: Config | str | os.PathLike, output_dir: str | os.PathLike
     cfg = config if isinstance(config, Config) else load_config(config)
     if cfg.region is not None:      # a regional configuration: tccas.regional.assimilate
         from ..regional.assimilate import assimilate_region
-        return assimilate_region(cfg, output_dir, resume, progress, callback, workers, figures)
+        return assimilate_region(cfg, output_dir, resume, progress, callback, workers, figures,
+                                 overwrite=overwrite)
     if cfg.assimilation is None:
         raise ConfigError(f"{cfg.path or cfg.site.name}: no [assimilation] table: name the "
                           "window and the streams to assimilate")

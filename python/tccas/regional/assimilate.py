@@ -27,7 +27,7 @@ import datetime as _dt
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -41,8 +41,10 @@ from .observations import RegionalObservations, read_regional_obs, regional_obse
 if TYPE_CHECKING:  # pragma: no cover
     from ..da.workflow import AssimilationResult
 
-__all__ = ["RegionalObservationFiles", "assimilate_region", "read_region_observations",
-           "write_region_run"]
+__all__ = ["MapValidation", "RegionalObservationFiles", "assimilate_region",
+           "map_validation_lines", "plot_map_validation", "read_map_validation",
+           "read_region_observations",
+           "write_map_validation", "write_region_run"]
 
 log = logging.getLogger("tccas.da")
 
@@ -51,10 +53,12 @@ log = logging.getLogger("tccas.da")
 class RegionalObservationFiles:
     """The regional observation sets of a configuration in the order of y, and for each set
     the file (stem) that each record came from: ``files[i][k]`` is the file of record k of
-    ``sets[i]``."""
+    ``sets[i]``. ``maps`` maps the stem of each gridded product (a file with its own grid,
+    such as an AGB map) to (set index, its :class:`RegionalObservations` as read)."""
 
     sets: list
     files: list
+    maps: dict = field(default_factory=dict)
 
 
 def _join(parts: list[RegionalObservations], domain, where: str) -> RegionalObservations:
@@ -85,7 +89,7 @@ def read_region_observations(cfg: Config, domain, start: np.datetime64, end: np.
     without a record inside the run period is an empty set. Raises InputDataError when a
     file holds another stream than its key.
     """
-    sets, files = [], []
+    sets, files, maps = [], [], {}
     for stream, paths in cfg.observations.items():
         paths = paths if isinstance(paths, tuple) else (paths,)
         parts, names = [], []
@@ -97,18 +101,22 @@ def read_region_observations(cfg: Config, domain, start: np.datetime64, end: np.
             inside = (r.obs.t_start >= start) & (r.obs.t_end <= end)
             if not inside.all():
                 r = regional_observations(r.obs, domain, r.entry_obs, r.entry_cell,
-                                          r.entry_weight, keep=inside)
+                                          r.entry_weight, keep=inside, map_grid=r.map_grid,
+                                          map_row=r.map_row, map_col=r.map_col)
             parts.append(r)
             names.append(np.full(len(r), Path(path).stem))
+            if r.is_map and len(r):
+                maps[Path(path).stem] = (len(sets), r)
         sets.append(_join(parts, domain, " + ".join(map(str, paths))))
         files.append(np.concatenate(names))
-    return RegionalObservationFiles(sets, files)
+    return RegionalObservationFiles(sets, files, maps)
 
 
 def _regional_model(cfg: Config, engine: str | None, workers: int | None
-                    ) -> tuple[RegionalModel, list]:
+                    ) -> tuple[RegionalModel, RegionalObservationFiles]:
     """The RegionalModel of the assimilation (as tccas.regional.workflow.regional_model_for,
-    with several files per stream allowed) and the file of every record."""
+    with several files per stream allowed) and its observations with the file of every
+    record."""
     from .domain import GriddedForcingFile, read_domain
     reg = cfg.region
     where = str(cfg.path or reg.name)
@@ -128,8 +136,9 @@ def _regional_model(cfg: Config, engine: str | None, workers: int | None
                           sigma_rel=cfg.control_sigma_rel, pools=reg.pools,
                           nspin=cfg.run.spinup_hours, engine=engine,
                           workers=workers or reg.workers, batch_size=reg.batch_size,
-                          engine_options=opts, where=where, **memory)
-    return model, obs.files
+                          engine_options=opts, where=where, phenology_rule=True,
+                          carbon_spinup=cfg.run.carbon_spinup, **memory)
+    return model, obs
 
 
 def write_region_run(out: str | os.PathLike, cfg: Config, model: RegionalModel, x: np.ndarray,
@@ -170,6 +179,149 @@ def write_region_run(out: str | os.PathLike, cfg: Config, model: RegionalModel, 
                            attrs={"model_run": f"{cfg.region.name} {label}"})
         files[f"obs_{r.stream}"] = path
     return y, files, means
+
+
+@dataclass(frozen=True)
+class MapValidation:
+    """A gridded product's validation on its own grid: (nlat, nlon) arrays on ``grid``
+    (NaN where the map has no record) and scores over its cells.
+
+    Attributes
+    ----------
+    path : the netCDF file written; grid : the product's grid; unit : the stream's unit.
+    fields : name -> (nlat, nlon): ``observed``, ``sigma``, ``prior``, ``posterior``,
+        ``posterior_minus_observed``, ``prior_minus_observed``, ``sigma_prior_sim``,
+        ``sigma_posterior_sim`` (uncertainty of the simulated values).
+    scores : name -> value: ``n``, ``mean_observed``, ``mean_prior``, ``mean_posterior``,
+        ``rmse_prior``, ``rmse_posterior``, ``bias_prior``, ``bias_posterior``, ``r_prior``,
+        ``r_posterior``, ``chi2_prior``, ``chi2_posterior`` (mean squared normalised misfit).
+    """
+
+    path: Path
+    grid: object
+    unit: str
+    fields: dict
+    scores: dict
+
+
+def write_map_validation(path: str | os.PathLike, part: RegionalObservations,
+                         observed: np.ndarray, sigma: np.ndarray, prior: np.ndarray,
+                         posterior: np.ndarray, sigma_prior: np.ndarray,
+                         sigma_posterior: np.ndarray, attrs: dict | None = None
+                         ) -> MapValidation:
+    """Write a gridded product's observed, prior and posterior values on its own grid
+    (``part.map_grid``; CF netCDF with lat/lon bounds, opens in xarray) and score them.
+
+    The arrays are per record of ``part`` (one record per map cell, simulated by the AGB
+    operator aggregated to that map cell). Returns a :class:`MapValidation`.
+    """
+    import netCDF4
+
+    from ..io import atomic_path
+    from .domain import write_coordinates
+    g = part.map_grid
+    if g is None:
+        raise InputDataError(f"{path}: {part.obs.source or part.stream} has no map grid")
+    r, c = part.map_row, part.map_col
+    values = {"observed": observed, "sigma": sigma, "prior": prior, "posterior": posterior,
+              "prior_minus_observed": prior - observed,
+              "posterior_minus_observed": posterior - observed,
+              "sigma_prior_sim": sigma_prior, "sigma_posterior_sim": sigma_posterior}
+    fields = {}
+    for k, v in values.items():
+        a = np.full(g.shape, np.nan)
+        a[r, c] = v
+        fields[k] = a
+    unit = part.obs.unit
+    long = {"observed": "observed value", "sigma": "uncertainty of the observed value",
+            "prior": "simulated by the prior run", "posterior": "simulated by the posterior run",
+            "prior_minus_observed": "prior minus observed",
+            "posterior_minus_observed": "posterior minus observed",
+            "sigma_prior_sim": "prior uncertainty of the simulated value",
+            "sigma_posterior_sim": "posterior uncertainty of the simulated value"}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        with netCDF4.Dataset(tmp, "w", format="NETCDF4") as ds:
+            ds.Conventions = "CF-1.8"
+            ds.stream = part.stream
+            for k, v in (attrs or {}).items():
+                ds.setncattr(k, v)
+            write_coordinates(ds, g.lat, g.lon, g)
+            for k, a in fields.items():
+                v = ds.createVariable(k, "f4", ("lat", "lon"), zlib=True,
+                                      fill_value=np.float32(9.96921e36))
+                v.units = unit
+                v.long_name = f"{part.stream}: {long[k]}"
+                v[:] = np.ma.masked_invalid(a)
+    o = np.asarray(observed, float)
+    scores = {"n": int(o.size), "mean_observed": float(o.mean()) if o.size else np.nan}
+    for name, s in (("prior", np.asarray(prior, float)), ("posterior", np.asarray(posterior,
+                                                                                  float))):
+        d = s - o
+        scores[f"mean_{name}"] = float(s.mean()) if o.size else np.nan
+        scores[f"rmse_{name}"] = float(np.sqrt(np.mean(d * d))) if o.size else np.nan
+        scores[f"bias_{name}"] = float(d.mean()) if o.size else np.nan
+        scores[f"r_{name}"] = (float(np.corrcoef(s, o)[0, 1])
+                               if o.size > 2 and s.std() > 0 and o.std() > 0 else np.nan)
+        scores[f"chi2_{name}"] = float(np.mean((d / sigma) ** 2)) if o.size else np.nan
+    return MapValidation(path, g, unit, fields, scores)
+
+
+def read_map_validation(path: str | os.PathLike) -> MapValidation:
+    """Read a map written by :func:`write_map_validation` (``validation/<map>.nc`` of a
+    regional assimilation), with its scores recomputed from the fields."""
+    from .domain import Grid, coordinate_step
+    from ..io import open_netcdf
+    path = Path(path)
+    with open_netcdf(path) as ds:
+        for name in ("lat", "lon", "observed", "sigma", "prior", "posterior"):
+            if name not in ds.variables:
+                raise InputDataError(f"{path}: missing variable '{name}' (not a map written "
+                                     "by tccas assimilate)")
+        grid = Grid(np.asarray(ds["lat"][:], float), np.asarray(ds["lon"][:], float),
+                    coordinate_step(ds, "lat"), coordinate_step(ds, "lon"))
+        fields = {k: np.ma.filled(ds[k][:].astype(float), np.nan)
+                  for k in ds.variables if ds[k].dimensions == ("lat", "lon")}
+        unit = getattr(ds["observed"], "units", "")
+    m = np.isfinite(fields["observed"])
+    o, s = fields["observed"][m], fields["sigma"][m]
+    scores = {"n": int(m.sum()), "mean_observed": float(o.mean()) if o.size else np.nan}
+    for name in ("prior", "posterior"):
+        v = fields[name][m]
+        d = v - o
+        scores.update({f"mean_{name}": float(v.mean()) if o.size else np.nan,
+                       f"rmse_{name}": float(np.sqrt(np.mean(d * d))) if o.size else np.nan,
+                       f"bias_{name}": float(d.mean()) if o.size else np.nan,
+                       f"r_{name}": (float(np.corrcoef(v, o)[0, 1]) if o.size > 2
+                                     and v.std() > 0 and o.std() > 0 else np.nan),
+                       f"chi2_{name}": float(np.mean((d / s) ** 2)) if o.size else np.nan})
+    return MapValidation(path, grid, unit, fields, scores)
+
+
+def map_validation_lines(name: str, mv: MapValidation, role: str = "withheld") -> list[str]:
+    """Table lines of a :class:`MapValidation` (for ``validation_files.txt``)."""
+    g, s = mv.grid, mv.scores
+    lines = ["", f"map {name} ({role}): {s['n']} cells of {abs(g.step_lat):g} x "
+                 f"{abs(g.step_lon):g} deg, unit {mv.unit}",
+             f"{'':12s}{'mean':>10s}{'bias':>10s}{'RMSE':>10s}{'r':>8s}{'chi2':>10s}",
+             f"{'observed':12s}{s['mean_observed']:10.4g}"]
+    for k in ("prior", "posterior"):
+        lines.append(f"{k:12s}{s[f'mean_{k}']:10.4g}{s[f'bias_{k}']:10.4g}"
+                     f"{s[f'rmse_{k}']:10.4g}{s[f'r_{k}']:8.3f}{s[f'chi2_{k}']:10.4g}")
+    return lines
+
+
+def plot_map_validation(mv: MapValidation, path: str | os.PathLike, title: str = "") -> Path:
+    """Panels of a gridded product on its own grid: observed, prior, posterior, prior and
+    posterior minus observed, and the posterior uncertainty of the simulated values."""
+    from .plots import plot_map_panels
+    names = {"observed": "observed", "prior": "prior", "posterior": "posterior",
+             "prior_minus_observed": "prior - observed (difference)",
+             "posterior_minus_observed": "posterior - observed (difference)",
+             "sigma_posterior_sim": "posterior sigma of the simulated"}
+    panels = {v: mv.fields[k] for k, v in names.items()}
+    return plot_map_panels(panels, mv.grid, path, title, {k: mv.unit for k in panels})
 
 
 def _cell_share(model: RegionalModel, k: int, values: np.ndarray) -> np.ndarray:
@@ -223,7 +375,8 @@ def assimilate_region(cfg: Config, output_dir: str | os.PathLike | None = None,
                       resume: bool = False, progress: bool | None = None,
                       callback: Callable[[dict], None] | None = None,
                       workers: int | None = None, figures: bool = True,
-                      engine: str | None = None) -> "AssimilationResult":
+                      engine: str | None = None, overwrite: bool = False
+                      ) -> "AssimilationResult":
     """Variational assimilation of a regional configuration (``[region]`` and
     ``[assimilation]``); what :func:`tccas.assimilate` runs for such a configuration.
 
@@ -241,20 +394,16 @@ def assimilate_region(cfg: Config, output_dir: str | os.PathLike | None = None,
         for the Jacobian, does not apply: each tangent run is already parallel).
     figures : draw the time series and map figures (needs matplotlib).
     engine : engine name overriding ``[region] engine``.
+    overwrite : replace an earlier assimilation in ``output_dir``. The folder follows the
+        rules of a site assimilation (:class:`tccas.outdir.OutputDir`): checked and locked
+        before any work, an earlier run refused unless ``overwrite`` (``resume`` continues
+        in it), and afterwards holding only this run's files, listed in ``.tccas-files``.
 
     Returns
     -------
     tccas.da.workflow.AssimilationResult
         ``targets`` is empty: the site's target quantities are not computed for a region.
     """
-    from ..da.cost import CostFunction
-    from ..da.minimise import minimise
-    from ..da.options import plan_assimilation
-    from ..da.posterior import gauss_newton_hessian, jacobian, posterior, propagate
-    from ..da.workflow import (AssimilationResult, format_assimilation_summary,
-                               write_assimilation_nc)
-    from ..io import atomic_path
-    from ..validation.metrics import format_table, stream_metrics, validation_table, write_table
     if cfg.region is None:
         raise ConfigError(f"{cfg.path}: no [region] table")
     if cfg.assimilation is None:
@@ -266,12 +415,36 @@ def assimilate_region(cfg: Config, output_dir: str | os.PathLike | None = None,
             raise ConfigError(f"{cfg.path}: [region] engine 'mpi' under mpirun/srun is "
                               "supported by tccas run only; assimilate with the MPI engine "
                               "started as one process (it spawns its workers) or with dask")
+    from ..outdir import OutputDir, config_inputs
+    out = Path(output_dir) if output_dir is not None else Path(f"tccas-assim-{cfg.region.name}")
+    with OutputDir(out, overwrite=overwrite, resume=resume,
+                   command=f"tccas assimilate {cfg.path or cfg.region.name}",
+                   inputs=config_inputs(cfg)) as od:
+        result = _assimilate_region(cfg, out, resume, progress, callback, workers, figures,
+                                    engine)
+        written = list(result.files.values())
+        if (out / "checkpoint.npz").exists():
+            written.append(out / "checkpoint.npz")
+        od.commit(written)
+    return result
+
+
+def _assimilate_region(cfg: Config, out: Path, resume: bool, progress, callback, workers,
+                       figures: bool, engine: str | None) -> "AssimilationResult":
+    from ..da.cost import CostFunction
+    from ..da.minimise import minimise
+    from ..da.options import plan_assimilation
+    from ..da.posterior import gauss_newton_hessian, jacobian, posterior, propagate
+    from ..da.workflow import (AssimilationResult, format_assimilation_summary,
+                               write_assimilation_nc)
+    from ..io import atomic_path
+    from ..validation.metrics import format_table, stream_metrics, validation_table, write_table
     t_all = time.perf_counter()
     a = cfg.assimilation
-    out = Path(output_dir) if output_dir is not None else Path(f"tccas-assim-{cfg.region.name}")
     timing: dict[str, float] = {}
     t = time.perf_counter()
-    model, rec_files = _regional_model(cfg, engine, workers)
+    model, robs = _regional_model(cfg, engine, workers)
+    rec_files = robs.files
     with model:
         sets = model.sets
         plan = plan_assimilation(cfg, sets)
@@ -316,6 +489,8 @@ def assimilate_region(cfg: Config, output_dir: str | os.PathLike | None = None,
         prior_sim = {o.stream: y_prior[rows[i]] for i, o in enumerate(sets)}
         post_sim = {o.stream: y_post[rows[i]] for i, o in enumerate(sets)}
         vt = validation_table(sets, prior_sim, post_sim, masks)
+        files: dict[str, Path] = {}
+        map_panels: dict = {}
         # the same scores per file of a stream (e.g. each AGB map on its own grid)
         per_file = []
         for i, o in enumerate(sets):
@@ -328,6 +503,21 @@ def assimilate_region(cfg: Config, output_dir: str | os.PathLike | None = None,
                         m = stream_metrics(o.stream, role, o.unit, o.value[sel], o.sigma[sel],
                                            prior_sim[o.stream][sel], post_sim[o.stream][sel])
                         per_file.append((name, m))
+        # gridded products (AGB maps) on their own grids: maps and a table per product
+        map_lines = []
+        for stem, (i, part) in robs.maps.items():
+            sel = rec_files[i] == stem
+            o = sets[i]
+            role = "assimilated" if masks[o.stream][sel].all() else "withheld"
+            mv = write_map_validation(
+                out / "validation" / f"{stem}.nc", part, o.value[sel], o.sigma[sel],
+                prior_sim[o.stream][sel], post_sim[o.stream][sel],
+                sig_prior_y[rows[i]][sel], sig_post_y[rows[i]][sel],
+                attrs={"title": f"{stem} on its own grid: observed, prior and posterior",
+                       "role": role})
+            files[f"validation_{stem}"] = mv.path
+            map_lines += map_validation_lines(stem, mv, role)
+            map_panels[stem] = mv
         ctl = model.control
         result = AssimilationResult(
             names=ctl.names, x_prior=x0, x_posterior=mres.x, p_prior=ctl.prior.copy(),
@@ -338,7 +528,6 @@ def assimilate_region(cfg: Config, output_dir: str | os.PathLike | None = None,
             output_dir=out, timing=timing)
         sim_sigma = {o.stream: (sig_prior_y[rows[i]], sig_post_y[rows[i]])
                      for i, o in enumerate(sets)}
-        files: dict[str, Path] = {}
         files.update({f"prior_{k}": v for k, v in files_prior.items()})
         files.update({f"posterior_{k}": v for k, v in files_post.items()})
         files["assimilation"] = write_assimilation_nc(out / "assimilation.nc", cfg, result,
@@ -350,6 +539,10 @@ def assimilate_region(cfg: Config, output_dir: str | os.PathLike | None = None,
         for name in dict.fromkeys(n for n, _ in per_file):
             lines += ["", f"file {name}",
                       format_table([m for n, m in per_file if n == name]).rstrip()]
+        if map_lines:
+            lines += ["", "gridded products on their own grids (map cells; the model's AGB "
+                      "aggregated to each map cell with area weights from the PFT map)"]
+            lines += map_lines
         with atomic_path(out / "validation_files.txt") as tmp:
             tmp.write_text("\n".join(lines) + "\n")
         files["validation_files"] = out / "validation_files.txt"
@@ -394,6 +587,9 @@ def assimilate_region(cfg: Config, output_dir: str | os.PathLike | None = None,
                                            np.nan))
                         for i, o in enumerate(sets)}
                 files.update(_map_figures(out, model, means0, means1, red))
+                for stem, mv in map_panels.items():
+                    files[f"map_{stem}"] = plot_map_validation(
+                        mv, out / "figures" / f"map_{stem}.png", f"{model.where}: {stem}")
             except ImportError:
                 log.warning("matplotlib is not installed: no figures (pip install tccas[plot])")
         timing["io"] = time.perf_counter() - t

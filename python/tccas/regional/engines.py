@@ -31,6 +31,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import traceback
 from typing import Protocol, Sequence
 
@@ -91,8 +92,17 @@ def _build(specs, adjoint_memory_mb):
 
 
 def _evaluate(batches: dict, op, x, v, adjoint_memory_mb) -> list[dict]:
+    """Evaluate a worker's batches; each result also carries the worker's process id, its
+    peak memory and the batch's CPU and wall time (s) in this process, so that the driver
+    can report CPU time per tile-year and the parallel efficiency (busy time vs wall)."""
+    out = []
     with _CORE_LOCK:
-        out = [batches[i].evaluate(op, x, v, adjoint_memory_mb) for i in sorted(batches)]
+        for i in sorted(batches):
+            c0, t0 = time.process_time(), time.perf_counter()
+            r = batches[i].evaluate(op, x, v, adjoint_memory_mb)
+            r["cpu_s"] = time.process_time() - c0
+            r["busy_s"] = time.perf_counter() - t0
+            out.append(r)
     rss = peak_rss_mb()
     for r in out:
         r["peak_rss_mb"] = rss
@@ -181,7 +191,16 @@ class ProcessEngine:
             child.close()
             self._procs.append(p)
             self._conns.append(parent)
-            parent.send(("build", g, adjoint_memory_mb))
+            try:
+                parent.send(("build", g, adjoint_memory_mb))
+            except OSError:                   # BrokenPipeError: the worker died at start
+                p.join(timeout=5)
+                code = p.exitcode
+                self.close()
+                raise ModelError(f"worker process (pid {p.pid}) ended at start (exit code "
+                                 f"{code}); a script that uses local worker processes must "
+                                 "start its work under `if __name__ == \"__main__\":` "
+                                 "(they re-import the main module)") from None
         self._gather("build")
 
     def _gather(self, what: str) -> list:

@@ -18,12 +18,12 @@ Everything is seeded, so the same arguments give the same files. What is made an
   weather is coherent across the box, with their own solar geometry. Temperature is
   lowered by 0.5 K per 0.25 deg northwards and by 6.5 K km-1 with elevation (a smooth
   random terrain of 150-450 m). Precipitation is scaled by 0.85-1.15 per cell.
-* **Truth and observations**: the truth run perturbs the control vector by x_true ~
-  N(0, 0.5^2) in prior-sigma units, inside its bounds. Observations are the truth run's
-  equivalents plus Gaussian noise of the stated sigma:
-  - TROPOMI SIF (3.5 x 5.5 km rectangles at about 11 UTC, May-September);
-  - SMOS L-VOD and soil moisture (circles of 20 km radius at about 4 UTC, May-October,
-    unfrozen soil).
+* **Truth and observations**: the prior is that of ``tccas run`` on the case (the
+  phenology rule per PFT over the domain, :mod:`tccas.regional.prior`); the truth run
+  perturbs the control vector by x_true ~ N(0, 0.5^2) in prior-sigma units, inside its
+  bounds. Observations are the truth run's equivalents plus Gaussian noise of the stated
+  sigma: TROPOMI SIF (3.5 x 5.5 km rectangles at about 11 UTC, May-September); SMOS L-VOD
+  and soil moisture (circles of 20 km radius at about 4 UTC, May-October, unfrozen soil).
   Footprints with less than half of their area modelled are dropped.
 * **Validation maps**: two above-ground-biomass maps on their own grids (0.1 and 0.5 deg),
   the truth run's AGB aggregated to each map cell (:func:`gridded_observations`) plus 20 %
@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputDataError
 from ..obs import ObservationSet
 from ..synthetic import FISOD, generate_forcing
 from .domain import (CellForcing, Grid, GriddedForcingFile, PFTMap, domain_from_pft_map,
@@ -49,7 +50,8 @@ from .footprints import Circle, Rectangle, footprint_table
 from .model import RegionalModel
 from .observations import gridded_observations, regional_observations, write_regional_obs
 
-__all__ = ["LAPLAND_PFTS", "LAPLAND_CONTROL", "make_lapland_case"]
+__all__ = ["FORCING_RECIPE", "LAPLAND_PFTS", "LAPLAND_CONTROL", "cached_forcing",
+           "forcing_cache_dir", "lapland_forcing", "make_lapland_case", "materialise_forcing"]
 
 log = logging.getLogger("tccas")
 
@@ -58,6 +60,8 @@ LAPLAND_PFTS = (5, 4, 7, 8, 9, 11)
 #: the control vector of the twin experiment
 LAPLAND_CONTROL = ("vcmax25", "lma", "c_fol0", "c_w", "sif_scale", "vod_b")
 _SIGMA = {"sif": 0.25, "vod": 0.05, "sm": 0.04}
+#: the file of a case that holds the recipe of its forcing (instead of or beside forcing.nc)
+FORCING_RECIPE = "forcing_recipe.json"
 
 
 def _smooth_field(rng, shape, scale: int) -> np.ndarray:
@@ -128,21 +132,15 @@ def make_lapland_case(target: str | os.PathLike, nlat: int = 4, nlon: int = 8,
     # forcing: one weather sequence, per-cell solar geometry, temperature and rain shifts
     elev = elev_px.reshape(nlat, 25, nlon, 25).mean(axis=(1, 3))[dom.row, dom.col]
     pscale = 0.85 + 0.3 * rng.random(dom.ncell)
-    start, end = f"{first_year}-01-01", f"{last_year + 1}-01-01"
-    data = []
-    for k in range(dom.ncell):
-        f = generate_forcing(start, end, seed=seed, lat=float(dom.lat[k]),
-                             lon=float(dom.lon[k]), climate="FI-Sod")
-        dt = -0.5 * (dom.lat[k] - FISOD["lat"]) / 0.25 - 6.5e-3 * (elev[k] - 180.0)
-        d = dict(f.data)
-        d["tas"] = d["tas"] + dt
-        d["tsl_deep"] = d["tsl_deep"] + dt
-        d["pr"] = d["pr"] * pscale[k]
-        data.append(np.column_stack([d[n] for n in _names()]))
-    times = f.times
-    forcing = CellForcing(times, np.stack(data), np.arange(dom.ncell), "Lapland")
-    del data
+    recipe = {"generator": "tccas.regional.lapland.lapland_forcing", "seed": seed,
+              "first_year": first_year, "last_year": last_year,
+              "elevation_m": [round(float(e), 6) for e in elev],
+              "precip_scale": [round(float(p), 9) for p in pscale]}
+    (target / FORCING_RECIPE).write_text(json.dumps(recipe, indent=1) + "\n")
+    forcing = lapland_forcing(dom, recipe)
+    times = forcing.times
     write_gridded_forcing(target / "forcing.nc", dom, forcing, attrs)
+    del forcing
     # observation records (values filled from the truth run below)
     w0 = np.datetime64(window_start, "s")
     days = times[::24][times[::24] >= w0]
@@ -189,7 +187,7 @@ def make_lapland_case(target: str | os.PathLike, nlat: int = 4, nlon: int = 8,
     all_sets = sets + [m[0] for m in agb_maps.values()]
     with RegionalModel(dom, GriddedForcingFile(target / "forcing.nc", dom), all_sets,
                        control=list(LAPLAND_CONTROL), nspin=nspin, engine=engine,
-                       workers=workers) as model:
+                       workers=workers, phenology_rule=True) as model:
         x_true = np.clip(rng.normal(0, 0.5, model.nx), model.control.lower * 0.9,
                          model.control.upper * 0.9)
         y_true = model.forward(x_true)
@@ -215,7 +213,8 @@ def make_lapland_case(target: str | os.PathLike, nlat: int = 4, nlon: int = 8,
         o = r.obs
         obs = ObservationSet("agb", o.t_start, o.t_end, value, agb_sigma, o.qc, o.pft,
                              o.footprint, o.angle, "", {"map": name})
-        out = regional_observations(obs, dom, r.entry_obs, r.entry_cell, r.entry_weight)
+        out = regional_observations(obs, dom, r.entry_obs, r.entry_cell, r.entry_weight,
+                                    map_grid=mg, map_row=rows, map_col=cols)
         write_regional_obs(target / "validation" / f"{name}.nc", out,
                            attrs={**attrs, "map_grid_step_deg": float(mg.step_lat)})
     (target / "truth.json").write_text(json.dumps(
@@ -248,6 +247,85 @@ parameters = [{control}]
     log.info("Lapland case: %d cells, %s", dom.ncell,
              ", ".join(f"{r.stream} {len(r)}" for r in sets))
     return target
+
+
+def lapland_forcing(domain, recipe: dict) -> CellForcing:
+    """The hourly forcing of the Lapland case's cells from its recipe (``forcing_recipe.json``
+    of a case: seed, years, per-cell elevation and precipitation scale): the FI-Sod-climate
+    weather generator (:func:`tccas.synthetic.generate_forcing`, one weather sequence for
+    all cells, each cell's own solar geometry), temperature lowered by 0.5 K per 0.25 deg
+    northwards and 6.5 K km-1 above 180 m, precipitation scaled per cell. Deterministic:
+    the same recipe gives the same values (numpy's seeded generator)."""
+    n = domain.ncell
+    elev = np.asarray(recipe["elevation_m"], float)
+    pscale = np.asarray(recipe["precip_scale"], float)
+    if elev.size != n or pscale.size != n:
+        raise InputDataError(f"{FORCING_RECIPE}: {elev.size} elevations and {pscale.size} "
+                             f"precipitation scales for a domain of {n} cells")
+    start, end = f"{recipe['first_year']}-01-01", f"{recipe['last_year'] + 1}-01-01"
+    data = None
+    for k in range(n):
+        f = generate_forcing(start, end, seed=int(recipe["seed"]), lat=float(domain.lat[k]),
+                             lon=float(domain.lon[k]), climate="FI-Sod")
+        dt = -0.5 * (domain.lat[k] - FISOD["lat"]) / 0.25 - 6.5e-3 * (elev[k] - 180.0)
+        d = dict(f.data)
+        d["tas"] = d["tas"] + dt
+        d["tsl_deep"] = d["tsl_deep"] + dt
+        d["pr"] = d["pr"] * pscale[k]
+        if data is None:
+            data = np.empty((n, f.times.size, len(_names())))
+        data[k] = np.column_stack([d[name] for name in _names()])
+    return CellForcing(f.times, data, np.arange(n), "Lapland")
+
+
+def forcing_cache_dir() -> Path:
+    """Where materialised forcing of bundled cases is kept: ``$TCCAS_CACHE``, else
+    ``$XDG_CACHE_HOME/tccas``, else ``~/.cache/tccas``."""
+    env = os.environ.get("TCCAS_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "tccas"
+
+
+def materialise_forcing(case_dir: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Write the gridded forcing of a case that ships a ``forcing_recipe.json`` instead of
+    its forcing (the bundled Lapland case) to ``path`` (float32, zlib; complete or
+    absent)."""
+    from .domain import read_domain
+    case_dir = Path(case_dir)
+    recipe = json.loads((case_dir / FORCING_RECIPE).read_text())
+    if recipe.get("generator") != "tccas.regional.lapland.lapland_forcing":
+        raise InputDataError(f"{case_dir / FORCING_RECIPE}: unknown generator "
+                             f"{recipe.get('generator')!r}")
+    dom = read_domain(case_dir / "domain.nc")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log.info("materialising the forcing of %s (%d cells, %s-%s) into %s", case_dir.name,
+             dom.ncell, recipe["first_year"], recipe["last_year"], path)
+    write_gridded_forcing(path, dom, lapland_forcing(dom, recipe),
+                          {"source": "tccas.regional.lapland (synthetic, seeded)",
+                           "seed": int(recipe["seed"])})
+    return path
+
+
+def cached_forcing(case_dir: str | os.PathLike) -> Path:
+    """The forcing of a case with a ``forcing_recipe.json``, materialised on first use into
+    :func:`forcing_cache_dir` under a name fixed by the recipe and the domain file (so a
+    changed case gets new forcing), and reused afterwards."""
+    import hashlib
+    case_dir = Path(case_dir)
+    h = hashlib.sha256((case_dir / FORCING_RECIPE).read_bytes())
+    h.update((case_dir / "domain.nc").read_bytes())
+    path = forcing_cache_dir() / f"{case_dir.name}-forcing-{h.hexdigest()[:16]}.nc"
+    if not path.exists():
+        try:
+            materialise_forcing(case_dir, path)
+        except OSError as exc:
+            raise InputDataError(f"{path}: cannot write the forcing of the bundled case "
+                                 f"{case_dir.name} ({exc.strerror or exc}); set TCCAS_CACHE "
+                                 "to a writable folder") from None
+    return path
 
 
 def _names():

@@ -21,7 +21,8 @@ observation touches do not affect y and are not run.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -35,14 +36,27 @@ from ..parameters import (apply_overrides, global_defaults,
 from .domain import CellForcing, Domain, GriddedForcingFile
 from .observations import RegionalObservations
 
-__all__ = ["POOL_MODES", "DAILY_VARIABLES", "CellTask", "BatchSpec", "Batch", "RegionalModel",
-           "daily_values", "variable_units",
-           "regional_parameters", "build_regional_control", "build_batches"]
+__all__ = ["POOL_MODES", "CELL_COST_TILES", "REGIONAL_ADJOINT_MEMORY_MB", "DAILY_VARIABLES", "CellTask", "EvaluationStats",
+           "BatchSpec", "Batch", "RegionalModel", "daily_values", "variable_units",
+           "regional_parameters", "build_regional_control", "build_batches", "cell_at_equilibrium"]
 
 log = logging.getLogger("tccas")
 
 #: where initial carbon pools live in the control vector: shared per PFT, or per cell and PFT
 POOL_MODES = ("pft", "cell")
+
+#: The cost of one cell's run besides its tiles, in tiles: the core's CPU time per cell and
+#: hour is about a + b * ntile with a / b = 0.4-0.9 (forward and adjoint, 1 to 6 tiles;
+#: benchmarks/regional.py prints the measured split). Used to balance workers.
+CELL_COST_TILES = 0.6
+
+#: Default adjoint memory budget of each cell in a regional run (MB). A worker holds one
+#: cell's tape at a time, so this bounds its tape memory; 1500 MB keeps the whole-run tape
+#: of a 13-year cell of 6 tiles (about 1.3 GB at TAPE_BYTES_PER_TILE_HOUR) instead of
+#: re-running it in yearly blocks, which costs about one more forward (adjoint / forward
+#: 3.9 instead of 3.0 measured on a 4-year 6-tile cell). Lower it (``adjoint_memory_mb`` in
+#: the config) on nodes with less than about 2 GB per worker.
+REGIONAL_ADJOINT_MEMORY_MB = 1500.0
 
 
 def regional_parameters(domain: Domain, parameters: Mapping[str, object] | None = None,
@@ -94,6 +108,58 @@ def build_regional_control(domain: Domain, ppft: np.ndarray, pglob: np.ndarray,
 
 
 @dataclass(frozen=True)
+class EvaluationStats:
+    """Where the time of one evaluation of a RegionalModel went.
+
+    Attributes
+    ----------
+    op : 'forward', 'tangent', 'adjoint' or 'run'.
+    wall_s : wall time of the evaluation seen by the driver (s).
+    workers : per worker process id: ``cpu_s`` (CPU time of its batches), ``busy_s`` (wall
+        time inside its batches) and ``tiles`` (tiles it simulated).
+    hours : hours simulated per tile (spin-up and run).
+    batch_cpu_s : CPU time (s) of each batch, by batch index.
+    """
+
+    op: str
+    wall_s: float
+    workers: dict
+    hours: int
+    batch_cpu_s: dict = field(default_factory=dict)
+
+    @property
+    def tile_years(self) -> float:
+        """Tile-years simulated (tiles x hours / 8760)."""
+        return sum(w["tiles"] for w in self.workers.values()) * self.hours / 8760.0
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU time of all workers inside their batches (s)."""
+        return sum(w["cpu_s"] for w in self.workers.values())
+
+    @property
+    def cpu_per_tile_year(self) -> float:
+        """CPU seconds per tile-year (independent of how loaded the machine is, as far as
+        CPU time is)."""
+        return self.cpu_s / self.tile_years if self.tile_years else float("nan")
+
+    @property
+    def efficiency(self) -> float:
+        """Parallel efficiency: the workers' busy time over (workers x wall time); 1 when
+        every worker computes for the whole evaluation. Below 1: imbalance between workers,
+        driver overhead and messages (or, on a shared machine, time taken by others)."""
+        n = len(self.workers)
+        return sum(w["busy_s"] for w in self.workers.values()) / (n * self.wall_s) \
+            if n and self.wall_s > 0 else float("nan")
+
+    @property
+    def balance(self) -> float:
+        """Mean over maximum of the workers' CPU time (1: perfectly balanced)."""
+        c = [w["cpu_s"] for w in self.workers.values()]
+        return float(np.mean(c) / max(c)) if c and max(c) > 0 else float("nan")
+
+
+@dataclass(frozen=True)
 class CellTask:
     """Everything a worker needs to build one cell's CellModel, except its forcing."""
 
@@ -119,7 +185,9 @@ class CellTask:
 @dataclass(frozen=True)
 class BatchSpec:
     """A fixed group of cells evaluated by one task; ``forcing`` is their forcing in memory
-    or the gridded file a worker reads them from."""
+    or the gridded file a worker reads them from. With ``equilibrium`` the worker starts
+    each cell's carbon pools at the cell's equilibrium (:mod:`tccas.regional.prior`;
+    ``sigma_rel`` as in ``[control]`` gives the pools' prior sigma)."""
 
     index: int
     tasks: tuple[CellTask, ...]
@@ -127,15 +195,23 @@ class BatchSpec:
     nspin: int
     nx: int
     ny: int
+    equilibrium: bool = False
+    sigma_rel: Mapping[str, float] | None = None
 
     @property
     def cells(self) -> np.ndarray:
         return np.array([t.cell for t in self.tasks], np.int64)
 
     @property
+    def tiles(self) -> int:
+        """Tiles (cell x PFT) simulated by this batch."""
+        return int(sum(t.ntile for t in self.tasks))
+
+    @property
     def cost(self) -> float:
-        """Relative cost (tile count) used to balance workers."""
-        return float(sum(t.ntile for t in self.tasks))
+        """Relative cost used to balance workers: tiles plus a fixed cost per cell of
+        ``CELL_COST_TILES`` tiles (what a cell's run costs besides its tiles)."""
+        return float(self.tiles + CELL_COST_TILES * len(self.tasks))
 
 
 class Batch:
@@ -144,12 +220,16 @@ class Batch:
     def __init__(self, spec: BatchSpec, forcing: CellForcing,
                  adjoint_memory_mb: float = DEFAULT_ADJOINT_MEMORY_MB) -> None:
         self.index = spec.index
-        self.tasks = spec.tasks
+        self.tasks = list(spec.tasks)
         self.times = forcing.times
         self.models: list[CellModel] = []
         self._memory = adjoint_memory_mb
-        for t in spec.tasks:
+        for j, t in enumerate(spec.tasks):
             try:
+                if spec.equilibrium:
+                    t = self.tasks[j] = cell_at_equilibrium(t, forcing.met(t.cell),
+                                                            forcing.times, spec.nspin,
+                                                            spec.sigma_rel)
                 oa = obs_arrays(list(t.obs_sets), forcing.times, t.pfts)
                 m = CellModel(forcing.met(t.cell), forcing.times, t.lat, t.lon, t.sand,
                               t.clay, t.pfts, t.ppft0, t.pglob0, t.control, oa,
@@ -186,6 +266,13 @@ class Batch:
             g, stack = np.zeros(self.nx), 0.0
         elif op == "run":
             return self.run_outputs(x)
+        elif op == "prior":
+            # each cell's control prior, sigma and bounds and its parameters (after a
+            # per-cell equilibrium spin-up these are the cell's own)
+            out.update(cells=[t.cell for t in self.tasks],
+                       control=[t.control for t in self.tasks],
+                       ppft0=[t.ppft0 for t in self.tasks])
+            return out
         else:
             raise ModelError(f"unknown operation {op!r}")
         for t, m, loc in zip(self.tasks, self.models, self.loc):
@@ -230,6 +317,44 @@ class Batch:
             daily.append(daily_values(run))
         return {"index": self.index, "rows": self.rows, "y": y,
                 "cells": np.array([t.cell for t in self.tasks], np.int64), "daily": daily}
+
+
+def cell_at_equilibrium(task: CellTask, met: np.ndarray, times: np.ndarray, nspin: int,
+                        sigma_rel: Mapping[str, float] | None = None) -> CellTask:
+    """The cell of ``task`` with its initial carbon pools (``c_*0``) at the equilibrium of
+    its spin-up forcing (:func:`tccas.spinup.equilibrium_pools` at the prior parameters),
+    and the pool elements of its control vector re-centred on them: prior = the cell's
+    equilibrium value (moved to the nearest bound of the parameter when outside them),
+    sigma = the table's (or ``sigma_rel``'s) relative sigma of it, bounds mapped to x
+    again."""
+    from dataclasses import replace
+
+    from ..parameters import PFT_PARAMETERS
+    from ..spinup import POOL_PARAMETERS, equilibrium_pools
+    eq = equilibrium_pools(met, times, task.lat, task.lon, task.sand, task.clay,
+                           list(task.pfts), task.ppft0, task.pglob0, nspin)
+    ppft0 = np.array(task.ppft0)
+    rows = [pft_index(n) for n in POOL_PARAMETERS]
+    ppft0[rows] = eq.pools
+    c = task.control
+    prior, sigma = c.prior.copy(), c.sigma.copy()
+    lower, upper = c.lower.copy(), c.upper.copy()
+    for k in range(len(c)):
+        if c.kind[k] != CTL_PFT or int(c.index[k]) - 1 not in rows:
+            continue
+        par = PFT_PARAMETERS[int(c.index[k]) - 1]
+        # an equilibrium outside the parameter's bounds (a grass canopy of less than the
+        # 1 gC m-2 lower bound of c_fol0 on 1 January, say) is centred on the nearest bound,
+        # so that the prior x = 0 is inside them
+        v = float(np.clip(ppft0[int(c.index[k]) - 1, int(c.tile[k]) - 1], par.lower,
+                          par.upper))
+        name = c.names[k].split("[")[0]
+        prior[k] = v
+        sigma[k] = par.prior_sigma(v, (sigma_rel or {}).get(name))
+        lower[k] = (par.lower - v) / sigma[k]
+        upper[k] = (par.upper - v) / sigma[k]
+    ctl = ControlVector(c.names, c.kind, c.index, c.tile, prior, sigma, lower, upper)
+    return replace(task, ppft0=ppft0, control=ctl)
 
 
 # Daily values a regional run writes: name, source table, aggregation of hourly values
@@ -302,7 +427,9 @@ class RegionalModel:
     minimiser of a site work on a region unchanged.
 
     After an evaluation, ``last_stack_bytes`` is the largest adjoint tape of any cell and
-    ``worker_peak_rss_mb`` maps each worker's process id to its peak resident memory (MB).
+    ``worker_peak_rss_mb`` maps each worker's process id to its peak resident memory (MB),
+    and ``last_evaluation`` (:class:`EvaluationStats`) gives the CPU and busy time of each
+    worker, the CPU time per tile-year and the parallel efficiency.
     Workers start at the first evaluation (or :meth:`start`) and stop at :meth:`close`
     (or at the end of a ``with`` block).
 
@@ -321,9 +448,16 @@ class RegionalModel:
     workers : number of workers for a named engine (default: every core).
     batch_size : cells per task. Batches are fixed by this number and the cell order, not by
         the engine, so results are the same whatever the engine and worker count.
-    adjoint_memory_mb : each cell's adjoint memory budget (MB), see CellModel.
+    adjoint_memory_mb : each cell's adjoint memory budget (MB), see CellModel; default
+        ``REGIONAL_ADJOINT_MEMORY_MB`` (a worker holds one cell's tape at a time).
     all_cells : also build the cells that no observation touches (what :meth:`run` needs;
         they add nothing to y or the gradient).
+    phenology_rule : set the prior ``d_onset``/``d_fall`` of each PFT that ``parameters``
+        does not give from the domain's climate (:func:`tccas.regional.prior.domain_phenology`;
+        ``phenology_days`` holds them).
+    carbon_spinup : ``"prescribed"`` (pools from the parameters ``c_*0``) or
+        ``"equilibrium"`` (each cell's pools at its own equilibrium, computed by the workers
+        when they start; see :mod:`tccas.regional.prior`).
     """
 
     def __init__(self, domain: Domain, forcing: CellForcing | GriddedForcingFile,
@@ -332,9 +466,10 @@ class RegionalModel:
                  sigma_rel: Mapping[str, float] | None = None, pools: str = "pft",
                  nspin: int = 0, engine=None, workers: int | None = None,
                  batch_size: int = 4,
-                 adjoint_memory_mb: float = DEFAULT_ADJOINT_MEMORY_MB,
+                 adjoint_memory_mb: float = REGIONAL_ADJOINT_MEMORY_MB,
                  engine_options: Mapping[str, object] | None = None,
-                 all_cells: bool = False, where: str = "region") -> None:
+                 all_cells: bool = False, where: str = "region",
+                 phenology_rule: bool = False, carbon_spinup: str = "prescribed") -> None:
         from .engines import make_engine
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ConfigError(f"{where}: batch_size must be a positive integer, got "
@@ -358,7 +493,19 @@ class RegionalModel:
         self.slices = {r.stream: slice(o, o + len(r))
                        for r, o in zip(self.observations, offsets)}
         self.ppft, self.pglob = regional_parameters(domain, parameters, where)
-        self.control, self.cell_of = build_regional_control(
+        self.phenology_days: dict = {}
+        if phenology_rule:
+            from .prior import apply_domain_phenology
+            self.phenology_days = apply_domain_phenology(domain, forcing, self.ppft,
+                                                         self.pglob, parameters)
+        if carbon_spinup not in ("prescribed", "equilibrium"):
+            raise ConfigError(f"{where}: carbon_spinup must be 'prescribed' or 'equilibrium', "
+                              f"got {carbon_spinup!r}")
+        if carbon_spinup == "equilibrium" and nspin < 365 * 24:
+            raise ConfigError(f"{where}: [run] carbon_spinup = \"equilibrium\" needs a spin-up "
+                              f"of at least 365 days, got spinup_hours = {nspin}")
+        self.carbon_spinup = carbon_spinup
+        self._control, self.cell_of = build_regional_control(
             domain, self.ppft, self.pglob, control, sigma_rel, pools, where=f"{where}: control")
         self.pools = pools
         self.nspin = int(nspin)
@@ -373,16 +520,19 @@ class RegionalModel:
             cells = [t.cell for t in group]
             f = forcing.subset(cells) if isinstance(forcing, CellForcing) else forcing
             self.batches.append(BatchSpec(len(self.batches), group, f, self.nspin, self.nx,
-                                          self.ny))
+                                          self.ny, carbon_spinup == "equilibrium",
+                                          dict(sigma_rel or {})))
         if isinstance(engine, str) or engine is None:
             engine = make_engine(engine or "processes", workers, **dict(engine_options or {}))
         self.engine = engine
         self._started = False
+        self._prior_known = carbon_spinup != "equilibrium"
         self.worker_peak_rss_mb: dict[int, float] = {}
+        self.last_evaluation: EvaluationStats | None = None
 
     # -- set-up ---------------------------------------------------------------------------
     def _tasks(self, offsets: list[int]) -> list[CellTask]:
-        d, ctl = self.domain, self.control
+        d, ctl = self.domain, self._control
         # entries of every stream grouped by cell
         per_cell: dict[int, list] = {}
         for s, (r, off) in enumerate(zip(self.observations, offsets)):
@@ -466,6 +616,8 @@ class RegionalModel:
     def cell_model(self, k: int) -> tuple[CellModel, np.ndarray, np.ndarray]:
         """The CellModel of the k-th simulated cell (``tasks[k]``) built in this process, with
         its ``xmap`` and ``ymap`` (for checks and diagnostics)."""
+        if not self._prior_known:
+            self.start()
         t = self.tasks[k]
         spec = next(b for b in self.batches if t in b.tasks)
         f = spec.forcing.read([t.cell]) if isinstance(spec.forcing, GriddedForcingFile) \
@@ -482,7 +634,7 @@ class RegionalModel:
     # -- the CellModel protocol ------------------------------------------------------------
     @property
     def nx(self) -> int:
-        return len(self.control)
+        return len(self._control)
 
     @property
     def ny(self) -> int:
@@ -521,18 +673,83 @@ class RegionalModel:
                              f"bounds [{c.lower[k]:.4g}, {c.upper[k]:.4g}] in x"
                              + (f" ({out.size} elements)" if out.size > 1 else ""))
 
+    @property
+    def control(self) -> ControlVector:
+        """The regional control vector. With ``carbon_spinup = "equilibrium"`` the priors,
+        sigmas and bounds of its pool elements come from the cells' equilibria, which the
+        workers compute when they start: reading this starts them."""
+        if self.carbon_spinup == "equilibrium" and not self._prior_known:
+            self.start()
+        return self._control
+
     def start(self) -> None:
         """Start the engine's workers, which read their cells' forcing and build their
         models (the first evaluation does this otherwise)."""
         if not self._started:
             self.engine.start(self.batches, self.adjoint_memory_mb)
             self._started = True
+            if self.carbon_spinup == "equilibrium" and not self._prior_known:
+                self._gather_cell_priors()
+
+    def _gather_cell_priors(self) -> None:
+        """After a per-cell equilibrium spin-up in the workers: their cells' pools and
+        control priors into the driver's tasks and the regional control vector (module
+        tccas.regional.prior: per-cell elements exactly, shared elements as the
+        area-weighted mean prior and sigma, bounds the intersection of the cells')."""
+        from dataclasses import replace
+        res = self.engine.evaluate("prior", None, None, self.adjoint_memory_mb)
+        got = {}
+        for r in res:
+            for c, ctl, pp in zip(r["cells"], r["control"], r["ppft0"]):
+                got[int(c)] = (ctl, pp)
+        c0 = self._control
+        num_p, num_s = np.zeros(len(c0)), np.zeros(len(c0))
+        den = np.zeros(len(c0))
+        lo, hi = np.full(len(c0), -np.inf), np.full(len(c0), np.inf)
+        tasks = []
+        for t in self.tasks:
+            ctl, pp = got[t.cell]
+            tasks.append(replace(t, control=ctl, ppft0=pp))
+            w = np.ones(len(ctl))
+            for k in range(len(ctl)):
+                if ctl.kind[k] == CTL_PFT:
+                    col = self.domain.pfts.index(t.pfts[int(ctl.tile[k]) - 1])
+                    w[k] = self.domain.fraction[t.cell, col] * np.cos(np.radians(t.lat))
+            j = t.xmap
+            np.add.at(num_p, j, w * ctl.prior)
+            np.add.at(num_s, j, w * ctl.sigma)
+            np.add.at(den, j, w)
+            np.maximum.at(lo, j, ctl.lower)
+            np.minimum.at(hi, j, ctl.upper)
+        self.tasks = tasks
+        self.batches = [replace(b, tasks=tuple(t for t in tasks if t.cell in set(b.cells)),
+                                equilibrium=False) for b in self.batches]
+        seen = den > 0
+        prior, sigma = c0.prior.copy(), c0.sigma.copy()
+        prior[seen], sigma[seen] = num_p[seen] / den[seen], num_s[seen] / den[seen]
+        lower = np.where(seen, lo, c0.lower)
+        upper = np.where(seen, hi, c0.upper)
+        self._control = ControlVector(c0.names, c0.kind, c0.index, c0.tile, prior, sigma,
+                                      lower, upper)
+        self._prior_known = True
+        log.info("carbon spin-up: %d cells at their own equilibrium", len(got))
 
     def _run(self, op: str, x, v=None) -> list[dict]:
         self.start()
+        t0 = time.perf_counter()
         res = self.engine.evaluate(op, x, v, self.adjoint_memory_mb)
+        wall = time.perf_counter() - t0
         # peak resident memory of each worker process (MB), as of this evaluation
         self.worker_peak_rss_mb = {r["pid"]: r["peak_rss_mb"] for r in res}
+        tiles = {b.index: b.tiles for b in self.batches}
+        workers: dict[int, dict] = {}
+        for r in res:
+            w = workers.setdefault(r["pid"], {"cpu_s": 0.0, "busy_s": 0.0, "tiles": 0})
+            w["cpu_s"] += r.get("cpu_s", 0.0)
+            w["busy_s"] += r.get("busy_s", 0.0)
+            w["tiles"] += tiles[r["index"]]
+        self.last_evaluation = EvaluationStats(op, wall, workers, self.times.size + self.nspin,
+                                               {r["index"]: r.get("cpu_s", 0.0) for r in res})
         return sorted(res, key=lambda r: r["index"])
 
     def forward(self, x) -> np.ndarray:

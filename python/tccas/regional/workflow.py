@@ -69,14 +69,23 @@ def regional_model_for(cfg: Config, engine: str | None = None, workers: int | No
                           sigma_rel=cfg.control_sigma_rel, pools=reg.pools,
                           nspin=cfg.run.spinup_hours, engine=engine,
                           workers=workers or reg.workers, batch_size=reg.batch_size,
-                          engine_options=opts, all_cells=all_cells, where=where, **memory)
+                          engine_options=opts, all_cells=all_cells, where=where,
+                          phenology_rule=True, carbon_spinup=cfg.run.carbon_spinup,
+                          **memory)
     return model, model.sets
 
 
 def run_region(cfg: Config, output_dir: str | os.PathLike | None = None,
-               engine: str | None = None, workers: int | None = None
+               engine: str | None = None, workers: int | None = None,
+               overwrite: bool = False, progress: bool | None = None
                ) -> RegionalRunResult | None:
     """Run every cell of a regional configuration at the prior and write the outputs.
+
+    The output folder follows the rules of a site run (:class:`tccas.outdir.OutputDir`):
+    checked and locked before any work, an earlier run refused unless ``overwrite``, a folder
+    holding the configuration's inputs refused, files written under temporary names and
+    moved into place at the end, and the manifest ``.tccas-files`` listing them.
+    ``progress`` is accepted for symmetry with a site run (the engines report nothing).
 
     With the MPI engine under ``mpirun``/``srun``, ranks other than 0 serve as workers and
     return None; rank 0 runs, writes and releases them at the end.
@@ -90,7 +99,12 @@ def run_region(cfg: Config, output_dir: str | os.PathLike | None = None,
             mpi_worker_loop()
             return None
     try:
-        return _run_region(cfg, out, engine, workers)
+        from ..outdir import OutputDir, config_inputs
+        with OutputDir(out, overwrite=overwrite, command=f"tccas run {cfg.path or cfg.region.name}",
+                       inputs=config_inputs(cfg)) as od:
+            res = _run_region(cfg, out, engine, workers)
+            od.commit(res.files.values())
+        return res
     finally:
         if spmd is not None:
             MPIEngine.shutdown_workers()
@@ -104,26 +118,26 @@ def _run_region(cfg: Config, out: Path, engine: str | None, workers: int | None
                  model.domain.ncell, model.times.size // 24, type(model.engine).__name__)
         y, cells, daily = model.run()
     domain, times = model.domain, model.times
-    out.mkdir(parents=True, exist_ok=True)
     attrs = {"title": f"D&B regional model output, {cfg.region.name}",
              "source": "tccas D&B",
              "history": f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')} "
                         f"tccas run {cfg.path or cfg.region.name}"}
     staged: list[tuple[Path, Path]] = []
     try:
-        tmp = out / ".daily.nc.part"
-        cell_means = write_gridded_daily(tmp, domain, times[::24], cells, daily, attrs)
+        tag = f".{os.getpid()}.part"
+        tmp = out / f".daily.nc{tag}"
         staged.append((tmp, out / "daily.nc"))
+        cell_means = write_gridded_daily(tmp, domain, times[::24], cells, daily, attrs)
         simulated = {}
         for r in model.observations:
             (out / "obs").mkdir(exist_ok=True)
-            tmp = out / "obs" / f".{r.stream}.nc.part"
+            tmp = out / "obs" / f".{r.stream}.nc{tag}"
+            staged.append((tmp, out / "obs" / f"{r.stream}.nc"))
             ys = y[model.slices[r.stream]]
             write_regional_obs(tmp, r, simulated=ys, attrs={"model_run": cfg.region.name})
-            staged.append((tmp, out / "obs" / f"{r.stream}.nc"))
             simulated[r.stream] = (r.obs, ys)
         text = _summary(cfg, domain, times, cell_means, simulated)
-        tmp = out / ".summary.txt.part"
+        tmp = out / f".summary.txt{tag}"
         tmp.write_text(text)
         staged.append((tmp, out / "summary.txt"))
         files = {}

@@ -48,6 +48,14 @@ def validate_dir(out_dir: str | os.PathLike, figures: bool = True
         try:
             from .figures import plot_all
             files.update(plot_all(out, series))
+            # gridded products of a regional assimilation, each on its own grid
+            if (out / "validation").is_dir():
+                from ..regional.assimilate import plot_map_validation, read_map_validation
+                for f in sorted((out / "validation").glob("*.nc")):
+                    mv = read_map_validation(f)
+                    (out / "figures").mkdir(exist_ok=True)
+                    files[f"map_{f.stem}"] = plot_map_validation(
+                        mv, out / "figures" / f"map_{f.stem}.png", f.stem)
         except ImportError:
             pass
     return rows, files
