@@ -441,3 +441,16 @@ def test_put_whole_writes_what_setitem_writes(tmp_path, rng):
             assert np.array_equal(ds.variables[n1][:], ds.variables[n2][:])
         m = ds.variables["m"][:]
         assert np.array_equal(m.mask, a64[:, 0] < 0)
+
+
+def test_map_chunks_serve_a_day_map_and_a_cell_series():
+    from tccas.io import map_chunks
+    # a small grid: one chunk per year holds every cell
+    assert map_chunks(2557, (18, 24)) == (366, 18, 24)
+    assert map_chunks(100, (18, 24)) == (100, 18, 24)
+    # a large grid: 128 x 128 tiles, as many days as fill about 1 MB
+    steps, a, b = map_chunks(2557, (1000, 1000))
+    assert (a, b) == (128, 128) and steps == (1 << 20) // (4 * 128 * 128)
+    # a list of cells: tiles of up to 128 * 128 cells
+    assert map_chunks(2557, (100000,))[1] == 128 * 128
+    assert map_chunks(5, (3, 4), itemsize=8) == (5, 3, 4)

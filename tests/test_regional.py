@@ -476,6 +476,10 @@ parameters = {list(CONTROL)}
         assert ds.variables["gpp"].dimensions == ("time", "pft", "lat", "lon")
         assert ds.variables["gpp_cell"].dimensions == ("time", "lat", "lon")
         assert ds.dimensions["time"].size == DAYS
+        # chunked for a day's map and a cell's series: all days up to a year, the whole grid
+        nlat, nlon = ds.dimensions["lat"].size, ds.dimensions["lon"].size
+        assert ds.variables["gpp_cell"].chunking() == [min(DAYS, 366), nlat, nlon]
+        assert ds.variables["gpp"].chunking() == [min(DAYS, 366), 1, nlat, nlon]
         gpp = ds.variables["gpp_cell"][:]
         assert gpp.mask[:, 1, 1].all()                     # the water cell
         k = dom.cell_at(39.8, -5.9)

@@ -30,6 +30,7 @@ __all__ = [
     "times_from_nc", "open_netcdf", "read_forcing", "saturation_vapour_pressure",
     "vpd_from_specific_humidity", "running_mean", "atomic_path", "time_var",
     "write_forcing", "read_static", "write_static", "write_table_nc", "put_whole",
+    "map_chunks",
 ]
 
 FORCING_NAMES = tuple(v[0] for v in FORCING_VARS)
@@ -592,6 +593,31 @@ def put_whole(var, data: np.ndarray) -> None:
     nd = a.ndim
     put(np.ascontiguousarray(a, dtype=var.dtype), np.zeros(nd, dtype=np.intp),
         np.array(a.shape, dtype=np.intp), np.ones(nd, dtype=np.intp))
+
+
+def map_chunks(nt: int, space: tuple[int, ...], itemsize: int = 4,
+               target_bytes: int = 1 << 20, max_tile: int = 128,
+               max_steps: int = 366) -> tuple[int, ...]:
+    """Chunk shape of a compressed gridded variable (time, *space) for its two typical reads,
+    the map of one step and the time series of one cell.
+
+    The spatial part is the whole grid up to ``max_tile`` points along each axis (tiles of
+    ``max_tile`` beyond), and the time part as many steps as fill about ``target_bytes``
+    (at most ``max_steps``, e.g. a year of days). A map of one day then decompresses one
+    chunk per spatial tile, and a single cell's series one chunk per ``steps`` steps: for
+    the 432-cell Lapland-size grid, one chunk per year (about 0.6 MB); for a 1000 x 1000
+    grid, 64 tiles of 16 days.
+
+    Parameters
+    ----------
+    nt : number of time steps; space : the spatial dimension sizes (e.g. (nlat, nlon) or
+        (ncell,)); itemsize : bytes per value.
+    """
+    tile = tuple(max(1, min(int(n), max_tile if len(space) > 1 else max_tile * max_tile))
+                 for n in space)
+    per_step = itemsize * int(np.prod(tile)) if tile else itemsize
+    steps = max(1, min(int(nt), int(max_steps), target_bytes // max(per_step, 1)))
+    return (steps,) + tile
 
 
 def _chunk_steps(nt: int, step_hours: float, npft: int) -> int:

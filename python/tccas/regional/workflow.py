@@ -18,7 +18,7 @@ import numpy as np
 
 from ..config import Config
 from ..errors import ConfigError, InputDataError
-from ..io import time_var
+from ..io import map_chunks, time_var
 from ..parameters import PFT_NAMES
 from .domain import Domain, GriddedForcingFile, read_domain, write_coordinates
 from .model import DAILY_VARIABLES, RegionalModel, variable_units
@@ -195,6 +195,8 @@ def write_gridded_daily(path: Path, domain: Domain, days: np.ndarray, cells: np.
         v.long_name = "fraction of the cell covered by each PFT"
         v[:] = frac
         cell_values = {}
+        # chunks for a map of one day and for one cell's series (io.map_chunks)
+        chunks = map_chunks(nd, shape)
         for k, (name, _, how, _, long) in enumerate(DAILY_VARIABLES):
             per_pft = np.full((nd, npft) + shape, fill, np.float32)
             cell = np.full((nd,) + shape, fill, np.float32)
@@ -212,12 +214,12 @@ def write_gridded_daily(path: Path, domain: Domain, days: np.ndarray, cells: np.
                 unit = unit.replace("h-1", "d-1")
             desc = f"daily {'sum' if how == 'sum' else 'mean'} of {long}" if how else long
             v = ds.createVariable(name, "f4", ("time", "pft") + space, zlib=True,
-                                  fill_value=fill)
+                                  fill_value=fill, chunksizes=(chunks[0], 1) + chunks[1:])
             v.units = unit
             v.long_name = f"{desc} per unit PFT area"
             v[:] = per_pft
             v = ds.createVariable(f"{name}_cell", "f4", ("time",) + space, zlib=True,
-                                  fill_value=fill)
+                                  fill_value=fill, chunksizes=chunks)
             v.units = unit
             v.long_name = f"{desc}, cover-weighted over the cell (non-vegetated part: 0)"
             v[:] = cell
