@@ -365,9 +365,15 @@ def running_mean(x: np.ndarray, n: int) -> np.ndarray:
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; move it into place only on success."""
+def atomic_path(path: str | os.PathLike, atomic: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it into place only on success.
+
+    ``atomic=False`` yields ``path`` itself, for a caller that already writes to a temporary
+    name of its own and moves it into place (tccas.workflow.write_outputs)."""
     path = Path(path)
+    if not atomic:
+        yield path
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
@@ -631,12 +637,13 @@ def write_table_nc(path: str | os.PathLike, times: np.ndarray, step_hours: float
                    variables: dict[str, tuple],
                    cell_variables: dict[str, tuple],
                    lat: float, lon: float, attrs: dict | None = None,
-                   complevel: int | None = 4) -> Path:
+                   complevel: int | None = 4, atomic: bool = True) -> Path:
     """Write model output on (time, pft) plus cover-weighted cell values on (time,).
 
     Parameters
     ----------
-    path : target file; written atomically (complete or not at all).
+    path : target file; written atomically (complete or not at all) unless ``atomic`` is
+        False (the caller's own temporary name).
     times : (nt,) datetime64 start of each step (UTC); step_hours : step length (h).
     pfts, fractions : PFT codes of the tiles and their cover fractions (1).
     variables : name -> (array (nt, npft), unit, long name[, extra attributes]); stored as
@@ -688,7 +695,7 @@ def write_table_nc(path: str | os.PathLike, times: np.ndarray, step_hours: float
         v.setncatts(att)
         return v, arr
 
-    with atomic_path(path) as tmp:
+    with atomic_path(path, atomic) as tmp:
         with netCDF4.Dataset(tmp, "w", format="NETCDF4") as ds:
             ds.set_fill_off()     # every value is written below
             ds.Conventions = "CF-1.8"

@@ -157,12 +157,13 @@ def write_obs(path: str | os.PathLike, obs: ObservationSet, attrs: dict | None =
               simulated: np.ndarray | None = None,
               significant_digits: int | None = None,
               complevel: int | None = 1, lat: float | None = None,
-              lon: float | None = None) -> Path:
+              lon: float | None = None, atomic: bool = True) -> Path:
     """Write an observation set as CF-1.8 netCDF (optionally with the model equivalents).
 
     Parameters
     ----------
-    path : target file, written atomically (complete or not at all).
+    path : target file, written atomically (complete or not at all) unless ``atomic`` is
+        False (the caller's own temporary name).
     obs : the observation set.
     attrs : extra global attributes (over ``obs.attrs``).
     simulated : (nobs,) model equivalents, written as variable ``simulated``.
@@ -202,7 +203,7 @@ def write_obs(path: str | os.PathLike, obs: ObservationSet, attrs: dict | None =
     secs = np.empty((n, 2))
     secs[:, 0] = (obs.t_start - ref).astype("timedelta64[s]").astype(np.int64)
     secs[:, 1] = (obs.t_end - ref).astype("timedelta64[s]").astype(np.int64)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, atomic) as tmp:
         with netCDF4.Dataset(tmp, "w", format="NETCDF4") as ds:
             ds.set_fill_off()     # every value is written below
             ds.Conventions = "CF-1.8"

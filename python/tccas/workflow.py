@@ -526,15 +526,15 @@ def write_outputs(out: Path, cfg: Config, static: io.Static, times: np.ndarray,
             (out / "obs").mkdir(exist_ok=True)
             tmp = _temp_name(out / "obs", f"{stream}.nc")
             write_obs(tmp, o, simulated=y, attrs={"model_run": cfg.site.name},
-                      complevel=obs_complevel, lat=static.lat, lon=static.lon)
+                      complevel=obs_complevel, lat=static.lat, lon=static.lon, atomic=False)
         dvars, dcell, hvars, hcell = tables.result()
         tmp = _temp_name(out, "daily.nc")
         io.write_table_nc(tmp, times[::24], 24.0, pfts, fracs, dvars, dcell, static.lat,
-                          static.lon, attrs, complevel=daily_complevel)
+                          static.lon, attrs, complevel=daily_complevel, atomic=False)
         if cfg.run.hourly_output:
             tmp = _temp_name(out, "hourly.nc")
             io.write_table_nc(tmp, times, 1.0, pfts, fracs, hvars, hcell, static.lat,
-                              static.lon, attrs, complevel=hourly_complevel)
+                              static.lon, attrs, complevel=hourly_complevel, atomic=False)
         text = format_summary(cfg, times, cell, pfts, fracs)
         if simulated:
             text += "\nobservations and their simulated equivalents\n"
