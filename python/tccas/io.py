@@ -30,7 +30,7 @@ __all__ = [
     "times_from_nc", "open_netcdf", "read_forcing", "saturation_vapour_pressure",
     "vpd_from_specific_humidity", "running_mean", "atomic_path", "time_var",
     "write_forcing", "read_static", "write_static", "write_table_nc", "put_whole",
-    "map_chunks",
+    "map_chunks", "TableFile",
 ]
 
 FORCING_NAMES = tuple(v[0] for v in FORCING_VARS)
@@ -632,6 +632,125 @@ def _chunk_steps(nt: int, step_hours: float, npft: int) -> int:
     return max(1, min(nt, int(round(8784.0 / step_hours))))
 
 
+class TableFile:
+    """A file of :func:`write_table_nc` in two steps: everything but the data of the
+    (time, pft) and (time,) variables is defined and written when it is created, the data
+    afterwards with :meth:`fill` (which closes it).
+
+    ``tccas.run`` creates the output files while the core runs (netCDF-C then creates
+    the HDF5 objects of the ~190 variables, most of the cost of writing them) and fills
+    them when the run ends. The file at ``path`` is written in place: the caller holds it
+    under a temporary name and moves it when complete; :meth:`close` without
+    :meth:`fill` leaves an incomplete file for the caller to delete.
+
+    Parameters
+    ----------
+    path, times, step_hours, pfts, fractions, lat, lon, attrs, complevel : as
+        :func:`write_table_nc`.
+    variables : name -> (unit, long name[, extra attributes]) of the (time, pft) variables.
+    cell_variables : the same for the (time,) variables.
+    """
+
+    def __init__(self, path: str | os.PathLike, times: np.ndarray, step_hours: float,
+                 pfts: tuple[int, ...], fractions: tuple[float, ...],
+                 variables: dict[str, tuple], cell_variables: dict[str, tuple],
+                 lat: float, lon: float, attrs: dict | None = None,
+                 complevel: int | None = 4):
+        import netCDF4
+        self.path = Path(path)
+        nt, npft = len(times), len(pfts)
+        self.shapes = {"pft": (nt, npft), "cell": (nt,)}
+        if complevel is None:
+            storage: dict = {"contiguous": True}
+            cstorage: dict = {"contiguous": True}
+        else:
+            ct = _chunk_steps(nt, step_hours, npft)
+            storage = {"zlib": True, "complevel": int(complevel), "shuffle": True,
+                       "chunksizes": (ct, max(npft, 1))}
+            cstorage = {"zlib": True, "complevel": int(complevel), "shuffle": True,
+                        "chunksizes": (ct,)}
+        self._ds = ds = netCDF4.Dataset(self.path, "w", format="NETCDF4")
+        try:
+            ds.set_fill_off()     # every value is written
+            ds.Conventions = "CF-1.8"
+            for k, v in (attrs or {}).items():
+                setattr(ds, k, v)
+            # all definitions first, then all data: netCDF-C writes the metadata of every
+            # variable defined so far at the first write after a definition, so
+            # interleaving the two costs time quadratic in the number of variables
+            ref = times[0].astype("datetime64[D]").astype("datetime64[s]")
+            pending = time_var(ds, times, ref, step_hours, write=False)
+            ds.createDimension("pft", npft)
+            v = ds.createVariable("pft", "i4", ("pft",))
+            v.long_name = "BETHY plant functional type code"
+            v.flag_values = np.arange(1, 14, dtype=np.int32)
+            v.flag_meanings = " ".join(PFT_NAMES[i] for i in range(1, 14))
+            pending.append((v, np.array(pfts, dtype=np.int32)))
+            v = ds.createVariable("pft_fraction", "f8", ("pft",))
+            v.units = "1"
+            v.long_name = "fraction of the cell covered by each PFT"
+            pending.append((v, np.array(fractions, dtype=np.float64)))
+            scalars = []
+            for name, val in (("lat", lat), ("lon", lon)):
+                v = ds.createVariable(name, "f8", ())
+                v.units = "degrees_north" if name == "lat" else "degrees_east"
+                v.standard_name = "latitude" if name == "lat" else "longitude"
+                scalars.append((v, val))
+            self._vars: dict[str, tuple] = {}
+            for group, specs, dims, where_long, kw in (
+                    ("pft", variables, ("time", "pft"), "{} per unit PFT area", storage),
+                    ("cell", cell_variables, ("time",), "{}, cover-weighted cell value",
+                     cstorage)):
+                for name, spec in specs.items():
+                    unit, long = spec[:2]
+                    v = ds.createVariable(name, "f4", dims, **kw)
+                    att = {"units": unit, "long_name": where_long.format(long),
+                           "coordinates": "lat lon"}
+                    std = OUTPUT_STANDARD_NAMES.get(name[:-5] if name.endswith("_cell")
+                                                    else name)
+                    if std is not None:
+                        att["standard_name"] = std
+                    if len(spec) > 2:
+                        att.update(spec[2])
+                    v.setncatts(att)
+                    self._vars[name] = (group, v)
+            for v, val in scalars:
+                v.assignValue(val)
+            for v, arr in pending:
+                put_whole(v, arr)
+            ds.sync()             # netCDF-C creates the HDF5 datasets now
+        except BaseException:
+            ds.close()
+            raise
+
+    def fill(self, variables: dict, cell_variables: dict) -> Path:
+        """Write the data (name -> array, or name -> (array, ...) as
+        :func:`write_table_nc` takes them) of every variable defined, and close the file."""
+        try:
+            data = {**variables, **cell_variables}
+            if set(data) != set(self._vars):
+                raise ValueError(f"{self.path}: variables {sorted(set(data) ^ set(self._vars))} "
+                                 "were not defined or are not given")
+            for name, (group, v) in self._vars.items():
+                arr = data[name]
+                arr = arr[0] if isinstance(arr, tuple) else arr
+                if np.shape(arr) != self.shapes[group]:
+                    raise ValueError(f"{self.path}: variable '{name}' has shape "
+                                     f"{np.shape(arr)}, expected {self.shapes[group]}")
+            for name, (group, v) in self._vars.items():
+                arr = data[name]
+                put_whole(v, _as_float32(arr[0] if isinstance(arr, tuple) else arr))
+        finally:
+            self.close()
+        return self.path
+
+    def close(self) -> None:
+        """Close the file (incomplete unless :meth:`fill` wrote it)."""
+        if self._ds is not None and self._ds.isopen():
+            self._ds.close()
+        self._ds = None
+
+
 def write_table_nc(path: str | os.PathLike, times: np.ndarray, step_hours: float,
                    pfts: tuple[int, ...], fractions: tuple[float, ...],
                    variables: dict[str, tuple],
@@ -664,72 +783,19 @@ def write_table_nc(path: str | os.PathLike, times: np.ndarray, step_hours: float
     (e.g. ``cell_methods``) come with the variable. Compressed variables are chunked along
     time only (all tiles in one chunk): whole series up to 4 MB, one year per chunk beyond,
     sized for the typical read of a single-cell file, the time series of one variable.
+    :class:`TableFile` writes the same file in two steps.
     """
-    import netCDF4
     path = Path(path)
     nt, npft = len(times), len(pfts)
-    if complevel is None:
-        storage: dict = {"contiguous": True}
-        cstorage: dict = {"contiguous": True}
-    else:
-        ct = _chunk_steps(nt, step_hours, npft)
-        storage = {"zlib": True, "complevel": int(complevel), "shuffle": True,
-                   "chunksizes": (ct, max(npft, 1))}
-        cstorage = {"zlib": True, "complevel": int(complevel), "shuffle": True,
-                    "chunksizes": (ct,)}
-
-    shapes = {("time", "pft"): (nt, npft), ("time",): (nt,)}
-
-    def define(ds, name, spec, dims, where_long, kw):
-        arr, unit, long = spec[:3]
-        if np.shape(arr) != shapes[dims]:
-            raise ValueError(f"{path}: variable '{name}' has shape {np.shape(arr)}, "
-                             f"expected {shapes[dims]}")
-        v = ds.createVariable(name, "f4", dims, **kw)
-        att = {"units": unit, "long_name": where_long(long), "coordinates": "lat lon"}
-        std = OUTPUT_STANDARD_NAMES.get(name[:-5] if name.endswith("_cell") else name)
-        if std is not None:
-            att["standard_name"] = std
-        if len(spec) > 3:
-            att.update(spec[3])
-        v.setncatts(att)
-        return v, arr
-
+    for specs, shape in ((variables, (nt, npft)), (cell_variables, (nt,))):
+        for name, spec in specs.items():
+            if np.shape(spec[0]) != shape:
+                raise ValueError(f"{path}: variable '{name}' has shape {np.shape(spec[0])}, "
+                                 f"expected {shape}")
     with atomic_path(path, atomic) as tmp:
-        with netCDF4.Dataset(tmp, "w", format="NETCDF4") as ds:
-            ds.set_fill_off()     # every value is written below
-            ds.Conventions = "CF-1.8"
-            for k, v in (attrs or {}).items():
-                setattr(ds, k, v)
-            # all definitions first, then all data: netCDF-C writes the metadata of every
-            # variable defined so far at the first write after a definition, so
-            # interleaving the two costs time quadratic in the number of variables
-            ref = times[0].astype("datetime64[D]").astype("datetime64[s]")
-            pending = time_var(ds, times, ref, step_hours, write=False)
-            ds.createDimension("pft", npft)
-            v = ds.createVariable("pft", "i4", ("pft",))
-            v.long_name = "BETHY plant functional type code"
-            v.flag_values = np.arange(1, 14, dtype=np.int32)
-            v.flag_meanings = " ".join(PFT_NAMES[i] for i in range(1, 14))
-            pending.append((v, np.array(pfts, dtype=np.int32)))
-            v = ds.createVariable("pft_fraction", "f8", ("pft",))
-            v.units = "1"
-            v.long_name = "fraction of the cell covered by each PFT"
-            pending.append((v, np.array(fractions, dtype=np.float64)))
-            scalars = []
-            for name, val in (("lat", lat), ("lon", lon)):
-                v = ds.createVariable(name, "f8", ())
-                v.units = "degrees_north" if name == "lat" else "degrees_east"
-                v.standard_name = "latitude" if name == "lat" else "longitude"
-                scalars.append((v, val))
-            for name, spec in variables.items():
-                pending.append(define(ds, name, spec, ("time", "pft"),
-                                      lambda s: f"{s} per unit PFT area", storage))
-            for name, spec in cell_variables.items():
-                pending.append(define(ds, name, spec, ("time",),
-                                      lambda s: f"{s}, cover-weighted cell value", cstorage))
-            for v, val in scalars:
-                v.assignValue(val)
-            for v, arr in pending:
-                put_whole(v, _as_float32(arr) if v.dtype == np.float32 else arr)
+        table = TableFile(tmp, times, step_hours, pfts, fractions,
+                          {k: v[1:] for k, v in variables.items()},
+                          {k: v[1:] for k, v in cell_variables.items()},
+                          lat, lon, attrs, complevel)
+        table.fill(variables, cell_variables)
     return path

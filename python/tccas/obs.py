@@ -19,7 +19,7 @@ from .io import atomic_path, open_netcdf, put_whole, times_from_nc
 from .parameters import OBS_STREAMS, PFT_NAMES
 
 __all__ = ["STREAMS", "STREAM_CODES", "ASCAT_STREAMS", "ASCAT_REFERENCE_ANGLE",
-           "ASCAT_VALID_RANGE", "ObservationSet", "write_obs", "read_obs"]
+           "ASCAT_VALID_RANGE", "ObsFile", "ObservationSet", "write_obs", "read_obs"]
 
 STREAMS = {s[0]: (s[1], s[2]) for s in OBS_STREAMS}
 STREAM_CODES = {s[0]: i + 1 for i, s in enumerate(OBS_STREAMS)}
@@ -182,30 +182,57 @@ def write_obs(path: str | os.PathLike, obs: ObservationSet, attrs: dict | None =
     -------
     The path written.
     """
-    import netCDF4
     path = Path(path)
     n = len(obs)
-    if (lat is None) != (lon is None):
-        raise ValueError(f"{path}: give both lat and lon or neither")
-    if lat is not None and not (-90.0 <= float(lat) <= 90.0 and -180.0 <= float(lon) <= 360.0):
-        raise ValueError(f"{path}: site coordinates lat={lat}, lon={lon} out of range")
-    coords = {"coordinates": "time lat lon"} if lat is not None else {}
     if simulated is not None and np.shape(simulated) != (n,):
         raise ValueError(f"{path}: 'simulated' has shape {np.shape(simulated)}, expected "
                          f"({n},) for the {n} observations of stream '{obs.stream}'")
-    if complevel is None or n == 0:
-        store: dict = {"contiguous": True} if n else {}
-        store2: dict = dict(store)
-    else:
-        store = {"zlib": True, "complevel": int(complevel), "shuffle": True, "chunksizes": (n,)}
-        store2 = {**store, "chunksizes": (n, 2)}
-    ref = np.datetime64("1970-01-01T00:00:00")
-    secs = np.empty((n, 2))
-    secs[:, 0] = (obs.t_start - ref).astype("timedelta64[s]").astype(np.int64)
-    secs[:, 1] = (obs.t_end - ref).astype("timedelta64[s]").astype(np.int64)
     with atomic_path(path, atomic) as tmp:
-        with netCDF4.Dataset(tmp, "w", format="NETCDF4") as ds:
-            ds.set_fill_off()     # every value is written below
+        f = ObsFile(tmp, obs, attrs, simulated is not None, significant_digits, complevel,
+                    lat, lon)
+        f.fill(simulated)
+    return path
+
+
+class ObsFile:
+    """A file of :func:`write_obs` in two steps: the observations are written when it is
+    created, the model equivalents with :meth:`fill` (which closes it). ``tccas.run``
+    creates the files while the core runs. The file at ``path`` is written in place (the
+    caller's temporary name); :meth:`close` without :meth:`fill` leaves it incomplete.
+
+    Parameters are those of :func:`write_obs`; ``with_simulated`` defines the variable
+    ``simulated`` that :meth:`fill` writes.
+    """
+
+    def __init__(self, path: str | os.PathLike, obs: ObservationSet, attrs: dict | None = None,
+                 with_simulated: bool = True, significant_digits: int | None = None,
+                 complevel: int | None = 1, lat: float | None = None,
+                 lon: float | None = None):
+        import netCDF4
+        path = self.path = Path(path)
+        self.n = n = len(obs)
+        self.stream = obs.stream
+        if (lat is None) != (lon is None):
+            raise ValueError(f"{path}: give both lat and lon or neither")
+        if lat is not None and not (-90.0 <= float(lat) <= 90.0
+                                    and -180.0 <= float(lon) <= 360.0):
+            raise ValueError(f"{path}: site coordinates lat={lat}, lon={lon} out of range")
+        coords = {"coordinates": "time lat lon"} if lat is not None else {}
+        if complevel is None or n == 0:
+            store: dict = {"contiguous": True} if n else {}
+            store2: dict = dict(store)
+        else:
+            store = {"zlib": True, "complevel": int(complevel), "shuffle": True,
+                     "chunksizes": (n,)}
+            store2 = {**store, "chunksizes": (n, 2)}
+        ref = np.datetime64("1970-01-01T00:00:00")
+        secs = np.empty((n, 2))
+        secs[:, 0] = (obs.t_start - ref).astype("timedelta64[s]").astype(np.int64)
+        secs[:, 1] = (obs.t_end - ref).astype("timedelta64[s]").astype(np.int64)
+        self._sim = None
+        self._ds = ds = netCDF4.Dataset(path, "w", format="NETCDF4")
+        try:
+            ds.set_fill_off()     # every value is written
             ds.Conventions = "CF-1.8"
             ds.stream = obs.stream
             ds.stream_units = obs.unit
@@ -257,19 +284,44 @@ def write_obs(path: str | os.PathLike, obs: ObservationSet, attrs: dict | None =
             v.units = "1"
             v.long_name = "fraction of the observation footprint covered by each PFT"
             pending.append((v, obs.footprint))
-            if simulated is not None:
+            if with_simulated:
                 v = ds.createVariable("simulated", "f8", ("obs",), **store,
                                       significant_digits=significant_digits)
                 v.units = obs.unit
                 v.long_name = f"model equivalent of the observed {obs.stream}"
                 v.setncatts(coords)
-                pending.append((v, simulated))
+                self._sim = v
             for v, arr in pending:
                 if v.name in ("lat", "lon"):
                     v.assignValue(arr)
                 elif n or v.name == "pft":
                     put_whole(v, arr)
-    return path
+        except BaseException:
+            ds.close()
+            raise
+
+    def fill(self, simulated: np.ndarray | None = None) -> Path:
+        """Write the model equivalents (if the file has them) and close the file."""
+        try:
+            if (simulated is None) != (self._sim is None):
+                raise ValueError(f"{self.path}: 'simulated' is "
+                                 f"{'missing' if simulated is None else 'not defined'}")
+            if simulated is not None:
+                if np.shape(simulated) != (self.n,):
+                    raise ValueError(f"{self.path}: 'simulated' has shape "
+                                     f"{np.shape(simulated)}, expected ({self.n},) for the "
+                                     f"{self.n} observations of stream '{self.stream}'")
+                if self.n:
+                    put_whole(self._sim, simulated)
+        finally:
+            self.close()
+        return self.path
+
+    def close(self) -> None:
+        """Close the file (without the model equivalents unless :meth:`fill` wrote them)."""
+        if self._ds is not None and self._ds.isopen():
+            self._ds.close()
+        self._ds = None
 
 
 def read_obs(path: str | os.PathLike) -> ObservationSet:

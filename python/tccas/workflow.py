@@ -20,13 +20,13 @@ from .config import Config
 from .errors import ConfigError, InputDataError
 from .outdir import raise_if_interrupted
 from .model import CellRun, apply_obs, obs_arrays, run_cell
-from .obs import ObservationSet, read_obs, write_obs
+from .obs import ObsFile, ObservationSet, read_obs
 from .parameters import (DAILY_OUTPUTS, HOURLY_OUTPUTS, PFT_NAMES, apply_overrides,
                          global_defaults, pft_defaults, pft_index)
 
-__all__ = ["RunResult", "annual_table", "cell_model_for", "format_summary", "load_inputs",
-           "load_observations", "obs_statistics", "output_tables", "parameters_for",
-           "prior_parameters", "run", "write_outputs"]
+__all__ = ["OutputFiles", "RunResult", "annual_table", "cell_model_for", "format_summary",
+           "load_inputs", "load_observations", "obs_statistics", "output_specs",
+           "output_tables", "parameters_for", "prior_parameters", "run", "write_outputs"]
 
 log = logging.getLogger("tccas")
 
@@ -232,24 +232,31 @@ def _run_site(cfg: Config, out: Path, progress: bool | None) -> RunResult:
                         chunk_days=366 if show else None)
         return ppft, pglob, cell, time.perf_counter() - c0
 
-    # the core runs on its own thread while this one reads and checks the observations: the
-    # two overlap on two cores; an error in the observations is raised at once
+    # the core runs on its own thread while this one reads and checks the observations and
+    # creates the output files (defining their variables is most of the cost of writing
+    # them): the two overlap on two cores; an error in the observations is raised at once
     job = _Background(simulate, name=f"tccas-run-{cfg.site.name}")
     r0 = time.perf_counter()
     obs_sets = load_observations(cfg)
     oa = obs_arrays(obs_sets, forcing.times, static.pft)
-    t_obs = time.perf_counter() - r0
-    ppft, pglob, cell, t_core = job.result()
-    raise_if_interrupted()
-    a0 = time.perf_counter()
-    y = apply_obs(oa, cell.hourly, static.clay, pglob)
-    simulated = {o.stream: (o, y[oa.slices[o.stream]]) for o in obs_sets}
-    t2 = time.perf_counter()
-    files = write_outputs(out, cfg, static, forcing.times, cell, simulated)
+    r1 = time.perf_counter()
+    prepared = OutputFiles(out, cfg, static, forcing.times, obs_sets)
+    try:
+        w0 = time.perf_counter()
+        ppft, pglob, cell, t_core = job.result()
+        raise_if_interrupted()
+        a0 = time.perf_counter()
+        y = apply_obs(oa, cell.hourly, static.clay, pglob)
+        simulated = {o.stream: (o, y[oa.slices[o.stream]]) for o in obs_sets}
+        t2 = time.perf_counter()
+        files = prepared.finish(cell, simulated)
+    finally:
+        prepared.abort()
     summary = files.pop("_summary_text")
     t3 = time.perf_counter()
-    timings = {"read": t_inputs + t_obs, "run": t_core + (t2 - a0), "write": t3 - t2,
-               "total": t3 - t0}
+    # read (inputs, observations) and the creation of the output files overlap the run
+    timings = {"read": t_inputs + (r1 - r0), "run": t_core + (t2 - a0),
+               "write": (w0 - r1) + (t3 - t2), "total": t3 - t0}
     log.info("%s: read %.3f s and run %.3f s (overlapping), write %.3f s, total %.3f s",
              cfg.site.name, timings["read"], timings["run"], timings["write"], timings["total"])
     return RunResult(out, files, summary, cell, forcing.times, static.pft, static.pft_fraction,
@@ -501,56 +508,130 @@ def write_outputs(out: Path, cfg: Config, static: io.Static, times: np.ndarray,
     dict key -> path written (``daily``, ``hourly``, ``obs_<stream>``, ``summary``) and
     ``_summary_text``.
     """
-    out.mkdir(parents=True, exist_ok=True)
-    pfts, fracs = static.pft, static.pft_fraction
-    attrs = {"title": f"D&B model output, {cfg.site.name}", "source": "tccas D&B",
-             "site_name": cfg.site.name,
-             "history": f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')} "
-                        f"tccas run {cfg.path or cfg.site.name}"}
-    staged: list[tuple[Path, Path]] = []
+    prepared = OutputFiles(out, cfg, static, times, daily_complevel=daily_complevel,
+                           hourly_complevel=hourly_complevel, obs_complevel=obs_complevel)
+    return prepared.finish(cell, simulated)
 
-    def _temp_name(folder: Path, name: str) -> Path:
+
+def output_specs(ntile: int, hourly: bool = True) -> tuple[dict, dict, dict, dict]:
+    """The variables of :func:`output_tables` without their data: four dicts name -> (unit,
+    long name, extra attributes), in the same order (taken from the tables of a one-day run
+    of zeros, so the two cannot disagree)."""
+    zero = CellRun(hourly=np.zeros((24, len(HOURLY_OUTPUTS), ntile)),
+                   daily=np.zeros((1, len(DAILY_OUTPUTS), ntile)),
+                   state=np.zeros((0, ntile)), state0=None)
+    tables = output_tables(zero, np.ones(ntile), hourly=hourly)
+    return tuple({k: v[1:] for k, v in t.items()} for t in tables)
+
+
+class OutputFiles:
+    """The output files of a site run (:func:`write_outputs`), created before the run ends.
+
+    Creating it makes the temporary files of ``daily.nc`` and ``hourly.nc`` and defines
+    every variable in them (:class:`tccas.io.TableFile`: most of the cost of writing them),
+    so that :func:`run` does it while the core runs; :meth:`finish` writes the data, the
+    observation files and ``summary.txt`` and moves every file into place. Files are
+    complete or absent: :meth:`abort` (also called when :meth:`finish` fails) deletes the
+    temporary files.
+
+    Parameters are those of :func:`write_outputs` without the run; ``observations``, the
+    observation sets the run will simulate, also creates their files (``simulated`` is
+    written by :meth:`finish`).
+    """
+
+    def __init__(self, out: Path, cfg: Config, static: io.Static, times: np.ndarray,
+                 observations: list[ObservationSet] | None = None, *,
+                 daily_complevel: int | None = DAILY_COMPLEVEL,
+                 hourly_complevel: int | None = HOURLY_COMPLEVEL,
+                 obs_complevel: int | None = OBS_COMPLEVEL):
+        self.out, self.cfg, self.static, self.times = Path(out), cfg, static, times
+        self.obs_complevel = obs_complevel
+        self.staged: list[tuple[Path, Path]] = []
+        self.tables: dict[str, io.TableFile] = {}
+        self.obs_files: dict[str, ObsFile] = {}
+        self.out.mkdir(parents=True, exist_ok=True)
+        pfts, fracs = static.pft, static.pft_fraction
+        self.attrs = {
+            "title": f"D&B model output, {cfg.site.name}", "source": "tccas D&B",
+            "site_name": cfg.site.name,
+            "history": f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')} "
+                       f"tccas run {cfg.path or cfg.site.name}"}
+        try:
+            dspec, dcell, hspec, hcell = output_specs(len(pfts), hourly=cfg.run.hourly_output)
+            self.tables["daily"] = io.TableFile(
+                self._temp_name(self.out, "daily.nc"), times[::24], 24.0, pfts, fracs, dspec,
+                dcell, static.lat, static.lon, self.attrs, complevel=daily_complevel)
+            if cfg.run.hourly_output:
+                self.tables["hourly"] = io.TableFile(
+                    self._temp_name(self.out, "hourly.nc"), times, 1.0, pfts, fracs, hspec,
+                    hcell, static.lat, static.lon, self.attrs, complevel=hourly_complevel)
+            for o in observations or ():
+                self.obs_files[o.stream] = self._obs_file(o)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _obs_file(self, o: ObservationSet) -> ObsFile:
+        (self.out / "obs").mkdir(exist_ok=True)
+        tmp = self._temp_name(self.out / "obs", f"{o.stream}.nc")
+        return ObsFile(tmp, o, {"model_run": self.cfg.site.name}, True,
+                       complevel=self.obs_complevel, lat=self.static.lat, lon=self.static.lon)
+
+    def _temp_name(self, folder: Path, name: str) -> Path:
         # unique per process and call: concurrent writers never share a temporary file
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
         os.close(fd)
-        staged.append((Path(tmp), folder / name))
+        self.staged.append((Path(tmp), folder / name))
         return Path(tmp)
 
-    try:
-        # the tables (numpy, mostly without the GIL) are built on a second thread while this
-        # one writes the observation files (netCDF stays on one thread: netCDF-C is not
-        # thread-safe)
-        tables = _Background(lambda: output_tables(cell, fracs, hourly=cfg.run.hourly_output),
-                             name="tccas-output-tables")
-        for stream, (o, y) in (simulated or {}).items():
-            (out / "obs").mkdir(exist_ok=True)
-            tmp = _temp_name(out / "obs", f"{stream}.nc")
-            write_obs(tmp, o, simulated=y, attrs={"model_run": cfg.site.name},
-                      complevel=obs_complevel, lat=static.lat, lon=static.lon, atomic=False)
-        dvars, dcell, hvars, hcell = tables.result()
-        tmp = _temp_name(out, "daily.nc")
-        io.write_table_nc(tmp, times[::24], 24.0, pfts, fracs, dvars, dcell, static.lat,
-                          static.lon, attrs, complevel=daily_complevel, atomic=False)
-        if cfg.run.hourly_output:
-            tmp = _temp_name(out, "hourly.nc")
-            io.write_table_nc(tmp, times, 1.0, pfts, fracs, hvars, hcell, static.lat,
-                              static.lon, attrs, complevel=hourly_complevel, atomic=False)
-        text = format_summary(cfg, times, cell, pfts, fracs)
-        if simulated:
-            text += "\nobservations and their simulated equivalents\n"
-            text += "\n".join(obs_statistics(simulated)) + "\n"
-        tmp = _temp_name(out, "summary.txt")
-        tmp.write_text(text)
-        raise_if_interrupted()         # a Ctrl-C an extension swallowed: move nothing
-        files = {}
-        for tmp, final in staged:
-            os.chmod(tmp, 0o644)       # mkstemp creates 0600
-            os.replace(tmp, final)
-            key = f"obs_{final.stem}" if final.parent.name == "obs" else final.stem
-            files[key] = final
-        files["_summary_text"] = text
-        return files
-    finally:
-        for tmp, _ in staged:
+    def finish(self, cell: CellRun, simulated: dict | None = None) -> dict:
+        """Write the run's data and the other files, move them into place; returns what
+        :func:`write_outputs` returns."""
+        cfg, static, times = self.cfg, self.static, self.times
+        out, pfts, fracs = self.out, static.pft, static.pft_fraction
+        try:
+            # the tables (numpy, mostly without the GIL) are built on a second thread while
+            # this one writes the observation files (netCDF stays on one thread: netCDF-C is
+            # not thread-safe)
+            tables = _Background(lambda: output_tables(cell, fracs,
+                                                       hourly=cfg.run.hourly_output),
+                                 name="tccas-output-tables")
+            simulated = simulated or {}
+            if set(self.obs_files) - set(simulated):
+                raise ValueError(f"no simulated values for the observation files "
+                                 f"{sorted(set(self.obs_files) - set(simulated))}")
+            for stream, (o, y) in simulated.items():
+                f = self.obs_files.pop(stream, None) or self._obs_file(o)
+                f.fill(y)
+            dvars, dcell, hvars, hcell = tables.result()
+            self.tables.pop("daily").fill(dvars, dcell)
+            if cfg.run.hourly_output:
+                self.tables.pop("hourly").fill(hvars, hcell)
+            text = format_summary(cfg, times, cell, pfts, fracs)
+            if simulated:
+                text += "\nobservations and their simulated equivalents\n"
+                text += "\n".join(obs_statistics(simulated)) + "\n"
+            tmp = self._temp_name(out, "summary.txt")
+            tmp.write_text(text)
+            raise_if_interrupted()         # a Ctrl-C an extension swallowed: move nothing
+            files = {}
+            for tmp, final in self.staged:
+                os.chmod(tmp, 0o644)       # mkstemp creates 0600
+                os.replace(tmp, final)
+                key = f"obs_{final.stem}" if final.parent.name == "obs" else final.stem
+                files[key] = final
+            self.staged = []
+            files["_summary_text"] = text
+            return files
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        """Close and delete the temporary files not moved into place."""
+        for t in (*self.tables.values(), *self.obs_files.values()):
+            t.close()
+        self.tables, self.obs_files = {}, {}
+        for tmp, _ in self.staged:
             if tmp.exists():
                 tmp.unlink()
+        self.staged = []
