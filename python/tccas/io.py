@@ -604,8 +604,8 @@ def put_whole(var, data: np.ndarray) -> None:
 def map_chunks(nt: int, space: tuple[int, ...], itemsize: int = 4,
                target_bytes: int = 1 << 20, max_tile: int = 128,
                max_steps: int = 366) -> tuple[int, ...]:
-    """Chunk shape of a compressed gridded variable (time, *space) for its two typical reads,
-    the map of one step and the time series of one cell.
+    """Chunk shape of a compressed gridded variable ``(time, *space)`` for its two typical
+    reads, the map of one step and the time series of one cell.
 
     The spatial part is the whole grid up to ``max_tile`` points along each axis (tiles of
     ``max_tile`` beyond), and the time part as many steps as fill about ``target_bytes``
@@ -647,8 +647,10 @@ class TableFile:
     ----------
     path, times, step_hours, pfts, fractions, lat, lon, attrs, complevel : as
         :func:`write_table_nc`.
-    variables : name -> (unit, long name[, extra attributes]) of the (time, pft) variables.
-    cell_variables : the same for the (time,) variables.
+    variables : dict
+        name -> (unit, long name[, extra attributes]) of the variables on time and PFT.
+    cell_variables : dict
+        The same for the variables on time only (cell values).
     """
 
     def __init__(self, path: str | os.PathLike, times: np.ndarray, step_hours: float,
@@ -765,9 +767,11 @@ def write_table_nc(path: str | os.PathLike, times: np.ndarray, step_hours: float
         False (the caller's own temporary name).
     times : (nt,) datetime64 start of each step (UTC); step_hours : step length (h).
     pfts, fractions : PFT codes of the tiles and their cover fractions (1).
-    variables : name -> (array (nt, npft), unit, long name[, extra attributes]); stored as
-        float32 exactly (no quantisation).
-    cell_variables : name -> (array (nt,), unit, long name[, extra attributes]).
+    variables : dict
+        name -> (array (nt, npft), unit, long name[, extra attributes]); stored as float32
+        exactly (no quantisation).
+    cell_variables : dict
+        name -> (array (nt,), unit, long name[, extra attributes]).
     lat, lon : site location (degrees north / east).
     attrs : global attributes.
     complevel : zlib level (with the shuffle filter), or None to store the values
