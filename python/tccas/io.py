@@ -30,7 +30,7 @@ __all__ = [
     "times_from_nc", "open_netcdf", "read_forcing", "saturation_vapour_pressure",
     "vpd_from_specific_humidity", "running_mean", "atomic_path", "time_var",
     "write_forcing", "read_static", "write_static", "write_table_nc", "put_whole",
-    "map_chunks", "TableFile",
+    "map_chunks", "OpenFile", "TableFile",
 ]
 
 FORCING_NAMES = tuple(v[0] for v in FORCING_VARS)
@@ -632,7 +632,22 @@ def _chunk_steps(nt: int, step_hours: float, npft: int) -> int:
     return max(1, min(nt, int(round(8784.0 / step_hours))))
 
 
-class TableFile:
+class OpenFile:
+    """A netCDF file being written in two steps (:class:`TableFile`,
+    :class:`tccas.obs.ObsFile`): ``path`` and the open dataset; :meth:`close` closes it,
+    complete or not (the caller deletes an incomplete file)."""
+
+    path: Path
+    _ds = None
+
+    def close(self) -> None:
+        """Close the file (incomplete unless its ``fill`` wrote it)."""
+        if self._ds is not None and self._ds.isopen():
+            self._ds.close()
+        self._ds = None
+
+
+class TableFile(OpenFile):
     """A file of :func:`write_table_nc` in two steps: everything but the data of the
     (time, pft) and (time,) variables is defined and written when it is created, the data
     afterwards with :meth:`fill` (which closes it).
@@ -745,12 +760,6 @@ class TableFile:
         finally:
             self.close()
         return self.path
-
-    def close(self) -> None:
-        """Close the file (incomplete unless :meth:`fill` wrote it)."""
-        if self._ds is not None and self._ds.isopen():
-            self._ds.close()
-        self._ds = None
 
 
 def write_table_nc(path: str | os.PathLike, times: np.ndarray, step_hours: float,

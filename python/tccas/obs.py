@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputDataError
-from .io import atomic_path, open_netcdf, put_whole, times_from_nc
+from .io import OpenFile, atomic_path, open_netcdf, put_whole, times_from_nc
 from .parameters import OBS_STREAMS, PFT_NAMES
 
 __all__ = ["STREAMS", "STREAM_CODES", "ASCAT_STREAMS", "ASCAT_REFERENCE_ANGLE",
@@ -194,7 +194,7 @@ def write_obs(path: str | os.PathLike, obs: ObservationSet, attrs: dict | None =
     return path
 
 
-class ObsFile:
+class ObsFile(OpenFile):
     """A file of :func:`write_obs` in two steps: the observations are written when it is
     created, the model equivalents with :meth:`fill` (which closes it). ``tccas.run``
     creates the files while the core runs. The file at ``path`` is written in place (the
@@ -316,12 +316,6 @@ class ObsFile:
         finally:
             self.close()
         return self.path
-
-    def close(self) -> None:
-        """Close the file (without the model equivalents unless :meth:`fill` wrote them)."""
-        if self._ds is not None and self._ds.isopen():
-            self._ds.close()
-        self._ds = None
 
 
 def read_obs(path: str | os.PathLike) -> ObservationSet:

@@ -181,6 +181,15 @@ class AscatL2Swath:
         return int(self.row.shape[0])
 
 
+
+def _check_near(lat, lon, radius_km) -> None:
+    """lat, lon and radius_km are given together or not at all; the radius is positive."""
+    near = (lat, lon, radius_km)
+    if any(x is not None for x in near) and any(x is None for x in near):
+        raise ConfigError("give lat, lon and radius_km together (or none of them)")
+    if radius_km is not None and not radius_km > 0:
+        raise ConfigError(f"radius_km must be > 0, got {radius_km!r}")
+
 def read_ascat_l2(path: str | os.PathLike, lat: float | None = None, lon: float | None = None,
                   radius_km: float | None = None) -> AscatL2Swath:
     """Read an ASCAT L2 SSM 25 km swath file (netCDF).
@@ -205,11 +214,7 @@ def read_ascat_l2(path: str | os.PathLike, lat: float | None = None, lon: float 
     ConfigError
         Only some of lat, lon, radius_km given, or a non-positive radius.
     """
-    near = (lat, lon, radius_km)
-    if any(x is not None for x in near) and any(x is None for x in near):
-        raise ConfigError("give lat, lon and radius_km together (or none of them)")
-    if radius_km is not None and not radius_km > 0:
-        raise ConfigError(f"radius_km must be > 0, got {radius_km!r}")
+    _check_near(lat, lon, radius_km)
     path = Path(path)
     where = str(path)
     with open_dataset(path) as ds:
@@ -398,11 +403,7 @@ def read_hsaf_ascat(path: str | os.PathLike, lat: float | None = None,
         Only some of lat, lon, radius_km given, or a non-positive radius.
     """
     from ..io import times_from_nc
-    near = (lat, lon, radius_km)
-    if any(x is not None for x in near) and any(x is None for x in near):
-        raise ConfigError("give lat, lon and radius_km together (or none of them)")
-    if radius_km is not None and not radius_km > 0:
-        raise ConfigError(f"radius_km must be > 0, got {radius_km!r}")
+    _check_near(lat, lon, radius_km)
     path = Path(path)
     where = str(path)
     with open_dataset(path) as ds:
