@@ -30,7 +30,7 @@ __all__ = [
     "times_from_nc", "open_netcdf", "read_forcing", "saturation_vapour_pressure",
     "vpd_from_specific_humidity", "running_mean", "atomic_path", "time_var",
     "write_forcing", "read_static", "write_static", "write_table_nc", "put_whole",
-    "map_chunks", "OpenFile", "TableFile",
+    "map_chunks", "OpenFile", "TableFile", "step_start_times",
 ]
 
 FORCING_NAMES = tuple(v[0] for v in FORCING_VARS)
@@ -297,6 +297,18 @@ def open_netcdf(path: Path):
         raise InputDataError(f"{path}: not a readable netCDF file ({exc})") from None
 
 
+def step_start_times(ds, where: str) -> np.ndarray:
+    """The start of each step of a forcing file's ``time`` axis (datetime64[s] UTC): the
+    lower bound of its ``bounds`` variable when the file has one, else the time values."""
+    tvar = ds.variables["time"]
+    bname = getattr(tvar, "bounds", None)
+    if bname and bname in ds.variables:
+        values = np.asarray(ds.variables[bname][:], dtype=np.float64)[:, 0]
+    else:
+        values = np.asarray(tvar[:], dtype=np.float64)
+    return times_from_nc(tvar, where, values)
+
+
 def read_forcing(path: str | os.PathLike) -> Forcing:
     """Read an hourly CF forcing file (see DESIGN.md 'File formats').
 
@@ -310,14 +322,7 @@ def read_forcing(path: str | os.PathLike) -> Forcing:
     with open_netcdf(path) as ds:
         if "time" not in ds.variables:
             raise InputDataError(f"{where}: missing variable 'time'")
-        tvar = ds.variables["time"]
-        bname = getattr(tvar, "bounds", None)
-        if bname and bname in ds.variables:
-            # the lower bound of each interval is the step start
-            values = np.asarray(ds.variables[bname][:], dtype=np.float64)[:, 0]
-        else:
-            values = np.asarray(tvar[:], dtype=np.float64)
-        times = times_from_nc(tvar, where, values)
+        times = step_start_times(ds, where)
         data: dict[str, np.ndarray] = {}
         for name in FORCING_NAMES:
             if name not in ds.variables:

@@ -52,6 +52,17 @@ def _check_sizes() -> None:
 _check_sizes()
 
 
+
+def checked_memory_mb(value) -> float:
+    """An adjoint memory budget (MB) as a float; ModelError unless a positive number."""
+    try:
+        mb = float(value)
+    except (TypeError, ValueError):
+        mb = float("nan")
+    if isinstance(value, bool) or not (np.isfinite(mb) and mb > 0):
+        raise ModelError(f"adjoint_memory_mb must be a positive number of MB, got {value!r}")
+    return mb
+
 @dataclass(frozen=True)
 class ObsArrays:
     """Observations flattened for the core: stream codes, 1-based first/last hourly step of
@@ -404,13 +415,7 @@ class CellModel:
 
     @adjoint_memory_mb.setter
     def adjoint_memory_mb(self, value: float) -> None:
-        try:
-            mb = float(value)
-        except (TypeError, ValueError):
-            mb = float("nan")
-        if isinstance(value, bool) or not (np.isfinite(mb) and mb > 0):
-            raise ModelError(f"adjoint_memory_mb must be a positive number of MB, got {value!r}")
-        self._memory_mb = mb
+        mb = self._memory_mb = checked_memory_mb(value)
         # the budget in tile-hours, as the core takes it
         self.tape_hours = int(min(mb * 1e6 / TAPE_BYTES_PER_TILE_HOUR, 2**31 - 1))
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import InputDataError
 from ..io import (FORCING_NAMES, FORCING_RANGES, FORCING_UNITS, Static, atomic_path,
-                  check_hourly_times, convert_units, open_netcdf, time_var, times_from_nc,
+                  check_hourly_times, convert_units, open_netcdf, step_start_times, time_var,
                   vpd_from_specific_humidity)
 from ..parameters import FORCING_VARS, PFT_NAMES
 
@@ -524,13 +524,7 @@ def read_gridded_forcing(path: str | os.PathLike, domain: Domain, cells=None,
     with open_netcdf(path) as ds:
         if "time" not in ds.variables:
             raise InputDataError(f"{where}: missing variable 'time'")
-        tvar = ds.variables["time"]
-        bname = getattr(tvar, "bounds", None)
-        if bname and bname in ds.variables:
-            tv = np.asarray(ds.variables[bname][:], dtype=np.float64)[:, 0]
-        else:
-            tv = np.asarray(tvar[:], dtype=np.float64)
-        times = times_from_nc(tvar, where, tv)
+        times = step_start_times(ds, where)
         check_hourly_times(times, where)
         i0 = 0 if start is None else int(np.searchsorted(times, start))
         i1 = times.size if end is None else int(np.searchsorted(times, end))
@@ -678,13 +672,7 @@ class GriddedForcingFile:
         with open_netcdf(Path(self.path)) as ds:
             if "time" not in ds.variables:
                 raise InputDataError(f"{where}: missing variable 'time'")
-            tvar = ds.variables["time"]
-            bname = getattr(tvar, "bounds", None)
-            if bname and bname in ds.variables:
-                tv = np.asarray(ds.variables[bname][:], dtype=np.float64)[:, 0]
-            else:
-                tv = np.asarray(tvar[:], dtype=np.float64)
-            t = times_from_nc(tvar, where, tv)
+            t = step_start_times(ds, where)
         m = np.ones(t.size, bool)
         if self.start is not None:
             m &= t >= self.start

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..control import CTL_GLOBAL, CTL_PFT, POOL_NAMES, ControlVector, build_control
 from ..errors import ConfigError, InputDataError, ModelError, TccasError
-from ..model import DEFAULT_ADJOINT_MEMORY_MB, CellModel, obs_arrays
+from ..model import DEFAULT_ADJOINT_MEMORY_MB, CellModel, checked_memory_mb, obs_arrays
 from ..obs import ASCAT_STREAMS, ObservationSet
 from ..parameters import (apply_overrides, global_defaults,
                           pft_defaults, pft_index)
@@ -647,13 +647,7 @@ class RegionalModel:
 
     @adjoint_memory_mb.setter
     def adjoint_memory_mb(self, value: float) -> None:
-        try:
-            mb = float(value)
-        except (TypeError, ValueError):
-            mb = float("nan")
-        if isinstance(value, bool) or not (np.isfinite(mb) and mb > 0):
-            raise ModelError(f"adjoint_memory_mb must be a positive number of MB, got {value!r}")
-        self._memory_mb = mb
+        self._memory_mb = checked_memory_mb(value)
 
     def _x(self, x, name: str = "x", n: int | None = None) -> np.ndarray:
         n = self.nx if n is None else n
