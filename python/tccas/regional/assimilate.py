@@ -112,35 +112,6 @@ def read_region_observations(cfg: Config, domain, start: np.datetime64, end: np.
     return RegionalObservationFiles(sets, files, maps)
 
 
-def _regional_model(cfg: Config, engine: str | None, workers: int | None
-                    ) -> tuple[RegionalModel, RegionalObservationFiles]:
-    """The RegionalModel of the assimilation (as tccas.regional.workflow.regional_model_for,
-    with several files per stream allowed) and its observations with the file of every
-    record."""
-    from .domain import GriddedForcingFile, read_domain
-    reg = cfg.region
-    where = str(cfg.path or reg.name)
-    domain = read_domain(reg.domain)
-    start = np.datetime64(cfg.run.start, "s")
-    end = np.datetime64(cfg.run.end + _dt.timedelta(days=1), "s")
-    ff = GriddedForcingFile(reg.forcing, domain, start, end)
-    times = ff.times()
-    if times.size == 0 or times[0] != start or times[-1] + np.timedelta64(3600, "s") != end:
-        raise InputDataError(f"{reg.forcing}: forcing does not cover the run period "
-                             f"{cfg.run.start} to {cfg.run.end} (inclusive)")
-    obs = read_region_observations(cfg, domain, start, end)
-    engine = engine or reg.engine
-    opts = dict(reg.engine_options) if engine == "dask" else {}
-    memory = {} if cfg.adjoint_memory_mb is None else {"adjoint_memory_mb": cfg.adjoint_memory_mb}
-    model = RegionalModel(domain, ff, obs.sets, parameters=cfg.parameters, control=cfg.control,
-                          sigma_rel=cfg.control_sigma_rel, pools=reg.pools,
-                          nspin=cfg.run.spinup_hours, engine=engine,
-                          workers=workers or reg.workers, batch_size=reg.batch_size,
-                          engine_options=opts, where=where, phenology_rule=True,
-                          carbon_spinup=cfg.run.carbon_spinup, **memory)
-    return model, obs
-
-
 def write_region_run(out: str | os.PathLike, cfg: Config, model: RegionalModel, x: np.ndarray,
                      label: str) -> tuple[np.ndarray, dict, dict]:
     """Run every cell of ``model`` at ``x`` and write ``daily.nc`` (gridded CF, as ``tccas
@@ -443,7 +414,8 @@ def _assimilate_region(cfg: Config, out: Path, resume: bool, progress, callback,
     a = cfg.assimilation
     timing: dict[str, float] = {}
     t = time.perf_counter()
-    model, robs = _regional_model(cfg, engine, workers)
+    from .workflow import regional_model_and_observations
+    model, robs = regional_model_and_observations(cfg, engine, workers)
     rec_files = robs.files
     with model:
         sets = model.sets

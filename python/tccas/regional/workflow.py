@@ -13,6 +13,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,7 +25,11 @@ from .domain import Domain, GriddedForcingFile, read_domain, write_coordinates
 from .model import DAILY_VARIABLES, RegionalModel, variable_units
 from .observations import write_regional_obs
 
-__all__ = ["RegionalRunResult", "regional_model_for", "run_region", "write_gridded_daily"]
+if TYPE_CHECKING:
+    from .assimilate import RegionalObservationFiles
+
+__all__ = ["RegionalRunResult", "regional_model_and_observations", "regional_model_for",
+           "run_region", "write_gridded_daily"]
 
 log = logging.getLogger("tccas")
 
@@ -47,6 +52,24 @@ def regional_model_for(cfg: Config, engine: str | None = None, workers: int | No
     sigmas of the cost function are ``sets[i].value``/``sigma``. Records outside the run
     period are dropped. Close the model (or use it as a context manager) to stop its
     workers."""
+    model, _ = regional_model_and_observations(cfg, engine, workers, all_cells)
+    return model, model.sets
+
+
+def regional_model_and_observations(cfg: Config, engine: str | None = None,
+                                    workers: int | None = None, all_cells: bool = False
+                                    ) -> tuple[RegionalModel, "RegionalObservationFiles"]:
+    """As :func:`regional_model_for`, but with the observations as read: one set per stream
+    (a stream may list several files, e.g. two AGB maps, which are joined) together with the
+    file of every record (:class:`tccas.regional.assimilate.RegionalObservationFiles`).
+
+    Raises
+    ------
+    ConfigError
+        The configuration has no ``[region]`` table.
+    InputDataError
+        The gridded forcing does not cover the run period (named with the file).
+    """
     reg = cfg.region
     if reg is None:
         raise ConfigError(f"{cfg.path or cfg.site.name}: no [region] table")
@@ -59,20 +82,19 @@ def regional_model_for(cfg: Config, engine: str | None = None, workers: int | No
     if times.size == 0 or times[0] != start or times[-1] + np.timedelta64(3600, "s") != end:
         raise InputDataError(f"{reg.forcing}: forcing does not cover the run period "
                              f"{cfg.run.start} to {cfg.run.end} (inclusive)")
-    # one set per stream; a stream may list several files (e.g. two AGB maps), joined
     from .assimilate import read_region_observations
-    sets = read_region_observations(cfg, domain, start, end).sets
+    obs = read_region_observations(cfg, domain, start, end)
     engine = engine or reg.engine
     opts = dict(reg.engine_options) if engine == "dask" else {}
     memory = {} if cfg.adjoint_memory_mb is None else {"adjoint_memory_mb": cfg.adjoint_memory_mb}
-    model = RegionalModel(domain, ff, sets, parameters=cfg.parameters, control=cfg.control,
+    model = RegionalModel(domain, ff, obs.sets, parameters=cfg.parameters, control=cfg.control,
                           sigma_rel=cfg.control_sigma_rel, pools=reg.pools,
                           nspin=cfg.run.spinup_hours, engine=engine,
                           workers=workers or reg.workers, batch_size=reg.batch_size,
                           engine_options=opts, all_cells=all_cells, where=where,
                           phenology_rule=True, carbon_spinup=cfg.run.carbon_spinup,
                           **memory)
-    return model, model.sets
+    return model, obs
 
 
 def run_region(cfg: Config, output_dir: str | os.PathLike | None = None,
