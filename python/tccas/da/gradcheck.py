@@ -38,12 +38,35 @@ RESOLVED_FACTOR = 10.0
 class GradientCheck:
     """Result of :func:`check_gradient`.
 
-    tangent_norm : ||J e_k||; fd_error : ||FD - J e_k|| / ||J e_k|| at the chosen step
-    (NaN where J e_k = 0); resolution : disagreement of neighbouring Richardson estimates at
-    that step, relative (the accuracy the differences reach); step : chosen step (units of
-    prior sigma); status : 'pass', 'FAIL', 'unresolved' or 'no effect' per element;
-    dot_product_error : largest |<J dx, dy> - <dx, J' dy>| / (||J dx|| ||dy||) over the draws;
-    dot_product_tolerance : its tolerance; gradient_error : |g.dx - directional| / |...|.
+    Attributes
+    ----------
+    names : tuple of str
+        Control-vector element names.
+    tangent_norm : numpy.ndarray
+        ``||J e_k||`` per element.
+    fd_error : numpy.ndarray
+        ``||FD - J e_k|| / ||J e_k||`` at the chosen step (NaN where ``J e_k = 0``).
+    resolution : numpy.ndarray
+        Disagreement of neighbouring Richardson estimates at that step, relative (the
+        accuracy the differences reach).
+    step : numpy.ndarray
+        Chosen step (units of prior sigma).
+    status : tuple of str
+        'pass', 'FAIL', 'unresolved' or 'no effect' per element.
+    dot_product_error : float
+        Largest ``|<J dx, dy> - <dx, J' dy>| / (||J dx|| ||dy||)`` over the draws.
+    dot_product_tolerance : float
+        Its tolerance.
+    gradient_error : float
+        ``|g.dx - directional| / |...|``.
+    gradient_tolerance : float
+        Its tolerance.
+    stack_bytes : float
+        Bytes the adjoint's stack held.
+    tolerance : float
+        Tolerance of ``fd_error`` per element.
+    draws : int
+        Random directions of the dot-product test.
     """
 
     names: tuple[str, ...]

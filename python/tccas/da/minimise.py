@@ -131,7 +131,7 @@ def minimise(cost: CostFunction, x0: np.ndarray | None = None, lower=None, upper
     max_iterations : iteration limit (0 evaluates the first guess only).
     pgtol_reduction : stop when the infinity norm of the projected gradient falls below
         this fraction of its value at the first guess.
-    ftol : stop when the relative cost change (J_k - J_k+1) / max(|J_k|, |J_k+1|, 1) is
+    ftol : stop when the relative cost change ``(J_k - J_k+1) / max(|J_k|, |J_k+1|, 1)`` is
         below this (scipy's ftol).
     memory : L-BFGS correction pairs (TCCAS: 10).
     checkpoint : file (npz) rewritten atomically after every iteration with all evaluations

@@ -12,6 +12,7 @@ averages the hourly variable over the window. Conversions (docs/assimilation.md)
   the core uses the temperature-dependent value, so this ET differs from the summed
   hourly ET by well under 1 %);
 - AGB: window mean of the above-ground biomass (Mg ha-1 dry matter).
+
 The cell value is the cover-weighted sum of the tile values.
 """
 from __future__ import annotations

@@ -21,6 +21,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -33,7 +34,7 @@ from .posterior import (Posterior, exit_with_parent, gauss_newton_hessian, jacob
                         propagate)
 from .targets import target_observations
 
-__all__ = ["AssimilationResult", "assimilate", "write_assimilation_nc"]
+__all__ = ["AssimilationResult", "assimilate", "in_assimilation_dir", "write_assimilation_nc"]
 
 log = logging.getLogger("tccas.da")
 
@@ -150,13 +151,37 @@ def assimilate(config: Config | str | os.PathLike, output_dir: str | os.PathLike
     if cfg.assimilation is None:
         raise ConfigError(f"{cfg.path or cfg.site.name}: no [assimilation] table: name the "
                           "window and the streams to assimilate")
-    a = cfg.assimilation
     out = Path(output_dir) if output_dir is not None else Path(f"tccas-assim-{cfg.site.name}")
+    return in_assimilation_dir(
+        cfg, out, overwrite, resume,
+        lambda: _assimilate(cfg, out, resume, progress, callback, workers, figures, t_all))
+
+
+def in_assimilation_dir(cfg: Config, out: Path, overwrite: bool, resume: bool,
+                        work: Callable[[], "AssimilationResult"]) -> "AssimilationResult":
+    """Run ``work`` (an assimilation writing into ``out``) under the output-folder rules of
+    :class:`tccas.outdir.OutputDir`, for a site or a region alike: the folder is checked
+    and locked first, an earlier run in it is refused unless ``overwrite`` (``resume``
+    continues in it), and afterwards it holds only the files of ``work``'s result and the
+    checkpoint, listed in its manifest.
+
+    Parameters
+    ----------
+    cfg : Config
+        The configuration (its inputs must not lie in ``out``).
+    out : Path
+        The output folder.
+    overwrite, resume : bool
+        As :func:`assimilate`.
+    work : callable
+        Does the assimilation and returns its :class:`AssimilationResult`.
+    """
     from ..outdir import OutputDir, config_inputs
+    name = cfg.region.name if cfg.region is not None else cfg.site.name
     with OutputDir(out, overwrite=overwrite, resume=resume,
-                   command=f"tccas assimilate {cfg.path or cfg.site.name}",
+                   command=f"tccas assimilate {cfg.path or name}",
                    inputs=config_inputs(cfg)) as od:
-        result = _assimilate(cfg, out, resume, progress, callback, workers, figures, t_all)
+        result = work()
         written = list(result.files.values())
         if (out / "checkpoint.npz").exists():
             written.append(out / "checkpoint.npz")

@@ -386,18 +386,12 @@ def assimilate_region(cfg: Config, output_dir: str | os.PathLike | None = None,
             raise ConfigError(f"{cfg.path}: [region] engine 'mpi' under mpirun/srun is "
                               "supported by tccas run only; assimilate with the MPI engine "
                               "started as one process (it spawns its workers) or with dask")
-    from ..outdir import OutputDir, config_inputs
+    from ..da.workflow import in_assimilation_dir
     out = Path(output_dir) if output_dir is not None else Path(f"tccas-assim-{cfg.region.name}")
-    with OutputDir(out, overwrite=overwrite, resume=resume,
-                   command=f"tccas assimilate {cfg.path or cfg.region.name}",
-                   inputs=config_inputs(cfg)) as od:
-        result = _assimilate_region(cfg, out, resume, progress, callback, workers, figures,
-                                    engine)
-        written = list(result.files.values())
-        if (out / "checkpoint.npz").exists():
-            written.append(out / "checkpoint.npz")
-        od.commit(written)
-    return result
+    return in_assimilation_dir(
+        cfg, out, overwrite, resume,
+        lambda: _assimilate_region(cfg, out, resume, progress, callback, workers, figures,
+                                   engine))
 
 
 def _assimilate_region(cfg: Config, out: Path, resume: bool, progress, callback, workers,
