@@ -124,7 +124,6 @@ def main(argv=None) -> int:
     for date, operation, fractions, to in HISTORY + (("end", "", {}, ""),):
         k1 = len(times) if date == "end" else int(
             (np.datetime64(date) - times[0].astype("datetime64[D]")).astype(int)) * 24
-        print(date, k0, k1, state[:6, 0]) if __debug__ and "DEBUG" in __import__("os").environ else None
         hourly.append(np.array(run_from_state(met[k0:k1], times[k0:k1], *site_args,
                                               state)[0]))
         if date != "end":
