@@ -26,6 +26,7 @@ module dnb_model
   ! adjoint memory control (see simulate and run_range): runs longer than the tape budget
   ! are cut into blocks of a year
   integer, parameter :: block_hours = 8760
+  real(wp), parameter :: lai_width = 0.1_wp   ! m2 m-2, smoothing width of the lai_max limit
   real(wp), parameter :: e_photon_743 = 1.61005e5_wp   ! J per mol of 743-nm photons (h c N_A / lambda)
 
 contains
@@ -454,15 +455,25 @@ contains
   ! form of Arora & Boer 2005, CTEM, with the stress of the canopy instead of the soil
   ! saturation): leaves of grasses and deciduous plants senesce in a drought, so that a
   ! canopy does not keep more leaf area than its roots can supply with water.
+  ! Second deviation: a canopy-capacity loss shade_loss * softplus(LAI - lai_max, w) /
+  ! (LAI + w), w = lai_width (LAI at the start of the day): foliage beyond the PFT's maximum
+  ! LAI (the ORCHIDEE maximum LAI, Krinner et al. 2005) is shed within about 1/shade_loss
+  ! days, as the shaded lowest leaves, whose carbon balance is negative, senesce. DALEC2 has
+  ! no limit, and its labile-release pulse turns a whole year's stored carbon into leaves
+  ! (grass LAI 6-9.5 at equilibrium; docs/science/phenology.md). Smooth, negligible more
+  ! than 0.5 below lai_max (factor < 1e-3 shade_loss).
   subroutine tile_day(t, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, acc_fm, acc_bw, acc_sw, dd)
     real(wp), intent(in) :: t, pp(npp), pg(ngp), sh(nsh)
     real(wp), intent(inout) :: st(nstate), acc_gpp, acc_tr, acc_rr, acc_fm, acc_bw, acc_sw
     real(wp), intent(out) :: dd(ndo)
     real(wp) :: pools(npool), flux(nflux), phi_f, phi_o, lai, rel_s, rho_par, theta_s
-    real(wp) :: beta_d
+    real(wp) :: beta_d, lai0
     beta_d = (acc_bw + 1._wp) / (acc_sw + 1._wp)
+    lai0 = st(is_c_fol) / pp(ip_lma)
     phi_f = leaf_fall_factor(t, pp(ip_leaf_life), pp(ip_d_fall), pp(ip_cr_fall)) &
-            + pp(ip_leaf_dry_loss) * (1._wp - beta_d)**3
+            + pp(ip_leaf_dry_loss) * (1._wp - beta_d)**3 &
+            + pg(ig_shade_loss) * softplus(lai0 - pp(ip_lai_max), lai_width) &
+            / (lai0 + lai_width)
     phi_o = labile_release_factor(t, pp(ip_d_onset), pp(ip_cr_onset))
     pools = st(is_c_lab:is_c_som)
     !$AD NOCHECKPOINT

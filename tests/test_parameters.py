@@ -37,11 +37,13 @@ def test_defaults_within_bounds_and_sigma_positive():
 
 
 def test_tccas_site_priors():
-    """BETHY Vcmax25 in the table; the TCCAS ES-LM1 site priors (science.md section 7) in
-    the ES-LM1 case file, where the site's literature does not replace them."""
+    """BETHY Vcmax25 in the table, except C3 grass: the TRY mean of C3 herbaceous plants
+    (Kattge et al. 2009; BETHY 42) since lai_max holds grass canopies at a grassland's leaf
+    area; the TCCAS ES-LM1 site priors (science.md section 7) in the ES-LM1 case file, where
+    the site's literature does not replace them."""
     import tccas
     d = P.pft_defaults([3, 9, 5, 7])
-    assert d[P.pft_index("vcmax25")].tolist() == pytest.approx([41e-6, 42e-6, 29e-6, 52e-6])
+    assert d[P.pft_index("vcmax25")].tolist() == pytest.approx([41e-6, 78e-6, 29e-6, 52e-6])
     cfg = tccas.load_config("ES-LM1")
     par = cfg.parameters
     assert par["f_auto"] == {"TmEv": 0.402, "C3Gr": 0.539}

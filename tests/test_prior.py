@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tccas.parameters import DAILY_OUTPUTS, PFT_NAMES, pft_defaults, pft_index
+from tccas.parameters import (DAILY_OUTPUTS, PFT_NAMES, global_index, pft_defaults,
+                               pft_index)
 from tccas.phenology import (climate_phenology, config_gives, growing_season_index,
                              pulse_peak_lag)
 
@@ -239,6 +240,8 @@ def test_drought_leaf_loss_follows_water_stress(eslm1_inputs):
     args = (met, times, static.lat, static.lon, static.sand, static.clay, [3])
     pp = ppft[:, [tree]].copy()
     pp[pft_index("leaf_dry_loss")] = 0.0
+    pglob = pglob.copy()
+    pglob[global_index("shade_loss")] = 0.0        # the drought term alone
     off = run_cell(*args, pp, pglob, nspin=0, show_progress=False)
     pp_on = pp.copy()
     pp_on[pft_index("leaf_dry_loss")] = 0.05
@@ -258,3 +261,49 @@ def test_drought_leaf_loss_follows_water_stress(eslm1_inputs):
     dry = beta_d < 0.5
     assert dry.sum() > 20                       # the Mediterranean summer stresses the oak
     assert on.daily[dry, D["lai_day"], 0].mean() < off.daily[dry, D["lai_day"], 0].mean()
+
+
+def test_canopy_capacity_sheds_foliage_above_lai_max(eslm1_inputs):
+    """shade_loss * softplus(LAI - lai_max, 0.1) / (LAI + 0.1), LAI at the start of the day,
+    joins the leaf-fall factor: the grass canopy is held near lai_max instead of turning a
+    whole year's labile carbon into leaves, and the shed foliage goes to litter."""
+    from tccas.model import run_cell
+    cfg, static, forcing, ppft, pglob = eslm1_inputs
+    n = 24 * 365
+    met, times = forcing.matrix()[:n], forcing.times[:n]
+    grass = list(static.pft).index(9)
+    args = (met, times, static.lat, static.lon, static.sand, static.clay, [9])
+    pp = ppft[:, [grass]].copy()
+    pp[pft_index("lai_max")] = 100.0              # no limit: DALEC2 (plus drought loss 0)
+    off = run_cell(*args, pp, pglob, nspin=0, show_progress=False)
+    pp_on = pp.copy()
+    pp_on[pft_index("lai_max")] = 1.5
+    on = run_cell(*args, pp_on, pglob, nspin=0, show_progress=False)
+    lai = on.daily[:, D["lai_day"], 0]
+    lai0 = np.concatenate([[pp[pft_index("c_fol0"), 0] / pp[pft_index("lma"), 0]], lai[:-1]])
+    rate, w = pglob[global_index("shade_loss")], 0.1
+    softplus = w * np.log1p(np.exp((lai0 - 1.5) / w))
+    extra = on.daily[:, D["f_leaffall_factor"], 0] - off.daily[:, D["f_leaffall_factor"], 0]
+    assert extra == pytest.approx(rate * softplus / (lai0 + w), abs=1e-9)
+    lai_off = off.daily[:, D["lai_day"], 0]
+    assert lai_off.max() > 4.0 and lai.max() < 2.5  # the release pulse is cut near lai_max
+    # the shed foliage is leaf litter: the pools still close
+    pools = ("c_lab", "c_fol", "c_root", "c_wood", "c_lit", "c_som")
+    total = on.daily[:, [D[p] for p in pools], 0].sum(axis=1)
+    net = (on.daily[:, D["f_gpp"], 0] - on.daily[:, D["f_ra"], 0]
+           - on.daily[:, D["f_rh_lit"], 0] - on.daily[:, D["f_rh_som"], 0])
+    assert np.diff(total) == pytest.approx(net[1:], abs=1e-9)
+
+
+def test_grass_canopies_carry_a_grasslands_leaf_area(eslm1_run):
+    """Issue 9 (canopy): the ES-LM1 grass at its carbon equilibrium peaks below LAI 3.5
+    (dehesa grass 1-3; it reached 5.3-6.5 without the canopy limit) while the holm oak keeps
+    its 3."""
+    _, static, forcing, cell = eslm1_run
+    year, _ = _years(forcing.times)
+    grass = list(static.pft).index(9)
+    tree = list(static.pft).index(3)
+    lai = cell.daily[:, D["lai_day"], :]
+    for y in range(2016, 2022):
+        assert 2.0 <= lai[year == y, grass].max() <= 3.5, y
+        assert 2.5 <= lai[year == y, tree].max() <= 3.5, y

@@ -136,15 +136,16 @@ RUN_OPTIONS: dict = {}
 
 # Targets the prior model does NOT yet meet at a site: a regression floor a little below the
 # current score (r >= floor; for gpp_annual |model / tower - 1| <= floor). The scores measured
-# on 2026-12-01 (branch prior3: P/PET phenology rule, C4 ramps, drought leaf loss, grass
-# f_lab 0.3, C4 temperature inhibition), spin-up 17520 h, are in the comments. When a change
-# meets a target, delete its line here: the target is then asserted. CN-Cng meets all four.
+# on 2026-12-01 (branch lai: canopy capacity lai_max with shade_loss 0.2 d-1, C3-grass Vcmax25
+# 78; on top of prior3's P/PET phenology rule, C4 ramps, drought leaf loss, grass f_lab 0.3,
+# C4 temperature inhibition), spin-up 17520 h, are in the comments. When a change meets a
+# target, delete its line here: the target is then asserted. CN-Cng and SE-Svb meet all four;
+# US-AR1 meets LE r (0.77) since the canopy limit.
 NOT_YET_MET = {
-    ("US-AR1", "gpp_r"): 0.72,        # 0.76 (target 0.85)
-    ("US-AR1", "gpp_annual"): 0.85,   # +76 % (target +-25 %): 2011 is a drought year at the
-    ("US-AR1", "nee_r"): 0.49,        # 0.53 (target 0.6)       tower (GPP 299 against 709),
-    ("US-AR1", "le_r"): 0.65,         # 0.70 (target 0.75)      2010 spring GPP near 0.5
-}
+    ("US-AR1", "gpp_r"): 0.72,        # 0.75 (target 0.85)
+    ("US-AR1", "gpp_annual"): 0.70,   # +65 % (target +-25 %): 2011 is a drought year at the
+    ("US-AR1", "nee_r"): 0.46,        # 0.49 (target 0.6)       tower (GPP 299 against 709),
+}                                     #                          2010 spring GPP near 0.5
 MET = [(s, t) for s in PERIODS for t in TARGETS if (s, t) not in NOT_YET_MET]
 
 # Tower-side facts of the files (independent of the model): annual GPP and NEE (g C m-2 over
@@ -286,3 +287,10 @@ def test_us_ar1_history_is_in_the_data_and_in_the_printout(scores):
     text = format_scores(s)
     assert "site history:" in text and "sown in April 2010" in " ".join(text.split())
     assert "site history:" not in format_scores(scores("SE-Svb"))
+
+
+def test_grass_towers_carry_a_grasslands_leaf_area(scores):
+    # issue 9 (canopy): without the canopy limit lai_max the C4 switchgrass of US-AR1 reached
+    # LAI 8-9.5 at its carbon equilibrium (semi-arid prairie and switchgrass stands 1.5-3.5)
+    assert max(scores("US-AR1").peak_lai.values()) <= 4.0
+    assert max(scores("CN-Cng").peak_lai.values()) <= 3.0

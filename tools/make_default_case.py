@@ -81,6 +81,10 @@ zroot = { TmEv = 3.0, C3Gr = 0.5 }
 # the phenology days, and a drought leaf loss on top would count the drought twice. The
 # holm oak keeps the table's evergreen rate.
 leaf_dry_loss = { C3Gr = 0.0 }
+# Not set here, from the table: the grass's Vcmax25 is the TRY C3-herbaceous 78 umol m-2 s-1
+# (Kattge et al. 2009), not TCCAS's 42, since lai_max (2.5) holds its canopy at a dehesa
+# grass's leaf area (TCCAS's grass reached LAI 5-6.5 in this model); with 42 its GPP peak
+# stayed below TCCAS's own 9-17 (docs/science/productivity.md).
 
 [observations]
 # Synthetic twin observations 2017-2021 made by tools/make_default_obs.py (see README.md):

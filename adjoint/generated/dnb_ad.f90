@@ -3994,6 +3994,8 @@ MODULE DNB_MODEL_AD
 ! adjoint memory control (see simulate and run_range): runs longer than the tape budget
 ! are cut into blocks of a year
   INTEGER, PARAMETER :: block_hours=8760
+! m2 m-2, smoothing width of the lai_max limit
+  REAL(wp), PARAMETER :: lai_width=0.1_wp
 ! J per mol of 743-nm photons (h c N_A / lambda)
   REAL(wp), PARAMETER :: e_photon_743=1.61005e5_wp
 
@@ -4421,9 +4423,9 @@ CONTAINS
       CALL POPCONTROL1B(branch)
       IF (branch .NE. 0) THEN
         t_mid = tday(idx) - 0.5_wp
-        CALL TILE_DAY_BWD(t_mid, pp, pp_b, pg, sh, st, st_b, acc_gpp, &
-&                   acc_gpp_b, acc_tr, acc_tr_b, acc_rr, acc_rr_b, &
-&                   acc_fm, acc_bw, acc_bw_b, acc_sw, dd)
+        CALL TILE_DAY_BWD(t_mid, pp, pp_b, pg, pg_b, sh, st, st_b, &
+&                   acc_gpp, acc_gpp_b, acc_tr, acc_tr_b, acc_rr, &
+&                   acc_rr_b, acc_fm, acc_bw, acc_bw_b, acc_sw, dd)
       END IF
       CALL POPCONTROL1B(branch)
       IF (branch .EQ. 0) THEN
@@ -4530,9 +4532,9 @@ CONTAINS
       CALL POPCONTROL1B(branch)
       IF (branch .NE. 0) THEN
         t_mid = tday(idx) - 0.5_wp
-        CALL TILE_DAY_BWD(t_mid, pp, pp_b, pg, sh, st, st_b, acc_gpp, &
-&                   acc_gpp_b, acc_tr, acc_tr_b, acc_rr, acc_rr_b, &
-&                   acc_fm, acc_bw, acc_bw_b, acc_sw, dd)
+        CALL TILE_DAY_BWD(t_mid, pp, pp_b, pg, pg_b, sh, st, st_b, &
+&                   acc_gpp, acc_gpp_b, acc_tr, acc_tr_b, acc_rr, &
+&                   acc_rr_b, acc_fm, acc_bw, acc_bw_b, acc_sw, dd)
       END IF
       CALL POPCONTROL1B(branch)
       IF (branch .EQ. 0) THEN
@@ -5924,9 +5926,9 @@ CONTAINS
   END SUBROUTINE PATHWAY_CONSTANTS
 
 !  Differentiation of tile_day in reverse (adjoint) mode, forward sweep:
-!   gradient     of useful results: st pp
-!   with respect to varying inputs: acc_tr acc_gpp st acc_rr pp
-!                acc_bw
+!   gradient     of useful results: pg st pp
+!   with respect to varying inputs: acc_tr pg acc_gpp st acc_rr
+!                pp acc_bw
 ! End of a day for one tile: DALEC pools from the day's GPP and rate modifiers, phenology
 ! factors at the day's midpoint t (days since 1 January of the first year).
 ! Deviation from DALEC2 (docs/science/deviations.md): the leaf-loss factor phi_f is the
@@ -5935,6 +5937,13 @@ CONTAINS
 ! form of Arora & Boer 2005, CTEM, with the stress of the canopy instead of the soil
 ! saturation): leaves of grasses and deciduous plants senesce in a drought, so that a
 ! canopy does not keep more leaf area than its roots can supply with water.
+! Second deviation: a canopy-capacity loss shade_loss * softplus(LAI - lai_max, w) /
+! (LAI + w), w = lai_width (LAI at the start of the day): foliage beyond the PFT's maximum
+! LAI (the ORCHIDEE maximum LAI, Krinner et al. 2005) is shed within about 1/shade_loss
+! days, as the shaded lowest leaves, whose carbon balance is negative, senesce. DALEC2 has
+! no limit, and its labile-release pulse turns a whole year's stored carbon into leaves
+! (grass LAI 6-9.5 at equilibrium; docs/science/phenology.md). Smooth, negligible more
+! than 0.5 below lai_max (factor < 1e-3 shade_loss).
   SUBROUTINE TILE_DAY_FWD(t, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, &
 &   acc_fm, acc_bw, acc_sw, dd)
     IMPLICIT NONE
@@ -5944,14 +5953,19 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: dd(ndo)
     REAL(wp) :: pools(npool), flux(nflux), phi_f, phi_o, lai, rel_s, &
 &   rho_par, theta_s
-    REAL(wp) :: beta_d
+    REAL(wp) :: beta_d, lai0
     REAL(wp) :: result1
     REAL(wp) :: arg1
+    REAL(wp) :: result2
     REAL(wp) :: arg2
     beta_d = (acc_bw+1._wp)/(acc_sw+1._wp)
+    lai0 = st(is_c_fol)/pp(ip_lma)
     result1 = LEAF_FALL_FACTOR(t, pp(ip_leaf_life), pp(ip_d_fall), pp(&
 &     ip_cr_fall))
-    phi_f = result1 + pp(ip_leaf_dry_loss)*(1._wp-beta_d)**3
+    arg1 = lai0 - pp(ip_lai_max)
+    result2 = SOFTPLUS(arg1, lai_width)
+    phi_f = result1 + pp(ip_leaf_dry_loss)*(1._wp-beta_d)**3 + pg(&
+&     ig_shade_loss)*result2/(lai0+lai_width)
     phi_o = LABILE_RELEASE_FACTOR(t, pp(ip_d_onset), pp(ip_cr_onset))
     pools = st(is_c_lab:is_c_som)
     arg1 = acc_tr/24._wp
@@ -5972,6 +5986,7 @@ CONTAINS
     CALL PUSHREAL8(acc_sw)
     acc_sw = 0._wp
     CALL PUSHREAL8(phi_o)
+    CALL PUSHREAL8(result2)
     CALL PUSHREAL8(phi_f)
     CALL PUSHREAL8(beta_d)
     CALL PUSHREAL8(arg2)
@@ -5979,9 +5994,9 @@ CONTAINS
   END SUBROUTINE TILE_DAY_FWD
 
 !  Differentiation of tile_day in reverse (adjoint) mode, backward sweep:
-!   gradient     of useful results: st pp
-!   with respect to varying inputs: acc_tr acc_gpp st acc_rr pp
-!                acc_bw
+!   gradient     of useful results: pg st pp
+!   with respect to varying inputs: acc_tr pg acc_gpp st acc_rr
+!                pp acc_bw
 ! End of a day for one tile: DALEC pools from the day's GPP and rate modifiers, phenology
 ! factors at the day's midpoint t (days since 1 January of the first year).
 ! Deviation from DALEC2 (docs/science/deviations.md): the leaf-loss factor phi_f is the
@@ -5990,12 +6005,19 @@ CONTAINS
 ! form of Arora & Boer 2005, CTEM, with the stress of the canopy instead of the soil
 ! saturation): leaves of grasses and deciduous plants senesce in a drought, so that a
 ! canopy does not keep more leaf area than its roots can supply with water.
-  SUBROUTINE TILE_DAY_BWD(t, pp, pp_b, pg, sh, st, st_b, acc_gpp, &
+! Second deviation: a canopy-capacity loss shade_loss * softplus(LAI - lai_max, w) /
+! (LAI + w), w = lai_width (LAI at the start of the day): foliage beyond the PFT's maximum
+! LAI (the ORCHIDEE maximum LAI, Krinner et al. 2005) is shed within about 1/shade_loss
+! days, as the shaded lowest leaves, whose carbon balance is negative, senesce. DALEC2 has
+! no limit, and its labile-release pulse turns a whole year's stored carbon into leaves
+! (grass LAI 6-9.5 at equilibrium; docs/science/phenology.md). Smooth, negligible more
+! than 0.5 below lai_max (factor < 1e-3 shade_loss).
+  SUBROUTINE TILE_DAY_BWD(t, pp, pp_b, pg, pg_b, sh, st, st_b, acc_gpp, &
 &   acc_gpp_b, acc_tr, acc_tr_b, acc_rr, acc_rr_b, acc_fm, acc_bw, &
 &   acc_bw_b, acc_sw, dd)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: t, pp(npp), pg(ngp), sh(nsh)
-    REAL(wp) :: pp_b(npp)
+    REAL(wp) :: pp_b(npp), pg_b(ngp)
     REAL(wp), INTENT(INOUT) :: st(nstate), acc_gpp, acc_tr, acc_rr, &
 &   acc_fm, acc_bw, acc_sw
     REAL(wp), INTENT(INOUT) :: st_b(nstate), acc_gpp_b, acc_tr_b, &
@@ -6004,18 +6026,22 @@ CONTAINS
     REAL(wp) :: pools(npool), flux(nflux), phi_f, phi_o, lai, rel_s, &
 &   rho_par, theta_s
     REAL(wp) :: pools_b(npool), phi_f_b, phi_o_b
-    REAL(wp) :: beta_d
-    REAL(wp) :: beta_d_b
+    REAL(wp) :: beta_d, lai0
+    REAL(wp) :: beta_d_b, lai0_b
     REAL(wp) :: result1
     REAL(wp) :: result1_b
     REAL(wp) :: arg1
     REAL(wp) :: arg1_b
+    REAL(wp) :: result2
+    REAL(wp) :: result2_b
     REAL(wp) :: arg2
     REAL(wp) :: arg2_b
+    REAL(wp) :: temp_b
     CALL POPREAL8(arg1)
     CALL POPREAL8(arg2)
     CALL POPREAL8(beta_d)
     CALL POPREAL8(phi_f)
+    CALL POPREAL8(result2)
     CALL POPREAL8(phi_o)
     CALL POPREAL8(acc_sw)
     CALL POPREAL8(acc_gpp)
@@ -6037,13 +6063,24 @@ CONTAINS
     acc_tr_b = arg1_b/24._wp
     CALL LABILE_RELEASE_FACTOR_B(t, pp(ip_d_onset), pp_b(ip_d_onset), pp&
 &                          (ip_cr_onset), pp_b(ip_cr_onset), phi_o_b)
+    lai0 = st(is_c_fol)/pp(ip_lma)
     result1_b = phi_f_b
     pp_b(ip_leaf_dry_loss) = pp_b(ip_leaf_dry_loss) + (1._wp-beta_d)**3*&
 &     phi_f_b
     beta_d_b = -(3*(1._wp-beta_d)**2*pp(ip_leaf_dry_loss)*phi_f_b)
+    temp_b = phi_f_b/(lai_width+lai0)
+    pg_b(ig_shade_loss) = pg_b(ig_shade_loss) + result2*temp_b
+    result2_b = pg(ig_shade_loss)*temp_b
+    arg1 = lai0 - pp(ip_lai_max)
+    CALL SOFTPLUS_B(arg1, arg1_b, lai_width, result2_b)
+    lai0_b = arg1_b - pg(ig_shade_loss)*result2*temp_b/(lai_width+lai0)
+    pp_b(ip_lai_max) = pp_b(ip_lai_max) - arg1_b
     CALL LEAF_FALL_FACTOR_B(t, pp(ip_leaf_life), pp_b(ip_leaf_life), pp(&
 &                     ip_d_fall), pp_b(ip_d_fall), pp(ip_cr_fall), pp_b(&
 &                     ip_cr_fall), result1_b)
+    temp_b = lai0_b/pp(ip_lma)
+    st_b(is_c_fol) = st_b(is_c_fol) + temp_b
+    pp_b(ip_lma) = pp_b(ip_lma) - st(is_c_fol)*temp_b/pp(ip_lma)
     acc_bw_b = beta_d_b/(acc_sw+1._wp)
   END SUBROUTINE TILE_DAY_BWD
 
@@ -6055,6 +6092,13 @@ CONTAINS
 ! form of Arora & Boer 2005, CTEM, with the stress of the canopy instead of the soil
 ! saturation): leaves of grasses and deciduous plants senesce in a drought, so that a
 ! canopy does not keep more leaf area than its roots can supply with water.
+! Second deviation: a canopy-capacity loss shade_loss * softplus(LAI - lai_max, w) /
+! (LAI + w), w = lai_width (LAI at the start of the day): foliage beyond the PFT's maximum
+! LAI (the ORCHIDEE maximum LAI, Krinner et al. 2005) is shed within about 1/shade_loss
+! days, as the shaded lowest leaves, whose carbon balance is negative, senesce. DALEC2 has
+! no limit, and its labile-release pulse turns a whole year's stored carbon into leaves
+! (grass LAI 6-9.5 at equilibrium; docs/science/phenology.md). Smooth, negligible more
+! than 0.5 below lai_max (factor < 1e-3 shade_loss).
   SUBROUTINE TILE_DAY(t, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, acc_fm&
 &   , acc_bw, acc_sw, dd)
     IMPLICIT NONE
@@ -6064,14 +6108,19 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: dd(ndo)
     REAL(wp) :: pools(npool), flux(nflux), phi_f, phi_o, lai, rel_s, &
 &   rho_par, theta_s
-    REAL(wp) :: beta_d
+    REAL(wp) :: beta_d, lai0
     REAL(wp) :: result1
     REAL(wp) :: arg1
+    REAL(wp) :: result2
     REAL(wp) :: arg2
     beta_d = (acc_bw+1._wp)/(acc_sw+1._wp)
+    lai0 = st(is_c_fol)/pp(ip_lma)
     result1 = LEAF_FALL_FACTOR(t, pp(ip_leaf_life), pp(ip_d_fall), pp(&
 &     ip_cr_fall))
-    phi_f = result1 + pp(ip_leaf_dry_loss)*(1._wp-beta_d)**3
+    arg1 = lai0 - pp(ip_lai_max)
+    result2 = SOFTPLUS(arg1, lai_width)
+    phi_f = result1 + pp(ip_leaf_dry_loss)*(1._wp-beta_d)**3 + pg(&
+&     ig_shade_loss)*result2/(lai0+lai_width)
     phi_o = LABILE_RELEASE_FACTOR(t, pp(ip_d_onset), pp(ip_cr_onset))
     pools = st(is_c_lab:is_c_som)
     arg1 = acc_tr/24._wp

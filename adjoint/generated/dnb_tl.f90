@@ -3090,6 +3090,8 @@ MODULE DNB_MODEL_TL
 ! adjoint memory control (see simulate and run_range): runs longer than the tape budget
 ! are cut into blocks of a year
   INTEGER, PARAMETER :: block_hours=8760
+! m2 m-2, smoothing width of the lai_max limit
+  REAL(wp), PARAMETER :: lai_width=0.1_wp
 ! J per mol of 743-nm photons (h c N_A / lambda)
   REAL(wp), PARAMETER :: e_photon_743=1.61005e5_wp
 
@@ -3360,9 +3362,9 @@ CONTAINS
       END IF
       IF (MOD(k, 24) .EQ. 0) THEN
         t_mid = tday(idx) - 0.5_wp
-        CALL TILE_DAY_D(t_mid, pp, pp_d, pg, sh, st, st_d, acc_gpp, &
-&                 acc_gpp_d, acc_tr, acc_tr_d, acc_rr, acc_rr_d, acc_fm&
-&                 , acc_bw, acc_bw_d, acc_sw, dd)
+        CALL TILE_DAY_D(t_mid, pp, pp_d, pg, pg_d, sh, st, st_d, acc_gpp&
+&                 , acc_gpp_d, acc_tr, acc_tr_d, acc_rr, acc_rr_d, &
+&                 acc_fm, acc_bw, acc_bw_d, acc_sw, dd)
         IF (store .EQ. 1) THEN
           dout_t(:, idx/24) = dd
           acc_tr_d = 0.0_8
@@ -4342,8 +4344,8 @@ CONTAINS
 
 !  Differentiation of tile_day in forward (tangent) mode:
 !   variations   of useful results: st
-!   with respect to varying inputs: acc_tr acc_gpp st acc_rr pp
-!                acc_bw
+!   with respect to varying inputs: acc_tr pg acc_gpp st acc_rr
+!                pp acc_bw
 ! End of a day for one tile: DALEC pools from the day's GPP and rate modifiers, phenology
 ! factors at the day's midpoint t (days since 1 January of the first year).
 ! Deviation from DALEC2 (docs/science/deviations.md): the leaf-loss factor phi_f is the
@@ -4352,12 +4354,19 @@ CONTAINS
 ! form of Arora & Boer 2005, CTEM, with the stress of the canopy instead of the soil
 ! saturation): leaves of grasses and deciduous plants senesce in a drought, so that a
 ! canopy does not keep more leaf area than its roots can supply with water.
-  SUBROUTINE TILE_DAY_D(t, pp, pp_d, pg, sh, st, st_d, acc_gpp, &
+! Second deviation: a canopy-capacity loss shade_loss * softplus(LAI - lai_max, w) /
+! (LAI + w), w = lai_width (LAI at the start of the day): foliage beyond the PFT's maximum
+! LAI (the ORCHIDEE maximum LAI, Krinner et al. 2005) is shed within about 1/shade_loss
+! days, as the shaded lowest leaves, whose carbon balance is negative, senesce. DALEC2 has
+! no limit, and its labile-release pulse turns a whole year's stored carbon into leaves
+! (grass LAI 6-9.5 at equilibrium; docs/science/phenology.md). Smooth, negligible more
+! than 0.5 below lai_max (factor < 1e-3 shade_loss).
+  SUBROUTINE TILE_DAY_D(t, pp, pp_d, pg, pg_d, sh, st, st_d, acc_gpp, &
 &   acc_gpp_d, acc_tr, acc_tr_d, acc_rr, acc_rr_d, acc_fm, acc_bw, &
 &   acc_bw_d, acc_sw, dd)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: t, pp(npp), pg(ngp), sh(nsh)
-    REAL(wp), INTENT(IN) :: pp_d(npp)
+    REAL(wp), INTENT(IN) :: pp_d(npp), pg_d(ngp)
     REAL(wp), INTENT(INOUT) :: st(nstate), acc_gpp, acc_tr, acc_rr, &
 &   acc_fm, acc_bw, acc_sw
     REAL(wp), INTENT(INOUT) :: st_d(nstate), acc_gpp_d, acc_tr_d, &
@@ -4366,20 +4375,31 @@ CONTAINS
     REAL(wp) :: pools(npool), flux(nflux), phi_f, phi_o, lai, rel_s, &
 &   rho_par, theta_s
     REAL(wp) :: pools_d(npool), phi_f_d, phi_o_d
-    REAL(wp) :: beta_d
-    REAL(wp) :: beta_d_d
+    REAL(wp) :: beta_d, lai0
+    REAL(wp) :: beta_d_d, lai0_d
     REAL(wp) :: result1
     REAL(wp) :: result1_d
+    REAL(wp) :: result2
+    REAL(wp) :: result2_d
     REAL(wp) :: temp
+    REAL(wp) :: temp0
     beta_d_d = acc_bw_d/(acc_sw+1._wp)
     beta_d = (acc_bw+1._wp)/(acc_sw+1._wp)
+    temp = st(is_c_fol)/pp(ip_lma)
+    lai0_d = (st_d(is_c_fol)-temp*pp_d(ip_lma))/pp(ip_lma)
+    lai0 = temp
     result1_d = LEAF_FALL_FACTOR_D(t, pp(ip_leaf_life), pp_d(&
 &     ip_leaf_life), pp(ip_d_fall), pp_d(ip_d_fall), pp(ip_cr_fall), &
 &     pp_d(ip_cr_fall), result1)
+    result2_d = SOFTPLUS_D(lai0 - pp(ip_lai_max), lai0_d - pp_d(&
+&     ip_lai_max), lai_width, result2)
     temp = (-beta_d+1._wp)*(-beta_d+1._wp)*(-beta_d+1._wp)
+    temp0 = pg(ig_shade_loss)*result2/(lai_width+lai0)
     phi_f_d = result1_d + temp*pp_d(ip_leaf_dry_loss) - pp(&
-&     ip_leaf_dry_loss)*3*(1._wp-beta_d)**2*beta_d_d
-    phi_f = result1 + pp(ip_leaf_dry_loss)*temp
+&     ip_leaf_dry_loss)*3*(1._wp-beta_d)**2*beta_d_d + (result2*pg_d(&
+&     ig_shade_loss)+pg(ig_shade_loss)*result2_d-temp0*lai0_d)/(&
+&     lai_width+lai0)
+    phi_f = result1 + pp(ip_leaf_dry_loss)*temp + temp0
     phi_o_d = LABILE_RELEASE_FACTOR_D(t, pp(ip_d_onset), pp_d(ip_d_onset&
 &     ), pp(ip_cr_onset), pp_d(ip_cr_onset), phi_o)
     pools_d = st_d(is_c_lab:is_c_som)
@@ -4422,6 +4442,13 @@ CONTAINS
 ! form of Arora & Boer 2005, CTEM, with the stress of the canopy instead of the soil
 ! saturation): leaves of grasses and deciduous plants senesce in a drought, so that a
 ! canopy does not keep more leaf area than its roots can supply with water.
+! Second deviation: a canopy-capacity loss shade_loss * softplus(LAI - lai_max, w) /
+! (LAI + w), w = lai_width (LAI at the start of the day): foliage beyond the PFT's maximum
+! LAI (the ORCHIDEE maximum LAI, Krinner et al. 2005) is shed within about 1/shade_loss
+! days, as the shaded lowest leaves, whose carbon balance is negative, senesce. DALEC2 has
+! no limit, and its labile-release pulse turns a whole year's stored carbon into leaves
+! (grass LAI 6-9.5 at equilibrium; docs/science/phenology.md). Smooth, negligible more
+! than 0.5 below lai_max (factor < 1e-3 shade_loss).
   SUBROUTINE TILE_DAY(t, pp, pg, sh, st, acc_gpp, acc_tr, acc_rr, acc_fm&
 &   , acc_bw, acc_sw, dd)
     IMPLICIT NONE
@@ -4431,12 +4458,16 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: dd(ndo)
     REAL(wp) :: pools(npool), flux(nflux), phi_f, phi_o, lai, rel_s, &
 &   rho_par, theta_s
-    REAL(wp) :: beta_d
+    REAL(wp) :: beta_d, lai0
     REAL(wp) :: result1
+    REAL(wp) :: result2
     beta_d = (acc_bw+1._wp)/(acc_sw+1._wp)
+    lai0 = st(is_c_fol)/pp(ip_lma)
     result1 = LEAF_FALL_FACTOR(t, pp(ip_leaf_life), pp(ip_d_fall), pp(&
 &     ip_cr_fall))
-    phi_f = result1 + pp(ip_leaf_dry_loss)*(1._wp-beta_d)**3
+    result2 = SOFTPLUS(lai0 - pp(ip_lai_max), lai_width)
+    phi_f = result1 + pp(ip_leaf_dry_loss)*(1._wp-beta_d)**3 + pg(&
+&     ig_shade_loss)*result2/(lai0+lai_width)
     phi_o = LABILE_RELEASE_FACTOR(t, pp(ip_d_onset), pp(ip_cr_onset))
     pools = st(is_c_lab:is_c_som)
     CALL DALEC_DAY(pools, acc_gpp, acc_tr/24._wp, acc_rr/24._wp, phi_f, &

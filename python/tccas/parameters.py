@@ -196,8 +196,11 @@ _S_POOL = "order of magnitude per PFT (Jobbagy & Jackson 2000); cases use their 
 PFT_PARAMETERS: tuple[Parameter, ...] = (
     # --- photosynthesis (BETHY, Knorr 2000; CCDAS 130_paramslist) ---
     Parameter("vcmax25", "mol m-2 s-1", "maximum carboxylation rate at 25 degC, canopy top",
-              _pft(60e-6, 90e-6, 41e-6, 35e-6, 29e-6, 53e-6, 52e-6, 160e-6, 42e-6, 8e-6, 20e-6,
-                   20e-6, 117e-6), 1e-6, 4e-4, 0.2, "Knorr 2000 Vmax(25) table"),
+              _pft(60e-6, 90e-6, 41e-6, 35e-6, 29e-6, 53e-6, 52e-6, 160e-6, 78e-6, 8e-6, 20e-6,
+                   20e-6, 117e-6), 1e-6, 4e-4, 0.2,
+              "Knorr 2000 Vmax(25) table; C3 grass 78 umol m-2 s-1, the TRY mean of C3 "
+              "herbaceous plants (Kattge et al. 2009; BETHY 42), since the canopy is held "
+              "at a grassland's leaf area by lai_max (docs/science/productivity.md)"),
     Parameter("jv_scale", "1", "multiplier on the Jmax/Vcmax ratio aJV (second photosynthesis "
               "scaling of the TCCAS control vector)", _pft(*[1.0] * 13), 0.3, 3.0, 0.2,
               "tccas choice (TCCAS control elements 3-4, prior 1.0)"),
@@ -229,6 +232,15 @@ PFT_PARAMETERS: tuple[Parameter, ...] = (
               "grasses and crops 0.02 d-1, deciduous trees, shrubs and tundra 0.01, "
               "evergreen shrubs 0.004, evergreen trees 0.002, wetland 0 "
               "(docs/science/phenology.md)"),
+    Parameter("lai_max", "m2 m-2", "largest leaf area index the canopy carries: foliage "
+              "beyond it is shed at the rate shade_loss (the shaded lowest leaves, whose "
+              "carbon balance is negative, senesce)",
+              _pft(7.0, 7.0, 5.0, 5.0, 5.0, 3.0, 3.5, 3.5, 2.5, 2.5, 2.5, 6.0, 5.0), 0.5, 12.0,
+              0.2, "maximum LAI of the ORCHIDEE PFTs (Krinner et al. 2005; critical LAI "
+              "above which no leaf allocation): tropical trees 7, temperate trees and "
+              "evergreen conifers 5, deciduous conifers 3 (boreal), grasses 2.5, crops 5; "
+              "shrubs 3.5 and wetland 6 from the biome LAI of Asner et al. 2003, tundra as "
+              "the grasses (docs/science/phenology.md)"),
     # --- DALEC2 p1..p17 ---
     Parameter("theta_min", "d-1", "p1 litter-to-SOM decomposition rate at 0 degC", _dalec(0),
               1e-5, 1e-2, 0.2, _S_DALEC),
@@ -371,6 +383,14 @@ GLOBAL_PARAMETERS: tuple[Parameter, ...] = (
               "Lambert's law (Ulaby, Moore & Fung 1982); n = 2 gives a bare-soil slope of "
               "-0.127 dB deg-1 at 40 deg, within ASCAT's -0.15 to -0.10 dB deg-1 over sparse "
               "vegetation (Hahn et al. 2017; Vreugdenhil et al. 2016)"),
+    # --- canopy capacity (docs/science/phenology.md) ---
+    Parameter("shade_loss", "d-1", "rate at which foliage beyond the PFT's lai_max is shed "
+              "(leaf-loss factor shade_loss * softplus(LAI - lai_max) / (LAI + w), "
+              "w = 0.1)", 0.2, 0.01, 1.0, 0.5,
+              "tccas choice: foliage above the canopy's capacity is shed in about 5 days, "
+              "fast against the life of a grass leaf (1-3 months, Lemaire & Chapman 1996), "
+              "so that the labile-release pulse cannot carry the canopy far above lai_max "
+              "(docs/science/phenology.md gives the sensitivity to 0.1-0.3)"),
 )
 
 PARAMETERS: dict[str, Parameter] = {p.name: p for p in PFT_PARAMETERS + GLOBAL_PARAMETERS}
