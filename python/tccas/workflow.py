@@ -420,18 +420,13 @@ def format_summary(cfg: Config, times, cell: CellRun, pfts, fractions) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _blocked_transpose(hourly: np.ndarray) -> np.ndarray:
-    """(nt, nvar, ntile) -> C-contiguous (ntile, nvar, nt) float64, copied in blocks of
-    hours that stay in cache (the core's layout keeps the variable index fastest)."""
-    nt, nvar, ntile = hourly.shape
-    out = np.empty((ntile, nvar, nt))
-    step = 4096
-    for t0 in range(0, nt, step):
-        out[:, :, t0:t0 + step] = hourly[t0:t0 + step].transpose(2, 1, 0)
-    return out
+# days per block of output_tables' pass over the hourly array: 128 days of 2 tiles x 35
+# variables are 1.7 MB of float64, which stay in cache while they are summed and copied
+_BLOCK_DAYS = 128
 
 
-def output_tables(cell: CellRun, fractions, hourly: bool = True) -> tuple[dict, dict, dict, dict]:
+def output_tables(cell: CellRun, fractions, hourly: bool = True,
+                  hourly_dtype=np.float64) -> tuple[dict, dict, dict, dict]:
     """The variables of daily.nc and hourly.nc from a run.
 
     Parameters
@@ -439,6 +434,9 @@ def output_tables(cell: CellRun, fractions, hourly: bool = True) -> tuple[dict, 
     cell : the run (hourly (nt, nvar, ntile) and daily (nd, nvar_d, ntile) arrays).
     fractions : (ntile,) cover fractions (1) that weight the cell values.
     hourly : also build the hourly tables (else they are empty).
+    hourly_dtype : type of the hourly tables' arrays: float64 (the core's values), or
+        float32, what hourly.nc stores (the float64 values rounded once, as the writer
+        would round them; half the memory and no copy when written).
 
     Returns
     -------
@@ -446,12 +444,41 @@ def output_tables(cell: CellRun, fractions, hourly: bool = True) -> tuple[dict, 
     long name, extra attributes), as :func:`tccas.io.write_table_nc` takes them. Daily
     values of hourly fluxes in ``_SUMMED`` are daily sums (unit per day), the other hourly
     variables daily means; ``npp`` = ``gpp`` - ``ra``. Cell values are cover-weighted sums
-    over the tiles.
+    over the tiles. In float32, the hourly per-tile arrays are C-contiguous (nt, ntile),
+    as a file stores them.
+
+    Notes
+    -----
+    The core returns its hourly array with the variable index fastest. One pass over it
+    in blocks of whole days copies each block to (tile, variable, hour) (cache-resident)
+    and takes from it the daily sums (each day's 24 hours summed along contiguous memory),
+    the hourly cell values and each variable's (hour, tile) series, so that the whole
+    array is read once and no full transposed copy is made. The arithmetic of every value
+    is the one of the previous per-variable code (tests/test_io.py compares bit for bit).
     """
     w = np.asarray(fractions, dtype=float)
     nd = cell.daily.shape[0]
-    hk = _blocked_transpose(cell.hourly)                         # (tile, var, hour)
-    dsum = hk.reshape(hk.shape[0], hk.shape[1], nd, 24).sum(axis=-1)   # (tile, var, day)
+    H = cell.hourly
+    nt, nvar, ntile = H.shape
+    hn = [h[0] for h in HOURLY_OUTPUTS]
+    igpp, ira = hn.index("gpp"), hn.index("ra")
+    dsum = np.empty((ntile, nvar, nd))                           # (tile, var, day)
+    if hourly:
+        hv = np.empty((nvar, nt, ntile), dtype=hourly_dtype)     # each var's (hour, tile)
+        hc = np.empty((nvar, nt))                                # cell values (var, hour)
+        npp = np.empty((ntile, nt)).T                            # (hour, tile), as before
+    buf = np.empty((ntile, nvar, 24 * min(_BLOCK_DAYS, max(nd, 1))))
+    for d0 in range(0, nd, _BLOCK_DAYS):
+        d1 = min(nd, d0 + _BLOCK_DAYS)
+        t0, t1 = 24 * d0, 24 * d1
+        blk = buf[:, :, :t1 - t0]
+        blk[...] = H[t0:t1].transpose(2, 1, 0)
+        dsum[:, :, d0:d1] = blk.reshape(ntile, nvar, d1 - d0, 24).sum(axis=-1)
+        if hourly:
+            for p in range(ntile):
+                hv[:, t0:t1, p] = blk[p]
+                npp[t0:t1, p] = blk[p, igpp] - blk[p, ira]
+            hc[:, t0:t1] = np.einsum("pkt,p->kt", blk, w)
     dvars, dcell = {}, {}
     for k, (name, unit, long) in enumerate(DAILY_OUTPUTS):
         arr = cell.daily[:, k, :]
@@ -475,16 +502,19 @@ def output_tables(cell: CellRun, fractions, hourly: bool = True) -> tuple[dict, 
                          {"cell_methods": "area: mean time: mean"})
     hvars, hcell = {}, {}
     if hourly:
-        hc = np.einsum("pkt,p->kt", hk, w)                     # (var, hour) cell values
+        cast = (lambda a: a) if np.dtype(hourly_dtype) == np.float64 else \
+            (lambda a: a.astype(hourly_dtype))
         for k, (name, unit, long) in enumerate(HOURLY_OUTPUTS):
             rate = unit.endswith("h-1")
             extra = {"cell_methods": "time: mean"} if rate else {}
-            hvars[name] = (hk[:, k, :].T, unit, long, extra)
-            hcell[name + "_cell"] = (hc[k], unit, long, {"cell_methods": "area: mean"
-                                                          + (" time: mean" if rate else "")})
-        hvars["npp"] = (hvars["gpp"][0] - hvars["ra"][0], "g m-2 h-1",
-                        "net primary production (carbon)", {"cell_methods": "time: mean"})
-        hcell["npp_cell"] = (hvars["npp"][0] @ w, "g m-2 h-1", hvars["npp"][2],
+            hvars[name] = (hv[k], unit, long, extra)
+            hcell[name + "_cell"] = (cast(hc[k]), unit, long, {"cell_methods": "area: mean"
+                                                                + (" time: mean" if rate else "")})
+        hvars["npp"] = (npp if np.dtype(hourly_dtype) == np.float64 else
+                        np.ascontiguousarray(npp, dtype=hourly_dtype),
+                        "g m-2 h-1", "net primary production (carbon)",
+                        {"cell_methods": "time: mean"})
+        hcell["npp_cell"] = (cast(npp @ w), "g m-2 h-1", hvars["npp"][2],
                              {"cell_methods": "area: mean time: mean"})
     return dvars, dcell, hvars, hcell
 
@@ -608,7 +638,8 @@ class OutputFiles:
             # this one writes the observation files (netCDF stays on one thread: netCDF-C is
             # not thread-safe)
             tables = _Background(lambda: output_tables(cell, fracs,
-                                                       hourly=cfg.run.hourly_output),
+                                                       hourly=cfg.run.hourly_output,
+                                                       hourly_dtype=np.float32),
                                  name="tccas-output-tables")
             simulated = simulated or {}
             if set(self.obs_files) - set(simulated):
