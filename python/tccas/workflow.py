@@ -47,9 +47,11 @@ class RunResult:
     pfts: tuple[int, ...]
     fractions: tuple[float, ...]
     observations: dict = None      # stream -> (ObservationSet, simulated values)
-    timings: dict = None           # seconds (perf_counter): read, run, write, total; read
-    #                                (inputs and observations) overlaps run, so total is less
-    #                                than their sum
+    timings: dict = None           # seconds: read, run, write, total (wall, perf_counter;
+    #                                read and the creation of the output files overlap run,
+    #                                so total is less than their sum), and the CPU time of
+    #                                each, cpu_read, cpu_run, cpu_write (time.thread_time on
+    #                                the threads doing it), cpu_total (time.process_time)
 
 
 def load_inputs(cfg: Config) -> tuple[io.Static, io.Forcing]:
@@ -192,14 +194,18 @@ class _Background:
 
     def __init__(self, fn, name: str):
         self._value, self._error = None, None
+        self.cpu = 0.0                 # CPU seconds of fn on its thread (time.thread_time)
         self._thread = threading.Thread(target=self._main, args=(fn,), name=name, daemon=True)
         self._thread.start()
 
     def _main(self, fn) -> None:
+        c0 = time.thread_time()
         try:
             self._value = fn()
         except BaseException as exc:           # handed to the caller by result()
             self._error = exc
+        finally:
+            self.cpu = time.thread_time() - c0
 
     def result(self):
         # short joins: the main thread wakes up to take a Ctrl-C even when the signal reached
@@ -213,6 +219,7 @@ class _Background:
 
 def _run_site(cfg: Config, out: Path, progress: bool | None) -> RunResult:
     t0 = time.perf_counter()
+    p0, c0 = time.process_time(), time.thread_time()
     static, forcing = load_inputs(cfg)
     t_inputs = time.perf_counter() - t0
     # a bar on a terminal, log lines otherwise (progress None), nothing with False
@@ -239,24 +246,27 @@ def _run_site(cfg: Config, out: Path, progress: bool | None) -> RunResult:
     r0 = time.perf_counter()
     obs_sets = load_observations(cfg)
     oa = obs_arrays(obs_sets, forcing.times, static.pft)
-    r1 = time.perf_counter()
+    r1, c1 = time.perf_counter(), time.thread_time()
     prepared = OutputFiles(out, cfg, static, forcing.times, obs_sets)
     try:
-        w0 = time.perf_counter()
+        w0, c2 = time.perf_counter(), time.thread_time()
         ppft, pglob, cell, t_core = job.result()
         raise_if_interrupted()
-        a0 = time.perf_counter()
+        a0, c3 = time.perf_counter(), time.thread_time()
         y = apply_obs(oa, cell.hourly, static.clay, pglob)
         simulated = {o.stream: (o, y[oa.slices[o.stream]]) for o in obs_sets}
-        t2 = time.perf_counter()
+        t2, c4 = time.perf_counter(), time.thread_time()
         files = prepared.finish(cell, simulated)
     finally:
         prepared.abort()
     summary = files.pop("_summary_text")
-    t3 = time.perf_counter()
+    t3, c5 = time.perf_counter(), time.thread_time()
     # read (inputs, observations) and the creation of the output files overlap the run
     timings = {"read": t_inputs + (r1 - r0), "run": t_core + (t2 - a0),
-               "write": (w0 - r1) + (t3 - t2), "total": t3 - t0}
+               "write": (w0 - r1) + (t3 - t2), "total": t3 - t0,
+               "cpu_read": c1 - c0, "cpu_run": job.cpu + (c4 - c3),
+               "cpu_write": (c2 - c1) + (c5 - c4) + prepared.cpu_tables,
+               "cpu_total": time.process_time() - p0}
     log.info("%s: read %.3f s and run %.3f s (overlapping), write %.3f s, total %.3f s",
              cfg.site.name, timings["read"], timings["run"], timings["write"], timings["total"])
     return RunResult(out, files, summary, cell, forcing.times, static.pft, static.pft_fraction,
@@ -589,6 +599,7 @@ class OutputFiles:
                  hourly_complevel: int | None = HOURLY_COMPLEVEL,
                  obs_complevel: int | None = OBS_COMPLEVEL):
         self.out, self.cfg, self.static, self.times = Path(out), cfg, static, times
+        self.cpu_tables = 0.0          # CPU seconds of output_tables' thread in finish()
         self.obs_complevel = obs_complevel
         self.staged: list[tuple[Path, Path]] = []
         self.tables: dict[str, io.TableFile] = {}
@@ -649,6 +660,7 @@ class OutputFiles:
                 f = self.obs_files.pop(stream, None) or self._obs_file(o)
                 f.fill(y)
             dvars, dcell, hvars, hcell = tables.result()
+            self.cpu_tables = tables.cpu
             self.tables.pop("daily").fill(dvars, dcell)
             if cfg.run.hourly_output:
                 self.tables.pop("hourly").fill(hvars, hcell)
