@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -247,8 +246,10 @@ def _run_site(cfg: Config, out: Path, progress: bool | None) -> RunResult:
     obs_sets = load_observations(cfg)
     oa = obs_arrays(obs_sets, forcing.times, static.pft)
     r1, c1 = time.perf_counter(), time.thread_time()
-    prepared = OutputFiles(out, cfg, static, forcing.times, obs_sets)
+    prepared = None
     try:
+        # inside the try: a Ctrl-C right after the files are created still deletes them
+        prepared = OutputFiles(out, cfg, static, forcing.times, obs_sets)
         w0, c2 = time.perf_counter(), time.thread_time()
         ppft, pglob, cell, t_core = job.result()
         raise_if_interrupted()
@@ -258,7 +259,8 @@ def _run_site(cfg: Config, out: Path, progress: bool | None) -> RunResult:
         t2, c4 = time.perf_counter(), time.thread_time()
         files = prepared.finish(cell, simulated)
     finally:
-        prepared.abort()
+        if prepared is not None:
+            prepared.abort()
     summary = files.pop("_summary_text")
     t3, c5 = time.perf_counter(), time.thread_time()
     # read (inputs, observations) and the creation of the output files overlap the run
@@ -633,11 +635,17 @@ class OutputFiles:
                        complevel=self.obs_complevel, lat=self.static.lat, lon=self.static.lon)
 
     def _temp_name(self, folder: Path, name: str) -> Path:
-        # unique per process and call: concurrent writers never share a temporary file
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
-        os.close(fd)
-        self.staged.append((Path(tmp), folder / name))
-        return Path(tmp)
+        # unique per process and call: concurrent writers never share a temporary file. The
+        # name is staged before the file is created (exclusively, as mkstemp does), so that
+        # a Ctrl-C landing between the two leaves nothing abort() does not delete
+        while True:
+            tmp = folder / f".{name}.{os.getpid()}.{os.urandom(4).hex()}.part"
+            self.staged.append((tmp, folder / name))
+            try:
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                return tmp
+            except FileExistsError:        # another writer's name: draw again
+                self.staged.pop()
 
     def finish(self, cell: CellRun, simulated: dict | None = None) -> dict:
         """Write the run's data and the other files, move them into place; returns what
