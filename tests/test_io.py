@@ -359,6 +359,27 @@ def test_output_files_have_the_reference_content(eslm1_run, tmp_path):
             assert r[v + "_cell"] == float((ref_pft * np.asarray(fr)).sum())
 
 
+def test_annual_table_is_the_previous_one_for_one_to_three_tiles(eslm1_run):
+    """The summary's annual sums equal those of the code before (each year's hours taken by
+    a boolean mask and summed along the hours) bit for bit, also for one tile (numpy sums a
+    single column pairwise, several columns row after row) and three."""
+    cfg, static, forcing, cell = eslm1_run
+    hn = [h[0] for h in HOURLY_OUTPUTS]
+    years = forcing.times.astype("datetime64[Y]").astype(int) + 1970
+    for tiles in ([0], [1, 0], [0, 1, 0]):
+        h = np.asfortranarray(cell.hourly[:, :, tiles].transpose(1, 0, 2)).transpose(1, 0, 2)
+        sub = tccas.model.CellRun(h, cell.daily, cell.state, None)   # the core's layout
+        fr = np.full(len(tiles), 1.0 / len(tiles))
+        rows = annual_table(forcing.times, sub, tuple(tiles), fr)
+        assert [r["year"] for r in rows] == sorted(set(years))
+        for r in rows:
+            m = years == r["year"]
+            for v in ("gpp", "nee", "et"):
+                ref = sub.hourly[m, hn.index(v), :].sum(axis=0)
+                assert np.array_equal(r[v], ref), (tiles, r["year"], v)
+                assert r[v + "_cell"] == float((ref * fr).sum())
+
+
 def test_compressed_and_chunked_hourly_output_holds_the_same_values(eslm1_run, tmp_path):
     cfg, static, forcing, cell = eslm1_run
     fr = static.pft_fraction
@@ -567,15 +588,21 @@ def test_hourly_tables_in_float32_are_the_float64_tables_rounded(eslm1_run):
             assert a.dtype == np.float32 and a.flags.c_contiguous, name
             assert np.array_equal(a, v[0].astype(np.float32)), name
             assert t32[i][name][1:] == v[1:], name
-    # a run shorter than one block of days, and one of a block and a day
-    for days in (3, 129):
-        short = tccas.model.CellRun(cell.hourly[:24 * days], cell.daily[:days], cell.state,
-                                    None)
-        ref = reference_tables(short, static.pft_fraction)
-        new = output_tables(short, static.pft_fraction)
+    # a run shorter than one block of days, and one of a block and a day; one and three
+    # tiles. The arrays keep the core's layout (variable index fastest, tile slowest), the
+    # one the code before was bit-identical with (its sums along the hours depend on it)
+    def core_layout(a):
+        return np.asfortranarray(a.transpose(1, 0, 2)).transpose(1, 0, 2)
+
+    for days, tiles in ((3, [0, 1]), (129, [0, 1]), (200, [1]), (140, [0, 1, 0])):
+        short = tccas.model.CellRun(core_layout(cell.hourly[:24 * days, :, tiles]),
+                                    core_layout(cell.daily[:days, :, tiles]), cell.state, None)
+        fr = np.full(len(tiles), 1.0 / len(tiles))
+        ref = reference_tables(short, fr)
+        new = output_tables(short, fr)
         for a, b in zip(ref, new):
             for name in a:
-                assert np.array_equal(a[name][0], b[name][0]), (days, name)
+                assert np.array_equal(a[name][0], b[name][0]), (days, tiles, name)
 
 
 def test_run_output_files_have_the_reference_content(tmp_path):

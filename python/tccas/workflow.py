@@ -392,7 +392,8 @@ def annual_table(times: np.ndarray, cell: CellRun, pfts, fractions) -> list[dict
     # code before summed a (hours, tiles) array along its hours (numpy adds row after row
     # there); np.add.accumulate gives that order on each tile's contiguous series without
     # numpy's slow loop over the short tile axis, and the table is unchanged bit for bit
-    # (tests/test_io.py)
+    # (tests/test_io.py). With one tile numpy summed the contiguous series pairwise: the
+    # code before is kept for that case (fast there).
     t = np.asarray(times).astype("datetime64[s]")
     first_year = t[0].astype("datetime64[Y]")
     starts = np.arange(first_year, t[-1].astype("datetime64[Y]") + 2).astype("datetime64[s]")
@@ -404,8 +405,11 @@ def annual_table(times: np.ndarray, cell: CellRun, pfts, fractions) -> list[dict
             continue
         row = {"year": int(first_year.astype(int)) + 1970 + i}
         for j, v in enumerate(names):
-            per_pft = np.array([np.add.accumulate(sub[j, p, a:b])[-1]
-                                for p in range(sub.shape[1])])
+            if sub.shape[1] == 1:
+                per_pft = np.ascontiguousarray(sub[j, :, a:b].T).sum(axis=0)
+            else:
+                per_pft = np.array([np.add.accumulate(sub[j, p, a:b])[-1]
+                                    for p in range(sub.shape[1])])
             row[v] = per_pft
             row[v + "_cell"] = float((per_pft * w).sum())
         rows.append(row)
