@@ -124,10 +124,69 @@ def reference_tables(cell, fracs):
     return dvars, dcell, hvars, hcell
 
 
-def assert_same_content(ref_path, new_path):
+def reference_write_obs(path, obs, attrs, simulated, lat, lon):
+    """The observation file of a run as write_obs wrote it before issue 14's bulk writer
+    (one variable after the other with ``var[:] = ...``, uncompressed as tccas run stores
+    it), with the site's scalar coordinates."""
+    with netCDF4.Dataset(path, "w", format="NETCDF4") as ds:
+        ds.Conventions = "CF-1.8"
+        ds.stream = obs.stream
+        ds.stream_units = obs.unit
+        ds.stream_description = tccas.obs.STREAMS[obs.stream][1]
+        for k, v in {**obs.attrs, **attrs}.items():
+            ds.setncattr(k, v)
+        ds.createDimension("obs", len(obs))
+        ds.createDimension("nv", 2)
+        ds.createDimension("pft", len(obs.pft))
+        ref = np.datetime64("1970-01-01T00:00:00")
+        t0 = (obs.t_start - ref).astype("timedelta64[s]").astype(np.int64).astype(float)
+        t1 = (obs.t_end - ref).astype("timedelta64[s]").astype(np.int64).astype(float)
+        tv = ds.createVariable("time", "f8", ("obs",))
+        tv.units = "seconds since 1970-01-01 00:00:00"
+        tv.calendar = "standard"
+        tv.standard_name = "time"
+        tv.bounds = "time_bnds"
+        tv.long_name = "start of the integration window"
+        tv[:] = t0
+        ds.createVariable("time_bnds", "f8", ("obs", "nv"))[:] = np.column_stack([t0, t1])
+        for name, val, unit, std in (("lat", lat, "degrees_north", "latitude"),
+                                     ("lon", lon, "degrees_east", "longitude")):
+            v = ds.createVariable(name, "f8", ())
+            v.units, v.standard_name, v.long_name = unit, std, f"{std} of the site"
+            v.assignValue(val)
+        v = ds.createVariable("pft", "i4", ("pft",))
+        v.long_name = "BETHY plant functional type code"
+        v[:] = np.array(obs.pft, dtype=np.int32)
+        for name, arr, unit, long in (
+                ("value", obs.value, obs.unit, f"observed {obs.stream}"),
+                ("sigma", obs.sigma, obs.unit, "observation uncertainty (1 sigma)"),
+                ("angle", obs.angle, "degree", "incidence angle")):
+            v = ds.createVariable(name, "f8", ("obs",))
+            v.units, v.long_name, v.coordinates = unit, long, "time lat lon"
+            v[:] = arr
+        v = ds.createVariable("qc", "i4", ("obs",))
+        v.units, v.long_name = "1", "quality flag (0 = best)"
+        v[:] = obs.qc.astype(np.int32)
+        v = ds.createVariable("footprint_fraction", "f8", ("obs", "pft"))
+        v.units = "1"
+        v.long_name = "fraction of the observation footprint covered by each PFT"
+        v[:] = obs.footprint
+        v = ds.createVariable("simulated", "f8", ("obs",))
+        v.units = obs.unit
+        v.long_name = f"model equivalent of the observed {obs.stream}"
+        v.coordinates = "time lat lon"
+        v[:] = simulated
+
+
+def assert_same_content(ref_path, new_path, exact_attributes=False):
     """Same variables, dimensions, types, values (bit for bit) and attributes; the new
-    file may add attributes (standard_name, cell_methods) but change none."""
+    file may add attributes (standard_name, cell_methods) but change none, unless
+    ``exact_attributes`` (then both have the same attribute names, in the same order)."""
     with netCDF4.Dataset(ref_path) as a, netCDF4.Dataset(new_path) as b:
+        if exact_attributes:
+            assert a.ncattrs() == b.ncattrs()
+            for name, va in a.variables.items():
+                assert va.ncattrs() == b.variables[name].ncattrs(), name
         assert {k: len(d) for k, d in a.dimensions.items()} == \
             {k: len(d) for k, d in b.dimensions.items()}
         assert list(a.variables) == list(b.variables)
@@ -300,6 +359,27 @@ def test_output_files_have_the_reference_content(eslm1_run, tmp_path):
             assert r[v + "_cell"] == float((ref_pft * np.asarray(fr)).sum())
 
 
+def test_annual_table_is_the_previous_one_for_one_to_three_tiles(eslm1_run):
+    """The summary's annual sums equal those of the code before (each year's hours taken by
+    a boolean mask and summed along the hours) bit for bit, also for one tile (numpy sums a
+    single column pairwise, several columns row after row) and three."""
+    cfg, static, forcing, cell = eslm1_run
+    hn = [h[0] for h in HOURLY_OUTPUTS]
+    years = forcing.times.astype("datetime64[Y]").astype(int) + 1970
+    for tiles in ([0], [1, 0], [0, 1, 0]):
+        h = np.asfortranarray(cell.hourly[:, :, tiles].transpose(1, 0, 2)).transpose(1, 0, 2)
+        sub = tccas.model.CellRun(h, cell.daily, cell.state, None)   # the core's layout
+        fr = np.full(len(tiles), 1.0 / len(tiles))
+        rows = annual_table(forcing.times, sub, tuple(tiles), fr)
+        assert [r["year"] for r in rows] == sorted(set(years))
+        for r in rows:
+            m = years == r["year"]
+            for v in ("gpp", "nee", "et"):
+                ref = sub.hourly[m, hn.index(v), :].sum(axis=0)
+                assert np.array_equal(r[v], ref), (tiles, r["year"], v)
+                assert r[v + "_cell"] == float((ref * fr).sum())
+
+
 def test_compressed_and_chunked_hourly_output_holds_the_same_values(eslm1_run, tmp_path):
     cfg, static, forcing, cell = eslm1_run
     fr = static.pft_fraction
@@ -379,8 +459,12 @@ def test_run_reports_the_split_of_its_time(tmp_path):
     cfg = tccas.load_config("ES-LM1")
     res = tccas.run(cfg, output_dir=tmp_path, progress=False)
     t = res.timings
-    assert set(t) == {"read", "run", "write", "total"}
+    assert set(t) == {"read", "run", "write", "total", "cpu_read", "cpu_run", "cpu_write",
+                      "cpu_total"}
     assert all(v > 0 for v in t.values())
+    # the CPU time of the process covers that of its threads' parts (thread clocks may tick
+    # more coarsely: a small tolerance)
+    assert t["cpu_read"] + t["cpu_run"] + t["cpu_write"] <= t["cpu_total"] + 0.02
     # the observations are read and the output files created while the core runs: the
     # total lies between the longest part and the sum of all three
     assert max(t["read"], t["run"], t["write"]) <= t["total"] + 1e-6
@@ -432,6 +516,7 @@ def test_put_whole_writes_what_setitem_writes(tmp_path, rng):
             v1[:] = data
             io.put_whole(v2, data)
             pairs.append((v1.name, v2.name))
+        io.put_whole(ds.createVariable("s", "f8", ()), np.float64(39.94))   # a scalar
         v = ds.createVariable("m", "f8", ("t",))
         io.put_whole(v, np.ma.masked_less(a64[:, 0], 0.0))          # masked: public path
         with pytest.raises(ValueError):                        # as var[:] = ... does
@@ -439,8 +524,114 @@ def test_put_whole_writes_what_setitem_writes(tmp_path, rng):
     with netCDF4.Dataset(tmp_path / "p.nc") as ds:
         for n1, n2 in pairs:
             assert np.array_equal(ds.variables[n1][:], ds.variables[n2][:])
+        assert ds.variables["s"][...] == 39.94 and ds.variables["s"].shape == ()
         m = ds.variables["m"][:]
         assert np.array_equal(m.mask, a64[:, 0] < 0)
+
+
+def test_get_whole_reads_what_getitem_reads(tmp_path, rng):
+    """get_whole (netCDF4's lower-level read) gives what var[:] gives, masked values
+    replaced, on plain variables and on every attribute that makes netCDF4 mask or unpack."""
+    x = rng.normal(size=(50, 3))
+    x[3, 1] = netCDF4.default_fillvals["f8"]                 # masked without any attribute
+    ints = rng.integers(-5, 5, (50, 3)).astype(np.int32)
+    ints[7, 2] = netCDF4.default_fillvals["i4"]
+    path = tmp_path / "g.nc"
+    with netCDF4.Dataset(path, "w") as ds:
+        ds.createDimension("t", 50)
+        ds.createDimension("k", 3)
+        ds.createDimension("e", 0)
+        ds.createVariable("plain", "f8", ("t", "k"))[:] = x
+        ds.createVariable("single", "f4", ("t", "k"))[:] = x
+        ds.createVariable("ints", "i4", ("t", "k"))[:] = ints
+        ds.createVariable("bytes", "i1", ("t",))[:] = ints[:, 0].astype(np.int8)
+        v = ds.createVariable("filled", "f8", ("t", "k"), fill_value=-9.0)
+        v[:] = np.where(x > 1.0, -9.0, x)
+        v = ds.createVariable("missing", "f8", ("t", "k"))
+        v.missing_value = 0.5
+        v[:] = np.where(x > 0.8, 0.5, x)
+        v = ds.createVariable("ranged", "f8", ("t", "k"))
+        v.valid_range = np.array([-1.0, 1.0])
+        v[:] = x
+        v = ds.createVariable("packed", "i2", ("t", "k"))
+        v.scale_factor, v.add_offset = 0.01, 1.0
+        v[:] = np.clip(x, -3.0, 3.0)
+        ds.createVariable("scalar", "f8", ()).assignValue(3.25)
+        ds.createVariable("empty", "f8", ("e",))
+        v = ds.createVariable("unfilled", "f8", ("t",), fill_value=False)
+        v[:] = x[:, 0]
+    with netCDF4.Dataset(path) as ds:
+        for name, var in ds.variables.items():
+            ref = np.ma.filled(np.ma.asarray(var[:], dtype=float), np.nan)
+            got = io.get_whole(var, np.nan, float)
+            assert got.dtype == ref.dtype and got.shape == ref.shape, name
+            assert np.array_equal(got, ref, equal_nan=True), name
+            raw = io.get_whole(var, None)
+            assert np.array_equal(raw, np.asarray(var[:]), equal_nan=True), name
+            if var.dtype.kind == "i":
+                assert np.array_equal(io.get_whole(var, -1), np.ma.filled(var[:], -1)), name
+        assert np.isnan(io.get_whole(ds.variables["plain"], np.nan, float)[3, 1])
+        assert io.get_whole(ds.variables["ints"], -1)[7, 2] == -1
+
+
+def test_hourly_tables_in_float32_are_the_float64_tables_rounded(eslm1_run):
+    cfg, static, forcing, cell = eslm1_run
+    t64 = output_tables(cell, static.pft_fraction)
+    t32 = output_tables(cell, static.pft_fraction, hourly_dtype=np.float32)
+    for i in (0, 1):                                      # daily tables: float64 as ever
+        for name, v in t64[i].items():
+            assert np.array_equal(t32[i][name][0], v[0]) and t32[i][name][1:] == v[1:]
+    for i in (2, 3):
+        assert list(t32[i]) == list(t64[i])
+        for name, v in t64[i].items():
+            a = t32[i][name][0]
+            assert a.dtype == np.float32 and a.flags.c_contiguous, name
+            assert np.array_equal(a, v[0].astype(np.float32)), name
+            assert t32[i][name][1:] == v[1:], name
+    # a run shorter than one block of days, and one of a block and a day; one and three
+    # tiles. The arrays keep the core's layout (variable index fastest, tile slowest), the
+    # one the code before was bit-identical with (its sums along the hours depend on it)
+    def core_layout(a):
+        return np.asfortranarray(a.transpose(1, 0, 2)).transpose(1, 0, 2)
+
+    for days, tiles in ((3, [0, 1]), (129, [0, 1]), (200, [1]), (140, [0, 1, 0])):
+        short = tccas.model.CellRun(core_layout(cell.hourly[:24 * days, :, tiles]),
+                                    core_layout(cell.daily[:days, :, tiles]), cell.state, None)
+        fr = np.full(len(tiles), 1.0 / len(tiles))
+        ref = reference_tables(short, fr)
+        new = output_tables(short, fr)
+        for a, b in zip(ref, new):
+            for name in a:
+                assert np.array_equal(a[name][0], b[name][0]), (days, tiles, name)
+
+
+def test_run_output_files_have_the_reference_content(tmp_path):
+    """Every file tccas.run writes (tables built in float32 while the observation files are
+    filled, files created while the core runs) holds what the reference writers write from
+    the run's results: the tables of the code before issue 14, the observations and their
+    simulated values variable by variable."""
+    cfg = tccas.load_config("ES-LM1")
+    res = tccas.run(cfg, output_dir=tmp_path / "run", progress=False)
+    static = io.read_static(cfg.site.static)
+    fr = static.pft_fraction
+    ref = reference_tables(res.cell, fr)
+    attrs = {"title": f"D&B model output, {cfg.site.name}", "source": "tccas D&B",
+             "site_name": cfg.site.name, "history": "reference"}
+    reference_write_table_nc(tmp_path / "daily.nc", res.times[::24], 24.0, static.pft, fr,
+                             ref[0], ref[1], static.lat, static.lon, attrs)
+    reference_write_table_nc(tmp_path / "hourly.nc", res.times, 1.0, static.pft, fr,
+                             ref[2], ref[3], static.lat, static.lon, attrs)
+    assert_same_content(tmp_path / "daily.nc", res.files["daily"])
+    assert_same_content(tmp_path / "hourly.nc", res.files["hourly"])
+    assert set(res.observations) == set(cfg.observations)
+    for stream, (o, y) in res.observations.items():
+        ref_path = tmp_path / f"{stream}.nc"
+        reference_write_obs(ref_path, o, {"model_run": cfg.site.name}, y, static.lat,
+                            static.lon)
+        assert_same_content(ref_path, res.files[f"obs_{stream}"], exact_attributes=True)
+        back = read_obs(res.files[f"obs_{stream}"])
+        for name in ("t_start", "t_end", "value", "sigma", "qc", "footprint", "angle"):
+            assert np.array_equal(getattr(back, name), getattr(o, name)), (stream, name)
 
 
 def test_map_chunks_serve_a_day_map_and_a_cell_series():

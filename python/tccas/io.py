@@ -29,7 +29,7 @@ __all__ = [
     "decode_cf_times",
     "times_from_nc", "open_netcdf", "read_forcing", "saturation_vapour_pressure",
     "vpd_from_specific_humidity", "running_mean", "atomic_path", "time_var",
-    "write_forcing", "read_static", "write_static", "write_table_nc", "put_whole",
+    "write_forcing", "read_static", "write_static", "write_table_nc", "put_whole", "get_whole",
     "map_chunks", "OpenFile", "TableFile", "step_start_times",
 ]
 
@@ -303,9 +303,9 @@ def step_start_times(ds, where: str) -> np.ndarray:
     tvar = ds.variables["time"]
     bname = getattr(tvar, "bounds", None)
     if bname and bname in ds.variables:
-        values = np.asarray(ds.variables[bname][:], dtype=np.float64)[:, 0]
+        values = get_whole(ds.variables[bname], None, np.float64)[:, 0]
     else:
-        values = np.asarray(tvar[:], dtype=np.float64)
+        values = get_whole(tvar, None, np.float64)
     return times_from_nc(tvar, where, values)
 
 
@@ -328,7 +328,7 @@ def read_forcing(path: str | os.PathLike) -> Forcing:
             if name not in ds.variables:
                 continue
             var = ds.variables[name]
-            vals = np.ma.filled(np.ma.asarray(var[:], dtype=np.float64), np.nan).reshape(-1)
+            vals = get_whole(var, np.nan, np.float64).reshape(-1)
             unit = getattr(var, "units", None)
             if unit is None:
                 raise InputDataError(f"{where}: variable '{name}' has no units attribute")
@@ -336,7 +336,7 @@ def read_forcing(path: str | os.PathLike) -> Forcing:
         if "vpd" not in data and "huss" in ds.variables:
             if "tas" not in data or "ps" not in data:
                 raise InputDataError(f"{where}: 'huss' needs 'tas' and 'ps' to give 'vpd'")
-            q = np.asarray(ds.variables["huss"][:], dtype=np.float64).reshape(-1)
+            q = get_whole(ds.variables["huss"], None, np.float64).reshape(-1)
             data["vpd"] = vpd_from_specific_humidity(q, data["tas"], data["ps"])
     if "tsl_deep" not in data and "tas" in data:
         data["tsl_deep"] = running_mean(data["tas"], 24 * 30)
@@ -458,7 +458,7 @@ def read_static(path: str | os.PathLike) -> Static:
         for name in ("lat", "lon", "pft", "pft_fraction", "sand", "clay", "soil_depth"):
             if name not in ds.variables:
                 raise InputDataError(f"{where}: missing variable '{name}'")
-            vals[name] = np.ma.filled(ds.variables[name][:].astype(float), np.nan)
+            vals[name] = get_whole(ds.variables[name], np.nan, float)
         name = getattr(ds, "site_name", path.stem)
         attrs = {k: ds.getncattr(k) for k in ds.ncattrs()}
     for k in ("lat", "lon", "sand", "clay", "soil_depth"):
@@ -598,12 +598,74 @@ def put_whole(var, data: np.ndarray) -> None:
     """
     a = np.asarray(data)
     put = getattr(var, "_put", None)
-    if put is None or np.ma.isMA(data) or a.shape != var.shape or a.ndim == 0:
+    if put is None or np.ma.isMA(data) or a.shape != var.shape:
         var[:] = data
         return
     nd = a.ndim
     put(np.ascontiguousarray(a, dtype=var.dtype), np.zeros(nd, dtype=np.intp),
         np.array(a.shape, dtype=np.intp), np.ones(nd, dtype=np.intp))
+
+
+# attributes that make netCDF4 mask or unpack what it reads (get_whole leaves such
+# variables to netCDF4's own indexing)
+_MASK_SCALE_ATTRIBUTES = frozenset(("_FillValue", "missing_value", "valid_min", "valid_max",
+                                    "valid_range", "scale_factor", "add_offset", "_Unsigned"))
+
+
+def get_whole(var, fill=np.nan, dtype=None) -> np.ndarray:
+    """The whole of a netCDF variable as a plain numpy array: what ``var[:]`` reads, with
+    the values netCDF4 would mask replaced by ``fill``.
+
+    ``get_whole(var, np.nan, float)`` is ``np.ma.filled(np.ma.asarray(var[:], dtype=float),
+    np.nan)``, and ``fill=None`` gives the raw values, ``np.asarray(var[:], dtype)``.
+
+    netCDF4's ``Variable.__getitem__`` analyses a general index in Python and builds a
+    masked array (``Variable._toma``, about 0.1 ms even when nothing is masked), which is
+    most of the time of reading the small variables of an observation file. For a numeric
+    variable without ``_FillValue``, ``missing_value``, ``valid_*``, ``scale_factor``,
+    ``add_offset`` or ``_Unsigned`` attributes, the only values netCDF4 masks are those
+    equal to the library's default fill value of the type; this reads the variable through
+    the lower-level ``Variable._get`` that ``__getitem__`` ends with (as :func:`put_whole`
+    writes) and replaces those values itself. Every other variable (attributes above,
+    scalars, empty, byte or string types, a netCDF4 without ``_get``) takes the public
+    path. ``tests/test_io.py`` checks both against ``var[:]``.
+
+    Parameters
+    ----------
+    var : netCDF4.Variable
+    fill : value for masked elements (NaN for floats; e.g. -1 for a quality flag), or
+        None for the raw values.
+    dtype : type of the result (default: the variable's).
+    """
+    import netCDF4
+    get = getattr(var, "_get", None)
+    shape = var.shape
+    dt = var.dtype
+    fast = (get is not None and isinstance(dt, np.dtype) and dt.kind in "fiu"
+            and len(shape) > 0 and 0 not in shape
+            and (dt.itemsize > 1 or not var.mask)
+            and _MASK_SCALE_ATTRIBUTES.isdisjoint(var.ncattrs()))
+    if not fast:
+        data = var[:]
+        if fill is None:
+            return np.asarray(data, dtype=dtype)
+        return np.ma.filled(np.ma.asarray(data, dtype=dtype), fill)
+    nd = len(shape)
+    data = get(np.zeros(nd, dtype=np.intp), np.array(shape, dtype=np.intp),
+               np.ones(nd, dtype=np.intp))
+    mask = None
+    if fill is not None and var.mask:
+        default = netCDF4.default_fillvals.get(dt.str[1:])
+        if default is not None:
+            hit = data == np.array(default, dt)
+            if hit.any():
+                mask = hit
+    if dtype is not None:
+        data = data.astype(dtype, copy=False)
+    if mask is not None:
+        data = np.array(data, copy=True)
+        data[mask] = fill
+    return data
 
 
 def map_chunks(nt: int, space: tuple[int, ...], itemsize: int = 4,
@@ -737,7 +799,7 @@ class TableFile(OpenFile):
                     v.setncatts(att)
                     self._vars[name] = (group, v)
             for v, val in scalars:
-                v.assignValue(val)
+                put_whole(v, np.float64(val))
             for v, arr in pending:
                 put_whole(v, arr)
             ds.sync()             # netCDF-C creates the HDF5 datasets now

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -47,9 +46,11 @@ class RunResult:
     pfts: tuple[int, ...]
     fractions: tuple[float, ...]
     observations: dict = None      # stream -> (ObservationSet, simulated values)
-    timings: dict = None           # seconds (perf_counter): read, run, write, total; read
-    #                                (inputs and observations) overlaps run, so total is less
-    #                                than their sum
+    timings: dict = None           # seconds: read, run, write, total (wall, perf_counter;
+    #                                read and the creation of the output files overlap run,
+    #                                so total is less than their sum), and the CPU time of
+    #                                each, cpu_read, cpu_run, cpu_write (time.thread_time on
+    #                                the threads doing it), cpu_total (time.process_time)
 
 
 def load_inputs(cfg: Config) -> tuple[io.Static, io.Forcing]:
@@ -192,14 +193,18 @@ class _Background:
 
     def __init__(self, fn, name: str):
         self._value, self._error = None, None
+        self.cpu = 0.0                 # CPU seconds of fn on its thread (time.thread_time)
         self._thread = threading.Thread(target=self._main, args=(fn,), name=name, daemon=True)
         self._thread.start()
 
     def _main(self, fn) -> None:
+        c0 = time.thread_time()
         try:
             self._value = fn()
         except BaseException as exc:           # handed to the caller by result()
             self._error = exc
+        finally:
+            self.cpu = time.thread_time() - c0
 
     def result(self):
         # short joins: the main thread wakes up to take a Ctrl-C even when the signal reached
@@ -213,6 +218,7 @@ class _Background:
 
 def _run_site(cfg: Config, out: Path, progress: bool | None) -> RunResult:
     t0 = time.perf_counter()
+    p0, c0 = time.process_time(), time.thread_time()
     static, forcing = load_inputs(cfg)
     t_inputs = time.perf_counter() - t0
     # a bar on a terminal, log lines otherwise (progress None), nothing with False
@@ -239,24 +245,30 @@ def _run_site(cfg: Config, out: Path, progress: bool | None) -> RunResult:
     r0 = time.perf_counter()
     obs_sets = load_observations(cfg)
     oa = obs_arrays(obs_sets, forcing.times, static.pft)
-    r1 = time.perf_counter()
-    prepared = OutputFiles(out, cfg, static, forcing.times, obs_sets)
+    r1, c1 = time.perf_counter(), time.thread_time()
+    prepared = None
     try:
-        w0 = time.perf_counter()
+        # inside the try: a Ctrl-C right after the files are created still deletes them
+        prepared = OutputFiles(out, cfg, static, forcing.times, obs_sets)
+        w0, c2 = time.perf_counter(), time.thread_time()
         ppft, pglob, cell, t_core = job.result()
         raise_if_interrupted()
-        a0 = time.perf_counter()
+        a0, c3 = time.perf_counter(), time.thread_time()
         y = apply_obs(oa, cell.hourly, static.clay, pglob)
         simulated = {o.stream: (o, y[oa.slices[o.stream]]) for o in obs_sets}
-        t2 = time.perf_counter()
+        t2, c4 = time.perf_counter(), time.thread_time()
         files = prepared.finish(cell, simulated)
     finally:
-        prepared.abort()
+        if prepared is not None:
+            prepared.abort()
     summary = files.pop("_summary_text")
-    t3 = time.perf_counter()
+    t3, c5 = time.perf_counter(), time.thread_time()
     # read (inputs, observations) and the creation of the output files overlap the run
     timings = {"read": t_inputs + (r1 - r0), "run": t_core + (t2 - a0),
-               "write": (w0 - r1) + (t3 - t2), "total": t3 - t0}
+               "write": (w0 - r1) + (t3 - t2), "total": t3 - t0,
+               "cpu_read": c1 - c0, "cpu_run": job.cpu + (c4 - c3),
+               "cpu_write": (c2 - c1) + (c5 - c4) + prepared.cpu_tables,
+               "cpu_total": time.process_time() - p0}
     log.info("%s: read %.3f s and run %.3f s (overlapping), write %.3f s, total %.3f s",
              cfg.site.name, timings["read"], timings["run"], timings["write"], timings["total"])
     return RunResult(out, files, summary, cell, forcing.times, static.pft, static.pft_fraction,
@@ -369,17 +381,35 @@ def obs_statistics(simulated: dict) -> list[str]:
 def annual_table(times: np.ndarray, cell: CellRun, pfts, fractions) -> list[dict]:
     """Annual GPP, NEE (gC m-2 yr-1) and ET (mm yr-1) per PFT and for the cell."""
     hn = [h[0] for h in HOURLY_OUTPUTS]
-    years = times.astype("datetime64[Y]").astype(int) + 1970
+    names = ("gpp", "nee", "et")
     w = np.asarray(fractions)
     rows = []
-    # times are sorted: each year is one slice (a contiguous copy sums in the same order
-    # as the boolean selection it replaces, so the table is unchanged)
-    uniq, first = np.unique(years, return_index=True)
-    ends = list(first[1:]) + [years.size]
-    for y, a, b in zip(uniq, first, ends):
-        row = {"year": int(y)}
-        for v in ("gpp", "nee", "et"):
-            per_pft = np.ascontiguousarray(cell.hourly[a:b, hn.index(v), :]).sum(axis=0)
+    if len(times) == 0:
+        return rows
+    # times are sorted: each year is one slice, found by bisection on the year starts. The
+    # three variables are taken out of the hourly array in one pass (a row of it holds
+    # every variable). A year's sum per tile is the sequential sum hour after hour, as the
+    # code before summed a (hours, tiles) array along its hours (numpy adds row after row
+    # there); np.add.accumulate gives that order on each tile's contiguous series without
+    # numpy's slow loop over the short tile axis, and the table is unchanged bit for bit
+    # (tests/test_io.py). With one tile numpy summed the contiguous series pairwise: the
+    # code before is kept for that case (fast there).
+    t = np.asarray(times).astype("datetime64[s]")
+    first_year = t[0].astype("datetime64[Y]")
+    starts = np.arange(first_year, t[-1].astype("datetime64[Y]") + 2).astype("datetime64[s]")
+    bounds = np.searchsorted(t, starts)
+    sub = np.ascontiguousarray(cell.hourly[:, [hn.index(v) for v in names], :]
+                               .transpose(1, 2, 0))                  # (variable, tile, hour)
+    for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+        if a == b:
+            continue
+        row = {"year": int(first_year.astype(int)) + 1970 + i}
+        for j, v in enumerate(names):
+            if sub.shape[1] == 1:
+                per_pft = np.ascontiguousarray(sub[j, :, a:b].T).sum(axis=0)
+            else:
+                per_pft = np.array([np.add.accumulate(sub[j, p, a:b])[-1]
+                                    for p in range(sub.shape[1])])
             row[v] = per_pft
             row[v + "_cell"] = float((per_pft * w).sum())
         rows.append(row)
@@ -406,18 +436,13 @@ def format_summary(cfg: Config, times, cell: CellRun, pfts, fractions) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _blocked_transpose(hourly: np.ndarray) -> np.ndarray:
-    """(nt, nvar, ntile) -> C-contiguous (ntile, nvar, nt) float64, copied in blocks of
-    hours that stay in cache (the core's layout keeps the variable index fastest)."""
-    nt, nvar, ntile = hourly.shape
-    out = np.empty((ntile, nvar, nt))
-    step = 4096
-    for t0 in range(0, nt, step):
-        out[:, :, t0:t0 + step] = hourly[t0:t0 + step].transpose(2, 1, 0)
-    return out
+# days per block of output_tables' pass over the hourly array: 128 days of 2 tiles x 35
+# variables are 1.7 MB of float64, which stay in cache while they are summed and copied
+_BLOCK_DAYS = 128
 
 
-def output_tables(cell: CellRun, fractions, hourly: bool = True) -> tuple[dict, dict, dict, dict]:
+def output_tables(cell: CellRun, fractions, hourly: bool = True,
+                  hourly_dtype=np.float64) -> tuple[dict, dict, dict, dict]:
     """The variables of daily.nc and hourly.nc from a run.
 
     Parameters
@@ -425,6 +450,9 @@ def output_tables(cell: CellRun, fractions, hourly: bool = True) -> tuple[dict, 
     cell : the run (hourly (nt, nvar, ntile) and daily (nd, nvar_d, ntile) arrays).
     fractions : (ntile,) cover fractions (1) that weight the cell values.
     hourly : also build the hourly tables (else they are empty).
+    hourly_dtype : type of the hourly tables' arrays: float64 (the core's values), or
+        float32, what hourly.nc stores (the float64 values rounded once, as the writer
+        would round them; half the memory and no copy when written).
 
     Returns
     -------
@@ -432,12 +460,41 @@ def output_tables(cell: CellRun, fractions, hourly: bool = True) -> tuple[dict, 
     long name, extra attributes), as :func:`tccas.io.write_table_nc` takes them. Daily
     values of hourly fluxes in ``_SUMMED`` are daily sums (unit per day), the other hourly
     variables daily means; ``npp`` = ``gpp`` - ``ra``. Cell values are cover-weighted sums
-    over the tiles.
+    over the tiles. In float32, the hourly per-tile arrays are C-contiguous (nt, ntile),
+    as a file stores them.
+
+    Notes
+    -----
+    The core returns its hourly array with the variable index fastest. One pass over it
+    in blocks of whole days copies each block to (tile, variable, hour) (cache-resident)
+    and takes from it the daily sums (each day's 24 hours summed along contiguous memory),
+    the hourly cell values and each variable's (hour, tile) series, so that the whole
+    array is read once and no full transposed copy is made. The arithmetic of every value
+    is the one of the previous per-variable code (tests/test_io.py compares bit for bit).
     """
     w = np.asarray(fractions, dtype=float)
     nd = cell.daily.shape[0]
-    hk = _blocked_transpose(cell.hourly)                         # (tile, var, hour)
-    dsum = hk.reshape(hk.shape[0], hk.shape[1], nd, 24).sum(axis=-1)   # (tile, var, day)
+    H = cell.hourly
+    nt, nvar, ntile = H.shape
+    hn = [h[0] for h in HOURLY_OUTPUTS]
+    igpp, ira = hn.index("gpp"), hn.index("ra")
+    dsum = np.empty((ntile, nvar, nd))                           # (tile, var, day)
+    if hourly:
+        hv = np.empty((nvar, nt, ntile), dtype=hourly_dtype)     # each var's (hour, tile)
+        hc = np.empty((nvar, nt))                                # cell values (var, hour)
+        npp = np.empty((ntile, nt)).T                            # (hour, tile), as before
+    buf = np.empty((ntile, nvar, 24 * min(_BLOCK_DAYS, max(nd, 1))))
+    for d0 in range(0, nd, _BLOCK_DAYS):
+        d1 = min(nd, d0 + _BLOCK_DAYS)
+        t0, t1 = 24 * d0, 24 * d1
+        blk = buf[:, :, :t1 - t0]
+        blk[...] = H[t0:t1].transpose(2, 1, 0)
+        dsum[:, :, d0:d1] = blk.reshape(ntile, nvar, d1 - d0, 24).sum(axis=-1)
+        if hourly:
+            for p in range(ntile):
+                hv[:, t0:t1, p] = blk[p]
+                npp[t0:t1, p] = blk[p, igpp] - blk[p, ira]
+            hc[:, t0:t1] = np.einsum("pkt,p->kt", blk, w)
     dvars, dcell = {}, {}
     for k, (name, unit, long) in enumerate(DAILY_OUTPUTS):
         arr = cell.daily[:, k, :]
@@ -461,16 +518,19 @@ def output_tables(cell: CellRun, fractions, hourly: bool = True) -> tuple[dict, 
                          {"cell_methods": "area: mean time: mean"})
     hvars, hcell = {}, {}
     if hourly:
-        hc = np.einsum("pkt,p->kt", hk, w)                     # (var, hour) cell values
+        cast = (lambda a: a) if np.dtype(hourly_dtype) == np.float64 else \
+            (lambda a: a.astype(hourly_dtype))
         for k, (name, unit, long) in enumerate(HOURLY_OUTPUTS):
             rate = unit.endswith("h-1")
             extra = {"cell_methods": "time: mean"} if rate else {}
-            hvars[name] = (hk[:, k, :].T, unit, long, extra)
-            hcell[name + "_cell"] = (hc[k], unit, long, {"cell_methods": "area: mean"
-                                                          + (" time: mean" if rate else "")})
-        hvars["npp"] = (hvars["gpp"][0] - hvars["ra"][0], "g m-2 h-1",
-                        "net primary production (carbon)", {"cell_methods": "time: mean"})
-        hcell["npp_cell"] = (hvars["npp"][0] @ w, "g m-2 h-1", hvars["npp"][2],
+            hvars[name] = (hv[k], unit, long, extra)
+            hcell[name + "_cell"] = (cast(hc[k]), unit, long, {"cell_methods": "area: mean"
+                                                                + (" time: mean" if rate else "")})
+        hvars["npp"] = (npp if np.dtype(hourly_dtype) == np.float64 else
+                        np.ascontiguousarray(npp, dtype=hourly_dtype),
+                        "g m-2 h-1", "net primary production (carbon)",
+                        {"cell_methods": "time: mean"})
+        hcell["npp_cell"] = (cast(npp @ w), "g m-2 h-1", hvars["npp"][2],
                              {"cell_methods": "area: mean time: mean"})
     return dvars, dcell, hvars, hcell
 
@@ -545,6 +605,7 @@ class OutputFiles:
                  hourly_complevel: int | None = HOURLY_COMPLEVEL,
                  obs_complevel: int | None = OBS_COMPLEVEL):
         self.out, self.cfg, self.static, self.times = Path(out), cfg, static, times
+        self.cpu_tables = 0.0          # CPU seconds of output_tables' thread in finish()
         self.obs_complevel = obs_complevel
         self.staged: list[tuple[Path, Path]] = []
         self.tables: dict[str, io.TableFile] = {}
@@ -578,11 +639,17 @@ class OutputFiles:
                        complevel=self.obs_complevel, lat=self.static.lat, lon=self.static.lon)
 
     def _temp_name(self, folder: Path, name: str) -> Path:
-        # unique per process and call: concurrent writers never share a temporary file
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
-        os.close(fd)
-        self.staged.append((Path(tmp), folder / name))
-        return Path(tmp)
+        # unique per process and call: concurrent writers never share a temporary file. The
+        # name is staged before the file is created (exclusively, as mkstemp does), so that
+        # a Ctrl-C landing between the two leaves nothing abort() does not delete
+        while True:
+            tmp = folder / f".{name}.{os.getpid()}.{os.urandom(4).hex()}.part"
+            self.staged.append((tmp, folder / name))
+            try:
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                return tmp
+            except FileExistsError:        # another writer's name: draw again
+                self.staged.pop()
 
     def finish(self, cell: CellRun, simulated: dict | None = None) -> dict:
         """Write the run's data and the other files, move them into place; returns what
@@ -594,7 +661,8 @@ class OutputFiles:
             # this one writes the observation files (netCDF stays on one thread: netCDF-C is
             # not thread-safe)
             tables = _Background(lambda: output_tables(cell, fracs,
-                                                       hourly=cfg.run.hourly_output),
+                                                       hourly=cfg.run.hourly_output,
+                                                       hourly_dtype=np.float32),
                                  name="tccas-output-tables")
             simulated = simulated or {}
             if set(self.obs_files) - set(simulated):
@@ -604,6 +672,7 @@ class OutputFiles:
                 f = self.obs_files.pop(stream, None) or self._obs_file(o)
                 f.fill(y)
             dvars, dcell, hvars, hcell = tables.result()
+            self.cpu_tables = tables.cpu
             self.tables.pop("daily").fill(dvars, dcell)
             if cfg.run.hourly_output:
                 self.tables.pop("hourly").fill(hvars, hcell)
