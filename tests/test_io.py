@@ -178,6 +178,20 @@ def reference_write_obs(path, obs, attrs, simulated, lat, lon):
         v[:] = simulated
 
 
+def assert_tables_as_reference(tmp_path, cfg, static, times, ref, files):
+    """daily.nc and hourly.nc in ``files`` hold what the reference writer writes from the
+    reference tables ``ref`` (daily values/units, hourly values/units)."""
+    attrs = {"title": f"D&B model output, {cfg.site.name}", "source": "tccas D&B",
+             "site_name": cfg.site.name, "history": "reference"}
+    fr = static.pft_fraction
+    reference_write_table_nc(tmp_path / "daily.nc", times[::24], 24.0, static.pft, fr,
+                             ref[0], ref[1], static.lat, static.lon, attrs)
+    reference_write_table_nc(tmp_path / "hourly.nc", times, 1.0, static.pft, fr,
+                             ref[2], ref[3], static.lat, static.lon, attrs)
+    assert_same_content(tmp_path / "daily.nc", files["daily"])
+    assert_same_content(tmp_path / "hourly.nc", files["hourly"])
+
+
 def assert_same_content(ref_path, new_path, exact_attributes=False):
     """Same variables, dimensions, types, values (bit for bit) and attributes; the new
     file may add attributes (standard_name, cell_methods) but change none, unless
@@ -328,14 +342,7 @@ def test_output_files_have_the_reference_content(eslm1_run, tmp_path):
             assert a[name][1:3] == b[name][1:3], name
             assert np.array_equal(a[name][0], b[name][0]), name   # float64, bit for bit
     files = write_outputs(tmp_path / "new", cfg, static, forcing.times, cell)
-    attrs = {"title": f"D&B model output, {cfg.site.name}", "source": "tccas D&B",
-             "site_name": cfg.site.name, "history": "reference"}
-    reference_write_table_nc(tmp_path / "daily.nc", forcing.times[::24], 24.0, static.pft, fr,
-                             ref[0], ref[1], static.lat, static.lon, attrs)
-    reference_write_table_nc(tmp_path / "hourly.nc", forcing.times, 1.0, static.pft, fr,
-                             ref[2], ref[3], static.lat, static.lon, attrs)
-    assert_same_content(tmp_path / "daily.nc", files["daily"])
-    assert_same_content(tmp_path / "hourly.nc", files["hourly"])
+    assert_tables_as_reference(tmp_path, cfg, static, forcing.times, ref, files)
     with netCDF4.Dataset(files["hourly"]) as ds:
         v = ds.variables["gpp"]
         assert v.standard_name == "gross_primary_productivity_of_biomass_expressed_as_carbon"
@@ -615,14 +622,7 @@ def test_run_output_files_have_the_reference_content(tmp_path):
     static = io.read_static(cfg.site.static)
     fr = static.pft_fraction
     ref = reference_tables(res.cell, fr)
-    attrs = {"title": f"D&B model output, {cfg.site.name}", "source": "tccas D&B",
-             "site_name": cfg.site.name, "history": "reference"}
-    reference_write_table_nc(tmp_path / "daily.nc", res.times[::24], 24.0, static.pft, fr,
-                             ref[0], ref[1], static.lat, static.lon, attrs)
-    reference_write_table_nc(tmp_path / "hourly.nc", res.times, 1.0, static.pft, fr,
-                             ref[2], ref[3], static.lat, static.lon, attrs)
-    assert_same_content(tmp_path / "daily.nc", res.files["daily"])
-    assert_same_content(tmp_path / "hourly.nc", res.files["hourly"])
+    assert_tables_as_reference(tmp_path, cfg, static, res.times, ref, res.files)
     assert set(res.observations) == set(cfg.observations)
     for stream, (o, y) in res.observations.items():
         ref_path = tmp_path / f"{stream}.nc"
