@@ -201,7 +201,11 @@ def test_assimilate_with_the_ascat_streams_switched_on(tmp_path):
     res = tccas.assimilate(cfg, output_dir=tmp_path / "py", progress=False, figures=False)
     assert res.names[:5] == ("wcm_a", "wcm_b", "wcm_c", "wcm_d", "wcm_n")
     h0, h1 = res.cost_history[0], res.cost_history[-1]
-    assert h1["cost"] < 0.5 * h0["cost"]
+    # the twin's observations carry noise of their stated sigma: J cannot fall below about
+    # n/2; the misfit above that floor is at least halved
+    floor = 0.5 * sum(v.n for v in res.validation if v.role == "assimilated")
+    assert h0["cost"] > floor + 50
+    assert h1["cost"] - floor < 0.5 * (h0["cost"] - floor)
     # the ASCAT data constrain the water-cloud coefficients: posterior sigma below prior
     assert np.all(res.sigma_x_posterior[:5] < 0.9)
     rows = {(v.stream, v.role): v for v in res.validation}
