@@ -47,13 +47,14 @@ contains
   ! Canopy interception for one hour (BETHY form, Knorr 1997): a fraction
   ! fc (1 - exp(-0.5 LAI/fc)) of rain is intercepted into a store of capacity 0.1 mm per unit
   ! LAI, the excess drips, the wet part evaporates at the wet-canopy rate.
-  ! All amounts in mm over the hour. w_can is updated in place.
-  subroutine interception(rain, lai, fc, e_pc, w_can, e_int, throughfall)
-    real(wp), intent(in) :: rain, lai, fc, e_pc
+  ! All amounts in mm over the hour. w_can is updated in place. e_half = exp(-0.5 LAI/fc)
+  ! (computed once a day by the tile).
+  subroutine interception(rain, lai, fc, e_half, e_pc, w_can, e_int, throughfall)
+    real(wp), intent(in) :: rain, lai, fc, e_half, e_pc
     real(wp), intent(inout) :: w_can
     real(wp), intent(out) :: e_int, throughfall
     real(wp) :: f_int, cap, w, drip, f_wet
-    f_int = fc * (1._wp - exp(-0.5_wp * lai / fc))
+    f_int = fc * (1._wp - e_half)
     cap = 0.1_wp * lai + 1.e-6_wp
     w = w_can + f_int * rain
     drip = w - smin_pos(w, cap, 0.999_wp)

@@ -4,7 +4,8 @@ module dnb_radiation
   use dnb_constants, only: pi, solar_const, nlayer
   implicit none
   private
-  public :: solar_hour, diffuse_fraction, canopy_par, fapar_white_sky
+  public :: solar_hour, diffuse_fraction, canopy_par, fapar_white_sky, &
+            diffuse_transmission, white_sky_from
 
   real(wp), parameter :: kd_black = 0.78_wp   ! diffuse extinction, spherical leaves (Goudriaan 1977)
   real(wp), parameter :: cosz_min = 0.05_wp   ! floor on cos(zenith) in the beam extinction
@@ -78,35 +79,33 @@ contains
   !   lai (m2 m-2), fc, cosz, fdir (beam share of PAR), sigma_l (leaf scattering),
   !   rho_soil (soil PAR albedo) -> abs_sun(l), abs_sha(l) (absorbed, fraction of incoming),
   !   lai_sun(l), lai_sha(l) (m2 m-2), fapar (sum of absorbed), fsun (sunlit leaf fraction)
-  subroutine canopy_par(lai, fc, cosz, fdir, sigma_l, rho_soil, abs_sun, abs_sha, &
-                        lai_sun, lai_sha, fapar, fsun)
-    real(wp), intent(in) :: lai, fc, cosz, fdir, sigma_l, rho_soil
+  ! The diffuse-light quantities that do not depend on the sun, t_d(0:nlayer) and rho_cd,
+  ! come from diffuse_transmission (they change only with LAI, i.e. once a day).
+  subroutine canopy_par(lai, fc, cosz, fdir, sigma_l, rho_soil, t_d, rho_cd, abs_sun, &
+                        abs_sha, lai_sun, lai_sha, fapar, fsun)
+    real(wp), intent(in) :: lai, fc, cosz, fdir, sigma_l, rho_soil, t_d(0:nlayer), rho_cd
     real(wp), intent(out) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), lai_sha(nlayer)
     real(wp), intent(out) :: fapar, fsun
-    real(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl
+    real(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
     real(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
-    ! transmission of diffuse, scattered-beam and black-leaf beam light down to each layer
-    ! boundary: t_d(k) = exp(-kds k dl) etc. for k = 0 .. nlayer (computed once, so that
-    ! the adjoint reads them back instead of re-evaluating each exponential)
-    real(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer)
+    ! transmission of scattered-beam and black-leaf beam light down to each layer boundary:
+    ! t_bs(k) = exp(-kbs k dl) etc. for k = 0 .. nlayer (computed once, so that the adjoint
+    ! reads them back instead of re-evaluating each exponential)
+    real(wp) :: t_bs(0:nlayer), t_b(0:nlayer)
     integer :: l
     lc = lai / fc
     cz = max(cosz, cosz_min)
     kb = 0.5_wp / cz
     sq = sqrt(1._wp - sigma_l)
     kbs = kb * sq
-    kds = kd_black * sq
     rho_h = (1._wp - sq) / (1._wp + sq)
     rho_cb = 1._wp - exp(-2._wp * rho_h * kb / (1._wp + kb))
-    rho_cd = 1._wp - exp(-2._wp * rho_h * kd_black / (1._wp + kd_black))
     ib = fdir
     id = 1._wp - fdir
     dl = lc / real(nlayer, wp)
-    t_d(0) = 1._wp
     t_bs(0) = 1._wp
     t_b(0) = 1._wp
     do l = 1, nlayer
-      t_d(l) = exp(-kds * dl * real(l, wp))
       t_bs(l) = exp(-kbs * dl * real(l, wp))
       t_b(l) = exp(-kb * dl * real(l, wp))
     end do
@@ -137,6 +136,29 @@ contains
     end if
   end subroutine canopy_par
 
+  ! Diffuse-light quantities of a canopy that depend on its LAI but not on the sun (so a
+  ! tile computes them once a day): the canopy reflectance for diffuse light rho_cd, the
+  ! transmission t_d(k) = exp(-kds k dl) of diffuse light down to each layer boundary
+  ! k = 0 .. nlayer (dl = LAI / fc / nlayer), and that of the whole canopy, t_all =
+  ! exp(-kds LAI / fc) (for the white-sky FAPAR). Arguments as for canopy_par.
+  subroutine diffuse_transmission(lai, fc, sigma_l, t_d, rho_cd, t_all)
+    real(wp), intent(in) :: lai, fc, sigma_l
+    real(wp), intent(out) :: t_d(0:nlayer), rho_cd, t_all
+    real(wp) :: lc, sq, kds, rho_h, dl
+    integer :: l
+    lc = lai / fc
+    sq = sqrt(1._wp - sigma_l)
+    kds = kd_black * sq
+    rho_h = (1._wp - sq) / (1._wp + sq)
+    rho_cd = 1._wp - exp(-2._wp * rho_h * kd_black / (1._wp + kd_black))
+    dl = lc / real(nlayer, wp)
+    t_d(0) = 1._wp
+    do l = 1, nlayer
+      t_d(l) = exp(-kds * dl * real(l, wp))
+    end do
+    t_all = exp(-kds * lc)
+  end subroutine diffuse_transmission
+
   ! White-sky (isotropic diffuse illumination) FAPAR of the tile, the quantity that JRC-TIP
   ! derives from bi-hemispherical albedo (science.md section 0).
   function fapar_white_sky(lai, fc, sigma_l, rho_soil) result(fapar)
@@ -148,7 +170,15 @@ contains
     rho_h = (1._wp - sq) / (1._wp + sq)
     rho_cd = 1._wp - exp(-2._wp * rho_h * kd_black / (1._wp + kd_black))
     trans = exp(-kds * lc)
-    fapar = fc * (1._wp - rho_cd) * (1._wp - trans) * (1._wp + rho_soil * trans)
+    fapar = white_sky_from(fc, rho_cd, trans, rho_soil)
   end function fapar_white_sky
+
+  ! White-sky FAPAR from the diffuse quantities of diffuse_transmission (rho_cd, trans =
+  ! t_all): what fapar_white_sky computes, for a tile whose LAI has not changed.
+  function white_sky_from(fc, rho_cd, trans, rho_soil) result(fapar)
+    real(wp), intent(in) :: fc, rho_cd, trans, rho_soil
+    real(wp) :: fapar
+    fapar = fc * (1._wp - rho_cd) * (1._wp - trans) * (1._wp + rho_soil * trans)
+  end function white_sky_from
 
 end module dnb_radiation

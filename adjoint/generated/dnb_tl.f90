@@ -839,8 +839,9 @@ MODULE DNB_RADIATION_TL
   USE DNB_CONSTANTS, ONLY : pi, solar_const, nlayer
   IMPLICIT NONE
   PRIVATE 
-  PUBLIC :: solar_hour, diffuse_fraction, canopy_par, fapar_white_sky
-  PUBLIC :: canopy_par_d, fapar_white_sky_d
+  PUBLIC :: solar_hour, diffuse_fraction, canopy_par, fapar_white_sky, &
+& diffuse_transmission, white_sky_from
+  PUBLIC :: canopy_par_d, diffuse_transmission_d, white_sky_from_d
 ! diffuse extinction, spherical leaves (Goudriaan 1977)
   REAL(wp), PARAMETER :: kd_black=0.78_wp
 ! floor on cos(zenith) in the beam extinction
@@ -918,7 +919,8 @@ CONTAINS
 !  Differentiation of canopy_par in forward (tangent) mode:
 !   variations   of useful results: fapar fsun abs_sha abs_sun
 !                lai_sha lai_sun
-!   with respect to varying inputs: lai sigma_l rho_soil fc
+!   with respect to varying inputs: lai sigma_l t_d rho_soil fc
+!                rho_cd
 ! PAR absorbed by sunlit and shaded leaves of nlayer canopy layers of equal LAI, for unit
 ! incoming PAR above the canopy. Beam and diffuse light with scattering after Goudriaan &
 ! van Laar (1994) and de Pury & Farquhar (1997); one reflection at the soil, re-absorbed as
@@ -927,30 +929,33 @@ CONTAINS
 !   lai (m2 m-2), fc, cosz, fdir (beam share of PAR), sigma_l (leaf scattering),
 !   rho_soil (soil PAR albedo) -> abs_sun(l), abs_sha(l) (absorbed, fraction of incoming),
 !   lai_sun(l), lai_sha(l) (m2 m-2), fapar (sum of absorbed), fsun (sunlit leaf fraction)
+! The diffuse-light quantities that do not depend on the sun, t_d(0:nlayer) and rho_cd,
+! come from diffuse_transmission (they change only with LAI, i.e. once a day).
   SUBROUTINE CANOPY_PAR_D(lai, lai_d, fc, fc_d, cosz, fdir, sigma_l, &
-&   sigma_l_d, rho_soil, rho_soil_d, abs_sun, abs_sun_d, abs_sha, &
-&   abs_sha_d, lai_sun, lai_sun_d, lai_sha, lai_sha_d, fapar, fapar_d, &
-&   fsun, fsun_d)
+&   sigma_l_d, rho_soil, rho_soil_d, t_d, t_d_d, rho_cd, rho_cd_d, &
+&   abs_sun, abs_sun_d, abs_sha, abs_sha_d, lai_sun, lai_sun_d, lai_sha&
+&   , lai_sha_d, fapar, fapar_d, fsun, fsun_d)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil
-    REAL(wp), INTENT(IN) :: lai_d, fc_d, sigma_l_d, rho_soil_d
+    REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil, t_d(&
+&   0:nlayer), rho_cd
+    REAL(wp), INTENT(IN) :: lai_d, fc_d, sigma_l_d, rho_soil_d, t_d_d(0:&
+&   nlayer), rho_cd_d
     REAL(wp), INTENT(OUT) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(&
 &   nlayer), lai_sha(nlayer)
     REAL(wp), INTENT(OUT) :: abs_sun_d(nlayer), abs_sha_d(nlayer), &
 &   lai_sun_d(nlayer), lai_sha_d(nlayer)
     REAL(wp), INTENT(OUT) :: fapar, fsun
     REAL(wp), INTENT(OUT) :: fapar_d, fsun_d
-    REAL(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl
-    REAL(wp) :: lc_d, sq_d, kbs_d, kds_d, rho_h_d, rho_cb_d, rho_cd_d, &
-&   dl_d
+    REAL(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
+    REAL(wp) :: lc_d, sq_d, kbs_d, rho_h_d, rho_cb_d, dl_d
     REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
     REAL(wp) :: a_d_d, a_bt_d, a_bd_d, a_up_d, q_d, ls_d, down_soil_d, &
 &   up_soil_d
-! transmission of diffuse, scattered-beam and black-leaf beam light down to each layer
-! boundary: t_d(k) = exp(-kds k dl) etc. for k = 0 .. nlayer (computed once, so that
-! the adjoint reads them back instead of re-evaluating each exponential)
-    REAL(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer)
-    REAL(wp) :: t_d_d(0:nlayer), t_bs_d(0:nlayer), t_b_d(0:nlayer)
+! transmission of scattered-beam and black-leaf beam light down to each layer boundary:
+! t_bs(k) = exp(-kbs k dl) etc. for k = 0 .. nlayer (computed once, so that the adjoint
+! reads them back instead of re-evaluating each exponential)
+    REAL(wp) :: t_bs(0:nlayer), t_b(0:nlayer)
+    REAL(wp) :: t_bs_d(0:nlayer), t_b_d(0:nlayer)
     INTEGER :: l
     INTRINSIC MAX
     INTRINSIC SQRT
@@ -976,8 +981,6 @@ CONTAINS
     sq = temp
     kbs_d = kb*sq_d
     kbs = kb*sq
-    kds_d = kd_black*sq_d
-    kds = kd_black*sq
     temp = (-sq+1._wp)/(sq+1._wp)
     rho_h_d = -((temp+1.0)*sq_d/(sq+1._wp))
     rho_h = temp
@@ -985,27 +988,16 @@ CONTAINS
     arg1 = -(2._wp*rho_h*kb/(1._wp+kb))
     rho_cb_d = -(EXP(arg1)*arg1_d)
     rho_cb = 1._wp - EXP(arg1)
-    arg1_d = -(kd_black*2._wp*rho_h_d/(kd_black+1._wp))
-    arg1 = -(2._wp*rho_h*kd_black/(1._wp+kd_black))
-    rho_cd_d = -(EXP(arg1)*arg1_d)
-    rho_cd = 1._wp - EXP(arg1)
     ib = fdir
     id = 1._wp - fdir
     temp = REAL(nlayer, wp)
     dl_d = lc_d/temp
     dl = lc/temp
-    t_d(0) = 1._wp
     t_bs(0) = 1._wp
     t_b(0) = 1._wp
     t_bs_d = 0.0_8
     t_b_d = 0.0_8
-    t_d_d = 0.0_8
     DO l=1,nlayer
-      temp = REAL(l, wp)
-      arg1_d = -(temp*(dl*kds_d+kds*dl_d))
-      arg1 = -(temp*(kds*dl))
-      t_d_d(l) = EXP(arg1)*arg1_d
-      t_d(l) = EXP(arg1)
       temp = REAL(l, wp)
       arg1_d = -(temp*(dl*kbs_d+kbs*dl_d))
       arg1 = -(temp*(kbs*dl))
@@ -1082,19 +1074,22 @@ CONTAINS
 !   lai (m2 m-2), fc, cosz, fdir (beam share of PAR), sigma_l (leaf scattering),
 !   rho_soil (soil PAR albedo) -> abs_sun(l), abs_sha(l) (absorbed, fraction of incoming),
 !   lai_sun(l), lai_sha(l) (m2 m-2), fapar (sum of absorbed), fsun (sunlit leaf fraction)
-  SUBROUTINE CANOPY_PAR(lai, fc, cosz, fdir, sigma_l, rho_soil, abs_sun&
-&   , abs_sha, lai_sun, lai_sha, fapar, fsun)
+! The diffuse-light quantities that do not depend on the sun, t_d(0:nlayer) and rho_cd,
+! come from diffuse_transmission (they change only with LAI, i.e. once a day).
+  SUBROUTINE CANOPY_PAR(lai, fc, cosz, fdir, sigma_l, rho_soil, t_d, &
+&   rho_cd, abs_sun, abs_sha, lai_sun, lai_sha, fapar, fsun)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil
+    REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil, t_d(&
+&   0:nlayer), rho_cd
     REAL(wp), INTENT(OUT) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(&
 &   nlayer), lai_sha(nlayer)
     REAL(wp), INTENT(OUT) :: fapar, fsun
-    REAL(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl
+    REAL(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
     REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
-! transmission of diffuse, scattered-beam and black-leaf beam light down to each layer
-! boundary: t_d(k) = exp(-kds k dl) etc. for k = 0 .. nlayer (computed once, so that
-! the adjoint reads them back instead of re-evaluating each exponential)
-    REAL(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer)
+! transmission of scattered-beam and black-leaf beam light down to each layer boundary:
+! t_bs(k) = exp(-kbs k dl) etc. for k = 0 .. nlayer (computed once, so that the adjoint
+! reads them back instead of re-evaluating each exponential)
+    REAL(wp) :: t_bs(0:nlayer), t_b(0:nlayer)
     INTEGER :: l
     INTRINSIC MAX
     INTRINSIC SQRT
@@ -1110,21 +1105,15 @@ CONTAINS
     kb = 0.5_wp/cz
     sq = SQRT(1._wp - sigma_l)
     kbs = kb*sq
-    kds = kd_black*sq
     rho_h = (1._wp-sq)/(1._wp+sq)
     arg1 = -(2._wp*rho_h*kb/(1._wp+kb))
     rho_cb = 1._wp - EXP(arg1)
-    arg1 = -(2._wp*rho_h*kd_black/(1._wp+kd_black))
-    rho_cd = 1._wp - EXP(arg1)
     ib = fdir
     id = 1._wp - fdir
     dl = lc/REAL(nlayer, wp)
-    t_d(0) = 1._wp
     t_bs(0) = 1._wp
     t_b(0) = 1._wp
     DO l=1,nlayer
-      arg1 = -(kds*dl*REAL(l, wp))
-      t_d(l) = EXP(arg1)
       arg1 = -(kbs*dl*REAL(l, wp))
       t_bs(l) = EXP(arg1)
       arg1 = -(kb*dl*REAL(l, wp))
@@ -1158,20 +1147,27 @@ CONTAINS
     END IF
   END SUBROUTINE CANOPY_PAR
 
-!  Differentiation of fapar_white_sky in forward (tangent) mode:
-!   variations   of useful results: fapar
-!   with respect to varying inputs: lai sigma_l rho_soil fc
-! White-sky (isotropic diffuse illumination) FAPAR of the tile, the quantity that JRC-TIP
-! derives from bi-hemispherical albedo (science.md section 0).
-  FUNCTION FAPAR_WHITE_SKY_D(lai, lai_d, fc, fc_d, sigma_l, sigma_l_d, &
-&   rho_soil, rho_soil_d, fapar) RESULT (FAPAR_D)
+!  Differentiation of diffuse_transmission in forward (tangent) mode:
+!   variations   of useful results: t_d t_all rho_cd
+!   with respect to varying inputs: lai sigma_l t_d fc
+! Diffuse-light quantities of a canopy that depend on its LAI but not on the sun (so a
+! tile computes them once a day): the canopy reflectance for diffuse light rho_cd, the
+! transmission t_d(k) = exp(-kds k dl) of diffuse light down to each layer boundary
+! k = 0 .. nlayer (dl = LAI / fc / nlayer), and that of the whole canopy, t_all =
+! exp(-kds LAI / fc) (for the white-sky FAPAR). Arguments as for canopy_par.
+  SUBROUTINE DIFFUSE_TRANSMISSION_D(lai, lai_d, fc, fc_d, sigma_l, &
+&   sigma_l_d, t_d, t_d_d, rho_cd, rho_cd_d, t_all, t_all_d)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: lai, fc, sigma_l, rho_soil
-    REAL(wp), INTENT(IN) :: lai_d, fc_d, sigma_l_d, rho_soil_d
-    REAL(wp) :: fapar, lc, sq, kds, rho_h, rho_cd, trans
-    REAL(wp) :: fapar_d, lc_d, sq_d, kds_d, rho_h_d, rho_cd_d, trans_d
+    REAL(wp), INTENT(IN) :: lai, fc, sigma_l
+    REAL(wp), INTENT(IN) :: lai_d, fc_d, sigma_l_d
+    REAL(wp), INTENT(OUT) :: t_d(0:nlayer), rho_cd, t_all
+    REAL(wp), INTENT(OUT) :: t_d_d(0:nlayer), rho_cd_d, t_all_d
+    REAL(wp) :: lc, sq, kds, rho_h, dl
+    REAL(wp) :: lc_d, sq_d, kds_d, rho_h_d, dl_d
+    INTEGER :: l
     INTRINSIC SQRT
     INTRINSIC EXP
+    INTRINSIC REAL
     REAL(wp) :: arg1
     REAL(wp) :: arg1_d
     REAL(wp) :: temp
@@ -1193,14 +1189,51 @@ CONTAINS
     arg1 = -(2._wp*rho_h*kd_black/(1._wp+kd_black))
     rho_cd_d = -(EXP(arg1)*arg1_d)
     rho_cd = 1._wp - EXP(arg1)
-    trans_d = -(EXP(-(kds*lc))*(lc*kds_d+kds*lc_d))
-    trans = EXP(-(kds*lc))
-    temp = fc*(-rho_cd+1._wp)*(-trans+1._wp)
-    fapar_d = (rho_soil*trans+1._wp)*((1._wp-trans)*((1._wp-rho_cd)*fc_d&
-&     -fc*rho_cd_d)-fc*(1._wp-rho_cd)*trans_d) + temp*(trans*rho_soil_d+&
-&     rho_soil*trans_d)
-    fapar = temp*(rho_soil*trans+1._wp)
-  END FUNCTION FAPAR_WHITE_SKY_D
+    temp = REAL(nlayer, wp)
+    dl_d = lc_d/temp
+    dl = lc/temp
+    t_d_d(0) = 0.0_8
+    t_d(0) = 1._wp
+    DO l=1,nlayer
+      temp = REAL(l, wp)
+      arg1_d = -(temp*(dl*kds_d+kds*dl_d))
+      arg1 = -(temp*(kds*dl))
+      t_d_d(l) = EXP(arg1)*arg1_d
+      t_d(l) = EXP(arg1)
+    END DO
+    t_all_d = -(EXP(-(kds*lc))*(lc*kds_d+kds*lc_d))
+    t_all = EXP(-(kds*lc))
+  END SUBROUTINE DIFFUSE_TRANSMISSION_D
+
+! Diffuse-light quantities of a canopy that depend on its LAI but not on the sun (so a
+! tile computes them once a day): the canopy reflectance for diffuse light rho_cd, the
+! transmission t_d(k) = exp(-kds k dl) of diffuse light down to each layer boundary
+! k = 0 .. nlayer (dl = LAI / fc / nlayer), and that of the whole canopy, t_all =
+! exp(-kds LAI / fc) (for the white-sky FAPAR). Arguments as for canopy_par.
+  SUBROUTINE DIFFUSE_TRANSMISSION(lai, fc, sigma_l, t_d, rho_cd, t_all)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: lai, fc, sigma_l
+    REAL(wp), INTENT(OUT) :: t_d(0:nlayer), rho_cd, t_all
+    REAL(wp) :: lc, sq, kds, rho_h, dl
+    INTEGER :: l
+    INTRINSIC SQRT
+    INTRINSIC EXP
+    INTRINSIC REAL
+    REAL(wp) :: arg1
+    lc = lai/fc
+    sq = SQRT(1._wp - sigma_l)
+    kds = kd_black*sq
+    rho_h = (1._wp-sq)/(1._wp+sq)
+    arg1 = -(2._wp*rho_h*kd_black/(1._wp+kd_black))
+    rho_cd = 1._wp - EXP(arg1)
+    dl = lc/REAL(nlayer, wp)
+    t_d(0) = 1._wp
+    DO l=1,nlayer
+      arg1 = -(kds*dl*REAL(l, wp))
+      t_d(l) = EXP(arg1)
+    END DO
+    t_all = EXP(-(kds*lc))
+  END SUBROUTINE DIFFUSE_TRANSMISSION
 
 ! White-sky (isotropic diffuse illumination) FAPAR of the tile, the quantity that JRC-TIP
 ! derives from bi-hemispherical albedo (science.md section 0).
@@ -1218,8 +1251,37 @@ CONTAINS
     arg1 = -(2._wp*rho_h*kd_black/(1._wp+kd_black))
     rho_cd = 1._wp - EXP(arg1)
     trans = EXP(-(kds*lc))
-    fapar = fc*(1._wp-rho_cd)*(1._wp-trans)*(1._wp+rho_soil*trans)
+    fapar = WHITE_SKY_FROM(fc, rho_cd, trans, rho_soil)
   END FUNCTION FAPAR_WHITE_SKY
+
+!  Differentiation of white_sky_from in forward (tangent) mode:
+!   variations   of useful results: fapar
+!   with respect to varying inputs: rho_soil trans fc rho_cd
+! White-sky FAPAR from the diffuse quantities of diffuse_transmission (rho_cd, trans =
+! t_all): what fapar_white_sky computes, for a tile whose LAI has not changed.
+  FUNCTION WHITE_SKY_FROM_D(fc, fc_d, rho_cd, rho_cd_d, trans, trans_d, &
+&   rho_soil, rho_soil_d, fapar) RESULT (FAPAR_D)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: fc, rho_cd, trans, rho_soil
+    REAL(wp), INTENT(IN) :: fc_d, rho_cd_d, trans_d, rho_soil_d
+    REAL(wp) :: fapar
+    REAL(wp) :: fapar_d
+    REAL(wp) :: temp
+    temp = fc*(-rho_cd+1._wp)*(-trans+1._wp)
+    fapar_d = (rho_soil*trans+1._wp)*((1._wp-trans)*((1._wp-rho_cd)*fc_d&
+&     -fc*rho_cd_d)-fc*(1._wp-rho_cd)*trans_d) + temp*(trans*rho_soil_d+&
+&     rho_soil*trans_d)
+    fapar = temp*(rho_soil*trans+1._wp)
+  END FUNCTION WHITE_SKY_FROM_D
+
+! White-sky FAPAR from the diffuse quantities of diffuse_transmission (rho_cd, trans =
+! t_all): what fapar_white_sky computes, for a tile whose LAI has not changed.
+  FUNCTION WHITE_SKY_FROM(fc, rho_cd, trans, rho_soil) RESULT (FAPAR)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: fc, rho_cd, trans, rho_soil
+    REAL(wp) :: fapar
+    fapar = fc*(1._wp-rho_cd)*(1._wp-trans)*(1._wp+rho_soil*trans)
+  END FUNCTION WHITE_SKY_FROM
 
 END MODULE DNB_RADIATION_TL
 
@@ -1801,9 +1863,10 @@ MODULE DNB_ENERGY_TL
   IMPLICIT NONE
   PRIVATE 
   PUBLIC :: air_properties, aero_conductance, net_radiation, &
-& potential_rates, transpiration, canopy_temperature
-  PUBLIC :: aero_conductance_d, net_radiation_d, potential_rates_d, &
-& transpiration_d, canopy_temperature_d
+& potential_rates, transpiration, canopy_temperature, floored_wind, &
+& aero_log2, aero_from
+  PUBLIC :: net_radiation_d, potential_rates_d, transpiration_d, &
+& canopy_temperature_d, aero_log2_d, aero_from_d
 ! m above the canopy, reference height (BETHY)
   REAL(wp), PARAMETER :: h_ref=2._wp
 ! roughness length / vegetation height
@@ -1842,68 +1905,99 @@ CONTAINS
     rho_air = pres*m_air/(rgas*(tc+tfreeze))
   END SUBROUTINE AIR_PROPERTIES
 
-!  Differentiation of aero_conductance in forward (tangent) mode:
-!   variations   of useful results: ga
-!   with respect to varying inputs: height
-! Aerodynamic conductance from the reference height to the canopy (m s-1), BETHY form
-! ga = k**2 u / ln(h_ref / (z0f h) + a_z0)**2, wind smoothly floored at 0.3 m s-1.
-  FUNCTION AERO_CONDUCTANCE_D(wind, height, height_d, ga) RESULT (GA_D)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: wind, height
-    REAL(wp), INTENT(IN) :: height_d
-    REAL(wp) :: ga, u
-    REAL(wp) :: ga_d
-    INTRINSIC LOG
-    REAL(wp) :: result1
-    REAL(wp) :: arg1
-    REAL(wp) :: arg1_d
-    REAL(wp) :: temp
-    result1 = SMAX0(wind - 0.3_wp, 0.1_wp)
-    u = 0.3_wp + result1
-    temp = h_ref/(z0_frac*height)
-    arg1_d = -(temp*height_d/height)
-    arg1 = a_z0 + temp
-    temp = von_karman*von_karman*u/(LOG(arg1)*LOG(arg1))
-    ga_d = -(temp*2*arg1_d/(LOG(arg1)*arg1))
-    ga = temp
-  END FUNCTION AERO_CONDUCTANCE_D
-
 ! Aerodynamic conductance from the reference height to the canopy (m s-1), BETHY form
 ! ga = k**2 u / ln(h_ref / (z0f h) + a_z0)**2, wind smoothly floored at 0.3 m s-1.
   FUNCTION AERO_CONDUCTANCE(wind, height) RESULT (GA)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: wind, height
-    REAL(wp) :: ga, u
-    INTRINSIC LOG
+    REAL(wp) :: ga
     REAL(wp) :: result1
-    REAL(wp) :: arg1
+    REAL(wp) :: result2
+    result1 = FLOORED_WIND(wind)
+    result2 = AERO_LOG2(height)
+    ga = AERO_FROM(result1, result2)
+  END FUNCTION AERO_CONDUCTANCE
+
+! The parts of aero_conductance: the floored wind u (m s-1, a property of the forcing
+! hour), the squared log profile term of a canopy of the given height (a constant of the
+! tile) and ga from the two.
+  FUNCTION FLOORED_WIND(wind) RESULT (U)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: wind
+    REAL(wp) :: u
+    REAL(wp) :: result1
     result1 = SMAX0(wind - 0.3_wp, 0.1_wp)
     u = 0.3_wp + result1
+  END FUNCTION FLOORED_WIND
+
+!  Differentiation of aero_log2 in forward (tangent) mode:
+!   variations   of useful results: lg2
+!   with respect to varying inputs: height
+  FUNCTION AERO_LOG2_D(height, height_d, lg2) RESULT (LG2_D)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: height
+    REAL(wp), INTENT(IN) :: height_d
+    REAL(wp) :: lg2
+    REAL(wp) :: lg2_d
+    INTRINSIC LOG
+    REAL(wp) :: arg1
+    REAL(wp) :: arg1_d
+    REAL(wp) :: temp
+    temp = h_ref/(z0_frac*height)
+    arg1_d = -(temp*height_d/height)
+    arg1 = a_z0 + temp
+    lg2_d = 2*LOG(arg1)*arg1_d/arg1
+    lg2 = LOG(arg1)**2
+  END FUNCTION AERO_LOG2_D
+
+  FUNCTION AERO_LOG2(height) RESULT (LG2)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: height
+    REAL(wp) :: lg2
+    INTRINSIC LOG
+    REAL(wp) :: arg1
     arg1 = h_ref/(z0_frac*height) + a_z0
-    ga = von_karman**2*u/LOG(arg1)**2
-  END FUNCTION AERO_CONDUCTANCE
+    lg2 = LOG(arg1)**2
+  END FUNCTION AERO_LOG2
+
+!  Differentiation of aero_from in forward (tangent) mode:
+!   variations   of useful results: ga
+!   with respect to varying inputs: lg2
+  FUNCTION AERO_FROM_D(u, lg2, lg2_d, ga) RESULT (GA_D)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: u, lg2
+    REAL(wp), INTENT(IN) :: lg2_d
+    REAL(wp) :: ga
+    REAL(wp) :: ga_d
+    ga_d = -(von_karman**2*u*lg2_d/lg2**2)
+    ga = von_karman**2*u/lg2
+  END FUNCTION AERO_FROM_D
+
+  FUNCTION AERO_FROM(u, lg2) RESULT (GA)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: u, lg2
+    REAL(wp) :: ga
+    ga = von_karman**2*u/lg2
+  END FUNCTION AERO_FROM
 
 !  Differentiation of net_radiation in forward (tangent) mode:
 !   variations   of useful results: rn_can rn_soil
-!   with respect to varying inputs: lai rho_ground fapar fc
+!   with respect to varying inputs: rho_ground fapar fc e_half
 ! Net radiation of canopy and soil (W m-2). Short-wave absorptivities after Knorr (1997):
 ! canopy a_V = (1 - rho_V0 - a_s0) FAPAR, ground a_S = 1 - rho_g - (1 - rho_g - a_s0) FAPAR;
 ! long-wave net from downwelling LW and the surface emission at air temperature, split by
 ! the canopy long-wave transmissivity t_LV = (1 - fc) + fc exp(-0.5 LAI/fc).
+! e_half = exp(-0.5 LAI/fc), which the tile computes once a day (interception uses it too).
   SUBROUTINE NET_RADIATION_D(sw, lw, tk, fapar, fapar_d, rho_ground, &
-&   rho_ground_d, lai, lai_d, fc, fc_d, rn_can, rn_can_d, rn_soil, &
-&   rn_soil_d, rlus, tlv)
+&   rho_ground_d, e_half, e_half_d, fc, fc_d, rn_can, rn_can_d, rn_soil&
+&   , rn_soil_d, rlus, tlv)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: sw, lw, tk, fapar, rho_ground, lai, fc
-    REAL(wp), INTENT(IN) :: fapar_d, rho_ground_d, lai_d, fc_d
+    REAL(wp), INTENT(IN) :: sw, lw, tk, fapar, rho_ground, e_half, fc
+    REAL(wp), INTENT(IN) :: fapar_d, rho_ground_d, e_half_d, fc_d
     REAL(wp), INTENT(OUT) :: rn_can, rn_soil, rlus, tlv
     REAL(wp), INTENT(OUT) :: rn_can_d, rn_soil_d
     REAL(wp) :: a_v, a_s, rln
     REAL(wp) :: a_v_d, a_s_d
-    INTRINSIC EXP
-    REAL(wp) :: arg1
-    REAL(wp) :: arg1_d
-    REAL(wp) :: temp
     REAL(wp) :: tlv_d
     a_v_d = (1._wp-a_soil0-rho_veg)*fapar_d
     a_v = (1._wp-rho_veg-a_soil0)*fapar
@@ -1912,11 +2006,8 @@ CONTAINS
     a_s = 1._wp - rho_ground - (1._wp-rho_ground-a_soil0)*fapar
     rlus = emis_surf*sigma_sb*tk**4 + (1._wp-emis_surf)*lw
     rln = lw - rlus
-    arg1_d = -(0.5_wp*(lai_d-lai*fc_d/fc)/fc)
-    arg1 = -(0.5_wp*lai/fc)
-    temp = EXP(arg1)
-    tlv_d = (temp-1.0)*fc_d + fc*EXP(arg1)*arg1_d
-    tlv = fc*temp - fc + 1._wp
+    tlv_d = (e_half-1.0)*fc_d + fc*e_half_d
+    tlv = 1._wp - fc + fc*e_half
     rn_can_d = sw*a_v_d - rln*tlv_d
     rn_can = (1._wp-tlv)*rln + a_v*sw
     rn_soil_d = rln*tlv_d + sw*a_s_d
@@ -1927,20 +2018,18 @@ CONTAINS
 ! canopy a_V = (1 - rho_V0 - a_s0) FAPAR, ground a_S = 1 - rho_g - (1 - rho_g - a_s0) FAPAR;
 ! long-wave net from downwelling LW and the surface emission at air temperature, split by
 ! the canopy long-wave transmissivity t_LV = (1 - fc) + fc exp(-0.5 LAI/fc).
-  SUBROUTINE NET_RADIATION(sw, lw, tk, fapar, rho_ground, lai, fc, &
+! e_half = exp(-0.5 LAI/fc), which the tile computes once a day (interception uses it too).
+  SUBROUTINE NET_RADIATION(sw, lw, tk, fapar, rho_ground, e_half, fc, &
 &   rn_can, rn_soil, rlus, tlv)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: sw, lw, tk, fapar, rho_ground, lai, fc
+    REAL(wp), INTENT(IN) :: sw, lw, tk, fapar, rho_ground, e_half, fc
     REAL(wp), INTENT(OUT) :: rn_can, rn_soil, rlus, tlv
     REAL(wp) :: a_v, a_s, rln
-    INTRINSIC EXP
-    REAL(wp) :: arg1
     a_v = (1._wp-rho_veg-a_soil0)*fapar
     a_s = 1._wp - rho_ground - (1._wp-rho_ground-a_soil0)*fapar
     rlus = emis_surf*sigma_sb*tk**4 + (1._wp-emis_surf)*lw
     rln = lw - rlus
-    arg1 = -(0.5_wp*lai/fc)
-    tlv = 1._wp - fc + fc*EXP(arg1)
+    tlv = 1._wp - fc + fc*e_half
     rn_can = (1._wp-tlv)*rln + a_v*sw
     rn_soil = tlv*rln + a_s*sw
   END SUBROUTINE NET_RADIATION
@@ -2175,33 +2264,28 @@ CONTAINS
 
 !  Differentiation of interception in forward (tangent) mode:
 !   variations   of useful results: w_can throughfall e_int
-!   with respect to varying inputs: w_can lai e_pc fc
+!   with respect to varying inputs: w_can lai e_pc fc e_half
 ! Canopy interception for one hour (BETHY form, Knorr 1997): a fraction
 ! fc (1 - exp(-0.5 LAI/fc)) of rain is intercepted into a store of capacity 0.1 mm per unit
 ! LAI, the excess drips, the wet part evaporates at the wet-canopy rate.
-! All amounts in mm over the hour. w_can is updated in place.
-  SUBROUTINE INTERCEPTION_D(rain, lai, lai_d, fc, fc_d, e_pc, e_pc_d, &
-&   w_can, w_can_d, e_int, e_int_d, throughfall, throughfall_d)
+! All amounts in mm over the hour. w_can is updated in place. e_half = exp(-0.5 LAI/fc)
+! (computed once a day by the tile).
+  SUBROUTINE INTERCEPTION_D(rain, lai, lai_d, fc, fc_d, e_half, e_half_d&
+&   , e_pc, e_pc_d, w_can, w_can_d, e_int, e_int_d, throughfall, &
+&   throughfall_d)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: rain, lai, fc, e_pc
-    REAL(wp), INTENT(IN) :: lai_d, fc_d, e_pc_d
+    REAL(wp), INTENT(IN) :: rain, lai, fc, e_half, e_pc
+    REAL(wp), INTENT(IN) :: lai_d, fc_d, e_half_d, e_pc_d
     REAL(wp), INTENT(INOUT) :: w_can
     REAL(wp), INTENT(INOUT) :: w_can_d
     REAL(wp), INTENT(OUT) :: e_int, throughfall
     REAL(wp), INTENT(OUT) :: e_int_d, throughfall_d
     REAL(wp) :: f_int, cap, w, drip, f_wet
     REAL(wp) :: f_int_d, cap_d, w_d, drip_d, f_wet_d
-    INTRINSIC EXP
-    REAL(wp) :: arg1
-    REAL(wp) :: arg1_d
     REAL(wp) :: result1
     REAL(wp) :: result1_d
-    REAL(wp) :: temp
-    arg1_d = -(0.5_wp*(lai_d-lai*fc_d/fc)/fc)
-    arg1 = -(0.5_wp*lai/fc)
-    temp = -EXP(arg1) + 1._wp
-    f_int_d = temp*fc_d - fc*EXP(arg1)*arg1_d
-    f_int = fc*temp
+    f_int_d = (1._wp-e_half)*fc_d - fc*e_half_d
+    f_int = fc*(1._wp-e_half)
     cap_d = 0.1_wp*lai_d
     cap = 0.1_wp*lai + 1.e-6_wp
     w_d = w_can_d + rain*f_int_d
@@ -2233,19 +2317,17 @@ CONTAINS
 ! Canopy interception for one hour (BETHY form, Knorr 1997): a fraction
 ! fc (1 - exp(-0.5 LAI/fc)) of rain is intercepted into a store of capacity 0.1 mm per unit
 ! LAI, the excess drips, the wet part evaporates at the wet-canopy rate.
-! All amounts in mm over the hour. w_can is updated in place.
-  SUBROUTINE INTERCEPTION(rain, lai, fc, e_pc, w_can, e_int, throughfall&
-& )
+! All amounts in mm over the hour. w_can is updated in place. e_half = exp(-0.5 LAI/fc)
+! (computed once a day by the tile).
+  SUBROUTINE INTERCEPTION(rain, lai, fc, e_half, e_pc, w_can, e_int, &
+&   throughfall)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: rain, lai, fc, e_pc
+    REAL(wp), INTENT(IN) :: rain, lai, fc, e_half, e_pc
     REAL(wp), INTENT(INOUT) :: w_can
     REAL(wp), INTENT(OUT) :: e_int, throughfall
     REAL(wp) :: f_int, cap, w, drip, f_wet
-    INTRINSIC EXP
-    REAL(wp) :: arg1
     REAL(wp) :: result1
-    arg1 = -(0.5_wp*lai/fc)
-    f_int = fc*(1._wp-EXP(arg1))
+    f_int = fc*(1._wp-e_half)
     cap = 0.1_wp*lai + 1.e-6_wp
     w = w_can + f_int*rain
     result1 = SMIN_POS(w, cap, 0.999_wp)
@@ -3092,6 +3174,16 @@ MODULE DNB_MODEL_TL
   INTEGER, PARAMETER :: block_hours=8760
 ! J per mol of 743-nm photons (h c N_A / lambda)
   REAL(wp), PARAMETER :: e_photon_743=1.61005e5_wp
+! hc(nhc, nt): what each forcing hour gives every tile of the cell (no parameter enters, so
+! it is computed once per cell, and the derivative codes treat it as a constant): solar
+! geometry (dnb_radiation.solar_hour), beam share of short-wave 1 - diffuse_fraction, air
+! properties (dnb_energy.air_properties) and the floored wind of the aerodynamic conductance
+  INTEGER, PARAMETER :: ic_cosz=1, ic_s0=2, ic_fdir=3, ic_s=4, ic_gamma=&
+&   5, ic_lambda=6, ic_rho_air=7, ic_u=8, nhc=8
+! dsc(ndsc): scalars of a tile that change only with its LAI (once a day) or not at all,
+! from day_constants
+  INTEGER, PARAMETER :: jd_rho_cd=1, jd_t_all=2, jd_e_half=3, jd_hyd=4, &
+& jd_lg2=5, ndsc=5
 
 CONTAINS
 !  Differentiation of simulate in forward (tangent) mode:
@@ -3128,12 +3220,12 @@ CONTAINS
     REAL(wp), INTENT(INOUT) :: state_d(nstate, ntile)
     REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
     REAL(wp), INTENT(OUT) :: hout_d(ncol, nt, ntile)
-    REAL(wp) :: cosz(nt), s0(nt), sh(nsh)
+    REAL(wp) :: hc(nhc, nt), sh(nsh)
     INTEGER :: it, c4, itile, whole
     whole = 0
     IF ((nspin+nt)*ntile .LE. tape_hours) whole = 1
     DO it=1,nt
-      CALL SOLAR_HOUR(doy(it), hour(it), lat, lon, cosz(it), s0(it))
+      CALL CELL_HOUR(doy(it), hour(it), lat, lon, met(it, :), hc(:, it))
     END DO
     CALL SOIL_HYDRAULICS(sand, clay, sh)
     hout = 0._wp
@@ -3148,11 +3240,11 @@ CONTAINS
 &                   pglob_d, sh, met(1, im_tsl_deep), state(:, itile), &
 &                   state_d(:, itile))
         IF (nspin .GT. 0) THEN
-          CALL RUN_RANGE_D(1, nspin, 0, whole, nt, nd, tday, met, cosz, &
-&                    s0, ppft(:, itile), ppft_d(:, itile), pglob, &
-&                    pglob_d, sh, c4, ncol, colpos, state(:, itile), &
-&                    state_d(:, itile), hout(:, :, itile), hout_d(:, :, &
-&                    itile), dout(:, :, itile))
+          CALL RUN_RANGE_D(1, nspin, 0, whole, nt, nd, tday, met, hc, &
+&                    ppft(:, itile), ppft_d(:, itile), pglob, pglob_d, &
+&                    sh, c4, ncol, colpos, state(:, itile), state_d(:, &
+&                    itile), hout(:, :, itile), hout_d(:, :, itile), &
+&                    dout(:, :, itile))
         END IF
         state_d(is_c_lab, itile) = ppft_d(ip_c_lab0, itile)
         state(is_c_lab, itile) = ppft(ip_c_lab0, itile)
@@ -3167,11 +3259,10 @@ CONTAINS
         state_d(is_c_som, itile) = ppft_d(ip_c_som0, itile)
         state(is_c_som, itile) = ppft(ip_c_som0, itile)
       END IF
-      CALL RUN_RANGE_D(1, nt, 1, whole, nt, nd, tday, met, cosz, s0, &
-&                ppft(:, itile), ppft_d(:, itile), pglob, pglob_d, sh, &
-&                c4, ncol, colpos, state(:, itile), state_d(:, itile), &
-&                hout(:, :, itile), hout_d(:, :, itile), dout(:, :, &
-&                itile))
+      CALL RUN_RANGE_D(1, nt, 1, whole, nt, nd, tday, met, hc, ppft(:, &
+&                itile), ppft_d(:, itile), pglob, pglob_d, sh, c4, ncol&
+&                , colpos, state(:, itile), state_d(:, itile), hout(:, :&
+&                , itile), hout_d(:, :, itile), dout(:, :, itile))
     END DO
   END SUBROUTINE SIMULATE_D
 
@@ -3203,12 +3294,12 @@ CONTAINS
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
     REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
-    REAL(wp) :: cosz(nt), s0(nt), sh(nsh)
+    REAL(wp) :: hc(nhc, nt), sh(nsh)
     INTEGER :: it, c4, itile, whole
     whole = 0
     IF ((nspin+nt)*ntile .LE. tape_hours) whole = 1
     DO it=1,nt
-      CALL SOLAR_HOUR(doy(it), hour(it), lat, lon, cosz(it), s0(it))
+      CALL CELL_HOUR(doy(it), hour(it), lat, lon, met(it, :), hc(:, it))
     END DO
     CALL SOIL_HYDRAULICS(sand, clay, sh)
     hout = 0._wp
@@ -3220,9 +3311,9 @@ CONTAINS
         CALL INIT_STATE(ppft(:, itile), pglob, sh, met(1, im_tsl_deep), &
 &                 state(:, itile))
         IF (nspin .GT. 0) THEN
-          CALL RUN_RANGE(1, nspin, 0, whole, nt, nd, tday, met, cosz, s0&
-&                  , ppft(:, itile), pglob, sh, c4, ncol, colpos, state(&
-&                  :, itile), hout(:, :, itile), dout(:, :, itile))
+          CALL RUN_RANGE(1, nspin, 0, whole, nt, nd, tday, met, hc, ppft&
+&                  (:, itile), pglob, sh, c4, ncol, colpos, state(:, &
+&                  itile), hout(:, :, itile), dout(:, :, itile))
         END IF
         state(is_c_lab, itile) = ppft(ip_c_lab0, itile)
         state(is_c_fol, itile) = ppft(ip_c_fol0, itile)
@@ -3231,11 +3322,33 @@ CONTAINS
         state(is_c_lit, itile) = ppft(ip_c_lit0, itile)
         state(is_c_som, itile) = ppft(ip_c_som0, itile)
       END IF
-      CALL RUN_RANGE(1, nt, 1, whole, nt, nd, tday, met, cosz, s0, ppft(&
-&              :, itile), pglob, sh, c4, ncol, colpos, state(:, itile), &
+      CALL RUN_RANGE(1, nt, 1, whole, nt, nd, tday, met, hc, ppft(:, &
+&              itile), pglob, sh, c4, ncol, colpos, state(:, itile), &
 &              hout(:, :, itile), dout(:, :, itile))
     END DO
   END SUBROUTINE SIMULATE
+
+! The quantities of one forcing hour that are the same for every tile (hc(:, it) above).
+  SUBROUTINE CELL_HOUR(doy, hour, lat, lon, m, hc_h)
+    IMPLICIT NONE
+    INTEGER, INTENT(IN) :: doy
+    REAL(wp), INTENT(IN) :: hour, lat, lon, m(nmet)
+    REAL(wp), INTENT(OUT) :: hc_h(nhc)
+    REAL(wp) :: cz, s0, s, gamma, lambda, rho_air
+    REAL(wp) :: result1
+    CALL SOLAR_HOUR(doy, hour, lat, lon, cz, s0)
+    hc_h(ic_cosz) = cz
+    hc_h(ic_s0) = s0
+    result1 = DIFFUSE_FRACTION(m(im_rsds), s0)
+    hc_h(ic_fdir) = 1._wp - result1
+    CALL AIR_PROPERTIES(m(im_tas) - tfreeze, m(im_ps), s, gamma, lambda&
+&                 , rho_air)
+    hc_h(ic_s) = s
+    hc_h(ic_gamma) = gamma
+    hc_h(ic_lambda) = lambda
+    hc_h(ic_rho_air) = rho_air
+    hc_h(ic_u) = FLOORED_WIND(m(im_sfcwind))
+  END SUBROUTINE CELL_HOUR
 
 !  Differentiation of run_range in forward (tangent) mode:
 !   variations   of useful results: hout_t st
@@ -3245,14 +3358,14 @@ CONTAINS
 ! adjoint's memory is decided: one piece is recorded whole on the adjoint stack; yearly
 ! blocks are re-run by the adjoint one at a time (Tapenade checkpoints), so memory stays at
 ! about one block per tile, for one more forward run's worth of time.
-  SUBROUTINE RUN_RANGE_D(k0, k1, store, whole, nt, nd, tday, met, cosz, &
-&   s0, pp, pp_d, pg, pg_d, sh, c4, ncol, colpos, st, st_d, hout_t, &
-&   hout_t_d, dout_t)
+  SUBROUTINE RUN_RANGE_D(k0, k1, store, whole, nt, nd, tday, met, hc, pp&
+&   , pp_d, pg, pg_d, sh, c4, ncol, colpos, st, st_d, hout_t, hout_t_d, &
+&   dout_t)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, &
 &   colpos(nho)
-    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
-&   pp(npp), pg(ngp)
+    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
+&   ), pg(ngp)
     REAL(wp), INTENT(IN) :: pp_d(npp), pg_d(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
@@ -3261,9 +3374,9 @@ CONTAINS
     INTEGER :: kb, kend
     INTRINSIC MIN
     IF (whole .EQ. 1) THEN
-      CALL RUN_HOURS_D(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, &
-&                pp_d, pg, pg_d, sh, c4, ncol, colpos, st, st_d, hout_t&
-&                , hout_t_d, dout_t)
+      CALL RUN_HOURS_D(k0, k1, store, nt, nd, tday, met, hc, pp, pp_d, &
+&                pg, pg_d, sh, c4, ncol, colpos, st, st_d, hout_t, &
+&                hout_t_d, dout_t)
     ELSE
       DO kb=k0,k1,block_hours
         IF (kb + block_hours - 1 .GT. k1) THEN
@@ -3271,8 +3384,8 @@ CONTAINS
         ELSE
           kend = kb + block_hours - 1
         END IF
-        CALL RUN_HOURS_D(kb, kend, store, nt, nd, tday, met, cosz, s0, &
-&                  pp, pp_d, pg, pg_d, sh, c4, ncol, colpos, st, st_d, &
+        CALL RUN_HOURS_D(kb, kend, store, nt, nd, tday, met, hc, pp, &
+&                  pp_d, pg, pg_d, sh, c4, ncol, colpos, st, st_d, &
 &                  hout_t, hout_t_d, dout_t)
       END DO
     END IF
@@ -3283,21 +3396,21 @@ CONTAINS
 ! adjoint's memory is decided: one piece is recorded whole on the adjoint stack; yearly
 ! blocks are re-run by the adjoint one at a time (Tapenade checkpoints), so memory stays at
 ! about one block per tile, for one more forward run's worth of time.
-  SUBROUTINE RUN_RANGE(k0, k1, store, whole, nt, nd, tday, met, cosz, s0&
-&   , pp, pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
+  SUBROUTINE RUN_RANGE(k0, k1, store, whole, nt, nd, tday, met, hc, pp, &
+&   pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, &
 &   colpos(nho)
-    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
-&   pp(npp), pg(ngp)
+    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
+&   ), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
 &   , nd)
     INTEGER :: kb, kend
     INTRINSIC MIN
     IF (whole .EQ. 1) THEN
-      CALL RUN_HOURS(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, pg&
-&              , sh, c4, ncol, colpos, st, hout_t, dout_t)
+      CALL RUN_HOURS(k0, k1, store, nt, nd, tday, met, hc, pp, pg, sh, &
+&              c4, ncol, colpos, st, hout_t, dout_t)
     ELSE
       DO kb=k0,k1,block_hours
         IF (kb + block_hours - 1 .GT. k1) THEN
@@ -3305,8 +3418,8 @@ CONTAINS
         ELSE
           kend = kb + block_hours - 1
         END IF
-        CALL RUN_HOURS(kb, kend, store, nt, nd, tday, met, cosz, s0, pp&
-&                , pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
+        CALL RUN_HOURS(kb, kend, store, nt, nd, tday, met, hc, pp, pg, &
+&                sh, c4, ncol, colpos, st, hout_t, dout_t)
       END DO
     END IF
   END SUBROUTINE RUN_RANGE
@@ -3316,13 +3429,14 @@ CONTAINS
 !   with respect to varying inputs: hout_t pg st pp
 ! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
 ! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
-  SUBROUTINE RUN_HOURS_D(k0, k1, store, nt, nd, tday, met, cosz, s0, pp&
-&   , pp_d, pg, pg_d, sh, c4, ncol, colpos, st, st_d, hout_t, hout_t_d, &
-&   dout_t)
+! The tile's once-a-day quantities (day_constants) are computed at the start of each day.
+  SUBROUTINE RUN_HOURS_D(k0, k1, store, nt, nd, tday, met, hc, pp, pp_d&
+&   , pg, pg_d, sh, c4, ncol, colpos, st, st_d, hout_t, hout_t_d, dout_t&
+& )
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, colpos(nho)
-    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
-&   pp(npp), pg(ngp)
+    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
+&   ), pg(ngp)
     REAL(wp), INTENT(IN) :: pp_d(npp), pg_d(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
@@ -3331,6 +3445,9 @@ CONTAINS
     REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, &
 &   acc_bw, acc_sw, t_mid
     REAL(wp) :: ho_d(nho), acc_gpp_d, acc_tr_d, acc_rr_d, acc_bw_d
+    REAL(wp) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer), dsc(ndsc)
+    REAL(wp) :: nscl_l_d(nlayer), esc_l_d(nlayer), t_d_d(0:nlayer), &
+&   dsc_d(ndsc)
     INTEGER :: k, idx, v
     INTRINSIC MOD
     acc_gpp = 0._wp
@@ -3339,17 +3456,26 @@ CONTAINS
     acc_fm = 0._wp
     acc_bw = 0._wp
     acc_sw = 0._wp
+    t_d_d = 0.0_8
     ho_d = 0.0_8
     acc_tr_d = 0.0_8
+    dsc_d = 0.0_8
+    esc_l_d = 0.0_8
+    nscl_l_d = 0.0_8
     acc_gpp_d = 0.0_8
     acc_rr_d = 0.0_8
     acc_bw_d = 0.0_8
     DO k=k0,k1
       idx = MOD(k - 1, nt) + 1
-      CALL TILE_HOUR_D(met(idx, :), cosz(idx), s0(idx), pp, pp_d, pg, &
-&                pg_d, sh, c4, st, st_d, ho, ho_d, acc_gpp, acc_gpp_d, &
-&                acc_tr, acc_tr_d, acc_rr, acc_rr_d, acc_fm, acc_bw, &
-&                acc_bw_d, acc_sw)
+      IF (MOD(k - 1, 24) .EQ. 0) THEN
+        CALL DAY_CONSTANTS_D(pp, pp_d, pg, pg_d, st, st_d, nscl_l, &
+&                      nscl_l_d, esc_l, esc_l_d, t_d, t_d_d, dsc, dsc_d)
+      END IF
+      CALL TILE_HOUR_D(met(idx, :), hc(:, idx), pp, pp_d, pg, pg_d, sh, &
+&                c4, nscl_l, nscl_l_d, esc_l, esc_l_d, t_d, t_d_d, dsc, &
+&                dsc_d, st, st_d, ho, ho_d, acc_gpp, acc_gpp_d, acc_tr, &
+&                acc_tr_d, acc_rr, acc_rr_d, acc_fm, acc_bw, acc_bw_d, &
+&                acc_sw)
       IF (store .EQ. 1) THEN
         DO v=1,nho
           IF (colpos(v) .GT. 0) THEN
@@ -3381,17 +3507,19 @@ CONTAINS
 
 ! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
 ! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
-  SUBROUTINE RUN_HOURS(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, &
-&   pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
+! The tile's once-a-day quantities (day_constants) are computed at the start of each day.
+  SUBROUTINE RUN_HOURS(k0, k1, store, nt, nd, tday, met, hc, pp, pg, sh&
+&   , c4, ncol, colpos, st, hout_t, dout_t)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, colpos(nho)
-    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
-&   pp(npp), pg(ngp)
+    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
+&   ), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
 &   , nd)
     REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, &
 &   acc_bw, acc_sw, t_mid
+    REAL(wp) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer), dsc(ndsc)
     INTEGER :: k, idx, v
     INTRINSIC MOD
     acc_gpp = 0._wp
@@ -3402,8 +3530,12 @@ CONTAINS
     acc_sw = 0._wp
     DO k=k0,k1
       idx = MOD(k - 1, nt) + 1
-      CALL TILE_HOUR(met(idx, :), cosz(idx), s0(idx), pp, pg, sh, c4, st&
-&              , ho, acc_gpp, acc_tr, acc_rr, acc_fm, acc_bw, acc_sw)
+      IF (MOD(k - 1, 24) .EQ. 0) THEN
+        CALL DAY_CONSTANTS(pp, pg, st, nscl_l, esc_l, t_d, dsc)
+      END IF
+      CALL TILE_HOUR(met(idx, :), hc(:, idx), pp, pg, sh, c4, nscl_l, &
+&              esc_l, t_d, dsc, st, ho, acc_gpp, acc_tr, acc_rr, acc_fm&
+&              , acc_bw, acc_sw)
       IF (store .EQ. 1) THEN
         DO v=1,nho
           IF (colpos(v) .GT. 0) hout_t(colpos(v), idx) = ho(v)
@@ -3553,21 +3685,134 @@ CONTAINS
     st(is_hydration) = 1._wp
   END SUBROUTINE INIT_STATE
 
+!  Differentiation of day_constants in forward (tangent) mode:
+!   variations   of useful results: t_d dsc esc_l nscl_l
+!   with respect to varying inputs: t_d dsc pg esc_l nscl_l st
+!                pp
+! What a tile's hours use that changes only with its LAI, C_fol / LMA, which changes once a
+! day (tile_day), or not at all; computed at the start of each day instead of every hour,
+! with the same expressions, so the results are the same to the last bit. nscl_l(l):
+! nitrogen scaling of Vcmax, Jmax and Rd, and esc_l(l): escape of fluorescence, at the
+! middle of canopy layer l; t_d, dsc(jd_rho_cd), dsc(jd_t_all): the diffuse-light
+! quantities of dnb_radiation.diffuse_transmission; dsc(jd_e_half) = exp(-0.5 LAI/fc)
+! (long-wave transmission and interception); dsc(jd_hyd): the hourly relaxation rate of
+! vegetation hydration; dsc(jd_lg2): the log-profile term of the aerodynamic conductance.
+  SUBROUTINE DAY_CONSTANTS_D(pp, pp_d, pg, pg_d, st, st_d, nscl_l, &
+&   nscl_l_d, esc_l, esc_l_d, t_d, t_d_d, dsc, dsc_d)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: pp(npp), pg(ngp), st(nstate)
+    REAL(wp), INTENT(IN) :: pp_d(npp), pg_d(ngp), st_d(nstate)
+    REAL(wp), INTENT(OUT) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer&
+&   ), dsc(ndsc)
+    REAL(wp), INTENT(OUT) :: nscl_l_d(nlayer), esc_l_d(nlayer), t_d_d(0:&
+&   nlayer), dsc_d(ndsc)
+    REAL(wp) :: lai, fc, lc, rho_cd, t_all
+    REAL(wp) :: lai_d, fc_d, lc_d, rho_cd_d, t_all_d
+    INTEGER :: l
+    INTRINSIC REAL
+    INTRINSIC EXP
+    REAL(wp) :: arg1
+    REAL(wp) :: arg1_d
+    REAL(wp) :: temp
+    REAL(wp) :: temp0
+    REAL*8 :: temp1
+    temp = st(is_c_fol)/pp(ip_lma)
+    lai_d = (st_d(is_c_fol)-temp*pp_d(ip_lma))/pp(ip_lma)
+    lai = temp
+    fc_d = pp_d(ip_fc_max)
+    fc = pp(ip_fc_max)
+    lc_d = (lai_d-lai*fc_d/fc)/fc
+    lc = lai/fc
+    DO l=1,nlayer
+      temp = REAL(l, wp) - 0.5_wp
+      temp0 = REAL(nlayer, wp)
+      arg1_d = -(temp*(lc*pp_d(ip_kn)+pp(ip_kn)*lc_d)/temp0)
+      arg1 = -(temp*(pp(ip_kn)*lc/temp0))
+      nscl_l_d(l) = EXP(arg1)*arg1_d
+      nscl_l(l) = EXP(arg1)
+      temp0 = REAL(l, wp) - 0.5_wp
+      temp = REAL(nlayer, wp)
+      arg1_d = -(temp0*(lc*pg_d(ig_sif_kesc)+pg(ig_sif_kesc)*lc_d)/temp)
+      arg1 = -(temp0*(pg(ig_sif_kesc)*lc/temp))
+      esc_l_d(l) = EXP(arg1)*arg1_d
+      esc_l(l) = EXP(arg1)
+    END DO
+    CALL DIFFUSE_TRANSMISSION_D(lai, lai_d, fc, fc_d, pp(ip_leaf_scat), &
+&                         pp_d(ip_leaf_scat), t_d, t_d_d, rho_cd, &
+&                         rho_cd_d, t_all, t_all_d)
+    dsc_d(jd_rho_cd) = rho_cd_d
+    dsc(jd_rho_cd) = rho_cd
+    dsc_d(jd_t_all) = t_all_d
+    dsc(jd_t_all) = t_all
+    temp0 = lai/fc
+    dsc_d(jd_e_half) = -(EXP(-(0.5_wp*temp0))*0.5_wp*(lai_d-temp0*fc_d)/&
+&     fc)
+    dsc(jd_e_half) = EXP(-(0.5_wp*temp0))
+    temp1 = 1.0/(24._wp*pg(ig_hyd_tau))
+    dsc_d(jd_hyd) = -(EXP(-temp1)*temp1*pg_d(ig_hyd_tau)/pg(ig_hyd_tau))
+    dsc(jd_hyd) = 1._wp - EXP(-temp1)
+    dsc_d(jd_lg2) = AERO_LOG2_D(pp(ip_height), pp_d(ip_height), dsc(&
+&     jd_lg2))
+  END SUBROUTINE DAY_CONSTANTS_D
+
+! What a tile's hours use that changes only with its LAI, C_fol / LMA, which changes once a
+! day (tile_day), or not at all; computed at the start of each day instead of every hour,
+! with the same expressions, so the results are the same to the last bit. nscl_l(l):
+! nitrogen scaling of Vcmax, Jmax and Rd, and esc_l(l): escape of fluorescence, at the
+! middle of canopy layer l; t_d, dsc(jd_rho_cd), dsc(jd_t_all): the diffuse-light
+! quantities of dnb_radiation.diffuse_transmission; dsc(jd_e_half) = exp(-0.5 LAI/fc)
+! (long-wave transmission and interception); dsc(jd_hyd): the hourly relaxation rate of
+! vegetation hydration; dsc(jd_lg2): the log-profile term of the aerodynamic conductance.
+  SUBROUTINE DAY_CONSTANTS(pp, pg, st, nscl_l, esc_l, t_d, dsc)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: pp(npp), pg(ngp), st(nstate)
+    REAL(wp), INTENT(OUT) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer&
+&   ), dsc(ndsc)
+    REAL(wp) :: lai, fc, lc, rho_cd, t_all
+    INTEGER :: l
+    INTRINSIC REAL
+    INTRINSIC EXP
+    REAL(wp) :: arg1
+    lai = st(is_c_fol)/pp(ip_lma)
+    fc = pp(ip_fc_max)
+    lc = lai/fc
+    DO l=1,nlayer
+      arg1 = -(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, wp))
+      nscl_l(l) = EXP(arg1)
+      arg1 = -(pg(ig_sif_kesc)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, wp))
+      esc_l(l) = EXP(arg1)
+    END DO
+    CALL DIFFUSE_TRANSMISSION(lai, fc, pp(ip_leaf_scat), t_d, rho_cd, &
+&                       t_all)
+    dsc(jd_rho_cd) = rho_cd
+    dsc(jd_t_all) = t_all
+    dsc(jd_e_half) = EXP(-(0.5_wp*lai/fc))
+    dsc(jd_hyd) = 1._wp - EXP(-(1._wp/(24._wp*pg(ig_hyd_tau))))
+    dsc(jd_lg2) = AERO_LOG2(pp(ip_height))
+  END SUBROUTINE DAY_CONSTANTS
+
 !  Differentiation of tile_hour in forward (tangent) mode:
 !   variations   of useful results: ho acc_tr acc_gpp st acc_rr
 !                acc_bw
-!   with respect to varying inputs: ho acc_tr pg acc_gpp st acc_rr
-!                pp acc_bw
-! One hour of one tile. m(nmet): forcing of the hour; cosz, s0: solar geometry; pp, pg:
-! parameters; st: state (updated); ho: hourly outputs; acc_*: daily accumulators of GPP
-! (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture modifier, water-stress
-! factor times shortwave and shortwave (sums over hours).
-  SUBROUTINE TILE_HOUR_D(m, cosz, s0, pp, pp_d, pg, pg_d, sh, c4, st, &
-&   st_d, ho, ho_d, acc_gpp, acc_gpp_d, acc_tr, acc_tr_d, acc_rr, &
-&   acc_rr_d, acc_fm, acc_bw, acc_bw_d, acc_sw)
+!   with respect to varying inputs: t_d ho acc_tr dsc pg esc_l
+!                nscl_l acc_gpp st acc_rr pp acc_bw
+! One hour of one tile. m(nmet): forcing of the hour; hc_h(nhc): the cell's quantities of
+! the hour (cell_hour); pp, pg: parameters; nscl_l, esc_l, t_d, dsc: the tile's quantities
+! of the day (day_constants); st: state (updated); ho: hourly outputs; acc_*: daily
+! accumulators of GPP (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture
+! modifier, water-stress factor times shortwave and shortwave (sums over hours).
+  SUBROUTINE TILE_HOUR_D(m, hc_h, pp, pp_d, pg, pg_d, sh, c4, nscl_l, &
+&   nscl_l_d, esc_l, esc_l_d, t_d, t_d_d, dsc, dsc_d, st, st_d, ho, ho_d&
+&   , acc_gpp, acc_gpp_d, acc_tr, acc_tr_d, acc_rr, acc_rr_d, acc_fm, &
+&   acc_bw, acc_bw_d, acc_sw)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: m(nmet), cosz, s0, pp(npp), pg(ngp), sh(nsh)
+    REAL(wp), INTENT(IN) :: m(nmet), hc_h(nhc), pp(npp), pg(ngp), sh(nsh&
+&   )
     REAL(wp), INTENT(IN) :: pp_d(npp), pg_d(ngp)
+    REAL(wp), INTENT(IN) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer)&
+&   , dsc(ndsc)
+    REAL(wp), INTENT(IN) :: nscl_l_d(nlayer), esc_l_d(nlayer), t_d_d(0:&
+&   nlayer), dsc_d(ndsc)
     INTEGER, INTENT(IN) :: c4
     REAL(wp), INTENT(INOUT) :: st(nstate), acc_gpp, acc_tr, acc_rr, &
 &   acc_fm, acc_bw, acc_sw
@@ -3587,8 +3832,7 @@ CONTAINS
 &   ), icl(2*nlayer)
     REAL(wp) :: rdl_d(2*nlayer), gs0_d(2*nlayer), lcl_d(2*nlayer), icl_d&
 &   (2*nlayer)
-    REAL(wp) :: nscl_l(nlayer)
-    REAL(wp) :: nscl_l_d(nlayer)
+    REAL(wp) :: cosz
     REAL(wp) :: fapar, fsun, par_in, fdir, s, gamma, lambda, rho_air, ga
     REAL(wp) :: fapar_d, fsun_d, ga_d
     REAL(wp) :: rn_can, rn_soil, rlus, tlv, gflux, x_pm, e_pc, e_ps
@@ -3600,7 +3844,7 @@ CONTAINS
     REAL(wp) :: vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, alpha, fci, &
 &   f_rd, nscl, lc
     REAL(wp) :: vcmax_d, jmax_d, rd_d, kc_eff_d, gstar_d, k4_d, alpha_d&
-&   , fci_d, f_rd_d, nscl_d, lc_d
+&   , fci_d, f_rd_d, nscl_d
     REAL(wp) :: a_g, ci, gpp_mol, gpp_h, trans, infl, runoff, e_soil, &
 &   perc, drain
     REAL(wp) :: a_g_d, gpp_mol_d, gpp_h_d, trans_d, runoff_d, e_soil_d, &
@@ -3622,15 +3866,11 @@ CONTAINS
     REAL(wp) :: snow_d, snow_rho_d, snow_alb_d, w_s_d, w_r_d, t1_d, t2_d
     INTEGER :: l, j
     LOGICAL :: day
-    INTRINSIC REAL
     INTRINSIC EXP
     REAL(wp) :: result1
     REAL(wp) :: result1_d
-    REAL(wp) :: arg1
-    REAL(wp) :: arg1_d
     REAL(wp) :: temp
     REAL(wp) :: temp0
-    REAL*8 :: temp1
     tk = m(im_tas)
     tc = tk - tfreeze
     sw = m(im_rsds)
@@ -3646,7 +3886,6 @@ CONTAINS
     fc = pp(ip_fc_max)
     sigma_l_d = pp_d(ip_leaf_scat)
     sigma_l = pp(ip_leaf_scat)
-    lc_d = (lai_d-lai*fc_d/fc)/fc
     lc = lai/fc
 ! surface albedos: soil darkens when wet; snow covers the ground
     theta_s_d = st_d(is_w_surf)/(z_surf*rho_w)
@@ -3670,12 +3909,13 @@ CONTAINS
     rho_par = f_cover*st(is_snow_alb) + (1._wp-f_cover)*(0.92_wp*rho_s-&
 &     0.015_wp)
 ! canopy radiative transfer
+    cosz = hc_h(ic_cosz)
     day = sw .GT. 0.1_wp .AND. cosz .GT. 0._wp
     IF (day) THEN
-      result1 = DIFFUSE_FRACTION(sw, s0)
-      fdir = 1._wp - result1
+      fdir = hc_h(ic_fdir)
       CALL CANOPY_PAR_D(lai, lai_d, fc, fc_d, cosz, fdir, sigma_l, &
-&                 sigma_l_d, rho_par, rho_par_d, abs_sun, abs_sun_d, &
+&                 sigma_l_d, rho_par, rho_par_d, t_d, t_d_d, dsc(&
+&                 jd_rho_cd), dsc_d(jd_rho_cd), abs_sun, abs_sun_d, &
 &                 abs_sha, abs_sha_d, lai_sun, lai_sun_d, lai_sha, &
 &                 lai_sha_d, fapar, fapar_d, fsun, fsun_d)
     ELSE
@@ -3695,12 +3935,14 @@ CONTAINS
 ! mol photons m-2 s-1
     par_in = par_frac*sw/e_par
 ! energy: net radiation, ground heat, potential evaporation
-    CALL AIR_PROPERTIES(tc, pres, s, gamma, lambda, rho_air)
-    ga_d = AERO_CONDUCTANCE_D(m(im_sfcwind), pp(ip_height), pp_d(&
-&     ip_height), ga)
-    CALL NET_RADIATION_D(sw, lw, tk, fapar, fapar_d, rho_g, rho_g_d, lai&
-&                  , lai_d, fc, fc_d, rn_can, rn_can_d, rn_soil, &
-&                  rn_soil_d, rlus, tlv)
+    s = hc_h(ic_s)
+    gamma = hc_h(ic_gamma)
+    lambda = hc_h(ic_lambda)
+    rho_air = hc_h(ic_rho_air)
+    ga_d = AERO_FROM_D(hc_h(ic_u), dsc(jd_lg2), dsc_d(jd_lg2), ga)
+    CALL NET_RADIATION_D(sw, lw, tk, fapar, fapar_d, rho_g, rho_g_d, dsc&
+&                  (jd_e_half), dsc_d(jd_e_half), fc, fc_d, rn_can, &
+&                  rn_can_d, rn_soil, rn_soil_d, rlus, tlv)
 ! for the available energy of E_s
     gflux_d = rn_soil*pg_d(ig_g_frac) + pg(ig_g_frac)*rn_soil_d
     gflux = pg(ig_g_frac)*rn_soil
@@ -3735,8 +3977,9 @@ CONTAINS
     e_pc_h = e_pc*dt_hour
     w_can_d = st_d(is_w_canopy)
     w_can = st(is_w_canopy)
-    CALL INTERCEPTION_D(rain, lai, lai_d, fc, fc_d, e_pc_h, e_pc_h_d, &
-&                 w_can, w_can_d, e_int, e_int_d, thr, thr_d)
+    CALL INTERCEPTION_D(rain, lai, lai_d, fc, fc_d, dsc(jd_e_half), &
+&                 dsc_d(jd_e_half), e_pc_h, e_pc_h_d, w_can, w_can_d, &
+&                 e_int, e_int_d, thr, thr_d)
     st_d(is_w_canopy) = w_can_d
     st(is_w_canopy) = w_can
 ! photosynthesis pass 1: unstressed conductance of each leaf class
@@ -3761,31 +4004,24 @@ CONTAINS
       gc0_d = 0.0_8
       rdl_d = 0.0_8
       lcl_d = 0.0_8
-      nscl_l_d = 0.0_8
       icl_d = 0.0_8
       gs0_d = 0.0_8
       DO l=1,nlayer
 ! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
-        temp = REAL(l, wp) - 0.5_wp
-        temp0 = REAL(nlayer, wp)
-        arg1_d = -(temp*(lc*pp_d(ip_kn)+pp(ip_kn)*lc_d)/temp0)
-        arg1 = -(temp*(pp(ip_kn)*lc/temp0))
-        nscl_l_d(l) = EXP(arg1)*arg1_d
-        nscl_l(l) = EXP(arg1)
         nscl_d = nscl_l_d(l)
         nscl = nscl_l(l)
         lcl_d(2*l-1) = lai_sun_d(l)
         lcl(2*l-1) = lai_sun(l)
         lcl_d(2*l) = lai_sha_d(l)
         lcl(2*l) = lai_sha(l)
-        temp0 = abs_sun(l)/(lai_sun(l)+1.e-9_wp)
-        icl_d(2*l-1) = par_in*(abs_sun_d(l)-temp0*lai_sun_d(l))/(lai_sun&
-&         (l)+1.e-9_wp)
-        icl(2*l-1) = par_in*temp0
-        temp0 = abs_sha(l)/(lai_sha(l)+1.e-9_wp)
-        icl_d(2*l) = par_in*(abs_sha_d(l)-temp0*lai_sha_d(l))/(lai_sha(l&
-&         )+1.e-9_wp)
-        icl(2*l) = par_in*temp0
+        temp = abs_sun(l)/(lai_sun(l)+1.e-9_wp)
+        icl_d(2*l-1) = par_in*(abs_sun_d(l)-temp*lai_sun_d(l))/(lai_sun(&
+&         l)+1.e-9_wp)
+        icl(2*l-1) = par_in*temp
+        temp = abs_sha(l)/(lai_sha(l)+1.e-9_wp)
+        icl_d(2*l) = par_in*(abs_sha_d(l)-temp*lai_sha_d(l))/(lai_sha(l)&
+&         +1.e-9_wp)
+        icl(2*l) = par_in*temp
         DO j=2*l-1,2*l
           CALL PHOTO_FIXED_CI_D(c4, icl(j), icl_d(j), ca, fci, fci_d, tc&
 &                         , pres, nscl, nscl_d, alpha, alpha_d, vcmax, &
@@ -3804,7 +4040,6 @@ CONTAINS
       vcmax_d = 0.0_8
       lcl_d = 0.0_8
       k4_d = 0.0_8
-      nscl_l_d = 0.0_8
       icl_d = 0.0_8
       gs0_d = 0.0_8
     END IF
@@ -3828,13 +4063,8 @@ CONTAINS
       DO l=1,nlayer
         nscl_d = nscl_l_d(l)
         nscl = nscl_l(l)
-        temp0 = REAL(l, wp) - 0.5_wp
-        temp = REAL(nlayer, wp)
-        arg1_d = -(temp0*(lc*pg_d(ig_sif_kesc)+pg(ig_sif_kesc)*lc_d)/&
-&         temp)
-        arg1 = -(temp0*(pg(ig_sif_kesc)*lc/temp))
-        esc_d = EXP(arg1)*arg1_d
-        esc = EXP(arg1)
+        esc_d = esc_l_d(l)
+        esc = esc_l(l)
         DO j=2*l-1,2*l
           gs_j_d = beta*gs0_d(j) + gs0(j)*beta_d
           gs_j = gs0(j)*beta
@@ -3846,11 +4076,11 @@ CONTAINS
           gpp_mol_d = gpp_mol_d + lcl(j)*a_g_d + a_g*lcl_d(j)
           gpp_mol = gpp_mol + a_g*lcl(j)
           result1_d = FLUORESCENCE_YIELD_D(r_sat, r_sat_d, result1)
-          temp0 = icl(j)*lcl(j)
+          temp = icl(j)*lcl(j)
           sif_photon_d = sif_photon_d + 0.5_wp*(result1*esc*(lcl(j)*&
-&           icl_d(j)+icl(j)*lcl_d(j))+temp0*(esc*result1_d+result1*esc_d&
-&           ))
-          sif_photon = sif_photon + 0.5_wp*(temp0*(result1*esc))
+&           icl_d(j)+icl(j)*lcl_d(j))+temp*(esc*result1_d+result1*esc_d)&
+&           )
+          sif_photon = sif_photon + 0.5_wp*(temp*(result1*esc))
         END DO
       END DO
     ELSE
@@ -3915,12 +4145,13 @@ CONTAINS
     fm = pg(ig_rh_wmin) + (1._wp-pg(ig_rh_wmin))*0.5_wp*(rel_s+rel_r)
     ra_h_d = gpp_h*pp_d(ip_f_auto) + pp(ip_f_auto)*gpp_h_d
     ra_h = pp(ip_f_auto)*gpp_h
-    temp0 = tr/24._wp
-    temp = pp(ip_theta_lit)*st(is_c_lit) + pp(ip_theta_som)*st(is_c_som)
-    rh_h_d = temp0*fm*(st(is_c_lit)*pp_d(ip_theta_lit)+pp(ip_theta_lit)*&
+    temp = tr/24._wp
+    temp0 = pp(ip_theta_lit)*st(is_c_lit) + pp(ip_theta_som)*st(is_c_som&
+&     )
+    rh_h_d = temp*fm*(st(is_c_lit)*pp_d(ip_theta_lit)+pp(ip_theta_lit)*&
 &     st_d(is_c_lit)+st(is_c_som)*pp_d(ip_theta_som)+pp(ip_theta_som)*&
-&     st_d(is_c_som)) + temp*(fm*tr_d/24._wp+temp0*fm_d)
-    rh_h = temp*(temp0*fm)
+&     st_d(is_c_som)) + temp0*(fm*tr_d/24._wp+temp*fm_d)
+    rh_h = temp0*(temp*fm)
     acc_gpp_d = acc_gpp_d + gpp_h_d
     acc_gpp = acc_gpp + gpp_h
     acc_tr_d = acc_tr_d + tr_d
@@ -3995,8 +4226,9 @@ CONTAINS
     ho(ih_precip) = prh
     ho_d(ih_lai) = lai_d
     ho(ih_lai) = lai
-    ho_d(ih_fapar_ws) = FAPAR_WHITE_SKY_D(lai, lai_d, fc, fc_d, sigma_l&
-&     , sigma_l_d, rho_par, rho_par_d, ho(ih_fapar_ws))
+    ho_d(ih_fapar_ws) = WHITE_SKY_FROM_D(fc, fc_d, dsc(jd_rho_cd), dsc_d&
+&     (jd_rho_cd), dsc(jd_t_all), dsc_d(jd_t_all), rho_par, rho_par_d, &
+&     ho(ih_fapar_ws))
 ! SIF at 743 nm: photon flux -> spectral radiance (isotropic), mW m-2 sr-1 nm-1
     temp0 = pg(ig_sif_scale)*pg(ig_sif_spec)
     ho_d(ih_sif) = e_photon_743*1.e3_wp*(sif_photon*(pg(ig_sif_spec)*&
@@ -4007,14 +4239,10 @@ CONTAINS
     hyd_target_d = (1.0-rel_r)*pg_d(ig_hyd_min) + (1._wp-pg(ig_hyd_min))&
 &     *rel_r_d
     hyd_target = pg(ig_hyd_min) + (1._wp-pg(ig_hyd_min))*rel_r
-    temp1 = 1.0/(24._wp*pg(ig_hyd_tau))
-    arg1_d = temp1*pg_d(ig_hyd_tau)/pg(ig_hyd_tau)
-    arg1 = -temp1
-    temp0 = -EXP(arg1) + 1._wp
-    st_d(is_hydration) = st_d(is_hydration) + temp0*(hyd_target_d-st_d(&
-&     is_hydration)) - (hyd_target-st(is_hydration))*EXP(arg1)*arg1_d
+    st_d(is_hydration) = st_d(is_hydration) + dsc(jd_hyd)*(hyd_target_d-&
+&     st_d(is_hydration)) + (hyd_target-st(is_hydration))*dsc_d(jd_hyd)
     st(is_hydration) = st(is_hydration) + (hyd_target-st(is_hydration))*&
-&     temp0
+&     dsc(jd_hyd)
     temp0 = pg(ig_leaf_water)*st(is_c_fol)
     temp = pg(ig_wood_water)*st(is_c_wood)
     vwc_d = st(is_hydration)*(st(is_c_fol)*pg_d(ig_leaf_water)+pg(&
@@ -4033,14 +4261,18 @@ CONTAINS
 &     0.01_wp
   END SUBROUTINE TILE_HOUR_D
 
-! One hour of one tile. m(nmet): forcing of the hour; cosz, s0: solar geometry; pp, pg:
-! parameters; st: state (updated); ho: hourly outputs; acc_*: daily accumulators of GPP
-! (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture modifier, water-stress
-! factor times shortwave and shortwave (sums over hours).
-  SUBROUTINE TILE_HOUR(m, cosz, s0, pp, pg, sh, c4, st, ho, acc_gpp, &
-&   acc_tr, acc_rr, acc_fm, acc_bw, acc_sw)
+! One hour of one tile. m(nmet): forcing of the hour; hc_h(nhc): the cell's quantities of
+! the hour (cell_hour); pp, pg: parameters; nscl_l, esc_l, t_d, dsc: the tile's quantities
+! of the day (day_constants); st: state (updated); ho: hourly outputs; acc_*: daily
+! accumulators of GPP (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture
+! modifier, water-stress factor times shortwave and shortwave (sums over hours).
+  SUBROUTINE TILE_HOUR(m, hc_h, pp, pg, sh, c4, nscl_l, esc_l, t_d, dsc&
+&   , st, ho, acc_gpp, acc_tr, acc_rr, acc_fm, acc_bw, acc_sw)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: m(nmet), cosz, s0, pp(npp), pg(ngp), sh(nsh)
+    REAL(wp), INTENT(IN) :: m(nmet), hc_h(nhc), pp(npp), pg(ngp), sh(nsh&
+&   )
+    REAL(wp), INTENT(IN) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer)&
+&   , dsc(ndsc)
     INTEGER, INTENT(IN) :: c4
     REAL(wp), INTENT(INOUT) :: st(nstate), acc_gpp, acc_tr, acc_rr, &
 &   acc_fm, acc_bw, acc_sw
@@ -4051,7 +4283,7 @@ CONTAINS
 &   lai_sha(nlayer)
     REAL(wp) :: a0(2*nlayer), rdl(2*nlayer), gs0(2*nlayer), lcl(2*nlayer&
 &   ), icl(2*nlayer)
-    REAL(wp) :: nscl_l(nlayer)
+    REAL(wp) :: cosz
     REAL(wp) :: fapar, fsun, par_in, fdir, s, gamma, lambda, rho_air, ga
     REAL(wp) :: rn_can, rn_soil, rlus, tlv, gflux, x_pm, e_pc, e_ps
     REAL(wp) :: rain, melt, sublim, f_cov2, e_int, thr, gc0, supply, e_t&
@@ -4069,10 +4301,8 @@ CONTAINS
     REAL(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
     INTEGER :: l, j
     LOGICAL :: day
-    INTRINSIC REAL
     INTRINSIC EXP
     REAL(wp) :: result1
-    REAL(wp) :: arg1
     tk = m(im_tas)
     tc = tk - tfreeze
     sw = m(im_rsds)
@@ -4096,12 +4326,13 @@ CONTAINS
     rho_par = f_cover*st(is_snow_alb) + (1._wp-f_cover)*(0.92_wp*rho_s-&
 &     0.015_wp)
 ! canopy radiative transfer
+    cosz = hc_h(ic_cosz)
     day = sw .GT. 0.1_wp .AND. cosz .GT. 0._wp
     IF (day) THEN
-      result1 = DIFFUSE_FRACTION(sw, s0)
-      fdir = 1._wp - result1
-      CALL CANOPY_PAR(lai, fc, cosz, fdir, sigma_l, rho_par, abs_sun, &
-&               abs_sha, lai_sun, lai_sha, fapar, fsun)
+      fdir = hc_h(ic_fdir)
+      CALL CANOPY_PAR(lai, fc, cosz, fdir, sigma_l, rho_par, t_d, dsc(&
+&               jd_rho_cd), abs_sun, abs_sha, lai_sun, lai_sha, fapar, &
+&               fsun)
     ELSE
       fapar = 0._wp
       fsun = 0._wp
@@ -4113,10 +4344,13 @@ CONTAINS
 ! mol photons m-2 s-1
     par_in = par_frac*sw/e_par
 ! energy: net radiation, ground heat, potential evaporation
-    CALL AIR_PROPERTIES(tc, pres, s, gamma, lambda, rho_air)
-    ga = AERO_CONDUCTANCE(m(im_sfcwind), pp(ip_height))
-    CALL NET_RADIATION(sw, lw, tk, fapar, rho_g, lai, fc, rn_can, &
-&                rn_soil, rlus, tlv)
+    s = hc_h(ic_s)
+    gamma = hc_h(ic_gamma)
+    lambda = hc_h(ic_lambda)
+    rho_air = hc_h(ic_rho_air)
+    ga = AERO_FROM(hc_h(ic_u), dsc(jd_lg2))
+    CALL NET_RADIATION(sw, lw, tk, fapar, rho_g, dsc(jd_e_half), fc, &
+&                rn_can, rn_soil, rlus, tlv)
 ! for the available energy of E_s
     gflux = pg(ig_g_frac)*rn_soil
     avail_soil = rn_soil - gflux
@@ -4137,7 +4371,8 @@ CONTAINS
     st(is_snow_alb) = snow_alb
     e_pc_h = e_pc*dt_hour
     w_can = st(is_w_canopy)
-    CALL INTERCEPTION(rain, lai, fc, e_pc_h, w_can, e_int, thr)
+    CALL INTERCEPTION(rain, lai, fc, dsc(jd_e_half), e_pc_h, w_can, &
+&               e_int, thr)
     st(is_w_canopy) = w_can
 ! photosynthesis pass 1: unstressed conductance of each leaf class
     CALL PATHWAY_CONSTANTS(c4, pg, alpha, fci, f_rd)
@@ -4151,8 +4386,6 @@ CONTAINS
       gc0 = 0._wp
       DO l=1,nlayer
 ! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
-        arg1 = -(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, wp))
-        nscl_l(l) = EXP(arg1)
         nscl = nscl_l(l)
         lcl(2*l-1) = lai_sun(l)
         lcl(2*l) = lai_sha(l)
@@ -4181,9 +4414,7 @@ CONTAINS
     IF (day .AND. lai .GT. 1.e-6_wp) THEN
       DO l=1,nlayer
         nscl = nscl_l(l)
-        arg1 = -(pg(ig_sif_kesc)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, wp&
-&         ))
-        esc = EXP(arg1)
+        esc = esc_l(l)
         DO j=2*l-1,2*l
           gs_j = gs0(j)*beta
           CALL PHOTO_GIVEN_GS(c4, icl(j), ca, tc, pres, nscl, alpha, &
@@ -4266,15 +4497,15 @@ CONTAINS
     ho(ih_beta_w) = beta
     ho(ih_precip) = prh
     ho(ih_lai) = lai
-    ho(ih_fapar_ws) = FAPAR_WHITE_SKY(lai, fc, sigma_l, rho_par)
+    ho(ih_fapar_ws) = WHITE_SKY_FROM(fc, dsc(jd_rho_cd), dsc(jd_t_all), &
+&     rho_par)
 ! SIF at 743 nm: photon flux -> spectral radiance (isotropic), mW m-2 sr-1 nm-1
     ho(ih_sif) = pg(ig_sif_scale)*pg(ig_sif_spec)*e_photon_743/pi*&
 &     1.e3_wp*sif_photon
 ! vegetation water: hydration relaxes towards the root-zone water status
     hyd_target = pg(ig_hyd_min) + (1._wp-pg(ig_hyd_min))*rel_r
-    arg1 = -(1._wp/(24._wp*pg(ig_hyd_tau)))
     st(is_hydration) = st(is_hydration) + (hyd_target-st(is_hydration))*&
-&     (1._wp-EXP(arg1))
+&     dsc(jd_hyd)
     vwc = pg(ig_leaf_water)*st(is_c_fol)*st(is_hydration) + pg(&
 &     ig_wood_water)*st(is_c_wood)*(0.5_wp+0.5_wp*st(is_hydration))
     ho(ih_vwc) = vwc
