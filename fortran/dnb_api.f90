@@ -61,28 +61,23 @@ contains
     real(wp), intent(out) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)
     integer, intent(out) :: status
     status = 0
-    hout = 0._wp
-    dout = 0._wp
     if (nt <= 0 .or. mod(nt, 24) /= 0 .or. nd /= nt / 24) then
       status = 1
-      return
-    end if
-    if (any(pft < 1) .or. any(pft > 13)) then
+    else if (any(pft < 1) .or. any(pft > 13)) then
       status = 2
-      return
-    end if
-    if (.not. all_finite(met, nt * nmet)) then
+    else if (.not. all_finite(met, nt * nmet)) then
       status = 3
-      return
-    end if
-    if (.not. all_finite(ppft, npp * ntile) .or. .not. all_finite(pglob, ngp)) then
+    else if (.not. all_finite(ppft, npp * ntile) .or. .not. all_finite(pglob, ngp)) then
       status = 4
-      return
-    end if
-    if (init == 0 .and. .not. all_finite(state, nstate * ntile)) then
+    else if (init == 0 .and. .not. all_finite(state, nstate * ntile)) then
       status = 4
+    end if
+    if (status /= 0) then
+      hout = 0._wp
+      dout = 0._wp
       return
     end if
+    ! simulate sets every element of hout and dout
     call simulate(nt, nd, ntile, nspin, no_budget, init, doy, hour, tday, met, lat, lon, sand, &
                   clay, pft, ppft, pglob, nho, all_columns(), state, hout, dout)
     if (.not. all_finite(hout, nt * nho * ntile) .or. .not. all_finite(dout, nd * ndo * ntile) &
@@ -409,14 +404,14 @@ contains
   logical function all_finite(x, n)
     integer, intent(in) :: n
     real(wp), intent(in) :: x(n)
-    integer :: i
-    all_finite = .true.
+    integer :: i, nbad
+    ! a count without an early exit, so that the compiler vectorises the loop (NaN fails the
+    ! comparison as well as +-Inf)
+    nbad = 0
     do i = 1, n
-      if (x(i) /= x(i) .or. abs(x(i)) > huge(x(i))) then
-        all_finite = .false.
-        return
-      end if
+      if (.not. (abs(x(i)) <= huge(x(i)))) nbad = nbad + 1
     end do
+    all_finite = nbad == 0
   end function all_finite
 
 end module dnb_api
