@@ -23,23 +23,34 @@ contains
     real(wp), intent(out) :: cosz_day, s0
     integer :: k
     real(wp) :: g, decl, eot, e0, hs, ha, cz, phi, csum, nsum, t
+    real(wp) :: c1, s1, c2, s2, c3, s3, sin_phi, cos_phi
     phi = lat_deg * pi / 180._wp
+    sin_phi = sin(phi)
+    cos_phi = cos(phi)
     csum = 0._wp
     nsum = 0._wp
     s0 = 0._wp
     do k = 1, 6
       t = hour_utc + (real(k, wp) - 0.5_wp) / 6._wp
       g = 2._wp * pi * (real(doy - 1, wp) + (t - 12._wp) / 24._wp) / 365._wp
-      decl = 0.006918_wp - 0.399912_wp * cos(g) + 0.070257_wp * sin(g) &
-           - 0.006758_wp * cos(2._wp * g) + 0.000907_wp * sin(2._wp * g) &
-           - 0.002697_wp * cos(3._wp * g) + 0.00148_wp * sin(3._wp * g)
-      eot = 229.18_wp * (0.000075_wp + 0.001868_wp * cos(g) - 0.032077_wp * sin(g) &
-           - 0.014615_wp * cos(2._wp * g) - 0.040849_wp * sin(2._wp * g))   ! minutes
-      e0 = 1.000110_wp + 0.034221_wp * cos(g) + 0.001280_wp * sin(g) &
-         + 0.000719_wp * cos(2._wp * g) + 0.000077_wp * sin(2._wp * g)
+      ! cos and sin of 2g and 3g from those of g (angle-sum identities; one sin/cos pair
+      ! instead of three, equal to within rounding)
+      c1 = cos(g)
+      s1 = sin(g)
+      c2 = c1 * c1 - s1 * s1
+      s2 = 2._wp * s1 * c1
+      c3 = c2 * c1 - s2 * s1
+      s3 = s2 * c1 + c2 * s1
+      decl = 0.006918_wp - 0.399912_wp * c1 + 0.070257_wp * s1 &
+           - 0.006758_wp * c2 + 0.000907_wp * s2 &
+           - 0.002697_wp * c3 + 0.00148_wp * s3
+      eot = 229.18_wp * (0.000075_wp + 0.001868_wp * c1 - 0.032077_wp * s1 &
+           - 0.014615_wp * c2 - 0.040849_wp * s2)   ! minutes
+      e0 = 1.000110_wp + 0.034221_wp * c1 + 0.001280_wp * s1 &
+         + 0.000719_wp * c2 + 0.000077_wp * s2
       hs = t + lon_deg / 15._wp + eot / 60._wp          ! local apparent solar time (h)
       ha = (hs - 12._wp) * pi / 12._wp
-      cz = sin(phi) * sin(decl) + cos(phi) * cos(decl) * cos(ha)
+      cz = sin_phi * sin(decl) + cos_phi * cos(decl) * cos(ha)
       if (cz > 0._wp) then
         csum = csum + cz
         nsum = nsum + 1._wp

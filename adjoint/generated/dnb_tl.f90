@@ -860,28 +860,38 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: cosz_day, s0
     INTEGER :: k
     REAL(wp) :: g, decl, eot, e0, hs, ha, cz, phi, csum, nsum, t
-    INTRINSIC REAL
-    INTRINSIC COS
+    REAL(wp) :: c1, s1, c2, s2, c3, s3, sin_phi, cos_phi
     INTRINSIC SIN
+    INTRINSIC COS
+    INTRINSIC REAL
     phi = lat_deg*pi/180._wp
+    sin_phi = SIN(phi)
+    cos_phi = COS(phi)
     csum = 0._wp
     nsum = 0._wp
     s0 = 0._wp
     DO k=1,6
       t = hour_utc + (REAL(k, wp)-0.5_wp)/6._wp
       g = 2._wp*pi*(REAL(doy-1, wp)+(t-12._wp)/24._wp)/365._wp
-      decl = 0.006918_wp - 0.399912_wp*COS(g) + 0.070257_wp*SIN(g) - &
-&       0.006758_wp*COS(2._wp*g) + 0.000907_wp*SIN(2._wp*g) - &
-&       0.002697_wp*COS(3._wp*g) + 0.00148_wp*SIN(3._wp*g)
+! cos and sin of 2g and 3g from those of g (angle-sum identities; one sin/cos pair
+! instead of three, equal to within rounding)
+      c1 = COS(g)
+      s1 = SIN(g)
+      c2 = c1*c1 - s1*s1
+      s2 = 2._wp*s1*c1
+      c3 = c2*c1 - s2*s1
+      s3 = s2*c1 + c2*s1
+      decl = 0.006918_wp - 0.399912_wp*c1 + 0.070257_wp*s1 - 0.006758_wp&
+&       *c2 + 0.000907_wp*s2 - 0.002697_wp*c3 + 0.00148_wp*s3
 ! minutes
-      eot = 229.18_wp*(0.000075_wp+0.001868_wp*COS(g)-0.032077_wp*SIN(g)&
-&       -0.014615_wp*COS(2._wp*g)-0.040849_wp*SIN(2._wp*g))
-      e0 = 1.000110_wp + 0.034221_wp*COS(g) + 0.001280_wp*SIN(g) + &
-&       0.000719_wp*COS(2._wp*g) + 0.000077_wp*SIN(2._wp*g)
+      eot = 229.18_wp*(0.000075_wp+0.001868_wp*c1-0.032077_wp*s1-&
+&       0.014615_wp*c2-0.040849_wp*s2)
+      e0 = 1.000110_wp + 0.034221_wp*c1 + 0.001280_wp*s1 + 0.000719_wp*&
+&       c2 + 0.000077_wp*s2
 ! local apparent solar time (h)
       hs = t + lon_deg/15._wp + eot/60._wp
       ha = (hs-12._wp)*pi/12._wp
-      cz = SIN(phi)*SIN(decl) + COS(phi)*COS(decl)*COS(ha)
+      cz = sin_phi*SIN(decl) + cos_phi*COS(decl)*COS(ha)
       IF (cz .GT. 0._wp) THEN
         csum = csum + cz
         nsum = nsum + 1._wp
