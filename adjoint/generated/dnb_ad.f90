@@ -3569,22 +3569,23 @@ CONTAINS
     REAL(wp) :: w_b, w_sat_b, ksat_b
     REAL(wp) :: q, k
     REAL(wp) :: q_b, k_b
+    INTRINSIC LOG
+    INTRINSIC EXP
     REAL(wp) :: temp
+    REAL(wp) :: temp0
     REAL(wp) :: temp_b
-    REAL(wp) :: temp_b0
-    k = ksat*(w/w_sat)**expo
-    temp = expo*k/w + 1._wp
-    temp_b0 = -(expo*k*q_b/(w*temp**2))
-    k_b = q_b/temp + temp_b0
+! (w / w_sat)**expo as exp(expo ln(w / w_sat)): an exp and a log cost a third of a
+! pow, here and in the derivative codes (w > 0: the layers keep their residual water)
+    k = ksat*EXP(expo*LOG(w/w_sat))
+    temp0 = expo*k/w + 1._wp
+    temp_b = -(expo*k*q_b/(w*temp0**2))
+    k_b = q_b/temp0 + temp_b
+    w_b = w_b - k*temp_b/w
     temp = w/w_sat
-    ksat_b = ksat_b + temp**expo*k_b
-    IF (temp .LE. 0.0 .AND. (expo .EQ. 0.0 .OR. expo .NE. INT(expo))) &
-&   THEN
-      temp_b = 0.0_8
-    ELSE
-      temp_b = expo*temp**(expo-1)*ksat*k_b/w_sat
-    END IF
-    w_b = w_b + temp_b - k*temp_b0/w
+    temp0 = expo*LOG(temp)
+    ksat_b = ksat_b + EXP(temp0)*k_b
+    temp_b = expo*EXP(temp0)*ksat*k_b/(w_sat*temp)
+    w_b = w_b + temp_b
     w_sat_b = -(temp*temp_b)
   END SUBROUTINE GRAVITY_DRAINAGE_B
 
@@ -3596,7 +3597,11 @@ CONTAINS
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: w, w_sat, ksat, expo
     REAL(wp) :: q, k
-    k = ksat*(w/w_sat)**expo
+    INTRINSIC LOG
+    INTRINSIC EXP
+! (w / w_sat)**expo as exp(expo ln(w / w_sat)): an exp and a log cost a third of a
+! pow, here and in the derivative codes (w > 0: the layers keep their residual water)
+    k = ksat*EXP(expo*LOG(w/w_sat))
     q = k/(1._wp+expo*k/w)
   END FUNCTION GRAVITY_DRAINAGE
 

@@ -2678,22 +2678,19 @@ CONTAINS
     REAL(wp), INTENT(IN) :: w_d, w_sat_d, ksat_d
     REAL(wp) :: q, k
     REAL(wp) :: q_d, k_d
-    REAL(wp) :: pwx1
-    REAL(wp) :: pwx1_d
-    REAL(wp) :: pwr1
-    REAL(wp) :: pwr1_d
+    INTRINSIC LOG
+    INTRINSIC EXP
+    REAL(wp) :: arg1
+    REAL(wp) :: arg1_d
     REAL(wp) :: temp
-    pwx1_d = (w_d-w*w_sat_d/w_sat)/w_sat
-    pwx1 = w/w_sat
-    IF (pwx1 .LE. 0.0 .AND. (expo .EQ. 0.0 .OR. expo .NE. INT(expo))) &
-&   THEN
-      pwr1_d = 0.0_8
-    ELSE
-      pwr1_d = expo*pwx1**(expo-1)*pwx1_d
-    END IF
-    pwr1 = pwx1**expo
-    k_d = pwr1*ksat_d + ksat*pwr1_d
-    k = ksat*pwr1
+! (w / w_sat)**expo as exp(expo ln(w / w_sat)): an exp and a log cost a third of a
+! pow, here and in the derivative codes (w > 0: the layers keep their residual water)
+    temp = w/w_sat
+    arg1_d = expo*(w_d-temp*w_sat_d)/(temp*w_sat)
+    arg1 = expo*LOG(temp)
+    temp = EXP(arg1)
+    k_d = temp*ksat_d + ksat*EXP(arg1)*arg1_d
+    k = ksat*temp
     temp = expo*k/w + 1._wp
     q_d = (k_d-k*expo*(k_d-k*w_d/w)/(temp*w))/temp
     q = k/temp
@@ -2707,11 +2704,13 @@ CONTAINS
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: w, w_sat, ksat, expo
     REAL(wp) :: q, k
-    REAL(wp) :: pwx1
-    REAL(wp) :: pwr1
-    pwx1 = w/w_sat
-    pwr1 = pwx1**expo
-    k = ksat*pwr1
+    INTRINSIC LOG
+    INTRINSIC EXP
+    REAL(wp) :: arg1
+! (w / w_sat)**expo as exp(expo ln(w / w_sat)): an exp and a log cost a third of a
+! pow, here and in the derivative codes (w > 0: the layers keep their residual water)
+    arg1 = expo*LOG(w/w_sat)
+    k = ksat*EXP(arg1)
     q = k/(1._wp+expo*k/w)
   END FUNCTION GRAVITY_DRAINAGE
 
