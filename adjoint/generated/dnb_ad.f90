@@ -1570,9 +1570,8 @@ MODULE DNB_PHOTOSYNTHESIS_AD
   PRIVATE 
   PUBLIC :: leaf_rates, photo_fixed_ci, photo_given_gs, &
 & fluorescence_yield
-  PUBLIC :: leaf_rates_fwd, leaf_rates_bwd, photo_fixed_ci_fwd, &
-& photo_fixed_ci_bwd, photo_given_gs_fwd, photo_given_gs_bwd, &
-& fluorescence_yield_b
+  PUBLIC :: leaf_rates_fwd, leaf_rates_bwd, photo_fixed_ci_b, &
+& photo_given_gs_b, fluorescence_yield_b
 ! K
   REAL(wp), PARAMETER :: t25=298.15_wp
 ! co-limitation curvature (BETHY)
@@ -1846,7 +1845,7 @@ CONTAINS
     j = alpha*i_abs*jmax/SQRT(jmax*jmax+(alpha*i_abs)**2+1.e-30_wp)
   END FUNCTION ELECTRON_TRANSPORT
 
-!  Differentiation of photo_fixed_ci in reverse (adjoint) mode, forward sweep:
+!  Differentiation of photo_fixed_ci in reverse (adjoint) mode:
 !   gradient     of useful results: nscl gs kc_eff alpha i_abs
 !                jmax gstar rd_l rd vcmax k4 fci
 !   with respect to varying inputs: nscl kc_eff alpha i_abs jmax
@@ -1855,61 +1854,7 @@ CONTAINS
 ! supports it, gs = 1.6 (A - Rd) R T / (p (Ca - Ci)) (m s-1, water vapour), smoothly
 ! floored at gs_min. nscl scales Vcmax, Jmax and Rd. f_dark: light inhibition of Rd.
 ! Outputs also the light-limited and the potential electron transport (for fluorescence).
-  SUBROUTINE PHOTO_FIXED_CI_FWD(c4, i_abs, ca, fci, tc, pres, nscl, &
-&   alpha, vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, a_gross, rd_l, gs)
-    IMPLICIT NONE
-    INTEGER, INTENT(IN) :: c4
-    REAL(wp), INTENT(IN) :: i_abs, ca, fci, tc, pres, nscl, alpha, vcmax&
-&   , jmax, rd
-    REAL(wp), INTENT(IN) :: kc_eff, gstar, k4, f_hot
-    REAL(wp) :: a_gross, rd_l, gs
-    REAL(wp) :: ci, j, je, jc, vm, ji, an, tk
-    INTRINSIC LOG
-    INTRINSIC EXP
-    REAL(wp) :: arg1
-    REAL(wp) :: result1
-    tk = tc + tfreeze
-    ci = fci*ca
-    vm = vcmax*nscl
-    IF (c4 .EQ. 1) THEN
-      ji = alpha*i_abs
-      je = SMIN_POS(vm, ji, theta_c4)
-      jc = k4*nscl*ci
-      CALL PUSHCONTROL1B(0)
-    ELSE
-      arg1 = jmax*nscl
-      j = ELECTRON_TRANSPORT(alpha, i_abs, arg1)
-      je = j*(ci-gstar)/(4._wp*(ci+2._wp*gstar))
-      jc = vm*(ci-gstar)/(ci+kc_eff)
-      CALL PUSHCONTROL1B(1)
-    END IF
-    result1 = SMIN_POS(je, jc, eta_colim)
-    a_gross = result1*f_hot
-    rd_l = rd*nscl*(0.5_wp+EXP(-LOG(2._wp)-i_abs*1.e6_wp/10._wp))
-    an = a_gross - rd_l
-    CALL PUSHREAL8(gs)
-    gs = 1.6_wp*an*rgas*tk/(pres*(ca-ci))
-    arg1 = gs - gs_min
-    result1 = SOFTPLUS(arg1, 1.e-5_wp)
-    gs = gs_min + result1
-    CALL PUSHREAL8(je)
-    CALL PUSHREAL8(jc)
-    CALL PUSHREAL8(ci)
-    CALL PUSHREAL8(vm)
-    CALL PUSHREAL8(an)
-    CALL PUSHREAL8(j)
-  END SUBROUTINE PHOTO_FIXED_CI_FWD
-
-!  Differentiation of photo_fixed_ci in reverse (adjoint) mode, backward sweep:
-!   gradient     of useful results: nscl gs kc_eff alpha i_abs
-!                jmax gstar rd_l rd vcmax k4 fci
-!   with respect to varying inputs: nscl kc_eff alpha i_abs jmax
-!                gstar rd vcmax k4 fci
-! Pass 1: gross assimilation at fixed Ci = fci * Ca and the stomatal conductance that
-! supports it, gs = 1.6 (A - Rd) R T / (p (Ca - Ci)) (m s-1, water vapour), smoothly
-! floored at gs_min. nscl scales Vcmax, Jmax and Rd. f_dark: light inhibition of Rd.
-! Outputs also the light-limited and the potential electron transport (for fluorescence).
-  SUBROUTINE PHOTO_FIXED_CI_BWD(c4, i_abs, i_abs_b, ca, fci, fci_b, tc, &
+  SUBROUTINE PHOTO_FIXED_CI_B(c4, i_abs, i_abs_b, ca, fci, fci_b, tc, &
 &   pres, nscl, nscl_b, alpha, alpha_b, vcmax, vcmax_b, jmax, jmax_b, rd&
 &   , rd_b, kc_eff, kc_eff_b, gstar, gstar_b, k4, k4_b, f_hot, a_gross, &
 &   rd_l, rd_l_b, gs, gs_b)
@@ -1936,16 +1881,29 @@ CONTAINS
     REAL(wp) :: temp_b0
     INTEGER :: branch
     REAL(wp) :: a_gross_b
-    CALL POPREAL8(j)
-    CALL POPREAL8(an)
-    CALL POPREAL8(vm)
-    CALL POPREAL8(ci)
-    CALL POPREAL8(jc)
-    CALL POPREAL8(je)
-    result1_b = gs_b
     tk = tc + tfreeze
+    ci = fci*ca
+    vm = vcmax*nscl
+    IF (c4 .EQ. 1) THEN
+      ji = alpha*i_abs
+      je = SMIN_POS(vm, ji, theta_c4)
+      jc = k4*nscl*ci
+      CALL PUSHCONTROL1B(0)
+    ELSE
+      arg1 = jmax*nscl
+      j = ELECTRON_TRANSPORT(alpha, i_abs, arg1)
+      je = j*(ci-gstar)/(4._wp*(ci+2._wp*gstar))
+      jc = vm*(ci-gstar)/(ci+kc_eff)
+      CALL PUSHCONTROL1B(1)
+    END IF
+    result1 = SMIN_POS(je, jc, eta_colim)
+    a_gross = result1*f_hot
+    rd_l = rd*nscl*(0.5_wp+EXP(-LOG(2._wp)-i_abs*1.e6_wp/10._wp))
+    an = a_gross - rd_l
+    CALL PUSHREAL8(gs)
     gs = 1.6_wp*an*rgas*tk/(pres*(ca-ci))
     arg1 = gs - gs_min
+    result1_b = gs_b
     CALL SOFTPLUS_B(arg1, arg1_b, 1.e-5_wp, result1_b)
     gs_b = arg1_b
     CALL POPREAL8(gs)
@@ -1968,8 +1926,6 @@ CONTAINS
       k4_b = k4_b + nscl*ci*jc_b
       nscl_b = nscl_b + k4*ci*jc_b
       ci_b = ci_b + k4*nscl*jc_b
-      vm = vcmax*nscl
-      ji = alpha*i_abs
       vm_b = 0.0_8
       ji_b = 0.0_8
       CALL SMIN_POS_B(vm, vm_b, ji, ji_b, theta_c4, je_b)
@@ -1997,7 +1953,7 @@ CONTAINS
     vcmax_b = vcmax_b + nscl*vm_b
     nscl_b = nscl_b + vcmax*vm_b
     fci_b = fci_b + ca*ci_b
-  END SUBROUTINE PHOTO_FIXED_CI_BWD
+  END SUBROUTINE PHOTO_FIXED_CI_B
 
 ! Pass 1: gross assimilation at fixed Ci = fci * Ca and the stomatal conductance that
 ! supports it, gs = 1.6 (A - Rd) R T / (p (Ca - Ci)) (m s-1, water vapour), smoothly
@@ -2039,7 +1995,7 @@ CONTAINS
     gs = gs_min + result1
   END SUBROUTINE PHOTO_FIXED_CI
 
-!  Differentiation of photo_given_gs in reverse (adjoint) mode, forward sweep:
+!  Differentiation of photo_given_gs in reverse (adjoint) mode:
 !   gradient     of useful results: nscl kc_eff alpha i_abs jmax
 !                gstar rd_l vcmax k4 a_gross r_sat
 !   with respect to varying inputs: nscl gs kc_eff alpha i_abs
@@ -2051,86 +2007,7 @@ CONTAINS
 ! Also returns r_sat = J_a / J_e, the actual over the potential electron transport
 ! (0..1), which sets the fluorescence yield: J_a = 4 A (Ci + 2 gstar)/(Ci - gstar) for C3
 ! (electron transport that sustains A), A / (alpha I) for C4.
-  SUBROUTINE PHOTO_GIVEN_GS_FWD(c4, i_abs, ca, tc, pres, nscl, alpha, &
-&   vcmax, jmax, rd_l, kc_eff, gstar, k4, f_hot, gs, a_gross, ci, r_sat)
-    IMPLICIT NONE
-    INTEGER, INTENT(IN) :: c4
-    REAL(wp), INTENT(IN) :: i_abs, ca, tc, pres, nscl, alpha, vcmax, &
-&   jmax, rd_l
-    REAL(wp), INTENT(IN) :: kc_eff, gstar, k4, f_hot, gs
-    REAL(wp) :: a_gross, ci, r_sat
-    REAL(wp) :: g0, j, w, je, jc, vm, tk
-    REAL(wp) :: arg1
-    REAL(wp) :: result1
-    tk = tc + tfreeze
-! mol m-2 s-1 for CO2
-    g0 = gs*pres/(1.6_wp*rgas*tk)
-    vm = vcmax*nscl
-    IF (c4 .EQ. 1) THEN
-      arg1 = alpha*i_abs
-      je = SMIN_POS(vm, arg1, theta_c4)
-      jc = k4*nscl*(g0*ca+rd_l)/(g0+k4*nscl)
-      CALL PUSHCONTROL1B(0)
-    ELSE
-      arg1 = jmax*nscl
-      j = ELECTRON_TRANSPORT(alpha, i_abs, arg1)
-      w = 0.25_wp*j
-      arg1 = 2._wp*gstar
-      je = LIMITED_RATE(w, arg1, g0, ca, gstar, rd_l)
-      jc = LIMITED_RATE(vm, kc_eff, g0, ca, gstar, rd_l)
-      CALL PUSHCONTROL1B(1)
-    END IF
-    result1 = SMIN_POS(je, jc, eta_colim)
-    CALL PUSHREAL8(a_gross)
-    a_gross = result1*f_hot
-    CALL PUSHREAL8(ci)
-    ci = ca - (a_gross-rd_l)/g0
-    IF (c4 .EQ. 1) THEN
-      CALL PUSHREAL8(r_sat)
-      r_sat = a_gross/(alpha*i_abs+1.e-12_wp)
-      CALL PUSHCONTROL1B(0)
-    ELSE
-      arg1 = ci - gstar
-      result1 = SOFTPLUS(arg1, 1.e-6_wp)
-      CALL PUSHREAL8(r_sat)
-      r_sat = 4._wp*a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
-      CALL PUSHCONTROL1B(1)
-    END IF
-! r_sat <= 1 by construction (the co-limited A is below the light-limited rate, and its
-! Ci is higher); the cap only catches rounding, so it costs no smoothness
-    IF (r_sat .GT. 1._wp) THEN
-      r_sat = 1._wp
-      CALL PUSHREAL8(je)
-      CALL PUSHREAL8(jc)
-      CALL PUSHREAL8(result1)
-      CALL PUSHREAL8(g0)
-      CALL PUSHREAL8(w)
-      CALL PUSHREAL8(j)
-      CALL PUSHCONTROL1B(1)
-    ELSE
-      CALL PUSHREAL8(je)
-      CALL PUSHREAL8(jc)
-      CALL PUSHREAL8(result1)
-      CALL PUSHREAL8(g0)
-      CALL PUSHREAL8(w)
-      CALL PUSHREAL8(j)
-      CALL PUSHCONTROL1B(0)
-    END IF
-  END SUBROUTINE PHOTO_GIVEN_GS_FWD
-
-!  Differentiation of photo_given_gs in reverse (adjoint) mode, backward sweep:
-!   gradient     of useful results: nscl kc_eff alpha i_abs jmax
-!                gstar rd_l vcmax k4 a_gross r_sat
-!   with respect to varying inputs: nscl gs kc_eff alpha i_abs
-!                jmax gstar rd_l vcmax k4
-! Pass 2: gross assimilation at given stomatal conductance gs (m s-1, water vapour), with
-! Ci = Ca - (A - Rd) / G0 substituted into each limiting rate; smaller root of
-! J**2 - (G0 (Ca + K) + Rd + W) J + W (G0 (Ca - gstar) + Rd) = 0  (BETHY PHSYN2).
-! Returns gross assimilation and the intercellular CO2 (mol mol-1).
-! Also returns r_sat = J_a / J_e, the actual over the potential electron transport
-! (0..1), which sets the fluorescence yield: J_a = 4 A (Ci + 2 gstar)/(Ci - gstar) for C3
-! (electron transport that sustains A), A / (alpha I) for C4.
-  SUBROUTINE PHOTO_GIVEN_GS_BWD(c4, i_abs, i_abs_b, ca, tc, pres, nscl, &
+  SUBROUTINE PHOTO_GIVEN_GS_B(c4, i_abs, i_abs_b, ca, tc, pres, nscl, &
 &   nscl_b, alpha, alpha_b, vcmax, vcmax_b, jmax, jmax_b, rd_l, rd_l_b, &
 &   kc_eff, kc_eff_b, gstar, gstar_b, k4, k4_b, f_hot, gs, gs_b, a_gross&
 &   , a_gross_b, ci, r_sat, r_sat_b)
@@ -2155,24 +2032,42 @@ CONTAINS
     REAL(wp) :: temp_b1
     INTEGER :: branch
     REAL(wp) :: ci_b
-    CALL POPCONTROL1B(branch)
-    IF (branch .EQ. 0) THEN
-      CALL POPREAL8(j)
-      CALL POPREAL8(w)
-      CALL POPREAL8(g0)
-      CALL POPREAL8(result1)
-      CALL POPREAL8(jc)
-      CALL POPREAL8(je)
+    tk = tc + tfreeze
+! mol m-2 s-1 for CO2
+    g0 = gs*pres/(1.6_wp*rgas*tk)
+    vm = vcmax*nscl
+    IF (c4 .EQ. 1) THEN
+      arg1 = alpha*i_abs
+      je = SMIN_POS(vm, arg1, theta_c4)
+      jc = k4*nscl*(g0*ca+rd_l)/(g0+k4*nscl)
+      CALL PUSHCONTROL1B(0)
     ELSE
-      CALL POPREAL8(j)
-      CALL POPREAL8(w)
-      CALL POPREAL8(g0)
-      CALL POPREAL8(result1)
-      CALL POPREAL8(jc)
-      CALL POPREAL8(je)
-      r_sat_b = 0.0_8
+      arg1 = jmax*nscl
+      j = ELECTRON_TRANSPORT(alpha, i_abs, arg1)
+      w = 0.25_wp*j
+      arg1 = 2._wp*gstar
+      je = LIMITED_RATE(w, arg1, g0, ca, gstar, rd_l)
+      jc = LIMITED_RATE(vm, kc_eff, g0, ca, gstar, rd_l)
+      CALL PUSHCONTROL1B(1)
     END IF
+    result1 = SMIN_POS(je, jc, eta_colim)
+    CALL PUSHREAL8(a_gross)
+    a_gross = result1*f_hot
     ci = ca - (a_gross-rd_l)/g0
+    IF (c4 .EQ. 1) THEN
+      CALL PUSHREAL8(r_sat)
+      r_sat = a_gross/(alpha*i_abs+1.e-12_wp)
+      CALL PUSHCONTROL1B(0)
+    ELSE
+      arg1 = ci - gstar
+      result1 = SOFTPLUS(arg1, 1.e-6_wp)
+      CALL PUSHREAL8(r_sat)
+      r_sat = 4._wp*a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
+      CALL PUSHCONTROL1B(1)
+    END IF
+! r_sat <= 1 by construction (the co-limited A is below the light-limited rate, and its
+! Ci is higher); the cap only catches rounding, so it costs no smoothness
+    IF (r_sat .GT. 1._wp) r_sat_b = 0.0_8
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) THEN
       CALL POPREAL8(r_sat)
@@ -2191,12 +2086,10 @@ CONTAINS
 &       )))
       result1_b = (j+1.e-12_wp)*temp_b0
       j_b = result1*temp_b0
-      arg1 = ci - gstar
       CALL SOFTPLUS_B(arg1, arg1_b, 1.e-6_wp, result1_b)
       ci_b = a_gross*temp_b1 + arg1_b
       gstar_b = gstar_b + 2._wp*a_gross*temp_b1 - arg1_b
     END IF
-    CALL POPREAL8(ci)
     temp_b1 = -(ci_b/g0)
     a_gross_b = a_gross_b + temp_b1
     rd_l_b = rd_l_b - temp_b1
@@ -2217,14 +2110,12 @@ CONTAINS
       g0_b = g0_b + temp_b1 + ca*temp_b0
       rd_l_b = rd_l_b + temp_b0
       arg1 = alpha*i_abs
-      vm = vcmax*nscl
       vm_b = 0.0_8
       arg1_b = 0.0_8
       CALL SMIN_POS_B(vm, vm_b, arg1, arg1_b, theta_c4, je_b)
       alpha_b = alpha_b + i_abs*arg1_b
       i_abs_b = i_abs_b + alpha*arg1_b
     ELSE
-      vm = vcmax*nscl
       CALL LIMITED_RATE_B(vm, vm_b, kc_eff, kc_eff_b, g0, g0_b, ca, &
 &                   gstar, gstar_b, rd_l, rd_l_b, jc_b)
       arg1 = 2._wp*gstar
@@ -2241,9 +2132,8 @@ CONTAINS
     END IF
     vcmax_b = vcmax_b + nscl*vm_b
     nscl_b = nscl_b + vcmax*vm_b
-    tk = tc + tfreeze
     gs_b = pres*g0_b/(1.6_wp*rgas*tk)
-  END SUBROUTINE PHOTO_GIVEN_GS_BWD
+  END SUBROUTINE PHOTO_GIVEN_GS_B
 
 ! Pass 2: gross assimilation at given stomatal conductance gs (m s-1, water vapour), with
 ! Ci = Ca - (A - Rd) / G0 substituted into each limiting rate; smaller root of
@@ -5246,10 +5136,15 @@ CONTAINS
         CALL PUSHREAL8(icl(2*l))
         icl(2*l) = abs_sha(l)*par_in/(lai_sha(l)+1.e-9_wp)
         ad_from = 2*l - 1
+! the two leaf-photosynthesis calls are left to Tapenade's checkpointing (the adjoint
+! re-runs each just before its reverse sweep) rather than NOCHECKPOINT: the values
+! they would record for the whole run are about 20 % of the adjoint's tape, and the
+! re-run costs fewer instructions than recording and reading them back
         DO j=ad_from,2*l
-          CALL PHOTO_FIXED_CI_FWD(c4, icl(j), ca, fci, tc, pres, nscl, &
-&                           alpha, vcmax, jmax, rd, kc_eff, gstar, k4, &
-&                           f_hot, a0(j), rdl(j), gs0(j))
+          CALL PUSHREAL8(gs0(j))
+          CALL PHOTO_FIXED_CI(c4, icl(j), ca, fci, tc, pres, nscl, alpha&
+&                       , vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, a0(&
+&                       j), rdl(j), gs0(j))
           gc0 = gc0 + gs0(j)*lcl(j)
         END DO
         CALL PUSHINTEGER4(j - 1)
@@ -5280,9 +5175,11 @@ CONTAINS
         ad_from0 = 2*l - 1
         DO j=ad_from0,2*l
           gs_j = gs0(j)*beta
-          CALL PHOTO_GIVEN_GS_FWD(c4, icl(j), ca, tc, pres, nscl, alpha&
-&                           , vcmax, jmax, rdl(j), kc_eff, gstar, k4, &
-&                           f_hot, gs_j, a_g, ci, r_sat)
+          CALL PUSHREAL8(r_sat)
+          CALL PUSHREAL8(a_g)
+          CALL PHOTO_GIVEN_GS(c4, icl(j), ca, tc, pres, nscl, alpha, &
+&                       vcmax, jmax, rdl(j), kc_eff, gstar, k4, f_hot, &
+&                       gs_j, a_g, ci, r_sat)
           gpp_mol = gpp_mol + a_g*lcl(j)
           CALL PUSHREAL8(result1)
           result1 = FLUORESCENCE_YIELD(r_sat)
@@ -5389,6 +5286,7 @@ CONTAINS
 &     0.01_wp
     CALL PUSHREAL8ARRAY(gs0, 2*nlayer)
     CALL PUSHREAL8(x_pm)
+    CALL PUSHREAL8(fci)
     CALL PUSHREAL8(e_pot_h)
     CALL PUSHREAL8(ga)
     CALL PUSHREAL8(rho_s)
@@ -5401,7 +5299,6 @@ CONTAINS
     CALL PUSHREAL8ARRAY(icl, 2*nlayer)
     CALL PUSHREAL8(r_sat)
     CALL PUSHREAL8(result1)
-    CALL PUSHREAL8(ci)
     CALL PUSHREAL8ARRAY(lai_sha, nlayer)
     CALL PUSHREAL8(e_ps)
     CALL PUSHREAL8(beta)
@@ -5559,7 +5456,6 @@ CONTAINS
     CALL POPREAL8(beta)
     CALL POPREAL8(e_ps)
     CALL POPREAL8ARRAY(lai_sha, nlayer)
-    CALL POPREAL8(ci)
     CALL POPREAL8(result1)
     CALL POPREAL8(r_sat)
     CALL POPREAL8ARRAY(icl, 2*nlayer)
@@ -5572,6 +5468,7 @@ CONTAINS
     CALL POPREAL8(rho_s)
     CALL POPREAL8(ga)
     CALL POPREAL8(e_pot_h)
+    CALL POPREAL8(fci)
     CALL POPREAL8(x_pm)
     CALL POPREAL8ARRAY(gs0, 2*nlayer)
     lambda = hc_h(ic_lambda)
@@ -5775,12 +5672,14 @@ CONTAINS
           CALL POPREAL8(result1)
           CALL FLUORESCENCE_YIELD_B(r_sat, r_sat_b, result1_b)
           a_g_b = lcl(j)*gpp_mol_b
-          CALL PHOTO_GIVEN_GS_BWD(c4, icl(j), icl_b(j), ca, tc, pres, &
-&                           nscl, nscl_b, alpha, alpha_b, vcmax, vcmax_b&
-&                           , jmax, jmax_b, rdl(j), rdl_b(j), kc_eff, &
-&                           kc_eff_b, gstar, gstar_b, k4, k4_b, f_hot, &
-&                           gs_j, gs_j_b, a_g, a_g_b, ci, r_sat, r_sat_b&
-&                          )
+          gs_j = gs0(j)*beta
+          CALL POPREAL8(a_g)
+          CALL POPREAL8(r_sat)
+          CALL PHOTO_GIVEN_GS_B(c4, icl(j), icl_b(j), ca, tc, pres, nscl&
+&                         , nscl_b, alpha, alpha_b, vcmax, vcmax_b, jmax&
+&                         , jmax_b, rdl(j), rdl_b(j), kc_eff, kc_eff_b, &
+&                         gstar, gstar_b, k4, k4_b, f_hot, gs_j, gs_j_b&
+&                         , a_g, a_g_b, ci, r_sat, r_sat_b)
           gs0_b(j) = gs0_b(j) + beta*gs_j_b
           beta_b = beta_b + gs0(j)*gs_j_b
         END DO
@@ -5826,12 +5725,12 @@ CONTAINS
         DO j=ad_to,ad_from,-1
           gs0_b(j) = gs0_b(j) + lcl(j)*gc0_b
           lcl_b(j) = lcl_b(j) + gs0(j)*gc0_b
-          CALL PHOTO_FIXED_CI_BWD(c4, icl(j), icl_b(j), ca, fci, fci_b, &
-&                           tc, pres, nscl, nscl_b, alpha, alpha_b, &
-&                           vcmax, vcmax_b, jmax, jmax_b, rd, rd_b, &
-&                           kc_eff, kc_eff_b, gstar, gstar_b, k4, k4_b, &
-&                           f_hot, a0(j), rdl(j), rdl_b(j), gs0(j), &
-&                           gs0_b(j))
+          CALL POPREAL8(gs0(j))
+          CALL PHOTO_FIXED_CI_B(c4, icl(j), icl_b(j), ca, fci, fci_b, tc&
+&                         , pres, nscl, nscl_b, alpha, alpha_b, vcmax, &
+&                         vcmax_b, jmax, jmax_b, rd, rd_b, kc_eff, &
+&                         kc_eff_b, gstar, gstar_b, k4, k4_b, f_hot, a0(&
+&                         j), rdl(j), rdl_b(j), gs0(j), gs0_b(j))
           rdl_b(j) = 0.0_8
           gs0_b(j) = 0.0_8
         END DO
@@ -6083,6 +5982,10 @@ CONTAINS
         lcl(2*l) = lai_sha(l)
         icl(2*l-1) = abs_sun(l)*par_in/(lai_sun(l)+1.e-9_wp)
         icl(2*l) = abs_sha(l)*par_in/(lai_sha(l)+1.e-9_wp)
+! the two leaf-photosynthesis calls are left to Tapenade's checkpointing (the adjoint
+! re-runs each just before its reverse sweep) rather than NOCHECKPOINT: the values
+! they would record for the whole run are about 20 % of the adjoint's tape, and the
+! re-run costs fewer instructions than recording and reading them back
         DO j=2*l-1,2*l
           CALL PHOTO_FIXED_CI(c4, icl(j), ca, fci, tc, pres, nscl, alpha&
 &                       , vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, a0(&

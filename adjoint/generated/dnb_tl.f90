@@ -4031,6 +4031,10 @@ CONTAINS
         icl_d(2*l) = par_in*(abs_sha_d(l)-temp*lai_sha_d(l))/(lai_sha(l)&
 &         +1.e-9_wp)
         icl(2*l) = par_in*temp
+! the two leaf-photosynthesis calls are left to Tapenade's checkpointing (the adjoint
+! re-runs each just before its reverse sweep) rather than NOCHECKPOINT: the values
+! they would record for the whole run are about 20 % of the adjoint's tape, and the
+! re-run costs fewer instructions than recording and reading them back
         DO j=2*l-1,2*l
           CALL PHOTO_FIXED_CI_D(c4, icl(j), icl_d(j), ca, fci, fci_d, tc&
 &                         , pres, nscl, nscl_d, alpha, alpha_d, vcmax, &
@@ -4400,6 +4404,10 @@ CONTAINS
         lcl(2*l) = lai_sha(l)
         icl(2*l-1) = abs_sun(l)*par_in/(lai_sun(l)+1.e-9_wp)
         icl(2*l) = abs_sha(l)*par_in/(lai_sha(l)+1.e-9_wp)
+! the two leaf-photosynthesis calls are left to Tapenade's checkpointing (the adjoint
+! re-runs each just before its reverse sweep) rather than NOCHECKPOINT: the values
+! they would record for the whole run are about 20 % of the adjoint's tape, and the
+! re-run costs fewer instructions than recording and reading them back
         DO j=2*l-1,2*l
           CALL PHOTO_FIXED_CI(c4, icl(j), ca, fci, tc, pres, nscl, alpha&
 &                       , vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, a0(&
