@@ -66,7 +66,13 @@ contains
     real(wp), intent(inout) :: state(nstate, ntile)
     real(wp), intent(out) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
     real(wp) :: hc(nhc, nt), sh(nsh)
-    integer :: it, c4, itile, whole
+    integer :: it, c4, itile, whole, v, keep(ncol)
+    ! the inverse of colpos: which hourly variable goes to column q of hout (0: none), so
+    ! that each hour stores its ncol kept values without going through all nho
+    keep = 0
+    do v = 1, nho
+      if (colpos(v) > 0) keep(colpos(v)) = v
+    end do
     whole = 0
     if ((nspin + nt) * ntile <= tape_hours) whole = 1
     do it = 1, nt
@@ -83,7 +89,7 @@ contains
         if (nspin > 0) then
           !$AD NOCHECKPOINT
           call run_range(1, nspin, 0, whole, nt, nd, tday, met, hc, ppft(:, itile), &
-                         pglob, sh, c4, ncol, colpos, state(:, itile), hout(:, :, itile), &
+                         pglob, sh, c4, ncol, keep, state(:, itile), hout(:, :, itile), &
                          dout(:, :, itile))
         end if
         state(is_c_lab, itile) = ppft(ip_c_lab0, itile)
@@ -95,7 +101,7 @@ contains
       end if
       !$AD NOCHECKPOINT
       call run_range(1, nt, 1, whole, nt, nd, tday, met, hc, ppft(:, itile), pglob, &
-                     sh, c4, ncol, colpos, state(:, itile), hout(:, :, itile), &
+                     sh, c4, ncol, keep, state(:, itile), hout(:, :, itile), &
                      dout(:, :, itile))
     end do
   end subroutine simulate
@@ -124,21 +130,21 @@ contains
   ! blocks are re-run by the adjoint one at a time (Tapenade checkpoints), so memory stays at
   ! about one block per tile, for one more forward run's worth of time.
   subroutine run_range(k0, k1, store, whole, nt, nd, tday, met, hc, pp, pg, sh, c4, &
-                       ncol, colpos, st, hout_t, dout_t)
-    integer, intent(in) :: k0, k1, store, whole, nt, nd, c4, ncol, colpos(nho)
+                       ncol, keep, st, hout_t, dout_t)
+    integer, intent(in) :: k0, k1, store, whole, nt, nd, c4, ncol, keep(ncol)
     real(wp), intent(in) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp), pg(ngp)
     real(wp), intent(in) :: sh(nsh)
     real(wp), intent(inout) :: st(nstate), hout_t(ncol, nt), dout_t(ndo, nd)
     integer :: kb, kend
     if (whole == 1) then
       !$AD NOCHECKPOINT
-      call run_hours(k0, k1, store, nt, nd, tday, met, hc, pp, pg, sh, c4, ncol, colpos, &
+      call run_hours(k0, k1, store, nt, nd, tday, met, hc, pp, pg, sh, c4, ncol, keep, &
                      st, hout_t, dout_t)
     else
       do kb = k0, k1, block_hours
         kend = min(kb + block_hours - 1, k1)
         call run_hours(kb, kend, store, nt, nd, tday, met, hc, pp, pg, sh, c4, ncol, &
-                       colpos, st, hout_t, dout_t)
+                       keep, st, hout_t, dout_t)
       end do
     end if
   end subroutine run_range
@@ -147,14 +153,14 @@ contains
   ! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
   ! The tile's once-a-day quantities (day_constants) are computed at the start of each day.
   subroutine run_hours(k0, k1, store, nt, nd, tday, met, hc, pp, pg, sh, c4, ncol, &
-                       colpos, st, hout_t, dout_t)
-    integer, intent(in) :: k0, k1, store, nt, nd, c4, ncol, colpos(nho)
+                       keep, st, hout_t, dout_t)
+    integer, intent(in) :: k0, k1, store, nt, nd, c4, ncol, keep(ncol)
     real(wp), intent(in) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp), pg(ngp)
     real(wp), intent(in) :: sh(nsh)
     real(wp), intent(inout) :: st(nstate), hout_t(ncol, nt), dout_t(ndo, nd)
     real(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, acc_bw, acc_sw, t_mid
     real(wp) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer), dsc(ndsc)
-    integer :: k, idx, v
+    integer :: k, idx, q
     acc_gpp = 0._wp
     acc_tr = 0._wp
     acc_rr = 0._wp
@@ -171,8 +177,8 @@ contains
       call tile_hour(met(idx, :), hc(:, idx), pp, pg, sh, c4, nscl_l, esc_l, t_d, dsc, st, &
                      ho, acc_gpp, acc_tr, acc_rr, acc_fm, acc_bw, acc_sw)
       if (store == 1) then
-        do v = 1, nho
-          if (colpos(v) > 0) hout_t(colpos(v), idx) = ho(v)
+        do q = 1, ncol
+          if (keep(q) > 0) hout_t(q, idx) = ho(keep(q))
         end do
       end if
       if (mod(k, 24) == 0) then

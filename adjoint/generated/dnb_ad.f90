@@ -4061,7 +4061,18 @@ CONTAINS
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
     REAL(wp) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
     REAL(wp) :: hc(nhc, nt), sh(nsh)
-    INTEGER :: it, c4, itile, whole
+    INTEGER :: it, c4, itile, whole, v, keep(ncol)
+! the inverse of colpos: which hourly variable goes to column q of hout (0: none), so
+! that each hour stores its ncol kept values without going through all nho
+    keep = 0
+    DO v=1,nho
+      IF (colpos(v) .GT. 0) THEN
+        CALL PUSHCONTROL1B(1)
+        keep(colpos(v)) = v
+      ELSE
+        CALL PUSHCONTROL1B(0)
+      END IF
+    END DO
     whole = 0
     IF ((nspin+nt)*ntile .LE. tape_hours) whole = 1
     DO it=1,nt
@@ -4078,9 +4089,8 @@ CONTAINS
 &                 state(:, itile))
         IF (nspin .GT. 0) THEN
           CALL RUN_RANGE_FWD(1, nspin, 0, whole, nt, nd, tday, met, hc, &
-&                      ppft(:, itile), pglob, sh, c4, ncol, colpos, &
-&                      state(:, itile), hout(:, :, itile), dout(:, :, &
-&                      itile))
+&                      ppft(:, itile), pglob, sh, c4, ncol, keep, state(&
+&                      :, itile), hout(:, :, itile), dout(:, :, itile))
           CALL PUSHCONTROL1B(0)
         ELSE
           CALL PUSHCONTROL1B(1)
@@ -4102,10 +4112,11 @@ CONTAINS
         CALL PUSHCONTROL1B(1)
       END IF
       CALL RUN_RANGE_FWD(1, nt, 1, whole, nt, nd, tday, met, hc, ppft(:&
-&                  , itile), pglob, sh, c4, ncol, colpos, state(:, itile&
-&                  ), hout(:, :, itile), dout(:, :, itile))
+&                  , itile), pglob, sh, c4, ncol, keep, state(:, itile)&
+&                  , hout(:, :, itile), dout(:, :, itile))
     END DO
     CALL PUSHREAL8ARRAY(sh, nsh)
+    CALL PUSHINTEGER4ARRAY(keep, ncol)
     CALL PUSHREAL8ARRAY(hc, nhc*nt)
     CALL PUSHINTEGER4(c4)
   END SUBROUTINE SIMULATE_FWD
@@ -4145,19 +4156,19 @@ CONTAINS
     REAL(wp) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
     REAL(wp) :: hout_b(ncol, nt, ntile)
     REAL(wp) :: hc(nhc, nt), sh(nsh)
-    INTEGER :: it, c4, itile, whole
+    INTEGER :: it, c4, itile, whole, v, keep(ncol)
     INTEGER :: branch
     CALL POPINTEGER4(c4)
     CALL POPREAL8ARRAY(hc, nhc*nt)
+    CALL POPINTEGER4ARRAY(keep, ncol)
     CALL POPREAL8ARRAY(sh, nsh)
     ppft_b = 0.0_8
     state_b = 0.0_8
     DO itile=ntile,1,-1
       CALL RUN_RANGE_BWD(1, nt, 1, whole, nt, nd, tday, met, hc, ppft(:&
 &                  , itile), ppft_b(:, itile), pglob, pglob_b, sh, c4, &
-&                  ncol, colpos, state(:, itile), state_b(:, itile), &
-&                  hout(:, :, itile), hout_b(:, :, itile), dout(:, :, &
-&                  itile))
+&                  ncol, keep, state(:, itile), state_b(:, itile), hout(&
+&                  :, :, itile), hout_b(:, :, itile), dout(:, :, itile))
       CALL POPCONTROL1B(branch)
       IF (branch .EQ. 0) THEN
         CALL POPREAL8(state(is_c_som, itile))
@@ -4188,7 +4199,7 @@ CONTAINS
         IF (branch .EQ. 0) CALL RUN_RANGE_BWD(1, nspin, 0, whole, nt, nd&
 &                                       , tday, met, hc, ppft(:, itile)&
 &                                       , ppft_b(:, itile), pglob, &
-&                                       pglob_b, sh, c4, ncol, colpos, &
+&                                       pglob_b, sh, c4, ncol, keep, &
 &                                       state(:, itile), state_b(:, &
 &                                       itile), hout(:, :, itile), &
 &                                       hout_b(:, :, itile), dout(:, :, &
@@ -4198,6 +4209,9 @@ CONTAINS
 &                   state_b(:, itile))
       END IF
       CALL POPINTEGER4(c4)
+    END DO
+    DO v=nho,1,-1
+      CALL POPCONTROL1B(branch)
     END DO
   END SUBROUTINE SIMULATE_BWD
 
@@ -4230,7 +4244,13 @@ CONTAINS
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
     REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
     REAL(wp) :: hc(nhc, nt), sh(nsh)
-    INTEGER :: it, c4, itile, whole
+    INTEGER :: it, c4, itile, whole, v, keep(ncol)
+! the inverse of colpos: which hourly variable goes to column q of hout (0: none), so
+! that each hour stores its ncol kept values without going through all nho
+    keep = 0
+    DO v=1,nho
+      IF (colpos(v) .GT. 0) keep(colpos(v)) = v
+    END DO
     whole = 0
     IF ((nspin+nt)*ntile .LE. tape_hours) whole = 1
     DO it=1,nt
@@ -4247,8 +4267,8 @@ CONTAINS
 &                 state(:, itile))
         IF (nspin .GT. 0) THEN
           CALL RUN_RANGE(1, nspin, 0, whole, nt, nd, tday, met, hc, ppft&
-&                  (:, itile), pglob, sh, c4, ncol, colpos, state(:, &
-&                  itile), hout(:, :, itile), dout(:, :, itile))
+&                  (:, itile), pglob, sh, c4, ncol, keep, state(:, itile&
+&                  ), hout(:, :, itile), dout(:, :, itile))
         END IF
         state(is_c_lab, itile) = ppft(ip_c_lab0, itile)
         state(is_c_fol, itile) = ppft(ip_c_fol0, itile)
@@ -4258,8 +4278,8 @@ CONTAINS
         state(is_c_som, itile) = ppft(ip_c_som0, itile)
       END IF
       CALL RUN_RANGE(1, nt, 1, whole, nt, nd, tday, met, hc, ppft(:, &
-&              itile), pglob, sh, c4, ncol, colpos, state(:, itile), &
-&              hout(:, :, itile), dout(:, :, itile))
+&              itile), pglob, sh, c4, ncol, keep, state(:, itile), hout(&
+&              :, :, itile), dout(:, :, itile))
     END DO
   END SUBROUTINE SIMULATE
 
@@ -4295,10 +4315,10 @@ CONTAINS
 ! blocks are re-run by the adjoint one at a time (Tapenade checkpoints), so memory stays at
 ! about one block per tile, for one more forward run's worth of time.
   SUBROUTINE RUN_RANGE_FWD(k0, k1, store, whole, nt, nd, tday, met, hc, &
-&   pp, pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
+&   pp, pg, sh, c4, ncol, keep, st, hout_t, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, &
-&   colpos(nho)
+    INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, keep(&
+&   ncol)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
 &   ), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
@@ -4308,7 +4328,7 @@ CONTAINS
     INTRINSIC MIN
     IF (whole .EQ. 1) THEN
       CALL RUN_HOURS_FWD(k0, k1, store, nt, nd, tday, met, hc, pp, pg, &
-&                  sh, c4, ncol, colpos, st, hout_t, dout_t)
+&                  sh, c4, ncol, keep, st, hout_t, dout_t)
       CALL PUSHCONTROL1B(0)
     ELSE
       DO kb=k0,k1,block_hours
@@ -4323,7 +4343,7 @@ CONTAINS
         END IF
         CALL PUSHREAL8ARRAY(st, 15)
         CALL RUN_HOURS(kb, kend, store, nt, nd, tday, met, hc, pp, pg, &
-&                sh, c4, ncol, colpos, st, hout_t, dout_t)
+&                sh, c4, ncol, keep, st, hout_t, dout_t)
       END DO
       CALL PUSHINTEGER4(kend)
       CALL PUSHCONTROL1B(1)
@@ -4339,11 +4359,11 @@ CONTAINS
 ! blocks are re-run by the adjoint one at a time (Tapenade checkpoints), so memory stays at
 ! about one block per tile, for one more forward run's worth of time.
   SUBROUTINE RUN_RANGE_BWD(k0, k1, store, whole, nt, nd, tday, met, hc, &
-&   pp, pp_b, pg, pg_b, sh, c4, ncol, colpos, st, st_b, hout_t, hout_t_b&
-&   , dout_t)
+&   pp, pp_b, pg, pg_b, sh, c4, ncol, keep, st, st_b, hout_t, hout_t_b, &
+&   dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, &
-&   colpos(nho)
+    INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, keep(&
+&   ncol)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
 &   ), pg(ngp)
     REAL(wp) :: pp_b(npp), pg_b(ngp)
@@ -4357,15 +4377,15 @@ CONTAINS
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) THEN
       CALL RUN_HOURS_BWD(k0, k1, store, nt, nd, tday, met, hc, pp, pp_b&
-&                  , pg, pg_b, sh, c4, ncol, colpos, st, st_b, hout_t, &
+&                  , pg, pg_b, sh, c4, ncol, keep, st, st_b, hout_t, &
 &                  hout_t_b, dout_t)
     ELSE
       CALL POPINTEGER4(kend)
       DO kb=k1-MOD(k1-k0, block_hours),k0,-block_hours
         CALL POPREAL8ARRAY(st, 15)
         CALL RUN_HOURS_B(kb, kend, store, nt, nd, tday, met, hc, pp, &
-&                  pp_b, pg, pg_b, sh, c4, ncol, colpos, st, st_b, &
-&                  hout_t, hout_t_b, dout_t)
+&                  pp_b, pg, pg_b, sh, c4, ncol, keep, st, st_b, hout_t&
+&                  , hout_t_b, dout_t)
         CALL POPCONTROL1B(branch)
         IF (branch .EQ. 0) THEN
           CALL POPINTEGER4(kend)
@@ -4382,10 +4402,10 @@ CONTAINS
 ! blocks are re-run by the adjoint one at a time (Tapenade checkpoints), so memory stays at
 ! about one block per tile, for one more forward run's worth of time.
   SUBROUTINE RUN_RANGE(k0, k1, store, whole, nt, nd, tday, met, hc, pp, &
-&   pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
+&   pg, sh, c4, ncol, keep, st, hout_t, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, &
-&   colpos(nho)
+    INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, keep(&
+&   ncol)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
 &   ), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
@@ -4395,7 +4415,7 @@ CONTAINS
     INTRINSIC MIN
     IF (whole .EQ. 1) THEN
       CALL RUN_HOURS(k0, k1, store, nt, nd, tday, met, hc, pp, pg, sh, &
-&              c4, ncol, colpos, st, hout_t, dout_t)
+&              c4, ncol, keep, st, hout_t, dout_t)
     ELSE
       DO kb=k0,k1,block_hours
         IF (kb + block_hours - 1 .GT. k1) THEN
@@ -4404,7 +4424,7 @@ CONTAINS
           kend = kb + block_hours - 1
         END IF
         CALL RUN_HOURS(kb, kend, store, nt, nd, tday, met, hc, pp, pg, &
-&                sh, c4, ncol, colpos, st, hout_t, dout_t)
+&                sh, c4, ncol, keep, st, hout_t, dout_t)
       END DO
     END IF
   END SUBROUTINE RUN_RANGE
@@ -4416,10 +4436,9 @@ CONTAINS
 ! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
 ! The tile's once-a-day quantities (day_constants) are computed at the start of each day.
   SUBROUTINE RUN_HOURS_B(k0, k1, store, nt, nd, tday, met, hc, pp, pp_b&
-&   , pg, pg_b, sh, c4, ncol, colpos, st, st_b, hout_t, hout_t_b, dout_t&
-& )
+&   , pg, pg_b, sh, c4, ncol, keep, st, st_b, hout_t, hout_t_b, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, colpos(nho)
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, keep(ncol)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
 &   ), pg(ngp)
     REAL(wp) :: pp_b(npp), pg_b(ngp)
@@ -4433,7 +4452,7 @@ CONTAINS
     REAL(wp) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer), dsc(ndsc)
     REAL(wp) :: nscl_l_b(nlayer), esc_l_b(nlayer), t_d_b(0:nlayer), &
 &   dsc_b(ndsc)
-    INTEGER :: k, idx, v
+    INTEGER :: k, idx, q
     INTRINSIC MOD
     INTEGER :: branch
     acc_gpp = 0._wp
@@ -4454,8 +4473,8 @@ CONTAINS
 &                  , esc_l, t_d, dsc, st, ho, acc_gpp, acc_tr, acc_rr, &
 &                  acc_fm, acc_bw, acc_sw)
       IF (store .EQ. 1) THEN
-        DO v=1,nho
-          IF (colpos(v) .GT. 0) THEN
+        DO q=1,ncol
+          IF (keep(q) .GT. 0) THEN
             CALL PUSHCONTROL1B(1)
           ELSE
             CALL PUSHCONTROL1B(0)
@@ -4493,11 +4512,11 @@ CONTAINS
       END IF
       CALL POPCONTROL1B(branch)
       IF (branch .EQ. 0) THEN
-        DO v=nho,1,-1
+        DO q=ncol,1,-1
           CALL POPCONTROL1B(branch)
           IF (branch .NE. 0) THEN
-            ho_b(v) = ho_b(v) + hout_t_b(colpos(v), idx)
-            hout_t_b(colpos(v), idx) = 0.0_8
+            ho_b(keep(q)) = ho_b(keep(q)) + hout_t_b(q, idx)
+            hout_t_b(q, idx) = 0.0_8
           END IF
         END DO
       END IF
@@ -4522,9 +4541,9 @@ CONTAINS
 ! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
 ! The tile's once-a-day quantities (day_constants) are computed at the start of each day.
   SUBROUTINE RUN_HOURS_FWD(k0, k1, store, nt, nd, tday, met, hc, pp, pg&
-&   , sh, c4, ncol, colpos, st, hout_t, dout_t)
+&   , sh, c4, ncol, keep, st, hout_t, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, colpos(nho)
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, keep(ncol)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
 &   ), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
@@ -4533,7 +4552,7 @@ CONTAINS
     REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, &
 &   acc_bw, acc_sw, t_mid
     REAL(wp) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer), dsc(ndsc)
-    INTEGER :: k, idx, v
+    INTEGER :: k, idx, q
     INTRINSIC MOD
     acc_gpp = 0._wp
     acc_tr = 0._wp
@@ -4553,9 +4572,9 @@ CONTAINS
 &                  , esc_l, t_d, dsc, st, ho, acc_gpp, acc_tr, acc_rr, &
 &                  acc_fm, acc_bw, acc_sw)
       IF (store .EQ. 1) THEN
-        DO v=1,nho
-          IF (colpos(v) .GT. 0) THEN
-            hout_t(colpos(v), idx) = ho(v)
+        DO q=1,ncol
+          IF (keep(q) .GT. 0) THEN
+            hout_t(q, idx) = ho(keep(q))
             CALL PUSHCONTROL1B(1)
           ELSE
             CALL PUSHCONTROL1B(0)
@@ -4586,10 +4605,10 @@ CONTAINS
 ! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
 ! The tile's once-a-day quantities (day_constants) are computed at the start of each day.
   SUBROUTINE RUN_HOURS_BWD(k0, k1, store, nt, nd, tday, met, hc, pp, &
-&   pp_b, pg, pg_b, sh, c4, ncol, colpos, st, st_b, hout_t, hout_t_b, &
+&   pp_b, pg, pg_b, sh, c4, ncol, keep, st, st_b, hout_t, hout_t_b, &
 &   dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, colpos(nho)
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, keep(ncol)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
 &   ), pg(ngp)
     REAL(wp) :: pp_b(npp), pg_b(ngp)
@@ -4603,7 +4622,7 @@ CONTAINS
     REAL(wp) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer), dsc(ndsc)
     REAL(wp) :: nscl_l_b(nlayer), esc_l_b(nlayer), t_d_b(0:nlayer), &
 &   dsc_b(ndsc)
-    INTEGER :: k, idx, v
+    INTEGER :: k, idx, q
     INTRINSIC MOD
     INTEGER :: branch
     CALL POPREAL8ARRAY(t_d, nlayer + 1)
@@ -4628,11 +4647,11 @@ CONTAINS
       END IF
       CALL POPCONTROL1B(branch)
       IF (branch .EQ. 0) THEN
-        DO v=nho,1,-1
+        DO q=ncol,1,-1
           CALL POPCONTROL1B(branch)
           IF (branch .NE. 0) THEN
-            ho_b(v) = ho_b(v) + hout_t_b(colpos(v), idx)
-            hout_t_b(colpos(v), idx) = 0.0_8
+            ho_b(keep(q)) = ho_b(keep(q)) + hout_t_b(q, idx)
+            hout_t_b(q, idx) = 0.0_8
           END IF
         END DO
       END IF
@@ -4654,9 +4673,9 @@ CONTAINS
 ! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
 ! The tile's once-a-day quantities (day_constants) are computed at the start of each day.
   SUBROUTINE RUN_HOURS(k0, k1, store, nt, nd, tday, met, hc, pp, pg, sh&
-&   , c4, ncol, colpos, st, hout_t, dout_t)
+&   , c4, ncol, keep, st, hout_t, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, colpos(nho)
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, keep(ncol)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
 &   ), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
@@ -4665,7 +4684,7 @@ CONTAINS
     REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, &
 &   acc_bw, acc_sw, t_mid
     REAL(wp) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer), dsc(ndsc)
-    INTEGER :: k, idx, v
+    INTEGER :: k, idx, q
     INTRINSIC MOD
     acc_gpp = 0._wp
     acc_tr = 0._wp
@@ -4682,8 +4701,8 @@ CONTAINS
 &              esc_l, t_d, dsc, st, ho, acc_gpp, acc_tr, acc_rr, acc_fm&
 &              , acc_bw, acc_sw)
       IF (store .EQ. 1) THEN
-        DO v=1,nho
-          IF (colpos(v) .GT. 0) hout_t(colpos(v), idx) = ho(v)
+        DO q=1,ncol
+          IF (keep(q) .GT. 0) hout_t(q, idx) = ho(keep(q))
         END DO
       END IF
       IF (MOD(k, 24) .EQ. 0) THEN

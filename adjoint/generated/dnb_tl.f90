@@ -3230,7 +3230,13 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
     REAL(wp), INTENT(OUT) :: hout_d(ncol, nt, ntile)
     REAL(wp) :: hc(nhc, nt), sh(nsh)
-    INTEGER :: it, c4, itile, whole
+    INTEGER :: it, c4, itile, whole, v, keep(ncol)
+! the inverse of colpos: which hourly variable goes to column q of hout (0: none), so
+! that each hour stores its ncol kept values without going through all nho
+    keep = 0
+    DO v=1,nho
+      IF (colpos(v) .GT. 0) keep(colpos(v)) = v
+    END DO
     whole = 0
     IF ((nspin+nt)*ntile .LE. tape_hours) whole = 1
     DO it=1,nt
@@ -3251,7 +3257,7 @@ CONTAINS
         IF (nspin .GT. 0) THEN
           CALL RUN_RANGE_D(1, nspin, 0, whole, nt, nd, tday, met, hc, &
 &                    ppft(:, itile), ppft_d(:, itile), pglob, pglob_d, &
-&                    sh, c4, ncol, colpos, state(:, itile), state_d(:, &
+&                    sh, c4, ncol, keep, state(:, itile), state_d(:, &
 &                    itile), hout(:, :, itile), hout_d(:, :, itile), &
 &                    dout(:, :, itile))
         END IF
@@ -3270,8 +3276,8 @@ CONTAINS
       END IF
       CALL RUN_RANGE_D(1, nt, 1, whole, nt, nd, tday, met, hc, ppft(:, &
 &                itile), ppft_d(:, itile), pglob, pglob_d, sh, c4, ncol&
-&                , colpos, state(:, itile), state_d(:, itile), hout(:, :&
-&                , itile), hout_d(:, :, itile), dout(:, :, itile))
+&                , keep, state(:, itile), state_d(:, itile), hout(:, :, &
+&                itile), hout_d(:, :, itile), dout(:, :, itile))
     END DO
   END SUBROUTINE SIMULATE_D
 
@@ -3304,7 +3310,13 @@ CONTAINS
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
     REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
     REAL(wp) :: hc(nhc, nt), sh(nsh)
-    INTEGER :: it, c4, itile, whole
+    INTEGER :: it, c4, itile, whole, v, keep(ncol)
+! the inverse of colpos: which hourly variable goes to column q of hout (0: none), so
+! that each hour stores its ncol kept values without going through all nho
+    keep = 0
+    DO v=1,nho
+      IF (colpos(v) .GT. 0) keep(colpos(v)) = v
+    END DO
     whole = 0
     IF ((nspin+nt)*ntile .LE. tape_hours) whole = 1
     DO it=1,nt
@@ -3321,8 +3333,8 @@ CONTAINS
 &                 state(:, itile))
         IF (nspin .GT. 0) THEN
           CALL RUN_RANGE(1, nspin, 0, whole, nt, nd, tday, met, hc, ppft&
-&                  (:, itile), pglob, sh, c4, ncol, colpos, state(:, &
-&                  itile), hout(:, :, itile), dout(:, :, itile))
+&                  (:, itile), pglob, sh, c4, ncol, keep, state(:, itile&
+&                  ), hout(:, :, itile), dout(:, :, itile))
         END IF
         state(is_c_lab, itile) = ppft(ip_c_lab0, itile)
         state(is_c_fol, itile) = ppft(ip_c_fol0, itile)
@@ -3332,8 +3344,8 @@ CONTAINS
         state(is_c_som, itile) = ppft(ip_c_som0, itile)
       END IF
       CALL RUN_RANGE(1, nt, 1, whole, nt, nd, tday, met, hc, ppft(:, &
-&              itile), pglob, sh, c4, ncol, colpos, state(:, itile), &
-&              hout(:, :, itile), dout(:, :, itile))
+&              itile), pglob, sh, c4, ncol, keep, state(:, itile), hout(&
+&              :, :, itile), dout(:, :, itile))
     END DO
   END SUBROUTINE SIMULATE
 
@@ -3368,11 +3380,11 @@ CONTAINS
 ! blocks are re-run by the adjoint one at a time (Tapenade checkpoints), so memory stays at
 ! about one block per tile, for one more forward run's worth of time.
   SUBROUTINE RUN_RANGE_D(k0, k1, store, whole, nt, nd, tday, met, hc, pp&
-&   , pp_d, pg, pg_d, sh, c4, ncol, colpos, st, st_d, hout_t, hout_t_d, &
+&   , pp_d, pg, pg_d, sh, c4, ncol, keep, st, st_d, hout_t, hout_t_d, &
 &   dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, &
-&   colpos(nho)
+    INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, keep(&
+&   ncol)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
 &   ), pg(ngp)
     REAL(wp), INTENT(IN) :: pp_d(npp), pg_d(ngp)
@@ -3384,7 +3396,7 @@ CONTAINS
     INTRINSIC MIN
     IF (whole .EQ. 1) THEN
       CALL RUN_HOURS_D(k0, k1, store, nt, nd, tday, met, hc, pp, pp_d, &
-&                pg, pg_d, sh, c4, ncol, colpos, st, st_d, hout_t, &
+&                pg, pg_d, sh, c4, ncol, keep, st, st_d, hout_t, &
 &                hout_t_d, dout_t)
     ELSE
       DO kb=k0,k1,block_hours
@@ -3394,8 +3406,8 @@ CONTAINS
           kend = kb + block_hours - 1
         END IF
         CALL RUN_HOURS_D(kb, kend, store, nt, nd, tday, met, hc, pp, &
-&                  pp_d, pg, pg_d, sh, c4, ncol, colpos, st, st_d, &
-&                  hout_t, hout_t_d, dout_t)
+&                  pp_d, pg, pg_d, sh, c4, ncol, keep, st, st_d, hout_t&
+&                  , hout_t_d, dout_t)
       END DO
     END IF
   END SUBROUTINE RUN_RANGE_D
@@ -3406,10 +3418,10 @@ CONTAINS
 ! blocks are re-run by the adjoint one at a time (Tapenade checkpoints), so memory stays at
 ! about one block per tile, for one more forward run's worth of time.
   SUBROUTINE RUN_RANGE(k0, k1, store, whole, nt, nd, tday, met, hc, pp, &
-&   pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
+&   pg, sh, c4, ncol, keep, st, hout_t, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, &
-&   colpos(nho)
+    INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, keep(&
+&   ncol)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
 &   ), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
@@ -3419,7 +3431,7 @@ CONTAINS
     INTRINSIC MIN
     IF (whole .EQ. 1) THEN
       CALL RUN_HOURS(k0, k1, store, nt, nd, tday, met, hc, pp, pg, sh, &
-&              c4, ncol, colpos, st, hout_t, dout_t)
+&              c4, ncol, keep, st, hout_t, dout_t)
     ELSE
       DO kb=k0,k1,block_hours
         IF (kb + block_hours - 1 .GT. k1) THEN
@@ -3428,7 +3440,7 @@ CONTAINS
           kend = kb + block_hours - 1
         END IF
         CALL RUN_HOURS(kb, kend, store, nt, nd, tday, met, hc, pp, pg, &
-&                sh, c4, ncol, colpos, st, hout_t, dout_t)
+&                sh, c4, ncol, keep, st, hout_t, dout_t)
       END DO
     END IF
   END SUBROUTINE RUN_RANGE
@@ -3440,10 +3452,9 @@ CONTAINS
 ! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
 ! The tile's once-a-day quantities (day_constants) are computed at the start of each day.
   SUBROUTINE RUN_HOURS_D(k0, k1, store, nt, nd, tday, met, hc, pp, pp_d&
-&   , pg, pg_d, sh, c4, ncol, colpos, st, st_d, hout_t, hout_t_d, dout_t&
-& )
+&   , pg, pg_d, sh, c4, ncol, keep, st, st_d, hout_t, hout_t_d, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, colpos(nho)
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, keep(ncol)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
 &   ), pg(ngp)
     REAL(wp), INTENT(IN) :: pp_d(npp), pg_d(ngp)
@@ -3457,7 +3468,7 @@ CONTAINS
     REAL(wp) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer), dsc(ndsc)
     REAL(wp) :: nscl_l_d(nlayer), esc_l_d(nlayer), t_d_d(0:nlayer), &
 &   dsc_d(ndsc)
-    INTEGER :: k, idx, v
+    INTEGER :: k, idx, q
     INTRINSIC MOD
     acc_gpp = 0._wp
     acc_tr = 0._wp
@@ -3486,10 +3497,10 @@ CONTAINS
 &                acc_tr_d, acc_rr, acc_rr_d, acc_fm, acc_bw, acc_bw_d, &
 &                acc_sw)
       IF (store .EQ. 1) THEN
-        DO v=1,nho
-          IF (colpos(v) .GT. 0) THEN
-            hout_t_d(colpos(v), idx) = ho_d(v)
-            hout_t(colpos(v), idx) = ho(v)
+        DO q=1,ncol
+          IF (keep(q) .GT. 0) THEN
+            hout_t_d(q, idx) = ho_d(keep(q))
+            hout_t(q, idx) = ho(keep(q))
           END IF
         END DO
       END IF
@@ -3518,9 +3529,9 @@ CONTAINS
 ! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
 ! The tile's once-a-day quantities (day_constants) are computed at the start of each day.
   SUBROUTINE RUN_HOURS(k0, k1, store, nt, nd, tday, met, hc, pp, pg, sh&
-&   , c4, ncol, colpos, st, hout_t, dout_t)
+&   , c4, ncol, keep, st, hout_t, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, colpos(nho)
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, keep(ncol)
     REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
 &   ), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
@@ -3529,7 +3540,7 @@ CONTAINS
     REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, &
 &   acc_bw, acc_sw, t_mid
     REAL(wp) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer), dsc(ndsc)
-    INTEGER :: k, idx, v
+    INTEGER :: k, idx, q
     INTRINSIC MOD
     acc_gpp = 0._wp
     acc_tr = 0._wp
@@ -3546,8 +3557,8 @@ CONTAINS
 &              esc_l, t_d, dsc, st, ho, acc_gpp, acc_tr, acc_rr, acc_fm&
 &              , acc_bw, acc_sw)
       IF (store .EQ. 1) THEN
-        DO v=1,nho
-          IF (colpos(v) .GT. 0) hout_t(colpos(v), idx) = ho(v)
+        DO q=1,ncol
+          IF (keep(q) .GT. 0) hout_t(q, idx) = ho(keep(q))
         END DO
       END IF
       IF (MOD(k, 24) .EQ. 0) THEN
