@@ -53,7 +53,7 @@ contains
   ! derivative path, which keeps the adjoint's memory small).
   ! Outputs hout(ncol, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
   ! writes, and the adjoint reads, one contiguous column); state(nstate, ntile) in/out.
-  ! tape_hours: the adjoint's memory budget in tile-hours (about 1.8 kB each). A run whose
+  ! tape_hours: the adjoint's memory budget in tile-hours (about 1.4 kB each). A run whose
   ! spin-up and main hours over all tiles fit is recorded whole; otherwise every range is
   ! cut into yearly blocks that the adjoint re-runs one at a time (see run_range). The
   ! primal results do not depend on it.
