@@ -52,7 +52,7 @@ CELL_COST_TILES = 0.6
 
 #: Default adjoint memory budget of each cell in a regional run (MB). A worker holds one
 #: cell's tape at a time, so this bounds its tape memory; 1500 MB keeps the whole-run tape
-#: of a 13-year cell of 6 tiles (about 1.0 GB at TAPE_BYTES_PER_TILE_HOUR) instead of
+#: of a 13-year cell of 6 tiles (about 1.3 GB at TAPE_BYTES_PER_TILE_HOUR) instead of
 #: re-running it in yearly blocks, which costs about one more forward (adjoint / forward
 #: 3.9 instead of 3.0 measured on a 4-year 6-tile cell). Lower it (``adjoint_memory_mb`` in
 #: the config) on nodes with less than about 2 GB per worker.
