@@ -86,24 +86,36 @@ contains
     if (fs > 1._wp) fs = 1._wp
     snowfall = fs * precip
     rain = precip - snowfall
-    f_cover = snow / (snow + 5._wp)
-    total = snow + snowfall
-    sublim = smin_pos(e_pot * f_cover, total, 0.999_wp)
-    melt = smin_pos(ddf / 24._wp * softplus(tc, 0.5_wp), total - sublim, 0.999_wp)
-    ! density of fresh snow (BETHY), mixed into the pack, then compaction
+    ! density of fresh snow (BETHY)
     if (tc < -15._wp) then
       rho0 = 10._wp + 2.667_wp * (tc + 30._wp)
     else
       rho0 = 50._wp + 1.7_wp * (tc + 15._wp)**1.5_wp
     end if
     if (rho0 < 30._wp) rho0 = 30._wp
-    if (total > 1.e-9_wp) then
-      rho_sn = (rho_sn * snow + rho0 * snowfall) / total
-    else
+    total = snow + snowfall
+    if (snow <= 0._wp .and. snowfall <= 0._wp) then
+      ! a snow-free hour: nothing covers, sublimates or melts, and the pack density is that
+      ! of fresh snow; exactly what the general case below gives when the pack and the
+      ! snowfall are zero (and so are their derivatives: the pack is set to an exact zero
+      ! when it melts, the snowfall comes from the forcing), at a fraction of its cost
+      f_cover = 0._wp
+      sublim = 0._wp
+      melt = 0._wp
       rho_sn = rho0
+    else
+      f_cover = snow / (snow + 5._wp)
+      sublim = smin_pos(e_pot * f_cover, total, 0.999_wp)
+      melt = smin_pos(ddf / 24._wp * softplus(tc, 0.5_wp), total - sublim, 0.999_wp)
+      ! fresh snow mixed into the pack, then compaction
+      if (total > 1.e-9_wp) then
+        rho_sn = (rho_sn * snow + rho0 * snowfall) / total
+      else
+        rho_sn = rho0
+      end if
+      rho_sn = rho_sn * (1._wp + 0.0229_wp / 24._wp * exp(-0.021_wp * rho_sn + 0.08_wp * tc) &
+               * 0.5_wp * total)
     end if
-    rho_sn = rho_sn * (1._wp + 0.0229_wp / 24._wp * exp(-0.021_wp * rho_sn + 0.08_wp * tc) &
-             * 0.5_wp * total)
     if (rho_sn > 550._wp) rho_sn = 550._wp
     ! albedo: +10 per metre of new snow, at most 0.8; ageing per hour
     depth_new = snowfall / rho0

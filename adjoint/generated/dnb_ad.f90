@@ -2922,32 +2922,46 @@ CONTAINS
     IF (fs .GT. 1._wp) fs = 1._wp
     snowfall = fs*precip
     rain = precip - snowfall
-    f_cover = snow/(snow+5._wp)
-    total = snow + snowfall
-    arg1 = e_pot*f_cover
-    sublim = SMIN_POS(arg1, total, 0.999_wp)
-    result1 = SOFTPLUS(tc, 0.5_wp)
-    arg1 = ddf/24._wp*result1
-    arg2 = total - sublim
-    melt = SMIN_POS(arg1, arg2, 0.999_wp)
-! density of fresh snow (BETHY), mixed into the pack, then compaction
+! density of fresh snow (BETHY)
     IF (tc .LT. -15._wp) THEN
       rho0 = 10._wp + 2.667_wp*(tc+30._wp)
     ELSE
       rho0 = 50._wp + 1.7_wp*(tc+15._wp)**1.5_wp
     END IF
     IF (rho0 .LT. 30._wp) rho0 = 30._wp
-    IF (total .GT. 1.e-9_wp) THEN
-      CALL PUSHREAL8(rho_sn)
-      rho_sn = (rho_sn*snow+rho0*snowfall)/total
+    total = snow + snowfall
+    IF (snow .LE. 0._wp .AND. snowfall .LE. 0._wp) THEN
+! a snow-free hour: nothing covers, sublimates or melts, and the pack density is that
+! of fresh snow; exactly what the general case below gives when the pack and the
+! snowfall are zero (and so are their derivatives: the pack is set to an exact zero
+! when it melts, the snowfall comes from the forcing), at a fraction of its cost
+      f_cover = 0._wp
+      sublim = 0._wp
+      melt = 0._wp
+      rho_sn = rho0
       CALL PUSHCONTROL1B(0)
     ELSE
-      rho_sn = rho0
+      f_cover = snow/(snow+5._wp)
+      arg1 = e_pot*f_cover
+      sublim = SMIN_POS(arg1, total, 0.999_wp)
+      result1 = SOFTPLUS(tc, 0.5_wp)
+      arg1 = ddf/24._wp*result1
+      arg2 = total - sublim
+      melt = SMIN_POS(arg1, arg2, 0.999_wp)
+! fresh snow mixed into the pack, then compaction
+      IF (total .GT. 1.e-9_wp) THEN
+        CALL PUSHREAL8(rho_sn)
+        rho_sn = (rho_sn*snow+rho0*snowfall)/total
+        CALL PUSHCONTROL1B(0)
+      ELSE
+        rho_sn = rho0
+        CALL PUSHCONTROL1B(1)
+      END IF
+      CALL PUSHREAL8(rho_sn)
+      rho_sn = rho_sn*(1._wp+0.0229_wp/24._wp*EXP(-(0.021_wp*rho_sn)+&
+&       0.08_wp*tc)*0.5_wp*total)
       CALL PUSHCONTROL1B(1)
     END IF
-    CALL PUSHREAL8(rho_sn)
-    rho_sn = rho_sn*(1._wp+0.0229_wp/24._wp*EXP(-(0.021_wp*rho_sn)+&
-&     0.08_wp*tc)*0.5_wp*total)
     IF (rho_sn .GT. 550._wp) THEN
       rho_sn = 550._wp
       CALL PUSHCONTROL1B(0)
@@ -3057,37 +3071,46 @@ CONTAINS
     IF (branch .EQ. 0) alb_sn_b = 0.0_8
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) rho_sn_b = 0.0_8
-    CALL POPREAL8(rho_sn)
-    temp = 0.08_wp*tc - 0.021_wp*rho_sn
-    temp0 = EXP(temp)
-    temp_b0 = 0.5_wp*0.0229_wp*rho_sn*rho_sn_b
-    rho_sn_b = (0.5_wp*0.0229_wp*(temp0*(total/24._wp))+1._wp)*rho_sn_b &
-&     - 0.021_wp*EXP(temp)*total*temp_b0/24._wp
-    total_b = total_b + temp0*temp_b0/24._wp
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) THEN
-      CALL POPREAL8(rho_sn)
-      temp_b = rho_sn_b/total
-      rho_sn_b = snow*temp_b
-      snow_b = rho_sn*temp_b
-      total_b = total_b - (rho0*snowfall+rho_sn*snow)*temp_b/total
-    ELSE
+      ddf_b = 0.0_8
       snow_b = 0.0_8
+      e_pot_b = 0.0_8
       rho_sn_b = 0.0_8
+    ELSE
+      CALL POPREAL8(rho_sn)
+      temp = 0.08_wp*tc - 0.021_wp*rho_sn
+      temp0 = EXP(temp)
+      temp_b0 = 0.5_wp*0.0229_wp*rho_sn*rho_sn_b
+      rho_sn_b = (0.5_wp*0.0229_wp*(temp0*(total/24._wp))+1._wp)*&
+&       rho_sn_b - 0.021_wp*EXP(temp)*total*temp_b0/24._wp
+      total_b = total_b + temp0*temp_b0/24._wp
+      CALL POPCONTROL1B(branch)
+      IF (branch .EQ. 0) THEN
+        CALL POPREAL8(rho_sn)
+        temp_b = rho_sn_b/total
+        rho_sn_b = snow*temp_b
+        snow_b = rho_sn*temp_b
+        total_b = total_b - (rho0*snowfall+rho_sn*snow)*temp_b/total
+      ELSE
+        snow_b = 0.0_8
+        rho_sn_b = 0.0_8
+      END IF
+      arg1_b = 0.0_8
+      arg2_b = 0.0_8
+      CALL SMIN_POS_B(arg1, arg1_b, arg2, arg2_b, 0.999_wp, melt_b)
+      total_b = total_b + arg2_b
+      sublim_b = sublim_b - arg2_b
+      ddf_b = result1*arg1_b/24._wp
+      arg1 = e_pot*f_cover
+      arg1_b = 0.0_8
+      CALL SMIN_POS_B(arg1, arg1_b, total, total_b, 0.999_wp, sublim_b)
+      e_pot_b = f_cover*arg1_b
+      f_cover_b = f_cover_b + e_pot*arg1_b
+      temp_b = f_cover_b/(snow+5._wp)
+      snow_b = snow_b + (1.0-snow/(snow+5._wp))*temp_b
     END IF
-    arg1_b = 0.0_8
-    arg2_b = 0.0_8
-    CALL SMIN_POS_B(arg1, arg1_b, arg2, arg2_b, 0.999_wp, melt_b)
-    total_b = total_b + arg2_b
-    sublim_b = sublim_b - arg2_b
-    ddf_b = result1*arg1_b/24._wp
-    arg1 = e_pot*f_cover
-    arg1_b = 0.0_8
-    CALL SMIN_POS_B(arg1, arg1_b, total, total_b, 0.999_wp, sublim_b)
-    e_pot_b = f_cover*arg1_b
-    f_cover_b = f_cover_b + e_pot*arg1_b
-    temp_b = f_cover_b/(snow+5._wp)
-    snow_b = snow_b + total_b + (1.0-snow/(snow+5._wp))*temp_b
+    snow_b = snow_b + total_b
   END SUBROUTINE SNOW_STEP_BWD
 
 ! Snow pack for one hour (BETHY snow scheme, Knorr 1997, per hour): snowfall share of
@@ -3111,28 +3134,40 @@ CONTAINS
     IF (fs .GT. 1._wp) fs = 1._wp
     snowfall = fs*precip
     rain = precip - snowfall
-    f_cover = snow/(snow+5._wp)
-    total = snow + snowfall
-    arg1 = e_pot*f_cover
-    sublim = SMIN_POS(arg1, total, 0.999_wp)
-    result1 = SOFTPLUS(tc, 0.5_wp)
-    arg1 = ddf/24._wp*result1
-    arg2 = total - sublim
-    melt = SMIN_POS(arg1, arg2, 0.999_wp)
-! density of fresh snow (BETHY), mixed into the pack, then compaction
+! density of fresh snow (BETHY)
     IF (tc .LT. -15._wp) THEN
       rho0 = 10._wp + 2.667_wp*(tc+30._wp)
     ELSE
       rho0 = 50._wp + 1.7_wp*(tc+15._wp)**1.5_wp
     END IF
     IF (rho0 .LT. 30._wp) rho0 = 30._wp
-    IF (total .GT. 1.e-9_wp) THEN
-      rho_sn = (rho_sn*snow+rho0*snowfall)/total
-    ELSE
+    total = snow + snowfall
+    IF (snow .LE. 0._wp .AND. snowfall .LE. 0._wp) THEN
+! a snow-free hour: nothing covers, sublimates or melts, and the pack density is that
+! of fresh snow; exactly what the general case below gives when the pack and the
+! snowfall are zero (and so are their derivatives: the pack is set to an exact zero
+! when it melts, the snowfall comes from the forcing), at a fraction of its cost
+      f_cover = 0._wp
+      sublim = 0._wp
+      melt = 0._wp
       rho_sn = rho0
+    ELSE
+      f_cover = snow/(snow+5._wp)
+      arg1 = e_pot*f_cover
+      sublim = SMIN_POS(arg1, total, 0.999_wp)
+      result1 = SOFTPLUS(tc, 0.5_wp)
+      arg1 = ddf/24._wp*result1
+      arg2 = total - sublim
+      melt = SMIN_POS(arg1, arg2, 0.999_wp)
+! fresh snow mixed into the pack, then compaction
+      IF (total .GT. 1.e-9_wp) THEN
+        rho_sn = (rho_sn*snow+rho0*snowfall)/total
+      ELSE
+        rho_sn = rho0
+      END IF
+      rho_sn = rho_sn*(1._wp+0.0229_wp/24._wp*EXP(-(0.021_wp*rho_sn)+&
+&       0.08_wp*tc)*0.5_wp*total)
     END IF
-    rho_sn = rho_sn*(1._wp+0.0229_wp/24._wp*EXP(-(0.021_wp*rho_sn)+&
-&     0.08_wp*tc)*0.5_wp*total)
     IF (rho_sn .GT. 550._wp) rho_sn = 550._wp
 ! albedo: +10 per metre of new snow, at most 0.8; ageing per hour
     depth_new = snowfall/rho0

@@ -2388,38 +2388,54 @@ CONTAINS
     IF (fs .GT. 1._wp) fs = 1._wp
     snowfall = fs*precip
     rain = precip - snowfall
-    temp = snow/(snow+5._wp)
-    f_cover_d = (1.0-temp)*snow_d/(snow+5._wp)
-    f_cover = temp
-    total_d = snow_d
-    total = snow + snowfall
-    sublim_d = SMIN_POS_D(e_pot*f_cover, f_cover*e_pot_d + e_pot*&
-&     f_cover_d, total, total_d, 0.999_wp, sublim)
-    result1 = SOFTPLUS(tc, 0.5_wp)
-    melt_d = SMIN_POS_D(ddf/24._wp*result1, result1*ddf_d/24._wp, total &
-&     - sublim, total_d - sublim_d, 0.999_wp, melt)
-! density of fresh snow (BETHY), mixed into the pack, then compaction
+! density of fresh snow (BETHY)
     IF (tc .LT. -15._wp) THEN
       rho0 = 10._wp + 2.667_wp*(tc+30._wp)
     ELSE
       rho0 = 50._wp + 1.7_wp*(tc+15._wp)**1.5_wp
     END IF
     IF (rho0 .LT. 30._wp) rho0 = 30._wp
-    IF (total .GT. 1.e-9_wp) THEN
-      temp = (rho0*snowfall+rho_sn*snow)/total
-      rho_sn_d = (snow*rho_sn_d+rho_sn*snow_d-temp*total_d)/total
-      rho_sn = temp
-    ELSE
+    total_d = snow_d
+    total = snow + snowfall
+    IF (snow .LE. 0._wp .AND. snowfall .LE. 0._wp) THEN
+! a snow-free hour: nothing covers, sublimates or melts, and the pack density is that
+! of fresh snow; exactly what the general case below gives when the pack and the
+! snowfall are zero (and so are their derivatives: the pack is set to an exact zero
+! when it melts, the snowfall comes from the forcing), at a fraction of its cost
+      f_cover = 0._wp
+      sublim = 0._wp
+      melt = 0._wp
       rho_sn = rho0
+      f_cover_d = 0.0_8
+      melt_d = 0.0_8
       rho_sn_d = 0.0_8
+      sublim_d = 0.0_8
+    ELSE
+      temp = snow/(snow+5._wp)
+      f_cover_d = (1.0-temp)*snow_d/(snow+5._wp)
+      f_cover = temp
+      sublim_d = SMIN_POS_D(e_pot*f_cover, f_cover*e_pot_d + e_pot*&
+&       f_cover_d, total, total_d, 0.999_wp, sublim)
+      result1 = SOFTPLUS(tc, 0.5_wp)
+      melt_d = SMIN_POS_D(ddf/24._wp*result1, result1*ddf_d/24._wp, &
+&       total - sublim, total_d - sublim_d, 0.999_wp, melt)
+! fresh snow mixed into the pack, then compaction
+      IF (total .GT. 1.e-9_wp) THEN
+        temp = (rho0*snowfall+rho_sn*snow)/total
+        rho_sn_d = (snow*rho_sn_d+rho_sn*snow_d-temp*total_d)/total
+        rho_sn = temp
+      ELSE
+        rho_sn = rho0
+        rho_sn_d = 0.0_8
+      END IF
+      arg1_d = -(0.021_wp*rho_sn_d)
+      arg1 = -(0.021_wp*rho_sn) + 0.08_wp*tc
+      temp = EXP(arg1)
+      temp0 = 0.5_wp*0.0229_wp*temp*total/24._wp + 1._wp
+      rho_sn_d = temp0*rho_sn_d + rho_sn*0.5_wp*0.0229_wp*(total*EXP(&
+&       arg1)*arg1_d/24._wp+temp*total_d/24._wp)
+      rho_sn = rho_sn*temp0
     END IF
-    arg1_d = -(0.021_wp*rho_sn_d)
-    arg1 = -(0.021_wp*rho_sn) + 0.08_wp*tc
-    temp = EXP(arg1)
-    temp0 = 0.5_wp*0.0229_wp*temp*total/24._wp + 1._wp
-    rho_sn_d = temp0*rho_sn_d + rho_sn*0.5_wp*0.0229_wp*(total*EXP(arg1)&
-&     *arg1_d/24._wp+temp*total_d/24._wp)
-    rho_sn = rho_sn*temp0
     IF (rho_sn .GT. 550._wp) THEN
       rho_sn = 550._wp
       rho_sn_d = 0.0_8
@@ -2471,25 +2487,37 @@ CONTAINS
     IF (fs .GT. 1._wp) fs = 1._wp
     snowfall = fs*precip
     rain = precip - snowfall
-    f_cover = snow/(snow+5._wp)
-    total = snow + snowfall
-    sublim = SMIN_POS(e_pot*f_cover, total, 0.999_wp)
-    result1 = SOFTPLUS(tc, 0.5_wp)
-    melt = SMIN_POS(ddf/24._wp*result1, total - sublim, 0.999_wp)
-! density of fresh snow (BETHY), mixed into the pack, then compaction
+! density of fresh snow (BETHY)
     IF (tc .LT. -15._wp) THEN
       rho0 = 10._wp + 2.667_wp*(tc+30._wp)
     ELSE
       rho0 = 50._wp + 1.7_wp*(tc+15._wp)**1.5_wp
     END IF
     IF (rho0 .LT. 30._wp) rho0 = 30._wp
-    IF (total .GT. 1.e-9_wp) THEN
-      rho_sn = (rho_sn*snow+rho0*snowfall)/total
-    ELSE
+    total = snow + snowfall
+    IF (snow .LE. 0._wp .AND. snowfall .LE. 0._wp) THEN
+! a snow-free hour: nothing covers, sublimates or melts, and the pack density is that
+! of fresh snow; exactly what the general case below gives when the pack and the
+! snowfall are zero (and so are their derivatives: the pack is set to an exact zero
+! when it melts, the snowfall comes from the forcing), at a fraction of its cost
+      f_cover = 0._wp
+      sublim = 0._wp
+      melt = 0._wp
       rho_sn = rho0
+    ELSE
+      f_cover = snow/(snow+5._wp)
+      sublim = SMIN_POS(e_pot*f_cover, total, 0.999_wp)
+      result1 = SOFTPLUS(tc, 0.5_wp)
+      melt = SMIN_POS(ddf/24._wp*result1, total - sublim, 0.999_wp)
+! fresh snow mixed into the pack, then compaction
+      IF (total .GT. 1.e-9_wp) THEN
+        rho_sn = (rho_sn*snow+rho0*snowfall)/total
+      ELSE
+        rho_sn = rho0
+      END IF
+      arg1 = -(0.021_wp*rho_sn) + 0.08_wp*tc
+      rho_sn = rho_sn*(1._wp+0.0229_wp/24._wp*EXP(arg1)*0.5_wp*total)
     END IF
-    arg1 = -(0.021_wp*rho_sn) + 0.08_wp*tc
-    rho_sn = rho_sn*(1._wp+0.0229_wp/24._wp*EXP(arg1)*0.5_wp*total)
     IF (rho_sn .GT. 550._wp) rho_sn = 550._wp
 ! albedo: +10 per metre of new snow, at most 0.8; ageing per hour
     depth_new = snowfall/rho0
