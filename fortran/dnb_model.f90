@@ -45,9 +45,10 @@ contains
   ! then reset the carbon pools to their initial values (water, snow and temperature keep the
   ! spun-up state). init = 0: continue from state. nt must be a multiple of 24 and the first
   ! step must start at 00 UTC so that days are whole.
-  ! Time: doy(nt) day of year, hour(nt) UTC hour at step start, tday(nt) days since 1 January
-  ! 00 UTC of the first year. met(nt, nmet): forcing (dnb_params im_*), lat/lon in degrees,
-  ! sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
+  ! Time: tday(nt) days since 1 January 00 UTC of the first year; cosz(nt), toa(nt): the
+  ! hours' solar geometry (dnb_radiation.solar_hour: mean cos(zenith) and top-of-atmosphere
+  ! irradiance, W m-2; dnb_solar computes them for the interface). met(nt, nmet): forcing
+  ! (dnb_params im_*), sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
   ! colpos(nho): where each hourly variable goes in hout (0: not kept), ncol columns in all
   ! (all of them for a forward run; only what the observation operators read for the
   ! derivative path, which keeps the adjoint's memory small).
@@ -57,11 +58,11 @@ contains
   ! spin-up and main hours over all tiles fit is recorded whole; otherwise every range is
   ! cut into yearly blocks that the adjoint re-runs one at a time (see run_range). The
   ! primal results do not depend on it.
-  subroutine simulate(nt, nd, ntile, nspin, tape_hours, init, doy, hour, tday, met, lat, lon, &
-                      sand, clay, pft, ppft, pglob, ncol, colpos, state, hout, dout)
+  subroutine simulate(nt, nd, ntile, nspin, tape_hours, init, cosz, toa, tday, met, sand, &
+                      clay, pft, ppft, pglob, ncol, colpos, state, hout, dout)
     integer, intent(in) :: nt, nd, ntile, nspin, tape_hours, init, ncol
-    integer, intent(in) :: doy(nt), pft(ntile), colpos(nho)
-    real(wp), intent(in) :: hour(nt), tday(nt), met(nt, nmet), lat, lon, sand, clay
+    integer, intent(in) :: pft(ntile), colpos(nho)
+    real(wp), intent(in) :: cosz(nt), toa(nt), tday(nt), met(nt, nmet), sand, clay
     real(wp), intent(in) :: ppft(npp, ntile), pglob(ngp)
     real(wp), intent(inout) :: state(nstate, ntile)
     real(wp), intent(out) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
@@ -76,7 +77,7 @@ contains
     whole = 0
     if ((nspin + nt) * ntile <= tape_hours) whole = 1
     do it = 1, nt
-      call cell_hour(doy(it), hour(it), lat, lon, met(it, :), hc(:, it))
+      call cell_hour(cosz(it), toa(it), met(it, :), hc(:, it))
     end do
     call soil_hydraulics(sand, clay, sh)
     hout = 0._wp
@@ -106,13 +107,12 @@ contains
     end do
   end subroutine simulate
 
-  ! The quantities of one forcing hour that are the same for every tile (hc(:, it) above).
-  subroutine cell_hour(doy, hour, lat, lon, m, hc_h)
-    integer, intent(in) :: doy
-    real(wp), intent(in) :: hour, lat, lon, m(nmet)
+  ! The quantities of one forcing hour that are the same for every tile (hc(:, it) above),
+  ! from its solar geometry cz, s0 and forcing m.
+  subroutine cell_hour(cz, s0, m, hc_h)
+    real(wp), intent(in) :: cz, s0, m(nmet)
     real(wp), intent(out) :: hc_h(nhc)
-    real(wp) :: cz, s0, s, gamma, lambda, rho_air
-    call solar_hour(doy, hour, lat, lon, cz, s0)
+    real(wp) :: s, gamma, lambda, rho_air
     hc_h(ic_cosz) = cz
     hc_h(ic_s0) = s0
     hc_h(ic_fdir) = 1._wp - diffuse_fraction(m(im_rsds), s0)
@@ -195,19 +195,19 @@ contains
   ! simulate, plus the observations (dnb_obs.apply_obs): nobs, stream(nobs) codes, s0/s1
   ! first/last hourly step of each window, wfoot(nobs, ntile) footprint weights, angle(nobs)
   ! incidence angles (deg); y(nobs) simulated observations.
-  subroutine simulate_obs(nt, nd, ntile, nspin, tape_hours, init, doy, hour, tday, met, lat, &
-                          lon, sand, clay, pft, ppft, pglob, state, nobs, stream, s0, s1, &
+  subroutine simulate_obs(nt, nd, ntile, nspin, tape_hours, init, cosz, toa, tday, met, &
+                          sand, clay, pft, ppft, pglob, state, nobs, stream, s0, s1, &
                           wfoot, angle, ncol, colpos, hout, dout, y)
     integer, intent(in) :: nt, nd, ntile, nspin, tape_hours, init, nobs
-    integer, intent(in) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), s1(nobs)
-    real(wp), intent(in) :: hour(nt), tday(nt), met(nt, nmet), lat, lon, sand, clay
+    integer, intent(in) :: pft(ntile), stream(nobs), s0(nobs), s1(nobs)
+    real(wp), intent(in) :: cosz(nt), toa(nt), tday(nt), met(nt, nmet), sand, clay
     real(wp), intent(in) :: ppft(npp, ntile), pglob(ngp), wfoot(nobs, ntile), angle(nobs)
     real(wp), intent(inout) :: state(nstate, ntile)
     integer, intent(in) :: ncol, colpos(nho)
     real(wp), intent(out) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile), y(nobs)
     !$AD NOCHECKPOINT
-    call simulate(nt, nd, ntile, nspin, tape_hours, init, doy, hour, tday, met, lat, lon, &
-                  sand, clay, pft, ppft, pglob, ncol, colpos, state, hout, dout)
+    call simulate(nt, nd, ntile, nspin, tape_hours, init, cosz, toa, tday, met, sand, clay, &
+                  pft, ppft, pglob, ncol, colpos, state, hout, dout)
     call apply_obs(nt, ntile, nobs, stream, s0, s1, wfoot, angle, ncol, colpos, hout, clay, &
                    pglob, y)
   end subroutine simulate_obs

@@ -4,8 +4,12 @@ module dnb_radiation
   use dnb_constants, only: pi, solar_const, nlayer
   implicit none
   private
-  public :: solar_hour, diffuse_fraction, canopy_par, fapar_white_sky, &
-            diffuse_transmission, white_sky_from
+  public :: solar_hour, solar_samples, solar_from_samples, diffuse_fraction, canopy_par, &
+            fapar_white_sky, diffuse_transmission, white_sky_from
+
+  ! rows of the solar samples (solar_samples)
+  integer, parameter, public :: js_sin_decl = 1, js_cos_decl = 2, js_cos_ha0 = 3, &
+                                js_sin_ha0 = 4, js_e0 = 5, nsolar = 5
 
   real(wp), parameter :: kd_black = 0.78_wp   ! diffuse extinction, spherical leaves (Goudriaan 1977)
   real(wp), parameter :: cosz_min = 0.05_wp   ! floor on cos(zenith) in the beam extinction
@@ -17,19 +21,26 @@ contains
   ! at six points so that sunrise and sunset hours get their share of daylight.
   ! Outputs: cosz_day, mean cos(zenith) over the sunlit part of the hour; s0, mean top-of-
   ! atmosphere irradiance on a horizontal plane (W m-2).
+  ! In two steps: what does not depend on the place (solar_samples; the same for every cell
+  ! of a run, so dnb_solar keeps it between calls) and the rest (solar_from_samples).
   subroutine solar_hour(doy, hour_utc, lat_deg, lon_deg, cosz_day, s0)
     integer, intent(in) :: doy
     real(wp), intent(in) :: hour_utc, lat_deg, lon_deg
     real(wp), intent(out) :: cosz_day, s0
+    real(wp) :: smp(nsolar, 6)
+    call solar_samples(doy, hour_utc, smp)
+    call solar_from_samples(smp, lat_deg, lon_deg, cosz_day, s0)
+  end subroutine solar_hour
+
+  ! The six samples of the hour that starts at hour_utc of day doy: smp(:, k) holds the sine
+  ! and cosine of the declination, the cosine and sine of the hour angle at longitude 0
+  ! (from UTC and the equation of time) and the eccentricity factor.
+  subroutine solar_samples(doy, hour_utc, smp)
+    integer, intent(in) :: doy
+    real(wp), intent(in) :: hour_utc
+    real(wp), intent(out) :: smp(nsolar, 6)
     integer :: k
-    real(wp) :: g, decl, eot, e0, hs, ha, cz, phi, csum, nsum, t
-    real(wp) :: c1, s1, c2, s2, c3, s3, sin_phi, cos_phi
-    phi = lat_deg * pi / 180._wp
-    sin_phi = sin(phi)
-    cos_phi = cos(phi)
-    csum = 0._wp
-    nsum = 0._wp
-    s0 = 0._wp
+    real(wp) :: g, decl, eot, t, c1, s1, c2, s2, c3, s3, ha0
     do k = 1, 6
       t = hour_utc + (real(k, wp) - 0.5_wp) / 6._wp
       g = 2._wp * pi * (real(doy - 1, wp) + (t - 12._wp) / 24._wp) / 365._wp
@@ -46,15 +57,40 @@ contains
            - 0.002697_wp * c3 + 0.00148_wp * s3
       eot = 229.18_wp * (0.000075_wp + 0.001868_wp * c1 - 0.032077_wp * s1 &
            - 0.014615_wp * c2 - 0.040849_wp * s2)   ! minutes
-      e0 = 1.000110_wp + 0.034221_wp * c1 + 0.001280_wp * s1 &
-         + 0.000719_wp * c2 + 0.000077_wp * s2
-      hs = t + lon_deg / 15._wp + eot / 60._wp          ! local apparent solar time (h)
-      ha = (hs - 12._wp) * pi / 12._wp
-      cz = sin_phi * sin(decl) + cos_phi * cos(decl) * cos(ha)
+      smp(js_sin_decl, k) = sin(decl)
+      smp(js_cos_decl, k) = cos(decl)
+      ! hour angle at longitude 0: local apparent solar time t + eot/60 (h) from noon
+      ha0 = (t + eot / 60._wp - 12._wp) * pi / 12._wp
+      smp(js_cos_ha0, k) = cos(ha0)
+      smp(js_sin_ha0, k) = sin(ha0)
+      smp(js_e0, k) = 1.000110_wp + 0.034221_wp * c1 + 0.001280_wp * s1 &
+                      + 0.000719_wp * c2 + 0.000077_wp * s2
+    end do
+  end subroutine solar_samples
+
+  ! Hour-mean cos(zenith) and top-of-atmosphere irradiance (see solar_hour) at a place from
+  ! the hour's samples: the hour angle there is ha0 + lon (angle sum).
+  subroutine solar_from_samples(smp, lat_deg, lon_deg, cosz_day, s0)
+    real(wp), intent(in) :: smp(nsolar, 6), lat_deg, lon_deg
+    real(wp), intent(out) :: cosz_day, s0
+    integer :: k
+    real(wp) :: phi, lam, sin_phi, cos_phi, sin_lam, cos_lam, cz, csum, nsum, cos_ha
+    phi = lat_deg * pi / 180._wp
+    lam = lon_deg * pi / 180._wp
+    sin_phi = sin(phi)
+    cos_phi = cos(phi)
+    sin_lam = sin(lam)
+    cos_lam = cos(lam)
+    csum = 0._wp
+    nsum = 0._wp
+    s0 = 0._wp
+    do k = 1, 6
+      cos_ha = smp(js_cos_ha0, k) * cos_lam - smp(js_sin_ha0, k) * sin_lam
+      cz = sin_phi * smp(js_sin_decl, k) + cos_phi * smp(js_cos_decl, k) * cos_ha
       if (cz > 0._wp) then
         csum = csum + cz
         nsum = nsum + 1._wp
-        s0 = s0 + solar_const * e0 * cz / 6._wp
+        s0 = s0 + solar_const * smp(js_e0, k) * cz / 6._wp
       end if
     end do
     if (nsum > 0._wp) then
@@ -62,7 +98,7 @@ contains
     else
       cosz_day = 0._wp
     end if
-  end subroutine solar_hour
+  end subroutine solar_from_samples
 
   ! Diffuse fraction of global short-wave from the clearness index (Erbs et al. 1982).
   function diffuse_fraction(sw, s0) result(fd)

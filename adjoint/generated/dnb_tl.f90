@@ -839,9 +839,13 @@ MODULE DNB_RADIATION_TL
   USE DNB_CONSTANTS, ONLY : pi, solar_const, nlayer
   IMPLICIT NONE
   PRIVATE 
-  PUBLIC :: solar_hour, diffuse_fraction, canopy_par, fapar_white_sky, &
-& diffuse_transmission, white_sky_from
+  PUBLIC :: solar_hour, solar_samples, solar_from_samples, &
+& diffuse_fraction, canopy_par, fapar_white_sky, diffuse_transmission, &
+& white_sky_from
   PUBLIC :: canopy_par_d, diffuse_transmission_d, white_sky_from_d
+! rows of the solar samples (solar_samples)
+  INTEGER, PARAMETER, PUBLIC :: js_sin_decl=1, js_cos_decl=2, js_cos_ha0&
+& = 3, js_sin_ha0=4, js_e0=5, nsolar=5
 ! diffuse extinction, spherical leaves (Goudriaan 1977)
   REAL(wp), PARAMETER :: kd_black=0.78_wp
 ! floor on cos(zenith) in the beam extinction
@@ -853,23 +857,31 @@ CONTAINS
 ! at six points so that sunrise and sunset hours get their share of daylight.
 ! Outputs: cosz_day, mean cos(zenith) over the sunlit part of the hour; s0, mean top-of-
 ! atmosphere irradiance on a horizontal plane (W m-2).
+! In two steps: what does not depend on the place (solar_samples; the same for every cell
+! of a run, so dnb_solar keeps it between calls) and the rest (solar_from_samples).
   SUBROUTINE SOLAR_HOUR(doy, hour_utc, lat_deg, lon_deg, cosz_day, s0)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: doy
     REAL(wp), INTENT(IN) :: hour_utc, lat_deg, lon_deg
     REAL(wp), INTENT(OUT) :: cosz_day, s0
+    REAL(wp) :: smp(nsolar, 6)
+    CALL SOLAR_SAMPLES(doy, hour_utc, smp)
+    CALL SOLAR_FROM_SAMPLES(smp, lat_deg, lon_deg, cosz_day, s0)
+  END SUBROUTINE SOLAR_HOUR
+
+! The six samples of the hour that starts at hour_utc of day doy: smp(:, k) holds the sine
+! and cosine of the declination, the cosine and sine of the hour angle at longitude 0
+! (from UTC and the equation of time) and the eccentricity factor.
+  SUBROUTINE SOLAR_SAMPLES(doy, hour_utc, smp)
+    IMPLICIT NONE
+    INTEGER, INTENT(IN) :: doy
+    REAL(wp), INTENT(IN) :: hour_utc
+    REAL(wp), INTENT(OUT) :: smp(nsolar, 6)
     INTEGER :: k
-    REAL(wp) :: g, decl, eot, e0, hs, ha, cz, phi, csum, nsum, t
-    REAL(wp) :: c1, s1, c2, s2, c3, s3, sin_phi, cos_phi
-    INTRINSIC SIN
-    INTRINSIC COS
+    REAL(wp) :: g, decl, eot, t, c1, s1, c2, s2, c3, s3, ha0
     INTRINSIC REAL
-    phi = lat_deg*pi/180._wp
-    sin_phi = SIN(phi)
-    cos_phi = COS(phi)
-    csum = 0._wp
-    nsum = 0._wp
-    s0 = 0._wp
+    INTRINSIC COS
+    INTRINSIC SIN
     DO k=1,6
       t = hour_utc + (REAL(k, wp)-0.5_wp)/6._wp
       g = 2._wp*pi*(REAL(doy-1, wp)+(t-12._wp)/24._wp)/365._wp
@@ -886,16 +898,45 @@ CONTAINS
 ! minutes
       eot = 229.18_wp*(0.000075_wp+0.001868_wp*c1-0.032077_wp*s1-&
 &       0.014615_wp*c2-0.040849_wp*s2)
-      e0 = 1.000110_wp + 0.034221_wp*c1 + 0.001280_wp*s1 + 0.000719_wp*&
-&       c2 + 0.000077_wp*s2
-! local apparent solar time (h)
-      hs = t + lon_deg/15._wp + eot/60._wp
-      ha = (hs-12._wp)*pi/12._wp
-      cz = sin_phi*SIN(decl) + cos_phi*COS(decl)*COS(ha)
+      smp(js_sin_decl, k) = SIN(decl)
+      smp(js_cos_decl, k) = COS(decl)
+! hour angle at longitude 0: local apparent solar time t + eot/60 (h) from noon
+      ha0 = (t+eot/60._wp-12._wp)*pi/12._wp
+      smp(js_cos_ha0, k) = COS(ha0)
+      smp(js_sin_ha0, k) = SIN(ha0)
+      smp(js_e0, k) = 1.000110_wp + 0.034221_wp*c1 + 0.001280_wp*s1 + &
+&       0.000719_wp*c2 + 0.000077_wp*s2
+    END DO
+  END SUBROUTINE SOLAR_SAMPLES
+
+! Hour-mean cos(zenith) and top-of-atmosphere irradiance (see solar_hour) at a place from
+! the hour's samples: the hour angle there is ha0 + lon (angle sum).
+  SUBROUTINE SOLAR_FROM_SAMPLES(smp, lat_deg, lon_deg, cosz_day, s0)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: smp(nsolar, 6), lat_deg, lon_deg
+    REAL(wp), INTENT(OUT) :: cosz_day, s0
+    INTEGER :: k
+    REAL(wp) :: phi, lam, sin_phi, cos_phi, sin_lam, cos_lam, cz, csum, &
+&   nsum, cos_ha
+    INTRINSIC SIN
+    INTRINSIC COS
+    phi = lat_deg*pi/180._wp
+    lam = lon_deg*pi/180._wp
+    sin_phi = SIN(phi)
+    cos_phi = COS(phi)
+    sin_lam = SIN(lam)
+    cos_lam = COS(lam)
+    csum = 0._wp
+    nsum = 0._wp
+    s0 = 0._wp
+    DO k=1,6
+      cos_ha = smp(js_cos_ha0, k)*cos_lam - smp(js_sin_ha0, k)*sin_lam
+      cz = sin_phi*smp(js_sin_decl, k) + cos_phi*smp(js_cos_decl, k)*&
+&       cos_ha
       IF (cz .GT. 0._wp) THEN
         csum = csum + cz
         nsum = nsum + 1._wp
-        s0 = s0 + solar_const*e0*cz/6._wp
+        s0 = s0 + solar_const*smp(js_e0, k)*cz/6._wp
       END IF
     END DO
     IF (nsum .GT. 0._wp) THEN
@@ -903,7 +944,7 @@ CONTAINS
     ELSE
       cosz_day = 0._wp
     END IF
-  END SUBROUTINE SOLAR_HOUR
+  END SUBROUTINE SOLAR_FROM_SAMPLES
 
 ! Diffuse fraction of global short-wave from the clearness index (Erbs et al. 1982).
   FUNCTION DIFFUSE_FRACTION(sw, s0) RESULT (FD)
@@ -3231,9 +3272,10 @@ CONTAINS
 ! then reset the carbon pools to their initial values (water, snow and temperature keep the
 ! spun-up state). init = 0: continue from state. nt must be a multiple of 24 and the first
 ! step must start at 00 UTC so that days are whole.
-! Time: doy(nt) day of year, hour(nt) UTC hour at step start, tday(nt) days since 1 January
-! 00 UTC of the first year. met(nt, nmet): forcing (dnb_params im_*), lat/lon in degrees,
-! sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
+! Time: tday(nt) days since 1 January 00 UTC of the first year; cosz(nt), toa(nt): the
+! hours' solar geometry (dnb_radiation.solar_hour: mean cos(zenith) and top-of-atmosphere
+! irradiance, W m-2; dnb_solar computes them for the interface). met(nt, nmet): forcing
+! (dnb_params im_*), sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
 ! colpos(nho): where each hourly variable goes in hout (0: not kept), ncol columns in all
 ! (all of them for a forward run; only what the observation operators read for the
 ! derivative path, which keeps the adjoint's memory small).
@@ -3243,14 +3285,14 @@ CONTAINS
 ! spin-up and main hours over all tiles fit is recorded whole; otherwise every range is
 ! cut into yearly blocks that the adjoint re-runs one at a time (see run_range). The
 ! primal results do not depend on it.
-  SUBROUTINE SIMULATE_D(nt, nd, ntile, nspin, tape_hours, init, doy, &
-&   hour, tday, met, lat, lon, sand, clay, pft, ppft, ppft_d, pglob, &
-&   pglob_d, ncol, colpos, state, state_d, hout, hout_d, dout)
+  SUBROUTINE SIMULATE_D(nt, nd, ntile, nspin, tape_hours, init, cosz, &
+&   toa, tday, met, sand, clay, pft, ppft, ppft_d, pglob, pglob_d, ncol&
+&   , colpos, state, state_d, hout, hout_d, dout)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, tape_hours, init, ncol
-    INTEGER, INTENT(IN) :: doy(nt), pft(ntile), colpos(nho)
-    REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
-&   , sand, clay
+    INTEGER, INTENT(IN) :: pft(ntile), colpos(nho)
+    REAL(wp), INTENT(IN) :: cosz(nt), toa(nt), tday(nt), met(nt, nmet), &
+&   sand, clay
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp)
     REAL(wp), INTENT(IN) :: ppft_d(npp, ntile), pglob_d(ngp)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
@@ -3268,7 +3310,7 @@ CONTAINS
     whole = 0
     IF ((nspin+nt)*ntile .LE. tape_hours) whole = 1
     DO it=1,nt
-      CALL CELL_HOUR(doy(it), hour(it), lat, lon, met(it, :), hc(:, it))
+      CALL CELL_HOUR(cosz(it), toa(it), met(it, :), hc(:, it))
     END DO
     CALL SOIL_HYDRAULICS(sand, clay, sh)
     hout = 0._wp
@@ -3314,9 +3356,10 @@ CONTAINS
 ! then reset the carbon pools to their initial values (water, snow and temperature keep the
 ! spun-up state). init = 0: continue from state. nt must be a multiple of 24 and the first
 ! step must start at 00 UTC so that days are whole.
-! Time: doy(nt) day of year, hour(nt) UTC hour at step start, tday(nt) days since 1 January
-! 00 UTC of the first year. met(nt, nmet): forcing (dnb_params im_*), lat/lon in degrees,
-! sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
+! Time: tday(nt) days since 1 January 00 UTC of the first year; cosz(nt), toa(nt): the
+! hours' solar geometry (dnb_radiation.solar_hour: mean cos(zenith) and top-of-atmosphere
+! irradiance, W m-2; dnb_solar computes them for the interface). met(nt, nmet): forcing
+! (dnb_params im_*), sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
 ! colpos(nho): where each hourly variable goes in hout (0: not kept), ncol columns in all
 ! (all of them for a forward run; only what the observation operators read for the
 ! derivative path, which keeps the adjoint's memory small).
@@ -3326,14 +3369,14 @@ CONTAINS
 ! spin-up and main hours over all tiles fit is recorded whole; otherwise every range is
 ! cut into yearly blocks that the adjoint re-runs one at a time (see run_range). The
 ! primal results do not depend on it.
-  SUBROUTINE SIMULATE(nt, nd, ntile, nspin, tape_hours, init, doy, hour&
-&   , tday, met, lat, lon, sand, clay, pft, ppft, pglob, ncol, colpos, &
-&   state, hout, dout)
+  SUBROUTINE SIMULATE(nt, nd, ntile, nspin, tape_hours, init, cosz, toa&
+&   , tday, met, sand, clay, pft, ppft, pglob, ncol, colpos, state, hout&
+&   , dout)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, tape_hours, init, ncol
-    INTEGER, INTENT(IN) :: doy(nt), pft(ntile), colpos(nho)
-    REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
-&   , sand, clay
+    INTEGER, INTENT(IN) :: pft(ntile), colpos(nho)
+    REAL(wp), INTENT(IN) :: cosz(nt), toa(nt), tday(nt), met(nt, nmet), &
+&   sand, clay
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
     REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
@@ -3348,7 +3391,7 @@ CONTAINS
     whole = 0
     IF ((nspin+nt)*ntile .LE. tape_hours) whole = 1
     DO it=1,nt
-      CALL CELL_HOUR(doy(it), hour(it), lat, lon, met(it, :), hc(:, it))
+      CALL CELL_HOUR(cosz(it), toa(it), met(it, :), hc(:, it))
     END DO
     CALL SOIL_HYDRAULICS(sand, clay, sh)
     hout = 0._wp
@@ -3377,15 +3420,14 @@ CONTAINS
     END DO
   END SUBROUTINE SIMULATE
 
-! The quantities of one forcing hour that are the same for every tile (hc(:, it) above).
-  SUBROUTINE CELL_HOUR(doy, hour, lat, lon, m, hc_h)
+! The quantities of one forcing hour that are the same for every tile (hc(:, it) above),
+! from its solar geometry cz, s0 and forcing m.
+  SUBROUTINE CELL_HOUR(cz, s0, m, hc_h)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: doy
-    REAL(wp), INTENT(IN) :: hour, lat, lon, m(nmet)
+    REAL(wp), INTENT(IN) :: cz, s0, m(nmet)
     REAL(wp), INTENT(OUT) :: hc_h(nhc)
-    REAL(wp) :: cz, s0, s, gamma, lambda, rho_air
+    REAL(wp) :: s, gamma, lambda, rho_air
     REAL(wp) :: result1
-    CALL SOLAR_HOUR(doy, hour, lat, lon, cz, s0)
     hc_h(ic_cosz) = cz
     hc_h(ic_s0) = s0
     result1 = DIFFUSE_FRACTION(m(im_rsds), s0)
@@ -3605,16 +3647,15 @@ CONTAINS
 ! simulate, plus the observations (dnb_obs.apply_obs): nobs, stream(nobs) codes, s0/s1
 ! first/last hourly step of each window, wfoot(nobs, ntile) footprint weights, angle(nobs)
 ! incidence angles (deg); y(nobs) simulated observations.
-  SUBROUTINE SIMULATE_OBS_D(nt, nd, ntile, nspin, tape_hours, init, doy&
-&   , hour, tday, met, lat, lon, sand, clay, pft, ppft, ppft_d, pglob, &
-&   pglob_d, state, state_d, nobs, stream, s0, s1, wfoot, angle, ncol, &
-&   colpos, hout, hout_d, dout, y, y_d)
+  SUBROUTINE SIMULATE_OBS_D(nt, nd, ntile, nspin, tape_hours, init, cosz&
+&   , toa, tday, met, sand, clay, pft, ppft, ppft_d, pglob, pglob_d, &
+&   state, state_d, nobs, stream, s0, s1, wfoot, angle, ncol, colpos, &
+&   hout, hout_d, dout, y, y_d)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, tape_hours, init, nobs
-    INTEGER, INTENT(IN) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), &
-&   s1(nobs)
-    REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
-&   , sand, clay
+    INTEGER, INTENT(IN) :: pft(ntile), stream(nobs), s0(nobs), s1(nobs)
+    REAL(wp), INTENT(IN) :: cosz(nt), toa(nt), tday(nt), met(nt, nmet), &
+&   sand, clay
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp), wfoot(nobs, &
 &   ntile), angle(nobs)
     REAL(wp), INTENT(IN) :: ppft_d(npp, ntile), pglob_d(ngp)
@@ -3624,10 +3665,9 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)&
 &   , y(nobs)
     REAL(wp), INTENT(OUT) :: hout_d(ncol, nt, ntile), y_d(nobs)
-    CALL SIMULATE_D(nt, nd, ntile, nspin, tape_hours, init, doy, hour, &
-&             tday, met, lat, lon, sand, clay, pft, ppft, ppft_d, pglob&
-&             , pglob_d, ncol, colpos, state, state_d, hout, hout_d, &
-&             dout)
+    CALL SIMULATE_D(nt, nd, ntile, nspin, tape_hours, init, cosz, toa, &
+&             tday, met, sand, clay, pft, ppft, ppft_d, pglob, pglob_d, &
+&             ncol, colpos, state, state_d, hout, hout_d, dout)
     CALL APPLY_OBS_D(nt, ntile, nobs, stream, s0, s1, wfoot, angle, ncol&
 &              , colpos, hout, hout_d, clay, pglob, pglob_d, y, y_d)
   END SUBROUTINE SIMULATE_OBS_D
@@ -3636,24 +3676,23 @@ CONTAINS
 ! simulate, plus the observations (dnb_obs.apply_obs): nobs, stream(nobs) codes, s0/s1
 ! first/last hourly step of each window, wfoot(nobs, ntile) footprint weights, angle(nobs)
 ! incidence angles (deg); y(nobs) simulated observations.
-  SUBROUTINE SIMULATE_OBS(nt, nd, ntile, nspin, tape_hours, init, doy, &
-&   hour, tday, met, lat, lon, sand, clay, pft, ppft, pglob, state, nobs&
-&   , stream, s0, s1, wfoot, angle, ncol, colpos, hout, dout, y)
+  SUBROUTINE SIMULATE_OBS(nt, nd, ntile, nspin, tape_hours, init, cosz, &
+&   toa, tday, met, sand, clay, pft, ppft, pglob, state, nobs, stream, &
+&   s0, s1, wfoot, angle, ncol, colpos, hout, dout, y)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, tape_hours, init, nobs
-    INTEGER, INTENT(IN) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), &
-&   s1(nobs)
-    REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
-&   , sand, clay
+    INTEGER, INTENT(IN) :: pft(ntile), stream(nobs), s0(nobs), s1(nobs)
+    REAL(wp), INTENT(IN) :: cosz(nt), toa(nt), tday(nt), met(nt, nmet), &
+&   sand, clay
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp), wfoot(nobs, &
 &   ntile), angle(nobs)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
     INTEGER, INTENT(IN) :: ncol, colpos(nho)
     REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)&
 &   , y(nobs)
-    CALL SIMULATE(nt, nd, ntile, nspin, tape_hours, init, doy, hour, &
-&           tday, met, lat, lon, sand, clay, pft, ppft, pglob, ncol, &
-&           colpos, state, hout, dout)
+    CALL SIMULATE(nt, nd, ntile, nspin, tape_hours, init, cosz, toa, &
+&           tday, met, sand, clay, pft, ppft, pglob, ncol, colpos, state&
+&           , hout, dout)
     CALL APPLY_OBS(nt, ntile, nobs, stream, s0, s1, wfoot, angle, ncol, &
 &            colpos, hout, clay, pglob, y)
   END SUBROUTINE SIMULATE_OBS
@@ -4832,18 +4871,17 @@ CONTAINS
 ! hours, the hourly run and the observation operators. Arguments after the control
 ! description as in dnb_model.simulate_obs (tape_hours: the adjoint's memory budget).
   SUBROUTINE FORWARD_D(nx, x, x_d, ctl_kind, ctl_index, ctl_tile, prior&
-&   , sigma, nt, nd, ntile, nspin, tape_hours, doy, hour, tday, met, lat&
-&   , lon, sand, clay, pft, ppft0, pglob0, nobs, stream, s0, s1, wfoot, &
-&   angle, y, y_d)
+&   , sigma, nt, nd, ntile, nspin, tape_hours, cosz, toa, tday, met, &
+&   sand, clay, pft, ppft0, pglob0, nobs, stream, s0, s1, wfoot, angle, &
+&   y, y_d)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nx, nt, nd, ntile, nspin, tape_hours, nobs
     INTEGER, INTENT(IN) :: ctl_kind(nx), ctl_index(nx), ctl_tile(nx)
-    INTEGER, INTENT(IN) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), &
-&   s1(nobs)
+    INTEGER, INTENT(IN) :: pft(ntile), stream(nobs), s0(nobs), s1(nobs)
     REAL(wp), INTENT(IN) :: x(nx), prior(nx), sigma(nx)
     REAL(wp), INTENT(IN) :: x_d(nx)
-    REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
-&   , sand, clay
+    REAL(wp), INTENT(IN) :: cosz(nt), toa(nt), tday(nt), met(nt, nmet), &
+&   sand, clay
     REAL(wp), INTENT(IN) :: ppft0(npp, ntile), pglob0(ngp), wfoot(nobs, &
 &   ntile), angle(nobs)
     REAL(wp), INTENT(OUT) :: y(nobs)
@@ -4858,28 +4896,25 @@ CONTAINS
 &                  pglob, pglob_d)
     state = 0._wp
     CALL OBS_LAYOUT(colpos)
-    CALL SIMULATE_OBS_D(nt, nd, ntile, nspin, tape_hours, 1, doy, hour, &
-&                 tday, met, lat, lon, sand, clay, pft, ppft, ppft_d, &
-&                 pglob, pglob_d, state, state_d, nobs, stream, s0, s1, &
-&                 wfoot, angle, nobscol, colpos, hout, hout_d, dout, y, &
-&                 y_d)
+    CALL SIMULATE_OBS_D(nt, nd, ntile, nspin, tape_hours, 1, cosz, toa, &
+&                 tday, met, sand, clay, pft, ppft, ppft_d, pglob, &
+&                 pglob_d, state, state_d, nobs, stream, s0, s1, wfoot, &
+&                 angle, nobscol, colpos, hout, hout_d, dout, y, y_d)
   END SUBROUTINE FORWARD_D
 
 ! y(nobs) = H(M(p(x))) for one cell: parameters from x, initialisation and nspin spin-up
 ! hours, the hourly run and the observation operators. Arguments after the control
 ! description as in dnb_model.simulate_obs (tape_hours: the adjoint's memory budget).
   SUBROUTINE FORWARD(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma&
-&   , nt, nd, ntile, nspin, tape_hours, doy, hour, tday, met, lat, lon, &
-&   sand, clay, pft, ppft0, pglob0, nobs, stream, s0, s1, wfoot, angle, &
-&   y)
+&   , nt, nd, ntile, nspin, tape_hours, cosz, toa, tday, met, sand, clay&
+&   , pft, ppft0, pglob0, nobs, stream, s0, s1, wfoot, angle, y)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nx, nt, nd, ntile, nspin, tape_hours, nobs
     INTEGER, INTENT(IN) :: ctl_kind(nx), ctl_index(nx), ctl_tile(nx)
-    INTEGER, INTENT(IN) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), &
-&   s1(nobs)
+    INTEGER, INTENT(IN) :: pft(ntile), stream(nobs), s0(nobs), s1(nobs)
     REAL(wp), INTENT(IN) :: x(nx), prior(nx), sigma(nx)
-    REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
-&   , sand, clay
+    REAL(wp), INTENT(IN) :: cosz(nt), toa(nt), tday(nt), met(nt, nmet), &
+&   sand, clay
     REAL(wp), INTENT(IN) :: ppft0(npp, ntile), pglob0(ngp), wfoot(nobs, &
 &   ntile), angle(nobs)
     REAL(wp), INTENT(OUT) :: y(nobs)
@@ -4890,10 +4925,10 @@ CONTAINS
 &                sigma, ntile, ppft0, pglob0, ppft, pglob)
     state = 0._wp
     CALL OBS_LAYOUT(colpos)
-    CALL SIMULATE_OBS(nt, nd, ntile, nspin, tape_hours, 1, doy, hour, &
-&               tday, met, lat, lon, sand, clay, pft, ppft, pglob, state&
-&               , nobs, stream, s0, s1, wfoot, angle, nobscol, colpos, &
-&               hout, dout, y)
+    CALL SIMULATE_OBS(nt, nd, ntile, nspin, tape_hours, 1, cosz, toa, &
+&               tday, met, sand, clay, pft, ppft, pglob, state, nobs, &
+&               stream, s0, s1, wfoot, angle, nobscol, colpos, hout, &
+&               dout, y)
   END SUBROUTINE FORWARD
 
 END MODULE DNB_CONTROL_TL
