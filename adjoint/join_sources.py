@@ -2,9 +2,11 @@
 
     python join_sources.py OUTPUT INPUT...
 
-The AD stack and the generated adjoint are compiled as one unit so that the compiler can
-inline the stack's push/pop routines into the reverse code. Each input is copied whole,
-preceded by a comment naming it; the output is written only when complete.
+The primal modules, and the AD stack with the generated adjoint, are each compiled as one
+unit so that the compiler can inline small routines across modules (the stack's push/pop
+routines into the reverse code, the smooth min/max helpers into the hourly loop). Each
+input is copied whole, preceded by a comment naming it; the output is written only when
+complete.
 """
 import os
 import sys

@@ -5,7 +5,8 @@
 !   0 ok; 1 nt is not a positive multiple of 24 or nd /= nt/24; 2 a PFT code outside 1..13;
 !   3 a non-finite forcing value; 4 a non-finite parameter or state value;
 !   5 the model produced a non-finite output; 6 an observation has an unknown stream code,
-!   a window outside the run or a negative footprint weight; 7 the adjoint stack failed;
+!   a window outside the run or a negative footprint weight; 7 out of memory (the adjoint
+!   stack, or the solar samples of dnb_solar);
 !   8 a control element points outside the parameter arrays
 module dnb_api
   use dnb_kinds, only: wp
@@ -20,6 +21,7 @@ module dnb_api
   use dnb_adstack, only: adstack_reset, adstack_release, adstack_peak_bytes, adstack_error, &
                          adstack_used_bytes
   use dnb_hydrology, only: soil_hydraulics, nsh
+  use dnb_solar, only: solar_geometry
   use dnb_params, only: ig_kc25, ig_ko25, ig_e_kc, ig_e_ko, ig_e_vcmax, ig_e_rd, ig_e_k4, &
                         ig_a_gamma, ig_k4_ratio
   use dnb_photosynthesis, only: leaf_rates, photo_fixed_ci, photo_given_gs, fluorescence_yield
@@ -60,31 +62,35 @@ contains
     real(wp), intent(inout) :: state(nstate, ntile)
     real(wp), intent(out) :: hout(nho, nt, ntile), dout(ndo, nd, ntile)
     integer, intent(out) :: status
+    real(wp), allocatable :: cosz(:), toa(:)
     status = 0
-    hout = 0._wp
-    dout = 0._wp
     if (nt <= 0 .or. mod(nt, 24) /= 0 .or. nd /= nt / 24) then
       status = 1
-      return
-    end if
-    if (any(pft < 1) .or. any(pft > 13)) then
+    else if (any(pft < 1) .or. any(pft > 13)) then
       status = 2
-      return
-    end if
-    if (.not. all_finite(met, nt * nmet)) then
+    else if (.not. all_finite(met, nt * nmet)) then
       status = 3
-      return
-    end if
-    if (.not. all_finite(ppft, npp * ntile) .or. .not. all_finite(pglob, ngp)) then
+    else if (.not. all_finite(ppft, npp * ntile) .or. .not. all_finite(pglob, ngp)) then
       status = 4
-      return
-    end if
-    if (init == 0 .and. .not. all_finite(state, nstate * ntile)) then
+    else if (init == 0 .and. .not. all_finite(state, nstate * ntile)) then
       status = 4
+    end if
+    if (status /= 0) then
+      hout = 0._wp
+      dout = 0._wp
       return
     end if
-    call simulate(nt, nd, ntile, nspin, no_budget, init, doy, hour, tday, met, lat, lon, sand, &
-                  clay, pft, ppft, pglob, nho, all_columns(), state, hout, dout)
+    allocate(cosz(nt), toa(nt))
+    call solar_geometry(nt, doy, hour, lat, lon, cosz, toa, status)
+    if (status /= 0) then
+      status = 7
+      hout = 0._wp
+      dout = 0._wp
+      return
+    end if
+    ! simulate sets every element of hout and dout
+    call simulate(nt, nd, ntile, nspin, no_budget, init, cosz, toa, tday, met, sand, clay, &
+                  pft, ppft, pglob, nho, all_columns(), state, hout, dout)
     if (.not. all_finite(hout, nt * nho * ntile) .or. .not. all_finite(dout, nd * ndo * ntile) &
         .or. .not. all_finite(state, nstate * ntile)) status = 5
   end subroutine run_cell
@@ -126,12 +132,19 @@ contains
     real(wp), intent(in) :: ppft0(npp, ntile), pglob0(ngp), wfoot(nobs, ntile), angle(nobs)
     real(wp), intent(out) :: y(nobs)
     integer, intent(out) :: status
+    real(wp), allocatable :: cosz(:), toa(:)
     y = 0._wp
     status = check_x(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, pft, &
                      met, ppft0, pglob0, nobs, stream, s0, s1, wfoot)
     if (status /= 0) return
+    allocate(cosz(nt), toa(nt))
+    call solar_geometry(nt, doy, hour, lat, lon, cosz, toa, status)
+    if (status /= 0) then
+      status = 7
+      return
+    end if
     call forward(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, nspin, &
-                 no_budget, doy, hour, tday, met, lat, lon, sand, clay, pft, ppft0, pglob0, nobs, stream, &
+                 no_budget, cosz, toa, tday, met, sand, clay, pft, ppft0, pglob0, nobs, stream, &
                  s0, s1, wfoot, angle, y)
     if (.not. all_finite(y, nobs)) status = 5
   end subroutine forward_x
@@ -148,6 +161,7 @@ contains
     real(wp), intent(in) :: ppft0(npp, ntile), pglob0(ngp), wfoot(nobs, ntile), angle(nobs)
     real(wp), intent(out) :: y(nobs), dy(nobs)
     integer, intent(out) :: status
+    real(wp), allocatable :: cosz(:), toa(:)
     y = 0._wp
     dy = 0._wp
     status = check_x(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, pft, &
@@ -157,8 +171,14 @@ contains
       status = 4
       return
     end if
+    allocate(cosz(nt), toa(nt))
+    call solar_geometry(nt, doy, hour, lat, lon, cosz, toa, status)
+    if (status /= 0) then
+      status = 7
+      return
+    end if
     call forward_d(nx, x, dx, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, &
-                   nspin, no_budget, doy, hour, tday, met, lat, lon, sand, clay, pft, ppft0, pglob0, nobs, &
+                   nspin, no_budget, cosz, toa, tday, met, sand, clay, pft, ppft0, pglob0, nobs, &
                    stream, s0, s1, wfoot, angle, y, dy)
     if (.not. all_finite(y, nobs) .or. .not. all_finite(dy, nobs)) status = 5
   end subroutine tangent_x
@@ -180,6 +200,7 @@ contains
     real(wp), intent(out) :: stack_bytes
     integer, intent(out) :: status
     real(wp) :: y(nobs), y_b(nobs)
+    real(wp), allocatable :: cosz(:), toa(:)
     integer(8) :: peak
     integer :: ierr
     dx = 0._wp
@@ -191,10 +212,16 @@ contains
       status = 4
       return
     end if
+    allocate(cosz(nt), toa(nt))
+    call solar_geometry(nt, doy, hour, lat, lon, cosz, toa, status)
+    if (status /= 0) then
+      status = 7
+      return
+    end if
     y_b = dy
     call adstack_reset()
     call forward_b(nx, x, dx, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, &
-                   nspin, tape_hours, doy, hour, tday, met, lat, lon, sand, clay, pft, ppft0, pglob0, nobs, &
+                   nspin, tape_hours, cosz, toa, tday, met, sand, clay, pft, ppft0, pglob0, nobs, &
                    stream, s0, s1, wfoot, angle, y, y_b)
     call adstack_peak_bytes(peak)
     stack_bytes = real(peak, wp)
@@ -409,14 +436,14 @@ contains
   logical function all_finite(x, n)
     integer, intent(in) :: n
     real(wp), intent(in) :: x(n)
-    integer :: i
-    all_finite = .true.
+    integer :: i, nbad
+    ! a count without an early exit, so that the compiler vectorises the loop (NaN fails the
+    ! comparison as well as +-Inf)
+    nbad = 0
     do i = 1, n
-      if (x(i) /= x(i) .or. abs(x(i)) > huge(x(i))) then
-        all_finite = .false.
-        return
-      end if
+      if (.not. (abs(x(i)) <= huge(x(i)))) nbad = nbad + 1
     end do
+    all_finite = nbad == 0
   end function all_finite
 
 end module dnb_api

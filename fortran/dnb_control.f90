@@ -41,13 +41,13 @@ contains
   ! hours, the hourly run and the observation operators. Arguments after the control
   ! description as in dnb_model.simulate_obs (tape_hours: the adjoint's memory budget).
   subroutine forward(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, nspin, &
-                     tape_hours, doy, hour, tday, met, lat, lon, sand, clay, pft, ppft0, &
+                     tape_hours, cosz, toa, tday, met, sand, clay, pft, ppft0, &
                      pglob0, nobs, stream, s0, s1, wfoot, angle, y)
     integer, intent(in) :: nx, nt, nd, ntile, nspin, tape_hours, nobs
     integer, intent(in) :: ctl_kind(nx), ctl_index(nx), ctl_tile(nx)
-    integer, intent(in) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), s1(nobs)
+    integer, intent(in) :: pft(ntile), stream(nobs), s0(nobs), s1(nobs)
     real(wp), intent(in) :: x(nx), prior(nx), sigma(nx)
-    real(wp), intent(in) :: hour(nt), tday(nt), met(nt, nmet), lat, lon, sand, clay
+    real(wp), intent(in) :: cosz(nt), toa(nt), tday(nt), met(nt, nmet), sand, clay
     real(wp), intent(in) :: ppft0(npp, ntile), pglob0(ngp), wfoot(nobs, ntile), angle(nobs)
     real(wp), intent(out) :: y(nobs)
     real(wp) :: ppft(npp, ntile), pglob(ngp), state(nstate, ntile)
@@ -57,7 +57,7 @@ contains
                        pglob0, ppft, pglob)
     state = 0._wp
     call obs_layout(colpos)
-    call simulate_obs(nt, nd, ntile, nspin, tape_hours, 1, doy, hour, tday, met, lat, lon, &
+    call simulate_obs(nt, nd, ntile, nspin, tape_hours, 1, cosz, toa, tday, met, &
                       sand, clay, pft, ppft, pglob, state, nobs, stream, s0, s1, wfoot, angle, nobscol, &
                       colpos, hout, dout, y)
   end subroutine forward

@@ -9,7 +9,7 @@ module dnb_energy
   implicit none
   private
   public :: air_properties, aero_conductance, net_radiation, potential_rates, &
-            transpiration, canopy_temperature
+            transpiration, canopy_temperature, floored_wind, aero_log2, aero_from
 
   real(wp), parameter :: h_ref = 2._wp      ! m above the canopy, reference height (BETHY)
   real(wp), parameter :: z0_frac = 0.1_wp   ! roughness length / vegetation height
@@ -45,24 +45,46 @@ contains
   ! ga = k**2 u / ln(h_ref / (z0f h) + a_z0)**2, wind smoothly floored at 0.3 m s-1.
   function aero_conductance(wind, height) result(ga)
     real(wp), intent(in) :: wind, height
-    real(wp) :: ga, u
-    u = 0.3_wp + smax0(wind - 0.3_wp, 0.1_wp)
-    ga = von_karman**2 * u / log(h_ref / (z0_frac * height) + a_z0)**2
+    real(wp) :: ga
+    ga = aero_from(floored_wind(wind), aero_log2(height))
   end function aero_conductance
+
+  ! The parts of aero_conductance: the floored wind u (m s-1, a property of the forcing
+  ! hour), the squared log profile term of a canopy of the given height (a constant of the
+  ! tile) and ga from the two.
+  function floored_wind(wind) result(u)
+    real(wp), intent(in) :: wind
+    real(wp) :: u
+    u = 0.3_wp + smax0(wind - 0.3_wp, 0.1_wp)
+  end function floored_wind
+
+  function aero_log2(height) result(lg2)
+    real(wp), intent(in) :: height
+    real(wp) :: lg2
+    lg2 = log(h_ref / (z0_frac * height) + a_z0)**2
+  end function aero_log2
+
+  function aero_from(u, lg2) result(ga)
+    real(wp), intent(in) :: u, lg2
+    real(wp) :: ga
+    ga = von_karman**2 * u / lg2
+  end function aero_from
 
   ! Net radiation of canopy and soil (W m-2). Short-wave absorptivities after Knorr (1997):
   ! canopy a_V = (1 - rho_V0 - a_s0) FAPAR, ground a_S = 1 - rho_g - (1 - rho_g - a_s0) FAPAR;
   ! long-wave net from downwelling LW and the surface emission at air temperature, split by
   ! the canopy long-wave transmissivity t_LV = (1 - fc) + fc exp(-0.5 LAI/fc).
-  subroutine net_radiation(sw, lw, tk, fapar, rho_ground, lai, fc, rn_can, rn_soil, rlus, tlv)
-    real(wp), intent(in) :: sw, lw, tk, fapar, rho_ground, lai, fc
+  ! e_half = exp(-0.5 LAI/fc), which the tile computes once a day (interception uses it too).
+  subroutine net_radiation(sw, lw, tk, fapar, rho_ground, e_half, fc, rn_can, rn_soil, rlus, &
+                           tlv)
+    real(wp), intent(in) :: sw, lw, tk, fapar, rho_ground, e_half, fc
     real(wp), intent(out) :: rn_can, rn_soil, rlus, tlv
     real(wp) :: a_v, a_s, rln
     a_v = (1._wp - rho_veg - a_soil0) * fapar
     a_s = 1._wp - rho_ground - (1._wp - rho_ground - a_soil0) * fapar
     rlus = emis_surf * sigma_sb * tk**4 + (1._wp - emis_surf) * lw
     rln = lw - rlus
-    tlv = (1._wp - fc) + fc * exp(-0.5_wp * lai / fc)
+    tlv = (1._wp - fc) + fc * e_half
     rn_can = (1._wp - tlv) * rln + a_v * sw
     rn_soil = tlv * rln + a_s * sw
   end subroutine net_radiation

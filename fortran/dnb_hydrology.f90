@@ -47,13 +47,14 @@ contains
   ! Canopy interception for one hour (BETHY form, Knorr 1997): a fraction
   ! fc (1 - exp(-0.5 LAI/fc)) of rain is intercepted into a store of capacity 0.1 mm per unit
   ! LAI, the excess drips, the wet part evaporates at the wet-canopy rate.
-  ! All amounts in mm over the hour. w_can is updated in place.
-  subroutine interception(rain, lai, fc, e_pc, w_can, e_int, throughfall)
-    real(wp), intent(in) :: rain, lai, fc, e_pc
+  ! All amounts in mm over the hour. w_can is updated in place. e_half = exp(-0.5 LAI/fc)
+  ! (computed once a day by the tile).
+  subroutine interception(rain, lai, fc, e_half, e_pc, w_can, e_int, throughfall)
+    real(wp), intent(in) :: rain, lai, fc, e_half, e_pc
     real(wp), intent(inout) :: w_can
     real(wp), intent(out) :: e_int, throughfall
     real(wp) :: f_int, cap, w, drip, f_wet
-    f_int = fc * (1._wp - exp(-0.5_wp * lai / fc))
+    f_int = fc * (1._wp - e_half)
     cap = 0.1_wp * lai + 1.e-6_wp
     w = w_can + f_int * rain
     drip = w - smin_pos(w, cap, 0.999_wp)
@@ -85,24 +86,36 @@ contains
     if (fs > 1._wp) fs = 1._wp
     snowfall = fs * precip
     rain = precip - snowfall
-    f_cover = snow / (snow + 5._wp)
-    total = snow + snowfall
-    sublim = smin_pos(e_pot * f_cover, total, 0.999_wp)
-    melt = smin_pos(ddf / 24._wp * softplus(tc, 0.5_wp), total - sublim, 0.999_wp)
-    ! density of fresh snow (BETHY), mixed into the pack, then compaction
+    ! density of fresh snow (BETHY)
     if (tc < -15._wp) then
       rho0 = 10._wp + 2.667_wp * (tc + 30._wp)
     else
       rho0 = 50._wp + 1.7_wp * (tc + 15._wp)**1.5_wp
     end if
     if (rho0 < 30._wp) rho0 = 30._wp
-    if (total > 1.e-9_wp) then
-      rho_sn = (rho_sn * snow + rho0 * snowfall) / total
-    else
+    total = snow + snowfall
+    if (snow <= 0._wp .and. snowfall <= 0._wp) then
+      ! a snow-free hour: nothing covers, sublimates or melts, and the pack density is that
+      ! of fresh snow; exactly what the general case below gives when the pack and the
+      ! snowfall are zero (and so are their derivatives: the pack is set to an exact zero
+      ! when it melts, the snowfall comes from the forcing), at a fraction of its cost
+      f_cover = 0._wp
+      sublim = 0._wp
+      melt = 0._wp
       rho_sn = rho0
+    else
+      f_cover = snow / (snow + 5._wp)
+      sublim = smin_pos(e_pot * f_cover, total, 0.999_wp)
+      melt = smin_pos(ddf / 24._wp * softplus(tc, 0.5_wp), total - sublim, 0.999_wp)
+      ! fresh snow mixed into the pack, then compaction
+      if (total > 1.e-9_wp) then
+        rho_sn = (rho_sn * snow + rho0 * snowfall) / total
+      else
+        rho_sn = rho0
+      end if
+      rho_sn = rho_sn * (1._wp + 0.0229_wp / 24._wp * exp(-0.021_wp * rho_sn + 0.08_wp * tc) &
+               * 0.5_wp * total)
     end if
-    rho_sn = rho_sn * (1._wp + 0.0229_wp / 24._wp * exp(-0.021_wp * rho_sn + 0.08_wp * tc) &
-             * 0.5_wp * total)
     if (rho_sn > 550._wp) rho_sn = 550._wp
     ! albedo: +10 per metre of new snow, at most 0.8; ageing per hour
     depth_new = snowfall / rho0
@@ -177,7 +190,9 @@ contains
   function gravity_drainage(w, w_sat, ksat, expo) result(q)
     real(wp), intent(in) :: w, w_sat, ksat, expo
     real(wp) :: q, k
-    k = ksat * (w / w_sat)**expo
+    ! (w / w_sat)**expo as exp(expo ln(w / w_sat)): an exp and a log cost a third of a
+    ! pow, here and in the derivative codes (w > 0: the layers keep their residual water)
+    k = ksat * exp(expo * log(w / w_sat))
     q = k / (1._wp + expo * k / w)
   end function gravity_drainage
 

@@ -28,6 +28,16 @@ module dnb_model
   integer, parameter :: block_hours = 8760
   real(wp), parameter :: lai_width = 0.1_wp   ! m2 m-2, smoothing width of the lai_max limit
   real(wp), parameter :: e_photon_743 = 1.61005e5_wp   ! J per mol of 743-nm photons (h c N_A / lambda)
+  ! hc(nhc, nt): what each forcing hour gives every tile of the cell (no parameter enters, so
+  ! it is computed once per cell, and the derivative codes treat it as a constant): solar
+  ! geometry (dnb_radiation.solar_hour), beam share of short-wave 1 - diffuse_fraction, air
+  ! properties (dnb_energy.air_properties) and the floored wind of the aerodynamic conductance
+  integer, parameter :: ic_cosz = 1, ic_s0 = 2, ic_fdir = 3, ic_s = 4, ic_gamma = 5, &
+                        ic_lambda = 6, ic_rho_air = 7, ic_u = 8, nhc = 8
+  ! dsc(ndsc): scalars of a tile that change only with its LAI (once a day) or not at all,
+  ! from day_constants
+  integer, parameter :: jd_rho_cd = 1, jd_t_all = 2, jd_e_half = 3, jd_hyd = 4, jd_lg2 = 5, &
+                        ndsc = 5
 
 contains
 
@@ -36,32 +46,39 @@ contains
   ! then reset the carbon pools to their initial values (water, snow and temperature keep the
   ! spun-up state). init = 0: continue from state. nt must be a multiple of 24 and the first
   ! step must start at 00 UTC so that days are whole.
-  ! Time: doy(nt) day of year, hour(nt) UTC hour at step start, tday(nt) days since 1 January
-  ! 00 UTC of the first year. met(nt, nmet): forcing (dnb_params im_*), lat/lon in degrees,
-  ! sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
+  ! Time: tday(nt) days since 1 January 00 UTC of the first year; cosz(nt), toa(nt): the
+  ! hours' solar geometry (dnb_radiation.solar_hour: mean cos(zenith) and top-of-atmosphere
+  ! irradiance, W m-2; dnb_solar computes them for the interface). met(nt, nmet): forcing
+  ! (dnb_params im_*), sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
   ! colpos(nho): where each hourly variable goes in hout (0: not kept), ncol columns in all
   ! (all of them for a forward run; only what the observation operators read for the
   ! derivative path, which keeps the adjoint's memory small).
   ! Outputs hout(ncol, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
   ! writes, and the adjoint reads, one contiguous column); state(nstate, ntile) in/out.
-  ! tape_hours: the adjoint's memory budget in tile-hours (about 1.8 kB each). A run whose
+  ! tape_hours: the adjoint's memory budget in tile-hours (about 1.4 kB each). A run whose
   ! spin-up and main hours over all tiles fit is recorded whole; otherwise every range is
   ! cut into yearly blocks that the adjoint re-runs one at a time (see run_range). The
   ! primal results do not depend on it.
-  subroutine simulate(nt, nd, ntile, nspin, tape_hours, init, doy, hour, tday, met, lat, lon, &
-                      sand, clay, pft, ppft, pglob, ncol, colpos, state, hout, dout)
+  subroutine simulate(nt, nd, ntile, nspin, tape_hours, init, cosz, toa, tday, met, sand, &
+                      clay, pft, ppft, pglob, ncol, colpos, state, hout, dout)
     integer, intent(in) :: nt, nd, ntile, nspin, tape_hours, init, ncol
-    integer, intent(in) :: doy(nt), pft(ntile), colpos(nho)
-    real(wp), intent(in) :: hour(nt), tday(nt), met(nt, nmet), lat, lon, sand, clay
+    integer, intent(in) :: pft(ntile), colpos(nho)
+    real(wp), intent(in) :: cosz(nt), toa(nt), tday(nt), met(nt, nmet), sand, clay
     real(wp), intent(in) :: ppft(npp, ntile), pglob(ngp)
     real(wp), intent(inout) :: state(nstate, ntile)
     real(wp), intent(out) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
-    real(wp) :: cosz(nt), s0(nt), sh(nsh)
-    integer :: it, c4, itile, whole
+    real(wp) :: hc(nhc, nt), sh(nsh)
+    integer :: it, c4, itile, whole, v, keep(ncol)
+    ! the inverse of colpos: which hourly variable goes to column q of hout (0: none), so
+    ! that each hour stores its ncol kept values without going through all nho
+    keep = 0
+    do v = 1, nho
+      if (colpos(v) > 0) keep(colpos(v)) = v
+    end do
     whole = 0
     if ((nspin + nt) * ntile <= tape_hours) whole = 1
     do it = 1, nt
-      call solar_hour(doy(it), hour(it), lat, lon, cosz(it), s0(it))
+      call cell_hour(cosz(it), toa(it), met(it, :), hc(:, it))
     end do
     call soil_hydraulics(sand, clay, sh)
     hout = 0._wp
@@ -73,8 +90,8 @@ contains
         call init_state(ppft(:, itile), pglob, sh, met(1, im_tsl_deep), state(:, itile))
         if (nspin > 0) then
           !$AD NOCHECKPOINT
-          call run_range(1, nspin, 0, whole, nt, nd, tday, met, cosz, s0, ppft(:, itile), &
-                         pglob, sh, c4, ncol, colpos, state(:, itile), hout(:, :, itile), &
+          call run_range(1, nspin, 0, whole, nt, nd, tday, met, hc, ppft(:, itile), &
+                         pglob, sh, c4, ncol, keep, state(:, itile), hout(:, :, itile), &
                          dout(:, :, itile))
         end if
         state(is_c_lab, itile) = ppft(ip_c_lab0, itile)
@@ -85,47 +102,66 @@ contains
         state(is_c_som, itile) = ppft(ip_c_som0, itile)
       end if
       !$AD NOCHECKPOINT
-      call run_range(1, nt, 1, whole, nt, nd, tday, met, cosz, s0, ppft(:, itile), pglob, &
-                     sh, c4, ncol, colpos, state(:, itile), hout(:, :, itile), &
+      call run_range(1, nt, 1, whole, nt, nd, tday, met, hc, ppft(:, itile), pglob, &
+                     sh, c4, ncol, keep, state(:, itile), hout(:, :, itile), &
                      dout(:, :, itile))
     end do
   end subroutine simulate
+
+  ! The quantities of one forcing hour that are the same for every tile (hc(:, it) above),
+  ! from its solar geometry cz, s0 and forcing m.
+  subroutine cell_hour(cz, s0, m, hc_h)
+    real(wp), intent(in) :: cz, s0, m(nmet)
+    real(wp), intent(out) :: hc_h(nhc)
+    real(wp) :: s, gamma, lambda, rho_air
+    hc_h(ic_cosz) = cz
+    hc_h(ic_s0) = s0
+    hc_h(ic_fdir) = 1._wp - diffuse_fraction(m(im_rsds), s0)
+    call air_properties(m(im_tas) - tfreeze, m(im_ps), s, gamma, lambda, rho_air)
+    hc_h(ic_s) = s
+    hc_h(ic_gamma) = gamma
+    hc_h(ic_lambda) = lambda
+    hc_h(ic_rho_air) = rho_air
+    hc_h(ic_u) = floored_wind(m(im_sfcWind))
+  end subroutine cell_hour
 
   ! Hours k0..k1 of one tile (hour k uses forcing step mod(k - 1, nt) + 1, so spin-up cycles
   ! the forcing), as one piece (whole = 1) or in blocks of a year. This is where the
   ! adjoint's memory is decided: one piece is recorded whole on the adjoint stack; yearly
   ! blocks are re-run by the adjoint one at a time (Tapenade checkpoints), so memory stays at
   ! about one block per tile, for one more forward run's worth of time.
-  subroutine run_range(k0, k1, store, whole, nt, nd, tday, met, cosz, s0, pp, pg, sh, c4, &
-                       ncol, colpos, st, hout_t, dout_t)
-    integer, intent(in) :: k0, k1, store, whole, nt, nd, c4, ncol, colpos(nho)
-    real(wp), intent(in) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), pp(npp), pg(ngp)
+  subroutine run_range(k0, k1, store, whole, nt, nd, tday, met, hc, pp, pg, sh, c4, &
+                       ncol, keep, st, hout_t, dout_t)
+    integer, intent(in) :: k0, k1, store, whole, nt, nd, c4, ncol, keep(ncol)
+    real(wp), intent(in) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp), pg(ngp)
     real(wp), intent(in) :: sh(nsh)
     real(wp), intent(inout) :: st(nstate), hout_t(ncol, nt), dout_t(ndo, nd)
     integer :: kb, kend
     if (whole == 1) then
       !$AD NOCHECKPOINT
-      call run_hours(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, pg, sh, c4, ncol, colpos, &
+      call run_hours(k0, k1, store, nt, nd, tday, met, hc, pp, pg, sh, c4, ncol, keep, &
                      st, hout_t, dout_t)
     else
       do kb = k0, k1, block_hours
         kend = min(kb + block_hours - 1, k1)
-        call run_hours(kb, kend, store, nt, nd, tday, met, cosz, s0, pp, pg, sh, c4, ncol, &
-                       colpos, st, hout_t, dout_t)
+        call run_hours(kb, kend, store, nt, nd, tday, met, hc, pp, pg, sh, c4, ncol, &
+                       keep, st, hout_t, dout_t)
       end do
     end if
   end subroutine run_range
 
   ! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
   ! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
-  subroutine run_hours(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, pg, sh, c4, ncol, &
-                       colpos, st, hout_t, dout_t)
-    integer, intent(in) :: k0, k1, store, nt, nd, c4, ncol, colpos(nho)
-    real(wp), intent(in) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), pp(npp), pg(ngp)
+  ! The tile's once-a-day quantities (day_constants) are computed at the start of each day.
+  subroutine run_hours(k0, k1, store, nt, nd, tday, met, hc, pp, pg, sh, c4, ncol, &
+                       keep, st, hout_t, dout_t)
+    integer, intent(in) :: k0, k1, store, nt, nd, c4, ncol, keep(ncol)
+    real(wp), intent(in) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp), pg(ngp)
     real(wp), intent(in) :: sh(nsh)
     real(wp), intent(inout) :: st(nstate), hout_t(ncol, nt), dout_t(ndo, nd)
     real(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, acc_bw, acc_sw, t_mid
-    integer :: k, idx, v
+    real(wp) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer), dsc(ndsc)
+    integer :: k, idx, q
     acc_gpp = 0._wp
     acc_tr = 0._wp
     acc_rr = 0._wp
@@ -134,12 +170,16 @@ contains
     acc_sw = 0._wp
     do k = k0, k1
       idx = mod(k - 1, nt) + 1
+      if (mod(k - 1, 24) == 0) then
+        !$AD NOCHECKPOINT
+        call day_constants(pp, pg, st, nscl_l, esc_l, t_d, dsc)
+      end if
       !$AD NOCHECKPOINT
-      call tile_hour(met(idx, :), cosz(idx), s0(idx), pp, pg, sh, c4, st, ho, acc_gpp, &
-                     acc_tr, acc_rr, acc_fm, acc_bw, acc_sw)
+      call tile_hour(met(idx, :), hc(:, idx), pp, pg, sh, c4, nscl_l, esc_l, t_d, dsc, st, &
+                     ho, acc_gpp, acc_tr, acc_rr, acc_fm, acc_bw, acc_sw)
       if (store == 1) then
-        do v = 1, nho
-          if (colpos(v) > 0) hout_t(colpos(v), idx) = ho(v)
+        do q = 1, ncol
+          if (keep(q) > 0) hout_t(q, idx) = ho(keep(q))
         end do
       end if
       if (mod(k, 24) == 0) then
@@ -156,19 +196,19 @@ contains
   ! simulate, plus the observations (dnb_obs.apply_obs): nobs, stream(nobs) codes, s0/s1
   ! first/last hourly step of each window, wfoot(nobs, ntile) footprint weights, angle(nobs)
   ! incidence angles (deg); y(nobs) simulated observations.
-  subroutine simulate_obs(nt, nd, ntile, nspin, tape_hours, init, doy, hour, tday, met, lat, &
-                          lon, sand, clay, pft, ppft, pglob, state, nobs, stream, s0, s1, &
+  subroutine simulate_obs(nt, nd, ntile, nspin, tape_hours, init, cosz, toa, tday, met, &
+                          sand, clay, pft, ppft, pglob, state, nobs, stream, s0, s1, &
                           wfoot, angle, ncol, colpos, hout, dout, y)
     integer, intent(in) :: nt, nd, ntile, nspin, tape_hours, init, nobs
-    integer, intent(in) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), s1(nobs)
-    real(wp), intent(in) :: hour(nt), tday(nt), met(nt, nmet), lat, lon, sand, clay
+    integer, intent(in) :: pft(ntile), stream(nobs), s0(nobs), s1(nobs)
+    real(wp), intent(in) :: cosz(nt), toa(nt), tday(nt), met(nt, nmet), sand, clay
     real(wp), intent(in) :: ppft(npp, ntile), pglob(ngp), wfoot(nobs, ntile), angle(nobs)
     real(wp), intent(inout) :: state(nstate, ntile)
     integer, intent(in) :: ncol, colpos(nho)
     real(wp), intent(out) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile), y(nobs)
     !$AD NOCHECKPOINT
-    call simulate(nt, nd, ntile, nspin, tape_hours, init, doy, hour, tday, met, lat, lon, &
-                  sand, clay, pft, ppft, pglob, ncol, colpos, state, hout, dout)
+    call simulate(nt, nd, ntile, nspin, tape_hours, init, cosz, toa, tday, met, sand, clay, &
+                  pft, ppft, pglob, ncol, colpos, state, hout, dout)
     call apply_obs(nt, ntile, nobs, stream, s0, s1, wfoot, angle, ncol, colpos, hout, clay, &
                    pglob, y)
   end subroutine simulate_obs
@@ -197,13 +237,44 @@ contains
     st(is_hydration) = 1._wp
   end subroutine init_state
 
-  ! One hour of one tile. m(nmet): forcing of the hour; cosz, s0: solar geometry; pp, pg:
-  ! parameters; st: state (updated); ho: hourly outputs; acc_*: daily accumulators of GPP
-  ! (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture modifier, water-stress
-  ! factor times shortwave and shortwave (sums over hours).
-  subroutine tile_hour(m, cosz, s0, pp, pg, sh, c4, st, ho, acc_gpp, acc_tr, acc_rr, acc_fm, &
-                       acc_bw, acc_sw)
-    real(wp), intent(in) :: m(nmet), cosz, s0, pp(npp), pg(ngp), sh(nsh)
+  ! What a tile's hours use that changes only with its LAI, C_fol / LMA, which changes once a
+  ! day (tile_day), or not at all; computed at the start of each day instead of every hour,
+  ! with the same expressions, so the results are the same to the last bit. nscl_l(l):
+  ! nitrogen scaling of Vcmax, Jmax and Rd, and esc_l(l): escape of fluorescence, at the
+  ! middle of canopy layer l; t_d, dsc(jd_rho_cd), dsc(jd_t_all): the diffuse-light
+  ! quantities of dnb_radiation.diffuse_transmission; dsc(jd_e_half) = exp(-0.5 LAI/fc)
+  ! (long-wave transmission and interception); dsc(jd_hyd): the hourly relaxation rate of
+  ! vegetation hydration; dsc(jd_lg2): the log-profile term of the aerodynamic conductance.
+  subroutine day_constants(pp, pg, st, nscl_l, esc_l, t_d, dsc)
+    real(wp), intent(in) :: pp(npp), pg(ngp), st(nstate)
+    real(wp), intent(out) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer), dsc(ndsc)
+    real(wp) :: lai, fc, lc, rho_cd, t_all
+    integer :: l
+    lai = st(is_c_fol) / pp(ip_lma)
+    fc = pp(ip_fc_max)
+    lc = lai / fc
+    do l = 1, nlayer
+      nscl_l(l) = exp(-pp(ip_kn) * lc * (real(l, wp) - 0.5_wp) / real(nlayer, wp))
+      esc_l(l) = exp(-pg(ig_sif_kesc) * lc * (real(l, wp) - 0.5_wp) / real(nlayer, wp))
+    end do
+    !$AD NOCHECKPOINT
+    call diffuse_transmission(lai, fc, pp(ip_leaf_scat), t_d, rho_cd, t_all)
+    dsc(jd_rho_cd) = rho_cd
+    dsc(jd_t_all) = t_all
+    dsc(jd_e_half) = exp(-0.5_wp * lai / fc)
+    dsc(jd_hyd) = 1._wp - exp(-1._wp / (24._wp * pg(ig_hyd_tau)))
+    dsc(jd_lg2) = aero_log2(pp(ip_height))
+  end subroutine day_constants
+
+  ! One hour of one tile. m(nmet): forcing of the hour; hc_h(nhc): the cell's quantities of
+  ! the hour (cell_hour); pp, pg: parameters; nscl_l, esc_l, t_d, dsc: the tile's quantities
+  ! of the day (day_constants); st: state (updated); ho: hourly outputs; acc_*: daily
+  ! accumulators of GPP (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture
+  ! modifier, water-stress factor times shortwave and shortwave (sums over hours).
+  subroutine tile_hour(m, hc_h, pp, pg, sh, c4, nscl_l, esc_l, t_d, dsc, st, ho, acc_gpp, &
+                       acc_tr, acc_rr, acc_fm, acc_bw, acc_sw)
+    real(wp), intent(in) :: m(nmet), hc_h(nhc), pp(npp), pg(ngp), sh(nsh)
+    real(wp), intent(in) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer), dsc(ndsc)
     integer, intent(in) :: c4
     real(wp), intent(inout) :: st(nstate), acc_gpp, acc_tr, acc_rr, acc_fm, acc_bw, acc_sw
     real(wp), intent(out) :: ho(nho)
@@ -211,7 +282,7 @@ contains
     real(wp) :: rel_s, rel_r, rho_s, rho_g, rho_par, f_cover
     real(wp) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), lai_sha(nlayer)
     real(wp) :: a0(2 * nlayer), rdl(2 * nlayer), gs0(2 * nlayer), lcl(2 * nlayer), icl(2 * nlayer)
-    real(wp) :: nscl_l(nlayer)
+    real(wp) :: cosz
     real(wp) :: fapar, fsun, par_in, fdir, s, gamma, lambda, rho_air, ga
     real(wp) :: rn_can, rn_soil, rlus, tlv, gflux, x_pm, e_pc, e_ps
     real(wp) :: rain, melt, sublim, f_cov2, e_int, thr, gc0, supply, e_t, beta
@@ -246,12 +317,13 @@ contains
     rho_g = f_cover * st(is_snow_alb) + (1._wp - f_cover) * rho_s
     rho_par = f_cover * st(is_snow_alb) + (1._wp - f_cover) * (0.92_wp * rho_s - 0.015_wp)
     ! canopy radiative transfer
+    cosz = hc_h(ic_cosz)
     day = (sw > 0.1_wp .and. cosz > 0._wp)
     if (day) then
-      fdir = 1._wp - diffuse_fraction(sw, s0)
+      fdir = hc_h(ic_fdir)
       !$AD NOCHECKPOINT
-      call canopy_par(lai, fc, cosz, fdir, sigma_l, rho_par, abs_sun, abs_sha, lai_sun, &
-                      lai_sha, fapar, fsun)
+      call canopy_par(lai, fc, cosz, fdir, sigma_l, rho_par, t_d, dsc(jd_rho_cd), abs_sun, &
+                      abs_sha, lai_sun, lai_sha, fapar, fsun)
     else
       fapar = 0._wp
       fsun = 0._wp
@@ -262,11 +334,14 @@ contains
     end if
     par_in = par_frac * sw / e_par                      ! mol photons m-2 s-1
     ! energy: net radiation, ground heat, potential evaporation
+    s = hc_h(ic_s)
+    gamma = hc_h(ic_gamma)
+    lambda = hc_h(ic_lambda)
+    rho_air = hc_h(ic_rho_air)
+    ga = aero_from(hc_h(ic_u), dsc(jd_lg2))
     !$AD NOCHECKPOINT
-    call air_properties(tc, pres, s, gamma, lambda, rho_air)
-    ga = aero_conductance(m(im_sfcWind), pp(ip_height))
-    !$AD NOCHECKPOINT
-    call net_radiation(sw, lw, tk, fapar, rho_g, lai, fc, rn_can, rn_soil, rlus, tlv)
+    call net_radiation(sw, lw, tk, fapar, rho_g, dsc(jd_e_half), fc, rn_can, rn_soil, rlus, &
+                       tlv)
     gflux = pg(ig_g_frac) * rn_soil                     ! for the available energy of E_s
     avail_soil = rn_soil - gflux
     !$AD NOCHECKPOINT
@@ -288,7 +363,7 @@ contains
     e_pc_h = e_pc * dt_hour
     w_can = st(is_w_canopy)
     !$AD NOCHECKPOINT
-    call interception(rain, lai, fc, e_pc_h, w_can, e_int, thr)
+    call interception(rain, lai, fc, dsc(jd_e_half), e_pc_h, w_can, e_int, thr)
     st(is_w_canopy) = w_can
     ! photosynthesis pass 1: unstressed conductance of each leaf class
     !$AD NOCHECKPOINT
@@ -304,14 +379,16 @@ contains
       gc0 = 0._wp
       do l = 1, nlayer
         ! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
-        nscl_l(l) = exp(-pp(ip_kn) * lc * (real(l, wp) - 0.5_wp) / real(nlayer, wp))
         nscl = nscl_l(l)
         lcl(2 * l - 1) = lai_sun(l)
         lcl(2 * l) = lai_sha(l)
         icl(2 * l - 1) = abs_sun(l) * par_in / (lai_sun(l) + 1.e-9_wp)
         icl(2 * l) = abs_sha(l) * par_in / (lai_sha(l) + 1.e-9_wp)
+        ! the two leaf-photosynthesis calls are left to Tapenade's checkpointing (the adjoint
+        ! re-runs each just before its reverse sweep) rather than NOCHECKPOINT: the values
+        ! they would record for the whole run are about 20 % of the adjoint's tape, and the
+        ! re-run costs fewer instructions than recording and reading them back
         do j = 2 * l - 1, 2 * l
-          !$AD NOCHECKPOINT
           call photo_fixed_ci(c4, icl(j), ca, fci, tc, pres, nscl, alpha, vcmax, jmax, rd, &
                               kc_eff, gstar, k4, f_hot, a0(j), rdl(j), gs0(j))
           gc0 = gc0 + gs0(j) * lcl(j)
@@ -332,10 +409,9 @@ contains
     if (day .and. lai > 1.e-6_wp) then
       do l = 1, nlayer
         nscl = nscl_l(l)
-        esc = exp(-pg(ig_sif_kesc) * lc * (real(l, wp) - 0.5_wp) / real(nlayer, wp))
+        esc = esc_l(l)
         do j = 2 * l - 1, 2 * l
           gs_j = gs0(j) * beta
-          !$AD NOCHECKPOINT
           call photo_given_gs(c4, icl(j), ca, tc, pres, nscl, alpha, vcmax, jmax, rdl(j), &
                               kc_eff, gstar, k4, f_hot, gs_j, a_g, ci, r_sat)
           gpp_mol = gpp_mol + a_g * lcl(j)
@@ -411,13 +487,13 @@ contains
     ho(ih_beta_w) = beta
     ho(ih_precip) = prh
     ho(ih_lai) = lai
-    ho(ih_fapar_ws) = fapar_white_sky(lai, fc, sigma_l, rho_par)
+    ho(ih_fapar_ws) = white_sky_from(fc, dsc(jd_rho_cd), dsc(jd_t_all), rho_par)
     ! SIF at 743 nm: photon flux -> spectral radiance (isotropic), mW m-2 sr-1 nm-1
     ho(ih_sif) = pg(ig_sif_scale) * pg(ig_sif_spec) * e_photon_743 / pi * 1.e3_wp * sif_photon
     ! vegetation water: hydration relaxes towards the root-zone water status
     hyd_target = pg(ig_hyd_min) + (1._wp - pg(ig_hyd_min)) * rel_r
     st(is_hydration) = st(is_hydration) + (hyd_target - st(is_hydration)) &
-                       * (1._wp - exp(-1._wp / (24._wp * pg(ig_hyd_tau))))
+                       * dsc(jd_hyd)
     vwc = pg(ig_leaf_water) * st(is_c_fol) * st(is_hydration) &
           + pg(ig_wood_water) * st(is_c_wood) * (0.5_wp + 0.5_wp * st(is_hydration))
     ho(ih_vwc) = vwc

@@ -967,8 +967,14 @@ MODULE DNB_RADIATION_AD
   USE DNB_CONSTANTS, ONLY : pi, solar_const, nlayer
   IMPLICIT NONE
   PRIVATE 
-  PUBLIC :: solar_hour, diffuse_fraction, canopy_par, fapar_white_sky
-  PUBLIC :: canopy_par_fwd, canopy_par_bwd, fapar_white_sky_b
+  PUBLIC :: solar_hour, solar_samples, solar_from_samples, &
+& diffuse_fraction, canopy_par, fapar_white_sky, diffuse_transmission, &
+& white_sky_from
+  PUBLIC :: canopy_par_fwd, canopy_par_bwd, diffuse_transmission_fwd, &
+& diffuse_transmission_bwd, white_sky_from_b
+! rows of the solar samples (solar_samples)
+  INTEGER, PARAMETER, PUBLIC :: js_sin_decl=1, js_cos_decl=2, js_cos_ha0&
+& = 3, js_sin_ha0=4, js_e0=5, nsolar=5
 ! diffuse extinction, spherical leaves (Goudriaan 1977)
   REAL(wp), PARAMETER :: kd_black=0.78_wp
 ! floor on cos(zenith) in the beam extinction
@@ -980,39 +986,86 @@ CONTAINS
 ! at six points so that sunrise and sunset hours get their share of daylight.
 ! Outputs: cosz_day, mean cos(zenith) over the sunlit part of the hour; s0, mean top-of-
 ! atmosphere irradiance on a horizontal plane (W m-2).
+! In two steps: what does not depend on the place (solar_samples; the same for every cell
+! of a run, so dnb_solar keeps it between calls) and the rest (solar_from_samples).
   SUBROUTINE SOLAR_HOUR(doy, hour_utc, lat_deg, lon_deg, cosz_day, s0)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: doy
     REAL(wp), INTENT(IN) :: hour_utc, lat_deg, lon_deg
     REAL(wp), INTENT(OUT) :: cosz_day, s0
+    REAL(wp) :: smp(nsolar, 6)
+    CALL SOLAR_SAMPLES(doy, hour_utc, smp)
+    CALL SOLAR_FROM_SAMPLES(smp, lat_deg, lon_deg, cosz_day, s0)
+  END SUBROUTINE SOLAR_HOUR
+
+! The six samples of the hour that starts at hour_utc of day doy: smp(:, k) holds the sine
+! and cosine of the declination, the cosine and sine of the hour angle at longitude 0
+! (from UTC and the equation of time) and the eccentricity factor.
+  SUBROUTINE SOLAR_SAMPLES(doy, hour_utc, smp)
+    IMPLICIT NONE
+    INTEGER, INTENT(IN) :: doy
+    REAL(wp), INTENT(IN) :: hour_utc
+    REAL(wp), INTENT(OUT) :: smp(nsolar, 6)
     INTEGER :: k
-    REAL(wp) :: g, decl, eot, e0, hs, ha, cz, phi, csum, nsum, t
+    REAL(wp) :: g, decl, eot, t, c1, s1, c2, s2, c3, s3, ha0
     INTRINSIC REAL
     INTRINSIC COS
     INTRINSIC SIN
+    DO k=1,6
+      t = hour_utc + (REAL(k, wp)-0.5_wp)/6._wp
+      g = 2._wp*pi*(REAL(doy-1, wp)+(t-12._wp)/24._wp)/365._wp
+! cos and sin of 2g and 3g from those of g (angle-sum identities; one sin/cos pair
+! instead of three, equal to within rounding)
+      c1 = COS(g)
+      s1 = SIN(g)
+      c2 = c1*c1 - s1*s1
+      s2 = 2._wp*s1*c1
+      c3 = c2*c1 - s2*s1
+      s3 = s2*c1 + c2*s1
+      decl = 0.006918_wp - 0.399912_wp*c1 + 0.070257_wp*s1 - 0.006758_wp&
+&       *c2 + 0.000907_wp*s2 - 0.002697_wp*c3 + 0.00148_wp*s3
+! minutes
+      eot = 229.18_wp*(0.000075_wp+0.001868_wp*c1-0.032077_wp*s1-&
+&       0.014615_wp*c2-0.040849_wp*s2)
+      smp(js_sin_decl, k) = SIN(decl)
+      smp(js_cos_decl, k) = COS(decl)
+! hour angle at longitude 0: local apparent solar time t + eot/60 (h) from noon
+      ha0 = (t+eot/60._wp-12._wp)*pi/12._wp
+      smp(js_cos_ha0, k) = COS(ha0)
+      smp(js_sin_ha0, k) = SIN(ha0)
+      smp(js_e0, k) = 1.000110_wp + 0.034221_wp*c1 + 0.001280_wp*s1 + &
+&       0.000719_wp*c2 + 0.000077_wp*s2
+    END DO
+  END SUBROUTINE SOLAR_SAMPLES
+
+! Hour-mean cos(zenith) and top-of-atmosphere irradiance (see solar_hour) at a place from
+! the hour's samples: the hour angle there is ha0 + lon (angle sum).
+  SUBROUTINE SOLAR_FROM_SAMPLES(smp, lat_deg, lon_deg, cosz_day, s0)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: smp(nsolar, 6), lat_deg, lon_deg
+    REAL(wp), INTENT(OUT) :: cosz_day, s0
+    INTEGER :: k
+    REAL(wp) :: phi, lam, sin_phi, cos_phi, sin_lam, cos_lam, cz, csum, &
+&   nsum, cos_ha
+    INTRINSIC SIN
+    INTRINSIC COS
     phi = lat_deg*pi/180._wp
+    lam = lon_deg*pi/180._wp
+    sin_phi = SIN(phi)
+    cos_phi = COS(phi)
+    sin_lam = SIN(lam)
+    cos_lam = COS(lam)
     csum = 0._wp
     nsum = 0._wp
     s0 = 0._wp
     DO k=1,6
-      t = hour_utc + (REAL(k, wp)-0.5_wp)/6._wp
-      g = 2._wp*pi*(REAL(doy-1, wp)+(t-12._wp)/24._wp)/365._wp
-      decl = 0.006918_wp - 0.399912_wp*COS(g) + 0.070257_wp*SIN(g) - &
-&       0.006758_wp*COS(2._wp*g) + 0.000907_wp*SIN(2._wp*g) - &
-&       0.002697_wp*COS(3._wp*g) + 0.00148_wp*SIN(3._wp*g)
-! minutes
-      eot = 229.18_wp*(0.000075_wp+0.001868_wp*COS(g)-0.032077_wp*SIN(g)&
-&       -0.014615_wp*COS(2._wp*g)-0.040849_wp*SIN(2._wp*g))
-      e0 = 1.000110_wp + 0.034221_wp*COS(g) + 0.001280_wp*SIN(g) + &
-&       0.000719_wp*COS(2._wp*g) + 0.000077_wp*SIN(2._wp*g)
-! local apparent solar time (h)
-      hs = t + lon_deg/15._wp + eot/60._wp
-      ha = (hs-12._wp)*pi/12._wp
-      cz = SIN(phi)*SIN(decl) + COS(phi)*COS(decl)*COS(ha)
+      cos_ha = smp(js_cos_ha0, k)*cos_lam - smp(js_sin_ha0, k)*sin_lam
+      cz = sin_phi*smp(js_sin_decl, k) + cos_phi*smp(js_cos_decl, k)*&
+&       cos_ha
       IF (cz .GT. 0._wp) THEN
         csum = csum + cz
         nsum = nsum + 1._wp
-        s0 = s0 + solar_const*e0*cz/6._wp
+        s0 = s0 + solar_const*smp(js_e0, k)*cz/6._wp
       END IF
     END DO
     IF (nsum .GT. 0._wp) THEN
@@ -1020,7 +1073,7 @@ CONTAINS
     ELSE
       cosz_day = 0._wp
     END IF
-  END SUBROUTINE SOLAR_HOUR
+  END SUBROUTINE SOLAR_FROM_SAMPLES
 
 ! Diffuse fraction of global short-wave from the clearness index (Erbs et al. 1982).
   FUNCTION DIFFUSE_FRACTION(sw, s0) RESULT (FD)
@@ -1044,9 +1097,10 @@ CONTAINS
   END FUNCTION DIFFUSE_FRACTION
 
 !  Differentiation of canopy_par in reverse (adjoint) mode, forward sweep:
-!   gradient     of useful results: lai sigma_l fapar fsun abs_sha
-!                rho_soil abs_sun fc lai_sha lai_sun
-!   with respect to varying inputs: lai sigma_l rho_soil fc
+!   gradient     of useful results: lai t_d fapar fsun abs_sha
+!                rho_soil abs_sun fc rho_cd lai_sha lai_sun
+!   with respect to varying inputs: lai sigma_l t_d rho_soil fc
+!                rho_cd
 ! PAR absorbed by sunlit and shaded leaves of nlayer canopy layers of equal LAI, for unit
 ! incoming PAR above the canopy. Beam and diffuse light with scattering after Goudriaan &
 ! van Laar (1994) and de Pury & Farquhar (1997); one reflection at the soil, re-absorbed as
@@ -1055,19 +1109,22 @@ CONTAINS
 !   lai (m2 m-2), fc, cosz, fdir (beam share of PAR), sigma_l (leaf scattering),
 !   rho_soil (soil PAR albedo) -> abs_sun(l), abs_sha(l) (absorbed, fraction of incoming),
 !   lai_sun(l), lai_sha(l) (m2 m-2), fapar (sum of absorbed), fsun (sunlit leaf fraction)
-  SUBROUTINE CANOPY_PAR_FWD(lai, fc, cosz, fdir, sigma_l, rho_soil, &
-&   abs_sun, abs_sha, lai_sun, lai_sha, fapar, fsun)
+! The diffuse-light quantities that do not depend on the sun, t_d(0:nlayer) and rho_cd,
+! come from diffuse_transmission (they change only with LAI, i.e. once a day).
+  SUBROUTINE CANOPY_PAR_FWD(lai, fc, cosz, fdir, sigma_l, rho_soil, t_d&
+&   , rho_cd, abs_sun, abs_sha, lai_sun, lai_sha, fapar, fsun)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil
+    REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil, t_d(&
+&   0:nlayer), rho_cd
     REAL(wp) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), &
 &   lai_sha(nlayer)
     REAL(wp) :: fapar, fsun
-    REAL(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl
+    REAL(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
     REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
-! transmission of diffuse, scattered-beam and black-leaf beam light down to each layer
-! boundary: t_d(k) = exp(-kds k dl) etc. for k = 0 .. nlayer (computed once, so that
-! the adjoint reads them back instead of re-evaluating each exponential)
-    REAL(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer)
+! transmission of scattered-beam and black-leaf beam light down to each layer boundary:
+! t_bs(k) = exp(-kbs k dl) etc. for k = 0 .. nlayer (computed once, so that the adjoint
+! reads them back instead of re-evaluating each exponential)
+    REAL(wp) :: t_bs(0:nlayer), t_b(0:nlayer)
     INTEGER :: l
     INTRINSIC MAX
     INTRINSIC SQRT
@@ -1082,18 +1139,14 @@ CONTAINS
     kb = 0.5_wp/cz
     sq = SQRT(1._wp - sigma_l)
     kbs = kb*sq
-    kds = kd_black*sq
     rho_h = (1._wp-sq)/(1._wp+sq)
     rho_cb = 1._wp - EXP(-(2._wp*rho_h*kb/(1._wp+kb)))
-    rho_cd = 1._wp - EXP(-(2._wp*rho_h*kd_black/(1._wp+kd_black)))
     ib = fdir
     id = 1._wp - fdir
     dl = lc/REAL(nlayer, wp)
-    t_d(0) = 1._wp
     t_bs(0) = 1._wp
     t_b(0) = 1._wp
     DO l=1,nlayer
-      t_d(l) = EXP(-(kds*dl*REAL(l, wp)))
       t_bs(l) = EXP(-(kbs*dl*REAL(l, wp)))
       t_b(l) = EXP(-(kb*dl*REAL(l, wp)))
     END DO
@@ -1123,12 +1176,9 @@ CONTAINS
       fsun = fsun/lai
       CALL PUSHREAL8(kbs)
       CALL PUSHREAL8(sq)
-      CALL PUSHREAL8(rho_cd)
       CALL PUSHREAL8(rho_cb)
       CALL PUSHREAL8(id)
       CALL PUSHREAL8(ib)
-      CALL PUSHREAL8(kds)
-      CALL PUSHREAL8ARRAY(t_d, nlayer + 1)
       CALL PUSHREAL8ARRAY(t_b, nlayer + 1)
       CALL PUSHREAL8(kb)
       CALL PUSHREAL8(dl)
@@ -1138,12 +1188,9 @@ CONTAINS
       fsun = 0._wp
       CALL PUSHREAL8(kbs)
       CALL PUSHREAL8(sq)
-      CALL PUSHREAL8(rho_cd)
       CALL PUSHREAL8(rho_cb)
       CALL PUSHREAL8(id)
       CALL PUSHREAL8(ib)
-      CALL PUSHREAL8(kds)
-      CALL PUSHREAL8ARRAY(t_d, nlayer + 1)
       CALL PUSHREAL8ARRAY(t_b, nlayer + 1)
       CALL PUSHREAL8(kb)
       CALL PUSHREAL8(dl)
@@ -1153,9 +1200,10 @@ CONTAINS
   END SUBROUTINE CANOPY_PAR_FWD
 
 !  Differentiation of canopy_par in reverse (adjoint) mode, backward sweep:
-!   gradient     of useful results: lai sigma_l fapar fsun abs_sha
-!                rho_soil abs_sun fc lai_sha lai_sun
-!   with respect to varying inputs: lai sigma_l rho_soil fc
+!   gradient     of useful results: lai t_d fapar fsun abs_sha
+!                rho_soil abs_sun fc rho_cd lai_sha lai_sun
+!   with respect to varying inputs: lai sigma_l t_d rho_soil fc
+!                rho_cd
 ! PAR absorbed by sunlit and shaded leaves of nlayer canopy layers of equal LAI, for unit
 ! incoming PAR above the canopy. Beam and diffuse light with scattering after Goudriaan &
 ! van Laar (1994) and de Pury & Farquhar (1997); one reflection at the soil, re-absorbed as
@@ -1164,27 +1212,30 @@ CONTAINS
 !   lai (m2 m-2), fc, cosz, fdir (beam share of PAR), sigma_l (leaf scattering),
 !   rho_soil (soil PAR albedo) -> abs_sun(l), abs_sha(l) (absorbed, fraction of incoming),
 !   lai_sun(l), lai_sha(l) (m2 m-2), fapar (sum of absorbed), fsun (sunlit leaf fraction)
+! The diffuse-light quantities that do not depend on the sun, t_d(0:nlayer) and rho_cd,
+! come from diffuse_transmission (they change only with LAI, i.e. once a day).
   SUBROUTINE CANOPY_PAR_BWD(lai, lai_b, fc, fc_b, cosz, fdir, sigma_l, &
-&   sigma_l_b, rho_soil, rho_soil_b, abs_sun, abs_sun_b, abs_sha, &
-&   abs_sha_b, lai_sun, lai_sun_b, lai_sha, lai_sha_b, fapar, fapar_b, &
-&   fsun, fsun_b)
+&   sigma_l_b, rho_soil, rho_soil_b, t_d, t_d_b, rho_cd, rho_cd_b, &
+&   abs_sun, abs_sun_b, abs_sha, abs_sha_b, lai_sun, lai_sun_b, lai_sha&
+&   , lai_sha_b, fapar, fapar_b, fsun, fsun_b)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil
-    REAL(wp) :: lai_b, fc_b, sigma_l_b, rho_soil_b
+    REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil, t_d(&
+&   0:nlayer), rho_cd
+    REAL(wp) :: lai_b, fc_b, sigma_l_b, rho_soil_b, t_d_b(0:nlayer), &
+&   rho_cd_b
     REAL(wp) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), &
 &   lai_sha(nlayer)
     REAL(wp) :: abs_sun_b(nlayer), abs_sha_b(nlayer), lai_sun_b(nlayer)&
 &   , lai_sha_b(nlayer)
     REAL(wp) :: fapar, fsun
     REAL(wp) :: fapar_b, fsun_b
-    REAL(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl
-    REAL(wp) :: lc_b, sq_b, kbs_b, kds_b, rho_h_b, rho_cb_b, rho_cd_b, &
-&   dl_b
+    REAL(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
+    REAL(wp) :: lc_b, sq_b, kbs_b, rho_h_b, rho_cb_b, dl_b
     REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
     REAL(wp) :: a_d_b, a_bt_b, a_bd_b, a_up_b, q_b, ls_b, down_soil_b, &
 &   up_soil_b
-    REAL(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer)
-    REAL(wp) :: t_d_b(0:nlayer), t_bs_b(0:nlayer), t_b_b(0:nlayer)
+    REAL(wp) :: t_bs(0:nlayer), t_b(0:nlayer)
+    REAL(wp) :: t_bs_b(0:nlayer), t_b_b(0:nlayer)
     INTEGER :: l
     INTRINSIC MAX
     INTRINSIC SQRT
@@ -1201,12 +1252,9 @@ CONTAINS
       CALL POPREAL8(dl)
       CALL POPREAL8(kb)
       CALL POPREAL8ARRAY(t_b, nlayer + 1)
-      CALL POPREAL8ARRAY(t_d, nlayer + 1)
-      CALL POPREAL8(kds)
       CALL POPREAL8(ib)
       CALL POPREAL8(id)
       CALL POPREAL8(rho_cb)
-      CALL POPREAL8(rho_cd)
       CALL POPREAL8(sq)
       CALL POPREAL8(kbs)
       CALL POPREAL8(fsun)
@@ -1217,12 +1265,9 @@ CONTAINS
       CALL POPREAL8(dl)
       CALL POPREAL8(kb)
       CALL POPREAL8ARRAY(t_b, nlayer + 1)
-      CALL POPREAL8ARRAY(t_d, nlayer + 1)
-      CALL POPREAL8(kds)
       CALL POPREAL8(ib)
       CALL POPREAL8(id)
       CALL POPREAL8(rho_cb)
-      CALL POPREAL8(rho_cd)
       CALL POPREAL8(sq)
       CALL POPREAL8(kbs)
       fsun_b = 0.0_8
@@ -1230,12 +1275,11 @@ CONTAINS
     down_soil = ib*(1._wp-rho_cb)*t_bs(nlayer) + id*(1._wp-rho_cd)*t_d(&
 &     nlayer)
     up_soil = rho_soil*down_soil
+    sigma_l_b = 0.0_8
     t_bs_b = 0.0_8
     dl_b = 0.0_8
     t_b_b = 0.0_8
-    t_d_b = 0.0_8
     rho_cb_b = 0.0_8
-    rho_cd_b = 0.0_8
     up_soil_b = 0.0_8
     DO l=nlayer,1,-1
       lai_sun_b(l) = lai_sun_b(l) + fsun_b
@@ -1288,30 +1332,23 @@ CONTAINS
     t_bs_b(nlayer) = t_bs_b(nlayer) + (1._wp-rho_cb)*ib*down_soil_b
     rho_cd_b = rho_cd_b - t_d(nlayer)*id*down_soil_b
     t_d_b(nlayer) = t_d_b(nlayer) + (1._wp-rho_cd)*id*down_soil_b
-    kds_b = 0.0_8
     kbs_b = 0.0_8
     DO l=nlayer,1,-1
       temp = REAL(l, wp)
-      temp_b0 = -(temp*EXP(-(temp*(kds*dl)))*t_d_b(l))
+      temp_b0 = -(temp*EXP(-(temp*(kbs*dl)))*t_bs_b(l))
       temp0 = REAL(l, wp)
-      dl_b = dl_b - kb*temp0*EXP(-(temp0*(kb*dl)))*t_b_b(l)
+      dl_b = dl_b + kbs*temp_b0 - kb*temp0*EXP(-(temp0*(kb*dl)))*t_b_b(l&
+&       )
       t_b_b(l) = 0.0_8
-      temp0 = REAL(l, wp)
-      temp_b = -(temp0*EXP(-(temp0*(kbs*dl)))*t_bs_b(l))
       t_bs_b(l) = 0.0_8
-      kbs_b = kbs_b + dl*temp_b
-      dl_b = dl_b + kbs*temp_b + kds*temp_b0
-      t_d_b(l) = 0.0_8
-      kds_b = kds_b + dl*temp_b0
+      kbs_b = kbs_b + dl*temp_b0
     END DO
     lc_b = dl_b/REAL(nlayer, wp)
     rho_h = (1._wp-sq)/(1._wp+sq)
-    rho_h_b = kd_black*2._wp*EXP(-(kd_black*2._wp*(rho_h/(kd_black+1._wp&
-&     ))))*rho_cd_b/(kd_black+1._wp) + kb*2._wp*EXP(-(kb*2._wp*(rho_h/(&
-&     kb+1._wp))))*rho_cb_b/(kb+1._wp)
+    rho_h_b = kb*2._wp*EXP(-(kb*2._wp*(rho_h/(kb+1._wp))))*rho_cb_b/(kb+&
+&     1._wp)
     temp_b = rho_h_b/(sq+1._wp)
-    sq_b = kd_black*kds_b - ((1._wp-sq)/(sq+1._wp)+1.0)*temp_b + kb*&
-&     kbs_b
+    sq_b = kb*kbs_b - ((1._wp-sq)/(sq+1._wp)+1.0)*temp_b
     IF (.NOT.1._wp - sigma_l .EQ. 0.0) sigma_l_b = sigma_l_b - sq_b/(2.0&
 &       *SQRT(1._wp-sigma_l))
     lai_b = lai_b + lc_b/fc
@@ -1326,19 +1363,22 @@ CONTAINS
 !   lai (m2 m-2), fc, cosz, fdir (beam share of PAR), sigma_l (leaf scattering),
 !   rho_soil (soil PAR albedo) -> abs_sun(l), abs_sha(l) (absorbed, fraction of incoming),
 !   lai_sun(l), lai_sha(l) (m2 m-2), fapar (sum of absorbed), fsun (sunlit leaf fraction)
-  SUBROUTINE CANOPY_PAR(lai, fc, cosz, fdir, sigma_l, rho_soil, abs_sun&
-&   , abs_sha, lai_sun, lai_sha, fapar, fsun)
+! The diffuse-light quantities that do not depend on the sun, t_d(0:nlayer) and rho_cd,
+! come from diffuse_transmission (they change only with LAI, i.e. once a day).
+  SUBROUTINE CANOPY_PAR(lai, fc, cosz, fdir, sigma_l, rho_soil, t_d, &
+&   rho_cd, abs_sun, abs_sha, lai_sun, lai_sha, fapar, fsun)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil
+    REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil, t_d(&
+&   0:nlayer), rho_cd
     REAL(wp), INTENT(OUT) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(&
 &   nlayer), lai_sha(nlayer)
     REAL(wp), INTENT(OUT) :: fapar, fsun
-    REAL(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl
+    REAL(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
     REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
-! transmission of diffuse, scattered-beam and black-leaf beam light down to each layer
-! boundary: t_d(k) = exp(-kds k dl) etc. for k = 0 .. nlayer (computed once, so that
-! the adjoint reads them back instead of re-evaluating each exponential)
-    REAL(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer)
+! transmission of scattered-beam and black-leaf beam light down to each layer boundary:
+! t_bs(k) = exp(-kbs k dl) etc. for k = 0 .. nlayer (computed once, so that the adjoint
+! reads them back instead of re-evaluating each exponential)
+    REAL(wp) :: t_bs(0:nlayer), t_b(0:nlayer)
     INTEGER :: l
     INTRINSIC MAX
     INTRINSIC SQRT
@@ -1353,18 +1393,14 @@ CONTAINS
     kb = 0.5_wp/cz
     sq = SQRT(1._wp - sigma_l)
     kbs = kb*sq
-    kds = kd_black*sq
     rho_h = (1._wp-sq)/(1._wp+sq)
     rho_cb = 1._wp - EXP(-(2._wp*rho_h*kb/(1._wp+kb)))
-    rho_cd = 1._wp - EXP(-(2._wp*rho_h*kd_black/(1._wp+kd_black)))
     ib = fdir
     id = 1._wp - fdir
     dl = lc/REAL(nlayer, wp)
-    t_d(0) = 1._wp
     t_bs(0) = 1._wp
     t_b(0) = 1._wp
     DO l=1,nlayer
-      t_d(l) = EXP(-(kds*dl*REAL(l, wp)))
       t_bs(l) = EXP(-(kbs*dl*REAL(l, wp)))
       t_b(l) = EXP(-(kb*dl*REAL(l, wp)))
     END DO
@@ -1396,49 +1432,122 @@ CONTAINS
     END IF
   END SUBROUTINE CANOPY_PAR
 
-!  Differentiation of fapar_white_sky in reverse (adjoint) mode:
-!   gradient     of useful results: fapar
-!   with respect to varying inputs: lai sigma_l rho_soil fc
-! White-sky (isotropic diffuse illumination) FAPAR of the tile, the quantity that JRC-TIP
-! derives from bi-hemispherical albedo (science.md section 0).
-  SUBROUTINE FAPAR_WHITE_SKY_B(lai, lai_b, fc, fc_b, sigma_l, sigma_l_b&
-&   , rho_soil, rho_soil_b, fapar_b)
+!  Differentiation of diffuse_transmission in reverse (adjoint) mode, forward sweep:
+!   gradient     of useful results: lai sigma_l t_d t_all fc rho_cd
+!   with respect to varying inputs: lai sigma_l t_d fc
+! Diffuse-light quantities of a canopy that depend on its LAI but not on the sun (so a
+! tile computes them once a day): the canopy reflectance for diffuse light rho_cd, the
+! transmission t_d(k) = exp(-kds k dl) of diffuse light down to each layer boundary
+! k = 0 .. nlayer (dl = LAI / fc / nlayer), and that of the whole canopy, t_all =
+! exp(-kds LAI / fc) (for the white-sky FAPAR). Arguments as for canopy_par.
+  SUBROUTINE DIFFUSE_TRANSMISSION_FWD(lai, fc, sigma_l, t_d, rho_cd, &
+&   t_all)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: lai, fc, sigma_l, rho_soil
-    REAL(wp) :: lai_b, fc_b, sigma_l_b, rho_soil_b
-    REAL(wp) :: fapar, lc, sq, kds, rho_h, rho_cd, trans
-    REAL(wp) :: fapar_b, lc_b, sq_b, kds_b, rho_h_b, rho_cd_b, trans_b
+    REAL(wp), INTENT(IN) :: lai, fc, sigma_l
+    REAL(wp) :: t_d(0:nlayer), rho_cd, t_all
+    REAL(wp) :: lc, sq, kds, rho_h, dl
+    INTEGER :: l
     INTRINSIC SQRT
     INTRINSIC EXP
-    REAL(wp) :: temp_b
-    REAL(wp) :: temp_b0
+    INTRINSIC REAL
     lc = lai/fc
     sq = SQRT(1._wp - sigma_l)
     kds = kd_black*sq
     rho_h = (1._wp-sq)/(1._wp+sq)
     rho_cd = 1._wp - EXP(-(2._wp*rho_h*kd_black/(1._wp+kd_black)))
-    trans = EXP(-(kds*lc))
-    temp_b = (rho_soil*trans+1._wp)*fapar_b
-    temp_b0 = fc*(1._wp-rho_cd)*(1._wp-trans)*fapar_b
-    rho_soil_b = trans*temp_b0
-    trans_b = rho_soil*temp_b0 - fc*(1._wp-rho_cd)*temp_b
-    fc_b = (1._wp-rho_cd)*(1._wp-trans)*temp_b
-    rho_cd_b = -(fc*(1._wp-trans)*temp_b)
-    temp_b = EXP(-(kds*lc))*trans_b
-    kds_b = -(lc*temp_b)
-    lc_b = -(kds*temp_b)
+    dl = lc/REAL(nlayer, wp)
+    CALL PUSHREAL8(t_d(0))
+    t_d(0) = 1._wp
+    DO l=1,nlayer
+      CALL PUSHREAL8(t_d(l))
+      t_d(l) = EXP(-(kds*dl*REAL(l, wp)))
+    END DO
+    t_all = EXP(-(kds*lc))
+    CALL PUSHREAL8(sq)
+    CALL PUSHREAL8(kds)
+    CALL PUSHREAL8(dl)
+  END SUBROUTINE DIFFUSE_TRANSMISSION_FWD
+
+!  Differentiation of diffuse_transmission in reverse (adjoint) mode, backward sweep:
+!   gradient     of useful results: lai sigma_l t_d t_all fc rho_cd
+!   with respect to varying inputs: lai sigma_l t_d fc
+! Diffuse-light quantities of a canopy that depend on its LAI but not on the sun (so a
+! tile computes them once a day): the canopy reflectance for diffuse light rho_cd, the
+! transmission t_d(k) = exp(-kds k dl) of diffuse light down to each layer boundary
+! k = 0 .. nlayer (dl = LAI / fc / nlayer), and that of the whole canopy, t_all =
+! exp(-kds LAI / fc) (for the white-sky FAPAR). Arguments as for canopy_par.
+  SUBROUTINE DIFFUSE_TRANSMISSION_BWD(lai, lai_b, fc, fc_b, sigma_l, &
+&   sigma_l_b, t_d, t_d_b, rho_cd, rho_cd_b, t_all, t_all_b)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: lai, fc, sigma_l
+    REAL(wp) :: lai_b, fc_b, sigma_l_b
+    REAL(wp) :: t_d(0:nlayer), rho_cd, t_all
+    REAL(wp) :: t_d_b(0:nlayer), rho_cd_b, t_all_b
+    REAL(wp) :: lc, sq, kds, rho_h, dl
+    REAL(wp) :: lc_b, sq_b, kds_b, rho_h_b, dl_b
+    INTEGER :: l
+    INTRINSIC SQRT
+    INTRINSIC EXP
+    INTRINSIC REAL
+    REAL(wp) :: temp
+    REAL(wp) :: temp_b
+    REAL(wp) :: temp_b0
+    CALL POPREAL8(dl)
+    CALL POPREAL8(kds)
+    CALL POPREAL8(sq)
+    lc = lai/fc
+    temp_b0 = EXP(-(kds*lc))*t_all_b
+    kds_b = -(lc*temp_b0)
+    lc_b = -(kds*temp_b0)
+    dl_b = 0.0_8
+    DO l=nlayer,1,-1
+      CALL POPREAL8(t_d(l))
+      temp = REAL(l, wp)
+      temp_b0 = -(temp*EXP(-(temp*(kds*dl)))*t_d_b(l))
+      t_d_b(l) = 0.0_8
+      kds_b = kds_b + dl*temp_b0
+      dl_b = dl_b + kds*temp_b0
+    END DO
+    CALL POPREAL8(t_d(0))
+    t_d_b(0) = 0.0_8
+    lc_b = lc_b + dl_b/REAL(nlayer, wp)
+    rho_h = (1._wp-sq)/(1._wp+sq)
     rho_h_b = kd_black*2._wp*EXP(-(kd_black*2._wp*(rho_h/(kd_black+1._wp&
 &     ))))*rho_cd_b/(kd_black+1._wp)
     temp_b = rho_h_b/(sq+1._wp)
     sq_b = kd_black*kds_b - ((1._wp-sq)/(sq+1._wp)+1.0)*temp_b
-    IF (1._wp - sigma_l .EQ. 0.0) THEN
-      sigma_l_b = 0.0_8
-    ELSE
-      sigma_l_b = -(sq_b/(2.0*SQRT(1._wp-sigma_l)))
-    END IF
-    lai_b = lc_b/fc
+    IF (.NOT.1._wp - sigma_l .EQ. 0.0) sigma_l_b = sigma_l_b - sq_b/(2.0&
+&       *SQRT(1._wp-sigma_l))
+    lai_b = lai_b + lc_b/fc
     fc_b = fc_b - lai*lc_b/fc**2
-  END SUBROUTINE FAPAR_WHITE_SKY_B
+  END SUBROUTINE DIFFUSE_TRANSMISSION_BWD
+
+! Diffuse-light quantities of a canopy that depend on its LAI but not on the sun (so a
+! tile computes them once a day): the canopy reflectance for diffuse light rho_cd, the
+! transmission t_d(k) = exp(-kds k dl) of diffuse light down to each layer boundary
+! k = 0 .. nlayer (dl = LAI / fc / nlayer), and that of the whole canopy, t_all =
+! exp(-kds LAI / fc) (for the white-sky FAPAR). Arguments as for canopy_par.
+  SUBROUTINE DIFFUSE_TRANSMISSION(lai, fc, sigma_l, t_d, rho_cd, t_all)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: lai, fc, sigma_l
+    REAL(wp), INTENT(OUT) :: t_d(0:nlayer), rho_cd, t_all
+    REAL(wp) :: lc, sq, kds, rho_h, dl
+    INTEGER :: l
+    INTRINSIC SQRT
+    INTRINSIC EXP
+    INTRINSIC REAL
+    lc = lai/fc
+    sq = SQRT(1._wp - sigma_l)
+    kds = kd_black*sq
+    rho_h = (1._wp-sq)/(1._wp+sq)
+    rho_cd = 1._wp - EXP(-(2._wp*rho_h*kd_black/(1._wp+kd_black)))
+    dl = lc/REAL(nlayer, wp)
+    t_d(0) = 1._wp
+    DO l=1,nlayer
+      t_d(l) = EXP(-(kds*dl*REAL(l, wp)))
+    END DO
+    t_all = EXP(-(kds*lc))
+  END SUBROUTINE DIFFUSE_TRANSMISSION
 
 ! White-sky (isotropic diffuse illumination) FAPAR of the tile, the quantity that JRC-TIP
 ! derives from bi-hemispherical albedo (science.md section 0).
@@ -1454,8 +1563,39 @@ CONTAINS
     rho_h = (1._wp-sq)/(1._wp+sq)
     rho_cd = 1._wp - EXP(-(2._wp*rho_h*kd_black/(1._wp+kd_black)))
     trans = EXP(-(kds*lc))
-    fapar = fc*(1._wp-rho_cd)*(1._wp-trans)*(1._wp+rho_soil*trans)
+    fapar = WHITE_SKY_FROM(fc, rho_cd, trans, rho_soil)
   END FUNCTION FAPAR_WHITE_SKY
+
+!  Differentiation of white_sky_from in reverse (adjoint) mode:
+!   gradient     of useful results: fapar trans rho_cd
+!   with respect to varying inputs: rho_soil trans fc rho_cd
+! White-sky FAPAR from the diffuse quantities of diffuse_transmission (rho_cd, trans =
+! t_all): what fapar_white_sky computes, for a tile whose LAI has not changed.
+  SUBROUTINE WHITE_SKY_FROM_B(fc, fc_b, rho_cd, rho_cd_b, trans, trans_b&
+&   , rho_soil, rho_soil_b, fapar_b)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: fc, rho_cd, trans, rho_soil
+    REAL(wp) :: fc_b, rho_cd_b, trans_b, rho_soil_b
+    REAL(wp) :: fapar
+    REAL(wp) :: fapar_b
+    REAL(wp) :: temp_b
+    REAL(wp) :: temp_b0
+    temp_b = (rho_soil*trans+1._wp)*fapar_b
+    temp_b0 = fc*(1._wp-rho_cd)*(1._wp-trans)*fapar_b
+    rho_soil_b = trans*temp_b0
+    trans_b = trans_b + rho_soil*temp_b0 - fc*(1._wp-rho_cd)*temp_b
+    fc_b = (1._wp-rho_cd)*(1._wp-trans)*temp_b
+    rho_cd_b = rho_cd_b - fc*(1._wp-trans)*temp_b
+  END SUBROUTINE WHITE_SKY_FROM_B
+
+! White-sky FAPAR from the diffuse quantities of diffuse_transmission (rho_cd, trans =
+! t_all): what fapar_white_sky computes, for a tile whose LAI has not changed.
+  FUNCTION WHITE_SKY_FROM(fc, rho_cd, trans, rho_soil) RESULT (FAPAR)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: fc, rho_cd, trans, rho_soil
+    REAL(wp) :: fapar
+    fapar = fc*(1._wp-rho_cd)*(1._wp-trans)*(1._wp+rho_soil*trans)
+  END FUNCTION WHITE_SKY_FROM
 
 END MODULE DNB_RADIATION_AD
 
@@ -1471,9 +1611,8 @@ MODULE DNB_PHOTOSYNTHESIS_AD
   PRIVATE 
   PUBLIC :: leaf_rates, photo_fixed_ci, photo_given_gs, &
 & fluorescence_yield
-  PUBLIC :: leaf_rates_fwd, leaf_rates_bwd, photo_fixed_ci_fwd, &
-& photo_fixed_ci_bwd, photo_given_gs_fwd, photo_given_gs_bwd, &
-& fluorescence_yield_b
+  PUBLIC :: leaf_rates_fwd, leaf_rates_bwd, photo_fixed_ci_b, &
+& photo_given_gs_b, fluorescence_yield_b
 ! K
   REAL(wp), PARAMETER :: t25=298.15_wp
 ! co-limitation curvature (BETHY)
@@ -1747,7 +1886,7 @@ CONTAINS
     j = alpha*i_abs*jmax/SQRT(jmax*jmax+(alpha*i_abs)**2+1.e-30_wp)
   END FUNCTION ELECTRON_TRANSPORT
 
-!  Differentiation of photo_fixed_ci in reverse (adjoint) mode, forward sweep:
+!  Differentiation of photo_fixed_ci in reverse (adjoint) mode:
 !   gradient     of useful results: nscl gs kc_eff alpha i_abs
 !                jmax gstar rd_l rd vcmax k4 fci
 !   with respect to varying inputs: nscl kc_eff alpha i_abs jmax
@@ -1756,61 +1895,7 @@ CONTAINS
 ! supports it, gs = 1.6 (A - Rd) R T / (p (Ca - Ci)) (m s-1, water vapour), smoothly
 ! floored at gs_min. nscl scales Vcmax, Jmax and Rd. f_dark: light inhibition of Rd.
 ! Outputs also the light-limited and the potential electron transport (for fluorescence).
-  SUBROUTINE PHOTO_FIXED_CI_FWD(c4, i_abs, ca, fci, tc, pres, nscl, &
-&   alpha, vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, a_gross, rd_l, gs)
-    IMPLICIT NONE
-    INTEGER, INTENT(IN) :: c4
-    REAL(wp), INTENT(IN) :: i_abs, ca, fci, tc, pres, nscl, alpha, vcmax&
-&   , jmax, rd
-    REAL(wp), INTENT(IN) :: kc_eff, gstar, k4, f_hot
-    REAL(wp) :: a_gross, rd_l, gs
-    REAL(wp) :: ci, j, je, jc, vm, ji, an, tk
-    INTRINSIC LOG
-    INTRINSIC EXP
-    REAL(wp) :: arg1
-    REAL(wp) :: result1
-    tk = tc + tfreeze
-    ci = fci*ca
-    vm = vcmax*nscl
-    IF (c4 .EQ. 1) THEN
-      ji = alpha*i_abs
-      je = SMIN_POS(vm, ji, theta_c4)
-      jc = k4*nscl*ci
-      CALL PUSHCONTROL1B(0)
-    ELSE
-      arg1 = jmax*nscl
-      j = ELECTRON_TRANSPORT(alpha, i_abs, arg1)
-      je = j*(ci-gstar)/(4._wp*(ci+2._wp*gstar))
-      jc = vm*(ci-gstar)/(ci+kc_eff)
-      CALL PUSHCONTROL1B(1)
-    END IF
-    result1 = SMIN_POS(je, jc, eta_colim)
-    a_gross = result1*f_hot
-    rd_l = rd*nscl*(0.5_wp+EXP(-LOG(2._wp)-i_abs*1.e6_wp/10._wp))
-    an = a_gross - rd_l
-    CALL PUSHREAL8(gs)
-    gs = 1.6_wp*an*rgas*tk/(pres*(ca-ci))
-    arg1 = gs - gs_min
-    result1 = SOFTPLUS(arg1, 1.e-5_wp)
-    gs = gs_min + result1
-    CALL PUSHREAL8(je)
-    CALL PUSHREAL8(jc)
-    CALL PUSHREAL8(ci)
-    CALL PUSHREAL8(vm)
-    CALL PUSHREAL8(an)
-    CALL PUSHREAL8(j)
-  END SUBROUTINE PHOTO_FIXED_CI_FWD
-
-!  Differentiation of photo_fixed_ci in reverse (adjoint) mode, backward sweep:
-!   gradient     of useful results: nscl gs kc_eff alpha i_abs
-!                jmax gstar rd_l rd vcmax k4 fci
-!   with respect to varying inputs: nscl kc_eff alpha i_abs jmax
-!                gstar rd vcmax k4 fci
-! Pass 1: gross assimilation at fixed Ci = fci * Ca and the stomatal conductance that
-! supports it, gs = 1.6 (A - Rd) R T / (p (Ca - Ci)) (m s-1, water vapour), smoothly
-! floored at gs_min. nscl scales Vcmax, Jmax and Rd. f_dark: light inhibition of Rd.
-! Outputs also the light-limited and the potential electron transport (for fluorescence).
-  SUBROUTINE PHOTO_FIXED_CI_BWD(c4, i_abs, i_abs_b, ca, fci, fci_b, tc, &
+  SUBROUTINE PHOTO_FIXED_CI_B(c4, i_abs, i_abs_b, ca, fci, fci_b, tc, &
 &   pres, nscl, nscl_b, alpha, alpha_b, vcmax, vcmax_b, jmax, jmax_b, rd&
 &   , rd_b, kc_eff, kc_eff_b, gstar, gstar_b, k4, k4_b, f_hot, a_gross, &
 &   rd_l, rd_l_b, gs, gs_b)
@@ -1837,16 +1922,29 @@ CONTAINS
     REAL(wp) :: temp_b0
     INTEGER :: branch
     REAL(wp) :: a_gross_b
-    CALL POPREAL8(j)
-    CALL POPREAL8(an)
-    CALL POPREAL8(vm)
-    CALL POPREAL8(ci)
-    CALL POPREAL8(jc)
-    CALL POPREAL8(je)
-    result1_b = gs_b
     tk = tc + tfreeze
+    ci = fci*ca
+    vm = vcmax*nscl
+    IF (c4 .EQ. 1) THEN
+      ji = alpha*i_abs
+      je = SMIN_POS(vm, ji, theta_c4)
+      jc = k4*nscl*ci
+      CALL PUSHCONTROL1B(0)
+    ELSE
+      arg1 = jmax*nscl
+      j = ELECTRON_TRANSPORT(alpha, i_abs, arg1)
+      je = j*(ci-gstar)/(4._wp*(ci+2._wp*gstar))
+      jc = vm*(ci-gstar)/(ci+kc_eff)
+      CALL PUSHCONTROL1B(1)
+    END IF
+    result1 = SMIN_POS(je, jc, eta_colim)
+    a_gross = result1*f_hot
+    rd_l = rd*nscl*(0.5_wp+EXP(-LOG(2._wp)-i_abs*1.e6_wp/10._wp))
+    an = a_gross - rd_l
+    CALL PUSHREAL8(gs)
     gs = 1.6_wp*an*rgas*tk/(pres*(ca-ci))
     arg1 = gs - gs_min
+    result1_b = gs_b
     CALL SOFTPLUS_B(arg1, arg1_b, 1.e-5_wp, result1_b)
     gs_b = arg1_b
     CALL POPREAL8(gs)
@@ -1869,8 +1967,6 @@ CONTAINS
       k4_b = k4_b + nscl*ci*jc_b
       nscl_b = nscl_b + k4*ci*jc_b
       ci_b = ci_b + k4*nscl*jc_b
-      vm = vcmax*nscl
-      ji = alpha*i_abs
       vm_b = 0.0_8
       ji_b = 0.0_8
       CALL SMIN_POS_B(vm, vm_b, ji, ji_b, theta_c4, je_b)
@@ -1898,7 +1994,7 @@ CONTAINS
     vcmax_b = vcmax_b + nscl*vm_b
     nscl_b = nscl_b + vcmax*vm_b
     fci_b = fci_b + ca*ci_b
-  END SUBROUTINE PHOTO_FIXED_CI_BWD
+  END SUBROUTINE PHOTO_FIXED_CI_B
 
 ! Pass 1: gross assimilation at fixed Ci = fci * Ca and the stomatal conductance that
 ! supports it, gs = 1.6 (A - Rd) R T / (p (Ca - Ci)) (m s-1, water vapour), smoothly
@@ -1940,7 +2036,7 @@ CONTAINS
     gs = gs_min + result1
   END SUBROUTINE PHOTO_FIXED_CI
 
-!  Differentiation of photo_given_gs in reverse (adjoint) mode, forward sweep:
+!  Differentiation of photo_given_gs in reverse (adjoint) mode:
 !   gradient     of useful results: nscl kc_eff alpha i_abs jmax
 !                gstar rd_l vcmax k4 a_gross r_sat
 !   with respect to varying inputs: nscl gs kc_eff alpha i_abs
@@ -1952,86 +2048,7 @@ CONTAINS
 ! Also returns r_sat = J_a / J_e, the actual over the potential electron transport
 ! (0..1), which sets the fluorescence yield: J_a = 4 A (Ci + 2 gstar)/(Ci - gstar) for C3
 ! (electron transport that sustains A), A / (alpha I) for C4.
-  SUBROUTINE PHOTO_GIVEN_GS_FWD(c4, i_abs, ca, tc, pres, nscl, alpha, &
-&   vcmax, jmax, rd_l, kc_eff, gstar, k4, f_hot, gs, a_gross, ci, r_sat)
-    IMPLICIT NONE
-    INTEGER, INTENT(IN) :: c4
-    REAL(wp), INTENT(IN) :: i_abs, ca, tc, pres, nscl, alpha, vcmax, &
-&   jmax, rd_l
-    REAL(wp), INTENT(IN) :: kc_eff, gstar, k4, f_hot, gs
-    REAL(wp) :: a_gross, ci, r_sat
-    REAL(wp) :: g0, j, w, je, jc, vm, tk
-    REAL(wp) :: arg1
-    REAL(wp) :: result1
-    tk = tc + tfreeze
-! mol m-2 s-1 for CO2
-    g0 = gs*pres/(1.6_wp*rgas*tk)
-    vm = vcmax*nscl
-    IF (c4 .EQ. 1) THEN
-      arg1 = alpha*i_abs
-      je = SMIN_POS(vm, arg1, theta_c4)
-      jc = k4*nscl*(g0*ca+rd_l)/(g0+k4*nscl)
-      CALL PUSHCONTROL1B(0)
-    ELSE
-      arg1 = jmax*nscl
-      j = ELECTRON_TRANSPORT(alpha, i_abs, arg1)
-      w = 0.25_wp*j
-      arg1 = 2._wp*gstar
-      je = LIMITED_RATE(w, arg1, g0, ca, gstar, rd_l)
-      jc = LIMITED_RATE(vm, kc_eff, g0, ca, gstar, rd_l)
-      CALL PUSHCONTROL1B(1)
-    END IF
-    result1 = SMIN_POS(je, jc, eta_colim)
-    CALL PUSHREAL8(a_gross)
-    a_gross = result1*f_hot
-    CALL PUSHREAL8(ci)
-    ci = ca - (a_gross-rd_l)/g0
-    IF (c4 .EQ. 1) THEN
-      CALL PUSHREAL8(r_sat)
-      r_sat = a_gross/(alpha*i_abs+1.e-12_wp)
-      CALL PUSHCONTROL1B(0)
-    ELSE
-      arg1 = ci - gstar
-      result1 = SOFTPLUS(arg1, 1.e-6_wp)
-      CALL PUSHREAL8(r_sat)
-      r_sat = 4._wp*a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
-      CALL PUSHCONTROL1B(1)
-    END IF
-! r_sat <= 1 by construction (the co-limited A is below the light-limited rate, and its
-! Ci is higher); the cap only catches rounding, so it costs no smoothness
-    IF (r_sat .GT. 1._wp) THEN
-      r_sat = 1._wp
-      CALL PUSHREAL8(je)
-      CALL PUSHREAL8(jc)
-      CALL PUSHREAL8(result1)
-      CALL PUSHREAL8(g0)
-      CALL PUSHREAL8(w)
-      CALL PUSHREAL8(j)
-      CALL PUSHCONTROL1B(1)
-    ELSE
-      CALL PUSHREAL8(je)
-      CALL PUSHREAL8(jc)
-      CALL PUSHREAL8(result1)
-      CALL PUSHREAL8(g0)
-      CALL PUSHREAL8(w)
-      CALL PUSHREAL8(j)
-      CALL PUSHCONTROL1B(0)
-    END IF
-  END SUBROUTINE PHOTO_GIVEN_GS_FWD
-
-!  Differentiation of photo_given_gs in reverse (adjoint) mode, backward sweep:
-!   gradient     of useful results: nscl kc_eff alpha i_abs jmax
-!                gstar rd_l vcmax k4 a_gross r_sat
-!   with respect to varying inputs: nscl gs kc_eff alpha i_abs
-!                jmax gstar rd_l vcmax k4
-! Pass 2: gross assimilation at given stomatal conductance gs (m s-1, water vapour), with
-! Ci = Ca - (A - Rd) / G0 substituted into each limiting rate; smaller root of
-! J**2 - (G0 (Ca + K) + Rd + W) J + W (G0 (Ca - gstar) + Rd) = 0  (BETHY PHSYN2).
-! Returns gross assimilation and the intercellular CO2 (mol mol-1).
-! Also returns r_sat = J_a / J_e, the actual over the potential electron transport
-! (0..1), which sets the fluorescence yield: J_a = 4 A (Ci + 2 gstar)/(Ci - gstar) for C3
-! (electron transport that sustains A), A / (alpha I) for C4.
-  SUBROUTINE PHOTO_GIVEN_GS_BWD(c4, i_abs, i_abs_b, ca, tc, pres, nscl, &
+  SUBROUTINE PHOTO_GIVEN_GS_B(c4, i_abs, i_abs_b, ca, tc, pres, nscl, &
 &   nscl_b, alpha, alpha_b, vcmax, vcmax_b, jmax, jmax_b, rd_l, rd_l_b, &
 &   kc_eff, kc_eff_b, gstar, gstar_b, k4, k4_b, f_hot, gs, gs_b, a_gross&
 &   , a_gross_b, ci, r_sat, r_sat_b)
@@ -2056,24 +2073,42 @@ CONTAINS
     REAL(wp) :: temp_b1
     INTEGER :: branch
     REAL(wp) :: ci_b
-    CALL POPCONTROL1B(branch)
-    IF (branch .EQ. 0) THEN
-      CALL POPREAL8(j)
-      CALL POPREAL8(w)
-      CALL POPREAL8(g0)
-      CALL POPREAL8(result1)
-      CALL POPREAL8(jc)
-      CALL POPREAL8(je)
+    tk = tc + tfreeze
+! mol m-2 s-1 for CO2
+    g0 = gs*pres/(1.6_wp*rgas*tk)
+    vm = vcmax*nscl
+    IF (c4 .EQ. 1) THEN
+      arg1 = alpha*i_abs
+      je = SMIN_POS(vm, arg1, theta_c4)
+      jc = k4*nscl*(g0*ca+rd_l)/(g0+k4*nscl)
+      CALL PUSHCONTROL1B(0)
     ELSE
-      CALL POPREAL8(j)
-      CALL POPREAL8(w)
-      CALL POPREAL8(g0)
-      CALL POPREAL8(result1)
-      CALL POPREAL8(jc)
-      CALL POPREAL8(je)
-      r_sat_b = 0.0_8
+      arg1 = jmax*nscl
+      j = ELECTRON_TRANSPORT(alpha, i_abs, arg1)
+      w = 0.25_wp*j
+      arg1 = 2._wp*gstar
+      je = LIMITED_RATE(w, arg1, g0, ca, gstar, rd_l)
+      jc = LIMITED_RATE(vm, kc_eff, g0, ca, gstar, rd_l)
+      CALL PUSHCONTROL1B(1)
     END IF
+    result1 = SMIN_POS(je, jc, eta_colim)
+    CALL PUSHREAL8(a_gross)
+    a_gross = result1*f_hot
     ci = ca - (a_gross-rd_l)/g0
+    IF (c4 .EQ. 1) THEN
+      CALL PUSHREAL8(r_sat)
+      r_sat = a_gross/(alpha*i_abs+1.e-12_wp)
+      CALL PUSHCONTROL1B(0)
+    ELSE
+      arg1 = ci - gstar
+      result1 = SOFTPLUS(arg1, 1.e-6_wp)
+      CALL PUSHREAL8(r_sat)
+      r_sat = 4._wp*a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
+      CALL PUSHCONTROL1B(1)
+    END IF
+! r_sat <= 1 by construction (the co-limited A is below the light-limited rate, and its
+! Ci is higher); the cap only catches rounding, so it costs no smoothness
+    IF (r_sat .GT. 1._wp) r_sat_b = 0.0_8
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) THEN
       CALL POPREAL8(r_sat)
@@ -2092,12 +2127,10 @@ CONTAINS
 &       )))
       result1_b = (j+1.e-12_wp)*temp_b0
       j_b = result1*temp_b0
-      arg1 = ci - gstar
       CALL SOFTPLUS_B(arg1, arg1_b, 1.e-6_wp, result1_b)
       ci_b = a_gross*temp_b1 + arg1_b
       gstar_b = gstar_b + 2._wp*a_gross*temp_b1 - arg1_b
     END IF
-    CALL POPREAL8(ci)
     temp_b1 = -(ci_b/g0)
     a_gross_b = a_gross_b + temp_b1
     rd_l_b = rd_l_b - temp_b1
@@ -2118,14 +2151,12 @@ CONTAINS
       g0_b = g0_b + temp_b1 + ca*temp_b0
       rd_l_b = rd_l_b + temp_b0
       arg1 = alpha*i_abs
-      vm = vcmax*nscl
       vm_b = 0.0_8
       arg1_b = 0.0_8
       CALL SMIN_POS_B(vm, vm_b, arg1, arg1_b, theta_c4, je_b)
       alpha_b = alpha_b + i_abs*arg1_b
       i_abs_b = i_abs_b + alpha*arg1_b
     ELSE
-      vm = vcmax*nscl
       CALL LIMITED_RATE_B(vm, vm_b, kc_eff, kc_eff_b, g0, g0_b, ca, &
 &                   gstar, gstar_b, rd_l, rd_l_b, jc_b)
       arg1 = 2._wp*gstar
@@ -2142,9 +2173,8 @@ CONTAINS
     END IF
     vcmax_b = vcmax_b + nscl*vm_b
     nscl_b = nscl_b + vcmax*vm_b
-    tk = tc + tfreeze
     gs_b = pres*g0_b/(1.6_wp*rgas*tk)
-  END SUBROUTINE PHOTO_GIVEN_GS_BWD
+  END SUBROUTINE PHOTO_GIVEN_GS_B
 
 ! Pass 2: gross assimilation at given stomatal conductance gs (m s-1, water vapour), with
 ! Ci = Ca - (A - Rd) / G0 substituted into each limiting rate; smaller root of
@@ -2310,10 +2340,11 @@ MODULE DNB_ENERGY_AD
   IMPLICIT NONE
   PRIVATE 
   PUBLIC :: air_properties, aero_conductance, net_radiation, &
-& potential_rates, transpiration, canopy_temperature
-  PUBLIC :: aero_conductance_b, net_radiation_fwd, net_radiation_bwd, &
-& potential_rates_fwd, potential_rates_bwd, transpiration_fwd, &
-& transpiration_bwd, canopy_temperature_b
+& potential_rates, transpiration, canopy_temperature, floored_wind, &
+& aero_log2, aero_from
+  PUBLIC :: net_radiation_fwd, net_radiation_bwd, potential_rates_fwd, &
+& potential_rates_bwd, transpiration_fwd, transpiration_bwd, &
+& canopy_temperature_b, aero_log2_b, aero_from_b
 ! m above the canopy, reference height (BETHY)
   REAL(wp), PARAMETER :: h_ref=2._wp
 ! roughness length / vegetation height
@@ -2350,99 +2381,125 @@ CONTAINS
     rho_air = pres*m_air/(rgas*(tc+tfreeze))
   END SUBROUTINE AIR_PROPERTIES
 
-!  Differentiation of aero_conductance in reverse (adjoint) mode:
-!   gradient     of useful results: height ga
-!   with respect to varying inputs: height
-! Aerodynamic conductance from the reference height to the canopy (m s-1), BETHY form
-! ga = k**2 u / ln(h_ref / (z0f h) + a_z0)**2, wind smoothly floored at 0.3 m s-1.
-  SUBROUTINE AERO_CONDUCTANCE_B(wind, height, height_b, ga_b)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: wind, height
-    REAL(wp) :: height_b
-    REAL(wp) :: ga, u
-    REAL(wp) :: ga_b
-    INTRINSIC LOG
-    REAL(wp) :: arg1
-    REAL(wp) :: result1
-    REAL(wp) :: temp
-    REAL(wp) :: temp0
-    arg1 = wind - 0.3_wp
-    result1 = SMAX0(arg1, 0.1_wp)
-    u = 0.3_wp + result1
-    temp = h_ref/(z0_frac*height)
-    temp0 = LOG(a_z0 + temp)
-    height_b = height_b + temp*2*von_karman**2*u*ga_b/(temp0**3*height*(&
-&     a_z0+temp))
-  END SUBROUTINE AERO_CONDUCTANCE_B
-
 ! Aerodynamic conductance from the reference height to the canopy (m s-1), BETHY form
 ! ga = k**2 u / ln(h_ref / (z0f h) + a_z0)**2, wind smoothly floored at 0.3 m s-1.
   FUNCTION AERO_CONDUCTANCE(wind, height) RESULT (GA)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: wind, height
-    REAL(wp) :: ga, u
-    INTRINSIC LOG
+    REAL(wp) :: ga
+    REAL(wp) :: result1
+    REAL(wp) :: result2
+    result1 = FLOORED_WIND(wind)
+    result2 = AERO_LOG2(height)
+    ga = AERO_FROM(result1, result2)
+  END FUNCTION AERO_CONDUCTANCE
+
+! The parts of aero_conductance: the floored wind u (m s-1, a property of the forcing
+! hour), the squared log profile term of a canopy of the given height (a constant of the
+! tile) and ga from the two.
+  FUNCTION FLOORED_WIND(wind) RESULT (U)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: wind
+    REAL(wp) :: u
     REAL(wp) :: arg1
     REAL(wp) :: result1
     arg1 = wind - 0.3_wp
     result1 = SMAX0(arg1, 0.1_wp)
     u = 0.3_wp + result1
-    ga = von_karman**2*u/LOG(h_ref/(z0_frac*height)+a_z0)**2
-  END FUNCTION AERO_CONDUCTANCE
+  END FUNCTION FLOORED_WIND
+
+!  Differentiation of aero_log2 in reverse (adjoint) mode:
+!   gradient     of useful results: height lg2
+!   with respect to varying inputs: height
+  SUBROUTINE AERO_LOG2_B(height, height_b, lg2_b)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: height
+    REAL(wp) :: height_b
+    REAL(wp) :: lg2
+    REAL(wp) :: lg2_b
+    INTRINSIC LOG
+    REAL(wp) :: temp
+    temp = h_ref/(z0_frac*height)
+    height_b = height_b - temp*2*LOG(a_z0+temp)*lg2_b/(height*(a_z0+temp&
+&     ))
+  END SUBROUTINE AERO_LOG2_B
+
+  FUNCTION AERO_LOG2(height) RESULT (LG2)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: height
+    REAL(wp) :: lg2
+    INTRINSIC LOG
+    lg2 = LOG(h_ref/(z0_frac*height)+a_z0)**2
+  END FUNCTION AERO_LOG2
+
+!  Differentiation of aero_from in reverse (adjoint) mode:
+!   gradient     of useful results: lg2 ga
+!   with respect to varying inputs: lg2
+  SUBROUTINE AERO_FROM_B(u, lg2, lg2_b, ga_b)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: u, lg2
+    REAL(wp) :: lg2_b
+    REAL(wp) :: ga
+    REAL(wp) :: ga_b
+    lg2_b = lg2_b - u*von_karman**2*ga_b/lg2**2
+  END SUBROUTINE AERO_FROM_B
+
+  FUNCTION AERO_FROM(u, lg2) RESULT (GA)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: u, lg2
+    REAL(wp) :: ga
+    ga = von_karman**2*u/lg2
+  END FUNCTION AERO_FROM
 
 !  Differentiation of net_radiation in reverse (adjoint) mode, forward sweep:
-!   gradient     of useful results: lai fapar rn_can rn_soil fc
-!   with respect to varying inputs: lai rho_ground fapar fc
+!   gradient     of useful results: fapar rn_can rn_soil fc e_half
+!   with respect to varying inputs: rho_ground fapar fc e_half
 ! Net radiation of canopy and soil (W m-2). Short-wave absorptivities after Knorr (1997):
 ! canopy a_V = (1 - rho_V0 - a_s0) FAPAR, ground a_S = 1 - rho_g - (1 - rho_g - a_s0) FAPAR;
 ! long-wave net from downwelling LW and the surface emission at air temperature, split by
 ! the canopy long-wave transmissivity t_LV = (1 - fc) + fc exp(-0.5 LAI/fc).
-  SUBROUTINE NET_RADIATION_FWD(sw, lw, tk, fapar, rho_ground, lai, fc, &
-&   rn_can, rn_soil, rlus, tlv)
+! e_half = exp(-0.5 LAI/fc), which the tile computes once a day (interception uses it too).
+  SUBROUTINE NET_RADIATION_FWD(sw, lw, tk, fapar, rho_ground, e_half, fc&
+&   , rn_can, rn_soil, rlus, tlv)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: sw, lw, tk, fapar, rho_ground, lai, fc
+    REAL(wp), INTENT(IN) :: sw, lw, tk, fapar, rho_ground, e_half, fc
     REAL(wp) :: rn_can, rn_soil, rlus, tlv
     REAL(wp) :: a_v, a_s, rln
-    INTRINSIC EXP
     a_v = (1._wp-rho_veg-a_soil0)*fapar
     a_s = 1._wp - rho_ground - (1._wp-rho_ground-a_soil0)*fapar
     rlus = emis_surf*sigma_sb*tk**4 + (1._wp-emis_surf)*lw
     rln = lw - rlus
-    tlv = 1._wp - fc + fc*EXP(-(0.5_wp*lai/fc))
+    tlv = 1._wp - fc + fc*e_half
     rn_can = (1._wp-tlv)*rln + a_v*sw
     rn_soil = tlv*rln + a_s*sw
     CALL PUSHREAL8(rln)
   END SUBROUTINE NET_RADIATION_FWD
 
 !  Differentiation of net_radiation in reverse (adjoint) mode, backward sweep:
-!   gradient     of useful results: lai fapar rn_can rn_soil fc
-!   with respect to varying inputs: lai rho_ground fapar fc
+!   gradient     of useful results: fapar rn_can rn_soil fc e_half
+!   with respect to varying inputs: rho_ground fapar fc e_half
 ! Net radiation of canopy and soil (W m-2). Short-wave absorptivities after Knorr (1997):
 ! canopy a_V = (1 - rho_V0 - a_s0) FAPAR, ground a_S = 1 - rho_g - (1 - rho_g - a_s0) FAPAR;
 ! long-wave net from downwelling LW and the surface emission at air temperature, split by
 ! the canopy long-wave transmissivity t_LV = (1 - fc) + fc exp(-0.5 LAI/fc).
+! e_half = exp(-0.5 LAI/fc), which the tile computes once a day (interception uses it too).
   SUBROUTINE NET_RADIATION_BWD(sw, lw, tk, fapar, fapar_b, rho_ground, &
-&   rho_ground_b, lai, lai_b, fc, fc_b, rn_can, rn_can_b, rn_soil, &
-&   rn_soil_b, rlus, tlv)
+&   rho_ground_b, e_half, e_half_b, fc, fc_b, rn_can, rn_can_b, rn_soil&
+&   , rn_soil_b, rlus, tlv)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: sw, lw, tk, fapar, rho_ground, lai, fc
-    REAL(wp) :: fapar_b, rho_ground_b, lai_b, fc_b
+    REAL(wp), INTENT(IN) :: sw, lw, tk, fapar, rho_ground, e_half, fc
+    REAL(wp) :: fapar_b, rho_ground_b, e_half_b, fc_b
     REAL(wp) :: rn_can, rn_soil, rlus, tlv
     REAL(wp) :: rn_can_b, rn_soil_b
     REAL(wp) :: a_v, a_s, rln
     REAL(wp) :: a_v_b, a_s_b
-    INTRINSIC EXP
-    REAL(wp) :: temp
-    REAL(wp) :: temp_b
     REAL(wp) :: tlv_b
     CALL POPREAL8(rln)
     tlv_b = rln*rn_soil_b - rln*rn_can_b
     a_s_b = sw*rn_soil_b
     a_v_b = sw*rn_can_b
-    temp = lai/fc
-    temp_b = -(0.5_wp*EXP(-(0.5_wp*temp))*tlv_b)
-    fc_b = fc_b + (EXP(-(0.5_wp*temp))-1.0)*tlv_b - temp*temp_b
-    lai_b = lai_b + temp_b
+    fc_b = fc_b + (e_half-1.0)*tlv_b
+    e_half_b = e_half_b + fc*tlv_b
     rho_ground_b = (fapar-1.0)*a_s_b
     fapar_b = fapar_b + (1._wp-a_soil0-rho_veg)*a_v_b - (1._wp-&
 &     rho_ground-a_soil0)*a_s_b
@@ -2452,18 +2509,18 @@ CONTAINS
 ! canopy a_V = (1 - rho_V0 - a_s0) FAPAR, ground a_S = 1 - rho_g - (1 - rho_g - a_s0) FAPAR;
 ! long-wave net from downwelling LW and the surface emission at air temperature, split by
 ! the canopy long-wave transmissivity t_LV = (1 - fc) + fc exp(-0.5 LAI/fc).
-  SUBROUTINE NET_RADIATION(sw, lw, tk, fapar, rho_ground, lai, fc, &
+! e_half = exp(-0.5 LAI/fc), which the tile computes once a day (interception uses it too).
+  SUBROUTINE NET_RADIATION(sw, lw, tk, fapar, rho_ground, e_half, fc, &
 &   rn_can, rn_soil, rlus, tlv)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: sw, lw, tk, fapar, rho_ground, lai, fc
+    REAL(wp), INTENT(IN) :: sw, lw, tk, fapar, rho_ground, e_half, fc
     REAL(wp), INTENT(OUT) :: rn_can, rn_soil, rlus, tlv
     REAL(wp) :: a_v, a_s, rln
-    INTRINSIC EXP
     a_v = (1._wp-rho_veg-a_soil0)*fapar
     a_s = 1._wp - rho_ground - (1._wp-rho_ground-a_soil0)*fapar
     rlus = emis_surf*sigma_sb*tk**4 + (1._wp-emis_surf)*lw
     rln = lw - rlus
-    tlv = 1._wp - fc + fc*EXP(-(0.5_wp*lai/fc))
+    tlv = 1._wp - fc + fc*e_half
     rn_can = (1._wp-tlv)*rln + a_v*sw
     rn_soil = tlv*rln + a_s*sw
   END SUBROUTINE NET_RADIATION
@@ -2748,23 +2805,24 @@ CONTAINS
   END FUNCTION REL_WATER
 
 !  Differentiation of interception in reverse (adjoint) mode, forward sweep:
-!   gradient     of useful results: w_can lai fc throughfall e_int
-!   with respect to varying inputs: w_can lai e_pc fc
+!   gradient     of useful results: w_can lai fc e_half throughfall
+!                e_int
+!   with respect to varying inputs: w_can lai e_pc fc e_half
 ! Canopy interception for one hour (BETHY form, Knorr 1997): a fraction
 ! fc (1 - exp(-0.5 LAI/fc)) of rain is intercepted into a store of capacity 0.1 mm per unit
 ! LAI, the excess drips, the wet part evaporates at the wet-canopy rate.
-! All amounts in mm over the hour. w_can is updated in place.
-  SUBROUTINE INTERCEPTION_FWD(rain, lai, fc, e_pc, w_can, e_int, &
-&   throughfall)
+! All amounts in mm over the hour. w_can is updated in place. e_half = exp(-0.5 LAI/fc)
+! (computed once a day by the tile).
+  SUBROUTINE INTERCEPTION_FWD(rain, lai, fc, e_half, e_pc, w_can, e_int&
+&   , throughfall)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: rain, lai, fc, e_pc
+    REAL(wp), INTENT(IN) :: rain, lai, fc, e_half, e_pc
     REAL(wp), INTENT(INOUT) :: w_can
     REAL(wp) :: e_int, throughfall
     REAL(wp) :: f_int, cap, w, drip, f_wet
-    INTRINSIC EXP
     REAL(wp) :: result1
     REAL(wp) :: arg1
-    f_int = fc*(1._wp-EXP(-(0.5_wp*lai/fc)))
+    f_int = fc*(1._wp-e_half)
     cap = 0.1_wp*lai + 1.e-6_wp
     w = w_can + f_int*rain
     result1 = SMIN_POS(w, cap, 0.999_wp)
@@ -2791,30 +2849,30 @@ CONTAINS
   END SUBROUTINE INTERCEPTION_FWD
 
 !  Differentiation of interception in reverse (adjoint) mode, backward sweep:
-!   gradient     of useful results: w_can lai fc throughfall e_int
-!   with respect to varying inputs: w_can lai e_pc fc
+!   gradient     of useful results: w_can lai fc e_half throughfall
+!                e_int
+!   with respect to varying inputs: w_can lai e_pc fc e_half
 ! Canopy interception for one hour (BETHY form, Knorr 1997): a fraction
 ! fc (1 - exp(-0.5 LAI/fc)) of rain is intercepted into a store of capacity 0.1 mm per unit
 ! LAI, the excess drips, the wet part evaporates at the wet-canopy rate.
-! All amounts in mm over the hour. w_can is updated in place.
-  SUBROUTINE INTERCEPTION_BWD(rain, lai, lai_b, fc, fc_b, e_pc, e_pc_b, &
-&   w_can, w_can_b, e_int, e_int_b, throughfall, throughfall_b)
+! All amounts in mm over the hour. w_can is updated in place. e_half = exp(-0.5 LAI/fc)
+! (computed once a day by the tile).
+  SUBROUTINE INTERCEPTION_BWD(rain, lai, lai_b, fc, fc_b, e_half, &
+&   e_half_b, e_pc, e_pc_b, w_can, w_can_b, e_int, e_int_b, throughfall&
+&   , throughfall_b)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: rain, lai, fc, e_pc
-    REAL(wp) :: lai_b, fc_b, e_pc_b
+    REAL(wp), INTENT(IN) :: rain, lai, fc, e_half, e_pc
+    REAL(wp) :: lai_b, fc_b, e_half_b, e_pc_b
     REAL(wp), INTENT(INOUT) :: w_can
     REAL(wp), INTENT(INOUT) :: w_can_b
     REAL(wp) :: e_int, throughfall
     REAL(wp) :: e_int_b, throughfall_b
     REAL(wp) :: f_int, cap, w, drip, f_wet
     REAL(wp) :: f_int_b, cap_b, w_b, drip_b, f_wet_b
-    INTRINSIC EXP
     REAL(wp) :: result1
     REAL(wp) :: result1_b
     REAL(wp) :: arg1
     REAL(wp) :: arg1_b
-    REAL(wp) :: temp
-    REAL(wp) :: temp_b
     INTEGER :: branch
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) THEN
@@ -2841,27 +2899,26 @@ CONTAINS
     CALL SMIN_POS_B(w, w_b, cap, cap_b, 0.999_wp, result1_b)
     f_int_b = rain*w_b - rain*throughfall_b
     w_can_b = w_b
-    temp = lai/fc
-    temp_b = 0.5_wp*EXP(-(0.5_wp*temp))*f_int_b
-    lai_b = lai_b + 0.1_wp*cap_b + temp_b
-    fc_b = fc_b + (1._wp-EXP(-(0.5_wp*temp)))*f_int_b - temp*temp_b
+    lai_b = lai_b + 0.1_wp*cap_b
+    fc_b = fc_b + (1._wp-e_half)*f_int_b
+    e_half_b = e_half_b - fc*f_int_b
   END SUBROUTINE INTERCEPTION_BWD
 
 ! Canopy interception for one hour (BETHY form, Knorr 1997): a fraction
 ! fc (1 - exp(-0.5 LAI/fc)) of rain is intercepted into a store of capacity 0.1 mm per unit
 ! LAI, the excess drips, the wet part evaporates at the wet-canopy rate.
-! All amounts in mm over the hour. w_can is updated in place.
-  SUBROUTINE INTERCEPTION(rain, lai, fc, e_pc, w_can, e_int, throughfall&
-& )
+! All amounts in mm over the hour. w_can is updated in place. e_half = exp(-0.5 LAI/fc)
+! (computed once a day by the tile).
+  SUBROUTINE INTERCEPTION(rain, lai, fc, e_half, e_pc, w_can, e_int, &
+&   throughfall)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: rain, lai, fc, e_pc
+    REAL(wp), INTENT(IN) :: rain, lai, fc, e_half, e_pc
     REAL(wp), INTENT(INOUT) :: w_can
     REAL(wp), INTENT(OUT) :: e_int, throughfall
     REAL(wp) :: f_int, cap, w, drip, f_wet
-    INTRINSIC EXP
     REAL(wp) :: result1
     REAL(wp) :: arg1
-    f_int = fc*(1._wp-EXP(-(0.5_wp*lai/fc)))
+    f_int = fc*(1._wp-e_half)
     cap = 0.1_wp*lai + 1.e-6_wp
     w = w_can + f_int*rain
     result1 = SMIN_POS(w, cap, 0.999_wp)
@@ -2906,32 +2963,46 @@ CONTAINS
     IF (fs .GT. 1._wp) fs = 1._wp
     snowfall = fs*precip
     rain = precip - snowfall
-    f_cover = snow/(snow+5._wp)
-    total = snow + snowfall
-    arg1 = e_pot*f_cover
-    sublim = SMIN_POS(arg1, total, 0.999_wp)
-    result1 = SOFTPLUS(tc, 0.5_wp)
-    arg1 = ddf/24._wp*result1
-    arg2 = total - sublim
-    melt = SMIN_POS(arg1, arg2, 0.999_wp)
-! density of fresh snow (BETHY), mixed into the pack, then compaction
+! density of fresh snow (BETHY)
     IF (tc .LT. -15._wp) THEN
       rho0 = 10._wp + 2.667_wp*(tc+30._wp)
     ELSE
       rho0 = 50._wp + 1.7_wp*(tc+15._wp)**1.5_wp
     END IF
     IF (rho0 .LT. 30._wp) rho0 = 30._wp
-    IF (total .GT. 1.e-9_wp) THEN
-      CALL PUSHREAL8(rho_sn)
-      rho_sn = (rho_sn*snow+rho0*snowfall)/total
+    total = snow + snowfall
+    IF (snow .LE. 0._wp .AND. snowfall .LE. 0._wp) THEN
+! a snow-free hour: nothing covers, sublimates or melts, and the pack density is that
+! of fresh snow; exactly what the general case below gives when the pack and the
+! snowfall are zero (and so are their derivatives: the pack is set to an exact zero
+! when it melts, the snowfall comes from the forcing), at a fraction of its cost
+      f_cover = 0._wp
+      sublim = 0._wp
+      melt = 0._wp
+      rho_sn = rho0
       CALL PUSHCONTROL1B(0)
     ELSE
-      rho_sn = rho0
+      f_cover = snow/(snow+5._wp)
+      arg1 = e_pot*f_cover
+      sublim = SMIN_POS(arg1, total, 0.999_wp)
+      result1 = SOFTPLUS(tc, 0.5_wp)
+      arg1 = ddf/24._wp*result1
+      arg2 = total - sublim
+      melt = SMIN_POS(arg1, arg2, 0.999_wp)
+! fresh snow mixed into the pack, then compaction
+      IF (total .GT. 1.e-9_wp) THEN
+        CALL PUSHREAL8(rho_sn)
+        rho_sn = (rho_sn*snow+rho0*snowfall)/total
+        CALL PUSHCONTROL1B(0)
+      ELSE
+        rho_sn = rho0
+        CALL PUSHCONTROL1B(1)
+      END IF
+      CALL PUSHREAL8(rho_sn)
+      rho_sn = rho_sn*(1._wp+0.0229_wp/24._wp*EXP(-(0.021_wp*rho_sn)+&
+&       0.08_wp*tc)*0.5_wp*total)
       CALL PUSHCONTROL1B(1)
     END IF
-    CALL PUSHREAL8(rho_sn)
-    rho_sn = rho_sn*(1._wp+0.0229_wp/24._wp*EXP(-(0.021_wp*rho_sn)+&
-&     0.08_wp*tc)*0.5_wp*total)
     IF (rho_sn .GT. 550._wp) THEN
       rho_sn = 550._wp
       CALL PUSHCONTROL1B(0)
@@ -3041,37 +3112,46 @@ CONTAINS
     IF (branch .EQ. 0) alb_sn_b = 0.0_8
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) rho_sn_b = 0.0_8
-    CALL POPREAL8(rho_sn)
-    temp = 0.08_wp*tc - 0.021_wp*rho_sn
-    temp0 = EXP(temp)
-    temp_b0 = 0.5_wp*0.0229_wp*rho_sn*rho_sn_b
-    rho_sn_b = (0.5_wp*0.0229_wp*(temp0*(total/24._wp))+1._wp)*rho_sn_b &
-&     - 0.021_wp*EXP(temp)*total*temp_b0/24._wp
-    total_b = total_b + temp0*temp_b0/24._wp
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) THEN
-      CALL POPREAL8(rho_sn)
-      temp_b = rho_sn_b/total
-      rho_sn_b = snow*temp_b
-      snow_b = rho_sn*temp_b
-      total_b = total_b - (rho0*snowfall+rho_sn*snow)*temp_b/total
-    ELSE
+      ddf_b = 0.0_8
       snow_b = 0.0_8
+      e_pot_b = 0.0_8
       rho_sn_b = 0.0_8
+    ELSE
+      CALL POPREAL8(rho_sn)
+      temp = 0.08_wp*tc - 0.021_wp*rho_sn
+      temp0 = EXP(temp)
+      temp_b0 = 0.5_wp*0.0229_wp*rho_sn*rho_sn_b
+      rho_sn_b = (0.5_wp*0.0229_wp*(temp0*(total/24._wp))+1._wp)*&
+&       rho_sn_b - 0.021_wp*EXP(temp)*total*temp_b0/24._wp
+      total_b = total_b + temp0*temp_b0/24._wp
+      CALL POPCONTROL1B(branch)
+      IF (branch .EQ. 0) THEN
+        CALL POPREAL8(rho_sn)
+        temp_b = rho_sn_b/total
+        rho_sn_b = snow*temp_b
+        snow_b = rho_sn*temp_b
+        total_b = total_b - (rho0*snowfall+rho_sn*snow)*temp_b/total
+      ELSE
+        snow_b = 0.0_8
+        rho_sn_b = 0.0_8
+      END IF
+      arg1_b = 0.0_8
+      arg2_b = 0.0_8
+      CALL SMIN_POS_B(arg1, arg1_b, arg2, arg2_b, 0.999_wp, melt_b)
+      total_b = total_b + arg2_b
+      sublim_b = sublim_b - arg2_b
+      ddf_b = result1*arg1_b/24._wp
+      arg1 = e_pot*f_cover
+      arg1_b = 0.0_8
+      CALL SMIN_POS_B(arg1, arg1_b, total, total_b, 0.999_wp, sublim_b)
+      e_pot_b = f_cover*arg1_b
+      f_cover_b = f_cover_b + e_pot*arg1_b
+      temp_b = f_cover_b/(snow+5._wp)
+      snow_b = snow_b + (1.0-snow/(snow+5._wp))*temp_b
     END IF
-    arg1_b = 0.0_8
-    arg2_b = 0.0_8
-    CALL SMIN_POS_B(arg1, arg1_b, arg2, arg2_b, 0.999_wp, melt_b)
-    total_b = total_b + arg2_b
-    sublim_b = sublim_b - arg2_b
-    ddf_b = result1*arg1_b/24._wp
-    arg1 = e_pot*f_cover
-    arg1_b = 0.0_8
-    CALL SMIN_POS_B(arg1, arg1_b, total, total_b, 0.999_wp, sublim_b)
-    e_pot_b = f_cover*arg1_b
-    f_cover_b = f_cover_b + e_pot*arg1_b
-    temp_b = f_cover_b/(snow+5._wp)
-    snow_b = snow_b + total_b + (1.0-snow/(snow+5._wp))*temp_b
+    snow_b = snow_b + total_b
   END SUBROUTINE SNOW_STEP_BWD
 
 ! Snow pack for one hour (BETHY snow scheme, Knorr 1997, per hour): snowfall share of
@@ -3095,28 +3175,40 @@ CONTAINS
     IF (fs .GT. 1._wp) fs = 1._wp
     snowfall = fs*precip
     rain = precip - snowfall
-    f_cover = snow/(snow+5._wp)
-    total = snow + snowfall
-    arg1 = e_pot*f_cover
-    sublim = SMIN_POS(arg1, total, 0.999_wp)
-    result1 = SOFTPLUS(tc, 0.5_wp)
-    arg1 = ddf/24._wp*result1
-    arg2 = total - sublim
-    melt = SMIN_POS(arg1, arg2, 0.999_wp)
-! density of fresh snow (BETHY), mixed into the pack, then compaction
+! density of fresh snow (BETHY)
     IF (tc .LT. -15._wp) THEN
       rho0 = 10._wp + 2.667_wp*(tc+30._wp)
     ELSE
       rho0 = 50._wp + 1.7_wp*(tc+15._wp)**1.5_wp
     END IF
     IF (rho0 .LT. 30._wp) rho0 = 30._wp
-    IF (total .GT. 1.e-9_wp) THEN
-      rho_sn = (rho_sn*snow+rho0*snowfall)/total
-    ELSE
+    total = snow + snowfall
+    IF (snow .LE. 0._wp .AND. snowfall .LE. 0._wp) THEN
+! a snow-free hour: nothing covers, sublimates or melts, and the pack density is that
+! of fresh snow; exactly what the general case below gives when the pack and the
+! snowfall are zero (and so are their derivatives: the pack is set to an exact zero
+! when it melts, the snowfall comes from the forcing), at a fraction of its cost
+      f_cover = 0._wp
+      sublim = 0._wp
+      melt = 0._wp
       rho_sn = rho0
+    ELSE
+      f_cover = snow/(snow+5._wp)
+      arg1 = e_pot*f_cover
+      sublim = SMIN_POS(arg1, total, 0.999_wp)
+      result1 = SOFTPLUS(tc, 0.5_wp)
+      arg1 = ddf/24._wp*result1
+      arg2 = total - sublim
+      melt = SMIN_POS(arg1, arg2, 0.999_wp)
+! fresh snow mixed into the pack, then compaction
+      IF (total .GT. 1.e-9_wp) THEN
+        rho_sn = (rho_sn*snow+rho0*snowfall)/total
+      ELSE
+        rho_sn = rho0
+      END IF
+      rho_sn = rho_sn*(1._wp+0.0229_wp/24._wp*EXP(-(0.021_wp*rho_sn)+&
+&       0.08_wp*tc)*0.5_wp*total)
     END IF
-    rho_sn = rho_sn*(1._wp+0.0229_wp/24._wp*EXP(-(0.021_wp*rho_sn)+&
-&     0.08_wp*tc)*0.5_wp*total)
     IF (rho_sn .GT. 550._wp) rho_sn = 550._wp
 ! albedo: +10 per metre of new snow, at most 0.8; ageing per hour
     depth_new = snowfall/rho0
@@ -3443,22 +3535,23 @@ CONTAINS
     REAL(wp) :: w_b, w_sat_b, ksat_b
     REAL(wp) :: q, k
     REAL(wp) :: q_b, k_b
+    INTRINSIC LOG
+    INTRINSIC EXP
     REAL(wp) :: temp
+    REAL(wp) :: temp0
     REAL(wp) :: temp_b
-    REAL(wp) :: temp_b0
-    k = ksat*(w/w_sat)**expo
-    temp = expo*k/w + 1._wp
-    temp_b0 = -(expo*k*q_b/(w*temp**2))
-    k_b = q_b/temp + temp_b0
+! (w / w_sat)**expo as exp(expo ln(w / w_sat)): an exp and a log cost a third of a
+! pow, here and in the derivative codes (w > 0: the layers keep their residual water)
+    k = ksat*EXP(expo*LOG(w/w_sat))
+    temp0 = expo*k/w + 1._wp
+    temp_b = -(expo*k*q_b/(w*temp0**2))
+    k_b = q_b/temp0 + temp_b
+    w_b = w_b - k*temp_b/w
     temp = w/w_sat
-    ksat_b = ksat_b + temp**expo*k_b
-    IF (temp .LE. 0.0 .AND. (expo .EQ. 0.0 .OR. expo .NE. INT(expo))) &
-&   THEN
-      temp_b = 0.0_8
-    ELSE
-      temp_b = expo*temp**(expo-1)*ksat*k_b/w_sat
-    END IF
-    w_b = w_b + temp_b - k*temp_b0/w
+    temp0 = expo*LOG(temp)
+    ksat_b = ksat_b + EXP(temp0)*k_b
+    temp_b = expo*EXP(temp0)*ksat*k_b/(w_sat*temp)
+    w_b = w_b + temp_b
     w_sat_b = -(temp*temp_b)
   END SUBROUTINE GRAVITY_DRAINAGE_B
 
@@ -3470,7 +3563,11 @@ CONTAINS
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: w, w_sat, ksat, expo
     REAL(wp) :: q, k
-    k = ksat*(w/w_sat)**expo
+    INTRINSIC LOG
+    INTRINSIC EXP
+! (w / w_sat)**expo as exp(expo ln(w / w_sat)): an exp and a log cost a third of a
+! pow, here and in the derivative codes (w > 0: the layers keep their residual water)
+    k = ksat*EXP(expo*LOG(w/w_sat))
     q = k/(1._wp+expo*k/w)
   END FUNCTION GRAVITY_DRAINAGE
 
@@ -3998,6 +4095,16 @@ MODULE DNB_MODEL_AD
   REAL(wp), PARAMETER :: lai_width=0.1_wp
 ! J per mol of 743-nm photons (h c N_A / lambda)
   REAL(wp), PARAMETER :: e_photon_743=1.61005e5_wp
+! hc(nhc, nt): what each forcing hour gives every tile of the cell (no parameter enters, so
+! it is computed once per cell, and the derivative codes treat it as a constant): solar
+! geometry (dnb_radiation.solar_hour), beam share of short-wave 1 - diffuse_fraction, air
+! properties (dnb_energy.air_properties) and the floored wind of the aerodynamic conductance
+  INTEGER, PARAMETER :: ic_cosz=1, ic_s0=2, ic_fdir=3, ic_s=4, ic_gamma=&
+&   5, ic_lambda=6, ic_rho_air=7, ic_u=8, nhc=8
+! dsc(ndsc): scalars of a tile that change only with its LAI (once a day) or not at all,
+! from day_constants
+  INTEGER, PARAMETER :: jd_rho_cd=1, jd_t_all=2, jd_e_half=3, jd_hyd=4, &
+& jd_lg2=5, ndsc=5
 
 CONTAINS
 !  Differentiation of simulate in reverse (adjoint) mode, forward sweep:
@@ -4008,35 +4115,47 @@ CONTAINS
 ! then reset the carbon pools to their initial values (water, snow and temperature keep the
 ! spun-up state). init = 0: continue from state. nt must be a multiple of 24 and the first
 ! step must start at 00 UTC so that days are whole.
-! Time: doy(nt) day of year, hour(nt) UTC hour at step start, tday(nt) days since 1 January
-! 00 UTC of the first year. met(nt, nmet): forcing (dnb_params im_*), lat/lon in degrees,
-! sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
+! Time: tday(nt) days since 1 January 00 UTC of the first year; cosz(nt), toa(nt): the
+! hours' solar geometry (dnb_radiation.solar_hour: mean cos(zenith) and top-of-atmosphere
+! irradiance, W m-2; dnb_solar computes them for the interface). met(nt, nmet): forcing
+! (dnb_params im_*), sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
 ! colpos(nho): where each hourly variable goes in hout (0: not kept), ncol columns in all
 ! (all of them for a forward run; only what the observation operators read for the
 ! derivative path, which keeps the adjoint's memory small).
 ! Outputs hout(ncol, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
 ! writes, and the adjoint reads, one contiguous column); state(nstate, ntile) in/out.
-! tape_hours: the adjoint's memory budget in tile-hours (about 1.8 kB each). A run whose
+! tape_hours: the adjoint's memory budget in tile-hours (about 1.4 kB each). A run whose
 ! spin-up and main hours over all tiles fit is recorded whole; otherwise every range is
 ! cut into yearly blocks that the adjoint re-runs one at a time (see run_range). The
 ! primal results do not depend on it.
-  SUBROUTINE SIMULATE_FWD(nt, nd, ntile, nspin, tape_hours, init, doy, &
-&   hour, tday, met, lat, lon, sand, clay, pft, ppft, pglob, ncol, &
-&   colpos, state, hout, dout)
+  SUBROUTINE SIMULATE_FWD(nt, nd, ntile, nspin, tape_hours, init, cosz, &
+&   toa, tday, met, sand, clay, pft, ppft, pglob, ncol, colpos, state, &
+&   hout, dout)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, tape_hours, init, ncol
-    INTEGER, INTENT(IN) :: doy(nt), pft(ntile), colpos(nho)
-    REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
-&   , sand, clay
+    INTEGER, INTENT(IN) :: pft(ntile), colpos(nho)
+    REAL(wp), INTENT(IN) :: cosz(nt), toa(nt), tday(nt), met(nt, nmet), &
+&   sand, clay
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
     REAL(wp) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
-    REAL(wp) :: cosz(nt), s0(nt), sh(nsh)
-    INTEGER :: it, c4, itile, whole
+    REAL(wp) :: hc(nhc, nt), sh(nsh)
+    INTEGER :: it, c4, itile, whole, v, keep(ncol)
+! the inverse of colpos: which hourly variable goes to column q of hout (0: none), so
+! that each hour stores its ncol kept values without going through all nho
+    keep = 0
+    DO v=1,nho
+      IF (colpos(v) .GT. 0) THEN
+        CALL PUSHCONTROL1B(1)
+        keep(colpos(v)) = v
+      ELSE
+        CALL PUSHCONTROL1B(0)
+      END IF
+    END DO
     whole = 0
     IF ((nspin+nt)*ntile .LE. tape_hours) whole = 1
     DO it=1,nt
-      CALL SOLAR_HOUR(doy(it), hour(it), lat, lon, cosz(it), s0(it))
+      CALL CELL_HOUR(cosz(it), toa(it), met(it, :), hc(:, it))
     END DO
     CALL SOIL_HYDRAULICS(sand, clay, sh)
     hout = 0._wp
@@ -4048,10 +4167,9 @@ CONTAINS
         CALL INIT_STATE(ppft(:, itile), pglob, sh, met(1, im_tsl_deep), &
 &                 state(:, itile))
         IF (nspin .GT. 0) THEN
-          CALL RUN_RANGE_FWD(1, nspin, 0, whole, nt, nd, tday, met, cosz&
-&                      , s0, ppft(:, itile), pglob, sh, c4, ncol, colpos&
-&                      , state(:, itile), hout(:, :, itile), dout(:, :, &
-&                      itile))
+          CALL RUN_RANGE_FWD(1, nspin, 0, whole, nt, nd, tday, met, hc, &
+&                      ppft(:, itile), pglob, sh, c4, ncol, keep, state(&
+&                      :, itile), hout(:, :, itile), dout(:, :, itile))
           CALL PUSHCONTROL1B(0)
         ELSE
           CALL PUSHCONTROL1B(1)
@@ -4072,14 +4190,14 @@ CONTAINS
       ELSE
         CALL PUSHCONTROL1B(1)
       END IF
-      CALL RUN_RANGE_FWD(1, nt, 1, whole, nt, nd, tday, met, cosz, s0, &
-&                  ppft(:, itile), pglob, sh, c4, ncol, colpos, state(:&
-&                  , itile), hout(:, :, itile), dout(:, :, itile))
+      CALL RUN_RANGE_FWD(1, nt, 1, whole, nt, nd, tday, met, hc, ppft(:&
+&                  , itile), pglob, sh, c4, ncol, keep, state(:, itile)&
+&                  , hout(:, :, itile), dout(:, :, itile))
     END DO
     CALL PUSHREAL8ARRAY(sh, nsh)
-    CALL PUSHREAL8ARRAY(cosz, nt)
+    CALL PUSHINTEGER4ARRAY(keep, ncol)
+    CALL PUSHREAL8ARRAY(hc, nhc*nt)
     CALL PUSHINTEGER4(c4)
-    CALL PUSHREAL8ARRAY(s0, nt)
   END SUBROUTINE SIMULATE_FWD
 
 !  Differentiation of simulate in reverse (adjoint) mode, backward sweep:
@@ -4090,47 +4208,47 @@ CONTAINS
 ! then reset the carbon pools to their initial values (water, snow and temperature keep the
 ! spun-up state). init = 0: continue from state. nt must be a multiple of 24 and the first
 ! step must start at 00 UTC so that days are whole.
-! Time: doy(nt) day of year, hour(nt) UTC hour at step start, tday(nt) days since 1 January
-! 00 UTC of the first year. met(nt, nmet): forcing (dnb_params im_*), lat/lon in degrees,
-! sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
+! Time: tday(nt) days since 1 January 00 UTC of the first year; cosz(nt), toa(nt): the
+! hours' solar geometry (dnb_radiation.solar_hour: mean cos(zenith) and top-of-atmosphere
+! irradiance, W m-2; dnb_solar computes them for the interface). met(nt, nmet): forcing
+! (dnb_params im_*), sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
 ! colpos(nho): where each hourly variable goes in hout (0: not kept), ncol columns in all
 ! (all of them for a forward run; only what the observation operators read for the
 ! derivative path, which keeps the adjoint's memory small).
 ! Outputs hout(ncol, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
 ! writes, and the adjoint reads, one contiguous column); state(nstate, ntile) in/out.
-! tape_hours: the adjoint's memory budget in tile-hours (about 1.8 kB each). A run whose
+! tape_hours: the adjoint's memory budget in tile-hours (about 1.4 kB each). A run whose
 ! spin-up and main hours over all tiles fit is recorded whole; otherwise every range is
 ! cut into yearly blocks that the adjoint re-runs one at a time (see run_range). The
 ! primal results do not depend on it.
-  SUBROUTINE SIMULATE_BWD(nt, nd, ntile, nspin, tape_hours, init, doy, &
-&   hour, tday, met, lat, lon, sand, clay, pft, ppft, ppft_b, pglob, &
-&   pglob_b, ncol, colpos, state, state_b, hout, hout_b, dout)
+  SUBROUTINE SIMULATE_BWD(nt, nd, ntile, nspin, tape_hours, init, cosz, &
+&   toa, tday, met, sand, clay, pft, ppft, ppft_b, pglob, pglob_b, ncol&
+&   , colpos, state, state_b, hout, hout_b, dout)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, tape_hours, init, ncol
-    INTEGER, INTENT(IN) :: doy(nt), pft(ntile), colpos(nho)
-    REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
-&   , sand, clay
+    INTEGER, INTENT(IN) :: pft(ntile), colpos(nho)
+    REAL(wp), INTENT(IN) :: cosz(nt), toa(nt), tday(nt), met(nt, nmet), &
+&   sand, clay
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp)
     REAL(wp) :: ppft_b(npp, ntile), pglob_b(ngp)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
     REAL(wp), INTENT(INOUT) :: state_b(nstate, ntile)
     REAL(wp) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
     REAL(wp) :: hout_b(ncol, nt, ntile)
-    REAL(wp) :: cosz(nt), s0(nt), sh(nsh)
-    INTEGER :: it, c4, itile, whole
+    REAL(wp) :: hc(nhc, nt), sh(nsh)
+    INTEGER :: it, c4, itile, whole, v, keep(ncol)
     INTEGER :: branch
-    CALL POPREAL8ARRAY(s0, nt)
     CALL POPINTEGER4(c4)
-    CALL POPREAL8ARRAY(cosz, nt)
+    CALL POPREAL8ARRAY(hc, nhc*nt)
+    CALL POPINTEGER4ARRAY(keep, ncol)
     CALL POPREAL8ARRAY(sh, nsh)
     ppft_b = 0.0_8
     state_b = 0.0_8
     DO itile=ntile,1,-1
-      CALL RUN_RANGE_BWD(1, nt, 1, whole, nt, nd, tday, met, cosz, s0, &
-&                  ppft(:, itile), ppft_b(:, itile), pglob, pglob_b, sh&
-&                  , c4, ncol, colpos, state(:, itile), state_b(:, itile&
-&                  ), hout(:, :, itile), hout_b(:, :, itile), dout(:, :&
-&                  , itile))
+      CALL RUN_RANGE_BWD(1, nt, 1, whole, nt, nd, tday, met, hc, ppft(:&
+&                  , itile), ppft_b(:, itile), pglob, pglob_b, sh, c4, &
+&                  ncol, keep, state(:, itile), state_b(:, itile), hout(&
+&                  :, :, itile), hout_b(:, :, itile), dout(:, :, itile))
       CALL POPCONTROL1B(branch)
       IF (branch .EQ. 0) THEN
         CALL POPREAL8(state(is_c_som, itile))
@@ -4159,10 +4277,10 @@ CONTAINS
         state_b(is_c_lab, itile) = 0.0_8
         CALL POPCONTROL1B(branch)
         IF (branch .EQ. 0) CALL RUN_RANGE_BWD(1, nspin, 0, whole, nt, nd&
-&                                       , tday, met, cosz, s0, ppft(:, &
-&                                       itile), ppft_b(:, itile), pglob&
-&                                       , pglob_b, sh, c4, ncol, colpos&
-&                                       , state(:, itile), state_b(:, &
+&                                       , tday, met, hc, ppft(:, itile)&
+&                                       , ppft_b(:, itile), pglob, &
+&                                       pglob_b, sh, c4, ncol, keep, &
+&                                       state(:, itile), state_b(:, &
 &                                       itile), hout(:, :, itile), &
 &                                       hout_b(:, :, itile), dout(:, :, &
 &                                       itile))
@@ -4172,6 +4290,9 @@ CONTAINS
       END IF
       CALL POPINTEGER4(c4)
     END DO
+    DO v=nho,1,-1
+      CALL POPCONTROL1B(branch)
+    END DO
   END SUBROUTINE SIMULATE_BWD
 
 ! Run nt hourly steps for ntile tiles of one cell.
@@ -4179,35 +4300,42 @@ CONTAINS
 ! then reset the carbon pools to their initial values (water, snow and temperature keep the
 ! spun-up state). init = 0: continue from state. nt must be a multiple of 24 and the first
 ! step must start at 00 UTC so that days are whole.
-! Time: doy(nt) day of year, hour(nt) UTC hour at step start, tday(nt) days since 1 January
-! 00 UTC of the first year. met(nt, nmet): forcing (dnb_params im_*), lat/lon in degrees,
-! sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
+! Time: tday(nt) days since 1 January 00 UTC of the first year; cosz(nt), toa(nt): the
+! hours' solar geometry (dnb_radiation.solar_hour: mean cos(zenith) and top-of-atmosphere
+! irradiance, W m-2; dnb_solar computes them for the interface). met(nt, nmet): forcing
+! (dnb_params im_*), sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
 ! colpos(nho): where each hourly variable goes in hout (0: not kept), ncol columns in all
 ! (all of them for a forward run; only what the observation operators read for the
 ! derivative path, which keeps the adjoint's memory small).
 ! Outputs hout(ncol, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
 ! writes, and the adjoint reads, one contiguous column); state(nstate, ntile) in/out.
-! tape_hours: the adjoint's memory budget in tile-hours (about 1.8 kB each). A run whose
+! tape_hours: the adjoint's memory budget in tile-hours (about 1.4 kB each). A run whose
 ! spin-up and main hours over all tiles fit is recorded whole; otherwise every range is
 ! cut into yearly blocks that the adjoint re-runs one at a time (see run_range). The
 ! primal results do not depend on it.
-  SUBROUTINE SIMULATE(nt, nd, ntile, nspin, tape_hours, init, doy, hour&
-&   , tday, met, lat, lon, sand, clay, pft, ppft, pglob, ncol, colpos, &
-&   state, hout, dout)
+  SUBROUTINE SIMULATE(nt, nd, ntile, nspin, tape_hours, init, cosz, toa&
+&   , tday, met, sand, clay, pft, ppft, pglob, ncol, colpos, state, hout&
+&   , dout)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, tape_hours, init, ncol
-    INTEGER, INTENT(IN) :: doy(nt), pft(ntile), colpos(nho)
-    REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
-&   , sand, clay
+    INTEGER, INTENT(IN) :: pft(ntile), colpos(nho)
+    REAL(wp), INTENT(IN) :: cosz(nt), toa(nt), tday(nt), met(nt, nmet), &
+&   sand, clay
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
     REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
-    REAL(wp) :: cosz(nt), s0(nt), sh(nsh)
-    INTEGER :: it, c4, itile, whole
+    REAL(wp) :: hc(nhc, nt), sh(nsh)
+    INTEGER :: it, c4, itile, whole, v, keep(ncol)
+! the inverse of colpos: which hourly variable goes to column q of hout (0: none), so
+! that each hour stores its ncol kept values without going through all nho
+    keep = 0
+    DO v=1,nho
+      IF (colpos(v) .GT. 0) keep(colpos(v)) = v
+    END DO
     whole = 0
     IF ((nspin+nt)*ntile .LE. tape_hours) whole = 1
     DO it=1,nt
-      CALL SOLAR_HOUR(doy(it), hour(it), lat, lon, cosz(it), s0(it))
+      CALL CELL_HOUR(cosz(it), toa(it), met(it, :), hc(:, it))
     END DO
     CALL SOIL_HYDRAULICS(sand, clay, sh)
     hout = 0._wp
@@ -4219,9 +4347,9 @@ CONTAINS
         CALL INIT_STATE(ppft(:, itile), pglob, sh, met(1, im_tsl_deep), &
 &                 state(:, itile))
         IF (nspin .GT. 0) THEN
-          CALL RUN_RANGE(1, nspin, 0, whole, nt, nd, tday, met, cosz, s0&
-&                  , ppft(:, itile), pglob, sh, c4, ncol, colpos, state(&
-&                  :, itile), hout(:, :, itile), dout(:, :, itile))
+          CALL RUN_RANGE(1, nspin, 0, whole, nt, nd, tday, met, hc, ppft&
+&                  (:, itile), pglob, sh, c4, ncol, keep, state(:, itile&
+&                  ), hout(:, :, itile), dout(:, :, itile))
         END IF
         state(is_c_lab, itile) = ppft(ip_c_lab0, itile)
         state(is_c_fol, itile) = ppft(ip_c_fol0, itile)
@@ -4230,11 +4358,33 @@ CONTAINS
         state(is_c_lit, itile) = ppft(ip_c_lit0, itile)
         state(is_c_som, itile) = ppft(ip_c_som0, itile)
       END IF
-      CALL RUN_RANGE(1, nt, 1, whole, nt, nd, tday, met, cosz, s0, ppft(&
-&              :, itile), pglob, sh, c4, ncol, colpos, state(:, itile), &
-&              hout(:, :, itile), dout(:, :, itile))
+      CALL RUN_RANGE(1, nt, 1, whole, nt, nd, tday, met, hc, ppft(:, &
+&              itile), pglob, sh, c4, ncol, keep, state(:, itile), hout(&
+&              :, :, itile), dout(:, :, itile))
     END DO
   END SUBROUTINE SIMULATE
+
+! The quantities of one forcing hour that are the same for every tile (hc(:, it) above),
+! from its solar geometry cz, s0 and forcing m.
+  SUBROUTINE CELL_HOUR(cz, s0, m, hc_h)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: cz, s0, m(nmet)
+    REAL(wp), INTENT(OUT) :: hc_h(nhc)
+    REAL(wp) :: s, gamma, lambda, rho_air
+    REAL(wp) :: result1
+    REAL(wp) :: arg1
+    hc_h(ic_cosz) = cz
+    hc_h(ic_s0) = s0
+    result1 = DIFFUSE_FRACTION(m(im_rsds), s0)
+    hc_h(ic_fdir) = 1._wp - result1
+    arg1 = m(im_tas) - tfreeze
+    CALL AIR_PROPERTIES(arg1, m(im_ps), s, gamma, lambda, rho_air)
+    hc_h(ic_s) = s
+    hc_h(ic_gamma) = gamma
+    hc_h(ic_lambda) = lambda
+    hc_h(ic_rho_air) = rho_air
+    hc_h(ic_u) = FLOORED_WIND(m(im_sfcwind))
+  END SUBROUTINE CELL_HOUR
 
 !  Differentiation of run_range in reverse (adjoint) mode, forward sweep:
 !   gradient     of useful results: hout_t pg st pp
@@ -4244,21 +4394,21 @@ CONTAINS
 ! adjoint's memory is decided: one piece is recorded whole on the adjoint stack; yearly
 ! blocks are re-run by the adjoint one at a time (Tapenade checkpoints), so memory stays at
 ! about one block per tile, for one more forward run's worth of time.
-  SUBROUTINE RUN_RANGE_FWD(k0, k1, store, whole, nt, nd, tday, met, cosz&
-&   , s0, pp, pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
+  SUBROUTINE RUN_RANGE_FWD(k0, k1, store, whole, nt, nd, tday, met, hc, &
+&   pp, pg, sh, c4, ncol, keep, st, hout_t, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, &
-&   colpos(nho)
-    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
-&   pp(npp), pg(ngp)
+    INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, keep(&
+&   ncol)
+    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
+&   ), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
 &   , nd)
     INTEGER :: kb, kend
     INTRINSIC MIN
     IF (whole .EQ. 1) THEN
-      CALL RUN_HOURS_FWD(k0, k1, store, nt, nd, tday, met, cosz, s0, pp&
-&                  , pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
+      CALL RUN_HOURS_FWD(k0, k1, store, nt, nd, tday, met, hc, pp, pg, &
+&                  sh, c4, ncol, keep, st, hout_t, dout_t)
       CALL PUSHCONTROL1B(0)
     ELSE
       DO kb=k0,k1,block_hours
@@ -4272,8 +4422,8 @@ CONTAINS
           CALL PUSHCONTROL1B(1)
         END IF
         CALL PUSHREAL8ARRAY(st, 15)
-        CALL RUN_HOURS(kb, kend, store, nt, nd, tday, met, cosz, s0, pp&
-&                , pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
+        CALL RUN_HOURS(kb, kend, store, nt, nd, tday, met, hc, pp, pg, &
+&                sh, c4, ncol, keep, st, hout_t, dout_t)
       END DO
       CALL PUSHINTEGER4(kend)
       CALL PUSHCONTROL1B(1)
@@ -4288,14 +4438,14 @@ CONTAINS
 ! adjoint's memory is decided: one piece is recorded whole on the adjoint stack; yearly
 ! blocks are re-run by the adjoint one at a time (Tapenade checkpoints), so memory stays at
 ! about one block per tile, for one more forward run's worth of time.
-  SUBROUTINE RUN_RANGE_BWD(k0, k1, store, whole, nt, nd, tday, met, cosz&
-&   , s0, pp, pp_b, pg, pg_b, sh, c4, ncol, colpos, st, st_b, hout_t, &
-&   hout_t_b, dout_t)
+  SUBROUTINE RUN_RANGE_BWD(k0, k1, store, whole, nt, nd, tday, met, hc, &
+&   pp, pp_b, pg, pg_b, sh, c4, ncol, keep, st, st_b, hout_t, hout_t_b, &
+&   dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, &
-&   colpos(nho)
-    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
-&   pp(npp), pg(ngp)
+    INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, keep(&
+&   ncol)
+    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
+&   ), pg(ngp)
     REAL(wp) :: pp_b(npp), pg_b(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
@@ -4306,16 +4456,16 @@ CONTAINS
     INTEGER :: branch
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) THEN
-      CALL RUN_HOURS_BWD(k0, k1, store, nt, nd, tday, met, cosz, s0, pp&
-&                  , pp_b, pg, pg_b, sh, c4, ncol, colpos, st, st_b, &
-&                  hout_t, hout_t_b, dout_t)
+      CALL RUN_HOURS_BWD(k0, k1, store, nt, nd, tday, met, hc, pp, pp_b&
+&                  , pg, pg_b, sh, c4, ncol, keep, st, st_b, hout_t, &
+&                  hout_t_b, dout_t)
     ELSE
       CALL POPINTEGER4(kend)
       DO kb=k1-MOD(k1-k0, block_hours),k0,-block_hours
         CALL POPREAL8ARRAY(st, 15)
-        CALL RUN_HOURS_B(kb, kend, store, nt, nd, tday, met, cosz, s0, &
-&                  pp, pp_b, pg, pg_b, sh, c4, ncol, colpos, st, st_b, &
-&                  hout_t, hout_t_b, dout_t)
+        CALL RUN_HOURS_B(kb, kend, store, nt, nd, tday, met, hc, pp, &
+&                  pp_b, pg, pg_b, sh, c4, ncol, keep, st, st_b, hout_t&
+&                  , hout_t_b, dout_t)
         CALL POPCONTROL1B(branch)
         IF (branch .EQ. 0) THEN
           CALL POPINTEGER4(kend)
@@ -4331,21 +4481,21 @@ CONTAINS
 ! adjoint's memory is decided: one piece is recorded whole on the adjoint stack; yearly
 ! blocks are re-run by the adjoint one at a time (Tapenade checkpoints), so memory stays at
 ! about one block per tile, for one more forward run's worth of time.
-  SUBROUTINE RUN_RANGE(k0, k1, store, whole, nt, nd, tday, met, cosz, s0&
-&   , pp, pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
+  SUBROUTINE RUN_RANGE(k0, k1, store, whole, nt, nd, tday, met, hc, pp, &
+&   pg, sh, c4, ncol, keep, st, hout_t, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, &
-&   colpos(nho)
-    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
-&   pp(npp), pg(ngp)
+    INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, keep(&
+&   ncol)
+    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
+&   ), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
 &   , nd)
     INTEGER :: kb, kend
     INTRINSIC MIN
     IF (whole .EQ. 1) THEN
-      CALL RUN_HOURS(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, pg&
-&              , sh, c4, ncol, colpos, st, hout_t, dout_t)
+      CALL RUN_HOURS(k0, k1, store, nt, nd, tday, met, hc, pp, pg, sh, &
+&              c4, ncol, keep, st, hout_t, dout_t)
     ELSE
       DO kb=k0,k1,block_hours
         IF (kb + block_hours - 1 .GT. k1) THEN
@@ -4353,8 +4503,8 @@ CONTAINS
         ELSE
           kend = kb + block_hours - 1
         END IF
-        CALL RUN_HOURS(kb, kend, store, nt, nd, tday, met, cosz, s0, pp&
-&                , pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
+        CALL RUN_HOURS(kb, kend, store, nt, nd, tday, met, hc, pp, pg, &
+&                sh, c4, ncol, keep, st, hout_t, dout_t)
       END DO
     END IF
   END SUBROUTINE RUN_RANGE
@@ -4364,13 +4514,13 @@ CONTAINS
 !   with respect to varying inputs: hout_t pg st pp
 ! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
 ! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
-  SUBROUTINE RUN_HOURS_B(k0, k1, store, nt, nd, tday, met, cosz, s0, pp&
-&   , pp_b, pg, pg_b, sh, c4, ncol, colpos, st, st_b, hout_t, hout_t_b, &
-&   dout_t)
+! The tile's once-a-day quantities (day_constants) are computed at the start of each day.
+  SUBROUTINE RUN_HOURS_B(k0, k1, store, nt, nd, tday, met, hc, pp, pp_b&
+&   , pg, pg_b, sh, c4, ncol, keep, st, st_b, hout_t, hout_t_b, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, colpos(nho)
-    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
-&   pp(npp), pg(ngp)
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, keep(ncol)
+    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
+&   ), pg(ngp)
     REAL(wp) :: pp_b(npp), pg_b(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
@@ -4379,7 +4529,10 @@ CONTAINS
     REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, &
 &   acc_bw, acc_sw, t_mid
     REAL(wp) :: ho_b(nho), acc_gpp_b, acc_tr_b, acc_rr_b, acc_bw_b
-    INTEGER :: k, idx, v
+    REAL(wp) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer), dsc(ndsc)
+    REAL(wp) :: nscl_l_b(nlayer), esc_l_b(nlayer), t_d_b(0:nlayer), &
+&   dsc_b(ndsc)
+    INTEGER :: k, idx, q
     INTRINSIC MOD
     INTEGER :: branch
     acc_gpp = 0._wp
@@ -4390,12 +4543,18 @@ CONTAINS
     DO k=k0,k1
       CALL PUSHINTEGER4(idx)
       idx = MOD(k - 1, nt) + 1
-      CALL TILE_HOUR_FWD(met(idx, :), cosz(idx), s0(idx), pp, pg, sh, c4&
-&                  , st, ho, acc_gpp, acc_tr, acc_rr, acc_fm, acc_bw, &
-&                  acc_sw)
+      IF (MOD(k - 1, 24) .EQ. 0) THEN
+        CALL DAY_CONSTANTS_FWD(pp, pg, st, nscl_l, esc_l, t_d, dsc)
+        CALL PUSHCONTROL1B(0)
+      ELSE
+        CALL PUSHCONTROL1B(1)
+      END IF
+      CALL TILE_HOUR_FWD(met(idx, :), hc(:, idx), pp, pg, sh, c4, nscl_l&
+&                  , esc_l, t_d, dsc, st, ho, acc_gpp, acc_tr, acc_rr, &
+&                  acc_fm, acc_bw, acc_sw)
       IF (store .EQ. 1) THEN
-        DO v=1,nho
-          IF (colpos(v) .GT. 0) THEN
+        DO q=1,ncol
+          IF (keep(q) .GT. 0) THEN
             CALL PUSHCONTROL1B(1)
           ELSE
             CALL PUSHCONTROL1B(0)
@@ -4414,8 +4573,12 @@ CONTAINS
         CALL PUSHCONTROL1B(0)
       END IF
     END DO
+    t_d_b = 0.0_8
     ho_b = 0.0_8
     acc_tr_b = 0.0_8
+    dsc_b = 0.0_8
+    esc_l_b = 0.0_8
+    nscl_l_b = 0.0_8
     acc_gpp_b = 0.0_8
     acc_rr_b = 0.0_8
     acc_bw_b = 0.0_8
@@ -4429,18 +4592,24 @@ CONTAINS
       END IF
       CALL POPCONTROL1B(branch)
       IF (branch .EQ. 0) THEN
-        DO v=nho,1,-1
+        DO q=ncol,1,-1
           CALL POPCONTROL1B(branch)
           IF (branch .NE. 0) THEN
-            ho_b(v) = ho_b(v) + hout_t_b(colpos(v), idx)
-            hout_t_b(colpos(v), idx) = 0.0_8
+            ho_b(keep(q)) = ho_b(keep(q)) + hout_t_b(q, idx)
+            hout_t_b(q, idx) = 0.0_8
           END IF
         END DO
       END IF
-      CALL TILE_HOUR_BWD(met(idx, :), cosz(idx), s0(idx), pp, pp_b, pg, &
-&                  pg_b, sh, c4, st, st_b, ho, ho_b, acc_gpp, acc_gpp_b&
-&                  , acc_tr, acc_tr_b, acc_rr, acc_rr_b, acc_fm, acc_bw&
-&                  , acc_bw_b, acc_sw)
+      CALL TILE_HOUR_BWD(met(idx, :), hc(:, idx), pp, pp_b, pg, pg_b, sh&
+&                  , c4, nscl_l, nscl_l_b, esc_l, esc_l_b, t_d, t_d_b, &
+&                  dsc, dsc_b, st, st_b, ho, ho_b, acc_gpp, acc_gpp_b, &
+&                  acc_tr, acc_tr_b, acc_rr, acc_rr_b, acc_fm, acc_bw, &
+&                  acc_bw_b, acc_sw)
+      CALL POPCONTROL1B(branch)
+      IF (branch .EQ. 0) CALL DAY_CONSTANTS_BWD(pp, pp_b, pg, pg_b, st, &
+&                                         st_b, nscl_l, nscl_l_b, esc_l&
+&                                         , esc_l_b, t_d, t_d_b, dsc, &
+&                                         dsc_b)
       CALL POPINTEGER4(idx)
     END DO
   END SUBROUTINE RUN_HOURS_B
@@ -4450,18 +4619,20 @@ CONTAINS
 !   with respect to varying inputs: hout_t pg st pp
 ! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
 ! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
-  SUBROUTINE RUN_HOURS_FWD(k0, k1, store, nt, nd, tday, met, cosz, s0, &
-&   pp, pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
+! The tile's once-a-day quantities (day_constants) are computed at the start of each day.
+  SUBROUTINE RUN_HOURS_FWD(k0, k1, store, nt, nd, tday, met, hc, pp, pg&
+&   , sh, c4, ncol, keep, st, hout_t, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, colpos(nho)
-    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
-&   pp(npp), pg(ngp)
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, keep(ncol)
+    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
+&   ), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
 &   , nd)
     REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, &
 &   acc_bw, acc_sw, t_mid
-    INTEGER :: k, idx, v
+    REAL(wp) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer), dsc(ndsc)
+    INTEGER :: k, idx, q
     INTRINSIC MOD
     acc_gpp = 0._wp
     acc_tr = 0._wp
@@ -4471,13 +4642,19 @@ CONTAINS
     DO k=k0,k1
       CALL PUSHINTEGER4(idx)
       idx = MOD(k - 1, nt) + 1
-      CALL TILE_HOUR_FWD(met(idx, :), cosz(idx), s0(idx), pp, pg, sh, c4&
-&                  , st, ho, acc_gpp, acc_tr, acc_rr, acc_fm, acc_bw, &
-&                  acc_sw)
+      IF (MOD(k - 1, 24) .EQ. 0) THEN
+        CALL DAY_CONSTANTS_FWD(pp, pg, st, nscl_l, esc_l, t_d, dsc)
+        CALL PUSHCONTROL1B(0)
+      ELSE
+        CALL PUSHCONTROL1B(1)
+      END IF
+      CALL TILE_HOUR_FWD(met(idx, :), hc(:, idx), pp, pg, sh, c4, nscl_l&
+&                  , esc_l, t_d, dsc, st, ho, acc_gpp, acc_tr, acc_rr, &
+&                  acc_fm, acc_bw, acc_sw)
       IF (store .EQ. 1) THEN
-        DO v=1,nho
-          IF (colpos(v) .GT. 0) THEN
-            hout_t(colpos(v), idx) = ho(v)
+        DO q=1,ncol
+          IF (keep(q) .GT. 0) THEN
+            hout_t(q, idx) = ho(keep(q))
             CALL PUSHCONTROL1B(1)
           ELSE
             CALL PUSHCONTROL1B(0)
@@ -4496,7 +4673,9 @@ CONTAINS
         CALL PUSHCONTROL1B(0)
       END IF
     END DO
+    CALL PUSHREAL8ARRAY(dsc, ndsc)
     CALL PUSHINTEGER4(idx)
+    CALL PUSHREAL8ARRAY(t_d, nlayer + 1)
   END SUBROUTINE RUN_HOURS_FWD
 
 !  Differentiation of run_hours in reverse (adjoint) mode, backward sweep:
@@ -4504,13 +4683,14 @@ CONTAINS
 !   with respect to varying inputs: hout_t pg st pp
 ! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
 ! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
-  SUBROUTINE RUN_HOURS_BWD(k0, k1, store, nt, nd, tday, met, cosz, s0, &
-&   pp, pp_b, pg, pg_b, sh, c4, ncol, colpos, st, st_b, hout_t, hout_t_b&
-&   , dout_t)
+! The tile's once-a-day quantities (day_constants) are computed at the start of each day.
+  SUBROUTINE RUN_HOURS_BWD(k0, k1, store, nt, nd, tday, met, hc, pp, &
+&   pp_b, pg, pg_b, sh, c4, ncol, keep, st, st_b, hout_t, hout_t_b, &
+&   dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, colpos(nho)
-    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
-&   pp(npp), pg(ngp)
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, keep(ncol)
+    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
+&   ), pg(ngp)
     REAL(wp) :: pp_b(npp), pg_b(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
@@ -4519,12 +4699,21 @@ CONTAINS
     REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, &
 &   acc_bw, acc_sw, t_mid
     REAL(wp) :: ho_b(nho), acc_gpp_b, acc_tr_b, acc_rr_b, acc_bw_b
-    INTEGER :: k, idx, v
+    REAL(wp) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer), dsc(ndsc)
+    REAL(wp) :: nscl_l_b(nlayer), esc_l_b(nlayer), t_d_b(0:nlayer), &
+&   dsc_b(ndsc)
+    INTEGER :: k, idx, q
     INTRINSIC MOD
     INTEGER :: branch
+    CALL POPREAL8ARRAY(t_d, nlayer + 1)
     CALL POPINTEGER4(idx)
+    CALL POPREAL8ARRAY(dsc, ndsc)
+    t_d_b = 0.0_8
     ho_b = 0.0_8
     acc_tr_b = 0.0_8
+    dsc_b = 0.0_8
+    esc_l_b = 0.0_8
+    nscl_l_b = 0.0_8
     acc_gpp_b = 0.0_8
     acc_rr_b = 0.0_8
     acc_bw_b = 0.0_8
@@ -4538,36 +4727,44 @@ CONTAINS
       END IF
       CALL POPCONTROL1B(branch)
       IF (branch .EQ. 0) THEN
-        DO v=nho,1,-1
+        DO q=ncol,1,-1
           CALL POPCONTROL1B(branch)
           IF (branch .NE. 0) THEN
-            ho_b(v) = ho_b(v) + hout_t_b(colpos(v), idx)
-            hout_t_b(colpos(v), idx) = 0.0_8
+            ho_b(keep(q)) = ho_b(keep(q)) + hout_t_b(q, idx)
+            hout_t_b(q, idx) = 0.0_8
           END IF
         END DO
       END IF
-      CALL TILE_HOUR_BWD(met(idx, :), cosz(idx), s0(idx), pp, pp_b, pg, &
-&                  pg_b, sh, c4, st, st_b, ho, ho_b, acc_gpp, acc_gpp_b&
-&                  , acc_tr, acc_tr_b, acc_rr, acc_rr_b, acc_fm, acc_bw&
-&                  , acc_bw_b, acc_sw)
+      CALL TILE_HOUR_BWD(met(idx, :), hc(:, idx), pp, pp_b, pg, pg_b, sh&
+&                  , c4, nscl_l, nscl_l_b, esc_l, esc_l_b, t_d, t_d_b, &
+&                  dsc, dsc_b, st, st_b, ho, ho_b, acc_gpp, acc_gpp_b, &
+&                  acc_tr, acc_tr_b, acc_rr, acc_rr_b, acc_fm, acc_bw, &
+&                  acc_bw_b, acc_sw)
+      CALL POPCONTROL1B(branch)
+      IF (branch .EQ. 0) CALL DAY_CONSTANTS_BWD(pp, pp_b, pg, pg_b, st, &
+&                                         st_b, nscl_l, nscl_l_b, esc_l&
+&                                         , esc_l_b, t_d, t_d_b, dsc, &
+&                                         dsc_b)
       CALL POPINTEGER4(idx)
     END DO
   END SUBROUTINE RUN_HOURS_BWD
 
 ! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
 ! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
-  SUBROUTINE RUN_HOURS(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, &
-&   pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
+! The tile's once-a-day quantities (day_constants) are computed at the start of each day.
+  SUBROUTINE RUN_HOURS(k0, k1, store, nt, nd, tday, met, hc, pp, pg, sh&
+&   , c4, ncol, keep, st, hout_t, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, colpos(nho)
-    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
-&   pp(npp), pg(ngp)
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, keep(ncol)
+    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
+&   ), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
 &   , nd)
     REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, &
 &   acc_bw, acc_sw, t_mid
-    INTEGER :: k, idx, v
+    REAL(wp) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer), dsc(ndsc)
+    INTEGER :: k, idx, q
     INTRINSIC MOD
     acc_gpp = 0._wp
     acc_tr = 0._wp
@@ -4577,11 +4774,15 @@ CONTAINS
     acc_sw = 0._wp
     DO k=k0,k1
       idx = MOD(k - 1, nt) + 1
-      CALL TILE_HOUR(met(idx, :), cosz(idx), s0(idx), pp, pg, sh, c4, st&
-&              , ho, acc_gpp, acc_tr, acc_rr, acc_fm, acc_bw, acc_sw)
+      IF (MOD(k - 1, 24) .EQ. 0) THEN
+        CALL DAY_CONSTANTS(pp, pg, st, nscl_l, esc_l, t_d, dsc)
+      END IF
+      CALL TILE_HOUR(met(idx, :), hc(:, idx), pp, pg, sh, c4, nscl_l, &
+&              esc_l, t_d, dsc, st, ho, acc_gpp, acc_tr, acc_rr, acc_fm&
+&              , acc_bw, acc_sw)
       IF (store .EQ. 1) THEN
-        DO v=1,nho
-          IF (colpos(v) .GT. 0) hout_t(colpos(v), idx) = ho(v)
+        DO q=1,ncol
+          IF (keep(q) .GT. 0) hout_t(q, idx) = ho(keep(q))
         END DO
       END IF
       IF (MOD(k, 24) .EQ. 0) THEN
@@ -4600,16 +4801,15 @@ CONTAINS
 ! simulate, plus the observations (dnb_obs.apply_obs): nobs, stream(nobs) codes, s0/s1
 ! first/last hourly step of each window, wfoot(nobs, ntile) footprint weights, angle(nobs)
 ! incidence angles (deg); y(nobs) simulated observations.
-  SUBROUTINE SIMULATE_OBS_B(nt, nd, ntile, nspin, tape_hours, init, doy&
-&   , hour, tday, met, lat, lon, sand, clay, pft, ppft, ppft_b, pglob, &
-&   pglob_b, state, state_b, nobs, stream, s0, s1, wfoot, angle, ncol, &
-&   colpos, hout, hout_b, dout, y, y_b)
+  SUBROUTINE SIMULATE_OBS_B(nt, nd, ntile, nspin, tape_hours, init, cosz&
+&   , toa, tday, met, sand, clay, pft, ppft, ppft_b, pglob, pglob_b, &
+&   state, state_b, nobs, stream, s0, s1, wfoot, angle, ncol, colpos, &
+&   hout, hout_b, dout, y, y_b)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, tape_hours, init, nobs
-    INTEGER, INTENT(IN) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), &
-&   s1(nobs)
-    REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
-&   , sand, clay
+    INTEGER, INTENT(IN) :: pft(ntile), stream(nobs), s0(nobs), s1(nobs)
+    REAL(wp), INTENT(IN) :: cosz(nt), toa(nt), tday(nt), met(nt, nmet), &
+&   sand, clay
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp), wfoot(nobs, &
 &   ntile), angle(nobs)
     REAL(wp) :: ppft_b(npp, ntile), pglob_b(ngp)
@@ -4618,39 +4818,38 @@ CONTAINS
     INTEGER, INTENT(IN) :: ncol, colpos(nho)
     REAL(wp) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile), y(nobs)
     REAL(wp) :: hout_b(ncol, nt, ntile), y_b(nobs)
-    CALL SIMULATE_FWD(nt, nd, ntile, nspin, tape_hours, init, doy, hour&
-&               , tday, met, lat, lon, sand, clay, pft, ppft, pglob, &
-&               ncol, colpos, state, hout, dout)
+    CALL SIMULATE_FWD(nt, nd, ntile, nspin, tape_hours, init, cosz, toa&
+&               , tday, met, sand, clay, pft, ppft, pglob, ncol, colpos&
+&               , state, hout, dout)
     CALL APPLY_OBS_B(nt, ntile, nobs, stream, s0, s1, wfoot, angle, ncol&
 &              , colpos, hout, hout_b, clay, pglob, pglob_b, y, y_b)
-    CALL SIMULATE_BWD(nt, nd, ntile, nspin, tape_hours, init, doy, hour&
-&               , tday, met, lat, lon, sand, clay, pft, ppft, ppft_b, &
-&               pglob, pglob_b, ncol, colpos, state, state_b, hout, &
-&               hout_b, dout)
+    CALL SIMULATE_BWD(nt, nd, ntile, nspin, tape_hours, init, cosz, toa&
+&               , tday, met, sand, clay, pft, ppft, ppft_b, pglob, &
+&               pglob_b, ncol, colpos, state, state_b, hout, hout_b, &
+&               dout)
   END SUBROUTINE SIMULATE_OBS_B
 
 ! The model and its observation operators in one call: y = H(M(p)). Arguments as for
 ! simulate, plus the observations (dnb_obs.apply_obs): nobs, stream(nobs) codes, s0/s1
 ! first/last hourly step of each window, wfoot(nobs, ntile) footprint weights, angle(nobs)
 ! incidence angles (deg); y(nobs) simulated observations.
-  SUBROUTINE SIMULATE_OBS(nt, nd, ntile, nspin, tape_hours, init, doy, &
-&   hour, tday, met, lat, lon, sand, clay, pft, ppft, pglob, state, nobs&
-&   , stream, s0, s1, wfoot, angle, ncol, colpos, hout, dout, y)
+  SUBROUTINE SIMULATE_OBS(nt, nd, ntile, nspin, tape_hours, init, cosz, &
+&   toa, tday, met, sand, clay, pft, ppft, pglob, state, nobs, stream, &
+&   s0, s1, wfoot, angle, ncol, colpos, hout, dout, y)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, tape_hours, init, nobs
-    INTEGER, INTENT(IN) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), &
-&   s1(nobs)
-    REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
-&   , sand, clay
+    INTEGER, INTENT(IN) :: pft(ntile), stream(nobs), s0(nobs), s1(nobs)
+    REAL(wp), INTENT(IN) :: cosz(nt), toa(nt), tday(nt), met(nt, nmet), &
+&   sand, clay
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp), wfoot(nobs, &
 &   ntile), angle(nobs)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
     INTEGER, INTENT(IN) :: ncol, colpos(nho)
     REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)&
 &   , y(nobs)
-    CALL SIMULATE(nt, nd, ntile, nspin, tape_hours, init, doy, hour, &
-&           tday, met, lat, lon, sand, clay, pft, ppft, pglob, ncol, &
-&           colpos, state, hout, dout)
+    CALL SIMULATE(nt, nd, ntile, nspin, tape_hours, init, cosz, toa, &
+&           tday, met, sand, clay, pft, ppft, pglob, ncol, colpos, state&
+&           , hout, dout)
     CALL APPLY_OBS(nt, ntile, nobs, stream, s0, s1, wfoot, angle, ncol, &
 &            colpos, hout, clay, pglob, y)
   END SUBROUTINE SIMULATE_OBS
@@ -4724,19 +4923,183 @@ CONTAINS
     st(is_hydration) = 1._wp
   END SUBROUTINE INIT_STATE
 
-!  Differentiation of tile_hour in reverse (adjoint) mode, forward sweep:
-!   gradient     of useful results: ho acc_tr pg acc_gpp st acc_rr
-!                pp acc_bw
-!   with respect to varying inputs: ho acc_tr pg acc_gpp st acc_rr
-!                pp acc_bw
-! One hour of one tile. m(nmet): forcing of the hour; cosz, s0: solar geometry; pp, pg:
-! parameters; st: state (updated); ho: hourly outputs; acc_*: daily accumulators of GPP
-! (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture modifier, water-stress
-! factor times shortwave and shortwave (sums over hours).
-  SUBROUTINE TILE_HOUR_FWD(m, cosz, s0, pp, pg, sh, c4, st, ho, acc_gpp&
-&   , acc_tr, acc_rr, acc_fm, acc_bw, acc_sw)
+!  Differentiation of day_constants in reverse (adjoint) mode, forward sweep:
+!   gradient     of useful results: t_d dsc pg esc_l nscl_l st
+!                pp
+!   with respect to varying inputs: t_d dsc pg esc_l nscl_l st
+!                pp
+! What a tile's hours use that changes only with its LAI, C_fol / LMA, which changes once a
+! day (tile_day), or not at all; computed at the start of each day instead of every hour,
+! with the same expressions, so the results are the same to the last bit. nscl_l(l):
+! nitrogen scaling of Vcmax, Jmax and Rd, and esc_l(l): escape of fluorescence, at the
+! middle of canopy layer l; t_d, dsc(jd_rho_cd), dsc(jd_t_all): the diffuse-light
+! quantities of dnb_radiation.diffuse_transmission; dsc(jd_e_half) = exp(-0.5 LAI/fc)
+! (long-wave transmission and interception); dsc(jd_hyd): the hourly relaxation rate of
+! vegetation hydration; dsc(jd_lg2): the log-profile term of the aerodynamic conductance.
+  SUBROUTINE DAY_CONSTANTS_FWD(pp, pg, st, nscl_l, esc_l, t_d, dsc)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: m(nmet), cosz, s0, pp(npp), pg(ngp), sh(nsh)
+    REAL(wp), INTENT(IN) :: pp(npp), pg(ngp), st(nstate)
+    REAL(wp) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer), dsc(ndsc)
+    REAL(wp) :: lai, fc, lc, rho_cd, t_all
+    INTEGER :: l
+    INTRINSIC REAL
+    INTRINSIC EXP
+    lai = st(is_c_fol)/pp(ip_lma)
+    fc = pp(ip_fc_max)
+    lc = lai/fc
+    DO l=1,nlayer
+      nscl_l(l) = EXP(-(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, &
+&       wp)))
+      esc_l(l) = EXP(-(pg(ig_sif_kesc)*lc*(REAL(l, wp)-0.5_wp)/REAL(&
+&       nlayer, wp)))
+    END DO
+    CALL DIFFUSE_TRANSMISSION_FWD(lai, fc, pp(ip_leaf_scat), t_d, rho_cd&
+&                           , t_all)
+    CALL PUSHREAL8(dsc(jd_rho_cd))
+    dsc(jd_rho_cd) = rho_cd
+    CALL PUSHREAL8(dsc(jd_t_all))
+    dsc(jd_t_all) = t_all
+    CALL PUSHREAL8(dsc(jd_e_half))
+    dsc(jd_e_half) = EXP(-(0.5_wp*lai/fc))
+    CALL PUSHREAL8(dsc(jd_hyd))
+    dsc(jd_hyd) = 1._wp - EXP(-(1._wp/(24._wp*pg(ig_hyd_tau))))
+    CALL PUSHREAL8(dsc(jd_lg2))
+    dsc(jd_lg2) = AERO_LOG2(pp(ip_height))
+  END SUBROUTINE DAY_CONSTANTS_FWD
+
+!  Differentiation of day_constants in reverse (adjoint) mode, backward sweep:
+!   gradient     of useful results: t_d dsc pg esc_l nscl_l st
+!                pp
+!   with respect to varying inputs: t_d dsc pg esc_l nscl_l st
+!                pp
+! What a tile's hours use that changes only with its LAI, C_fol / LMA, which changes once a
+! day (tile_day), or not at all; computed at the start of each day instead of every hour,
+! with the same expressions, so the results are the same to the last bit. nscl_l(l):
+! nitrogen scaling of Vcmax, Jmax and Rd, and esc_l(l): escape of fluorescence, at the
+! middle of canopy layer l; t_d, dsc(jd_rho_cd), dsc(jd_t_all): the diffuse-light
+! quantities of dnb_radiation.diffuse_transmission; dsc(jd_e_half) = exp(-0.5 LAI/fc)
+! (long-wave transmission and interception); dsc(jd_hyd): the hourly relaxation rate of
+! vegetation hydration; dsc(jd_lg2): the log-profile term of the aerodynamic conductance.
+  SUBROUTINE DAY_CONSTANTS_BWD(pp, pp_b, pg, pg_b, st, st_b, nscl_l, &
+&   nscl_l_b, esc_l, esc_l_b, t_d, t_d_b, dsc, dsc_b)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: pp(npp), pg(ngp), st(nstate)
+    REAL(wp) :: pp_b(npp), pg_b(ngp), st_b(nstate)
+    REAL(wp) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer), dsc(ndsc)
+    REAL(wp) :: nscl_l_b(nlayer), esc_l_b(nlayer), t_d_b(0:nlayer), &
+&   dsc_b(ndsc)
+    REAL(wp) :: lai, fc, lc, rho_cd, t_all
+    REAL(wp) :: lai_b, fc_b, lc_b, rho_cd_b, t_all_b
+    INTEGER :: l
+    INTRINSIC REAL
+    INTRINSIC EXP
+    REAL(wp) :: temp
+    REAL(wp) :: temp_b
+    REAL(wp) :: temp0
+    REAL(wp) :: temp1
+    REAL(wp) :: temp_b0
+    REAL*8 :: temp2
+    CALL POPREAL8(dsc(jd_lg2))
+    CALL AERO_LOG2_B(pp(ip_height), pp_b(ip_height), dsc_b(jd_lg2))
+    dsc_b(jd_lg2) = 0.0_8
+    CALL POPREAL8(dsc(jd_hyd))
+    temp2 = 1.0/(24._wp*pg(ig_hyd_tau))
+    pg_b(ig_hyd_tau) = pg_b(ig_hyd_tau) - temp2*EXP(-temp2)*dsc_b(jd_hyd&
+&     )/pg(ig_hyd_tau)
+    dsc_b(jd_hyd) = 0.0_8
+    lai = st(is_c_fol)/pp(ip_lma)
+    fc = pp(ip_fc_max)
+    CALL POPREAL8(dsc(jd_e_half))
+    temp_b0 = -(0.5_wp*EXP(-(0.5_wp*(lai/fc)))*dsc_b(jd_e_half)/fc)
+    dsc_b(jd_e_half) = 0.0_8
+    lai_b = temp_b0
+    fc_b = -(lai*temp_b0/fc)
+    CALL POPREAL8(dsc(jd_t_all))
+    t_all_b = dsc_b(jd_t_all)
+    dsc_b(jd_t_all) = 0.0_8
+    CALL POPREAL8(dsc(jd_rho_cd))
+    rho_cd_b = dsc_b(jd_rho_cd)
+    dsc_b(jd_rho_cd) = 0.0_8
+    CALL DIFFUSE_TRANSMISSION_BWD(lai, lai_b, fc, fc_b, pp(ip_leaf_scat)&
+&                           , pp_b(ip_leaf_scat), t_d, t_d_b, rho_cd, &
+&                           rho_cd_b, t_all, t_all_b)
+    lc = lai/fc
+    lc_b = 0.0_8
+    DO l=nlayer,1,-1
+      temp1 = REAL(nlayer, wp)
+      temp0 = REAL(l, wp) - 0.5_wp
+      temp_b = -(temp0*EXP(-(temp0*(pg(ig_sif_kesc)*lc/temp1)))*esc_l_b(&
+&       l)/temp1)
+      esc_l_b(l) = 0.0_8
+      pg_b(ig_sif_kesc) = pg_b(ig_sif_kesc) + lc*temp_b
+      temp = REAL(nlayer, wp)
+      temp0 = REAL(l, wp) - 0.5_wp
+      temp_b0 = -(temp0*EXP(-(temp0*(pp(ip_kn)*lc/temp)))*nscl_l_b(l)/&
+&       temp)
+      lc_b = lc_b + pg(ig_sif_kesc)*temp_b + pp(ip_kn)*temp_b0
+      nscl_l_b(l) = 0.0_8
+      pp_b(ip_kn) = pp_b(ip_kn) + lc*temp_b0
+    END DO
+    lai_b = lai_b + lc_b/fc
+    fc_b = fc_b - lai*lc_b/fc**2
+    pp_b(ip_fc_max) = pp_b(ip_fc_max) + fc_b
+    temp_b = lai_b/pp(ip_lma)
+    st_b(is_c_fol) = st_b(is_c_fol) + temp_b
+    pp_b(ip_lma) = pp_b(ip_lma) - st(is_c_fol)*temp_b/pp(ip_lma)
+  END SUBROUTINE DAY_CONSTANTS_BWD
+
+! What a tile's hours use that changes only with its LAI, C_fol / LMA, which changes once a
+! day (tile_day), or not at all; computed at the start of each day instead of every hour,
+! with the same expressions, so the results are the same to the last bit. nscl_l(l):
+! nitrogen scaling of Vcmax, Jmax and Rd, and esc_l(l): escape of fluorescence, at the
+! middle of canopy layer l; t_d, dsc(jd_rho_cd), dsc(jd_t_all): the diffuse-light
+! quantities of dnb_radiation.diffuse_transmission; dsc(jd_e_half) = exp(-0.5 LAI/fc)
+! (long-wave transmission and interception); dsc(jd_hyd): the hourly relaxation rate of
+! vegetation hydration; dsc(jd_lg2): the log-profile term of the aerodynamic conductance.
+  SUBROUTINE DAY_CONSTANTS(pp, pg, st, nscl_l, esc_l, t_d, dsc)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: pp(npp), pg(ngp), st(nstate)
+    REAL(wp), INTENT(OUT) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer&
+&   ), dsc(ndsc)
+    REAL(wp) :: lai, fc, lc, rho_cd, t_all
+    INTEGER :: l
+    INTRINSIC REAL
+    INTRINSIC EXP
+    lai = st(is_c_fol)/pp(ip_lma)
+    fc = pp(ip_fc_max)
+    lc = lai/fc
+    DO l=1,nlayer
+      nscl_l(l) = EXP(-(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, &
+&       wp)))
+      esc_l(l) = EXP(-(pg(ig_sif_kesc)*lc*(REAL(l, wp)-0.5_wp)/REAL(&
+&       nlayer, wp)))
+    END DO
+    CALL DIFFUSE_TRANSMISSION(lai, fc, pp(ip_leaf_scat), t_d, rho_cd, &
+&                       t_all)
+    dsc(jd_rho_cd) = rho_cd
+    dsc(jd_t_all) = t_all
+    dsc(jd_e_half) = EXP(-(0.5_wp*lai/fc))
+    dsc(jd_hyd) = 1._wp - EXP(-(1._wp/(24._wp*pg(ig_hyd_tau))))
+    dsc(jd_lg2) = AERO_LOG2(pp(ip_height))
+  END SUBROUTINE DAY_CONSTANTS
+
+!  Differentiation of tile_hour in reverse (adjoint) mode, forward sweep:
+!   gradient     of useful results: t_d ho acc_tr dsc pg esc_l
+!                nscl_l acc_gpp st acc_rr pp acc_bw
+!   with respect to varying inputs: t_d ho acc_tr dsc pg esc_l
+!                nscl_l acc_gpp st acc_rr pp acc_bw
+! One hour of one tile. m(nmet): forcing of the hour; hc_h(nhc): the cell's quantities of
+! the hour (cell_hour); pp, pg: parameters; nscl_l, esc_l, t_d, dsc: the tile's quantities
+! of the day (day_constants); st: state (updated); ho: hourly outputs; acc_*: daily
+! accumulators of GPP (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture
+! modifier, water-stress factor times shortwave and shortwave (sums over hours).
+  SUBROUTINE TILE_HOUR_FWD(m, hc_h, pp, pg, sh, c4, nscl_l, esc_l, t_d, &
+&   dsc, st, ho, acc_gpp, acc_tr, acc_rr, acc_fm, acc_bw, acc_sw)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: m(nmet), hc_h(nhc), pp(npp), pg(ngp), sh(nsh&
+&   )
+    REAL(wp), INTENT(IN) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer)&
+&   , dsc(ndsc)
     INTEGER, INTENT(IN) :: c4
     REAL(wp), INTENT(INOUT) :: st(nstate), acc_gpp, acc_tr, acc_rr, &
 &   acc_fm, acc_bw, acc_sw
@@ -4747,7 +5110,7 @@ CONTAINS
 &   lai_sha(nlayer)
     REAL(wp) :: a0(2*nlayer), rdl(2*nlayer), gs0(2*nlayer), lcl(2*nlayer&
 &   ), icl(2*nlayer)
-    REAL(wp) :: nscl_l(nlayer)
+    REAL(wp) :: cosz
     REAL(wp) :: fapar, fsun, par_in, fdir, s, gamma, lambda, rho_air, ga
     REAL(wp) :: rn_can, rn_soil, rlus, tlv, gflux, x_pm, e_pc, e_ps
     REAL(wp) :: rain, melt, sublim, f_cov2, e_int, thr, gc0, supply, e_t&
@@ -4765,7 +5128,6 @@ CONTAINS
     REAL(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
     INTEGER :: l, j
     LOGICAL :: day
-    INTRINSIC REAL
     INTRINSIC EXP
     REAL(wp) :: result1
     REAL(wp) :: arg1
@@ -4782,7 +5144,6 @@ CONTAINS
     lai = st(is_c_fol)/pp(ip_lma)
     fc = pp(ip_fc_max)
     sigma_l = pp(ip_leaf_scat)
-    lc = lai/fc
 ! surface albedos: soil darkens when wet; snow covers the ground
     theta_s = st(is_w_surf)/(z_surf*rho_w)
     theta_r = st(is_w_root)/(pp(ip_zroot)*rho_w)
@@ -4794,29 +5155,33 @@ CONTAINS
     rho_par = f_cover*st(is_snow_alb) + (1._wp-f_cover)*(0.92_wp*rho_s-&
 &     0.015_wp)
 ! canopy radiative transfer
+    cosz = hc_h(ic_cosz)
     day = sw .GT. 0.1_wp .AND. cosz .GT. 0._wp
     IF (day) THEN
-      result1 = DIFFUSE_FRACTION(sw, s0)
-      fdir = 1._wp - result1
-      CALL CANOPY_PAR_FWD(lai, fc, cosz, fdir, sigma_l, rho_par, abs_sun&
-&                   , abs_sha, lai_sun, lai_sha, fapar, fsun)
+      fdir = hc_h(ic_fdir)
+      CALL CANOPY_PAR_FWD(lai, fc, cosz, fdir, sigma_l, rho_par, t_d, &
+&                   dsc(jd_rho_cd), abs_sun, abs_sha, lai_sun, lai_sha, &
+&                   fapar, fsun)
       CALL PUSHCONTROL1B(0)
     ELSE
-      CALL PUSHCONTROL1B(1)
       fapar = 0._wp
       fsun = 0._wp
       abs_sun = 0._wp
       abs_sha = 0._wp
       lai_sun = 0._wp
       lai_sha = 0._wp
+      CALL PUSHCONTROL1B(1)
     END IF
 ! mol photons m-2 s-1
     par_in = par_frac*sw/e_par
 ! energy: net radiation, ground heat, potential evaporation
-    CALL AIR_PROPERTIES(tc, pres, s, gamma, lambda, rho_air)
-    ga = AERO_CONDUCTANCE(m(im_sfcwind), pp(ip_height))
-    CALL NET_RADIATION_FWD(sw, lw, tk, fapar, rho_g, lai, fc, rn_can, &
-&                    rn_soil, rlus, tlv)
+    s = hc_h(ic_s)
+    gamma = hc_h(ic_gamma)
+    lambda = hc_h(ic_lambda)
+    rho_air = hc_h(ic_rho_air)
+    ga = AERO_FROM(hc_h(ic_u), dsc(jd_lg2))
+    CALL NET_RADIATION_FWD(sw, lw, tk, fapar, rho_g, dsc(jd_e_half), fc&
+&                    , rn_can, rn_soil, rlus, tlv)
 ! for the available energy of E_s
     gflux = pg(ig_g_frac)*rn_soil
     avail_soil = rn_soil - gflux
@@ -4840,7 +5205,8 @@ CONTAINS
     st(is_snow_alb) = snow_alb
     e_pc_h = e_pc*dt_hour
     w_can = st(is_w_canopy)
-    CALL INTERCEPTION_FWD(rain, lai, fc, e_pc_h, w_can, e_int, thr)
+    CALL INTERCEPTION_FWD(rain, lai, fc, dsc(jd_e_half), e_pc_h, w_can, &
+&                   e_int, thr)
     CALL PUSHREAL8(st(is_w_canopy))
     st(is_w_canopy) = w_can
 ! photosynthesis pass 1: unstressed conductance of each leaf class
@@ -4856,8 +5222,6 @@ CONTAINS
       gc0 = 0._wp
       DO l=1,nlayer
 ! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
-        nscl_l(l) = EXP(-(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer&
-&         , wp)))
         CALL PUSHREAL8(nscl)
         nscl = nscl_l(l)
         CALL PUSHREAL8(lcl(2*l-1))
@@ -4869,10 +5233,15 @@ CONTAINS
         CALL PUSHREAL8(icl(2*l))
         icl(2*l) = abs_sha(l)*par_in/(lai_sha(l)+1.e-9_wp)
         ad_from = 2*l - 1
+! the two leaf-photosynthesis calls are left to Tapenade's checkpointing (the adjoint
+! re-runs each just before its reverse sweep) rather than NOCHECKPOINT: the values
+! they would record for the whole run are about 20 % of the adjoint's tape, and the
+! re-run costs fewer instructions than recording and reading them back
         DO j=ad_from,2*l
-          CALL PHOTO_FIXED_CI_FWD(c4, icl(j), ca, fci, tc, pres, nscl, &
-&                           alpha, vcmax, jmax, rd, kc_eff, gstar, k4, &
-&                           f_hot, a0(j), rdl(j), gs0(j))
+          CALL PUSHREAL8(gs0(j))
+          CALL PHOTO_FIXED_CI(c4, icl(j), ca, fci, tc, pres, nscl, alpha&
+&                       , vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, a0(&
+&                       j), rdl(j), gs0(j))
           gc0 = gc0 + gs0(j)*lcl(j)
         END DO
         CALL PUSHINTEGER4(j - 1)
@@ -4899,14 +5268,15 @@ CONTAINS
         CALL PUSHREAL8(nscl)
         nscl = nscl_l(l)
         CALL PUSHREAL8(esc)
-        esc = EXP(-(pg(ig_sif_kesc)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer&
-&         , wp)))
+        esc = esc_l(l)
         ad_from0 = 2*l - 1
         DO j=ad_from0,2*l
           gs_j = gs0(j)*beta
-          CALL PHOTO_GIVEN_GS_FWD(c4, icl(j), ca, tc, pres, nscl, alpha&
-&                           , vcmax, jmax, rdl(j), kc_eff, gstar, k4, &
-&                           f_hot, gs_j, a_g, ci, r_sat)
+          CALL PUSHREAL8(r_sat)
+          CALL PUSHREAL8(a_g)
+          CALL PHOTO_GIVEN_GS(c4, icl(j), ca, tc, pres, nscl, alpha, &
+&                       vcmax, jmax, rdl(j), kc_eff, gstar, k4, f_hot, &
+&                       gs_j, a_g, ci, r_sat)
           gpp_mol = gpp_mol + a_g*lcl(j)
           CALL PUSHREAL8(result1)
           result1 = FLUORESCENCE_YIELD(r_sat)
@@ -4994,7 +5364,8 @@ CONTAINS
     ho(ih_beta_w) = beta
     ho(ih_precip) = prh
     ho(ih_lai) = lai
-    ho(ih_fapar_ws) = FAPAR_WHITE_SKY(lai, fc, sigma_l, rho_par)
+    ho(ih_fapar_ws) = WHITE_SKY_FROM(fc, dsc(jd_rho_cd), dsc(jd_t_all), &
+&     rho_par)
 ! SIF at 743 nm: photon flux -> spectral radiance (isotropic), mW m-2 sr-1 nm-1
     ho(ih_sif) = pg(ig_sif_scale)*pg(ig_sif_spec)*e_photon_743/pi*&
 &     1.e3_wp*sif_photon
@@ -5002,7 +5373,7 @@ CONTAINS
     hyd_target = pg(ig_hyd_min) + (1._wp-pg(ig_hyd_min))*rel_r
     CALL PUSHREAL8(st(is_hydration))
     st(is_hydration) = st(is_hydration) + (hyd_target-st(is_hydration))*&
-&     (1._wp-EXP(-(1._wp/(24._wp*pg(ig_hyd_tau)))))
+&     dsc(jd_hyd)
     vwc = pg(ig_leaf_water)*st(is_c_fol)*st(is_hydration) + pg(&
 &     ig_wood_water)*st(is_c_wood)*(0.5_wp+0.5_wp*st(is_hydration))
     ho(ih_vwc) = vwc
@@ -5011,8 +5382,8 @@ CONTAINS
     ho(ih_agb) = (pg(ig_f_above)*st(is_c_wood)+st(is_c_fol))/0.5_wp*&
 &     0.01_wp
     CALL PUSHREAL8ARRAY(gs0, 2*nlayer)
-    CALL PUSHREAL8(rho_air)
     CALL PUSHREAL8(x_pm)
+    CALL PUSHREAL8(fci)
     CALL PUSHREAL8(e_pot_h)
     CALL PUSHREAL8(ga)
     CALL PUSHREAL8(rho_s)
@@ -5025,7 +5396,6 @@ CONTAINS
     CALL PUSHREAL8ARRAY(icl, 2*nlayer)
     CALL PUSHREAL8(r_sat)
     CALL PUSHREAL8(result1)
-    CALL PUSHREAL8(ci)
     CALL PUSHREAL8ARRAY(lai_sha, nlayer)
     CALL PUSHREAL8(e_ps)
     CALL PUSHREAL8(beta)
@@ -5038,7 +5408,6 @@ CONTAINS
     CALL PUSHREAL8(rain)
     CALL PUSHREAL8ARRAY(abs_sun, nlayer)
     CALL PUSHREAL8(sif_photon)
-    CALL PUSHREAL8(lambda)
     CALL PUSHREAL8(gpp_h)
     CALL PUSHREAL8ARRAY(abs_sha, nlayer)
     CALL PUSHREAL8(rn_soil)
@@ -5055,8 +5424,6 @@ CONTAINS
     CALL PUSHREAL8(jmax)
     CALL PUSHREAL8(f_cover)
     CALL PUSHREAL8(alpha)
-    CALL PUSHREAL8(s)
-    CALL PUSHREAL8(gamma)
     CALL PUSHREAL8(f_rd)
     CALL PUSHREAL8(kc_eff)
     CALL PUSHREAL8(tr)
@@ -5066,20 +5433,27 @@ CONTAINS
   END SUBROUTINE TILE_HOUR_FWD
 
 !  Differentiation of tile_hour in reverse (adjoint) mode, backward sweep:
-!   gradient     of useful results: ho acc_tr pg acc_gpp st acc_rr
-!                pp acc_bw
-!   with respect to varying inputs: ho acc_tr pg acc_gpp st acc_rr
-!                pp acc_bw
-! One hour of one tile. m(nmet): forcing of the hour; cosz, s0: solar geometry; pp, pg:
-! parameters; st: state (updated); ho: hourly outputs; acc_*: daily accumulators of GPP
-! (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture modifier, water-stress
-! factor times shortwave and shortwave (sums over hours).
-  SUBROUTINE TILE_HOUR_BWD(m, cosz, s0, pp, pp_b, pg, pg_b, sh, c4, st, &
-&   st_b, ho, ho_b, acc_gpp, acc_gpp_b, acc_tr, acc_tr_b, acc_rr, &
-&   acc_rr_b, acc_fm, acc_bw, acc_bw_b, acc_sw)
+!   gradient     of useful results: t_d ho acc_tr dsc pg esc_l
+!                nscl_l acc_gpp st acc_rr pp acc_bw
+!   with respect to varying inputs: t_d ho acc_tr dsc pg esc_l
+!                nscl_l acc_gpp st acc_rr pp acc_bw
+! One hour of one tile. m(nmet): forcing of the hour; hc_h(nhc): the cell's quantities of
+! the hour (cell_hour); pp, pg: parameters; nscl_l, esc_l, t_d, dsc: the tile's quantities
+! of the day (day_constants); st: state (updated); ho: hourly outputs; acc_*: daily
+! accumulators of GPP (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture
+! modifier, water-stress factor times shortwave and shortwave (sums over hours).
+  SUBROUTINE TILE_HOUR_BWD(m, hc_h, pp, pp_b, pg, pg_b, sh, c4, nscl_l, &
+&   nscl_l_b, esc_l, esc_l_b, t_d, t_d_b, dsc, dsc_b, st, st_b, ho, ho_b&
+&   , acc_gpp, acc_gpp_b, acc_tr, acc_tr_b, acc_rr, acc_rr_b, acc_fm, &
+&   acc_bw, acc_bw_b, acc_sw)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: m(nmet), cosz, s0, pp(npp), pg(ngp), sh(nsh)
+    REAL(wp), INTENT(IN) :: m(nmet), hc_h(nhc), pp(npp), pg(ngp), sh(nsh&
+&   )
     REAL(wp) :: pp_b(npp), pg_b(ngp)
+    REAL(wp), INTENT(IN) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer)&
+&   , dsc(ndsc)
+    REAL(wp) :: nscl_l_b(nlayer), esc_l_b(nlayer), t_d_b(0:nlayer), &
+&   dsc_b(ndsc)
     INTEGER, INTENT(IN) :: c4
     REAL(wp), INTENT(INOUT) :: st(nstate), acc_gpp, acc_tr, acc_rr, &
 &   acc_fm, acc_bw, acc_sw
@@ -5099,8 +5473,7 @@ CONTAINS
 &   ), icl(2*nlayer)
     REAL(wp) :: rdl_b(2*nlayer), gs0_b(2*nlayer), lcl_b(2*nlayer), icl_b&
 &   (2*nlayer)
-    REAL(wp) :: nscl_l(nlayer)
-    REAL(wp) :: nscl_l_b(nlayer)
+    REAL(wp) :: cosz
     REAL(wp) :: fapar, fsun, par_in, fdir, s, gamma, lambda, rho_air, ga
     REAL(wp) :: fapar_b, fsun_b, ga_b
     REAL(wp) :: rn_can, rn_soil, rlus, tlv, gflux, x_pm, e_pc, e_ps
@@ -5112,7 +5485,7 @@ CONTAINS
     REAL(wp) :: vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, alpha, fci, &
 &   f_rd, nscl, lc
     REAL(wp) :: vcmax_b, jmax_b, rd_b, kc_eff_b, gstar_b, k4_b, alpha_b&
-&   , fci_b, f_rd_b, nscl_b, lc_b
+&   , fci_b, f_rd_b, nscl_b
     REAL(wp) :: a_g, ci, gpp_mol, gpp_h, trans, infl, runoff, e_soil, &
 &   perc, drain
     REAL(wp) :: a_g_b, gpp_mol_b, gpp_h_b, trans_b, runoff_b, e_soil_b, &
@@ -5134,19 +5507,13 @@ CONTAINS
     REAL(wp) :: snow_b, snow_rho_b, snow_alb_b, w_s_b, w_r_b, t1_b, t2_b
     INTEGER :: l, j
     LOGICAL :: day
-    INTRINSIC REAL
     INTRINSIC EXP
     REAL(wp) :: result1
     REAL(wp) :: result1_b
     REAL(wp) :: arg1
     REAL(wp) :: arg1_b
-    REAL(wp) :: temp
     REAL(wp) :: temp_b
-    REAL(wp) :: temp0
-    REAL(wp) :: temp1
     REAL(wp) :: temp_b0
-    REAL(wp) :: temp_b1
-    REAL*8 :: temp2
     INTEGER :: ad_from
     INTEGER :: ad_to
     INTEGER :: ad_from0
@@ -5158,8 +5525,6 @@ CONTAINS
     CALL POPREAL8(tr)
     CALL POPREAL8(kc_eff)
     CALL POPREAL8(f_rd)
-    CALL POPREAL8(gamma)
-    CALL POPREAL8(s)
     CALL POPREAL8(alpha)
     CALL POPREAL8(f_cover)
     CALL POPREAL8(jmax)
@@ -5176,7 +5541,6 @@ CONTAINS
     CALL POPREAL8(rn_soil)
     CALL POPREAL8ARRAY(abs_sha, nlayer)
     CALL POPREAL8(gpp_h)
-    CALL POPREAL8(lambda)
     CALL POPREAL8(sif_photon)
     CALL POPREAL8ARRAY(abs_sun, nlayer)
     CALL POPREAL8(rain)
@@ -5189,7 +5553,6 @@ CONTAINS
     CALL POPREAL8(beta)
     CALL POPREAL8(e_ps)
     CALL POPREAL8ARRAY(lai_sha, nlayer)
-    CALL POPREAL8(ci)
     CALL POPREAL8(result1)
     CALL POPREAL8(r_sat)
     CALL POPREAL8ARRAY(icl, 2*nlayer)
@@ -5202,9 +5565,10 @@ CONTAINS
     CALL POPREAL8(rho_s)
     CALL POPREAL8(ga)
     CALL POPREAL8(e_pot_h)
+    CALL POPREAL8(fci)
     CALL POPREAL8(x_pm)
-    CALL POPREAL8(rho_air)
     CALL POPREAL8ARRAY(gs0, 2*nlayer)
+    lambda = hc_h(ic_lambda)
     sw = m(im_rsds)
     temp_b0 = 0.01_wp*ho_b(ih_agb)/0.5_wp
     ho_b(ih_agb) = 0.0_8
@@ -5227,25 +5591,23 @@ CONTAINS
     hyd_target = pg(ig_hyd_min) + (1._wp-pg(ig_hyd_min))*rel_r
     fm = pg(ig_rh_wmin) + (1._wp-pg(ig_rh_wmin))*0.5_wp*(rel_s+rel_r)
     CALL POPREAL8(st(is_hydration))
-    temp2 = 1.0/(24._wp*pg(ig_hyd_tau))
-    temp_b0 = (1._wp-EXP(-temp2))*st_b(is_hydration)
-    pg_b(ig_hyd_tau) = pg_b(ig_hyd_tau) - temp2*EXP(-temp2)*(hyd_target-&
-&     st(is_hydration))*st_b(is_hydration)/pg(ig_hyd_tau)
-    hyd_target_b = temp_b0
-    st_b(is_hydration) = st_b(is_hydration) - temp_b0
+    hyd_target_b = dsc(jd_hyd)*st_b(is_hydration)
+    dsc_b(jd_hyd) = dsc_b(jd_hyd) + (hyd_target-st(is_hydration))*st_b(&
+&     is_hydration)
+    st_b(is_hydration) = (1.0-dsc(jd_hyd))*st_b(is_hydration)
     pg_b(ig_hyd_min) = pg_b(ig_hyd_min) + (1.0-rel_r)*hyd_target_b
     temp_b0 = e_photon_743*1.e3_wp*ho_b(ih_sif)
     ho_b(ih_sif) = 0.0_8
-    temp_b1 = sif_photon*temp_b0/pi
+    temp_b = sif_photon*temp_b0/pi
     sif_photon_b = pg(ig_sif_scale)*pg(ig_sif_spec)*temp_b0/pi
-    pg_b(ig_sif_scale) = pg_b(ig_sif_scale) + pg(ig_sif_spec)*temp_b1
-    pg_b(ig_sif_spec) = pg_b(ig_sif_spec) + pg(ig_sif_scale)*temp_b1
-    sigma_l = pp(ip_leaf_scat)
+    pg_b(ig_sif_scale) = pg_b(ig_sif_scale) + pg(ig_sif_spec)*temp_b
+    pg_b(ig_sif_spec) = pg_b(ig_sif_spec) + pg(ig_sif_scale)*temp_b
     fc = pp(ip_fc_max)
-    CALL FAPAR_WHITE_SKY_B(lai, lai_b, fc, fc_b, sigma_l, sigma_l_b, &
-&                    rho_par, rho_par_b, ho_b(ih_fapar_ws))
+    CALL WHITE_SKY_FROM_B(fc, fc_b, dsc(jd_rho_cd), dsc_b(jd_rho_cd), &
+&                   dsc(jd_t_all), dsc_b(jd_t_all), rho_par, rho_par_b, &
+&                   ho_b(ih_fapar_ws))
     ho_b(ih_fapar_ws) = 0.0_8
-    lai_b = lai_b + ho_b(ih_lai)
+    lai_b = ho_b(ih_lai)
     ho_b(ih_lai) = 0.0_8
     ho_b(ih_precip) = 0.0_8
     beta_b = ho_b(ih_beta_w)
@@ -5316,10 +5678,10 @@ CONTAINS
     gpp_h_b = gpp_h_b + ho_b(ih_gpp) + acc_gpp_b + pp(ip_f_auto)*ra_h_b
     ho_b(ih_gpp) = 0.0_8
     temp_b0 = tr*fm*rh_h_b/24._wp
-    temp_b1 = (pp(ip_theta_lit)*st(is_c_lit)+pp(ip_theta_som)*st(&
-&     is_c_som))*rh_h_b
-    tr_b = fm*acc_rr_b + acc_tr_b + fm*temp_b1/24._wp
-    fm_b = tr*acc_rr_b + tr*temp_b1/24._wp
+    temp_b = (pp(ip_theta_lit)*st(is_c_lit)+pp(ip_theta_som)*st(is_c_som&
+&     ))*rh_h_b
+    tr_b = fm*acc_rr_b + acc_tr_b + fm*temp_b/24._wp
+    fm_b = tr*acc_rr_b + tr*temp_b/24._wp
     pp_b(ip_theta_lit) = pp_b(ip_theta_lit) + st(is_c_lit)*temp_b0
     st_b(is_c_lit) = st_b(is_c_lit) + pp(ip_theta_lit)*temp_b0
     pp_b(ip_theta_som) = pp_b(ip_theta_som) + st(is_c_som)*temp_b0
@@ -5334,6 +5696,7 @@ CONTAINS
     tc = tk - tfreeze
     pp_b(ip_temp_exp) = pp_b(ip_temp_exp) + tc*EXP(tc*pp(ip_temp_exp))*&
 &     tr_b
+    rho_air = hc_h(ic_rho_air)
     CALL CANOPY_TEMPERATURE_B(tk, rn_can, rn_can_b, arg1, arg1_b, &
 &                       rho_air, ga, ga_b, tcan_b)
     e_t_b = lambda*arg1_b
@@ -5377,7 +5740,6 @@ CONTAINS
     CALL SSTEP_B(arg1, arg1_b, 0.5_wp, f_thaw_b)
     st_b(is_tsoil1) = st_b(is_tsoil1) + arg1_b
     gpp_mol_b = mol_c*dt_hour*gpp_h_b
-    lc = lai/fc
     ca = m(im_co2)
     pres = m(im_ps)
     CALL POPCONTROL1B(branch)
@@ -5386,12 +5748,10 @@ CONTAINS
       alpha_b = 0.0_8
       jmax_b = 0.0_8
       gstar_b = 0.0_8
-      lc_b = 0.0_8
       rdl_b = 0.0_8
       vcmax_b = 0.0_8
       lcl_b = 0.0_8
       k4_b = 0.0_8
-      nscl_l_b = 0.0_8
       icl_b = 0.0_8
       gs0_b = 0.0_8
       DO l=nlayer,1,-1
@@ -5400,31 +5760,28 @@ CONTAINS
         CALL POPINTEGER4(ad_from0)
         CALL POPINTEGER4(ad_to0)
         DO j=ad_to0,ad_from0,-1
-          temp_b0 = result1*esc*0.5_wp*sif_photon_b
-          temp_b1 = icl(j)*lcl(j)*0.5_wp*sif_photon_b
-          result1_b = esc*temp_b1
-          esc_b = esc_b + result1*temp_b1
-          icl_b(j) = icl_b(j) + lcl(j)*temp_b0
-          lcl_b(j) = lcl_b(j) + icl(j)*temp_b0 + a_g*gpp_mol_b
+          temp_b = result1*esc*0.5_wp*sif_photon_b
+          temp_b0 = icl(j)*lcl(j)*0.5_wp*sif_photon_b
+          result1_b = esc*temp_b0
+          esc_b = esc_b + result1*temp_b0
+          icl_b(j) = icl_b(j) + lcl(j)*temp_b
+          lcl_b(j) = lcl_b(j) + icl(j)*temp_b + a_g*gpp_mol_b
           CALL POPREAL8(result1)
           CALL FLUORESCENCE_YIELD_B(r_sat, r_sat_b, result1_b)
           a_g_b = lcl(j)*gpp_mol_b
-          CALL PHOTO_GIVEN_GS_BWD(c4, icl(j), icl_b(j), ca, tc, pres, &
-&                           nscl, nscl_b, alpha, alpha_b, vcmax, vcmax_b&
-&                           , jmax, jmax_b, rdl(j), rdl_b(j), kc_eff, &
-&                           kc_eff_b, gstar, gstar_b, k4, k4_b, f_hot, &
-&                           gs_j, gs_j_b, a_g, a_g_b, ci, r_sat, r_sat_b&
-&                          )
+          gs_j = gs0(j)*beta
+          CALL POPREAL8(a_g)
+          CALL POPREAL8(r_sat)
+          CALL PHOTO_GIVEN_GS_B(c4, icl(j), icl_b(j), ca, tc, pres, nscl&
+&                         , nscl_b, alpha, alpha_b, vcmax, vcmax_b, jmax&
+&                         , jmax_b, rdl(j), rdl_b(j), kc_eff, kc_eff_b, &
+&                         gstar, gstar_b, k4, k4_b, f_hot, gs_j, gs_j_b&
+&                         , a_g, a_g_b, ci, r_sat, r_sat_b)
           gs0_b(j) = gs0_b(j) + beta*gs_j_b
           beta_b = beta_b + gs0(j)*gs_j_b
         END DO
         CALL POPREAL8(esc)
-        temp1 = REAL(nlayer, wp)
-        temp0 = REAL(l, wp) - 0.5_wp
-        temp_b = -(temp0*EXP(-(temp0*(pg(ig_sif_kesc)*lc/temp1)))*esc_b/&
-&         temp1)
-        pg_b(ig_sif_kesc) = pg_b(ig_sif_kesc) + lc*temp_b
-        lc_b = lc_b + pg(ig_sif_kesc)*temp_b
+        esc_l_b(l) = esc_l_b(l) + esc_b
         CALL POPREAL8(nscl)
         nscl_l_b(l) = nscl_l_b(l) + nscl_b
       END DO
@@ -5433,16 +5790,16 @@ CONTAINS
       alpha_b = 0.0_8
       jmax_b = 0.0_8
       gstar_b = 0.0_8
-      lc_b = 0.0_8
       rdl_b = 0.0_8
       vcmax_b = 0.0_8
       lcl_b = 0.0_8
       k4_b = 0.0_8
-      nscl_l_b = 0.0_8
       icl_b = 0.0_8
       gs0_b = 0.0_8
     END IF
     e_t_b = e_t_b + dt_hour*trans_b
+    gamma = hc_h(ic_gamma)
+    s = hc_h(ic_s)
     supply = pg(ig_c_w)*rel_r/dt_hour
     CALL TRANSPIRATION_BWD(s, gamma, lambda, x_pm, x_pm_b, ga, ga_b, gc0&
 &                    , gc0_b, supply, supply_b, e_t, e_t_b, beta, beta_b&
@@ -5465,40 +5822,33 @@ CONTAINS
         DO j=ad_to,ad_from,-1
           gs0_b(j) = gs0_b(j) + lcl(j)*gc0_b
           lcl_b(j) = lcl_b(j) + gs0(j)*gc0_b
-          CALL PHOTO_FIXED_CI_BWD(c4, icl(j), icl_b(j), ca, fci, fci_b, &
-&                           tc, pres, nscl, nscl_b, alpha, alpha_b, &
-&                           vcmax, vcmax_b, jmax, jmax_b, rd, rd_b, &
-&                           kc_eff, kc_eff_b, gstar, gstar_b, k4, k4_b, &
-&                           f_hot, a0(j), rdl(j), rdl_b(j), gs0(j), &
-&                           gs0_b(j))
+          CALL POPREAL8(gs0(j))
+          CALL PHOTO_FIXED_CI_B(c4, icl(j), icl_b(j), ca, fci, fci_b, tc&
+&                         , pres, nscl, nscl_b, alpha, alpha_b, vcmax, &
+&                         vcmax_b, jmax, jmax_b, rd, rd_b, kc_eff, &
+&                         kc_eff_b, gstar, gstar_b, k4, k4_b, f_hot, a0(&
+&                         j), rdl(j), rdl_b(j), gs0(j), gs0_b(j))
           rdl_b(j) = 0.0_8
           gs0_b(j) = 0.0_8
         END DO
         CALL POPREAL8(icl(2*l))
-        temp_b0 = par_in*icl_b(2*l)/(lai_sha(l)+1.e-9_wp)
+        temp_b = par_in*icl_b(2*l)/(lai_sha(l)+1.e-9_wp)
         icl_b(2*l) = 0.0_8
-        abs_sha_b(l) = abs_sha_b(l) + temp_b0
-        lai_sha_b(l) = lai_sha_b(l) + lcl_b(2*l) - abs_sha(l)*temp_b0/(&
+        abs_sha_b(l) = abs_sha_b(l) + temp_b
+        lai_sha_b(l) = lai_sha_b(l) + lcl_b(2*l) - abs_sha(l)*temp_b/(&
 &         lai_sha(l)+1.e-9_wp)
         CALL POPREAL8(icl(2*l-1))
-        temp_b0 = par_in*icl_b(2*l-1)/(lai_sun(l)+1.e-9_wp)
+        temp_b = par_in*icl_b(2*l-1)/(lai_sun(l)+1.e-9_wp)
         icl_b(2*l-1) = 0.0_8
-        abs_sun_b(l) = abs_sun_b(l) + temp_b0
-        lai_sun_b(l) = lai_sun_b(l) + lcl_b(2*l-1) - abs_sun(l)*temp_b0/&
-&         (lai_sun(l)+1.e-9_wp)
+        abs_sun_b(l) = abs_sun_b(l) + temp_b
+        lai_sun_b(l) = lai_sun_b(l) + lcl_b(2*l-1) - abs_sun(l)*temp_b/(&
+&         lai_sun(l)+1.e-9_wp)
         CALL POPREAL8(lcl(2*l))
         lcl_b(2*l) = 0.0_8
         CALL POPREAL8(lcl(2*l-1))
         lcl_b(2*l-1) = 0.0_8
         CALL POPREAL8(nscl)
         nscl_l_b(l) = nscl_l_b(l) + nscl_b
-        temp = REAL(nlayer, wp)
-        temp0 = REAL(l, wp) - 0.5_wp
-        temp_b0 = -(temp0*EXP(-(temp0*(pp(ip_kn)*lc/temp)))*nscl_l_b(l)/&
-&         temp)
-        nscl_l_b(l) = 0.0_8
-        pp_b(ip_kn) = pp_b(ip_kn) + lc*temp_b0
-        lc_b = lc_b + pp(ip_kn)*temp_b0
       END DO
       ajv = pp(ip_ajv)*pp(ip_jv_scale)
       CALL LEAF_RATES_BWD(tc, pp(ip_vcmax25), pp_b(ip_vcmax25), ajv, &
@@ -5526,8 +5876,9 @@ CONTAINS
 &                        , f_rd, f_rd_b)
     CALL POPREAL8(st(is_w_canopy))
     w_can_b = st_b(is_w_canopy)
-    CALL INTERCEPTION_BWD(rain, lai, lai_b, fc, fc_b, e_pc_h, e_pc_h_b, &
-&                   w_can, w_can_b, e_int, e_int_b, thr, thr_b)
+    CALL INTERCEPTION_BWD(rain, lai, lai_b, fc, fc_b, dsc(jd_e_half), &
+&                   dsc_b(jd_e_half), e_pc_h, e_pc_h_b, w_can, w_can_b, &
+&                   e_int, e_int_b, thr, thr_b)
     st_b(is_w_canopy) = w_can_b
     e_pc_b = dt_hour*e_pc_h_b
     CALL POPREAL8(st(is_snow_alb))
@@ -5558,17 +5909,20 @@ CONTAINS
     pg_b(ig_g_frac) = pg_b(ig_g_frac) + rn_soil*gflux_b
     rho_g = f_cover*st(is_snow_alb) + (1._wp-f_cover)*rho_s
     CALL NET_RADIATION_BWD(sw, lw, tk, fapar, fapar_b, rho_g, rho_g_b, &
-&                    lai, lai_b, fc, fc_b, rn_can, rn_can_b, rn_soil, &
-&                    rn_soil_b, rlus, tlv)
-    CALL AERO_CONDUCTANCE_B(m(im_sfcwind), pp(ip_height), pp_b(ip_height&
-&                     ), ga_b)
+&                    dsc(jd_e_half), dsc_b(jd_e_half), fc, fc_b, rn_can&
+&                    , rn_can_b, rn_soil, rn_soil_b, rlus, tlv)
+    CALL AERO_FROM_B(hc_h(ic_u), dsc(jd_lg2), dsc_b(jd_lg2), ga_b)
     CALL POPCONTROL1B(branch)
-    IF (branch .EQ. 0) CALL CANOPY_PAR_BWD(lai, lai_b, fc, fc_b, cosz, &
-&                                    fdir, sigma_l, sigma_l_b, rho_par, &
-&                                    rho_par_b, abs_sun, abs_sun_b, &
-&                                    abs_sha, abs_sha_b, lai_sun, &
-&                                    lai_sun_b, lai_sha, lai_sha_b, &
-&                                    fapar, fapar_b, fsun, fsun_b)
+    IF (branch .EQ. 0) THEN
+      sigma_l = pp(ip_leaf_scat)
+      CALL CANOPY_PAR_BWD(lai, lai_b, fc, fc_b, cosz, fdir, sigma_l, &
+&                   sigma_l_b, rho_par, rho_par_b, t_d, t_d_b, dsc(&
+&                   jd_rho_cd), dsc_b(jd_rho_cd), abs_sun, abs_sun_b, &
+&                   abs_sha, abs_sha_b, lai_sun, lai_sun_b, lai_sha, &
+&                   lai_sha_b, fapar, fapar_b, fsun, fsun_b)
+    ELSE
+      sigma_l_b = 0.0_8
+    END IF
     f_cover_b = (st(is_snow_alb)-0.92_wp*rho_s+0.015_wp)*rho_par_b + (st&
 &     (is_snow_alb)-rho_s)*rho_g_b
     st_b(is_snow_alb) = st_b(is_snow_alb) + f_cover*rho_par_b + f_cover*&
@@ -5587,8 +5941,6 @@ CONTAINS
     st_b(is_w_root) = st_b(is_w_root) + temp_b
     pp_b(ip_zroot) = pp_b(ip_zroot) - st(is_w_root)*temp_b/pp(ip_zroot)
     st_b(is_w_surf) = st_b(is_w_surf) + theta_s_b/(z_surf*rho_w)
-    lai_b = lai_b + lc_b/fc
-    fc_b = fc_b - lai*lc_b/fc**2
     pp_b(ip_leaf_scat) = pp_b(ip_leaf_scat) + sigma_l_b
     pp_b(ip_fc_max) = pp_b(ip_fc_max) + fc_b
     temp_b = lai_b/pp(ip_lma)
@@ -5596,14 +5948,18 @@ CONTAINS
     pp_b(ip_lma) = pp_b(ip_lma) - st(is_c_fol)*temp_b/pp(ip_lma)
   END SUBROUTINE TILE_HOUR_BWD
 
-! One hour of one tile. m(nmet): forcing of the hour; cosz, s0: solar geometry; pp, pg:
-! parameters; st: state (updated); ho: hourly outputs; acc_*: daily accumulators of GPP
-! (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture modifier, water-stress
-! factor times shortwave and shortwave (sums over hours).
-  SUBROUTINE TILE_HOUR(m, cosz, s0, pp, pg, sh, c4, st, ho, acc_gpp, &
-&   acc_tr, acc_rr, acc_fm, acc_bw, acc_sw)
+! One hour of one tile. m(nmet): forcing of the hour; hc_h(nhc): the cell's quantities of
+! the hour (cell_hour); pp, pg: parameters; nscl_l, esc_l, t_d, dsc: the tile's quantities
+! of the day (day_constants); st: state (updated); ho: hourly outputs; acc_*: daily
+! accumulators of GPP (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture
+! modifier, water-stress factor times shortwave and shortwave (sums over hours).
+  SUBROUTINE TILE_HOUR(m, hc_h, pp, pg, sh, c4, nscl_l, esc_l, t_d, dsc&
+&   , st, ho, acc_gpp, acc_tr, acc_rr, acc_fm, acc_bw, acc_sw)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: m(nmet), cosz, s0, pp(npp), pg(ngp), sh(nsh)
+    REAL(wp), INTENT(IN) :: m(nmet), hc_h(nhc), pp(npp), pg(ngp), sh(nsh&
+&   )
+    REAL(wp), INTENT(IN) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer)&
+&   , dsc(ndsc)
     INTEGER, INTENT(IN) :: c4
     REAL(wp), INTENT(INOUT) :: st(nstate), acc_gpp, acc_tr, acc_rr, &
 &   acc_fm, acc_bw, acc_sw
@@ -5614,7 +5970,7 @@ CONTAINS
 &   lai_sha(nlayer)
     REAL(wp) :: a0(2*nlayer), rdl(2*nlayer), gs0(2*nlayer), lcl(2*nlayer&
 &   ), icl(2*nlayer)
-    REAL(wp) :: nscl_l(nlayer)
+    REAL(wp) :: cosz
     REAL(wp) :: fapar, fsun, par_in, fdir, s, gamma, lambda, rho_air, ga
     REAL(wp) :: rn_can, rn_soil, rlus, tlv, gflux, x_pm, e_pc, e_ps
     REAL(wp) :: rain, melt, sublim, f_cov2, e_int, thr, gc0, supply, e_t&
@@ -5632,7 +5988,6 @@ CONTAINS
     REAL(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
     INTEGER :: l, j
     LOGICAL :: day
-    INTRINSIC REAL
     INTRINSIC EXP
     REAL(wp) :: result1
     REAL(wp) :: arg1
@@ -5659,12 +6014,13 @@ CONTAINS
     rho_par = f_cover*st(is_snow_alb) + (1._wp-f_cover)*(0.92_wp*rho_s-&
 &     0.015_wp)
 ! canopy radiative transfer
+    cosz = hc_h(ic_cosz)
     day = sw .GT. 0.1_wp .AND. cosz .GT. 0._wp
     IF (day) THEN
-      result1 = DIFFUSE_FRACTION(sw, s0)
-      fdir = 1._wp - result1
-      CALL CANOPY_PAR(lai, fc, cosz, fdir, sigma_l, rho_par, abs_sun, &
-&               abs_sha, lai_sun, lai_sha, fapar, fsun)
+      fdir = hc_h(ic_fdir)
+      CALL CANOPY_PAR(lai, fc, cosz, fdir, sigma_l, rho_par, t_d, dsc(&
+&               jd_rho_cd), abs_sun, abs_sha, lai_sun, lai_sha, fapar, &
+&               fsun)
     ELSE
       fapar = 0._wp
       fsun = 0._wp
@@ -5676,10 +6032,13 @@ CONTAINS
 ! mol photons m-2 s-1
     par_in = par_frac*sw/e_par
 ! energy: net radiation, ground heat, potential evaporation
-    CALL AIR_PROPERTIES(tc, pres, s, gamma, lambda, rho_air)
-    ga = AERO_CONDUCTANCE(m(im_sfcwind), pp(ip_height))
-    CALL NET_RADIATION(sw, lw, tk, fapar, rho_g, lai, fc, rn_can, &
-&                rn_soil, rlus, tlv)
+    s = hc_h(ic_s)
+    gamma = hc_h(ic_gamma)
+    lambda = hc_h(ic_lambda)
+    rho_air = hc_h(ic_rho_air)
+    ga = AERO_FROM(hc_h(ic_u), dsc(jd_lg2))
+    CALL NET_RADIATION(sw, lw, tk, fapar, rho_g, dsc(jd_e_half), fc, &
+&                rn_can, rn_soil, rlus, tlv)
 ! for the available energy of E_s
     gflux = pg(ig_g_frac)*rn_soil
     avail_soil = rn_soil - gflux
@@ -5700,7 +6059,8 @@ CONTAINS
     st(is_snow_alb) = snow_alb
     e_pc_h = e_pc*dt_hour
     w_can = st(is_w_canopy)
-    CALL INTERCEPTION(rain, lai, fc, e_pc_h, w_can, e_int, thr)
+    CALL INTERCEPTION(rain, lai, fc, dsc(jd_e_half), e_pc_h, w_can, &
+&               e_int, thr)
     st(is_w_canopy) = w_can
 ! photosynthesis pass 1: unstressed conductance of each leaf class
     CALL PATHWAY_CONSTANTS(c4, pg, alpha, fci, f_rd)
@@ -5714,13 +6074,15 @@ CONTAINS
       gc0 = 0._wp
       DO l=1,nlayer
 ! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
-        nscl_l(l) = EXP(-(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer&
-&         , wp)))
         nscl = nscl_l(l)
         lcl(2*l-1) = lai_sun(l)
         lcl(2*l) = lai_sha(l)
         icl(2*l-1) = abs_sun(l)*par_in/(lai_sun(l)+1.e-9_wp)
         icl(2*l) = abs_sha(l)*par_in/(lai_sha(l)+1.e-9_wp)
+! the two leaf-photosynthesis calls are left to Tapenade's checkpointing (the adjoint
+! re-runs each just before its reverse sweep) rather than NOCHECKPOINT: the values
+! they would record for the whole run are about 20 % of the adjoint's tape, and the
+! re-run costs fewer instructions than recording and reading them back
         DO j=2*l-1,2*l
           CALL PHOTO_FIXED_CI(c4, icl(j), ca, fci, tc, pres, nscl, alpha&
 &                       , vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, a0(&
@@ -5744,8 +6106,7 @@ CONTAINS
     IF (day .AND. lai .GT. 1.e-6_wp) THEN
       DO l=1,nlayer
         nscl = nscl_l(l)
-        esc = EXP(-(pg(ig_sif_kesc)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer&
-&         , wp)))
+        esc = esc_l(l)
         DO j=2*l-1,2*l
           gs_j = gs0(j)*beta
           CALL PHOTO_GIVEN_GS(c4, icl(j), ca, tc, pres, nscl, alpha, &
@@ -5829,14 +6190,15 @@ CONTAINS
     ho(ih_beta_w) = beta
     ho(ih_precip) = prh
     ho(ih_lai) = lai
-    ho(ih_fapar_ws) = FAPAR_WHITE_SKY(lai, fc, sigma_l, rho_par)
+    ho(ih_fapar_ws) = WHITE_SKY_FROM(fc, dsc(jd_rho_cd), dsc(jd_t_all), &
+&     rho_par)
 ! SIF at 743 nm: photon flux -> spectral radiance (isotropic), mW m-2 sr-1 nm-1
     ho(ih_sif) = pg(ig_sif_scale)*pg(ig_sif_spec)*e_photon_743/pi*&
 &     1.e3_wp*sif_photon
 ! vegetation water: hydration relaxes towards the root-zone water status
     hyd_target = pg(ig_hyd_min) + (1._wp-pg(ig_hyd_min))*rel_r
     st(is_hydration) = st(is_hydration) + (hyd_target-st(is_hydration))*&
-&     (1._wp-EXP(-(1._wp/(24._wp*pg(ig_hyd_tau)))))
+&     dsc(jd_hyd)
     vwc = pg(ig_leaf_water)*st(is_c_fol)*st(is_hydration) + pg(&
 &     ig_wood_water)*st(is_c_wood)*(0.5_wp+0.5_wp*st(is_hydration))
     ho(ih_vwc) = vwc
@@ -6237,18 +6599,17 @@ CONTAINS
 ! hours, the hourly run and the observation operators. Arguments after the control
 ! description as in dnb_model.simulate_obs (tape_hours: the adjoint's memory budget).
   SUBROUTINE FORWARD_B(nx, x, x_b, ctl_kind, ctl_index, ctl_tile, prior&
-&   , sigma, nt, nd, ntile, nspin, tape_hours, doy, hour, tday, met, lat&
-&   , lon, sand, clay, pft, ppft0, pglob0, nobs, stream, s0, s1, wfoot, &
-&   angle, y, y_b)
+&   , sigma, nt, nd, ntile, nspin, tape_hours, cosz, toa, tday, met, &
+&   sand, clay, pft, ppft0, pglob0, nobs, stream, s0, s1, wfoot, angle, &
+&   y, y_b)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nx, nt, nd, ntile, nspin, tape_hours, nobs
     INTEGER, INTENT(IN) :: ctl_kind(nx), ctl_index(nx), ctl_tile(nx)
-    INTEGER, INTENT(IN) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), &
-&   s1(nobs)
+    INTEGER, INTENT(IN) :: pft(ntile), stream(nobs), s0(nobs), s1(nobs)
     REAL(wp), INTENT(IN) :: x(nx), prior(nx), sigma(nx)
     REAL(wp) :: x_b(nx)
-    REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
-&   , sand, clay
+    REAL(wp), INTENT(IN) :: cosz(nt), toa(nt), tday(nt), met(nt, nmet), &
+&   sand, clay
     REAL(wp), INTENT(IN) :: ppft0(npp, ntile), pglob0(ngp), wfoot(nobs, &
 &   ntile), angle(nobs)
     REAL(wp) :: y(nobs)
@@ -6262,11 +6623,10 @@ CONTAINS
 &                sigma, ntile, ppft0, pglob0, ppft, pglob)
     state = 0._wp
     CALL OBS_LAYOUT(colpos)
-    CALL SIMULATE_OBS_B(nt, nd, ntile, nspin, tape_hours, 1, doy, hour, &
-&                 tday, met, lat, lon, sand, clay, pft, ppft, ppft_b, &
-&                 pglob, pglob_b, state, state_b, nobs, stream, s0, s1, &
-&                 wfoot, angle, nobscol, colpos, hout, hout_b, dout, y, &
-&                 y_b)
+    CALL SIMULATE_OBS_B(nt, nd, ntile, nspin, tape_hours, 1, cosz, toa, &
+&                 tday, met, sand, clay, pft, ppft, ppft_b, pglob, &
+&                 pglob_b, state, state_b, nobs, stream, s0, s1, wfoot, &
+&                 angle, nobscol, colpos, hout, hout_b, dout, y, y_b)
     CALL PARAMS_FROM_X_B(nx, x, x_b, ctl_kind, ctl_index, ctl_tile, &
 &                  prior, sigma, ntile, ppft0, pglob0, ppft, ppft_b, &
 &                  pglob, pglob_b)
@@ -6276,17 +6636,15 @@ CONTAINS
 ! hours, the hourly run and the observation operators. Arguments after the control
 ! description as in dnb_model.simulate_obs (tape_hours: the adjoint's memory budget).
   SUBROUTINE FORWARD(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma&
-&   , nt, nd, ntile, nspin, tape_hours, doy, hour, tday, met, lat, lon, &
-&   sand, clay, pft, ppft0, pglob0, nobs, stream, s0, s1, wfoot, angle, &
-&   y)
+&   , nt, nd, ntile, nspin, tape_hours, cosz, toa, tday, met, sand, clay&
+&   , pft, ppft0, pglob0, nobs, stream, s0, s1, wfoot, angle, y)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nx, nt, nd, ntile, nspin, tape_hours, nobs
     INTEGER, INTENT(IN) :: ctl_kind(nx), ctl_index(nx), ctl_tile(nx)
-    INTEGER, INTENT(IN) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), &
-&   s1(nobs)
+    INTEGER, INTENT(IN) :: pft(ntile), stream(nobs), s0(nobs), s1(nobs)
     REAL(wp), INTENT(IN) :: x(nx), prior(nx), sigma(nx)
-    REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
-&   , sand, clay
+    REAL(wp), INTENT(IN) :: cosz(nt), toa(nt), tday(nt), met(nt, nmet), &
+&   sand, clay
     REAL(wp), INTENT(IN) :: ppft0(npp, ntile), pglob0(ngp), wfoot(nobs, &
 &   ntile), angle(nobs)
     REAL(wp), INTENT(OUT) :: y(nobs)
@@ -6297,10 +6655,10 @@ CONTAINS
 &                sigma, ntile, ppft0, pglob0, ppft, pglob)
     state = 0._wp
     CALL OBS_LAYOUT(colpos)
-    CALL SIMULATE_OBS(nt, nd, ntile, nspin, tape_hours, 1, doy, hour, &
-&               tday, met, lat, lon, sand, clay, pft, ppft, pglob, state&
-&               , nobs, stream, s0, s1, wfoot, angle, nobscol, colpos, &
-&               hout, dout, y)
+    CALL SIMULATE_OBS(nt, nd, ntile, nspin, tape_hours, 1, cosz, toa, &
+&               tday, met, sand, clay, pft, ppft, pglob, state, nobs, &
+&               stream, s0, s1, wfoot, angle, nobscol, colpos, hout, &
+&               dout, y)
   END SUBROUTINE FORWARD
 
 END MODULE DNB_CONTROL_AD

@@ -839,8 +839,13 @@ MODULE DNB_RADIATION_TL
   USE DNB_CONSTANTS, ONLY : pi, solar_const, nlayer
   IMPLICIT NONE
   PRIVATE 
-  PUBLIC :: solar_hour, diffuse_fraction, canopy_par, fapar_white_sky
-  PUBLIC :: canopy_par_d, fapar_white_sky_d
+  PUBLIC :: solar_hour, solar_samples, solar_from_samples, &
+& diffuse_fraction, canopy_par, fapar_white_sky, diffuse_transmission, &
+& white_sky_from
+  PUBLIC :: canopy_par_d, diffuse_transmission_d, white_sky_from_d
+! rows of the solar samples (solar_samples)
+  INTEGER, PARAMETER, PUBLIC :: js_sin_decl=1, js_cos_decl=2, js_cos_ha0&
+& = 3, js_sin_ha0=4, js_e0=5, nsolar=5
 ! diffuse extinction, spherical leaves (Goudriaan 1977)
   REAL(wp), PARAMETER :: kd_black=0.78_wp
 ! floor on cos(zenith) in the beam extinction
@@ -852,39 +857,86 @@ CONTAINS
 ! at six points so that sunrise and sunset hours get their share of daylight.
 ! Outputs: cosz_day, mean cos(zenith) over the sunlit part of the hour; s0, mean top-of-
 ! atmosphere irradiance on a horizontal plane (W m-2).
+! In two steps: what does not depend on the place (solar_samples; the same for every cell
+! of a run, so dnb_solar keeps it between calls) and the rest (solar_from_samples).
   SUBROUTINE SOLAR_HOUR(doy, hour_utc, lat_deg, lon_deg, cosz_day, s0)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: doy
     REAL(wp), INTENT(IN) :: hour_utc, lat_deg, lon_deg
     REAL(wp), INTENT(OUT) :: cosz_day, s0
+    REAL(wp) :: smp(nsolar, 6)
+    CALL SOLAR_SAMPLES(doy, hour_utc, smp)
+    CALL SOLAR_FROM_SAMPLES(smp, lat_deg, lon_deg, cosz_day, s0)
+  END SUBROUTINE SOLAR_HOUR
+
+! The six samples of the hour that starts at hour_utc of day doy: smp(:, k) holds the sine
+! and cosine of the declination, the cosine and sine of the hour angle at longitude 0
+! (from UTC and the equation of time) and the eccentricity factor.
+  SUBROUTINE SOLAR_SAMPLES(doy, hour_utc, smp)
+    IMPLICIT NONE
+    INTEGER, INTENT(IN) :: doy
+    REAL(wp), INTENT(IN) :: hour_utc
+    REAL(wp), INTENT(OUT) :: smp(nsolar, 6)
     INTEGER :: k
-    REAL(wp) :: g, decl, eot, e0, hs, ha, cz, phi, csum, nsum, t
+    REAL(wp) :: g, decl, eot, t, c1, s1, c2, s2, c3, s3, ha0
     INTRINSIC REAL
     INTRINSIC COS
     INTRINSIC SIN
+    DO k=1,6
+      t = hour_utc + (REAL(k, wp)-0.5_wp)/6._wp
+      g = 2._wp*pi*(REAL(doy-1, wp)+(t-12._wp)/24._wp)/365._wp
+! cos and sin of 2g and 3g from those of g (angle-sum identities; one sin/cos pair
+! instead of three, equal to within rounding)
+      c1 = COS(g)
+      s1 = SIN(g)
+      c2 = c1*c1 - s1*s1
+      s2 = 2._wp*s1*c1
+      c3 = c2*c1 - s2*s1
+      s3 = s2*c1 + c2*s1
+      decl = 0.006918_wp - 0.399912_wp*c1 + 0.070257_wp*s1 - 0.006758_wp&
+&       *c2 + 0.000907_wp*s2 - 0.002697_wp*c3 + 0.00148_wp*s3
+! minutes
+      eot = 229.18_wp*(0.000075_wp+0.001868_wp*c1-0.032077_wp*s1-&
+&       0.014615_wp*c2-0.040849_wp*s2)
+      smp(js_sin_decl, k) = SIN(decl)
+      smp(js_cos_decl, k) = COS(decl)
+! hour angle at longitude 0: local apparent solar time t + eot/60 (h) from noon
+      ha0 = (t+eot/60._wp-12._wp)*pi/12._wp
+      smp(js_cos_ha0, k) = COS(ha0)
+      smp(js_sin_ha0, k) = SIN(ha0)
+      smp(js_e0, k) = 1.000110_wp + 0.034221_wp*c1 + 0.001280_wp*s1 + &
+&       0.000719_wp*c2 + 0.000077_wp*s2
+    END DO
+  END SUBROUTINE SOLAR_SAMPLES
+
+! Hour-mean cos(zenith) and top-of-atmosphere irradiance (see solar_hour) at a place from
+! the hour's samples: the hour angle there is ha0 + lon (angle sum).
+  SUBROUTINE SOLAR_FROM_SAMPLES(smp, lat_deg, lon_deg, cosz_day, s0)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: smp(nsolar, 6), lat_deg, lon_deg
+    REAL(wp), INTENT(OUT) :: cosz_day, s0
+    INTEGER :: k
+    REAL(wp) :: phi, lam, sin_phi, cos_phi, sin_lam, cos_lam, cz, csum, &
+&   nsum, cos_ha
+    INTRINSIC SIN
+    INTRINSIC COS
     phi = lat_deg*pi/180._wp
+    lam = lon_deg*pi/180._wp
+    sin_phi = SIN(phi)
+    cos_phi = COS(phi)
+    sin_lam = SIN(lam)
+    cos_lam = COS(lam)
     csum = 0._wp
     nsum = 0._wp
     s0 = 0._wp
     DO k=1,6
-      t = hour_utc + (REAL(k, wp)-0.5_wp)/6._wp
-      g = 2._wp*pi*(REAL(doy-1, wp)+(t-12._wp)/24._wp)/365._wp
-      decl = 0.006918_wp - 0.399912_wp*COS(g) + 0.070257_wp*SIN(g) - &
-&       0.006758_wp*COS(2._wp*g) + 0.000907_wp*SIN(2._wp*g) - &
-&       0.002697_wp*COS(3._wp*g) + 0.00148_wp*SIN(3._wp*g)
-! minutes
-      eot = 229.18_wp*(0.000075_wp+0.001868_wp*COS(g)-0.032077_wp*SIN(g)&
-&       -0.014615_wp*COS(2._wp*g)-0.040849_wp*SIN(2._wp*g))
-      e0 = 1.000110_wp + 0.034221_wp*COS(g) + 0.001280_wp*SIN(g) + &
-&       0.000719_wp*COS(2._wp*g) + 0.000077_wp*SIN(2._wp*g)
-! local apparent solar time (h)
-      hs = t + lon_deg/15._wp + eot/60._wp
-      ha = (hs-12._wp)*pi/12._wp
-      cz = SIN(phi)*SIN(decl) + COS(phi)*COS(decl)*COS(ha)
+      cos_ha = smp(js_cos_ha0, k)*cos_lam - smp(js_sin_ha0, k)*sin_lam
+      cz = sin_phi*smp(js_sin_decl, k) + cos_phi*smp(js_cos_decl, k)*&
+&       cos_ha
       IF (cz .GT. 0._wp) THEN
         csum = csum + cz
         nsum = nsum + 1._wp
-        s0 = s0 + solar_const*e0*cz/6._wp
+        s0 = s0 + solar_const*smp(js_e0, k)*cz/6._wp
       END IF
     END DO
     IF (nsum .GT. 0._wp) THEN
@@ -892,7 +944,7 @@ CONTAINS
     ELSE
       cosz_day = 0._wp
     END IF
-  END SUBROUTINE SOLAR_HOUR
+  END SUBROUTINE SOLAR_FROM_SAMPLES
 
 ! Diffuse fraction of global short-wave from the clearness index (Erbs et al. 1982).
   FUNCTION DIFFUSE_FRACTION(sw, s0) RESULT (FD)
@@ -918,7 +970,8 @@ CONTAINS
 !  Differentiation of canopy_par in forward (tangent) mode:
 !   variations   of useful results: fapar fsun abs_sha abs_sun
 !                lai_sha lai_sun
-!   with respect to varying inputs: lai sigma_l rho_soil fc
+!   with respect to varying inputs: lai sigma_l t_d rho_soil fc
+!                rho_cd
 ! PAR absorbed by sunlit and shaded leaves of nlayer canopy layers of equal LAI, for unit
 ! incoming PAR above the canopy. Beam and diffuse light with scattering after Goudriaan &
 ! van Laar (1994) and de Pury & Farquhar (1997); one reflection at the soil, re-absorbed as
@@ -927,30 +980,33 @@ CONTAINS
 !   lai (m2 m-2), fc, cosz, fdir (beam share of PAR), sigma_l (leaf scattering),
 !   rho_soil (soil PAR albedo) -> abs_sun(l), abs_sha(l) (absorbed, fraction of incoming),
 !   lai_sun(l), lai_sha(l) (m2 m-2), fapar (sum of absorbed), fsun (sunlit leaf fraction)
+! The diffuse-light quantities that do not depend on the sun, t_d(0:nlayer) and rho_cd,
+! come from diffuse_transmission (they change only with LAI, i.e. once a day).
   SUBROUTINE CANOPY_PAR_D(lai, lai_d, fc, fc_d, cosz, fdir, sigma_l, &
-&   sigma_l_d, rho_soil, rho_soil_d, abs_sun, abs_sun_d, abs_sha, &
-&   abs_sha_d, lai_sun, lai_sun_d, lai_sha, lai_sha_d, fapar, fapar_d, &
-&   fsun, fsun_d)
+&   sigma_l_d, rho_soil, rho_soil_d, t_d, t_d_d, rho_cd, rho_cd_d, &
+&   abs_sun, abs_sun_d, abs_sha, abs_sha_d, lai_sun, lai_sun_d, lai_sha&
+&   , lai_sha_d, fapar, fapar_d, fsun, fsun_d)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil
-    REAL(wp), INTENT(IN) :: lai_d, fc_d, sigma_l_d, rho_soil_d
+    REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil, t_d(&
+&   0:nlayer), rho_cd
+    REAL(wp), INTENT(IN) :: lai_d, fc_d, sigma_l_d, rho_soil_d, t_d_d(0:&
+&   nlayer), rho_cd_d
     REAL(wp), INTENT(OUT) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(&
 &   nlayer), lai_sha(nlayer)
     REAL(wp), INTENT(OUT) :: abs_sun_d(nlayer), abs_sha_d(nlayer), &
 &   lai_sun_d(nlayer), lai_sha_d(nlayer)
     REAL(wp), INTENT(OUT) :: fapar, fsun
     REAL(wp), INTENT(OUT) :: fapar_d, fsun_d
-    REAL(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl
-    REAL(wp) :: lc_d, sq_d, kbs_d, kds_d, rho_h_d, rho_cb_d, rho_cd_d, &
-&   dl_d
+    REAL(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
+    REAL(wp) :: lc_d, sq_d, kbs_d, rho_h_d, rho_cb_d, dl_d
     REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
     REAL(wp) :: a_d_d, a_bt_d, a_bd_d, a_up_d, q_d, ls_d, down_soil_d, &
 &   up_soil_d
-! transmission of diffuse, scattered-beam and black-leaf beam light down to each layer
-! boundary: t_d(k) = exp(-kds k dl) etc. for k = 0 .. nlayer (computed once, so that
-! the adjoint reads them back instead of re-evaluating each exponential)
-    REAL(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer)
-    REAL(wp) :: t_d_d(0:nlayer), t_bs_d(0:nlayer), t_b_d(0:nlayer)
+! transmission of scattered-beam and black-leaf beam light down to each layer boundary:
+! t_bs(k) = exp(-kbs k dl) etc. for k = 0 .. nlayer (computed once, so that the adjoint
+! reads them back instead of re-evaluating each exponential)
+    REAL(wp) :: t_bs(0:nlayer), t_b(0:nlayer)
+    REAL(wp) :: t_bs_d(0:nlayer), t_b_d(0:nlayer)
     INTEGER :: l
     INTRINSIC MAX
     INTRINSIC SQRT
@@ -976,8 +1032,6 @@ CONTAINS
     sq = temp
     kbs_d = kb*sq_d
     kbs = kb*sq
-    kds_d = kd_black*sq_d
-    kds = kd_black*sq
     temp = (-sq+1._wp)/(sq+1._wp)
     rho_h_d = -((temp+1.0)*sq_d/(sq+1._wp))
     rho_h = temp
@@ -985,27 +1039,16 @@ CONTAINS
     arg1 = -(2._wp*rho_h*kb/(1._wp+kb))
     rho_cb_d = -(EXP(arg1)*arg1_d)
     rho_cb = 1._wp - EXP(arg1)
-    arg1_d = -(kd_black*2._wp*rho_h_d/(kd_black+1._wp))
-    arg1 = -(2._wp*rho_h*kd_black/(1._wp+kd_black))
-    rho_cd_d = -(EXP(arg1)*arg1_d)
-    rho_cd = 1._wp - EXP(arg1)
     ib = fdir
     id = 1._wp - fdir
     temp = REAL(nlayer, wp)
     dl_d = lc_d/temp
     dl = lc/temp
-    t_d(0) = 1._wp
     t_bs(0) = 1._wp
     t_b(0) = 1._wp
     t_bs_d = 0.0_8
     t_b_d = 0.0_8
-    t_d_d = 0.0_8
     DO l=1,nlayer
-      temp = REAL(l, wp)
-      arg1_d = -(temp*(dl*kds_d+kds*dl_d))
-      arg1 = -(temp*(kds*dl))
-      t_d_d(l) = EXP(arg1)*arg1_d
-      t_d(l) = EXP(arg1)
       temp = REAL(l, wp)
       arg1_d = -(temp*(dl*kbs_d+kbs*dl_d))
       arg1 = -(temp*(kbs*dl))
@@ -1082,19 +1125,22 @@ CONTAINS
 !   lai (m2 m-2), fc, cosz, fdir (beam share of PAR), sigma_l (leaf scattering),
 !   rho_soil (soil PAR albedo) -> abs_sun(l), abs_sha(l) (absorbed, fraction of incoming),
 !   lai_sun(l), lai_sha(l) (m2 m-2), fapar (sum of absorbed), fsun (sunlit leaf fraction)
-  SUBROUTINE CANOPY_PAR(lai, fc, cosz, fdir, sigma_l, rho_soil, abs_sun&
-&   , abs_sha, lai_sun, lai_sha, fapar, fsun)
+! The diffuse-light quantities that do not depend on the sun, t_d(0:nlayer) and rho_cd,
+! come from diffuse_transmission (they change only with LAI, i.e. once a day).
+  SUBROUTINE CANOPY_PAR(lai, fc, cosz, fdir, sigma_l, rho_soil, t_d, &
+&   rho_cd, abs_sun, abs_sha, lai_sun, lai_sha, fapar, fsun)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil
+    REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil, t_d(&
+&   0:nlayer), rho_cd
     REAL(wp), INTENT(OUT) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(&
 &   nlayer), lai_sha(nlayer)
     REAL(wp), INTENT(OUT) :: fapar, fsun
-    REAL(wp) :: lc, kb, sq, kbs, kds, rho_h, rho_cb, rho_cd, ib, id, dl
+    REAL(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
     REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
-! transmission of diffuse, scattered-beam and black-leaf beam light down to each layer
-! boundary: t_d(k) = exp(-kds k dl) etc. for k = 0 .. nlayer (computed once, so that
-! the adjoint reads them back instead of re-evaluating each exponential)
-    REAL(wp) :: t_d(0:nlayer), t_bs(0:nlayer), t_b(0:nlayer)
+! transmission of scattered-beam and black-leaf beam light down to each layer boundary:
+! t_bs(k) = exp(-kbs k dl) etc. for k = 0 .. nlayer (computed once, so that the adjoint
+! reads them back instead of re-evaluating each exponential)
+    REAL(wp) :: t_bs(0:nlayer), t_b(0:nlayer)
     INTEGER :: l
     INTRINSIC MAX
     INTRINSIC SQRT
@@ -1110,21 +1156,15 @@ CONTAINS
     kb = 0.5_wp/cz
     sq = SQRT(1._wp - sigma_l)
     kbs = kb*sq
-    kds = kd_black*sq
     rho_h = (1._wp-sq)/(1._wp+sq)
     arg1 = -(2._wp*rho_h*kb/(1._wp+kb))
     rho_cb = 1._wp - EXP(arg1)
-    arg1 = -(2._wp*rho_h*kd_black/(1._wp+kd_black))
-    rho_cd = 1._wp - EXP(arg1)
     ib = fdir
     id = 1._wp - fdir
     dl = lc/REAL(nlayer, wp)
-    t_d(0) = 1._wp
     t_bs(0) = 1._wp
     t_b(0) = 1._wp
     DO l=1,nlayer
-      arg1 = -(kds*dl*REAL(l, wp))
-      t_d(l) = EXP(arg1)
       arg1 = -(kbs*dl*REAL(l, wp))
       t_bs(l) = EXP(arg1)
       arg1 = -(kb*dl*REAL(l, wp))
@@ -1158,20 +1198,27 @@ CONTAINS
     END IF
   END SUBROUTINE CANOPY_PAR
 
-!  Differentiation of fapar_white_sky in forward (tangent) mode:
-!   variations   of useful results: fapar
-!   with respect to varying inputs: lai sigma_l rho_soil fc
-! White-sky (isotropic diffuse illumination) FAPAR of the tile, the quantity that JRC-TIP
-! derives from bi-hemispherical albedo (science.md section 0).
-  FUNCTION FAPAR_WHITE_SKY_D(lai, lai_d, fc, fc_d, sigma_l, sigma_l_d, &
-&   rho_soil, rho_soil_d, fapar) RESULT (FAPAR_D)
+!  Differentiation of diffuse_transmission in forward (tangent) mode:
+!   variations   of useful results: t_d t_all rho_cd
+!   with respect to varying inputs: lai sigma_l t_d fc
+! Diffuse-light quantities of a canopy that depend on its LAI but not on the sun (so a
+! tile computes them once a day): the canopy reflectance for diffuse light rho_cd, the
+! transmission t_d(k) = exp(-kds k dl) of diffuse light down to each layer boundary
+! k = 0 .. nlayer (dl = LAI / fc / nlayer), and that of the whole canopy, t_all =
+! exp(-kds LAI / fc) (for the white-sky FAPAR). Arguments as for canopy_par.
+  SUBROUTINE DIFFUSE_TRANSMISSION_D(lai, lai_d, fc, fc_d, sigma_l, &
+&   sigma_l_d, t_d, t_d_d, rho_cd, rho_cd_d, t_all, t_all_d)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: lai, fc, sigma_l, rho_soil
-    REAL(wp), INTENT(IN) :: lai_d, fc_d, sigma_l_d, rho_soil_d
-    REAL(wp) :: fapar, lc, sq, kds, rho_h, rho_cd, trans
-    REAL(wp) :: fapar_d, lc_d, sq_d, kds_d, rho_h_d, rho_cd_d, trans_d
+    REAL(wp), INTENT(IN) :: lai, fc, sigma_l
+    REAL(wp), INTENT(IN) :: lai_d, fc_d, sigma_l_d
+    REAL(wp), INTENT(OUT) :: t_d(0:nlayer), rho_cd, t_all
+    REAL(wp), INTENT(OUT) :: t_d_d(0:nlayer), rho_cd_d, t_all_d
+    REAL(wp) :: lc, sq, kds, rho_h, dl
+    REAL(wp) :: lc_d, sq_d, kds_d, rho_h_d, dl_d
+    INTEGER :: l
     INTRINSIC SQRT
     INTRINSIC EXP
+    INTRINSIC REAL
     REAL(wp) :: arg1
     REAL(wp) :: arg1_d
     REAL(wp) :: temp
@@ -1193,14 +1240,51 @@ CONTAINS
     arg1 = -(2._wp*rho_h*kd_black/(1._wp+kd_black))
     rho_cd_d = -(EXP(arg1)*arg1_d)
     rho_cd = 1._wp - EXP(arg1)
-    trans_d = -(EXP(-(kds*lc))*(lc*kds_d+kds*lc_d))
-    trans = EXP(-(kds*lc))
-    temp = fc*(-rho_cd+1._wp)*(-trans+1._wp)
-    fapar_d = (rho_soil*trans+1._wp)*((1._wp-trans)*((1._wp-rho_cd)*fc_d&
-&     -fc*rho_cd_d)-fc*(1._wp-rho_cd)*trans_d) + temp*(trans*rho_soil_d+&
-&     rho_soil*trans_d)
-    fapar = temp*(rho_soil*trans+1._wp)
-  END FUNCTION FAPAR_WHITE_SKY_D
+    temp = REAL(nlayer, wp)
+    dl_d = lc_d/temp
+    dl = lc/temp
+    t_d_d(0) = 0.0_8
+    t_d(0) = 1._wp
+    DO l=1,nlayer
+      temp = REAL(l, wp)
+      arg1_d = -(temp*(dl*kds_d+kds*dl_d))
+      arg1 = -(temp*(kds*dl))
+      t_d_d(l) = EXP(arg1)*arg1_d
+      t_d(l) = EXP(arg1)
+    END DO
+    t_all_d = -(EXP(-(kds*lc))*(lc*kds_d+kds*lc_d))
+    t_all = EXP(-(kds*lc))
+  END SUBROUTINE DIFFUSE_TRANSMISSION_D
+
+! Diffuse-light quantities of a canopy that depend on its LAI but not on the sun (so a
+! tile computes them once a day): the canopy reflectance for diffuse light rho_cd, the
+! transmission t_d(k) = exp(-kds k dl) of diffuse light down to each layer boundary
+! k = 0 .. nlayer (dl = LAI / fc / nlayer), and that of the whole canopy, t_all =
+! exp(-kds LAI / fc) (for the white-sky FAPAR). Arguments as for canopy_par.
+  SUBROUTINE DIFFUSE_TRANSMISSION(lai, fc, sigma_l, t_d, rho_cd, t_all)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: lai, fc, sigma_l
+    REAL(wp), INTENT(OUT) :: t_d(0:nlayer), rho_cd, t_all
+    REAL(wp) :: lc, sq, kds, rho_h, dl
+    INTEGER :: l
+    INTRINSIC SQRT
+    INTRINSIC EXP
+    INTRINSIC REAL
+    REAL(wp) :: arg1
+    lc = lai/fc
+    sq = SQRT(1._wp - sigma_l)
+    kds = kd_black*sq
+    rho_h = (1._wp-sq)/(1._wp+sq)
+    arg1 = -(2._wp*rho_h*kd_black/(1._wp+kd_black))
+    rho_cd = 1._wp - EXP(arg1)
+    dl = lc/REAL(nlayer, wp)
+    t_d(0) = 1._wp
+    DO l=1,nlayer
+      arg1 = -(kds*dl*REAL(l, wp))
+      t_d(l) = EXP(arg1)
+    END DO
+    t_all = EXP(-(kds*lc))
+  END SUBROUTINE DIFFUSE_TRANSMISSION
 
 ! White-sky (isotropic diffuse illumination) FAPAR of the tile, the quantity that JRC-TIP
 ! derives from bi-hemispherical albedo (science.md section 0).
@@ -1218,8 +1302,37 @@ CONTAINS
     arg1 = -(2._wp*rho_h*kd_black/(1._wp+kd_black))
     rho_cd = 1._wp - EXP(arg1)
     trans = EXP(-(kds*lc))
-    fapar = fc*(1._wp-rho_cd)*(1._wp-trans)*(1._wp+rho_soil*trans)
+    fapar = WHITE_SKY_FROM(fc, rho_cd, trans, rho_soil)
   END FUNCTION FAPAR_WHITE_SKY
+
+!  Differentiation of white_sky_from in forward (tangent) mode:
+!   variations   of useful results: fapar
+!   with respect to varying inputs: rho_soil trans fc rho_cd
+! White-sky FAPAR from the diffuse quantities of diffuse_transmission (rho_cd, trans =
+! t_all): what fapar_white_sky computes, for a tile whose LAI has not changed.
+  FUNCTION WHITE_SKY_FROM_D(fc, fc_d, rho_cd, rho_cd_d, trans, trans_d, &
+&   rho_soil, rho_soil_d, fapar) RESULT (FAPAR_D)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: fc, rho_cd, trans, rho_soil
+    REAL(wp), INTENT(IN) :: fc_d, rho_cd_d, trans_d, rho_soil_d
+    REAL(wp) :: fapar
+    REAL(wp) :: fapar_d
+    REAL(wp) :: temp
+    temp = fc*(-rho_cd+1._wp)*(-trans+1._wp)
+    fapar_d = (rho_soil*trans+1._wp)*((1._wp-trans)*((1._wp-rho_cd)*fc_d&
+&     -fc*rho_cd_d)-fc*(1._wp-rho_cd)*trans_d) + temp*(trans*rho_soil_d+&
+&     rho_soil*trans_d)
+    fapar = temp*(rho_soil*trans+1._wp)
+  END FUNCTION WHITE_SKY_FROM_D
+
+! White-sky FAPAR from the diffuse quantities of diffuse_transmission (rho_cd, trans =
+! t_all): what fapar_white_sky computes, for a tile whose LAI has not changed.
+  FUNCTION WHITE_SKY_FROM(fc, rho_cd, trans, rho_soil) RESULT (FAPAR)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: fc, rho_cd, trans, rho_soil
+    REAL(wp) :: fapar
+    fapar = fc*(1._wp-rho_cd)*(1._wp-trans)*(1._wp+rho_soil*trans)
+  END FUNCTION WHITE_SKY_FROM
 
 END MODULE DNB_RADIATION_TL
 
@@ -1801,9 +1914,10 @@ MODULE DNB_ENERGY_TL
   IMPLICIT NONE
   PRIVATE 
   PUBLIC :: air_properties, aero_conductance, net_radiation, &
-& potential_rates, transpiration, canopy_temperature
-  PUBLIC :: aero_conductance_d, net_radiation_d, potential_rates_d, &
-& transpiration_d, canopy_temperature_d
+& potential_rates, transpiration, canopy_temperature, floored_wind, &
+& aero_log2, aero_from
+  PUBLIC :: net_radiation_d, potential_rates_d, transpiration_d, &
+& canopy_temperature_d, aero_log2_d, aero_from_d
 ! m above the canopy, reference height (BETHY)
   REAL(wp), PARAMETER :: h_ref=2._wp
 ! roughness length / vegetation height
@@ -1842,68 +1956,99 @@ CONTAINS
     rho_air = pres*m_air/(rgas*(tc+tfreeze))
   END SUBROUTINE AIR_PROPERTIES
 
-!  Differentiation of aero_conductance in forward (tangent) mode:
-!   variations   of useful results: ga
-!   with respect to varying inputs: height
-! Aerodynamic conductance from the reference height to the canopy (m s-1), BETHY form
-! ga = k**2 u / ln(h_ref / (z0f h) + a_z0)**2, wind smoothly floored at 0.3 m s-1.
-  FUNCTION AERO_CONDUCTANCE_D(wind, height, height_d, ga) RESULT (GA_D)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: wind, height
-    REAL(wp), INTENT(IN) :: height_d
-    REAL(wp) :: ga, u
-    REAL(wp) :: ga_d
-    INTRINSIC LOG
-    REAL(wp) :: result1
-    REAL(wp) :: arg1
-    REAL(wp) :: arg1_d
-    REAL(wp) :: temp
-    result1 = SMAX0(wind - 0.3_wp, 0.1_wp)
-    u = 0.3_wp + result1
-    temp = h_ref/(z0_frac*height)
-    arg1_d = -(temp*height_d/height)
-    arg1 = a_z0 + temp
-    temp = von_karman*von_karman*u/(LOG(arg1)*LOG(arg1))
-    ga_d = -(temp*2*arg1_d/(LOG(arg1)*arg1))
-    ga = temp
-  END FUNCTION AERO_CONDUCTANCE_D
-
 ! Aerodynamic conductance from the reference height to the canopy (m s-1), BETHY form
 ! ga = k**2 u / ln(h_ref / (z0f h) + a_z0)**2, wind smoothly floored at 0.3 m s-1.
   FUNCTION AERO_CONDUCTANCE(wind, height) RESULT (GA)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: wind, height
-    REAL(wp) :: ga, u
-    INTRINSIC LOG
+    REAL(wp) :: ga
     REAL(wp) :: result1
-    REAL(wp) :: arg1
+    REAL(wp) :: result2
+    result1 = FLOORED_WIND(wind)
+    result2 = AERO_LOG2(height)
+    ga = AERO_FROM(result1, result2)
+  END FUNCTION AERO_CONDUCTANCE
+
+! The parts of aero_conductance: the floored wind u (m s-1, a property of the forcing
+! hour), the squared log profile term of a canopy of the given height (a constant of the
+! tile) and ga from the two.
+  FUNCTION FLOORED_WIND(wind) RESULT (U)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: wind
+    REAL(wp) :: u
+    REAL(wp) :: result1
     result1 = SMAX0(wind - 0.3_wp, 0.1_wp)
     u = 0.3_wp + result1
+  END FUNCTION FLOORED_WIND
+
+!  Differentiation of aero_log2 in forward (tangent) mode:
+!   variations   of useful results: lg2
+!   with respect to varying inputs: height
+  FUNCTION AERO_LOG2_D(height, height_d, lg2) RESULT (LG2_D)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: height
+    REAL(wp), INTENT(IN) :: height_d
+    REAL(wp) :: lg2
+    REAL(wp) :: lg2_d
+    INTRINSIC LOG
+    REAL(wp) :: arg1
+    REAL(wp) :: arg1_d
+    REAL(wp) :: temp
+    temp = h_ref/(z0_frac*height)
+    arg1_d = -(temp*height_d/height)
+    arg1 = a_z0 + temp
+    lg2_d = 2*LOG(arg1)*arg1_d/arg1
+    lg2 = LOG(arg1)**2
+  END FUNCTION AERO_LOG2_D
+
+  FUNCTION AERO_LOG2(height) RESULT (LG2)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: height
+    REAL(wp) :: lg2
+    INTRINSIC LOG
+    REAL(wp) :: arg1
     arg1 = h_ref/(z0_frac*height) + a_z0
-    ga = von_karman**2*u/LOG(arg1)**2
-  END FUNCTION AERO_CONDUCTANCE
+    lg2 = LOG(arg1)**2
+  END FUNCTION AERO_LOG2
+
+!  Differentiation of aero_from in forward (tangent) mode:
+!   variations   of useful results: ga
+!   with respect to varying inputs: lg2
+  FUNCTION AERO_FROM_D(u, lg2, lg2_d, ga) RESULT (GA_D)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: u, lg2
+    REAL(wp), INTENT(IN) :: lg2_d
+    REAL(wp) :: ga
+    REAL(wp) :: ga_d
+    ga_d = -(von_karman**2*u*lg2_d/lg2**2)
+    ga = von_karman**2*u/lg2
+  END FUNCTION AERO_FROM_D
+
+  FUNCTION AERO_FROM(u, lg2) RESULT (GA)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: u, lg2
+    REAL(wp) :: ga
+    ga = von_karman**2*u/lg2
+  END FUNCTION AERO_FROM
 
 !  Differentiation of net_radiation in forward (tangent) mode:
 !   variations   of useful results: rn_can rn_soil
-!   with respect to varying inputs: lai rho_ground fapar fc
+!   with respect to varying inputs: rho_ground fapar fc e_half
 ! Net radiation of canopy and soil (W m-2). Short-wave absorptivities after Knorr (1997):
 ! canopy a_V = (1 - rho_V0 - a_s0) FAPAR, ground a_S = 1 - rho_g - (1 - rho_g - a_s0) FAPAR;
 ! long-wave net from downwelling LW and the surface emission at air temperature, split by
 ! the canopy long-wave transmissivity t_LV = (1 - fc) + fc exp(-0.5 LAI/fc).
+! e_half = exp(-0.5 LAI/fc), which the tile computes once a day (interception uses it too).
   SUBROUTINE NET_RADIATION_D(sw, lw, tk, fapar, fapar_d, rho_ground, &
-&   rho_ground_d, lai, lai_d, fc, fc_d, rn_can, rn_can_d, rn_soil, &
-&   rn_soil_d, rlus, tlv)
+&   rho_ground_d, e_half, e_half_d, fc, fc_d, rn_can, rn_can_d, rn_soil&
+&   , rn_soil_d, rlus, tlv)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: sw, lw, tk, fapar, rho_ground, lai, fc
-    REAL(wp), INTENT(IN) :: fapar_d, rho_ground_d, lai_d, fc_d
+    REAL(wp), INTENT(IN) :: sw, lw, tk, fapar, rho_ground, e_half, fc
+    REAL(wp), INTENT(IN) :: fapar_d, rho_ground_d, e_half_d, fc_d
     REAL(wp), INTENT(OUT) :: rn_can, rn_soil, rlus, tlv
     REAL(wp), INTENT(OUT) :: rn_can_d, rn_soil_d
     REAL(wp) :: a_v, a_s, rln
     REAL(wp) :: a_v_d, a_s_d
-    INTRINSIC EXP
-    REAL(wp) :: arg1
-    REAL(wp) :: arg1_d
-    REAL(wp) :: temp
     REAL(wp) :: tlv_d
     a_v_d = (1._wp-a_soil0-rho_veg)*fapar_d
     a_v = (1._wp-rho_veg-a_soil0)*fapar
@@ -1912,11 +2057,8 @@ CONTAINS
     a_s = 1._wp - rho_ground - (1._wp-rho_ground-a_soil0)*fapar
     rlus = emis_surf*sigma_sb*tk**4 + (1._wp-emis_surf)*lw
     rln = lw - rlus
-    arg1_d = -(0.5_wp*(lai_d-lai*fc_d/fc)/fc)
-    arg1 = -(0.5_wp*lai/fc)
-    temp = EXP(arg1)
-    tlv_d = (temp-1.0)*fc_d + fc*EXP(arg1)*arg1_d
-    tlv = fc*temp - fc + 1._wp
+    tlv_d = (e_half-1.0)*fc_d + fc*e_half_d
+    tlv = 1._wp - fc + fc*e_half
     rn_can_d = sw*a_v_d - rln*tlv_d
     rn_can = (1._wp-tlv)*rln + a_v*sw
     rn_soil_d = rln*tlv_d + sw*a_s_d
@@ -1927,20 +2069,18 @@ CONTAINS
 ! canopy a_V = (1 - rho_V0 - a_s0) FAPAR, ground a_S = 1 - rho_g - (1 - rho_g - a_s0) FAPAR;
 ! long-wave net from downwelling LW and the surface emission at air temperature, split by
 ! the canopy long-wave transmissivity t_LV = (1 - fc) + fc exp(-0.5 LAI/fc).
-  SUBROUTINE NET_RADIATION(sw, lw, tk, fapar, rho_ground, lai, fc, &
+! e_half = exp(-0.5 LAI/fc), which the tile computes once a day (interception uses it too).
+  SUBROUTINE NET_RADIATION(sw, lw, tk, fapar, rho_ground, e_half, fc, &
 &   rn_can, rn_soil, rlus, tlv)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: sw, lw, tk, fapar, rho_ground, lai, fc
+    REAL(wp), INTENT(IN) :: sw, lw, tk, fapar, rho_ground, e_half, fc
     REAL(wp), INTENT(OUT) :: rn_can, rn_soil, rlus, tlv
     REAL(wp) :: a_v, a_s, rln
-    INTRINSIC EXP
-    REAL(wp) :: arg1
     a_v = (1._wp-rho_veg-a_soil0)*fapar
     a_s = 1._wp - rho_ground - (1._wp-rho_ground-a_soil0)*fapar
     rlus = emis_surf*sigma_sb*tk**4 + (1._wp-emis_surf)*lw
     rln = lw - rlus
-    arg1 = -(0.5_wp*lai/fc)
-    tlv = 1._wp - fc + fc*EXP(arg1)
+    tlv = 1._wp - fc + fc*e_half
     rn_can = (1._wp-tlv)*rln + a_v*sw
     rn_soil = tlv*rln + a_s*sw
   END SUBROUTINE NET_RADIATION
@@ -2175,33 +2315,28 @@ CONTAINS
 
 !  Differentiation of interception in forward (tangent) mode:
 !   variations   of useful results: w_can throughfall e_int
-!   with respect to varying inputs: w_can lai e_pc fc
+!   with respect to varying inputs: w_can lai e_pc fc e_half
 ! Canopy interception for one hour (BETHY form, Knorr 1997): a fraction
 ! fc (1 - exp(-0.5 LAI/fc)) of rain is intercepted into a store of capacity 0.1 mm per unit
 ! LAI, the excess drips, the wet part evaporates at the wet-canopy rate.
-! All amounts in mm over the hour. w_can is updated in place.
-  SUBROUTINE INTERCEPTION_D(rain, lai, lai_d, fc, fc_d, e_pc, e_pc_d, &
-&   w_can, w_can_d, e_int, e_int_d, throughfall, throughfall_d)
+! All amounts in mm over the hour. w_can is updated in place. e_half = exp(-0.5 LAI/fc)
+! (computed once a day by the tile).
+  SUBROUTINE INTERCEPTION_D(rain, lai, lai_d, fc, fc_d, e_half, e_half_d&
+&   , e_pc, e_pc_d, w_can, w_can_d, e_int, e_int_d, throughfall, &
+&   throughfall_d)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: rain, lai, fc, e_pc
-    REAL(wp), INTENT(IN) :: lai_d, fc_d, e_pc_d
+    REAL(wp), INTENT(IN) :: rain, lai, fc, e_half, e_pc
+    REAL(wp), INTENT(IN) :: lai_d, fc_d, e_half_d, e_pc_d
     REAL(wp), INTENT(INOUT) :: w_can
     REAL(wp), INTENT(INOUT) :: w_can_d
     REAL(wp), INTENT(OUT) :: e_int, throughfall
     REAL(wp), INTENT(OUT) :: e_int_d, throughfall_d
     REAL(wp) :: f_int, cap, w, drip, f_wet
     REAL(wp) :: f_int_d, cap_d, w_d, drip_d, f_wet_d
-    INTRINSIC EXP
-    REAL(wp) :: arg1
-    REAL(wp) :: arg1_d
     REAL(wp) :: result1
     REAL(wp) :: result1_d
-    REAL(wp) :: temp
-    arg1_d = -(0.5_wp*(lai_d-lai*fc_d/fc)/fc)
-    arg1 = -(0.5_wp*lai/fc)
-    temp = -EXP(arg1) + 1._wp
-    f_int_d = temp*fc_d - fc*EXP(arg1)*arg1_d
-    f_int = fc*temp
+    f_int_d = (1._wp-e_half)*fc_d - fc*e_half_d
+    f_int = fc*(1._wp-e_half)
     cap_d = 0.1_wp*lai_d
     cap = 0.1_wp*lai + 1.e-6_wp
     w_d = w_can_d + rain*f_int_d
@@ -2233,19 +2368,17 @@ CONTAINS
 ! Canopy interception for one hour (BETHY form, Knorr 1997): a fraction
 ! fc (1 - exp(-0.5 LAI/fc)) of rain is intercepted into a store of capacity 0.1 mm per unit
 ! LAI, the excess drips, the wet part evaporates at the wet-canopy rate.
-! All amounts in mm over the hour. w_can is updated in place.
-  SUBROUTINE INTERCEPTION(rain, lai, fc, e_pc, w_can, e_int, throughfall&
-& )
+! All amounts in mm over the hour. w_can is updated in place. e_half = exp(-0.5 LAI/fc)
+! (computed once a day by the tile).
+  SUBROUTINE INTERCEPTION(rain, lai, fc, e_half, e_pc, w_can, e_int, &
+&   throughfall)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: rain, lai, fc, e_pc
+    REAL(wp), INTENT(IN) :: rain, lai, fc, e_half, e_pc
     REAL(wp), INTENT(INOUT) :: w_can
     REAL(wp), INTENT(OUT) :: e_int, throughfall
     REAL(wp) :: f_int, cap, w, drip, f_wet
-    INTRINSIC EXP
-    REAL(wp) :: arg1
     REAL(wp) :: result1
-    arg1 = -(0.5_wp*lai/fc)
-    f_int = fc*(1._wp-EXP(arg1))
+    f_int = fc*(1._wp-e_half)
     cap = 0.1_wp*lai + 1.e-6_wp
     w = w_can + f_int*rain
     result1 = SMIN_POS(w, cap, 0.999_wp)
@@ -2296,38 +2429,54 @@ CONTAINS
     IF (fs .GT. 1._wp) fs = 1._wp
     snowfall = fs*precip
     rain = precip - snowfall
-    temp = snow/(snow+5._wp)
-    f_cover_d = (1.0-temp)*snow_d/(snow+5._wp)
-    f_cover = temp
-    total_d = snow_d
-    total = snow + snowfall
-    sublim_d = SMIN_POS_D(e_pot*f_cover, f_cover*e_pot_d + e_pot*&
-&     f_cover_d, total, total_d, 0.999_wp, sublim)
-    result1 = SOFTPLUS(tc, 0.5_wp)
-    melt_d = SMIN_POS_D(ddf/24._wp*result1, result1*ddf_d/24._wp, total &
-&     - sublim, total_d - sublim_d, 0.999_wp, melt)
-! density of fresh snow (BETHY), mixed into the pack, then compaction
+! density of fresh snow (BETHY)
     IF (tc .LT. -15._wp) THEN
       rho0 = 10._wp + 2.667_wp*(tc+30._wp)
     ELSE
       rho0 = 50._wp + 1.7_wp*(tc+15._wp)**1.5_wp
     END IF
     IF (rho0 .LT. 30._wp) rho0 = 30._wp
-    IF (total .GT. 1.e-9_wp) THEN
-      temp = (rho0*snowfall+rho_sn*snow)/total
-      rho_sn_d = (snow*rho_sn_d+rho_sn*snow_d-temp*total_d)/total
-      rho_sn = temp
-    ELSE
+    total_d = snow_d
+    total = snow + snowfall
+    IF (snow .LE. 0._wp .AND. snowfall .LE. 0._wp) THEN
+! a snow-free hour: nothing covers, sublimates or melts, and the pack density is that
+! of fresh snow; exactly what the general case below gives when the pack and the
+! snowfall are zero (and so are their derivatives: the pack is set to an exact zero
+! when it melts, the snowfall comes from the forcing), at a fraction of its cost
+      f_cover = 0._wp
+      sublim = 0._wp
+      melt = 0._wp
       rho_sn = rho0
+      f_cover_d = 0.0_8
+      melt_d = 0.0_8
       rho_sn_d = 0.0_8
+      sublim_d = 0.0_8
+    ELSE
+      temp = snow/(snow+5._wp)
+      f_cover_d = (1.0-temp)*snow_d/(snow+5._wp)
+      f_cover = temp
+      sublim_d = SMIN_POS_D(e_pot*f_cover, f_cover*e_pot_d + e_pot*&
+&       f_cover_d, total, total_d, 0.999_wp, sublim)
+      result1 = SOFTPLUS(tc, 0.5_wp)
+      melt_d = SMIN_POS_D(ddf/24._wp*result1, result1*ddf_d/24._wp, &
+&       total - sublim, total_d - sublim_d, 0.999_wp, melt)
+! fresh snow mixed into the pack, then compaction
+      IF (total .GT. 1.e-9_wp) THEN
+        temp = (rho0*snowfall+rho_sn*snow)/total
+        rho_sn_d = (snow*rho_sn_d+rho_sn*snow_d-temp*total_d)/total
+        rho_sn = temp
+      ELSE
+        rho_sn = rho0
+        rho_sn_d = 0.0_8
+      END IF
+      arg1_d = -(0.021_wp*rho_sn_d)
+      arg1 = -(0.021_wp*rho_sn) + 0.08_wp*tc
+      temp = EXP(arg1)
+      temp0 = 0.5_wp*0.0229_wp*temp*total/24._wp + 1._wp
+      rho_sn_d = temp0*rho_sn_d + rho_sn*0.5_wp*0.0229_wp*(total*EXP(&
+&       arg1)*arg1_d/24._wp+temp*total_d/24._wp)
+      rho_sn = rho_sn*temp0
     END IF
-    arg1_d = -(0.021_wp*rho_sn_d)
-    arg1 = -(0.021_wp*rho_sn) + 0.08_wp*tc
-    temp = EXP(arg1)
-    temp0 = 0.5_wp*0.0229_wp*temp*total/24._wp + 1._wp
-    rho_sn_d = temp0*rho_sn_d + rho_sn*0.5_wp*0.0229_wp*(total*EXP(arg1)&
-&     *arg1_d/24._wp+temp*total_d/24._wp)
-    rho_sn = rho_sn*temp0
     IF (rho_sn .GT. 550._wp) THEN
       rho_sn = 550._wp
       rho_sn_d = 0.0_8
@@ -2379,25 +2528,37 @@ CONTAINS
     IF (fs .GT. 1._wp) fs = 1._wp
     snowfall = fs*precip
     rain = precip - snowfall
-    f_cover = snow/(snow+5._wp)
-    total = snow + snowfall
-    sublim = SMIN_POS(e_pot*f_cover, total, 0.999_wp)
-    result1 = SOFTPLUS(tc, 0.5_wp)
-    melt = SMIN_POS(ddf/24._wp*result1, total - sublim, 0.999_wp)
-! density of fresh snow (BETHY), mixed into the pack, then compaction
+! density of fresh snow (BETHY)
     IF (tc .LT. -15._wp) THEN
       rho0 = 10._wp + 2.667_wp*(tc+30._wp)
     ELSE
       rho0 = 50._wp + 1.7_wp*(tc+15._wp)**1.5_wp
     END IF
     IF (rho0 .LT. 30._wp) rho0 = 30._wp
-    IF (total .GT. 1.e-9_wp) THEN
-      rho_sn = (rho_sn*snow+rho0*snowfall)/total
-    ELSE
+    total = snow + snowfall
+    IF (snow .LE. 0._wp .AND. snowfall .LE. 0._wp) THEN
+! a snow-free hour: nothing covers, sublimates or melts, and the pack density is that
+! of fresh snow; exactly what the general case below gives when the pack and the
+! snowfall are zero (and so are their derivatives: the pack is set to an exact zero
+! when it melts, the snowfall comes from the forcing), at a fraction of its cost
+      f_cover = 0._wp
+      sublim = 0._wp
+      melt = 0._wp
       rho_sn = rho0
+    ELSE
+      f_cover = snow/(snow+5._wp)
+      sublim = SMIN_POS(e_pot*f_cover, total, 0.999_wp)
+      result1 = SOFTPLUS(tc, 0.5_wp)
+      melt = SMIN_POS(ddf/24._wp*result1, total - sublim, 0.999_wp)
+! fresh snow mixed into the pack, then compaction
+      IF (total .GT. 1.e-9_wp) THEN
+        rho_sn = (rho_sn*snow+rho0*snowfall)/total
+      ELSE
+        rho_sn = rho0
+      END IF
+      arg1 = -(0.021_wp*rho_sn) + 0.08_wp*tc
+      rho_sn = rho_sn*(1._wp+0.0229_wp/24._wp*EXP(arg1)*0.5_wp*total)
     END IF
-    arg1 = -(0.021_wp*rho_sn) + 0.08_wp*tc
-    rho_sn = rho_sn*(1._wp+0.0229_wp/24._wp*EXP(arg1)*0.5_wp*total)
     IF (rho_sn .GT. 550._wp) rho_sn = 550._wp
 ! albedo: +10 per metre of new snow, at most 0.8; ageing per hour
     depth_new = snowfall/rho0
@@ -2586,22 +2747,19 @@ CONTAINS
     REAL(wp), INTENT(IN) :: w_d, w_sat_d, ksat_d
     REAL(wp) :: q, k
     REAL(wp) :: q_d, k_d
-    REAL(wp) :: pwx1
-    REAL(wp) :: pwx1_d
-    REAL(wp) :: pwr1
-    REAL(wp) :: pwr1_d
+    INTRINSIC LOG
+    INTRINSIC EXP
+    REAL(wp) :: arg1
+    REAL(wp) :: arg1_d
     REAL(wp) :: temp
-    pwx1_d = (w_d-w*w_sat_d/w_sat)/w_sat
-    pwx1 = w/w_sat
-    IF (pwx1 .LE. 0.0 .AND. (expo .EQ. 0.0 .OR. expo .NE. INT(expo))) &
-&   THEN
-      pwr1_d = 0.0_8
-    ELSE
-      pwr1_d = expo*pwx1**(expo-1)*pwx1_d
-    END IF
-    pwr1 = pwx1**expo
-    k_d = pwr1*ksat_d + ksat*pwr1_d
-    k = ksat*pwr1
+! (w / w_sat)**expo as exp(expo ln(w / w_sat)): an exp and a log cost a third of a
+! pow, here and in the derivative codes (w > 0: the layers keep their residual water)
+    temp = w/w_sat
+    arg1_d = expo*(w_d-temp*w_sat_d)/(temp*w_sat)
+    arg1 = expo*LOG(temp)
+    temp = EXP(arg1)
+    k_d = temp*ksat_d + ksat*EXP(arg1)*arg1_d
+    k = ksat*temp
     temp = expo*k/w + 1._wp
     q_d = (k_d-k*expo*(k_d-k*w_d/w)/(temp*w))/temp
     q = k/temp
@@ -2615,11 +2773,13 @@ CONTAINS
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: w, w_sat, ksat, expo
     REAL(wp) :: q, k
-    REAL(wp) :: pwx1
-    REAL(wp) :: pwr1
-    pwx1 = w/w_sat
-    pwr1 = pwx1**expo
-    k = ksat*pwr1
+    INTRINSIC LOG
+    INTRINSIC EXP
+    REAL(wp) :: arg1
+! (w / w_sat)**expo as exp(expo ln(w / w_sat)): an exp and a log cost a third of a
+! pow, here and in the derivative codes (w > 0: the layers keep their residual water)
+    arg1 = expo*LOG(w/w_sat)
+    k = ksat*EXP(arg1)
     q = k/(1._wp+expo*k/w)
   END FUNCTION GRAVITY_DRAINAGE
 
@@ -3094,6 +3254,16 @@ MODULE DNB_MODEL_TL
   REAL(wp), PARAMETER :: lai_width=0.1_wp
 ! J per mol of 743-nm photons (h c N_A / lambda)
   REAL(wp), PARAMETER :: e_photon_743=1.61005e5_wp
+! hc(nhc, nt): what each forcing hour gives every tile of the cell (no parameter enters, so
+! it is computed once per cell, and the derivative codes treat it as a constant): solar
+! geometry (dnb_radiation.solar_hour), beam share of short-wave 1 - diffuse_fraction, air
+! properties (dnb_energy.air_properties) and the floored wind of the aerodynamic conductance
+  INTEGER, PARAMETER :: ic_cosz=1, ic_s0=2, ic_fdir=3, ic_s=4, ic_gamma=&
+&   5, ic_lambda=6, ic_rho_air=7, ic_u=8, nhc=8
+! dsc(ndsc): scalars of a tile that change only with its LAI (once a day) or not at all,
+! from day_constants
+  INTEGER, PARAMETER :: jd_rho_cd=1, jd_t_all=2, jd_e_half=3, jd_hyd=4, &
+& jd_lg2=5, ndsc=5
 
 CONTAINS
 !  Differentiation of simulate in forward (tangent) mode:
@@ -3104,38 +3274,45 @@ CONTAINS
 ! then reset the carbon pools to their initial values (water, snow and temperature keep the
 ! spun-up state). init = 0: continue from state. nt must be a multiple of 24 and the first
 ! step must start at 00 UTC so that days are whole.
-! Time: doy(nt) day of year, hour(nt) UTC hour at step start, tday(nt) days since 1 January
-! 00 UTC of the first year. met(nt, nmet): forcing (dnb_params im_*), lat/lon in degrees,
-! sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
+! Time: tday(nt) days since 1 January 00 UTC of the first year; cosz(nt), toa(nt): the
+! hours' solar geometry (dnb_radiation.solar_hour: mean cos(zenith) and top-of-atmosphere
+! irradiance, W m-2; dnb_solar computes them for the interface). met(nt, nmet): forcing
+! (dnb_params im_*), sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
 ! colpos(nho): where each hourly variable goes in hout (0: not kept), ncol columns in all
 ! (all of them for a forward run; only what the observation operators read for the
 ! derivative path, which keeps the adjoint's memory small).
 ! Outputs hout(ncol, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
 ! writes, and the adjoint reads, one contiguous column); state(nstate, ntile) in/out.
-! tape_hours: the adjoint's memory budget in tile-hours (about 1.8 kB each). A run whose
+! tape_hours: the adjoint's memory budget in tile-hours (about 1.4 kB each). A run whose
 ! spin-up and main hours over all tiles fit is recorded whole; otherwise every range is
 ! cut into yearly blocks that the adjoint re-runs one at a time (see run_range). The
 ! primal results do not depend on it.
-  SUBROUTINE SIMULATE_D(nt, nd, ntile, nspin, tape_hours, init, doy, &
-&   hour, tday, met, lat, lon, sand, clay, pft, ppft, ppft_d, pglob, &
-&   pglob_d, ncol, colpos, state, state_d, hout, hout_d, dout)
+  SUBROUTINE SIMULATE_D(nt, nd, ntile, nspin, tape_hours, init, cosz, &
+&   toa, tday, met, sand, clay, pft, ppft, ppft_d, pglob, pglob_d, ncol&
+&   , colpos, state, state_d, hout, hout_d, dout)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, tape_hours, init, ncol
-    INTEGER, INTENT(IN) :: doy(nt), pft(ntile), colpos(nho)
-    REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
-&   , sand, clay
+    INTEGER, INTENT(IN) :: pft(ntile), colpos(nho)
+    REAL(wp), INTENT(IN) :: cosz(nt), toa(nt), tday(nt), met(nt, nmet), &
+&   sand, clay
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp)
     REAL(wp), INTENT(IN) :: ppft_d(npp, ntile), pglob_d(ngp)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
     REAL(wp), INTENT(INOUT) :: state_d(nstate, ntile)
     REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
     REAL(wp), INTENT(OUT) :: hout_d(ncol, nt, ntile)
-    REAL(wp) :: cosz(nt), s0(nt), sh(nsh)
-    INTEGER :: it, c4, itile, whole
+    REAL(wp) :: hc(nhc, nt), sh(nsh)
+    INTEGER :: it, c4, itile, whole, v, keep(ncol)
+! the inverse of colpos: which hourly variable goes to column q of hout (0: none), so
+! that each hour stores its ncol kept values without going through all nho
+    keep = 0
+    DO v=1,nho
+      IF (colpos(v) .GT. 0) keep(colpos(v)) = v
+    END DO
     whole = 0
     IF ((nspin+nt)*ntile .LE. tape_hours) whole = 1
     DO it=1,nt
-      CALL SOLAR_HOUR(doy(it), hour(it), lat, lon, cosz(it), s0(it))
+      CALL CELL_HOUR(cosz(it), toa(it), met(it, :), hc(:, it))
     END DO
     CALL SOIL_HYDRAULICS(sand, clay, sh)
     hout = 0._wp
@@ -3150,11 +3327,11 @@ CONTAINS
 &                   pglob_d, sh, met(1, im_tsl_deep), state(:, itile), &
 &                   state_d(:, itile))
         IF (nspin .GT. 0) THEN
-          CALL RUN_RANGE_D(1, nspin, 0, whole, nt, nd, tday, met, cosz, &
-&                    s0, ppft(:, itile), ppft_d(:, itile), pglob, &
-&                    pglob_d, sh, c4, ncol, colpos, state(:, itile), &
-&                    state_d(:, itile), hout(:, :, itile), hout_d(:, :, &
-&                    itile), dout(:, :, itile))
+          CALL RUN_RANGE_D(1, nspin, 0, whole, nt, nd, tday, met, hc, &
+&                    ppft(:, itile), ppft_d(:, itile), pglob, pglob_d, &
+&                    sh, c4, ncol, keep, state(:, itile), state_d(:, &
+&                    itile), hout(:, :, itile), hout_d(:, :, itile), &
+&                    dout(:, :, itile))
         END IF
         state_d(is_c_lab, itile) = ppft_d(ip_c_lab0, itile)
         state(is_c_lab, itile) = ppft(ip_c_lab0, itile)
@@ -3169,11 +3346,10 @@ CONTAINS
         state_d(is_c_som, itile) = ppft_d(ip_c_som0, itile)
         state(is_c_som, itile) = ppft(ip_c_som0, itile)
       END IF
-      CALL RUN_RANGE_D(1, nt, 1, whole, nt, nd, tday, met, cosz, s0, &
-&                ppft(:, itile), ppft_d(:, itile), pglob, pglob_d, sh, &
-&                c4, ncol, colpos, state(:, itile), state_d(:, itile), &
-&                hout(:, :, itile), hout_d(:, :, itile), dout(:, :, &
-&                itile))
+      CALL RUN_RANGE_D(1, nt, 1, whole, nt, nd, tday, met, hc, ppft(:, &
+&                itile), ppft_d(:, itile), pglob, pglob_d, sh, c4, ncol&
+&                , keep, state(:, itile), state_d(:, itile), hout(:, :, &
+&                itile), hout_d(:, :, itile), dout(:, :, itile))
     END DO
   END SUBROUTINE SIMULATE_D
 
@@ -3182,35 +3358,42 @@ CONTAINS
 ! then reset the carbon pools to their initial values (water, snow and temperature keep the
 ! spun-up state). init = 0: continue from state. nt must be a multiple of 24 and the first
 ! step must start at 00 UTC so that days are whole.
-! Time: doy(nt) day of year, hour(nt) UTC hour at step start, tday(nt) days since 1 January
-! 00 UTC of the first year. met(nt, nmet): forcing (dnb_params im_*), lat/lon in degrees,
-! sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
+! Time: tday(nt) days since 1 January 00 UTC of the first year; cosz(nt), toa(nt): the
+! hours' solar geometry (dnb_radiation.solar_hour: mean cos(zenith) and top-of-atmosphere
+! irradiance, W m-2; dnb_solar computes them for the interface). met(nt, nmet): forcing
+! (dnb_params im_*), sand/clay mass fractions. ppft(npp, ntile), pglob(ngp): parameters (dnb_params).
 ! colpos(nho): where each hourly variable goes in hout (0: not kept), ncol columns in all
 ! (all of them for a forward run; only what the observation operators read for the
 ! derivative path, which keeps the adjoint's memory small).
 ! Outputs hout(ncol, nt, ntile), dout(ndo, nd, ntile) (variable first, so that each hour
 ! writes, and the adjoint reads, one contiguous column); state(nstate, ntile) in/out.
-! tape_hours: the adjoint's memory budget in tile-hours (about 1.8 kB each). A run whose
+! tape_hours: the adjoint's memory budget in tile-hours (about 1.4 kB each). A run whose
 ! spin-up and main hours over all tiles fit is recorded whole; otherwise every range is
 ! cut into yearly blocks that the adjoint re-runs one at a time (see run_range). The
 ! primal results do not depend on it.
-  SUBROUTINE SIMULATE(nt, nd, ntile, nspin, tape_hours, init, doy, hour&
-&   , tday, met, lat, lon, sand, clay, pft, ppft, pglob, ncol, colpos, &
-&   state, hout, dout)
+  SUBROUTINE SIMULATE(nt, nd, ntile, nspin, tape_hours, init, cosz, toa&
+&   , tday, met, sand, clay, pft, ppft, pglob, ncol, colpos, state, hout&
+&   , dout)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, tape_hours, init, ncol
-    INTEGER, INTENT(IN) :: doy(nt), pft(ntile), colpos(nho)
-    REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
-&   , sand, clay
+    INTEGER, INTENT(IN) :: pft(ntile), colpos(nho)
+    REAL(wp), INTENT(IN) :: cosz(nt), toa(nt), tday(nt), met(nt, nmet), &
+&   sand, clay
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
     REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)
-    REAL(wp) :: cosz(nt), s0(nt), sh(nsh)
-    INTEGER :: it, c4, itile, whole
+    REAL(wp) :: hc(nhc, nt), sh(nsh)
+    INTEGER :: it, c4, itile, whole, v, keep(ncol)
+! the inverse of colpos: which hourly variable goes to column q of hout (0: none), so
+! that each hour stores its ncol kept values without going through all nho
+    keep = 0
+    DO v=1,nho
+      IF (colpos(v) .GT. 0) keep(colpos(v)) = v
+    END DO
     whole = 0
     IF ((nspin+nt)*ntile .LE. tape_hours) whole = 1
     DO it=1,nt
-      CALL SOLAR_HOUR(doy(it), hour(it), lat, lon, cosz(it), s0(it))
+      CALL CELL_HOUR(cosz(it), toa(it), met(it, :), hc(:, it))
     END DO
     CALL SOIL_HYDRAULICS(sand, clay, sh)
     hout = 0._wp
@@ -3222,9 +3405,9 @@ CONTAINS
         CALL INIT_STATE(ppft(:, itile), pglob, sh, met(1, im_tsl_deep), &
 &                 state(:, itile))
         IF (nspin .GT. 0) THEN
-          CALL RUN_RANGE(1, nspin, 0, whole, nt, nd, tday, met, cosz, s0&
-&                  , ppft(:, itile), pglob, sh, c4, ncol, colpos, state(&
-&                  :, itile), hout(:, :, itile), dout(:, :, itile))
+          CALL RUN_RANGE(1, nspin, 0, whole, nt, nd, tday, met, hc, ppft&
+&                  (:, itile), pglob, sh, c4, ncol, keep, state(:, itile&
+&                  ), hout(:, :, itile), dout(:, :, itile))
         END IF
         state(is_c_lab, itile) = ppft(ip_c_lab0, itile)
         state(is_c_fol, itile) = ppft(ip_c_fol0, itile)
@@ -3233,11 +3416,32 @@ CONTAINS
         state(is_c_lit, itile) = ppft(ip_c_lit0, itile)
         state(is_c_som, itile) = ppft(ip_c_som0, itile)
       END IF
-      CALL RUN_RANGE(1, nt, 1, whole, nt, nd, tday, met, cosz, s0, ppft(&
-&              :, itile), pglob, sh, c4, ncol, colpos, state(:, itile), &
-&              hout(:, :, itile), dout(:, :, itile))
+      CALL RUN_RANGE(1, nt, 1, whole, nt, nd, tday, met, hc, ppft(:, &
+&              itile), pglob, sh, c4, ncol, keep, state(:, itile), hout(&
+&              :, :, itile), dout(:, :, itile))
     END DO
   END SUBROUTINE SIMULATE
+
+! The quantities of one forcing hour that are the same for every tile (hc(:, it) above),
+! from its solar geometry cz, s0 and forcing m.
+  SUBROUTINE CELL_HOUR(cz, s0, m, hc_h)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: cz, s0, m(nmet)
+    REAL(wp), INTENT(OUT) :: hc_h(nhc)
+    REAL(wp) :: s, gamma, lambda, rho_air
+    REAL(wp) :: result1
+    hc_h(ic_cosz) = cz
+    hc_h(ic_s0) = s0
+    result1 = DIFFUSE_FRACTION(m(im_rsds), s0)
+    hc_h(ic_fdir) = 1._wp - result1
+    CALL AIR_PROPERTIES(m(im_tas) - tfreeze, m(im_ps), s, gamma, lambda&
+&                 , rho_air)
+    hc_h(ic_s) = s
+    hc_h(ic_gamma) = gamma
+    hc_h(ic_lambda) = lambda
+    hc_h(ic_rho_air) = rho_air
+    hc_h(ic_u) = FLOORED_WIND(m(im_sfcwind))
+  END SUBROUTINE CELL_HOUR
 
 !  Differentiation of run_range in forward (tangent) mode:
 !   variations   of useful results: hout_t st
@@ -3247,14 +3451,14 @@ CONTAINS
 ! adjoint's memory is decided: one piece is recorded whole on the adjoint stack; yearly
 ! blocks are re-run by the adjoint one at a time (Tapenade checkpoints), so memory stays at
 ! about one block per tile, for one more forward run's worth of time.
-  SUBROUTINE RUN_RANGE_D(k0, k1, store, whole, nt, nd, tday, met, cosz, &
-&   s0, pp, pp_d, pg, pg_d, sh, c4, ncol, colpos, st, st_d, hout_t, &
-&   hout_t_d, dout_t)
+  SUBROUTINE RUN_RANGE_D(k0, k1, store, whole, nt, nd, tday, met, hc, pp&
+&   , pp_d, pg, pg_d, sh, c4, ncol, keep, st, st_d, hout_t, hout_t_d, &
+&   dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, &
-&   colpos(nho)
-    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
-&   pp(npp), pg(ngp)
+    INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, keep(&
+&   ncol)
+    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
+&   ), pg(ngp)
     REAL(wp), INTENT(IN) :: pp_d(npp), pg_d(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
@@ -3263,9 +3467,9 @@ CONTAINS
     INTEGER :: kb, kend
     INTRINSIC MIN
     IF (whole .EQ. 1) THEN
-      CALL RUN_HOURS_D(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, &
-&                pp_d, pg, pg_d, sh, c4, ncol, colpos, st, st_d, hout_t&
-&                , hout_t_d, dout_t)
+      CALL RUN_HOURS_D(k0, k1, store, nt, nd, tday, met, hc, pp, pp_d, &
+&                pg, pg_d, sh, c4, ncol, keep, st, st_d, hout_t, &
+&                hout_t_d, dout_t)
     ELSE
       DO kb=k0,k1,block_hours
         IF (kb + block_hours - 1 .GT. k1) THEN
@@ -3273,9 +3477,9 @@ CONTAINS
         ELSE
           kend = kb + block_hours - 1
         END IF
-        CALL RUN_HOURS_D(kb, kend, store, nt, nd, tday, met, cosz, s0, &
-&                  pp, pp_d, pg, pg_d, sh, c4, ncol, colpos, st, st_d, &
-&                  hout_t, hout_t_d, dout_t)
+        CALL RUN_HOURS_D(kb, kend, store, nt, nd, tday, met, hc, pp, &
+&                  pp_d, pg, pg_d, sh, c4, ncol, keep, st, st_d, hout_t&
+&                  , hout_t_d, dout_t)
       END DO
     END IF
   END SUBROUTINE RUN_RANGE_D
@@ -3285,21 +3489,21 @@ CONTAINS
 ! adjoint's memory is decided: one piece is recorded whole on the adjoint stack; yearly
 ! blocks are re-run by the adjoint one at a time (Tapenade checkpoints), so memory stays at
 ! about one block per tile, for one more forward run's worth of time.
-  SUBROUTINE RUN_RANGE(k0, k1, store, whole, nt, nd, tday, met, cosz, s0&
-&   , pp, pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
+  SUBROUTINE RUN_RANGE(k0, k1, store, whole, nt, nd, tday, met, hc, pp, &
+&   pg, sh, c4, ncol, keep, st, hout_t, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, &
-&   colpos(nho)
-    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
-&   pp(npp), pg(ngp)
+    INTEGER, INTENT(IN) :: k0, k1, store, whole, nt, nd, c4, ncol, keep(&
+&   ncol)
+    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
+&   ), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
 &   , nd)
     INTEGER :: kb, kend
     INTRINSIC MIN
     IF (whole .EQ. 1) THEN
-      CALL RUN_HOURS(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, pg&
-&              , sh, c4, ncol, colpos, st, hout_t, dout_t)
+      CALL RUN_HOURS(k0, k1, store, nt, nd, tday, met, hc, pp, pg, sh, &
+&              c4, ncol, keep, st, hout_t, dout_t)
     ELSE
       DO kb=k0,k1,block_hours
         IF (kb + block_hours - 1 .GT. k1) THEN
@@ -3307,8 +3511,8 @@ CONTAINS
         ELSE
           kend = kb + block_hours - 1
         END IF
-        CALL RUN_HOURS(kb, kend, store, nt, nd, tday, met, cosz, s0, pp&
-&                , pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
+        CALL RUN_HOURS(kb, kend, store, nt, nd, tday, met, hc, pp, pg, &
+&                sh, c4, ncol, keep, st, hout_t, dout_t)
       END DO
     END IF
   END SUBROUTINE RUN_RANGE
@@ -3318,13 +3522,13 @@ CONTAINS
 !   with respect to varying inputs: hout_t pg st pp
 ! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
 ! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
-  SUBROUTINE RUN_HOURS_D(k0, k1, store, nt, nd, tday, met, cosz, s0, pp&
-&   , pp_d, pg, pg_d, sh, c4, ncol, colpos, st, st_d, hout_t, hout_t_d, &
-&   dout_t)
+! The tile's once-a-day quantities (day_constants) are computed at the start of each day.
+  SUBROUTINE RUN_HOURS_D(k0, k1, store, nt, nd, tday, met, hc, pp, pp_d&
+&   , pg, pg_d, sh, c4, ncol, keep, st, st_d, hout_t, hout_t_d, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, colpos(nho)
-    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
-&   pp(npp), pg(ngp)
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, keep(ncol)
+    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
+&   ), pg(ngp)
     REAL(wp), INTENT(IN) :: pp_d(npp), pg_d(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
@@ -3333,7 +3537,10 @@ CONTAINS
     REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, &
 &   acc_bw, acc_sw, t_mid
     REAL(wp) :: ho_d(nho), acc_gpp_d, acc_tr_d, acc_rr_d, acc_bw_d
-    INTEGER :: k, idx, v
+    REAL(wp) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer), dsc(ndsc)
+    REAL(wp) :: nscl_l_d(nlayer), esc_l_d(nlayer), t_d_d(0:nlayer), &
+&   dsc_d(ndsc)
+    INTEGER :: k, idx, q
     INTRINSIC MOD
     acc_gpp = 0._wp
     acc_tr = 0._wp
@@ -3341,22 +3548,31 @@ CONTAINS
     acc_fm = 0._wp
     acc_bw = 0._wp
     acc_sw = 0._wp
+    t_d_d = 0.0_8
     ho_d = 0.0_8
     acc_tr_d = 0.0_8
+    dsc_d = 0.0_8
+    esc_l_d = 0.0_8
+    nscl_l_d = 0.0_8
     acc_gpp_d = 0.0_8
     acc_rr_d = 0.0_8
     acc_bw_d = 0.0_8
     DO k=k0,k1
       idx = MOD(k - 1, nt) + 1
-      CALL TILE_HOUR_D(met(idx, :), cosz(idx), s0(idx), pp, pp_d, pg, &
-&                pg_d, sh, c4, st, st_d, ho, ho_d, acc_gpp, acc_gpp_d, &
-&                acc_tr, acc_tr_d, acc_rr, acc_rr_d, acc_fm, acc_bw, &
-&                acc_bw_d, acc_sw)
+      IF (MOD(k - 1, 24) .EQ. 0) THEN
+        CALL DAY_CONSTANTS_D(pp, pp_d, pg, pg_d, st, st_d, nscl_l, &
+&                      nscl_l_d, esc_l, esc_l_d, t_d, t_d_d, dsc, dsc_d)
+      END IF
+      CALL TILE_HOUR_D(met(idx, :), hc(:, idx), pp, pp_d, pg, pg_d, sh, &
+&                c4, nscl_l, nscl_l_d, esc_l, esc_l_d, t_d, t_d_d, dsc, &
+&                dsc_d, st, st_d, ho, ho_d, acc_gpp, acc_gpp_d, acc_tr, &
+&                acc_tr_d, acc_rr, acc_rr_d, acc_fm, acc_bw, acc_bw_d, &
+&                acc_sw)
       IF (store .EQ. 1) THEN
-        DO v=1,nho
-          IF (colpos(v) .GT. 0) THEN
-            hout_t_d(colpos(v), idx) = ho_d(v)
-            hout_t(colpos(v), idx) = ho(v)
+        DO q=1,ncol
+          IF (keep(q) .GT. 0) THEN
+            hout_t_d(q, idx) = ho_d(keep(q))
+            hout_t(q, idx) = ho(keep(q))
           END IF
         END DO
       END IF
@@ -3383,18 +3599,20 @@ CONTAINS
 
 ! The hourly loop of one tile from hour k0 to k1 (whole days), with the daily DALEC step at
 ! the end of each day; store = 1 writes the outputs hout_t(:, step), dout_t(:, day).
-  SUBROUTINE RUN_HOURS(k0, k1, store, nt, nd, tday, met, cosz, s0, pp, &
-&   pg, sh, c4, ncol, colpos, st, hout_t, dout_t)
+! The tile's once-a-day quantities (day_constants) are computed at the start of each day.
+  SUBROUTINE RUN_HOURS(k0, k1, store, nt, nd, tday, met, hc, pp, pg, sh&
+&   , c4, ncol, keep, st, hout_t, dout_t)
     IMPLICIT NONE
-    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, colpos(nho)
-    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), cosz(nt), s0(nt), &
-&   pp(npp), pg(ngp)
+    INTEGER, INTENT(IN) :: k0, k1, store, nt, nd, c4, ncol, keep(ncol)
+    REAL(wp), INTENT(IN) :: tday(nt), met(nt, nmet), hc(nhc, nt), pp(npp&
+&   ), pg(ngp)
     REAL(wp), INTENT(IN) :: sh(nsh)
     REAL(wp), INTENT(INOUT) :: st(nstate), hout_t(ncol, nt), dout_t(ndo&
 &   , nd)
     REAL(wp) :: ho(nho), dd(ndo), acc_gpp, acc_tr, acc_rr, acc_fm, &
 &   acc_bw, acc_sw, t_mid
-    INTEGER :: k, idx, v
+    REAL(wp) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer), dsc(ndsc)
+    INTEGER :: k, idx, q
     INTRINSIC MOD
     acc_gpp = 0._wp
     acc_tr = 0._wp
@@ -3404,11 +3622,15 @@ CONTAINS
     acc_sw = 0._wp
     DO k=k0,k1
       idx = MOD(k - 1, nt) + 1
-      CALL TILE_HOUR(met(idx, :), cosz(idx), s0(idx), pp, pg, sh, c4, st&
-&              , ho, acc_gpp, acc_tr, acc_rr, acc_fm, acc_bw, acc_sw)
+      IF (MOD(k - 1, 24) .EQ. 0) THEN
+        CALL DAY_CONSTANTS(pp, pg, st, nscl_l, esc_l, t_d, dsc)
+      END IF
+      CALL TILE_HOUR(met(idx, :), hc(:, idx), pp, pg, sh, c4, nscl_l, &
+&              esc_l, t_d, dsc, st, ho, acc_gpp, acc_tr, acc_rr, acc_fm&
+&              , acc_bw, acc_sw)
       IF (store .EQ. 1) THEN
-        DO v=1,nho
-          IF (colpos(v) .GT. 0) hout_t(colpos(v), idx) = ho(v)
+        DO q=1,ncol
+          IF (keep(q) .GT. 0) hout_t(q, idx) = ho(keep(q))
         END DO
       END IF
       IF (MOD(k, 24) .EQ. 0) THEN
@@ -3427,16 +3649,15 @@ CONTAINS
 ! simulate, plus the observations (dnb_obs.apply_obs): nobs, stream(nobs) codes, s0/s1
 ! first/last hourly step of each window, wfoot(nobs, ntile) footprint weights, angle(nobs)
 ! incidence angles (deg); y(nobs) simulated observations.
-  SUBROUTINE SIMULATE_OBS_D(nt, nd, ntile, nspin, tape_hours, init, doy&
-&   , hour, tday, met, lat, lon, sand, clay, pft, ppft, ppft_d, pglob, &
-&   pglob_d, state, state_d, nobs, stream, s0, s1, wfoot, angle, ncol, &
-&   colpos, hout, hout_d, dout, y, y_d)
+  SUBROUTINE SIMULATE_OBS_D(nt, nd, ntile, nspin, tape_hours, init, cosz&
+&   , toa, tday, met, sand, clay, pft, ppft, ppft_d, pglob, pglob_d, &
+&   state, state_d, nobs, stream, s0, s1, wfoot, angle, ncol, colpos, &
+&   hout, hout_d, dout, y, y_d)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, tape_hours, init, nobs
-    INTEGER, INTENT(IN) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), &
-&   s1(nobs)
-    REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
-&   , sand, clay
+    INTEGER, INTENT(IN) :: pft(ntile), stream(nobs), s0(nobs), s1(nobs)
+    REAL(wp), INTENT(IN) :: cosz(nt), toa(nt), tday(nt), met(nt, nmet), &
+&   sand, clay
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp), wfoot(nobs, &
 &   ntile), angle(nobs)
     REAL(wp), INTENT(IN) :: ppft_d(npp, ntile), pglob_d(ngp)
@@ -3446,10 +3667,9 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)&
 &   , y(nobs)
     REAL(wp), INTENT(OUT) :: hout_d(ncol, nt, ntile), y_d(nobs)
-    CALL SIMULATE_D(nt, nd, ntile, nspin, tape_hours, init, doy, hour, &
-&             tday, met, lat, lon, sand, clay, pft, ppft, ppft_d, pglob&
-&             , pglob_d, ncol, colpos, state, state_d, hout, hout_d, &
-&             dout)
+    CALL SIMULATE_D(nt, nd, ntile, nspin, tape_hours, init, cosz, toa, &
+&             tday, met, sand, clay, pft, ppft, ppft_d, pglob, pglob_d, &
+&             ncol, colpos, state, state_d, hout, hout_d, dout)
     CALL APPLY_OBS_D(nt, ntile, nobs, stream, s0, s1, wfoot, angle, ncol&
 &              , colpos, hout, hout_d, clay, pglob, pglob_d, y, y_d)
   END SUBROUTINE SIMULATE_OBS_D
@@ -3458,24 +3678,23 @@ CONTAINS
 ! simulate, plus the observations (dnb_obs.apply_obs): nobs, stream(nobs) codes, s0/s1
 ! first/last hourly step of each window, wfoot(nobs, ntile) footprint weights, angle(nobs)
 ! incidence angles (deg); y(nobs) simulated observations.
-  SUBROUTINE SIMULATE_OBS(nt, nd, ntile, nspin, tape_hours, init, doy, &
-&   hour, tday, met, lat, lon, sand, clay, pft, ppft, pglob, state, nobs&
-&   , stream, s0, s1, wfoot, angle, ncol, colpos, hout, dout, y)
+  SUBROUTINE SIMULATE_OBS(nt, nd, ntile, nspin, tape_hours, init, cosz, &
+&   toa, tday, met, sand, clay, pft, ppft, pglob, state, nobs, stream, &
+&   s0, s1, wfoot, angle, ncol, colpos, hout, dout, y)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nt, nd, ntile, nspin, tape_hours, init, nobs
-    INTEGER, INTENT(IN) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), &
-&   s1(nobs)
-    REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
-&   , sand, clay
+    INTEGER, INTENT(IN) :: pft(ntile), stream(nobs), s0(nobs), s1(nobs)
+    REAL(wp), INTENT(IN) :: cosz(nt), toa(nt), tday(nt), met(nt, nmet), &
+&   sand, clay
     REAL(wp), INTENT(IN) :: ppft(npp, ntile), pglob(ngp), wfoot(nobs, &
 &   ntile), angle(nobs)
     REAL(wp), INTENT(INOUT) :: state(nstate, ntile)
     INTEGER, INTENT(IN) :: ncol, colpos(nho)
     REAL(wp), INTENT(OUT) :: hout(ncol, nt, ntile), dout(ndo, nd, ntile)&
 &   , y(nobs)
-    CALL SIMULATE(nt, nd, ntile, nspin, tape_hours, init, doy, hour, &
-&           tday, met, lat, lon, sand, clay, pft, ppft, pglob, ncol, &
-&           colpos, state, hout, dout)
+    CALL SIMULATE(nt, nd, ntile, nspin, tape_hours, init, cosz, toa, &
+&           tday, met, sand, clay, pft, ppft, pglob, ncol, colpos, state&
+&           , hout, dout)
     CALL APPLY_OBS(nt, ntile, nobs, stream, s0, s1, wfoot, angle, ncol, &
 &            colpos, hout, clay, pglob, y)
   END SUBROUTINE SIMULATE_OBS
@@ -3555,21 +3774,134 @@ CONTAINS
     st(is_hydration) = 1._wp
   END SUBROUTINE INIT_STATE
 
+!  Differentiation of day_constants in forward (tangent) mode:
+!   variations   of useful results: t_d dsc esc_l nscl_l
+!   with respect to varying inputs: t_d dsc pg esc_l nscl_l st
+!                pp
+! What a tile's hours use that changes only with its LAI, C_fol / LMA, which changes once a
+! day (tile_day), or not at all; computed at the start of each day instead of every hour,
+! with the same expressions, so the results are the same to the last bit. nscl_l(l):
+! nitrogen scaling of Vcmax, Jmax and Rd, and esc_l(l): escape of fluorescence, at the
+! middle of canopy layer l; t_d, dsc(jd_rho_cd), dsc(jd_t_all): the diffuse-light
+! quantities of dnb_radiation.diffuse_transmission; dsc(jd_e_half) = exp(-0.5 LAI/fc)
+! (long-wave transmission and interception); dsc(jd_hyd): the hourly relaxation rate of
+! vegetation hydration; dsc(jd_lg2): the log-profile term of the aerodynamic conductance.
+  SUBROUTINE DAY_CONSTANTS_D(pp, pp_d, pg, pg_d, st, st_d, nscl_l, &
+&   nscl_l_d, esc_l, esc_l_d, t_d, t_d_d, dsc, dsc_d)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: pp(npp), pg(ngp), st(nstate)
+    REAL(wp), INTENT(IN) :: pp_d(npp), pg_d(ngp), st_d(nstate)
+    REAL(wp), INTENT(OUT) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer&
+&   ), dsc(ndsc)
+    REAL(wp), INTENT(OUT) :: nscl_l_d(nlayer), esc_l_d(nlayer), t_d_d(0:&
+&   nlayer), dsc_d(ndsc)
+    REAL(wp) :: lai, fc, lc, rho_cd, t_all
+    REAL(wp) :: lai_d, fc_d, lc_d, rho_cd_d, t_all_d
+    INTEGER :: l
+    INTRINSIC REAL
+    INTRINSIC EXP
+    REAL(wp) :: arg1
+    REAL(wp) :: arg1_d
+    REAL(wp) :: temp
+    REAL(wp) :: temp0
+    REAL*8 :: temp1
+    temp = st(is_c_fol)/pp(ip_lma)
+    lai_d = (st_d(is_c_fol)-temp*pp_d(ip_lma))/pp(ip_lma)
+    lai = temp
+    fc_d = pp_d(ip_fc_max)
+    fc = pp(ip_fc_max)
+    lc_d = (lai_d-lai*fc_d/fc)/fc
+    lc = lai/fc
+    DO l=1,nlayer
+      temp = REAL(l, wp) - 0.5_wp
+      temp0 = REAL(nlayer, wp)
+      arg1_d = -(temp*(lc*pp_d(ip_kn)+pp(ip_kn)*lc_d)/temp0)
+      arg1 = -(temp*(pp(ip_kn)*lc/temp0))
+      nscl_l_d(l) = EXP(arg1)*arg1_d
+      nscl_l(l) = EXP(arg1)
+      temp0 = REAL(l, wp) - 0.5_wp
+      temp = REAL(nlayer, wp)
+      arg1_d = -(temp0*(lc*pg_d(ig_sif_kesc)+pg(ig_sif_kesc)*lc_d)/temp)
+      arg1 = -(temp0*(pg(ig_sif_kesc)*lc/temp))
+      esc_l_d(l) = EXP(arg1)*arg1_d
+      esc_l(l) = EXP(arg1)
+    END DO
+    CALL DIFFUSE_TRANSMISSION_D(lai, lai_d, fc, fc_d, pp(ip_leaf_scat), &
+&                         pp_d(ip_leaf_scat), t_d, t_d_d, rho_cd, &
+&                         rho_cd_d, t_all, t_all_d)
+    dsc_d(jd_rho_cd) = rho_cd_d
+    dsc(jd_rho_cd) = rho_cd
+    dsc_d(jd_t_all) = t_all_d
+    dsc(jd_t_all) = t_all
+    temp0 = lai/fc
+    dsc_d(jd_e_half) = -(EXP(-(0.5_wp*temp0))*0.5_wp*(lai_d-temp0*fc_d)/&
+&     fc)
+    dsc(jd_e_half) = EXP(-(0.5_wp*temp0))
+    temp1 = 1.0/(24._wp*pg(ig_hyd_tau))
+    dsc_d(jd_hyd) = -(EXP(-temp1)*temp1*pg_d(ig_hyd_tau)/pg(ig_hyd_tau))
+    dsc(jd_hyd) = 1._wp - EXP(-temp1)
+    dsc_d(jd_lg2) = AERO_LOG2_D(pp(ip_height), pp_d(ip_height), dsc(&
+&     jd_lg2))
+  END SUBROUTINE DAY_CONSTANTS_D
+
+! What a tile's hours use that changes only with its LAI, C_fol / LMA, which changes once a
+! day (tile_day), or not at all; computed at the start of each day instead of every hour,
+! with the same expressions, so the results are the same to the last bit. nscl_l(l):
+! nitrogen scaling of Vcmax, Jmax and Rd, and esc_l(l): escape of fluorescence, at the
+! middle of canopy layer l; t_d, dsc(jd_rho_cd), dsc(jd_t_all): the diffuse-light
+! quantities of dnb_radiation.diffuse_transmission; dsc(jd_e_half) = exp(-0.5 LAI/fc)
+! (long-wave transmission and interception); dsc(jd_hyd): the hourly relaxation rate of
+! vegetation hydration; dsc(jd_lg2): the log-profile term of the aerodynamic conductance.
+  SUBROUTINE DAY_CONSTANTS(pp, pg, st, nscl_l, esc_l, t_d, dsc)
+    IMPLICIT NONE
+    REAL(wp), INTENT(IN) :: pp(npp), pg(ngp), st(nstate)
+    REAL(wp), INTENT(OUT) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer&
+&   ), dsc(ndsc)
+    REAL(wp) :: lai, fc, lc, rho_cd, t_all
+    INTEGER :: l
+    INTRINSIC REAL
+    INTRINSIC EXP
+    REAL(wp) :: arg1
+    lai = st(is_c_fol)/pp(ip_lma)
+    fc = pp(ip_fc_max)
+    lc = lai/fc
+    DO l=1,nlayer
+      arg1 = -(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, wp))
+      nscl_l(l) = EXP(arg1)
+      arg1 = -(pg(ig_sif_kesc)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, wp))
+      esc_l(l) = EXP(arg1)
+    END DO
+    CALL DIFFUSE_TRANSMISSION(lai, fc, pp(ip_leaf_scat), t_d, rho_cd, &
+&                       t_all)
+    dsc(jd_rho_cd) = rho_cd
+    dsc(jd_t_all) = t_all
+    dsc(jd_e_half) = EXP(-(0.5_wp*lai/fc))
+    dsc(jd_hyd) = 1._wp - EXP(-(1._wp/(24._wp*pg(ig_hyd_tau))))
+    dsc(jd_lg2) = AERO_LOG2(pp(ip_height))
+  END SUBROUTINE DAY_CONSTANTS
+
 !  Differentiation of tile_hour in forward (tangent) mode:
 !   variations   of useful results: ho acc_tr acc_gpp st acc_rr
 !                acc_bw
-!   with respect to varying inputs: ho acc_tr pg acc_gpp st acc_rr
-!                pp acc_bw
-! One hour of one tile. m(nmet): forcing of the hour; cosz, s0: solar geometry; pp, pg:
-! parameters; st: state (updated); ho: hourly outputs; acc_*: daily accumulators of GPP
-! (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture modifier, water-stress
-! factor times shortwave and shortwave (sums over hours).
-  SUBROUTINE TILE_HOUR_D(m, cosz, s0, pp, pp_d, pg, pg_d, sh, c4, st, &
-&   st_d, ho, ho_d, acc_gpp, acc_gpp_d, acc_tr, acc_tr_d, acc_rr, &
-&   acc_rr_d, acc_fm, acc_bw, acc_bw_d, acc_sw)
+!   with respect to varying inputs: t_d ho acc_tr dsc pg esc_l
+!                nscl_l acc_gpp st acc_rr pp acc_bw
+! One hour of one tile. m(nmet): forcing of the hour; hc_h(nhc): the cell's quantities of
+! the hour (cell_hour); pp, pg: parameters; nscl_l, esc_l, t_d, dsc: the tile's quantities
+! of the day (day_constants); st: state (updated); ho: hourly outputs; acc_*: daily
+! accumulators of GPP (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture
+! modifier, water-stress factor times shortwave and shortwave (sums over hours).
+  SUBROUTINE TILE_HOUR_D(m, hc_h, pp, pp_d, pg, pg_d, sh, c4, nscl_l, &
+&   nscl_l_d, esc_l, esc_l_d, t_d, t_d_d, dsc, dsc_d, st, st_d, ho, ho_d&
+&   , acc_gpp, acc_gpp_d, acc_tr, acc_tr_d, acc_rr, acc_rr_d, acc_fm, &
+&   acc_bw, acc_bw_d, acc_sw)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: m(nmet), cosz, s0, pp(npp), pg(ngp), sh(nsh)
+    REAL(wp), INTENT(IN) :: m(nmet), hc_h(nhc), pp(npp), pg(ngp), sh(nsh&
+&   )
     REAL(wp), INTENT(IN) :: pp_d(npp), pg_d(ngp)
+    REAL(wp), INTENT(IN) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer)&
+&   , dsc(ndsc)
+    REAL(wp), INTENT(IN) :: nscl_l_d(nlayer), esc_l_d(nlayer), t_d_d(0:&
+&   nlayer), dsc_d(ndsc)
     INTEGER, INTENT(IN) :: c4
     REAL(wp), INTENT(INOUT) :: st(nstate), acc_gpp, acc_tr, acc_rr, &
 &   acc_fm, acc_bw, acc_sw
@@ -3589,8 +3921,7 @@ CONTAINS
 &   ), icl(2*nlayer)
     REAL(wp) :: rdl_d(2*nlayer), gs0_d(2*nlayer), lcl_d(2*nlayer), icl_d&
 &   (2*nlayer)
-    REAL(wp) :: nscl_l(nlayer)
-    REAL(wp) :: nscl_l_d(nlayer)
+    REAL(wp) :: cosz
     REAL(wp) :: fapar, fsun, par_in, fdir, s, gamma, lambda, rho_air, ga
     REAL(wp) :: fapar_d, fsun_d, ga_d
     REAL(wp) :: rn_can, rn_soil, rlus, tlv, gflux, x_pm, e_pc, e_ps
@@ -3602,7 +3933,7 @@ CONTAINS
     REAL(wp) :: vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, alpha, fci, &
 &   f_rd, nscl, lc
     REAL(wp) :: vcmax_d, jmax_d, rd_d, kc_eff_d, gstar_d, k4_d, alpha_d&
-&   , fci_d, f_rd_d, nscl_d, lc_d
+&   , fci_d, f_rd_d, nscl_d
     REAL(wp) :: a_g, ci, gpp_mol, gpp_h, trans, infl, runoff, e_soil, &
 &   perc, drain
     REAL(wp) :: a_g_d, gpp_mol_d, gpp_h_d, trans_d, runoff_d, e_soil_d, &
@@ -3624,15 +3955,11 @@ CONTAINS
     REAL(wp) :: snow_d, snow_rho_d, snow_alb_d, w_s_d, w_r_d, t1_d, t2_d
     INTEGER :: l, j
     LOGICAL :: day
-    INTRINSIC REAL
     INTRINSIC EXP
     REAL(wp) :: result1
     REAL(wp) :: result1_d
-    REAL(wp) :: arg1
-    REAL(wp) :: arg1_d
     REAL(wp) :: temp
     REAL(wp) :: temp0
-    REAL*8 :: temp1
     tk = m(im_tas)
     tc = tk - tfreeze
     sw = m(im_rsds)
@@ -3648,7 +3975,6 @@ CONTAINS
     fc = pp(ip_fc_max)
     sigma_l_d = pp_d(ip_leaf_scat)
     sigma_l = pp(ip_leaf_scat)
-    lc_d = (lai_d-lai*fc_d/fc)/fc
     lc = lai/fc
 ! surface albedos: soil darkens when wet; snow covers the ground
     theta_s_d = st_d(is_w_surf)/(z_surf*rho_w)
@@ -3672,12 +3998,13 @@ CONTAINS
     rho_par = f_cover*st(is_snow_alb) + (1._wp-f_cover)*(0.92_wp*rho_s-&
 &     0.015_wp)
 ! canopy radiative transfer
+    cosz = hc_h(ic_cosz)
     day = sw .GT. 0.1_wp .AND. cosz .GT. 0._wp
     IF (day) THEN
-      result1 = DIFFUSE_FRACTION(sw, s0)
-      fdir = 1._wp - result1
+      fdir = hc_h(ic_fdir)
       CALL CANOPY_PAR_D(lai, lai_d, fc, fc_d, cosz, fdir, sigma_l, &
-&                 sigma_l_d, rho_par, rho_par_d, abs_sun, abs_sun_d, &
+&                 sigma_l_d, rho_par, rho_par_d, t_d, t_d_d, dsc(&
+&                 jd_rho_cd), dsc_d(jd_rho_cd), abs_sun, abs_sun_d, &
 &                 abs_sha, abs_sha_d, lai_sun, lai_sun_d, lai_sha, &
 &                 lai_sha_d, fapar, fapar_d, fsun, fsun_d)
     ELSE
@@ -3697,12 +4024,14 @@ CONTAINS
 ! mol photons m-2 s-1
     par_in = par_frac*sw/e_par
 ! energy: net radiation, ground heat, potential evaporation
-    CALL AIR_PROPERTIES(tc, pres, s, gamma, lambda, rho_air)
-    ga_d = AERO_CONDUCTANCE_D(m(im_sfcwind), pp(ip_height), pp_d(&
-&     ip_height), ga)
-    CALL NET_RADIATION_D(sw, lw, tk, fapar, fapar_d, rho_g, rho_g_d, lai&
-&                  , lai_d, fc, fc_d, rn_can, rn_can_d, rn_soil, &
-&                  rn_soil_d, rlus, tlv)
+    s = hc_h(ic_s)
+    gamma = hc_h(ic_gamma)
+    lambda = hc_h(ic_lambda)
+    rho_air = hc_h(ic_rho_air)
+    ga_d = AERO_FROM_D(hc_h(ic_u), dsc(jd_lg2), dsc_d(jd_lg2), ga)
+    CALL NET_RADIATION_D(sw, lw, tk, fapar, fapar_d, rho_g, rho_g_d, dsc&
+&                  (jd_e_half), dsc_d(jd_e_half), fc, fc_d, rn_can, &
+&                  rn_can_d, rn_soil, rn_soil_d, rlus, tlv)
 ! for the available energy of E_s
     gflux_d = rn_soil*pg_d(ig_g_frac) + pg(ig_g_frac)*rn_soil_d
     gflux = pg(ig_g_frac)*rn_soil
@@ -3737,8 +4066,9 @@ CONTAINS
     e_pc_h = e_pc*dt_hour
     w_can_d = st_d(is_w_canopy)
     w_can = st(is_w_canopy)
-    CALL INTERCEPTION_D(rain, lai, lai_d, fc, fc_d, e_pc_h, e_pc_h_d, &
-&                 w_can, w_can_d, e_int, e_int_d, thr, thr_d)
+    CALL INTERCEPTION_D(rain, lai, lai_d, fc, fc_d, dsc(jd_e_half), &
+&                 dsc_d(jd_e_half), e_pc_h, e_pc_h_d, w_can, w_can_d, &
+&                 e_int, e_int_d, thr, thr_d)
     st_d(is_w_canopy) = w_can_d
     st(is_w_canopy) = w_can
 ! photosynthesis pass 1: unstressed conductance of each leaf class
@@ -3763,31 +4093,28 @@ CONTAINS
       gc0_d = 0.0_8
       rdl_d = 0.0_8
       lcl_d = 0.0_8
-      nscl_l_d = 0.0_8
       icl_d = 0.0_8
       gs0_d = 0.0_8
       DO l=1,nlayer
 ! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
-        temp = REAL(l, wp) - 0.5_wp
-        temp0 = REAL(nlayer, wp)
-        arg1_d = -(temp*(lc*pp_d(ip_kn)+pp(ip_kn)*lc_d)/temp0)
-        arg1 = -(temp*(pp(ip_kn)*lc/temp0))
-        nscl_l_d(l) = EXP(arg1)*arg1_d
-        nscl_l(l) = EXP(arg1)
         nscl_d = nscl_l_d(l)
         nscl = nscl_l(l)
         lcl_d(2*l-1) = lai_sun_d(l)
         lcl(2*l-1) = lai_sun(l)
         lcl_d(2*l) = lai_sha_d(l)
         lcl(2*l) = lai_sha(l)
-        temp0 = abs_sun(l)/(lai_sun(l)+1.e-9_wp)
-        icl_d(2*l-1) = par_in*(abs_sun_d(l)-temp0*lai_sun_d(l))/(lai_sun&
-&         (l)+1.e-9_wp)
-        icl(2*l-1) = par_in*temp0
-        temp0 = abs_sha(l)/(lai_sha(l)+1.e-9_wp)
-        icl_d(2*l) = par_in*(abs_sha_d(l)-temp0*lai_sha_d(l))/(lai_sha(l&
-&         )+1.e-9_wp)
-        icl(2*l) = par_in*temp0
+        temp = abs_sun(l)/(lai_sun(l)+1.e-9_wp)
+        icl_d(2*l-1) = par_in*(abs_sun_d(l)-temp*lai_sun_d(l))/(lai_sun(&
+&         l)+1.e-9_wp)
+        icl(2*l-1) = par_in*temp
+        temp = abs_sha(l)/(lai_sha(l)+1.e-9_wp)
+        icl_d(2*l) = par_in*(abs_sha_d(l)-temp*lai_sha_d(l))/(lai_sha(l)&
+&         +1.e-9_wp)
+        icl(2*l) = par_in*temp
+! the two leaf-photosynthesis calls are left to Tapenade's checkpointing (the adjoint
+! re-runs each just before its reverse sweep) rather than NOCHECKPOINT: the values
+! they would record for the whole run are about 20 % of the adjoint's tape, and the
+! re-run costs fewer instructions than recording and reading them back
         DO j=2*l-1,2*l
           CALL PHOTO_FIXED_CI_D(c4, icl(j), icl_d(j), ca, fci, fci_d, tc&
 &                         , pres, nscl, nscl_d, alpha, alpha_d, vcmax, &
@@ -3806,7 +4133,6 @@ CONTAINS
       vcmax_d = 0.0_8
       lcl_d = 0.0_8
       k4_d = 0.0_8
-      nscl_l_d = 0.0_8
       icl_d = 0.0_8
       gs0_d = 0.0_8
     END IF
@@ -3830,13 +4156,8 @@ CONTAINS
       DO l=1,nlayer
         nscl_d = nscl_l_d(l)
         nscl = nscl_l(l)
-        temp0 = REAL(l, wp) - 0.5_wp
-        temp = REAL(nlayer, wp)
-        arg1_d = -(temp0*(lc*pg_d(ig_sif_kesc)+pg(ig_sif_kesc)*lc_d)/&
-&         temp)
-        arg1 = -(temp0*(pg(ig_sif_kesc)*lc/temp))
-        esc_d = EXP(arg1)*arg1_d
-        esc = EXP(arg1)
+        esc_d = esc_l_d(l)
+        esc = esc_l(l)
         DO j=2*l-1,2*l
           gs_j_d = beta*gs0_d(j) + gs0(j)*beta_d
           gs_j = gs0(j)*beta
@@ -3848,11 +4169,11 @@ CONTAINS
           gpp_mol_d = gpp_mol_d + lcl(j)*a_g_d + a_g*lcl_d(j)
           gpp_mol = gpp_mol + a_g*lcl(j)
           result1_d = FLUORESCENCE_YIELD_D(r_sat, r_sat_d, result1)
-          temp0 = icl(j)*lcl(j)
+          temp = icl(j)*lcl(j)
           sif_photon_d = sif_photon_d + 0.5_wp*(result1*esc*(lcl(j)*&
-&           icl_d(j)+icl(j)*lcl_d(j))+temp0*(esc*result1_d+result1*esc_d&
-&           ))
-          sif_photon = sif_photon + 0.5_wp*(temp0*(result1*esc))
+&           icl_d(j)+icl(j)*lcl_d(j))+temp*(esc*result1_d+result1*esc_d)&
+&           )
+          sif_photon = sif_photon + 0.5_wp*(temp*(result1*esc))
         END DO
       END DO
     ELSE
@@ -3917,12 +4238,13 @@ CONTAINS
     fm = pg(ig_rh_wmin) + (1._wp-pg(ig_rh_wmin))*0.5_wp*(rel_s+rel_r)
     ra_h_d = gpp_h*pp_d(ip_f_auto) + pp(ip_f_auto)*gpp_h_d
     ra_h = pp(ip_f_auto)*gpp_h
-    temp0 = tr/24._wp
-    temp = pp(ip_theta_lit)*st(is_c_lit) + pp(ip_theta_som)*st(is_c_som)
-    rh_h_d = temp0*fm*(st(is_c_lit)*pp_d(ip_theta_lit)+pp(ip_theta_lit)*&
+    temp = tr/24._wp
+    temp0 = pp(ip_theta_lit)*st(is_c_lit) + pp(ip_theta_som)*st(is_c_som&
+&     )
+    rh_h_d = temp*fm*(st(is_c_lit)*pp_d(ip_theta_lit)+pp(ip_theta_lit)*&
 &     st_d(is_c_lit)+st(is_c_som)*pp_d(ip_theta_som)+pp(ip_theta_som)*&
-&     st_d(is_c_som)) + temp*(fm*tr_d/24._wp+temp0*fm_d)
-    rh_h = temp*(temp0*fm)
+&     st_d(is_c_som)) + temp0*(fm*tr_d/24._wp+temp*fm_d)
+    rh_h = temp0*(temp*fm)
     acc_gpp_d = acc_gpp_d + gpp_h_d
     acc_gpp = acc_gpp + gpp_h
     acc_tr_d = acc_tr_d + tr_d
@@ -3997,8 +4319,9 @@ CONTAINS
     ho(ih_precip) = prh
     ho_d(ih_lai) = lai_d
     ho(ih_lai) = lai
-    ho_d(ih_fapar_ws) = FAPAR_WHITE_SKY_D(lai, lai_d, fc, fc_d, sigma_l&
-&     , sigma_l_d, rho_par, rho_par_d, ho(ih_fapar_ws))
+    ho_d(ih_fapar_ws) = WHITE_SKY_FROM_D(fc, fc_d, dsc(jd_rho_cd), dsc_d&
+&     (jd_rho_cd), dsc(jd_t_all), dsc_d(jd_t_all), rho_par, rho_par_d, &
+&     ho(ih_fapar_ws))
 ! SIF at 743 nm: photon flux -> spectral radiance (isotropic), mW m-2 sr-1 nm-1
     temp0 = pg(ig_sif_scale)*pg(ig_sif_spec)
     ho_d(ih_sif) = e_photon_743*1.e3_wp*(sif_photon*(pg(ig_sif_spec)*&
@@ -4009,14 +4332,10 @@ CONTAINS
     hyd_target_d = (1.0-rel_r)*pg_d(ig_hyd_min) + (1._wp-pg(ig_hyd_min))&
 &     *rel_r_d
     hyd_target = pg(ig_hyd_min) + (1._wp-pg(ig_hyd_min))*rel_r
-    temp1 = 1.0/(24._wp*pg(ig_hyd_tau))
-    arg1_d = temp1*pg_d(ig_hyd_tau)/pg(ig_hyd_tau)
-    arg1 = -temp1
-    temp0 = -EXP(arg1) + 1._wp
-    st_d(is_hydration) = st_d(is_hydration) + temp0*(hyd_target_d-st_d(&
-&     is_hydration)) - (hyd_target-st(is_hydration))*EXP(arg1)*arg1_d
+    st_d(is_hydration) = st_d(is_hydration) + dsc(jd_hyd)*(hyd_target_d-&
+&     st_d(is_hydration)) + (hyd_target-st(is_hydration))*dsc_d(jd_hyd)
     st(is_hydration) = st(is_hydration) + (hyd_target-st(is_hydration))*&
-&     temp0
+&     dsc(jd_hyd)
     temp0 = pg(ig_leaf_water)*st(is_c_fol)
     temp = pg(ig_wood_water)*st(is_c_wood)
     vwc_d = st(is_hydration)*(st(is_c_fol)*pg_d(ig_leaf_water)+pg(&
@@ -4035,14 +4354,18 @@ CONTAINS
 &     0.01_wp
   END SUBROUTINE TILE_HOUR_D
 
-! One hour of one tile. m(nmet): forcing of the hour; cosz, s0: solar geometry; pp, pg:
-! parameters; st: state (updated); ho: hourly outputs; acc_*: daily accumulators of GPP
-! (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture modifier, water-stress
-! factor times shortwave and shortwave (sums over hours).
-  SUBROUTINE TILE_HOUR(m, cosz, s0, pp, pg, sh, c4, st, ho, acc_gpp, &
-&   acc_tr, acc_rr, acc_fm, acc_bw, acc_sw)
+! One hour of one tile. m(nmet): forcing of the hour; hc_h(nhc): the cell's quantities of
+! the hour (cell_hour); pp, pg: parameters; nscl_l, esc_l, t_d, dsc: the tile's quantities
+! of the day (day_constants); st: state (updated); ho: hourly outputs; acc_*: daily
+! accumulators of GPP (gC m-2), exp(p10 T), exp(p10 T) * moisture modifier, moisture
+! modifier, water-stress factor times shortwave and shortwave (sums over hours).
+  SUBROUTINE TILE_HOUR(m, hc_h, pp, pg, sh, c4, nscl_l, esc_l, t_d, dsc&
+&   , st, ho, acc_gpp, acc_tr, acc_rr, acc_fm, acc_bw, acc_sw)
     IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: m(nmet), cosz, s0, pp(npp), pg(ngp), sh(nsh)
+    REAL(wp), INTENT(IN) :: m(nmet), hc_h(nhc), pp(npp), pg(ngp), sh(nsh&
+&   )
+    REAL(wp), INTENT(IN) :: nscl_l(nlayer), esc_l(nlayer), t_d(0:nlayer)&
+&   , dsc(ndsc)
     INTEGER, INTENT(IN) :: c4
     REAL(wp), INTENT(INOUT) :: st(nstate), acc_gpp, acc_tr, acc_rr, &
 &   acc_fm, acc_bw, acc_sw
@@ -4053,7 +4376,7 @@ CONTAINS
 &   lai_sha(nlayer)
     REAL(wp) :: a0(2*nlayer), rdl(2*nlayer), gs0(2*nlayer), lcl(2*nlayer&
 &   ), icl(2*nlayer)
-    REAL(wp) :: nscl_l(nlayer)
+    REAL(wp) :: cosz
     REAL(wp) :: fapar, fsun, par_in, fdir, s, gamma, lambda, rho_air, ga
     REAL(wp) :: rn_can, rn_soil, rlus, tlv, gflux, x_pm, e_pc, e_ps
     REAL(wp) :: rain, melt, sublim, f_cov2, e_int, thr, gc0, supply, e_t&
@@ -4071,10 +4394,8 @@ CONTAINS
     REAL(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
     INTEGER :: l, j
     LOGICAL :: day
-    INTRINSIC REAL
     INTRINSIC EXP
     REAL(wp) :: result1
-    REAL(wp) :: arg1
     tk = m(im_tas)
     tc = tk - tfreeze
     sw = m(im_rsds)
@@ -4098,12 +4419,13 @@ CONTAINS
     rho_par = f_cover*st(is_snow_alb) + (1._wp-f_cover)*(0.92_wp*rho_s-&
 &     0.015_wp)
 ! canopy radiative transfer
+    cosz = hc_h(ic_cosz)
     day = sw .GT. 0.1_wp .AND. cosz .GT. 0._wp
     IF (day) THEN
-      result1 = DIFFUSE_FRACTION(sw, s0)
-      fdir = 1._wp - result1
-      CALL CANOPY_PAR(lai, fc, cosz, fdir, sigma_l, rho_par, abs_sun, &
-&               abs_sha, lai_sun, lai_sha, fapar, fsun)
+      fdir = hc_h(ic_fdir)
+      CALL CANOPY_PAR(lai, fc, cosz, fdir, sigma_l, rho_par, t_d, dsc(&
+&               jd_rho_cd), abs_sun, abs_sha, lai_sun, lai_sha, fapar, &
+&               fsun)
     ELSE
       fapar = 0._wp
       fsun = 0._wp
@@ -4115,10 +4437,13 @@ CONTAINS
 ! mol photons m-2 s-1
     par_in = par_frac*sw/e_par
 ! energy: net radiation, ground heat, potential evaporation
-    CALL AIR_PROPERTIES(tc, pres, s, gamma, lambda, rho_air)
-    ga = AERO_CONDUCTANCE(m(im_sfcwind), pp(ip_height))
-    CALL NET_RADIATION(sw, lw, tk, fapar, rho_g, lai, fc, rn_can, &
-&                rn_soil, rlus, tlv)
+    s = hc_h(ic_s)
+    gamma = hc_h(ic_gamma)
+    lambda = hc_h(ic_lambda)
+    rho_air = hc_h(ic_rho_air)
+    ga = AERO_FROM(hc_h(ic_u), dsc(jd_lg2))
+    CALL NET_RADIATION(sw, lw, tk, fapar, rho_g, dsc(jd_e_half), fc, &
+&                rn_can, rn_soil, rlus, tlv)
 ! for the available energy of E_s
     gflux = pg(ig_g_frac)*rn_soil
     avail_soil = rn_soil - gflux
@@ -4139,7 +4464,8 @@ CONTAINS
     st(is_snow_alb) = snow_alb
     e_pc_h = e_pc*dt_hour
     w_can = st(is_w_canopy)
-    CALL INTERCEPTION(rain, lai, fc, e_pc_h, w_can, e_int, thr)
+    CALL INTERCEPTION(rain, lai, fc, dsc(jd_e_half), e_pc_h, w_can, &
+&               e_int, thr)
     st(is_w_canopy) = w_can
 ! photosynthesis pass 1: unstressed conductance of each leaf class
     CALL PATHWAY_CONSTANTS(c4, pg, alpha, fci, f_rd)
@@ -4153,13 +4479,15 @@ CONTAINS
       gc0 = 0._wp
       DO l=1,nlayer
 ! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
-        arg1 = -(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, wp))
-        nscl_l(l) = EXP(arg1)
         nscl = nscl_l(l)
         lcl(2*l-1) = lai_sun(l)
         lcl(2*l) = lai_sha(l)
         icl(2*l-1) = abs_sun(l)*par_in/(lai_sun(l)+1.e-9_wp)
         icl(2*l) = abs_sha(l)*par_in/(lai_sha(l)+1.e-9_wp)
+! the two leaf-photosynthesis calls are left to Tapenade's checkpointing (the adjoint
+! re-runs each just before its reverse sweep) rather than NOCHECKPOINT: the values
+! they would record for the whole run are about 20 % of the adjoint's tape, and the
+! re-run costs fewer instructions than recording and reading them back
         DO j=2*l-1,2*l
           CALL PHOTO_FIXED_CI(c4, icl(j), ca, fci, tc, pres, nscl, alpha&
 &                       , vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, a0(&
@@ -4183,9 +4511,7 @@ CONTAINS
     IF (day .AND. lai .GT. 1.e-6_wp) THEN
       DO l=1,nlayer
         nscl = nscl_l(l)
-        arg1 = -(pg(ig_sif_kesc)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, wp&
-&         ))
-        esc = EXP(arg1)
+        esc = esc_l(l)
         DO j=2*l-1,2*l
           gs_j = gs0(j)*beta
           CALL PHOTO_GIVEN_GS(c4, icl(j), ca, tc, pres, nscl, alpha, &
@@ -4268,15 +4594,15 @@ CONTAINS
     ho(ih_beta_w) = beta
     ho(ih_precip) = prh
     ho(ih_lai) = lai
-    ho(ih_fapar_ws) = FAPAR_WHITE_SKY(lai, fc, sigma_l, rho_par)
+    ho(ih_fapar_ws) = WHITE_SKY_FROM(fc, dsc(jd_rho_cd), dsc(jd_t_all), &
+&     rho_par)
 ! SIF at 743 nm: photon flux -> spectral radiance (isotropic), mW m-2 sr-1 nm-1
     ho(ih_sif) = pg(ig_sif_scale)*pg(ig_sif_spec)*e_photon_743/pi*&
 &     1.e3_wp*sif_photon
 ! vegetation water: hydration relaxes towards the root-zone water status
     hyd_target = pg(ig_hyd_min) + (1._wp-pg(ig_hyd_min))*rel_r
-    arg1 = -(1._wp/(24._wp*pg(ig_hyd_tau)))
     st(is_hydration) = st(is_hydration) + (hyd_target-st(is_hydration))*&
-&     (1._wp-EXP(arg1))
+&     dsc(jd_hyd)
     vwc = pg(ig_leaf_water)*st(is_c_fol)*st(is_hydration) + pg(&
 &     ig_wood_water)*st(is_c_wood)*(0.5_wp+0.5_wp*st(is_hydration))
     ho(ih_vwc) = vwc
@@ -4576,18 +4902,17 @@ CONTAINS
 ! hours, the hourly run and the observation operators. Arguments after the control
 ! description as in dnb_model.simulate_obs (tape_hours: the adjoint's memory budget).
   SUBROUTINE FORWARD_D(nx, x, x_d, ctl_kind, ctl_index, ctl_tile, prior&
-&   , sigma, nt, nd, ntile, nspin, tape_hours, doy, hour, tday, met, lat&
-&   , lon, sand, clay, pft, ppft0, pglob0, nobs, stream, s0, s1, wfoot, &
-&   angle, y, y_d)
+&   , sigma, nt, nd, ntile, nspin, tape_hours, cosz, toa, tday, met, &
+&   sand, clay, pft, ppft0, pglob0, nobs, stream, s0, s1, wfoot, angle, &
+&   y, y_d)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nx, nt, nd, ntile, nspin, tape_hours, nobs
     INTEGER, INTENT(IN) :: ctl_kind(nx), ctl_index(nx), ctl_tile(nx)
-    INTEGER, INTENT(IN) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), &
-&   s1(nobs)
+    INTEGER, INTENT(IN) :: pft(ntile), stream(nobs), s0(nobs), s1(nobs)
     REAL(wp), INTENT(IN) :: x(nx), prior(nx), sigma(nx)
     REAL(wp), INTENT(IN) :: x_d(nx)
-    REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
-&   , sand, clay
+    REAL(wp), INTENT(IN) :: cosz(nt), toa(nt), tday(nt), met(nt, nmet), &
+&   sand, clay
     REAL(wp), INTENT(IN) :: ppft0(npp, ntile), pglob0(ngp), wfoot(nobs, &
 &   ntile), angle(nobs)
     REAL(wp), INTENT(OUT) :: y(nobs)
@@ -4602,28 +4927,25 @@ CONTAINS
 &                  pglob, pglob_d)
     state = 0._wp
     CALL OBS_LAYOUT(colpos)
-    CALL SIMULATE_OBS_D(nt, nd, ntile, nspin, tape_hours, 1, doy, hour, &
-&                 tday, met, lat, lon, sand, clay, pft, ppft, ppft_d, &
-&                 pglob, pglob_d, state, state_d, nobs, stream, s0, s1, &
-&                 wfoot, angle, nobscol, colpos, hout, hout_d, dout, y, &
-&                 y_d)
+    CALL SIMULATE_OBS_D(nt, nd, ntile, nspin, tape_hours, 1, cosz, toa, &
+&                 tday, met, sand, clay, pft, ppft, ppft_d, pglob, &
+&                 pglob_d, state, state_d, nobs, stream, s0, s1, wfoot, &
+&                 angle, nobscol, colpos, hout, hout_d, dout, y, y_d)
   END SUBROUTINE FORWARD_D
 
 ! y(nobs) = H(M(p(x))) for one cell: parameters from x, initialisation and nspin spin-up
 ! hours, the hourly run and the observation operators. Arguments after the control
 ! description as in dnb_model.simulate_obs (tape_hours: the adjoint's memory budget).
   SUBROUTINE FORWARD(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma&
-&   , nt, nd, ntile, nspin, tape_hours, doy, hour, tday, met, lat, lon, &
-&   sand, clay, pft, ppft0, pglob0, nobs, stream, s0, s1, wfoot, angle, &
-&   y)
+&   , nt, nd, ntile, nspin, tape_hours, cosz, toa, tday, met, sand, clay&
+&   , pft, ppft0, pglob0, nobs, stream, s0, s1, wfoot, angle, y)
     IMPLICIT NONE
     INTEGER, INTENT(IN) :: nx, nt, nd, ntile, nspin, tape_hours, nobs
     INTEGER, INTENT(IN) :: ctl_kind(nx), ctl_index(nx), ctl_tile(nx)
-    INTEGER, INTENT(IN) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), &
-&   s1(nobs)
+    INTEGER, INTENT(IN) :: pft(ntile), stream(nobs), s0(nobs), s1(nobs)
     REAL(wp), INTENT(IN) :: x(nx), prior(nx), sigma(nx)
-    REAL(wp), INTENT(IN) :: hour(nt), tday(nt), met(nt, nmet), lat, lon&
-&   , sand, clay
+    REAL(wp), INTENT(IN) :: cosz(nt), toa(nt), tday(nt), met(nt, nmet), &
+&   sand, clay
     REAL(wp), INTENT(IN) :: ppft0(npp, ntile), pglob0(ngp), wfoot(nobs, &
 &   ntile), angle(nobs)
     REAL(wp), INTENT(OUT) :: y(nobs)
@@ -4634,10 +4956,10 @@ CONTAINS
 &                sigma, ntile, ppft0, pglob0, ppft, pglob)
     state = 0._wp
     CALL OBS_LAYOUT(colpos)
-    CALL SIMULATE_OBS(nt, nd, ntile, nspin, tape_hours, 1, doy, hour, &
-&               tday, met, lat, lon, sand, clay, pft, ppft, pglob, state&
-&               , nobs, stream, s0, s1, wfoot, angle, nobscol, colpos, &
-&               hout, dout, y)
+    CALL SIMULATE_OBS(nt, nd, ntile, nspin, tape_hours, 1, cosz, toa, &
+&               tday, met, sand, clay, pft, ppft, pglob, state, nobs, &
+&               stream, s0, s1, wfoot, angle, nobscol, colpos, hout, &
+&               dout, y)
   END SUBROUTINE FORWARD
 
 END MODULE DNB_CONTROL_TL
