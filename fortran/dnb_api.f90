@@ -83,7 +83,6 @@ contains
     allocate(cosz(nt), toa(nt))
     call solar_geometry(nt, doy, hour, lat, lon, cosz, toa, status)
     if (status /= 0) then
-      status = 7
       hout = 0._wp
       dout = 0._wp
       return
@@ -139,10 +138,7 @@ contains
     if (status /= 0) return
     allocate(cosz(nt), toa(nt))
     call solar_geometry(nt, doy, hour, lat, lon, cosz, toa, status)
-    if (status /= 0) then
-      status = 7
-      return
-    end if
+    if (status /= 0) return
     call forward(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, nspin, &
                  no_budget, cosz, toa, tday, met, sand, clay, pft, ppft0, pglob0, nobs, stream, &
                  s0, s1, wfoot, angle, y)
@@ -173,10 +169,7 @@ contains
     end if
     allocate(cosz(nt), toa(nt))
     call solar_geometry(nt, doy, hour, lat, lon, cosz, toa, status)
-    if (status /= 0) then
-      status = 7
-      return
-    end if
+    if (status /= 0) return
     call forward_d(nx, x, dx, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, &
                    nspin, no_budget, cosz, toa, tday, met, sand, clay, pft, ppft0, pglob0, nobs, &
                    stream, s0, s1, wfoot, angle, y, dy)
@@ -214,10 +207,7 @@ contains
     end if
     allocate(cosz(nt), toa(nt))
     call solar_geometry(nt, doy, hour, lat, lon, cosz, toa, status)
-    if (status /= 0) then
-      status = 7
-      return
-    end if
+    if (status /= 0) return
     y_b = dy
     call adstack_reset()
     call forward_b(nx, x, dx, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, &

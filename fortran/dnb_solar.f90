@@ -21,8 +21,9 @@ contains
 
   ! cosz(it), toa(it): hour-mean cos(zenith) and top-of-atmosphere irradiance on a
   ! horizontal plane (W m-2) of the hours that start at hour(it) (UTC, h) of day doy(it), at
-  ! lat, lon (degrees): what dnb_radiation.solar_hour gives hour by hour. ierr = 1 if the
-  ! samples cannot be allocated (about 240 bytes per hour).
+  ! lat, lon (degrees): what dnb_radiation.solar_hour gives hour by hour. ierr = 7 (the
+  ! interface's out-of-memory status) if the samples cannot be allocated (about 240 bytes
+  ! per hour).
   subroutine solar_geometry(nt, doy, hour, lat, lon, cosz, toa, ierr)
     integer, intent(in) :: nt, doy(nt)
     real(wp), intent(in) :: hour(nt), lat, lon
@@ -38,7 +39,7 @@ contains
       if (allocated(kept)) deallocate(kept, kept_doy, kept_hour)
       allocate(kept(nsolar, 6, nt), kept_doy(nt), kept_hour(nt), stat=stat)
       if (stat /= 0) then
-        ierr = 1
+        ierr = 7         ! the interface's out-of-memory status (dnb_api)
         if (allocated(kept)) deallocate(kept)
         if (allocated(kept_doy)) deallocate(kept_doy)
         if (allocated(kept_hour)) deallocate(kept_hour)

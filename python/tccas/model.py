@@ -37,6 +37,8 @@ _STATUS = {
     4: "a parameter or state value is NaN or infinite",
     5: "the model produced a NaN or infinite output (parameters far outside their bounds?)",
     6: "an observation has an unknown stream, a window outside the run or a negative weight",
+    7: "out of memory (the adjoint stack or the solar geometry of the time axis)",
+    8: "a control element points outside the parameter arrays",
 }
 
 
@@ -442,9 +444,7 @@ class CellModel:
     @staticmethod
     def _status(status: int) -> None:
         if status != 0:
-            msg = {7: "the adjoint stack failed (out of memory?)",
-                   8: "a control element points outside the parameter arrays"}
-            raise ModelError(f"D&B core: {_STATUS.get(int(status)) or msg.get(int(status))}")
+            raise ModelError(f"D&B core: {_STATUS.get(int(status), f'status {status}')}")
 
     def _in_bounds(self, x: np.ndarray) -> None:
         c = self.control
