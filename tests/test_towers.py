@@ -250,25 +250,55 @@ def test_docstring_examples():
 
 
 def test_write_tower_case_runs_with_tccas_run(tmp_path):
-    # a tower written as a case: `tccas run` compares the prior with the tower on the swath
+    # a tower written as a case: `tccas run` compares the prior with the tower on the swath,
+    # the half-hourly fluxes as daily means over local days (UTC+1 at SE-Svb)
     import tccas
+    from tccas.config import read_config
     from tccas.readers import read_fluxnet_obs
     from tccas.towers import write_tower_case
     logging.disable(logging.WARNING)
     try:
         cfg = write_tower_case("SE-Svb", DATA, tmp_path / "case", run_options={})
         result = tccas.run(str(cfg), output_dir=tmp_path / "out")
-        nee = read_fluxnet_obs(DATA / TOWER_SITES["SE-Svb"].flux_file, "nee", {5: 1.0}, 1.0)
+        nee = read_fluxnet_obs(DATA / TOWER_SITES["SE-Svb"].flux_file, "nee", {5: 1.0}, 1.0,
+                               qc_max=3)
     finally:
         logging.disable(logging.NOTSET)
     assert (tmp_path / "case" / "README.md").read_text().startswith("# Tower site SE-Svb")
     assert sorted(result.observations) == ["gpp", "le", "nee"]
     obs, sim = result.observations["nee"]
-    # measured half-hours (QC 0) inside the run's UTC days
+    assert np.isfinite(sim).all() and (tmp_path / "out" / "obs" / "nee.nc").exists()
+    # whole local days: 23 UTC to 23 UTC; kept when half of their half-hours are good
+    assert np.all(obs.t_end - obs.t_start == np.timedelta64(86400, "s"))
+    assert np.all(obs.t_start.astype("datetime64[h]").astype(int) % 24 == 23)
+    day = (nee.t_start.astype("datetime64[s]").astype(np.int64) + 3600) // 86400
+    good = np.bincount(day - day.min(), nee.qc <= 1) / 48.0
+    n = np.bincount(day - day.min())
+    assert len(obs) == int(((good >= 0.5) & (n == 48)).sum()) > 150
+    d0 = (obs.t_start[10].astype("datetime64[s]").astype(np.int64) + 3600) // 86400
+    assert obs.value[10] == pytest.approx(nee.value[day == d0].mean(), rel=1e-12)
+    # the case assimilates NEE and LE as it is, GPP withheld, model error from the prior
+    a = read_config(cfg).assimilation
+    assert a.streams == ("nee", "le") and a.model_error == {"nee": "prior", "le": "prior"}
+    assert (str(a.start), str(a.end)) == ("2019-01-01", "2019-12-31")
+
+
+def test_write_tower_case_keeps_every_good_record_when_not_daily(tmp_path):
+    from tccas.obs import read_obs
+    from tccas.readers import read_fluxnet_obs
+    from tccas.towers import write_tower_case
+    logging.disable(logging.WARNING)
+    try:
+        write_tower_case("SE-Svb", DATA, tmp_path / "case", run_options={}, daily=False,
+                         streams=("nee",))
+        nee = read_fluxnet_obs(DATA / TOWER_SITES["SE-Svb"].flux_file, "nee", {5: 1.0}, 1.0)
+    finally:
+        logging.disable(logging.NOTSET)
+    obs = read_obs(tmp_path / "case" / "obs" / "nee.nc")
+    # measured or good gap-filled half-hours inside the run's UTC days
     inside = ((nee.t_start >= np.datetime64("2019-01-01"))
               & (nee.t_end <= np.datetime64("2020-01-01")))
     assert len(obs) == int(inside.sum()) > 8000
-    assert np.isfinite(sim).all() and (tmp_path / "out" / "obs" / "nee.nc").exists()
 
 
 def test_us_ar1_history_is_in_the_data_and_in_the_printout(scores):

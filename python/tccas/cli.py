@@ -160,8 +160,11 @@ def _cmd_new_site(args) -> int:
                    pfts=args.pft, sand=args.sand, clay=args.clay, soil_depth=args.soil_depth,
                    lat=args.lat, lon=args.lon, utc_offset_hours=args.utc_offset,
                    name=args.name, start=args.start, end=args.end,
-                   spinup_hours=args.spinup_hours, observations=not args.no_obs)
+                   spinup_hours=args.spinup_hours, observations=not args.no_obs,
+                   daily=not args.sub_daily)
     print(f"wrote case {cfg.parent}; run it with: tccas run {cfg}")
+    if not args.no_obs:
+        print(f"assimilate its tower fluxes with: tccas assimilate {cfg}")
     return 0
 
 
@@ -314,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     ns.add_argument("--spinup-hours", type=int, default=17520, help="spin-up (default 17520)")
     ns.add_argument("--no-obs", action="store_true",
                     help="do not write the tower fluxes as observation sets")
+    ns.add_argument("--sub-daily", action="store_true",
+                    help="keep every half-hourly/hourly flux record as an observation "
+                         "(default: daily means over local days)")
     ns.set_defaults(func=_cmd_new_site)
     c = sub.add_parser("cases", help="list the bundled cases")
     c.set_defaults(func=_cmd_cases)

@@ -34,7 +34,8 @@ A configuration names the site files, the simulation period, spin-up and paramet
     end = 2021-12-31
     streams = ["sif", "vod", "sm"]    # assimilated; every other observation set validates
     sigma_factor = { vod = 1.0 }      # per stream: observation sigma multiplied by this
-    model_error = { vod = 0.1 }       # per stream, stream units, added in quadrature
+    model_error = { vod = 0.1 }       # per stream, stream units, added in quadrature, or
+                                  # "prior": from the prior's misfit (tccas.da.options)
     max_iterations = 50               # L-BFGS-B iterations
     pgtol_reduction = 1e-4            # stop when |projected gradient| < this * its prior value
     ftol = 1e-7                       # stop when the relative cost change is below this
@@ -132,7 +133,10 @@ class AssimilationConfig:
     streams : observation streams that enter the cost; all others validate [all listed in
         [observations]].
     sigma_factor : per stream, factor on the observation sigma [1].
-    model_error : per stream, model error (stream units) added in quadrature [0].
+    model_error : per stream, model error (stream units) added in quadrature [0], or the
+        string "prior": estimated from the prior run's misfit to that stream
+        (:func:`tccas.da.prior_model_error`); ``model_error = "prior"`` sets it for every
+        assimilated stream.
     max_iterations [100], pgtol_reduction [1e-4], ftol [1e-7], memory [10] as in
         :func:`tccas.da.minimise`; workers : processes for the posterior Hessian [0 = all
         cores].
@@ -142,7 +146,7 @@ class AssimilationConfig:
     end: _dt.date
     streams: tuple[str, ...]
     sigma_factor: Mapping[str, float] = field(default_factory=dict)
-    model_error: Mapping[str, float] = field(default_factory=dict)
+    model_error: Mapping[str, float | str] = field(default_factory=dict)
     max_iterations: int = 100
     pgtol_reduction: float = 1e-4
     ftol: float = 1e-7
@@ -173,26 +177,33 @@ def _assimilation_from_dict(a: Mapping[str, Any], run: RunConfig, observations: 
     if len(set(streams)) != len(streams):
         raise ConfigError(f"{w} streams: a stream is listed twice")
 
-    def per_stream(key: str, positive: bool) -> dict[str, float]:
+    def per_stream(key: str, positive: bool, word: str | None = None) -> dict:
         table = a.get(key, {})
+        if word is not None and table == word:
+            return {s: word for s in streams}
         if not isinstance(table, Mapping):
-            raise ConfigError(f"{w} {key} must be a table of stream = number")
+            alt = f' or "{word}"' if word else ""
+            raise ConfigError(f"{w} {key} must be a table of stream = number{alt}")
         out = {}
         for s, v in table.items():
             if s not in streams:
                 raise ConfigError(f"{w} {key}: unknown stream '{s}' (assimilated: "
                                   f"{', '.join(streams)})")
+            if word is not None and v == word:
+                out[s] = word
+                continue
             ok = (not isinstance(v, bool) and isinstance(v, (int, float))
                   and math.isfinite(v) and (v > 0 if positive else v >= 0))
             if not ok:
+                alt = f' or "{word}"' if word else ""
                 raise ConfigError(f"{w} {key} of '{s}' must be a "
-                                  f"{'positive' if positive else 'non-negative'} number, "
+                                  f"{'positive' if positive else 'non-negative'} number{alt}, "
                                   f"got {v!r}")
             out[s] = float(v)
         return out
 
     factor = per_stream("sigma_factor", True)
-    model_error = per_stream("model_error", False)
+    model_error = per_stream("model_error", False, "prior")
 
     def number(key, default, kind, lo, hi):
         v = a.get(key, default)

@@ -32,6 +32,7 @@ from typing import Mapping
 import numpy as np
 
 from .errors import ConfigError
+from .readers.fluxnet import is_sub_daily
 from .parameters import PFT_NAMES
 
 __all__ = ["new_site", "parse_pfts"]
@@ -96,8 +97,11 @@ def new_site(target: str | os.PathLike, *, fluxnet: str | os.PathLike | None = N
              lat: float | None = None, lon: float | None = None,
              utc_offset_hours: float | None = None, name: str | None = None,
              start: str | None = None, end: str | None = None,
-             spinup_hours: int = 17520, observations: bool = True) -> Path:
-    """Write a ready case folder for a new site from a flux-tower file.
+             spinup_hours: int = 17520, observations: bool = True,
+             daily: bool = True) -> Path:
+    """Write a ready case folder for a new site from a flux-tower file, with an
+    ``[assimilation]`` table that ``tccas assimilate`` runs as it is (NEE and LE, GPP
+    withheld, model error from the prior misfit; see :func:`tccas.towers.write_tower_case`).
 
     Parameters
     ----------
@@ -114,6 +118,7 @@ def new_site(target: str | os.PathLike, *, fluxnet: str | os.PathLike | None = N
     start, end : run period (ISO dates, inclusive); default the file's local days.
     spinup_hours : spin-up (whole days; at least a year for the carbon equilibrium).
     observations : write the tower's NEE, GPP and LE as observation sets.
+    daily : write half-hourly and hourly records as daily means (False: every record).
 
     Returns
     -------
@@ -147,7 +152,7 @@ def new_site(target: str | os.PathLike, *, fluxnet: str | os.PathLike | None = N
             raise ConfigError(f"{fluxnet}: give the site's lat and lon (FLUXNET files do not "
                               "carry them)")
         streams = fluxnet_streams(path)
-        if utc_offset_hours is None and _sub_daily_file(path):
+        if utc_offset_hours is None and is_sub_daily(path):
             raise ConfigError(f"{fluxnet}: FLUXNET time stamps are local standard time: give "
                               "the site's UTC offset (UTC_OFFSET in the site metadata)")
         # a daily (DD) file's local day is taken as the UTC day: no offset is used
@@ -163,7 +168,7 @@ def new_site(target: str | os.PathLike, *, fluxnet: str | os.PathLike | None = N
     days = forcing.times.astype("datetime64[D]")
     first, last = days[0], days[-1]
     if site.utc_offset_hours > 0 and (site.layout == "plumber2"
-                                      or _sub_daily_file(Path(site.forcing_file))):
+                                      or is_sub_daily(Path(site.forcing_file))):
         # east of Greenwich the last local day lacks its last hours in UTC: keep it
         last = last + np.timedelta64(1, "D")
     start = start or str(first)
@@ -171,20 +176,11 @@ def new_site(target: str | os.PathLike, *, fluxnet: str | os.PathLike | None = N
     if not observations:
         streams = ()
     cfg = write_tower_case(site, "/", target, start=start, end=end, spinup_hours=spinup_hours,
-                           streams=streams)
+                           streams=streams, daily=daily)
     log.info("new site %s written to %s", site.name, target)
     return cfg
 
 
-def _sub_daily_file(path: Path) -> bool:
-    """Whether a FLUXNET CSV file has half-hourly or hourly records (TIMESTAMP_START)."""
-    import gzip
-    if not path.is_file():
-        from .errors import InputDataError
-        raise InputDataError(f"{path}: file not found")
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt") as fh:
-        return "TIMESTAMP_START" in fh.readline()
 
 
 def _replace(site, **changes):

@@ -19,7 +19,8 @@ from .io import OpenFile, atomic_path, get_whole, open_netcdf, put_whole, times_
 from .parameters import OBS_STREAMS, PFT_NAMES
 
 __all__ = ["STREAMS", "STREAM_CODES", "ASCAT_STREAMS", "ASCAT_REFERENCE_ANGLE",
-           "ASCAT_VALID_RANGE", "ObsFile", "ObservationSet", "write_obs", "read_obs"]
+           "ASCAT_VALID_RANGE", "ObsFile", "ObservationSet", "daily_means", "write_obs",
+           "read_obs"]
 
 STREAMS = {s[0]: (s[1], s[2]) for s in OBS_STREAMS}
 STREAM_CODES = {s[0]: i + 1 for i, s in enumerate(OBS_STREAMS)}
@@ -163,6 +164,112 @@ class ObservationSet:
             if c in self.pft:
                 out[:, j] = self.footprint[:, self.pft.index(c)]
         return out
+
+
+def daily_means(obs: ObservationSet, *, utc_offset_hours: float = 0.0,
+                min_coverage: float = 0.8, good: np.ndarray | None = None,
+                sigma_floor: tuple[float, float] | None = None) -> ObservationSet:
+    """Daily means of a sub-daily observation set (half-hourly or hourly tower fluxes, say).
+
+    The records of each local day, [00, 24) local standard time = UTC + ``utc_offset_hours``,
+    are averaged with their window lengths as weights; a day is kept when its records cover
+    all of it and its ``good`` records at least ``min_coverage`` of it (for gap-filled tower
+    fluxes: the day's mean includes the gap-filled half-hours, as a FLUXNET daily file's
+    does, and the share of measured or well gap-filled ones decides, like the QC of such a
+    file). The daily observation's window is the whole local day (in UTC), so the model is
+    averaged over the whole day too.
+
+    Parameters
+    ----------
+    obs : ObservationSet
+        Records with windows of at most a day that do not cross local midnight.
+    utc_offset_hours : float, default 0
+        Local standard time minus UTC (hours, within [-14, 14]).
+    min_coverage : float, default 0.8
+        Fraction of the day (0-1] the day's ``good`` records must cover.
+    good : (nobs,) bool array, optional
+        Records that count as good for ``min_coverage`` (default: all).
+    sigma_floor : (relative, absolute), optional
+        After averaging, sigma = max(sigma, relative * |value| + absolute) (absolute in the
+        stream's unit).
+
+    Returns
+    -------
+    ObservationSet
+        One observation per kept day, in time order. Value: the weighted mean. Sigma: that of
+        a weighted mean of independent errors, sqrt(sum (w_i sigma_i)**2) with w_i the
+        weights (summing to 1); random eddy-covariance errors of different half-hours are
+        nearly independent (Richardson et al. 2006, Agric. For. Meteorol. 136, 1-18), and
+        ``sigma_floor`` bounds what this leaves out (systematic errors do not average out).
+        qc: the worst flag of the day; footprint and angle: weighted means. ``attrs`` keep
+        the input's, with the aggregation rule and counts added.
+
+    Raises
+    ------
+    InputDataError
+        A record longer than a day or crossing local midnight, or an empty result.
+    ConfigError
+        ``min_coverage`` outside (0, 1], ``utc_offset_hours`` outside [-14, 14], or a
+        ``sigma_floor`` with a negative part.
+    """
+    from .errors import ConfigError
+    where = obs.source or obs.stream
+    if not 0.0 < min_coverage <= 1.0:
+        raise ConfigError(f"{where}: min_coverage must be within (0, 1], got {min_coverage}")
+    if not -14.0 <= utc_offset_hours <= 14.0:
+        raise ConfigError(f"{where}: utc_offset_hours must be within [-14, 14], got "
+                          f"{utc_offset_hours}")
+    if sigma_floor is not None and (len(sigma_floor) != 2 or min(sigma_floor) < 0):
+        raise ConfigError(f"{where}: sigma_floor must be a pair (relative, absolute) >= 0, "
+                          f"got {sigma_floor!r}")
+    shift = int(round(utc_offset_hours * 3600.0))
+    t0 = obs.t_start.astype("datetime64[s]").astype(np.int64) + shift
+    t1 = obs.t_end.astype("datetime64[s]").astype(np.int64) + shift
+    dur = (t1 - t0).astype(float)
+    day = np.floor_divide(t0, 86400)
+    bad = (dur <= 0) | (dur > 86400) | (t1 > (day + 1) * 86400)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise InputDataError(f"{where}: record {k} ({obs.t_start[k]} to {obs.t_end[k]} UTC) "
+                             "is not a sub-daily window inside one local day: cannot form "
+                             "daily means")
+    if good is None:
+        good = np.ones(len(obs), dtype=bool)
+    good = np.asarray(good, dtype=bool)
+    if good.shape != (len(obs),):
+        raise ConfigError(f"{where}: good has shape {good.shape}, expected ({len(obs)},)")
+    days, inv = np.unique(day, return_inverse=True)
+    total = np.bincount(inv, dur, minlength=days.size)
+    covered = np.bincount(inv, dur * good, minlength=days.size)
+    w = dur / total[inv]
+    value = np.bincount(inv, w * obs.value, minlength=days.size)
+    sigma = np.sqrt(np.bincount(inv, (w * obs.sigma) ** 2, minlength=days.size))
+    if sigma_floor is not None:
+        sigma = np.fmax(sigma, sigma_floor[0] * np.abs(value) + sigma_floor[1])
+    qc = np.full(days.size, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(qc, inv, obs.qc.astype(np.int64))
+    angle = np.bincount(inv, w * obs.angle, minlength=days.size)
+    fp = np.stack([np.bincount(inv, w * obs.footprint[:, j], minlength=days.size)
+                   for j in range(len(obs.pft))], axis=1) if len(obs.pft) else \
+        np.zeros((days.size, 0))
+    keep = (total >= 86400.0 * (1.0 - 1e-9)) & (covered >= min_coverage * 86400.0 * (1.0 - 1e-9))
+    if not keep.any():
+        raise InputDataError(f"{where}: no whole day with good records covering "
+                             f"{min_coverage:.0%} of it: no daily mean")
+    start = (days[keep] * 86400 - shift).astype("datetime64[s]")
+    attrs = dict(obs.attrs)
+    attrs.update({
+        "aggregation": (f"daily means over local days (UTC{utc_offset_hours:+g} h) of "
+                        f"{len(obs)} records, weighted by window length; whole days with "
+                        f"good records covering >= {min_coverage:g} of them kept; sigma of a "
+                        "mean of independent errors"
+                        + (f", floor {sigma_floor[0]:g} |value| + {sigma_floor[1]:g}"
+                           if sigma_floor is not None else "")),
+        "n_days_dropped_coverage": int((~keep).sum()),
+        "min_good_fraction": float(min_coverage)})
+    return ObservationSet(obs.stream, start, start + np.timedelta64(86400, "s"), value[keep],
+                          sigma[keep], qc[keep].astype(obs.qc.dtype), obs.pft, fp[keep],
+                          angle[keep], obs.source, attrs)
 
 
 def write_obs(path: str | os.PathLike, obs: ObservationSet, attrs: dict | None = None,

@@ -48,11 +48,11 @@ import numpy as np
 
 from . import io
 from .errors import ConfigError, InputDataError
-from .obs import ObservationSet
+from .obs import ObservationSet, daily_means
 from .parameters import HOURLY_OUTPUTS, PFT_NAMES
 
 __all__ = ["DailyMetrics", "MIN_DAYS_FOR_ANNUAL", "MIN_GPP_AMPLITUDE", "TARGETS",
-           "TOWER_SITES", "SiteScores", "TowerSite", "daily_metrics", "daily_tower_values",
+           "TOWER_ASSIMILATED", "TOWER_SITES", "SiteScores", "TowerSite", "daily_metrics", "daily_tower_values",
            "format_scores", "load_tower_fluxes", "load_tower_forcing", "longest_unmeasured_run",
            "phenology_days", "plot_site", "plumber2_tower_site", "score_site",
            "write_tower_case"]
@@ -83,6 +83,8 @@ ALL_QC = 1000                        # qc_max that keeps every record (flags are
 # tower data and is never scored.
 MAX_REPEATED_DAYS = 1
 DEFAULT_RUN_OPTIONS = {"carbon_spinup": "equilibrium"}
+#: tower streams a written case assimilates (GPP is withheld: partitioned from the same NEE)
+TOWER_ASSIMILATED = ("nee", "le")
 
 
 @dataclass(frozen=True)
@@ -510,6 +512,17 @@ def _write_case(site: TowerSite, forcing: io.Forcing, observations: Mapping[str,
     if obs_files:
         lines += ["", "[observations]"] + [f"{k} = {_toml_value(v)}"
                                            for k, v in obs_files.items()]
+    assimilated = [s for s in TOWER_ASSIMILATED if s in obs_files]
+    if assimilated:
+        lines += ["", "[assimilation]",
+                  "# tccas assimilate: the tower's NEE and LE over the whole run; GPP is",
+                  "# withheld for validation (it is partitioned from the same NEE). The model",
+                  "# error of each stream is estimated from the prior run's misfit",
+                  "# (tccas.da.prior_model_error); give numbers (stream units) to set it yourself.",
+                  f"start = {_toml_value(_dt.date.fromisoformat(start))}",
+                  f"end = {_toml_value(_dt.date.fromisoformat(end))}",
+                  f"streams = [{', '.join(_toml_value(s) for s in assimilated)}]",
+                  'model_error = "prior"']
     with io.atomic_path(target / "config.toml") as tmp:
         tmp.write_text("\n".join(lines) + "\n")
     readme = [f"# Tower site {site.name}", "", site.describe(), "",
@@ -524,8 +537,9 @@ def write_tower_case(site: TowerSite | str, data_dir: str | os.PathLike,
                      target: str | os.PathLike, *, start: str | None = None,
                      end: str | None = None, spinup_hours: int = 17520,
                      run_options: Mapping[str, object] | None = None, qc_max: int = 1,
-                     min_good_fraction: float = 0.8,
-                     streams: tuple[str, ...] = ("nee", "gpp", "le")) -> Path:
+                     min_good_fraction: float = DEFAULT_MIN_GOOD_FRACTION,
+                     streams: tuple[str, ...] = ("nee", "gpp", "le"),
+                     daily: bool = True) -> Path:
     """Write a tower site as a tccas case: ``tccas run TARGET/config.toml`` then runs it with
     prior parameters and compares with the tower's NEE, GPP and LE on the swath.
 
@@ -544,11 +558,25 @@ def write_tower_case(site: TowerSite | str, data_dir: str | os.PathLike,
     run_options : mapping, optional
         Extra ``[run]`` entries; default ``{"carbon_spinup": "equilibrium"}``.
     qc_max : int, default 1
-        Half-hourly records kept as observations: measured or good-quality gap-filled.
-    min_good_fraction : float, default 0.8
-        Daily (DD) records kept as observations: at least this fraction measured or good.
+        Good half-hourly records: measured or good-quality gap-filled (the records kept
+        when ``daily`` is False).
+    min_good_fraction : float, default 0.5
+        Days kept as observations (daily files, and the daily means of ``daily``): at least
+        this fraction of the day's half-hours good; the tower scores' threshold
+        (:data:`DEFAULT_MIN_GOOD_FRACTION`).
     streams : tuple of str, default ("nee", "gpp", "le")
         Tower streams written as observation sets (empty: none).
+    daily : bool, default True
+        Write half-hourly and hourly records as daily means over local days
+        (:func:`tccas.obs.daily_means` over every record, gap-filled ones included, keeping
+        days whose good records cover ``min_good_fraction`` of them, as FLUXNET daily files
+        are made and screened; sigma floored as the reader floors it), as flux-tower
+        assimilations usually do (Kuppel et al. 2012; Bastrikov et al. 2018); False keeps
+        every good record.
+        Daily (DD) files are daily already.
+
+    The config gets an ``[assimilation]`` table (NEE and LE over the whole run, GPP
+    withheld, ``model_error = "prior"``), so ``tccas assimilate`` runs on the case as it is.
 
     Returns
     -------
@@ -560,15 +588,24 @@ def write_tower_case(site: TowerSite | str, data_dir: str | os.PathLike,
     path = _file(site, data_dir, site.flux_file)
     footprint = dict(zip(site.pfts, site.fractions))
     obs = {}
+    from .readers.fluxnet import FLUX_SIGMA_FLOOR, is_sub_daily
+    sub_daily = site.layout == "plumber2" or is_sub_daily(path)
     for stream in streams:
+        # daily means are taken over every record, gap-filled ones included, and judged by
+        # the share of good ones (qc <= qc_max)
+        q = 3 if daily and sub_daily else qc_max
         if site.layout == "plumber2":
             from .readers.plumber2 import read_plumber2_obs
-            obs[stream] = read_plumber2_obs(path, stream, footprint, site.utc_offset_hours,
-                                            qc_max=qc_max)
+            o = read_plumber2_obs(path, stream, footprint, site.utc_offset_hours, qc_max=q)
         else:
             from .readers.fluxnet import read_fluxnet_obs
-            obs[stream] = read_fluxnet_obs(path, stream, footprint, site.utc_offset_hours,
-                                           qc_max=qc_max, min_good_fraction=min_good_fraction)
+            o = read_fluxnet_obs(path, stream, footprint, site.utc_offset_hours, qc_max=q,
+                                 min_good_fraction=min_good_fraction)
+        if daily and sub_daily and len(o):
+            o = daily_means(o, utc_offset_hours=site.utc_offset_hours or 0.0,
+                            min_coverage=min_good_fraction, good=o.qc <= qc_max,
+                            sigma_floor=FLUX_SIGMA_FLOOR[stream])
+        obs[stream] = o
     options = DEFAULT_RUN_OPTIONS if run_options is None else run_options
     return _write_case(site, forcing, obs, Path(target), start, end, spinup_hours,
                        dict(site.parameters), options)

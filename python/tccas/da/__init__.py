@@ -11,7 +11,8 @@ from .cost import CostFunction, CostValue
 from .gradcheck import GradientCheck, check_gradient
 from .minimise import Interrupted, MinimiseResult, minimise, projected_gradient_norm, \
     read_checkpoint
-from .options import AssimilationPlan, plan_assimilation, total_sigma, window_bounds
+from .options import PRIOR_MODEL_ERROR, AssimilationPlan, plan_assimilation, prior_model_error, \
+    resolve_model_error, total_sigma, window_bounds
 from .posterior import Posterior, default_workers, gauss_newton_hessian, jacobian, posterior, \
     propagate
 from .targets import LAMBDA_ET, Targets, target_observations
@@ -20,8 +21,9 @@ from .workflow import AssimilationResult, assimilate, write_assimilation_nc
 __all__ = [
     "AssimilationPlan", "AssimilationResult", "CellModel", "ControlVector", "CostFunction",
     "CostValue", "GradientCheck", "Interrupted", "LAMBDA_ET", "MinimiseResult", "Posterior",
-    "Targets", "assimilate", "build_control", "check_gradient", "default_workers",
+    "PRIOR_MODEL_ERROR", "Targets", "assimilate", "build_control", "check_gradient", "default_workers",
     "gauss_newton_hessian", "jacobian", "minimise", "plan_assimilation", "posterior",
-    "projected_gradient_norm", "propagate", "read_checkpoint", "target_observations",
+    "prior_model_error", "projected_gradient_norm", "propagate", "read_checkpoint",
+    "resolve_model_error", "target_observations",
     "total_sigma", "window_bounds", "write_assimilation_nc",
 ]

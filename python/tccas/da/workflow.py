@@ -29,12 +29,13 @@ from ..config import Config
 from ..errors import ConfigError
 from .cost import CostFunction
 from .minimise import MinimiseResult, minimise
-from .options import plan_assimilation
+from .options import plan_assimilation, resolve_model_error
 from .posterior import (Posterior, exit_with_parent, gauss_newton_hessian, jacobian, posterior,
                         propagate)
 from .targets import target_observations
 
-__all__ = ["AssimilationResult", "assimilate", "in_assimilation_dir", "write_assimilation_nc"]
+__all__ = ["AssimilationResult", "assimilate", "format_model_error", "in_assimilation_dir",
+           "write_assimilation_nc"]
 
 log = logging.getLogger("tccas.da")
 
@@ -50,7 +51,8 @@ class AssimilationResult:
     per iteration (see :class:`tccas.da.MinimiseResult`); targets : name -> dict(unit,
     prior, posterior, sigma_prior, sigma_posterior, reduction); validation : list of
     :class:`tccas.validation.StreamMetrics`; files : name -> path; timing : seconds spent
-    per stage.
+    per stage; model_error : stream -> the model error used (stream units), with
+    model_error_text saying which were estimated from the prior (``model_error = "prior"``).
     """
 
     names: tuple
@@ -71,6 +73,8 @@ class AssimilationResult:
     files: dict = field(default_factory=dict)
     timing: dict = field(default_factory=dict)
     summary: str = ""
+    model_error: dict = field(default_factory=dict)
+    model_error_text: str = ""
 
     @property
     def reduction(self) -> np.ndarray:
@@ -215,6 +219,10 @@ def _assimilate(cfg: Config, out: Path, resume: bool, progress, callback, worker
     memory = {} if cfg.adjoint_memory_mb is None else {"adjoint_memory_mb": cfg.adjoint_memory_mb}
     model = CellModel(met, times, static.lat, static.lon, static.sand, static.clay, static.pft,
                       ppft0, pglob0, ctl, oa, nspin=cfg.run.spinup_hours, **memory)
+    if plan.from_prior:
+        # model_error = "prior": one forward run at the prior first
+        plan = resolve_model_error(plan, sets, model.forward(np.zeros(model.nx)))
+        log.info("model error from the prior misfit: %s", format_model_error(plan))
     # positions of every set in y
     offsets = np.cumsum([0] + [len(o) for o in all_sets])
     rows = {i: np.arange(offsets[i], offsets[i + 1]) for i in range(len(all_sets))}
@@ -288,7 +296,8 @@ def _assimilate(cfg: Config, out: Path, resume: bool, progress, callback, worker
         p_posterior=p_post, sigma_prior=ctl.sigma.copy(), sigma_posterior=ctl.sigma * post.sigma,
         sigma_x_posterior=post.sigma, covariance=post.covariance, correlation=post.correlation,
         cost_history=mres.history, minimiser=mres, targets=tdict, validation=vt,
-        output_dir=out, timing=timing)
+        output_dir=out, timing=timing, model_error=dict(plan.model_error),
+        model_error_text=format_model_error(plan))
     sim_sigma = {o.stream: (sig_prior_y[rows[i]], sig_post_y[rows[i]])
                  for i, o in enumerate(sets)}
     files["assimilation"] = write_assimilation_nc(out / "assimilation.nc", cfg, result, post,
@@ -315,6 +324,21 @@ def _assimilate(cfg: Config, out: Path, resume: bool, progress, callback, worker
     return result
 
 
+def format_model_error(plan) -> str:
+    """One line: the model error of each assimilated stream (stream units), marking those
+    estimated from the prior run."""
+    from ..obs import STREAMS
+    a = plan.options
+    asked = a.model_error
+    parts = []
+    for s in a.streams:
+        e = plan.model_error.get(s, 0.0)
+        unit = STREAMS[s][0] if s in STREAMS and STREAMS[s][0] != "1" else ""
+        how = " (from the prior misfit)" if asked.get(s) == "prior" else ""
+        parts.append(" ".join(w for w in (s, f"{e:.4g}", unit) if w) + how)
+    return ", ".join(parts)
+
+
 def format_assimilation_summary(cfg: Config, r: AssimilationResult) -> str:
     a = cfg.assimilation
     m = r.minimiser
@@ -326,6 +350,7 @@ def format_assimilation_summary(cfg: Config, r: AssimilationResult) -> str:
              f"cost J: {h0['cost']:.6g} -> {h1['cost']:.6g} (prior term {h1['prior']:.4g}); "
              "per stream: " + ", ".join(f"{k} {h0['parts'][k]:.5g} -> {h1['parts'][k]:.5g}"
                                         for k in h0['parts']),
+             f"model error: {r.model_error_text or 'none'}",
              "", f"{'control element':24s}{'prior':>12s}{'posterior':>12s}{'sigma prior':>12s}"
              f"{'sigma post':>12s}{'shift/sigma':>12s}{'reduction':>10s}"]
     for k, n in enumerate(r.names):

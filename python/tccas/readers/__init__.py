@@ -40,14 +40,16 @@ from ._common import SiteFootprint, Tally, footprint_touches, great_circle_km, s
 from .ascat import AscatL2Swath, AscatRecords, read_ascat_l2, read_ascat_obs, read_hsaf_ascat
 from .biomass import read_cci_biomass
 from .cci_sm import read_cci_sm, read_cci_sm_pixel
-from .fluxnet import fluxnet_streams, read_fluxnet_forcing, read_fluxnet_obs
+from .fluxnet import FLUX_SIGMA_FLOOR, fluxnet_streams, is_sub_daily, read_fluxnet_forcing, \
+    read_fluxnet_obs
 from .jrctip import read_jrc_tip
 from .plumber2 import read_plumber2_forcing, read_plumber2_obs, read_plumber2_site
 from .smos import read_smos_ic
 from .smos_l2 import read_smos_l2, read_smos_l2_granule, screen_smos_l2
 from .troposif import read_troposif
 
-__all__ = ["AscatL2Swath", "AscatRecords", "fluxnet_streams", "footprint_touches",
+__all__ = ["AscatL2Swath", "AscatRecords", "FLUX_SIGMA_FLOOR", "fluxnet_streams",
+           "footprint_touches", "is_sub_daily",
            "great_circle_km", "read_ascat_l2", "read_ascat_obs", "read_hsaf_ascat", "read_cci_biomass", "read_cci_sm", "read_cci_sm_pixel",
            "read_fluxnet_forcing", "read_fluxnet_obs", "read_jrc_tip",
            "read_plumber2_forcing", "read_plumber2_obs", "read_plumber2_site", "read_smos_ic",

@@ -200,6 +200,21 @@ FLUX_SIGMA_FLOOR = {"nee": (0.2, 0.1), "gpp": (0.2, 0.1), "le": (0.2, 2.0)}
 DEFAULT_MIN_GOOD_FRACTION = 0.8
 
 
+def is_sub_daily(path: str | os.PathLike) -> bool:
+    """Whether a FLUXNET2015 / ICOS CSV file has half-hourly or hourly records (a
+    ``TIMESTAMP_START`` column) rather than daily ones. Raises InputDataError when the file
+    is missing or unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"{path}: file not found")
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt") as fh:
+            return "TIMESTAMP_START" in fh.readline()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputDataError(f"{path}: cannot read the header line ({exc})") from None
+
+
 def fluxnet_streams(path: str | os.PathLike, gpp_method: str = "NT") -> tuple[str, ...]:
     """The flux streams (of ``nee``, ``gpp``, ``le``) whose value column a FLUXNET2015 / ICOS
     CSV file has (read from its header line)."""

@@ -398,10 +398,10 @@ def _assimilate_region(cfg: Config, out: Path, resume: bool, progress, callback,
                        figures: bool, engine: str | None) -> "AssimilationResult":
     from ..da.cost import CostFunction
     from ..da.minimise import minimise
-    from ..da.options import plan_assimilation
+    from ..da.options import plan_assimilation, resolve_model_error
     from ..da.posterior import gauss_newton_hessian, jacobian, posterior, propagate
     from ..da.workflow import (AssimilationResult, format_assimilation_summary,
-                               write_assimilation_nc)
+                               format_model_error, write_assimilation_nc)
     from ..io import atomic_path
     from ..validation.metrics import format_table, stream_metrics, validation_table, write_table
     t_all = time.perf_counter()
@@ -416,12 +416,6 @@ def _assimilate_region(cfg: Config, out: Path, resume: bool, progress, callback,
         plan = plan_assimilation(cfg, sets)
         offsets = np.cumsum([0] + [len(o) for o in sets])
         rows = {i: np.arange(offsets[i], offsets[i + 1]) for i in range(len(sets))}
-        idx = np.concatenate([rows[i][m] for i, m in enumerate(plan.assimilated)])
-        d = np.concatenate([o.value[m] for o, m in zip(sets, plan.assimilated)])
-        s = np.concatenate([sg[m] for sg, m in zip(plan.sigma_total, plan.assimilated)])
-        st = np.concatenate([np.full(int(m.sum()), o.stream)
-                             for o, m in zip(sets, plan.assimilated)])
-        cost = CostFunction(model, idx, d, s, st)
         model.start()
         timing["io_and_start"] = time.perf_counter() - t
         log.info("assimilating %s: %d cells, %d control elements, %s in %s..%s",
@@ -432,6 +426,15 @@ def _assimilate_region(cfg: Config, out: Path, resume: bool, progress, callback,
         x0 = np.zeros(model.nx)
         y_prior, files_prior, means0 = write_region_run(out / "prior", cfg, model, x0, "prior")
         timing["prior_run_and_io"] = time.perf_counter() - t
+        if plan.from_prior:
+            plan = resolve_model_error(plan, sets, y_prior)
+            log.info("model error from the prior misfit: %s", format_model_error(plan))
+        idx = np.concatenate([rows[i][m] for i, m in enumerate(plan.assimilated)])
+        d = np.concatenate([o.value[m] for o, m in zip(sets, plan.assimilated)])
+        s = np.concatenate([sg[m] for sg, m in zip(plan.sigma_total, plan.assimilated)])
+        st = np.concatenate([np.full(int(m.sum()), o.stream)
+                             for o, m in zip(sets, plan.assimilated)])
+        cost = CostFunction(model, idx, d, s, st)
         cmd = f"tccas assimilate {cfg.path or cfg.region.name} -o {out} --resume"
         mres = minimise(cost, None, max_iterations=a.max_iterations,
                         pgtol_reduction=a.pgtol_reduction, ftol=a.ftol, memory=a.memory,
@@ -491,7 +494,8 @@ def _assimilate_region(cfg: Config, out: Path, resume: bool, progress, callback,
             sigma_posterior=ctl.sigma * post.sigma, sigma_x_posterior=post.sigma,
             covariance=post.covariance, correlation=post.correlation,
             cost_history=mres.history, minimiser=mres, targets={}, validation=vt,
-            output_dir=out, timing=timing)
+            output_dir=out, timing=timing, model_error=dict(plan.model_error),
+            model_error_text=format_model_error(plan))
         sim_sigma = {o.stream: (sig_prior_y[rows[i]], sig_post_y[rows[i]])
                      for i, o in enumerate(sets)}
         files.update({f"prior_{k}": v for k, v in files_prior.items()})
