@@ -190,7 +190,7 @@ def daily_means(obs: ObservationSet, *, utc_offset_hours: float = 0.0,
     good : (nobs,) bool array, optional
         Records that count as good for ``min_coverage`` (default: all).
     sigma_floor : (relative, absolute), optional
-        After averaging, sigma = max(sigma, relative * |value| + absolute) (absolute in the
+        After averaging, sigma = max(sigma, relative * abs(value) + absolute) (absolute in the
         stream's unit).
 
     Returns

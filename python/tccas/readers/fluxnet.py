@@ -195,7 +195,7 @@ IQR_PER_SIGMA = 1.349                          # interquartile range of a normal
 FLUX_STREAMS = ("nee", "gpp", "le")
 GPP_METHODS = ("NT", "DT")
 # default observation-error floor per stream: (relative to |value|, absolute in stream unit);
-# sigma = max(sigma_data, relative * |value| + absolute)
+# sigma = max(sigma_data, relative * abs(value) + absolute)
 FLUX_SIGMA_FLOOR = {"nee": (0.2, 0.1), "gpp": (0.2, 0.1), "le": (0.2, 2.0)}
 DEFAULT_MIN_GOOD_FRACTION = 0.8
 
@@ -277,7 +277,7 @@ def read_fluxnet_obs(path: str | os.PathLike, stream: str, footprint: dict[int, 
         Flux partitioning of GPP: night-time (Reichstein et al. 2005) or day-time (Lasslop et
         al. 2010) method.
     sigma_floor : float or (float, float), optional
-        Lower bound of sigma: a pair (relative, absolute) gives relative * |value| + absolute
+        Lower bound of sigma: a pair (relative, absolute) gives relative * abs(value) + absolute
         (absolute in the stream's unit, > 0); a single number is an absolute floor. Default
         :data:`FLUX_SIGMA_FLOOR` of the stream: (0.2, 0.1 g C m-2 d-1) for nee and gpp,
         (0.2, 2 W m-2) for le.
@@ -323,11 +323,11 @@ def read_fluxnet_obs(path: str | os.PathLike, stream: str, footprint: dict[int, 
     - nee: NEE_VUT_REF_RANDUNC (random error) and the spread over USTAR thresholds
       (NEE_VUT_75 - NEE_VUT_25) / 1.349;
     - gpp: NEE_VUT_REF_RANDUNC (random error of the NEE GPP is derived from), the
-      partitioning-method spread |GPP_NT_VUT_REF - GPP_DT_VUT_REF| / 2 and the USTAR spread
+      partitioning-method spread abs(GPP_NT_VUT_REF - GPP_DT_VUT_REF) / 2 and the USTAR spread
       (GPP_<method>_VUT_75 - GPP_<method>_VUT_25) / 1.349;
     - le: LE_RANDUNC.
 
-    Missing components are left out; then sigma = max(sigma, relative * |value| + absolute)
+    Missing components are left out; then sigma = max(sigma, relative * abs(value) + absolute)
     with ``sigma_floor``, which also gives sigma where no component is available (counted in
     ``attrs['n_sigma_floor_only']``).
     """
