@@ -277,3 +277,22 @@ def test_tccas_run_lapland_from_a_clean_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TCCAS_CACHE", str(tmp_path / "cache"))
     res = tccas.run("lapland", output_dir=tmp_path / "run", progress=False)
     assert (res.output_dir / "daily.nc").exists() and len(list((tmp_path / "cache").iterdir())) == 1
+
+
+def test_regional_model_error_from_the_prior_misfit(lapland, tmp_path):
+    """model_error = "prior" in a regional assimilation: estimated from the prior run of the
+    domain, the same value as from the prior's simulated observations it writes."""
+    import netCDF4
+    from tccas.da import prior_model_error
+    case, *_ = lapland
+    text = _config(case, engine="serial", iterations=1) + 'model_error = { vod = "prior" }\n'
+    cfg = tmp_path / "assim.toml"
+    cfg.write_text(text)
+    r = tccas.assimilate(cfg, output_dir=tmp_path / "out", progress=False, figures=False)
+    assert "vod" in r.model_error and "sif" in r.model_error
+    assert "vod" in r.model_error_text and "(from the prior misfit)" in r.model_error_text
+    assert "from the prior misfit" in (tmp_path / "out" / "summary.txt").read_text()
+    with netCDF4.Dataset(tmp_path / "out" / "prior" / "obs" / "vod.nc") as ds:
+        sim, d, s = (np.asarray(ds[v][:], float) for v in ("simulated", "value", "sigma"))
+    assert r.model_error["vod"] > 0
+    assert r.model_error["vod"] == pytest.approx(prior_model_error(sim - d, s), rel=1e-6)
