@@ -145,3 +145,22 @@ def test_tccas_assimilate_runs_on_a_new_tower_case(tmp_path):
     for s in ("nee", "le"):
         assert 0.3 * n[s] < h0["parts"][s] < 0.7 * n[s]
     assert r.cost_history[-1]["cost"] < h0["cost"]
+
+
+def test_new_site_sub_daily_on_the_command_line(tmp_path):
+    import subprocess
+    import sys
+    from tccas.obs import read_obs
+    r = subprocess.run([sys.executable, "-m", "tccas", "new-site", str(tmp_path / "svb"),
+                        "--fluxnet", str(SE_SVB), "--pft", "EvCn=1", "--sand", "0.6", "--clay",
+                        "0.05", "--lat", "64.256", "--lon", "19.7745", "--utc-offset", "1",
+                        "--start", "2019-06-01", "--end", "2019-06-30", "--sub-daily"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "tccas assimilate" in r.stdout
+    nee = read_obs(tmp_path / "svb" / "obs" / "nee.nc")
+    # every good half-hour of June (UTC), none averaged
+    assert np.all(nee.t_end - nee.t_start == np.timedelta64(1800, "s"))
+    assert 500 < len(nee) <= 30 * 48 and np.all(nee.qc <= 1)
+    a = read_config(tmp_path / "svb" / "config.toml").assimilation
+    assert a.streams == ("nee", "le") and a.model_error["nee"] == PRIOR_MODEL_ERROR
