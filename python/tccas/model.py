@@ -541,6 +541,12 @@ class CellModel:
         # 1-based for the core; an index outside y becomes 0, which the core refuses
         inside = (index >= 0) & (index < self.ny)
         idx = np.where(inside, index + 1, 0).astype(np.int32)
+        if n == 0:
+            # nothing assimilated: J_obs = 0 and its gradient is zero; y from a plain run
+            # (f2py passes no empty array)
+            y = self.forward(x)
+            self.last_stack_bytes = 0.0
+            return 0.0, y, np.zeros(self.nx)
         j, y, g, stack, status = _API.cost_grad_x(x, *self._ctl, *self._common(tape=True),
                                                   idx, d, s)
         if status in (9, 10):
