@@ -56,6 +56,15 @@ module dnb_adstack
   integer(int64), save :: hw_r8 = 0, hw_r4 = 0, hw_i4 = 0, hw_l = 0, hw_c = 0
   integer, save :: status = 0
 
+  ! The slow paths of pushreal8 and popreal8 (moving to another block), which those call
+  ! through these pointers: so the compiler cannot inline the slow path into them, and
+  ! their fast paths stay small enough to be inlined into the reverse code. (Called
+  ! directly, push1_r8 with the block change was sometimes inlined into pushreal8 first,
+  ! depending on the order in which gcc weighed the calls of the unit, and pushreal8 then
+  ! stayed a call in the hourly reverse code: 3-4 % more instructions in an adjoint run.)
+  procedure(push1_r8), pointer, public, save :: push1_r8_slow => push1_r8
+  procedure(pop1_r8), pointer, public, save :: pop1_r8_slow => pop1_r8
+
 contains
 
   ! Empty all stacks and restart the peak count; buffers are kept for the next run.
@@ -384,7 +393,7 @@ end module dnb_adstack
 ! ---- external entry points called by the generated reverse code ----------------------
 
 subroutine pushreal8(x)
-  use dnb_adstack, only: buf_r8, n_r8, cap_r8, hw_r8, push1_r8
+  use dnb_adstack, only: buf_r8, n_r8, cap_r8, hw_r8, push1_r8_slow
   use iso_fortran_env, only: real64
   implicit none
   real(real64), intent(in) :: x
@@ -393,12 +402,12 @@ subroutine pushreal8(x)
     buf_r8(n_r8) = x
     if (n_r8 > hw_r8) hw_r8 = n_r8
   else
-    call push1_r8(x)
+    call push1_r8_slow(x)
   end if
 end subroutine pushreal8
 
 subroutine popreal8(x)
-  use dnb_adstack, only: buf_r8, n_r8, lo_r8, pop1_r8
+  use dnb_adstack, only: buf_r8, n_r8, lo_r8, pop1_r8_slow
   use iso_fortran_env, only: real64
   implicit none
   real(real64), intent(out) :: x
@@ -406,7 +415,7 @@ subroutine popreal8(x)
     x = buf_r8(n_r8)
     n_r8 = n_r8 - 1
   else
-    call pop1_r8(x)
+    call pop1_r8_slow(x)
   end if
 end subroutine popreal8
 
