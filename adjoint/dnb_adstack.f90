@@ -56,14 +56,19 @@ module dnb_adstack
   integer(int64), save :: hw_r8 = 0, hw_r4 = 0, hw_i4 = 0, hw_l = 0, hw_c = 0
   integer, save :: status = 0
 
-  ! The slow paths of pushreal8 and popreal8 (moving to another block), which those call
-  ! through these pointers: so the compiler cannot inline the slow path into them, and
-  ! their fast paths stay small enough to be inlined into the reverse code. (Called
-  ! directly, push1_r8 with the block change was sometimes inlined into pushreal8 first,
-  ! depending on the order in which gcc weighed the calls of the unit, and pushreal8 then
-  ! stayed a call in the hourly reverse code: 3-4 % more instructions in an adjoint run.)
+  ! The slow paths of the scalar entry points (pushreal8, pushinteger4, pushcontrol1b and
+  ! their pops: a block change or a growth of the buffer), which those call through these
+  ! pointers: so the compiler cannot inline a slow path into them, and their fast paths
+  ! stay small enough to be inlined into the reverse code. (Called directly, the slow path
+  ! was sometimes inlined into the entry point first, depending on the order in which gcc
+  ! weighed the calls of the unit, and the entry point then stayed a call in the hourly
+  ! reverse code: up to 4 % more instructions in an adjoint run.)
   procedure(push1_r8), pointer, public, save :: push1_r8_slow => push1_r8
   procedure(pop1_r8), pointer, public, save :: pop1_r8_slow => pop1_r8
+  procedure(push_i4), pointer, public, save :: push_i4_slow => push_i4
+  procedure(pop_i4), pointer, public, save :: pop_i4_slow => pop_i4
+  procedure(push_c), pointer, public, save :: push_c_slow => push_c
+  procedure(pop_c), pointer, public, save :: pop_c_slow => pop_c
 
 contains
 
@@ -476,7 +481,7 @@ subroutine popreal4array(x, n)
 end subroutine popreal4array
 
 subroutine pushinteger4(i)
-  use dnb_adstack, only: buf_i4, n_i4, cap_i4, hw_i4, push_i4
+  use dnb_adstack, only: buf_i4, n_i4, cap_i4, hw_i4, push_i4_slow
   use iso_fortran_env, only: int32, int64
   implicit none
   integer(int32), intent(in) :: i
@@ -487,12 +492,12 @@ subroutine pushinteger4(i)
     if (n_i4 > hw_i4) hw_i4 = n_i4
   else
     a(1) = i
-    call push_i4(a, 1_int64)
+    call push_i4_slow(a, 1_int64)
   end if
 end subroutine pushinteger4
 
 subroutine popinteger4(i)
-  use dnb_adstack, only: buf_i4, n_i4, pop_i4
+  use dnb_adstack, only: buf_i4, n_i4, pop_i4_slow
   use iso_fortran_env, only: int32, int64
   implicit none
   integer(int32), intent(out) :: i
@@ -501,7 +506,7 @@ subroutine popinteger4(i)
     i = buf_i4(n_i4)
     n_i4 = n_i4 - 1
   else
-    call pop_i4(a, 1_int64)
+    call pop_i4_slow(a, 1_int64)
     i = a(1)
   end if
 end subroutine popinteger4
@@ -541,7 +546,7 @@ end subroutine popboolean
 ! Control pushes: Tapenade's PUSHCONTROLnB stores a branch number of n bits (0 .. 2**n-1);
 ! every width takes one byte, so the wider ones go through the 1-bit pair (the fast path).
 subroutine pushcontrol1b(c)
-  use dnb_adstack, only: buf_c, n_c, cap_c, hw_c, push_c
+  use dnb_adstack, only: buf_c, n_c, cap_c, hw_c, push_c_slow
   use iso_fortran_env, only: int8
   implicit none
   integer, intent(in) :: c
@@ -550,19 +555,19 @@ subroutine pushcontrol1b(c)
     buf_c(n_c) = int(c, int8)
     if (n_c > hw_c) hw_c = n_c
   else
-    call push_c(c)
+    call push_c_slow(c)
   end if
 end subroutine pushcontrol1b
 
 subroutine popcontrol1b(c)
-  use dnb_adstack, only: buf_c, n_c, pop_c
+  use dnb_adstack, only: buf_c, n_c, pop_c_slow
   implicit none
   integer, intent(out) :: c
   if (n_c > 0) then
     c = int(buf_c(n_c))
     n_c = n_c - 1
   else
-    call pop_c(c)
+    call pop_c_slow(c)
   end if
 end subroutine popcontrol1b
 
