@@ -56,8 +56,8 @@ module dnb_adstack
   integer(int64), save :: hw_r8 = 0, hw_r4 = 0, hw_i4 = 0, hw_l = 0, hw_c = 0
   integer, save :: status = 0
 
-  ! The slow paths of the scalar entry points (pushreal8, pushinteger4, pushcontrol1b and
-  ! their pops: a block change or a growth of the buffer), which those call through these
+  ! The slow paths of the scalar entry points pushreal8, pushinteger4 and their pops (a
+  ! block change or a growth of the buffer), which those call through these
   ! pointers: so the compiler cannot inline a slow path into them, and their fast paths
   ! stay small enough to be inlined into the reverse code. (Called directly, the slow path
   ! was sometimes inlined into the entry point first, depending on the order in which gcc
@@ -67,8 +67,6 @@ module dnb_adstack
   procedure(pop1_r8), pointer, public, save :: pop1_r8_slow => pop1_r8
   procedure(push_i4), pointer, public, save :: push_i4_slow => push_i4
   procedure(pop_i4), pointer, public, save :: pop_i4_slow => pop_i4
-  procedure(push_c), pointer, public, save :: push_c_slow => push_c
-  procedure(pop_c), pointer, public, save :: pop_c_slow => pop_c
 
 contains
 
@@ -546,7 +544,7 @@ end subroutine popboolean
 ! Control pushes: Tapenade's PUSHCONTROLnB stores a branch number of n bits (0 .. 2**n-1);
 ! every width takes one byte, so the wider ones go through the 1-bit pair (the fast path).
 subroutine pushcontrol1b(c)
-  use dnb_adstack, only: buf_c, n_c, cap_c, hw_c, push_c_slow
+  use dnb_adstack, only: buf_c, n_c, cap_c, hw_c, push_c
   use iso_fortran_env, only: int8
   implicit none
   integer, intent(in) :: c
@@ -555,19 +553,19 @@ subroutine pushcontrol1b(c)
     buf_c(n_c) = int(c, int8)
     if (n_c > hw_c) hw_c = n_c
   else
-    call push_c_slow(c)
+    call push_c(c)
   end if
 end subroutine pushcontrol1b
 
 subroutine popcontrol1b(c)
-  use dnb_adstack, only: buf_c, n_c, pop_c_slow
+  use dnb_adstack, only: buf_c, n_c, pop_c
   implicit none
   integer, intent(out) :: c
   if (n_c > 0) then
     c = int(buf_c(n_c))
     n_c = n_c - 1
   else
-    call pop_c_slow(c)
+    call pop_c(c)
   end if
 end subroutine popcontrol1b
 
