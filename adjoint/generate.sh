@@ -16,9 +16,11 @@
 # it produced a tangent of a Fortran function that no longer assigned the function's
 # primal value (DESIGN.md, adjoint/).
 #
-# Differentiation root: dnb_control.forward, the map from the control vector x to all
-# simulated observations y (parameters, initial pools and soil water are all in x).
-# dnb_api is not differentiated: it is the flat interface that f2py wraps.
+# Differentiation roots: dnb_control.forward, the map from the control vector x to all
+# simulated observations y (parameters, initial pools and soil water are all in x), in
+# both modes; and, in reverse mode only, dnb_cost.cost_obs, the map from x to the
+# observation term J_obs of the cost (its adjoint gives J_obs's gradient and y in one taped
+# pass). dnb_api is not differentiated: it is the flat interface that f2py wraps.
 #
 # The script fails on every Tapenade message except the benign ones listed in
 # BENIGN_MESSAGES below, on any error in Tapenade's console output, and on generated code
@@ -43,12 +45,17 @@ fi
 # Differentiated sources, in dependency order (paths relative to the repository root, so
 # that nothing machine-specific can reach the generated files).
 modules=(dnb_kinds dnb_constants dnb_params dnb_smooth dnb_radiation dnb_photosynthesis
-         dnb_energy dnb_hydrology dnb_phenology dnb_carbon dnb_obs dnb_model dnb_control)
+         dnb_energy dnb_hydrology dnb_phenology dnb_carbon dnb_obs dnb_model dnb_control
+         dnb_cost)
 sources=()
 for m in "${modules[@]}"; do
   sources+=("fortran/$m.f90")
 done
-head_spec="dnb_control.forward(y)/(x)"
+# Roots: the tangent and the adjoint of dnb_control.forward (x -> y), and the adjoint of
+# dnb_cost.cost_obs (x -> J_obs, the observation term of the cost, with y from the same
+# taped pass). Tapenade takes several heads in one -head argument, separated by spaces.
+head_tl="dnb_control.forward(y)/(x)"
+head_ad="dnb_control.forward(y)/(x) dnb_cost.cost_obs(j)/(x)"
 
 # Messages Tapenade writes to its .msg files that are known to be harmless here, as
 # extended regular expressions matched against whole lines (after the leading message
@@ -59,8 +66,11 @@ head_spec="dnb_control.forward(y)/(x)"
 #    the adjoint reads the seed y_b and then sets it to zero (the derivative with respect to
 #    its unused input value), so Tapenade lists it as modified. Harmless; callers must treat
 #    y_b as overwritten.
+#  * the same for j, the output of cost_obs (reverse mode only): the adjoint reads the seed
+#    j_b and sets it to zero; dnb_api.cost_grad_x passes a local copy.
 BENIGN_MESSAGES=(
   '^forward: Command: Input variable\(s\) y have their derivative modified in forward: added to independents$'
+  '^cost_obs: Command: Input variable\(s\) j have their derivative modified in cost_obs: added to independents$'
 )
 # Console lines that are informational: the banner, "@@" progress lines, and
 #  * "Diff-liveness analysis turned off" (tangent mode): Tapenade skips an optimisation
@@ -77,10 +87,11 @@ BENIGN_CONSOLE='^(Tapenade [0-9]|@@ |Diff-liveness analysis turned off$)'
 work="$(mktemp -d "${TMPDIR:-/tmp}/tccas-tapenade.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
-# run_mode <tl|ad> <tapenade mode options...>: one Tapenade run into $work/<tl|ad>/.
+# run_mode <tl|ad> <head spec> <tapenade mode options...>: one Tapenade run into
+# $work/<tl|ad>/.
 run_mode() {
-  local tag="$1"
-  shift
+  local tag="$1" head_spec="$2"
+  shift 2
   mkdir -p "$work/$tag"
   echo "== tapenade $* -head \"$head_spec\" -o dnb_$tag -O <tmp> ${sources[*]}"
   if ! (cd "$root" && "$tapenade" "$@" -head "$head_spec" -o "dnb_$tag" -O "$work/$tag" \
@@ -91,8 +102,8 @@ run_mode() {
   fi
 }
 
-run_mode tl -d -tgtvarname %_d -tgtmodulename %_tl
-run_mode ad -b -adjvarname %_b -adjmodulename %_ad
+run_mode tl "$head_tl" -d -tgtvarname %_d -tgtmodulename %_tl
+run_mode ad "$head_ad" -b -adjvarname %_b -adjmodulename %_ad
 
 fail=0
 for tag in tl ad; do
@@ -144,21 +155,26 @@ fi
 # no run date); a line saying how the file was made is added after it. Nothing else is
 # changed.
 finish() {
-  local src="$1" dst="$2"
+  local src="$1" dst="$2" roots="$3"
   {
     sed -n '1,2p' "$src"
-    echo "!  Made by adjoint/generate.sh from fortran/ (root dnb_control.forward). Do not edit."
+    echo "!  Made by adjoint/generate.sh from fortran/ ($roots). Do not edit."
     sed -n '3,$p' "$src"
   } > "$dst"
 }
 tl_new="$work/dnb_tl.f90"
 ad_new="$work/dnb_ad.f90"
-finish "$work/tl/dnb_tl_d.f90" "$tl_new"
-finish "$work/ad/dnb_ad_b.f90" "$ad_new"
+finish "$work/tl/dnb_tl_d.f90" "$tl_new" "root dnb_control.forward"
+finish "$work/ad/dnb_ad_b.f90" "$ad_new" "roots dnb_control.forward, dnb_cost.cost_obs"
 
 # Sanity checks on the generated code.
 grep -qi '^ *SUBROUTINE FORWARD_D(' "$tl_new" || { echo "generate.sh: no FORWARD_D" >&2; exit 1; }
-grep -qi '^ *SUBROUTINE FORWARD_B(' "$ad_new" || { echo "generate.sh: no FORWARD_B" >&2; exit 1; }
+# forward's adjoint comes as a forward sweep and a backward sweep (forward_fwd, forward_bwd:
+# cost_obs calls forward without a checkpoint; Tapenade then writes no joint forward_b)
+for name in FORWARD_FWD FORWARD_BWD; do
+  grep -qi "^ *SUBROUTINE $name(" "$ad_new" || { echo "generate.sh: no $name" >&2; exit 1; }
+done
+grep -qi '^ *SUBROUTINE COST_OBS_B(' "$ad_new" || { echo "generate.sh: no COST_OBS_B" >&2; exit 1; }
 # real(wp) must be known to Tapenade as 8 bytes: otherwise it pushes reals with
 # PUSHREAL4ARRAY(x, wp/4) (this happened with wp = selected_real_kind(15, 307)).
 if grep -qiE 'REAL4|wp/4|wp\*[0-9]+/4' "$ad_new"; then

@@ -9,7 +9,20 @@ forward, tangent and adjoint
 times (best of N), the tangent/forward and adjoint/forward ratios (targets: <= 2 and <= 3;
 the reference TCCAS adjoint costs about 6 forward runs) and the peak adjoint-stack size.
 
-    python benchmarks/derivatives.py [--repeat N]
+It then times one evaluation of the assimilation's cost function (J, its parts and
+gradient) on the default case both ways: one fused run of the core (``Cost.__call__`` on a
+CellModel: ``cost_and_gradient``, one taped pass) and a forward run followed by an adjoint
+run (the path the regional model takes), alternated A/B in the same process, with the
+median of each and their ratio. ``--cost-only`` runs only that comparison, ``--pairs N``
+sets the number of A/B pairs (default 7).
+
+    python benchmarks/derivatives.py [--repeat N] [--cost-only] [--pairs N]
+
+Instruction counts of the same two evaluations (callgrind, see DEVELOPERS.md):
+
+    valgrind --tool=callgrind --toggle-collect='__dnb_api_MOD_*' \
+        python benchmarks/derivatives.py --cost-only --pairs 1 --only fused
+    (and --only two-runs), then callgrind_annotate --inclusive=yes callgrind.out.<pid>
 """
 from __future__ import annotations
 
@@ -21,6 +34,7 @@ import numpy as np
 import tccas
 from tccas.workflow import cell_model_for, load_inputs, parameters_for
 from tccas.control import build_control
+from tccas.da import CostFunction, plan_assimilation
 from tccas.model import CellModel, obs_arrays
 from tccas.obs import ObservationSet
 from tccas.io import Static
@@ -56,12 +70,82 @@ def report(label, model, repeat, first=False):
         print(f"  first adjoint call of the process (allocates the stack): {t_first:.3f} s")
 
 
+class _TwoRuns:
+    """A CellModel without its fused pass: the cost takes a forward and an adjoint run."""
+
+    def __init__(self, model):
+        self._m = model
+
+    def __getattr__(self, name):
+        if name == "cost_and_gradient":
+            raise AttributeError(name)
+        return getattr(self._m, name)
+
+
+def default_cost(cfg, model, sets) -> CostFunction:
+    """The cost of `tccas assimilate ES-LM1` (assimilated observations and total sigma from
+    [assimilation]; the target pseudo-observations that the assimilation appends to y, which
+    do not enter J, are left out)."""
+    plan = plan_assimilation(cfg, sets)
+    offsets = np.cumsum([0] + [len(o) for o in sets])
+    idx = np.concatenate([np.arange(offsets[i], offsets[i + 1])[m]
+                          for i, m in enumerate(plan.assimilated)])
+    d = np.concatenate([o.value[m] for o, m in zip(sets, plan.assimilated)])
+    s = np.concatenate([sg[m] for sg, m in zip(plan.sigma_total, plan.assimilated)])
+    st = np.concatenate([np.full(int(m.sum()), o.stream) for o, m in zip(sets, plan.assimilated)])
+    return CostFunction(model, idx, d, s, st)
+
+
+def compare_cost(cfg, model, sets, pairs: int, only: str | None = None) -> None:
+    """One Cost.__call__ fused and as forward + adjoint, alternated, medians and ratio."""
+    fused = default_cost(cfg, model, sets)
+    two = default_cost(cfg, _TwoRuns(model), sets)
+    x = np.zeros(model.nx)
+    x[::3] = 0.1                # away from the prior, inside the bounds
+    x = np.clip(x, model.control.lower, model.control.upper)
+    runs = {"fused": fused, "two-runs": two}
+    if only:
+        runs = {only: runs[only]}
+    if len(runs) == 2:
+        a, b = fused(x), two(x)   # the first adjoint of the process allocates the stack
+        same = (a.total == b.total and np.array_equal(a.gradient, b.gradient))
+        diff = np.abs(a.gradient - b.gradient).max() / np.abs(b.gradient).max()
+        print(f"cost of tccas assimilate ES-LM1 ({fused.index.size} assimilated of "
+              f"{model.ny} simulated observations): J = {a.total:.10g}; fused and two-run "
+              f"values {'identical to the last bit' if same else f'differ (gradient {diff:.1e})'}")
+    times = {k: [] for k in runs}
+    for i in range(pairs):
+        # alternate the order within each pair, so that neither always runs first
+        for k in (list(runs) if i % 2 == 0 else list(runs)[::-1]):
+            t0 = time.perf_counter()
+            runs[k](x)
+            times[k].append(time.perf_counter() - t0)
+    for k, v in times.items():
+        print(f"  Cost.__call__ {k:9s}: median {np.median(v):.3f} s over {len(v)} "
+              f"(min {min(v):.3f}, max {max(v):.3f})")
+    if len(runs) == 2:
+        ratio = [f / t for f, t in zip(times["fused"], times["two-runs"])]
+        print(f"  fused / two-runs: median of the pair ratios {np.median(ratio):.3f}, ratio of "
+              f"medians {np.median(times['fused']) / np.median(times['two-runs']):.3f}")
+        tf = best(lambda: model.forward(x), pairs)
+        print(f"  (a forward run alone: {tf:.3f} s, best of {pairs}; adjoint stack "
+              f"{model.last_stack_bytes / 1e6:.1f} MB)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--cost-only", action="store_true",
+                    help="only the fused / forward+adjoint cost comparison")
+    ap.add_argument("--pairs", type=int, default=7, help="A/B pairs of the cost comparison")
+    ap.add_argument("--only", choices=("fused", "two-runs"),
+                    help="time one way of the cost only (for callgrind)")
     args = ap.parse_args()
     cfg = tccas.load_config("ES-LM1")
-    model, _ = cell_model_for(cfg)
+    model, sets = cell_model_for(cfg)
+    if args.cost_only:
+        compare_cost(cfg, model, sets, args.pairs, args.only)
+        return
     report("ES-LM1 2015-2021 + 2-yr spin-up, bundled observations", model, args.repeat,
            first=True)
     static, forcing = load_inputs(cfg)
@@ -92,6 +176,7 @@ def main() -> None:
     lapland.adjoint_memory_mb = 1500
     report("same cell, adjoint_memory_mb 1500 (recorded whole)", lapland,
            max(2, args.repeat - 1))
+    compare_cost(cfg, model, sets, args.pairs)
 
 
 def _daily_sif_model(f, site, static, ppft, pglob):

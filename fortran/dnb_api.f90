@@ -7,7 +7,9 @@
 !   5 the model produced a non-finite output; 6 an observation has an unknown stream code,
 !   a window outside the run or a negative footprint weight; 7 out of memory (the adjoint
 !   stack, or the solar samples of dnb_solar);
-!   8 a control element points outside the parameter arrays
+!   8 a control element points outside the parameter arrays; 9 an observed value or its
+!   uncertainty (cost_grad_x) is not finite, or an uncertainty is not positive; 10 an
+!   assimilated observation points outside y (cost_grad_x)
 module dnb_api
   use dnb_kinds, only: wp
   use dnb_params, only: npp, ngp, nho, ndo, nstate, nmet
@@ -17,7 +19,9 @@ module dnb_api
   use dnb_params, only: nstream
   use dnb_control, only: forward
   use dnb_control_tl, only: forward_d
-  use dnb_control_ad, only: forward_b
+  use dnb_control_ad, only: forward_fwd, forward_bwd
+  use dnb_cost, only: obs_misfit
+  use dnb_cost_ad, only: cost_obs_b
   use dnb_adstack, only: adstack_reset, adstack_release, adstack_peak_bytes, adstack_error, &
                          adstack_used_bytes
   use dnb_hydrology, only: soil_hydraulics, nsh
@@ -28,7 +32,8 @@ module dnb_api
   implicit none
   private
   public :: sizes, run_cell, run_cell_obs, obs_operator, initial_state, leaf_assimilation, &
-            lband_emission, forward_x, tangent_x, adjoint_x, stack_selftest, stack_release, &
+            lband_emission, forward_x, tangent_x, adjoint_x, cost_grad_x, stack_selftest, &
+            stack_release, &
             psii_fluorescence, cband_backscatter
 
   ! the memory budget (tile-hours, dnb_model.simulate) of runs that record no adjoint tape:
@@ -210,9 +215,15 @@ contains
     if (status /= 0) return
     y_b = dy
     call adstack_reset()
-    call forward_b(nx, x, dx, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, &
-                   nspin, tape_hours, cosz, toa, tday, met, sand, clay, pft, ppft0, pglob0, nobs, &
-                   stream, s0, s1, wfoot, angle, y, y_b)
+    ! the adjoint of forward comes in two sweeps (dnb_cost.cost_obs calls forward without a
+    ! checkpoint, so Tapenade writes forward_fwd and forward_bwd instead of a joint
+    ! forward_b): the taped run, then the reverse sweep
+    call forward_fwd(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, nspin, &
+                     tape_hours, cosz, toa, tday, met, sand, clay, pft, ppft0, pglob0, nobs, &
+                     stream, s0, s1, wfoot, angle, y)
+    call forward_bwd(nx, x, dx, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, &
+                     nspin, tape_hours, cosz, toa, tday, met, sand, clay, pft, ppft0, pglob0, &
+                     nobs, stream, s0, s1, wfoot, angle, y, y_b)
     call adstack_peak_bytes(peak)
     stack_bytes = real(peak, wp)
     call adstack_error(ierr)
@@ -222,6 +233,79 @@ contains
     end if
     if (.not. all_finite(dx, nx)) status = 5
   end subroutine adjoint_x
+
+  ! The observation term of the cost, the simulated observations and the term's gradient in
+  ! one taped pass (Tapenade reverse of dnb_cost.cost_obs with the seed 1 on J_obs):
+  !   j = J_obs = 1/2 sum_k ((y(idx(k)) - d(k)) / s(k))**2 over the nk assimilated
+  !   observations (idx(k): position in y, 1-based; d: observed values; s: total data
+  !   uncertainties, > 0), y(nobs) the simulated observations of that same run (equal to
+  !   forward_x's: the reverse sweep does not write y), dx = dJ_obs/dx (equal to adjoint_x
+  !   with dy = (y - d) / s**2 at the positions idx, summed where several k share one).
+  ! Other arguments and stack_bytes as for adjoint_x. Where forward_x and adjoint_x run the
+  ! model twice (once plainly for y, once taped), this runs it once.
+  subroutine cost_grad_x(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, &
+                         nspin, tape_hours, doy, hour, tday, met, lat, lon, sand, clay, pft, &
+                         ppft0, pglob0, nobs, stream, s0, s1, wfoot, angle, nk, idx, d, s, j, &
+                         y, dx, stack_bytes, status)
+    integer, intent(in) :: nx, nt, nd, ntile, nspin, tape_hours, nobs, nk
+    integer, intent(in) :: ctl_kind(nx), ctl_index(nx), ctl_tile(nx)
+    integer, intent(in) :: doy(nt), pft(ntile), stream(nobs), s0(nobs), s1(nobs), idx(nk)
+    real(wp), intent(in) :: x(nx), prior(nx), sigma(nx)
+    real(wp), intent(in) :: hour(nt), tday(nt), met(nt, nmet), lat, lon, sand, clay
+    real(wp), intent(in) :: ppft0(npp, ntile), pglob0(ngp), wfoot(nobs, ntile), angle(nobs)
+    real(wp), intent(in) :: d(nk), s(nk)
+    real(wp), intent(out) :: j, y(nobs), dx(nx)
+    real(wp), intent(out) :: stack_bytes
+    integer, intent(out) :: status
+    real(wp) :: y_b(nobs), j_b, j_rev
+    real(wp), allocatable :: cosz(:), toa(:)
+    integer(8) :: peak
+    integer :: ierr
+    j = 0._wp
+    y = 0._wp
+    dx = 0._wp
+    stack_bytes = 0._wp
+    status = check_x(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, pft, &
+                     met, ppft0, pglob0, nobs, stream, s0, s1, wfoot)
+    if (status /= 0) return
+    if (.not. all_finite(d, nk) .or. .not. all_finite(s, nk)) then
+      status = 9
+      return
+    end if
+    if (nk > 0) then
+      if (any(.not. (s > 0._wp))) then
+        status = 9
+        return
+      end if
+      if (any(idx < 1) .or. any(idx > nobs)) then
+        status = 10
+        return
+      end if
+    end if
+    allocate(cosz(nt), toa(nt))
+    call solar_geometry(nt, doy, hour, lat, lon, cosz, toa, status)
+    if (status /= 0) return
+    j_b = 1._wp
+    j_rev = 0._wp
+    call adstack_reset()
+    call cost_obs_b(nx, x, dx, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt, nd, ntile, &
+                    nspin, tape_hours, cosz, toa, tday, met, sand, clay, pft, ppft0, pglob0, &
+                    nobs, stream, s0, s1, wfoot, angle, nk, idx, d, s, y, y_b, j_rev, j_b)
+    call adstack_peak_bytes(peak)
+    stack_bytes = real(peak, wp)
+    call adstack_error(ierr)
+    if (ierr /= 0) then
+      y = 0._wp
+      dx = 0._wp
+      status = 7
+      return
+    end if
+    ! the reverse code leaves out the primal statements whose results no derivative needs,
+    ! J_obs's own sum among them (j_rev is not set): the same routine on the same y
+    call obs_misfit(nobs, y, nk, idx, d, s, j)
+    if (.not. all_finite(y, nobs) .or. .not. all_finite(dx, nx) .or. &
+        .not. all_finite([j], 1)) status = 5
+  end subroutine cost_grad_x
 
   ! Free the adjoint stack's memory (it is otherwise kept for the next adjoint run).
   subroutine stack_release()

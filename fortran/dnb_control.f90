@@ -6,7 +6,10 @@
 module dnb_control
   use dnb_kinds, only: wp
   use dnb_params, only: npp, ngp, nho, ndo, nstate, nmet
-  use dnb_model, only: simulate_obs
+  ! whole, not with an only list: the adjoint calls simulate_obs_fwd/_bwd (forward's call is
+  ! not checkpointed), and Tapenade's only list would name simulate_obs_b, which it does not
+  ! generate
+  use dnb_model
   use dnb_obs, only: obs_layout, nobscol
   implicit none
   private
@@ -57,6 +60,9 @@ contains
                        pglob0, ppft, pglob)
     state = 0._wp
     call obs_layout(colpos)
+    ! not checkpointed: called from dnb_cost.cost_obs, whose adjoint records this run once
+    ! (the forward/backward split of simulate_obs) instead of running it plainly first
+    !$AD NOCHECKPOINT
     call simulate_obs(nt, nd, ntile, nspin, tape_hours, 1, cosz, toa, tday, met, &
                       sand, clay, pft, ppft, pglob, state, nobs, stream, s0, s1, wfoot, angle, nobscol, &
                       colpos, hout, dout, y)

@@ -328,15 +328,17 @@ def test_failed_evaluation_stops_with_the_best_point_kept(twin, tmp_path):
     cost = _cost(twin[0], days=60)
     model = cost.model
     calls = {"n": 0}
-    real = model.forward
+    # the site cost evaluates through the model's fused pass (CostFunction.fused)
+    assert cost.fused
+    real = model.cost_and_gradient
 
-    def failing(x):
+    def failing(x, *args):
         calls["n"] += 1
         if calls["n"] == 5:
             raise tccas.ModelError("the model produced a NaN or infinite output")
-        return real(x)
+        return real(x, *args)
 
-    model.forward = failing
+    model.cost_and_gradient = failing
     ck = tmp_path / "ck.npz"
     with pytest.raises(tccas.ModelError, match=r"stopped at evaluation 5: the model produced "
                        r"a NaN.*best point \(J = .*\) is kept in"):

@@ -4830,7 +4830,10 @@ END MODULE DNB_MODEL_TL
 MODULE DNB_CONTROL_TL
   USE DNB_KINDS, ONLY : wp
   USE DNB_PARAMS, ONLY : npp, ngp, nho, ndo, nstate, nmet
-  USE DNB_MODEL_TL, ONLY : simulate_obs, simulate_obs_d
+! whole, not with an only list: the adjoint calls simulate_obs_fwd/_bwd (forward's call is
+! not checkpointed), and Tapenade's only list would name simulate_obs_b, which it does not
+! generate
+  USE DNB_MODEL_TL
   USE DNB_OBS_TL, ONLY : obs_layout, nobscol
   IMPLICIT NONE
   PRIVATE 
@@ -4927,6 +4930,8 @@ CONTAINS
 &                  pglob, pglob_d)
     state = 0._wp
     CALL OBS_LAYOUT(colpos)
+! not checkpointed: called from dnb_cost.cost_obs, whose adjoint records this run once
+! (the forward/backward split of simulate_obs) instead of running it plainly first
     CALL SIMULATE_OBS_D(nt, nd, ntile, nspin, tape_hours, 1, cosz, toa, &
 &                 tday, met, sand, clay, pft, ppft, ppft_d, pglob, &
 &                 pglob_d, state, state_d, nobs, stream, s0, s1, wfoot, &
@@ -4956,6 +4961,8 @@ CONTAINS
 &                sigma, ntile, ppft0, pglob0, ppft, pglob)
     state = 0._wp
     CALL OBS_LAYOUT(colpos)
+! not checkpointed: called from dnb_cost.cost_obs, whose adjoint records this run once
+! (the forward/backward split of simulate_obs) instead of running it plainly first
     CALL SIMULATE_OBS(nt, nd, ntile, nspin, tape_hours, 1, cosz, toa, &
 &               tday, met, sand, clay, pft, ppft, pglob, state, nobs, &
 &               stream, s0, s1, wfoot, angle, nobscol, colpos, hout, &
@@ -4963,4 +4970,80 @@ CONTAINS
   END SUBROUTINE FORWARD
 
 END MODULE DNB_CONTROL_TL
+
+! The observation term of the TCCAS cost function, inside the differentiated path, so that
+! its gradient comes from one taped pass (docs/assimilation.md, "One pass for J and its
+! gradient"):
+!
+!   J_obs(x) = 1/2 sum_k ((y(idx(k)) - d(k)) / s(k))**2,   y = H(M(p(x)))
+!
+! over the assimilated observations k = 1..nk (several k may point to the same element of y;
+! observations the model simulates but that are not assimilated have no k). cost_obs is the
+! second root of the adjoint (adjoint/generate.sh): its reverse code cost_obs_b runs the
+! taped forward sweep of dnb_control.forward once, seeds y_b = (y(idx) - d) / s**2 from the
+! cost's adjoint seed j_b = 1 (obs_misfit_b) and runs the reverse sweep, where the
+! forward/adjoint pair of dnb_api ran the model once more (forward_x) to get y.
+! The observation error covariance is diagonal (s: total data uncertainty of each
+! observation, > 0; dnb_api checks it).
+MODULE DNB_COST_TL
+  USE DNB_KINDS, ONLY : wp
+  USE DNB_PARAMS, ONLY : npp, ngp, nmet
+! whole, not with an only list: the adjoint calls forward_fwd/_bwd, and Tapenade's only
+! list would name forward_b, which it does not generate
+  USE DNB_CONTROL_TL
+  IMPLICIT NONE
+  PRIVATE 
+  PUBLIC :: obs_misfit, cost_obs
+
+CONTAINS
+! J_obs = 1/2 sum_k ((y(idx(k)) - d(k)) / s(k))**2 from simulated observations y(nobs).
+! The loop runs backwards so that its reverse sweep adds the seeds of observations that
+! share an element of y in the order k = 1..nk, as numpy.add.at does in
+! tccas.da.cost (the gradient is then the same to the last bit, not only to round-off).
+  SUBROUTINE OBS_MISFIT(nobs, y, nk, idx, d, s, j)
+    IMPLICIT NONE
+    INTEGER, INTENT(IN) :: nobs, nk
+    INTEGER, INTENT(IN) :: idx(nk)
+    REAL(wp), INTENT(IN) :: y(nobs), d(nk), s(nk)
+    REAL(wp), INTENT(OUT) :: j
+    REAL(wp) :: r
+    INTEGER :: k
+    j = 0._wp
+    DO k=nk,1,-1
+      r = (y(idx(k))-d(k))/s(k)
+      j = j + 0.5_wp*(r*r)
+    END DO
+  END SUBROUTINE OBS_MISFIT
+
+! J_obs(x) and the simulated observations y(nobs) of the same run: the control vector and
+! the cell as for dnb_control.forward, then the nk assimilated observations (idx: their
+! positions in y, 1-based; d: observed values; s: total data uncertainties).
+! The call of forward is not checkpointed: the adjoint records the run in its forward
+! sweep (within the memory budget tape_hours, see dnb_model.simulate) instead of running
+! it once plainly and again for the reverse sweep.
+  SUBROUTINE COST_OBS(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma&
+&   , nt, nd, ntile, nspin, tape_hours, cosz, toa, tday, met, sand, clay&
+&   , pft, ppft0, pglob0, nobs, stream, s0, s1, wfoot, angle, nk, idx, d&
+&   , s, y, j)
+    IMPLICIT NONE
+    INTEGER, INTENT(IN) :: nx, nt, nd, ntile, nspin, tape_hours, nobs, &
+&   nk
+    INTEGER, INTENT(IN) :: ctl_kind(nx), ctl_index(nx), ctl_tile(nx)
+    INTEGER, INTENT(IN) :: pft(ntile), stream(nobs), s0(nobs), s1(nobs)&
+&   , idx(nk)
+    REAL(wp), INTENT(IN) :: x(nx), prior(nx), sigma(nx)
+    REAL(wp), INTENT(IN) :: cosz(nt), toa(nt), tday(nt), met(nt, nmet), &
+&   sand, clay
+    REAL(wp), INTENT(IN) :: ppft0(npp, ntile), pglob0(ngp), wfoot(nobs, &
+&   ntile), angle(nobs)
+    REAL(wp), INTENT(IN) :: d(nk), s(nk)
+    REAL(wp), INTENT(OUT) :: y(nobs), j
+    CALL FORWARD(nx, x, ctl_kind, ctl_index, ctl_tile, prior, sigma, nt&
+&          , nd, ntile, nspin, tape_hours, cosz, toa, tday, met, sand, &
+&          clay, pft, ppft0, pglob0, nobs, stream, s0, s1, wfoot, angle&
+&          , y)
+    CALL OBS_MISFIT(nobs, y, nk, idx, d, s, j)
+  END SUBROUTINE COST_OBS
+
+END MODULE DNB_COST_TL
 

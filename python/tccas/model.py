@@ -39,6 +39,9 @@ _STATUS = {
     6: "an observation has an unknown stream, a window outside the run or a negative weight",
     7: "out of memory (the adjoint stack or the solar geometry of the time axis)",
     8: "a control element points outside the parameter arrays",
+    9: "an observed value or its uncertainty is NaN or infinite, or an uncertainty is not "
+       "positive",
+    10: "an assimilated observation points outside the simulated observations",
 }
 
 
@@ -360,6 +363,9 @@ class CellModel:
     Holds the fixed inputs of a cell (forcing, site, parameters outside the control vector,
     observations) so that ``forward(x)``, ``tangent(x, dx)`` and ``adjoint(x, dy)`` take only
     what changes. ``x`` is in units of prior sigma (see :mod:`tccas.control`).
+    ``cost_and_gradient(x, index, observed, sigma)`` gives the observation term of the cost,
+    y and the term's gradient from one taped run (what ``forward`` then ``adjoint`` give
+    with two runs).
 
     ``adjoint_memory_mb`` is the adjoint's memory budget: a run (spin-up and main hours of all
     tiles) whose tape would exceed it, at about ``TAPE_BYTES_PER_TILE_HOUR`` per hour and
@@ -481,3 +487,79 @@ class CellModel:
         self._status(status)
         self.last_stack_bytes = float(stack)
         return dx
+
+    def cost_and_gradient(self, x, index, observed, sigma
+                          ) -> tuple[float, np.ndarray, np.ndarray]:
+        """The observation term of the cost, y and the term's gradient from one taped run.
+
+        ``J_obs = 1/2 sum_k ((y[index[k]] - observed[k]) / sigma[k])**2`` (dimensionless)
+        over the assimilated observations k; several k may point to the same element of y.
+        The core records the run once (the adjoint's forward sweep gives y), then seeds the
+        reverse sweep with J_obs's adjoint 1 (``dnb_api.cost_grad_x``; docs/assimilation.md).
+        ``forward(x)`` followed by ``adjoint(x, dy)`` with ``dy`` the misfit's adjoint
+        gives the same y and gradient with one more model run.
+
+        Parameters
+        ----------
+        x : (nx,) control vector (units of prior sigma), inside its bounds.
+        index : (n,) positions in y (0-based) of the assimilated observations.
+        observed : (n,) observed values d, in the units of their streams.
+        sigma : (n,) total data uncertainty s of each (same units, > 0).
+
+        Returns
+        -------
+        j_obs : float
+            J_obs (dimensionless).
+        y : (ny,) ndarray
+            The simulated observations of the same run, equal to ``forward(x)``.
+        g : (nx,) ndarray
+            dJ_obs/dx (per unit of x), equal to ``adjoint(x, dy)`` with
+            ``dy[index] += (y[index] - observed) / sigma**2``.
+
+        The memory budget ``adjoint_memory_mb`` and ``last_stack_bytes`` are those of
+        :meth:`adjoint`.
+
+        Raises
+        ------
+        ModelError
+            On shapes, an index that is not an integer in 0..ny-1, an observed value or
+            sigma that is NaN or infinite, sigma <= 0 (naming the first such observation),
+            x outside its bounds, or a failure of the core.
+        """
+        x = self._x(x)
+        index = np.asarray(index)
+        n = index.size
+        if index.ndim != 1 or (n and not np.issubdtype(index.dtype, np.integer)):
+            raise ModelError(f"index must be a 1-D integer array, got shape {index.shape} and "
+                             f"type {index.dtype}")
+        d = np.asarray(observed, dtype=np.float64)
+        s = np.asarray(sigma, dtype=np.float64)
+        for name, a in (("observed", d), ("sigma", s)):
+            if a.shape != (n,):
+                raise ModelError(f"{name} must have shape ({n},) like index, got {a.shape}")
+        self._in_bounds(x)
+        # 1-based for the core; an index outside y becomes 0, which the core refuses
+        inside = (index >= 0) & (index < self.ny)
+        idx = np.where(inside, index + 1, 0).astype(np.int32)
+        if n == 0:
+            # nothing assimilated: J_obs = 0 and its gradient is zero; y from a plain run
+            # (f2py passes no empty array)
+            y = self.forward(x)
+            self.last_stack_bytes = 0.0
+            return 0.0, y, np.zeros(self.nx)
+        j, y, g, stack, status = _API.cost_grad_x(x, *self._ctl, *self._common(tape=True),
+                                                  idx, d, s)
+        if status in (9, 10):
+            if status == 9:
+                bad = np.nonzero(~(np.isfinite(d) & np.isfinite(s) & (s > 0)))[0]
+                what = f"observed = {d[bad[0]]!r}, sigma = {s[bad[0]]!r}" if bad.size else ""
+            else:
+                bad = np.nonzero(~inside)[0]
+                what = f"index {index[bad[0]]} for {self.ny} simulated observations" \
+                    if bad.size else ""
+            k = int(bad[0]) if bad.size else -1
+            raise ModelError(f"D&B core: {_STATUS[int(status)]} (assimilated observation {k}: "
+                             f"{what}; {bad.size} such)")
+        self._status(status)
+        self.last_stack_bytes = float(stack)
+        return float(j), y, g

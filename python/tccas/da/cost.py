@@ -10,7 +10,14 @@ s_i = sqrt((f_stream * sigma_i)**2 + e_stream**2) the total data uncertainty (ob
 sigma times a per-stream factor, with a per-stream model error added in quadrature, as
 TCCAS prints "total data uncertainty"). Only the observations selected for assimilation
 enter J; the model may simulate more (validation streams, target quantities), which get a
-zero weight. The gradient x - x0 + J' ((y - d) / s**2) takes one forward and one adjoint run.
+zero weight. The gradient is x - x0 + J' ((y - d) / s**2).
+
+A model that offers ``cost_and_gradient`` (:class:`tccas.model.CellModel`, the site path)
+gives y and the data term's gradient from one taped run of the core (the adjoint's forward
+sweep yields y, and the reverse sweep starts from the data term's adjoint seed 1). Other
+models (the regional model, whose y sums over cells) take one forward run for y and one
+adjoint run for the gradient, whose taped sweep recomputes the same y. Both give the same
+y, parts and gradient (the core's test proves them equal).
 """
 from __future__ import annotations
 
@@ -45,11 +52,20 @@ class CostFunction:
 
     Parameters
     ----------
-    model : object with ``forward(x)``, ``adjoint(x, dy)``, ``nx``, ``ny``.
+    model : object with ``forward(x)``, ``adjoint(x, dy)``, ``nx``, ``ny``, and optionally
+        ``cost_and_gradient(x, index, observed, sigma) -> (j_obs, y, g)`` (one pass for the
+        data term, its y and its gradient; used when present).
     index : (n,) positions in the model's y of the assimilated observations.
     observed : (n,) observed values d; sigma : (n,) total data uncertainty s (> 0).
     streams : (n,) stream name of each assimilated observation (for the parts of J).
     x0 : prior control vector (default zeros).
+
+    Counters: ``n_forward``/``t_forward`` count the separate forward runs (``value`` and the
+    y of a forward+adjoint evaluation) and their wall time (s); ``n_adjoint``/``t_adjoint``
+    count the gradient runs of the core, a fused one (``cost_and_gradient``: its taped
+    forward sweep included, as in every adjoint run) or an adjoint after a forward run;
+    ``n_fused`` counts the fused ones among them. So ``n_adjoint`` is the number of
+    gradients, and a fused evaluation adds nothing to ``n_forward``.
     """
 
     model: object
@@ -62,6 +78,7 @@ class CostFunction:
     n_adjoint: int = 0
     t_forward: float = 0.0
     t_adjoint: float = 0.0
+    n_fused: int = 0
     _masks: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -114,17 +131,41 @@ class CostFunction:
         y = self.forward(x)
         return self.prior_term(x) + sum(self.parts(y).values())
 
+    @property
+    def fused(self) -> bool:
+        """Whether an evaluation takes one fused run of the core (the model has
+        ``cost_and_gradient``) rather than a forward and an adjoint run."""
+        return callable(getattr(self.model, "cost_and_gradient", None))
+
     def __call__(self, x: np.ndarray) -> CostValue:
-        """J(x), its parts and gradient: one forward and one adjoint run."""
+        """J(x), its parts and gradient: one fused run of the core where the model offers
+        it, one forward and one adjoint run otherwise."""
         x = np.asarray(x, dtype=float)
-        y = self.forward(x)
-        r = self.residual(y)
-        dy = np.zeros(self.model.ny)
-        np.add.at(dy, self.index, r / self.sigma)
-        t = time.perf_counter()
-        g = self.model.adjoint(x, dy)
-        self.t_adjoint += time.perf_counter() - t
-        self.n_adjoint += 1
+        if self.fused:
+            t = time.perf_counter()
+            j_obs, y, g = self.model.cost_and_gradient(x, self.index, self.observed,
+                                                       self.sigma)
+            self.t_adjoint += time.perf_counter() - t
+            self.n_adjoint += 1
+            self.n_fused += 1
+            if not np.all(np.isfinite(y)):
+                raise ModelError("the model gave NaN or infinite simulated observations")
+            r = self.residual(y)
+            # J's parts come from y as on the other path (so J is the same to the last bit);
+            # the core's own sum of the same terms differs only by rounding
+            data = 0.5 * float(r @ r)
+            if abs(j_obs - data) > 1e-9 * max(data, abs(j_obs)):
+                raise ModelError(f"the core's data term {j_obs!r} disagrees with the one from "
+                                 f"its simulated observations {data!r}")
+        else:
+            y = self.forward(x)
+            r = self.residual(y)
+            dy = np.zeros(self.model.ny)
+            np.add.at(dy, self.index, r / self.sigma)
+            t = time.perf_counter()
+            g = self.model.adjoint(x, dy)
+            self.t_adjoint += time.perf_counter() - t
+            self.n_adjoint += 1
         g = g + (x - self.x0)
         if not np.all(np.isfinite(g)):
             raise ModelError("the adjoint gave a NaN or infinite gradient")
