@@ -1097,8 +1097,8 @@ CONTAINS
   END FUNCTION DIFFUSE_FRACTION
 
 !  Differentiation of canopy_par in reverse (adjoint) mode, forward sweep:
-!   gradient     of useful results: lai t_d fapar fsun abs_sha
-!                rho_soil abs_sun fc rho_cd lai_sha lai_sun
+!   gradient     of useful results: lai abs_c t_d fapar fsun lai_c
+!                rho_soil fc rho_cd
 !   with respect to varying inputs: lai sigma_l t_d rho_soil fc
 !                rho_cd
 ! PAR absorbed by sunlit and shaded leaves of nlayer canopy layers of equal LAI, for unit
@@ -1107,17 +1107,19 @@ CONTAINS
 ! diffuse light on the way up. The canopy covers fraction fc of the tile with leaf area
 ! lai/fc inside its cover (BETHY FAPARL). All outputs per unit tile area.
 !   lai (m2 m-2), fc, cosz, fdir (beam share of PAR), sigma_l (leaf scattering),
-!   rho_soil (soil PAR albedo) -> abs_sun(l), abs_sha(l) (absorbed, fraction of incoming),
-!   lai_sun(l), lai_sha(l) (m2 m-2), fapar (sum of absorbed), fsun (sunlit leaf fraction)
+!   rho_soil (soil PAR albedo) -> per leaf class j = 2 l - 1 (sunlit leaves of layer l)
+!   and j = 2 l (shaded leaves of layer l): abs_c(j) (absorbed, fraction of incoming) and
+!   lai_c(j) (m2 m-2); fapar (sum of absorbed), fsun (sunlit leaf fraction).
+!   (One array per quantity, indexed by leaf class, so that the tile's photosynthesis
+!   loops over the classes with whole-array statements: docs/performance.md.)
 ! The diffuse-light quantities that do not depend on the sun, t_d(0:nlayer) and rho_cd,
 ! come from diffuse_transmission (they change only with LAI, i.e. once a day).
   SUBROUTINE CANOPY_PAR_FWD(lai, fc, cosz, fdir, sigma_l, rho_soil, t_d&
-&   , rho_cd, abs_sun, abs_sha, lai_sun, lai_sha, fapar, fsun)
+&   , rho_cd, abs_c, lai_c, fapar, fsun)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil, t_d(&
 &   0:nlayer), rho_cd
-    REAL(wp) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), &
-&   lai_sha(nlayer)
+    REAL(wp) :: abs_c(2*nlayer), lai_c(2*nlayer)
     REAL(wp) :: fapar, fsun
     REAL(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
     REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
@@ -1164,12 +1166,12 @@ CONTAINS
       ls = (t_b(l-1)-t_b(l))/kb
 ! diffuse, scattered-beam and soil-reflected light per unit leaf area of the layer
       q = (a_d+(a_bt-a_bd)+a_up)/dl
-      lai_sun(l) = fc*ls
-      lai_sha(l) = fc*(dl-ls)
-      abs_sun(l) = fc*(a_bd+q*ls)
-      abs_sha(l) = fc*q*(dl-ls)
-      fapar = fapar + abs_sun(l) + abs_sha(l)
-      fsun = fsun + lai_sun(l)
+      lai_c(2*l-1) = fc*ls
+      lai_c(2*l) = fc*(dl-ls)
+      abs_c(2*l-1) = fc*(a_bd+q*ls)
+      abs_c(2*l) = fc*q*(dl-ls)
+      fapar = fapar + abs_c(2*l-1) + abs_c(2*l)
+      fsun = fsun + lai_c(2*l-1)
     END DO
     IF (lai .GT. 0._wp) THEN
       CALL PUSHREAL8(fsun)
@@ -1200,8 +1202,8 @@ CONTAINS
   END SUBROUTINE CANOPY_PAR_FWD
 
 !  Differentiation of canopy_par in reverse (adjoint) mode, backward sweep:
-!   gradient     of useful results: lai t_d fapar fsun abs_sha
-!                rho_soil abs_sun fc rho_cd lai_sha lai_sun
+!   gradient     of useful results: lai abs_c t_d fapar fsun lai_c
+!                rho_soil fc rho_cd
 !   with respect to varying inputs: lai sigma_l t_d rho_soil fc
 !                rho_cd
 ! PAR absorbed by sunlit and shaded leaves of nlayer canopy layers of equal LAI, for unit
@@ -1210,23 +1212,23 @@ CONTAINS
 ! diffuse light on the way up. The canopy covers fraction fc of the tile with leaf area
 ! lai/fc inside its cover (BETHY FAPARL). All outputs per unit tile area.
 !   lai (m2 m-2), fc, cosz, fdir (beam share of PAR), sigma_l (leaf scattering),
-!   rho_soil (soil PAR albedo) -> abs_sun(l), abs_sha(l) (absorbed, fraction of incoming),
-!   lai_sun(l), lai_sha(l) (m2 m-2), fapar (sum of absorbed), fsun (sunlit leaf fraction)
+!   rho_soil (soil PAR albedo) -> per leaf class j = 2 l - 1 (sunlit leaves of layer l)
+!   and j = 2 l (shaded leaves of layer l): abs_c(j) (absorbed, fraction of incoming) and
+!   lai_c(j) (m2 m-2); fapar (sum of absorbed), fsun (sunlit leaf fraction).
+!   (One array per quantity, indexed by leaf class, so that the tile's photosynthesis
+!   loops over the classes with whole-array statements: docs/performance.md.)
 ! The diffuse-light quantities that do not depend on the sun, t_d(0:nlayer) and rho_cd,
 ! come from diffuse_transmission (they change only with LAI, i.e. once a day).
   SUBROUTINE CANOPY_PAR_BWD(lai, lai_b, fc, fc_b, cosz, fdir, sigma_l, &
-&   sigma_l_b, rho_soil, rho_soil_b, t_d, t_d_b, rho_cd, rho_cd_b, &
-&   abs_sun, abs_sun_b, abs_sha, abs_sha_b, lai_sun, lai_sun_b, lai_sha&
-&   , lai_sha_b, fapar, fapar_b, fsun, fsun_b)
+&   sigma_l_b, rho_soil, rho_soil_b, t_d, t_d_b, rho_cd, rho_cd_b, abs_c&
+&   , abs_c_b, lai_c, lai_c_b, fapar, fapar_b, fsun, fsun_b)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil, t_d(&
 &   0:nlayer), rho_cd
     REAL(wp) :: lai_b, fc_b, sigma_l_b, rho_soil_b, t_d_b(0:nlayer), &
 &   rho_cd_b
-    REAL(wp) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), &
-&   lai_sha(nlayer)
-    REAL(wp) :: abs_sun_b(nlayer), abs_sha_b(nlayer), lai_sun_b(nlayer)&
-&   , lai_sha_b(nlayer)
+    REAL(wp) :: abs_c(2*nlayer), lai_c(2*nlayer)
+    REAL(wp) :: abs_c_b(2*nlayer), lai_c_b(2*nlayer)
     REAL(wp) :: fapar, fsun
     REAL(wp) :: fapar_b, fsun_b
     REAL(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
@@ -1282,30 +1284,30 @@ CONTAINS
     rho_cb_b = 0.0_8
     up_soil_b = 0.0_8
     DO l=nlayer,1,-1
-      lai_sun_b(l) = lai_sun_b(l) + fsun_b
-      abs_sun_b(l) = abs_sun_b(l) + fapar_b
-      abs_sha_b(l) = abs_sha_b(l) + fapar_b
+      lai_c_b(2*l-1) = lai_c_b(2*l-1) + fsun_b
+      abs_c_b(2*l-1) = abs_c_b(2*l-1) + fapar_b
+      abs_c_b(2*l) = abs_c_b(2*l) + fapar_b
       a_bd = ib*(1._wp-sigma_l)*(t_b(l-1)-t_b(l))
       a_up = up_soil*(t_d(nlayer-l)-t_d(nlayer-l+1))
       a_d = id*(1._wp-rho_cd)*(t_d(l-1)-t_d(l))
       a_bt = ib*(1._wp-rho_cb)*(t_bs(l-1)-t_bs(l))
       q = (a_d+(a_bt-a_bd)+a_up)/dl
       ls = (t_b(l-1)-t_b(l))/kb
-      fc_b = fc_b + q*(dl-ls)*abs_sha_b(l) + (a_bd+q*ls)*abs_sun_b(l) + &
-&       (dl-ls)*lai_sha_b(l) + ls*lai_sun_b(l)
-      temp_b0 = fc*q*abs_sha_b(l)
+      fc_b = fc_b + q*(dl-ls)*abs_c_b(2*l) + (a_bd+q*ls)*abs_c_b(2*l-1) &
+&       + (dl-ls)*lai_c_b(2*l) + ls*lai_c_b(2*l-1)
+      temp_b0 = fc*q*abs_c_b(2*l)
       dl_b = dl_b + temp_b0
       ls_b = -temp_b0
-      temp_b0 = fc*abs_sun_b(l)
-      q_b = fc*(dl-ls)*abs_sha_b(l) + ls*temp_b0
-      abs_sha_b(l) = 0.0_8
-      abs_sun_b(l) = 0.0_8
+      temp_b0 = fc*abs_c_b(2*l-1)
+      q_b = fc*(dl-ls)*abs_c_b(2*l) + ls*temp_b0
+      abs_c_b(2*l) = 0.0_8
+      abs_c_b(2*l-1) = 0.0_8
       a_bd_b = temp_b0
-      ls_b = ls_b + q*temp_b0 + fc*lai_sun_b(l) - fc*lai_sha_b(l)
-      lai_sun_b(l) = 0.0_8
+      ls_b = ls_b + q*temp_b0 + fc*lai_c_b(2*l-1) - fc*lai_c_b(2*l)
+      lai_c_b(2*l-1) = 0.0_8
       temp_b0 = q_b/dl
-      dl_b = dl_b + fc*lai_sha_b(l) - (a_d+a_bt+a_up-a_bd)*temp_b0/dl
-      lai_sha_b(l) = 0.0_8
+      dl_b = dl_b + fc*lai_c_b(2*l) - (a_d+a_bt+a_up-a_bd)*temp_b0/dl
+      lai_c_b(2*l) = 0.0_8
       a_d_b = temp_b0
       a_bt_b = temp_b0
       a_up_b = temp_b0
@@ -1361,17 +1363,19 @@ CONTAINS
 ! diffuse light on the way up. The canopy covers fraction fc of the tile with leaf area
 ! lai/fc inside its cover (BETHY FAPARL). All outputs per unit tile area.
 !   lai (m2 m-2), fc, cosz, fdir (beam share of PAR), sigma_l (leaf scattering),
-!   rho_soil (soil PAR albedo) -> abs_sun(l), abs_sha(l) (absorbed, fraction of incoming),
-!   lai_sun(l), lai_sha(l) (m2 m-2), fapar (sum of absorbed), fsun (sunlit leaf fraction)
+!   rho_soil (soil PAR albedo) -> per leaf class j = 2 l - 1 (sunlit leaves of layer l)
+!   and j = 2 l (shaded leaves of layer l): abs_c(j) (absorbed, fraction of incoming) and
+!   lai_c(j) (m2 m-2); fapar (sum of absorbed), fsun (sunlit leaf fraction).
+!   (One array per quantity, indexed by leaf class, so that the tile's photosynthesis
+!   loops over the classes with whole-array statements: docs/performance.md.)
 ! The diffuse-light quantities that do not depend on the sun, t_d(0:nlayer) and rho_cd,
 ! come from diffuse_transmission (they change only with LAI, i.e. once a day).
   SUBROUTINE CANOPY_PAR(lai, fc, cosz, fdir, sigma_l, rho_soil, t_d, &
-&   rho_cd, abs_sun, abs_sha, lai_sun, lai_sha, fapar, fsun)
+&   rho_cd, abs_c, lai_c, fapar, fsun)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil, t_d(&
 &   0:nlayer), rho_cd
-    REAL(wp), INTENT(OUT) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(&
-&   nlayer), lai_sha(nlayer)
+    REAL(wp), INTENT(OUT) :: abs_c(2*nlayer), lai_c(2*nlayer)
     REAL(wp), INTENT(OUT) :: fapar, fsun
     REAL(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
     REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
@@ -1418,12 +1422,12 @@ CONTAINS
       ls = (t_b(l-1)-t_b(l))/kb
 ! diffuse, scattered-beam and soil-reflected light per unit leaf area of the layer
       q = (a_d+(a_bt-a_bd)+a_up)/dl
-      lai_sun(l) = fc*ls
-      lai_sha(l) = fc*(dl-ls)
-      abs_sun(l) = fc*(a_bd+q*ls)
-      abs_sha(l) = fc*q*(dl-ls)
-      fapar = fapar + abs_sun(l) + abs_sha(l)
-      fsun = fsun + lai_sun(l)
+      lai_c(2*l-1) = fc*ls
+      lai_c(2*l) = fc*(dl-ls)
+      abs_c(2*l-1) = fc*(a_bd+q*ls)
+      abs_c(2*l) = fc*q*(dl-ls)
+      fapar = fapar + abs_c(2*l-1) + abs_c(2*l)
+      fsun = fsun + lai_c(2*l-1)
     END DO
     IF (lai .GT. 0._wp) THEN
       fsun = fsun/lai
@@ -1941,13 +1945,11 @@ CONTAINS
     a_gross = result1*f_hot
     rd_l = rd*nscl*(0.5_wp+EXP(-LOG(2._wp)-i_abs*1.e6_wp/10._wp))
     an = a_gross - rd_l
-    CALL PUSHREAL8(gs)
     gs = 1.6_wp*an*rgas*tk/(pres*(ca-ci))
     arg1 = gs - gs_min
     result1_b = gs_b
     CALL SOFTPLUS_B(arg1, arg1_b, 1.e-5_wp, result1_b)
     gs_b = arg1_b
-    CALL POPREAL8(gs)
     temp_b0 = rgas*1.6_wp*tk*gs_b/(pres*(ca-ci))
     an_b = temp_b0
     ci_b = an*temp_b0/(ca-ci)
@@ -2037,8 +2039,8 @@ CONTAINS
   END SUBROUTINE PHOTO_FIXED_CI
 
 !  Differentiation of photo_given_gs in reverse (adjoint) mode:
-!   gradient     of useful results: nscl kc_eff alpha i_abs jmax
-!                gstar rd_l vcmax k4 a_gross r_sat
+!   gradient     of useful results: nscl gs kc_eff alpha i_abs
+!                jmax gstar rd_l vcmax k4 a_gross r_sat
 !   with respect to varying inputs: nscl gs kc_eff alpha i_abs
 !                jmax gstar rd_l vcmax k4
 ! Pass 2: gross assimilation at given stomatal conductance gs (m s-1, water vapour), with
@@ -2092,17 +2094,14 @@ CONTAINS
       CALL PUSHCONTROL1B(1)
     END IF
     result1 = SMIN_POS(je, jc, eta_colim)
-    CALL PUSHREAL8(a_gross)
     a_gross = result1*f_hot
     ci = ca - (a_gross-rd_l)/g0
     IF (c4 .EQ. 1) THEN
-      CALL PUSHREAL8(r_sat)
       r_sat = a_gross/(alpha*i_abs+1.e-12_wp)
       CALL PUSHCONTROL1B(0)
     ELSE
       arg1 = ci - gstar
       result1 = SOFTPLUS(arg1, 1.e-6_wp)
-      CALL PUSHREAL8(r_sat)
       r_sat = 4._wp*a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
       CALL PUSHCONTROL1B(1)
     END IF
@@ -2111,7 +2110,6 @@ CONTAINS
     IF (r_sat .GT. 1._wp) r_sat_b = 0.0_8
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) THEN
-      CALL POPREAL8(r_sat)
       temp_b1 = r_sat_b/(alpha*i_abs+1.e-12_wp)
       a_gross_b = a_gross_b + temp_b1
       temp_b0 = -(a_gross*temp_b1/(alpha*i_abs+1.e-12_wp))
@@ -2120,7 +2118,6 @@ CONTAINS
       ci_b = 0.0_8
       j_b = 0.0_8
     ELSE
-      CALL POPREAL8(r_sat)
       temp_b1 = 4._wp*r_sat_b/(result1*(j+1.e-12_wp))
       a_gross_b = a_gross_b + (ci+2._wp*gstar)*temp_b1
       temp_b0 = -(a_gross*(ci+2._wp*gstar)*temp_b1/(result1*(j+1.e-12_wp&
@@ -2135,7 +2132,6 @@ CONTAINS
     a_gross_b = a_gross_b + temp_b1
     rd_l_b = rd_l_b - temp_b1
     g0_b = -((a_gross-rd_l)*temp_b1/g0)
-    CALL POPREAL8(a_gross)
     result1_b = f_hot*a_gross_b
     je_b = 0.0_8
     jc_b = 0.0_8
@@ -2173,7 +2169,7 @@ CONTAINS
     END IF
     vcmax_b = vcmax_b + nscl*vm_b
     nscl_b = nscl_b + vcmax*vm_b
-    gs_b = pres*g0_b/(1.6_wp*rgas*tk)
+    gs_b = gs_b + pres*g0_b/(1.6_wp*rgas*tk)
   END SUBROUTINE PHOTO_GIVEN_GS_B
 
 ! Pass 2: gross assimilation at given stomatal conductance gs (m s-1, water vapour), with
@@ -2226,7 +2222,7 @@ CONTAINS
   END SUBROUTINE PHOTO_GIVEN_GS
 
 !  Differentiation of fluorescence_yield in reverse (adjoint) mode:
-!   gradient     of useful results: phi_f
+!   gradient     of useful results: phi_f r_sat
 !   with respect to varying inputs: r_sat
 ! Steady-state fluorescence yield of PSII (-) after van der Tol et al. (2014), as used in
 ! BETHY-SCOPE (Norton et al. 2018): rate constants Kf = 0.05, Kd = 0.95, Kp = 4;
@@ -2247,7 +2243,7 @@ CONTAINS
     phi_p_b = -temp_b
     kn_b = -((1._wp-phi_p)*temp_b/(kf+kd+kn))
     x_b = (2*6.2473_wp*x-0.5944_wp)*kn_b
-    r_sat_b = kp*phi_p_b/(kf+kd+kp) - x_b
+    r_sat_b = r_sat_b + kp*phi_p_b/(kf+kd+kp) - x_b
   END SUBROUTINE FLUORESCENCE_YIELD_B
 
 ! Steady-state fluorescence yield of PSII (-) after van der Tol et al. (2014), as used in
@@ -4673,6 +4669,8 @@ CONTAINS
         CALL PUSHCONTROL1B(0)
       END IF
     END DO
+    CALL PUSHREAL8ARRAY(nscl_l, nlayer)
+    CALL PUSHREAL8ARRAY(esc_l, nlayer)
     CALL PUSHREAL8ARRAY(dsc, ndsc)
     CALL PUSHINTEGER4(idx)
     CALL PUSHREAL8ARRAY(t_d, nlayer + 1)
@@ -4708,6 +4706,8 @@ CONTAINS
     CALL POPREAL8ARRAY(t_d, nlayer + 1)
     CALL POPINTEGER4(idx)
     CALL POPREAL8ARRAY(dsc, ndsc)
+    CALL POPREAL8ARRAY(esc_l, nlayer)
+    CALL POPREAL8ARRAY(nscl_l, nlayer)
     t_d_b = 0.0_8
     ho_b = 0.0_8
     acc_tr_b = 0.0_8
@@ -4948,8 +4948,10 @@ CONTAINS
     fc = pp(ip_fc_max)
     lc = lai/fc
     DO l=1,nlayer
+      CALL PUSHREAL8(nscl_l(l))
       nscl_l(l) = EXP(-(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, &
 &       wp)))
+      CALL PUSHREAL8(esc_l(l))
       esc_l(l) = EXP(-(pg(ig_sif_kesc)*lc*(REAL(l, wp)-0.5_wp)/REAL(&
 &       nlayer, wp)))
     END DO
@@ -5026,12 +5028,14 @@ CONTAINS
     lc = lai/fc
     lc_b = 0.0_8
     DO l=nlayer,1,-1
+      CALL POPREAL8(esc_l(l))
       temp1 = REAL(nlayer, wp)
       temp0 = REAL(l, wp) - 0.5_wp
       temp_b = -(temp0*EXP(-(temp0*(pg(ig_sif_kesc)*lc/temp1)))*esc_l_b(&
 &       l)/temp1)
       esc_l_b(l) = 0.0_8
       pg_b(ig_sif_kesc) = pg_b(ig_sif_kesc) + lc*temp_b
+      CALL POPREAL8(nscl_l(l))
       temp = REAL(nlayer, wp)
       temp0 = REAL(l, wp) - 0.5_wp
       temp_b0 = -(temp0*EXP(-(temp0*(pp(ip_kn)*lc/temp)))*nscl_l_b(l)/&
@@ -5106,8 +5110,7 @@ CONTAINS
     REAL(wp) :: ho(nho)
     REAL(wp) :: tk, tc, sw, lw, prh, vpd, pres, ca, lai, fc, sigma_l
     REAL(wp) :: rel_s, rel_r, rho_s, rho_g, rho_par, f_cover
-    REAL(wp) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), &
-&   lai_sha(nlayer)
+    REAL(wp) :: abs_c(2*nlayer)
     REAL(wp) :: a0(2*nlayer), rdl(2*nlayer), gs0(2*nlayer), lcl(2*nlayer&
 &   ), icl(2*nlayer)
     REAL(wp) :: cosz
@@ -5116,23 +5119,21 @@ CONTAINS
     REAL(wp) :: rain, melt, sublim, f_cov2, e_int, thr, gc0, supply, e_t&
 &   , beta
     REAL(wp) :: vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, alpha, fci, &
-&   f_rd, nscl, lc
-    REAL(wp) :: a_g, ci, gpp_mol, gpp_h, trans, infl, runoff, e_soil, &
-&   perc, drain
+&   f_rd, lc
+    REAL(wp) :: a_g(2*nlayer), ci(2*nlayer), r_sat(2*nlayer), gsw(2*&
+&   nlayer)
+    REAL(wp) :: phi(2*nlayer)
+    REAL(wp) :: gpp_mol, gpp_h, trans, infl, runoff, e_soil, perc, drain
     REAL(wp) :: f_thaw, et, le, tcan, tr, fm, ra_h, rh_h, g_soil
-    REAL(wp) :: r_sat, sif_photon, esc, hyd_target, vwc, theta_s, &
-&   theta_r
-    REAL(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, gs_j, w_in, &
+    REAL(wp) :: sif_photon, hyd_target, vwc, theta_s, theta_r
+    REAL(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, w_in, &
 &   e_soil_pot, zroot
     REAL(wp) :: ksat_scale, le_soil, t_deep, ajv
     REAL(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
-    INTEGER :: l, j
+    INTEGER :: j
     LOGICAL :: day
     INTRINSIC EXP
-    REAL(wp) :: result1
     REAL(wp) :: arg1
-    INTEGER :: ad_from
-    INTEGER :: ad_from0
     tk = m(im_tas)
     tc = tk - tfreeze
     sw = m(im_rsds)
@@ -5160,16 +5161,13 @@ CONTAINS
     IF (day) THEN
       fdir = hc_h(ic_fdir)
       CALL CANOPY_PAR_FWD(lai, fc, cosz, fdir, sigma_l, rho_par, t_d, &
-&                   dsc(jd_rho_cd), abs_sun, abs_sha, lai_sun, lai_sha, &
-&                   fapar, fsun)
+&                   dsc(jd_rho_cd), abs_c, lcl, fapar, fsun)
       CALL PUSHCONTROL1B(0)
     ELSE
       fapar = 0._wp
       fsun = 0._wp
-      abs_sun = 0._wp
-      abs_sha = 0._wp
-      lai_sun = 0._wp
-      lai_sha = 0._wp
+      abs_c = 0._wp
+      lcl = 0._wp
       CALL PUSHCONTROL1B(1)
     END IF
 ! mol photons m-2 s-1
@@ -5219,33 +5217,23 @@ CONTAINS
 &                   pg(ig_e_rd), pg(ig_e_k4), pg(ig_a_gamma), pg(&
 &                   ig_k4_ratio), f_rd, vcmax, jmax, rd, kc_eff, gstar, &
 &                   k4, f_hot)
+! leaf classes j = 2 l - 1 (sunlit) and 2 l (shaded) of layer l (canopy_par): their
+! leaf area lcl(j), absorbed PAR per leaf area icl(j), nitrogen (Vcmax, Jmax, Rd)
+! scaling at the middle of their layer nscl_l((j + 1) / 2). Whole-array statements
+! and one loop over the classes with constant bounds: with a nested loop over layers
+! and classes and scalar copies, the adjoint stored every class value twice and
+! the loop bounds as integers (docs/performance.md)
+      icl = abs_c*par_in/(lcl+1.e-9_wp)
       gc0 = 0._wp
-      DO l=1,nlayer
-! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
-        CALL PUSHREAL8(nscl)
-        nscl = nscl_l(l)
-        CALL PUSHREAL8(lcl(2*l-1))
-        lcl(2*l-1) = lai_sun(l)
-        CALL PUSHREAL8(lcl(2*l))
-        lcl(2*l) = lai_sha(l)
-        CALL PUSHREAL8(icl(2*l-1))
-        icl(2*l-1) = abs_sun(l)*par_in/(lai_sun(l)+1.e-9_wp)
-        CALL PUSHREAL8(icl(2*l))
-        icl(2*l) = abs_sha(l)*par_in/(lai_sha(l)+1.e-9_wp)
-        ad_from = 2*l - 1
 ! the two leaf-photosynthesis calls are left to Tapenade's checkpointing (the adjoint
 ! re-runs each just before its reverse sweep) rather than NOCHECKPOINT: the values
 ! they would record for the whole run are about 20 % of the adjoint's tape, and the
 ! re-run costs fewer instructions than recording and reading them back
-        DO j=ad_from,2*l
-          CALL PUSHREAL8(gs0(j))
-          CALL PHOTO_FIXED_CI(c4, icl(j), ca, fci, tc, pres, nscl, alpha&
-&                       , vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, a0(&
-&                       j), rdl(j), gs0(j))
-          gc0 = gc0 + gs0(j)*lcl(j)
-        END DO
-        CALL PUSHINTEGER4(j - 1)
-        CALL PUSHINTEGER4(ad_from)
+      DO j=1,2*nlayer
+        CALL PHOTO_FIXED_CI(c4, icl(j), ca, fci, tc, pres, nscl_l((j+1)/&
+&                     2), alpha, vcmax, jmax, rd, kc_eff, gstar, k4, &
+&                     f_hot, a0(j), rdl(j), gs0(j))
+        gc0 = gc0 + gs0(j)*lcl(j)
       END DO
       CALL PUSHCONTROL1B(0)
     ELSE
@@ -5264,26 +5252,17 @@ CONTAINS
     gpp_mol = 0._wp
     sif_photon = 0._wp
     IF (day .AND. lai .GT. 1.e-6_wp) THEN
-      DO l=1,nlayer
-        CALL PUSHREAL8(nscl)
-        nscl = nscl_l(l)
-        CALL PUSHREAL8(esc)
-        esc = esc_l(l)
-        ad_from0 = 2*l - 1
-        DO j=ad_from0,2*l
-          gs_j = gs0(j)*beta
-          CALL PUSHREAL8(r_sat)
-          CALL PUSHREAL8(a_g)
-          CALL PHOTO_GIVEN_GS(c4, icl(j), ca, tc, pres, nscl, alpha, &
-&                       vcmax, jmax, rdl(j), kc_eff, gstar, k4, f_hot, &
-&                       gs_j, a_g, ci, r_sat)
-          gpp_mol = gpp_mol + a_g*lcl(j)
-          CALL PUSHREAL8(result1)
-          result1 = FLUORESCENCE_YIELD(r_sat)
-          sif_photon = sif_photon + result1*0.5_wp*icl(j)*lcl(j)*esc
-        END DO
-        CALL PUSHINTEGER4(j - 1)
-        CALL PUSHINTEGER4(ad_from0)
+      gsw = gs0*beta
+      DO j=1,2*nlayer
+        CALL PHOTO_GIVEN_GS(c4, icl(j), ca, tc, pres, nscl_l((j+1)/2), &
+&                     alpha, vcmax, jmax, rdl(j), kc_eff, gstar, k4, &
+&                     f_hot, gsw(j), a_g(j), ci(j), r_sat(j))
+        phi(j) = FLUORESCENCE_YIELD(r_sat(j))
+      END DO
+      DO j=1,2*nlayer
+        gpp_mol = gpp_mol + a_g(j)*lcl(j)
+        sif_photon = sif_photon + phi(j)*0.5_wp*icl(j)*lcl(j)*esc_l((j+1&
+&         )/2)
       END DO
       CALL PUSHCONTROL1B(0)
     ELSE
@@ -5384,32 +5363,30 @@ CONTAINS
     CALL PUSHREAL8ARRAY(gs0, 2*nlayer)
     CALL PUSHREAL8(x_pm)
     CALL PUSHREAL8(fci)
+    CALL PUSHREAL8(pres)
     CALL PUSHREAL8(e_pot_h)
     CALL PUSHREAL8(ga)
     CALL PUSHREAL8(rho_s)
-    CALL PUSHREAL8ARRAY(lai_sun, nlayer)
     CALL PUSHREAL8(f_cov2)
     CALL PUSHREAL8(w_in)
     CALL PUSHREAL8(f_hot)
     CALL PUSHREAL8(vwc)
     CALL PUSHREAL8(le_soil)
     CALL PUSHREAL8ARRAY(icl, 2*nlayer)
-    CALL PUSHREAL8(r_sat)
-    CALL PUSHREAL8(result1)
-    CALL PUSHREAL8ARRAY(lai_sha, nlayer)
+    CALL PUSHREAL8ARRAY(r_sat, 2*nlayer)
     CALL PUSHREAL8(e_ps)
     CALL PUSHREAL8(beta)
     CALL PUSHREAL8(k4)
+    CALL PUSHREAL8(ca)
     CALL PUSHREAL8ARRAY(lcl, 2*nlayer)
-    CALL PUSHREAL8(a_g)
+    CALL PUSHREAL8ARRAY(a_g, 2*nlayer)
     CALL PUSHREAL8(rho_par)
     CALL PUSHREAL8(vcmax)
     CALL PUSHREAL8ARRAY(rdl, 2*nlayer)
+    CALL PUSHREAL8ARRAY(phi, 2*nlayer)
     CALL PUSHREAL8(rain)
-    CALL PUSHREAL8ARRAY(abs_sun, nlayer)
     CALL PUSHREAL8(sif_photon)
     CALL PUSHREAL8(gpp_h)
-    CALL PUSHREAL8ARRAY(abs_sha, nlayer)
     CALL PUSHREAL8(rn_soil)
     CALL PUSHREAL8(rd)
     CALL PUSHREAL8(rel_s)
@@ -5418,16 +5395,15 @@ CONTAINS
     CALL PUSHREAL8(rn_can)
     CALL PUSHREAL8(f_thaw)
     CALL PUSHREAL8(gstar)
-    CALL PUSHREAL8(esc)
     CALL PUSHREAL8(arg1)
     CALL PUSHREAL8(fapar)
     CALL PUSHREAL8(jmax)
     CALL PUSHREAL8(f_cover)
     CALL PUSHREAL8(alpha)
+    CALL PUSHREAL8ARRAY(abs_c, 2*nlayer)
     CALL PUSHREAL8(f_rd)
     CALL PUSHREAL8(kc_eff)
     CALL PUSHREAL8(tr)
-    CALL PUSHREAL8(nscl)
     CALL PUSHREAL8(lai)
     CALL PUSHREAL8(gc0)
   END SUBROUTINE TILE_HOUR_FWD
@@ -5465,10 +5441,8 @@ CONTAINS
     REAL(wp) :: lai_b, fc_b, sigma_l_b
     REAL(wp) :: rel_s, rel_r, rho_s, rho_g, rho_par, f_cover
     REAL(wp) :: rel_s_b, rel_r_b, rho_s_b, rho_g_b, rho_par_b, f_cover_b
-    REAL(wp) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), &
-&   lai_sha(nlayer)
-    REAL(wp) :: abs_sun_b(nlayer), abs_sha_b(nlayer), lai_sun_b(nlayer)&
-&   , lai_sha_b(nlayer)
+    REAL(wp) :: abs_c(2*nlayer)
+    REAL(wp) :: abs_c_b(2*nlayer)
     REAL(wp) :: a0(2*nlayer), rdl(2*nlayer), gs0(2*nlayer), lcl(2*nlayer&
 &   ), icl(2*nlayer)
     REAL(wp) :: rdl_b(2*nlayer), gs0_b(2*nlayer), lcl_b(2*nlayer), icl_b&
@@ -5483,54 +5457,50 @@ CONTAINS
     REAL(wp) :: melt_b, sublim_b, f_cov2_b, e_int_b, thr_b, gc0_b, &
 &   supply_b, e_t_b, beta_b
     REAL(wp) :: vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, alpha, fci, &
-&   f_rd, nscl, lc
+&   f_rd, lc
     REAL(wp) :: vcmax_b, jmax_b, rd_b, kc_eff_b, gstar_b, k4_b, alpha_b&
-&   , fci_b, f_rd_b, nscl_b
-    REAL(wp) :: a_g, ci, gpp_mol, gpp_h, trans, infl, runoff, e_soil, &
-&   perc, drain
-    REAL(wp) :: a_g_b, gpp_mol_b, gpp_h_b, trans_b, runoff_b, e_soil_b, &
-&   drain_b
+&   , fci_b, f_rd_b
+    REAL(wp) :: a_g(2*nlayer), ci(2*nlayer), r_sat(2*nlayer), gsw(2*&
+&   nlayer)
+    REAL(wp) :: a_g_b(2*nlayer), r_sat_b(2*nlayer), gsw_b(2*nlayer)
+    REAL(wp) :: phi(2*nlayer)
+    REAL(wp) :: phi_b(2*nlayer)
+    REAL(wp) :: gpp_mol, gpp_h, trans, infl, runoff, e_soil, perc, drain
+    REAL(wp) :: gpp_mol_b, gpp_h_b, trans_b, runoff_b, e_soil_b, drain_b
     REAL(wp) :: f_thaw, et, le, tcan, tr, fm, ra_h, rh_h, g_soil
     REAL(wp) :: f_thaw_b, et_b, le_b, tcan_b, tr_b, fm_b, ra_h_b, rh_h_b&
 &   , g_soil_b
-    REAL(wp) :: r_sat, sif_photon, esc, hyd_target, vwc, theta_s, &
-&   theta_r
-    REAL(wp) :: r_sat_b, sif_photon_b, esc_b, hyd_target_b, vwc_b, &
-&   theta_s_b, theta_r_b
-    REAL(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, gs_j, w_in, &
+    REAL(wp) :: sif_photon, hyd_target, vwc, theta_s, theta_r
+    REAL(wp) :: sif_photon_b, hyd_target_b, vwc_b, theta_s_b, theta_r_b
+    REAL(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, w_in, &
 &   e_soil_pot, zroot
     REAL(wp) :: avail_soil_b, e_pot_h_b, ddf_b, e_pc_h_b, w_can_b, &
-&   gs_j_b, w_in_b, e_soil_pot_b, zroot_b
+&   w_in_b, e_soil_pot_b, zroot_b
     REAL(wp) :: ksat_scale, le_soil, t_deep, ajv
     REAL(wp) :: ksat_scale_b, le_soil_b, ajv_b
     REAL(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
     REAL(wp) :: snow_b, snow_rho_b, snow_alb_b, w_s_b, w_r_b, t1_b, t2_b
-    INTEGER :: l, j
+    INTEGER :: j
     LOGICAL :: day
     INTRINSIC EXP
-    REAL(wp) :: result1
-    REAL(wp) :: result1_b
     REAL(wp) :: arg1
     REAL(wp) :: arg1_b
     REAL(wp) :: temp_b
-    REAL(wp) :: temp_b0
-    INTEGER :: ad_from
-    INTEGER :: ad_to
-    INTEGER :: ad_from0
-    INTEGER :: ad_to0
+    REAL(wp), DIMENSION(2*nlayer) :: temp_b0
+    REAL(wp) :: temp
+    REAL(wp) :: temp_b1
     INTEGER :: branch
     CALL POPREAL8(gc0)
     CALL POPREAL8(lai)
-    CALL POPREAL8(nscl)
     CALL POPREAL8(tr)
     CALL POPREAL8(kc_eff)
     CALL POPREAL8(f_rd)
+    CALL POPREAL8ARRAY(abs_c, 2*nlayer)
     CALL POPREAL8(alpha)
     CALL POPREAL8(f_cover)
     CALL POPREAL8(jmax)
     CALL POPREAL8(fapar)
     CALL POPREAL8(arg1)
-    CALL POPREAL8(esc)
     CALL POPREAL8(gstar)
     CALL POPREAL8(f_thaw)
     CALL POPREAL8(rn_can)
@@ -5539,55 +5509,53 @@ CONTAINS
     CALL POPREAL8(rel_s)
     CALL POPREAL8(rd)
     CALL POPREAL8(rn_soil)
-    CALL POPREAL8ARRAY(abs_sha, nlayer)
     CALL POPREAL8(gpp_h)
     CALL POPREAL8(sif_photon)
-    CALL POPREAL8ARRAY(abs_sun, nlayer)
     CALL POPREAL8(rain)
+    CALL POPREAL8ARRAY(phi, 2*nlayer)
     CALL POPREAL8ARRAY(rdl, 2*nlayer)
     CALL POPREAL8(vcmax)
     CALL POPREAL8(rho_par)
-    CALL POPREAL8(a_g)
+    CALL POPREAL8ARRAY(a_g, 2*nlayer)
     CALL POPREAL8ARRAY(lcl, 2*nlayer)
+    CALL POPREAL8(ca)
     CALL POPREAL8(k4)
     CALL POPREAL8(beta)
     CALL POPREAL8(e_ps)
-    CALL POPREAL8ARRAY(lai_sha, nlayer)
-    CALL POPREAL8(result1)
-    CALL POPREAL8(r_sat)
+    CALL POPREAL8ARRAY(r_sat, 2*nlayer)
     CALL POPREAL8ARRAY(icl, 2*nlayer)
     CALL POPREAL8(le_soil)
     CALL POPREAL8(vwc)
     CALL POPREAL8(f_hot)
     CALL POPREAL8(w_in)
     CALL POPREAL8(f_cov2)
-    CALL POPREAL8ARRAY(lai_sun, nlayer)
     CALL POPREAL8(rho_s)
     CALL POPREAL8(ga)
     CALL POPREAL8(e_pot_h)
+    CALL POPREAL8(pres)
     CALL POPREAL8(fci)
     CALL POPREAL8(x_pm)
     CALL POPREAL8ARRAY(gs0, 2*nlayer)
     lambda = hc_h(ic_lambda)
     sw = m(im_rsds)
-    temp_b0 = 0.01_wp*ho_b(ih_agb)/0.5_wp
+    temp_b1 = 0.01_wp*ho_b(ih_agb)/0.5_wp
     ho_b(ih_agb) = 0.0_8
-    pg_b(ig_f_above) = pg_b(ig_f_above) + st(is_c_wood)*temp_b0
-    st_b(is_c_wood) = st_b(is_c_wood) + pg(ig_f_above)*temp_b0
+    pg_b(ig_f_above) = pg_b(ig_f_above) + st(is_c_wood)*temp_b1
+    st_b(is_c_wood) = st_b(is_c_wood) + pg(ig_f_above)*temp_b1
     pg_b(ig_vod_b) = pg_b(ig_vod_b) + vwc*ho_b(ih_vod)
     vwc_b = pg(ig_vod_b)*ho_b(ih_vod)
     ho_b(ih_vod) = 0.0_8
     vwc_b = vwc_b + ho_b(ih_vwc)
-    st_b(is_c_fol) = st_b(is_c_fol) + temp_b0 + pg(ig_leaf_water)*st(&
+    st_b(is_c_fol) = st_b(is_c_fol) + temp_b1 + pg(ig_leaf_water)*st(&
 &     is_hydration)*vwc_b
     ho_b(ih_vwc) = 0.0_8
     pg_b(ig_leaf_water) = pg_b(ig_leaf_water) + st(is_c_fol)*st(&
 &     is_hydration)*vwc_b
     st_b(is_hydration) = st_b(is_hydration) + (pg(ig_leaf_water)*st(&
 &     is_c_fol)+0.5_wp*pg(ig_wood_water)*st(is_c_wood))*vwc_b
-    temp_b0 = (0.5_wp*st(is_hydration)+0.5_wp)*vwc_b
-    pg_b(ig_wood_water) = pg_b(ig_wood_water) + st(is_c_wood)*temp_b0
-    st_b(is_c_wood) = st_b(is_c_wood) + pg(ig_wood_water)*temp_b0
+    temp_b1 = (0.5_wp*st(is_hydration)+0.5_wp)*vwc_b
+    pg_b(ig_wood_water) = pg_b(ig_wood_water) + st(is_c_wood)*temp_b1
+    st_b(is_c_wood) = st_b(is_c_wood) + pg(ig_wood_water)*temp_b1
     hyd_target = pg(ig_hyd_min) + (1._wp-pg(ig_hyd_min))*rel_r
     fm = pg(ig_rh_wmin) + (1._wp-pg(ig_rh_wmin))*0.5_wp*(rel_s+rel_r)
     CALL POPREAL8(st(is_hydration))
@@ -5596,10 +5564,10 @@ CONTAINS
 &     is_hydration)
     st_b(is_hydration) = (1.0-dsc(jd_hyd))*st_b(is_hydration)
     pg_b(ig_hyd_min) = pg_b(ig_hyd_min) + (1.0-rel_r)*hyd_target_b
-    temp_b0 = e_photon_743*1.e3_wp*ho_b(ih_sif)
+    temp_b1 = e_photon_743*1.e3_wp*ho_b(ih_sif)
     ho_b(ih_sif) = 0.0_8
-    temp_b = sif_photon*temp_b0/pi
-    sif_photon_b = pg(ig_sif_scale)*pg(ig_sif_spec)*temp_b0/pi
+    temp_b = sif_photon*temp_b1/pi
+    sif_photon_b = pg(ig_sif_scale)*pg(ig_sif_spec)*temp_b1/pi
     pg_b(ig_sif_scale) = pg_b(ig_sif_scale) + pg(ig_sif_spec)*temp_b
     pg_b(ig_sif_spec) = pg_b(ig_sif_spec) + pg(ig_sif_scale)*temp_b
     fc = pp(ip_fc_max)
@@ -5626,10 +5594,10 @@ CONTAINS
     ho_b(ih_runoff) = 0.0_8
     st_b(is_snow) = st_b(is_snow) + ho_b(ih_snow)
     ho_b(ih_snow) = 0.0_8
-    temp_b0 = ho_b(ih_sm_root)/(rho_w*pp(ip_zroot))
+    temp_b1 = ho_b(ih_sm_root)/(rho_w*pp(ip_zroot))
     ho_b(ih_sm_root) = 0.0_8
-    st_b(is_w_root) = st_b(is_w_root) + temp_b0
-    pp_b(ip_zroot) = pp_b(ip_zroot) - st(is_w_root)*temp_b0/pp(ip_zroot)
+    st_b(is_w_root) = st_b(is_w_root) + temp_b1
+    pp_b(ip_zroot) = pp_b(ip_zroot) - st(is_w_root)*temp_b1/pp(ip_zroot)
     st_b(is_w_surf) = st_b(is_w_surf) + ho_b(ih_sm_surf)/(z_surf*rho_w)
     ho_b(ih_sm_surf) = 0.0_8
     st_b(is_tsoil2) = st_b(is_tsoil2) + ho_b(ih_tsoil2)
@@ -5677,21 +5645,21 @@ CONTAINS
     ho_b(ih_ra) = 0.0_8
     gpp_h_b = gpp_h_b + ho_b(ih_gpp) + acc_gpp_b + pp(ip_f_auto)*ra_h_b
     ho_b(ih_gpp) = 0.0_8
-    temp_b0 = tr*fm*rh_h_b/24._wp
+    temp_b1 = tr*fm*rh_h_b/24._wp
     temp_b = (pp(ip_theta_lit)*st(is_c_lit)+pp(ip_theta_som)*st(is_c_som&
 &     ))*rh_h_b
     tr_b = fm*acc_rr_b + acc_tr_b + fm*temp_b/24._wp
     fm_b = tr*acc_rr_b + tr*temp_b/24._wp
-    pp_b(ip_theta_lit) = pp_b(ip_theta_lit) + st(is_c_lit)*temp_b0
-    st_b(is_c_lit) = st_b(is_c_lit) + pp(ip_theta_lit)*temp_b0
-    pp_b(ip_theta_som) = pp_b(ip_theta_som) + st(is_c_som)*temp_b0
-    st_b(is_c_som) = st_b(is_c_som) + pp(ip_theta_som)*temp_b0
+    pp_b(ip_theta_lit) = pp_b(ip_theta_lit) + st(is_c_lit)*temp_b1
+    st_b(is_c_lit) = st_b(is_c_lit) + pp(ip_theta_lit)*temp_b1
+    pp_b(ip_theta_som) = pp_b(ip_theta_som) + st(is_c_som)*temp_b1
+    st_b(is_c_som) = st_b(is_c_som) + pp(ip_theta_som)*temp_b1
     pp_b(ip_f_auto) = pp_b(ip_f_auto) + gpp_h*ra_h_b
     pg_b(ig_rh_wmin) = pg_b(ig_rh_wmin) + (1.0-(rel_s+rel_r)*0.5_wp)*&
 &     fm_b
-    temp_b0 = (1._wp-pg(ig_rh_wmin))*0.5_wp*fm_b
-    rel_r_b = (1._wp-pg(ig_hyd_min))*hyd_target_b + temp_b0
-    rel_s_b = temp_b0
+    temp_b1 = (1._wp-pg(ig_rh_wmin))*0.5_wp*fm_b
+    rel_r_b = (1._wp-pg(ig_hyd_min))*hyd_target_b + temp_b1
+    rel_s_b = temp_b1
     tk = m(im_tas)
     tc = tk - tfreeze
     pp_b(ip_temp_exp) = pp_b(ip_temp_exp) + tc*EXP(tc*pp(ip_temp_exp))*&
@@ -5740,51 +5708,47 @@ CONTAINS
     CALL SSTEP_B(arg1, arg1_b, 0.5_wp, f_thaw_b)
     st_b(is_tsoil1) = st_b(is_tsoil1) + arg1_b
     gpp_mol_b = mol_c*dt_hour*gpp_h_b
-    ca = m(im_co2)
-    pres = m(im_ps)
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) THEN
+      phi_b = 0.0_8
+      a_g_b = 0.0_8
+      lcl_b = 0.0_8
+      icl_b = 0.0_8
+      DO j=2*nlayer,1,-1
+        temp = phi(j)*icl(j)
+        temp_b = esc_l((j+1)/2)*0.5_wp*sif_photon_b
+        esc_l_b((j+1)/2) = esc_l_b((j+1)/2) + temp*lcl(j)*0.5_wp*&
+&         sif_photon_b
+        phi_b(j) = phi_b(j) + icl(j)*lcl(j)*temp_b
+        icl_b(j) = icl_b(j) + phi(j)*lcl(j)*temp_b
+        lcl_b(j) = lcl_b(j) + temp*temp_b + a_g(j)*gpp_mol_b
+        a_g_b(j) = a_g_b(j) + lcl(j)*gpp_mol_b
+      END DO
       kc_eff_b = 0.0_8
       alpha_b = 0.0_8
       jmax_b = 0.0_8
       gstar_b = 0.0_8
       rdl_b = 0.0_8
       vcmax_b = 0.0_8
-      lcl_b = 0.0_8
+      gsw_b = 0.0_8
       k4_b = 0.0_8
-      icl_b = 0.0_8
-      gs0_b = 0.0_8
-      DO l=nlayer,1,-1
-        nscl_b = 0.0_8
-        esc_b = 0.0_8
-        CALL POPINTEGER4(ad_from0)
-        CALL POPINTEGER4(ad_to0)
-        DO j=ad_to0,ad_from0,-1
-          temp_b = result1*esc*0.5_wp*sif_photon_b
-          temp_b0 = icl(j)*lcl(j)*0.5_wp*sif_photon_b
-          result1_b = esc*temp_b0
-          esc_b = esc_b + result1*temp_b0
-          icl_b(j) = icl_b(j) + lcl(j)*temp_b
-          lcl_b(j) = lcl_b(j) + icl(j)*temp_b + a_g*gpp_mol_b
-          CALL POPREAL8(result1)
-          CALL FLUORESCENCE_YIELD_B(r_sat, r_sat_b, result1_b)
-          a_g_b = lcl(j)*gpp_mol_b
-          gs_j = gs0(j)*beta
-          CALL POPREAL8(a_g)
-          CALL POPREAL8(r_sat)
-          CALL PHOTO_GIVEN_GS_B(c4, icl(j), icl_b(j), ca, tc, pres, nscl&
-&                         , nscl_b, alpha, alpha_b, vcmax, vcmax_b, jmax&
-&                         , jmax_b, rdl(j), rdl_b(j), kc_eff, kc_eff_b, &
-&                         gstar, gstar_b, k4, k4_b, f_hot, gs_j, gs_j_b&
-&                         , a_g, a_g_b, ci, r_sat, r_sat_b)
-          gs0_b(j) = gs0_b(j) + beta*gs_j_b
-          beta_b = beta_b + gs0(j)*gs_j_b
-        END DO
-        CALL POPREAL8(esc)
-        esc_l_b(l) = esc_l_b(l) + esc_b
-        CALL POPREAL8(nscl)
-        nscl_l_b(l) = nscl_l_b(l) + nscl_b
+      r_sat_b = 0.0_8
+      DO j=2*nlayer,1,-1
+        CALL FLUORESCENCE_YIELD_B(r_sat(j), r_sat_b(j), phi_b(j))
+        phi_b(j) = 0.0_8
+        gsw = gs0*beta
+        CALL PHOTO_GIVEN_GS_B(c4, icl(j), icl_b(j), ca, tc, pres, nscl_l&
+&                       ((j+1)/2), nscl_l_b((j+1)/2), alpha, alpha_b, &
+&                       vcmax, vcmax_b, jmax, jmax_b, rdl(j), rdl_b(j), &
+&                       kc_eff, kc_eff_b, gstar, gstar_b, k4, k4_b, &
+&                       f_hot, gsw(j), gsw_b(j), a_g(j), a_g_b(j), ci(j)&
+&                       , r_sat(j), r_sat_b(j))
+        a_g_b(j) = 0.0_8
+        r_sat_b(j) = 0.0_8
       END DO
+      gs0_b = 0.0_8
+      gs0_b = beta*gsw_b
+      beta_b = beta_b + SUM(gs0*gsw_b)
     ELSE
       kc_eff_b = 0.0_8
       alpha_b = 0.0_8
@@ -5810,46 +5774,23 @@ CONTAINS
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) THEN
       rd_b = 0.0_8
-      abs_sha_b = 0.0_8
-      abs_sun_b = 0.0_8
-      lai_sha_b = 0.0_8
-      lai_sun_b = 0.0_8
       fci_b = 0.0_8
-      DO l=nlayer,1,-1
-        nscl_b = 0.0_8
-        CALL POPINTEGER4(ad_from)
-        CALL POPINTEGER4(ad_to)
-        DO j=ad_to,ad_from,-1
-          gs0_b(j) = gs0_b(j) + lcl(j)*gc0_b
-          lcl_b(j) = lcl_b(j) + gs0(j)*gc0_b
-          CALL POPREAL8(gs0(j))
-          CALL PHOTO_FIXED_CI_B(c4, icl(j), icl_b(j), ca, fci, fci_b, tc&
-&                         , pres, nscl, nscl_b, alpha, alpha_b, vcmax, &
-&                         vcmax_b, jmax, jmax_b, rd, rd_b, kc_eff, &
-&                         kc_eff_b, gstar, gstar_b, k4, k4_b, f_hot, a0(&
-&                         j), rdl(j), rdl_b(j), gs0(j), gs0_b(j))
-          rdl_b(j) = 0.0_8
-          gs0_b(j) = 0.0_8
-        END DO
-        CALL POPREAL8(icl(2*l))
-        temp_b = par_in*icl_b(2*l)/(lai_sha(l)+1.e-9_wp)
-        icl_b(2*l) = 0.0_8
-        abs_sha_b(l) = abs_sha_b(l) + temp_b
-        lai_sha_b(l) = lai_sha_b(l) + lcl_b(2*l) - abs_sha(l)*temp_b/(&
-&         lai_sha(l)+1.e-9_wp)
-        CALL POPREAL8(icl(2*l-1))
-        temp_b = par_in*icl_b(2*l-1)/(lai_sun(l)+1.e-9_wp)
-        icl_b(2*l-1) = 0.0_8
-        abs_sun_b(l) = abs_sun_b(l) + temp_b
-        lai_sun_b(l) = lai_sun_b(l) + lcl_b(2*l-1) - abs_sun(l)*temp_b/(&
-&         lai_sun(l)+1.e-9_wp)
-        CALL POPREAL8(lcl(2*l))
-        lcl_b(2*l) = 0.0_8
-        CALL POPREAL8(lcl(2*l-1))
-        lcl_b(2*l-1) = 0.0_8
-        CALL POPREAL8(nscl)
-        nscl_l_b(l) = nscl_l_b(l) + nscl_b
+      DO j=2*nlayer,1,-1
+        gs0_b(j) = gs0_b(j) + lcl(j)*gc0_b
+        lcl_b(j) = lcl_b(j) + gs0(j)*gc0_b
+        CALL PHOTO_FIXED_CI_B(c4, icl(j), icl_b(j), ca, fci, fci_b, tc, &
+&                       pres, nscl_l((j+1)/2), nscl_l_b((j+1)/2), alpha&
+&                       , alpha_b, vcmax, vcmax_b, jmax, jmax_b, rd, &
+&                       rd_b, kc_eff, kc_eff_b, gstar, gstar_b, k4, k4_b&
+&                       , f_hot, a0(j), rdl(j), rdl_b(j), gs0(j), gs0_b(&
+&                       j))
+        rdl_b(j) = 0.0_8
+        gs0_b(j) = 0.0_8
       END DO
+      abs_c_b = 0.0_8
+      temp_b0 = par_in*icl_b/(lcl+1.e-9_wp)
+      abs_c_b = temp_b0
+      lcl_b = lcl_b - abs_c*temp_b0/(lcl+1.e-9_wp)
       ajv = pp(ip_ajv)*pp(ip_jv_scale)
       CALL LEAF_RATES_BWD(tc, pp(ip_vcmax25), pp_b(ip_vcmax25), ajv, &
 &                   ajv_b, c4, pg(ig_kc25), pg_b(ig_kc25), pg(ig_ko25), &
@@ -5865,10 +5806,7 @@ CONTAINS
       gc0_b = 0.0_8
     ELSE
       f_rd_b = 0.0_8
-      abs_sha_b = 0.0_8
-      abs_sun_b = 0.0_8
-      lai_sha_b = 0.0_8
-      lai_sun_b = 0.0_8
+      abs_c_b = 0.0_8
       fci_b = 0.0_8
     END IF
     lai_b = lai_b + gs_night*gc0_b
@@ -5917,9 +5855,8 @@ CONTAINS
       sigma_l = pp(ip_leaf_scat)
       CALL CANOPY_PAR_BWD(lai, lai_b, fc, fc_b, cosz, fdir, sigma_l, &
 &                   sigma_l_b, rho_par, rho_par_b, t_d, t_d_b, dsc(&
-&                   jd_rho_cd), dsc_b(jd_rho_cd), abs_sun, abs_sun_b, &
-&                   abs_sha, abs_sha_b, lai_sun, lai_sun_b, lai_sha, &
-&                   lai_sha_b, fapar, fapar_b, fsun, fsun_b)
+&                   jd_rho_cd), dsc_b(jd_rho_cd), abs_c, abs_c_b, lcl, &
+&                   lcl_b, fapar, fapar_b, fsun, fsun_b)
     ELSE
       sigma_l_b = 0.0_8
     END IF
@@ -5966,8 +5903,7 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: ho(nho)
     REAL(wp) :: tk, tc, sw, lw, prh, vpd, pres, ca, lai, fc, sigma_l
     REAL(wp) :: rel_s, rel_r, rho_s, rho_g, rho_par, f_cover
-    REAL(wp) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), &
-&   lai_sha(nlayer)
+    REAL(wp) :: abs_c(2*nlayer)
     REAL(wp) :: a0(2*nlayer), rdl(2*nlayer), gs0(2*nlayer), lcl(2*nlayer&
 &   ), icl(2*nlayer)
     REAL(wp) :: cosz
@@ -5976,20 +5912,20 @@ CONTAINS
     REAL(wp) :: rain, melt, sublim, f_cov2, e_int, thr, gc0, supply, e_t&
 &   , beta
     REAL(wp) :: vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, alpha, fci, &
-&   f_rd, nscl, lc
-    REAL(wp) :: a_g, ci, gpp_mol, gpp_h, trans, infl, runoff, e_soil, &
-&   perc, drain
+&   f_rd, lc
+    REAL(wp) :: a_g(2*nlayer), ci(2*nlayer), r_sat(2*nlayer), gsw(2*&
+&   nlayer)
+    REAL(wp) :: phi(2*nlayer)
+    REAL(wp) :: gpp_mol, gpp_h, trans, infl, runoff, e_soil, perc, drain
     REAL(wp) :: f_thaw, et, le, tcan, tr, fm, ra_h, rh_h, g_soil
-    REAL(wp) :: r_sat, sif_photon, esc, hyd_target, vwc, theta_s, &
-&   theta_r
-    REAL(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, gs_j, w_in, &
+    REAL(wp) :: sif_photon, hyd_target, vwc, theta_s, theta_r
+    REAL(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, w_in, &
 &   e_soil_pot, zroot
     REAL(wp) :: ksat_scale, le_soil, t_deep, ajv
     REAL(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
-    INTEGER :: l, j
+    INTEGER :: j
     LOGICAL :: day
     INTRINSIC EXP
-    REAL(wp) :: result1
     REAL(wp) :: arg1
     tk = m(im_tas)
     tc = tk - tfreeze
@@ -6019,15 +5955,12 @@ CONTAINS
     IF (day) THEN
       fdir = hc_h(ic_fdir)
       CALL CANOPY_PAR(lai, fc, cosz, fdir, sigma_l, rho_par, t_d, dsc(&
-&               jd_rho_cd), abs_sun, abs_sha, lai_sun, lai_sha, fapar, &
-&               fsun)
+&               jd_rho_cd), abs_c, lcl, fapar, fsun)
     ELSE
       fapar = 0._wp
       fsun = 0._wp
-      abs_sun = 0._wp
-      abs_sha = 0._wp
-      lai_sun = 0._wp
-      lai_sha = 0._wp
+      abs_c = 0._wp
+      lcl = 0._wp
     END IF
 ! mol photons m-2 s-1
     par_in = par_frac*sw/e_par
@@ -6071,24 +6004,23 @@ CONTAINS
 &               ig_ko25), pg(ig_e_kc), pg(ig_e_ko), pg(ig_e_vcmax), pg(&
 &               ig_e_rd), pg(ig_e_k4), pg(ig_a_gamma), pg(ig_k4_ratio), &
 &               f_rd, vcmax, jmax, rd, kc_eff, gstar, k4, f_hot)
+! leaf classes j = 2 l - 1 (sunlit) and 2 l (shaded) of layer l (canopy_par): their
+! leaf area lcl(j), absorbed PAR per leaf area icl(j), nitrogen (Vcmax, Jmax, Rd)
+! scaling at the middle of their layer nscl_l((j + 1) / 2). Whole-array statements
+! and one loop over the classes with constant bounds: with a nested loop over layers
+! and classes and scalar copies, the adjoint stored every class value twice and
+! the loop bounds as integers (docs/performance.md)
+      icl = abs_c*par_in/(lcl+1.e-9_wp)
       gc0 = 0._wp
-      DO l=1,nlayer
-! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
-        nscl = nscl_l(l)
-        lcl(2*l-1) = lai_sun(l)
-        lcl(2*l) = lai_sha(l)
-        icl(2*l-1) = abs_sun(l)*par_in/(lai_sun(l)+1.e-9_wp)
-        icl(2*l) = abs_sha(l)*par_in/(lai_sha(l)+1.e-9_wp)
 ! the two leaf-photosynthesis calls are left to Tapenade's checkpointing (the adjoint
 ! re-runs each just before its reverse sweep) rather than NOCHECKPOINT: the values
 ! they would record for the whole run are about 20 % of the adjoint's tape, and the
 ! re-run costs fewer instructions than recording and reading them back
-        DO j=2*l-1,2*l
-          CALL PHOTO_FIXED_CI(c4, icl(j), ca, fci, tc, pres, nscl, alpha&
-&                       , vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, a0(&
-&                       j), rdl(j), gs0(j))
-          gc0 = gc0 + gs0(j)*lcl(j)
-        END DO
+      DO j=1,2*nlayer
+        CALL PHOTO_FIXED_CI(c4, icl(j), ca, fci, tc, pres, nscl_l((j+1)/&
+&                     2), alpha, vcmax, jmax, rd, kc_eff, gstar, k4, &
+&                     f_hot, a0(j), rdl(j), gs0(j))
+        gc0 = gc0 + gs0(j)*lcl(j)
       END DO
     END IF
 ! water supply and transpiration (Knorr 2000 eqs 81-82)
@@ -6104,18 +6036,17 @@ CONTAINS
     gpp_mol = 0._wp
     sif_photon = 0._wp
     IF (day .AND. lai .GT. 1.e-6_wp) THEN
-      DO l=1,nlayer
-        nscl = nscl_l(l)
-        esc = esc_l(l)
-        DO j=2*l-1,2*l
-          gs_j = gs0(j)*beta
-          CALL PHOTO_GIVEN_GS(c4, icl(j), ca, tc, pres, nscl, alpha, &
-&                       vcmax, jmax, rdl(j), kc_eff, gstar, k4, f_hot, &
-&                       gs_j, a_g, ci, r_sat)
-          gpp_mol = gpp_mol + a_g*lcl(j)
-          result1 = FLUORESCENCE_YIELD(r_sat)
-          sif_photon = sif_photon + result1*0.5_wp*icl(j)*lcl(j)*esc
-        END DO
+      gsw = gs0*beta
+      DO j=1,2*nlayer
+        CALL PHOTO_GIVEN_GS(c4, icl(j), ca, tc, pres, nscl_l((j+1)/2), &
+&                     alpha, vcmax, jmax, rdl(j), kc_eff, gstar, k4, &
+&                     f_hot, gsw(j), a_g(j), ci(j), r_sat(j))
+        phi(j) = FLUORESCENCE_YIELD(r_sat(j))
+      END DO
+      DO j=1,2*nlayer
+        gpp_mol = gpp_mol + a_g(j)*lcl(j)
+        sif_photon = sif_photon + phi(j)*0.5_wp*icl(j)*lcl(j)*esc_l((j+1&
+&         )/2)
       END DO
     END IF
 ! gC m-2 h-1

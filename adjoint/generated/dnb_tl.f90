@@ -968,8 +968,7 @@ CONTAINS
   END FUNCTION DIFFUSE_FRACTION
 
 !  Differentiation of canopy_par in forward (tangent) mode:
-!   variations   of useful results: fapar fsun abs_sha abs_sun
-!                lai_sha lai_sun
+!   variations   of useful results: abs_c fapar fsun lai_c
 !   with respect to varying inputs: lai sigma_l t_d rho_soil fc
 !                rho_cd
 ! PAR absorbed by sunlit and shaded leaves of nlayer canopy layers of equal LAI, for unit
@@ -978,23 +977,23 @@ CONTAINS
 ! diffuse light on the way up. The canopy covers fraction fc of the tile with leaf area
 ! lai/fc inside its cover (BETHY FAPARL). All outputs per unit tile area.
 !   lai (m2 m-2), fc, cosz, fdir (beam share of PAR), sigma_l (leaf scattering),
-!   rho_soil (soil PAR albedo) -> abs_sun(l), abs_sha(l) (absorbed, fraction of incoming),
-!   lai_sun(l), lai_sha(l) (m2 m-2), fapar (sum of absorbed), fsun (sunlit leaf fraction)
+!   rho_soil (soil PAR albedo) -> per leaf class j = 2 l - 1 (sunlit leaves of layer l)
+!   and j = 2 l (shaded leaves of layer l): abs_c(j) (absorbed, fraction of incoming) and
+!   lai_c(j) (m2 m-2); fapar (sum of absorbed), fsun (sunlit leaf fraction).
+!   (One array per quantity, indexed by leaf class, so that the tile's photosynthesis
+!   loops over the classes with whole-array statements: docs/performance.md.)
 ! The diffuse-light quantities that do not depend on the sun, t_d(0:nlayer) and rho_cd,
 ! come from diffuse_transmission (they change only with LAI, i.e. once a day).
   SUBROUTINE CANOPY_PAR_D(lai, lai_d, fc, fc_d, cosz, fdir, sigma_l, &
-&   sigma_l_d, rho_soil, rho_soil_d, t_d, t_d_d, rho_cd, rho_cd_d, &
-&   abs_sun, abs_sun_d, abs_sha, abs_sha_d, lai_sun, lai_sun_d, lai_sha&
-&   , lai_sha_d, fapar, fapar_d, fsun, fsun_d)
+&   sigma_l_d, rho_soil, rho_soil_d, t_d, t_d_d, rho_cd, rho_cd_d, abs_c&
+&   , abs_c_d, lai_c, lai_c_d, fapar, fapar_d, fsun, fsun_d)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil, t_d(&
 &   0:nlayer), rho_cd
     REAL(wp), INTENT(IN) :: lai_d, fc_d, sigma_l_d, rho_soil_d, t_d_d(0:&
 &   nlayer), rho_cd_d
-    REAL(wp), INTENT(OUT) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(&
-&   nlayer), lai_sha(nlayer)
-    REAL(wp), INTENT(OUT) :: abs_sun_d(nlayer), abs_sha_d(nlayer), &
-&   lai_sun_d(nlayer), lai_sha_d(nlayer)
+    REAL(wp), INTENT(OUT) :: abs_c(2*nlayer), lai_c(2*nlayer)
+    REAL(wp), INTENT(OUT) :: abs_c_d(2*nlayer), lai_c_d(2*nlayer)
     REAL(wp), INTENT(OUT) :: fapar, fsun
     REAL(wp), INTENT(OUT) :: fapar_d, fsun_d
     REAL(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
@@ -1068,12 +1067,10 @@ CONTAINS
     up_soil = rho_soil*down_soil
     fapar = 0._wp
     fsun = 0._wp
+    abs_c_d = 0.0_8
     fapar_d = 0.0_8
     fsun_d = 0.0_8
-    abs_sha_d = 0.0_8
-    abs_sun_d = 0.0_8
-    lai_sha_d = 0.0_8
-    lai_sun_d = 0.0_8
+    lai_c_d = 0.0_8
     DO l=1,nlayer
       a_d_d = id*((1._wp-rho_cd)*(t_d_d(l-1)-t_d_d(l))-(t_d(l-1)-t_d(l))&
 &       *rho_cd_d)
@@ -1095,18 +1092,18 @@ CONTAINS
       temp = (a_d+a_bt+a_up-a_bd)/dl
       q_d = (a_d_d+a_bt_d+a_up_d-a_bd_d-temp*dl_d)/dl
       q = temp
-      lai_sun_d(l) = ls*fc_d + fc*ls_d
-      lai_sun(l) = fc*ls
-      lai_sha_d(l) = (dl-ls)*fc_d + fc*(dl_d-ls_d)
-      lai_sha(l) = fc*(dl-ls)
-      abs_sun_d(l) = (a_bd+q*ls)*fc_d + fc*(a_bd_d+ls*q_d+q*ls_d)
-      abs_sun(l) = fc*(a_bd+q*ls)
-      abs_sha_d(l) = (dl-ls)*(q*fc_d+fc*q_d) + fc*q*(dl_d-ls_d)
-      abs_sha(l) = fc*q*(dl-ls)
-      fapar_d = fapar_d + abs_sun_d(l) + abs_sha_d(l)
-      fapar = fapar + abs_sun(l) + abs_sha(l)
-      fsun_d = fsun_d + lai_sun_d(l)
-      fsun = fsun + lai_sun(l)
+      lai_c_d(2*l-1) = ls*fc_d + fc*ls_d
+      lai_c(2*l-1) = fc*ls
+      lai_c_d(2*l) = (dl-ls)*fc_d + fc*(dl_d-ls_d)
+      lai_c(2*l) = fc*(dl-ls)
+      abs_c_d(2*l-1) = (a_bd+q*ls)*fc_d + fc*(a_bd_d+ls*q_d+q*ls_d)
+      abs_c(2*l-1) = fc*(a_bd+q*ls)
+      abs_c_d(2*l) = (dl-ls)*(q*fc_d+fc*q_d) + fc*q*(dl_d-ls_d)
+      abs_c(2*l) = fc*q*(dl-ls)
+      fapar_d = fapar_d + abs_c_d(2*l-1) + abs_c_d(2*l)
+      fapar = fapar + abs_c(2*l-1) + abs_c(2*l)
+      fsun_d = fsun_d + lai_c_d(2*l-1)
+      fsun = fsun + lai_c(2*l-1)
     END DO
     IF (lai .GT. 0._wp) THEN
       fsun_d = (fsun_d-fsun*lai_d/lai)/lai
@@ -1123,17 +1120,19 @@ CONTAINS
 ! diffuse light on the way up. The canopy covers fraction fc of the tile with leaf area
 ! lai/fc inside its cover (BETHY FAPARL). All outputs per unit tile area.
 !   lai (m2 m-2), fc, cosz, fdir (beam share of PAR), sigma_l (leaf scattering),
-!   rho_soil (soil PAR albedo) -> abs_sun(l), abs_sha(l) (absorbed, fraction of incoming),
-!   lai_sun(l), lai_sha(l) (m2 m-2), fapar (sum of absorbed), fsun (sunlit leaf fraction)
+!   rho_soil (soil PAR albedo) -> per leaf class j = 2 l - 1 (sunlit leaves of layer l)
+!   and j = 2 l (shaded leaves of layer l): abs_c(j) (absorbed, fraction of incoming) and
+!   lai_c(j) (m2 m-2); fapar (sum of absorbed), fsun (sunlit leaf fraction).
+!   (One array per quantity, indexed by leaf class, so that the tile's photosynthesis
+!   loops over the classes with whole-array statements: docs/performance.md.)
 ! The diffuse-light quantities that do not depend on the sun, t_d(0:nlayer) and rho_cd,
 ! come from diffuse_transmission (they change only with LAI, i.e. once a day).
   SUBROUTINE CANOPY_PAR(lai, fc, cosz, fdir, sigma_l, rho_soil, t_d, &
-&   rho_cd, abs_sun, abs_sha, lai_sun, lai_sha, fapar, fsun)
+&   rho_cd, abs_c, lai_c, fapar, fsun)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil, t_d(&
 &   0:nlayer), rho_cd
-    REAL(wp), INTENT(OUT) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(&
-&   nlayer), lai_sha(nlayer)
+    REAL(wp), INTENT(OUT) :: abs_c(2*nlayer), lai_c(2*nlayer)
     REAL(wp), INTENT(OUT) :: fapar, fsun
     REAL(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
     REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
@@ -1184,12 +1183,12 @@ CONTAINS
       ls = (t_b(l-1)-t_b(l))/kb
 ! diffuse, scattered-beam and soil-reflected light per unit leaf area of the layer
       q = (a_d+(a_bt-a_bd)+a_up)/dl
-      lai_sun(l) = fc*ls
-      lai_sha(l) = fc*(dl-ls)
-      abs_sun(l) = fc*(a_bd+q*ls)
-      abs_sha(l) = fc*q*(dl-ls)
-      fapar = fapar + abs_sun(l) + abs_sha(l)
-      fsun = fsun + lai_sun(l)
+      lai_c(2*l-1) = fc*ls
+      lai_c(2*l) = fc*(dl-ls)
+      abs_c(2*l-1) = fc*(a_bd+q*ls)
+      abs_c(2*l) = fc*q*(dl-ls)
+      fapar = fapar + abs_c(2*l-1) + abs_c(2*l)
+      fsun = fsun + lai_c(2*l-1)
     END DO
     IF (lai .GT. 0._wp) THEN
       fsun = fsun/lai
@@ -3913,10 +3912,8 @@ CONTAINS
     REAL(wp) :: lai_d, fc_d, sigma_l_d
     REAL(wp) :: rel_s, rel_r, rho_s, rho_g, rho_par, f_cover
     REAL(wp) :: rel_s_d, rel_r_d, rho_s_d, rho_g_d, rho_par_d, f_cover_d
-    REAL(wp) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), &
-&   lai_sha(nlayer)
-    REAL(wp) :: abs_sun_d(nlayer), abs_sha_d(nlayer), lai_sun_d(nlayer)&
-&   , lai_sha_d(nlayer)
+    REAL(wp) :: abs_c(2*nlayer)
+    REAL(wp) :: abs_c_d(2*nlayer)
     REAL(wp) :: a0(2*nlayer), rdl(2*nlayer), gs0(2*nlayer), lcl(2*nlayer&
 &   ), icl(2*nlayer)
     REAL(wp) :: rdl_d(2*nlayer), gs0_d(2*nlayer), lcl_d(2*nlayer), icl_d&
@@ -3931,33 +3928,32 @@ CONTAINS
     REAL(wp) :: melt_d, sublim_d, f_cov2_d, e_int_d, thr_d, gc0_d, &
 &   supply_d, e_t_d, beta_d
     REAL(wp) :: vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, alpha, fci, &
-&   f_rd, nscl, lc
+&   f_rd, lc
     REAL(wp) :: vcmax_d, jmax_d, rd_d, kc_eff_d, gstar_d, k4_d, alpha_d&
-&   , fci_d, f_rd_d, nscl_d
-    REAL(wp) :: a_g, ci, gpp_mol, gpp_h, trans, infl, runoff, e_soil, &
-&   perc, drain
-    REAL(wp) :: a_g_d, gpp_mol_d, gpp_h_d, trans_d, runoff_d, e_soil_d, &
-&   drain_d
+&   , fci_d, f_rd_d
+    REAL(wp) :: a_g(2*nlayer), ci(2*nlayer), r_sat(2*nlayer), gsw(2*&
+&   nlayer)
+    REAL(wp) :: a_g_d(2*nlayer), r_sat_d(2*nlayer), gsw_d(2*nlayer)
+    REAL(wp) :: phi(2*nlayer)
+    REAL(wp) :: phi_d(2*nlayer)
+    REAL(wp) :: gpp_mol, gpp_h, trans, infl, runoff, e_soil, perc, drain
+    REAL(wp) :: gpp_mol_d, gpp_h_d, trans_d, runoff_d, e_soil_d, drain_d
     REAL(wp) :: f_thaw, et, le, tcan, tr, fm, ra_h, rh_h, g_soil
     REAL(wp) :: f_thaw_d, et_d, le_d, tcan_d, tr_d, fm_d, ra_h_d, rh_h_d&
 &   , g_soil_d
-    REAL(wp) :: r_sat, sif_photon, esc, hyd_target, vwc, theta_s, &
-&   theta_r
-    REAL(wp) :: r_sat_d, sif_photon_d, esc_d, hyd_target_d, vwc_d, &
-&   theta_s_d, theta_r_d
-    REAL(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, gs_j, w_in, &
+    REAL(wp) :: sif_photon, hyd_target, vwc, theta_s, theta_r
+    REAL(wp) :: sif_photon_d, hyd_target_d, vwc_d, theta_s_d, theta_r_d
+    REAL(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, w_in, &
 &   e_soil_pot, zroot
     REAL(wp) :: avail_soil_d, e_pot_h_d, ddf_d, e_pc_h_d, w_can_d, &
-&   gs_j_d, w_in_d, e_soil_pot_d, zroot_d
+&   w_in_d, e_soil_pot_d, zroot_d
     REAL(wp) :: ksat_scale, le_soil, t_deep, ajv
     REAL(wp) :: ksat_scale_d, le_soil_d, ajv_d
     REAL(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
     REAL(wp) :: snow_d, snow_rho_d, snow_alb_d, w_s_d, w_r_d, t1_d, t2_d
-    INTEGER :: l, j
+    INTEGER :: j
     LOGICAL :: day
     INTRINSIC EXP
-    REAL(wp) :: result1
-    REAL(wp) :: result1_d
     REAL(wp) :: temp
     REAL(wp) :: temp0
     tk = m(im_tas)
@@ -4004,22 +4000,17 @@ CONTAINS
       fdir = hc_h(ic_fdir)
       CALL CANOPY_PAR_D(lai, lai_d, fc, fc_d, cosz, fdir, sigma_l, &
 &                 sigma_l_d, rho_par, rho_par_d, t_d, t_d_d, dsc(&
-&                 jd_rho_cd), dsc_d(jd_rho_cd), abs_sun, abs_sun_d, &
-&                 abs_sha, abs_sha_d, lai_sun, lai_sun_d, lai_sha, &
-&                 lai_sha_d, fapar, fapar_d, fsun, fsun_d)
+&                 jd_rho_cd), dsc_d(jd_rho_cd), abs_c, abs_c_d, lcl, &
+&                 lcl_d, fapar, fapar_d, fsun, fsun_d)
     ELSE
       fapar = 0._wp
       fsun = 0._wp
-      abs_sun = 0._wp
-      abs_sha = 0._wp
-      lai_sun = 0._wp
-      lai_sha = 0._wp
+      abs_c = 0._wp
+      lcl = 0._wp
+      abs_c_d = 0.0_8
       fapar_d = 0.0_8
       fsun_d = 0.0_8
-      abs_sha_d = 0.0_8
-      abs_sun_d = 0.0_8
-      lai_sha_d = 0.0_8
-      lai_sun_d = 0.0_8
+      lcl_d = 0.0_8
     END IF
 ! mol photons m-2 s-1
     par_in = par_frac*sw/e_par
@@ -4089,41 +4080,31 @@ CONTAINS
 &                 pg_d(ig_k4_ratio), f_rd, f_rd_d, vcmax, vcmax_d, jmax&
 &                 , jmax_d, rd, rd_d, kc_eff, kc_eff_d, gstar, gstar_d, &
 &                 k4, k4_d, f_hot)
+! leaf classes j = 2 l - 1 (sunlit) and 2 l (shaded) of layer l (canopy_par): their
+! leaf area lcl(j), absorbed PAR per leaf area icl(j), nitrogen (Vcmax, Jmax, Rd)
+! scaling at the middle of their layer nscl_l((j + 1) / 2). Whole-array statements
+! and one loop over the classes with constant bounds: with a nested loop over layers
+! and classes and scalar copies, the adjoint stored every class value twice and
+! the loop bounds as integers (docs/performance.md)
+      icl_d = par_in*(abs_c_d-abs_c*lcl_d/(lcl+1.e-9_wp))/(lcl+1.e-9_wp)
+      icl = abs_c*par_in/(lcl+1.e-9_wp)
       gc0 = 0._wp
       gc0_d = 0.0_8
       rdl_d = 0.0_8
-      lcl_d = 0.0_8
-      icl_d = 0.0_8
       gs0_d = 0.0_8
-      DO l=1,nlayer
-! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
-        nscl_d = nscl_l_d(l)
-        nscl = nscl_l(l)
-        lcl_d(2*l-1) = lai_sun_d(l)
-        lcl(2*l-1) = lai_sun(l)
-        lcl_d(2*l) = lai_sha_d(l)
-        lcl(2*l) = lai_sha(l)
-        temp = abs_sun(l)/(lai_sun(l)+1.e-9_wp)
-        icl_d(2*l-1) = par_in*(abs_sun_d(l)-temp*lai_sun_d(l))/(lai_sun(&
-&         l)+1.e-9_wp)
-        icl(2*l-1) = par_in*temp
-        temp = abs_sha(l)/(lai_sha(l)+1.e-9_wp)
-        icl_d(2*l) = par_in*(abs_sha_d(l)-temp*lai_sha_d(l))/(lai_sha(l)&
-&         +1.e-9_wp)
-        icl(2*l) = par_in*temp
 ! the two leaf-photosynthesis calls are left to Tapenade's checkpointing (the adjoint
 ! re-runs each just before its reverse sweep) rather than NOCHECKPOINT: the values
 ! they would record for the whole run are about 20 % of the adjoint's tape, and the
 ! re-run costs fewer instructions than recording and reading them back
-        DO j=2*l-1,2*l
-          CALL PHOTO_FIXED_CI_D(c4, icl(j), icl_d(j), ca, fci, fci_d, tc&
-&                         , pres, nscl, nscl_d, alpha, alpha_d, vcmax, &
-&                         vcmax_d, jmax, jmax_d, rd, rd_d, kc_eff, &
-&                         kc_eff_d, gstar, gstar_d, k4, k4_d, f_hot, a0(&
-&                         j), rdl(j), rdl_d(j), gs0(j), gs0_d(j))
-          gc0_d = gc0_d + lcl(j)*gs0_d(j) + gs0(j)*lcl_d(j)
-          gc0 = gc0 + gs0(j)*lcl(j)
-        END DO
+      DO j=1,2*nlayer
+        CALL PHOTO_FIXED_CI_D(c4, icl(j), icl_d(j), ca, fci, fci_d, tc, &
+&                       pres, nscl_l((j+1)/2), nscl_l_d((j+1)/2), alpha&
+&                       , alpha_d, vcmax, vcmax_d, jmax, jmax_d, rd, &
+&                       rd_d, kc_eff, kc_eff_d, gstar, gstar_d, k4, k4_d&
+&                       , f_hot, a0(j), rdl(j), rdl_d(j), gs0(j), gs0_d(&
+&                       j))
+        gc0_d = gc0_d + lcl(j)*gs0_d(j) + gs0(j)*lcl_d(j)
+        gc0 = gc0 + gs0(j)*lcl(j)
       END DO
     ELSE
       kc_eff_d = 0.0_8
@@ -4131,7 +4112,6 @@ CONTAINS
       gstar_d = 0.0_8
       rdl_d = 0.0_8
       vcmax_d = 0.0_8
-      lcl_d = 0.0_8
       k4_d = 0.0_8
       icl_d = 0.0_8
       gs0_d = 0.0_8
@@ -4151,30 +4131,31 @@ CONTAINS
     gpp_mol = 0._wp
     sif_photon = 0._wp
     IF (day .AND. lai .GT. 1.e-6_wp) THEN
+      gsw_d = beta*gs0_d + gs0*beta_d
+      gsw = gs0*beta
+      phi_d = 0.0_8
+      a_g_d = 0.0_8
+      r_sat_d = 0.0_8
+      DO j=1,2*nlayer
+        CALL PHOTO_GIVEN_GS_D(c4, icl(j), icl_d(j), ca, tc, pres, nscl_l&
+&                       ((j+1)/2), nscl_l_d((j+1)/2), alpha, alpha_d, &
+&                       vcmax, vcmax_d, jmax, jmax_d, rdl(j), rdl_d(j), &
+&                       kc_eff, kc_eff_d, gstar, gstar_d, k4, k4_d, &
+&                       f_hot, gsw(j), gsw_d(j), a_g(j), a_g_d(j), ci(j)&
+&                       , r_sat(j), r_sat_d(j))
+        phi_d(j) = FLUORESCENCE_YIELD_D(r_sat(j), r_sat_d(j), phi(j))
+      END DO
       gpp_mol_d = 0.0_8
       sif_photon_d = 0.0_8
-      DO l=1,nlayer
-        nscl_d = nscl_l_d(l)
-        nscl = nscl_l(l)
-        esc_d = esc_l_d(l)
-        esc = esc_l(l)
-        DO j=2*l-1,2*l
-          gs_j_d = beta*gs0_d(j) + gs0(j)*beta_d
-          gs_j = gs0(j)*beta
-          CALL PHOTO_GIVEN_GS_D(c4, icl(j), icl_d(j), ca, tc, pres, nscl&
-&                         , nscl_d, alpha, alpha_d, vcmax, vcmax_d, jmax&
-&                         , jmax_d, rdl(j), rdl_d(j), kc_eff, kc_eff_d, &
-&                         gstar, gstar_d, k4, k4_d, f_hot, gs_j, gs_j_d&
-&                         , a_g, a_g_d, ci, r_sat, r_sat_d)
-          gpp_mol_d = gpp_mol_d + lcl(j)*a_g_d + a_g*lcl_d(j)
-          gpp_mol = gpp_mol + a_g*lcl(j)
-          result1_d = FLUORESCENCE_YIELD_D(r_sat, r_sat_d, result1)
-          temp = icl(j)*lcl(j)
-          sif_photon_d = sif_photon_d + 0.5_wp*(result1*esc*(lcl(j)*&
-&           icl_d(j)+icl(j)*lcl_d(j))+temp*(esc*result1_d+result1*esc_d)&
-&           )
-          sif_photon = sif_photon + 0.5_wp*(temp*(result1*esc))
-        END DO
+      DO j=1,2*nlayer
+        gpp_mol_d = gpp_mol_d + lcl(j)*a_g_d(j) + a_g(j)*lcl_d(j)
+        gpp_mol = gpp_mol + a_g(j)*lcl(j)
+        temp = esc_l((j+1)/2)
+        temp0 = phi(j)*icl(j)
+        sif_photon_d = sif_photon_d + 0.5_wp*(temp*(lcl(j)*(icl(j)*phi_d&
+&         (j)+phi(j)*icl_d(j))+temp0*lcl_d(j))+temp0*lcl(j)*esc_l_d((j+1&
+&         )/2))
+        sif_photon = sif_photon + 0.5_wp*(temp0*lcl(j)*temp)
       END DO
     ELSE
       gpp_mol_d = 0.0_8
@@ -4238,13 +4219,12 @@ CONTAINS
     fm = pg(ig_rh_wmin) + (1._wp-pg(ig_rh_wmin))*0.5_wp*(rel_s+rel_r)
     ra_h_d = gpp_h*pp_d(ip_f_auto) + pp(ip_f_auto)*gpp_h_d
     ra_h = pp(ip_f_auto)*gpp_h
-    temp = tr/24._wp
-    temp0 = pp(ip_theta_lit)*st(is_c_lit) + pp(ip_theta_som)*st(is_c_som&
-&     )
-    rh_h_d = temp*fm*(st(is_c_lit)*pp_d(ip_theta_lit)+pp(ip_theta_lit)*&
+    temp0 = tr/24._wp
+    temp = pp(ip_theta_lit)*st(is_c_lit) + pp(ip_theta_som)*st(is_c_som)
+    rh_h_d = temp0*fm*(st(is_c_lit)*pp_d(ip_theta_lit)+pp(ip_theta_lit)*&
 &     st_d(is_c_lit)+st(is_c_som)*pp_d(ip_theta_som)+pp(ip_theta_som)*&
-&     st_d(is_c_som)) + temp0*(fm*tr_d/24._wp+temp*fm_d)
-    rh_h = temp0*(temp*fm)
+&     st_d(is_c_som)) + temp*(fm*tr_d/24._wp+temp0*fm_d)
+    rh_h = temp*(temp0*fm)
     acc_gpp_d = acc_gpp_d + gpp_h_d
     acc_gpp = acc_gpp + gpp_h
     acc_tr_d = acc_tr_d + tr_d
@@ -4372,8 +4352,7 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: ho(nho)
     REAL(wp) :: tk, tc, sw, lw, prh, vpd, pres, ca, lai, fc, sigma_l
     REAL(wp) :: rel_s, rel_r, rho_s, rho_g, rho_par, f_cover
-    REAL(wp) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), &
-&   lai_sha(nlayer)
+    REAL(wp) :: abs_c(2*nlayer)
     REAL(wp) :: a0(2*nlayer), rdl(2*nlayer), gs0(2*nlayer), lcl(2*nlayer&
 &   ), icl(2*nlayer)
     REAL(wp) :: cosz
@@ -4382,20 +4361,20 @@ CONTAINS
     REAL(wp) :: rain, melt, sublim, f_cov2, e_int, thr, gc0, supply, e_t&
 &   , beta
     REAL(wp) :: vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, alpha, fci, &
-&   f_rd, nscl, lc
-    REAL(wp) :: a_g, ci, gpp_mol, gpp_h, trans, infl, runoff, e_soil, &
-&   perc, drain
+&   f_rd, lc
+    REAL(wp) :: a_g(2*nlayer), ci(2*nlayer), r_sat(2*nlayer), gsw(2*&
+&   nlayer)
+    REAL(wp) :: phi(2*nlayer)
+    REAL(wp) :: gpp_mol, gpp_h, trans, infl, runoff, e_soil, perc, drain
     REAL(wp) :: f_thaw, et, le, tcan, tr, fm, ra_h, rh_h, g_soil
-    REAL(wp) :: r_sat, sif_photon, esc, hyd_target, vwc, theta_s, &
-&   theta_r
-    REAL(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, gs_j, w_in, &
+    REAL(wp) :: sif_photon, hyd_target, vwc, theta_s, theta_r
+    REAL(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, w_in, &
 &   e_soil_pot, zroot
     REAL(wp) :: ksat_scale, le_soil, t_deep, ajv
     REAL(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
-    INTEGER :: l, j
+    INTEGER :: j
     LOGICAL :: day
     INTRINSIC EXP
-    REAL(wp) :: result1
     tk = m(im_tas)
     tc = tk - tfreeze
     sw = m(im_rsds)
@@ -4424,15 +4403,12 @@ CONTAINS
     IF (day) THEN
       fdir = hc_h(ic_fdir)
       CALL CANOPY_PAR(lai, fc, cosz, fdir, sigma_l, rho_par, t_d, dsc(&
-&               jd_rho_cd), abs_sun, abs_sha, lai_sun, lai_sha, fapar, &
-&               fsun)
+&               jd_rho_cd), abs_c, lcl, fapar, fsun)
     ELSE
       fapar = 0._wp
       fsun = 0._wp
-      abs_sun = 0._wp
-      abs_sha = 0._wp
-      lai_sun = 0._wp
-      lai_sha = 0._wp
+      abs_c = 0._wp
+      lcl = 0._wp
     END IF
 ! mol photons m-2 s-1
     par_in = par_frac*sw/e_par
@@ -4476,24 +4452,23 @@ CONTAINS
 &               ig_ko25), pg(ig_e_kc), pg(ig_e_ko), pg(ig_e_vcmax), pg(&
 &               ig_e_rd), pg(ig_e_k4), pg(ig_a_gamma), pg(ig_k4_ratio), &
 &               f_rd, vcmax, jmax, rd, kc_eff, gstar, k4, f_hot)
+! leaf classes j = 2 l - 1 (sunlit) and 2 l (shaded) of layer l (canopy_par): their
+! leaf area lcl(j), absorbed PAR per leaf area icl(j), nitrogen (Vcmax, Jmax, Rd)
+! scaling at the middle of their layer nscl_l((j + 1) / 2). Whole-array statements
+! and one loop over the classes with constant bounds: with a nested loop over layers
+! and classes and scalar copies, the adjoint stored every class value twice and
+! the loop bounds as integers (docs/performance.md)
+      icl = abs_c*par_in/(lcl+1.e-9_wp)
       gc0 = 0._wp
-      DO l=1,nlayer
-! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
-        nscl = nscl_l(l)
-        lcl(2*l-1) = lai_sun(l)
-        lcl(2*l) = lai_sha(l)
-        icl(2*l-1) = abs_sun(l)*par_in/(lai_sun(l)+1.e-9_wp)
-        icl(2*l) = abs_sha(l)*par_in/(lai_sha(l)+1.e-9_wp)
 ! the two leaf-photosynthesis calls are left to Tapenade's checkpointing (the adjoint
 ! re-runs each just before its reverse sweep) rather than NOCHECKPOINT: the values
 ! they would record for the whole run are about 20 % of the adjoint's tape, and the
 ! re-run costs fewer instructions than recording and reading them back
-        DO j=2*l-1,2*l
-          CALL PHOTO_FIXED_CI(c4, icl(j), ca, fci, tc, pres, nscl, alpha&
-&                       , vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, a0(&
-&                       j), rdl(j), gs0(j))
-          gc0 = gc0 + gs0(j)*lcl(j)
-        END DO
+      DO j=1,2*nlayer
+        CALL PHOTO_FIXED_CI(c4, icl(j), ca, fci, tc, pres, nscl_l((j+1)/&
+&                     2), alpha, vcmax, jmax, rd, kc_eff, gstar, k4, &
+&                     f_hot, a0(j), rdl(j), gs0(j))
+        gc0 = gc0 + gs0(j)*lcl(j)
       END DO
     END IF
 ! water supply and transpiration (Knorr 2000 eqs 81-82)
@@ -4509,18 +4484,17 @@ CONTAINS
     gpp_mol = 0._wp
     sif_photon = 0._wp
     IF (day .AND. lai .GT. 1.e-6_wp) THEN
-      DO l=1,nlayer
-        nscl = nscl_l(l)
-        esc = esc_l(l)
-        DO j=2*l-1,2*l
-          gs_j = gs0(j)*beta
-          CALL PHOTO_GIVEN_GS(c4, icl(j), ca, tc, pres, nscl, alpha, &
-&                       vcmax, jmax, rdl(j), kc_eff, gstar, k4, f_hot, &
-&                       gs_j, a_g, ci, r_sat)
-          gpp_mol = gpp_mol + a_g*lcl(j)
-          result1 = FLUORESCENCE_YIELD(r_sat)
-          sif_photon = sif_photon + result1*0.5_wp*icl(j)*lcl(j)*esc
-        END DO
+      gsw = gs0*beta
+      DO j=1,2*nlayer
+        CALL PHOTO_GIVEN_GS(c4, icl(j), ca, tc, pres, nscl_l((j+1)/2), &
+&                     alpha, vcmax, jmax, rdl(j), kc_eff, gstar, k4, &
+&                     f_hot, gsw(j), a_g(j), ci(j), r_sat(j))
+        phi(j) = FLUORESCENCE_YIELD(r_sat(j))
+      END DO
+      DO j=1,2*nlayer
+        gpp_mol = gpp_mol + a_g(j)*lcl(j)
+        sif_photon = sif_photon + phi(j)*0.5_wp*icl(j)*lcl(j)*esc_l((j+1&
+&         )/2)
       END DO
     END IF
 ! gC m-2 h-1
