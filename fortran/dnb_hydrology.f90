@@ -148,6 +148,8 @@ contains
     real(wp), intent(inout) :: w_s, w_r
     real(wp), intent(out) :: infl, runoff, e_soil, perc, drain
     real(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, beta_s, expo
+    real(wp) :: q_in, room_s, lim_in, ws1, wet, e_dem, avail_e, lim_e, ws2, q_s, avail_p
+    real(wp) :: lim_p, perc1, room_r, lim_r, wr1, q_r, avail_d, lim_d
     ! transition width (mm) of the smooth limits at residual water and saturation: 0.1 mm,
     ! negligible as water, but wide enough that the limits are not sharper than the steps an
     ! assimilation takes (with 0.01 mm a surface layer dried to its residual made the
@@ -160,27 +162,43 @@ contains
     wr_res = 0.3_wp * sh(ish_theta_wp) * zroot * rho_w
     ksat = sh(ish_ksat) * ksat_scale
     expo = 2._wp * sh(ish_b) + 3._wp
+    ! Every intermediate below has a name of its own and is assigned once (the layers'
+    ! water after each step too): reusing names made the adjoint store each overwritten
+    ! value (docs/performance.md). The expressions are those of the model equations.
     ! infiltration and runoff
-    icap = smin_pos(ksat * (0.05_wp + 0.95_wp * f_thaw), smax0(ws_sat - w_s, w_smooth), 0.999_wp)
+    q_in = ksat * (0.05_wp + 0.95_wp * f_thaw)
+    room_s = ws_sat - w_s
+    lim_in = smax0(room_s, w_smooth)
+    icap = smin_pos(q_in, lim_in, 0.999_wp)
     infl = smin_pos(w_in, icap, 0.999_wp)
     runoff = w_in - infl
-    w_s = w_s + infl
+    ws1 = w_s + infl
     ! bare-soil evaporation, linear in surface wetness up to field capacity
-    beta_s = smin_pos(w_s / ws_fc, 1._wp, 0.999_wp)
-    e_soil = smin_pos(e_soil_pot * beta_s, smax0(w_s - ws_res, w_smooth), 0.999_wp)
-    w_s = w_s - e_soil
+    wet = ws1 / ws_fc
+    beta_s = smin_pos(wet, 1._wp, 0.999_wp)
+    e_dem = e_soil_pot * beta_s
+    avail_e = ws1 - ws_res
+    lim_e = smax0(avail_e, w_smooth)
+    e_soil = smin_pos(e_dem, lim_e, 0.999_wp)
+    ws2 = ws1 - e_soil
     ! percolation to the root zone, linearised backward Euler so that the stiff gravity
     ! drainage of the thin surface layer stays stable (K' = expo K / w per hour), limited by
     ! the water above residual and the space below
-    perc = gravity_drainage(w_s, ws_sat, ksat, expo)
-    perc = smin_pos(perc, smax0(w_s - ws_res, w_smooth), 0.999_wp)
-    perc = smin_pos(perc, smax0(wr_sat - w_r, w_smooth), 0.999_wp)
-    w_s = w_s - perc
+    q_s = gravity_drainage(ws2, ws_sat, ksat, expo)
+    avail_p = ws2 - ws_res
+    lim_p = smax0(avail_p, w_smooth)
+    perc1 = smin_pos(q_s, lim_p, 0.999_wp)
+    room_r = wr_sat - w_r
+    lim_r = smax0(room_r, w_smooth)
+    perc = smin_pos(perc1, lim_r, 0.999_wp)
+    w_s = ws2 - perc
     ! root zone: transpiration (already supply-limited) and drainage
-    w_r = w_r + perc - trans
-    drain = gravity_drainage(w_r, wr_sat, ksat, expo)
-    drain = smin_pos(drain, smax0(w_r - wr_res, w_smooth), 0.999_wp)
-    w_r = w_r - drain
+    wr1 = w_r + perc - trans
+    q_r = gravity_drainage(wr1, wr_sat, ksat, expo)
+    avail_d = wr1 - wr_res
+    lim_d = smax0(avail_d, w_smooth)
+    drain = smin_pos(q_r, lim_d, 0.999_wp)
+    w_r = wr1 - drain
   end subroutine soil_water_step
 
   ! Gravity drainage (mm over one hour) of a layer holding w (mm) of at most w_sat, with the

@@ -427,7 +427,7 @@ contains
     e_soil_pot = e_ps * dt_hour * (1._wp - f_cov2)
     zroot = pp(ip_zroot)
     ksat_scale = pg(ig_ksat_scale)
-    !$AD NOCHECKPOINT
+    ! re-run by the adjoint (Tapenade checkpoint) rather than taped: see docs/performance.md
     call soil_water_step(w_in, e_soil_pot, trans, sh, zroot, ksat_scale, f_thaw, w_s, w_r, &
                          infl, runoff, e_soil, perc, drain)
     st(is_w_surf) = w_s

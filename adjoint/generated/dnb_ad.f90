@@ -1912,8 +1912,8 @@ CONTAINS
     REAL(wp) :: kc_eff_b, gstar_b, k4_b
     REAL(wp) :: a_gross, rd_l, gs
     REAL(wp) :: rd_l_b, gs_b
-    REAL(wp) :: ci, j, je, jc, vm, ji, an, tk
-    REAL(wp) :: ci_b, j_b, je_b, jc_b, vm_b, ji_b, an_b
+    REAL(wp) :: ci, j, je, jc, vm, ji, an, tk, gs_fick
+    REAL(wp) :: ci_b, j_b, je_b, jc_b, vm_b, ji_b, an_b, gs_fick_b
     INTRINSIC LOG
     INTRINSIC EXP
     REAL(wp) :: arg1
@@ -1945,12 +1945,13 @@ CONTAINS
     a_gross = result1*f_hot
     rd_l = rd*nscl*(0.5_wp+EXP(-LOG(2._wp)-i_abs*1.e6_wp/10._wp))
     an = a_gross - rd_l
-    gs = 1.6_wp*an*rgas*tk/(pres*(ca-ci))
-    arg1 = gs - gs_min
+! each intermediate assigned once (no reuse of gs): the adjoint then stores nothing
+    gs_fick = 1.6_wp*an*rgas*tk/(pres*(ca-ci))
+    arg1 = gs_fick - gs_min
     result1_b = gs_b
     CALL SOFTPLUS_B(arg1, arg1_b, 1.e-5_wp, result1_b)
-    gs_b = arg1_b
-    temp_b0 = rgas*1.6_wp*tk*gs_b/(pres*(ca-ci))
+    gs_fick_b = arg1_b
+    temp_b0 = rgas*1.6_wp*tk*gs_fick_b/(pres*(ca-ci))
     an_b = temp_b0
     ci_b = an*temp_b0/(ca-ci)
     a_gross_b = an_b
@@ -2010,7 +2011,7 @@ CONTAINS
 &   , jmax, rd
     REAL(wp), INTENT(IN) :: kc_eff, gstar, k4, f_hot
     REAL(wp), INTENT(OUT) :: a_gross, rd_l, gs
-    REAL(wp) :: ci, j, je, jc, vm, ji, an, tk
+    REAL(wp) :: ci, j, je, jc, vm, ji, an, tk, gs_fick
     INTRINSIC LOG
     INTRINSIC EXP
     REAL(wp) :: arg1
@@ -2032,8 +2033,9 @@ CONTAINS
     a_gross = result1*f_hot
     rd_l = rd*nscl*(0.5_wp+EXP(-LOG(2._wp)-i_abs*1.e6_wp/10._wp))
     an = a_gross - rd_l
-    gs = 1.6_wp*an*rgas*tk/(pres*(ca-ci))
-    arg1 = gs - gs_min
+! each intermediate assigned once (no reuse of gs): the adjoint then stores nothing
+    gs_fick = 1.6_wp*an*rgas*tk/(pres*(ca-ci))
+    arg1 = gs_fick - gs_min
     result1 = SOFTPLUS(arg1, 1.e-5_wp)
     gs = gs_min + result1
   END SUBROUTINE PHOTO_FIXED_CI
@@ -2063,8 +2065,9 @@ CONTAINS
     REAL(wp) :: kc_eff_b, gstar_b, k4_b, gs_b
     REAL(wp) :: a_gross, ci, r_sat
     REAL(wp) :: a_gross_b, r_sat_b
-    REAL(wp) :: g0, j, w, je, jc, vm, tk
-    REAL(wp) :: g0_b, j_b, w_b, je_b, jc_b, vm_b
+    REAL(wp) :: g0, j, w, je, jc, vm, tk, r_raw
+    REAL(wp) :: g0_b, j_b, w_b, je_b, jc_b, vm_b, r_raw_b
+    INTRINSIC MIN
     REAL(wp) :: arg1
     REAL(wp) :: arg1_b
     REAL(wp) :: result1
@@ -2097,28 +2100,22 @@ CONTAINS
     a_gross = result1*f_hot
     ci = ca - (a_gross-rd_l)/g0
     IF (c4 .EQ. 1) THEN
-      r_sat = a_gross/(alpha*i_abs+1.e-12_wp)
-      CALL PUSHCONTROL1B(0)
+      r_raw = a_gross/(alpha*i_abs+1.e-12_wp)
+      CALL PUSHCONTROL1B(1)
     ELSE
       arg1 = ci - gstar
       result1 = SOFTPLUS(arg1, 1.e-6_wp)
-      r_sat = 4._wp*a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
-      CALL PUSHCONTROL1B(1)
+      r_raw = 4._wp*a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
+      CALL PUSHCONTROL1B(0)
     END IF
-! r_sat <= 1 by construction (the co-limited A is below the light-limited rate, and its
-! Ci is higher); the cap only catches rounding, so it costs no smoothness
-    IF (r_sat .GT. 1._wp) r_sat_b = 0.0_8
+    IF (r_raw .GT. 1._wp) THEN
+      r_raw_b = 0.0_8
+    ELSE
+      r_raw_b = r_sat_b
+    END IF
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) THEN
-      temp_b1 = r_sat_b/(alpha*i_abs+1.e-12_wp)
-      a_gross_b = a_gross_b + temp_b1
-      temp_b0 = -(a_gross*temp_b1/(alpha*i_abs+1.e-12_wp))
-      alpha_b = alpha_b + i_abs*temp_b0
-      i_abs_b = i_abs_b + alpha*temp_b0
-      ci_b = 0.0_8
-      j_b = 0.0_8
-    ELSE
-      temp_b1 = 4._wp*r_sat_b/(result1*(j+1.e-12_wp))
+      temp_b1 = 4._wp*r_raw_b/(result1*(j+1.e-12_wp))
       a_gross_b = a_gross_b + (ci+2._wp*gstar)*temp_b1
       temp_b0 = -(a_gross*(ci+2._wp*gstar)*temp_b1/(result1*(j+1.e-12_wp&
 &       )))
@@ -2127,6 +2124,14 @@ CONTAINS
       CALL SOFTPLUS_B(arg1, arg1_b, 1.e-6_wp, result1_b)
       ci_b = a_gross*temp_b1 + arg1_b
       gstar_b = gstar_b + 2._wp*a_gross*temp_b1 - arg1_b
+    ELSE
+      temp_b1 = r_raw_b/(alpha*i_abs+1.e-12_wp)
+      a_gross_b = a_gross_b + temp_b1
+      temp_b0 = -(a_gross*temp_b1/(alpha*i_abs+1.e-12_wp))
+      alpha_b = alpha_b + i_abs*temp_b0
+      i_abs_b = i_abs_b + alpha*temp_b0
+      ci_b = 0.0_8
+      j_b = 0.0_8
     END IF
     temp_b1 = -(ci_b/g0)
     a_gross_b = a_gross_b + temp_b1
@@ -2187,7 +2192,8 @@ CONTAINS
 &   jmax, rd_l
     REAL(wp), INTENT(IN) :: kc_eff, gstar, k4, f_hot, gs
     REAL(wp), INTENT(OUT) :: a_gross, ci, r_sat
-    REAL(wp) :: g0, j, w, je, jc, vm, tk
+    REAL(wp) :: g0, j, w, je, jc, vm, tk, r_raw
+    INTRINSIC MIN
     REAL(wp) :: arg1
     REAL(wp) :: result1
     tk = tc + tfreeze
@@ -2210,15 +2216,17 @@ CONTAINS
     a_gross = result1*f_hot
     ci = ca - (a_gross-rd_l)/g0
     IF (c4 .EQ. 1) THEN
-      r_sat = a_gross/(alpha*i_abs+1.e-12_wp)
+      r_raw = a_gross/(alpha*i_abs+1.e-12_wp)
     ELSE
       arg1 = ci - gstar
       result1 = SOFTPLUS(arg1, 1.e-6_wp)
-      r_sat = 4._wp*a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
+      r_raw = 4._wp*a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
     END IF
-! r_sat <= 1 by construction (the co-limited A is below the light-limited rate, and its
-! Ci is higher); the cap only catches rounding, so it costs no smoothness
-    IF (r_sat .GT. 1._wp) r_sat = 1._wp
+    IF (r_raw .GT. 1._wp) THEN
+      r_sat = 1._wp
+    ELSE
+      r_sat = r_raw
+    END IF
   END SUBROUTINE PHOTO_GIVEN_GS
 
 !  Differentiation of fluorescence_yield in reverse (adjoint) mode:
@@ -2734,8 +2742,8 @@ MODULE DNB_HYDROLOGY_AD
   PUBLIC :: soil_hydraulics, rel_water, interception, snow_step, &
 & soil_water_step, soil_temperature_step
   PUBLIC :: rel_water_b, interception_fwd, interception_bwd, &
-& snow_step_fwd, snow_step_bwd, soil_water_step_fwd, soil_water_step_bwd&
-& , soil_temperature_step_fwd, soil_temperature_step_bwd
+& snow_step_fwd, snow_step_bwd, soil_water_step_b, &
+& soil_temperature_step_fwd, soil_temperature_step_bwd
 ! indices of the soil-hydraulic array filled by soil_hydraulics
   INTEGER, PARAMETER, PUBLIC :: ish_b=1, ish_theta_sat=2, ish_ksat=3, &
 & ish_theta_fc=4, ish_theta_wp=5, nsh=5
@@ -3224,7 +3232,7 @@ CONTAINS
     END IF
   END SUBROUTINE SNOW_STEP
 
-!  Differentiation of soil_water_step in reverse (adjoint) mode, forward sweep:
+!  Differentiation of soil_water_step in reverse (adjoint) mode:
 !   gradient     of useful results: w_r w_s runoff e_soil trans
 !                drain
 !   with respect to varying inputs: w_r w_s f_thaw trans zroot
@@ -3236,107 +3244,10 @@ CONTAINS
 ! gravity drainage with the Campbell conductivity K = ksat (theta/theta_sat)**(2b+3) from
 ! the surface to the root zone and out of the root zone.
 ! Amounts in mm over the hour; w_s, w_r (mm) updated in place.
-  SUBROUTINE SOIL_WATER_STEP_FWD(w_in, e_soil_pot, trans, sh, zroot, &
-&   ksat_scale, f_thaw, w_s, w_r, infl, runoff, e_soil, perc, drain)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: w_in, e_soil_pot, trans, sh(nsh), zroot, &
-&   ksat_scale, f_thaw
-    REAL(wp), INTENT(INOUT) :: w_s, w_r
-    REAL(wp) :: infl, runoff, e_soil, perc, drain
-    REAL(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, &
-&   beta_s, expo
-! transition width (mm) of the smooth limits at residual water and saturation: 0.1 mm,
-! negligible as water, but wide enough that the limits are not sharper than the steps an
-! assimilation takes (with 0.01 mm a surface layer dried to its residual made the
-! model's response curve within 1e-4 prior sigma and broke the Taylor test)
-    REAL(wp), PARAMETER :: w_smooth=0.1_wp
-    REAL(wp) :: arg1
-    REAL(wp) :: arg2
-    REAL(wp) :: result1
-    REAL(wp) :: tmp
-    REAL(wp) :: tmp0
-    REAL(wp) :: tmp1
-    ws_sat = sh(ish_theta_sat)*z_surf*rho_w
-    wr_sat = sh(ish_theta_sat)*zroot*rho_w
-    ws_fc = sh(ish_theta_fc)*z_surf*rho_w
-    ws_res = 0.3_wp*sh(ish_theta_wp)*z_surf*rho_w
-    wr_res = 0.3_wp*sh(ish_theta_wp)*zroot*rho_w
-    ksat = sh(ish_ksat)*ksat_scale
-    expo = 2._wp*sh(ish_b) + 3._wp
-! infiltration and runoff
-    arg1 = ksat*(0.05_wp+0.95_wp*f_thaw)
-    arg2 = ws_sat - w_s
-    result1 = SMAX0(arg2, w_smooth)
-    icap = SMIN_POS(arg1, result1, 0.999_wp)
-    infl = SMIN_POS(w_in, icap, 0.999_wp)
-    runoff = w_in - infl
-    w_s = w_s + infl
-! bare-soil evaporation, linear in surface wetness up to field capacity
-    arg1 = w_s/ws_fc
-    beta_s = SMIN_POS(arg1, 1._wp, 0.999_wp)
-    CALL PUSHREAL8(arg1)
-    arg1 = e_soil_pot*beta_s
-    CALL PUSHREAL8(arg2)
-    arg2 = w_s - ws_res
-    CALL PUSHREAL8(result1)
-    result1 = SMAX0(arg2, w_smooth)
-    e_soil = SMIN_POS(arg1, result1, 0.999_wp)
-    w_s = w_s - e_soil
-! percolation to the root zone, linearised backward Euler so that the stiff gravity
-! drainage of the thin surface layer stays stable (K' = expo K / w per hour), limited by
-! the water above residual and the space below
-    perc = GRAVITY_DRAINAGE(w_s, ws_sat, ksat, expo)
-    arg1 = w_s - ws_res
-    CALL PUSHREAL8(result1)
-    result1 = SMAX0(arg1, w_smooth)
-    tmp = SMIN_POS(perc, result1, 0.999_wp)
-    CALL PUSHREAL8(perc)
-    perc = tmp
-    arg1 = wr_sat - w_r
-    CALL PUSHREAL8(result1)
-    result1 = SMAX0(arg1, w_smooth)
-    tmp0 = SMIN_POS(perc, result1, 0.999_wp)
-    CALL PUSHREAL8(perc)
-    perc = tmp0
-    CALL PUSHREAL8(w_s)
-    w_s = w_s - perc
-! root zone: transpiration (already supply-limited) and drainage
-    w_r = w_r + perc - trans
-    drain = GRAVITY_DRAINAGE(w_r, wr_sat, ksat, expo)
-    CALL PUSHREAL8(arg1)
-    arg1 = w_r - wr_res
-    CALL PUSHREAL8(result1)
-    result1 = SMAX0(arg1, w_smooth)
-    tmp1 = SMIN_POS(drain, result1, 0.999_wp)
-    CALL PUSHREAL8(drain)
-    drain = tmp1
-    CALL PUSHREAL8(w_r)
-    w_r = w_r - drain
-    CALL PUSHREAL8(result1)
-    CALL PUSHREAL8(ksat)
-    CALL PUSHREAL8(beta_s)
-    CALL PUSHREAL8(wr_sat)
-    CALL PUSHREAL8(arg2)
-    CALL PUSHREAL8(arg1)
-    CALL PUSHREAL8(icap)
-  END SUBROUTINE SOIL_WATER_STEP_FWD
-
-!  Differentiation of soil_water_step in reverse (adjoint) mode, backward sweep:
-!   gradient     of useful results: w_r w_s runoff e_soil trans
-!                drain
-!   with respect to varying inputs: w_r w_s f_thaw trans zroot
-!                e_soil_pot w_in ksat_scale
-! Two-layer soil water for one hour. Surface layer of depth z_surf (SMOS sensing depth) and
-! root zone of depth zroot (m). Water input (throughfall + melt, mm) infiltrates up to the
-! saturated conductivity and the free pore space (less when the soil is frozen); the rest
-! runs off. Bare-soil evaporation from the surface layer, transpiration from the root zone,
-! gravity drainage with the Campbell conductivity K = ksat (theta/theta_sat)**(2b+3) from
-! the surface to the root zone and out of the root zone.
-! Amounts in mm over the hour; w_s, w_r (mm) updated in place.
-  SUBROUTINE SOIL_WATER_STEP_BWD(w_in, w_in_b, e_soil_pot, e_soil_pot_b&
-&   , trans, trans_b, sh, zroot, zroot_b, ksat_scale, ksat_scale_b, &
-&   f_thaw, f_thaw_b, w_s, w_s_b, w_r, w_r_b, infl, runoff, runoff_b, &
-&   e_soil, e_soil_b, perc, drain, drain_b)
+  SUBROUTINE SOIL_WATER_STEP_B(w_in, w_in_b, e_soil_pot, e_soil_pot_b, &
+&   trans, trans_b, sh, zroot, zroot_b, ksat_scale, ksat_scale_b, f_thaw&
+&   , f_thaw_b, w_s, w_s_b, w_r, w_r_b, infl, runoff, runoff_b, e_soil, &
+&   e_soil_b, perc, drain, drain_b)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: w_in, e_soil_pot, trans, sh(nsh), zroot, &
 &   ksat_scale, f_thaw
@@ -3349,106 +3260,116 @@ CONTAINS
     REAL(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, &
 &   beta_s, expo
     REAL(wp) :: ws_sat_b, wr_sat_b, wr_res_b, ksat_b, icap_b, beta_s_b
+    REAL(wp) :: q_in, room_s, lim_in, ws1, wet, e_dem, avail_e, lim_e, &
+&   ws2, q_s, avail_p
+    REAL(wp) :: q_in_b, room_s_b, lim_in_b, ws1_b, wet_b, e_dem_b, &
+&   avail_e_b, lim_e_b, ws2_b, q_s_b, avail_p_b
+    REAL(wp) :: lim_p, perc1, room_r, lim_r, wr1, q_r, avail_d, lim_d
+    REAL(wp) :: lim_p_b, perc1_b, room_r_b, lim_r_b, wr1_b, q_r_b, &
+&   avail_d_b, lim_d_b
+! transition width (mm) of the smooth limits at residual water and saturation: 0.1 mm,
+! negligible as water, but wide enough that the limits are not sharper than the steps an
+! assimilation takes (with 0.01 mm a surface layer dried to its residual made the
+! model's response curve within 1e-4 prior sigma and broke the Taylor test)
     REAL(wp), PARAMETER :: w_smooth=0.1_wp
-    REAL(wp) :: arg1
-    REAL(wp) :: arg1_b
-    REAL(wp) :: arg2
-    REAL(wp) :: arg2_b
-    REAL(wp) :: result1
-    REAL(wp) :: result1_b
     REAL(wp) :: dummydiff_b
-    REAL(wp) :: tmp_b
-    REAL(wp) :: tmp_b0
-    REAL(wp) :: tmp_b1
     REAL(wp) :: perc_b
     REAL(wp) :: infl_b
-    CALL POPREAL8(icap)
-    CALL POPREAL8(arg1)
-    CALL POPREAL8(arg2)
-    CALL POPREAL8(wr_sat)
-    CALL POPREAL8(beta_s)
-    CALL POPREAL8(ksat)
-    CALL POPREAL8(result1)
-    ws_fc = sh(ish_theta_fc)*z_surf*rho_w
-    CALL POPREAL8(w_r)
-    drain_b = drain_b - w_r_b
-    CALL POPREAL8(drain)
-    tmp_b1 = drain_b
-    drain_b = 0.0_8
-    result1_b = 0.0_8
-    CALL SMIN_POS_B(drain, drain_b, result1, result1_b, 0.999_wp, tmp_b1&
-&            )
-    CALL POPREAL8(result1)
-    arg1_b = 0.0_8
-    CALL SMAX0_B(arg1, arg1_b, w_smooth, result1_b)
-    CALL POPREAL8(arg1)
-    w_r_b = w_r_b + arg1_b
-    wr_res_b = -arg1_b
-    expo = 2._wp*sh(ish_b) + 3._wp
-    ksat_b = 0.0_8
-    CALL GRAVITY_DRAINAGE_B(w_r, w_r_b, wr_sat, wr_sat_b, ksat, ksat_b, &
-&                     expo, drain_b)
-    perc_b = w_r_b - w_s_b
-    trans_b = trans_b - w_r_b
-    CALL POPREAL8(w_s)
-    CALL POPREAL8(perc)
-    tmp_b0 = perc_b
-    perc_b = 0.0_8
-    result1_b = 0.0_8
-    CALL SMIN_POS_B(perc, perc_b, result1, result1_b, 0.999_wp, tmp_b0)
-    CALL POPREAL8(result1)
-    arg1_b = 0.0_8
-    CALL SMAX0_B(arg1, arg1_b, w_smooth, result1_b)
-    wr_sat_b = wr_sat_b + arg1_b
-    w_r_b = w_r_b - arg1_b
-    CALL POPREAL8(perc)
-    tmp_b = perc_b
-    perc_b = 0.0_8
-    result1_b = 0.0_8
-    CALL SMIN_POS_B(perc, perc_b, result1, result1_b, 0.999_wp, tmp_b)
-    ws_res = 0.3_wp*sh(ish_theta_wp)*z_surf*rho_w
-    arg1 = w_s - ws_res
-    CALL POPREAL8(result1)
-    arg1_b = 0.0_8
-    CALL SMAX0_B(arg1, arg1_b, w_smooth, result1_b)
-    w_s_b = w_s_b + arg1_b
     ws_sat = sh(ish_theta_sat)*z_surf*rho_w
-    CALL GRAVITY_DRAINAGE_B(w_s, w_s_b, ws_sat, ws_sat_b, ksat, ksat_b, &
-&                     expo, perc_b)
-    e_soil_b = e_soil_b - w_s_b
-    arg1 = e_soil_pot*beta_s
-    arg1_b = 0.0_8
-    result1_b = 0.0_8
-    CALL SMIN_POS_B(arg1, arg1_b, result1, result1_b, 0.999_wp, e_soil_b&
-&            )
-    CALL POPREAL8(result1)
-    arg2_b = 0.0_8
-    CALL SMAX0_B(arg2, arg2_b, w_smooth, result1_b)
-    CALL POPREAL8(arg2)
-    CALL POPREAL8(arg1)
-    e_soil_pot_b = beta_s*arg1_b
-    beta_s_b = e_soil_pot*arg1_b
-    arg1_b = 0.0_8
-    CALL SMIN_POS_B(arg1, arg1_b, 1._wp, dummydiff_b, 0.999_wp, beta_s_b&
-&            )
-    w_s_b = w_s_b + arg2_b + arg1_b/ws_fc
-    infl_b = w_s_b - runoff_b
+    wr_sat = sh(ish_theta_sat)*zroot*rho_w
+    ws_fc = sh(ish_theta_fc)*z_surf*rho_w
+    ws_res = 0.3_wp*sh(ish_theta_wp)*z_surf*rho_w
+    wr_res = 0.3_wp*sh(ish_theta_wp)*zroot*rho_w
+    ksat = sh(ish_ksat)*ksat_scale
+    expo = 2._wp*sh(ish_b) + 3._wp
+! Every intermediate below has a name of its own and is assigned once (the layers'
+! water after each step too): reusing names made the adjoint store each overwritten
+! value (docs/performance.md). The expressions are those of the model equations.
+! infiltration and runoff
+    q_in = ksat*(0.05_wp+0.95_wp*f_thaw)
+    room_s = ws_sat - w_s
+    lim_in = SMAX0(room_s, w_smooth)
+    icap = SMIN_POS(q_in, lim_in, 0.999_wp)
+    infl = SMIN_POS(w_in, icap, 0.999_wp)
+    ws1 = w_s + infl
+! bare-soil evaporation, linear in surface wetness up to field capacity
+    wet = ws1/ws_fc
+    beta_s = SMIN_POS(wet, 1._wp, 0.999_wp)
+    e_dem = e_soil_pot*beta_s
+    avail_e = ws1 - ws_res
+    lim_e = SMAX0(avail_e, w_smooth)
+    e_soil = SMIN_POS(e_dem, lim_e, 0.999_wp)
+    ws2 = ws1 - e_soil
+! percolation to the root zone, linearised backward Euler so that the stiff gravity
+! drainage of the thin surface layer stays stable (K' = expo K / w per hour), limited by
+! the water above residual and the space below
+    q_s = GRAVITY_DRAINAGE(ws2, ws_sat, ksat, expo)
+    avail_p = ws2 - ws_res
+    lim_p = SMAX0(avail_p, w_smooth)
+    perc1 = SMIN_POS(q_s, lim_p, 0.999_wp)
+    room_r = wr_sat - w_r
+    lim_r = SMAX0(room_r, w_smooth)
+    perc = SMIN_POS(perc1, lim_r, 0.999_wp)
+! root zone: transpiration (already supply-limited) and drainage
+    wr1 = w_r + perc - trans
+    q_r = GRAVITY_DRAINAGE(wr1, wr_sat, ksat, expo)
+    avail_d = wr1 - wr_res
+    lim_d = SMAX0(avail_d, w_smooth)
+    drain_b = drain_b - w_r_b
+    q_r_b = 0.0_8
+    lim_d_b = 0.0_8
+    CALL SMIN_POS_B(q_r, q_r_b, lim_d, lim_d_b, 0.999_wp, drain_b)
+    avail_d_b = 0.0_8
+    CALL SMAX0_B(avail_d, avail_d_b, w_smooth, lim_d_b)
+    wr1_b = w_r_b + avail_d_b
+    wr_res_b = -avail_d_b
+    ksat_b = 0.0_8
+    CALL GRAVITY_DRAINAGE_B(wr1, wr1_b, wr_sat, wr_sat_b, ksat, ksat_b, &
+&                     expo, q_r_b)
+    perc_b = wr1_b - w_s_b
+    trans_b = trans_b - wr1_b
+    perc1_b = 0.0_8
+    lim_r_b = 0.0_8
+    CALL SMIN_POS_B(perc1, perc1_b, lim_r, lim_r_b, 0.999_wp, perc_b)
+    room_r_b = 0.0_8
+    CALL SMAX0_B(room_r, room_r_b, w_smooth, lim_r_b)
+    w_r_b = wr1_b - room_r_b
+    wr_sat_b = wr_sat_b + room_r_b
+    q_s_b = 0.0_8
+    lim_p_b = 0.0_8
+    CALL SMIN_POS_B(q_s, q_s_b, lim_p, lim_p_b, 0.999_wp, perc1_b)
+    avail_p_b = 0.0_8
+    CALL SMAX0_B(avail_p, avail_p_b, w_smooth, lim_p_b)
+    ws2_b = w_s_b + avail_p_b
+    CALL GRAVITY_DRAINAGE_B(ws2, ws2_b, ws_sat, ws_sat_b, ksat, ksat_b, &
+&                     expo, q_s_b)
+    e_soil_b = e_soil_b - ws2_b
+    e_dem_b = 0.0_8
+    lim_e_b = 0.0_8
+    CALL SMIN_POS_B(e_dem, e_dem_b, lim_e, lim_e_b, 0.999_wp, e_soil_b)
+    avail_e_b = 0.0_8
+    CALL SMAX0_B(avail_e, avail_e_b, w_smooth, lim_e_b)
+    e_soil_pot_b = beta_s*e_dem_b
+    beta_s_b = e_soil_pot*e_dem_b
+    wet_b = 0.0_8
+    CALL SMIN_POS_B(wet, wet_b, 1._wp, dummydiff_b, 0.999_wp, beta_s_b)
+    ws1_b = ws2_b + avail_e_b + wet_b/ws_fc
+    infl_b = ws1_b - runoff_b
     w_in_b = runoff_b
     icap_b = 0.0_8
     CALL SMIN_POS_B(w_in, w_in_b, icap, icap_b, 0.999_wp, infl_b)
-    arg1 = ksat*(0.05_wp+0.95_wp*f_thaw)
-    arg1_b = 0.0_8
-    result1_b = 0.0_8
-    CALL SMIN_POS_B(arg1, arg1_b, result1, result1_b, 0.999_wp, icap_b)
-    arg2_b = 0.0_8
-    CALL SMAX0_B(arg2, arg2_b, w_smooth, result1_b)
-    w_s_b = w_s_b - arg2_b
-    ksat_b = ksat_b + (0.95_wp*f_thaw+0.05_wp)*arg1_b
-    f_thaw_b = 0.95_wp*ksat*arg1_b
+    q_in_b = 0.0_8
+    lim_in_b = 0.0_8
+    CALL SMIN_POS_B(q_in, q_in_b, lim_in, lim_in_b, 0.999_wp, icap_b)
+    room_s_b = 0.0_8
+    CALL SMAX0_B(room_s, room_s_b, w_smooth, lim_in_b)
+    w_s_b = ws1_b - room_s_b
+    ksat_b = ksat_b + (0.95_wp*f_thaw+0.05_wp)*q_in_b
+    f_thaw_b = 0.95_wp*ksat*q_in_b
     ksat_scale_b = sh(ish_ksat)*ksat_b
     zroot_b = sh(ish_theta_wp)*rho_w*0.3_wp*wr_res_b + rho_w*sh(&
 &     ish_theta_sat)*wr_sat_b
-  END SUBROUTINE SOIL_WATER_STEP_BWD
+  END SUBROUTINE SOIL_WATER_STEP_B
 
 ! Two-layer soil water for one hour. Surface layer of depth z_surf (SMOS sensing depth) and
 ! root zone of depth zroot (m). Water input (throughfall + melt, mm) infiltrates up to the
@@ -3466,14 +3387,14 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: infl, runoff, e_soil, perc, drain
     REAL(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, &
 &   beta_s, expo
+    REAL(wp) :: q_in, room_s, lim_in, ws1, wet, e_dem, avail_e, lim_e, &
+&   ws2, q_s, avail_p
+    REAL(wp) :: lim_p, perc1, room_r, lim_r, wr1, q_r, avail_d, lim_d
 ! transition width (mm) of the smooth limits at residual water and saturation: 0.1 mm,
 ! negligible as water, but wide enough that the limits are not sharper than the steps an
 ! assimilation takes (with 0.01 mm a surface layer dried to its residual made the
 ! model's response curve within 1e-4 prior sigma and broke the Taylor test)
     REAL(wp), PARAMETER :: w_smooth=0.1_wp
-    REAL(wp) :: arg1
-    REAL(wp) :: arg2
-    REAL(wp) :: result1
     ws_sat = sh(ish_theta_sat)*z_surf*rho_w
     wr_sat = sh(ish_theta_sat)*zroot*rho_w
     ws_fc = sh(ish_theta_fc)*z_surf*rho_w
@@ -3481,40 +3402,43 @@ CONTAINS
     wr_res = 0.3_wp*sh(ish_theta_wp)*zroot*rho_w
     ksat = sh(ish_ksat)*ksat_scale
     expo = 2._wp*sh(ish_b) + 3._wp
+! Every intermediate below has a name of its own and is assigned once (the layers'
+! water after each step too): reusing names made the adjoint store each overwritten
+! value (docs/performance.md). The expressions are those of the model equations.
 ! infiltration and runoff
-    arg1 = ksat*(0.05_wp+0.95_wp*f_thaw)
-    arg2 = ws_sat - w_s
-    result1 = SMAX0(arg2, w_smooth)
-    icap = SMIN_POS(arg1, result1, 0.999_wp)
+    q_in = ksat*(0.05_wp+0.95_wp*f_thaw)
+    room_s = ws_sat - w_s
+    lim_in = SMAX0(room_s, w_smooth)
+    icap = SMIN_POS(q_in, lim_in, 0.999_wp)
     infl = SMIN_POS(w_in, icap, 0.999_wp)
     runoff = w_in - infl
-    w_s = w_s + infl
+    ws1 = w_s + infl
 ! bare-soil evaporation, linear in surface wetness up to field capacity
-    arg1 = w_s/ws_fc
-    beta_s = SMIN_POS(arg1, 1._wp, 0.999_wp)
-    arg1 = e_soil_pot*beta_s
-    arg2 = w_s - ws_res
-    result1 = SMAX0(arg2, w_smooth)
-    e_soil = SMIN_POS(arg1, result1, 0.999_wp)
-    w_s = w_s - e_soil
+    wet = ws1/ws_fc
+    beta_s = SMIN_POS(wet, 1._wp, 0.999_wp)
+    e_dem = e_soil_pot*beta_s
+    avail_e = ws1 - ws_res
+    lim_e = SMAX0(avail_e, w_smooth)
+    e_soil = SMIN_POS(e_dem, lim_e, 0.999_wp)
+    ws2 = ws1 - e_soil
 ! percolation to the root zone, linearised backward Euler so that the stiff gravity
 ! drainage of the thin surface layer stays stable (K' = expo K / w per hour), limited by
 ! the water above residual and the space below
-    perc = GRAVITY_DRAINAGE(w_s, ws_sat, ksat, expo)
-    arg1 = w_s - ws_res
-    result1 = SMAX0(arg1, w_smooth)
-    perc = SMIN_POS(perc, result1, 0.999_wp)
-    arg1 = wr_sat - w_r
-    result1 = SMAX0(arg1, w_smooth)
-    perc = SMIN_POS(perc, result1, 0.999_wp)
-    w_s = w_s - perc
+    q_s = GRAVITY_DRAINAGE(ws2, ws_sat, ksat, expo)
+    avail_p = ws2 - ws_res
+    lim_p = SMAX0(avail_p, w_smooth)
+    perc1 = SMIN_POS(q_s, lim_p, 0.999_wp)
+    room_r = wr_sat - w_r
+    lim_r = SMAX0(room_r, w_smooth)
+    perc = SMIN_POS(perc1, lim_r, 0.999_wp)
+    w_s = ws2 - perc
 ! root zone: transpiration (already supply-limited) and drainage
-    w_r = w_r + perc - trans
-    drain = GRAVITY_DRAINAGE(w_r, wr_sat, ksat, expo)
-    arg1 = w_r - wr_res
-    result1 = SMAX0(arg1, w_smooth)
-    drain = SMIN_POS(drain, result1, 0.999_wp)
-    w_r = w_r - drain
+    wr1 = w_r + perc - trans
+    q_r = GRAVITY_DRAINAGE(wr1, wr_sat, ksat, expo)
+    avail_d = wr1 - wr_res
+    lim_d = SMAX0(avail_d, w_smooth)
+    drain = SMIN_POS(q_r, lim_d, 0.999_wp)
+    w_r = wr1 - drain
   END SUBROUTINE SOIL_WATER_STEP
 
 !  Differentiation of gravity_drainage in reverse (adjoint) mode:
@@ -5279,9 +5203,12 @@ CONTAINS
     e_soil_pot = e_ps*dt_hour*(1._wp-f_cov2)
     zroot = pp(ip_zroot)
     ksat_scale = pg(ig_ksat_scale)
-    CALL SOIL_WATER_STEP_FWD(w_in, e_soil_pot, trans, sh, zroot, &
-&                      ksat_scale, f_thaw, w_s, w_r, infl, runoff, &
-&                      e_soil, perc, drain)
+! re-run by the adjoint (Tapenade checkpoint) rather than taped: see docs/performance.md
+    CALL PUSHREAL8(w_r)
+    CALL PUSHREAL8(w_s)
+    CALL SOIL_WATER_STEP(w_in, e_soil_pot, trans, sh, zroot, ksat_scale&
+&                  , f_thaw, w_s, w_r, infl, runoff, e_soil, perc, drain&
+&                 )
     CALL PUSHREAL8(st(is_w_surf))
     st(is_w_surf) = w_s
     CALL PUSHREAL8(st(is_w_root))
@@ -5385,6 +5312,7 @@ CONTAINS
     CALL PUSHREAL8ARRAY(rdl, 2*nlayer)
     CALL PUSHREAL8ARRAY(phi, 2*nlayer)
     CALL PUSHREAL8(rain)
+    CALL PUSHREAL8(trans)
     CALL PUSHREAL8(sif_photon)
     CALL PUSHREAL8(gpp_h)
     CALL PUSHREAL8(rn_soil)
@@ -5511,6 +5439,7 @@ CONTAINS
     CALL POPREAL8(rn_soil)
     CALL POPREAL8(gpp_h)
     CALL POPREAL8(sif_photon)
+    CALL POPREAL8(trans)
     CALL POPREAL8(rain)
     CALL POPREAL8ARRAY(phi, 2*nlayer)
     CALL POPREAL8ARRAY(rdl, 2*nlayer)
@@ -5690,12 +5619,16 @@ CONTAINS
     w_s_b = theta_s_b/(z_surf*rho_w) + st_b(is_w_surf)
     CALL POPREAL8(st(is_w_surf))
     st_b(is_w_surf) = 0.0_8
+    zroot = pp(ip_zroot)
     e_soil_pot = e_ps*dt_hour*(1._wp-f_cov2)
-    CALL SOIL_WATER_STEP_BWD(w_in, w_in_b, e_soil_pot, e_soil_pot_b, &
-&                      trans, trans_b, sh, zroot, zroot_b, ksat_scale, &
-&                      ksat_scale_b, f_thaw, f_thaw_b, w_s, w_s_b, w_r, &
-&                      w_r_b, infl, runoff, runoff_b, e_soil, e_soil_b, &
-&                      perc, drain, drain_b)
+    ksat_scale = pg(ig_ksat_scale)
+    CALL POPREAL8(w_s)
+    CALL POPREAL8(w_r)
+    CALL SOIL_WATER_STEP_B(w_in, w_in_b, e_soil_pot, e_soil_pot_b, trans&
+&                    , trans_b, sh, zroot, zroot_b, ksat_scale, &
+&                    ksat_scale_b, f_thaw, f_thaw_b, w_s, w_s_b, w_r, &
+&                    w_r_b, infl, runoff, runoff_b, e_soil, e_soil_b, &
+&                    perc, drain, drain_b)
     pg_b(ig_ksat_scale) = pg_b(ig_ksat_scale) + ksat_scale_b
     pp_b(ip_zroot) = pp_b(ip_zroot) + zroot_b
     e_ps_b = (1._wp-f_cov2)*dt_hour*e_soil_pot_b
@@ -6060,6 +5993,7 @@ CONTAINS
     e_soil_pot = e_ps*dt_hour*(1._wp-f_cov2)
     zroot = pp(ip_zroot)
     ksat_scale = pg(ig_ksat_scale)
+! re-run by the adjoint (Tapenade checkpoint) rather than taped: see docs/performance.md
     CALL SOIL_WATER_STEP(w_in, e_soil_pot, trans, sh, zroot, ksat_scale&
 &                  , f_thaw, w_s, w_r, infl, runoff, e_soil, perc, drain&
 &                 )

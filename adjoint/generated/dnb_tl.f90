@@ -1584,8 +1584,8 @@ CONTAINS
     REAL(wp), INTENT(IN) :: kc_eff_d, gstar_d, k4_d
     REAL(wp), INTENT(OUT) :: a_gross, rd_l, gs
     REAL(wp), INTENT(OUT) :: rd_l_d, gs_d
-    REAL(wp) :: ci, j, je, jc, vm, ji, an, tk
-    REAL(wp) :: ci_d, j_d, je_d, jc_d, vm_d, ji_d, an_d
+    REAL(wp) :: ci, j, je, jc, vm, ji, an, tk, gs_fick
+    REAL(wp) :: ci_d, j_d, je_d, jc_d, vm_d, ji_d, an_d, gs_fick_d
     INTRINSIC LOG
     INTRINSIC EXP
     REAL(wp) :: result1
@@ -1629,11 +1629,13 @@ CONTAINS
     rd_l = rd*nscl*temp0
     an_d = a_gross_d - rd_l_d
     an = a_gross - rd_l
+! each intermediate assigned once (no reuse of gs): the adjoint then stores nothing
     temp0 = 1.6_wp*rgas*tk
     temp = an/(pres*(ca-ci))
-    gs_d = temp0*(an_d+temp*pres*ci_d)/(pres*(ca-ci))
-    gs = temp0*temp
-    result1_d = SOFTPLUS_D(gs - gs_min, gs_d, 1.e-5_wp, result1)
+    gs_fick_d = temp0*(an_d+temp*pres*ci_d)/(pres*(ca-ci))
+    gs_fick = temp0*temp
+    result1_d = SOFTPLUS_D(gs_fick - gs_min, gs_fick_d, 1.e-5_wp, &
+&     result1)
     gs_d = result1_d
     gs = gs_min + result1
   END SUBROUTINE PHOTO_FIXED_CI_D
@@ -1650,7 +1652,7 @@ CONTAINS
 &   , jmax, rd
     REAL(wp), INTENT(IN) :: kc_eff, gstar, k4, f_hot
     REAL(wp), INTENT(OUT) :: a_gross, rd_l, gs
-    REAL(wp) :: ci, j, je, jc, vm, ji, an, tk
+    REAL(wp) :: ci, j, je, jc, vm, ji, an, tk, gs_fick
     INTRINSIC LOG
     INTRINSIC EXP
     REAL(wp) :: result1
@@ -1672,8 +1674,9 @@ CONTAINS
     arg1 = -LOG(2._wp) - i_abs*1.e6_wp/10._wp
     rd_l = rd*nscl*(0.5_wp+EXP(arg1))
     an = a_gross - rd_l
-    gs = 1.6_wp*an*rgas*tk/(pres*(ca-ci))
-    result1 = SOFTPLUS(gs - gs_min, 1.e-5_wp)
+! each intermediate assigned once (no reuse of gs): the adjoint then stores nothing
+    gs_fick = 1.6_wp*an*rgas*tk/(pres*(ca-ci))
+    result1 = SOFTPLUS(gs_fick - gs_min, 1.e-5_wp)
     gs = gs_min + result1
   END SUBROUTINE PHOTO_FIXED_CI
 
@@ -1702,8 +1705,9 @@ CONTAINS
     REAL(wp), INTENT(IN) :: kc_eff_d, gstar_d, k4_d, gs_d
     REAL(wp), INTENT(OUT) :: a_gross, ci, r_sat
     REAL(wp), INTENT(OUT) :: a_gross_d, r_sat_d
-    REAL(wp) :: g0, j, w, je, jc, vm, tk
-    REAL(wp) :: g0_d, j_d, w_d, je_d, jc_d, vm_d
+    REAL(wp) :: g0, j, w, je, jc, vm, tk, r_raw
+    REAL(wp) :: g0_d, j_d, w_d, je_d, jc_d, vm_d, r_raw_d
+    INTRINSIC MIN
     REAL(wp) :: result1
     REAL(wp) :: result1_d
     REAL(wp) :: temp
@@ -1741,23 +1745,24 @@ CONTAINS
     ci = ca - temp
     IF (c4 .EQ. 1) THEN
       temp = a_gross/(alpha*i_abs+1.e-12_wp)
-      r_sat_d = (a_gross_d-temp*(i_abs*alpha_d+alpha*i_abs_d))/(alpha*&
+      r_raw_d = (a_gross_d-temp*(i_abs*alpha_d+alpha*i_abs_d))/(alpha*&
 &       i_abs+1.e-12_wp)
-      r_sat = temp
+      r_raw = temp
     ELSE
       result1_d = SOFTPLUS_D(ci - gstar, ci_d - gstar_d, 1.e-6_wp, &
 &       result1)
       temp = a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
-      r_sat_d = 4._wp*((ci+2._wp*gstar)*a_gross_d+a_gross*(ci_d+2._wp*&
+      r_raw_d = 4._wp*((ci+2._wp*gstar)*a_gross_d+a_gross*(ci_d+2._wp*&
 &       gstar_d)-temp*((j+1.e-12_wp)*result1_d+result1*j_d))/(result1*(j&
 &       +1.e-12_wp))
-      r_sat = 4._wp*temp
+      r_raw = 4._wp*temp
     END IF
-! r_sat <= 1 by construction (the co-limited A is below the light-limited rate, and its
-! Ci is higher); the cap only catches rounding, so it costs no smoothness
-    IF (r_sat .GT. 1._wp) THEN
+    IF (r_raw .GT. 1._wp) THEN
       r_sat = 1._wp
       r_sat_d = 0.0_8
+    ELSE
+      r_sat_d = r_raw_d
+      r_sat = r_raw
     END IF
   END SUBROUTINE PHOTO_GIVEN_GS_D
 
@@ -1776,7 +1781,8 @@ CONTAINS
 &   jmax, rd_l
     REAL(wp), INTENT(IN) :: kc_eff, gstar, k4, f_hot, gs
     REAL(wp), INTENT(OUT) :: a_gross, ci, r_sat
-    REAL(wp) :: g0, j, w, je, jc, vm, tk
+    REAL(wp) :: g0, j, w, je, jc, vm, tk, r_raw
+    INTRINSIC MIN
     REAL(wp) :: result1
     tk = tc + tfreeze
 ! mol m-2 s-1 for CO2
@@ -1795,14 +1801,16 @@ CONTAINS
     a_gross = result1*f_hot
     ci = ca - (a_gross-rd_l)/g0
     IF (c4 .EQ. 1) THEN
-      r_sat = a_gross/(alpha*i_abs+1.e-12_wp)
+      r_raw = a_gross/(alpha*i_abs+1.e-12_wp)
     ELSE
       result1 = SOFTPLUS(ci - gstar, 1.e-6_wp)
-      r_sat = 4._wp*a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
+      r_raw = 4._wp*a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
     END IF
-! r_sat <= 1 by construction (the co-limited A is below the light-limited rate, and its
-! Ci is higher); the cap only catches rounding, so it costs no smoothness
-    IF (r_sat .GT. 1._wp) r_sat = 1._wp
+    IF (r_raw .GT. 1._wp) THEN
+      r_sat = 1._wp
+    ELSE
+      r_sat = r_raw
+    END IF
   END SUBROUTINE PHOTO_GIVEN_GS
 
 !  Differentiation of fluorescence_yield in forward (tangent) mode:
@@ -2604,16 +2612,18 @@ CONTAINS
     REAL(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, &
 &   beta_s, expo
     REAL(wp) :: ws_sat_d, wr_sat_d, wr_res_d, ksat_d, icap_d, beta_s_d
+    REAL(wp) :: q_in, room_s, lim_in, ws1, wet, e_dem, avail_e, lim_e, &
+&   ws2, q_s, avail_p
+    REAL(wp) :: q_in_d, room_s_d, lim_in_d, ws1_d, wet_d, e_dem_d, &
+&   avail_e_d, lim_e_d, ws2_d, q_s_d, avail_p_d
+    REAL(wp) :: lim_p, perc1, room_r, lim_r, wr1, q_r, avail_d, lim_d
+    REAL(wp) :: lim_p_d, perc1_d, room_r_d, lim_r_d, wr1_d, q_r_d, &
+&   avail_d_d, lim_d_d
 ! transition width (mm) of the smooth limits at residual water and saturation: 0.1 mm,
 ! negligible as water, but wide enough that the limits are not sharper than the steps an
 ! assimilation takes (with 0.01 mm a surface layer dried to its residual made the
 ! model's response curve within 1e-4 prior sigma and broke the Taylor test)
     REAL(wp), PARAMETER :: w_smooth=0.1_wp
-    REAL(wp) :: result1
-    REAL(wp) :: result1_d
-    REAL(wp) :: tmpresult
-    REAL(wp) :: tmpresult0
-    REAL(wp) :: tmpresult1
     REAL(wp) :: perc_d
     REAL(wp) :: infl_d
     ws_sat = sh(ish_theta_sat)*z_surf*rho_w
@@ -2626,53 +2636,61 @@ CONTAINS
     ksat_d = sh(ish_ksat)*ksat_scale_d
     ksat = sh(ish_ksat)*ksat_scale
     expo = 2._wp*sh(ish_b) + 3._wp
+! Every intermediate below has a name of its own and is assigned once (the layers'
+! water after each step too): reusing names made the adjoint store each overwritten
+! value (docs/performance.md). The expressions are those of the model equations.
 ! infiltration and runoff
-    result1_d = SMAX0_D(ws_sat - w_s, -w_s_d, w_smooth, result1)
-    icap_d = SMIN_POS_D(ksat*(0.05_wp+0.95_wp*f_thaw), (0.95_wp*f_thaw+&
-&     0.05_wp)*ksat_d + ksat*0.95_wp*f_thaw_d, result1, result1_d, &
-&     0.999_wp, icap)
+    q_in_d = (0.95_wp*f_thaw+0.05_wp)*ksat_d + ksat*0.95_wp*f_thaw_d
+    q_in = ksat*(0.05_wp+0.95_wp*f_thaw)
+    room_s_d = -w_s_d
+    room_s = ws_sat - w_s
+    lim_in_d = SMAX0_D(room_s, room_s_d, w_smooth, lim_in)
+    icap_d = SMIN_POS_D(q_in, q_in_d, lim_in, lim_in_d, 0.999_wp, icap)
     infl_d = SMIN_POS_D(w_in, w_in_d, icap, icap_d, 0.999_wp, infl)
     runoff_d = w_in_d - infl_d
     runoff = w_in - infl
-    w_s_d = w_s_d + infl_d
-    w_s = w_s + infl
+    ws1_d = w_s_d + infl_d
+    ws1 = w_s + infl
 ! bare-soil evaporation, linear in surface wetness up to field capacity
-    beta_s_d = SMIN_POS_D(w_s/ws_fc, w_s_d/ws_fc, 1._wp, 0.0_8, 0.999_wp&
-&     , beta_s)
-    result1_d = SMAX0_D(w_s - ws_res, w_s_d, w_smooth, result1)
-    e_soil_d = SMIN_POS_D(e_soil_pot*beta_s, beta_s*e_soil_pot_d + &
-&     e_soil_pot*beta_s_d, result1, result1_d, 0.999_wp, e_soil)
-    w_s_d = w_s_d - e_soil_d
-    w_s = w_s - e_soil
+    wet_d = ws1_d/ws_fc
+    wet = ws1/ws_fc
+    beta_s_d = SMIN_POS_D(wet, wet_d, 1._wp, 0.0_8, 0.999_wp, beta_s)
+    e_dem_d = beta_s*e_soil_pot_d + e_soil_pot*beta_s_d
+    e_dem = e_soil_pot*beta_s
+    avail_e_d = ws1_d
+    avail_e = ws1 - ws_res
+    lim_e_d = SMAX0_D(avail_e, avail_e_d, w_smooth, lim_e)
+    e_soil_d = SMIN_POS_D(e_dem, e_dem_d, lim_e, lim_e_d, 0.999_wp, &
+&     e_soil)
+    ws2_d = ws1_d - e_soil_d
+    ws2 = ws1 - e_soil
 ! percolation to the root zone, linearised backward Euler so that the stiff gravity
 ! drainage of the thin surface layer stays stable (K' = expo K / w per hour), limited by
 ! the water above residual and the space below
     ws_sat_d = 0.0_8
-    perc_d = GRAVITY_DRAINAGE_D(w_s, w_s_d, ws_sat, ws_sat_d, ksat, &
-&     ksat_d, expo, perc)
-    result1_d = SMAX0_D(w_s - ws_res, w_s_d, w_smooth, result1)
-    perc_d = SMIN_POS_D(perc, perc_d, result1, result1_d, 0.999_wp, &
-&     tmpresult)
-    perc = tmpresult
-    result1_d = SMAX0_D(wr_sat - w_r, wr_sat_d - w_r_d, w_smooth, &
-&     result1)
-    perc_d = SMIN_POS_D(perc, perc_d, result1, result1_d, 0.999_wp, &
-&     tmpresult0)
-    perc = tmpresult0
-    w_s_d = w_s_d - perc_d
-    w_s = w_s - perc
+    q_s_d = GRAVITY_DRAINAGE_D(ws2, ws2_d, ws_sat, ws_sat_d, ksat, &
+&     ksat_d, expo, q_s)
+    avail_p_d = ws2_d
+    avail_p = ws2 - ws_res
+    lim_p_d = SMAX0_D(avail_p, avail_p_d, w_smooth, lim_p)
+    perc1_d = SMIN_POS_D(q_s, q_s_d, lim_p, lim_p_d, 0.999_wp, perc1)
+    room_r_d = wr_sat_d - w_r_d
+    room_r = wr_sat - w_r
+    lim_r_d = SMAX0_D(room_r, room_r_d, w_smooth, lim_r)
+    perc_d = SMIN_POS_D(perc1, perc1_d, lim_r, lim_r_d, 0.999_wp, perc)
+    w_s_d = ws2_d - perc_d
+    w_s = ws2 - perc
 ! root zone: transpiration (already supply-limited) and drainage
-    w_r_d = w_r_d + perc_d - trans_d
-    w_r = w_r + perc - trans
-    drain_d = GRAVITY_DRAINAGE_D(w_r, w_r_d, wr_sat, wr_sat_d, ksat, &
-&     ksat_d, expo, drain)
-    result1_d = SMAX0_D(w_r - wr_res, w_r_d - wr_res_d, w_smooth, &
-&     result1)
-    drain_d = SMIN_POS_D(drain, drain_d, result1, result1_d, 0.999_wp, &
-&     tmpresult1)
-    drain = tmpresult1
-    w_r_d = w_r_d - drain_d
-    w_r = w_r - drain
+    wr1_d = w_r_d + perc_d - trans_d
+    wr1 = w_r + perc - trans
+    q_r_d = GRAVITY_DRAINAGE_D(wr1, wr1_d, wr_sat, wr_sat_d, ksat, &
+&     ksat_d, expo, q_r)
+    avail_d_d = wr1_d - wr_res_d
+    avail_d = wr1 - wr_res
+    lim_d_d = SMAX0_D(avail_d, avail_d_d, w_smooth, lim_d)
+    drain_d = SMIN_POS_D(q_r, q_r_d, lim_d, lim_d_d, 0.999_wp, drain)
+    w_r_d = wr1_d - drain_d
+    w_r = wr1 - drain
   END SUBROUTINE SOIL_WATER_STEP_D
 
 ! Two-layer soil water for one hour. Surface layer of depth z_surf (SMOS sensing depth) and
@@ -2691,12 +2709,14 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: infl, runoff, e_soil, perc, drain
     REAL(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, &
 &   beta_s, expo
+    REAL(wp) :: q_in, room_s, lim_in, ws1, wet, e_dem, avail_e, lim_e, &
+&   ws2, q_s, avail_p
+    REAL(wp) :: lim_p, perc1, room_r, lim_r, wr1, q_r, avail_d, lim_d
 ! transition width (mm) of the smooth limits at residual water and saturation: 0.1 mm,
 ! negligible as water, but wide enough that the limits are not sharper than the steps an
 ! assimilation takes (with 0.01 mm a surface layer dried to its residual made the
 ! model's response curve within 1e-4 prior sigma and broke the Taylor test)
     REAL(wp), PARAMETER :: w_smooth=0.1_wp
-    REAL(wp) :: result1
     ws_sat = sh(ish_theta_sat)*z_surf*rho_w
     wr_sat = sh(ish_theta_sat)*zroot*rho_w
     ws_fc = sh(ish_theta_fc)*z_surf*rho_w
@@ -2704,32 +2724,43 @@ CONTAINS
     wr_res = 0.3_wp*sh(ish_theta_wp)*zroot*rho_w
     ksat = sh(ish_ksat)*ksat_scale
     expo = 2._wp*sh(ish_b) + 3._wp
+! Every intermediate below has a name of its own and is assigned once (the layers'
+! water after each step too): reusing names made the adjoint store each overwritten
+! value (docs/performance.md). The expressions are those of the model equations.
 ! infiltration and runoff
-    result1 = SMAX0(ws_sat - w_s, w_smooth)
-    icap = SMIN_POS(ksat*(0.05_wp+0.95_wp*f_thaw), result1, 0.999_wp)
+    q_in = ksat*(0.05_wp+0.95_wp*f_thaw)
+    room_s = ws_sat - w_s
+    lim_in = SMAX0(room_s, w_smooth)
+    icap = SMIN_POS(q_in, lim_in, 0.999_wp)
     infl = SMIN_POS(w_in, icap, 0.999_wp)
     runoff = w_in - infl
-    w_s = w_s + infl
+    ws1 = w_s + infl
 ! bare-soil evaporation, linear in surface wetness up to field capacity
-    beta_s = SMIN_POS(w_s/ws_fc, 1._wp, 0.999_wp)
-    result1 = SMAX0(w_s - ws_res, w_smooth)
-    e_soil = SMIN_POS(e_soil_pot*beta_s, result1, 0.999_wp)
-    w_s = w_s - e_soil
+    wet = ws1/ws_fc
+    beta_s = SMIN_POS(wet, 1._wp, 0.999_wp)
+    e_dem = e_soil_pot*beta_s
+    avail_e = ws1 - ws_res
+    lim_e = SMAX0(avail_e, w_smooth)
+    e_soil = SMIN_POS(e_dem, lim_e, 0.999_wp)
+    ws2 = ws1 - e_soil
 ! percolation to the root zone, linearised backward Euler so that the stiff gravity
 ! drainage of the thin surface layer stays stable (K' = expo K / w per hour), limited by
 ! the water above residual and the space below
-    perc = GRAVITY_DRAINAGE(w_s, ws_sat, ksat, expo)
-    result1 = SMAX0(w_s - ws_res, w_smooth)
-    perc = SMIN_POS(perc, result1, 0.999_wp)
-    result1 = SMAX0(wr_sat - w_r, w_smooth)
-    perc = SMIN_POS(perc, result1, 0.999_wp)
-    w_s = w_s - perc
+    q_s = GRAVITY_DRAINAGE(ws2, ws_sat, ksat, expo)
+    avail_p = ws2 - ws_res
+    lim_p = SMAX0(avail_p, w_smooth)
+    perc1 = SMIN_POS(q_s, lim_p, 0.999_wp)
+    room_r = wr_sat - w_r
+    lim_r = SMAX0(room_r, w_smooth)
+    perc = SMIN_POS(perc1, lim_r, 0.999_wp)
+    w_s = ws2 - perc
 ! root zone: transpiration (already supply-limited) and drainage
-    w_r = w_r + perc - trans
-    drain = GRAVITY_DRAINAGE(w_r, wr_sat, ksat, expo)
-    result1 = SMAX0(w_r - wr_res, w_smooth)
-    drain = SMIN_POS(drain, result1, 0.999_wp)
-    w_r = w_r - drain
+    wr1 = w_r + perc - trans
+    q_r = GRAVITY_DRAINAGE(wr1, wr_sat, ksat, expo)
+    avail_d = wr1 - wr_res
+    lim_d = SMAX0(avail_d, w_smooth)
+    drain = SMIN_POS(q_r, lim_d, 0.999_wp)
+    w_r = wr1 - drain
   END SUBROUTINE SOIL_WATER_STEP
 
 !  Differentiation of gravity_drainage in forward (tangent) mode:
@@ -4179,6 +4210,7 @@ CONTAINS
     zroot = pp(ip_zroot)
     ksat_scale_d = pg_d(ig_ksat_scale)
     ksat_scale = pg(ig_ksat_scale)
+! re-run by the adjoint (Tapenade checkpoint) rather than taped: see docs/performance.md
     CALL SOIL_WATER_STEP_D(w_in, w_in_d, e_soil_pot, e_soil_pot_d, trans&
 &                    , trans_d, sh, zroot, zroot_d, ksat_scale, &
 &                    ksat_scale_d, f_thaw, f_thaw_d, w_s, w_s_d, w_r, &
@@ -4507,6 +4539,7 @@ CONTAINS
     e_soil_pot = e_ps*dt_hour*(1._wp-f_cov2)
     zroot = pp(ip_zroot)
     ksat_scale = pg(ig_ksat_scale)
+! re-run by the adjoint (Tapenade checkpoint) rather than taped: see docs/performance.md
     CALL SOIL_WATER_STEP(w_in, e_soil_pot, trans, sh, zroot, ksat_scale&
 &                  , f_thaw, w_s, w_r, infl, runoff, e_soil, perc, drain&
 &                 )
