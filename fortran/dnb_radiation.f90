@@ -137,7 +137,7 @@ contains
     real(wp), intent(out) :: abs_c(2 * nlayer), lai_c(2 * nlayer)
     real(wp), intent(out) :: fapar, fsun
     real(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
-    real(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
+    real(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz, e_bs, e_b
     ! transmission of scattered-beam and black-leaf beam light down to each layer boundary:
     ! t_bs(k) = exp(-kbs k dl) etc. for k = 0 .. nlayer (computed once, so that the adjoint
     ! reads them back instead of re-evaluating each exponential)
@@ -153,11 +153,16 @@ contains
     ib = fdir
     id = 1._wp - fdir
     dl = lc / real(nlayer, wp)
+    ! as integer powers of the one-layer transmissions: two exponentials instead of
+    ! 2 nlayer, in the model and in the adjoint's reverse sweep (equal to within rounding;
+    ! powers rather than a recurrence t(l) = t(l - 1) e, which the adjoint would store)
+    e_bs = exp(-kbs * dl)
+    e_b = exp(-kb * dl)
     t_bs(0) = 1._wp
     t_b(0) = 1._wp
     do l = 1, nlayer
-      t_bs(l) = exp(-kbs * dl * real(l, wp))
-      t_b(l) = exp(-kb * dl * real(l, wp))
+      t_bs(l) = e_bs**l
+      t_b(l) = e_b**l
     end do
     down_soil = ib * (1._wp - rho_cb) * t_bs(nlayer) + id * (1._wp - rho_cd) * t_d(nlayer)
     up_soil = rho_soil * down_soil

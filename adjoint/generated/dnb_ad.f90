@@ -1122,7 +1122,8 @@ CONTAINS
     REAL(wp) :: abs_c(2*nlayer), lai_c(2*nlayer)
     REAL(wp) :: fapar, fsun
     REAL(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
-    REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
+    REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz, &
+&   e_bs, e_b
 ! transmission of scattered-beam and black-leaf beam light down to each layer boundary:
 ! t_bs(k) = exp(-kbs k dl) etc. for k = 0 .. nlayer (computed once, so that the adjoint
 ! reads them back instead of re-evaluating each exponential)
@@ -1146,11 +1147,16 @@ CONTAINS
     ib = fdir
     id = 1._wp - fdir
     dl = lc/REAL(nlayer, wp)
+! as integer powers of the one-layer transmissions: two exponentials instead of
+! 2 nlayer, in the model and in the adjoint's reverse sweep (equal to within rounding;
+! powers rather than a recurrence t(l) = t(l - 1) e, which the adjoint would store)
+    e_bs = EXP(-(kbs*dl))
+    e_b = EXP(-(kb*dl))
     t_bs(0) = 1._wp
     t_b(0) = 1._wp
     DO l=1,nlayer
-      t_bs(l) = EXP(-(kbs*dl*REAL(l, wp)))
-      t_b(l) = EXP(-(kb*dl*REAL(l, wp)))
+      t_bs(l) = e_bs**l
+      t_b(l) = e_b**l
     END DO
     down_soil = ib*(1._wp-rho_cb)*t_bs(nlayer) + id*(1._wp-rho_cd)*t_d(&
 &     nlayer)
@@ -1181,9 +1187,11 @@ CONTAINS
       CALL PUSHREAL8(rho_cb)
       CALL PUSHREAL8(id)
       CALL PUSHREAL8(ib)
+      CALL PUSHREAL8(e_bs)
       CALL PUSHREAL8ARRAY(t_b, nlayer + 1)
       CALL PUSHREAL8(kb)
       CALL PUSHREAL8(dl)
+      CALL PUSHREAL8(e_b)
       CALL PUSHREAL8ARRAY(t_bs, nlayer + 1)
       CALL PUSHCONTROL1B(0)
     ELSE
@@ -1193,9 +1201,11 @@ CONTAINS
       CALL PUSHREAL8(rho_cb)
       CALL PUSHREAL8(id)
       CALL PUSHREAL8(ib)
+      CALL PUSHREAL8(e_bs)
       CALL PUSHREAL8ARRAY(t_b, nlayer + 1)
       CALL PUSHREAL8(kb)
       CALL PUSHREAL8(dl)
+      CALL PUSHREAL8(e_b)
       CALL PUSHREAL8ARRAY(t_bs, nlayer + 1)
       CALL PUSHCONTROL1B(1)
     END IF
@@ -1233,9 +1243,10 @@ CONTAINS
     REAL(wp) :: fapar_b, fsun_b
     REAL(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
     REAL(wp) :: lc_b, sq_b, kbs_b, rho_h_b, rho_cb_b, dl_b
-    REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
+    REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz, &
+&   e_bs, e_b
     REAL(wp) :: a_d_b, a_bt_b, a_bd_b, a_up_b, q_b, ls_b, down_soil_b, &
-&   up_soil_b
+&   up_soil_b, e_bs_b, e_b_b
     REAL(wp) :: t_bs(0:nlayer), t_b(0:nlayer)
     REAL(wp) :: t_bs_b(0:nlayer), t_b_b(0:nlayer)
     INTEGER :: l
@@ -1243,17 +1254,16 @@ CONTAINS
     INTRINSIC SQRT
     INTRINSIC EXP
     INTRINSIC REAL
-    REAL(wp) :: temp
     REAL(wp) :: temp_b
-    REAL(wp) :: temp0
-    REAL(wp) :: temp_b0
     INTEGER :: branch
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) THEN
       CALL POPREAL8ARRAY(t_bs, nlayer + 1)
+      CALL POPREAL8(e_b)
       CALL POPREAL8(dl)
       CALL POPREAL8(kb)
       CALL POPREAL8ARRAY(t_b, nlayer + 1)
+      CALL POPREAL8(e_bs)
       CALL POPREAL8(ib)
       CALL POPREAL8(id)
       CALL POPREAL8(rho_cb)
@@ -1264,9 +1274,11 @@ CONTAINS
       fsun_b = fsun_b/lai
     ELSE
       CALL POPREAL8ARRAY(t_bs, nlayer + 1)
+      CALL POPREAL8(e_b)
       CALL POPREAL8(dl)
       CALL POPREAL8(kb)
       CALL POPREAL8ARRAY(t_b, nlayer + 1)
+      CALL POPREAL8(e_bs)
       CALL POPREAL8(ib)
       CALL POPREAL8(id)
       CALL POPREAL8(rho_cb)
@@ -1295,38 +1307,38 @@ CONTAINS
       ls = (t_b(l-1)-t_b(l))/kb
       fc_b = fc_b + q*(dl-ls)*abs_c_b(2*l) + (a_bd+q*ls)*abs_c_b(2*l-1) &
 &       + (dl-ls)*lai_c_b(2*l) + ls*lai_c_b(2*l-1)
-      temp_b0 = fc*q*abs_c_b(2*l)
-      dl_b = dl_b + temp_b0
-      ls_b = -temp_b0
-      temp_b0 = fc*abs_c_b(2*l-1)
-      q_b = fc*(dl-ls)*abs_c_b(2*l) + ls*temp_b0
+      temp_b = fc*q*abs_c_b(2*l)
+      dl_b = dl_b + temp_b
+      ls_b = -temp_b
+      temp_b = fc*abs_c_b(2*l-1)
+      q_b = fc*(dl-ls)*abs_c_b(2*l) + ls*temp_b
       abs_c_b(2*l) = 0.0_8
       abs_c_b(2*l-1) = 0.0_8
-      a_bd_b = temp_b0
-      ls_b = ls_b + q*temp_b0 + fc*lai_c_b(2*l-1) - fc*lai_c_b(2*l)
+      a_bd_b = temp_b
+      ls_b = ls_b + q*temp_b + fc*lai_c_b(2*l-1) - fc*lai_c_b(2*l)
       lai_c_b(2*l-1) = 0.0_8
-      temp_b0 = q_b/dl
-      dl_b = dl_b + fc*lai_c_b(2*l) - (a_d+a_bt+a_up-a_bd)*temp_b0/dl
+      temp_b = q_b/dl
+      dl_b = dl_b + fc*lai_c_b(2*l) - (a_d+a_bt+a_up-a_bd)*temp_b/dl
       lai_c_b(2*l) = 0.0_8
-      a_d_b = temp_b0
-      a_bt_b = temp_b0
-      a_up_b = temp_b0
-      a_bd_b = a_bd_b - temp_b0
+      a_d_b = temp_b
+      a_bt_b = temp_b
+      a_up_b = temp_b
+      a_bd_b = a_bd_b - temp_b
       up_soil_b = up_soil_b + (t_d(nlayer-l)-t_d(nlayer-l+1))*a_up_b
       t_d_b(nlayer-l) = t_d_b(nlayer-l) + up_soil*a_up_b
       t_d_b(nlayer-l+1) = t_d_b(nlayer-l+1) - up_soil*a_up_b
       sigma_l_b = sigma_l_b - (t_b(l-1)-t_b(l))*ib*a_bd_b
-      temp_b0 = (1._wp-sigma_l)*ib*a_bd_b
-      t_b_b(l-1) = t_b_b(l-1) + ls_b/kb + temp_b0
-      t_b_b(l) = t_b_b(l) - ls_b/kb - temp_b0
+      temp_b = (1._wp-sigma_l)*ib*a_bd_b
+      t_b_b(l-1) = t_b_b(l-1) + ls_b/kb + temp_b
+      t_b_b(l) = t_b_b(l) - ls_b/kb - temp_b
       rho_cb_b = rho_cb_b - (t_bs(l-1)-t_bs(l))*ib*a_bt_b
-      temp_b0 = (1._wp-rho_cb)*ib*a_bt_b
-      t_bs_b(l-1) = t_bs_b(l-1) + temp_b0
-      t_bs_b(l) = t_bs_b(l) - temp_b0
+      temp_b = (1._wp-rho_cb)*ib*a_bt_b
+      t_bs_b(l-1) = t_bs_b(l-1) + temp_b
+      t_bs_b(l) = t_bs_b(l) - temp_b
       rho_cd_b = rho_cd_b - (t_d(l-1)-t_d(l))*id*a_d_b
-      temp_b0 = (1._wp-rho_cd)*id*a_d_b
-      t_d_b(l-1) = t_d_b(l-1) + temp_b0
-      t_d_b(l) = t_d_b(l) - temp_b0
+      temp_b = (1._wp-rho_cd)*id*a_d_b
+      t_d_b(l-1) = t_d_b(l-1) + temp_b
+      t_d_b(l) = t_d_b(l) - temp_b
     END DO
     rho_soil_b = rho_soil_b + down_soil*up_soil_b
     down_soil_b = rho_soil*up_soil_b
@@ -1334,17 +1346,19 @@ CONTAINS
     t_bs_b(nlayer) = t_bs_b(nlayer) + (1._wp-rho_cb)*ib*down_soil_b
     rho_cd_b = rho_cd_b - t_d(nlayer)*id*down_soil_b
     t_d_b(nlayer) = t_d_b(nlayer) + (1._wp-rho_cd)*id*down_soil_b
-    kbs_b = 0.0_8
+    e_b_b = 0.0_8
+    e_bs_b = 0.0_8
     DO l=nlayer,1,-1
-      temp = REAL(l, wp)
-      temp_b0 = -(temp*EXP(-(temp*(kbs*dl)))*t_bs_b(l))
-      temp0 = REAL(l, wp)
-      dl_b = dl_b + kbs*temp_b0 - kb*temp0*EXP(-(temp0*(kb*dl)))*t_b_b(l&
-&       )
+      IF (.NOT.(e_b .LE. 0.0 .AND. (l .EQ. 0.0 .OR. l .NE. INT(l)))) &
+&       e_b_b = e_b_b + l*e_b**(l-1)*t_b_b(l)
       t_b_b(l) = 0.0_8
+      IF (.NOT.(e_bs .LE. 0.0 .AND. (l .EQ. 0.0 .OR. l .NE. INT(l)))) &
+&       e_bs_b = e_bs_b + l*e_bs**(l-1)*t_bs_b(l)
       t_bs_b(l) = 0.0_8
-      kbs_b = kbs_b + dl*temp_b0
     END DO
+    temp_b = EXP(-(kbs*dl))*e_bs_b
+    dl_b = dl_b - kb*EXP(-(kb*dl))*e_b_b - kbs*temp_b
+    kbs_b = -(dl*temp_b)
     lc_b = dl_b/REAL(nlayer, wp)
     rho_h = (1._wp-sq)/(1._wp+sq)
     rho_h_b = kb*2._wp*EXP(-(kb*2._wp*(rho_h/(kb+1._wp))))*rho_cb_b/(kb+&
@@ -1378,7 +1392,8 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: abs_c(2*nlayer), lai_c(2*nlayer)
     REAL(wp), INTENT(OUT) :: fapar, fsun
     REAL(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
-    REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
+    REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz, &
+&   e_bs, e_b
 ! transmission of scattered-beam and black-leaf beam light down to each layer boundary:
 ! t_bs(k) = exp(-kbs k dl) etc. for k = 0 .. nlayer (computed once, so that the adjoint
 ! reads them back instead of re-evaluating each exponential)
@@ -1402,11 +1417,16 @@ CONTAINS
     ib = fdir
     id = 1._wp - fdir
     dl = lc/REAL(nlayer, wp)
+! as integer powers of the one-layer transmissions: two exponentials instead of
+! 2 nlayer, in the model and in the adjoint's reverse sweep (equal to within rounding;
+! powers rather than a recurrence t(l) = t(l - 1) e, which the adjoint would store)
+    e_bs = EXP(-(kbs*dl))
+    e_b = EXP(-(kb*dl))
     t_bs(0) = 1._wp
     t_b(0) = 1._wp
     DO l=1,nlayer
-      t_bs(l) = EXP(-(kbs*dl*REAL(l, wp)))
-      t_b(l) = EXP(-(kb*dl*REAL(l, wp)))
+      t_bs(l) = e_bs**l
+      t_b(l) = e_b**l
     END DO
     down_soil = ib*(1._wp-rho_cb)*t_bs(nlayer) + id*(1._wp-rho_cd)*t_d(&
 &     nlayer)

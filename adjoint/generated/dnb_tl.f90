@@ -998,9 +998,10 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: fapar_d, fsun_d
     REAL(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
     REAL(wp) :: lc_d, sq_d, kbs_d, rho_h_d, rho_cb_d, dl_d
-    REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
+    REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz, &
+&   e_bs, e_b
     REAL(wp) :: a_d_d, a_bt_d, a_bd_d, a_up_d, q_d, ls_d, down_soil_d, &
-&   up_soil_d
+&   up_soil_d, e_bs_d, e_b_d
 ! transmission of scattered-beam and black-leaf beam light down to each layer boundary:
 ! t_bs(k) = exp(-kbs k dl) etc. for k = 0 .. nlayer (computed once, so that the adjoint
 ! reads them back instead of re-evaluating each exponential)
@@ -1043,21 +1044,30 @@ CONTAINS
     temp = REAL(nlayer, wp)
     dl_d = lc_d/temp
     dl = lc/temp
+! as integer powers of the one-layer transmissions: two exponentials instead of
+! 2 nlayer, in the model and in the adjoint's reverse sweep (equal to within rounding;
+! powers rather than a recurrence t(l) = t(l - 1) e, which the adjoint would store)
+    e_bs_d = -(EXP(-(kbs*dl))*(dl*kbs_d+kbs*dl_d))
+    e_bs = EXP(-(kbs*dl))
+    e_b_d = -(EXP(-(kb*dl))*kb*dl_d)
+    e_b = EXP(-(kb*dl))
     t_bs(0) = 1._wp
     t_b(0) = 1._wp
     t_bs_d = 0.0_8
     t_b_d = 0.0_8
     DO l=1,nlayer
-      temp = REAL(l, wp)
-      arg1_d = -(temp*(dl*kbs_d+kbs*dl_d))
-      arg1 = -(temp*(kbs*dl))
-      t_bs_d(l) = EXP(arg1)*arg1_d
-      t_bs(l) = EXP(arg1)
-      temp = REAL(l, wp)
-      arg1_d = -(temp*kb*dl_d)
-      arg1 = -(temp*(kb*dl))
-      t_b_d(l) = EXP(arg1)*arg1_d
-      t_b(l) = EXP(arg1)
+      IF (e_bs .LE. 0.0 .AND. (l .EQ. 0.0 .OR. l .NE. INT(l))) THEN
+        t_bs_d(l) = 0.0_8
+      ELSE
+        t_bs_d(l) = l*e_bs**(l-1)*e_bs_d
+      END IF
+      t_bs(l) = e_bs**l
+      IF (e_b .LE. 0.0 .AND. (l .EQ. 0.0 .OR. l .NE. INT(l))) THEN
+        t_b_d(l) = 0.0_8
+      ELSE
+        t_b_d(l) = l*e_b**(l-1)*e_b_d
+      END IF
+      t_b(l) = e_b**l
     END DO
     down_soil_d = ib*((1._wp-rho_cb)*t_bs_d(nlayer)-t_bs(nlayer)*&
 &     rho_cb_d) + id*((1._wp-rho_cd)*t_d_d(nlayer)-t_d(nlayer)*rho_cd_d)
@@ -1135,7 +1145,8 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: abs_c(2*nlayer), lai_c(2*nlayer)
     REAL(wp), INTENT(OUT) :: fapar, fsun
     REAL(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
-    REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
+    REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz, &
+&   e_bs, e_b
 ! transmission of scattered-beam and black-leaf beam light down to each layer boundary:
 ! t_bs(k) = exp(-kbs k dl) etc. for k = 0 .. nlayer (computed once, so that the adjoint
 ! reads them back instead of re-evaluating each exponential)
@@ -1161,13 +1172,16 @@ CONTAINS
     ib = fdir
     id = 1._wp - fdir
     dl = lc/REAL(nlayer, wp)
+! as integer powers of the one-layer transmissions: two exponentials instead of
+! 2 nlayer, in the model and in the adjoint's reverse sweep (equal to within rounding;
+! powers rather than a recurrence t(l) = t(l - 1) e, which the adjoint would store)
+    e_bs = EXP(-(kbs*dl))
+    e_b = EXP(-(kb*dl))
     t_bs(0) = 1._wp
     t_b(0) = 1._wp
     DO l=1,nlayer
-      arg1 = -(kbs*dl*REAL(l, wp))
-      t_bs(l) = EXP(arg1)
-      arg1 = -(kb*dl*REAL(l, wp))
-      t_b(l) = EXP(arg1)
+      t_bs(l) = e_bs**l
+      t_b(l) = e_b**l
     END DO
     down_soil = ib*(1._wp-rho_cb)*t_bs(nlayer) + id*(1._wp-rho_cd)*t_d(&
 &     nlayer)
