@@ -355,7 +355,9 @@ contains
     snow_alb = st(is_snow_alb)
     e_pot_h = e_ps * dt_hour
     ddf = pg(ig_ddf)
-    !$AD NOCHECKPOINT
+    ! re-run by the adjoint (Tapenade checkpoint) rather than taped: most hours have no
+    ! snow, and the taped version stored a dozen values and six branches for them
+    ! (docs/performance.md)
     call snow_step(tc, prh, e_pot_h, ddf, snow, snow_rho, snow_alb, rain, melt, sublim, f_cov2)
     st(is_snow) = snow
     st(is_snow_rho) = snow_rho

@@ -2761,9 +2761,9 @@ MODULE DNB_HYDROLOGY_AD
   PRIVATE 
   PUBLIC :: soil_hydraulics, rel_water, interception, snow_step, &
 & soil_water_step, soil_temperature_step
-  PUBLIC :: rel_water_b, interception_fwd, interception_bwd, &
-& snow_step_fwd, snow_step_bwd, soil_water_step_b, &
-& soil_temperature_step_fwd, soil_temperature_step_bwd
+  PUBLIC :: rel_water_b, interception_fwd, interception_bwd, snow_step_b&
+& , soil_water_step_b, soil_temperature_step_fwd, &
+& soil_temperature_step_bwd
 ! indices of the soil-hydraulic array filled by soil_hydraulics
   INTEGER, PARAMETER, PUBLIC :: ish_b=1, ish_theta_sat=2, ish_ksat=3, &
 & ish_theta_fc=4, ish_theta_wp=5, nsh=5
@@ -2962,7 +2962,7 @@ CONTAINS
     END IF
   END SUBROUTINE INTERCEPTION
 
-!  Differentiation of snow_step in reverse (adjoint) mode, forward sweep:
+!  Differentiation of snow_step in reverse (adjoint) mode:
 !   gradient     of useful results: alb_sn f_cover snow melt rho_sn
 !                sublim
 !   with respect to varying inputs: ddf alb_sn snow e_pot rho_sn
@@ -2971,27 +2971,41 @@ CONTAINS
 ! rate on the snow-covered part; fresh-snow density and compaction; albedo refresh and
 ! ageing. Amounts in mm over the hour; ddf in mm d-1 degC-1.
 ! Outputs: rain (mm), melt (mm), sublim (mm), f_cover (snow-covered fraction of the ground).
-  SUBROUTINE SNOW_STEP_FWD(tc, precip, e_pot, ddf, snow, rho_sn, alb_sn&
-&   , rain, melt, sublim, f_cover)
+  SUBROUTINE SNOW_STEP_B(tc, precip, e_pot, e_pot_b, ddf, ddf_b, snow, &
+&   snow_b, rho_sn, rho_sn_b, alb_sn, alb_sn_b, rain, melt, melt_b, &
+&   sublim, sublim_b, f_cover, f_cover_b)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: tc, precip, e_pot, ddf
+    REAL(wp) :: e_pot_b, ddf_b
     REAL(wp), INTENT(INOUT) :: snow, rho_sn, alb_sn
+    REAL(wp), INTENT(INOUT) :: snow_b, rho_sn_b, alb_sn_b
     REAL(wp) :: rain, melt, sublim, f_cover
-    REAL(wp) :: fs, snowfall, rho0, total, depth_new
+    REAL(wp) :: melt_b, sublim_b, f_cover_b
+    REAL(wp) :: fs, snowfall, rho0, total, depth_new, rho_mix
+    REAL(wp) :: total_b, rho_mix_b
+    INTRINSIC SQRT
     INTRINSIC EXP
     REAL(wp) :: arg1
+    REAL(wp) :: arg1_b
     REAL(wp) :: result1
     REAL(wp) :: arg2
+    REAL(wp) :: arg2_b
+    REAL(wp) :: temp
+    REAL(wp) :: temp_b
+    REAL(wp) :: temp0
+    REAL(wp) :: temp_b0
+    INTEGER :: branch
     fs = (3.3_wp-tc)/4.4_wp
     IF (fs .LT. 0._wp) fs = 0._wp
     IF (fs .GT. 1._wp) fs = 1._wp
     snowfall = fs*precip
-    rain = precip - snowfall
 ! density of fresh snow (BETHY)
     IF (tc .LT. -15._wp) THEN
       rho0 = 10._wp + 2.667_wp*(tc+30._wp)
     ELSE
-      rho0 = 50._wp + 1.7_wp*(tc+15._wp)**1.5_wp
+! (tc + 15)**1.5 as x sqrt(x): a pow costs about 100 instructions, every hour
+! (equal to within rounding)
+      rho0 = 50._wp + 1.7_wp*((tc+15._wp)*SQRT(tc+15._wp))
     END IF
     IF (rho0 .LT. 30._wp) rho0 = 30._wp
     total = snow + snowfall
@@ -3000,7 +3014,6 @@ CONTAINS
 ! of fresh snow; exactly what the general case below gives when the pack and the
 ! snowfall are zero (and so are their derivatives: the pack is set to an exact zero
 ! when it melts, the snowfall comes from the forcing), at a fraction of its cost
-      f_cover = 0._wp
       sublim = 0._wp
       melt = 0._wp
       rho_sn = rho0
@@ -3015,20 +3028,18 @@ CONTAINS
       melt = SMIN_POS(arg1, arg2, 0.999_wp)
 ! fresh snow mixed into the pack, then compaction
       IF (total .GT. 1.e-9_wp) THEN
-        CALL PUSHREAL8(rho_sn)
-        rho_sn = (rho_sn*snow+rho0*snowfall)/total
+        rho_mix = (rho_sn*snow+rho0*snowfall)/total
         CALL PUSHCONTROL1B(0)
       ELSE
-        rho_sn = rho0
+        rho_mix = rho0
         CALL PUSHCONTROL1B(1)
       END IF
       CALL PUSHREAL8(rho_sn)
-      rho_sn = rho_sn*(1._wp+0.0229_wp/24._wp*EXP(-(0.021_wp*rho_sn)+&
+      rho_sn = rho_mix*(1._wp+0.0229_wp/24._wp*EXP(-(0.021_wp*rho_mix)+&
 &       0.08_wp*tc)*0.5_wp*total)
       CALL PUSHCONTROL1B(1)
     END IF
     IF (rho_sn .GT. 550._wp) THEN
-      rho_sn = 550._wp
       CALL PUSHCONTROL1B(0)
     ELSE
       CALL PUSHCONTROL1B(1)
@@ -3048,7 +3059,6 @@ CONTAINS
       alb_sn = alb_sn - 0.006_wp/24._wp
     END IF
     IF (alb_sn .LT. 0.4_wp) THEN
-      alb_sn = 0.4_wp
       CALL PUSHCONTROL1B(0)
     ELSE
       CALL PUSHCONTROL1B(1)
@@ -3056,76 +3066,7 @@ CONTAINS
     CALL PUSHREAL8(snow)
     snow = total - sublim - melt
 ! a pack below 1e-12 mm has melted (as for the canopy store: no subnormal numbers)
-    IF (snow .LT. 1.e-12_wp) THEN
-      melt = melt + snow
-      snow = 0._wp
-      CALL PUSHREAL8(result1)
-      CALL PUSHREAL8(snowfall)
-      CALL PUSHREAL8(total)
-      CALL PUSHREAL8(arg2)
-      CALL PUSHREAL8(arg1)
-      CALL PUSHREAL8(rho0)
-      CALL PUSHCONTROL1B(1)
-    ELSE
-      CALL PUSHREAL8(result1)
-      CALL PUSHREAL8(snowfall)
-      CALL PUSHREAL8(total)
-      CALL PUSHREAL8(arg2)
-      CALL PUSHREAL8(arg1)
-      CALL PUSHREAL8(rho0)
-      CALL PUSHCONTROL1B(0)
-    END IF
-  END SUBROUTINE SNOW_STEP_FWD
-
-!  Differentiation of snow_step in reverse (adjoint) mode, backward sweep:
-!   gradient     of useful results: alb_sn f_cover snow melt rho_sn
-!                sublim
-!   with respect to varying inputs: ddf alb_sn snow e_pot rho_sn
-! Snow pack for one hour (BETHY snow scheme, Knorr 1997, per hour): snowfall share of
-! precipitation clip((3.3 - T)/4.4, 0, 1); degree-day melt; sublimation at the potential
-! rate on the snow-covered part; fresh-snow density and compaction; albedo refresh and
-! ageing. Amounts in mm over the hour; ddf in mm d-1 degC-1.
-! Outputs: rain (mm), melt (mm), sublim (mm), f_cover (snow-covered fraction of the ground).
-  SUBROUTINE SNOW_STEP_BWD(tc, precip, e_pot, e_pot_b, ddf, ddf_b, snow&
-&   , snow_b, rho_sn, rho_sn_b, alb_sn, alb_sn_b, rain, melt, melt_b, &
-&   sublim, sublim_b, f_cover, f_cover_b)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: tc, precip, e_pot, ddf
-    REAL(wp) :: e_pot_b, ddf_b
-    REAL(wp), INTENT(INOUT) :: snow, rho_sn, alb_sn
-    REAL(wp), INTENT(INOUT) :: snow_b, rho_sn_b, alb_sn_b
-    REAL(wp) :: rain, melt, sublim, f_cover
-    REAL(wp) :: melt_b, sublim_b, f_cover_b
-    REAL(wp) :: fs, snowfall, rho0, total, depth_new
-    REAL(wp) :: total_b
-    INTRINSIC EXP
-    REAL(wp) :: arg1
-    REAL(wp) :: arg1_b
-    REAL(wp) :: result1
-    REAL(wp) :: arg2
-    REAL(wp) :: arg2_b
-    REAL(wp) :: temp
-    REAL(wp) :: temp_b
-    REAL(wp) :: temp0
-    REAL(wp) :: temp_b0
-    INTEGER :: branch
-    CALL POPCONTROL1B(branch)
-    IF (branch .EQ. 0) THEN
-      CALL POPREAL8(rho0)
-      CALL POPREAL8(arg1)
-      CALL POPREAL8(arg2)
-      CALL POPREAL8(total)
-      CALL POPREAL8(snowfall)
-      CALL POPREAL8(result1)
-    ELSE
-      CALL POPREAL8(rho0)
-      CALL POPREAL8(arg1)
-      CALL POPREAL8(arg2)
-      CALL POPREAL8(total)
-      CALL POPREAL8(snowfall)
-      CALL POPREAL8(result1)
-      snow_b = melt_b
-    END IF
+    IF (snow .LT. 1.e-12_wp) snow_b = melt_b
     CALL POPREAL8(snow)
     total_b = snow_b
     sublim_b = sublim_b - snow_b
@@ -3143,17 +3084,16 @@ CONTAINS
       e_pot_b = 0.0_8
       rho_sn_b = 0.0_8
     ELSE
+      temp_b0 = 0.5_wp*0.0229_wp*rho_mix*rho_sn_b
       CALL POPREAL8(rho_sn)
-      temp = 0.08_wp*tc - 0.021_wp*rho_sn
+      temp = 0.08_wp*tc - 0.021_wp*rho_mix
       temp0 = EXP(temp)
-      temp_b0 = 0.5_wp*0.0229_wp*rho_sn*rho_sn_b
-      rho_sn_b = (0.5_wp*0.0229_wp*(temp0*(total/24._wp))+1._wp)*&
+      rho_mix_b = (0.5_wp*0.0229_wp*(temp0*(total/24._wp))+1._wp)*&
 &       rho_sn_b - 0.021_wp*EXP(temp)*total*temp_b0/24._wp
       total_b = total_b + temp0*temp_b0/24._wp
       CALL POPCONTROL1B(branch)
       IF (branch .EQ. 0) THEN
-        CALL POPREAL8(rho_sn)
-        temp_b = rho_sn_b/total
+        temp_b = rho_mix_b/total
         rho_sn_b = snow*temp_b
         snow_b = rho_sn*temp_b
         total_b = total_b - (rho0*snowfall+rho_sn*snow)*temp_b/total
@@ -3176,7 +3116,7 @@ CONTAINS
       snow_b = snow_b + (1.0-snow/(snow+5._wp))*temp_b
     END IF
     snow_b = snow_b + total_b
-  END SUBROUTINE SNOW_STEP_BWD
+  END SUBROUTINE SNOW_STEP_B
 
 ! Snow pack for one hour (BETHY snow scheme, Knorr 1997, per hour): snowfall share of
 ! precipitation clip((3.3 - T)/4.4, 0, 1); degree-day melt; sublimation at the potential
@@ -3189,7 +3129,8 @@ CONTAINS
     REAL(wp), INTENT(IN) :: tc, precip, e_pot, ddf
     REAL(wp), INTENT(INOUT) :: snow, rho_sn, alb_sn
     REAL(wp), INTENT(OUT) :: rain, melt, sublim, f_cover
-    REAL(wp) :: fs, snowfall, rho0, total, depth_new
+    REAL(wp) :: fs, snowfall, rho0, total, depth_new, rho_mix
+    INTRINSIC SQRT
     INTRINSIC EXP
     REAL(wp) :: arg1
     REAL(wp) :: result1
@@ -3203,7 +3144,9 @@ CONTAINS
     IF (tc .LT. -15._wp) THEN
       rho0 = 10._wp + 2.667_wp*(tc+30._wp)
     ELSE
-      rho0 = 50._wp + 1.7_wp*(tc+15._wp)**1.5_wp
+! (tc + 15)**1.5 as x sqrt(x): a pow costs about 100 instructions, every hour
+! (equal to within rounding)
+      rho0 = 50._wp + 1.7_wp*((tc+15._wp)*SQRT(tc+15._wp))
     END IF
     IF (rho0 .LT. 30._wp) rho0 = 30._wp
     total = snow + snowfall
@@ -3226,11 +3169,11 @@ CONTAINS
       melt = SMIN_POS(arg1, arg2, 0.999_wp)
 ! fresh snow mixed into the pack, then compaction
       IF (total .GT. 1.e-9_wp) THEN
-        rho_sn = (rho_sn*snow+rho0*snowfall)/total
+        rho_mix = (rho_sn*snow+rho0*snowfall)/total
       ELSE
-        rho_sn = rho0
+        rho_mix = rho0
       END IF
-      rho_sn = rho_sn*(1._wp+0.0229_wp/24._wp*EXP(-(0.021_wp*rho_sn)+&
+      rho_sn = rho_mix*(1._wp+0.0229_wp/24._wp*EXP(-(0.021_wp*rho_mix)+&
 &       0.08_wp*tc)*0.5_wp*total)
     END IF
     IF (rho_sn .GT. 550._wp) rho_sn = 550._wp
@@ -5137,8 +5080,14 @@ CONTAINS
     snow_alb = st(is_snow_alb)
     e_pot_h = e_ps*dt_hour
     ddf = pg(ig_ddf)
-    CALL SNOW_STEP_FWD(tc, prh, e_pot_h, ddf, snow, snow_rho, snow_alb, &
-&                rain, melt, sublim, f_cov2)
+! re-run by the adjoint (Tapenade checkpoint) rather than taped: most hours have no
+! snow, and the taped version stored a dozen values and six branches for them
+! (docs/performance.md)
+    CALL PUSHREAL8(snow_alb)
+    CALL PUSHREAL8(snow_rho)
+    CALL PUSHREAL8(snow)
+    CALL SNOW_STEP(tc, prh, e_pot_h, ddf, snow, snow_rho, snow_alb, rain&
+&            , melt, sublim, f_cov2)
     CALL PUSHREAL8(st(is_snow))
     st(is_snow) = snow
     CALL PUSHREAL8(st(is_snow_rho))
@@ -5526,6 +5475,7 @@ CONTAINS
     ho_b(ih_fapar_ws) = 0.0_8
     lai_b = ho_b(ih_lai)
     ho_b(ih_lai) = 0.0_8
+    prh = m(im_pr)*dt_hour
     ho_b(ih_precip) = 0.0_8
     beta_b = ho_b(ih_beta_w)
     ho_b(ih_beta_w) = 0.0_8
@@ -5781,9 +5731,13 @@ CONTAINS
     CALL POPREAL8(st(is_snow))
     snow_b = st_b(is_snow)
     st_b(is_snow) = 0.0_8
-    CALL SNOW_STEP_BWD(tc, prh, e_pot_h, e_pot_h_b, ddf, ddf_b, snow, &
-&                snow_b, snow_rho, snow_rho_b, snow_alb, snow_alb_b, &
-&                rain, melt, melt_b, sublim, sublim_b, f_cov2, f_cov2_b)
+    ddf = pg(ig_ddf)
+    CALL POPREAL8(snow)
+    CALL POPREAL8(snow_rho)
+    CALL POPREAL8(snow_alb)
+    CALL SNOW_STEP_B(tc, prh, e_pot_h, e_pot_h_b, ddf, ddf_b, snow, &
+&              snow_b, snow_rho, snow_rho_b, snow_alb, snow_alb_b, rain&
+&              , melt, melt_b, sublim, sublim_b, f_cov2, f_cov2_b)
     pg_b(ig_ddf) = pg_b(ig_ddf) + ddf_b
     e_ps_b = e_ps_b + dt_hour*e_pot_h_b
     st_b(is_snow_alb) = st_b(is_snow_alb) + snow_alb_b
@@ -5938,6 +5892,9 @@ CONTAINS
     snow_alb = st(is_snow_alb)
     e_pot_h = e_ps*dt_hour
     ddf = pg(ig_ddf)
+! re-run by the adjoint (Tapenade checkpoint) rather than taped: most hours have no
+! snow, and the taped version stored a dozen values and six branches for them
+! (docs/performance.md)
     CALL SNOW_STEP(tc, prh, e_pot_h, ddf, snow, snow_rho, snow_alb, rain&
 &            , melt, sublim, f_cov2)
     st(is_snow) = snow

@@ -2437,8 +2437,9 @@ CONTAINS
     REAL(wp), INTENT(INOUT) :: snow_d, rho_sn_d, alb_sn_d
     REAL(wp), INTENT(OUT) :: rain, melt, sublim, f_cover
     REAL(wp), INTENT(OUT) :: melt_d, sublim_d, f_cover_d
-    REAL(wp) :: fs, snowfall, rho0, total, depth_new
-    REAL(wp) :: total_d
+    REAL(wp) :: fs, snowfall, rho0, total, depth_new, rho_mix
+    REAL(wp) :: total_d, rho_mix_d
+    INTRINSIC SQRT
     INTRINSIC EXP
     REAL(wp) :: result1
     REAL(wp) :: arg1
@@ -2454,7 +2455,10 @@ CONTAINS
     IF (tc .LT. -15._wp) THEN
       rho0 = 10._wp + 2.667_wp*(tc+30._wp)
     ELSE
-      rho0 = 50._wp + 1.7_wp*(tc+15._wp)**1.5_wp
+! (tc + 15)**1.5 as x sqrt(x): a pow costs about 100 instructions, every hour
+! (equal to within rounding)
+      result1 = SQRT(tc + 15._wp)
+      rho0 = 50._wp + 1.7_wp*((tc+15._wp)*result1)
     END IF
     IF (rho0 .LT. 30._wp) rho0 = 30._wp
     total_d = snow_d
@@ -2484,19 +2488,19 @@ CONTAINS
 ! fresh snow mixed into the pack, then compaction
       IF (total .GT. 1.e-9_wp) THEN
         temp = (rho0*snowfall+rho_sn*snow)/total
-        rho_sn_d = (snow*rho_sn_d+rho_sn*snow_d-temp*total_d)/total
-        rho_sn = temp
+        rho_mix_d = (snow*rho_sn_d+rho_sn*snow_d-temp*total_d)/total
+        rho_mix = temp
       ELSE
-        rho_sn = rho0
-        rho_sn_d = 0.0_8
+        rho_mix = rho0
+        rho_mix_d = 0.0_8
       END IF
-      arg1_d = -(0.021_wp*rho_sn_d)
-      arg1 = -(0.021_wp*rho_sn) + 0.08_wp*tc
+      arg1_d = -(0.021_wp*rho_mix_d)
+      arg1 = -(0.021_wp*rho_mix) + 0.08_wp*tc
       temp = EXP(arg1)
       temp0 = 0.5_wp*0.0229_wp*temp*total/24._wp + 1._wp
-      rho_sn_d = temp0*rho_sn_d + rho_sn*0.5_wp*0.0229_wp*(total*EXP(&
+      rho_sn_d = temp0*rho_mix_d + rho_mix*0.5_wp*0.0229_wp*(total*EXP(&
 &       arg1)*arg1_d/24._wp+temp*total_d/24._wp)
-      rho_sn = rho_sn*temp0
+      rho_sn = rho_mix*temp0
     END IF
     IF (rho_sn .GT. 550._wp) THEN
       rho_sn = 550._wp
@@ -2540,7 +2544,8 @@ CONTAINS
     REAL(wp), INTENT(IN) :: tc, precip, e_pot, ddf
     REAL(wp), INTENT(INOUT) :: snow, rho_sn, alb_sn
     REAL(wp), INTENT(OUT) :: rain, melt, sublim, f_cover
-    REAL(wp) :: fs, snowfall, rho0, total, depth_new
+    REAL(wp) :: fs, snowfall, rho0, total, depth_new, rho_mix
+    INTRINSIC SQRT
     INTRINSIC EXP
     REAL(wp) :: result1
     REAL(wp) :: arg1
@@ -2553,7 +2558,10 @@ CONTAINS
     IF (tc .LT. -15._wp) THEN
       rho0 = 10._wp + 2.667_wp*(tc+30._wp)
     ELSE
-      rho0 = 50._wp + 1.7_wp*(tc+15._wp)**1.5_wp
+! (tc + 15)**1.5 as x sqrt(x): a pow costs about 100 instructions, every hour
+! (equal to within rounding)
+      result1 = SQRT(tc + 15._wp)
+      rho0 = 50._wp + 1.7_wp*((tc+15._wp)*result1)
     END IF
     IF (rho0 .LT. 30._wp) rho0 = 30._wp
     total = snow + snowfall
@@ -2573,12 +2581,12 @@ CONTAINS
       melt = SMIN_POS(ddf/24._wp*result1, total - sublim, 0.999_wp)
 ! fresh snow mixed into the pack, then compaction
       IF (total .GT. 1.e-9_wp) THEN
-        rho_sn = (rho_sn*snow+rho0*snowfall)/total
+        rho_mix = (rho_sn*snow+rho0*snowfall)/total
       ELSE
-        rho_sn = rho0
+        rho_mix = rho0
       END IF
-      arg1 = -(0.021_wp*rho_sn) + 0.08_wp*tc
-      rho_sn = rho_sn*(1._wp+0.0229_wp/24._wp*EXP(arg1)*0.5_wp*total)
+      arg1 = -(0.021_wp*rho_mix) + 0.08_wp*tc
+      rho_sn = rho_mix*(1._wp+0.0229_wp/24._wp*EXP(arg1)*0.5_wp*total)
     END IF
     IF (rho_sn .GT. 550._wp) rho_sn = 550._wp
 ! albedo: +10 per metre of new snow, at most 0.8; ageing per hour
@@ -4089,6 +4097,9 @@ CONTAINS
     e_pot_h = e_ps*dt_hour
     ddf_d = pg_d(ig_ddf)
     ddf = pg(ig_ddf)
+! re-run by the adjoint (Tapenade checkpoint) rather than taped: most hours have no
+! snow, and the taped version stored a dozen values and six branches for them
+! (docs/performance.md)
     CALL SNOW_STEP_D(tc, prh, e_pot_h, e_pot_h_d, ddf, ddf_d, snow, &
 &              snow_d, snow_rho, snow_rho_d, snow_alb, snow_alb_d, rain&
 &              , melt, melt_d, sublim, sublim_d, f_cov2, f_cov2_d)
@@ -4479,6 +4490,9 @@ CONTAINS
     snow_alb = st(is_snow_alb)
     e_pot_h = e_ps*dt_hour
     ddf = pg(ig_ddf)
+! re-run by the adjoint (Tapenade checkpoint) rather than taped: most hours have no
+! snow, and the taped version stored a dozen values and six branches for them
+! (docs/performance.md)
     CALL SNOW_STEP(tc, prh, e_pot_h, ddf, snow, snow_rho, snow_alb, rain&
 &            , melt, sublim, f_cov2)
     st(is_snow) = snow
