@@ -323,7 +323,9 @@ contains
     day = (sw > 0.1_wp .and. cosz > 0._wp)
     if (day) then
       fdir = hc_h(ic_fdir)
-      !$AD NOCHECKPOINT
+      ! re-run by the adjoint (Tapenade checkpoint) rather than taped: with its beam
+      ! transmissions as powers it evaluates three exponentials, and re-running it costs
+      ! less than storing and reading back its 25 intermediates (docs/performance.md)
       call canopy_par(lai, fc, cosz, fdir, sigma_l, rho_par, t_d, dsc(jd_rho_cd), abs_c, &
                       lcl, fapar, fsun)
     else

@@ -970,7 +970,7 @@ MODULE DNB_RADIATION_AD
   PUBLIC :: solar_hour, solar_samples, solar_from_samples, &
 & diffuse_fraction, canopy_par, fapar_white_sky, diffuse_transmission, &
 & white_sky_from
-  PUBLIC :: canopy_par_fwd, canopy_par_bwd, diffuse_transmission_fwd, &
+  PUBLIC :: canopy_par_b, diffuse_transmission_fwd, &
 & diffuse_transmission_bwd, white_sky_from_b
 ! rows of the solar samples (solar_samples)
   INTEGER, PARAMETER, PUBLIC :: js_sin_decl=1, js_cos_decl=2, js_cos_ha0&
@@ -1096,7 +1096,7 @@ CONTAINS
     END IF
   END FUNCTION DIFFUSE_FRACTION
 
-!  Differentiation of canopy_par in reverse (adjoint) mode, forward sweep:
+!  Differentiation of canopy_par in reverse (adjoint) mode:
 !   gradient     of useful results: lai abs_c t_d fapar fsun lai_c
 !                rho_soil fc rho_cd
 !   with respect to varying inputs: lai sigma_l t_d rho_soil fc
@@ -1114,25 +1114,35 @@ CONTAINS
 !   loops over the classes with whole-array statements: docs/performance.md.)
 ! The diffuse-light quantities that do not depend on the sun, t_d(0:nlayer) and rho_cd,
 ! come from diffuse_transmission (they change only with LAI, i.e. once a day).
-  SUBROUTINE CANOPY_PAR_FWD(lai, fc, cosz, fdir, sigma_l, rho_soil, t_d&
-&   , rho_cd, abs_c, lai_c, fapar, fsun)
+  SUBROUTINE CANOPY_PAR_B(lai, lai_b, fc, fc_b, cosz, fdir, sigma_l, &
+&   sigma_l_b, rho_soil, rho_soil_b, t_d, t_d_b, rho_cd, rho_cd_b, abs_c&
+&   , abs_c_b, lai_c, lai_c_b, fapar, fapar_b, fsun, fsun_b)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil, t_d(&
 &   0:nlayer), rho_cd
+    REAL(wp) :: lai_b, fc_b, sigma_l_b, rho_soil_b, t_d_b(0:nlayer), &
+&   rho_cd_b
     REAL(wp) :: abs_c(2*nlayer), lai_c(2*nlayer)
+    REAL(wp) :: abs_c_b(2*nlayer), lai_c_b(2*nlayer)
     REAL(wp) :: fapar, fsun
+    REAL(wp) :: fapar_b, fsun_b
     REAL(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
+    REAL(wp) :: lc_b, sq_b, kbs_b, rho_h_b, rho_cb_b, dl_b
     REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz, &
 &   e_bs, e_b
+    REAL(wp) :: a_d_b, a_bt_b, a_bd_b, a_up_b, q_b, ls_b, down_soil_b, &
+&   up_soil_b, e_bs_b, e_b_b
 ! transmission of scattered-beam and black-leaf beam light down to each layer boundary:
 ! t_bs(k) = exp(-kbs k dl) etc. for k = 0 .. nlayer (computed once, so that the adjoint
 ! reads them back instead of re-evaluating each exponential)
     REAL(wp) :: t_bs(0:nlayer), t_b(0:nlayer)
+    REAL(wp) :: t_bs_b(0:nlayer), t_b_b(0:nlayer)
     INTEGER :: l
     INTRINSIC MAX
     INTRINSIC SQRT
     INTRINSIC EXP
     INTRINSIC REAL
+    REAL(wp) :: temp_b
     lc = lai/fc
     IF (cosz .LT. cosz_min) THEN
       cz = cosz_min
@@ -1161,134 +1171,21 @@ CONTAINS
     down_soil = ib*(1._wp-rho_cb)*t_bs(nlayer) + id*(1._wp-rho_cd)*t_d(&
 &     nlayer)
     up_soil = rho_soil*down_soil
-    fapar = 0._wp
     fsun = 0._wp
     DO l=1,nlayer
-      a_d = id*(1._wp-rho_cd)*(t_d(l-1)-t_d(l))
-      a_bt = ib*(1._wp-rho_cb)*(t_bs(l-1)-t_bs(l))
-      a_bd = ib*(1._wp-sigma_l)*(t_b(l-1)-t_b(l))
 ! soil-reflected diffuse light on its way up: from depth lc to the layer's bounds
-      a_up = up_soil*(t_d(nlayer-l)-t_d(nlayer-l+1))
       ls = (t_b(l-1)-t_b(l))/kb
 ! diffuse, scattered-beam and soil-reflected light per unit leaf area of the layer
-      q = (a_d+(a_bt-a_bd)+a_up)/dl
       lai_c(2*l-1) = fc*ls
       lai_c(2*l) = fc*(dl-ls)
-      abs_c(2*l-1) = fc*(a_bd+q*ls)
-      abs_c(2*l) = fc*q*(dl-ls)
-      fapar = fapar + abs_c(2*l-1) + abs_c(2*l)
       fsun = fsun + lai_c(2*l-1)
     END DO
     IF (lai .GT. 0._wp) THEN
-      CALL PUSHREAL8(fsun)
-      fsun = fsun/lai
-      CALL PUSHREAL8(kbs)
-      CALL PUSHREAL8(sq)
-      CALL PUSHREAL8(rho_cb)
-      CALL PUSHREAL8(id)
-      CALL PUSHREAL8(ib)
-      CALL PUSHREAL8(e_bs)
-      CALL PUSHREAL8ARRAY(t_b, nlayer + 1)
-      CALL PUSHREAL8(kb)
-      CALL PUSHREAL8(dl)
-      CALL PUSHREAL8(e_b)
-      CALL PUSHREAL8ARRAY(t_bs, nlayer + 1)
-      CALL PUSHCONTROL1B(0)
-    ELSE
-      fsun = 0._wp
-      CALL PUSHREAL8(kbs)
-      CALL PUSHREAL8(sq)
-      CALL PUSHREAL8(rho_cb)
-      CALL PUSHREAL8(id)
-      CALL PUSHREAL8(ib)
-      CALL PUSHREAL8(e_bs)
-      CALL PUSHREAL8ARRAY(t_b, nlayer + 1)
-      CALL PUSHREAL8(kb)
-      CALL PUSHREAL8(dl)
-      CALL PUSHREAL8(e_b)
-      CALL PUSHREAL8ARRAY(t_bs, nlayer + 1)
-      CALL PUSHCONTROL1B(1)
-    END IF
-  END SUBROUTINE CANOPY_PAR_FWD
-
-!  Differentiation of canopy_par in reverse (adjoint) mode, backward sweep:
-!   gradient     of useful results: lai abs_c t_d fapar fsun lai_c
-!                rho_soil fc rho_cd
-!   with respect to varying inputs: lai sigma_l t_d rho_soil fc
-!                rho_cd
-! PAR absorbed by sunlit and shaded leaves of nlayer canopy layers of equal LAI, for unit
-! incoming PAR above the canopy. Beam and diffuse light with scattering after Goudriaan &
-! van Laar (1994) and de Pury & Farquhar (1997); one reflection at the soil, re-absorbed as
-! diffuse light on the way up. The canopy covers fraction fc of the tile with leaf area
-! lai/fc inside its cover (BETHY FAPARL). All outputs per unit tile area.
-!   lai (m2 m-2), fc, cosz, fdir (beam share of PAR), sigma_l (leaf scattering),
-!   rho_soil (soil PAR albedo) -> per leaf class j = 2 l - 1 (sunlit leaves of layer l)
-!   and j = 2 l (shaded leaves of layer l): abs_c(j) (absorbed, fraction of incoming) and
-!   lai_c(j) (m2 m-2); fapar (sum of absorbed), fsun (sunlit leaf fraction).
-!   (One array per quantity, indexed by leaf class, so that the tile's photosynthesis
-!   loops over the classes with whole-array statements: docs/performance.md.)
-! The diffuse-light quantities that do not depend on the sun, t_d(0:nlayer) and rho_cd,
-! come from diffuse_transmission (they change only with LAI, i.e. once a day).
-  SUBROUTINE CANOPY_PAR_BWD(lai, lai_b, fc, fc_b, cosz, fdir, sigma_l, &
-&   sigma_l_b, rho_soil, rho_soil_b, t_d, t_d_b, rho_cd, rho_cd_b, abs_c&
-&   , abs_c_b, lai_c, lai_c_b, fapar, fapar_b, fsun, fsun_b)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil, t_d(&
-&   0:nlayer), rho_cd
-    REAL(wp) :: lai_b, fc_b, sigma_l_b, rho_soil_b, t_d_b(0:nlayer), &
-&   rho_cd_b
-    REAL(wp) :: abs_c(2*nlayer), lai_c(2*nlayer)
-    REAL(wp) :: abs_c_b(2*nlayer), lai_c_b(2*nlayer)
-    REAL(wp) :: fapar, fsun
-    REAL(wp) :: fapar_b, fsun_b
-    REAL(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
-    REAL(wp) :: lc_b, sq_b, kbs_b, rho_h_b, rho_cb_b, dl_b
-    REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz, &
-&   e_bs, e_b
-    REAL(wp) :: a_d_b, a_bt_b, a_bd_b, a_up_b, q_b, ls_b, down_soil_b, &
-&   up_soil_b, e_bs_b, e_b_b
-    REAL(wp) :: t_bs(0:nlayer), t_b(0:nlayer)
-    REAL(wp) :: t_bs_b(0:nlayer), t_b_b(0:nlayer)
-    INTEGER :: l
-    INTRINSIC MAX
-    INTRINSIC SQRT
-    INTRINSIC EXP
-    INTRINSIC REAL
-    REAL(wp) :: temp_b
-    INTEGER :: branch
-    CALL POPCONTROL1B(branch)
-    IF (branch .EQ. 0) THEN
-      CALL POPREAL8ARRAY(t_bs, nlayer + 1)
-      CALL POPREAL8(e_b)
-      CALL POPREAL8(dl)
-      CALL POPREAL8(kb)
-      CALL POPREAL8ARRAY(t_b, nlayer + 1)
-      CALL POPREAL8(e_bs)
-      CALL POPREAL8(ib)
-      CALL POPREAL8(id)
-      CALL POPREAL8(rho_cb)
-      CALL POPREAL8(sq)
-      CALL POPREAL8(kbs)
-      CALL POPREAL8(fsun)
       lai_b = lai_b - fsun*fsun_b/lai**2
       fsun_b = fsun_b/lai
     ELSE
-      CALL POPREAL8ARRAY(t_bs, nlayer + 1)
-      CALL POPREAL8(e_b)
-      CALL POPREAL8(dl)
-      CALL POPREAL8(kb)
-      CALL POPREAL8ARRAY(t_b, nlayer + 1)
-      CALL POPREAL8(e_bs)
-      CALL POPREAL8(ib)
-      CALL POPREAL8(id)
-      CALL POPREAL8(rho_cb)
-      CALL POPREAL8(sq)
-      CALL POPREAL8(kbs)
       fsun_b = 0.0_8
     END IF
-    down_soil = ib*(1._wp-rho_cb)*t_bs(nlayer) + id*(1._wp-rho_cd)*t_d(&
-&     nlayer)
-    up_soil = rho_soil*down_soil
     sigma_l_b = 0.0_8
     t_bs_b = 0.0_8
     dl_b = 0.0_8
@@ -1360,7 +1257,6 @@ CONTAINS
     dl_b = dl_b - kb*EXP(-(kb*dl))*e_b_b - kbs*temp_b
     kbs_b = -(dl*temp_b)
     lc_b = dl_b/REAL(nlayer, wp)
-    rho_h = (1._wp-sq)/(1._wp+sq)
     rho_h_b = kb*2._wp*EXP(-(kb*2._wp*(rho_h/(kb+1._wp))))*rho_cb_b/(kb+&
 &     1._wp)
     temp_b = rho_h_b/(sq+1._wp)
@@ -1369,7 +1265,7 @@ CONTAINS
 &       *SQRT(1._wp-sigma_l))
     lai_b = lai_b + lc_b/fc
     fc_b = fc_b - lai*lc_b/fc**2
-  END SUBROUTINE CANOPY_PAR_BWD
+  END SUBROUTINE CANOPY_PAR_B
 
 ! PAR absorbed by sunlit and shaded leaves of nlayer canopy layers of equal LAI, for unit
 ! incoming PAR above the canopy. Beam and diffuse light with scattering after Goudriaan &
@@ -5047,8 +4943,12 @@ CONTAINS
     day = sw .GT. 0.1_wp .AND. cosz .GT. 0._wp
     IF (day) THEN
       fdir = hc_h(ic_fdir)
-      CALL CANOPY_PAR_FWD(lai, fc, cosz, fdir, sigma_l, rho_par, t_d, &
-&                   dsc(jd_rho_cd), abs_c, lcl, fapar, fsun)
+! re-run by the adjoint (Tapenade checkpoint) rather than taped: with its beam
+! transmissions as powers it evaluates three exponentials, and re-running it costs
+! less than storing and reading back its 25 intermediates (docs/performance.md)
+      CALL PUSHREAL8ARRAY(lcl, 6)
+      CALL CANOPY_PAR(lai, fc, cosz, fdir, sigma_l, rho_par, t_d, dsc(&
+&               jd_rho_cd), abs_c, lcl, fapar, fsun)
       CALL PUSHCONTROL1B(0)
     ELSE
       fapar = 0._wp
@@ -5435,6 +5335,7 @@ CONTAINS
     CALL POPREAL8(x_pm)
     CALL POPREAL8ARRAY(gs0, 2*nlayer)
     lambda = hc_h(ic_lambda)
+    cosz = hc_h(ic_cosz)
     sw = m(im_rsds)
     temp_b1 = 0.01_wp*ho_b(ih_agb)/0.5_wp
     ho_b(ih_agb) = 0.0_8
@@ -5760,10 +5661,12 @@ CONTAINS
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) THEN
       sigma_l = pp(ip_leaf_scat)
-      CALL CANOPY_PAR_BWD(lai, lai_b, fc, fc_b, cosz, fdir, sigma_l, &
-&                   sigma_l_b, rho_par, rho_par_b, t_d, t_d_b, dsc(&
-&                   jd_rho_cd), dsc_b(jd_rho_cd), abs_c, abs_c_b, lcl, &
-&                   lcl_b, fapar, fapar_b, fsun, fsun_b)
+      fdir = hc_h(ic_fdir)
+      CALL POPREAL8ARRAY(lcl, 6)
+      CALL CANOPY_PAR_B(lai, lai_b, fc, fc_b, cosz, fdir, sigma_l, &
+&                 sigma_l_b, rho_par, rho_par_b, t_d, t_d_b, dsc(&
+&                 jd_rho_cd), dsc_b(jd_rho_cd), abs_c, abs_c_b, lcl, &
+&                 lcl_b, fapar, fapar_b, fsun, fsun_b)
     ELSE
       sigma_l_b = 0.0_8
     END IF
@@ -5861,6 +5764,9 @@ CONTAINS
     day = sw .GT. 0.1_wp .AND. cosz .GT. 0._wp
     IF (day) THEN
       fdir = hc_h(ic_fdir)
+! re-run by the adjoint (Tapenade checkpoint) rather than taped: with its beam
+! transmissions as powers it evaluates three exponentials, and re-running it costs
+! less than storing and reading back its 25 intermediates (docs/performance.md)
       CALL CANOPY_PAR(lai, fc, cosz, fdir, sigma_l, rho_par, t_d, dsc(&
 &               jd_rho_cd), abs_c, lcl, fapar, fsun)
     ELSE

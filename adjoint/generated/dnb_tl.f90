@@ -4051,6 +4051,9 @@ CONTAINS
     day = sw .GT. 0.1_wp .AND. cosz .GT. 0._wp
     IF (day) THEN
       fdir = hc_h(ic_fdir)
+! re-run by the adjoint (Tapenade checkpoint) rather than taped: with its beam
+! transmissions as powers it evaluates three exponentials, and re-running it costs
+! less than storing and reading back its 25 intermediates (docs/performance.md)
       CALL CANOPY_PAR_D(lai, lai_d, fc, fc_d, cosz, fdir, sigma_l, &
 &                 sigma_l_d, rho_par, rho_par_d, t_d, t_d_d, dsc(&
 &                 jd_rho_cd), dsc_d(jd_rho_cd), abs_c, abs_c_d, lcl, &
@@ -4459,6 +4462,9 @@ CONTAINS
     day = sw .GT. 0.1_wp .AND. cosz .GT. 0._wp
     IF (day) THEN
       fdir = hc_h(ic_fdir)
+! re-run by the adjoint (Tapenade checkpoint) rather than taped: with its beam
+! transmissions as powers it evaluates three exponentials, and re-running it costs
+! less than storing and reading back its 25 intermediates (docs/performance.md)
       CALL CANOPY_PAR(lai, fc, cosz, fdir, sigma_l, rho_par, t_d, dsc(&
 &               jd_rho_cd), abs_c, lcl, fapar, fsun)
     ELSE
