@@ -114,20 +114,21 @@ contains
     tk = tc + tfreeze
     g0 = gs * pres / (1.6_wp * rgas * tk)              ! mol m-2 s-1 for CO2
     vm = vcmax * nscl
+    ! one branch on the pathway for the whole routine (the co-limitation and Ci lines are
+    ! repeated in both): the adjoint records each branch it passes, at every call
     if (c4 == 1) then
       je = smin_pos(vm, alpha * i_abs, theta_c4)
       jc = k4 * nscl * (g0 * ca + rd_l) / (g0 + k4 * nscl)
+      a_gross = smin_pos(je, jc, eta_colim) * f_hot
+      ci = ca - (a_gross - rd_l) / g0
+      r_raw = a_gross / (alpha * i_abs + 1.e-12_wp)
     else
       j = electron_transport(alpha, i_abs, jmax * nscl)
       w = 0.25_wp * j
       je = limited_rate(w, 2._wp * gstar, g0, ca, gstar, rd_l)
       jc = limited_rate(vm, kc_eff, g0, ca, gstar, rd_l)
-    end if
-    a_gross = smin_pos(je, jc, eta_colim) * f_hot
-    ci = ca - (a_gross - rd_l) / g0
-    if (c4 == 1) then
-      r_raw = a_gross / (alpha * i_abs + 1.e-12_wp)
-    else
+      a_gross = smin_pos(je, jc, eta_colim) * f_hot
+      ci = ca - (a_gross - rd_l) / g0
       r_raw = 4._wp * a_gross * (ci + 2._wp * gstar) / (softplus(ci - gstar, 1.e-6_wp) &
               * (j + 1.e-12_wp))
     end if

@@ -1998,11 +1998,16 @@ CONTAINS
 ! mol m-2 s-1 for CO2
     g0 = gs*pres/(1.6_wp*rgas*tk)
     vm = vcmax*nscl
+! one branch on the pathway for the whole routine (the co-limitation and Ci lines are
+! repeated in both): the adjoint records each branch it passes, at every call
     IF (c4 .EQ. 1) THEN
       arg1 = alpha*i_abs
       je = SMIN_POS(vm, arg1, theta_c4)
       jc = k4*nscl*(g0*ca+rd_l)/(g0+k4*nscl)
-      CALL PUSHCONTROL1B(0)
+      result1 = SMIN_POS(je, jc, eta_colim)
+      a_gross = result1*f_hot
+      r_raw = a_gross/(alpha*i_abs+1.e-12_wp)
+      CALL PUSHCONTROL1B(1)
     ELSE
       arg1 = jmax*nscl
       j = ELECTRON_TRANSPORT(alpha, i_abs, arg1)
@@ -2010,15 +2015,9 @@ CONTAINS
       arg1 = 2._wp*gstar
       je = LIMITED_RATE(w, arg1, g0, ca, gstar, rd_l)
       jc = LIMITED_RATE(vm, kc_eff, g0, ca, gstar, rd_l)
-      CALL PUSHCONTROL1B(1)
-    END IF
-    result1 = SMIN_POS(je, jc, eta_colim)
-    a_gross = result1*f_hot
-    ci = ca - (a_gross-rd_l)/g0
-    IF (c4 .EQ. 1) THEN
-      r_raw = a_gross/(alpha*i_abs+1.e-12_wp)
-      CALL PUSHCONTROL1B(1)
-    ELSE
+      result1 = SMIN_POS(je, jc, eta_colim)
+      a_gross = result1*f_hot
+      ci = ca - (a_gross-rd_l)/g0
       arg1 = ci - gstar
       result1 = SOFTPLUS(arg1, 1.e-6_wp)
       r_raw = 4._wp*a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
@@ -2036,57 +2035,51 @@ CONTAINS
       temp_b0 = -(a_gross*(ci+2._wp*gstar)*temp_b1/(result1*(j+1.e-12_wp&
 &       )))
       result1_b = (j+1.e-12_wp)*temp_b0
-      j_b = result1*temp_b0
       CALL SOFTPLUS_B(arg1, arg1_b, 1.e-6_wp, result1_b)
       ci_b = a_gross*temp_b1 + arg1_b
       gstar_b = gstar_b + 2._wp*a_gross*temp_b1 - arg1_b
-    ELSE
-      temp_b1 = r_raw_b/(alpha*i_abs+1.e-12_wp)
+      temp_b1 = -(ci_b/g0)
       a_gross_b = a_gross_b + temp_b1
-      temp_b0 = -(a_gross*temp_b1/(alpha*i_abs+1.e-12_wp))
-      alpha_b = alpha_b + i_abs*temp_b0
-      i_abs_b = i_abs_b + alpha*temp_b0
-      ci_b = 0.0_8
-      j_b = 0.0_8
-    END IF
-    temp_b1 = -(ci_b/g0)
-    a_gross_b = a_gross_b + temp_b1
-    rd_l_b = rd_l_b - temp_b1
-    g0_b = -((a_gross-rd_l)*temp_b1/g0)
-    result1_b = f_hot*a_gross_b
-    je_b = 0.0_8
-    jc_b = 0.0_8
-    CALL SMIN_POS_B(je, je_b, jc, jc_b, eta_colim, result1_b)
-    CALL POPCONTROL1B(branch)
-    IF (branch .EQ. 0) THEN
-      temp = ca*g0 + rd_l
-      temp_b = jc_b/(g0+k4*nscl)
-      temp_b0 = k4*nscl*temp_b
-      temp_b1 = -(k4*nscl*temp*temp_b/(g0+k4*nscl))
-      k4_b = k4_b + nscl*temp*temp_b + nscl*temp_b1
-      nscl_b = nscl_b + k4*temp*temp_b + k4*temp_b1
-      g0_b = g0_b + temp_b1 + ca*temp_b0
-      rd_l_b = rd_l_b + temp_b0
-      arg1 = alpha*i_abs
-      vm_b = 0.0_8
-      arg1_b = 0.0_8
-      CALL SMIN_POS_B(vm, vm_b, arg1, arg1_b, theta_c4, je_b)
-      alpha_b = alpha_b + i_abs*arg1_b
-      i_abs_b = i_abs_b + alpha*arg1_b
-    ELSE
+      rd_l_b = rd_l_b - temp_b1
+      g0_b = -((a_gross-rd_l)*temp_b1/g0)
+      result1_b = f_hot*a_gross_b
+      je_b = 0.0_8
+      jc_b = 0.0_8
+      CALL SMIN_POS_B(je, je_b, jc, jc_b, eta_colim, result1_b)
       CALL LIMITED_RATE_B(vm, vm_b, kc_eff, kc_eff_b, g0, g0_b, ca, &
 &                   gstar, gstar_b, rd_l, rd_l_b, jc_b)
       arg1 = 2._wp*gstar
       arg1_b = 0.0_8
       CALL LIMITED_RATE_B(w, w_b, arg1, arg1_b, g0, g0_b, ca, gstar, &
 &                   gstar_b, rd_l, rd_l_b, je_b)
+      j_b = result1*temp_b0 + 0.25_wp*w_b
       gstar_b = gstar_b + 2._wp*arg1_b
-      j_b = j_b + 0.25_wp*w_b
       arg1 = jmax*nscl
       CALL ELECTRON_TRANSPORT_B(alpha, alpha_b, i_abs, i_abs_b, arg1, &
 &                         arg1_b, j_b)
       jmax_b = jmax_b + nscl*arg1_b
       nscl_b = nscl_b + jmax*arg1_b
+    ELSE
+      temp_b1 = r_raw_b/(alpha*i_abs+1.e-12_wp)
+      a_gross_b = a_gross_b + temp_b1
+      temp_b0 = -(a_gross*temp_b1/(alpha*i_abs+1.e-12_wp))
+      result1_b = f_hot*a_gross_b
+      je_b = 0.0_8
+      jc_b = 0.0_8
+      CALL SMIN_POS_B(je, je_b, jc, jc_b, eta_colim, result1_b)
+      temp = ca*g0 + rd_l
+      temp_b = jc_b/(g0+k4*nscl)
+      temp_b1 = -(k4*nscl*temp*temp_b/(g0+k4*nscl))
+      k4_b = k4_b + nscl*temp*temp_b + nscl*temp_b1
+      nscl_b = nscl_b + k4*temp*temp_b + k4*temp_b1
+      vm_b = 0.0_8
+      arg1_b = 0.0_8
+      CALL SMIN_POS_B(vm, vm_b, arg1, arg1_b, theta_c4, je_b)
+      alpha_b = alpha_b + i_abs*temp_b0 + i_abs*arg1_b
+      i_abs_b = i_abs_b + alpha*temp_b0 + alpha*arg1_b
+      temp_b0 = k4*nscl*temp_b
+      g0_b = temp_b1 + ca*temp_b0
+      rd_l_b = rd_l_b + temp_b0
     END IF
     vcmax_b = vcmax_b + nscl*vm_b
     nscl_b = nscl_b + vcmax*vm_b
@@ -2116,10 +2109,16 @@ CONTAINS
 ! mol m-2 s-1 for CO2
     g0 = gs*pres/(1.6_wp*rgas*tk)
     vm = vcmax*nscl
+! one branch on the pathway for the whole routine (the co-limitation and Ci lines are
+! repeated in both): the adjoint records each branch it passes, at every call
     IF (c4 .EQ. 1) THEN
       arg1 = alpha*i_abs
       je = SMIN_POS(vm, arg1, theta_c4)
       jc = k4*nscl*(g0*ca+rd_l)/(g0+k4*nscl)
+      result1 = SMIN_POS(je, jc, eta_colim)
+      a_gross = result1*f_hot
+      ci = ca - (a_gross-rd_l)/g0
+      r_raw = a_gross/(alpha*i_abs+1.e-12_wp)
     ELSE
       arg1 = jmax*nscl
       j = ELECTRON_TRANSPORT(alpha, i_abs, arg1)
@@ -2127,13 +2126,9 @@ CONTAINS
       arg1 = 2._wp*gstar
       je = LIMITED_RATE(w, arg1, g0, ca, gstar, rd_l)
       jc = LIMITED_RATE(vm, kc_eff, g0, ca, gstar, rd_l)
-    END IF
-    result1 = SMIN_POS(je, jc, eta_colim)
-    a_gross = result1*f_hot
-    ci = ca - (a_gross-rd_l)/g0
-    IF (c4 .EQ. 1) THEN
-      r_raw = a_gross/(alpha*i_abs+1.e-12_wp)
-    ELSE
+      result1 = SMIN_POS(je, jc, eta_colim)
+      a_gross = result1*f_hot
+      ci = ca - (a_gross-rd_l)/g0
       arg1 = ci - gstar
       result1 = SOFTPLUS(arg1, 1.e-6_wp)
       r_raw = 4._wp*a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))

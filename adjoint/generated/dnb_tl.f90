@@ -1733,6 +1733,8 @@ CONTAINS
     g0 = pres*(gs/temp)
     vm_d = nscl*vcmax_d + vcmax*nscl_d
     vm = vcmax*nscl
+! one branch on the pathway for the whole routine (the co-limitation and Ci lines are
+! repeated in both): the adjoint records each branch it passes, at every call
     IF (c4 .EQ. 1) THEN
       je_d = SMIN_POS_D(vm, vm_d, alpha*i_abs, i_abs*alpha_d + alpha*&
 &       i_abs_d, theta_c4, je)
@@ -1740,7 +1742,14 @@ CONTAINS
       jc_d = ((ca*g0+rd_l)*(nscl*k4_d+k4*nscl_d)+k4*nscl*(ca*g0_d+rd_l_d&
 &       )-temp*(g0_d+nscl*k4_d+k4*nscl_d))/(g0+k4*nscl)
       jc = temp
-      j_d = 0.0_8
+      result1_d = SMIN_POS_D(je, je_d, jc, jc_d, eta_colim, result1)
+      a_gross_d = f_hot*result1_d
+      a_gross = result1*f_hot
+      ci = ca - (a_gross-rd_l)/g0
+      temp = a_gross/(alpha*i_abs+1.e-12_wp)
+      r_raw_d = (a_gross_d-temp*(i_abs*alpha_d+alpha*i_abs_d))/(alpha*&
+&       i_abs+1.e-12_wp)
+      r_raw = temp
     ELSE
       j_d = ELECTRON_TRANSPORT_D(alpha, alpha_d, i_abs, i_abs_d, jmax*&
 &       nscl, nscl*jmax_d + jmax*nscl_d, j)
@@ -1750,19 +1759,12 @@ CONTAINS
 &       , ca, gstar, gstar_d, rd_l, rd_l_d, je)
       jc_d = LIMITED_RATE_D(vm, vm_d, kc_eff, kc_eff_d, g0, g0_d, ca, &
 &       gstar, gstar_d, rd_l, rd_l_d, jc)
-    END IF
-    result1_d = SMIN_POS_D(je, je_d, jc, jc_d, eta_colim, result1)
-    a_gross_d = f_hot*result1_d
-    a_gross = result1*f_hot
-    temp = (a_gross-rd_l)/g0
-    ci_d = -((a_gross_d-rd_l_d-temp*g0_d)/g0)
-    ci = ca - temp
-    IF (c4 .EQ. 1) THEN
-      temp = a_gross/(alpha*i_abs+1.e-12_wp)
-      r_raw_d = (a_gross_d-temp*(i_abs*alpha_d+alpha*i_abs_d))/(alpha*&
-&       i_abs+1.e-12_wp)
-      r_raw = temp
-    ELSE
+      result1_d = SMIN_POS_D(je, je_d, jc, jc_d, eta_colim, result1)
+      a_gross_d = f_hot*result1_d
+      a_gross = result1*f_hot
+      temp = (a_gross-rd_l)/g0
+      ci_d = -((a_gross_d-rd_l_d-temp*g0_d)/g0)
+      ci = ca - temp
       result1_d = SOFTPLUS_D(ci - gstar, ci_d - gstar_d, 1.e-6_wp, &
 &       result1)
       temp = a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
@@ -1802,21 +1804,23 @@ CONTAINS
 ! mol m-2 s-1 for CO2
     g0 = gs*pres/(1.6_wp*rgas*tk)
     vm = vcmax*nscl
+! one branch on the pathway for the whole routine (the co-limitation and Ci lines are
+! repeated in both): the adjoint records each branch it passes, at every call
     IF (c4 .EQ. 1) THEN
       je = SMIN_POS(vm, alpha*i_abs, theta_c4)
       jc = k4*nscl*(g0*ca+rd_l)/(g0+k4*nscl)
+      result1 = SMIN_POS(je, jc, eta_colim)
+      a_gross = result1*f_hot
+      ci = ca - (a_gross-rd_l)/g0
+      r_raw = a_gross/(alpha*i_abs+1.e-12_wp)
     ELSE
       j = ELECTRON_TRANSPORT(alpha, i_abs, jmax*nscl)
       w = 0.25_wp*j
       je = LIMITED_RATE(w, 2._wp*gstar, g0, ca, gstar, rd_l)
       jc = LIMITED_RATE(vm, kc_eff, g0, ca, gstar, rd_l)
-    END IF
-    result1 = SMIN_POS(je, jc, eta_colim)
-    a_gross = result1*f_hot
-    ci = ca - (a_gross-rd_l)/g0
-    IF (c4 .EQ. 1) THEN
-      r_raw = a_gross/(alpha*i_abs+1.e-12_wp)
-    ELSE
+      result1 = SMIN_POS(je, jc, eta_colim)
+      a_gross = result1*f_hot
+      ci = ca - (a_gross-rd_l)/g0
       result1 = SOFTPLUS(ci - gstar, 1.e-6_wp)
       r_raw = 4._wp*a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
     END IF
