@@ -53,12 +53,12 @@ contains
     real(wp), intent(in) :: rain, lai, fc, e_half, e_pc
     real(wp), intent(inout) :: w_can
     real(wp), intent(out) :: e_int, throughfall
-    real(wp) :: f_int, cap, w, drip, f_wet
+    real(wp) :: f_int, cap, w0, w, drip, f_wet
     f_int = fc * (1._wp - e_half)
     cap = 0.1_wp * lai + 1.e-6_wp
-    w = w_can + f_int * rain
-    drip = w - smin_pos(w, cap, 0.999_wp)
-    w = w - drip
+    w0 = w_can + f_int * rain
+    drip = w0 - smin_pos(w0, cap, 0.999_wp)
+    w = w0 - drip
     f_wet = w / cap              ! < 1: after the drip the store is below its capacity
     e_int = smin_pos(e_pc * f_wet, w, 0.999_wp)
     w_can = w - e_int

@@ -366,7 +366,7 @@ contains
     st(is_snow_alb) = snow_alb
     e_pc_h = e_pc * dt_hour
     w_can = st(is_w_canopy)
-    !$AD NOCHECKPOINT
+    ! re-run by the adjoint rather than taped (docs/performance.md)
     call interception(rain, lai, fc, dsc(jd_e_half), e_pc_h, w_can, e_int, thr)
     st(is_w_canopy) = w_can
     ! photosynthesis pass 1: unstressed conductance of each leaf class
@@ -401,7 +401,7 @@ contains
     ! water supply and transpiration (Knorr 2000 eqs 81-82)
     supply = pg(ig_c_w) * rel_r / dt_hour                 ! kg m-2 s-1
     gc0 = gc0 + 1.e-9_wp
-    !$AD NOCHECKPOINT
+    ! re-run by the adjoint rather than taped (docs/performance.md)
     call transpiration(s, gamma, lambda, x_pm, ga, gc0, supply, e_t, beta)
     trans = e_t * dt_hour
     ! photosynthesis pass 2 at the water-limited conductance
@@ -441,7 +441,7 @@ contains
     le_soil = lambda * e_soil / dt_hour
     theta_s = w_s / (z_surf * rho_w)
     t_deep = m(im_tsl_deep)
-    !$AD NOCHECKPOINT
+    ! re-run by the adjoint rather than taped (docs/performance.md)
     call soil_temperature_step(rn_soil, le_soil, tk, rho_air, theta_s, sh, t_deep, t1, t2, &
                                g_soil)
     st(is_tsoil1) = t1

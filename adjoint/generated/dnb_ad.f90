@@ -2258,8 +2258,8 @@ MODULE DNB_ENERGY_AD
 & potential_rates, transpiration, canopy_temperature, floored_wind, &
 & aero_log2, aero_from
   PUBLIC :: net_radiation_fwd, net_radiation_bwd, potential_rates_fwd, &
-& potential_rates_bwd, transpiration_fwd, transpiration_bwd, &
-& canopy_temperature_b, aero_log2_b, aero_from_b
+& potential_rates_bwd, transpiration_b, canopy_temperature_b, &
+& aero_log2_b, aero_from_b
 ! m above the canopy, reference height (BETHY)
   REAL(wp), PARAMETER :: h_ref=2._wp
 ! roughness length / vegetation height
@@ -2503,43 +2503,15 @@ CONTAINS
     e_ps = s*result1/(s+gamma)/lambda
   END SUBROUTINE POTENTIAL_RATES
 
-!  Differentiation of transpiration in reverse (adjoint) mode, forward sweep:
+!  Differentiation of transpiration in reverse (adjoint) mode:
 !   gradient     of useful results: gc0 e_t beta ga
 !   with respect to varying inputs: gc0 supply ga x_pm
 ! Transpiration (kg m-2 s-1): Penman-Monteith demand with the unstressed canopy
 ! conductance gc0 (m s-1), limited by the root supply (kg m-2 s-1) with the smooth minimum
 ! of Knorr (2000) eq. 82. The stress factor beta = gc / gc0 comes from inverting
 ! Penman-Monteith for the conductance that gives the actual rate.
-  SUBROUTINE TRANSPIRATION_FWD(s, gamma, lambda, x_pm, ga, gc0, supply, &
-&   e_t, beta)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: s, gamma, lambda, x_pm, ga, gc0, supply
-    REAL(wp) :: e_t, beta
-    REAL(wp) :: demand, gc, le
-    REAL(wp) :: result1
-    result1 = SMAX0(x_pm, 1._wp)
-    demand = result1/(s+gamma*(1._wp+ga/gc0))/lambda
-    e_t = SMIN_POS(demand, supply, 0.99_wp)
-! e_t < demand, so the denominator stays positive and beta = gc / gc0 < 1 varies smoothly
-! (no branch: a switch to beta = 1 at low available energy would be a jump)
-    le = lambda*e_t
-    CALL PUSHREAL8(result1)
-    result1 = SMAX0(x_pm, 1._wp)
-    gc = gamma*ga*le/(result1-le*(s+gamma))
-    beta = gc/gc0
-    CALL PUSHREAL8(result1)
-    CALL PUSHREAL8(le)
-  END SUBROUTINE TRANSPIRATION_FWD
-
-!  Differentiation of transpiration in reverse (adjoint) mode, backward sweep:
-!   gradient     of useful results: gc0 e_t beta ga
-!   with respect to varying inputs: gc0 supply ga x_pm
-! Transpiration (kg m-2 s-1): Penman-Monteith demand with the unstressed canopy
-! conductance gc0 (m s-1), limited by the root supply (kg m-2 s-1) with the smooth minimum
-! of Knorr (2000) eq. 82. The stress factor beta = gc / gc0 comes from inverting
-! Penman-Monteith for the conductance that gives the actual rate.
-  SUBROUTINE TRANSPIRATION_BWD(s, gamma, lambda, x_pm, x_pm_b, ga, ga_b&
-&   , gc0, gc0_b, supply, supply_b, e_t, e_t_b, beta, beta_b)
+  SUBROUTINE TRANSPIRATION_B(s, gamma, lambda, x_pm, x_pm_b, ga, ga_b, &
+&   gc0, gc0_b, supply, supply_b, e_t, e_t_b, beta, beta_b)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: s, gamma, lambda, x_pm, ga, gc0, supply
     REAL(wp) :: x_pm_b, ga_b, gc0_b, supply_b
@@ -2553,8 +2525,14 @@ CONTAINS
     REAL(wp) :: temp0
     REAL(wp) :: temp_b
     REAL(wp) :: temp_b0
-    CALL POPREAL8(le)
-    CALL POPREAL8(result1)
+    result1 = SMAX0(x_pm, 1._wp)
+    demand = result1/(s+gamma*(1._wp+ga/gc0))/lambda
+    e_t = SMIN_POS(demand, supply, 0.99_wp)
+! e_t < demand, so the denominator stays positive and beta = gc / gc0 < 1 varies smoothly
+! (no branch: a switch to beta = 1 at low available energy would be a jump)
+    le = lambda*e_t
+    CALL PUSHREAL8(result1)
+    result1 = SMAX0(x_pm, 1._wp)
     gc = gamma*ga*le/(result1-le*(s+gamma))
     gc_b = beta_b/gc0
     temp0 = result1 - (s+gamma)*le
@@ -2566,7 +2544,6 @@ CONTAINS
     x_pm_b = 0.0_8
     CALL SMAX0_B(x_pm, x_pm_b, 1._wp, result1_b)
     e_t_b = e_t_b + lambda*le_b
-    demand = result1/(s+gamma*(1._wp+ga/gc0))/lambda
     demand_b = 0.0_8
     supply_b = 0.0_8
     CALL SMIN_POS_B(demand, demand_b, supply, supply_b, 0.99_wp, e_t_b)
@@ -2576,7 +2553,7 @@ CONTAINS
     gc0_b = gc0_b - gc*beta_b/gc0**2 - ga*temp_b/gc0
     ga_b = ga_b + le*temp_b0 + temp_b
     CALL SMAX0_B(x_pm, x_pm_b, 1._wp, result1_b)
-  END SUBROUTINE TRANSPIRATION_BWD
+  END SUBROUTINE TRANSPIRATION_B
 
 ! Transpiration (kg m-2 s-1): Penman-Monteith demand with the unstressed canopy
 ! conductance gc0 (m s-1), limited by the root supply (kg m-2 s-1) with the smooth minimum
@@ -2652,9 +2629,8 @@ MODULE DNB_HYDROLOGY_AD
   PRIVATE 
   PUBLIC :: soil_hydraulics, rel_water, interception, snow_step, &
 & soil_water_step, soil_temperature_step
-  PUBLIC :: rel_water_b, interception_fwd, interception_bwd, snow_step_b&
-& , soil_water_step_b, soil_temperature_step_fwd, &
-& soil_temperature_step_bwd
+  PUBLIC :: rel_water_b, interception_b, snow_step_b, soil_water_step_b&
+& , soil_temperature_step_b
 ! indices of the soil-hydraulic array filled by soil_hydraulics
   INTEGER, PARAMETER, PUBLIC :: ish_b=1, ish_theta_sat=2, ish_ksat=3, &
 & ish_theta_fc=4, ish_theta_wp=5, nsh=5
@@ -2719,7 +2695,7 @@ CONTAINS
     r = SMIN_POS(result1, 1._wp, 0.999_wp)
   END FUNCTION REL_WATER
 
-!  Differentiation of interception in reverse (adjoint) mode, forward sweep:
+!  Differentiation of interception in reverse (adjoint) mode:
 !   gradient     of useful results: w_can lai fc e_half throughfall
 !                e_int
 !   with respect to varying inputs: w_can lai e_pc fc e_half
@@ -2728,53 +2704,9 @@ CONTAINS
 ! LAI, the excess drips, the wet part evaporates at the wet-canopy rate.
 ! All amounts in mm over the hour. w_can is updated in place. e_half = exp(-0.5 LAI/fc)
 ! (computed once a day by the tile).
-  SUBROUTINE INTERCEPTION_FWD(rain, lai, fc, e_half, e_pc, w_can, e_int&
-&   , throughfall)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: rain, lai, fc, e_half, e_pc
-    REAL(wp), INTENT(INOUT) :: w_can
-    REAL(wp) :: e_int, throughfall
-    REAL(wp) :: f_int, cap, w, drip, f_wet
-    REAL(wp) :: result1
-    REAL(wp) :: arg1
-    f_int = fc*(1._wp-e_half)
-    cap = 0.1_wp*lai + 1.e-6_wp
-    w = w_can + f_int*rain
-    result1 = SMIN_POS(w, cap, 0.999_wp)
-    drip = w - result1
-    CALL PUSHREAL8(w)
-    w = w - drip
-! < 1: after the drip the store is below its capacity
-    f_wet = w/cap
-    arg1 = e_pc*f_wet
-    e_int = SMIN_POS(arg1, w, 0.999_wp)
-    w_can = w - e_int
-    throughfall = rain - f_int*rain + drip
-! a store that has dried to below 1e-12 mm is empty (keeps subnormal numbers out of the
-! derivative codes; the water moves to throughfall so the balance still closes)
-    IF (w_can .LT. 1.e-12_wp) THEN
-      throughfall = throughfall + w_can
-      w_can = 0._wp
-      CALL PUSHREAL8(w)
-      CALL PUSHCONTROL1B(1)
-    ELSE
-      CALL PUSHREAL8(w)
-      CALL PUSHCONTROL1B(0)
-    END IF
-  END SUBROUTINE INTERCEPTION_FWD
-
-!  Differentiation of interception in reverse (adjoint) mode, backward sweep:
-!   gradient     of useful results: w_can lai fc e_half throughfall
-!                e_int
-!   with respect to varying inputs: w_can lai e_pc fc e_half
-! Canopy interception for one hour (BETHY form, Knorr 1997): a fraction
-! fc (1 - exp(-0.5 LAI/fc)) of rain is intercepted into a store of capacity 0.1 mm per unit
-! LAI, the excess drips, the wet part evaporates at the wet-canopy rate.
-! All amounts in mm over the hour. w_can is updated in place. e_half = exp(-0.5 LAI/fc)
-! (computed once a day by the tile).
-  SUBROUTINE INTERCEPTION_BWD(rain, lai, lai_b, fc, fc_b, e_half, &
-&   e_half_b, e_pc, e_pc_b, w_can, w_can_b, e_int, e_int_b, throughfall&
-&   , throughfall_b)
+  SUBROUTINE INTERCEPTION_B(rain, lai, lai_b, fc, fc_b, e_half, e_half_b&
+&   , e_pc, e_pc_b, w_can, w_can_b, e_int, e_int_b, throughfall, &
+&   throughfall_b)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: rain, lai, fc, e_half, e_pc
     REAL(wp) :: lai_b, fc_b, e_half_b, e_pc_b
@@ -2782,25 +2714,28 @@ CONTAINS
     REAL(wp), INTENT(INOUT) :: w_can_b
     REAL(wp) :: e_int, throughfall
     REAL(wp) :: e_int_b, throughfall_b
-    REAL(wp) :: f_int, cap, w, drip, f_wet
-    REAL(wp) :: f_int_b, cap_b, w_b, drip_b, f_wet_b
+    REAL(wp) :: f_int, cap, w0, w, drip, f_wet
+    REAL(wp) :: f_int_b, cap_b, w0_b, w_b, drip_b, f_wet_b
     REAL(wp) :: result1
     REAL(wp) :: result1_b
     REAL(wp) :: arg1
     REAL(wp) :: arg1_b
-    INTEGER :: branch
-    CALL POPCONTROL1B(branch)
-    IF (branch .EQ. 0) THEN
-      CALL POPREAL8(w)
-    ELSE
-      CALL POPREAL8(w)
-      w_can_b = throughfall_b
-    END IF
-    w_b = w_can_b
-    e_int_b = e_int_b - w_can_b
+    f_int = fc*(1._wp-e_half)
     cap = 0.1_wp*lai + 1.e-6_wp
+    w0 = w_can + f_int*rain
+    result1 = SMIN_POS(w0, cap, 0.999_wp)
+    drip = w0 - result1
+    w = w0 - drip
+! < 1: after the drip the store is below its capacity
     f_wet = w/cap
     arg1 = e_pc*f_wet
+    e_int = SMIN_POS(arg1, w, 0.999_wp)
+    w_can = w - e_int
+! a store that has dried to below 1e-12 mm is empty (keeps subnormal numbers out of the
+! derivative codes; the water moves to throughfall so the balance still closes)
+    IF (w_can .LT. 1.e-12_wp) w_can_b = throughfall_b
+    w_b = w_can_b
+    e_int_b = e_int_b - w_can_b
     arg1_b = 0.0_8
     CALL SMIN_POS_B(arg1, arg1_b, w, w_b, 0.999_wp, e_int_b)
     f_wet_b = e_pc*arg1_b
@@ -2808,16 +2743,15 @@ CONTAINS
     drip_b = throughfall_b - w_b
     e_pc_b = f_wet*arg1_b
     cap_b = -(w*f_wet_b/cap**2)
-    CALL POPREAL8(w)
-    w_b = w_b + drip_b
+    w0_b = w_b + drip_b
     result1_b = -drip_b
-    CALL SMIN_POS_B(w, w_b, cap, cap_b, 0.999_wp, result1_b)
-    f_int_b = rain*w_b - rain*throughfall_b
-    w_can_b = w_b
+    CALL SMIN_POS_B(w0, w0_b, cap, cap_b, 0.999_wp, result1_b)
+    f_int_b = rain*w0_b - rain*throughfall_b
+    w_can_b = w0_b
     lai_b = lai_b + 0.1_wp*cap_b
     fc_b = fc_b + (1._wp-e_half)*f_int_b
     e_half_b = e_half_b - fc*f_int_b
-  END SUBROUTINE INTERCEPTION_BWD
+  END SUBROUTINE INTERCEPTION_B
 
 ! Canopy interception for one hour (BETHY form, Knorr 1997): a fraction
 ! fc (1 - exp(-0.5 LAI/fc)) of rain is intercepted into a store of capacity 0.1 mm per unit
@@ -2830,15 +2764,15 @@ CONTAINS
     REAL(wp), INTENT(IN) :: rain, lai, fc, e_half, e_pc
     REAL(wp), INTENT(INOUT) :: w_can
     REAL(wp), INTENT(OUT) :: e_int, throughfall
-    REAL(wp) :: f_int, cap, w, drip, f_wet
+    REAL(wp) :: f_int, cap, w0, w, drip, f_wet
     REAL(wp) :: result1
     REAL(wp) :: arg1
     f_int = fc*(1._wp-e_half)
     cap = 0.1_wp*lai + 1.e-6_wp
-    w = w_can + f_int*rain
-    result1 = SMIN_POS(w, cap, 0.999_wp)
-    drip = w - result1
-    w = w - drip
+    w0 = w_can + f_int*rain
+    result1 = SMIN_POS(w0, cap, 0.999_wp)
+    drip = w0 - result1
+    w = w0 - drip
 ! < 1: after the drip the store is below its capacity
     f_wet = w/cap
     arg1 = e_pc*f_wet
@@ -3345,7 +3279,7 @@ CONTAINS
     q = k/(1._wp+expo*k/w)
   END FUNCTION GRAVITY_DRAINAGE
 
-!  Differentiation of soil_temperature_step in reverse (adjoint) mode, forward sweep:
+!  Differentiation of soil_temperature_step in reverse (adjoint) mode:
 !   gradient     of useful results: rn_soil t1 t2 g_flux
 !   with respect to varying inputs: rn_soil t1 t2 theta le_soil
 ! Force-restore soil temperature (Deardorff 1978; Noilhan & Planton 1989) for one hour:
@@ -3356,47 +3290,7 @@ CONTAINS
 ! layer T2 is coupled to T1 and restored to the deep-soil forcing t_deep over 5 days.
 ! Heat capacity and conductivity follow the surface water content theta (m3 m-3).
 ! rn_soil, le_soil (W m-2); temperatures in K (t1, t2 updated); g_flux (W m-2, into soil).
-  SUBROUTINE SOIL_TEMPERATURE_STEP_FWD(rn_soil, le_soil, ta, rho_air, &
-&   theta, sh, t_deep, t1, t2, g_flux)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: rn_soil, le_soil, ta, rho_air, theta, sh(nsh&
-&   ), t_deep
-    REAL(wp), INTENT(INOUT) :: t1, t2
-    REAL(wp) :: g_flux
-! m s-1, soil surface to canopy air
-    REAL(wp), PARAMETER :: g_soil_air=0.01_wp
-    REAL(wp) :: omega, c_soil, lam_s, ct, tau2, kh
-    INTRINSIC SQRT
-    omega = 2._wp*pi/86400._wp
-    c_soil = 2.0e6_wp*(1._wp-sh(ish_theta_sat)) + 4.18e6_wp*theta
-    lam_s = 0.25_wp + 1.5_wp*theta/sh(ish_theta_sat)
-    ct = SQRT(2._wp*omega/(lam_s*c_soil))
-    kh = rho_air*cp_air*g_soil_air + 4._wp*emis_surf*sigma_sb*ta**3
-    tau2 = 5._wp*86400._wp
-    CALL PUSHREAL8(t1)
-    t1 = (t1+dt_hour*(ct*(rn_soil-le_soil+kh*ta)+omega*t2))/(1._wp+&
-&     dt_hour*(omega+ct*kh))
-    g_flux = rn_soil - le_soil - kh*(t1-ta)
-    CALL PUSHREAL8(t2)
-    t2 = (t2+dt_hour*(t1+t_deep)/tau2)/(1._wp+2._wp*dt_hour/tau2)
-    CALL PUSHREAL8(ct)
-    CALL PUSHREAL8(c_soil)
-    CALL PUSHREAL8(kh)
-    CALL PUSHREAL8(lam_s)
-  END SUBROUTINE SOIL_TEMPERATURE_STEP_FWD
-
-!  Differentiation of soil_temperature_step in reverse (adjoint) mode, backward sweep:
-!   gradient     of useful results: rn_soil t1 t2 g_flux
-!   with respect to varying inputs: rn_soil t1 t2 theta le_soil
-! Force-restore soil temperature (Deardorff 1978; Noilhan & Planton 1989) for one hour:
-! dT1/dt = sqrt(2 omega / (lambda_s C)) G - omega (T1 - T2). The ground heat flux G is what
-! is left of the soil's net radiation after evaporation and the heat exchange with the
-! canopy air, G = Rn_s - LE_s - rho cp (g_s + g_r) (T1 - T_a), with a fixed soil-to-air
-! conductance g_s and the radiative conductance g_r; T1 is implicit in that term. The deep
-! layer T2 is coupled to T1 and restored to the deep-soil forcing t_deep over 5 days.
-! Heat capacity and conductivity follow the surface water content theta (m3 m-3).
-! rn_soil, le_soil (W m-2); temperatures in K (t1, t2 updated); g_flux (W m-2, into soil).
-  SUBROUTINE SOIL_TEMPERATURE_STEP_BWD(rn_soil, rn_soil_b, le_soil, &
+  SUBROUTINE SOIL_TEMPERATURE_STEP_B(rn_soil, rn_soil_b, le_soil, &
 &   le_soil_b, ta, rho_air, theta, theta_b, sh, t_deep, t1, t1_b, t2, &
 &   t2_b, g_flux, g_flux_b)
     IMPLICIT NONE
@@ -3407,6 +3301,7 @@ CONTAINS
     REAL(wp), INTENT(INOUT) :: t1_b, t2_b
     REAL(wp) :: g_flux
     REAL(wp) :: g_flux_b
+! m s-1, soil surface to canopy air
     REAL(wp), PARAMETER :: g_soil_air=0.01_wp
     REAL(wp) :: omega, c_soil, lam_s, ct, tau2, kh
     REAL(wp) :: c_soil_b, lam_s_b, ct_b
@@ -3418,16 +3313,14 @@ CONTAINS
     REAL(wp) :: temp_b1
     REAL(wp) :: temp1
     REAL(wp) :: temp_b2
-    CALL POPREAL8(lam_s)
-    CALL POPREAL8(kh)
-    CALL POPREAL8(c_soil)
-    CALL POPREAL8(ct)
+    omega = 2._wp*pi/86400._wp
+    c_soil = 2.0e6_wp*(1._wp-sh(ish_theta_sat)) + 4.18e6_wp*theta
+    lam_s = 0.25_wp + 1.5_wp*theta/sh(ish_theta_sat)
+    ct = SQRT(2._wp*omega/(lam_s*c_soil))
+    kh = rho_air*cp_air*g_soil_air + 4._wp*emis_surf*sigma_sb*ta**3
     tau2 = 5._wp*86400._wp
-    CALL POPREAL8(t2)
     temp_b2 = t2_b/(dt_hour*2._wp/tau2+1._wp)
     t1_b = t1_b + dt_hour*temp_b2/tau2 - kh*g_flux_b
-    omega = 2._wp*pi/86400._wp
-    CALL POPREAL8(t1)
     temp0 = dt_hour*(omega+kh*ct) + 1._wp
     temp1 = kh*ta + rn_soil - le_soil
     temp_b0 = t1_b/temp0
@@ -3447,7 +3340,7 @@ CONTAINS
     lam_s_b = c_soil*temp_b
     c_soil_b = lam_s*temp_b
     theta_b = 1.5_wp*lam_s_b/sh(ish_theta_sat) + 4.18e6_wp*c_soil_b
-  END SUBROUTINE SOIL_TEMPERATURE_STEP_BWD
+  END SUBROUTINE SOIL_TEMPERATURE_STEP_B
 
 ! Force-restore soil temperature (Deardorff 1978; Noilhan & Planton 1989) for one hour:
 ! dT1/dt = sqrt(2 omega / (lambda_s C)) G - omega (T1 - T2). The ground heat flux G is what
@@ -4991,8 +4884,10 @@ CONTAINS
     st(is_snow_alb) = snow_alb
     e_pc_h = e_pc*dt_hour
     w_can = st(is_w_canopy)
-    CALL INTERCEPTION_FWD(rain, lai, fc, dsc(jd_e_half), e_pc_h, w_can, &
-&                   e_int, thr)
+! re-run by the adjoint rather than taped (docs/performance.md)
+    CALL PUSHREAL8(w_can)
+    CALL INTERCEPTION(rain, lai, fc, dsc(jd_e_half), e_pc_h, w_can, &
+&               e_int, thr)
     CALL PUSHREAL8(st(is_w_canopy))
     st(is_w_canopy) = w_can
 ! photosynthesis pass 1: unstressed conductance of each leaf class
@@ -5031,8 +4926,9 @@ CONTAINS
 ! kg m-2 s-1
     supply = pg(ig_c_w)*rel_r/dt_hour
     gc0 = gc0 + 1.e-9_wp
-    CALL TRANSPIRATION_FWD(s, gamma, lambda, x_pm, ga, gc0, supply, e_t&
-&                    , beta)
+! re-run by the adjoint rather than taped (docs/performance.md)
+    CALL TRANSPIRATION(s, gamma, lambda, x_pm, ga, gc0, supply, e_t, &
+&                beta)
     trans = e_t*dt_hour
 ! photosynthesis pass 2 at the water-limited conductance
 ! and the fluorescence that each leaf class emits (half of its absorbed PAR goes to PSII)
@@ -5082,8 +4978,11 @@ CONTAINS
     le_soil = lambda*e_soil/dt_hour
     theta_s = w_s/(z_surf*rho_w)
     t_deep = m(im_tsl_deep)
-    CALL SOIL_TEMPERATURE_STEP_FWD(rn_soil, le_soil, tk, rho_air, &
-&                            theta_s, sh, t_deep, t1, t2, g_soil)
+! re-run by the adjoint rather than taped (docs/performance.md)
+    CALL PUSHREAL8(t2)
+    CALL PUSHREAL8(t1)
+    CALL SOIL_TEMPERATURE_STEP(rn_soil, le_soil, tk, rho_air, theta_s, &
+&                        sh, t_deep, t1, t2, g_soil)
     CALL PUSHREAL8(st(is_tsoil1))
     st(is_tsoil1) = t1
     CALL PUSHREAL8(st(is_tsoil2))
@@ -5176,6 +5075,7 @@ CONTAINS
     CALL PUSHREAL8ARRAY(rdl, 2*nlayer)
     CALL PUSHREAL8ARRAY(phi, 2*nlayer)
     CALL PUSHREAL8(rain)
+    CALL PUSHREAL8(theta_s)
     CALL PUSHREAL8(trans)
     CALL PUSHREAL8(sif_photon)
     CALL PUSHREAL8(gpp_h)
@@ -5304,6 +5204,7 @@ CONTAINS
     CALL POPREAL8(gpp_h)
     CALL POPREAL8(sif_photon)
     CALL POPREAL8(trans)
+    CALL POPREAL8(theta_s)
     CALL POPREAL8(rain)
     CALL POPREAL8ARRAY(phi, 2*nlayer)
     CALL POPREAL8ARRAY(rdl, 2*nlayer)
@@ -5472,10 +5373,11 @@ CONTAINS
     CALL POPREAL8(st(is_tsoil1))
     t1_b = st_b(is_tsoil1)
     st_b(is_tsoil1) = 0.0_8
-    CALL SOIL_TEMPERATURE_STEP_BWD(rn_soil, rn_soil_b, le_soil, &
-&                            le_soil_b, tk, rho_air, theta_s, theta_s_b&
-&                            , sh, t_deep, t1, t1_b, t2, t2_b, g_soil, &
-&                            g_soil_b)
+    CALL POPREAL8(t1)
+    CALL POPREAL8(t2)
+    CALL SOIL_TEMPERATURE_STEP_B(rn_soil, rn_soil_b, le_soil, le_soil_b&
+&                          , tk, rho_air, theta_s, theta_s_b, sh, t_deep&
+&                          , t1, t1_b, t2, t2_b, g_soil, g_soil_b)
     e_soil_b = e_soil_b + et_b + lambda*le_soil_b/dt_hour
     st_b(is_tsoil2) = st_b(is_tsoil2) + t2_b
     st_b(is_tsoil1) = st_b(is_tsoil1) + t1_b
@@ -5564,9 +5466,8 @@ CONTAINS
     gamma = hc_h(ic_gamma)
     s = hc_h(ic_s)
     supply = pg(ig_c_w)*rel_r/dt_hour
-    CALL TRANSPIRATION_BWD(s, gamma, lambda, x_pm, x_pm_b, ga, ga_b, gc0&
-&                    , gc0_b, supply, supply_b, e_t, e_t_b, beta, beta_b&
-&                   )
+    CALL TRANSPIRATION_B(s, gamma, lambda, x_pm, x_pm_b, ga, ga_b, gc0, &
+&                  gc0_b, supply, supply_b, e_t, e_t_b, beta, beta_b)
     pg_b(ig_c_w) = pg_b(ig_c_w) + rel_r*supply_b/dt_hour
     rel_r_b = rel_r_b + pg(ig_c_w)*supply_b/dt_hour
     par_in = par_frac*sw/e_par
@@ -5613,9 +5514,10 @@ CONTAINS
 &                        , f_rd, f_rd_b)
     CALL POPREAL8(st(is_w_canopy))
     w_can_b = st_b(is_w_canopy)
-    CALL INTERCEPTION_BWD(rain, lai, lai_b, fc, fc_b, dsc(jd_e_half), &
-&                   dsc_b(jd_e_half), e_pc_h, e_pc_h_b, w_can, w_can_b, &
-&                   e_int, e_int_b, thr, thr_b)
+    CALL POPREAL8(w_can)
+    CALL INTERCEPTION_B(rain, lai, lai_b, fc, fc_b, dsc(jd_e_half), &
+&                 dsc_b(jd_e_half), e_pc_h, e_pc_h_b, w_can, w_can_b, &
+&                 e_int, e_int_b, thr, thr_b)
     st_b(is_w_canopy) = w_can_b
     e_pc_b = dt_hour*e_pc_h_b
     CALL POPREAL8(st(is_snow_alb))
@@ -5803,6 +5705,7 @@ CONTAINS
     st(is_snow_alb) = snow_alb
     e_pc_h = e_pc*dt_hour
     w_can = st(is_w_canopy)
+! re-run by the adjoint rather than taped (docs/performance.md)
     CALL INTERCEPTION(rain, lai, fc, dsc(jd_e_half), e_pc_h, w_can, &
 &               e_int, thr)
     st(is_w_canopy) = w_can
@@ -5838,6 +5741,7 @@ CONTAINS
 ! kg m-2 s-1
     supply = pg(ig_c_w)*rel_r/dt_hour
     gc0 = gc0 + 1.e-9_wp
+! re-run by the adjoint rather than taped (docs/performance.md)
     CALL TRANSPIRATION(s, gamma, lambda, x_pm, ga, gc0, supply, e_t, &
 &                beta)
     trans = e_t*dt_hour
@@ -5882,6 +5786,7 @@ CONTAINS
     le_soil = lambda*e_soil/dt_hour
     theta_s = w_s/(z_surf*rho_w)
     t_deep = m(im_tsl_deep)
+! re-run by the adjoint rather than taped (docs/performance.md)
     CALL SOIL_TEMPERATURE_STEP(rn_soil, le_soil, tk, rho_air, theta_s, &
 &                        sh, t_deep, t1, t2, g_soil)
     st(is_tsoil1) = t1

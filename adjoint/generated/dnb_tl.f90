@@ -2356,21 +2356,21 @@ CONTAINS
     REAL(wp), INTENT(INOUT) :: w_can_d
     REAL(wp), INTENT(OUT) :: e_int, throughfall
     REAL(wp), INTENT(OUT) :: e_int_d, throughfall_d
-    REAL(wp) :: f_int, cap, w, drip, f_wet
-    REAL(wp) :: f_int_d, cap_d, w_d, drip_d, f_wet_d
+    REAL(wp) :: f_int, cap, w0, w, drip, f_wet
+    REAL(wp) :: f_int_d, cap_d, w0_d, w_d, drip_d, f_wet_d
     REAL(wp) :: result1
     REAL(wp) :: result1_d
     f_int_d = (1._wp-e_half)*fc_d - fc*e_half_d
     f_int = fc*(1._wp-e_half)
     cap_d = 0.1_wp*lai_d
     cap = 0.1_wp*lai + 1.e-6_wp
-    w_d = w_can_d + rain*f_int_d
-    w = w_can + f_int*rain
-    result1_d = SMIN_POS_D(w, w_d, cap, cap_d, 0.999_wp, result1)
-    drip_d = w_d - result1_d
-    drip = w - result1
-    w_d = w_d - drip_d
-    w = w - drip
+    w0_d = w_can_d + rain*f_int_d
+    w0 = w_can + f_int*rain
+    result1_d = SMIN_POS_D(w0, w0_d, cap, cap_d, 0.999_wp, result1)
+    drip_d = w0_d - result1_d
+    drip = w0 - result1
+    w_d = w0_d - drip_d
+    w = w0 - drip
 ! < 1: after the drip the store is below its capacity
     f_wet_d = (w_d-w*cap_d/cap)/cap
     f_wet = w/cap
@@ -2401,14 +2401,14 @@ CONTAINS
     REAL(wp), INTENT(IN) :: rain, lai, fc, e_half, e_pc
     REAL(wp), INTENT(INOUT) :: w_can
     REAL(wp), INTENT(OUT) :: e_int, throughfall
-    REAL(wp) :: f_int, cap, w, drip, f_wet
+    REAL(wp) :: f_int, cap, w0, w, drip, f_wet
     REAL(wp) :: result1
     f_int = fc*(1._wp-e_half)
     cap = 0.1_wp*lai + 1.e-6_wp
-    w = w_can + f_int*rain
-    result1 = SMIN_POS(w, cap, 0.999_wp)
-    drip = w - result1
-    w = w - drip
+    w0 = w_can + f_int*rain
+    result1 = SMIN_POS(w0, cap, 0.999_wp)
+    drip = w0 - result1
+    w = w0 - drip
 ! < 1: after the drip the store is below its capacity
     f_wet = w/cap
     e_int = SMIN_POS(e_pc*f_wet, w, 0.999_wp)
@@ -4120,6 +4120,7 @@ CONTAINS
     e_pc_h = e_pc*dt_hour
     w_can_d = st_d(is_w_canopy)
     w_can = st(is_w_canopy)
+! re-run by the adjoint rather than taped (docs/performance.md)
     CALL INTERCEPTION_D(rain, lai, lai_d, fc, fc_d, dsc(jd_e_half), &
 &                 dsc_d(jd_e_half), e_pc_h, e_pc_h_d, w_can, w_can_d, &
 &                 e_int, e_int_d, thr, thr_d)
@@ -4184,6 +4185,7 @@ CONTAINS
     supply_d = rel_r*pg_d(ig_c_w)/dt_hour + pg(ig_c_w)*rel_r_d/dt_hour
     supply = pg(ig_c_w)*rel_r/dt_hour
     gc0 = gc0 + 1.e-9_wp
+! re-run by the adjoint rather than taped (docs/performance.md)
     CALL TRANSPIRATION_D(s, gamma, lambda, x_pm, x_pm_d, ga, ga_d, gc0, &
 &                  gc0_d, supply, supply_d, e_t, e_t_d, beta, beta_d)
     trans_d = dt_hour*e_t_d
@@ -4261,6 +4263,7 @@ CONTAINS
     theta_s_d = w_s_d/(z_surf*rho_w)
     theta_s = w_s/(z_surf*rho_w)
     t_deep = m(im_tsl_deep)
+! re-run by the adjoint rather than taped (docs/performance.md)
     CALL SOIL_TEMPERATURE_STEP_D(rn_soil, rn_soil_d, le_soil, le_soil_d&
 &                          , tk, rho_air, theta_s, theta_s_d, sh, t_deep&
 &                          , t1, t1_d, t2, t2_d, g_soil, g_soil_d)
@@ -4510,6 +4513,7 @@ CONTAINS
     st(is_snow_alb) = snow_alb
     e_pc_h = e_pc*dt_hour
     w_can = st(is_w_canopy)
+! re-run by the adjoint rather than taped (docs/performance.md)
     CALL INTERCEPTION(rain, lai, fc, dsc(jd_e_half), e_pc_h, w_can, &
 &               e_int, thr)
     st(is_w_canopy) = w_can
@@ -4545,6 +4549,7 @@ CONTAINS
 ! kg m-2 s-1
     supply = pg(ig_c_w)*rel_r/dt_hour
     gc0 = gc0 + 1.e-9_wp
+! re-run by the adjoint rather than taped (docs/performance.md)
     CALL TRANSPIRATION(s, gamma, lambda, x_pm, ga, gc0, supply, e_t, &
 &                beta)
     trans = e_t*dt_hour
@@ -4588,6 +4593,7 @@ CONTAINS
     le_soil = lambda*e_soil/dt_hour
     theta_s = w_s/(z_surf*rho_w)
     t_deep = m(im_tsl_deep)
+! re-run by the adjoint rather than taped (docs/performance.md)
     CALL SOIL_TEMPERATURE_STEP(rn_soil, le_soil, tk, rho_air, theta_s, &
 &                        sh, t_deep, t1, t2, g_soil)
     st(is_tsoil1) = t1
