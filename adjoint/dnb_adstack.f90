@@ -31,6 +31,7 @@ module dnb_adstack
   ! the scalar and control entry points below use the storage directly (their fast path)
   public :: buf_r8, n_r8, lo_r8, cap_r8, hw_r8, buf_c, n_c, cap_c, hw_c, buf_i4, n_i4, &
             cap_i4, hw_i4
+  public :: push1_r8_slow, pop1_r8_slow, push_c_slow, pop_c_slow
 
   integer(int64), parameter :: first_size = 65536
 
@@ -56,17 +57,31 @@ module dnb_adstack
   integer(int64), save :: hw_r8 = 0, hw_r4 = 0, hw_i4 = 0, hw_l = 0, hw_c = 0
   integer, save :: status = 0
 
-  ! The slow paths of the scalar entry points pushreal8, pushinteger4 and their pops (a
-  ! block change or a growth of the buffer), which those call through these
-  ! pointers: so the compiler cannot inline a slow path into them, and their fast paths
-  ! stay small enough to be inlined into the reverse code. (Called directly, the slow path
-  ! was sometimes inlined into the entry point first, depending on the order in which gcc
-  ! weighed the calls of the unit, and the entry point then stayed a call in the hourly
-  ! reverse code: up to 4 % more instructions in an adjoint run.)
-  procedure(push1_r8), pointer, public, save :: push1_r8_slow => push1_r8
-  procedure(pop1_r8), pointer, public, save :: pop1_r8_slow => pop1_r8
-  procedure(push_i4), pointer, public, save :: push_i4_slow => push_i4
-  procedure(pop_i4), pointer, public, save :: pop_i4_slow => pop_i4
+  ! The slow paths of the scalar entry points (attach or detach a block, grow a buffer) are
+  ! called through these procedure pointers, which the compiler cannot resolve, so that it
+  ! does not inline them into the fast paths: inlined (at -O3 it inlined push1_r8 and
+  ! use_block_r8 into pushreal8), they made every push save and restore six registers, and
+  ! the fast path too long to be inlined into the reverse code (docs/performance.md).
+  abstract interface
+    subroutine r8_in(x)
+      import :: real64
+      real(real64), intent(in) :: x
+    end subroutine r8_in
+    subroutine r8_out(x)
+      import :: real64
+      real(real64), intent(out) :: x
+    end subroutine r8_out
+    subroutine int_in(c)
+      integer, intent(in) :: c
+    end subroutine int_in
+    subroutine int_out(c)
+      integer, intent(out) :: c
+    end subroutine int_out
+  end interface
+  procedure(r8_in), pointer, save :: push1_r8_slow => push1_r8
+  procedure(r8_out), pointer, save :: pop1_r8_slow => pop1_r8
+  procedure(int_in), pointer, save :: push_c_slow => push_c
+  procedure(int_out), pointer, save :: pop_c_slow => pop_c
 
 contains
 
@@ -479,7 +494,7 @@ subroutine popreal4array(x, n)
 end subroutine popreal4array
 
 subroutine pushinteger4(i)
-  use dnb_adstack, only: buf_i4, n_i4, cap_i4, hw_i4, push_i4_slow
+  use dnb_adstack, only: buf_i4, n_i4, cap_i4, hw_i4, push_i4
   use iso_fortran_env, only: int32, int64
   implicit none
   integer(int32), intent(in) :: i
@@ -490,12 +505,12 @@ subroutine pushinteger4(i)
     if (n_i4 > hw_i4) hw_i4 = n_i4
   else
     a(1) = i
-    call push_i4_slow(a, 1_int64)
+    call push_i4(a, 1_int64)
   end if
 end subroutine pushinteger4
 
 subroutine popinteger4(i)
-  use dnb_adstack, only: buf_i4, n_i4, pop_i4_slow
+  use dnb_adstack, only: buf_i4, n_i4, pop_i4
   use iso_fortran_env, only: int32, int64
   implicit none
   integer(int32), intent(out) :: i
@@ -504,7 +519,7 @@ subroutine popinteger4(i)
     i = buf_i4(n_i4)
     n_i4 = n_i4 - 1
   else
-    call pop_i4_slow(a, 1_int64)
+    call pop_i4(a, 1_int64)
     i = a(1)
   end if
 end subroutine popinteger4
@@ -544,7 +559,7 @@ end subroutine popboolean
 ! Control pushes: Tapenade's PUSHCONTROLnB stores a branch number of n bits (0 .. 2**n-1);
 ! every width takes one byte, so the wider ones go through the 1-bit pair (the fast path).
 subroutine pushcontrol1b(c)
-  use dnb_adstack, only: buf_c, n_c, cap_c, hw_c, push_c
+  use dnb_adstack, only: buf_c, n_c, cap_c, hw_c, push_c_slow
   use iso_fortran_env, only: int8
   implicit none
   integer, intent(in) :: c
@@ -553,19 +568,19 @@ subroutine pushcontrol1b(c)
     buf_c(n_c) = int(c, int8)
     if (n_c > hw_c) hw_c = n_c
   else
-    call push_c(c)
+    call push_c_slow(c)
   end if
 end subroutine pushcontrol1b
 
 subroutine popcontrol1b(c)
-  use dnb_adstack, only: buf_c, n_c, pop_c
+  use dnb_adstack, only: buf_c, n_c, pop_c_slow
   implicit none
   integer, intent(out) :: c
   if (n_c > 0) then
     c = int(buf_c(n_c))
     n_c = n_c - 1
   else
-    call pop_c(c)
+    call pop_c_slow(c)
   end if
 end subroutine popcontrol1b
 

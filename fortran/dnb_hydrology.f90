@@ -53,12 +53,12 @@ contains
     real(wp), intent(in) :: rain, lai, fc, e_half, e_pc
     real(wp), intent(inout) :: w_can
     real(wp), intent(out) :: e_int, throughfall
-    real(wp) :: f_int, cap, w, drip, f_wet
+    real(wp) :: f_int, cap, w0, w, drip, f_wet
     f_int = fc * (1._wp - e_half)
     cap = 0.1_wp * lai + 1.e-6_wp
-    w = w_can + f_int * rain
-    drip = w - smin_pos(w, cap, 0.999_wp)
-    w = w - drip
+    w0 = w_can + f_int * rain
+    drip = w0 - smin_pos(w0, cap, 0.999_wp)
+    w = w0 - drip
     f_wet = w / cap              ! < 1: after the drip the store is below its capacity
     e_int = smin_pos(e_pc * f_wet, w, 0.999_wp)
     w_can = w - e_int
@@ -80,7 +80,7 @@ contains
     real(wp), intent(in) :: tc, precip, e_pot, ddf
     real(wp), intent(inout) :: snow, rho_sn, alb_sn
     real(wp), intent(out) :: rain, melt, sublim, f_cover
-    real(wp) :: fs, snowfall, rho0, total, depth_new
+    real(wp) :: fs, snowfall, rho0, total, depth_new, rho_mix
     fs = (3.3_wp - tc) / 4.4_wp
     if (fs < 0._wp) fs = 0._wp
     if (fs > 1._wp) fs = 1._wp
@@ -90,7 +90,9 @@ contains
     if (tc < -15._wp) then
       rho0 = 10._wp + 2.667_wp * (tc + 30._wp)
     else
-      rho0 = 50._wp + 1.7_wp * (tc + 15._wp)**1.5_wp
+      ! (tc + 15)**1.5 as x sqrt(x): a pow costs about 100 instructions, every hour
+      ! (equal to within rounding)
+      rho0 = 50._wp + 1.7_wp * ((tc + 15._wp) * sqrt(tc + 15._wp))
     end if
     if (rho0 < 30._wp) rho0 = 30._wp
     total = snow + snowfall
@@ -109,11 +111,11 @@ contains
       melt = smin_pos(ddf / 24._wp * softplus(tc, 0.5_wp), total - sublim, 0.999_wp)
       ! fresh snow mixed into the pack, then compaction
       if (total > 1.e-9_wp) then
-        rho_sn = (rho_sn * snow + rho0 * snowfall) / total
+        rho_mix = (rho_sn * snow + rho0 * snowfall) / total
       else
-        rho_sn = rho0
+        rho_mix = rho0
       end if
-      rho_sn = rho_sn * (1._wp + 0.0229_wp / 24._wp * exp(-0.021_wp * rho_sn + 0.08_wp * tc) &
+      rho_sn = rho_mix * (1._wp + 0.0229_wp / 24._wp * exp(-0.021_wp * rho_mix + 0.08_wp * tc) &
                * 0.5_wp * total)
     end if
     if (rho_sn > 550._wp) rho_sn = 550._wp
@@ -148,6 +150,8 @@ contains
     real(wp), intent(inout) :: w_s, w_r
     real(wp), intent(out) :: infl, runoff, e_soil, perc, drain
     real(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, beta_s, expo
+    real(wp) :: q_in, room_s, lim_in, ws1, wet, e_dem, avail_e, lim_e, ws2, q_s, avail_p
+    real(wp) :: lim_p, perc1, room_r, lim_r, wr1, q_r, avail_d, lim_d
     ! transition width (mm) of the smooth limits at residual water and saturation: 0.1 mm,
     ! negligible as water, but wide enough that the limits are not sharper than the steps an
     ! assimilation takes (with 0.01 mm a surface layer dried to its residual made the
@@ -160,27 +164,43 @@ contains
     wr_res = 0.3_wp * sh(ish_theta_wp) * zroot * rho_w
     ksat = sh(ish_ksat) * ksat_scale
     expo = 2._wp * sh(ish_b) + 3._wp
+    ! Every intermediate below has a name of its own and is assigned once (the layers'
+    ! water after each step too): reusing names made the adjoint store each overwritten
+    ! value (docs/performance.md). The expressions are those of the model equations.
     ! infiltration and runoff
-    icap = smin_pos(ksat * (0.05_wp + 0.95_wp * f_thaw), smax0(ws_sat - w_s, w_smooth), 0.999_wp)
+    q_in = ksat * (0.05_wp + 0.95_wp * f_thaw)
+    room_s = ws_sat - w_s
+    lim_in = smax0(room_s, w_smooth)
+    icap = smin_pos(q_in, lim_in, 0.999_wp)
     infl = smin_pos(w_in, icap, 0.999_wp)
     runoff = w_in - infl
-    w_s = w_s + infl
+    ws1 = w_s + infl
     ! bare-soil evaporation, linear in surface wetness up to field capacity
-    beta_s = smin_pos(w_s / ws_fc, 1._wp, 0.999_wp)
-    e_soil = smin_pos(e_soil_pot * beta_s, smax0(w_s - ws_res, w_smooth), 0.999_wp)
-    w_s = w_s - e_soil
+    wet = ws1 / ws_fc
+    beta_s = smin_pos(wet, 1._wp, 0.999_wp)
+    e_dem = e_soil_pot * beta_s
+    avail_e = ws1 - ws_res
+    lim_e = smax0(avail_e, w_smooth)
+    e_soil = smin_pos(e_dem, lim_e, 0.999_wp)
+    ws2 = ws1 - e_soil
     ! percolation to the root zone, linearised backward Euler so that the stiff gravity
     ! drainage of the thin surface layer stays stable (K' = expo K / w per hour), limited by
     ! the water above residual and the space below
-    perc = gravity_drainage(w_s, ws_sat, ksat, expo)
-    perc = smin_pos(perc, smax0(w_s - ws_res, w_smooth), 0.999_wp)
-    perc = smin_pos(perc, smax0(wr_sat - w_r, w_smooth), 0.999_wp)
-    w_s = w_s - perc
+    q_s = gravity_drainage(ws2, ws_sat, ksat, expo)
+    avail_p = ws2 - ws_res
+    lim_p = smax0(avail_p, w_smooth)
+    perc1 = smin_pos(q_s, lim_p, 0.999_wp)
+    room_r = wr_sat - w_r
+    lim_r = smax0(room_r, w_smooth)
+    perc = smin_pos(perc1, lim_r, 0.999_wp)
+    w_s = ws2 - perc
     ! root zone: transpiration (already supply-limited) and drainage
-    w_r = w_r + perc - trans
-    drain = gravity_drainage(w_r, wr_sat, ksat, expo)
-    drain = smin_pos(drain, smax0(w_r - wr_res, w_smooth), 0.999_wp)
-    w_r = w_r - drain
+    wr1 = w_r + perc - trans
+    q_r = gravity_drainage(wr1, wr_sat, ksat, expo)
+    avail_d = wr1 - wr_res
+    lim_d = smax0(avail_d, w_smooth)
+    drain = smin_pos(q_r, lim_d, 0.999_wp)
+    w_r = wr1 - drain
   end subroutine soil_water_step
 
   ! Gravity drainage (mm over one hour) of a layer holding w (mm) of at most w_sat, with the

@@ -280,20 +280,22 @@ contains
     real(wp), intent(out) :: ho(nho)
     real(wp) :: tk, tc, sw, lw, prh, vpd, pres, ca, lai, fc, sigma_l
     real(wp) :: rel_s, rel_r, rho_s, rho_g, rho_par, f_cover
-    real(wp) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), lai_sha(nlayer)
+    real(wp) :: abs_c(2 * nlayer)
     real(wp) :: a0(2 * nlayer), rdl(2 * nlayer), gs0(2 * nlayer), lcl(2 * nlayer), icl(2 * nlayer)
     real(wp) :: cosz
     real(wp) :: fapar, fsun, par_in, fdir, s, gamma, lambda, rho_air, ga
     real(wp) :: rn_can, rn_soil, rlus, tlv, gflux, x_pm, e_pc, e_ps
     real(wp) :: rain, melt, sublim, f_cov2, e_int, thr, gc0, supply, e_t, beta
-    real(wp) :: vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, alpha, fci, f_rd, nscl, lc
-    real(wp) :: a_g, ci, gpp_mol, gpp_h, trans, infl, runoff, e_soil, perc, drain
+    real(wp) :: vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, alpha, fci, f_rd, lc
+    real(wp) :: a_g(2 * nlayer), ci(2 * nlayer), r_sat(2 * nlayer), gsw(2 * nlayer)
+    real(wp) :: phi(2 * nlayer)
+    real(wp) :: gpp_mol, gpp_h, trans, infl, runoff, e_soil, perc, drain
     real(wp) :: f_thaw, et, le, tcan, tr, fm, ra_h, rh_h, g_soil
-    real(wp) :: r_sat, sif_photon, esc, hyd_target, vwc, theta_s, theta_r
-    real(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, gs_j, w_in, e_soil_pot, zroot
+    real(wp) :: sif_photon, hyd_target, vwc, theta_s, theta_r
+    real(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, w_in, e_soil_pot, zroot
     real(wp) :: ksat_scale, le_soil, t_deep, ajv
     real(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
-    integer :: l, j
+    integer :: j
     logical :: day
     tk = m(im_tas)
     tc = tk - tfreeze
@@ -321,16 +323,16 @@ contains
     day = (sw > 0.1_wp .and. cosz > 0._wp)
     if (day) then
       fdir = hc_h(ic_fdir)
-      !$AD NOCHECKPOINT
-      call canopy_par(lai, fc, cosz, fdir, sigma_l, rho_par, t_d, dsc(jd_rho_cd), abs_sun, &
-                      abs_sha, lai_sun, lai_sha, fapar, fsun)
+      ! re-run by the adjoint (Tapenade checkpoint) rather than taped: with its beam
+      ! transmissions as powers it evaluates three exponentials, and re-running it costs
+      ! less than storing and reading back its 25 intermediates (docs/performance.md)
+      call canopy_par(lai, fc, cosz, fdir, sigma_l, rho_par, t_d, dsc(jd_rho_cd), abs_c, &
+                      lcl, fapar, fsun)
     else
       fapar = 0._wp
       fsun = 0._wp
-      abs_sun = 0._wp
-      abs_sha = 0._wp
-      lai_sun = 0._wp
-      lai_sha = 0._wp
+      abs_c = 0._wp
+      lcl = 0._wp
     end if
     par_in = par_frac * sw / e_par                      ! mol photons m-2 s-1
     ! energy: net radiation, ground heat, potential evaporation
@@ -355,14 +357,16 @@ contains
     snow_alb = st(is_snow_alb)
     e_pot_h = e_ps * dt_hour
     ddf = pg(ig_ddf)
-    !$AD NOCHECKPOINT
+    ! re-run by the adjoint (Tapenade checkpoint) rather than taped: most hours have no
+    ! snow, and the taped version stored a dozen values and six branches for them
+    ! (docs/performance.md)
     call snow_step(tc, prh, e_pot_h, ddf, snow, snow_rho, snow_alb, rain, melt, sublim, f_cov2)
     st(is_snow) = snow
     st(is_snow_rho) = snow_rho
     st(is_snow_alb) = snow_alb
     e_pc_h = e_pc * dt_hour
     w_can = st(is_w_canopy)
-    !$AD NOCHECKPOINT
+    ! re-run by the adjoint rather than taped (docs/performance.md)
     call interception(rain, lai, fc, dsc(jd_e_half), e_pc_h, w_can, e_int, thr)
     st(is_w_canopy) = w_can
     ! photosynthesis pass 1: unstressed conductance of each leaf class
@@ -376,29 +380,28 @@ contains
                       pg(ig_ko25), pg(ig_e_kc), pg(ig_e_ko), pg(ig_e_vcmax), pg(ig_e_rd), &
                       pg(ig_e_k4), pg(ig_a_gamma), pg(ig_k4_ratio), f_rd, vcmax, jmax, rd, &
                       kc_eff, gstar, k4, f_hot)
+      ! leaf classes j = 2 l - 1 (sunlit) and 2 l (shaded) of layer l (canopy_par): their
+      ! leaf area lcl(j), absorbed PAR per leaf area icl(j), nitrogen (Vcmax, Jmax, Rd)
+      ! scaling at the middle of their layer nscl_l((j + 1) / 2). Whole-array statements
+      ! and one loop over the classes with constant bounds: with a nested loop over layers
+      ! and classes and scalar copies, the adjoint stored every class value twice and
+      ! the loop bounds as integers (docs/performance.md)
+      icl = abs_c * par_in / (lcl + 1.e-9_wp)
       gc0 = 0._wp
-      do l = 1, nlayer
-        ! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
-        nscl = nscl_l(l)
-        lcl(2 * l - 1) = lai_sun(l)
-        lcl(2 * l) = lai_sha(l)
-        icl(2 * l - 1) = abs_sun(l) * par_in / (lai_sun(l) + 1.e-9_wp)
-        icl(2 * l) = abs_sha(l) * par_in / (lai_sha(l) + 1.e-9_wp)
-        ! the two leaf-photosynthesis calls are left to Tapenade's checkpointing (the adjoint
-        ! re-runs each just before its reverse sweep) rather than NOCHECKPOINT: the values
-        ! they would record for the whole run are about 20 % of the adjoint's tape, and the
-        ! re-run costs fewer instructions than recording and reading them back
-        do j = 2 * l - 1, 2 * l
-          call photo_fixed_ci(c4, icl(j), ca, fci, tc, pres, nscl, alpha, vcmax, jmax, rd, &
-                              kc_eff, gstar, k4, f_hot, a0(j), rdl(j), gs0(j))
-          gc0 = gc0 + gs0(j) * lcl(j)
-        end do
+      ! the two leaf-photosynthesis calls are left to Tapenade's checkpointing (the adjoint
+      ! re-runs each just before its reverse sweep) rather than NOCHECKPOINT: the values
+      ! they would record for the whole run are about 20 % of the adjoint's tape, and the
+      ! re-run costs fewer instructions than recording and reading them back
+      do j = 1, 2 * nlayer
+        call photo_fixed_ci(c4, icl(j), ca, fci, tc, pres, nscl_l((j + 1) / 2), alpha, &
+                            vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, a0(j), rdl(j), gs0(j))
+        gc0 = gc0 + gs0(j) * lcl(j)
       end do
     end if
     ! water supply and transpiration (Knorr 2000 eqs 81-82)
     supply = pg(ig_c_w) * rel_r / dt_hour                 ! kg m-2 s-1
     gc0 = gc0 + 1.e-9_wp
-    !$AD NOCHECKPOINT
+    ! re-run by the adjoint rather than taped (docs/performance.md)
     call transpiration(s, gamma, lambda, x_pm, ga, gc0, supply, e_t, beta)
     trans = e_t * dt_hour
     ! photosynthesis pass 2 at the water-limited conductance
@@ -407,16 +410,16 @@ contains
     gpp_mol = 0._wp
     sif_photon = 0._wp
     if (day .and. lai > 1.e-6_wp) then
-      do l = 1, nlayer
-        nscl = nscl_l(l)
-        esc = esc_l(l)
-        do j = 2 * l - 1, 2 * l
-          gs_j = gs0(j) * beta
-          call photo_given_gs(c4, icl(j), ca, tc, pres, nscl, alpha, vcmax, jmax, rdl(j), &
-                              kc_eff, gstar, k4, f_hot, gs_j, a_g, ci, r_sat)
-          gpp_mol = gpp_mol + a_g * lcl(j)
-          sif_photon = sif_photon + fluorescence_yield(r_sat) * 0.5_wp * icl(j) * lcl(j) * esc
-        end do
+      gsw = gs0 * beta
+      do j = 1, 2 * nlayer
+        call photo_given_gs(c4, icl(j), ca, tc, pres, nscl_l((j + 1) / 2), alpha, vcmax, &
+                            jmax, rdl(j), kc_eff, gstar, k4, f_hot, gsw(j), a_g(j), ci(j), &
+                            r_sat(j))
+        phi(j) = fluorescence_yield(r_sat(j))
+      end do
+      do j = 1, 2 * nlayer
+        gpp_mol = gpp_mol + a_g(j) * lcl(j)
+        sif_photon = sif_photon + phi(j) * 0.5_wp * icl(j) * lcl(j) * esc_l((j + 1) / 2)
       end do
     end if
     gpp_h = gpp_mol * mol_c * dt_hour                     ! gC m-2 h-1
@@ -428,7 +431,7 @@ contains
     e_soil_pot = e_ps * dt_hour * (1._wp - f_cov2)
     zroot = pp(ip_zroot)
     ksat_scale = pg(ig_ksat_scale)
-    !$AD NOCHECKPOINT
+    ! re-run by the adjoint (Tapenade checkpoint) rather than taped: see docs/performance.md
     call soil_water_step(w_in, e_soil_pot, trans, sh, zroot, ksat_scale, f_thaw, w_s, w_r, &
                          infl, runoff, e_soil, perc, drain)
     st(is_w_surf) = w_s
@@ -438,7 +441,7 @@ contains
     le_soil = lambda * e_soil / dt_hour
     theta_s = w_s / (z_surf * rho_w)
     t_deep = m(im_tsl_deep)
-    !$AD NOCHECKPOINT
+    ! re-run by the adjoint rather than taped (docs/performance.md)
     call soil_temperature_step(rn_soil, le_soil, tk, rho_air, theta_s, sh, t_deep, t1, t2, &
                                g_soil)
     st(is_tsoil1) = t1

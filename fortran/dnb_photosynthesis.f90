@@ -76,7 +76,7 @@ contains
     real(wp), intent(in) :: i_abs, ca, fci, tc, pres, nscl, alpha, vcmax, jmax, rd
     real(wp), intent(in) :: kc_eff, gstar, k4, f_hot
     real(wp), intent(out) :: a_gross, rd_l, gs
-    real(wp) :: ci, j, je, jc, vm, ji, an, tk
+    real(wp) :: ci, j, je, jc, vm, ji, an, tk, gs_fick
     tk = tc + tfreeze
     ci = fci * ca
     vm = vcmax * nscl
@@ -92,8 +92,9 @@ contains
     a_gross = smin_pos(je, jc, eta_colim) * f_hot
     rd_l = rd * nscl * (0.5_wp + exp(-log(2._wp) - i_abs * 1.e6_wp / 10._wp))
     an = a_gross - rd_l
-    gs = 1.6_wp * an * rgas * tk / (pres * (ca - ci))
-    gs = gs_min + softplus(gs - gs_min, 1.e-5_wp)
+    ! each intermediate assigned once (no reuse of gs): the adjoint then stores nothing
+    gs_fick = 1.6_wp * an * rgas * tk / (pres * (ca - ci))
+    gs = gs_min + softplus(gs_fick - gs_min, 1.e-5_wp)
   end subroutine photo_fixed_ci
 
   ! Pass 2: gross assimilation at given stomatal conductance gs (m s-1, water vapour), with
@@ -109,30 +110,32 @@ contains
     real(wp), intent(in) :: i_abs, ca, tc, pres, nscl, alpha, vcmax, jmax, rd_l
     real(wp), intent(in) :: kc_eff, gstar, k4, f_hot, gs
     real(wp), intent(out) :: a_gross, ci, r_sat
-    real(wp) :: g0, j, w, je, jc, vm, tk
+    real(wp) :: g0, j, w, je, jc, vm, tk, r_raw
     tk = tc + tfreeze
     g0 = gs * pres / (1.6_wp * rgas * tk)              ! mol m-2 s-1 for CO2
     vm = vcmax * nscl
+    ! one branch on the pathway for the whole routine (the co-limitation and Ci lines are
+    ! repeated in both): the adjoint records each branch it passes, at every call
     if (c4 == 1) then
       je = smin_pos(vm, alpha * i_abs, theta_c4)
       jc = k4 * nscl * (g0 * ca + rd_l) / (g0 + k4 * nscl)
+      a_gross = smin_pos(je, jc, eta_colim) * f_hot
+      ci = ca - (a_gross - rd_l) / g0
+      r_raw = a_gross / (alpha * i_abs + 1.e-12_wp)
     else
       j = electron_transport(alpha, i_abs, jmax * nscl)
       w = 0.25_wp * j
       je = limited_rate(w, 2._wp * gstar, g0, ca, gstar, rd_l)
       jc = limited_rate(vm, kc_eff, g0, ca, gstar, rd_l)
-    end if
-    a_gross = smin_pos(je, jc, eta_colim) * f_hot
-    ci = ca - (a_gross - rd_l) / g0
-    if (c4 == 1) then
-      r_sat = a_gross / (alpha * i_abs + 1.e-12_wp)
-    else
-      r_sat = 4._wp * a_gross * (ci + 2._wp * gstar) / (softplus(ci - gstar, 1.e-6_wp) &
+      a_gross = smin_pos(je, jc, eta_colim) * f_hot
+      ci = ca - (a_gross - rd_l) / g0
+      r_raw = 4._wp * a_gross * (ci + 2._wp * gstar) / (softplus(ci - gstar, 1.e-6_wp) &
               * (j + 1.e-12_wp))
     end if
     ! r_sat <= 1 by construction (the co-limited A is below the light-limited rate, and its
-    ! Ci is higher); the cap only catches rounding, so it costs no smoothness
-    if (r_sat > 1._wp) r_sat = 1._wp
+    ! Ci is higher); the cap only catches rounding, so it costs no smoothness. (r_raw, not
+    ! r_sat assigned twice: the adjoint then stores nothing.)
+    r_sat = min(r_raw, 1._wp)
   end subroutine photo_given_gs
 
   ! Steady-state fluorescence yield of PSII (-) after van der Tol et al. (2014), as used in

@@ -124,17 +124,20 @@ contains
   ! diffuse light on the way up. The canopy covers fraction fc of the tile with leaf area
   ! lai/fc inside its cover (BETHY FAPARL). All outputs per unit tile area.
   !   lai (m2 m-2), fc, cosz, fdir (beam share of PAR), sigma_l (leaf scattering),
-  !   rho_soil (soil PAR albedo) -> abs_sun(l), abs_sha(l) (absorbed, fraction of incoming),
-  !   lai_sun(l), lai_sha(l) (m2 m-2), fapar (sum of absorbed), fsun (sunlit leaf fraction)
+  !   rho_soil (soil PAR albedo) -> per leaf class j = 2 l - 1 (sunlit leaves of layer l)
+  !   and j = 2 l (shaded leaves of layer l): abs_c(j) (absorbed, fraction of incoming) and
+  !   lai_c(j) (m2 m-2); fapar (sum of absorbed), fsun (sunlit leaf fraction).
+  !   (One array per quantity, indexed by leaf class, so that the tile's photosynthesis
+  !   loops over the classes with whole-array statements: docs/performance.md.)
   ! The diffuse-light quantities that do not depend on the sun, t_d(0:nlayer) and rho_cd,
   ! come from diffuse_transmission (they change only with LAI, i.e. once a day).
-  subroutine canopy_par(lai, fc, cosz, fdir, sigma_l, rho_soil, t_d, rho_cd, abs_sun, &
-                        abs_sha, lai_sun, lai_sha, fapar, fsun)
+  subroutine canopy_par(lai, fc, cosz, fdir, sigma_l, rho_soil, t_d, rho_cd, abs_c, lai_c, &
+                        fapar, fsun)
     real(wp), intent(in) :: lai, fc, cosz, fdir, sigma_l, rho_soil, t_d(0:nlayer), rho_cd
-    real(wp), intent(out) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), lai_sha(nlayer)
+    real(wp), intent(out) :: abs_c(2 * nlayer), lai_c(2 * nlayer)
     real(wp), intent(out) :: fapar, fsun
     real(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
-    real(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
+    real(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz, e_bs, e_b
     ! transmission of scattered-beam and black-leaf beam light down to each layer boundary:
     ! t_bs(k) = exp(-kbs k dl) etc. for k = 0 .. nlayer (computed once, so that the adjoint
     ! reads them back instead of re-evaluating each exponential)
@@ -150,11 +153,16 @@ contains
     ib = fdir
     id = 1._wp - fdir
     dl = lc / real(nlayer, wp)
+    ! as integer powers of the one-layer transmissions: two exponentials instead of
+    ! 2 nlayer, in the model and in the adjoint's reverse sweep (equal to within rounding;
+    ! powers rather than a recurrence t(l) = t(l - 1) e, which the adjoint would store)
+    e_bs = exp(-kbs * dl)
+    e_b = exp(-kb * dl)
     t_bs(0) = 1._wp
     t_b(0) = 1._wp
     do l = 1, nlayer
-      t_bs(l) = exp(-kbs * dl * real(l, wp))
-      t_b(l) = exp(-kb * dl * real(l, wp))
+      t_bs(l) = e_bs**l
+      t_b(l) = e_b**l
     end do
     down_soil = ib * (1._wp - rho_cb) * t_bs(nlayer) + id * (1._wp - rho_cd) * t_d(nlayer)
     up_soil = rho_soil * down_soil
@@ -169,12 +177,12 @@ contains
       ls = (t_b(l - 1) - t_b(l)) / kb
       ! diffuse, scattered-beam and soil-reflected light per unit leaf area of the layer
       q = (a_d + (a_bt - a_bd) + a_up) / dl
-      lai_sun(l) = fc * ls
-      lai_sha(l) = fc * (dl - ls)
-      abs_sun(l) = fc * (a_bd + q * ls)
-      abs_sha(l) = fc * q * (dl - ls)
-      fapar = fapar + abs_sun(l) + abs_sha(l)
-      fsun = fsun + lai_sun(l)
+      lai_c(2 * l - 1) = fc * ls
+      lai_c(2 * l) = fc * (dl - ls)
+      abs_c(2 * l - 1) = fc * (a_bd + q * ls)
+      abs_c(2 * l) = fc * q * (dl - ls)
+      fapar = fapar + abs_c(2 * l - 1) + abs_c(2 * l)
+      fsun = fsun + lai_c(2 * l - 1)
     end do
     if (lai > 0._wp) then
       fsun = fsun / lai

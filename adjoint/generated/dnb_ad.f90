@@ -970,7 +970,7 @@ MODULE DNB_RADIATION_AD
   PUBLIC :: solar_hour, solar_samples, solar_from_samples, &
 & diffuse_fraction, canopy_par, fapar_white_sky, diffuse_transmission, &
 & white_sky_from
-  PUBLIC :: canopy_par_fwd, canopy_par_bwd, diffuse_transmission_fwd, &
+  PUBLIC :: canopy_par_b, diffuse_transmission_fwd, &
 & diffuse_transmission_bwd, white_sky_from_b
 ! rows of the solar samples (solar_samples)
   INTEGER, PARAMETER, PUBLIC :: js_sin_decl=1, js_cos_decl=2, js_cos_ha0&
@@ -1096,9 +1096,9 @@ CONTAINS
     END IF
   END FUNCTION DIFFUSE_FRACTION
 
-!  Differentiation of canopy_par in reverse (adjoint) mode, forward sweep:
-!   gradient     of useful results: lai t_d fapar fsun abs_sha
-!                rho_soil abs_sun fc rho_cd lai_sha lai_sun
+!  Differentiation of canopy_par in reverse (adjoint) mode:
+!   gradient     of useful results: lai abs_c t_d fapar fsun lai_c
+!                rho_soil fc rho_cd
 !   with respect to varying inputs: lai sigma_l t_d rho_soil fc
 !                rho_cd
 ! PAR absorbed by sunlit and shaded leaves of nlayer canopy layers of equal LAI, for unit
@@ -1107,29 +1107,42 @@ CONTAINS
 ! diffuse light on the way up. The canopy covers fraction fc of the tile with leaf area
 ! lai/fc inside its cover (BETHY FAPARL). All outputs per unit tile area.
 !   lai (m2 m-2), fc, cosz, fdir (beam share of PAR), sigma_l (leaf scattering),
-!   rho_soil (soil PAR albedo) -> abs_sun(l), abs_sha(l) (absorbed, fraction of incoming),
-!   lai_sun(l), lai_sha(l) (m2 m-2), fapar (sum of absorbed), fsun (sunlit leaf fraction)
+!   rho_soil (soil PAR albedo) -> per leaf class j = 2 l - 1 (sunlit leaves of layer l)
+!   and j = 2 l (shaded leaves of layer l): abs_c(j) (absorbed, fraction of incoming) and
+!   lai_c(j) (m2 m-2); fapar (sum of absorbed), fsun (sunlit leaf fraction).
+!   (One array per quantity, indexed by leaf class, so that the tile's photosynthesis
+!   loops over the classes with whole-array statements: docs/performance.md.)
 ! The diffuse-light quantities that do not depend on the sun, t_d(0:nlayer) and rho_cd,
 ! come from diffuse_transmission (they change only with LAI, i.e. once a day).
-  SUBROUTINE CANOPY_PAR_FWD(lai, fc, cosz, fdir, sigma_l, rho_soil, t_d&
-&   , rho_cd, abs_sun, abs_sha, lai_sun, lai_sha, fapar, fsun)
+  SUBROUTINE CANOPY_PAR_B(lai, lai_b, fc, fc_b, cosz, fdir, sigma_l, &
+&   sigma_l_b, rho_soil, rho_soil_b, t_d, t_d_b, rho_cd, rho_cd_b, abs_c&
+&   , abs_c_b, lai_c, lai_c_b, fapar, fapar_b, fsun, fsun_b)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil, t_d(&
 &   0:nlayer), rho_cd
-    REAL(wp) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), &
-&   lai_sha(nlayer)
+    REAL(wp) :: lai_b, fc_b, sigma_l_b, rho_soil_b, t_d_b(0:nlayer), &
+&   rho_cd_b
+    REAL(wp) :: abs_c(2*nlayer), lai_c(2*nlayer)
+    REAL(wp) :: abs_c_b(2*nlayer), lai_c_b(2*nlayer)
     REAL(wp) :: fapar, fsun
+    REAL(wp) :: fapar_b, fsun_b
     REAL(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
-    REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
+    REAL(wp) :: lc_b, sq_b, kbs_b, rho_h_b, rho_cb_b, dl_b
+    REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz, &
+&   e_bs, e_b
+    REAL(wp) :: a_d_b, a_bt_b, a_bd_b, a_up_b, q_b, ls_b, down_soil_b, &
+&   up_soil_b, e_bs_b, e_b_b
 ! transmission of scattered-beam and black-leaf beam light down to each layer boundary:
 ! t_bs(k) = exp(-kbs k dl) etc. for k = 0 .. nlayer (computed once, so that the adjoint
 ! reads them back instead of re-evaluating each exponential)
     REAL(wp) :: t_bs(0:nlayer), t_b(0:nlayer)
+    REAL(wp) :: t_bs_b(0:nlayer), t_b_b(0:nlayer)
     INTEGER :: l
     INTRINSIC MAX
     INTRINSIC SQRT
     INTRINSIC EXP
     INTRINSIC REAL
+    REAL(wp) :: temp_b
     lc = lai/fc
     IF (cosz .LT. cosz_min) THEN
       cz = cosz_min
@@ -1144,137 +1157,35 @@ CONTAINS
     ib = fdir
     id = 1._wp - fdir
     dl = lc/REAL(nlayer, wp)
+! as integer powers of the one-layer transmissions: two exponentials instead of
+! 2 nlayer, in the model and in the adjoint's reverse sweep (equal to within rounding;
+! powers rather than a recurrence t(l) = t(l - 1) e, which the adjoint would store)
+    e_bs = EXP(-(kbs*dl))
+    e_b = EXP(-(kb*dl))
     t_bs(0) = 1._wp
     t_b(0) = 1._wp
     DO l=1,nlayer
-      t_bs(l) = EXP(-(kbs*dl*REAL(l, wp)))
-      t_b(l) = EXP(-(kb*dl*REAL(l, wp)))
+      t_bs(l) = e_bs**l
+      t_b(l) = e_b**l
     END DO
     down_soil = ib*(1._wp-rho_cb)*t_bs(nlayer) + id*(1._wp-rho_cd)*t_d(&
 &     nlayer)
     up_soil = rho_soil*down_soil
-    fapar = 0._wp
     fsun = 0._wp
     DO l=1,nlayer
-      a_d = id*(1._wp-rho_cd)*(t_d(l-1)-t_d(l))
-      a_bt = ib*(1._wp-rho_cb)*(t_bs(l-1)-t_bs(l))
-      a_bd = ib*(1._wp-sigma_l)*(t_b(l-1)-t_b(l))
 ! soil-reflected diffuse light on its way up: from depth lc to the layer's bounds
-      a_up = up_soil*(t_d(nlayer-l)-t_d(nlayer-l+1))
       ls = (t_b(l-1)-t_b(l))/kb
 ! diffuse, scattered-beam and soil-reflected light per unit leaf area of the layer
-      q = (a_d+(a_bt-a_bd)+a_up)/dl
-      lai_sun(l) = fc*ls
-      lai_sha(l) = fc*(dl-ls)
-      abs_sun(l) = fc*(a_bd+q*ls)
-      abs_sha(l) = fc*q*(dl-ls)
-      fapar = fapar + abs_sun(l) + abs_sha(l)
-      fsun = fsun + lai_sun(l)
+      lai_c(2*l-1) = fc*ls
+      lai_c(2*l) = fc*(dl-ls)
+      fsun = fsun + lai_c(2*l-1)
     END DO
     IF (lai .GT. 0._wp) THEN
-      CALL PUSHREAL8(fsun)
-      fsun = fsun/lai
-      CALL PUSHREAL8(kbs)
-      CALL PUSHREAL8(sq)
-      CALL PUSHREAL8(rho_cb)
-      CALL PUSHREAL8(id)
-      CALL PUSHREAL8(ib)
-      CALL PUSHREAL8ARRAY(t_b, nlayer + 1)
-      CALL PUSHREAL8(kb)
-      CALL PUSHREAL8(dl)
-      CALL PUSHREAL8ARRAY(t_bs, nlayer + 1)
-      CALL PUSHCONTROL1B(0)
-    ELSE
-      fsun = 0._wp
-      CALL PUSHREAL8(kbs)
-      CALL PUSHREAL8(sq)
-      CALL PUSHREAL8(rho_cb)
-      CALL PUSHREAL8(id)
-      CALL PUSHREAL8(ib)
-      CALL PUSHREAL8ARRAY(t_b, nlayer + 1)
-      CALL PUSHREAL8(kb)
-      CALL PUSHREAL8(dl)
-      CALL PUSHREAL8ARRAY(t_bs, nlayer + 1)
-      CALL PUSHCONTROL1B(1)
-    END IF
-  END SUBROUTINE CANOPY_PAR_FWD
-
-!  Differentiation of canopy_par in reverse (adjoint) mode, backward sweep:
-!   gradient     of useful results: lai t_d fapar fsun abs_sha
-!                rho_soil abs_sun fc rho_cd lai_sha lai_sun
-!   with respect to varying inputs: lai sigma_l t_d rho_soil fc
-!                rho_cd
-! PAR absorbed by sunlit and shaded leaves of nlayer canopy layers of equal LAI, for unit
-! incoming PAR above the canopy. Beam and diffuse light with scattering after Goudriaan &
-! van Laar (1994) and de Pury & Farquhar (1997); one reflection at the soil, re-absorbed as
-! diffuse light on the way up. The canopy covers fraction fc of the tile with leaf area
-! lai/fc inside its cover (BETHY FAPARL). All outputs per unit tile area.
-!   lai (m2 m-2), fc, cosz, fdir (beam share of PAR), sigma_l (leaf scattering),
-!   rho_soil (soil PAR albedo) -> abs_sun(l), abs_sha(l) (absorbed, fraction of incoming),
-!   lai_sun(l), lai_sha(l) (m2 m-2), fapar (sum of absorbed), fsun (sunlit leaf fraction)
-! The diffuse-light quantities that do not depend on the sun, t_d(0:nlayer) and rho_cd,
-! come from diffuse_transmission (they change only with LAI, i.e. once a day).
-  SUBROUTINE CANOPY_PAR_BWD(lai, lai_b, fc, fc_b, cosz, fdir, sigma_l, &
-&   sigma_l_b, rho_soil, rho_soil_b, t_d, t_d_b, rho_cd, rho_cd_b, &
-&   abs_sun, abs_sun_b, abs_sha, abs_sha_b, lai_sun, lai_sun_b, lai_sha&
-&   , lai_sha_b, fapar, fapar_b, fsun, fsun_b)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil, t_d(&
-&   0:nlayer), rho_cd
-    REAL(wp) :: lai_b, fc_b, sigma_l_b, rho_soil_b, t_d_b(0:nlayer), &
-&   rho_cd_b
-    REAL(wp) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), &
-&   lai_sha(nlayer)
-    REAL(wp) :: abs_sun_b(nlayer), abs_sha_b(nlayer), lai_sun_b(nlayer)&
-&   , lai_sha_b(nlayer)
-    REAL(wp) :: fapar, fsun
-    REAL(wp) :: fapar_b, fsun_b
-    REAL(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
-    REAL(wp) :: lc_b, sq_b, kbs_b, rho_h_b, rho_cb_b, dl_b
-    REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
-    REAL(wp) :: a_d_b, a_bt_b, a_bd_b, a_up_b, q_b, ls_b, down_soil_b, &
-&   up_soil_b
-    REAL(wp) :: t_bs(0:nlayer), t_b(0:nlayer)
-    REAL(wp) :: t_bs_b(0:nlayer), t_b_b(0:nlayer)
-    INTEGER :: l
-    INTRINSIC MAX
-    INTRINSIC SQRT
-    INTRINSIC EXP
-    INTRINSIC REAL
-    REAL(wp) :: temp
-    REAL(wp) :: temp_b
-    REAL(wp) :: temp0
-    REAL(wp) :: temp_b0
-    INTEGER :: branch
-    CALL POPCONTROL1B(branch)
-    IF (branch .EQ. 0) THEN
-      CALL POPREAL8ARRAY(t_bs, nlayer + 1)
-      CALL POPREAL8(dl)
-      CALL POPREAL8(kb)
-      CALL POPREAL8ARRAY(t_b, nlayer + 1)
-      CALL POPREAL8(ib)
-      CALL POPREAL8(id)
-      CALL POPREAL8(rho_cb)
-      CALL POPREAL8(sq)
-      CALL POPREAL8(kbs)
-      CALL POPREAL8(fsun)
       lai_b = lai_b - fsun*fsun_b/lai**2
       fsun_b = fsun_b/lai
     ELSE
-      CALL POPREAL8ARRAY(t_bs, nlayer + 1)
-      CALL POPREAL8(dl)
-      CALL POPREAL8(kb)
-      CALL POPREAL8ARRAY(t_b, nlayer + 1)
-      CALL POPREAL8(ib)
-      CALL POPREAL8(id)
-      CALL POPREAL8(rho_cb)
-      CALL POPREAL8(sq)
-      CALL POPREAL8(kbs)
       fsun_b = 0.0_8
     END IF
-    down_soil = ib*(1._wp-rho_cb)*t_bs(nlayer) + id*(1._wp-rho_cd)*t_d(&
-&     nlayer)
-    up_soil = rho_soil*down_soil
     sigma_l_b = 0.0_8
     t_bs_b = 0.0_8
     dl_b = 0.0_8
@@ -1282,49 +1193,49 @@ CONTAINS
     rho_cb_b = 0.0_8
     up_soil_b = 0.0_8
     DO l=nlayer,1,-1
-      lai_sun_b(l) = lai_sun_b(l) + fsun_b
-      abs_sun_b(l) = abs_sun_b(l) + fapar_b
-      abs_sha_b(l) = abs_sha_b(l) + fapar_b
+      lai_c_b(2*l-1) = lai_c_b(2*l-1) + fsun_b
+      abs_c_b(2*l-1) = abs_c_b(2*l-1) + fapar_b
+      abs_c_b(2*l) = abs_c_b(2*l) + fapar_b
       a_bd = ib*(1._wp-sigma_l)*(t_b(l-1)-t_b(l))
       a_up = up_soil*(t_d(nlayer-l)-t_d(nlayer-l+1))
       a_d = id*(1._wp-rho_cd)*(t_d(l-1)-t_d(l))
       a_bt = ib*(1._wp-rho_cb)*(t_bs(l-1)-t_bs(l))
       q = (a_d+(a_bt-a_bd)+a_up)/dl
       ls = (t_b(l-1)-t_b(l))/kb
-      fc_b = fc_b + q*(dl-ls)*abs_sha_b(l) + (a_bd+q*ls)*abs_sun_b(l) + &
-&       (dl-ls)*lai_sha_b(l) + ls*lai_sun_b(l)
-      temp_b0 = fc*q*abs_sha_b(l)
-      dl_b = dl_b + temp_b0
-      ls_b = -temp_b0
-      temp_b0 = fc*abs_sun_b(l)
-      q_b = fc*(dl-ls)*abs_sha_b(l) + ls*temp_b0
-      abs_sha_b(l) = 0.0_8
-      abs_sun_b(l) = 0.0_8
-      a_bd_b = temp_b0
-      ls_b = ls_b + q*temp_b0 + fc*lai_sun_b(l) - fc*lai_sha_b(l)
-      lai_sun_b(l) = 0.0_8
-      temp_b0 = q_b/dl
-      dl_b = dl_b + fc*lai_sha_b(l) - (a_d+a_bt+a_up-a_bd)*temp_b0/dl
-      lai_sha_b(l) = 0.0_8
-      a_d_b = temp_b0
-      a_bt_b = temp_b0
-      a_up_b = temp_b0
-      a_bd_b = a_bd_b - temp_b0
+      fc_b = fc_b + q*(dl-ls)*abs_c_b(2*l) + (a_bd+q*ls)*abs_c_b(2*l-1) &
+&       + (dl-ls)*lai_c_b(2*l) + ls*lai_c_b(2*l-1)
+      temp_b = fc*q*abs_c_b(2*l)
+      dl_b = dl_b + temp_b
+      ls_b = -temp_b
+      temp_b = fc*abs_c_b(2*l-1)
+      q_b = fc*(dl-ls)*abs_c_b(2*l) + ls*temp_b
+      abs_c_b(2*l) = 0.0_8
+      abs_c_b(2*l-1) = 0.0_8
+      a_bd_b = temp_b
+      ls_b = ls_b + q*temp_b + fc*lai_c_b(2*l-1) - fc*lai_c_b(2*l)
+      lai_c_b(2*l-1) = 0.0_8
+      temp_b = q_b/dl
+      dl_b = dl_b + fc*lai_c_b(2*l) - (a_d+a_bt+a_up-a_bd)*temp_b/dl
+      lai_c_b(2*l) = 0.0_8
+      a_d_b = temp_b
+      a_bt_b = temp_b
+      a_up_b = temp_b
+      a_bd_b = a_bd_b - temp_b
       up_soil_b = up_soil_b + (t_d(nlayer-l)-t_d(nlayer-l+1))*a_up_b
       t_d_b(nlayer-l) = t_d_b(nlayer-l) + up_soil*a_up_b
       t_d_b(nlayer-l+1) = t_d_b(nlayer-l+1) - up_soil*a_up_b
       sigma_l_b = sigma_l_b - (t_b(l-1)-t_b(l))*ib*a_bd_b
-      temp_b0 = (1._wp-sigma_l)*ib*a_bd_b
-      t_b_b(l-1) = t_b_b(l-1) + ls_b/kb + temp_b0
-      t_b_b(l) = t_b_b(l) - ls_b/kb - temp_b0
+      temp_b = (1._wp-sigma_l)*ib*a_bd_b
+      t_b_b(l-1) = t_b_b(l-1) + ls_b/kb + temp_b
+      t_b_b(l) = t_b_b(l) - ls_b/kb - temp_b
       rho_cb_b = rho_cb_b - (t_bs(l-1)-t_bs(l))*ib*a_bt_b
-      temp_b0 = (1._wp-rho_cb)*ib*a_bt_b
-      t_bs_b(l-1) = t_bs_b(l-1) + temp_b0
-      t_bs_b(l) = t_bs_b(l) - temp_b0
+      temp_b = (1._wp-rho_cb)*ib*a_bt_b
+      t_bs_b(l-1) = t_bs_b(l-1) + temp_b
+      t_bs_b(l) = t_bs_b(l) - temp_b
       rho_cd_b = rho_cd_b - (t_d(l-1)-t_d(l))*id*a_d_b
-      temp_b0 = (1._wp-rho_cd)*id*a_d_b
-      t_d_b(l-1) = t_d_b(l-1) + temp_b0
-      t_d_b(l) = t_d_b(l) - temp_b0
+      temp_b = (1._wp-rho_cd)*id*a_d_b
+      t_d_b(l-1) = t_d_b(l-1) + temp_b
+      t_d_b(l) = t_d_b(l) - temp_b
     END DO
     rho_soil_b = rho_soil_b + down_soil*up_soil_b
     down_soil_b = rho_soil*up_soil_b
@@ -1332,19 +1243,20 @@ CONTAINS
     t_bs_b(nlayer) = t_bs_b(nlayer) + (1._wp-rho_cb)*ib*down_soil_b
     rho_cd_b = rho_cd_b - t_d(nlayer)*id*down_soil_b
     t_d_b(nlayer) = t_d_b(nlayer) + (1._wp-rho_cd)*id*down_soil_b
-    kbs_b = 0.0_8
+    e_b_b = 0.0_8
+    e_bs_b = 0.0_8
     DO l=nlayer,1,-1
-      temp = REAL(l, wp)
-      temp_b0 = -(temp*EXP(-(temp*(kbs*dl)))*t_bs_b(l))
-      temp0 = REAL(l, wp)
-      dl_b = dl_b + kbs*temp_b0 - kb*temp0*EXP(-(temp0*(kb*dl)))*t_b_b(l&
-&       )
+      IF (.NOT.(e_b .LE. 0.0 .AND. (l .EQ. 0.0 .OR. l .NE. INT(l)))) &
+&       e_b_b = e_b_b + l*e_b**(l-1)*t_b_b(l)
       t_b_b(l) = 0.0_8
+      IF (.NOT.(e_bs .LE. 0.0 .AND. (l .EQ. 0.0 .OR. l .NE. INT(l)))) &
+&       e_bs_b = e_bs_b + l*e_bs**(l-1)*t_bs_b(l)
       t_bs_b(l) = 0.0_8
-      kbs_b = kbs_b + dl*temp_b0
     END DO
+    temp_b = EXP(-(kbs*dl))*e_bs_b
+    dl_b = dl_b - kb*EXP(-(kb*dl))*e_b_b - kbs*temp_b
+    kbs_b = -(dl*temp_b)
     lc_b = dl_b/REAL(nlayer, wp)
-    rho_h = (1._wp-sq)/(1._wp+sq)
     rho_h_b = kb*2._wp*EXP(-(kb*2._wp*(rho_h/(kb+1._wp))))*rho_cb_b/(kb+&
 &     1._wp)
     temp_b = rho_h_b/(sq+1._wp)
@@ -1353,7 +1265,7 @@ CONTAINS
 &       *SQRT(1._wp-sigma_l))
     lai_b = lai_b + lc_b/fc
     fc_b = fc_b - lai*lc_b/fc**2
-  END SUBROUTINE CANOPY_PAR_BWD
+  END SUBROUTINE CANOPY_PAR_B
 
 ! PAR absorbed by sunlit and shaded leaves of nlayer canopy layers of equal LAI, for unit
 ! incoming PAR above the canopy. Beam and diffuse light with scattering after Goudriaan &
@@ -1361,20 +1273,23 @@ CONTAINS
 ! diffuse light on the way up. The canopy covers fraction fc of the tile with leaf area
 ! lai/fc inside its cover (BETHY FAPARL). All outputs per unit tile area.
 !   lai (m2 m-2), fc, cosz, fdir (beam share of PAR), sigma_l (leaf scattering),
-!   rho_soil (soil PAR albedo) -> abs_sun(l), abs_sha(l) (absorbed, fraction of incoming),
-!   lai_sun(l), lai_sha(l) (m2 m-2), fapar (sum of absorbed), fsun (sunlit leaf fraction)
+!   rho_soil (soil PAR albedo) -> per leaf class j = 2 l - 1 (sunlit leaves of layer l)
+!   and j = 2 l (shaded leaves of layer l): abs_c(j) (absorbed, fraction of incoming) and
+!   lai_c(j) (m2 m-2); fapar (sum of absorbed), fsun (sunlit leaf fraction).
+!   (One array per quantity, indexed by leaf class, so that the tile's photosynthesis
+!   loops over the classes with whole-array statements: docs/performance.md.)
 ! The diffuse-light quantities that do not depend on the sun, t_d(0:nlayer) and rho_cd,
 ! come from diffuse_transmission (they change only with LAI, i.e. once a day).
   SUBROUTINE CANOPY_PAR(lai, fc, cosz, fdir, sigma_l, rho_soil, t_d, &
-&   rho_cd, abs_sun, abs_sha, lai_sun, lai_sha, fapar, fsun)
+&   rho_cd, abs_c, lai_c, fapar, fsun)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil, t_d(&
 &   0:nlayer), rho_cd
-    REAL(wp), INTENT(OUT) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(&
-&   nlayer), lai_sha(nlayer)
+    REAL(wp), INTENT(OUT) :: abs_c(2*nlayer), lai_c(2*nlayer)
     REAL(wp), INTENT(OUT) :: fapar, fsun
     REAL(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
-    REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
+    REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz, &
+&   e_bs, e_b
 ! transmission of scattered-beam and black-leaf beam light down to each layer boundary:
 ! t_bs(k) = exp(-kbs k dl) etc. for k = 0 .. nlayer (computed once, so that the adjoint
 ! reads them back instead of re-evaluating each exponential)
@@ -1398,11 +1313,16 @@ CONTAINS
     ib = fdir
     id = 1._wp - fdir
     dl = lc/REAL(nlayer, wp)
+! as integer powers of the one-layer transmissions: two exponentials instead of
+! 2 nlayer, in the model and in the adjoint's reverse sweep (equal to within rounding;
+! powers rather than a recurrence t(l) = t(l - 1) e, which the adjoint would store)
+    e_bs = EXP(-(kbs*dl))
+    e_b = EXP(-(kb*dl))
     t_bs(0) = 1._wp
     t_b(0) = 1._wp
     DO l=1,nlayer
-      t_bs(l) = EXP(-(kbs*dl*REAL(l, wp)))
-      t_b(l) = EXP(-(kb*dl*REAL(l, wp)))
+      t_bs(l) = e_bs**l
+      t_b(l) = e_b**l
     END DO
     down_soil = ib*(1._wp-rho_cb)*t_bs(nlayer) + id*(1._wp-rho_cd)*t_d(&
 &     nlayer)
@@ -1418,12 +1338,12 @@ CONTAINS
       ls = (t_b(l-1)-t_b(l))/kb
 ! diffuse, scattered-beam and soil-reflected light per unit leaf area of the layer
       q = (a_d+(a_bt-a_bd)+a_up)/dl
-      lai_sun(l) = fc*ls
-      lai_sha(l) = fc*(dl-ls)
-      abs_sun(l) = fc*(a_bd+q*ls)
-      abs_sha(l) = fc*q*(dl-ls)
-      fapar = fapar + abs_sun(l) + abs_sha(l)
-      fsun = fsun + lai_sun(l)
+      lai_c(2*l-1) = fc*ls
+      lai_c(2*l) = fc*(dl-ls)
+      abs_c(2*l-1) = fc*(a_bd+q*ls)
+      abs_c(2*l) = fc*q*(dl-ls)
+      fapar = fapar + abs_c(2*l-1) + abs_c(2*l)
+      fsun = fsun + lai_c(2*l-1)
     END DO
     IF (lai .GT. 0._wp) THEN
       fsun = fsun/lai
@@ -1908,8 +1828,8 @@ CONTAINS
     REAL(wp) :: kc_eff_b, gstar_b, k4_b
     REAL(wp) :: a_gross, rd_l, gs
     REAL(wp) :: rd_l_b, gs_b
-    REAL(wp) :: ci, j, je, jc, vm, ji, an, tk
-    REAL(wp) :: ci_b, j_b, je_b, jc_b, vm_b, ji_b, an_b
+    REAL(wp) :: ci, j, je, jc, vm, ji, an, tk, gs_fick
+    REAL(wp) :: ci_b, j_b, je_b, jc_b, vm_b, ji_b, an_b, gs_fick_b
     INTRINSIC LOG
     INTRINSIC EXP
     REAL(wp) :: arg1
@@ -1941,14 +1861,13 @@ CONTAINS
     a_gross = result1*f_hot
     rd_l = rd*nscl*(0.5_wp+EXP(-LOG(2._wp)-i_abs*1.e6_wp/10._wp))
     an = a_gross - rd_l
-    CALL PUSHREAL8(gs)
-    gs = 1.6_wp*an*rgas*tk/(pres*(ca-ci))
-    arg1 = gs - gs_min
+! each intermediate assigned once (no reuse of gs): the adjoint then stores nothing
+    gs_fick = 1.6_wp*an*rgas*tk/(pres*(ca-ci))
+    arg1 = gs_fick - gs_min
     result1_b = gs_b
     CALL SOFTPLUS_B(arg1, arg1_b, 1.e-5_wp, result1_b)
-    gs_b = arg1_b
-    CALL POPREAL8(gs)
-    temp_b0 = rgas*1.6_wp*tk*gs_b/(pres*(ca-ci))
+    gs_fick_b = arg1_b
+    temp_b0 = rgas*1.6_wp*tk*gs_fick_b/(pres*(ca-ci))
     an_b = temp_b0
     ci_b = an*temp_b0/(ca-ci)
     a_gross_b = an_b
@@ -2008,7 +1927,7 @@ CONTAINS
 &   , jmax, rd
     REAL(wp), INTENT(IN) :: kc_eff, gstar, k4, f_hot
     REAL(wp), INTENT(OUT) :: a_gross, rd_l, gs
-    REAL(wp) :: ci, j, je, jc, vm, ji, an, tk
+    REAL(wp) :: ci, j, je, jc, vm, ji, an, tk, gs_fick
     INTRINSIC LOG
     INTRINSIC EXP
     REAL(wp) :: arg1
@@ -2030,15 +1949,16 @@ CONTAINS
     a_gross = result1*f_hot
     rd_l = rd*nscl*(0.5_wp+EXP(-LOG(2._wp)-i_abs*1.e6_wp/10._wp))
     an = a_gross - rd_l
-    gs = 1.6_wp*an*rgas*tk/(pres*(ca-ci))
-    arg1 = gs - gs_min
+! each intermediate assigned once (no reuse of gs): the adjoint then stores nothing
+    gs_fick = 1.6_wp*an*rgas*tk/(pres*(ca-ci))
+    arg1 = gs_fick - gs_min
     result1 = SOFTPLUS(arg1, 1.e-5_wp)
     gs = gs_min + result1
   END SUBROUTINE PHOTO_FIXED_CI
 
 !  Differentiation of photo_given_gs in reverse (adjoint) mode:
-!   gradient     of useful results: nscl kc_eff alpha i_abs jmax
-!                gstar rd_l vcmax k4 a_gross r_sat
+!   gradient     of useful results: nscl gs kc_eff alpha i_abs
+!                jmax gstar rd_l vcmax k4 a_gross r_sat
 !   with respect to varying inputs: nscl gs kc_eff alpha i_abs
 !                jmax gstar rd_l vcmax k4
 ! Pass 2: gross assimilation at given stomatal conductance gs (m s-1, water vapour), with
@@ -2061,8 +1981,9 @@ CONTAINS
     REAL(wp) :: kc_eff_b, gstar_b, k4_b, gs_b
     REAL(wp) :: a_gross, ci, r_sat
     REAL(wp) :: a_gross_b, r_sat_b
-    REAL(wp) :: g0, j, w, je, jc, vm, tk
-    REAL(wp) :: g0_b, j_b, w_b, je_b, jc_b, vm_b
+    REAL(wp) :: g0, j, w, je, jc, vm, tk, r_raw
+    REAL(wp) :: g0_b, j_b, w_b, je_b, jc_b, vm_b, r_raw_b
+    INTRINSIC MIN
     REAL(wp) :: arg1
     REAL(wp) :: arg1_b
     REAL(wp) :: result1
@@ -2077,11 +1998,16 @@ CONTAINS
 ! mol m-2 s-1 for CO2
     g0 = gs*pres/(1.6_wp*rgas*tk)
     vm = vcmax*nscl
+! one branch on the pathway for the whole routine (the co-limitation and Ci lines are
+! repeated in both): the adjoint records each branch it passes, at every call
     IF (c4 .EQ. 1) THEN
       arg1 = alpha*i_abs
       je = SMIN_POS(vm, arg1, theta_c4)
       jc = k4*nscl*(g0*ca+rd_l)/(g0+k4*nscl)
-      CALL PUSHCONTROL1B(0)
+      result1 = SMIN_POS(je, jc, eta_colim)
+      a_gross = result1*f_hot
+      r_raw = a_gross/(alpha*i_abs+1.e-12_wp)
+      CALL PUSHCONTROL1B(1)
     ELSE
       arg1 = jmax*nscl
       j = ELECTRON_TRANSPORT(alpha, i_abs, arg1)
@@ -2089,91 +2015,75 @@ CONTAINS
       arg1 = 2._wp*gstar
       je = LIMITED_RATE(w, arg1, g0, ca, gstar, rd_l)
       jc = LIMITED_RATE(vm, kc_eff, g0, ca, gstar, rd_l)
-      CALL PUSHCONTROL1B(1)
-    END IF
-    result1 = SMIN_POS(je, jc, eta_colim)
-    CALL PUSHREAL8(a_gross)
-    a_gross = result1*f_hot
-    ci = ca - (a_gross-rd_l)/g0
-    IF (c4 .EQ. 1) THEN
-      CALL PUSHREAL8(r_sat)
-      r_sat = a_gross/(alpha*i_abs+1.e-12_wp)
-      CALL PUSHCONTROL1B(0)
-    ELSE
+      result1 = SMIN_POS(je, jc, eta_colim)
+      a_gross = result1*f_hot
+      ci = ca - (a_gross-rd_l)/g0
       arg1 = ci - gstar
       result1 = SOFTPLUS(arg1, 1.e-6_wp)
-      CALL PUSHREAL8(r_sat)
-      r_sat = 4._wp*a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
-      CALL PUSHCONTROL1B(1)
+      r_raw = 4._wp*a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
+      CALL PUSHCONTROL1B(0)
     END IF
-! r_sat <= 1 by construction (the co-limited A is below the light-limited rate, and its
-! Ci is higher); the cap only catches rounding, so it costs no smoothness
-    IF (r_sat .GT. 1._wp) r_sat_b = 0.0_8
+    IF (r_raw .GT. 1._wp) THEN
+      r_raw_b = 0.0_8
+    ELSE
+      r_raw_b = r_sat_b
+    END IF
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) THEN
-      CALL POPREAL8(r_sat)
-      temp_b1 = r_sat_b/(alpha*i_abs+1.e-12_wp)
-      a_gross_b = a_gross_b + temp_b1
-      temp_b0 = -(a_gross*temp_b1/(alpha*i_abs+1.e-12_wp))
-      alpha_b = alpha_b + i_abs*temp_b0
-      i_abs_b = i_abs_b + alpha*temp_b0
-      ci_b = 0.0_8
-      j_b = 0.0_8
-    ELSE
-      CALL POPREAL8(r_sat)
-      temp_b1 = 4._wp*r_sat_b/(result1*(j+1.e-12_wp))
+      temp_b1 = 4._wp*r_raw_b/(result1*(j+1.e-12_wp))
       a_gross_b = a_gross_b + (ci+2._wp*gstar)*temp_b1
       temp_b0 = -(a_gross*(ci+2._wp*gstar)*temp_b1/(result1*(j+1.e-12_wp&
 &       )))
       result1_b = (j+1.e-12_wp)*temp_b0
-      j_b = result1*temp_b0
       CALL SOFTPLUS_B(arg1, arg1_b, 1.e-6_wp, result1_b)
       ci_b = a_gross*temp_b1 + arg1_b
       gstar_b = gstar_b + 2._wp*a_gross*temp_b1 - arg1_b
-    END IF
-    temp_b1 = -(ci_b/g0)
-    a_gross_b = a_gross_b + temp_b1
-    rd_l_b = rd_l_b - temp_b1
-    g0_b = -((a_gross-rd_l)*temp_b1/g0)
-    CALL POPREAL8(a_gross)
-    result1_b = f_hot*a_gross_b
-    je_b = 0.0_8
-    jc_b = 0.0_8
-    CALL SMIN_POS_B(je, je_b, jc, jc_b, eta_colim, result1_b)
-    CALL POPCONTROL1B(branch)
-    IF (branch .EQ. 0) THEN
-      temp = ca*g0 + rd_l
-      temp_b = jc_b/(g0+k4*nscl)
-      temp_b0 = k4*nscl*temp_b
-      temp_b1 = -(k4*nscl*temp*temp_b/(g0+k4*nscl))
-      k4_b = k4_b + nscl*temp*temp_b + nscl*temp_b1
-      nscl_b = nscl_b + k4*temp*temp_b + k4*temp_b1
-      g0_b = g0_b + temp_b1 + ca*temp_b0
-      rd_l_b = rd_l_b + temp_b0
-      arg1 = alpha*i_abs
-      vm_b = 0.0_8
-      arg1_b = 0.0_8
-      CALL SMIN_POS_B(vm, vm_b, arg1, arg1_b, theta_c4, je_b)
-      alpha_b = alpha_b + i_abs*arg1_b
-      i_abs_b = i_abs_b + alpha*arg1_b
-    ELSE
+      temp_b1 = -(ci_b/g0)
+      a_gross_b = a_gross_b + temp_b1
+      rd_l_b = rd_l_b - temp_b1
+      g0_b = -((a_gross-rd_l)*temp_b1/g0)
+      result1_b = f_hot*a_gross_b
+      je_b = 0.0_8
+      jc_b = 0.0_8
+      CALL SMIN_POS_B(je, je_b, jc, jc_b, eta_colim, result1_b)
       CALL LIMITED_RATE_B(vm, vm_b, kc_eff, kc_eff_b, g0, g0_b, ca, &
 &                   gstar, gstar_b, rd_l, rd_l_b, jc_b)
       arg1 = 2._wp*gstar
       arg1_b = 0.0_8
       CALL LIMITED_RATE_B(w, w_b, arg1, arg1_b, g0, g0_b, ca, gstar, &
 &                   gstar_b, rd_l, rd_l_b, je_b)
+      j_b = result1*temp_b0 + 0.25_wp*w_b
       gstar_b = gstar_b + 2._wp*arg1_b
-      j_b = j_b + 0.25_wp*w_b
       arg1 = jmax*nscl
       CALL ELECTRON_TRANSPORT_B(alpha, alpha_b, i_abs, i_abs_b, arg1, &
 &                         arg1_b, j_b)
       jmax_b = jmax_b + nscl*arg1_b
       nscl_b = nscl_b + jmax*arg1_b
+    ELSE
+      temp_b1 = r_raw_b/(alpha*i_abs+1.e-12_wp)
+      a_gross_b = a_gross_b + temp_b1
+      temp_b0 = -(a_gross*temp_b1/(alpha*i_abs+1.e-12_wp))
+      result1_b = f_hot*a_gross_b
+      je_b = 0.0_8
+      jc_b = 0.0_8
+      CALL SMIN_POS_B(je, je_b, jc, jc_b, eta_colim, result1_b)
+      temp = ca*g0 + rd_l
+      temp_b = jc_b/(g0+k4*nscl)
+      temp_b1 = -(k4*nscl*temp*temp_b/(g0+k4*nscl))
+      k4_b = k4_b + nscl*temp*temp_b + nscl*temp_b1
+      nscl_b = nscl_b + k4*temp*temp_b + k4*temp_b1
+      vm_b = 0.0_8
+      arg1_b = 0.0_8
+      CALL SMIN_POS_B(vm, vm_b, arg1, arg1_b, theta_c4, je_b)
+      alpha_b = alpha_b + i_abs*temp_b0 + i_abs*arg1_b
+      i_abs_b = i_abs_b + alpha*temp_b0 + alpha*arg1_b
+      temp_b0 = k4*nscl*temp_b
+      g0_b = temp_b1 + ca*temp_b0
+      rd_l_b = rd_l_b + temp_b0
     END IF
     vcmax_b = vcmax_b + nscl*vm_b
     nscl_b = nscl_b + vcmax*vm_b
-    gs_b = pres*g0_b/(1.6_wp*rgas*tk)
+    gs_b = gs_b + pres*g0_b/(1.6_wp*rgas*tk)
   END SUBROUTINE PHOTO_GIVEN_GS_B
 
 ! Pass 2: gross assimilation at given stomatal conductance gs (m s-1, water vapour), with
@@ -2191,17 +2101,24 @@ CONTAINS
 &   jmax, rd_l
     REAL(wp), INTENT(IN) :: kc_eff, gstar, k4, f_hot, gs
     REAL(wp), INTENT(OUT) :: a_gross, ci, r_sat
-    REAL(wp) :: g0, j, w, je, jc, vm, tk
+    REAL(wp) :: g0, j, w, je, jc, vm, tk, r_raw
+    INTRINSIC MIN
     REAL(wp) :: arg1
     REAL(wp) :: result1
     tk = tc + tfreeze
 ! mol m-2 s-1 for CO2
     g0 = gs*pres/(1.6_wp*rgas*tk)
     vm = vcmax*nscl
+! one branch on the pathway for the whole routine (the co-limitation and Ci lines are
+! repeated in both): the adjoint records each branch it passes, at every call
     IF (c4 .EQ. 1) THEN
       arg1 = alpha*i_abs
       je = SMIN_POS(vm, arg1, theta_c4)
       jc = k4*nscl*(g0*ca+rd_l)/(g0+k4*nscl)
+      result1 = SMIN_POS(je, jc, eta_colim)
+      a_gross = result1*f_hot
+      ci = ca - (a_gross-rd_l)/g0
+      r_raw = a_gross/(alpha*i_abs+1.e-12_wp)
     ELSE
       arg1 = jmax*nscl
       j = ELECTRON_TRANSPORT(alpha, i_abs, arg1)
@@ -2209,24 +2126,22 @@ CONTAINS
       arg1 = 2._wp*gstar
       je = LIMITED_RATE(w, arg1, g0, ca, gstar, rd_l)
       jc = LIMITED_RATE(vm, kc_eff, g0, ca, gstar, rd_l)
-    END IF
-    result1 = SMIN_POS(je, jc, eta_colim)
-    a_gross = result1*f_hot
-    ci = ca - (a_gross-rd_l)/g0
-    IF (c4 .EQ. 1) THEN
-      r_sat = a_gross/(alpha*i_abs+1.e-12_wp)
-    ELSE
+      result1 = SMIN_POS(je, jc, eta_colim)
+      a_gross = result1*f_hot
+      ci = ca - (a_gross-rd_l)/g0
       arg1 = ci - gstar
       result1 = SOFTPLUS(arg1, 1.e-6_wp)
-      r_sat = 4._wp*a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
+      r_raw = 4._wp*a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
     END IF
-! r_sat <= 1 by construction (the co-limited A is below the light-limited rate, and its
-! Ci is higher); the cap only catches rounding, so it costs no smoothness
-    IF (r_sat .GT. 1._wp) r_sat = 1._wp
+    IF (r_raw .GT. 1._wp) THEN
+      r_sat = 1._wp
+    ELSE
+      r_sat = r_raw
+    END IF
   END SUBROUTINE PHOTO_GIVEN_GS
 
 !  Differentiation of fluorescence_yield in reverse (adjoint) mode:
-!   gradient     of useful results: phi_f
+!   gradient     of useful results: phi_f r_sat
 !   with respect to varying inputs: r_sat
 ! Steady-state fluorescence yield of PSII (-) after van der Tol et al. (2014), as used in
 ! BETHY-SCOPE (Norton et al. 2018): rate constants Kf = 0.05, Kd = 0.95, Kp = 4;
@@ -2247,7 +2162,7 @@ CONTAINS
     phi_p_b = -temp_b
     kn_b = -((1._wp-phi_p)*temp_b/(kf+kd+kn))
     x_b = (2*6.2473_wp*x-0.5944_wp)*kn_b
-    r_sat_b = kp*phi_p_b/(kf+kd+kp) - x_b
+    r_sat_b = r_sat_b + kp*phi_p_b/(kf+kd+kp) - x_b
   END SUBROUTINE FLUORESCENCE_YIELD_B
 
 ! Steady-state fluorescence yield of PSII (-) after van der Tol et al. (2014), as used in
@@ -2343,8 +2258,8 @@ MODULE DNB_ENERGY_AD
 & potential_rates, transpiration, canopy_temperature, floored_wind, &
 & aero_log2, aero_from
   PUBLIC :: net_radiation_fwd, net_radiation_bwd, potential_rates_fwd, &
-& potential_rates_bwd, transpiration_fwd, transpiration_bwd, &
-& canopy_temperature_b, aero_log2_b, aero_from_b
+& potential_rates_bwd, transpiration_b, canopy_temperature_b, &
+& aero_log2_b, aero_from_b
 ! m above the canopy, reference height (BETHY)
   REAL(wp), PARAMETER :: h_ref=2._wp
 ! roughness length / vegetation height
@@ -2588,43 +2503,15 @@ CONTAINS
     e_ps = s*result1/(s+gamma)/lambda
   END SUBROUTINE POTENTIAL_RATES
 
-!  Differentiation of transpiration in reverse (adjoint) mode, forward sweep:
+!  Differentiation of transpiration in reverse (adjoint) mode:
 !   gradient     of useful results: gc0 e_t beta ga
 !   with respect to varying inputs: gc0 supply ga x_pm
 ! Transpiration (kg m-2 s-1): Penman-Monteith demand with the unstressed canopy
 ! conductance gc0 (m s-1), limited by the root supply (kg m-2 s-1) with the smooth minimum
 ! of Knorr (2000) eq. 82. The stress factor beta = gc / gc0 comes from inverting
 ! Penman-Monteith for the conductance that gives the actual rate.
-  SUBROUTINE TRANSPIRATION_FWD(s, gamma, lambda, x_pm, ga, gc0, supply, &
-&   e_t, beta)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: s, gamma, lambda, x_pm, ga, gc0, supply
-    REAL(wp) :: e_t, beta
-    REAL(wp) :: demand, gc, le
-    REAL(wp) :: result1
-    result1 = SMAX0(x_pm, 1._wp)
-    demand = result1/(s+gamma*(1._wp+ga/gc0))/lambda
-    e_t = SMIN_POS(demand, supply, 0.99_wp)
-! e_t < demand, so the denominator stays positive and beta = gc / gc0 < 1 varies smoothly
-! (no branch: a switch to beta = 1 at low available energy would be a jump)
-    le = lambda*e_t
-    CALL PUSHREAL8(result1)
-    result1 = SMAX0(x_pm, 1._wp)
-    gc = gamma*ga*le/(result1-le*(s+gamma))
-    beta = gc/gc0
-    CALL PUSHREAL8(result1)
-    CALL PUSHREAL8(le)
-  END SUBROUTINE TRANSPIRATION_FWD
-
-!  Differentiation of transpiration in reverse (adjoint) mode, backward sweep:
-!   gradient     of useful results: gc0 e_t beta ga
-!   with respect to varying inputs: gc0 supply ga x_pm
-! Transpiration (kg m-2 s-1): Penman-Monteith demand with the unstressed canopy
-! conductance gc0 (m s-1), limited by the root supply (kg m-2 s-1) with the smooth minimum
-! of Knorr (2000) eq. 82. The stress factor beta = gc / gc0 comes from inverting
-! Penman-Monteith for the conductance that gives the actual rate.
-  SUBROUTINE TRANSPIRATION_BWD(s, gamma, lambda, x_pm, x_pm_b, ga, ga_b&
-&   , gc0, gc0_b, supply, supply_b, e_t, e_t_b, beta, beta_b)
+  SUBROUTINE TRANSPIRATION_B(s, gamma, lambda, x_pm, x_pm_b, ga, ga_b, &
+&   gc0, gc0_b, supply, supply_b, e_t, e_t_b, beta, beta_b)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: s, gamma, lambda, x_pm, ga, gc0, supply
     REAL(wp) :: x_pm_b, ga_b, gc0_b, supply_b
@@ -2638,8 +2525,14 @@ CONTAINS
     REAL(wp) :: temp0
     REAL(wp) :: temp_b
     REAL(wp) :: temp_b0
-    CALL POPREAL8(le)
-    CALL POPREAL8(result1)
+    result1 = SMAX0(x_pm, 1._wp)
+    demand = result1/(s+gamma*(1._wp+ga/gc0))/lambda
+    e_t = SMIN_POS(demand, supply, 0.99_wp)
+! e_t < demand, so the denominator stays positive and beta = gc / gc0 < 1 varies smoothly
+! (no branch: a switch to beta = 1 at low available energy would be a jump)
+    le = lambda*e_t
+    CALL PUSHREAL8(result1)
+    result1 = SMAX0(x_pm, 1._wp)
     gc = gamma*ga*le/(result1-le*(s+gamma))
     gc_b = beta_b/gc0
     temp0 = result1 - (s+gamma)*le
@@ -2651,7 +2544,6 @@ CONTAINS
     x_pm_b = 0.0_8
     CALL SMAX0_B(x_pm, x_pm_b, 1._wp, result1_b)
     e_t_b = e_t_b + lambda*le_b
-    demand = result1/(s+gamma*(1._wp+ga/gc0))/lambda
     demand_b = 0.0_8
     supply_b = 0.0_8
     CALL SMIN_POS_B(demand, demand_b, supply, supply_b, 0.99_wp, e_t_b)
@@ -2661,7 +2553,7 @@ CONTAINS
     gc0_b = gc0_b - gc*beta_b/gc0**2 - ga*temp_b/gc0
     ga_b = ga_b + le*temp_b0 + temp_b
     CALL SMAX0_B(x_pm, x_pm_b, 1._wp, result1_b)
-  END SUBROUTINE TRANSPIRATION_BWD
+  END SUBROUTINE TRANSPIRATION_B
 
 ! Transpiration (kg m-2 s-1): Penman-Monteith demand with the unstressed canopy
 ! conductance gc0 (m s-1), limited by the root supply (kg m-2 s-1) with the smooth minimum
@@ -2737,9 +2629,8 @@ MODULE DNB_HYDROLOGY_AD
   PRIVATE 
   PUBLIC :: soil_hydraulics, rel_water, interception, snow_step, &
 & soil_water_step, soil_temperature_step
-  PUBLIC :: rel_water_b, interception_fwd, interception_bwd, &
-& snow_step_fwd, snow_step_bwd, soil_water_step_fwd, soil_water_step_bwd&
-& , soil_temperature_step_fwd, soil_temperature_step_bwd
+  PUBLIC :: rel_water_b, interception_b, snow_step_b, soil_water_step_b&
+& , soil_temperature_step_b
 ! indices of the soil-hydraulic array filled by soil_hydraulics
   INTEGER, PARAMETER, PUBLIC :: ish_b=1, ish_theta_sat=2, ish_ksat=3, &
 & ish_theta_fc=4, ish_theta_wp=5, nsh=5
@@ -2804,7 +2695,7 @@ CONTAINS
     r = SMIN_POS(result1, 1._wp, 0.999_wp)
   END FUNCTION REL_WATER
 
-!  Differentiation of interception in reverse (adjoint) mode, forward sweep:
+!  Differentiation of interception in reverse (adjoint) mode:
 !   gradient     of useful results: w_can lai fc e_half throughfall
 !                e_int
 !   with respect to varying inputs: w_can lai e_pc fc e_half
@@ -2813,53 +2704,9 @@ CONTAINS
 ! LAI, the excess drips, the wet part evaporates at the wet-canopy rate.
 ! All amounts in mm over the hour. w_can is updated in place. e_half = exp(-0.5 LAI/fc)
 ! (computed once a day by the tile).
-  SUBROUTINE INTERCEPTION_FWD(rain, lai, fc, e_half, e_pc, w_can, e_int&
-&   , throughfall)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: rain, lai, fc, e_half, e_pc
-    REAL(wp), INTENT(INOUT) :: w_can
-    REAL(wp) :: e_int, throughfall
-    REAL(wp) :: f_int, cap, w, drip, f_wet
-    REAL(wp) :: result1
-    REAL(wp) :: arg1
-    f_int = fc*(1._wp-e_half)
-    cap = 0.1_wp*lai + 1.e-6_wp
-    w = w_can + f_int*rain
-    result1 = SMIN_POS(w, cap, 0.999_wp)
-    drip = w - result1
-    CALL PUSHREAL8(w)
-    w = w - drip
-! < 1: after the drip the store is below its capacity
-    f_wet = w/cap
-    arg1 = e_pc*f_wet
-    e_int = SMIN_POS(arg1, w, 0.999_wp)
-    w_can = w - e_int
-    throughfall = rain - f_int*rain + drip
-! a store that has dried to below 1e-12 mm is empty (keeps subnormal numbers out of the
-! derivative codes; the water moves to throughfall so the balance still closes)
-    IF (w_can .LT. 1.e-12_wp) THEN
-      throughfall = throughfall + w_can
-      w_can = 0._wp
-      CALL PUSHREAL8(w)
-      CALL PUSHCONTROL1B(1)
-    ELSE
-      CALL PUSHREAL8(w)
-      CALL PUSHCONTROL1B(0)
-    END IF
-  END SUBROUTINE INTERCEPTION_FWD
-
-!  Differentiation of interception in reverse (adjoint) mode, backward sweep:
-!   gradient     of useful results: w_can lai fc e_half throughfall
-!                e_int
-!   with respect to varying inputs: w_can lai e_pc fc e_half
-! Canopy interception for one hour (BETHY form, Knorr 1997): a fraction
-! fc (1 - exp(-0.5 LAI/fc)) of rain is intercepted into a store of capacity 0.1 mm per unit
-! LAI, the excess drips, the wet part evaporates at the wet-canopy rate.
-! All amounts in mm over the hour. w_can is updated in place. e_half = exp(-0.5 LAI/fc)
-! (computed once a day by the tile).
-  SUBROUTINE INTERCEPTION_BWD(rain, lai, lai_b, fc, fc_b, e_half, &
-&   e_half_b, e_pc, e_pc_b, w_can, w_can_b, e_int, e_int_b, throughfall&
-&   , throughfall_b)
+  SUBROUTINE INTERCEPTION_B(rain, lai, lai_b, fc, fc_b, e_half, e_half_b&
+&   , e_pc, e_pc_b, w_can, w_can_b, e_int, e_int_b, throughfall, &
+&   throughfall_b)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: rain, lai, fc, e_half, e_pc
     REAL(wp) :: lai_b, fc_b, e_half_b, e_pc_b
@@ -2867,25 +2714,28 @@ CONTAINS
     REAL(wp), INTENT(INOUT) :: w_can_b
     REAL(wp) :: e_int, throughfall
     REAL(wp) :: e_int_b, throughfall_b
-    REAL(wp) :: f_int, cap, w, drip, f_wet
-    REAL(wp) :: f_int_b, cap_b, w_b, drip_b, f_wet_b
+    REAL(wp) :: f_int, cap, w0, w, drip, f_wet
+    REAL(wp) :: f_int_b, cap_b, w0_b, w_b, drip_b, f_wet_b
     REAL(wp) :: result1
     REAL(wp) :: result1_b
     REAL(wp) :: arg1
     REAL(wp) :: arg1_b
-    INTEGER :: branch
-    CALL POPCONTROL1B(branch)
-    IF (branch .EQ. 0) THEN
-      CALL POPREAL8(w)
-    ELSE
-      CALL POPREAL8(w)
-      w_can_b = throughfall_b
-    END IF
-    w_b = w_can_b
-    e_int_b = e_int_b - w_can_b
+    f_int = fc*(1._wp-e_half)
     cap = 0.1_wp*lai + 1.e-6_wp
+    w0 = w_can + f_int*rain
+    result1 = SMIN_POS(w0, cap, 0.999_wp)
+    drip = w0 - result1
+    w = w0 - drip
+! < 1: after the drip the store is below its capacity
     f_wet = w/cap
     arg1 = e_pc*f_wet
+    e_int = SMIN_POS(arg1, w, 0.999_wp)
+    w_can = w - e_int
+! a store that has dried to below 1e-12 mm is empty (keeps subnormal numbers out of the
+! derivative codes; the water moves to throughfall so the balance still closes)
+    IF (w_can .LT. 1.e-12_wp) w_can_b = throughfall_b
+    w_b = w_can_b
+    e_int_b = e_int_b - w_can_b
     arg1_b = 0.0_8
     CALL SMIN_POS_B(arg1, arg1_b, w, w_b, 0.999_wp, e_int_b)
     f_wet_b = e_pc*arg1_b
@@ -2893,16 +2743,15 @@ CONTAINS
     drip_b = throughfall_b - w_b
     e_pc_b = f_wet*arg1_b
     cap_b = -(w*f_wet_b/cap**2)
-    CALL POPREAL8(w)
-    w_b = w_b + drip_b
+    w0_b = w_b + drip_b
     result1_b = -drip_b
-    CALL SMIN_POS_B(w, w_b, cap, cap_b, 0.999_wp, result1_b)
-    f_int_b = rain*w_b - rain*throughfall_b
-    w_can_b = w_b
+    CALL SMIN_POS_B(w0, w0_b, cap, cap_b, 0.999_wp, result1_b)
+    f_int_b = rain*w0_b - rain*throughfall_b
+    w_can_b = w0_b
     lai_b = lai_b + 0.1_wp*cap_b
     fc_b = fc_b + (1._wp-e_half)*f_int_b
     e_half_b = e_half_b - fc*f_int_b
-  END SUBROUTINE INTERCEPTION_BWD
+  END SUBROUTINE INTERCEPTION_B
 
 ! Canopy interception for one hour (BETHY form, Knorr 1997): a fraction
 ! fc (1 - exp(-0.5 LAI/fc)) of rain is intercepted into a store of capacity 0.1 mm per unit
@@ -2915,15 +2764,15 @@ CONTAINS
     REAL(wp), INTENT(IN) :: rain, lai, fc, e_half, e_pc
     REAL(wp), INTENT(INOUT) :: w_can
     REAL(wp), INTENT(OUT) :: e_int, throughfall
-    REAL(wp) :: f_int, cap, w, drip, f_wet
+    REAL(wp) :: f_int, cap, w0, w, drip, f_wet
     REAL(wp) :: result1
     REAL(wp) :: arg1
     f_int = fc*(1._wp-e_half)
     cap = 0.1_wp*lai + 1.e-6_wp
-    w = w_can + f_int*rain
-    result1 = SMIN_POS(w, cap, 0.999_wp)
-    drip = w - result1
-    w = w - drip
+    w0 = w_can + f_int*rain
+    result1 = SMIN_POS(w0, cap, 0.999_wp)
+    drip = w0 - result1
+    w = w0 - drip
 ! < 1: after the drip the store is below its capacity
     f_wet = w/cap
     arg1 = e_pc*f_wet
@@ -2938,7 +2787,7 @@ CONTAINS
     END IF
   END SUBROUTINE INTERCEPTION
 
-!  Differentiation of snow_step in reverse (adjoint) mode, forward sweep:
+!  Differentiation of snow_step in reverse (adjoint) mode:
 !   gradient     of useful results: alb_sn f_cover snow melt rho_sn
 !                sublim
 !   with respect to varying inputs: ddf alb_sn snow e_pot rho_sn
@@ -2947,27 +2796,41 @@ CONTAINS
 ! rate on the snow-covered part; fresh-snow density and compaction; albedo refresh and
 ! ageing. Amounts in mm over the hour; ddf in mm d-1 degC-1.
 ! Outputs: rain (mm), melt (mm), sublim (mm), f_cover (snow-covered fraction of the ground).
-  SUBROUTINE SNOW_STEP_FWD(tc, precip, e_pot, ddf, snow, rho_sn, alb_sn&
-&   , rain, melt, sublim, f_cover)
+  SUBROUTINE SNOW_STEP_B(tc, precip, e_pot, e_pot_b, ddf, ddf_b, snow, &
+&   snow_b, rho_sn, rho_sn_b, alb_sn, alb_sn_b, rain, melt, melt_b, &
+&   sublim, sublim_b, f_cover, f_cover_b)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: tc, precip, e_pot, ddf
+    REAL(wp) :: e_pot_b, ddf_b
     REAL(wp), INTENT(INOUT) :: snow, rho_sn, alb_sn
+    REAL(wp), INTENT(INOUT) :: snow_b, rho_sn_b, alb_sn_b
     REAL(wp) :: rain, melt, sublim, f_cover
-    REAL(wp) :: fs, snowfall, rho0, total, depth_new
+    REAL(wp) :: melt_b, sublim_b, f_cover_b
+    REAL(wp) :: fs, snowfall, rho0, total, depth_new, rho_mix
+    REAL(wp) :: total_b, rho_mix_b
+    INTRINSIC SQRT
     INTRINSIC EXP
     REAL(wp) :: arg1
+    REAL(wp) :: arg1_b
     REAL(wp) :: result1
     REAL(wp) :: arg2
+    REAL(wp) :: arg2_b
+    REAL(wp) :: temp
+    REAL(wp) :: temp_b
+    REAL(wp) :: temp0
+    REAL(wp) :: temp_b0
+    INTEGER :: branch
     fs = (3.3_wp-tc)/4.4_wp
     IF (fs .LT. 0._wp) fs = 0._wp
     IF (fs .GT. 1._wp) fs = 1._wp
     snowfall = fs*precip
-    rain = precip - snowfall
 ! density of fresh snow (BETHY)
     IF (tc .LT. -15._wp) THEN
       rho0 = 10._wp + 2.667_wp*(tc+30._wp)
     ELSE
-      rho0 = 50._wp + 1.7_wp*(tc+15._wp)**1.5_wp
+! (tc + 15)**1.5 as x sqrt(x): a pow costs about 100 instructions, every hour
+! (equal to within rounding)
+      rho0 = 50._wp + 1.7_wp*((tc+15._wp)*SQRT(tc+15._wp))
     END IF
     IF (rho0 .LT. 30._wp) rho0 = 30._wp
     total = snow + snowfall
@@ -2976,7 +2839,6 @@ CONTAINS
 ! of fresh snow; exactly what the general case below gives when the pack and the
 ! snowfall are zero (and so are their derivatives: the pack is set to an exact zero
 ! when it melts, the snowfall comes from the forcing), at a fraction of its cost
-      f_cover = 0._wp
       sublim = 0._wp
       melt = 0._wp
       rho_sn = rho0
@@ -2991,20 +2853,18 @@ CONTAINS
       melt = SMIN_POS(arg1, arg2, 0.999_wp)
 ! fresh snow mixed into the pack, then compaction
       IF (total .GT. 1.e-9_wp) THEN
-        CALL PUSHREAL8(rho_sn)
-        rho_sn = (rho_sn*snow+rho0*snowfall)/total
+        rho_mix = (rho_sn*snow+rho0*snowfall)/total
         CALL PUSHCONTROL1B(0)
       ELSE
-        rho_sn = rho0
+        rho_mix = rho0
         CALL PUSHCONTROL1B(1)
       END IF
       CALL PUSHREAL8(rho_sn)
-      rho_sn = rho_sn*(1._wp+0.0229_wp/24._wp*EXP(-(0.021_wp*rho_sn)+&
+      rho_sn = rho_mix*(1._wp+0.0229_wp/24._wp*EXP(-(0.021_wp*rho_mix)+&
 &       0.08_wp*tc)*0.5_wp*total)
       CALL PUSHCONTROL1B(1)
     END IF
     IF (rho_sn .GT. 550._wp) THEN
-      rho_sn = 550._wp
       CALL PUSHCONTROL1B(0)
     ELSE
       CALL PUSHCONTROL1B(1)
@@ -3024,7 +2884,6 @@ CONTAINS
       alb_sn = alb_sn - 0.006_wp/24._wp
     END IF
     IF (alb_sn .LT. 0.4_wp) THEN
-      alb_sn = 0.4_wp
       CALL PUSHCONTROL1B(0)
     ELSE
       CALL PUSHCONTROL1B(1)
@@ -3032,76 +2891,7 @@ CONTAINS
     CALL PUSHREAL8(snow)
     snow = total - sublim - melt
 ! a pack below 1e-12 mm has melted (as for the canopy store: no subnormal numbers)
-    IF (snow .LT. 1.e-12_wp) THEN
-      melt = melt + snow
-      snow = 0._wp
-      CALL PUSHREAL8(result1)
-      CALL PUSHREAL8(snowfall)
-      CALL PUSHREAL8(total)
-      CALL PUSHREAL8(arg2)
-      CALL PUSHREAL8(arg1)
-      CALL PUSHREAL8(rho0)
-      CALL PUSHCONTROL1B(1)
-    ELSE
-      CALL PUSHREAL8(result1)
-      CALL PUSHREAL8(snowfall)
-      CALL PUSHREAL8(total)
-      CALL PUSHREAL8(arg2)
-      CALL PUSHREAL8(arg1)
-      CALL PUSHREAL8(rho0)
-      CALL PUSHCONTROL1B(0)
-    END IF
-  END SUBROUTINE SNOW_STEP_FWD
-
-!  Differentiation of snow_step in reverse (adjoint) mode, backward sweep:
-!   gradient     of useful results: alb_sn f_cover snow melt rho_sn
-!                sublim
-!   with respect to varying inputs: ddf alb_sn snow e_pot rho_sn
-! Snow pack for one hour (BETHY snow scheme, Knorr 1997, per hour): snowfall share of
-! precipitation clip((3.3 - T)/4.4, 0, 1); degree-day melt; sublimation at the potential
-! rate on the snow-covered part; fresh-snow density and compaction; albedo refresh and
-! ageing. Amounts in mm over the hour; ddf in mm d-1 degC-1.
-! Outputs: rain (mm), melt (mm), sublim (mm), f_cover (snow-covered fraction of the ground).
-  SUBROUTINE SNOW_STEP_BWD(tc, precip, e_pot, e_pot_b, ddf, ddf_b, snow&
-&   , snow_b, rho_sn, rho_sn_b, alb_sn, alb_sn_b, rain, melt, melt_b, &
-&   sublim, sublim_b, f_cover, f_cover_b)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: tc, precip, e_pot, ddf
-    REAL(wp) :: e_pot_b, ddf_b
-    REAL(wp), INTENT(INOUT) :: snow, rho_sn, alb_sn
-    REAL(wp), INTENT(INOUT) :: snow_b, rho_sn_b, alb_sn_b
-    REAL(wp) :: rain, melt, sublim, f_cover
-    REAL(wp) :: melt_b, sublim_b, f_cover_b
-    REAL(wp) :: fs, snowfall, rho0, total, depth_new
-    REAL(wp) :: total_b
-    INTRINSIC EXP
-    REAL(wp) :: arg1
-    REAL(wp) :: arg1_b
-    REAL(wp) :: result1
-    REAL(wp) :: arg2
-    REAL(wp) :: arg2_b
-    REAL(wp) :: temp
-    REAL(wp) :: temp_b
-    REAL(wp) :: temp0
-    REAL(wp) :: temp_b0
-    INTEGER :: branch
-    CALL POPCONTROL1B(branch)
-    IF (branch .EQ. 0) THEN
-      CALL POPREAL8(rho0)
-      CALL POPREAL8(arg1)
-      CALL POPREAL8(arg2)
-      CALL POPREAL8(total)
-      CALL POPREAL8(snowfall)
-      CALL POPREAL8(result1)
-    ELSE
-      CALL POPREAL8(rho0)
-      CALL POPREAL8(arg1)
-      CALL POPREAL8(arg2)
-      CALL POPREAL8(total)
-      CALL POPREAL8(snowfall)
-      CALL POPREAL8(result1)
-      snow_b = melt_b
-    END IF
+    IF (snow .LT. 1.e-12_wp) snow_b = melt_b
     CALL POPREAL8(snow)
     total_b = snow_b
     sublim_b = sublim_b - snow_b
@@ -3119,17 +2909,16 @@ CONTAINS
       e_pot_b = 0.0_8
       rho_sn_b = 0.0_8
     ELSE
+      temp_b0 = 0.5_wp*0.0229_wp*rho_mix*rho_sn_b
       CALL POPREAL8(rho_sn)
-      temp = 0.08_wp*tc - 0.021_wp*rho_sn
+      temp = 0.08_wp*tc - 0.021_wp*rho_mix
       temp0 = EXP(temp)
-      temp_b0 = 0.5_wp*0.0229_wp*rho_sn*rho_sn_b
-      rho_sn_b = (0.5_wp*0.0229_wp*(temp0*(total/24._wp))+1._wp)*&
+      rho_mix_b = (0.5_wp*0.0229_wp*(temp0*(total/24._wp))+1._wp)*&
 &       rho_sn_b - 0.021_wp*EXP(temp)*total*temp_b0/24._wp
       total_b = total_b + temp0*temp_b0/24._wp
       CALL POPCONTROL1B(branch)
       IF (branch .EQ. 0) THEN
-        CALL POPREAL8(rho_sn)
-        temp_b = rho_sn_b/total
+        temp_b = rho_mix_b/total
         rho_sn_b = snow*temp_b
         snow_b = rho_sn*temp_b
         total_b = total_b - (rho0*snowfall+rho_sn*snow)*temp_b/total
@@ -3152,7 +2941,7 @@ CONTAINS
       snow_b = snow_b + (1.0-snow/(snow+5._wp))*temp_b
     END IF
     snow_b = snow_b + total_b
-  END SUBROUTINE SNOW_STEP_BWD
+  END SUBROUTINE SNOW_STEP_B
 
 ! Snow pack for one hour (BETHY snow scheme, Knorr 1997, per hour): snowfall share of
 ! precipitation clip((3.3 - T)/4.4, 0, 1); degree-day melt; sublimation at the potential
@@ -3165,7 +2954,8 @@ CONTAINS
     REAL(wp), INTENT(IN) :: tc, precip, e_pot, ddf
     REAL(wp), INTENT(INOUT) :: snow, rho_sn, alb_sn
     REAL(wp), INTENT(OUT) :: rain, melt, sublim, f_cover
-    REAL(wp) :: fs, snowfall, rho0, total, depth_new
+    REAL(wp) :: fs, snowfall, rho0, total, depth_new, rho_mix
+    INTRINSIC SQRT
     INTRINSIC EXP
     REAL(wp) :: arg1
     REAL(wp) :: result1
@@ -3179,7 +2969,9 @@ CONTAINS
     IF (tc .LT. -15._wp) THEN
       rho0 = 10._wp + 2.667_wp*(tc+30._wp)
     ELSE
-      rho0 = 50._wp + 1.7_wp*(tc+15._wp)**1.5_wp
+! (tc + 15)**1.5 as x sqrt(x): a pow costs about 100 instructions, every hour
+! (equal to within rounding)
+      rho0 = 50._wp + 1.7_wp*((tc+15._wp)*SQRT(tc+15._wp))
     END IF
     IF (rho0 .LT. 30._wp) rho0 = 30._wp
     total = snow + snowfall
@@ -3202,11 +2994,11 @@ CONTAINS
       melt = SMIN_POS(arg1, arg2, 0.999_wp)
 ! fresh snow mixed into the pack, then compaction
       IF (total .GT. 1.e-9_wp) THEN
-        rho_sn = (rho_sn*snow+rho0*snowfall)/total
+        rho_mix = (rho_sn*snow+rho0*snowfall)/total
       ELSE
-        rho_sn = rho0
+        rho_mix = rho0
       END IF
-      rho_sn = rho_sn*(1._wp+0.0229_wp/24._wp*EXP(-(0.021_wp*rho_sn)+&
+      rho_sn = rho_mix*(1._wp+0.0229_wp/24._wp*EXP(-(0.021_wp*rho_mix)+&
 &       0.08_wp*tc)*0.5_wp*total)
     END IF
     IF (rho_sn .GT. 550._wp) rho_sn = 550._wp
@@ -3228,7 +3020,7 @@ CONTAINS
     END IF
   END SUBROUTINE SNOW_STEP
 
-!  Differentiation of soil_water_step in reverse (adjoint) mode, forward sweep:
+!  Differentiation of soil_water_step in reverse (adjoint) mode:
 !   gradient     of useful results: w_r w_s runoff e_soil trans
 !                drain
 !   with respect to varying inputs: w_r w_s f_thaw trans zroot
@@ -3240,107 +3032,10 @@ CONTAINS
 ! gravity drainage with the Campbell conductivity K = ksat (theta/theta_sat)**(2b+3) from
 ! the surface to the root zone and out of the root zone.
 ! Amounts in mm over the hour; w_s, w_r (mm) updated in place.
-  SUBROUTINE SOIL_WATER_STEP_FWD(w_in, e_soil_pot, trans, sh, zroot, &
-&   ksat_scale, f_thaw, w_s, w_r, infl, runoff, e_soil, perc, drain)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: w_in, e_soil_pot, trans, sh(nsh), zroot, &
-&   ksat_scale, f_thaw
-    REAL(wp), INTENT(INOUT) :: w_s, w_r
-    REAL(wp) :: infl, runoff, e_soil, perc, drain
-    REAL(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, &
-&   beta_s, expo
-! transition width (mm) of the smooth limits at residual water and saturation: 0.1 mm,
-! negligible as water, but wide enough that the limits are not sharper than the steps an
-! assimilation takes (with 0.01 mm a surface layer dried to its residual made the
-! model's response curve within 1e-4 prior sigma and broke the Taylor test)
-    REAL(wp), PARAMETER :: w_smooth=0.1_wp
-    REAL(wp) :: arg1
-    REAL(wp) :: arg2
-    REAL(wp) :: result1
-    REAL(wp) :: tmp
-    REAL(wp) :: tmp0
-    REAL(wp) :: tmp1
-    ws_sat = sh(ish_theta_sat)*z_surf*rho_w
-    wr_sat = sh(ish_theta_sat)*zroot*rho_w
-    ws_fc = sh(ish_theta_fc)*z_surf*rho_w
-    ws_res = 0.3_wp*sh(ish_theta_wp)*z_surf*rho_w
-    wr_res = 0.3_wp*sh(ish_theta_wp)*zroot*rho_w
-    ksat = sh(ish_ksat)*ksat_scale
-    expo = 2._wp*sh(ish_b) + 3._wp
-! infiltration and runoff
-    arg1 = ksat*(0.05_wp+0.95_wp*f_thaw)
-    arg2 = ws_sat - w_s
-    result1 = SMAX0(arg2, w_smooth)
-    icap = SMIN_POS(arg1, result1, 0.999_wp)
-    infl = SMIN_POS(w_in, icap, 0.999_wp)
-    runoff = w_in - infl
-    w_s = w_s + infl
-! bare-soil evaporation, linear in surface wetness up to field capacity
-    arg1 = w_s/ws_fc
-    beta_s = SMIN_POS(arg1, 1._wp, 0.999_wp)
-    CALL PUSHREAL8(arg1)
-    arg1 = e_soil_pot*beta_s
-    CALL PUSHREAL8(arg2)
-    arg2 = w_s - ws_res
-    CALL PUSHREAL8(result1)
-    result1 = SMAX0(arg2, w_smooth)
-    e_soil = SMIN_POS(arg1, result1, 0.999_wp)
-    w_s = w_s - e_soil
-! percolation to the root zone, linearised backward Euler so that the stiff gravity
-! drainage of the thin surface layer stays stable (K' = expo K / w per hour), limited by
-! the water above residual and the space below
-    perc = GRAVITY_DRAINAGE(w_s, ws_sat, ksat, expo)
-    arg1 = w_s - ws_res
-    CALL PUSHREAL8(result1)
-    result1 = SMAX0(arg1, w_smooth)
-    tmp = SMIN_POS(perc, result1, 0.999_wp)
-    CALL PUSHREAL8(perc)
-    perc = tmp
-    arg1 = wr_sat - w_r
-    CALL PUSHREAL8(result1)
-    result1 = SMAX0(arg1, w_smooth)
-    tmp0 = SMIN_POS(perc, result1, 0.999_wp)
-    CALL PUSHREAL8(perc)
-    perc = tmp0
-    CALL PUSHREAL8(w_s)
-    w_s = w_s - perc
-! root zone: transpiration (already supply-limited) and drainage
-    w_r = w_r + perc - trans
-    drain = GRAVITY_DRAINAGE(w_r, wr_sat, ksat, expo)
-    CALL PUSHREAL8(arg1)
-    arg1 = w_r - wr_res
-    CALL PUSHREAL8(result1)
-    result1 = SMAX0(arg1, w_smooth)
-    tmp1 = SMIN_POS(drain, result1, 0.999_wp)
-    CALL PUSHREAL8(drain)
-    drain = tmp1
-    CALL PUSHREAL8(w_r)
-    w_r = w_r - drain
-    CALL PUSHREAL8(result1)
-    CALL PUSHREAL8(ksat)
-    CALL PUSHREAL8(beta_s)
-    CALL PUSHREAL8(wr_sat)
-    CALL PUSHREAL8(arg2)
-    CALL PUSHREAL8(arg1)
-    CALL PUSHREAL8(icap)
-  END SUBROUTINE SOIL_WATER_STEP_FWD
-
-!  Differentiation of soil_water_step in reverse (adjoint) mode, backward sweep:
-!   gradient     of useful results: w_r w_s runoff e_soil trans
-!                drain
-!   with respect to varying inputs: w_r w_s f_thaw trans zroot
-!                e_soil_pot w_in ksat_scale
-! Two-layer soil water for one hour. Surface layer of depth z_surf (SMOS sensing depth) and
-! root zone of depth zroot (m). Water input (throughfall + melt, mm) infiltrates up to the
-! saturated conductivity and the free pore space (less when the soil is frozen); the rest
-! runs off. Bare-soil evaporation from the surface layer, transpiration from the root zone,
-! gravity drainage with the Campbell conductivity K = ksat (theta/theta_sat)**(2b+3) from
-! the surface to the root zone and out of the root zone.
-! Amounts in mm over the hour; w_s, w_r (mm) updated in place.
-  SUBROUTINE SOIL_WATER_STEP_BWD(w_in, w_in_b, e_soil_pot, e_soil_pot_b&
-&   , trans, trans_b, sh, zroot, zroot_b, ksat_scale, ksat_scale_b, &
-&   f_thaw, f_thaw_b, w_s, w_s_b, w_r, w_r_b, infl, runoff, runoff_b, &
-&   e_soil, e_soil_b, perc, drain, drain_b)
+  SUBROUTINE SOIL_WATER_STEP_B(w_in, w_in_b, e_soil_pot, e_soil_pot_b, &
+&   trans, trans_b, sh, zroot, zroot_b, ksat_scale, ksat_scale_b, f_thaw&
+&   , f_thaw_b, w_s, w_s_b, w_r, w_r_b, infl, runoff, runoff_b, e_soil, &
+&   e_soil_b, perc, drain, drain_b)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: w_in, e_soil_pot, trans, sh(nsh), zroot, &
 &   ksat_scale, f_thaw
@@ -3353,106 +3048,116 @@ CONTAINS
     REAL(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, &
 &   beta_s, expo
     REAL(wp) :: ws_sat_b, wr_sat_b, wr_res_b, ksat_b, icap_b, beta_s_b
+    REAL(wp) :: q_in, room_s, lim_in, ws1, wet, e_dem, avail_e, lim_e, &
+&   ws2, q_s, avail_p
+    REAL(wp) :: q_in_b, room_s_b, lim_in_b, ws1_b, wet_b, e_dem_b, &
+&   avail_e_b, lim_e_b, ws2_b, q_s_b, avail_p_b
+    REAL(wp) :: lim_p, perc1, room_r, lim_r, wr1, q_r, avail_d, lim_d
+    REAL(wp) :: lim_p_b, perc1_b, room_r_b, lim_r_b, wr1_b, q_r_b, &
+&   avail_d_b, lim_d_b
+! transition width (mm) of the smooth limits at residual water and saturation: 0.1 mm,
+! negligible as water, but wide enough that the limits are not sharper than the steps an
+! assimilation takes (with 0.01 mm a surface layer dried to its residual made the
+! model's response curve within 1e-4 prior sigma and broke the Taylor test)
     REAL(wp), PARAMETER :: w_smooth=0.1_wp
-    REAL(wp) :: arg1
-    REAL(wp) :: arg1_b
-    REAL(wp) :: arg2
-    REAL(wp) :: arg2_b
-    REAL(wp) :: result1
-    REAL(wp) :: result1_b
     REAL(wp) :: dummydiff_b
-    REAL(wp) :: tmp_b
-    REAL(wp) :: tmp_b0
-    REAL(wp) :: tmp_b1
     REAL(wp) :: perc_b
     REAL(wp) :: infl_b
-    CALL POPREAL8(icap)
-    CALL POPREAL8(arg1)
-    CALL POPREAL8(arg2)
-    CALL POPREAL8(wr_sat)
-    CALL POPREAL8(beta_s)
-    CALL POPREAL8(ksat)
-    CALL POPREAL8(result1)
-    ws_fc = sh(ish_theta_fc)*z_surf*rho_w
-    CALL POPREAL8(w_r)
-    drain_b = drain_b - w_r_b
-    CALL POPREAL8(drain)
-    tmp_b1 = drain_b
-    drain_b = 0.0_8
-    result1_b = 0.0_8
-    CALL SMIN_POS_B(drain, drain_b, result1, result1_b, 0.999_wp, tmp_b1&
-&            )
-    CALL POPREAL8(result1)
-    arg1_b = 0.0_8
-    CALL SMAX0_B(arg1, arg1_b, w_smooth, result1_b)
-    CALL POPREAL8(arg1)
-    w_r_b = w_r_b + arg1_b
-    wr_res_b = -arg1_b
-    expo = 2._wp*sh(ish_b) + 3._wp
-    ksat_b = 0.0_8
-    CALL GRAVITY_DRAINAGE_B(w_r, w_r_b, wr_sat, wr_sat_b, ksat, ksat_b, &
-&                     expo, drain_b)
-    perc_b = w_r_b - w_s_b
-    trans_b = trans_b - w_r_b
-    CALL POPREAL8(w_s)
-    CALL POPREAL8(perc)
-    tmp_b0 = perc_b
-    perc_b = 0.0_8
-    result1_b = 0.0_8
-    CALL SMIN_POS_B(perc, perc_b, result1, result1_b, 0.999_wp, tmp_b0)
-    CALL POPREAL8(result1)
-    arg1_b = 0.0_8
-    CALL SMAX0_B(arg1, arg1_b, w_smooth, result1_b)
-    wr_sat_b = wr_sat_b + arg1_b
-    w_r_b = w_r_b - arg1_b
-    CALL POPREAL8(perc)
-    tmp_b = perc_b
-    perc_b = 0.0_8
-    result1_b = 0.0_8
-    CALL SMIN_POS_B(perc, perc_b, result1, result1_b, 0.999_wp, tmp_b)
-    ws_res = 0.3_wp*sh(ish_theta_wp)*z_surf*rho_w
-    arg1 = w_s - ws_res
-    CALL POPREAL8(result1)
-    arg1_b = 0.0_8
-    CALL SMAX0_B(arg1, arg1_b, w_smooth, result1_b)
-    w_s_b = w_s_b + arg1_b
     ws_sat = sh(ish_theta_sat)*z_surf*rho_w
-    CALL GRAVITY_DRAINAGE_B(w_s, w_s_b, ws_sat, ws_sat_b, ksat, ksat_b, &
-&                     expo, perc_b)
-    e_soil_b = e_soil_b - w_s_b
-    arg1 = e_soil_pot*beta_s
-    arg1_b = 0.0_8
-    result1_b = 0.0_8
-    CALL SMIN_POS_B(arg1, arg1_b, result1, result1_b, 0.999_wp, e_soil_b&
-&            )
-    CALL POPREAL8(result1)
-    arg2_b = 0.0_8
-    CALL SMAX0_B(arg2, arg2_b, w_smooth, result1_b)
-    CALL POPREAL8(arg2)
-    CALL POPREAL8(arg1)
-    e_soil_pot_b = beta_s*arg1_b
-    beta_s_b = e_soil_pot*arg1_b
-    arg1_b = 0.0_8
-    CALL SMIN_POS_B(arg1, arg1_b, 1._wp, dummydiff_b, 0.999_wp, beta_s_b&
-&            )
-    w_s_b = w_s_b + arg2_b + arg1_b/ws_fc
-    infl_b = w_s_b - runoff_b
+    wr_sat = sh(ish_theta_sat)*zroot*rho_w
+    ws_fc = sh(ish_theta_fc)*z_surf*rho_w
+    ws_res = 0.3_wp*sh(ish_theta_wp)*z_surf*rho_w
+    wr_res = 0.3_wp*sh(ish_theta_wp)*zroot*rho_w
+    ksat = sh(ish_ksat)*ksat_scale
+    expo = 2._wp*sh(ish_b) + 3._wp
+! Every intermediate below has a name of its own and is assigned once (the layers'
+! water after each step too): reusing names made the adjoint store each overwritten
+! value (docs/performance.md). The expressions are those of the model equations.
+! infiltration and runoff
+    q_in = ksat*(0.05_wp+0.95_wp*f_thaw)
+    room_s = ws_sat - w_s
+    lim_in = SMAX0(room_s, w_smooth)
+    icap = SMIN_POS(q_in, lim_in, 0.999_wp)
+    infl = SMIN_POS(w_in, icap, 0.999_wp)
+    ws1 = w_s + infl
+! bare-soil evaporation, linear in surface wetness up to field capacity
+    wet = ws1/ws_fc
+    beta_s = SMIN_POS(wet, 1._wp, 0.999_wp)
+    e_dem = e_soil_pot*beta_s
+    avail_e = ws1 - ws_res
+    lim_e = SMAX0(avail_e, w_smooth)
+    e_soil = SMIN_POS(e_dem, lim_e, 0.999_wp)
+    ws2 = ws1 - e_soil
+! percolation to the root zone, linearised backward Euler so that the stiff gravity
+! drainage of the thin surface layer stays stable (K' = expo K / w per hour), limited by
+! the water above residual and the space below
+    q_s = GRAVITY_DRAINAGE(ws2, ws_sat, ksat, expo)
+    avail_p = ws2 - ws_res
+    lim_p = SMAX0(avail_p, w_smooth)
+    perc1 = SMIN_POS(q_s, lim_p, 0.999_wp)
+    room_r = wr_sat - w_r
+    lim_r = SMAX0(room_r, w_smooth)
+    perc = SMIN_POS(perc1, lim_r, 0.999_wp)
+! root zone: transpiration (already supply-limited) and drainage
+    wr1 = w_r + perc - trans
+    q_r = GRAVITY_DRAINAGE(wr1, wr_sat, ksat, expo)
+    avail_d = wr1 - wr_res
+    lim_d = SMAX0(avail_d, w_smooth)
+    drain_b = drain_b - w_r_b
+    q_r_b = 0.0_8
+    lim_d_b = 0.0_8
+    CALL SMIN_POS_B(q_r, q_r_b, lim_d, lim_d_b, 0.999_wp, drain_b)
+    avail_d_b = 0.0_8
+    CALL SMAX0_B(avail_d, avail_d_b, w_smooth, lim_d_b)
+    wr1_b = w_r_b + avail_d_b
+    wr_res_b = -avail_d_b
+    ksat_b = 0.0_8
+    CALL GRAVITY_DRAINAGE_B(wr1, wr1_b, wr_sat, wr_sat_b, ksat, ksat_b, &
+&                     expo, q_r_b)
+    perc_b = wr1_b - w_s_b
+    trans_b = trans_b - wr1_b
+    perc1_b = 0.0_8
+    lim_r_b = 0.0_8
+    CALL SMIN_POS_B(perc1, perc1_b, lim_r, lim_r_b, 0.999_wp, perc_b)
+    room_r_b = 0.0_8
+    CALL SMAX0_B(room_r, room_r_b, w_smooth, lim_r_b)
+    w_r_b = wr1_b - room_r_b
+    wr_sat_b = wr_sat_b + room_r_b
+    q_s_b = 0.0_8
+    lim_p_b = 0.0_8
+    CALL SMIN_POS_B(q_s, q_s_b, lim_p, lim_p_b, 0.999_wp, perc1_b)
+    avail_p_b = 0.0_8
+    CALL SMAX0_B(avail_p, avail_p_b, w_smooth, lim_p_b)
+    ws2_b = w_s_b + avail_p_b
+    CALL GRAVITY_DRAINAGE_B(ws2, ws2_b, ws_sat, ws_sat_b, ksat, ksat_b, &
+&                     expo, q_s_b)
+    e_soil_b = e_soil_b - ws2_b
+    e_dem_b = 0.0_8
+    lim_e_b = 0.0_8
+    CALL SMIN_POS_B(e_dem, e_dem_b, lim_e, lim_e_b, 0.999_wp, e_soil_b)
+    avail_e_b = 0.0_8
+    CALL SMAX0_B(avail_e, avail_e_b, w_smooth, lim_e_b)
+    e_soil_pot_b = beta_s*e_dem_b
+    beta_s_b = e_soil_pot*e_dem_b
+    wet_b = 0.0_8
+    CALL SMIN_POS_B(wet, wet_b, 1._wp, dummydiff_b, 0.999_wp, beta_s_b)
+    ws1_b = ws2_b + avail_e_b + wet_b/ws_fc
+    infl_b = ws1_b - runoff_b
     w_in_b = runoff_b
     icap_b = 0.0_8
     CALL SMIN_POS_B(w_in, w_in_b, icap, icap_b, 0.999_wp, infl_b)
-    arg1 = ksat*(0.05_wp+0.95_wp*f_thaw)
-    arg1_b = 0.0_8
-    result1_b = 0.0_8
-    CALL SMIN_POS_B(arg1, arg1_b, result1, result1_b, 0.999_wp, icap_b)
-    arg2_b = 0.0_8
-    CALL SMAX0_B(arg2, arg2_b, w_smooth, result1_b)
-    w_s_b = w_s_b - arg2_b
-    ksat_b = ksat_b + (0.95_wp*f_thaw+0.05_wp)*arg1_b
-    f_thaw_b = 0.95_wp*ksat*arg1_b
+    q_in_b = 0.0_8
+    lim_in_b = 0.0_8
+    CALL SMIN_POS_B(q_in, q_in_b, lim_in, lim_in_b, 0.999_wp, icap_b)
+    room_s_b = 0.0_8
+    CALL SMAX0_B(room_s, room_s_b, w_smooth, lim_in_b)
+    w_s_b = ws1_b - room_s_b
+    ksat_b = ksat_b + (0.95_wp*f_thaw+0.05_wp)*q_in_b
+    f_thaw_b = 0.95_wp*ksat*q_in_b
     ksat_scale_b = sh(ish_ksat)*ksat_b
     zroot_b = sh(ish_theta_wp)*rho_w*0.3_wp*wr_res_b + rho_w*sh(&
 &     ish_theta_sat)*wr_sat_b
-  END SUBROUTINE SOIL_WATER_STEP_BWD
+  END SUBROUTINE SOIL_WATER_STEP_B
 
 ! Two-layer soil water for one hour. Surface layer of depth z_surf (SMOS sensing depth) and
 ! root zone of depth zroot (m). Water input (throughfall + melt, mm) infiltrates up to the
@@ -3470,14 +3175,14 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: infl, runoff, e_soil, perc, drain
     REAL(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, &
 &   beta_s, expo
+    REAL(wp) :: q_in, room_s, lim_in, ws1, wet, e_dem, avail_e, lim_e, &
+&   ws2, q_s, avail_p
+    REAL(wp) :: lim_p, perc1, room_r, lim_r, wr1, q_r, avail_d, lim_d
 ! transition width (mm) of the smooth limits at residual water and saturation: 0.1 mm,
 ! negligible as water, but wide enough that the limits are not sharper than the steps an
 ! assimilation takes (with 0.01 mm a surface layer dried to its residual made the
 ! model's response curve within 1e-4 prior sigma and broke the Taylor test)
     REAL(wp), PARAMETER :: w_smooth=0.1_wp
-    REAL(wp) :: arg1
-    REAL(wp) :: arg2
-    REAL(wp) :: result1
     ws_sat = sh(ish_theta_sat)*z_surf*rho_w
     wr_sat = sh(ish_theta_sat)*zroot*rho_w
     ws_fc = sh(ish_theta_fc)*z_surf*rho_w
@@ -3485,40 +3190,43 @@ CONTAINS
     wr_res = 0.3_wp*sh(ish_theta_wp)*zroot*rho_w
     ksat = sh(ish_ksat)*ksat_scale
     expo = 2._wp*sh(ish_b) + 3._wp
+! Every intermediate below has a name of its own and is assigned once (the layers'
+! water after each step too): reusing names made the adjoint store each overwritten
+! value (docs/performance.md). The expressions are those of the model equations.
 ! infiltration and runoff
-    arg1 = ksat*(0.05_wp+0.95_wp*f_thaw)
-    arg2 = ws_sat - w_s
-    result1 = SMAX0(arg2, w_smooth)
-    icap = SMIN_POS(arg1, result1, 0.999_wp)
+    q_in = ksat*(0.05_wp+0.95_wp*f_thaw)
+    room_s = ws_sat - w_s
+    lim_in = SMAX0(room_s, w_smooth)
+    icap = SMIN_POS(q_in, lim_in, 0.999_wp)
     infl = SMIN_POS(w_in, icap, 0.999_wp)
     runoff = w_in - infl
-    w_s = w_s + infl
+    ws1 = w_s + infl
 ! bare-soil evaporation, linear in surface wetness up to field capacity
-    arg1 = w_s/ws_fc
-    beta_s = SMIN_POS(arg1, 1._wp, 0.999_wp)
-    arg1 = e_soil_pot*beta_s
-    arg2 = w_s - ws_res
-    result1 = SMAX0(arg2, w_smooth)
-    e_soil = SMIN_POS(arg1, result1, 0.999_wp)
-    w_s = w_s - e_soil
+    wet = ws1/ws_fc
+    beta_s = SMIN_POS(wet, 1._wp, 0.999_wp)
+    e_dem = e_soil_pot*beta_s
+    avail_e = ws1 - ws_res
+    lim_e = SMAX0(avail_e, w_smooth)
+    e_soil = SMIN_POS(e_dem, lim_e, 0.999_wp)
+    ws2 = ws1 - e_soil
 ! percolation to the root zone, linearised backward Euler so that the stiff gravity
 ! drainage of the thin surface layer stays stable (K' = expo K / w per hour), limited by
 ! the water above residual and the space below
-    perc = GRAVITY_DRAINAGE(w_s, ws_sat, ksat, expo)
-    arg1 = w_s - ws_res
-    result1 = SMAX0(arg1, w_smooth)
-    perc = SMIN_POS(perc, result1, 0.999_wp)
-    arg1 = wr_sat - w_r
-    result1 = SMAX0(arg1, w_smooth)
-    perc = SMIN_POS(perc, result1, 0.999_wp)
-    w_s = w_s - perc
+    q_s = GRAVITY_DRAINAGE(ws2, ws_sat, ksat, expo)
+    avail_p = ws2 - ws_res
+    lim_p = SMAX0(avail_p, w_smooth)
+    perc1 = SMIN_POS(q_s, lim_p, 0.999_wp)
+    room_r = wr_sat - w_r
+    lim_r = SMAX0(room_r, w_smooth)
+    perc = SMIN_POS(perc1, lim_r, 0.999_wp)
+    w_s = ws2 - perc
 ! root zone: transpiration (already supply-limited) and drainage
-    w_r = w_r + perc - trans
-    drain = GRAVITY_DRAINAGE(w_r, wr_sat, ksat, expo)
-    arg1 = w_r - wr_res
-    result1 = SMAX0(arg1, w_smooth)
-    drain = SMIN_POS(drain, result1, 0.999_wp)
-    w_r = w_r - drain
+    wr1 = w_r + perc - trans
+    q_r = GRAVITY_DRAINAGE(wr1, wr_sat, ksat, expo)
+    avail_d = wr1 - wr_res
+    lim_d = SMAX0(avail_d, w_smooth)
+    drain = SMIN_POS(q_r, lim_d, 0.999_wp)
+    w_r = wr1 - drain
   END SUBROUTINE SOIL_WATER_STEP
 
 !  Differentiation of gravity_drainage in reverse (adjoint) mode:
@@ -3571,7 +3279,7 @@ CONTAINS
     q = k/(1._wp+expo*k/w)
   END FUNCTION GRAVITY_DRAINAGE
 
-!  Differentiation of soil_temperature_step in reverse (adjoint) mode, forward sweep:
+!  Differentiation of soil_temperature_step in reverse (adjoint) mode:
 !   gradient     of useful results: rn_soil t1 t2 g_flux
 !   with respect to varying inputs: rn_soil t1 t2 theta le_soil
 ! Force-restore soil temperature (Deardorff 1978; Noilhan & Planton 1989) for one hour:
@@ -3582,47 +3290,7 @@ CONTAINS
 ! layer T2 is coupled to T1 and restored to the deep-soil forcing t_deep over 5 days.
 ! Heat capacity and conductivity follow the surface water content theta (m3 m-3).
 ! rn_soil, le_soil (W m-2); temperatures in K (t1, t2 updated); g_flux (W m-2, into soil).
-  SUBROUTINE SOIL_TEMPERATURE_STEP_FWD(rn_soil, le_soil, ta, rho_air, &
-&   theta, sh, t_deep, t1, t2, g_flux)
-    IMPLICIT NONE
-    REAL(wp), INTENT(IN) :: rn_soil, le_soil, ta, rho_air, theta, sh(nsh&
-&   ), t_deep
-    REAL(wp), INTENT(INOUT) :: t1, t2
-    REAL(wp) :: g_flux
-! m s-1, soil surface to canopy air
-    REAL(wp), PARAMETER :: g_soil_air=0.01_wp
-    REAL(wp) :: omega, c_soil, lam_s, ct, tau2, kh
-    INTRINSIC SQRT
-    omega = 2._wp*pi/86400._wp
-    c_soil = 2.0e6_wp*(1._wp-sh(ish_theta_sat)) + 4.18e6_wp*theta
-    lam_s = 0.25_wp + 1.5_wp*theta/sh(ish_theta_sat)
-    ct = SQRT(2._wp*omega/(lam_s*c_soil))
-    kh = rho_air*cp_air*g_soil_air + 4._wp*emis_surf*sigma_sb*ta**3
-    tau2 = 5._wp*86400._wp
-    CALL PUSHREAL8(t1)
-    t1 = (t1+dt_hour*(ct*(rn_soil-le_soil+kh*ta)+omega*t2))/(1._wp+&
-&     dt_hour*(omega+ct*kh))
-    g_flux = rn_soil - le_soil - kh*(t1-ta)
-    CALL PUSHREAL8(t2)
-    t2 = (t2+dt_hour*(t1+t_deep)/tau2)/(1._wp+2._wp*dt_hour/tau2)
-    CALL PUSHREAL8(ct)
-    CALL PUSHREAL8(c_soil)
-    CALL PUSHREAL8(kh)
-    CALL PUSHREAL8(lam_s)
-  END SUBROUTINE SOIL_TEMPERATURE_STEP_FWD
-
-!  Differentiation of soil_temperature_step in reverse (adjoint) mode, backward sweep:
-!   gradient     of useful results: rn_soil t1 t2 g_flux
-!   with respect to varying inputs: rn_soil t1 t2 theta le_soil
-! Force-restore soil temperature (Deardorff 1978; Noilhan & Planton 1989) for one hour:
-! dT1/dt = sqrt(2 omega / (lambda_s C)) G - omega (T1 - T2). The ground heat flux G is what
-! is left of the soil's net radiation after evaporation and the heat exchange with the
-! canopy air, G = Rn_s - LE_s - rho cp (g_s + g_r) (T1 - T_a), with a fixed soil-to-air
-! conductance g_s and the radiative conductance g_r; T1 is implicit in that term. The deep
-! layer T2 is coupled to T1 and restored to the deep-soil forcing t_deep over 5 days.
-! Heat capacity and conductivity follow the surface water content theta (m3 m-3).
-! rn_soil, le_soil (W m-2); temperatures in K (t1, t2 updated); g_flux (W m-2, into soil).
-  SUBROUTINE SOIL_TEMPERATURE_STEP_BWD(rn_soil, rn_soil_b, le_soil, &
+  SUBROUTINE SOIL_TEMPERATURE_STEP_B(rn_soil, rn_soil_b, le_soil, &
 &   le_soil_b, ta, rho_air, theta, theta_b, sh, t_deep, t1, t1_b, t2, &
 &   t2_b, g_flux, g_flux_b)
     IMPLICIT NONE
@@ -3633,6 +3301,7 @@ CONTAINS
     REAL(wp), INTENT(INOUT) :: t1_b, t2_b
     REAL(wp) :: g_flux
     REAL(wp) :: g_flux_b
+! m s-1, soil surface to canopy air
     REAL(wp), PARAMETER :: g_soil_air=0.01_wp
     REAL(wp) :: omega, c_soil, lam_s, ct, tau2, kh
     REAL(wp) :: c_soil_b, lam_s_b, ct_b
@@ -3644,16 +3313,14 @@ CONTAINS
     REAL(wp) :: temp_b1
     REAL(wp) :: temp1
     REAL(wp) :: temp_b2
-    CALL POPREAL8(lam_s)
-    CALL POPREAL8(kh)
-    CALL POPREAL8(c_soil)
-    CALL POPREAL8(ct)
+    omega = 2._wp*pi/86400._wp
+    c_soil = 2.0e6_wp*(1._wp-sh(ish_theta_sat)) + 4.18e6_wp*theta
+    lam_s = 0.25_wp + 1.5_wp*theta/sh(ish_theta_sat)
+    ct = SQRT(2._wp*omega/(lam_s*c_soil))
+    kh = rho_air*cp_air*g_soil_air + 4._wp*emis_surf*sigma_sb*ta**3
     tau2 = 5._wp*86400._wp
-    CALL POPREAL8(t2)
     temp_b2 = t2_b/(dt_hour*2._wp/tau2+1._wp)
     t1_b = t1_b + dt_hour*temp_b2/tau2 - kh*g_flux_b
-    omega = 2._wp*pi/86400._wp
-    CALL POPREAL8(t1)
     temp0 = dt_hour*(omega+kh*ct) + 1._wp
     temp1 = kh*ta + rn_soil - le_soil
     temp_b0 = t1_b/temp0
@@ -3673,7 +3340,7 @@ CONTAINS
     lam_s_b = c_soil*temp_b
     c_soil_b = lam_s*temp_b
     theta_b = 1.5_wp*lam_s_b/sh(ish_theta_sat) + 4.18e6_wp*c_soil_b
-  END SUBROUTINE SOIL_TEMPERATURE_STEP_BWD
+  END SUBROUTINE SOIL_TEMPERATURE_STEP_B
 
 ! Force-restore soil temperature (Deardorff 1978; Noilhan & Planton 1989) for one hour:
 ! dT1/dt = sqrt(2 omega / (lambda_s C)) G - omega (T1 - T2). The ground heat flux G is what
@@ -4674,6 +4341,8 @@ CONTAINS
         CALL PUSHCONTROL1B(0)
       END IF
     END DO
+    CALL PUSHREAL8ARRAY(nscl_l, nlayer)
+    CALL PUSHREAL8ARRAY(esc_l, nlayer)
     CALL PUSHREAL8ARRAY(dsc, ndsc)
     CALL PUSHINTEGER4(idx)
     CALL PUSHREAL8ARRAY(t_d, nlayer + 1)
@@ -4709,6 +4378,8 @@ CONTAINS
     CALL POPREAL8ARRAY(t_d, nlayer + 1)
     CALL POPINTEGER4(idx)
     CALL POPREAL8ARRAY(dsc, ndsc)
+    CALL POPREAL8ARRAY(esc_l, nlayer)
+    CALL POPREAL8ARRAY(nscl_l, nlayer)
     t_d_b = 0.0_8
     ho_b = 0.0_8
     acc_tr_b = 0.0_8
@@ -4973,8 +4644,10 @@ CONTAINS
     fc = pp(ip_fc_max)
     lc = lai/fc
     DO l=1,nlayer
+      CALL PUSHREAL8(nscl_l(l))
       nscl_l(l) = EXP(-(pp(ip_kn)*lc*(REAL(l, wp)-0.5_wp)/REAL(nlayer, &
 &       wp)))
+      CALL PUSHREAL8(esc_l(l))
       esc_l(l) = EXP(-(pg(ig_sif_kesc)*lc*(REAL(l, wp)-0.5_wp)/REAL(&
 &       nlayer, wp)))
     END DO
@@ -5051,12 +4724,14 @@ CONTAINS
     lc = lai/fc
     lc_b = 0.0_8
     DO l=nlayer,1,-1
+      CALL POPREAL8(esc_l(l))
       temp1 = REAL(nlayer, wp)
       temp0 = REAL(l, wp) - 0.5_wp
       temp_b = -(temp0*EXP(-(temp0*(pg(ig_sif_kesc)*lc/temp1)))*esc_l_b(&
 &       l)/temp1)
       esc_l_b(l) = 0.0_8
       pg_b(ig_sif_kesc) = pg_b(ig_sif_kesc) + lc*temp_b
+      CALL POPREAL8(nscl_l(l))
       temp = REAL(nlayer, wp)
       temp0 = REAL(l, wp) - 0.5_wp
       temp_b0 = -(temp0*EXP(-(temp0*(pp(ip_kn)*lc/temp)))*nscl_l_b(l)/&
@@ -5131,8 +4806,7 @@ CONTAINS
     REAL(wp) :: ho(nho)
     REAL(wp) :: tk, tc, sw, lw, prh, vpd, pres, ca, lai, fc, sigma_l
     REAL(wp) :: rel_s, rel_r, rho_s, rho_g, rho_par, f_cover
-    REAL(wp) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), &
-&   lai_sha(nlayer)
+    REAL(wp) :: abs_c(2*nlayer)
     REAL(wp) :: a0(2*nlayer), rdl(2*nlayer), gs0(2*nlayer), lcl(2*nlayer&
 &   ), icl(2*nlayer)
     REAL(wp) :: cosz
@@ -5141,23 +4815,21 @@ CONTAINS
     REAL(wp) :: rain, melt, sublim, f_cov2, e_int, thr, gc0, supply, e_t&
 &   , beta
     REAL(wp) :: vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, alpha, fci, &
-&   f_rd, nscl, lc
-    REAL(wp) :: a_g, ci, gpp_mol, gpp_h, trans, infl, runoff, e_soil, &
-&   perc, drain
+&   f_rd, lc
+    REAL(wp) :: a_g(2*nlayer), ci(2*nlayer), r_sat(2*nlayer), gsw(2*&
+&   nlayer)
+    REAL(wp) :: phi(2*nlayer)
+    REAL(wp) :: gpp_mol, gpp_h, trans, infl, runoff, e_soil, perc, drain
     REAL(wp) :: f_thaw, et, le, tcan, tr, fm, ra_h, rh_h, g_soil
-    REAL(wp) :: r_sat, sif_photon, esc, hyd_target, vwc, theta_s, &
-&   theta_r
-    REAL(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, gs_j, w_in, &
+    REAL(wp) :: sif_photon, hyd_target, vwc, theta_s, theta_r
+    REAL(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, w_in, &
 &   e_soil_pot, zroot
     REAL(wp) :: ksat_scale, le_soil, t_deep, ajv
     REAL(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
-    INTEGER :: l, j
+    INTEGER :: j
     LOGICAL :: day
     INTRINSIC EXP
-    REAL(wp) :: result1
     REAL(wp) :: arg1
-    INTEGER :: ad_from
-    INTEGER :: ad_from0
     tk = m(im_tas)
     tc = tk - tfreeze
     sw = m(im_rsds)
@@ -5184,17 +4856,18 @@ CONTAINS
     day = sw .GT. 0.1_wp .AND. cosz .GT. 0._wp
     IF (day) THEN
       fdir = hc_h(ic_fdir)
-      CALL CANOPY_PAR_FWD(lai, fc, cosz, fdir, sigma_l, rho_par, t_d, &
-&                   dsc(jd_rho_cd), abs_sun, abs_sha, lai_sun, lai_sha, &
-&                   fapar, fsun)
+! re-run by the adjoint (Tapenade checkpoint) rather than taped: with its beam
+! transmissions as powers it evaluates three exponentials, and re-running it costs
+! less than storing and reading back its 25 intermediates (docs/performance.md)
+      CALL PUSHREAL8ARRAY(lcl, 6)
+      CALL CANOPY_PAR(lai, fc, cosz, fdir, sigma_l, rho_par, t_d, dsc(&
+&               jd_rho_cd), abs_c, lcl, fapar, fsun)
       CALL PUSHCONTROL1B(0)
     ELSE
       fapar = 0._wp
       fsun = 0._wp
-      abs_sun = 0._wp
-      abs_sha = 0._wp
-      lai_sun = 0._wp
-      lai_sha = 0._wp
+      abs_c = 0._wp
+      lcl = 0._wp
       CALL PUSHCONTROL1B(1)
     END IF
 ! mol photons m-2 s-1
@@ -5220,8 +4893,14 @@ CONTAINS
     snow_alb = st(is_snow_alb)
     e_pot_h = e_ps*dt_hour
     ddf = pg(ig_ddf)
-    CALL SNOW_STEP_FWD(tc, prh, e_pot_h, ddf, snow, snow_rho, snow_alb, &
-&                rain, melt, sublim, f_cov2)
+! re-run by the adjoint (Tapenade checkpoint) rather than taped: most hours have no
+! snow, and the taped version stored a dozen values and six branches for them
+! (docs/performance.md)
+    CALL PUSHREAL8(snow_alb)
+    CALL PUSHREAL8(snow_rho)
+    CALL PUSHREAL8(snow)
+    CALL SNOW_STEP(tc, prh, e_pot_h, ddf, snow, snow_rho, snow_alb, rain&
+&            , melt, sublim, f_cov2)
     CALL PUSHREAL8(st(is_snow))
     st(is_snow) = snow
     CALL PUSHREAL8(st(is_snow_rho))
@@ -5230,8 +4909,10 @@ CONTAINS
     st(is_snow_alb) = snow_alb
     e_pc_h = e_pc*dt_hour
     w_can = st(is_w_canopy)
-    CALL INTERCEPTION_FWD(rain, lai, fc, dsc(jd_e_half), e_pc_h, w_can, &
-&                   e_int, thr)
+! re-run by the adjoint rather than taped (docs/performance.md)
+    CALL PUSHREAL8(w_can)
+    CALL INTERCEPTION(rain, lai, fc, dsc(jd_e_half), e_pc_h, w_can, &
+&               e_int, thr)
     CALL PUSHREAL8(st(is_w_canopy))
     st(is_w_canopy) = w_can
 ! photosynthesis pass 1: unstressed conductance of each leaf class
@@ -5244,33 +4925,23 @@ CONTAINS
 &                   pg(ig_e_rd), pg(ig_e_k4), pg(ig_a_gamma), pg(&
 &                   ig_k4_ratio), f_rd, vcmax, jmax, rd, kc_eff, gstar, &
 &                   k4, f_hot)
+! leaf classes j = 2 l - 1 (sunlit) and 2 l (shaded) of layer l (canopy_par): their
+! leaf area lcl(j), absorbed PAR per leaf area icl(j), nitrogen (Vcmax, Jmax, Rd)
+! scaling at the middle of their layer nscl_l((j + 1) / 2). Whole-array statements
+! and one loop over the classes with constant bounds: with a nested loop over layers
+! and classes and scalar copies, the adjoint stored every class value twice and
+! the loop bounds as integers (docs/performance.md)
+      icl = abs_c*par_in/(lcl+1.e-9_wp)
       gc0 = 0._wp
-      DO l=1,nlayer
-! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
-        CALL PUSHREAL8(nscl)
-        nscl = nscl_l(l)
-        CALL PUSHREAL8(lcl(2*l-1))
-        lcl(2*l-1) = lai_sun(l)
-        CALL PUSHREAL8(lcl(2*l))
-        lcl(2*l) = lai_sha(l)
-        CALL PUSHREAL8(icl(2*l-1))
-        icl(2*l-1) = abs_sun(l)*par_in/(lai_sun(l)+1.e-9_wp)
-        CALL PUSHREAL8(icl(2*l))
-        icl(2*l) = abs_sha(l)*par_in/(lai_sha(l)+1.e-9_wp)
-        ad_from = 2*l - 1
 ! the two leaf-photosynthesis calls are left to Tapenade's checkpointing (the adjoint
 ! re-runs each just before its reverse sweep) rather than NOCHECKPOINT: the values
 ! they would record for the whole run are about 20 % of the adjoint's tape, and the
 ! re-run costs fewer instructions than recording and reading them back
-        DO j=ad_from,2*l
-          CALL PUSHREAL8(gs0(j))
-          CALL PHOTO_FIXED_CI(c4, icl(j), ca, fci, tc, pres, nscl, alpha&
-&                       , vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, a0(&
-&                       j), rdl(j), gs0(j))
-          gc0 = gc0 + gs0(j)*lcl(j)
-        END DO
-        CALL PUSHINTEGER4(j - 1)
-        CALL PUSHINTEGER4(ad_from)
+      DO j=1,2*nlayer
+        CALL PHOTO_FIXED_CI(c4, icl(j), ca, fci, tc, pres, nscl_l((j+1)/&
+&                     2), alpha, vcmax, jmax, rd, kc_eff, gstar, k4, &
+&                     f_hot, a0(j), rdl(j), gs0(j))
+        gc0 = gc0 + gs0(j)*lcl(j)
       END DO
       CALL PUSHCONTROL1B(0)
     ELSE
@@ -5280,8 +4951,9 @@ CONTAINS
 ! kg m-2 s-1
     supply = pg(ig_c_w)*rel_r/dt_hour
     gc0 = gc0 + 1.e-9_wp
-    CALL TRANSPIRATION_FWD(s, gamma, lambda, x_pm, ga, gc0, supply, e_t&
-&                    , beta)
+! re-run by the adjoint rather than taped (docs/performance.md)
+    CALL TRANSPIRATION(s, gamma, lambda, x_pm, ga, gc0, supply, e_t, &
+&                beta)
     trans = e_t*dt_hour
 ! photosynthesis pass 2 at the water-limited conductance
 ! and the fluorescence that each leaf class emits (half of its absorbed PAR goes to PSII)
@@ -5289,26 +4961,17 @@ CONTAINS
     gpp_mol = 0._wp
     sif_photon = 0._wp
     IF (day .AND. lai .GT. 1.e-6_wp) THEN
-      DO l=1,nlayer
-        CALL PUSHREAL8(nscl)
-        nscl = nscl_l(l)
-        CALL PUSHREAL8(esc)
-        esc = esc_l(l)
-        ad_from0 = 2*l - 1
-        DO j=ad_from0,2*l
-          gs_j = gs0(j)*beta
-          CALL PUSHREAL8(r_sat)
-          CALL PUSHREAL8(a_g)
-          CALL PHOTO_GIVEN_GS(c4, icl(j), ca, tc, pres, nscl, alpha, &
-&                       vcmax, jmax, rdl(j), kc_eff, gstar, k4, f_hot, &
-&                       gs_j, a_g, ci, r_sat)
-          gpp_mol = gpp_mol + a_g*lcl(j)
-          CALL PUSHREAL8(result1)
-          result1 = FLUORESCENCE_YIELD(r_sat)
-          sif_photon = sif_photon + result1*0.5_wp*icl(j)*lcl(j)*esc
-        END DO
-        CALL PUSHINTEGER4(j - 1)
-        CALL PUSHINTEGER4(ad_from0)
+      gsw = gs0*beta
+      DO j=1,2*nlayer
+        CALL PHOTO_GIVEN_GS(c4, icl(j), ca, tc, pres, nscl_l((j+1)/2), &
+&                     alpha, vcmax, jmax, rdl(j), kc_eff, gstar, k4, &
+&                     f_hot, gsw(j), a_g(j), ci(j), r_sat(j))
+        phi(j) = FLUORESCENCE_YIELD(r_sat(j))
+      END DO
+      DO j=1,2*nlayer
+        gpp_mol = gpp_mol + a_g(j)*lcl(j)
+        sif_photon = sif_photon + phi(j)*0.5_wp*icl(j)*lcl(j)*esc_l((j+1&
+&         )/2)
       END DO
       CALL PUSHCONTROL1B(0)
     ELSE
@@ -5325,9 +4988,12 @@ CONTAINS
     e_soil_pot = e_ps*dt_hour*(1._wp-f_cov2)
     zroot = pp(ip_zroot)
     ksat_scale = pg(ig_ksat_scale)
-    CALL SOIL_WATER_STEP_FWD(w_in, e_soil_pot, trans, sh, zroot, &
-&                      ksat_scale, f_thaw, w_s, w_r, infl, runoff, &
-&                      e_soil, perc, drain)
+! re-run by the adjoint (Tapenade checkpoint) rather than taped: see docs/performance.md
+    CALL PUSHREAL8(w_r)
+    CALL PUSHREAL8(w_s)
+    CALL SOIL_WATER_STEP(w_in, e_soil_pot, trans, sh, zroot, ksat_scale&
+&                  , f_thaw, w_s, w_r, infl, runoff, e_soil, perc, drain&
+&                 )
     CALL PUSHREAL8(st(is_w_surf))
     st(is_w_surf) = w_s
     CALL PUSHREAL8(st(is_w_root))
@@ -5337,8 +5003,11 @@ CONTAINS
     le_soil = lambda*e_soil/dt_hour
     theta_s = w_s/(z_surf*rho_w)
     t_deep = m(im_tsl_deep)
-    CALL SOIL_TEMPERATURE_STEP_FWD(rn_soil, le_soil, tk, rho_air, &
-&                            theta_s, sh, t_deep, t1, t2, g_soil)
+! re-run by the adjoint rather than taped (docs/performance.md)
+    CALL PUSHREAL8(t2)
+    CALL PUSHREAL8(t1)
+    CALL SOIL_TEMPERATURE_STEP(rn_soil, le_soil, tk, rho_air, theta_s, &
+&                        sh, t_deep, t1, t2, g_soil)
     CALL PUSHREAL8(st(is_tsoil1))
     st(is_tsoil1) = t1
     CALL PUSHREAL8(st(is_tsoil2))
@@ -5409,32 +5078,32 @@ CONTAINS
     CALL PUSHREAL8ARRAY(gs0, 2*nlayer)
     CALL PUSHREAL8(x_pm)
     CALL PUSHREAL8(fci)
+    CALL PUSHREAL8(pres)
     CALL PUSHREAL8(e_pot_h)
     CALL PUSHREAL8(ga)
     CALL PUSHREAL8(rho_s)
-    CALL PUSHREAL8ARRAY(lai_sun, nlayer)
     CALL PUSHREAL8(f_cov2)
     CALL PUSHREAL8(w_in)
     CALL PUSHREAL8(f_hot)
     CALL PUSHREAL8(vwc)
     CALL PUSHREAL8(le_soil)
     CALL PUSHREAL8ARRAY(icl, 2*nlayer)
-    CALL PUSHREAL8(r_sat)
-    CALL PUSHREAL8(result1)
-    CALL PUSHREAL8ARRAY(lai_sha, nlayer)
+    CALL PUSHREAL8ARRAY(r_sat, 2*nlayer)
     CALL PUSHREAL8(e_ps)
     CALL PUSHREAL8(beta)
     CALL PUSHREAL8(k4)
+    CALL PUSHREAL8(ca)
     CALL PUSHREAL8ARRAY(lcl, 2*nlayer)
-    CALL PUSHREAL8(a_g)
+    CALL PUSHREAL8ARRAY(a_g, 2*nlayer)
     CALL PUSHREAL8(rho_par)
     CALL PUSHREAL8(vcmax)
     CALL PUSHREAL8ARRAY(rdl, 2*nlayer)
+    CALL PUSHREAL8ARRAY(phi, 2*nlayer)
     CALL PUSHREAL8(rain)
-    CALL PUSHREAL8ARRAY(abs_sun, nlayer)
+    CALL PUSHREAL8(theta_s)
+    CALL PUSHREAL8(trans)
     CALL PUSHREAL8(sif_photon)
     CALL PUSHREAL8(gpp_h)
-    CALL PUSHREAL8ARRAY(abs_sha, nlayer)
     CALL PUSHREAL8(rn_soil)
     CALL PUSHREAL8(rd)
     CALL PUSHREAL8(rel_s)
@@ -5443,16 +5112,15 @@ CONTAINS
     CALL PUSHREAL8(rn_can)
     CALL PUSHREAL8(f_thaw)
     CALL PUSHREAL8(gstar)
-    CALL PUSHREAL8(esc)
     CALL PUSHREAL8(arg1)
     CALL PUSHREAL8(fapar)
     CALL PUSHREAL8(jmax)
     CALL PUSHREAL8(f_cover)
     CALL PUSHREAL8(alpha)
+    CALL PUSHREAL8ARRAY(abs_c, 2*nlayer)
     CALL PUSHREAL8(f_rd)
     CALL PUSHREAL8(kc_eff)
     CALL PUSHREAL8(tr)
-    CALL PUSHREAL8(nscl)
     CALL PUSHREAL8(lai)
     CALL PUSHREAL8(gc0)
   END SUBROUTINE TILE_HOUR_FWD
@@ -5490,10 +5158,8 @@ CONTAINS
     REAL(wp) :: lai_b, fc_b, sigma_l_b
     REAL(wp) :: rel_s, rel_r, rho_s, rho_g, rho_par, f_cover
     REAL(wp) :: rel_s_b, rel_r_b, rho_s_b, rho_g_b, rho_par_b, f_cover_b
-    REAL(wp) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), &
-&   lai_sha(nlayer)
-    REAL(wp) :: abs_sun_b(nlayer), abs_sha_b(nlayer), lai_sun_b(nlayer)&
-&   , lai_sha_b(nlayer)
+    REAL(wp) :: abs_c(2*nlayer)
+    REAL(wp) :: abs_c_b(2*nlayer)
     REAL(wp) :: a0(2*nlayer), rdl(2*nlayer), gs0(2*nlayer), lcl(2*nlayer&
 &   ), icl(2*nlayer)
     REAL(wp) :: rdl_b(2*nlayer), gs0_b(2*nlayer), lcl_b(2*nlayer), icl_b&
@@ -5508,54 +5174,50 @@ CONTAINS
     REAL(wp) :: melt_b, sublim_b, f_cov2_b, e_int_b, thr_b, gc0_b, &
 &   supply_b, e_t_b, beta_b
     REAL(wp) :: vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, alpha, fci, &
-&   f_rd, nscl, lc
+&   f_rd, lc
     REAL(wp) :: vcmax_b, jmax_b, rd_b, kc_eff_b, gstar_b, k4_b, alpha_b&
-&   , fci_b, f_rd_b, nscl_b
-    REAL(wp) :: a_g, ci, gpp_mol, gpp_h, trans, infl, runoff, e_soil, &
-&   perc, drain
-    REAL(wp) :: a_g_b, gpp_mol_b, gpp_h_b, trans_b, runoff_b, e_soil_b, &
-&   drain_b
+&   , fci_b, f_rd_b
+    REAL(wp) :: a_g(2*nlayer), ci(2*nlayer), r_sat(2*nlayer), gsw(2*&
+&   nlayer)
+    REAL(wp) :: a_g_b(2*nlayer), r_sat_b(2*nlayer), gsw_b(2*nlayer)
+    REAL(wp) :: phi(2*nlayer)
+    REAL(wp) :: phi_b(2*nlayer)
+    REAL(wp) :: gpp_mol, gpp_h, trans, infl, runoff, e_soil, perc, drain
+    REAL(wp) :: gpp_mol_b, gpp_h_b, trans_b, runoff_b, e_soil_b, drain_b
     REAL(wp) :: f_thaw, et, le, tcan, tr, fm, ra_h, rh_h, g_soil
     REAL(wp) :: f_thaw_b, et_b, le_b, tcan_b, tr_b, fm_b, ra_h_b, rh_h_b&
 &   , g_soil_b
-    REAL(wp) :: r_sat, sif_photon, esc, hyd_target, vwc, theta_s, &
-&   theta_r
-    REAL(wp) :: r_sat_b, sif_photon_b, esc_b, hyd_target_b, vwc_b, &
-&   theta_s_b, theta_r_b
-    REAL(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, gs_j, w_in, &
+    REAL(wp) :: sif_photon, hyd_target, vwc, theta_s, theta_r
+    REAL(wp) :: sif_photon_b, hyd_target_b, vwc_b, theta_s_b, theta_r_b
+    REAL(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, w_in, &
 &   e_soil_pot, zroot
     REAL(wp) :: avail_soil_b, e_pot_h_b, ddf_b, e_pc_h_b, w_can_b, &
-&   gs_j_b, w_in_b, e_soil_pot_b, zroot_b
+&   w_in_b, e_soil_pot_b, zroot_b
     REAL(wp) :: ksat_scale, le_soil, t_deep, ajv
     REAL(wp) :: ksat_scale_b, le_soil_b, ajv_b
     REAL(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
     REAL(wp) :: snow_b, snow_rho_b, snow_alb_b, w_s_b, w_r_b, t1_b, t2_b
-    INTEGER :: l, j
+    INTEGER :: j
     LOGICAL :: day
     INTRINSIC EXP
-    REAL(wp) :: result1
-    REAL(wp) :: result1_b
     REAL(wp) :: arg1
     REAL(wp) :: arg1_b
     REAL(wp) :: temp_b
-    REAL(wp) :: temp_b0
-    INTEGER :: ad_from
-    INTEGER :: ad_to
-    INTEGER :: ad_from0
-    INTEGER :: ad_to0
+    REAL(wp), DIMENSION(2*nlayer) :: temp_b0
+    REAL(wp) :: temp
+    REAL(wp) :: temp_b1
     INTEGER :: branch
     CALL POPREAL8(gc0)
     CALL POPREAL8(lai)
-    CALL POPREAL8(nscl)
     CALL POPREAL8(tr)
     CALL POPREAL8(kc_eff)
     CALL POPREAL8(f_rd)
+    CALL POPREAL8ARRAY(abs_c, 2*nlayer)
     CALL POPREAL8(alpha)
     CALL POPREAL8(f_cover)
     CALL POPREAL8(jmax)
     CALL POPREAL8(fapar)
     CALL POPREAL8(arg1)
-    CALL POPREAL8(esc)
     CALL POPREAL8(gstar)
     CALL POPREAL8(f_thaw)
     CALL POPREAL8(rn_can)
@@ -5564,55 +5226,56 @@ CONTAINS
     CALL POPREAL8(rel_s)
     CALL POPREAL8(rd)
     CALL POPREAL8(rn_soil)
-    CALL POPREAL8ARRAY(abs_sha, nlayer)
     CALL POPREAL8(gpp_h)
     CALL POPREAL8(sif_photon)
-    CALL POPREAL8ARRAY(abs_sun, nlayer)
+    CALL POPREAL8(trans)
+    CALL POPREAL8(theta_s)
     CALL POPREAL8(rain)
+    CALL POPREAL8ARRAY(phi, 2*nlayer)
     CALL POPREAL8ARRAY(rdl, 2*nlayer)
     CALL POPREAL8(vcmax)
     CALL POPREAL8(rho_par)
-    CALL POPREAL8(a_g)
+    CALL POPREAL8ARRAY(a_g, 2*nlayer)
     CALL POPREAL8ARRAY(lcl, 2*nlayer)
+    CALL POPREAL8(ca)
     CALL POPREAL8(k4)
     CALL POPREAL8(beta)
     CALL POPREAL8(e_ps)
-    CALL POPREAL8ARRAY(lai_sha, nlayer)
-    CALL POPREAL8(result1)
-    CALL POPREAL8(r_sat)
+    CALL POPREAL8ARRAY(r_sat, 2*nlayer)
     CALL POPREAL8ARRAY(icl, 2*nlayer)
     CALL POPREAL8(le_soil)
     CALL POPREAL8(vwc)
     CALL POPREAL8(f_hot)
     CALL POPREAL8(w_in)
     CALL POPREAL8(f_cov2)
-    CALL POPREAL8ARRAY(lai_sun, nlayer)
     CALL POPREAL8(rho_s)
     CALL POPREAL8(ga)
     CALL POPREAL8(e_pot_h)
+    CALL POPREAL8(pres)
     CALL POPREAL8(fci)
     CALL POPREAL8(x_pm)
     CALL POPREAL8ARRAY(gs0, 2*nlayer)
     lambda = hc_h(ic_lambda)
+    cosz = hc_h(ic_cosz)
     sw = m(im_rsds)
-    temp_b0 = 0.01_wp*ho_b(ih_agb)/0.5_wp
+    temp_b1 = 0.01_wp*ho_b(ih_agb)/0.5_wp
     ho_b(ih_agb) = 0.0_8
-    pg_b(ig_f_above) = pg_b(ig_f_above) + st(is_c_wood)*temp_b0
-    st_b(is_c_wood) = st_b(is_c_wood) + pg(ig_f_above)*temp_b0
+    pg_b(ig_f_above) = pg_b(ig_f_above) + st(is_c_wood)*temp_b1
+    st_b(is_c_wood) = st_b(is_c_wood) + pg(ig_f_above)*temp_b1
     pg_b(ig_vod_b) = pg_b(ig_vod_b) + vwc*ho_b(ih_vod)
     vwc_b = pg(ig_vod_b)*ho_b(ih_vod)
     ho_b(ih_vod) = 0.0_8
     vwc_b = vwc_b + ho_b(ih_vwc)
-    st_b(is_c_fol) = st_b(is_c_fol) + temp_b0 + pg(ig_leaf_water)*st(&
+    st_b(is_c_fol) = st_b(is_c_fol) + temp_b1 + pg(ig_leaf_water)*st(&
 &     is_hydration)*vwc_b
     ho_b(ih_vwc) = 0.0_8
     pg_b(ig_leaf_water) = pg_b(ig_leaf_water) + st(is_c_fol)*st(&
 &     is_hydration)*vwc_b
     st_b(is_hydration) = st_b(is_hydration) + (pg(ig_leaf_water)*st(&
 &     is_c_fol)+0.5_wp*pg(ig_wood_water)*st(is_c_wood))*vwc_b
-    temp_b0 = (0.5_wp*st(is_hydration)+0.5_wp)*vwc_b
-    pg_b(ig_wood_water) = pg_b(ig_wood_water) + st(is_c_wood)*temp_b0
-    st_b(is_c_wood) = st_b(is_c_wood) + pg(ig_wood_water)*temp_b0
+    temp_b1 = (0.5_wp*st(is_hydration)+0.5_wp)*vwc_b
+    pg_b(ig_wood_water) = pg_b(ig_wood_water) + st(is_c_wood)*temp_b1
+    st_b(is_c_wood) = st_b(is_c_wood) + pg(ig_wood_water)*temp_b1
     hyd_target = pg(ig_hyd_min) + (1._wp-pg(ig_hyd_min))*rel_r
     fm = pg(ig_rh_wmin) + (1._wp-pg(ig_rh_wmin))*0.5_wp*(rel_s+rel_r)
     CALL POPREAL8(st(is_hydration))
@@ -5621,10 +5284,10 @@ CONTAINS
 &     is_hydration)
     st_b(is_hydration) = (1.0-dsc(jd_hyd))*st_b(is_hydration)
     pg_b(ig_hyd_min) = pg_b(ig_hyd_min) + (1.0-rel_r)*hyd_target_b
-    temp_b0 = e_photon_743*1.e3_wp*ho_b(ih_sif)
+    temp_b1 = e_photon_743*1.e3_wp*ho_b(ih_sif)
     ho_b(ih_sif) = 0.0_8
-    temp_b = sif_photon*temp_b0/pi
-    sif_photon_b = pg(ig_sif_scale)*pg(ig_sif_spec)*temp_b0/pi
+    temp_b = sif_photon*temp_b1/pi
+    sif_photon_b = pg(ig_sif_scale)*pg(ig_sif_spec)*temp_b1/pi
     pg_b(ig_sif_scale) = pg_b(ig_sif_scale) + pg(ig_sif_spec)*temp_b
     pg_b(ig_sif_spec) = pg_b(ig_sif_spec) + pg(ig_sif_scale)*temp_b
     fc = pp(ip_fc_max)
@@ -5634,6 +5297,7 @@ CONTAINS
     ho_b(ih_fapar_ws) = 0.0_8
     lai_b = ho_b(ih_lai)
     ho_b(ih_lai) = 0.0_8
+    prh = m(im_pr)*dt_hour
     ho_b(ih_precip) = 0.0_8
     beta_b = ho_b(ih_beta_w)
     ho_b(ih_beta_w) = 0.0_8
@@ -5651,10 +5315,10 @@ CONTAINS
     ho_b(ih_runoff) = 0.0_8
     st_b(is_snow) = st_b(is_snow) + ho_b(ih_snow)
     ho_b(ih_snow) = 0.0_8
-    temp_b0 = ho_b(ih_sm_root)/(rho_w*pp(ip_zroot))
+    temp_b1 = ho_b(ih_sm_root)/(rho_w*pp(ip_zroot))
     ho_b(ih_sm_root) = 0.0_8
-    st_b(is_w_root) = st_b(is_w_root) + temp_b0
-    pp_b(ip_zroot) = pp_b(ip_zroot) - st(is_w_root)*temp_b0/pp(ip_zroot)
+    st_b(is_w_root) = st_b(is_w_root) + temp_b1
+    pp_b(ip_zroot) = pp_b(ip_zroot) - st(is_w_root)*temp_b1/pp(ip_zroot)
     st_b(is_w_surf) = st_b(is_w_surf) + ho_b(ih_sm_surf)/(z_surf*rho_w)
     ho_b(ih_sm_surf) = 0.0_8
     st_b(is_tsoil2) = st_b(is_tsoil2) + ho_b(ih_tsoil2)
@@ -5702,21 +5366,21 @@ CONTAINS
     ho_b(ih_ra) = 0.0_8
     gpp_h_b = gpp_h_b + ho_b(ih_gpp) + acc_gpp_b + pp(ip_f_auto)*ra_h_b
     ho_b(ih_gpp) = 0.0_8
-    temp_b0 = tr*fm*rh_h_b/24._wp
+    temp_b1 = tr*fm*rh_h_b/24._wp
     temp_b = (pp(ip_theta_lit)*st(is_c_lit)+pp(ip_theta_som)*st(is_c_som&
 &     ))*rh_h_b
     tr_b = fm*acc_rr_b + acc_tr_b + fm*temp_b/24._wp
     fm_b = tr*acc_rr_b + tr*temp_b/24._wp
-    pp_b(ip_theta_lit) = pp_b(ip_theta_lit) + st(is_c_lit)*temp_b0
-    st_b(is_c_lit) = st_b(is_c_lit) + pp(ip_theta_lit)*temp_b0
-    pp_b(ip_theta_som) = pp_b(ip_theta_som) + st(is_c_som)*temp_b0
-    st_b(is_c_som) = st_b(is_c_som) + pp(ip_theta_som)*temp_b0
+    pp_b(ip_theta_lit) = pp_b(ip_theta_lit) + st(is_c_lit)*temp_b1
+    st_b(is_c_lit) = st_b(is_c_lit) + pp(ip_theta_lit)*temp_b1
+    pp_b(ip_theta_som) = pp_b(ip_theta_som) + st(is_c_som)*temp_b1
+    st_b(is_c_som) = st_b(is_c_som) + pp(ip_theta_som)*temp_b1
     pp_b(ip_f_auto) = pp_b(ip_f_auto) + gpp_h*ra_h_b
     pg_b(ig_rh_wmin) = pg_b(ig_rh_wmin) + (1.0-(rel_s+rel_r)*0.5_wp)*&
 &     fm_b
-    temp_b0 = (1._wp-pg(ig_rh_wmin))*0.5_wp*fm_b
-    rel_r_b = (1._wp-pg(ig_hyd_min))*hyd_target_b + temp_b0
-    rel_s_b = temp_b0
+    temp_b1 = (1._wp-pg(ig_rh_wmin))*0.5_wp*fm_b
+    rel_r_b = (1._wp-pg(ig_hyd_min))*hyd_target_b + temp_b1
+    rel_s_b = temp_b1
     tk = m(im_tas)
     tc = tk - tfreeze
     pp_b(ip_temp_exp) = pp_b(ip_temp_exp) + tc*EXP(tc*pp(ip_temp_exp))*&
@@ -5734,10 +5398,11 @@ CONTAINS
     CALL POPREAL8(st(is_tsoil1))
     t1_b = st_b(is_tsoil1)
     st_b(is_tsoil1) = 0.0_8
-    CALL SOIL_TEMPERATURE_STEP_BWD(rn_soil, rn_soil_b, le_soil, &
-&                            le_soil_b, tk, rho_air, theta_s, theta_s_b&
-&                            , sh, t_deep, t1, t1_b, t2, t2_b, g_soil, &
-&                            g_soil_b)
+    CALL POPREAL8(t1)
+    CALL POPREAL8(t2)
+    CALL SOIL_TEMPERATURE_STEP_B(rn_soil, rn_soil_b, le_soil, le_soil_b&
+&                          , tk, rho_air, theta_s, theta_s_b, sh, t_deep&
+&                          , t1, t1_b, t2, t2_b, g_soil, g_soil_b)
     e_soil_b = e_soil_b + et_b + lambda*le_soil_b/dt_hour
     st_b(is_tsoil2) = st_b(is_tsoil2) + t2_b
     st_b(is_tsoil1) = st_b(is_tsoil1) + t1_b
@@ -5747,12 +5412,16 @@ CONTAINS
     w_s_b = theta_s_b/(z_surf*rho_w) + st_b(is_w_surf)
     CALL POPREAL8(st(is_w_surf))
     st_b(is_w_surf) = 0.0_8
+    zroot = pp(ip_zroot)
     e_soil_pot = e_ps*dt_hour*(1._wp-f_cov2)
-    CALL SOIL_WATER_STEP_BWD(w_in, w_in_b, e_soil_pot, e_soil_pot_b, &
-&                      trans, trans_b, sh, zroot, zroot_b, ksat_scale, &
-&                      ksat_scale_b, f_thaw, f_thaw_b, w_s, w_s_b, w_r, &
-&                      w_r_b, infl, runoff, runoff_b, e_soil, e_soil_b, &
-&                      perc, drain, drain_b)
+    ksat_scale = pg(ig_ksat_scale)
+    CALL POPREAL8(w_s)
+    CALL POPREAL8(w_r)
+    CALL SOIL_WATER_STEP_B(w_in, w_in_b, e_soil_pot, e_soil_pot_b, trans&
+&                    , trans_b, sh, zroot, zroot_b, ksat_scale, &
+&                    ksat_scale_b, f_thaw, f_thaw_b, w_s, w_s_b, w_r, &
+&                    w_r_b, infl, runoff, runoff_b, e_soil, e_soil_b, &
+&                    perc, drain, drain_b)
     pg_b(ig_ksat_scale) = pg_b(ig_ksat_scale) + ksat_scale_b
     pp_b(ip_zroot) = pp_b(ip_zroot) + zroot_b
     e_ps_b = (1._wp-f_cov2)*dt_hour*e_soil_pot_b
@@ -5765,51 +5434,47 @@ CONTAINS
     CALL SSTEP_B(arg1, arg1_b, 0.5_wp, f_thaw_b)
     st_b(is_tsoil1) = st_b(is_tsoil1) + arg1_b
     gpp_mol_b = mol_c*dt_hour*gpp_h_b
-    ca = m(im_co2)
-    pres = m(im_ps)
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) THEN
+      phi_b = 0.0_8
+      a_g_b = 0.0_8
+      lcl_b = 0.0_8
+      icl_b = 0.0_8
+      DO j=2*nlayer,1,-1
+        temp = phi(j)*icl(j)
+        temp_b = esc_l((j+1)/2)*0.5_wp*sif_photon_b
+        esc_l_b((j+1)/2) = esc_l_b((j+1)/2) + temp*lcl(j)*0.5_wp*&
+&         sif_photon_b
+        phi_b(j) = phi_b(j) + icl(j)*lcl(j)*temp_b
+        icl_b(j) = icl_b(j) + phi(j)*lcl(j)*temp_b
+        lcl_b(j) = lcl_b(j) + temp*temp_b + a_g(j)*gpp_mol_b
+        a_g_b(j) = a_g_b(j) + lcl(j)*gpp_mol_b
+      END DO
       kc_eff_b = 0.0_8
       alpha_b = 0.0_8
       jmax_b = 0.0_8
       gstar_b = 0.0_8
       rdl_b = 0.0_8
       vcmax_b = 0.0_8
-      lcl_b = 0.0_8
+      gsw_b = 0.0_8
       k4_b = 0.0_8
-      icl_b = 0.0_8
-      gs0_b = 0.0_8
-      DO l=nlayer,1,-1
-        nscl_b = 0.0_8
-        esc_b = 0.0_8
-        CALL POPINTEGER4(ad_from0)
-        CALL POPINTEGER4(ad_to0)
-        DO j=ad_to0,ad_from0,-1
-          temp_b = result1*esc*0.5_wp*sif_photon_b
-          temp_b0 = icl(j)*lcl(j)*0.5_wp*sif_photon_b
-          result1_b = esc*temp_b0
-          esc_b = esc_b + result1*temp_b0
-          icl_b(j) = icl_b(j) + lcl(j)*temp_b
-          lcl_b(j) = lcl_b(j) + icl(j)*temp_b + a_g*gpp_mol_b
-          CALL POPREAL8(result1)
-          CALL FLUORESCENCE_YIELD_B(r_sat, r_sat_b, result1_b)
-          a_g_b = lcl(j)*gpp_mol_b
-          gs_j = gs0(j)*beta
-          CALL POPREAL8(a_g)
-          CALL POPREAL8(r_sat)
-          CALL PHOTO_GIVEN_GS_B(c4, icl(j), icl_b(j), ca, tc, pres, nscl&
-&                         , nscl_b, alpha, alpha_b, vcmax, vcmax_b, jmax&
-&                         , jmax_b, rdl(j), rdl_b(j), kc_eff, kc_eff_b, &
-&                         gstar, gstar_b, k4, k4_b, f_hot, gs_j, gs_j_b&
-&                         , a_g, a_g_b, ci, r_sat, r_sat_b)
-          gs0_b(j) = gs0_b(j) + beta*gs_j_b
-          beta_b = beta_b + gs0(j)*gs_j_b
-        END DO
-        CALL POPREAL8(esc)
-        esc_l_b(l) = esc_l_b(l) + esc_b
-        CALL POPREAL8(nscl)
-        nscl_l_b(l) = nscl_l_b(l) + nscl_b
+      r_sat_b = 0.0_8
+      DO j=2*nlayer,1,-1
+        CALL FLUORESCENCE_YIELD_B(r_sat(j), r_sat_b(j), phi_b(j))
+        phi_b(j) = 0.0_8
+        gsw = gs0*beta
+        CALL PHOTO_GIVEN_GS_B(c4, icl(j), icl_b(j), ca, tc, pres, nscl_l&
+&                       ((j+1)/2), nscl_l_b((j+1)/2), alpha, alpha_b, &
+&                       vcmax, vcmax_b, jmax, jmax_b, rdl(j), rdl_b(j), &
+&                       kc_eff, kc_eff_b, gstar, gstar_b, k4, k4_b, &
+&                       f_hot, gsw(j), gsw_b(j), a_g(j), a_g_b(j), ci(j)&
+&                       , r_sat(j), r_sat_b(j))
+        a_g_b(j) = 0.0_8
+        r_sat_b(j) = 0.0_8
       END DO
+      gs0_b = 0.0_8
+      gs0_b = beta*gsw_b
+      beta_b = beta_b + SUM(gs0*gsw_b)
     ELSE
       kc_eff_b = 0.0_8
       alpha_b = 0.0_8
@@ -5826,55 +5491,31 @@ CONTAINS
     gamma = hc_h(ic_gamma)
     s = hc_h(ic_s)
     supply = pg(ig_c_w)*rel_r/dt_hour
-    CALL TRANSPIRATION_BWD(s, gamma, lambda, x_pm, x_pm_b, ga, ga_b, gc0&
-&                    , gc0_b, supply, supply_b, e_t, e_t_b, beta, beta_b&
-&                   )
+    CALL TRANSPIRATION_B(s, gamma, lambda, x_pm, x_pm_b, ga, ga_b, gc0, &
+&                  gc0_b, supply, supply_b, e_t, e_t_b, beta, beta_b)
     pg_b(ig_c_w) = pg_b(ig_c_w) + rel_r*supply_b/dt_hour
     rel_r_b = rel_r_b + pg(ig_c_w)*supply_b/dt_hour
     par_in = par_frac*sw/e_par
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) THEN
       rd_b = 0.0_8
-      abs_sha_b = 0.0_8
-      abs_sun_b = 0.0_8
-      lai_sha_b = 0.0_8
-      lai_sun_b = 0.0_8
       fci_b = 0.0_8
-      DO l=nlayer,1,-1
-        nscl_b = 0.0_8
-        CALL POPINTEGER4(ad_from)
-        CALL POPINTEGER4(ad_to)
-        DO j=ad_to,ad_from,-1
-          gs0_b(j) = gs0_b(j) + lcl(j)*gc0_b
-          lcl_b(j) = lcl_b(j) + gs0(j)*gc0_b
-          CALL POPREAL8(gs0(j))
-          CALL PHOTO_FIXED_CI_B(c4, icl(j), icl_b(j), ca, fci, fci_b, tc&
-&                         , pres, nscl, nscl_b, alpha, alpha_b, vcmax, &
-&                         vcmax_b, jmax, jmax_b, rd, rd_b, kc_eff, &
-&                         kc_eff_b, gstar, gstar_b, k4, k4_b, f_hot, a0(&
-&                         j), rdl(j), rdl_b(j), gs0(j), gs0_b(j))
-          rdl_b(j) = 0.0_8
-          gs0_b(j) = 0.0_8
-        END DO
-        CALL POPREAL8(icl(2*l))
-        temp_b = par_in*icl_b(2*l)/(lai_sha(l)+1.e-9_wp)
-        icl_b(2*l) = 0.0_8
-        abs_sha_b(l) = abs_sha_b(l) + temp_b
-        lai_sha_b(l) = lai_sha_b(l) + lcl_b(2*l) - abs_sha(l)*temp_b/(&
-&         lai_sha(l)+1.e-9_wp)
-        CALL POPREAL8(icl(2*l-1))
-        temp_b = par_in*icl_b(2*l-1)/(lai_sun(l)+1.e-9_wp)
-        icl_b(2*l-1) = 0.0_8
-        abs_sun_b(l) = abs_sun_b(l) + temp_b
-        lai_sun_b(l) = lai_sun_b(l) + lcl_b(2*l-1) - abs_sun(l)*temp_b/(&
-&         lai_sun(l)+1.e-9_wp)
-        CALL POPREAL8(lcl(2*l))
-        lcl_b(2*l) = 0.0_8
-        CALL POPREAL8(lcl(2*l-1))
-        lcl_b(2*l-1) = 0.0_8
-        CALL POPREAL8(nscl)
-        nscl_l_b(l) = nscl_l_b(l) + nscl_b
+      DO j=2*nlayer,1,-1
+        gs0_b(j) = gs0_b(j) + lcl(j)*gc0_b
+        lcl_b(j) = lcl_b(j) + gs0(j)*gc0_b
+        CALL PHOTO_FIXED_CI_B(c4, icl(j), icl_b(j), ca, fci, fci_b, tc, &
+&                       pres, nscl_l((j+1)/2), nscl_l_b((j+1)/2), alpha&
+&                       , alpha_b, vcmax, vcmax_b, jmax, jmax_b, rd, &
+&                       rd_b, kc_eff, kc_eff_b, gstar, gstar_b, k4, k4_b&
+&                       , f_hot, a0(j), rdl(j), rdl_b(j), gs0(j), gs0_b(&
+&                       j))
+        rdl_b(j) = 0.0_8
+        gs0_b(j) = 0.0_8
       END DO
+      abs_c_b = 0.0_8
+      temp_b0 = par_in*icl_b/(lcl+1.e-9_wp)
+      abs_c_b = temp_b0
+      lcl_b = lcl_b - abs_c*temp_b0/(lcl+1.e-9_wp)
       ajv = pp(ip_ajv)*pp(ip_jv_scale)
       CALL LEAF_RATES_BWD(tc, pp(ip_vcmax25), pp_b(ip_vcmax25), ajv, &
 &                   ajv_b, c4, pg(ig_kc25), pg_b(ig_kc25), pg(ig_ko25), &
@@ -5890,10 +5531,7 @@ CONTAINS
       gc0_b = 0.0_8
     ELSE
       f_rd_b = 0.0_8
-      abs_sha_b = 0.0_8
-      abs_sun_b = 0.0_8
-      lai_sha_b = 0.0_8
-      lai_sun_b = 0.0_8
+      abs_c_b = 0.0_8
       fci_b = 0.0_8
     END IF
     lai_b = lai_b + gs_night*gc0_b
@@ -5901,9 +5539,10 @@ CONTAINS
 &                        , f_rd, f_rd_b)
     CALL POPREAL8(st(is_w_canopy))
     w_can_b = st_b(is_w_canopy)
-    CALL INTERCEPTION_BWD(rain, lai, lai_b, fc, fc_b, dsc(jd_e_half), &
-&                   dsc_b(jd_e_half), e_pc_h, e_pc_h_b, w_can, w_can_b, &
-&                   e_int, e_int_b, thr, thr_b)
+    CALL POPREAL8(w_can)
+    CALL INTERCEPTION_B(rain, lai, lai_b, fc, fc_b, dsc(jd_e_half), &
+&                 dsc_b(jd_e_half), e_pc_h, e_pc_h_b, w_can, w_can_b, &
+&                 e_int, e_int_b, thr, thr_b)
     st_b(is_w_canopy) = w_can_b
     e_pc_b = dt_hour*e_pc_h_b
     CALL POPREAL8(st(is_snow_alb))
@@ -5915,9 +5554,13 @@ CONTAINS
     CALL POPREAL8(st(is_snow))
     snow_b = st_b(is_snow)
     st_b(is_snow) = 0.0_8
-    CALL SNOW_STEP_BWD(tc, prh, e_pot_h, e_pot_h_b, ddf, ddf_b, snow, &
-&                snow_b, snow_rho, snow_rho_b, snow_alb, snow_alb_b, &
-&                rain, melt, melt_b, sublim, sublim_b, f_cov2, f_cov2_b)
+    ddf = pg(ig_ddf)
+    CALL POPREAL8(snow)
+    CALL POPREAL8(snow_rho)
+    CALL POPREAL8(snow_alb)
+    CALL SNOW_STEP_B(tc, prh, e_pot_h, e_pot_h_b, ddf, ddf_b, snow, &
+&              snow_b, snow_rho, snow_rho_b, snow_alb, snow_alb_b, rain&
+&              , melt, melt_b, sublim, sublim_b, f_cov2, f_cov2_b)
     pg_b(ig_ddf) = pg_b(ig_ddf) + ddf_b
     e_ps_b = e_ps_b + dt_hour*e_pot_h_b
     st_b(is_snow_alb) = st_b(is_snow_alb) + snow_alb_b
@@ -5940,11 +5583,12 @@ CONTAINS
     CALL POPCONTROL1B(branch)
     IF (branch .EQ. 0) THEN
       sigma_l = pp(ip_leaf_scat)
-      CALL CANOPY_PAR_BWD(lai, lai_b, fc, fc_b, cosz, fdir, sigma_l, &
-&                   sigma_l_b, rho_par, rho_par_b, t_d, t_d_b, dsc(&
-&                   jd_rho_cd), dsc_b(jd_rho_cd), abs_sun, abs_sun_b, &
-&                   abs_sha, abs_sha_b, lai_sun, lai_sun_b, lai_sha, &
-&                   lai_sha_b, fapar, fapar_b, fsun, fsun_b)
+      fdir = hc_h(ic_fdir)
+      CALL POPREAL8ARRAY(lcl, 6)
+      CALL CANOPY_PAR_B(lai, lai_b, fc, fc_b, cosz, fdir, sigma_l, &
+&                 sigma_l_b, rho_par, rho_par_b, t_d, t_d_b, dsc(&
+&                 jd_rho_cd), dsc_b(jd_rho_cd), abs_c, abs_c_b, lcl, &
+&                 lcl_b, fapar, fapar_b, fsun, fsun_b)
     ELSE
       sigma_l_b = 0.0_8
     END IF
@@ -5991,8 +5635,7 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: ho(nho)
     REAL(wp) :: tk, tc, sw, lw, prh, vpd, pres, ca, lai, fc, sigma_l
     REAL(wp) :: rel_s, rel_r, rho_s, rho_g, rho_par, f_cover
-    REAL(wp) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), &
-&   lai_sha(nlayer)
+    REAL(wp) :: abs_c(2*nlayer)
     REAL(wp) :: a0(2*nlayer), rdl(2*nlayer), gs0(2*nlayer), lcl(2*nlayer&
 &   ), icl(2*nlayer)
     REAL(wp) :: cosz
@@ -6001,20 +5644,20 @@ CONTAINS
     REAL(wp) :: rain, melt, sublim, f_cov2, e_int, thr, gc0, supply, e_t&
 &   , beta
     REAL(wp) :: vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, alpha, fci, &
-&   f_rd, nscl, lc
-    REAL(wp) :: a_g, ci, gpp_mol, gpp_h, trans, infl, runoff, e_soil, &
-&   perc, drain
+&   f_rd, lc
+    REAL(wp) :: a_g(2*nlayer), ci(2*nlayer), r_sat(2*nlayer), gsw(2*&
+&   nlayer)
+    REAL(wp) :: phi(2*nlayer)
+    REAL(wp) :: gpp_mol, gpp_h, trans, infl, runoff, e_soil, perc, drain
     REAL(wp) :: f_thaw, et, le, tcan, tr, fm, ra_h, rh_h, g_soil
-    REAL(wp) :: r_sat, sif_photon, esc, hyd_target, vwc, theta_s, &
-&   theta_r
-    REAL(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, gs_j, w_in, &
+    REAL(wp) :: sif_photon, hyd_target, vwc, theta_s, theta_r
+    REAL(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, w_in, &
 &   e_soil_pot, zroot
     REAL(wp) :: ksat_scale, le_soil, t_deep, ajv
     REAL(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
-    INTEGER :: l, j
+    INTEGER :: j
     LOGICAL :: day
     INTRINSIC EXP
-    REAL(wp) :: result1
     REAL(wp) :: arg1
     tk = m(im_tas)
     tc = tk - tfreeze
@@ -6043,16 +5686,16 @@ CONTAINS
     day = sw .GT. 0.1_wp .AND. cosz .GT. 0._wp
     IF (day) THEN
       fdir = hc_h(ic_fdir)
+! re-run by the adjoint (Tapenade checkpoint) rather than taped: with its beam
+! transmissions as powers it evaluates three exponentials, and re-running it costs
+! less than storing and reading back its 25 intermediates (docs/performance.md)
       CALL CANOPY_PAR(lai, fc, cosz, fdir, sigma_l, rho_par, t_d, dsc(&
-&               jd_rho_cd), abs_sun, abs_sha, lai_sun, lai_sha, fapar, &
-&               fsun)
+&               jd_rho_cd), abs_c, lcl, fapar, fsun)
     ELSE
       fapar = 0._wp
       fsun = 0._wp
-      abs_sun = 0._wp
-      abs_sha = 0._wp
-      lai_sun = 0._wp
-      lai_sha = 0._wp
+      abs_c = 0._wp
+      lcl = 0._wp
     END IF
 ! mol photons m-2 s-1
     par_in = par_frac*sw/e_par
@@ -6077,6 +5720,9 @@ CONTAINS
     snow_alb = st(is_snow_alb)
     e_pot_h = e_ps*dt_hour
     ddf = pg(ig_ddf)
+! re-run by the adjoint (Tapenade checkpoint) rather than taped: most hours have no
+! snow, and the taped version stored a dozen values and six branches for them
+! (docs/performance.md)
     CALL SNOW_STEP(tc, prh, e_pot_h, ddf, snow, snow_rho, snow_alb, rain&
 &            , melt, sublim, f_cov2)
     st(is_snow) = snow
@@ -6084,6 +5730,7 @@ CONTAINS
     st(is_snow_alb) = snow_alb
     e_pc_h = e_pc*dt_hour
     w_can = st(is_w_canopy)
+! re-run by the adjoint rather than taped (docs/performance.md)
     CALL INTERCEPTION(rain, lai, fc, dsc(jd_e_half), e_pc_h, w_can, &
 &               e_int, thr)
     st(is_w_canopy) = w_can
@@ -6096,30 +5743,30 @@ CONTAINS
 &               ig_ko25), pg(ig_e_kc), pg(ig_e_ko), pg(ig_e_vcmax), pg(&
 &               ig_e_rd), pg(ig_e_k4), pg(ig_a_gamma), pg(ig_k4_ratio), &
 &               f_rd, vcmax, jmax, rd, kc_eff, gstar, k4, f_hot)
+! leaf classes j = 2 l - 1 (sunlit) and 2 l (shaded) of layer l (canopy_par): their
+! leaf area lcl(j), absorbed PAR per leaf area icl(j), nitrogen (Vcmax, Jmax, Rd)
+! scaling at the middle of their layer nscl_l((j + 1) / 2). Whole-array statements
+! and one loop over the classes with constant bounds: with a nested loop over layers
+! and classes and scalar copies, the adjoint stored every class value twice and
+! the loop bounds as integers (docs/performance.md)
+      icl = abs_c*par_in/(lcl+1.e-9_wp)
       gc0 = 0._wp
-      DO l=1,nlayer
-! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
-        nscl = nscl_l(l)
-        lcl(2*l-1) = lai_sun(l)
-        lcl(2*l) = lai_sha(l)
-        icl(2*l-1) = abs_sun(l)*par_in/(lai_sun(l)+1.e-9_wp)
-        icl(2*l) = abs_sha(l)*par_in/(lai_sha(l)+1.e-9_wp)
 ! the two leaf-photosynthesis calls are left to Tapenade's checkpointing (the adjoint
 ! re-runs each just before its reverse sweep) rather than NOCHECKPOINT: the values
 ! they would record for the whole run are about 20 % of the adjoint's tape, and the
 ! re-run costs fewer instructions than recording and reading them back
-        DO j=2*l-1,2*l
-          CALL PHOTO_FIXED_CI(c4, icl(j), ca, fci, tc, pres, nscl, alpha&
-&                       , vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, a0(&
-&                       j), rdl(j), gs0(j))
-          gc0 = gc0 + gs0(j)*lcl(j)
-        END DO
+      DO j=1,2*nlayer
+        CALL PHOTO_FIXED_CI(c4, icl(j), ca, fci, tc, pres, nscl_l((j+1)/&
+&                     2), alpha, vcmax, jmax, rd, kc_eff, gstar, k4, &
+&                     f_hot, a0(j), rdl(j), gs0(j))
+        gc0 = gc0 + gs0(j)*lcl(j)
       END DO
     END IF
 ! water supply and transpiration (Knorr 2000 eqs 81-82)
 ! kg m-2 s-1
     supply = pg(ig_c_w)*rel_r/dt_hour
     gc0 = gc0 + 1.e-9_wp
+! re-run by the adjoint rather than taped (docs/performance.md)
     CALL TRANSPIRATION(s, gamma, lambda, x_pm, ga, gc0, supply, e_t, &
 &                beta)
     trans = e_t*dt_hour
@@ -6129,18 +5776,17 @@ CONTAINS
     gpp_mol = 0._wp
     sif_photon = 0._wp
     IF (day .AND. lai .GT. 1.e-6_wp) THEN
-      DO l=1,nlayer
-        nscl = nscl_l(l)
-        esc = esc_l(l)
-        DO j=2*l-1,2*l
-          gs_j = gs0(j)*beta
-          CALL PHOTO_GIVEN_GS(c4, icl(j), ca, tc, pres, nscl, alpha, &
-&                       vcmax, jmax, rdl(j), kc_eff, gstar, k4, f_hot, &
-&                       gs_j, a_g, ci, r_sat)
-          gpp_mol = gpp_mol + a_g*lcl(j)
-          result1 = FLUORESCENCE_YIELD(r_sat)
-          sif_photon = sif_photon + result1*0.5_wp*icl(j)*lcl(j)*esc
-        END DO
+      gsw = gs0*beta
+      DO j=1,2*nlayer
+        CALL PHOTO_GIVEN_GS(c4, icl(j), ca, tc, pres, nscl_l((j+1)/2), &
+&                     alpha, vcmax, jmax, rdl(j), kc_eff, gstar, k4, &
+&                     f_hot, gsw(j), a_g(j), ci(j), r_sat(j))
+        phi(j) = FLUORESCENCE_YIELD(r_sat(j))
+      END DO
+      DO j=1,2*nlayer
+        gpp_mol = gpp_mol + a_g(j)*lcl(j)
+        sif_photon = sif_photon + phi(j)*0.5_wp*icl(j)*lcl(j)*esc_l((j+1&
+&         )/2)
       END DO
     END IF
 ! gC m-2 h-1
@@ -6154,6 +5800,7 @@ CONTAINS
     e_soil_pot = e_ps*dt_hour*(1._wp-f_cov2)
     zroot = pp(ip_zroot)
     ksat_scale = pg(ig_ksat_scale)
+! re-run by the adjoint (Tapenade checkpoint) rather than taped: see docs/performance.md
     CALL SOIL_WATER_STEP(w_in, e_soil_pot, trans, sh, zroot, ksat_scale&
 &                  , f_thaw, w_s, w_r, infl, runoff, e_soil, perc, drain&
 &                 )
@@ -6164,6 +5811,7 @@ CONTAINS
     le_soil = lambda*e_soil/dt_hour
     theta_s = w_s/(z_surf*rho_w)
     t_deep = m(im_tsl_deep)
+! re-run by the adjoint rather than taped (docs/performance.md)
     CALL SOIL_TEMPERATURE_STEP(rn_soil, le_soil, tk, rho_air, theta_s, &
 &                        sh, t_deep, t1, t2, g_soil)
     st(is_tsoil1) = t1

@@ -968,8 +968,7 @@ CONTAINS
   END FUNCTION DIFFUSE_FRACTION
 
 !  Differentiation of canopy_par in forward (tangent) mode:
-!   variations   of useful results: fapar fsun abs_sha abs_sun
-!                lai_sha lai_sun
+!   variations   of useful results: abs_c fapar fsun lai_c
 !   with respect to varying inputs: lai sigma_l t_d rho_soil fc
 !                rho_cd
 ! PAR absorbed by sunlit and shaded leaves of nlayer canopy layers of equal LAI, for unit
@@ -978,30 +977,31 @@ CONTAINS
 ! diffuse light on the way up. The canopy covers fraction fc of the tile with leaf area
 ! lai/fc inside its cover (BETHY FAPARL). All outputs per unit tile area.
 !   lai (m2 m-2), fc, cosz, fdir (beam share of PAR), sigma_l (leaf scattering),
-!   rho_soil (soil PAR albedo) -> abs_sun(l), abs_sha(l) (absorbed, fraction of incoming),
-!   lai_sun(l), lai_sha(l) (m2 m-2), fapar (sum of absorbed), fsun (sunlit leaf fraction)
+!   rho_soil (soil PAR albedo) -> per leaf class j = 2 l - 1 (sunlit leaves of layer l)
+!   and j = 2 l (shaded leaves of layer l): abs_c(j) (absorbed, fraction of incoming) and
+!   lai_c(j) (m2 m-2); fapar (sum of absorbed), fsun (sunlit leaf fraction).
+!   (One array per quantity, indexed by leaf class, so that the tile's photosynthesis
+!   loops over the classes with whole-array statements: docs/performance.md.)
 ! The diffuse-light quantities that do not depend on the sun, t_d(0:nlayer) and rho_cd,
 ! come from diffuse_transmission (they change only with LAI, i.e. once a day).
   SUBROUTINE CANOPY_PAR_D(lai, lai_d, fc, fc_d, cosz, fdir, sigma_l, &
-&   sigma_l_d, rho_soil, rho_soil_d, t_d, t_d_d, rho_cd, rho_cd_d, &
-&   abs_sun, abs_sun_d, abs_sha, abs_sha_d, lai_sun, lai_sun_d, lai_sha&
-&   , lai_sha_d, fapar, fapar_d, fsun, fsun_d)
+&   sigma_l_d, rho_soil, rho_soil_d, t_d, t_d_d, rho_cd, rho_cd_d, abs_c&
+&   , abs_c_d, lai_c, lai_c_d, fapar, fapar_d, fsun, fsun_d)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil, t_d(&
 &   0:nlayer), rho_cd
     REAL(wp), INTENT(IN) :: lai_d, fc_d, sigma_l_d, rho_soil_d, t_d_d(0:&
 &   nlayer), rho_cd_d
-    REAL(wp), INTENT(OUT) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(&
-&   nlayer), lai_sha(nlayer)
-    REAL(wp), INTENT(OUT) :: abs_sun_d(nlayer), abs_sha_d(nlayer), &
-&   lai_sun_d(nlayer), lai_sha_d(nlayer)
+    REAL(wp), INTENT(OUT) :: abs_c(2*nlayer), lai_c(2*nlayer)
+    REAL(wp), INTENT(OUT) :: abs_c_d(2*nlayer), lai_c_d(2*nlayer)
     REAL(wp), INTENT(OUT) :: fapar, fsun
     REAL(wp), INTENT(OUT) :: fapar_d, fsun_d
     REAL(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
     REAL(wp) :: lc_d, sq_d, kbs_d, rho_h_d, rho_cb_d, dl_d
-    REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
+    REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz, &
+&   e_bs, e_b
     REAL(wp) :: a_d_d, a_bt_d, a_bd_d, a_up_d, q_d, ls_d, down_soil_d, &
-&   up_soil_d
+&   up_soil_d, e_bs_d, e_b_d
 ! transmission of scattered-beam and black-leaf beam light down to each layer boundary:
 ! t_bs(k) = exp(-kbs k dl) etc. for k = 0 .. nlayer (computed once, so that the adjoint
 ! reads them back instead of re-evaluating each exponential)
@@ -1044,21 +1044,30 @@ CONTAINS
     temp = REAL(nlayer, wp)
     dl_d = lc_d/temp
     dl = lc/temp
+! as integer powers of the one-layer transmissions: two exponentials instead of
+! 2 nlayer, in the model and in the adjoint's reverse sweep (equal to within rounding;
+! powers rather than a recurrence t(l) = t(l - 1) e, which the adjoint would store)
+    e_bs_d = -(EXP(-(kbs*dl))*(dl*kbs_d+kbs*dl_d))
+    e_bs = EXP(-(kbs*dl))
+    e_b_d = -(EXP(-(kb*dl))*kb*dl_d)
+    e_b = EXP(-(kb*dl))
     t_bs(0) = 1._wp
     t_b(0) = 1._wp
     t_bs_d = 0.0_8
     t_b_d = 0.0_8
     DO l=1,nlayer
-      temp = REAL(l, wp)
-      arg1_d = -(temp*(dl*kbs_d+kbs*dl_d))
-      arg1 = -(temp*(kbs*dl))
-      t_bs_d(l) = EXP(arg1)*arg1_d
-      t_bs(l) = EXP(arg1)
-      temp = REAL(l, wp)
-      arg1_d = -(temp*kb*dl_d)
-      arg1 = -(temp*(kb*dl))
-      t_b_d(l) = EXP(arg1)*arg1_d
-      t_b(l) = EXP(arg1)
+      IF (e_bs .LE. 0.0 .AND. (l .EQ. 0.0 .OR. l .NE. INT(l))) THEN
+        t_bs_d(l) = 0.0_8
+      ELSE
+        t_bs_d(l) = l*e_bs**(l-1)*e_bs_d
+      END IF
+      t_bs(l) = e_bs**l
+      IF (e_b .LE. 0.0 .AND. (l .EQ. 0.0 .OR. l .NE. INT(l))) THEN
+        t_b_d(l) = 0.0_8
+      ELSE
+        t_b_d(l) = l*e_b**(l-1)*e_b_d
+      END IF
+      t_b(l) = e_b**l
     END DO
     down_soil_d = ib*((1._wp-rho_cb)*t_bs_d(nlayer)-t_bs(nlayer)*&
 &     rho_cb_d) + id*((1._wp-rho_cd)*t_d_d(nlayer)-t_d(nlayer)*rho_cd_d)
@@ -1068,12 +1077,10 @@ CONTAINS
     up_soil = rho_soil*down_soil
     fapar = 0._wp
     fsun = 0._wp
+    abs_c_d = 0.0_8
     fapar_d = 0.0_8
     fsun_d = 0.0_8
-    abs_sha_d = 0.0_8
-    abs_sun_d = 0.0_8
-    lai_sha_d = 0.0_8
-    lai_sun_d = 0.0_8
+    lai_c_d = 0.0_8
     DO l=1,nlayer
       a_d_d = id*((1._wp-rho_cd)*(t_d_d(l-1)-t_d_d(l))-(t_d(l-1)-t_d(l))&
 &       *rho_cd_d)
@@ -1095,18 +1102,18 @@ CONTAINS
       temp = (a_d+a_bt+a_up-a_bd)/dl
       q_d = (a_d_d+a_bt_d+a_up_d-a_bd_d-temp*dl_d)/dl
       q = temp
-      lai_sun_d(l) = ls*fc_d + fc*ls_d
-      lai_sun(l) = fc*ls
-      lai_sha_d(l) = (dl-ls)*fc_d + fc*(dl_d-ls_d)
-      lai_sha(l) = fc*(dl-ls)
-      abs_sun_d(l) = (a_bd+q*ls)*fc_d + fc*(a_bd_d+ls*q_d+q*ls_d)
-      abs_sun(l) = fc*(a_bd+q*ls)
-      abs_sha_d(l) = (dl-ls)*(q*fc_d+fc*q_d) + fc*q*(dl_d-ls_d)
-      abs_sha(l) = fc*q*(dl-ls)
-      fapar_d = fapar_d + abs_sun_d(l) + abs_sha_d(l)
-      fapar = fapar + abs_sun(l) + abs_sha(l)
-      fsun_d = fsun_d + lai_sun_d(l)
-      fsun = fsun + lai_sun(l)
+      lai_c_d(2*l-1) = ls*fc_d + fc*ls_d
+      lai_c(2*l-1) = fc*ls
+      lai_c_d(2*l) = (dl-ls)*fc_d + fc*(dl_d-ls_d)
+      lai_c(2*l) = fc*(dl-ls)
+      abs_c_d(2*l-1) = (a_bd+q*ls)*fc_d + fc*(a_bd_d+ls*q_d+q*ls_d)
+      abs_c(2*l-1) = fc*(a_bd+q*ls)
+      abs_c_d(2*l) = (dl-ls)*(q*fc_d+fc*q_d) + fc*q*(dl_d-ls_d)
+      abs_c(2*l) = fc*q*(dl-ls)
+      fapar_d = fapar_d + abs_c_d(2*l-1) + abs_c_d(2*l)
+      fapar = fapar + abs_c(2*l-1) + abs_c(2*l)
+      fsun_d = fsun_d + lai_c_d(2*l-1)
+      fsun = fsun + lai_c(2*l-1)
     END DO
     IF (lai .GT. 0._wp) THEN
       fsun_d = (fsun_d-fsun*lai_d/lai)/lai
@@ -1123,20 +1130,23 @@ CONTAINS
 ! diffuse light on the way up. The canopy covers fraction fc of the tile with leaf area
 ! lai/fc inside its cover (BETHY FAPARL). All outputs per unit tile area.
 !   lai (m2 m-2), fc, cosz, fdir (beam share of PAR), sigma_l (leaf scattering),
-!   rho_soil (soil PAR albedo) -> abs_sun(l), abs_sha(l) (absorbed, fraction of incoming),
-!   lai_sun(l), lai_sha(l) (m2 m-2), fapar (sum of absorbed), fsun (sunlit leaf fraction)
+!   rho_soil (soil PAR albedo) -> per leaf class j = 2 l - 1 (sunlit leaves of layer l)
+!   and j = 2 l (shaded leaves of layer l): abs_c(j) (absorbed, fraction of incoming) and
+!   lai_c(j) (m2 m-2); fapar (sum of absorbed), fsun (sunlit leaf fraction).
+!   (One array per quantity, indexed by leaf class, so that the tile's photosynthesis
+!   loops over the classes with whole-array statements: docs/performance.md.)
 ! The diffuse-light quantities that do not depend on the sun, t_d(0:nlayer) and rho_cd,
 ! come from diffuse_transmission (they change only with LAI, i.e. once a day).
   SUBROUTINE CANOPY_PAR(lai, fc, cosz, fdir, sigma_l, rho_soil, t_d, &
-&   rho_cd, abs_sun, abs_sha, lai_sun, lai_sha, fapar, fsun)
+&   rho_cd, abs_c, lai_c, fapar, fsun)
     IMPLICIT NONE
     REAL(wp), INTENT(IN) :: lai, fc, cosz, fdir, sigma_l, rho_soil, t_d(&
 &   0:nlayer), rho_cd
-    REAL(wp), INTENT(OUT) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(&
-&   nlayer), lai_sha(nlayer)
+    REAL(wp), INTENT(OUT) :: abs_c(2*nlayer), lai_c(2*nlayer)
     REAL(wp), INTENT(OUT) :: fapar, fsun
     REAL(wp) :: lc, kb, sq, kbs, rho_h, rho_cb, ib, id, dl
-    REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz
+    REAL(wp) :: a_d, a_bt, a_bd, a_up, q, ls, down_soil, up_soil, cz, &
+&   e_bs, e_b
 ! transmission of scattered-beam and black-leaf beam light down to each layer boundary:
 ! t_bs(k) = exp(-kbs k dl) etc. for k = 0 .. nlayer (computed once, so that the adjoint
 ! reads them back instead of re-evaluating each exponential)
@@ -1162,13 +1172,16 @@ CONTAINS
     ib = fdir
     id = 1._wp - fdir
     dl = lc/REAL(nlayer, wp)
+! as integer powers of the one-layer transmissions: two exponentials instead of
+! 2 nlayer, in the model and in the adjoint's reverse sweep (equal to within rounding;
+! powers rather than a recurrence t(l) = t(l - 1) e, which the adjoint would store)
+    e_bs = EXP(-(kbs*dl))
+    e_b = EXP(-(kb*dl))
     t_bs(0) = 1._wp
     t_b(0) = 1._wp
     DO l=1,nlayer
-      arg1 = -(kbs*dl*REAL(l, wp))
-      t_bs(l) = EXP(arg1)
-      arg1 = -(kb*dl*REAL(l, wp))
-      t_b(l) = EXP(arg1)
+      t_bs(l) = e_bs**l
+      t_b(l) = e_b**l
     END DO
     down_soil = ib*(1._wp-rho_cb)*t_bs(nlayer) + id*(1._wp-rho_cd)*t_d(&
 &     nlayer)
@@ -1184,12 +1197,12 @@ CONTAINS
       ls = (t_b(l-1)-t_b(l))/kb
 ! diffuse, scattered-beam and soil-reflected light per unit leaf area of the layer
       q = (a_d+(a_bt-a_bd)+a_up)/dl
-      lai_sun(l) = fc*ls
-      lai_sha(l) = fc*(dl-ls)
-      abs_sun(l) = fc*(a_bd+q*ls)
-      abs_sha(l) = fc*q*(dl-ls)
-      fapar = fapar + abs_sun(l) + abs_sha(l)
-      fsun = fsun + lai_sun(l)
+      lai_c(2*l-1) = fc*ls
+      lai_c(2*l) = fc*(dl-ls)
+      abs_c(2*l-1) = fc*(a_bd+q*ls)
+      abs_c(2*l) = fc*q*(dl-ls)
+      fapar = fapar + abs_c(2*l-1) + abs_c(2*l)
+      fsun = fsun + lai_c(2*l-1)
     END DO
     IF (lai .GT. 0._wp) THEN
       fsun = fsun/lai
@@ -1585,8 +1598,8 @@ CONTAINS
     REAL(wp), INTENT(IN) :: kc_eff_d, gstar_d, k4_d
     REAL(wp), INTENT(OUT) :: a_gross, rd_l, gs
     REAL(wp), INTENT(OUT) :: rd_l_d, gs_d
-    REAL(wp) :: ci, j, je, jc, vm, ji, an, tk
-    REAL(wp) :: ci_d, j_d, je_d, jc_d, vm_d, ji_d, an_d
+    REAL(wp) :: ci, j, je, jc, vm, ji, an, tk, gs_fick
+    REAL(wp) :: ci_d, j_d, je_d, jc_d, vm_d, ji_d, an_d, gs_fick_d
     INTRINSIC LOG
     INTRINSIC EXP
     REAL(wp) :: result1
@@ -1630,11 +1643,13 @@ CONTAINS
     rd_l = rd*nscl*temp0
     an_d = a_gross_d - rd_l_d
     an = a_gross - rd_l
+! each intermediate assigned once (no reuse of gs): the adjoint then stores nothing
     temp0 = 1.6_wp*rgas*tk
     temp = an/(pres*(ca-ci))
-    gs_d = temp0*(an_d+temp*pres*ci_d)/(pres*(ca-ci))
-    gs = temp0*temp
-    result1_d = SOFTPLUS_D(gs - gs_min, gs_d, 1.e-5_wp, result1)
+    gs_fick_d = temp0*(an_d+temp*pres*ci_d)/(pres*(ca-ci))
+    gs_fick = temp0*temp
+    result1_d = SOFTPLUS_D(gs_fick - gs_min, gs_fick_d, 1.e-5_wp, &
+&     result1)
     gs_d = result1_d
     gs = gs_min + result1
   END SUBROUTINE PHOTO_FIXED_CI_D
@@ -1651,7 +1666,7 @@ CONTAINS
 &   , jmax, rd
     REAL(wp), INTENT(IN) :: kc_eff, gstar, k4, f_hot
     REAL(wp), INTENT(OUT) :: a_gross, rd_l, gs
-    REAL(wp) :: ci, j, je, jc, vm, ji, an, tk
+    REAL(wp) :: ci, j, je, jc, vm, ji, an, tk, gs_fick
     INTRINSIC LOG
     INTRINSIC EXP
     REAL(wp) :: result1
@@ -1673,8 +1688,9 @@ CONTAINS
     arg1 = -LOG(2._wp) - i_abs*1.e6_wp/10._wp
     rd_l = rd*nscl*(0.5_wp+EXP(arg1))
     an = a_gross - rd_l
-    gs = 1.6_wp*an*rgas*tk/(pres*(ca-ci))
-    result1 = SOFTPLUS(gs - gs_min, 1.e-5_wp)
+! each intermediate assigned once (no reuse of gs): the adjoint then stores nothing
+    gs_fick = 1.6_wp*an*rgas*tk/(pres*(ca-ci))
+    result1 = SOFTPLUS(gs_fick - gs_min, 1.e-5_wp)
     gs = gs_min + result1
   END SUBROUTINE PHOTO_FIXED_CI
 
@@ -1703,8 +1719,9 @@ CONTAINS
     REAL(wp), INTENT(IN) :: kc_eff_d, gstar_d, k4_d, gs_d
     REAL(wp), INTENT(OUT) :: a_gross, ci, r_sat
     REAL(wp), INTENT(OUT) :: a_gross_d, r_sat_d
-    REAL(wp) :: g0, j, w, je, jc, vm, tk
-    REAL(wp) :: g0_d, j_d, w_d, je_d, jc_d, vm_d
+    REAL(wp) :: g0, j, w, je, jc, vm, tk, r_raw
+    REAL(wp) :: g0_d, j_d, w_d, je_d, jc_d, vm_d, r_raw_d
+    INTRINSIC MIN
     REAL(wp) :: result1
     REAL(wp) :: result1_d
     REAL(wp) :: temp
@@ -1716,6 +1733,8 @@ CONTAINS
     g0 = pres*(gs/temp)
     vm_d = nscl*vcmax_d + vcmax*nscl_d
     vm = vcmax*nscl
+! one branch on the pathway for the whole routine (the co-limitation and Ci lines are
+! repeated in both): the adjoint records each branch it passes, at every call
     IF (c4 .EQ. 1) THEN
       je_d = SMIN_POS_D(vm, vm_d, alpha*i_abs, i_abs*alpha_d + alpha*&
 &       i_abs_d, theta_c4, je)
@@ -1723,7 +1742,14 @@ CONTAINS
       jc_d = ((ca*g0+rd_l)*(nscl*k4_d+k4*nscl_d)+k4*nscl*(ca*g0_d+rd_l_d&
 &       )-temp*(g0_d+nscl*k4_d+k4*nscl_d))/(g0+k4*nscl)
       jc = temp
-      j_d = 0.0_8
+      result1_d = SMIN_POS_D(je, je_d, jc, jc_d, eta_colim, result1)
+      a_gross_d = f_hot*result1_d
+      a_gross = result1*f_hot
+      ci = ca - (a_gross-rd_l)/g0
+      temp = a_gross/(alpha*i_abs+1.e-12_wp)
+      r_raw_d = (a_gross_d-temp*(i_abs*alpha_d+alpha*i_abs_d))/(alpha*&
+&       i_abs+1.e-12_wp)
+      r_raw = temp
     ELSE
       j_d = ELECTRON_TRANSPORT_D(alpha, alpha_d, i_abs, i_abs_d, jmax*&
 &       nscl, nscl*jmax_d + jmax*nscl_d, j)
@@ -1733,32 +1759,26 @@ CONTAINS
 &       , ca, gstar, gstar_d, rd_l, rd_l_d, je)
       jc_d = LIMITED_RATE_D(vm, vm_d, kc_eff, kc_eff_d, g0, g0_d, ca, &
 &       gstar, gstar_d, rd_l, rd_l_d, jc)
-    END IF
-    result1_d = SMIN_POS_D(je, je_d, jc, jc_d, eta_colim, result1)
-    a_gross_d = f_hot*result1_d
-    a_gross = result1*f_hot
-    temp = (a_gross-rd_l)/g0
-    ci_d = -((a_gross_d-rd_l_d-temp*g0_d)/g0)
-    ci = ca - temp
-    IF (c4 .EQ. 1) THEN
-      temp = a_gross/(alpha*i_abs+1.e-12_wp)
-      r_sat_d = (a_gross_d-temp*(i_abs*alpha_d+alpha*i_abs_d))/(alpha*&
-&       i_abs+1.e-12_wp)
-      r_sat = temp
-    ELSE
+      result1_d = SMIN_POS_D(je, je_d, jc, jc_d, eta_colim, result1)
+      a_gross_d = f_hot*result1_d
+      a_gross = result1*f_hot
+      temp = (a_gross-rd_l)/g0
+      ci_d = -((a_gross_d-rd_l_d-temp*g0_d)/g0)
+      ci = ca - temp
       result1_d = SOFTPLUS_D(ci - gstar, ci_d - gstar_d, 1.e-6_wp, &
 &       result1)
       temp = a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
-      r_sat_d = 4._wp*((ci+2._wp*gstar)*a_gross_d+a_gross*(ci_d+2._wp*&
+      r_raw_d = 4._wp*((ci+2._wp*gstar)*a_gross_d+a_gross*(ci_d+2._wp*&
 &       gstar_d)-temp*((j+1.e-12_wp)*result1_d+result1*j_d))/(result1*(j&
 &       +1.e-12_wp))
-      r_sat = 4._wp*temp
+      r_raw = 4._wp*temp
     END IF
-! r_sat <= 1 by construction (the co-limited A is below the light-limited rate, and its
-! Ci is higher); the cap only catches rounding, so it costs no smoothness
-    IF (r_sat .GT. 1._wp) THEN
+    IF (r_raw .GT. 1._wp) THEN
       r_sat = 1._wp
       r_sat_d = 0.0_8
+    ELSE
+      r_sat_d = r_raw_d
+      r_sat = r_raw
     END IF
   END SUBROUTINE PHOTO_GIVEN_GS_D
 
@@ -1777,33 +1797,38 @@ CONTAINS
 &   jmax, rd_l
     REAL(wp), INTENT(IN) :: kc_eff, gstar, k4, f_hot, gs
     REAL(wp), INTENT(OUT) :: a_gross, ci, r_sat
-    REAL(wp) :: g0, j, w, je, jc, vm, tk
+    REAL(wp) :: g0, j, w, je, jc, vm, tk, r_raw
+    INTRINSIC MIN
     REAL(wp) :: result1
     tk = tc + tfreeze
 ! mol m-2 s-1 for CO2
     g0 = gs*pres/(1.6_wp*rgas*tk)
     vm = vcmax*nscl
+! one branch on the pathway for the whole routine (the co-limitation and Ci lines are
+! repeated in both): the adjoint records each branch it passes, at every call
     IF (c4 .EQ. 1) THEN
       je = SMIN_POS(vm, alpha*i_abs, theta_c4)
       jc = k4*nscl*(g0*ca+rd_l)/(g0+k4*nscl)
+      result1 = SMIN_POS(je, jc, eta_colim)
+      a_gross = result1*f_hot
+      ci = ca - (a_gross-rd_l)/g0
+      r_raw = a_gross/(alpha*i_abs+1.e-12_wp)
     ELSE
       j = ELECTRON_TRANSPORT(alpha, i_abs, jmax*nscl)
       w = 0.25_wp*j
       je = LIMITED_RATE(w, 2._wp*gstar, g0, ca, gstar, rd_l)
       jc = LIMITED_RATE(vm, kc_eff, g0, ca, gstar, rd_l)
-    END IF
-    result1 = SMIN_POS(je, jc, eta_colim)
-    a_gross = result1*f_hot
-    ci = ca - (a_gross-rd_l)/g0
-    IF (c4 .EQ. 1) THEN
-      r_sat = a_gross/(alpha*i_abs+1.e-12_wp)
-    ELSE
+      result1 = SMIN_POS(je, jc, eta_colim)
+      a_gross = result1*f_hot
+      ci = ca - (a_gross-rd_l)/g0
       result1 = SOFTPLUS(ci - gstar, 1.e-6_wp)
-      r_sat = 4._wp*a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
+      r_raw = 4._wp*a_gross*(ci+2._wp*gstar)/(result1*(j+1.e-12_wp))
     END IF
-! r_sat <= 1 by construction (the co-limited A is below the light-limited rate, and its
-! Ci is higher); the cap only catches rounding, so it costs no smoothness
-    IF (r_sat .GT. 1._wp) r_sat = 1._wp
+    IF (r_raw .GT. 1._wp) THEN
+      r_sat = 1._wp
+    ELSE
+      r_sat = r_raw
+    END IF
   END SUBROUTINE PHOTO_GIVEN_GS
 
 !  Differentiation of fluorescence_yield in forward (tangent) mode:
@@ -2331,21 +2356,21 @@ CONTAINS
     REAL(wp), INTENT(INOUT) :: w_can_d
     REAL(wp), INTENT(OUT) :: e_int, throughfall
     REAL(wp), INTENT(OUT) :: e_int_d, throughfall_d
-    REAL(wp) :: f_int, cap, w, drip, f_wet
-    REAL(wp) :: f_int_d, cap_d, w_d, drip_d, f_wet_d
+    REAL(wp) :: f_int, cap, w0, w, drip, f_wet
+    REAL(wp) :: f_int_d, cap_d, w0_d, w_d, drip_d, f_wet_d
     REAL(wp) :: result1
     REAL(wp) :: result1_d
     f_int_d = (1._wp-e_half)*fc_d - fc*e_half_d
     f_int = fc*(1._wp-e_half)
     cap_d = 0.1_wp*lai_d
     cap = 0.1_wp*lai + 1.e-6_wp
-    w_d = w_can_d + rain*f_int_d
-    w = w_can + f_int*rain
-    result1_d = SMIN_POS_D(w, w_d, cap, cap_d, 0.999_wp, result1)
-    drip_d = w_d - result1_d
-    drip = w - result1
-    w_d = w_d - drip_d
-    w = w - drip
+    w0_d = w_can_d + rain*f_int_d
+    w0 = w_can + f_int*rain
+    result1_d = SMIN_POS_D(w0, w0_d, cap, cap_d, 0.999_wp, result1)
+    drip_d = w0_d - result1_d
+    drip = w0 - result1
+    w_d = w0_d - drip_d
+    w = w0 - drip
 ! < 1: after the drip the store is below its capacity
     f_wet_d = (w_d-w*cap_d/cap)/cap
     f_wet = w/cap
@@ -2376,14 +2401,14 @@ CONTAINS
     REAL(wp), INTENT(IN) :: rain, lai, fc, e_half, e_pc
     REAL(wp), INTENT(INOUT) :: w_can
     REAL(wp), INTENT(OUT) :: e_int, throughfall
-    REAL(wp) :: f_int, cap, w, drip, f_wet
+    REAL(wp) :: f_int, cap, w0, w, drip, f_wet
     REAL(wp) :: result1
     f_int = fc*(1._wp-e_half)
     cap = 0.1_wp*lai + 1.e-6_wp
-    w = w_can + f_int*rain
-    result1 = SMIN_POS(w, cap, 0.999_wp)
-    drip = w - result1
-    w = w - drip
+    w0 = w_can + f_int*rain
+    result1 = SMIN_POS(w0, cap, 0.999_wp)
+    drip = w0 - result1
+    w = w0 - drip
 ! < 1: after the drip the store is below its capacity
     f_wet = w/cap
     e_int = SMIN_POS(e_pc*f_wet, w, 0.999_wp)
@@ -2416,8 +2441,9 @@ CONTAINS
     REAL(wp), INTENT(INOUT) :: snow_d, rho_sn_d, alb_sn_d
     REAL(wp), INTENT(OUT) :: rain, melt, sublim, f_cover
     REAL(wp), INTENT(OUT) :: melt_d, sublim_d, f_cover_d
-    REAL(wp) :: fs, snowfall, rho0, total, depth_new
-    REAL(wp) :: total_d
+    REAL(wp) :: fs, snowfall, rho0, total, depth_new, rho_mix
+    REAL(wp) :: total_d, rho_mix_d
+    INTRINSIC SQRT
     INTRINSIC EXP
     REAL(wp) :: result1
     REAL(wp) :: arg1
@@ -2433,7 +2459,10 @@ CONTAINS
     IF (tc .LT. -15._wp) THEN
       rho0 = 10._wp + 2.667_wp*(tc+30._wp)
     ELSE
-      rho0 = 50._wp + 1.7_wp*(tc+15._wp)**1.5_wp
+! (tc + 15)**1.5 as x sqrt(x): a pow costs about 100 instructions, every hour
+! (equal to within rounding)
+      result1 = SQRT(tc + 15._wp)
+      rho0 = 50._wp + 1.7_wp*((tc+15._wp)*result1)
     END IF
     IF (rho0 .LT. 30._wp) rho0 = 30._wp
     total_d = snow_d
@@ -2463,19 +2492,19 @@ CONTAINS
 ! fresh snow mixed into the pack, then compaction
       IF (total .GT. 1.e-9_wp) THEN
         temp = (rho0*snowfall+rho_sn*snow)/total
-        rho_sn_d = (snow*rho_sn_d+rho_sn*snow_d-temp*total_d)/total
-        rho_sn = temp
+        rho_mix_d = (snow*rho_sn_d+rho_sn*snow_d-temp*total_d)/total
+        rho_mix = temp
       ELSE
-        rho_sn = rho0
-        rho_sn_d = 0.0_8
+        rho_mix = rho0
+        rho_mix_d = 0.0_8
       END IF
-      arg1_d = -(0.021_wp*rho_sn_d)
-      arg1 = -(0.021_wp*rho_sn) + 0.08_wp*tc
+      arg1_d = -(0.021_wp*rho_mix_d)
+      arg1 = -(0.021_wp*rho_mix) + 0.08_wp*tc
       temp = EXP(arg1)
       temp0 = 0.5_wp*0.0229_wp*temp*total/24._wp + 1._wp
-      rho_sn_d = temp0*rho_sn_d + rho_sn*0.5_wp*0.0229_wp*(total*EXP(&
+      rho_sn_d = temp0*rho_mix_d + rho_mix*0.5_wp*0.0229_wp*(total*EXP(&
 &       arg1)*arg1_d/24._wp+temp*total_d/24._wp)
-      rho_sn = rho_sn*temp0
+      rho_sn = rho_mix*temp0
     END IF
     IF (rho_sn .GT. 550._wp) THEN
       rho_sn = 550._wp
@@ -2519,7 +2548,8 @@ CONTAINS
     REAL(wp), INTENT(IN) :: tc, precip, e_pot, ddf
     REAL(wp), INTENT(INOUT) :: snow, rho_sn, alb_sn
     REAL(wp), INTENT(OUT) :: rain, melt, sublim, f_cover
-    REAL(wp) :: fs, snowfall, rho0, total, depth_new
+    REAL(wp) :: fs, snowfall, rho0, total, depth_new, rho_mix
+    INTRINSIC SQRT
     INTRINSIC EXP
     REAL(wp) :: result1
     REAL(wp) :: arg1
@@ -2532,7 +2562,10 @@ CONTAINS
     IF (tc .LT. -15._wp) THEN
       rho0 = 10._wp + 2.667_wp*(tc+30._wp)
     ELSE
-      rho0 = 50._wp + 1.7_wp*(tc+15._wp)**1.5_wp
+! (tc + 15)**1.5 as x sqrt(x): a pow costs about 100 instructions, every hour
+! (equal to within rounding)
+      result1 = SQRT(tc + 15._wp)
+      rho0 = 50._wp + 1.7_wp*((tc+15._wp)*result1)
     END IF
     IF (rho0 .LT. 30._wp) rho0 = 30._wp
     total = snow + snowfall
@@ -2552,12 +2585,12 @@ CONTAINS
       melt = SMIN_POS(ddf/24._wp*result1, total - sublim, 0.999_wp)
 ! fresh snow mixed into the pack, then compaction
       IF (total .GT. 1.e-9_wp) THEN
-        rho_sn = (rho_sn*snow+rho0*snowfall)/total
+        rho_mix = (rho_sn*snow+rho0*snowfall)/total
       ELSE
-        rho_sn = rho0
+        rho_mix = rho0
       END IF
-      arg1 = -(0.021_wp*rho_sn) + 0.08_wp*tc
-      rho_sn = rho_sn*(1._wp+0.0229_wp/24._wp*EXP(arg1)*0.5_wp*total)
+      arg1 = -(0.021_wp*rho_mix) + 0.08_wp*tc
+      rho_sn = rho_mix*(1._wp+0.0229_wp/24._wp*EXP(arg1)*0.5_wp*total)
     END IF
     IF (rho_sn .GT. 550._wp) rho_sn = 550._wp
 ! albedo: +10 per metre of new snow, at most 0.8; ageing per hour
@@ -2605,16 +2638,18 @@ CONTAINS
     REAL(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, &
 &   beta_s, expo
     REAL(wp) :: ws_sat_d, wr_sat_d, wr_res_d, ksat_d, icap_d, beta_s_d
+    REAL(wp) :: q_in, room_s, lim_in, ws1, wet, e_dem, avail_e, lim_e, &
+&   ws2, q_s, avail_p
+    REAL(wp) :: q_in_d, room_s_d, lim_in_d, ws1_d, wet_d, e_dem_d, &
+&   avail_e_d, lim_e_d, ws2_d, q_s_d, avail_p_d
+    REAL(wp) :: lim_p, perc1, room_r, lim_r, wr1, q_r, avail_d, lim_d
+    REAL(wp) :: lim_p_d, perc1_d, room_r_d, lim_r_d, wr1_d, q_r_d, &
+&   avail_d_d, lim_d_d
 ! transition width (mm) of the smooth limits at residual water and saturation: 0.1 mm,
 ! negligible as water, but wide enough that the limits are not sharper than the steps an
 ! assimilation takes (with 0.01 mm a surface layer dried to its residual made the
 ! model's response curve within 1e-4 prior sigma and broke the Taylor test)
     REAL(wp), PARAMETER :: w_smooth=0.1_wp
-    REAL(wp) :: result1
-    REAL(wp) :: result1_d
-    REAL(wp) :: tmpresult
-    REAL(wp) :: tmpresult0
-    REAL(wp) :: tmpresult1
     REAL(wp) :: perc_d
     REAL(wp) :: infl_d
     ws_sat = sh(ish_theta_sat)*z_surf*rho_w
@@ -2627,53 +2662,61 @@ CONTAINS
     ksat_d = sh(ish_ksat)*ksat_scale_d
     ksat = sh(ish_ksat)*ksat_scale
     expo = 2._wp*sh(ish_b) + 3._wp
+! Every intermediate below has a name of its own and is assigned once (the layers'
+! water after each step too): reusing names made the adjoint store each overwritten
+! value (docs/performance.md). The expressions are those of the model equations.
 ! infiltration and runoff
-    result1_d = SMAX0_D(ws_sat - w_s, -w_s_d, w_smooth, result1)
-    icap_d = SMIN_POS_D(ksat*(0.05_wp+0.95_wp*f_thaw), (0.95_wp*f_thaw+&
-&     0.05_wp)*ksat_d + ksat*0.95_wp*f_thaw_d, result1, result1_d, &
-&     0.999_wp, icap)
+    q_in_d = (0.95_wp*f_thaw+0.05_wp)*ksat_d + ksat*0.95_wp*f_thaw_d
+    q_in = ksat*(0.05_wp+0.95_wp*f_thaw)
+    room_s_d = -w_s_d
+    room_s = ws_sat - w_s
+    lim_in_d = SMAX0_D(room_s, room_s_d, w_smooth, lim_in)
+    icap_d = SMIN_POS_D(q_in, q_in_d, lim_in, lim_in_d, 0.999_wp, icap)
     infl_d = SMIN_POS_D(w_in, w_in_d, icap, icap_d, 0.999_wp, infl)
     runoff_d = w_in_d - infl_d
     runoff = w_in - infl
-    w_s_d = w_s_d + infl_d
-    w_s = w_s + infl
+    ws1_d = w_s_d + infl_d
+    ws1 = w_s + infl
 ! bare-soil evaporation, linear in surface wetness up to field capacity
-    beta_s_d = SMIN_POS_D(w_s/ws_fc, w_s_d/ws_fc, 1._wp, 0.0_8, 0.999_wp&
-&     , beta_s)
-    result1_d = SMAX0_D(w_s - ws_res, w_s_d, w_smooth, result1)
-    e_soil_d = SMIN_POS_D(e_soil_pot*beta_s, beta_s*e_soil_pot_d + &
-&     e_soil_pot*beta_s_d, result1, result1_d, 0.999_wp, e_soil)
-    w_s_d = w_s_d - e_soil_d
-    w_s = w_s - e_soil
+    wet_d = ws1_d/ws_fc
+    wet = ws1/ws_fc
+    beta_s_d = SMIN_POS_D(wet, wet_d, 1._wp, 0.0_8, 0.999_wp, beta_s)
+    e_dem_d = beta_s*e_soil_pot_d + e_soil_pot*beta_s_d
+    e_dem = e_soil_pot*beta_s
+    avail_e_d = ws1_d
+    avail_e = ws1 - ws_res
+    lim_e_d = SMAX0_D(avail_e, avail_e_d, w_smooth, lim_e)
+    e_soil_d = SMIN_POS_D(e_dem, e_dem_d, lim_e, lim_e_d, 0.999_wp, &
+&     e_soil)
+    ws2_d = ws1_d - e_soil_d
+    ws2 = ws1 - e_soil
 ! percolation to the root zone, linearised backward Euler so that the stiff gravity
 ! drainage of the thin surface layer stays stable (K' = expo K / w per hour), limited by
 ! the water above residual and the space below
     ws_sat_d = 0.0_8
-    perc_d = GRAVITY_DRAINAGE_D(w_s, w_s_d, ws_sat, ws_sat_d, ksat, &
-&     ksat_d, expo, perc)
-    result1_d = SMAX0_D(w_s - ws_res, w_s_d, w_smooth, result1)
-    perc_d = SMIN_POS_D(perc, perc_d, result1, result1_d, 0.999_wp, &
-&     tmpresult)
-    perc = tmpresult
-    result1_d = SMAX0_D(wr_sat - w_r, wr_sat_d - w_r_d, w_smooth, &
-&     result1)
-    perc_d = SMIN_POS_D(perc, perc_d, result1, result1_d, 0.999_wp, &
-&     tmpresult0)
-    perc = tmpresult0
-    w_s_d = w_s_d - perc_d
-    w_s = w_s - perc
+    q_s_d = GRAVITY_DRAINAGE_D(ws2, ws2_d, ws_sat, ws_sat_d, ksat, &
+&     ksat_d, expo, q_s)
+    avail_p_d = ws2_d
+    avail_p = ws2 - ws_res
+    lim_p_d = SMAX0_D(avail_p, avail_p_d, w_smooth, lim_p)
+    perc1_d = SMIN_POS_D(q_s, q_s_d, lim_p, lim_p_d, 0.999_wp, perc1)
+    room_r_d = wr_sat_d - w_r_d
+    room_r = wr_sat - w_r
+    lim_r_d = SMAX0_D(room_r, room_r_d, w_smooth, lim_r)
+    perc_d = SMIN_POS_D(perc1, perc1_d, lim_r, lim_r_d, 0.999_wp, perc)
+    w_s_d = ws2_d - perc_d
+    w_s = ws2 - perc
 ! root zone: transpiration (already supply-limited) and drainage
-    w_r_d = w_r_d + perc_d - trans_d
-    w_r = w_r + perc - trans
-    drain_d = GRAVITY_DRAINAGE_D(w_r, w_r_d, wr_sat, wr_sat_d, ksat, &
-&     ksat_d, expo, drain)
-    result1_d = SMAX0_D(w_r - wr_res, w_r_d - wr_res_d, w_smooth, &
-&     result1)
-    drain_d = SMIN_POS_D(drain, drain_d, result1, result1_d, 0.999_wp, &
-&     tmpresult1)
-    drain = tmpresult1
-    w_r_d = w_r_d - drain_d
-    w_r = w_r - drain
+    wr1_d = w_r_d + perc_d - trans_d
+    wr1 = w_r + perc - trans
+    q_r_d = GRAVITY_DRAINAGE_D(wr1, wr1_d, wr_sat, wr_sat_d, ksat, &
+&     ksat_d, expo, q_r)
+    avail_d_d = wr1_d - wr_res_d
+    avail_d = wr1 - wr_res
+    lim_d_d = SMAX0_D(avail_d, avail_d_d, w_smooth, lim_d)
+    drain_d = SMIN_POS_D(q_r, q_r_d, lim_d, lim_d_d, 0.999_wp, drain)
+    w_r_d = wr1_d - drain_d
+    w_r = wr1 - drain
   END SUBROUTINE SOIL_WATER_STEP_D
 
 ! Two-layer soil water for one hour. Surface layer of depth z_surf (SMOS sensing depth) and
@@ -2692,12 +2735,14 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: infl, runoff, e_soil, perc, drain
     REAL(wp) :: ws_sat, wr_sat, ws_fc, ws_res, wr_res, ksat, icap, &
 &   beta_s, expo
+    REAL(wp) :: q_in, room_s, lim_in, ws1, wet, e_dem, avail_e, lim_e, &
+&   ws2, q_s, avail_p
+    REAL(wp) :: lim_p, perc1, room_r, lim_r, wr1, q_r, avail_d, lim_d
 ! transition width (mm) of the smooth limits at residual water and saturation: 0.1 mm,
 ! negligible as water, but wide enough that the limits are not sharper than the steps an
 ! assimilation takes (with 0.01 mm a surface layer dried to its residual made the
 ! model's response curve within 1e-4 prior sigma and broke the Taylor test)
     REAL(wp), PARAMETER :: w_smooth=0.1_wp
-    REAL(wp) :: result1
     ws_sat = sh(ish_theta_sat)*z_surf*rho_w
     wr_sat = sh(ish_theta_sat)*zroot*rho_w
     ws_fc = sh(ish_theta_fc)*z_surf*rho_w
@@ -2705,32 +2750,43 @@ CONTAINS
     wr_res = 0.3_wp*sh(ish_theta_wp)*zroot*rho_w
     ksat = sh(ish_ksat)*ksat_scale
     expo = 2._wp*sh(ish_b) + 3._wp
+! Every intermediate below has a name of its own and is assigned once (the layers'
+! water after each step too): reusing names made the adjoint store each overwritten
+! value (docs/performance.md). The expressions are those of the model equations.
 ! infiltration and runoff
-    result1 = SMAX0(ws_sat - w_s, w_smooth)
-    icap = SMIN_POS(ksat*(0.05_wp+0.95_wp*f_thaw), result1, 0.999_wp)
+    q_in = ksat*(0.05_wp+0.95_wp*f_thaw)
+    room_s = ws_sat - w_s
+    lim_in = SMAX0(room_s, w_smooth)
+    icap = SMIN_POS(q_in, lim_in, 0.999_wp)
     infl = SMIN_POS(w_in, icap, 0.999_wp)
     runoff = w_in - infl
-    w_s = w_s + infl
+    ws1 = w_s + infl
 ! bare-soil evaporation, linear in surface wetness up to field capacity
-    beta_s = SMIN_POS(w_s/ws_fc, 1._wp, 0.999_wp)
-    result1 = SMAX0(w_s - ws_res, w_smooth)
-    e_soil = SMIN_POS(e_soil_pot*beta_s, result1, 0.999_wp)
-    w_s = w_s - e_soil
+    wet = ws1/ws_fc
+    beta_s = SMIN_POS(wet, 1._wp, 0.999_wp)
+    e_dem = e_soil_pot*beta_s
+    avail_e = ws1 - ws_res
+    lim_e = SMAX0(avail_e, w_smooth)
+    e_soil = SMIN_POS(e_dem, lim_e, 0.999_wp)
+    ws2 = ws1 - e_soil
 ! percolation to the root zone, linearised backward Euler so that the stiff gravity
 ! drainage of the thin surface layer stays stable (K' = expo K / w per hour), limited by
 ! the water above residual and the space below
-    perc = GRAVITY_DRAINAGE(w_s, ws_sat, ksat, expo)
-    result1 = SMAX0(w_s - ws_res, w_smooth)
-    perc = SMIN_POS(perc, result1, 0.999_wp)
-    result1 = SMAX0(wr_sat - w_r, w_smooth)
-    perc = SMIN_POS(perc, result1, 0.999_wp)
-    w_s = w_s - perc
+    q_s = GRAVITY_DRAINAGE(ws2, ws_sat, ksat, expo)
+    avail_p = ws2 - ws_res
+    lim_p = SMAX0(avail_p, w_smooth)
+    perc1 = SMIN_POS(q_s, lim_p, 0.999_wp)
+    room_r = wr_sat - w_r
+    lim_r = SMAX0(room_r, w_smooth)
+    perc = SMIN_POS(perc1, lim_r, 0.999_wp)
+    w_s = ws2 - perc
 ! root zone: transpiration (already supply-limited) and drainage
-    w_r = w_r + perc - trans
-    drain = GRAVITY_DRAINAGE(w_r, wr_sat, ksat, expo)
-    result1 = SMAX0(w_r - wr_res, w_smooth)
-    drain = SMIN_POS(drain, result1, 0.999_wp)
-    w_r = w_r - drain
+    wr1 = w_r + perc - trans
+    q_r = GRAVITY_DRAINAGE(wr1, wr_sat, ksat, expo)
+    avail_d = wr1 - wr_res
+    lim_d = SMAX0(avail_d, w_smooth)
+    drain = SMIN_POS(q_r, lim_d, 0.999_wp)
+    w_r = wr1 - drain
   END SUBROUTINE SOIL_WATER_STEP
 
 !  Differentiation of gravity_drainage in forward (tangent) mode:
@@ -3913,10 +3969,8 @@ CONTAINS
     REAL(wp) :: lai_d, fc_d, sigma_l_d
     REAL(wp) :: rel_s, rel_r, rho_s, rho_g, rho_par, f_cover
     REAL(wp) :: rel_s_d, rel_r_d, rho_s_d, rho_g_d, rho_par_d, f_cover_d
-    REAL(wp) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), &
-&   lai_sha(nlayer)
-    REAL(wp) :: abs_sun_d(nlayer), abs_sha_d(nlayer), lai_sun_d(nlayer)&
-&   , lai_sha_d(nlayer)
+    REAL(wp) :: abs_c(2*nlayer)
+    REAL(wp) :: abs_c_d(2*nlayer)
     REAL(wp) :: a0(2*nlayer), rdl(2*nlayer), gs0(2*nlayer), lcl(2*nlayer&
 &   ), icl(2*nlayer)
     REAL(wp) :: rdl_d(2*nlayer), gs0_d(2*nlayer), lcl_d(2*nlayer), icl_d&
@@ -3931,33 +3985,32 @@ CONTAINS
     REAL(wp) :: melt_d, sublim_d, f_cov2_d, e_int_d, thr_d, gc0_d, &
 &   supply_d, e_t_d, beta_d
     REAL(wp) :: vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, alpha, fci, &
-&   f_rd, nscl, lc
+&   f_rd, lc
     REAL(wp) :: vcmax_d, jmax_d, rd_d, kc_eff_d, gstar_d, k4_d, alpha_d&
-&   , fci_d, f_rd_d, nscl_d
-    REAL(wp) :: a_g, ci, gpp_mol, gpp_h, trans, infl, runoff, e_soil, &
-&   perc, drain
-    REAL(wp) :: a_g_d, gpp_mol_d, gpp_h_d, trans_d, runoff_d, e_soil_d, &
-&   drain_d
+&   , fci_d, f_rd_d
+    REAL(wp) :: a_g(2*nlayer), ci(2*nlayer), r_sat(2*nlayer), gsw(2*&
+&   nlayer)
+    REAL(wp) :: a_g_d(2*nlayer), r_sat_d(2*nlayer), gsw_d(2*nlayer)
+    REAL(wp) :: phi(2*nlayer)
+    REAL(wp) :: phi_d(2*nlayer)
+    REAL(wp) :: gpp_mol, gpp_h, trans, infl, runoff, e_soil, perc, drain
+    REAL(wp) :: gpp_mol_d, gpp_h_d, trans_d, runoff_d, e_soil_d, drain_d
     REAL(wp) :: f_thaw, et, le, tcan, tr, fm, ra_h, rh_h, g_soil
     REAL(wp) :: f_thaw_d, et_d, le_d, tcan_d, tr_d, fm_d, ra_h_d, rh_h_d&
 &   , g_soil_d
-    REAL(wp) :: r_sat, sif_photon, esc, hyd_target, vwc, theta_s, &
-&   theta_r
-    REAL(wp) :: r_sat_d, sif_photon_d, esc_d, hyd_target_d, vwc_d, &
-&   theta_s_d, theta_r_d
-    REAL(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, gs_j, w_in, &
+    REAL(wp) :: sif_photon, hyd_target, vwc, theta_s, theta_r
+    REAL(wp) :: sif_photon_d, hyd_target_d, vwc_d, theta_s_d, theta_r_d
+    REAL(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, w_in, &
 &   e_soil_pot, zroot
     REAL(wp) :: avail_soil_d, e_pot_h_d, ddf_d, e_pc_h_d, w_can_d, &
-&   gs_j_d, w_in_d, e_soil_pot_d, zroot_d
+&   w_in_d, e_soil_pot_d, zroot_d
     REAL(wp) :: ksat_scale, le_soil, t_deep, ajv
     REAL(wp) :: ksat_scale_d, le_soil_d, ajv_d
     REAL(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
     REAL(wp) :: snow_d, snow_rho_d, snow_alb_d, w_s_d, w_r_d, t1_d, t2_d
-    INTEGER :: l, j
+    INTEGER :: j
     LOGICAL :: day
     INTRINSIC EXP
-    REAL(wp) :: result1
-    REAL(wp) :: result1_d
     REAL(wp) :: temp
     REAL(wp) :: temp0
     tk = m(im_tas)
@@ -4002,24 +4055,22 @@ CONTAINS
     day = sw .GT. 0.1_wp .AND. cosz .GT. 0._wp
     IF (day) THEN
       fdir = hc_h(ic_fdir)
+! re-run by the adjoint (Tapenade checkpoint) rather than taped: with its beam
+! transmissions as powers it evaluates three exponentials, and re-running it costs
+! less than storing and reading back its 25 intermediates (docs/performance.md)
       CALL CANOPY_PAR_D(lai, lai_d, fc, fc_d, cosz, fdir, sigma_l, &
 &                 sigma_l_d, rho_par, rho_par_d, t_d, t_d_d, dsc(&
-&                 jd_rho_cd), dsc_d(jd_rho_cd), abs_sun, abs_sun_d, &
-&                 abs_sha, abs_sha_d, lai_sun, lai_sun_d, lai_sha, &
-&                 lai_sha_d, fapar, fapar_d, fsun, fsun_d)
+&                 jd_rho_cd), dsc_d(jd_rho_cd), abs_c, abs_c_d, lcl, &
+&                 lcl_d, fapar, fapar_d, fsun, fsun_d)
     ELSE
       fapar = 0._wp
       fsun = 0._wp
-      abs_sun = 0._wp
-      abs_sha = 0._wp
-      lai_sun = 0._wp
-      lai_sha = 0._wp
+      abs_c = 0._wp
+      lcl = 0._wp
+      abs_c_d = 0.0_8
       fapar_d = 0.0_8
       fsun_d = 0.0_8
-      abs_sha_d = 0.0_8
-      abs_sun_d = 0.0_8
-      lai_sha_d = 0.0_8
-      lai_sun_d = 0.0_8
+      lcl_d = 0.0_8
     END IF
 ! mol photons m-2 s-1
     par_in = par_frac*sw/e_par
@@ -4053,6 +4104,9 @@ CONTAINS
     e_pot_h = e_ps*dt_hour
     ddf_d = pg_d(ig_ddf)
     ddf = pg(ig_ddf)
+! re-run by the adjoint (Tapenade checkpoint) rather than taped: most hours have no
+! snow, and the taped version stored a dozen values and six branches for them
+! (docs/performance.md)
     CALL SNOW_STEP_D(tc, prh, e_pot_h, e_pot_h_d, ddf, ddf_d, snow, &
 &              snow_d, snow_rho, snow_rho_d, snow_alb, snow_alb_d, rain&
 &              , melt, melt_d, sublim, sublim_d, f_cov2, f_cov2_d)
@@ -4066,6 +4120,7 @@ CONTAINS
     e_pc_h = e_pc*dt_hour
     w_can_d = st_d(is_w_canopy)
     w_can = st(is_w_canopy)
+! re-run by the adjoint rather than taped (docs/performance.md)
     CALL INTERCEPTION_D(rain, lai, lai_d, fc, fc_d, dsc(jd_e_half), &
 &                 dsc_d(jd_e_half), e_pc_h, e_pc_h_d, w_can, w_can_d, &
 &                 e_int, e_int_d, thr, thr_d)
@@ -4089,41 +4144,31 @@ CONTAINS
 &                 pg_d(ig_k4_ratio), f_rd, f_rd_d, vcmax, vcmax_d, jmax&
 &                 , jmax_d, rd, rd_d, kc_eff, kc_eff_d, gstar, gstar_d, &
 &                 k4, k4_d, f_hot)
+! leaf classes j = 2 l - 1 (sunlit) and 2 l (shaded) of layer l (canopy_par): their
+! leaf area lcl(j), absorbed PAR per leaf area icl(j), nitrogen (Vcmax, Jmax, Rd)
+! scaling at the middle of their layer nscl_l((j + 1) / 2). Whole-array statements
+! and one loop over the classes with constant bounds: with a nested loop over layers
+! and classes and scalar copies, the adjoint stored every class value twice and
+! the loop bounds as integers (docs/performance.md)
+      icl_d = par_in*(abs_c_d-abs_c*lcl_d/(lcl+1.e-9_wp))/(lcl+1.e-9_wp)
+      icl = abs_c*par_in/(lcl+1.e-9_wp)
       gc0 = 0._wp
       gc0_d = 0.0_8
       rdl_d = 0.0_8
-      lcl_d = 0.0_8
-      icl_d = 0.0_8
       gs0_d = 0.0_8
-      DO l=1,nlayer
-! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
-        nscl_d = nscl_l_d(l)
-        nscl = nscl_l(l)
-        lcl_d(2*l-1) = lai_sun_d(l)
-        lcl(2*l-1) = lai_sun(l)
-        lcl_d(2*l) = lai_sha_d(l)
-        lcl(2*l) = lai_sha(l)
-        temp = abs_sun(l)/(lai_sun(l)+1.e-9_wp)
-        icl_d(2*l-1) = par_in*(abs_sun_d(l)-temp*lai_sun_d(l))/(lai_sun(&
-&         l)+1.e-9_wp)
-        icl(2*l-1) = par_in*temp
-        temp = abs_sha(l)/(lai_sha(l)+1.e-9_wp)
-        icl_d(2*l) = par_in*(abs_sha_d(l)-temp*lai_sha_d(l))/(lai_sha(l)&
-&         +1.e-9_wp)
-        icl(2*l) = par_in*temp
 ! the two leaf-photosynthesis calls are left to Tapenade's checkpointing (the adjoint
 ! re-runs each just before its reverse sweep) rather than NOCHECKPOINT: the values
 ! they would record for the whole run are about 20 % of the adjoint's tape, and the
 ! re-run costs fewer instructions than recording and reading them back
-        DO j=2*l-1,2*l
-          CALL PHOTO_FIXED_CI_D(c4, icl(j), icl_d(j), ca, fci, fci_d, tc&
-&                         , pres, nscl, nscl_d, alpha, alpha_d, vcmax, &
-&                         vcmax_d, jmax, jmax_d, rd, rd_d, kc_eff, &
-&                         kc_eff_d, gstar, gstar_d, k4, k4_d, f_hot, a0(&
-&                         j), rdl(j), rdl_d(j), gs0(j), gs0_d(j))
-          gc0_d = gc0_d + lcl(j)*gs0_d(j) + gs0(j)*lcl_d(j)
-          gc0 = gc0 + gs0(j)*lcl(j)
-        END DO
+      DO j=1,2*nlayer
+        CALL PHOTO_FIXED_CI_D(c4, icl(j), icl_d(j), ca, fci, fci_d, tc, &
+&                       pres, nscl_l((j+1)/2), nscl_l_d((j+1)/2), alpha&
+&                       , alpha_d, vcmax, vcmax_d, jmax, jmax_d, rd, &
+&                       rd_d, kc_eff, kc_eff_d, gstar, gstar_d, k4, k4_d&
+&                       , f_hot, a0(j), rdl(j), rdl_d(j), gs0(j), gs0_d(&
+&                       j))
+        gc0_d = gc0_d + lcl(j)*gs0_d(j) + gs0(j)*lcl_d(j)
+        gc0 = gc0 + gs0(j)*lcl(j)
       END DO
     ELSE
       kc_eff_d = 0.0_8
@@ -4131,7 +4176,6 @@ CONTAINS
       gstar_d = 0.0_8
       rdl_d = 0.0_8
       vcmax_d = 0.0_8
-      lcl_d = 0.0_8
       k4_d = 0.0_8
       icl_d = 0.0_8
       gs0_d = 0.0_8
@@ -4141,6 +4185,7 @@ CONTAINS
     supply_d = rel_r*pg_d(ig_c_w)/dt_hour + pg(ig_c_w)*rel_r_d/dt_hour
     supply = pg(ig_c_w)*rel_r/dt_hour
     gc0 = gc0 + 1.e-9_wp
+! re-run by the adjoint rather than taped (docs/performance.md)
     CALL TRANSPIRATION_D(s, gamma, lambda, x_pm, x_pm_d, ga, ga_d, gc0, &
 &                  gc0_d, supply, supply_d, e_t, e_t_d, beta, beta_d)
     trans_d = dt_hour*e_t_d
@@ -4151,30 +4196,31 @@ CONTAINS
     gpp_mol = 0._wp
     sif_photon = 0._wp
     IF (day .AND. lai .GT. 1.e-6_wp) THEN
+      gsw_d = beta*gs0_d + gs0*beta_d
+      gsw = gs0*beta
+      phi_d = 0.0_8
+      a_g_d = 0.0_8
+      r_sat_d = 0.0_8
+      DO j=1,2*nlayer
+        CALL PHOTO_GIVEN_GS_D(c4, icl(j), icl_d(j), ca, tc, pres, nscl_l&
+&                       ((j+1)/2), nscl_l_d((j+1)/2), alpha, alpha_d, &
+&                       vcmax, vcmax_d, jmax, jmax_d, rdl(j), rdl_d(j), &
+&                       kc_eff, kc_eff_d, gstar, gstar_d, k4, k4_d, &
+&                       f_hot, gsw(j), gsw_d(j), a_g(j), a_g_d(j), ci(j)&
+&                       , r_sat(j), r_sat_d(j))
+        phi_d(j) = FLUORESCENCE_YIELD_D(r_sat(j), r_sat_d(j), phi(j))
+      END DO
       gpp_mol_d = 0.0_8
       sif_photon_d = 0.0_8
-      DO l=1,nlayer
-        nscl_d = nscl_l_d(l)
-        nscl = nscl_l(l)
-        esc_d = esc_l_d(l)
-        esc = esc_l(l)
-        DO j=2*l-1,2*l
-          gs_j_d = beta*gs0_d(j) + gs0(j)*beta_d
-          gs_j = gs0(j)*beta
-          CALL PHOTO_GIVEN_GS_D(c4, icl(j), icl_d(j), ca, tc, pres, nscl&
-&                         , nscl_d, alpha, alpha_d, vcmax, vcmax_d, jmax&
-&                         , jmax_d, rdl(j), rdl_d(j), kc_eff, kc_eff_d, &
-&                         gstar, gstar_d, k4, k4_d, f_hot, gs_j, gs_j_d&
-&                         , a_g, a_g_d, ci, r_sat, r_sat_d)
-          gpp_mol_d = gpp_mol_d + lcl(j)*a_g_d + a_g*lcl_d(j)
-          gpp_mol = gpp_mol + a_g*lcl(j)
-          result1_d = FLUORESCENCE_YIELD_D(r_sat, r_sat_d, result1)
-          temp = icl(j)*lcl(j)
-          sif_photon_d = sif_photon_d + 0.5_wp*(result1*esc*(lcl(j)*&
-&           icl_d(j)+icl(j)*lcl_d(j))+temp*(esc*result1_d+result1*esc_d)&
-&           )
-          sif_photon = sif_photon + 0.5_wp*(temp*(result1*esc))
-        END DO
+      DO j=1,2*nlayer
+        gpp_mol_d = gpp_mol_d + lcl(j)*a_g_d(j) + a_g(j)*lcl_d(j)
+        gpp_mol = gpp_mol + a_g(j)*lcl(j)
+        temp = esc_l((j+1)/2)
+        temp0 = phi(j)*icl(j)
+        sif_photon_d = sif_photon_d + 0.5_wp*(temp*(lcl(j)*(icl(j)*phi_d&
+&         (j)+phi(j)*icl_d(j))+temp0*lcl_d(j))+temp0*lcl(j)*esc_l_d((j+1&
+&         )/2))
+        sif_photon = sif_photon + 0.5_wp*(temp0*lcl(j)*temp)
       END DO
     ELSE
       gpp_mol_d = 0.0_8
@@ -4198,6 +4244,7 @@ CONTAINS
     zroot = pp(ip_zroot)
     ksat_scale_d = pg_d(ig_ksat_scale)
     ksat_scale = pg(ig_ksat_scale)
+! re-run by the adjoint (Tapenade checkpoint) rather than taped: see docs/performance.md
     CALL SOIL_WATER_STEP_D(w_in, w_in_d, e_soil_pot, e_soil_pot_d, trans&
 &                    , trans_d, sh, zroot, zroot_d, ksat_scale, &
 &                    ksat_scale_d, f_thaw, f_thaw_d, w_s, w_s_d, w_r, &
@@ -4216,6 +4263,7 @@ CONTAINS
     theta_s_d = w_s_d/(z_surf*rho_w)
     theta_s = w_s/(z_surf*rho_w)
     t_deep = m(im_tsl_deep)
+! re-run by the adjoint rather than taped (docs/performance.md)
     CALL SOIL_TEMPERATURE_STEP_D(rn_soil, rn_soil_d, le_soil, le_soil_d&
 &                          , tk, rho_air, theta_s, theta_s_d, sh, t_deep&
 &                          , t1, t1_d, t2, t2_d, g_soil, g_soil_d)
@@ -4238,13 +4286,12 @@ CONTAINS
     fm = pg(ig_rh_wmin) + (1._wp-pg(ig_rh_wmin))*0.5_wp*(rel_s+rel_r)
     ra_h_d = gpp_h*pp_d(ip_f_auto) + pp(ip_f_auto)*gpp_h_d
     ra_h = pp(ip_f_auto)*gpp_h
-    temp = tr/24._wp
-    temp0 = pp(ip_theta_lit)*st(is_c_lit) + pp(ip_theta_som)*st(is_c_som&
-&     )
-    rh_h_d = temp*fm*(st(is_c_lit)*pp_d(ip_theta_lit)+pp(ip_theta_lit)*&
+    temp0 = tr/24._wp
+    temp = pp(ip_theta_lit)*st(is_c_lit) + pp(ip_theta_som)*st(is_c_som)
+    rh_h_d = temp0*fm*(st(is_c_lit)*pp_d(ip_theta_lit)+pp(ip_theta_lit)*&
 &     st_d(is_c_lit)+st(is_c_som)*pp_d(ip_theta_som)+pp(ip_theta_som)*&
-&     st_d(is_c_som)) + temp0*(fm*tr_d/24._wp+temp*fm_d)
-    rh_h = temp0*(temp*fm)
+&     st_d(is_c_som)) + temp*(fm*tr_d/24._wp+temp0*fm_d)
+    rh_h = temp*(temp0*fm)
     acc_gpp_d = acc_gpp_d + gpp_h_d
     acc_gpp = acc_gpp + gpp_h
     acc_tr_d = acc_tr_d + tr_d
@@ -4372,8 +4419,7 @@ CONTAINS
     REAL(wp), INTENT(OUT) :: ho(nho)
     REAL(wp) :: tk, tc, sw, lw, prh, vpd, pres, ca, lai, fc, sigma_l
     REAL(wp) :: rel_s, rel_r, rho_s, rho_g, rho_par, f_cover
-    REAL(wp) :: abs_sun(nlayer), abs_sha(nlayer), lai_sun(nlayer), &
-&   lai_sha(nlayer)
+    REAL(wp) :: abs_c(2*nlayer)
     REAL(wp) :: a0(2*nlayer), rdl(2*nlayer), gs0(2*nlayer), lcl(2*nlayer&
 &   ), icl(2*nlayer)
     REAL(wp) :: cosz
@@ -4382,20 +4428,20 @@ CONTAINS
     REAL(wp) :: rain, melt, sublim, f_cov2, e_int, thr, gc0, supply, e_t&
 &   , beta
     REAL(wp) :: vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, alpha, fci, &
-&   f_rd, nscl, lc
-    REAL(wp) :: a_g, ci, gpp_mol, gpp_h, trans, infl, runoff, e_soil, &
-&   perc, drain
+&   f_rd, lc
+    REAL(wp) :: a_g(2*nlayer), ci(2*nlayer), r_sat(2*nlayer), gsw(2*&
+&   nlayer)
+    REAL(wp) :: phi(2*nlayer)
+    REAL(wp) :: gpp_mol, gpp_h, trans, infl, runoff, e_soil, perc, drain
     REAL(wp) :: f_thaw, et, le, tcan, tr, fm, ra_h, rh_h, g_soil
-    REAL(wp) :: r_sat, sif_photon, esc, hyd_target, vwc, theta_s, &
-&   theta_r
-    REAL(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, gs_j, w_in, &
+    REAL(wp) :: sif_photon, hyd_target, vwc, theta_s, theta_r
+    REAL(wp) :: avail_soil, e_pot_h, ddf, e_pc_h, w_can, w_in, &
 &   e_soil_pot, zroot
     REAL(wp) :: ksat_scale, le_soil, t_deep, ajv
     REAL(wp) :: snow, snow_rho, snow_alb, w_s, w_r, t1, t2
-    INTEGER :: l, j
+    INTEGER :: j
     LOGICAL :: day
     INTRINSIC EXP
-    REAL(wp) :: result1
     tk = m(im_tas)
     tc = tk - tfreeze
     sw = m(im_rsds)
@@ -4423,16 +4469,16 @@ CONTAINS
     day = sw .GT. 0.1_wp .AND. cosz .GT. 0._wp
     IF (day) THEN
       fdir = hc_h(ic_fdir)
+! re-run by the adjoint (Tapenade checkpoint) rather than taped: with its beam
+! transmissions as powers it evaluates three exponentials, and re-running it costs
+! less than storing and reading back its 25 intermediates (docs/performance.md)
       CALL CANOPY_PAR(lai, fc, cosz, fdir, sigma_l, rho_par, t_d, dsc(&
-&               jd_rho_cd), abs_sun, abs_sha, lai_sun, lai_sha, fapar, &
-&               fsun)
+&               jd_rho_cd), abs_c, lcl, fapar, fsun)
     ELSE
       fapar = 0._wp
       fsun = 0._wp
-      abs_sun = 0._wp
-      abs_sha = 0._wp
-      lai_sun = 0._wp
-      lai_sha = 0._wp
+      abs_c = 0._wp
+      lcl = 0._wp
     END IF
 ! mol photons m-2 s-1
     par_in = par_frac*sw/e_par
@@ -4457,6 +4503,9 @@ CONTAINS
     snow_alb = st(is_snow_alb)
     e_pot_h = e_ps*dt_hour
     ddf = pg(ig_ddf)
+! re-run by the adjoint (Tapenade checkpoint) rather than taped: most hours have no
+! snow, and the taped version stored a dozen values and six branches for them
+! (docs/performance.md)
     CALL SNOW_STEP(tc, prh, e_pot_h, ddf, snow, snow_rho, snow_alb, rain&
 &            , melt, sublim, f_cov2)
     st(is_snow) = snow
@@ -4464,6 +4513,7 @@ CONTAINS
     st(is_snow_alb) = snow_alb
     e_pc_h = e_pc*dt_hour
     w_can = st(is_w_canopy)
+! re-run by the adjoint rather than taped (docs/performance.md)
     CALL INTERCEPTION(rain, lai, fc, dsc(jd_e_half), e_pc_h, w_can, &
 &               e_int, thr)
     st(is_w_canopy) = w_can
@@ -4476,30 +4526,30 @@ CONTAINS
 &               ig_ko25), pg(ig_e_kc), pg(ig_e_ko), pg(ig_e_vcmax), pg(&
 &               ig_e_rd), pg(ig_e_k4), pg(ig_a_gamma), pg(ig_k4_ratio), &
 &               f_rd, vcmax, jmax, rd, kc_eff, gstar, k4, f_hot)
+! leaf classes j = 2 l - 1 (sunlit) and 2 l (shaded) of layer l (canopy_par): their
+! leaf area lcl(j), absorbed PAR per leaf area icl(j), nitrogen (Vcmax, Jmax, Rd)
+! scaling at the middle of their layer nscl_l((j + 1) / 2). Whole-array statements
+! and one loop over the classes with constant bounds: with a nested loop over layers
+! and classes and scalar copies, the adjoint stored every class value twice and
+! the loop bounds as integers (docs/performance.md)
+      icl = abs_c*par_in/(lcl+1.e-9_wp)
       gc0 = 0._wp
-      DO l=1,nlayer
-! nitrogen (Vcmax, Jmax, Rd) scaling at the layer's middle, for both passes
-        nscl = nscl_l(l)
-        lcl(2*l-1) = lai_sun(l)
-        lcl(2*l) = lai_sha(l)
-        icl(2*l-1) = abs_sun(l)*par_in/(lai_sun(l)+1.e-9_wp)
-        icl(2*l) = abs_sha(l)*par_in/(lai_sha(l)+1.e-9_wp)
 ! the two leaf-photosynthesis calls are left to Tapenade's checkpointing (the adjoint
 ! re-runs each just before its reverse sweep) rather than NOCHECKPOINT: the values
 ! they would record for the whole run are about 20 % of the adjoint's tape, and the
 ! re-run costs fewer instructions than recording and reading them back
-        DO j=2*l-1,2*l
-          CALL PHOTO_FIXED_CI(c4, icl(j), ca, fci, tc, pres, nscl, alpha&
-&                       , vcmax, jmax, rd, kc_eff, gstar, k4, f_hot, a0(&
-&                       j), rdl(j), gs0(j))
-          gc0 = gc0 + gs0(j)*lcl(j)
-        END DO
+      DO j=1,2*nlayer
+        CALL PHOTO_FIXED_CI(c4, icl(j), ca, fci, tc, pres, nscl_l((j+1)/&
+&                     2), alpha, vcmax, jmax, rd, kc_eff, gstar, k4, &
+&                     f_hot, a0(j), rdl(j), gs0(j))
+        gc0 = gc0 + gs0(j)*lcl(j)
       END DO
     END IF
 ! water supply and transpiration (Knorr 2000 eqs 81-82)
 ! kg m-2 s-1
     supply = pg(ig_c_w)*rel_r/dt_hour
     gc0 = gc0 + 1.e-9_wp
+! re-run by the adjoint rather than taped (docs/performance.md)
     CALL TRANSPIRATION(s, gamma, lambda, x_pm, ga, gc0, supply, e_t, &
 &                beta)
     trans = e_t*dt_hour
@@ -4509,18 +4559,17 @@ CONTAINS
     gpp_mol = 0._wp
     sif_photon = 0._wp
     IF (day .AND. lai .GT. 1.e-6_wp) THEN
-      DO l=1,nlayer
-        nscl = nscl_l(l)
-        esc = esc_l(l)
-        DO j=2*l-1,2*l
-          gs_j = gs0(j)*beta
-          CALL PHOTO_GIVEN_GS(c4, icl(j), ca, tc, pres, nscl, alpha, &
-&                       vcmax, jmax, rdl(j), kc_eff, gstar, k4, f_hot, &
-&                       gs_j, a_g, ci, r_sat)
-          gpp_mol = gpp_mol + a_g*lcl(j)
-          result1 = FLUORESCENCE_YIELD(r_sat)
-          sif_photon = sif_photon + result1*0.5_wp*icl(j)*lcl(j)*esc
-        END DO
+      gsw = gs0*beta
+      DO j=1,2*nlayer
+        CALL PHOTO_GIVEN_GS(c4, icl(j), ca, tc, pres, nscl_l((j+1)/2), &
+&                     alpha, vcmax, jmax, rdl(j), kc_eff, gstar, k4, &
+&                     f_hot, gsw(j), a_g(j), ci(j), r_sat(j))
+        phi(j) = FLUORESCENCE_YIELD(r_sat(j))
+      END DO
+      DO j=1,2*nlayer
+        gpp_mol = gpp_mol + a_g(j)*lcl(j)
+        sif_photon = sif_photon + phi(j)*0.5_wp*icl(j)*lcl(j)*esc_l((j+1&
+&         )/2)
       END DO
     END IF
 ! gC m-2 h-1
@@ -4533,6 +4582,7 @@ CONTAINS
     e_soil_pot = e_ps*dt_hour*(1._wp-f_cov2)
     zroot = pp(ip_zroot)
     ksat_scale = pg(ig_ksat_scale)
+! re-run by the adjoint (Tapenade checkpoint) rather than taped: see docs/performance.md
     CALL SOIL_WATER_STEP(w_in, e_soil_pot, trans, sh, zroot, ksat_scale&
 &                  , f_thaw, w_s, w_r, infl, runoff, e_soil, perc, drain&
 &                 )
@@ -4543,6 +4593,7 @@ CONTAINS
     le_soil = lambda*e_soil/dt_hour
     theta_s = w_s/(z_surf*rho_w)
     t_deep = m(im_tsl_deep)
+! re-run by the adjoint rather than taped (docs/performance.md)
     CALL SOIL_TEMPERATURE_STEP(rn_soil, le_soil, tk, rho_air, theta_s, &
 &                        sh, t_deep, t1, t2, g_soil)
     st(is_tsoil1) = t1
