@@ -220,8 +220,8 @@ def test_memory_budget_checkpoints_the_adjoint_without_changing_it(problem, rng)
     try:
         g_whole = model.adjoint(x, dy)
         whole = model.last_stack_bytes
-        # 3 years (1 of spin-up) x 2 tiles = 6 tile-years: about 55 MB when taped whole
-        # (about 1.05 kB per tile-hour since the changes of docs/performance.md; 1.4 kB before)
+        # 3 years (1 of spin-up) x 2 tiles = 6 tile-years: about 52 MB when taped whole
+        # (about 1 kB per tile-hour since the changes of docs/performance.md; 1.4 kB before)
         assert whole > 6 * 8760 * 800
         model.adjoint_memory_mb = 20
         g_blocks = model.adjoint(x, dy)
