@@ -70,36 +70,18 @@ def report(label, model, repeat, first=False):
         print(f"  first adjoint call of the process (allocates the stack): {t_first:.3f} s")
 
 
-class _TwoRuns:
-    """A CellModel without its fused pass: the cost takes a forward and an adjoint run."""
-
-    def __init__(self, model):
-        self._m = model
-
-    def __getattr__(self, name):
-        if name == "cost_and_gradient":
-            raise AttributeError(name)
-        return getattr(self._m, name)
-
-
-def default_cost(cfg, model, sets) -> CostFunction:
+def default_cost(cfg, model, sets, use_fused: bool = True) -> CostFunction:
     """The cost of `tccas assimilate ES-LM1` (assimilated observations and total sigma from
     [assimilation]; the target pseudo-observations that the assimilation appends to y, which
     do not enter J, are left out)."""
-    plan = plan_assimilation(cfg, sets)
-    offsets = np.cumsum([0] + [len(o) for o in sets])
-    idx = np.concatenate([np.arange(offsets[i], offsets[i + 1])[m]
-                          for i, m in enumerate(plan.assimilated)])
-    d = np.concatenate([o.value[m] for o, m in zip(sets, plan.assimilated)])
-    s = np.concatenate([sg[m] for sg, m in zip(plan.sigma_total, plan.assimilated)])
-    st = np.concatenate([np.full(int(m.sum()), o.stream) for o, m in zip(sets, plan.assimilated)])
-    return CostFunction(model, idx, d, s, st)
+    return CostFunction(model, *plan_assimilation(cfg, sets).cost_arrays(sets),
+                        use_fused=use_fused)
 
 
 def compare_cost(cfg, model, sets, pairs: int, only: str | None = None) -> None:
     """One Cost.__call__ fused and as forward + adjoint, alternated, medians and ratio."""
     fused = default_cost(cfg, model, sets)
-    two = default_cost(cfg, _TwoRuns(model), sets)
+    two = default_cost(cfg, model, sets, use_fused=False)
     x = np.zeros(model.nx)
     x[::3] = 0.1                # away from the prior, inside the bounds
     x = np.clip(x, model.control.lower, model.control.upper)

@@ -59,6 +59,8 @@ class CostFunction:
     observed : (n,) observed values d; sigma : (n,) total data uncertainty s (> 0).
     streams : (n,) stream name of each assimilated observation (for the parts of J).
     x0 : prior control vector (default zeros).
+    use_fused : take the fused pass when the model offers one (default); False always runs
+        a forward and an adjoint (the same values; for comparisons and tests).
 
     Counters: ``n_forward``/``t_forward`` count the separate forward runs (``value`` and the
     y of a forward+adjoint evaluation) and their wall time (s); ``n_adjoint``/``t_adjoint``
@@ -74,6 +76,7 @@ class CostFunction:
     sigma: np.ndarray
     streams: np.ndarray
     x0: np.ndarray | None = None
+    use_fused: bool = True
     n_forward: int = 0
     n_adjoint: int = 0
     t_forward: float = 0.0
@@ -134,8 +137,9 @@ class CostFunction:
     @property
     def fused(self) -> bool:
         """Whether an evaluation takes one fused run of the core (the model has
-        ``cost_and_gradient``) rather than a forward and an adjoint run."""
-        return callable(getattr(self.model, "cost_and_gradient", None))
+        ``cost_and_gradient`` and ``use_fused`` is true) rather than a forward and an
+        adjoint run."""
+        return self.use_fused and callable(getattr(self.model, "cost_and_gradient", None))
 
     def __call__(self, x: np.ndarray) -> CostValue:
         """J(x), its parts and gradient: one fused run of the core where the model offers

@@ -49,6 +49,20 @@ class AssimilationPlan:
     def counts(self, sets) -> dict:
         return {o.stream: int(m.sum()) for o, m in zip(sets, self.assimilated)}
 
+    def cost_arrays(self, sets) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """What :class:`tccas.da.CostFunction` takes for the assimilated observations of
+        ``sets`` (the sets the plan was made for, whose simulated equivalents are the first
+        elements of the model's y, set after set): their positions in y, observed values,
+        total sigma and stream names."""
+        offsets = np.cumsum([0] + [len(o) for o in sets])
+        idx = np.concatenate([np.arange(offsets[i], offsets[i + 1])[m]
+                              for i, m in enumerate(self.assimilated)])
+        d = np.concatenate([o.value[m] for o, m in zip(sets, self.assimilated)])
+        s = np.concatenate([sg[m] for sg, m in zip(self.sigma_total, self.assimilated)])
+        st = np.concatenate([np.full(int(m.sum()), o.stream)
+                             for o, m in zip(sets, self.assimilated)])
+        return idx, d, s, st
+
 
 def plan_assimilation(cfg: Config, sets) -> AssimilationPlan:
     """Select the assimilated observations of ``sets`` (ObservationSets of the run).

@@ -226,10 +226,7 @@ def _assimilate(cfg: Config, out: Path, resume: bool, progress, callback, worker
     # positions of every set in y
     offsets = np.cumsum([0] + [len(o) for o in all_sets])
     rows = {i: np.arange(offsets[i], offsets[i + 1]) for i in range(len(all_sets))}
-    idx = np.concatenate([rows[i][m] for i, m in enumerate(plan.assimilated)])
-    d = np.concatenate([o.value[m] for o, m in zip(sets, plan.assimilated)])
-    s = np.concatenate([sg[m] for sg, m in zip(plan.sigma_total, plan.assimilated)])
-    st = np.concatenate([np.full(int(m.sum()), o.stream) for o, m in zip(sets, plan.assimilated)])
+    idx, d, s, st = plan.cost_arrays(sets)
     cost = CostFunction(model, idx, d, s, st)
     log.info("assimilating %s: %d control elements, %s in %s..%s", cfg.site.name, model.nx,
              ", ".join(f"{k} {v}" for k, v in plan.counts(sets).items() if v), a.start, a.end)

@@ -429,11 +429,7 @@ def _assimilate_region(cfg: Config, out: Path, resume: bool, progress, callback,
         if plan.from_prior:
             plan = resolve_model_error(plan, sets, y_prior)
             log.info("model error from the prior misfit: %s", format_model_error(plan))
-        idx = np.concatenate([rows[i][m] for i, m in enumerate(plan.assimilated)])
-        d = np.concatenate([o.value[m] for o, m in zip(sets, plan.assimilated)])
-        s = np.concatenate([sg[m] for sg, m in zip(plan.sigma_total, plan.assimilated)])
-        st = np.concatenate([np.full(int(m.sum()), o.stream)
-                             for o, m in zip(sets, plan.assimilated)])
+        idx, d, s, st = plan.cost_arrays(sets)
         cost = CostFunction(model, idx, d, s, st)
         cmd = f"tccas assimilate {cfg.path or cfg.region.name} -o {out} --resume"
         mres = minimise(cost, None, max_iterations=a.max_iterations,
