@@ -4157,9 +4157,10 @@ CONTAINS
       rdl_d = 0.0_8
       gs0_d = 0.0_8
 ! the two leaf-photosynthesis calls are left to Tapenade's checkpointing (the adjoint
-! re-runs each just before its reverse sweep) rather than NOCHECKPOINT: the values
-! they would record for the whole run are about 20 % of the adjoint's tape, and the
-! re-run costs fewer instructions than recording and reading them back
+! re-runs each just before its reverse sweep) rather than NOCHECKPOINT: recording
+! their values for the whole run would make the tape much larger, and the re-run costs
+! fewer instructions than recording and reading them back (taped: +5.6 % adjoint
+! instructions, docs/performance.md)
       DO j=1,2*nlayer
         CALL PHOTO_FIXED_CI_D(c4, icl(j), icl_d(j), ca, fci, fci_d, tc, &
 &                       pres, nscl_l((j+1)/2), nscl_l_d((j+1)/2), alpha&
@@ -4535,9 +4536,10 @@ CONTAINS
       icl = abs_c*par_in/(lcl+1.e-9_wp)
       gc0 = 0._wp
 ! the two leaf-photosynthesis calls are left to Tapenade's checkpointing (the adjoint
-! re-runs each just before its reverse sweep) rather than NOCHECKPOINT: the values
-! they would record for the whole run are about 20 % of the adjoint's tape, and the
-! re-run costs fewer instructions than recording and reading them back
+! re-runs each just before its reverse sweep) rather than NOCHECKPOINT: recording
+! their values for the whole run would make the tape much larger, and the re-run costs
+! fewer instructions than recording and reading them back (taped: +5.6 % adjoint
+! instructions, docs/performance.md)
       DO j=1,2*nlayer
         CALL PHOTO_FIXED_CI(c4, icl(j), ca, fci, tc, pres, nscl_l((j+1)/&
 &                     2), alpha, vcmax, jmax, rd, kc_eff, gstar, k4, &
